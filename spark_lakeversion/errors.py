@@ -1,0 +1,143 @@
+"""The one exception tree of spark-lakeversion.
+
+Every entry point (Python, CLI, REST, SQL) maps onto these types, so callers catch by
+meaning, not by where the error came from::
+
+    LakeVersionError
+    ├── InvalidInput                  bad request: nothing was written
+    │   ├── InvalidName               a ref name breaks the naming rules
+    │   ├── InvalidRefExpression      `ref~N`, `ref#time`, hash prefix... not parseable
+    │   └── InvalidKey                an empty or malformed table/namespace key
+    ├── NotFound                      nothing was written
+    │   ├── RefNotFound
+    │   ├── CommitNotFound
+    │   └── KeyNotFound               table or namespace absent at that ref
+    ├── AlreadyExists                 ref or key exists already
+    ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
+    ├── ConflictError                 the change cannot apply: caller must look, not retry
+    │   └── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
+    ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
+    └── ServerError                   the server answered, but with something unexpected
+
+Retryable (`ReferenceConflict`) and outcome-unknown errors are deliberately apart:
+retrying an unknown outcome blindly can apply a change twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spark_lakeversion.store.model import Conflict, MergeResult
+
+
+class LakeVersionError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    #: stable machine-readable name, used by the CLI's JSON output and the REST API
+    code: str = "LAKEVERSION_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "code": self.code, "message": self.message}
+
+
+class InvalidInput(LakeVersionError):
+    code = "INVALID_INPUT"
+
+
+class InvalidName(InvalidInput):
+    code = "INVALID_NAME"
+
+
+class InvalidRefExpression(InvalidInput):
+    code = "INVALID_REF_EXPRESSION"
+
+
+class InvalidKey(InvalidInput):
+    code = "INVALID_KEY"
+
+
+class NotFound(LakeVersionError):
+    code = "NOT_FOUND"
+
+
+class RefNotFound(NotFound):
+    code = "REF_NOT_FOUND"
+
+
+class CommitNotFound(NotFound):
+    code = "COMMIT_NOT_FOUND"
+
+
+class KeyNotFound(NotFound):
+    code = "KEY_NOT_FOUND"
+
+
+class AlreadyExists(LakeVersionError):
+    code = "ALREADY_EXISTS"
+
+
+class ReadOnlyRef(LakeVersionError):
+    code = "READ_ONLY_REF"
+
+
+class ConflictError(LakeVersionError):
+    """A change that cannot be applied as asked; `conflicts` says exactly why."""
+
+    code = "CONFLICT"
+
+    def __init__(
+        self,
+        message: str,
+        conflicts: list[Conflict] | None = None,
+        result: MergeResult | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.conflicts: list[Conflict] = list(conflicts or (result.conflicts if result else []))
+        self.result = result
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["conflicts"] = [c.to_dict() for c in self.conflicts]
+        return data
+
+
+class ReferenceConflict(ConflictError):
+    """The ref's head was not the expected one: re-read and retry."""
+
+    code = "REFERENCE_CONFLICT"
+
+
+class CommitOutcomeUnknown(LakeVersionError):
+    code = "COMMIT_OUTCOME_UNKNOWN"
+
+
+class ServerError(LakeVersionError):
+    code = "SERVER_ERROR"
+
+
+#: every concrete error by its `code`, so a REST client can rebuild the right type
+ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
+    cls.code: cls
+    for cls in (
+        LakeVersionError,
+        InvalidInput,
+        InvalidName,
+        InvalidRefExpression,
+        InvalidKey,
+        NotFound,
+        RefNotFound,
+        CommitNotFound,
+        KeyNotFound,
+        AlreadyExists,
+        ReadOnlyRef,
+        ConflictError,
+        ReferenceConflict,
+        CommitOutcomeUnknown,
+        ServerError,
+    )
+}

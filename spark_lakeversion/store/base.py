@@ -1,0 +1,147 @@
+"""The `VersionStore` interface: refs, commits, per-commit table states, diff and merge.
+
+Contract shared by every backend:
+- a ref moves only by compare-and-swap on its head, so there is no read-then-write window;
+- every mutation may carry `expected_head`; a commit applies on a moved branch only if
+  none of the keys it touches changed in between (otherwise `ConflictError`);
+- reads accept any ref expression (see `spark_lakeversion.store.names`);
+- failed calls write nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    DiffEntry,
+    Key,
+    KeyLike,
+    MergeBehavior,
+    MergeResult,
+    Operation,
+    Ref,
+    RefType,
+    ResolvedRef,
+)
+
+DEFAULT_BRANCH = "main"
+DEFAULT_AUTHOR = "lakeversion"
+
+
+@dataclass(frozen=True)
+class LogPage:
+    commits: list[Commit]
+    next_page_token: str | None
+
+
+class VersionStore(ABC):
+    """Abstract version store; `spark_lakeversion.store.open_store(url)` picks a backend."""
+
+    url: str
+
+    # ---- refs -------------------------------------------------------------------------
+    @abstractmethod
+    def list_refs(self, type: RefType | None = None) -> list[Ref]: ...
+
+    @abstractmethod
+    def get_ref(self, name: str) -> Ref:
+        """A branch or tag by exact name (`RefNotFound` otherwise)."""
+
+    @abstractmethod
+    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
+                   from_ref: str = DEFAULT_BRANCH) -> Ref:
+        """O(1): a new ref points at the commit `from_ref` resolves to; nothing is copied."""
+
+    @abstractmethod
+    def delete_ref(self, name: str, type: RefType | None = None,
+                   expected_head: str | None = None) -> None: ...
+
+    @abstractmethod
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+        """Reset a branch (or re-point a tag explicitly) to what `to` resolves to."""
+
+    @abstractmethod
+    def resolve(self, expression: str) -> ResolvedRef:
+        """Branch, tag, commit id or >=8-hex prefix, `ref~N`, `ref#<ISO-8601>`."""
+
+    # ---- commits ----------------------------------------------------------------------
+    @abstractmethod
+    def commit(
+        self,
+        branch: str,
+        operations: Sequence[Operation],
+        *,
+        message: str,
+        author: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        expected_head: str | None = None,
+    ) -> Commit:
+        """Apply Put/Delete operations atomically as one commit on `branch`."""
+
+    @abstractmethod
+    def get_commit(self, commit_id: str) -> Commit: ...
+
+    @abstractmethod
+    def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
+            page_token: str | None = None) -> LogPage:
+        """Commits reachable from `ref`, newest first; with `key`, only those changing it."""
+
+    # ---- contents ---------------------------------------------------------------------
+    @abstractmethod
+    def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
+        """States of the given keys at `ref`; absent keys are left out."""
+
+    def get_content(self, ref: str, key: KeyLike) -> Content | None:
+        k = Key.of(key)
+        return self.get_contents(ref, [k]).get(k)
+
+    @abstractmethod
+    def list_keys(self, ref: str, prefix: KeyLike | None = None) -> list[tuple[Key, Content]]:
+        """Every key under `prefix` (itself excluded), in key order."""
+
+    @abstractmethod
+    def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]: ...
+
+    # ---- merging ----------------------------------------------------------------------
+    @abstractmethod
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two ref expressions."""
+
+    @abstractmethod
+    def merge(
+        self,
+        source: str,
+        target: str,
+        *,
+        dry_run: bool = False,
+        fast_forward: bool = True,
+        default_behavior: MergeBehavior = MergeBehavior.NORMAL,
+        behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
+        message: str | None = None,
+        author: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        expected_target_head: str | None = None,
+    ) -> MergeResult:
+        """Three-way merge of `source` into branch `target`; raises ConflictError on conflict."""
+
+    @abstractmethod
+    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
+                    author: str | None = None,
+                    expected_head: str | None = None) -> MergeResult: ...
+
+    @abstractmethod
+    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
+               author: str | None = None, expected_head: str | None = None) -> MergeResult: ...
+
+    @abstractmethod
+    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
+                       author: str | None = None, message: str | None = None,
+                       expected_head: str | None = None) -> Commit:
+        """Set one table on `branch` to its state at `to` (absent there: deleted)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default holds none."""

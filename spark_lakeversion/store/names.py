@@ -1,0 +1,98 @@
+"""Ref names and ref expressions: the git-like rules, checked once, here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from spark_lakeversion.errors import InvalidName, InvalidRefExpression
+
+_ALLOWED = re.compile(r"^[A-Za-z0-9/_.\-]+$")
+_HEX = re.compile(r"^[0-9a-f]+$")
+MIN_HASH_PREFIX = 8
+RESERVED_NAMES = frozenset({"HEAD"})
+
+
+def validate_ref_name(name: object) -> str:
+    """Return `name` if it is a legal branch/tag name, else raise `InvalidName` saying why."""
+    if not isinstance(name, str):
+        raise InvalidName(f"a ref name must be a string, not {type(name).__name__}")
+    problem = _name_problem(name)
+    if problem:
+        raise InvalidName(f"invalid ref name {name!r}: {problem}")
+    return name
+
+
+def _name_problem(name: str) -> str | None:
+    if not 1 <= len(name) <= 128:
+        return "length must be 1-128 characters"
+    if name in RESERVED_NAMES:
+        return f"{name} is reserved"
+    if not _ALLOWED.match(name):
+        bad = sorted({c for c in name if not re.match(r"[A-Za-z0-9/_.\-]", c)})
+        return f"characters {''.join(bad)!r} are not allowed (use A-Z a-z 0-9 / _ - .)"
+    if ".." in name:
+        return "'..' is not allowed"
+    if name[0] in "/." or name[-1] in "/.":
+        return "must not start or end with '/' or '.'"
+    if name.startswith("-"):
+        return "must not start with '-'"
+    if "//" in name:
+        return "empty path component '//'"
+    return None
+
+
+def is_commit_hash(text: str) -> bool:
+    return len(text) >= MIN_HASH_PREFIX and bool(_HEX.match(text))
+
+
+@dataclass(frozen=True)
+class RefExpression:
+    """A parsed ref expression: `base` then optionally `~N` ancestors or `#timestamp`."""
+
+    text: str
+    base: str
+    ancestors: int = 0
+    as_of: datetime | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        return self.ancestors == 0 and self.as_of is None
+
+
+def parse_ref_expression(text: object) -> RefExpression:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidRefExpression("a ref expression must be a non-empty string")
+    if text != text.strip():
+        raise InvalidRefExpression(f"ref expression {text!r} has surrounding spaces")
+    base, ancestors, as_of = text, 0, None
+    if "#" in text:
+        base, _, stamp = text.partition("#")
+        as_of = parse_timestamp(stamp, text)
+    elif "~" in text:
+        base, _, count = text.partition("~")
+        if not count.isdigit():
+            raise InvalidRefExpression(
+                f"in {text!r}, '~' must be followed by a number of ancestors, e.g. main~2")
+        ancestors = int(count)
+    if not base:
+        raise InvalidRefExpression(f"ref expression {text!r} names no ref")
+    if not is_commit_hash(base):
+        try:
+            validate_ref_name(base)
+        except InvalidName as exc:
+            raise InvalidRefExpression(f"in ref expression {text!r}: {exc.message}") from None
+    return RefExpression(text, base, ancestors, as_of)
+
+
+def parse_timestamp(stamp: str, context: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRefExpression(
+            f"in {context!r}, {stamp!r} is not an ISO-8601 timestamp "
+            "(e.g. main#2026-01-31T12:00:00Z)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
