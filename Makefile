@@ -1,0 +1,35 @@
+# Two entry points from a fresh clone: `make demo` and `make test`. Everything else is set-up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup jars demo test lint typecheck unit clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta]'
+	touch $(STAMP)
+
+# The JVM shim: rebuilt only when jars/src changes (the builder hashes the sources).
+jars: setup
+	$(PY) -m spark_lakeversion.spark.build
+
+demo: setup jars
+	$(PY) examples/quickstart.py
+
+lint: setup
+	$(VENV)/bin/ruff check spark_lakeversion tests examples
+	$(VENV)/bin/mypy
+
+test: setup jars lint
+	$(PY) -m pytest
+
+bench: setup jars
+	$(VENV)/bin/lakeversion bench store --json
+
+clean:
+	rm -rf $(VENV) jars/build lakehouse .pytest_cache .mypy_cache .ruff_cache
