@@ -1,0 +1,457 @@
+"""lakeFS-style Python handles over a version store: `connect()`, `Branch`, `Tag`, `Reference`.
+
+Handles are lazy: creating one checks only its name and touches no store, so
+``catalog.branch("dev").create(from_="main")`` reads like what it does. Every method that
+takes a ref accepts a name/expression string or a handle (or a `Commit`), so code can
+pass around whichever it has.
+
+A `Catalog` wraps any `VersionStore`; `connect(url)` only picks one. That is the seam for
+remote stores: ``http(s)://`` URLs are opened by the factory registered in
+`REMOTE_STORE_FACTORIES`, so the REST client plugs in without changing this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Union
+
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    InvalidInput,
+    KeyNotFound,
+    RefNotFound,
+)
+from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    Delete,
+    DiffEntry,
+    Key,
+    KeyLike,
+    MergeBehavior,
+    MergeResult,
+    Operation,
+    Put,
+    Ref,
+    RefType,
+    ResolvedRef,
+)
+from spark_lakeversion.store.names import parse_ref_expression, validate_ref_name
+
+__all__ = [
+    "REMOTE_STORE_FACTORIES",
+    "Branch",
+    "Catalog",
+    "RefLike",
+    "Reference",
+    "Tag",
+    "Transaction",
+    "branch_name",
+    "connect",
+    "open_any_store",
+    "ref_expression",
+]
+
+#: URL scheme -> "module:attribute" of a callable ``(url) -> VersionStore``; imported only
+#: when such a URL is used, so a missing optional part fails then, with a clear message
+REMOTE_STORE_FACTORIES: dict[str, str] = {
+    "http": "spark_lakeversion.server.client:RestVersionStore",
+    "https": "spark_lakeversion.server.client:RestVersionStore",
+}
+
+
+def connect(store_url: str | None = None, *, author: str | None = None) -> Catalog:
+    """Open the store at `store_url` (default: `$LAKEVERSION_STORE`, else ./lakehouse).
+
+    ``sqlite:///path``, ``sqlite:///:memory:``, ``postgresql+psycopg://...`` open a store
+    in-process; ``http(s)://host:port`` goes through `REMOTE_STORE_FACTORIES`.
+    """
+    return Catalog(open_any_store(store_url), author=author)
+
+
+def open_any_store(store_url: str | None = None) -> VersionStore:
+    """A `VersionStore` for a database URL or a lakeversion server URL."""
+    scheme = (store_url or "").split(":", 1)[0].lower()
+    if scheme in REMOTE_STORE_FACTORIES:
+        return _load_factory(scheme, REMOTE_STORE_FACTORIES[scheme])(store_url or "")
+    from spark_lakeversion.store import open_store
+
+    return open_store(store_url)
+
+
+def _load_factory(scheme: str, target: str) -> Callable[[str], VersionStore]:
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        factory: Callable[[str], VersionStore] = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput(
+            f"{scheme}:// store URLs need the lakeversion REST client ({target}), "
+            f"which is not available: {exc}") from None
+    return factory
+
+
+# ---- ref arguments ---------------------------------------------------------------------
+
+RefLike = Union[str, "Reference", Commit]
+
+
+def ref_expression(value: RefLike) -> str:
+    """The ref expression for a name, an expression, a handle or a commit."""
+    if isinstance(value, Reference):
+        return value.expression
+    if isinstance(value, Commit):
+        return value.id
+    if isinstance(value, str):
+        return parse_ref_expression(value).text
+    raise InvalidInput(f"expected a ref name, expression, handle or Commit, not "
+                       f"{type(value).__name__}")
+
+
+def branch_name(value: str | Branch) -> str:
+    """A branch name from a string or a `Branch` handle (other handles are not writable)."""
+    if isinstance(value, Branch):
+        return value.name
+    if isinstance(value, Reference):
+        raise InvalidInput(f"{value.expression!r} is not a branch: writes need a branch")
+    return validate_ref_name(value)
+
+
+# ---- the catalog -----------------------------------------------------------------------
+
+
+class Catalog:
+    """Entry point: hands out ref handles over one `VersionStore`."""
+
+    def __init__(self, store: VersionStore, *, author: str | None = None) -> None:
+        self.store = store
+        self.author = author
+
+    def branch(self, name: str | Branch) -> Branch:
+        return Branch(self, branch_name(name))
+
+    def tag(self, name: str | Tag) -> Tag:
+        return Tag(self, name.name if isinstance(name, Tag) else validate_ref_name(name))
+
+    def ref(self, expression: RefLike) -> Reference:
+        """A read-only handle on any ref expression: ``main~2``, ``v1``, a commit id..."""
+        return Reference(self, ref_expression(expression))
+
+    def branches(self) -> list[Branch]:
+        return [Branch(self, r.name) for r in self.store.list_refs(RefType.BRANCH)]
+
+    def tags(self) -> list[Tag]:
+        return [Tag(self, r.name) for r in self.store.list_refs(RefType.TAG)]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalog({getattr(self.store, 'url', type(self.store).__name__)!r})"
+
+
+# ---- ref handles -----------------------------------------------------------------------
+
+
+class Reference:
+    """A read-only handle on a ref expression; resolved afresh on every call."""
+
+    def __init__(self, catalog: Catalog, expression: str) -> None:
+        self.catalog = catalog
+        self.expression = expression
+
+    @property
+    def store(self) -> VersionStore:
+        return self.catalog.store
+
+    def resolve(self) -> ResolvedRef:
+        return self.store.resolve(self.expression)
+
+    @property
+    def head(self) -> Commit:
+        """The commit this ref points at now (an immutable value: later moves don't show)."""
+        return self.store.get_commit(self.resolve().commit_id)
+
+    def exists(self) -> bool:
+        try:
+            self.resolve()
+        except RefNotFound:
+            return False
+        return True
+
+    def ancestor(self, n: int) -> Reference:
+        """The `n`-th first-parent ancestor (``ref~n``)."""
+        return self.catalog.ref(f"{self.expression}~{int(n)}")
+
+    def as_of(self, when: datetime | str) -> Reference:
+        """This ref's state at a point in time (``ref#<ISO-8601>``)."""
+        stamp = when.isoformat() if isinstance(when, datetime) else when
+        return self.catalog.ref(f"{self.expression}#{stamp}")
+
+    def log(self, *, table: KeyLike | None = None, limit: int | None = None,
+            page_size: int = 100) -> Iterator[Commit]:
+        """Commits reachable from here, newest first; fetched page by page as you iterate."""
+        if limit is not None and limit < 0:
+            raise InvalidInput("limit must be >= 0")
+        key = Key.of(table) if table is not None else None
+        remaining = limit
+        token: str | None = None
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            page = self.store.log(self.expression, key=key, limit=size, page_token=token)
+            yield from page.commits
+            if remaining is not None:
+                remaining -= len(page.commits)
+            token = page.next_page_token
+            if not token or not page.commits:
+                return
+
+    def diff(self, other: RefLike) -> list[DiffEntry]:
+        """What changed going from this ref to `other` (ADDED = only in `other`)."""
+        return self.store.diff(self.expression, ref_expression(other))
+
+    def entries(self, prefix: KeyLike | None = None) -> dict[Key, Content]:
+        """Every namespace and table under `prefix`, in key order."""
+        return dict(self.store.list_keys(self.expression, prefix))
+
+    def tables(self, prefix: KeyLike | None = None) -> dict[Key, Content]:
+        return {k: c for k, c in self.store.list_keys(self.expression, prefix) if c.is_table}
+
+    def table(self, key: KeyLike) -> Content:
+        """The state of one table (or namespace); `KeyNotFound` if it is absent here."""
+        k = Key.of(key)
+        content = self.store.get_content(self.expression, k)
+        if content is None:
+            raise KeyNotFound(f"{k} does not exist at {self.expression}")
+        return content
+
+    def merge_into(
+        self,
+        target: str | Branch,
+        *,
+        dry_run: bool = False,
+        behaviors: Mapping[KeyLike, MergeBehavior | str] | None = None,
+        strategy: MergeBehavior | str = MergeBehavior.NORMAL,
+        fast_forward: bool = True,
+        message: str | None = None,
+        expected_target_head: str | None = None,
+    ) -> MergeResult:
+        """Three-way merge of this ref into branch `target`.
+
+        `strategy` is the default for every table (normal, source-wins, target-wins);
+        `behaviors` overrides it per table. Conflicts raise `ConflictError` carrying the
+        `MergeResult`; a dry run writes nothing.
+        """
+        parsed: dict[KeyLike, MergeBehavior] = {
+            Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
+        return self.store.merge(
+            self.expression,
+            branch_name(target),
+            dry_run=dry_run,
+            fast_forward=fast_forward,
+            default_behavior=MergeBehavior.parse(strategy),
+            behaviors=parsed or None,
+            message=message,
+            author=self.catalog.author,
+            expected_target_head=expected_target_head,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and isinstance(other, Reference)
+                and other.catalog is self.catalog and other.expression == self.expression)
+
+    def __hash__(self) -> int:
+        return hash((type(self), id(self.catalog), self.expression))
+
+    def __str__(self) -> str:
+        return self.expression
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.expression!r})"
+
+
+class _NamedRef(Reference):
+    """A branch or tag handle: an exact name of a known type."""
+
+    ref_type: RefType
+
+    def __init__(self, catalog: Catalog, name: str) -> None:
+        super().__init__(catalog, validate_ref_name(name))
+
+    @property
+    def name(self) -> str:
+        return self.expression
+
+    def get_ref(self) -> Ref:
+        ref = self.store.get_ref(self.name)
+        if ref.type is not self.ref_type:
+            raise RefNotFound(f"no {self.ref_type.value.lower()} named {self.name!r} "
+                              f"(it is a {ref.type.value.lower()})")
+        return ref
+
+    @property
+    def head(self) -> Commit:
+        return self.store.get_commit(self.get_ref().head)
+
+    def exists(self) -> bool:
+        try:
+            self.get_ref()
+        except RefNotFound:
+            return False
+        return True
+
+    def _create(self, from_: RefLike, exist_ok: bool) -> None:
+        """Create the ref at what `from_` resolves to (O(1): nothing is copied)."""
+        source = ref_expression(from_)
+        try:
+            self.store.create_ref(self.name, self.ref_type, from_ref=source)
+        except AlreadyExists:
+            if not exist_ok or self.store.get_ref(self.name).type is not self.ref_type:
+                raise
+
+    def delete(self, *, expected_head: str | None = None) -> None:
+        self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head)
+
+
+class Tag(_NamedRef):
+    """An immutable named commit."""
+
+    ref_type = RefType.TAG
+
+    def create(self, from_: RefLike = DEFAULT_BRANCH, *, exist_ok: bool = False) -> Tag:
+        """Create the tag at what `from_` resolves to; `exist_ok` tolerates an existing tag."""
+        self._create(from_, exist_ok)
+        return self
+
+
+class Branch(_NamedRef):
+    """A movable ref: the only kind writes go to."""
+
+    ref_type = RefType.BRANCH
+
+    def create(self, from_: RefLike = DEFAULT_BRANCH, *, exist_ok: bool = False) -> Branch:
+        """Create the branch at what `from_` resolves to (O(1): nothing is copied)."""
+        self._create(from_, exist_ok)
+        return self
+
+    def commit(self, operations: Sequence[Operation], *, message: str,
+               properties: Mapping[str, str] | None = None,
+               expected_head: str | None = None) -> Commit:
+        """Apply Put/Delete operations atomically as one commit."""
+        return self.store.commit(self.name, list(operations), message=message,
+                                 author=self.catalog.author, properties=properties,
+                                 expected_head=expected_head)
+
+    def transaction(self, message: str = "transaction", *,
+                    properties: Mapping[str, str] | None = None) -> Transaction:
+        """Collect table changes and commit them as one commit on exit; nothing on error."""
+        return Transaction(self, message, properties)
+
+    def reset(self, to: RefLike, *, expected_head: str | None = None) -> Branch:
+        """Point this branch at what `to` resolves to (like ``git reset --hard``)."""
+        self.get_ref()
+        self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head)
+        return self
+
+    def revert(self, commit: RefLike, *, dry_run: bool = False) -> MergeResult:
+        """Undo one commit's changes on this branch, as a new commit."""
+        commit_id = self.store.resolve(ref_expression(commit)).commit_id
+        return self.store.revert(commit_id, self.name, dry_run=dry_run,
+                                 author=self.catalog.author)
+
+    def cherry_pick(self, *commits: RefLike, dry_run: bool = False) -> MergeResult:
+        ids = [self.store.resolve(ref_expression(c)).commit_id for c in commits]
+        if not ids:
+            raise InvalidInput("cherry_pick needs at least one commit")
+        return self.store.cherry_pick(ids, self.name, dry_run=dry_run,
+                                      author=self.catalog.author)
+
+    def rollback_table(self, key: KeyLike, *, to: RefLike,
+                       message: str | None = None) -> Commit:
+        """Set one table to its state at `to` (deleting it if absent there), as a new commit."""
+        return self.store.rollback_table(self.name, Key.of(key), ref_expression(to),
+                                         author=self.catalog.author, message=message)
+
+
+class Transaction:
+    """Table changes staged in memory and committed atomically as one commit.
+
+    The commit carries the branch head seen at ``__enter__`` as its expected head, so it
+    lands only if no table it touches changed meanwhile (else `ConflictError`). Leaving
+    the block by an exception commits nothing. Reads see the head at enter plus the
+    changes staged so far.
+    """
+
+    def __init__(self, branch: Branch, message: str,
+                 properties: Mapping[str, str] | None = None) -> None:
+        self.branch = branch
+        self.message = message
+        self.properties = dict(properties or {})
+        self.base_head: str | None = None
+        self.commit: Commit | None = None  # set once the transaction has committed
+        self._staged: dict[Key, Operation] = {}
+        self._open = False
+
+    @property
+    def operations(self) -> list[Operation]:
+        return list(self._staged.values())
+
+    def put(self, key: KeyLike, content: Content) -> Transaction:
+        self._check_open()
+        if not isinstance(content, Content):
+            raise InvalidInput(f"put() needs a Content value, not {type(content).__name__}")
+        k = Key.of(key)
+        self._staged[k] = Put(k, content)
+        return self
+
+    def delete(self, key: KeyLike) -> Transaction:
+        self._check_open()
+        k = Key.of(key)
+        self._staged[k] = Delete(k)
+        return self
+
+    def get(self, key: KeyLike) -> Content | None:
+        """The key's state as this transaction sees it (None if absent)."""
+        self._check_open()
+        k = Key.of(key)
+        if k in self._staged:
+            staged = self._staged[k]
+            return staged.content if isinstance(staged, Put) else None
+        assert self.base_head is not None
+        return self.branch.store.get_content(self.base_head, k)
+
+    def __enter__(self) -> Transaction:
+        if self._open or self.commit is not None:
+            raise InvalidInput("a transaction can be entered only once")
+        self.base_head = self.branch.get_ref().head
+        self._open = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._open = False
+        if exc_type is not None:
+            self._staged.clear()
+            return
+        if not self._staged:
+            return
+        operations = self.operations
+        self._staged.clear()
+        self.commit = self.branch.commit(operations, message=self.message,
+                                         properties=self.properties or None,
+                                         expected_head=self.base_head)
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InvalidInput("use the transaction inside its `with` block")
+
