@@ -1,0 +1,895 @@
+"""The SQLAlchemy version store: SQLite (embedded default, or `:memory:`) and PostgreSQL.
+
+Tables:
+- ``lv_nodes``   content-addressed key-tree nodes (immutable, shared by every commit);
+- ``lv_contents`` content-addressed table/namespace states (immutable, deduplicated);
+- ``lv_commits`` commits: parents, tree root, metadata, generation number;
+- ``lv_commit_keys`` keys each commit changed (for `log --table`);
+- ``lv_refs``    branch/tag -> head; the only mutable rows, moved by compare-and-swap;
+- ``lv_reflog``  every ref movement with its time (for `ref#timestamp`).
+
+Immutable rows are written before the ref moves, in the same transaction, so a ref never
+points at a missing commit even if the process dies mid-commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    CommitNotFound,
+    ConflictError,
+    InvalidInput,
+    InvalidRefExpression,
+    KeyNotFound,
+    ReadOnlyRef,
+    ReferenceConflict,
+    RefNotFound,
+)
+from spark_lakeversion.merge.content import MergeContext
+from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
+from spark_lakeversion.store.base import DEFAULT_AUTHOR, DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.store.model import (
+    Commit,
+    Conflict,
+    ConflictType,
+    Content,
+    Delete,
+    DiffEntry,
+    DiffKind,
+    Key,
+    KeyLike,
+    KeyMergeDetail,
+    MergeAction,
+    MergeBehavior,
+    MergeResult,
+    Operation,
+    Put,
+    Ref,
+    RefType,
+    ResolvedRef,
+)
+from spark_lakeversion.store.names import (
+    is_commit_hash,
+    parse_ref_expression,
+    validate_ref_name,
+)
+from spark_lakeversion.store.tree import Node, Trees, TreeWriter, digest
+
+SCHEMA_VERSION = "1"
+MAX_CAS_ATTEMPTS = 100
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+metadata = sa.MetaData()
+nodes_table = sa.Table(
+    "lv_nodes", metadata,
+    sa.Column("hash", sa.String(40), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+contents_table = sa.Table(
+    "lv_contents", metadata,
+    sa.Column("hash", sa.String(40), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+commits_table = sa.Table(
+    "lv_commits", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("parents", sa.Text, nullable=False),
+    sa.Column("root", sa.String(40), nullable=True),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("ts_us", sa.BigInteger, nullable=False),
+    sa.Column("properties", sa.Text, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+commit_keys_table = sa.Table(
+    "lv_commit_keys", metadata,
+    sa.Column("commit_id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Index("lv_commit_keys_by_key", "key"),
+)
+refs_table = sa.Table(
+    "lv_refs", metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("type", sa.String(8), nullable=False),
+    sa.Column("head", sa.String(40), nullable=False),
+)
+reflog_table = sa.Table(
+    "lv_reflog", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("head", sa.String(40), nullable=True),  # NULL: the ref was deleted
+    sa.Column("ts_us", sa.BigInteger, nullable=False),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Index("lv_reflog_by_name", "name", "ts_us"),
+)
+meta_table = sa.Table(
+    "lv_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+T = TypeVar("T")
+
+
+def _now_us() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _to_datetime(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=timezone.utc)
+
+
+def _to_us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+class _LruCache(OrderedDict[str, Any]):
+    """A small bounded cache for immutable rows (nodes, contents, commits)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.lock = threading.Lock()
+
+    def get_value(self, key: str) -> Any:
+        with self.lock:
+            value = self.get(key)
+            if value is not None:
+                self.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self.lock:
+            self[key] = value
+            if len(self) > self.capacity:
+                self.popitem(last=False)
+
+
+class SqlVersionStore(VersionStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = self._create_engine(url)
+        self._dialect = self._engine.dialect.name
+        # SQLite takes one writer at a time; serialising in-process writers avoids
+        # busy-retry storms between threads (other processes wait on busy_timeout)
+        self._write_lock = threading.RLock() if self._dialect == "sqlite" else None
+        self._nodes = _LruCache(200_000)
+        self._contents = _LruCache(200_000)
+        self._commits = _LruCache(100_000)
+        self._trees = Trees(self._load_node)
+        self._initialize()
+
+    # ---- engine and schema --------------------------------------------------------------
+    @staticmethod
+    def _create_engine(url: str) -> Engine:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False,
+                                                        "timeout": 60}}
+            if memory:
+                kwargs["poolclass"] = StaticPool
+            engine = sa.create_engine(url, **kwargs)
+
+            @sa.event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+                cursor = dbapi_conn.cursor()
+                if not memory:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA busy_timeout=60000")
+                cursor.close()
+
+            @sa.event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                # writers take the lock up front: no deadlock on read->write upgrade
+                immediate = conn.get_execution_options().get("lv_write", False)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+            return engine
+        try:
+            return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        except Exception as exc:
+            raise InvalidInput(f"cannot open store {url!r}: {exc}") from exc
+
+    def _initialize(self) -> None:
+        try:
+            metadata.create_all(self._engine, checkfirst=True)
+        except IntegrityError:  # another process created the tables at the same moment
+            pass
+        except OperationalError as exc:
+            if "already exists" not in str(exc):
+                raise InvalidInput(f"cannot open store {self.url!r}: {exc.orig}") from exc
+        try:
+            self._bootstrap()
+        except IntegrityError:  # a concurrent first open won the race: all is there
+            pass
+
+    def _bootstrap(self) -> None:
+        root = self._root_commit()
+        with self._write() as conn:
+            if conn.execute(sa.select(commits_table.c.id).where(
+                    commits_table.c.id == root.id)).first() is None:
+                conn.execute(commits_table.insert().values(self._commit_row(root, 0)))
+                conn.execute(meta_table.insert().values(key="schema_version",
+                                                        value=SCHEMA_VERSION))
+            if conn.execute(sa.select(refs_table.c.name).where(
+                    refs_table.c.name == DEFAULT_BRANCH)).first() is None and \
+                    conn.execute(sa.select(meta_table.c.key).where(
+                        meta_table.c.key == "initialized")).first() is None:
+                conn.execute(refs_table.insert().values(
+                    name=DEFAULT_BRANCH, type=RefType.BRANCH.value, head=root.id))
+                conn.execute(meta_table.insert().values(key="initialized", value="1"))
+                self._reflog(conn, DEFAULT_BRANCH, root.id, "init")
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); retried on lock timeouts."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._engine.connect().execution_options(lv_write=True) as conn, \
+                    conn.begin():
+                yield conn
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _insert_ignore(self, table: sa.Table, rows: list[dict[str, Any]],
+                       conn: Connection) -> None:
+        if not rows:
+            return
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+        else:
+            conn.execute(table.insert().prefix_with("OR IGNORE"), rows)
+
+    # ---- immutable rows ---------------------------------------------------------------
+    def _load_node(self, h: str) -> Node:
+        node = self._nodes.get_value(h)
+        if node is None:
+            with self._read() as conn:
+                row = conn.execute(sa.select(nodes_table.c.data).where(
+                    nodes_table.c.hash == h)).first()
+            if row is None:
+                raise CommitNotFound(f"tree node {h} is missing from the store")
+            node = Node.decode(row[0])
+            self._nodes.put(h, node)
+        return node  # type: ignore[no-any-return]
+
+    def _load_contents(self, hashes: Iterable[str]) -> dict[str, Content]:
+        found: dict[str, Content] = {}
+        missing = []
+        for h in set(hashes):
+            cached = self._contents.get_value(h)
+            if cached is None:
+                missing.append(h)
+            else:
+                found[h] = cached
+        for start in range(0, len(missing), 500):
+            batch = missing[start:start + 500]
+            with self._read() as conn:
+                rows = conn.execute(sa.select(contents_table.c.hash, contents_table.c.data)
+                                    .where(contents_table.c.hash.in_(batch))).all()
+            for h, data in rows:
+                content = Content.from_dict(json.loads(data))
+                self._contents.put(h, content)
+                found[h] = content
+        return found
+
+    @staticmethod
+    def _content_hash(content: Content) -> tuple[str, str]:
+        data = content.canonical()
+        return digest(data.encode()), data
+
+    def _root_commit(self) -> Commit:
+        return self._make_commit((), None, "lakeversion", "initial commit",
+                                 _to_us(EPOCH), {})
+
+    @staticmethod
+    def _make_commit(parents: tuple[str, ...], root: str | None, author: str, message: str,
+                     ts_us: int, properties: Mapping[str, str]) -> Commit:
+        payload = json.dumps([list(parents), root, author, message, ts_us,
+                              sorted(properties.items())], separators=(",", ":"))
+        commit_id = hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
+        return Commit(commit_id, parents, author, message, _to_datetime(ts_us),
+                      dict(properties), root)
+
+    @staticmethod
+    def _commit_row(commit: Commit, generation: int) -> dict[str, Any]:
+        return {
+            "id": commit.id, "parents": json.dumps(list(commit.parents)), "root": commit.root,
+            "author": commit.author, "message": commit.message,
+            "ts_us": _to_us(commit.timestamp), "generation": generation,
+            "properties": json.dumps(commit.properties, sort_keys=True),
+        }
+
+    def _commit_and_generation(self, commit_id: str) -> tuple[Commit, int]:
+        cached = self._commits.get_value(commit_id)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        with self._read() as conn:
+            row = conn.execute(sa.select(commits_table).where(
+                commits_table.c.id == commit_id)).mappings().first()
+        if row is None:
+            raise CommitNotFound(f"commit {commit_id} not found")
+        commit = Commit(row["id"], tuple(json.loads(row["parents"])), row["author"],
+                        row["message"], _to_datetime(row["ts_us"]),
+                        json.loads(row["properties"]), row["root"])
+        self._commits.put(commit_id, (commit, row["generation"]))
+        return commit, row["generation"]
+
+    def get_commit(self, commit_id: str) -> Commit:
+        if not isinstance(commit_id, str) or not is_commit_hash(commit_id):
+            raise InvalidRefExpression(f"{commit_id!r} is not a commit id")
+        return self._commit_and_generation(self._expand_hash(commit_id))[0]
+
+    def _generation(self, commit_id: str) -> int:
+        return self._commit_and_generation(commit_id)[1]
+
+    # ---- refs -------------------------------------------------------------------------
+    def _reflog(self, conn: Connection, name: str, head: str | None, operation: str) -> None:
+        conn.execute(reflog_table.insert().values(name=name, head=head, ts_us=_now_us(),
+                                                  operation=operation))
+
+    def list_refs(self, type: RefType | None = None) -> list[Ref]:
+        query = sa.select(refs_table).order_by(refs_table.c.name)
+        if type is not None:
+            query = query.where(refs_table.c.type == RefType(type).value)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Ref(r["name"], RefType(r["type"]), r["head"]) for r in rows]
+
+    def _find_ref(self, name: str, conn: Connection | None = None) -> Ref | None:
+        query = sa.select(refs_table).where(refs_table.c.name == name)
+        if conn is None:
+            with self._read() as c:
+                row = c.execute(query).mappings().first()
+        else:
+            row = conn.execute(query).mappings().first()
+        return Ref(row["name"], RefType(row["type"]), row["head"]) if row else None
+
+    def get_ref(self, name: str) -> Ref:
+        validate_ref_name(name)
+        ref = self._find_ref(name)
+        if ref is None:
+            raise RefNotFound(f"no branch or tag named {name!r}")
+        return ref
+
+    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
+                   from_ref: str = DEFAULT_BRANCH) -> Ref:
+        validate_ref_name(name)
+        ref_type = RefType(type)
+        head = self.resolve(from_ref).commit_id
+        try:
+            with self._write() as conn:
+                conn.execute(refs_table.insert().values(name=name, type=ref_type.value,
+                                                        head=head))
+                self._reflog(conn, name, head, f"create {ref_type.value.lower()}")
+        except IntegrityError:
+            existing = self._find_ref(name)
+            kind = existing.type.value.lower() if existing else "ref"
+            raise AlreadyExists(f"a {kind} named {name!r} already exists") from None
+        return Ref(name, ref_type, head)
+
+    def delete_ref(self, name: str, type: RefType | None = None,
+                   expected_head: str | None = None) -> None:
+        ref = self.get_ref(name)
+        if type is not None and ref.type is not RefType(type):
+            raise RefNotFound(f"{name!r} is a {ref.type.value.lower()}, "
+                              f"not a {RefType(type).value.lower()}")
+        if ref.type is RefType.BRANCH and name == DEFAULT_BRANCH:
+            raise InvalidInput(f"the default branch {DEFAULT_BRANCH!r} cannot be deleted")
+        expected = self._expand_hash(expected_head) if expected_head else ref.head
+        with self._write() as conn:
+            deleted = conn.execute(refs_table.delete().where(
+                refs_table.c.name == name, refs_table.c.head == expected)).rowcount
+            if deleted:
+                self._reflog(conn, name, None, "delete")
+        if not deleted:
+            raise ReferenceConflict(f"{name!r} is no longer at {expected}: not deleted")
+
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+        ref = self.get_ref(name)
+        if ref.type is RefType.TAG:
+            raise ReadOnlyRef(f"tag {name!r} is immutable: delete it and create it again")
+        target = self.resolve(to).commit_id
+        expected = self._expand_hash(expected_head) if expected_head else ref.head
+        with self._write() as conn:
+            self._cas(conn, name, expected, target, "assign")
+        return Ref(name, ref.type, target)
+
+    def _cas(self, conn: Connection, branch: str, expected: str, new: str,
+             operation: str) -> None:
+        """Move `branch` from `expected` to `new` or raise ReferenceConflict."""
+        moved = conn.execute(refs_table.update().where(
+            refs_table.c.name == branch, refs_table.c.head == expected,
+            refs_table.c.type == RefType.BRANCH.value).values(head=new)).rowcount
+        if not moved:
+            raise ReferenceConflict(f"branch {branch!r} moved: it is no longer at {expected}")
+        self._reflog(conn, branch, new, operation)
+
+    def _expand_hash(self, text: str) -> str:
+        if not isinstance(text, str) or not is_commit_hash(text):
+            raise InvalidRefExpression(f"{text!r} is not a commit id (at least 8 hex digits)")
+        if len(text) == 40:
+            if self._commits.get_value(text) is not None:
+                return text
+            with self._read() as conn:
+                if conn.execute(sa.select(commits_table.c.id).where(
+                        commits_table.c.id == text)).first():
+                    return text
+            raise CommitNotFound(f"commit {text} not found")
+        with self._read() as conn:
+            rows = conn.execute(sa.select(commits_table.c.id).where(
+                commits_table.c.id.like(text + "%")).limit(2)).all()
+        if not rows:
+            raise CommitNotFound(f"no commit id starts with {text}")
+        if len(rows) > 1:
+            raise InvalidRefExpression(f"commit prefix {text} is ambiguous: use more digits")
+        return str(rows[0][0])
+
+    def resolve(self, expression: str) -> ResolvedRef:
+        expr = parse_ref_expression(expression)
+        ref = self._find_ref(expr.base)
+        if ref is not None:
+            head = ref.head
+        elif is_commit_hash(expr.base):
+            head = self._expand_hash(expr.base)
+        else:
+            raise RefNotFound(f"no branch, tag or commit named {expr.base!r}")
+        if expr.as_of is not None:
+            head = self._as_of(ref, head, expr.as_of, expression)
+        for _ in range(expr.ancestors):
+            commit = self._commit_and_generation(head)[0]
+            if not commit.parents:
+                raise RefNotFound(f"{expression!r} goes back past the first commit")
+            head = commit.parents[0]
+        writable = ref is not None and ref.type is RefType.BRANCH and expr.is_plain
+        return ResolvedRef(expression, head, ref.name if writable and ref else None, ref)
+
+    def _as_of(self, ref: Ref | None, head: str, when: datetime, expression: str) -> str:
+        when_us = _to_us(when)
+        if ref is not None:
+            with self._read() as conn:
+                row = conn.execute(
+                    sa.select(reflog_table.c.head).where(
+                        reflog_table.c.name == ref.name, reflog_table.c.ts_us <= when_us)
+                    .order_by(reflog_table.c.ts_us.desc(), reflog_table.c.seq.desc())
+                    .limit(1)).first()
+            if row is None or row[0] is None:
+                raise RefNotFound(f"{ref.name!r} did not exist at {when.isoformat()}")
+            return str(row[0])
+        commit = self._commit_and_generation(head)[0]  # a commit: walk its first parents
+        while commit.timestamp > when:
+            if not commit.parents:
+                raise RefNotFound(f"{expression!r}: no commit that old")
+            commit = self._commit_and_generation(commit.parents[0])[0]
+        return commit.id
+
+    def _writable_branch(self, branch: str) -> Ref:
+        if not isinstance(branch, str):
+            raise InvalidInput("a branch name must be a string")
+        resolved = self.resolve(branch)
+        if resolved.branch is None:
+            if resolved.ref is not None and resolved.ref.type is RefType.TAG and \
+                    resolved.expression == resolved.ref.name:
+                raise ReadOnlyRef(f"tag {branch!r} is read-only: write to a branch")
+            raise ReadOnlyRef(f"{branch!r} is not a branch and is read-only: "
+                              "commits, tags and time-travel expressions cannot be written")
+        assert resolved.ref is not None
+        return resolved.ref
+
+    # ---- contents -----------------------------------------------------------------------
+    def _root_of(self, commit_id: str) -> str | None:
+        return self._commit_and_generation(commit_id)[0].root
+
+    def _values(self, root: str | None, keys: Iterable[Key]) -> dict[Key, Content]:
+        by_stored = {k.stored: k for k in keys}
+        hashes = self._trees.get_many(root, sorted(by_stored))
+        contents = self._load_contents(hashes.values())
+        return {by_stored[s]: contents[h] for s, h in hashes.items()}
+
+    def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
+        wanted = [Key.of(k) for k in keys]
+        return self._values(self._root_of(self.resolve(ref).commit_id), wanted)
+
+    def list_keys(self, ref: str, prefix: KeyLike | None = None) -> list[tuple[Key, Content]]:
+        root = self._root_of(self.resolve(ref).commit_id)
+        if prefix is None or prefix == "" or prefix == ():
+            lo, hi = "", None
+        else:
+            stored = Key.of(prefix).stored
+            lo, hi = stored + "\x00", stored + "\x01"
+        entries = list(self._trees.items(root, lo, hi))
+        contents = self._load_contents(h for _, h in entries)
+        return [(Key.from_stored(k), contents[h]) for k, h in entries]
+
+    def _changes(self, from_root: str | None, to_root: str | None) -> Changes:
+        raw = list(self._trees.diff(from_root, to_root))
+        contents = self._load_contents(h for _, a, b in raw for h in (a, b) if h)
+        return {Key.from_stored(k): (contents[a] if a else None, contents[b] if b else None)
+                for k, a, b in raw}
+
+    def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
+        a = self._root_of(self.resolve(from_ref).commit_id)
+        b = self._root_of(self.resolve(to_ref).commit_id)
+        out = []
+        for key, (before, after) in sorted(self._changes(a, b).items()):
+            kind = DiffKind.ADDED if before is None else \
+                DiffKind.REMOVED if after is None else DiffKind.CHANGED
+            out.append(DiffEntry(key, kind, before, after))
+        return out
+
+    # ---- commits -------------------------------------------------------------------------
+    @staticmethod
+    def _operations_to_changes(operations: Sequence[Operation]) -> dict[Key, Content | None]:
+        changes: dict[Key, Content | None] = {}
+        for op in operations:
+            if isinstance(op, Put):
+                if not isinstance(op.content, Content):
+                    raise InvalidInput(f"Put({op.key}) needs a Content value")
+                value: Content | None = op.content
+            elif isinstance(op, Delete):
+                value = None
+            else:
+                raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
+            key = Key.of(op.key)
+            if key in changes:
+                raise InvalidInput(f"key {key} appears twice in one commit")
+            changes[key] = value
+        return changes
+
+    def _write_commit(
+        self,
+        conn: Connection,
+        branch: str,
+        expected_head: str,
+        parents: tuple[str, ...],
+        base_root: str | None,
+        changes: Mapping[Key, Content | None],
+        author: str,
+        message: str,
+        properties: Mapping[str, str],
+        operation: str,
+    ) -> Commit:
+        """Persist the tree change and the commit, then CAS the branch, in `conn`'s tx."""
+        writer = TreeWriter()
+        content_rows = []
+        tree_changes: dict[str, str | None] = {}
+        for key, content in changes.items():
+            if content is None:
+                tree_changes[key.stored] = None
+            else:
+                h, data = self._content_hash(content)
+                content_rows.append({"hash": h, "data": data})
+                tree_changes[key.stored] = h
+                self._contents.put(h, content)
+        root = self._trees.apply(base_root, tree_changes, writer)
+        ts_us = max(_now_us(), _to_us(self._commit_and_generation(parents[0])[0].timestamp) + 1)
+        commit = self._make_commit(parents, root, author, message, ts_us, properties)
+        generation = 1 + max(self._generation(p) for p in parents)
+        self._insert_ignore(contents_table, content_rows, conn)
+        self._insert_ignore(nodes_table, [{"hash": h, "data": n.encode()}
+                                          for h, n in writer.nodes.items()], conn)
+        conn.execute(commits_table.insert().values(self._commit_row(commit, generation)))
+        if changes:
+            conn.execute(commit_keys_table.insert(),
+                         [{"commit_id": commit.id, "key": k.stored} for k in changes])
+        self._cas(conn, branch, expected_head, commit.id, operation)
+        for h, n in writer.nodes.items():
+            self._nodes.put(h, n)
+        return commit
+
+    def commit(
+        self,
+        branch: str,
+        operations: Sequence[Operation],
+        *,
+        message: str,
+        author: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        expected_head: str | None = None,
+    ) -> Commit:
+        changes = self._operations_to_changes(operations)
+        if not isinstance(message, str):
+            raise InvalidInput("a commit message must be a string")
+        props = _check_properties(properties)
+        ref = self._writable_branch(branch)
+        base = self._expand_hash(expected_head) if expected_head else ref.head
+        base_values = self._values(self._root_of(base), changes) if expected_head else None
+        for _ in range(MAX_CAS_ATTEMPTS):
+            head = self.get_ref(ref.name).head
+            head_root = self._root_of(head)
+            if base_values is not None and head != base:
+                self._check_unchanged(ref.name, base, base_values, head_root, changes)
+            try:
+                with self._write() as conn:
+                    return self._write_commit(conn, ref.name, head, (head,), head_root, changes,
+                                              author or DEFAULT_AUTHOR, message, props, "commit")
+            except ReferenceConflict:
+                if base_values is None:  # based on the head we read: re-check from there
+                    base, base_values = head, self._values(head_root, changes)
+                continue
+        raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
+                                f"{MAX_CAS_ATTEMPTS} attempts")
+
+    def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
+                         head_root: str | None, keys: Iterable[Key]) -> None:
+        current = self._values(head_root, keys)
+        changed = [k for k in keys if current.get(k) != base_values.get(k)]
+        if changed:
+            conflicts = [Conflict(ConflictType.VALUE_DIFFERS, k,
+                                  f"{k} changed on {branch!r} since {base[:12]}")
+                         for k in changed]
+            raise ConflictError(
+                f"{', '.join(map(str, changed))} changed on {branch!r} since the expected head "
+                f"{base[:12]}: re-read and try again", conflicts)
+
+    # ---- history ------------------------------------------------------------------------
+    def _ancestors(self, head: str) -> Iterator[Commit]:
+        """Every ancestor once, newest generation first (git's date-order-ish walk)."""
+        seen = {head}
+        heap = [(-self._generation(head), head)]
+        while heap:
+            _, commit_id = heapq.heappop(heap)
+            commit = self._commit_and_generation(commit_id)[0]
+            yield commit
+            for parent in commit.parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    heapq.heappush(heap, (-self._generation(parent), parent))
+
+    def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
+            page_token: str | None = None) -> LogPage:
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("limit must be a positive integer")
+        try:
+            skip = int(page_token) if page_token else 0
+        except ValueError:
+            raise InvalidInput(f"invalid page token {page_token!r}") from None
+        head = self.resolve(ref).commit_id
+        touching: set[str] | None = None
+        if key is not None:
+            stored = Key.of(key).stored
+            with self._read() as conn:
+                touching = {r[0] for r in conn.execute(sa.select(
+                    commit_keys_table.c.commit_id).where(commit_keys_table.c.key == stored))}
+        out: list[Commit] = []
+        seen = 0
+        for commit in self._ancestors(head):
+            if touching is not None and commit.id not in touching:
+                continue
+            if seen >= skip:
+                if len(out) == limit:
+                    return LogPage(out, str(skip + limit))
+                out.append(commit)
+            seen += 1
+        return LogPage(out, None)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self._merge_base(self.resolve(a).commit_id, self.resolve(b).commit_id)
+
+    def _merge_base(self, a: str, b: str) -> str | None:
+        """Highest-generation common ancestor; walks only commits above it."""
+        if a == b:
+            return a
+        flags: dict[str, int] = {a: 1, b: 2}
+        heap = [(-self._generation(a), a), (-self._generation(b), b)]
+        queued = {a, b}
+        while heap:
+            _, commit_id = heapq.heappop(heap)
+            flag = flags[commit_id]
+            if flag == 3:
+                return commit_id
+            for parent in self._commit_and_generation(commit_id)[0].parents:
+                flags[parent] = flags.get(parent, 0) | flag
+                if parent not in queued:
+                    queued.add(parent)
+                    heapq.heappush(heap, (-self._generation(parent), parent))
+        return None
+
+    # ---- merge, cherry-pick, revert, rollback ---------------------------------------------
+    def merge(
+        self,
+        source: str,
+        target: str = DEFAULT_BRANCH,
+        *,
+        dry_run: bool = False,
+        fast_forward: bool = True,
+        default_behavior: MergeBehavior = MergeBehavior.NORMAL,
+        behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
+        message: str | None = None,
+        author: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        expected_target_head: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> MergeResult:
+        default = MergeBehavior.parse(default_behavior)
+        per_key = {Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
+        props = _check_properties(properties)
+        target_ref = self._writable_branch(target)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            source_head = self.resolve(source).commit_id
+            target_head = self.get_ref(target_ref.name).head
+            if expected_target_head and self._expand_hash(expected_target_head) != target_head:
+                raise ReferenceConflict(f"branch {target_ref.name!r} is not at the expected "
+                                        f"head {expected_target_head}")
+            base = self._merge_base(source_head, target_head)
+            base_root = self._root_of(base) if base else None
+
+            def result(details: Sequence[KeyMergeDetail], new_head: str | None, ff: bool,
+                       base: str | None = base, target_head: str = target_head
+                       ) -> MergeResult:
+                return MergeResult(source, target_ref.name, base, target_head, new_head, ff,
+                                   dry_run, tuple(details))
+
+            if base == source_head:  # nothing new on the source
+                return result([], None if dry_run else target_head, False)
+            changes = self._changes(base_root, self._root_of(source_head))
+            target_root = self._root_of(target_head)
+            context = MergeContext(source, source_head, target_ref.name, target_head,
+                                   dict(options or {}))
+            if base == target_head and fast_forward and not any(
+                    per_key.get(k, default) is MergeBehavior.DROP for k in changes):
+                details = [KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
+                                          per_key.get(k, default)) for k in sorted(changes)]
+                if dry_run:
+                    return result(details, None, True)
+                try:
+                    with self._write() as conn:
+                        self._cas(conn, target_ref.name, target_head, source_head,
+                                  f"fast-forward from {source}"[:32])
+                except ReferenceConflict:
+                    continue
+                return result(details, source_head, True)
+            plan = plan_merge(changes, self._values(target_root, changes),
+                              default_behavior=default, behaviors=per_key, context=context)
+            if plan.conflicts:
+                conflicted = result(plan.details, None, False)
+                if dry_run:
+                    return conflicted
+                raise ConflictError(
+                    f"merging {source!r} into {target_ref.name!r} has "
+                    f"{len(plan.conflicts)} conflict(s): "
+                    + "; ".join(c.message for c in plan.conflicts), result=conflicted)
+            if dry_run:
+                return result(plan.details, None, False)
+            msg = message or f"Merge {source} into {target_ref.name}"
+            merge_props = {"lakeversion.merge.source": source,
+                           "lakeversion.merge.source-commit": source_head, **props}
+            try:
+                commit = self._commit_plan(target_ref.name, target_head, target_root,
+                                           (target_head, source_head), plan,
+                                           author or DEFAULT_AUTHOR, msg, merge_props, "merge")
+            except ReferenceConflict:
+                continue  # the target moved while planning: plan again on its new state
+            return result(plan.details, commit.id, False)
+        raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
+
+    def _commit_plan(self, branch: str, head: str, head_root: str | None,
+                     parents: tuple[str, ...], plan: MergePlan, author: str, message: str,
+                     properties: Mapping[str, str], operation: str) -> Commit:
+        changes = plan.materialize()
+        with self._write() as conn:
+            return self._write_commit(conn, branch, head, parents, head_root, changes,
+                                      author, message, properties, operation)
+
+    def _apply_commit_diff(self, kind: str, commit_ids: Sequence[str], onto: str,
+                           dry_run: bool, author: str | None,
+                           expected_head: str | None) -> MergeResult:
+        """Cherry-pick (base = parent, change = commit) or revert (the reverse)."""
+        ref = self._writable_branch(onto)
+        picked = [self._commit_and_generation(self._expand_hash(c))[0] for c in commit_ids]
+        if not picked:
+            raise InvalidInput(f"nothing to {kind}: give at least one commit")
+        for commit in picked:
+            if not commit.parents:
+                raise InvalidInput(f"cannot {kind} the initial commit {commit.id[:12]}")
+        for _ in range(MAX_CAS_ATTEMPTS):
+            head = self.get_ref(ref.name).head
+            if expected_head and self._expand_hash(expected_head) != head:
+                raise ReferenceConflict(f"branch {ref.name!r} is not at {expected_head}")
+            head_root = self._root_of(head)
+            details: list[KeyMergeDetail] = []
+            staged: dict[Key, Content | None] = {}  # changes of the picks applied so far
+            for commit in picked:
+                parent_root = self._root_of(commit.parents[0])
+                before, after = (parent_root, commit.root) if kind == "cherry-pick" \
+                    else (commit.root, parent_root)
+                changes = self._changes(before, after)
+                at_head = self._values(head_root, [k for k in changes if k not in staged])
+                current = {k: v for k in changes
+                           if (v := staged[k] if k in staged else at_head.get(k)) is not None}
+                plan = plan_merge(changes, current, content_merging=False)
+                details.extend(plan.details)
+                staged.update(plan.puts)
+            label = ", ".join(c.id[:12] for c in picked)
+            conflicted = MergeResult(label, ref.name, None, head, None, False, dry_run,
+                                     tuple(details))
+            if conflicted.conflicts:
+                if dry_run:
+                    return conflicted
+                raise ConflictError(f"{kind} of {label} onto {ref.name!r} conflicts: "
+                                    + "; ".join(c.message for c in conflicted.conflicts),
+                                    result=conflicted)
+            if dry_run:
+                return conflicted
+            first = picked[0]
+            message = (f"Revert \"{first.message}\"" if kind == "revert"
+                       else first.message) if len(picked) == 1 else f"{kind} {label}"
+            props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
+            try:
+                with self._write() as conn:
+                    commit = self._write_commit(conn, ref.name, head, (head,), head_root,
+                                                staged, author or DEFAULT_AUTHOR, message,
+                                                props, kind)
+            except ReferenceConflict:
+                continue
+            return MergeResult(label, ref.name, None, head, commit.id, False, False,
+                               tuple(details))
+        raise ReferenceConflict(f"branch {ref.name!r} kept moving during the {kind}")
+
+    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
+                    author: str | None = None,
+                    expected_head: str | None = None) -> MergeResult:
+        return self._apply_commit_diff("cherry-pick", list(commit_ids), onto, dry_run, author,
+                                       expected_head)
+
+    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
+               author: str | None = None, expected_head: str | None = None) -> MergeResult:
+        return self._apply_commit_diff("revert", [commit_id], on, dry_run, author,
+                                       expected_head)
+
+    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
+                       author: str | None = None, message: str | None = None,
+                       expected_head: str | None = None) -> Commit:
+        k = Key.of(key)
+        ref = self._writable_branch(branch)
+        target = self.get_contents(to, [k]).get(k)
+        current = self.get_contents(ref.name, [k]).get(k)
+        if target is None and current is None:
+            raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
+        op: Operation = Put(k, target) if target is not None else Delete(k)
+        return self.commit(ref.name, [op], message=message or f"Roll back {k} to {to}",
+                           author=author, expected_head=expected_head,
+                           properties={"lakeversion.rollback.to": to,
+                                       "lakeversion.rollback.to-commit":
+                                           self.resolve(to).commit_id})
+
+
+def _check_properties(properties: Mapping[str, str] | None) -> dict[str, str]:
+    if properties is None:
+        return {}
+    if not isinstance(properties, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in properties.items()):
+        raise InvalidInput("commit properties must map strings to strings")
+    return dict(properties)
