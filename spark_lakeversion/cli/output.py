@@ -1,0 +1,323 @@
+"""How every `lakeversion` command reports results and errors, in one place.
+
+Rules (documented in README, relied on by scripts):
+- ``--output text``: results on stdout; errors as ``error: ...`` on stderr.
+- ``--output json``: stdout carries exactly one JSON document, the result or
+  ``{"error": {"type", "code", "message", ...}}``; nothing else is printed.
+- exit codes: 0 success, 1 bad input or usage, 2 not found, 3 conflict,
+  4 outcome unknown / server or internal error. `exit_code_for` is the only mapping.
+
+Command modules use `emit()` for results, `get_state()` for the store, and either rely
+on the root group (which maps every `LakeVersionError`) or wrap themselves with
+`handle_errors` / `error_handling` when used on their own.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+import click
+
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    ConflictError,
+    InvalidInput,
+    LakeVersionError,
+    NotFound,
+    ReadOnlyRef,
+)
+
+if TYPE_CHECKING:
+    from spark_lakeversion.api import Catalog
+    from spark_lakeversion.store.model import (
+        Commit,
+        Content,
+        DiffEntry,
+        Key,
+        MergeResult,
+        Ref,
+    )
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    INVALID = 1  # bad input, bad usage, already exists, write to a read-only ref
+    NOT_FOUND = 2
+    CONFLICT = 3
+    FAILED = 4  # commit outcome unknown, server error, internal error
+
+
+OUTPUT_FORMATS = ("text", "json")
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The one mapping from error type to exit code."""
+    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, click.UsageError)):
+        return ExitCode.INVALID
+    if isinstance(error, NotFound):
+        return ExitCode.NOT_FOUND
+    if isinstance(error, ConflictError):
+        return ExitCode.CONFLICT
+    return ExitCode.FAILED
+
+
+@dataclass
+class CliState:
+    """Global options of one invocation; the store is opened on first use only."""
+
+    store_url: str | None = None
+    output: str = "text"
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from spark_lakeversion.api import connect
+
+            self._catalog = connect(self.store_url)
+        return self._catalog
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+
+def get_state(ctx: click.Context | None = None) -> CliState:
+    """The invocation's `CliState` (a default one when a command runs without the root)."""
+    ctx = ctx or click.get_current_context()
+    state = ctx.find_object(CliState)
+    if state is None:
+        state = ctx.ensure_object(CliState)
+    return state
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+def emit(ctx: click.Context | None, data: Any,
+         text_renderer: Callable[[Any], str] | None = None) -> None:
+    """Print a command's result: `data` as JSON, or `text_renderer(data)` as text."""
+    state = get_state(ctx)
+    if state.json:
+        click.echo(to_json(data))
+        return
+    text = text_renderer(data) if text_renderer else render_plain(data)
+    if text:
+        click.echo(text.rstrip("\n"))
+
+
+def render_plain(data: Any, indent: int = 0) -> str:
+    """A readable fallback for commands without a text renderer: ``key: value`` lines."""
+    pad = "  " * indent
+    if isinstance(data, dict):
+        lines = []
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and value:
+                lines.append(f"{pad}{key}:")
+                lines.append(render_plain(value, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {_scalar(value)}")
+        return "\n".join(lines)
+    if isinstance(data, list):
+        return "\n".join(
+            render_plain(item, indent) if isinstance(item, (dict, list))
+            else f"{pad}- {_scalar(item)}" for item in data)
+    return f"{pad}{_scalar(data)}"
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=_json_default)
+    return str(value)
+
+
+# ---- errors ----------------------------------------------------------------------------
+
+
+def error_payload(error: BaseException) -> dict[str, Any]:
+    """``{"error": {...}}`` as the REST API answers it, for any error the CLI reports."""
+    if isinstance(error, LakeVersionError):
+        body = error.to_dict()
+        if isinstance(error, ConflictError) and error.result is not None:
+            body["result"] = error.result.to_dict()
+    elif isinstance(error, click.UsageError):
+        body = {"type": "UsageError", "code": "USAGE", "message": error.format_message()}
+    else:
+        body = {"type": "InternalError", "code": "INTERNAL_ERROR",
+                "message": f"{type(error).__name__}: {error}"}
+    return {"error": body}
+
+
+def render_error_text(error: BaseException) -> str:
+    if isinstance(error, LakeVersionError):
+        lines = [f"error: {error.message}"]
+        if isinstance(error, ConflictError) and error.conflicts:
+            lines.append(f"{len(error.conflicts)} conflict(s):")
+            lines += [f"  {c.type.value:<20} {c.key}: {c.message}" for c in error.conflicts]
+        return "\n".join(lines)
+    if isinstance(error, click.UsageError):
+        usage = error.ctx.get_usage() + "\n" if error.ctx else ""
+        hint = ""
+        if error.ctx is not None and error.ctx.command.get_help_option(error.ctx):
+            hint = f"Try '{error.ctx.command_path} --help' for help.\n"
+        return f"{usage}{hint}error: {error.format_message()}"
+    return (f"internal error: {type(error).__name__}: {error}\n"
+            "(set LAKEVERSION_DEBUG=1 to see the traceback)")
+
+
+def report_error(error: BaseException, json_output: bool) -> ExitCode:
+    """Print `error` the documented way and return its exit code."""
+    if json_output:
+        click.echo(to_json(error_payload(error)))
+    else:
+        click.echo(render_error_text(error), err=True)
+    return exit_code_for(error)
+
+
+def fail(ctx: click.Context | None, error: BaseException) -> NoReturn:
+    """Report `error` and leave the command with its exit code."""
+    code = report_error(error, get_state(ctx).json)
+    raise click.exceptions.Exit(int(code))
+
+
+@contextmanager
+def error_handling(ctx: click.Context | None = None) -> Iterator[None]:
+    """Turn a `LakeVersionError` raised inside the block into its message and exit code."""
+    try:
+        yield
+    except LakeVersionError as error:
+        fail(ctx, error)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Decorator form of `error_handling` for click command callbacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with error_handling():
+            return func(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("LAKEVERSION_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+# ---- text renderers of store values (shared by the commands and the demo) ---------------
+
+SHORT_ID = 12
+
+
+def short(commit_id: str | None) -> str:
+    return commit_id[:SHORT_ID] if commit_id else "-"
+
+
+def describe_content(content: Content) -> str:
+    """One line per table state: its format fields, then its stable id."""
+    fields = ", ".join(f"{k}={_scalar(v)}" for k, v in sorted(content.fields.items()))
+    return f"{fields}  (id {content.id})" if fields else f"(id {content.id})"
+
+
+def render_refs(refs: list[Ref]) -> str:
+    if not refs:
+        return "(none)"
+    width = max(len(r.name) for r in refs)
+    return "\n".join(f"{r.name:<{width}}  {short(r.head)}" for r in refs)
+
+
+def render_entries(entries: list[tuple[Key, Content]]) -> str:
+    if not entries:
+        return "(no tables)"
+    width = max(len(str(k)) for k, _ in entries)
+    type_width = max(len(c.type.value) for _, c in entries)
+    return "\n".join(f"{str(k):<{width}}  {c.type.value:<{type_width}}  {describe_content(c)}"
+                     for k, c in entries)
+
+
+def render_commit_line(commit: Commit) -> str:
+    stamp = commit.timestamp.strftime("%Y-%m-%d %H:%M:%S")
+    merge = " (merge)" if len(commit.parents) > 1 else ""
+    return f"{short(commit.id)}  {stamp}  {commit.author:<12}  {commit.message}{merge}"
+
+
+def render_log(commits: list[Commit]) -> str:
+    return "\n".join(render_commit_line(c) for c in commits) if commits else "(no commits)"
+
+
+def render_diff(entries: list[DiffEntry]) -> str:
+    if not entries:
+        return "no differences"
+    lines = []
+    for entry in entries:
+        before, after = entry.from_content, entry.to_content
+        if before is None and after is not None:
+            lines.append(f"+ {entry.key}  {after.type.value}  {describe_content(after)}")
+        elif after is None and before is not None:
+            lines.append(f"- {entry.key}  {before.type.value}  {describe_content(before)}")
+        elif before is not None and after is not None:
+            lines.append(f"~ {entry.key}  {describe_change(before, after)}")
+    return "\n".join(lines)
+
+
+def describe_change(before: Content, after: Content) -> str:
+    if before.id != after.id or before.type != after.type:
+        return f"dropped and re-created (id {before.id} -> {after.id})"
+    names = sorted(set(before.fields) | set(after.fields))
+    changes = [f"{n}: {_scalar(before.fields.get(n))} -> {_scalar(after.fields.get(n))}"
+               for n in names if before.fields.get(n) != after.fields.get(n)]
+    return ", ".join(changes) or "unchanged"
+
+
+def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
+    if result.dry_run:
+        head = (f"dry run: {verb} of {result.source} into {result.target} would succeed"
+                if result.successful else
+                f"dry run: {verb} of {result.source} into {result.target} would conflict")
+        head += "; nothing was written"
+    elif result.new_head is None or result.new_head == result.target_head_before:
+        head = f"{result.target} is already up to date with {result.source}"
+    else:
+        how = " (fast-forward)" if result.fast_forward else ""
+        head = (f"{verb}: {result.source} into {result.target}{how}: {result.target} "
+                f"{short(result.target_head_before)} -> {short(result.new_head)}")
+    lines = [head]
+    if result.common_ancestor:
+        lines.append(f"common ancestor {short(result.common_ancestor)}")
+    for detail in result.details:
+        note = f"  {detail.conflict.type.value}: {detail.conflict.message}" \
+            if detail.conflict else ""
+        lines.append(f"  {detail.action.value:<15} {detail.key}"
+                     f"  [{detail.behavior.value}]{note}")
+    return "\n".join(lines)
