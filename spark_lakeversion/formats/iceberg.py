@@ -1,0 +1,175 @@
+"""Iceberg tables in the version store: content values, metadata files and their files.
+
+The store keeps, per ref, only a pointer to an Iceberg metadata file (plus a few ids the
+merge engine compares cheaply); everything else lives in the metadata file, written with
+pyiceberg's own serializers so the files are exactly what any Iceberg client expects.
+Metadata files are immutable, so parsed metadata is cached by location.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.serializers import FromInputFile, ToOutputFile
+from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.store.model import Content, ContentType
+
+ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id")
+_METADATA_FILE = re.compile(r"^(\d+)-[0-9a-fA-F-]+\.metadata\.json$")
+
+
+def iceberg_content(metadata: TableMetadata, metadata_location: str) -> Content:
+    """The store value of a table whose current metadata file is `metadata_location`."""
+    return Content(
+        ContentType.ICEBERG_TABLE,
+        id=str(metadata.table_uuid),
+        fields={
+            "metadata_location": metadata_location,
+            "snapshot_id": metadata.current_snapshot_id,
+            "schema_id": metadata.current_schema_id,
+            "spec_id": metadata.default_spec_id,
+            "sort_order_id": metadata.default_sort_order_id,
+        },
+    )
+
+
+def namespace_content(properties: Mapping[str, str] | None = None,
+                      content_id: str | None = None) -> Content:
+    """A namespace value; a fresh id unless an existing namespace is being updated."""
+    return Content(ContentType.NAMESPACE, id=content_id or str(uuid.uuid4()),
+                   fields={"properties": dict(properties or {})})
+
+
+def namespace_properties(content: Content) -> dict[str, str]:
+    props = content.fields.get("properties") or {}
+    return {str(k): str(v) for k, v in props.items()}
+
+
+def metadata_location_of(content: Content) -> str:
+    if content.type is not ContentType.ICEBERG_TABLE:
+        raise InvalidInput(f"content {content.id} is a {content.type.value}, not an Iceberg table")
+    location = content.fields.get("metadata_location")
+    if not isinstance(location, str) or not location:
+        raise InvalidInput(f"Iceberg content {content.id} has no metadata_location")
+    return location
+
+
+def file_io(location: str, properties: Mapping[str, str] | None = None) -> FileIO:
+    return load_file_io(dict(properties or {}), location)
+
+
+class _MetadataCache:
+    """Parsed metadata by file location; safe because metadata files never change."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._items: OrderedDict[str, TableMetadata] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, location: str) -> TableMetadata | None:
+        with self._lock:
+            value = self._items.get(location)
+            if value is not None:
+                self._items.move_to_end(location)
+            return value
+
+    def put(self, location: str, metadata: TableMetadata) -> None:
+        with self._lock:
+            self._items[location] = metadata
+            self._items.move_to_end(location)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_CACHE = _MetadataCache()
+
+
+def read_metadata(metadata_location: str, io: FileIO | None = None) -> TableMetadata:
+    """Parse a metadata file (cached); a missing file raises FileNotFoundError/OSError."""
+    cached = _CACHE.get(metadata_location)
+    if cached is not None:
+        return cached
+    io = io or file_io(metadata_location)
+    metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+    _CACHE.put(metadata_location, metadata)
+    return metadata
+
+
+def load_content_metadata(content: Content) -> TableMetadata:
+    return read_metadata(metadata_location_of(content))
+
+
+def metadata_version(metadata_location: str | None) -> int:
+    """The `NNNNN-` version of a metadata file name, -1 when absent or non-standard."""
+    if not metadata_location:
+        return -1
+    match = _METADATA_FILE.match(metadata_location.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else -1
+
+
+def new_metadata_location(metadata: TableMetadata, previous_location: str | None) -> str:
+    """Where the next metadata file goes: under the table location, uuid-named (no clashes
+    between branches writing the same table concurrently)."""
+    provider = load_location_provider(metadata.location, metadata.properties)
+    return provider.new_table_metadata_file_location(metadata_version(previous_location) + 1)
+
+
+def write_metadata(metadata: TableMetadata, previous_location: str | None = None) -> str:
+    """Write `metadata` as a new metadata file and return its location."""
+    location = new_metadata_location(metadata, previous_location)
+    io = file_io(location, metadata.properties)
+    ToOutputFile.table_metadata(metadata, io.new_output(location))
+    _CACHE.put(location, metadata)
+    return location
+
+
+def delete_file_quietly(location: str) -> None:
+    """Best-effort removal of a file we wrote but never published (a lost commit)."""
+    try:
+        file_io(location).delete(location)
+    except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it
+        pass
+
+
+def table_files(metadata: TableMetadata, metadata_location: str,
+                io: FileIO | None = None) -> dict[str, set[str]]:
+    """Every file a table's metadata reaches: data, manifests, manifest lists, metadata."""
+    io = io or file_io(metadata_location, metadata.properties)
+    data: set[str] = set()
+    manifests: set[str] = set()
+    manifest_lists: set[str] = set()
+    for snapshot in metadata.snapshots:
+        manifest_lists.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(io):
+            manifests.add(manifest.manifest_path)
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
+                data.add(entry.data_file.file_path)
+    metadata_files = {log.metadata_file for log in metadata.metadata_log} | {metadata_location}
+    stats = {s.statistics_path for s in metadata.statistics}
+    return {"data": data, "manifests": manifests, "manifest_lists": manifest_lists,
+            "metadata": metadata_files, "statistics": stats}
+
+
+def delete_files(paths: Iterable[str], io: FileIO) -> int:
+    deleted = 0
+    for path in paths:
+        try:
+            io.delete(path)
+            deleted += 1
+        except Exception:  # noqa: BLE001 - already gone is fine for a purge
+            pass
+    return deleted
+
+
+def describe(content: Content) -> dict[str, Any]:
+    """A short, JSON-able description used in commit properties and logs."""
+    return {k: content.fields.get(k) for k in ICEBERG_FIELDS}

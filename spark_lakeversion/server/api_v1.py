@@ -1,0 +1,218 @@
+"""`/api/v1`: refs, commits, log, contents, diff, merge, cherry-pick, revert, rollback.
+
+The contract is the table in DEVELOPERS.md; shapes are the `to_dict()` of the store's model
+values and errors are those of `spark_lakeversion.errors`. Ref expressions travel in query
+parameters and bodies only (they may contain `/`, `~`, `#`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from spark_lakeversion.errors import AlreadyExists, InvalidInput
+from spark_lakeversion.server.headers import commit_meta
+from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.model import Key, KeyLike, MergeBehavior, RefType
+
+
+class RefTypeName(str, enum.Enum):
+    BRANCH = "BRANCH"
+    TAG = "TAG"
+
+
+class Strategy(str, enum.Enum):
+    normal = "normal"
+    source_wins = "source-wins"
+    target_wins = "target-wins"
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CreateRefBody(Body):
+    name: str
+    type: RefTypeName = RefTypeName.BRANCH
+    from_: str = Field(DEFAULT_BRANCH, alias="from")
+    if_not_exists: bool = False
+
+
+class DeleteRefBody(Body):
+    name: str
+    type: RefTypeName | None = None
+    if_exists: bool = False
+    expected_head: str | None = None
+
+
+class AssignRefBody(Body):
+    name: str
+    to: str
+    expected_head: str | None = None
+
+
+class MergeBody(Body):
+    source: str
+    target: str = DEFAULT_BRANCH
+    dry_run: bool = False
+    fast_forward: bool = True
+    strategy: Strategy = Strategy.normal
+    behaviors: dict[str, str] = Field(default_factory=dict)
+    message: str | None = None
+    author: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class CherryPickBody(Body):
+    commits: list[str] = Field(min_length=1)
+    branch: str
+    dry_run: bool = False
+
+
+class RevertBody(Body):
+    commit: str
+    branch: str
+    dry_run: bool = False
+
+
+class RollbackBody(Body):
+    branch: str
+    table: str
+    to: str
+    message: str | None = None
+
+
+def _ref_type(value: RefTypeName | None) -> RefType | None:
+    return RefType(value.value) if value is not None else None
+
+
+def _key(value: str, what: str) -> Key:
+    if not value:
+        raise InvalidInput(f"{what} must be a non-empty key such as db.orders")
+    return Key.of(value)
+
+
+def api_router(store: VersionStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
+
+    @router.get("/refs")
+    async def list_refs(type: RefTypeName | None = None) -> dict[str, Any]:
+        refs = await run_in_threadpool(store.list_refs, _ref_type(type))
+        return {"refs": [r.to_dict() for r in refs]}
+
+    @router.post("/refs", status_code=201)
+    async def create_ref(body: CreateRefBody, response: Response) -> dict[str, Any]:
+        def create() -> dict[str, Any]:
+            try:
+                return store.create_ref(body.name, RefType(body.type.value), body.from_).to_dict()
+            except AlreadyExists:
+                if not body.if_not_exists:
+                    raise
+                response.status_code = 200
+                return store.get_ref(body.name).to_dict()
+
+        result: dict[str, Any] = await run_in_threadpool(create)
+        return result
+
+    @router.get("/refs/get")
+    async def get_ref(name: str) -> dict[str, Any]:
+        ref = await run_in_threadpool(store.get_ref, name)
+        return ref.to_dict()
+
+    @router.post("/refs/delete")
+    async def delete_ref(body: DeleteRefBody) -> dict[str, Any]:
+        from spark_lakeversion.errors import RefNotFound
+
+        def delete() -> bool:
+            try:
+                store.delete_ref(body.name, _ref_type(body.type), body.expected_head)
+            except RefNotFound:
+                if body.if_exists:
+                    return False
+                raise
+            return True
+
+        return {"deleted": await run_in_threadpool(delete)}
+
+    @router.post("/refs/assign")
+    async def assign_ref(body: AssignRefBody) -> dict[str, Any]:
+        ref = await run_in_threadpool(store.assign_ref, body.name, body.to, body.expected_head)
+        return ref.to_dict()
+
+    @router.get("/resolve")
+    async def resolve(ref: str) -> dict[str, Any]:
+        r = await run_in_threadpool(store.resolve, ref)
+        return {"expression": r.expression, "commit_id": r.commit_id, "branch": r.branch,
+                "writable": r.writable}
+
+    @router.get("/log")
+    async def log(ref: str = DEFAULT_BRANCH, key: str | None = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  page_token: str | None = None) -> dict[str, Any]:
+        k = _key(key, "key") if key is not None else None
+        page = await run_in_threadpool(
+            lambda: store.log(ref, key=k, limit=limit, page_token=page_token))
+        return {"commits": [c.to_dict() for c in page.commits],
+                "next_page_token": page.next_page_token}
+
+    @router.get("/commits/{commit_id}")
+    async def get_commit(commit_id: str) -> dict[str, Any]:
+        commit = await run_in_threadpool(store.get_commit, commit_id)
+        return commit.to_dict()
+
+    @router.get("/contents")
+    async def contents(ref: str = DEFAULT_BRANCH, prefix: str | None = None) -> dict[str, Any]:
+        p = _key(prefix, "prefix") if prefix is not None else None
+        entries = await run_in_threadpool(store.list_keys, ref, p)
+        return {"entries": [{"key": str(k), "elements": list(k.elements),
+                             "content": c.to_dict()} for k, c in entries]}
+
+    @router.get("/diff")
+    async def diff(from_: Annotated[str, Query(alias="from")],
+                   to: str) -> dict[str, Any]:
+        diffs = await run_in_threadpool(store.diff, from_, to)
+        return {"diffs": [d.to_dict() for d in diffs]}
+
+    @router.post("/merge")
+    async def merge(body: MergeBody, request: Request) -> dict[str, Any]:
+        meta = commit_meta(request)
+        behaviors: dict[KeyLike, MergeBehavior] = {_key(k, "behaviors key"): MergeBehavior.parse(v)
+                     for k, v in body.behaviors.items()}
+        result = await run_in_threadpool(
+            lambda: store.merge(
+                body.source, body.target, dry_run=body.dry_run, fast_forward=body.fast_forward,
+                default_behavior=MergeBehavior.parse(body.strategy.value), behaviors=behaviors,
+                message=body.message or meta.message, author=body.author or meta.author,
+                properties={**meta.properties, **body.properties}))
+        return result.to_dict()
+
+    @router.post("/cherry-pick")
+    async def cherry_pick(body: CherryPickBody, request: Request) -> dict[str, Any]:
+        meta = commit_meta(request)
+        result = await run_in_threadpool(
+            lambda: store.cherry_pick(body.commits, body.branch, dry_run=body.dry_run,
+                                      author=meta.author))
+        return result.to_dict()
+
+    @router.post("/revert")
+    async def revert(body: RevertBody, request: Request) -> dict[str, Any]:
+        meta = commit_meta(request)
+        result = await run_in_threadpool(
+            lambda: store.revert(body.commit, body.branch, dry_run=body.dry_run,
+                                 author=meta.author))
+        return result.to_dict()
+
+    @router.post("/rollback")
+    async def rollback(body: RollbackBody, request: Request) -> dict[str, Any]:
+        meta = commit_meta(request)
+        key = _key(body.table, "table")
+        commit = await run_in_threadpool(
+            lambda: store.rollback_table(body.branch, key, body.to, author=meta.author,
+                                         message=body.message or meta.message))
+        return commit.to_dict()
+
+    return router

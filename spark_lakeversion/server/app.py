@@ -1,0 +1,127 @@
+"""The ASGI app: the Iceberg REST catalog under `/iceberg`, our API under `/api/v1`.
+
+One process-wide store; handlers run store and file I/O on the worker pool. With a token,
+every request (both APIs, the OpenAPI document too) must carry `Authorization: Bearer
+TOKEN`; the check runs before routing, so an unauthorised request can write nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.server.api_v1 import api_router
+from spark_lakeversion.server.errors import (
+    IcebergError,
+    handle_iceberg_error,
+    handle_lakeversion_error,
+    handle_unexpected,
+    handle_validation_error,
+)
+from spark_lakeversion.server.iceberg import IcebergCatalog, iceberg_router
+from spark_lakeversion.store import VersionStore, lakeversion_home, open_store
+
+log = logging.getLogger("spark_lakeversion.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 19120
+
+
+def default_warehouse() -> str:
+    """`<LAKEVERSION_HOME>/warehouse` as a file URI."""
+    path = lakeversion_home() / "warehouse"
+    path.mkdir(parents=True, exist_ok=True)
+    return path.as_uri()
+
+
+def normalize_warehouse(warehouse: str | None) -> str:
+    """Plain paths become file URIs (so table locations are absolute and unambiguous)."""
+    if not warehouse:
+        return default_warehouse()
+    if "://" in warehouse:
+        return warehouse.rstrip("/")
+    path = Path(warehouse).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path.as_uri()
+
+
+class BearerAuth:
+    """Pure ASGI middleware: 401 (in the API's own error shape) unless the token matches."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                given = value
+                break
+        if hmac.compare_digest(given, self.expected):
+            await self.app(scope, receive, send)
+            return
+        message = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
+        if str(scope.get("path", "")).startswith("/iceberg"):
+            body: dict[str, Any] = {"error": {"message": message, "type": "NotAuthorizedException",
+                                              "code": 401}}
+        else:
+            body = {"error": {"type": "Unauthorized", "code": "UNAUTHORIZED", "message": message,
+                              "conflicts": []}}
+        payload = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()),
+                                (b"www-authenticate", b"Bearer")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
+               token: str | None = None) -> FastAPI:
+    """Build the app over `store` (an open store, a store URL, or the default store)."""
+    if not isinstance(store, VersionStore):
+        store = open_store(store)
+    catalog = IcebergCatalog(store, normalize_warehouse(warehouse))
+    app = FastAPI(
+        title="spark-lakeversion",
+        summary="Git for lakehouse tables: refs, commits, diff, merge (the Iceberg REST "
+                "catalog is served under /iceberg, per the Apache Iceberg REST spec)",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.catalog = catalog
+    app.include_router(api_router(store))
+    app.include_router(iceberg_router(catalog), prefix="/iceberg")
+    try:
+        gc_routes = importlib.import_module("spark_lakeversion.server.gc_routes")
+    except ModuleNotFoundError as exc:
+        if exc.name != "spark_lakeversion.server.gc_routes":
+            raise
+    else:
+        router = getattr(gc_routes, "router", None)
+        if router is None and hasattr(gc_routes, "gc_router"):
+            router = gc_routes.gc_router(store)
+        if router is not None:
+            app.include_router(router)
+    app.add_exception_handler(IcebergError, handle_iceberg_error)
+    app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(Exception, handle_unexpected)
+    if token:
+        app.add_middleware(BearerAuth, token=token)
+    return app

@@ -1,0 +1,148 @@
+"""Error bodies of both APIs, from one place, so a client sees a typed error and never a trace.
+
+`/api/v1` speaks our error tree (`spark_lakeversion.errors`); `/iceberg` speaks the Iceberg
+REST error model (`{"error": {"message", "type", "code"}}`) with the exception type names
+the Java and Python Iceberg clients map onto their own exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    CommitOutcomeUnknown,
+    ConflictError,
+    InvalidInput,
+    KeyNotFound,
+    LakeVersionError,
+    NotFound,
+    ReadOnlyRef,
+    ServerError,
+)
+
+log = logging.getLogger("spark_lakeversion.server")
+
+
+class IcebergError(Exception):
+    """An error answered in Iceberg's model; `type` is the Iceberg exception name."""
+
+    def __init__(self, status: int, type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+
+
+def bad_request(message: str) -> IcebergError:
+    return IcebergError(400, "BadRequestException", message)
+
+
+def no_such_table(message: str) -> IcebergError:
+    return IcebergError(404, "NoSuchTableException", message)
+
+
+def no_such_namespace(message: str) -> IcebergError:
+    return IcebergError(404, "NoSuchNamespaceException", message)
+
+
+def already_exists(message: str) -> IcebergError:
+    return IcebergError(409, "AlreadyExistsException", message)
+
+
+def commit_failed(message: str) -> IcebergError:
+    return IcebergError(409, "CommitFailedException", message)
+
+
+def status_of(exc: LakeVersionError) -> int:
+    """HTTP status of an error of our tree (the table in DEVELOPERS.md)."""
+    if isinstance(exc, InvalidInput):
+        return 400
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, (AlreadyExists, ConflictError)):
+        return 409
+    if isinstance(exc, ReadOnlyRef):
+        return 403
+    if isinstance(exc, CommitOutcomeUnknown):
+        return 503
+    if isinstance(exc, ServerError):
+        return 502
+    return 500
+
+
+def api_error_body(exc: LakeVersionError) -> dict[str, Any]:
+    body = exc.to_dict()
+    body.setdefault("conflicts", [])
+    if isinstance(exc, ConflictError) and exc.result is not None:
+        body["result"] = exc.result.to_dict()
+    return {"error": body}
+
+
+def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -> IcebergError:
+    """Our error as the Iceberg exception a stock client understands."""
+    if isinstance(exc, KeyNotFound):
+        return no_such_table(exc.message) if table_op else no_such_namespace(exc.message)
+    if isinstance(exc, NotFound):
+        # an unknown ref/commit in a prefix or `db@ref`: the table/namespace is not there
+        return no_such_table(exc.message) if table_op else no_such_namespace(exc.message)
+    if isinstance(exc, InvalidInput):
+        return bad_request(exc.message)
+    if isinstance(exc, AlreadyExists):
+        return already_exists(exc.message)
+    if isinstance(exc, ConflictError):
+        return commit_failed(exc.message)
+    if isinstance(exc, ReadOnlyRef):
+        return IcebergError(403, "ForbiddenException", exc.message)
+    if isinstance(exc, CommitOutcomeUnknown):
+        return IcebergError(503, "CommitStateUnknownException", exc.message)
+    return IcebergError(500, "ServiceFailureException", exc.message)
+
+
+def iceberg_response(exc: IcebergError) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": exc.message, "type": exc.type, "code": exc.status}},
+        status_code=exc.status,
+    )
+
+
+def is_iceberg_path(request: Request) -> bool:
+    return request.url.path.startswith("/iceberg")
+
+
+async def handle_iceberg_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IcebergError)
+    return iceberg_response(exc)
+
+
+async def handle_lakeversion_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LakeVersionError)
+    if is_iceberg_path(request):
+        return iceberg_response(iceberg_from_lakeversion(exc))
+    return JSONResponse(api_error_body(exc), status_code=status_of(exc))
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a malformed body/query becomes our 400 InvalidInput."""
+    errors = getattr(exc, "errors", None)
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+        for e in (errors() if callable(errors) else [])
+    ) or str(exc)
+    message = f"invalid request: {detail}"
+    if is_iceberg_path(request):
+        return iceberg_response(bad_request(message))
+    return JSONResponse(api_error_body(InvalidInput(message)), status_code=400)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unforeseen: logged with its trace, answered without it."""
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    message = f"internal error ({type(exc).__name__}); the outcome of a write is unknown"
+    if is_iceberg_path(request):
+        return iceberg_response(IcebergError(500, "CommitStateUnknownException", message))
+    return JSONResponse(api_error_body(CommitOutcomeUnknown(message)), status_code=500)

@@ -1,0 +1,61 @@
+"""Commit metadata from request headers, shared by both APIs.
+
+`X-Lakeversion-Author`, `X-Lakeversion-Message` and `X-Lakeversion-Properties` (a JSON
+object) let a client say who and why; a Spark client may also send its application id and
+name (`X-Lakeversion-Spark-App-Id`, `-Spark-App-Name`) via the catalog's `header.*` props.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from spark_lakeversion.errors import InvalidInput
+
+AUTHOR = "x-lakeversion-author"
+MESSAGE = "x-lakeversion-message"
+PROPERTIES = "x-lakeversion-properties"
+_PROPERTY_HEADERS = {
+    "x-lakeversion-spark-app-id": "spark.app.id",
+    "x-lakeversion-spark-app-name": "spark.app.name",
+}
+
+
+@dataclass(frozen=True)
+class CommitMeta:
+    author: str | None
+    message: str | None
+    properties: dict[str, str] = field(default_factory=dict)
+
+    def message_or(self, default: str) -> str:
+        return self.message or default
+
+    def properties_with(self, defaults: Mapping[str, object]) -> dict[str, str]:
+        """Defaults (operation, table...) overridden by what the client sent."""
+        merged = {k: str(v) for k, v in defaults.items() if v is not None}
+        merged.update(self.properties)
+        return merged
+
+
+def commit_meta(request: Request) -> CommitMeta:
+    """Parse the metadata headers; a malformed properties header is a 400, not a guess."""
+    headers = request.headers
+    properties: dict[str, str] = {}
+    raw = headers.get(PROPERTIES)
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise InvalidInput("X-Lakeversion-Properties must be a JSON object") from None
+        if not isinstance(parsed, dict):
+            raise InvalidInput("X-Lakeversion-Properties must be a JSON object")
+        properties = {str(k): v if isinstance(v, str) else json.dumps(v)
+                      for k, v in parsed.items()}
+    for header, prop in _PROPERTY_HEADERS.items():
+        value = headers.get(header)
+        if value:
+            properties.setdefault(prop, value)
+    return CommitMeta(headers.get(AUTHOR) or None, headers.get(MESSAGE) or None, properties)
