@@ -401,6 +401,7 @@ class Transaction:
         self.commit: Commit | None = None  # set once the transaction has committed
         self._staged: dict[Key, Operation] = {}
         self._open = False
+        self._entered = False
 
     @property
     def operations(self) -> list[Operation]:
@@ -431,10 +432,10 @@ class Transaction:
         return self.branch.store.get_content(self.base_head, k)
 
     def __enter__(self) -> Transaction:
-        if self._open or self.commit is not None:
+        if self._entered:
             raise InvalidInput("a transaction can be entered only once")
         self.base_head = self.branch.get_ref().head
-        self._open = True
+        self._entered = self._open = True
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -98,7 +98,7 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
         fix.merge_into(main)
         say("   (unexpected) the merge applied without a conflict")
     except ConflictError as conflict:
-        say(f"   merge refused: {conflict.message}")
+        say(f"   merge refused with {len(conflict.conflicts)} conflict(s):")
         for c in conflict.conflicts:
             say(f"   {c.type.value} on {c.key}: {c.message}")
         say(f"   main still at {short(main.head.id)}: nothing was written")

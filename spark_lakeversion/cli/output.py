@@ -310,7 +310,8 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
         head = f"{result.target} is already up to date with {result.source}"
     else:
         how = " (fast-forward)" if result.fast_forward else ""
-        head = (f"{verb}: {result.source} into {result.target}{how}: {result.target} "
+        done = {"merge": "merged", "revert": "reverted"}.get(verb, verb)
+        head = (f"{done} {result.source} into {result.target}{how}: {result.target} "
                 f"{short(result.target_head_before)} -> {short(result.new_head)}")
     lines = [head]
     if result.common_ancestor:
