@@ -29,7 +29,6 @@ from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import CommitTableRequest
 from pyiceberg.table.metadata import TableMetadata, new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.table.update import (
@@ -198,6 +197,14 @@ class RenameBody(Requests):
 
 class TableChange(Requests):
     identifier: TableIdent
+    requirements: list[TableRequirement] = Field(default_factory=list)
+    updates: list[TableUpdate] = Field(default_factory=list)
+
+
+class CommitBody(Requests):
+    """The spec's CommitTableRequest: the identifier is optional (the path names the table)."""
+
+    identifier: TableIdent | None = None
     requirements: list[TableRequirement] = Field(default_factory=list)
     updates: list[TableUpdate] = Field(default_factory=list)
 
@@ -502,7 +509,8 @@ class IcebergCatalog:
                             False, operation, props)
         try:
             metadata = update_table_metadata(
-                base_metadata=base if base is not None else MetastoreCatalog._empty_table_metadata(),
+                base_metadata=(base if base is not None
+                               else MetastoreCatalog._empty_table_metadata()),
                 updates=tuple(updates), enforce_validation=base is None,
                 metadata_location=base_location)
         except (ValueError, TypeError, KeyError, ValidationError) as exc:
@@ -515,7 +523,7 @@ class IcebergCatalog:
 
     def commit_table(self, prefix: str | None, namespace: str, table: str, body: Any,
                      meta: CommitMeta) -> Response:
-        req: CommitTableRequest = _parse(CommitTableRequest, body)
+        req: CommitBody = _parse(CommitBody, body)
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         plan = self._plan(addr, table, req.requirements, req.updates)
