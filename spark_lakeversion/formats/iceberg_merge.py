@@ -1,0 +1,642 @@
+"""Content-aware merge of Iceberg tables changed on both sides of a store merge.
+
+Each side's net change against the common ancestor's metadata comes from a live-file
+diff (see `iceberg_merge_diff`). If the two changes commute, the source's change is
+replayed onto the target's current metadata as ONE new snapshot that reuses the source's
+DataFile / delete-file entries as they are (no data file is read or rewritten). Otherwise
+the plan carries exactly one `Conflict`: the first failing rule, in the issue's order
+(cheapest first): UNSUPPORTED, SCHEMA_CONFLICT, SPEC_CONFLICT, CONCURRENT_REWRITE,
+CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION, EQUALITY_DELETE_CONFLICT,
+PROPERTY_CONFLICT. Later rules that also fail are listed in ``details["also"]``.
+
+Importing this module registers `IcebergContentMerger` with the store's merge engine.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyiceberg.expressions import BooleanExpression, Or
+from pyiceberg.expressions.parser import parse as parse_expression
+from pyiceberg.expressions.visitors import _InclusiveMetricsEvaluator
+from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.manifest import DataFile, DataFileContent, ManifestEntry, ManifestFile
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update import (
+    AddPartitionSpecUpdate,
+    AddSchemaUpdate,
+    AddSortOrderUpdate,
+    RemovePropertiesUpdate,
+    SetCurrentSchemaUpdate,
+    SetDefaultSortOrderUpdate,
+    SetDefaultSpecUpdate,
+    SetPropertiesUpdate,
+    TableUpdate,
+)
+
+from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.iceberg_merge_diff import (
+    FileChange,
+    ManifestReader,
+    PartitionKey,
+    TableState,
+    live_file_diff,
+    load_state,
+    partition_key,
+    position_delete_may_reference,
+    position_delete_targets,
+    referenced_data_file,
+)
+from spark_lakeversion.formats.iceberg_merge_write import (
+    ReplayInput,
+    discard_files,
+    write_replay,
+)
+from spark_lakeversion.merge.content import (
+    ContentMergePlan,
+    ContentMerger,
+    MergeContext,
+    register_content_merger,
+)
+from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
+
+#: snapshot summary keys of a merge snapshot
+SUMMARY_SOURCE_REF = "lakeversion.merge.source-ref"
+SUMMARY_SOURCE_COMMIT = "lakeversion.merge.source-commit"
+SUMMARY_SOURCE_SNAPSHOT_ID = "lakeversion.merge.source-snapshot-id"
+SUMMARY_SOURCE_SNAPSHOT_IDS = "lakeversion.merge.source-snapshot-ids"
+SUMMARY_TARGET_REF = "lakeversion.merge.target-ref"
+SUMMARY_TARGET_COMMIT = "lakeversion.merge.target-commit"
+
+#: a writer may record the row filter of a delete/overwrite snapshot under this summary key
+#: (pyiceberg: ``tbl.delete(f, snapshot_properties={DELETE_PREDICATE_PROPERTY: f})``); the
+#: serializable check then ignores target appends whose column bounds cannot match it
+DELETE_PREDICATE_PROPERTY = "lakeversion.delete-predicate"
+
+ISOLATION_PROPERTIES = ("write.merge.isolation-level", "write.delete.isolation-level")
+SERIALIZABLE = "serializable"
+SNAPSHOT = "snapshot"
+
+#: at most this many source snapshot ids are listed in the merge snapshot's summary
+MAX_SUMMARY_SNAPSHOT_IDS = 1000
+
+
+@dataclass
+class IcebergMergePlan(ContentMergePlan):
+    """A checked plan: conflicts (at most one) or everything needed to write the replay."""
+
+    key: Key
+    conflicts: list[Conflict]
+    statistics: dict[str, Any]
+    io: FileIO | None = None
+    target_content: Content | None = None
+    replay: ReplayInput | None = None
+    written_files: list[str] = field(default_factory=list)
+    _result: Content | None = None
+
+    @property
+    def noop(self) -> bool:
+        """Nothing of the source's change is missing from the target."""
+        return self.replay is None
+
+    def apply(self) -> Content:
+        """Write manifests + metadata for the merge snapshot; idempotent per plan."""
+        if self.conflicts:
+            raise ConflictError(f"cannot apply a conflicting merge plan for {self.key}",
+                                self.conflicts)
+        if self._result is not None:
+            return self._result
+        assert self.target_content is not None
+        if self.replay is None or self.io is None:
+            self._result = self.target_content
+            return self._result
+        out = write_replay(self.io, self.replay)
+        self.written_files = out.written_files
+        md = out.metadata
+        self._result = self.target_content.with_fields(
+            metadata_location=out.metadata_location,
+            snapshot_id=md.current_snapshot_id,
+            schema_id=md.current_schema_id,
+            spec_id=md.default_spec_id,
+            sort_order_id=md.default_sort_order_id,
+        )
+        return self._result
+
+    def discard(self) -> None:
+        """Delete what `apply()` wrote, when the engine's compare-and-swap lost the race."""
+        if self.io is not None and self.written_files:
+            discard_files(self.io, self.written_files)
+        self.written_files = []
+        self._result = None
+
+
+class IcebergContentMerger(ContentMerger):
+    """Plans Iceberg content merges; `io_properties` configure pyiceberg's FileIO."""
+
+    content_type = ContentType.ICEBERG_TABLE
+
+    def __init__(self, io_properties: dict[str, str] | None = None) -> None:
+        self.io_properties = dict(io_properties or {})
+
+    def plan(self, key: Key, base: Content, target: Content, source: Content,
+             context: MergeContext) -> IcebergMergePlan:
+        props = {**self.io_properties, **context.options.get("io_properties", {})}
+        io = load_file_io(props, str(target.fields["metadata_location"]))
+        return _Planner(key, io, context, load_state(base, io), load_state(target, io),
+                        load_state(source, io)).plan()
+
+
+class _Planner:
+    """One planning run; holds the three states and the conflicts found so far."""
+
+    def __init__(self, key: Key, io: FileIO, context: MergeContext, base: TableState,
+                 target: TableState, source: TableState) -> None:
+        self.key = key
+        self.io = io
+        self.context = context
+        self.base, self.target, self.source = base, target, source
+        self.conflicts: list[Conflict] = []
+        self.updates: list[TableUpdate] = []
+        self.statistics: dict[str, Any] = {}
+
+    # ---- helpers ------------------------------------------------------------------------
+    def conflict(self, type: ConflictType, message: str, **details: Any) -> None:
+        self.conflicts.append(Conflict(type, self.key, message, details))
+
+    def result(self, replay: ReplayInput | None = None) -> IcebergMergePlan:
+        conflicts = self.conflicts[:1]
+        if len(self.conflicts) > 1:
+            first = self.conflicts[0]
+            conflicts = [Conflict(first.type, first.key, first.message,
+                                  {**first.details,
+                                   "also": [c.type.value for c in self.conflicts[1:]]})]
+        return IcebergMergePlan(self.key, conflicts, self.statistics, self.io,
+                                self.target.content, None if conflicts else replay)
+
+    # ---- the plan -----------------------------------------------------------------------
+    def plan(self) -> IcebergMergePlan:
+        if self.check_format():
+            return self.result()
+        self.check_schema()
+        self.check_spec_and_sort_order()
+        reader = ManifestReader(self.io)
+        src = live_file_diff(reader, self.base.snapshot, self.source.snapshot)
+        tgt = live_file_diff(reader, self.base.snapshot, self.target.snapshot)
+        source_snapshots = self.source_only_snapshots()
+        isolation = self.isolation_level()
+        self.statistics.update({
+            "format_version": self.target.metadata.format_version,
+            "isolation_level": isolation,
+            "source": {**src.statistics(), "snapshots": len(source_snapshots)},
+            "target": tgt.statistics(),
+            "manifests_read": reader.manifests_read,
+        })
+        self.check_rewrites(src, tgt)
+        self.check_concurrent_deletes(src, tgt)
+        if isolation == SERIALIZABLE:
+            self.check_read_partitions(src, tgt, source_snapshots)
+        sequence_numbers = self.source_sequence_numbers(src)
+        self.check_equality_deletes(src, tgt, sequence_numbers)
+        self.check_properties()
+        if sequence_numbers is None:
+            self.conflict(ConflictType.UNSUPPORTED,
+                          "the source's equality deletes interleave with its appends more "
+                          "often than the target's sequence numbers leave room for",
+                          files=[e.data_file.file_path for e in src.added_deletes()])
+        if self.conflicts:
+            return self.result()
+        return self.result(self.build_replay(reader, src, tgt, source_snapshots,
+                                             sequence_numbers or {}))
+
+    # ---- rule 1: format -----------------------------------------------------------------
+    def check_format(self) -> bool:
+        versions = {name: s.metadata.format_version for name, s in
+                    (("base", self.base), ("target", self.target), ("source", self.source))}
+        if len(set(versions.values())) > 1:
+            self.conflict(ConflictType.UNSUPPORTED,
+                          "the table's format version differs between the sides "
+                          + ", ".join(f"{k} v{v}" for k, v in versions.items())
+                          + "; upgrade both branches to the same version first",
+                          fields=["format-version"], format_versions=versions)
+            return True
+        version = versions["target"]
+        if version not in SUPPORTED_FORMAT_VERSIONS:
+            self.conflict(ConflictType.UNSUPPORTED,
+                          f"content-aware merge supports format v1 and v2, not v{version} "
+                          "(deletion vectors and row lineage are not replayed yet)",
+                          fields=["format-version"], format_versions=versions)
+            return True
+        return False
+
+    # ---- rule 2: schema -----------------------------------------------------------------
+    def check_schema(self) -> None:
+        base, target, source = (s.metadata.schema() for s in
+                                (self.base, self.target, self.source))
+        source_changed = source != base or source.schema_id != base.schema_id
+        target_changed = target != base or target.schema_id != base.schema_id
+        self.statistics["schema_changed"] = {"source": source_changed, "target": target_changed}
+        if not source_changed:
+            return
+        if target_changed:
+            if target == source:
+                return  # the same evolution on both sides
+            names = sorted({f.name for f in target.fields} ^ {f.name for f in source.fields}
+                           | {f.name for f in target.fields for g in source.fields
+                              if f.field_id == g.field_id and f != g})
+            self.conflict(ConflictType.SCHEMA_CONFLICT,
+                          f"schema changed on both sides differently (target schema "
+                          f"{target.schema_id}, source schema {source.schema_id})",
+                          fields=names or [f.name for f in source.fields],
+                          target_schema_id=target.schema_id, source_schema_id=source.schema_id)
+            return
+        known = {s.schema_id: s for s in self.target.metadata.schemas}
+        for schema in self.source.metadata.schemas:
+            existing = known.get(schema.schema_id)
+            if existing is None:
+                self.updates.append(AddSchemaUpdate(schema=schema))
+            elif existing != schema:
+                self.conflict(ConflictType.SCHEMA_CONFLICT,
+                              f"schema id {schema.schema_id} means different schemas on the "
+                              "two sides", fields=[f.name for f in schema.fields])
+                return
+        self.updates.append(SetCurrentSchemaUpdate(schema_id=source.schema_id))  # type: ignore[call-arg]
+
+    # ---- rule 3: partition spec (and sort order) ----------------------------------------
+    def check_spec_and_sort_order(self) -> None:
+        base, target, source = (s.metadata.spec() for s in (self.base, self.target, self.source))
+        source_changed = source != base
+        target_changed = target != base
+        self.statistics["spec_changed"] = {"source": source_changed, "target": target_changed}
+        if target_changed:
+            self.conflict(ConflictType.SPEC_CONFLICT,
+                          f"the target changed the partition spec (spec {base.spec_id} -> "
+                          f"{target.spec_id})" + (" and so did the source" if source_changed
+                                                  else "; only a source-side change replays"),
+                          fields=["partition-spec"], base_spec_id=base.spec_id,
+                          target_spec_id=target.spec_id, source_spec_id=source.spec_id)
+        elif source_changed:
+            known = {s.spec_id: s for s in self.target.metadata.partition_specs}
+            for spec in self.source.metadata.partition_specs:
+                existing = known.get(spec.spec_id)
+                if existing is None:
+                    self.updates.append(AddPartitionSpecUpdate(spec=spec))
+                elif existing != spec:
+                    self.conflict(ConflictType.SPEC_CONFLICT,
+                                  f"partition spec id {spec.spec_id} means different specs "
+                                  "on the two sides", fields=["partition-spec"])
+                    return
+            self.updates.append(SetDefaultSpecUpdate(spec_id=source.spec_id))  # type: ignore[call-arg]
+
+        bo, to, so = (s.metadata.sort_order() for s in (self.base, self.target, self.source))
+        source_changed = so != bo
+        target_changed = to != bo
+        self.statistics["sort_order_changed"] = {"source": source_changed,
+                                                 "target": target_changed}
+        if source_changed and target_changed and so != to:
+            self.conflict(ConflictType.SPEC_CONFLICT,
+                          f"sort order changed on both sides differently (target order "
+                          f"{to.order_id}, source order {so.order_id})", fields=["sort-order"])
+        elif source_changed and not target_changed:
+            known_orders = {o.order_id: o for o in self.target.metadata.sort_orders}
+            for order in self.source.metadata.sort_orders:
+                if order.order_id not in known_orders:
+                    self.updates.append(AddSortOrderUpdate(sort_order=order))  # type: ignore[call-arg]
+                elif known_orders[order.order_id] != order:
+                    self.conflict(ConflictType.SPEC_CONFLICT,
+                                  f"sort order id {order.order_id} means different orders on "
+                                  "the two sides", fields=["sort-order"])
+                    return
+            self.updates.append(
+                SetDefaultSortOrderUpdate(sort_order_id=so.order_id))  # type: ignore[call-arg]
+
+    # ---- rule 4: the same file rewritten on both sides ----------------------------------
+    @staticmethod
+    def _replaces(change: FileChange, removed: DataFile) -> bool:
+        """A side replaced a file it removed if it added data in that file's partition."""
+        key = partition_key(removed)
+        return any(_may_overlap(partition_key(f), key) for f in change.added_data())
+
+    def check_rewrites(self, src: FileChange, tgt: FileChange) -> None:
+        both = sorted(set(src.removed) & set(tgt.removed))
+        rewritten = [p for p in both
+                     if self._replaces(src, src.removed[p].data_file)
+                     or self._replaces(tgt, tgt.removed[p].data_file)]
+        if rewritten:
+            self.conflict(ConflictType.CONCURRENT_REWRITE,
+                          f"{len(rewritten)} file(s) were removed on both sides and replaced on "
+                          "at least one (rewrite, copy-on-write delete or compaction)",
+                          files=rewritten)
+
+    # ---- rule 5: the source depends on files the target no longer has -------------------
+    def check_concurrent_deletes(self, src: FileChange, tgt: FileChange) -> None:
+        # A file the source removes and the target removed too was decided by rule 4 (a
+        # rewrite on either side conflicts, a plain double delete is fine), so what is left
+        # here are the files the source's position deletes point at.
+        missing: list[str] = []
+        # position deletes of the source that point at files the target removed
+        target_removed_data = {f.file_path: f for f in tgt.removed_data()}
+        pointed: set[str] = set()
+        for entry in src.added_deletes():
+            delete_file = entry.data_file
+            if delete_file.content != DataFileContent.POSITION_DELETES:
+                continue
+            pointed |= self._pointed_at(delete_file, target_removed_data)
+        missing += sorted(pointed - set(missing))
+        # target position deletes on files the source rewrote: those deletes would be lost
+        source_removed_data = {f.file_path: f for f in src.removed_data()
+                               if self._replaces(src, f)}
+        lost: set[str] = set()
+        for entry in tgt.added_deletes():
+            if entry.data_file.content == DataFileContent.POSITION_DELETES:
+                lost |= self._pointed_at(entry.data_file, source_removed_data)
+        if missing or lost:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} file(s) the source removes or position-deletes "
+                             "from are no longer live on the target")
+            if lost:
+                parts.append(f"the source rewrote {len(lost)} file(s) the target deleted "
+                             "rows from")
+            self.conflict(ConflictType.CONCURRENT_DELETE, "; ".join(parts),
+                          files=sorted(set(missing) | lost))
+
+    def _pointed_at(self, delete_file: DataFile, candidates: dict[str, DataFile]) -> set[str]:
+        """Which of `candidates` a position-delete file references (metrics first)."""
+        if not candidates:
+            return set()
+        single = referenced_data_file(delete_file)
+        if single is not None:
+            return {single} & set(candidates)
+        key = partition_key(delete_file)
+        possible = {p for p, f in candidates.items()
+                    if _may_overlap(partition_key(f), key)
+                    and position_delete_may_reference(delete_file, p)}
+        if not possible:
+            return set()
+        try:
+            return possible & position_delete_targets(self.io, delete_file)
+        except Exception:  # noqa: BLE001 - unreadable: assume the worst
+            return possible
+
+    # ---- rule 6: serializable isolation -------------------------------------------------
+    def isolation_level(self) -> str:
+        override = self.context.options.get("isolation_level")
+        if override:
+            level = str(override).strip().lower()
+            if level not in (SERIALIZABLE, SNAPSHOT):
+                from spark_lakeversion.errors import InvalidInput
+
+                raise InvalidInput(f"isolation_level must be serializable or snapshot, "
+                                   f"not {override!r}")
+            return level
+        levels = [self.target.metadata.properties.get(p) for p in ISOLATION_PROPERTIES]
+        present = [str(v).strip().lower() for v in levels if v]
+        if not present or SERIALIZABLE in present:
+            return SERIALIZABLE
+        return SNAPSHOT
+
+    def check_read_partitions(self, src: FileChange, tgt: FileChange,
+                              source_snapshots: list[Snapshot]) -> None:
+        source_writes: list[PartitionKey] = sorted(
+            {partition_key(f) for f in src.removed_data()}
+            | {partition_key(e.data_file) for e in src.added_deletes()}, key=repr)
+        if not source_writes:
+            return
+        predicate = self.source_delete_predicate(source_snapshots)
+        evaluator = None
+        if predicate is not None:
+            try:
+                evaluator = _InclusiveMetricsEvaluator(self.source.metadata.schema(), predicate)
+            except Exception:  # noqa: BLE001 - unbindable predicate: stay conservative
+                evaluator = None
+        hits: set[str] = set()
+        partitions: set[str] = set()
+        for appended in tgt.added_data():
+            key = partition_key(appended)
+            overlapping = [w for w in source_writes if _may_overlap(w, key)]
+            if not overlapping:
+                continue
+            if evaluator is not None and not evaluator.eval(appended):
+                continue
+            hits.add(appended.file_path)
+            partitions.add(repr(key))
+        if hits:
+            self.conflict(ConflictType.CONCURRENT_APPEND_IN_READ_PARTITION,
+                          f"under serializable isolation: the source deleted or overwrote rows "
+                          f"in {len(partitions)} partition(s) where the target appended "
+                          f"{len(hits)} file(s) since the common ancestor",
+                          files=sorted(hits), partitions=sorted(partitions))
+
+    def source_delete_predicate(self, snapshots: list[Snapshot]) -> BooleanExpression | None:
+        """Or of the recorded filters of the source's deleting snapshots; None if any lacks one."""
+        predicates: list[BooleanExpression] = []
+        for snapshot in snapshots:
+            summary = snapshot.summary
+            operation = summary.operation.value if summary is not None else "overwrite"
+            if operation == "append":
+                continue
+            text = summary.get(DELETE_PREDICATE_PROPERTY) if summary is not None else None
+            if not text:
+                return None
+            try:
+                predicates.append(parse_expression(str(text)))
+            except Exception:  # noqa: BLE001 - unparseable: stay conservative
+                return None
+        if not predicates:
+            return None
+        combined = predicates[0]
+        for p in predicates[1:]:
+            combined = Or(combined, p)
+        return combined
+
+    # ---- rule 7: equality deletes -------------------------------------------------------
+    def check_equality_deletes(self, src: FileChange, tgt: FileChange,
+                               sequence_numbers: dict[str, int | None] | None) -> None:
+        files: set[str] = set()
+        source_eq = [e.data_file for e in src.added_deletes()
+                     if e.data_file.content == DataFileContent.EQUALITY_DELETES]
+        target_added = tgt.added_data()
+        for delete_file in source_eq:
+            key = partition_key(delete_file)
+            overlapping = [f.file_path for f in target_added
+                           if _may_overlap(partition_key(f), key)]
+            if overlapping:
+                files.add(delete_file.file_path)
+                files.update(overlapping)
+        # with source equality deletes, some source files get sequence numbers below the
+        # target's: the target's own equality deletes must then not cover them
+        if source_eq:
+            target_eq = [e.data_file for e in tgt.added_deletes()
+                         if e.data_file.content == DataFileContent.EQUALITY_DELETES]
+            for delete_file in target_eq:
+                key = partition_key(delete_file)
+                overlapping = [f.file_path for f in src.added_data()
+                               if _may_overlap(partition_key(f), key)]
+                if overlapping:
+                    files.add(delete_file.file_path)
+                    files.update(overlapping)
+        if files:
+            self.conflict(ConflictType.EQUALITY_DELETE_CONFLICT,
+                          "equality deletes on one side cover rows the other side appended "
+                          "to the same partition", files=sorted(files))
+
+    # ---- rule 8: table properties -------------------------------------------------------
+    def check_properties(self) -> None:
+        base = self.base.metadata.properties
+        target = self.target.metadata.properties
+        source = self.source.metadata.properties
+        changed = {k for k in set(base) | set(source) if base.get(k) != source.get(k)}
+        clashing = sorted(k for k in changed
+                          if target.get(k) != base.get(k) and target.get(k) != source.get(k))
+        self.statistics["properties_changed"] = sorted(changed)
+        if clashing:
+            self.conflict(ConflictType.PROPERTY_CONFLICT,
+                          f"table properties changed on both sides to different values: "
+                          f"{', '.join(clashing)}", fields=clashing,
+                          values={k: {"base": base.get(k), "target": target.get(k),
+                                      "source": source.get(k)} for k in clashing})
+            return
+        to_set = {k: source[k] for k in changed if k in source and target.get(k) != source[k]}
+        to_remove = [k for k in changed if k not in source and k in target]
+        if to_set:
+            self.updates.append(SetPropertiesUpdate(updates=to_set))
+        if to_remove:
+            self.updates.append(RemovePropertiesUpdate(removals=sorted(to_remove)))
+
+    # ---- sequence numbers ---------------------------------------------------------------
+    def source_sequence_numbers(self, src: FileChange) -> dict[str, int | None] | None:
+        """Data sequence numbers for replayed source files (None: inherit the merge's).
+
+        Only the source's equality deletes care about order among the source's own files;
+        without them every replayed file inherits the merge snapshot's number, which puts
+        it after all of the target's deletes. With them, the source's relative order is
+        compressed into the numbers just below the merge's. Returns None if that range
+        would reach into the common ancestor's numbers.
+        """
+        if self.target.metadata.format_version < 2:
+            return {}
+        eq_seqs = sorted({e.sequence_number or 0 for e in src.added.values()
+                          if e.data_file.content == DataFileContent.EQUALITY_DELETES})
+        if not eq_seqs:
+            return {}
+        levels = len(eq_seqs)
+        next_seq = self.target.metadata.next_sequence_number()
+        floor = next_seq - levels
+        if floor < getattr(self.base.metadata, "last_sequence_number", 0):
+            return None
+        mapped: dict[str, int | None] = {}
+        for path, entry in src.added.items():
+            seq = entry.sequence_number or 0
+            if entry.data_file.content == DataFileContent.EQUALITY_DELETES:
+                mapped[path] = floor + eq_seqs.index(seq) + 1
+            else:
+                mapped[path] = floor + bisect.bisect_right(eq_seqs, seq)
+        return mapped
+
+    # ---- history (recorded, never used to compute the change) ---------------------------
+    def source_only_snapshots(self) -> list[Snapshot]:
+        """Source snapshots the target does not have, newest first (O(N))."""
+        known = {s.snapshot_id for s in self.target.metadata.snapshots}
+        if self.base.snapshot_id is not None:
+            known.add(self.base.snapshot_id)
+        result: list[Snapshot] = []
+        snapshot = self.source.snapshot
+        limit = len(self.source.metadata.snapshots)
+        while snapshot is not None and snapshot.snapshot_id not in known and len(result) < limit:
+            result.append(snapshot)
+            parent = snapshot.parent_snapshot_id
+            snapshot = self.source.metadata.snapshot_by_id(parent) if parent is not None else None
+        return result
+
+    # ---- the replay ---------------------------------------------------------------------
+    def build_replay(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
+                     source_snapshots: list[Snapshot],
+                     sequence_numbers: dict[str, int | None]) -> ReplayInput | None:
+        # adds the target already has (both sides merged the same change) are skipped;
+        # removals the target already did are no-ops
+        added = [(entry, sequence_numbers.get(path)) for path, entry in src.added.items()
+                 if path not in tgt.added]
+        removed = {p for p in src.removed if p not in tgt.removed}
+        target_manifests = reader.manifests(self.target.snapshot)
+        kept: list[ManifestFile] = []
+        rewritten: list[tuple[ManifestFile, list[ManifestEntry]]] = []
+        for manifest in target_manifests:
+            # a removed file was live in the ancestor in a manifest the source dropped; on the
+            # target it sits in that same manifest or in one only the target has: both read
+            if removed and reader.is_read(manifest.manifest_path):
+                live = reader.live_entries(manifest)
+                if any(e.data_file.file_path in removed for e in live):
+                    rewritten.append((manifest, live))
+                    continue
+            kept.append(manifest)
+        found = {e.data_file.file_path for _, live in rewritten for e in live}
+        removed &= found  # anything else is not live on the target (rules 4/5 decided)
+        self.statistics["replay"] = {
+            "data_files_added": sum(1 for e, _ in added
+                                    if e.data_file.content == DataFileContent.DATA),
+            "delete_files_added": sum(1 for e, _ in added
+                                      if e.data_file.content != DataFileContent.DATA),
+            "files_removed": len(removed),
+            "rows_added": sum(e.data_file.record_count for e, _ in added
+                              if e.data_file.content == DataFileContent.DATA),
+            "manifests_rewritten": len(rewritten),
+            "metadata_changes": len(self.updates),
+        }
+        if not added and not removed and not self.updates:
+            return None
+        ids = [s.snapshot_id for s in source_snapshots]
+        summary = {
+            SUMMARY_SOURCE_REF: self.context.source,
+            SUMMARY_SOURCE_COMMIT: self.context.source_commit,
+            SUMMARY_TARGET_REF: self.context.target,
+            SUMMARY_TARGET_COMMIT: self.context.target_commit,
+            SUMMARY_SOURCE_SNAPSHOT_ID: str(self.source.snapshot_id),
+            SUMMARY_SOURCE_SNAPSHOT_IDS: ",".join(
+                str(i) for i in reversed(ids[:MAX_SUMMARY_SNAPSHOT_IDS])),
+        }
+        return ReplayInput(
+            target_metadata=self.target.metadata,
+            target_metadata_location=self.target.metadata_location,
+            target_snapshot=self.target.snapshot,
+            metadata_updates=list(self.updates),
+            kept_manifests=kept,
+            rewritten_manifests=rewritten,
+            removed_paths=removed,
+            added=added,
+            summary_properties=summary,
+            avoid_snapshot_ids={s.snapshot_id for s in self.source.metadata.snapshots},
+        )
+
+
+def _may_overlap(a: PartitionKey, b: PartitionKey) -> bool:
+    """Same spec and partition, or specs that cannot be compared (assume they overlap)."""
+    return a[0] != b[0] or a[1] == b[1]
+
+
+def iceberg_content(metadata_location: str, metadata: Any | None = None,
+                    io: FileIO | None = None) -> Content:
+    """Store content for an Iceberg metadata file (tiny local builder; see formats.iceberg)."""
+    if metadata is None:
+        from pyiceberg.serializers import FromInputFile
+
+        io = io or load_file_io({}, metadata_location)
+        metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+    return Content(ContentType.ICEBERG_TABLE, str(metadata.table_uuid), {
+        "metadata_location": metadata_location,
+        "snapshot_id": metadata.current_snapshot_id,
+        "schema_id": metadata.current_schema_id,
+        "spec_id": metadata.default_spec_id,
+        "sort_order_id": metadata.default_sort_order_id,
+    })
+
+
+def register() -> None:
+    """(Re-)register the Iceberg merger; importing this module already does it."""
+    register_content_merger(IcebergContentMerger())
+
+
+register()
