@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 from spark_lakeversion.errors import (
@@ -170,6 +170,9 @@ class SqlVersionStore(VersionStore):
         # SQLite takes one writer at a time; serialising in-process writers avoids
         # busy-retry storms between threads (other processes wait on busy_timeout)
         self._write_lock = threading.RLock() if self._dialect == "sqlite" else None
+        # an in-memory database is one shared connection: reads must take turns too
+        self._read_lock = self._write_lock if self._engine.pool.__class__ is StaticPool \
+            else None
         self._nodes = _LruCache(200_000)
         self._contents = _LruCache(200_000)
         self._commits = _LruCache(100_000)
@@ -191,10 +194,10 @@ class SqlVersionStore(VersionStore):
             def _on_connect(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
                 cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA busy_timeout=60000")
                 if not memory:
                     cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
-                cursor.execute("PRAGMA busy_timeout=60000")
                 cursor.close()
 
             @sa.event.listens_for(engine, "begin")
@@ -210,17 +213,21 @@ class SqlVersionStore(VersionStore):
             raise InvalidInput(f"cannot open store {url!r}: {exc}") from exc
 
     def _initialize(self) -> None:
-        try:
-            metadata.create_all(self._engine, checkfirst=True)
-        except IntegrityError:  # another process created the tables at the same moment
-            pass
-        except OperationalError as exc:
-            if "already exists" not in str(exc):
-                raise InvalidInput(f"cannot open store {self.url!r}: {exc.orig}") from exc
-        try:
-            self._bootstrap()
-        except IntegrityError:  # a concurrent first open won the race: all is there
-            pass
+        """Create the schema and `main` once; safe when several processes open at once."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with self._write() as conn:
+                    metadata.create_all(conn, checkfirst=True)
+                self._bootstrap()
+                return
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                # a concurrent first open is creating the same rows: look again
+                retry = isinstance(exc, IntegrityError) or "locked" in str(exc) \
+                    or "already exists" in str(exc)
+                if not retry or time.monotonic() > deadline:
+                    raise InvalidInput(f"cannot open store {self.url!r}: {exc.orig}") from exc
+                time.sleep(0.05)
 
     def _bootstrap(self) -> None:
         root = self._root_commit()
@@ -255,8 +262,15 @@ class SqlVersionStore(VersionStore):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            yield conn
+        lock = self._read_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        finally:
+            if lock is not None:
+                lock.release()
 
     def close(self) -> None:
         self._engine.dispose()
@@ -603,7 +617,7 @@ class SqlVersionStore(VersionStore):
         conn.execute(commits_table.insert().values(self._commit_row(commit, generation)))
         if changes:
             conn.execute(commit_keys_table.insert(),
-                         [{"commit_id": commit.id, "key": k.stored} for k in changes])
+                         [{"commit_id": commit.id, "key": _key_text(k)} for k in changes])
         self._cas(conn, branch, expected_head, commit.id, operation)
         for h, n in writer.nodes.items():
             self._nodes.put(h, n)
@@ -658,15 +672,19 @@ class SqlVersionStore(VersionStore):
     def _ancestors(self, head: str) -> Iterator[Commit]:
         """Every ancestor once, newest generation first (git's date-order-ish walk)."""
         seen = {head}
-        heap = [(-self._generation(head), head)]
+        heap = [self._walk_order(head)]
         while heap:
-            _, commit_id = heapq.heappop(heap)
+            *_, commit_id = heapq.heappop(heap)
             commit = self._commit_and_generation(commit_id)[0]
             yield commit
             for parent in commit.parents:
                 if parent not in seen:
                     seen.add(parent)
-                    heapq.heappush(heap, (-self._generation(parent), parent))
+                    heapq.heappush(heap, self._walk_order(parent))
+
+    def _walk_order(self, commit_id: str) -> tuple[int, float, str]:
+        commit, generation = self._commit_and_generation(commit_id)
+        return -generation, -commit.timestamp.timestamp(), commit_id
 
     def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
             page_token: str | None = None) -> LogPage:
@@ -679,10 +697,10 @@ class SqlVersionStore(VersionStore):
         head = self.resolve(ref).commit_id
         touching: set[str] | None = None
         if key is not None:
-            stored = Key.of(key).stored
             with self._read() as conn:
                 touching = {r[0] for r in conn.execute(sa.select(
-                    commit_keys_table.c.commit_id).where(commit_keys_table.c.key == stored))}
+                    commit_keys_table.c.commit_id).where(
+                        commit_keys_table.c.key == _key_text(Key.of(key))))}
         out: list[Commit] = []
         seen = 0
         for commit in self._ancestors(head):
@@ -704,6 +722,7 @@ class SqlVersionStore(VersionStore):
             return a
         flags: dict[str, int] = {a: 1, b: 2}
         heap = [(-self._generation(a), a), (-self._generation(b), b)]
+        heapq.heapify(heap)
         queued = {a, b}
         while heap:
             _, commit_id = heapq.heappop(heap)
@@ -884,6 +903,11 @@ class SqlVersionStore(VersionStore):
                            properties={"lakeversion.rollback.to": to,
                                        "lakeversion.rollback.to-commit":
                                            self.resolve(to).commit_id})
+
+
+def _key_text(key: Key) -> str:
+    """Keys as JSON text in SQL columns: PostgreSQL text cannot hold the NUL separator."""
+    return json.dumps(list(key.elements), separators=(",", ":"))
 
 
 def _check_properties(properties: Mapping[str, str] | None) -> dict[str, str]:
