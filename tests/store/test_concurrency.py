@@ -41,7 +41,8 @@ def _contending_writer(url: str, worker: int, barrier: Callable[[], object],
         head = store.get_ref("main").head
         barrier()
         try:
-            c = store.commit("main", [Put(Key.of("db.shared"), table("shared", f"{round_}-{worker}"))],
+            value = table("shared", f"{round_}-{worker}")
+            c = store.commit("main", [Put(Key.of("db.shared"), value)],
                              message=f"r{round_}-w{worker}", expected_head=head)
             outcomes.append((round_, worker, c.id))
         except ConflictError:
