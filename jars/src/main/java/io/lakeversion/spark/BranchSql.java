@@ -1,0 +1,362 @@
+package io.lakeversion.spark;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.spark.sql.catalyst.expressions.Literal$;
+import org.apache.spark.sql.catalyst.plans.logical.CallArgument;
+import org.apache.spark.sql.catalyst.plans.logical.CallStatement;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.catalyst.plans.logical.NamedArgument;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import scala.collection.JavaConverters;
+
+/**
+ * The branch SQL statements, translated into {@code CALL <catalog>.lakeversion.<proc>(...)}.
+ *
+ * <p>The parser builds Iceberg's CALL plan directly (Iceberg's own parser only accepts CALL
+ * text naming its built-in procedures). Going through Iceberg's CALL keeps execution where Spark expects it (analysis, then an
+ * eager command that returns rows) instead of doing work while parsing; the procedures
+ * themselves live in {@link LakeVersionProcedures} and only talk to the server.
+ */
+public final class BranchSql {
+  private BranchSql() {}
+
+  /** Procedure namespace inside a LakeVersion catalog. */
+  public static final String NAMESPACE = "lakeversion";
+
+  private static final String[][] STARTS = {
+    {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
+    {"SHOW", "BRANCHES"}, {"SHOW", "TAGS"}, {"USE", "BRANCH"}, {"SHOW", "LOG"},
+    {"SHOW", "DIFF"}, {"MERGE", "BRANCH"}, {"ROLLBACK", "TABLE"}, {"REVERT", "COMMIT"},
+  };
+
+  /** One parsed branch statement: which procedure of which catalog, with which arguments. */
+  public static final class Parsed {
+    public final String catalog;
+    public final String procedure;
+    public final Map<String, Object> args;
+
+    Parsed(String catalog, String procedure, Map<String, Object> args) {
+      this.catalog = catalog;
+      this.procedure = procedure;
+      this.args = args;
+    }
+
+    /** Iceberg's unresolved CALL plan; Iceberg's analyzer rules resolve and run it. */
+    public LogicalPlan toPlan() {
+      List<CallArgument> callArgs = new ArrayList<>();
+      for (Map.Entry<String, Object> arg : args.entrySet()) {
+        Object v = arg.getValue();
+        DataType type = v instanceof Boolean ? DataTypes.BooleanType
+            : v instanceof Integer ? DataTypes.IntegerType : DataTypes.StringType;
+        callArgs.add(new NamedArgument(arg.getKey(), Literal$.MODULE$.create(v, type)));
+      }
+      List<String> name = List.of(catalog, NAMESPACE, procedure);
+      return new CallStatement(JavaConverters.asScalaBuffer(name).toSeq(),
+          JavaConverters.asScalaBuffer(callArgs).toSeq());
+    }
+
+    /** The same statement as CALL text, for humans (EXPLAIN-like debugging, tests). */
+    public String toCallText() {
+      StringBuilder call = new StringBuilder("CALL ")
+          .append(RefSyntax.quote(catalog)).append('.').append(NAMESPACE).append('.')
+          .append(procedure).append('(');
+      boolean first = true;
+      for (Map.Entry<String, Object> arg : args.entrySet()) {
+        if (!first) {
+          call.append(", ");
+        }
+        first = false;
+        call.append(arg.getKey()).append(" => ").append(literal(arg.getValue()));
+      }
+      return call.append(')').toString();
+    }
+  }
+
+  /**
+   * The branch statement in {@code sql}, or null when it is not one of ours.
+   *
+   * @param defaultCatalog catalog used when the statement has no {@code IN catalog}
+   */
+  public static Parsed parse(String sql, String defaultCatalog) {
+    List<String> words = words(sql);
+    if (words == null || words.size() < 2 || !isOurs(words)) {
+      return null;
+    }
+    if (words.get(0).equalsIgnoreCase("USE") && words.size() < 3) {
+      return null; // `USE branch` selects a database named branch
+    }
+    Statement st = new Statement(words);
+    String proc = st.parse();
+    return new Parsed(st.catalog != null ? st.catalog : defaultCatalog, proc, st.args);
+  }
+
+  /** {@link #parse} as CALL text, or null. */
+  public static String toCall(String sql, String defaultCatalog) {
+    Parsed parsed = parse(sql, defaultCatalog);
+    return parsed == null ? null : parsed.toCallText();
+  }
+
+  static boolean isOurs(List<String> words) {
+    for (String[] start : STARTS) {
+      if (words.get(0).equalsIgnoreCase(start[0]) && words.get(1).equalsIgnoreCase(start[1])) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static String literal(Object value) {
+    if (value instanceof Boolean || value instanceof Integer) {
+      return value.toString();
+    }
+    String s = value.toString().replace("\\", "\\\\").replace("'", "\\'");
+    return "'" + s + "'";
+  }
+
+  /**
+   * Whitespace-separated words; comments dropped, {@code 'x'} and {@code `x`} unquoted.
+   * Returns null for text that cannot be one of our statements (e.g. an open quote).
+   */
+  static List<String> words(String sql) {
+    List<String> out = new ArrayList<>();
+    StringBuilder cur = null;
+    int n = sql.length();
+    int i = 0;
+    while (i < n) {
+      char c = sql.charAt(i);
+      if (c == '-' && i + 1 < n && sql.charAt(i + 1) == '-') {
+        int end = sql.indexOf('\n', i);
+        i = end < 0 ? n : end;
+        continue;
+      }
+      if (c == '/' && i + 1 < n && sql.charAt(i + 1) == '*') {
+        i = RefSyntax.skipBlockComment(sql, i);
+        continue;
+      }
+      if (Character.isWhitespace(c) || c == ';') {
+        if (cur != null) {
+          out.add(cur.toString());
+          cur = null;
+        }
+        if (c == ';') {
+          List<String> after = words(sql.substring(i + 1));
+          if (after == null || !after.isEmpty()) {
+            return null; // more than one statement: not ours to split
+          }
+          return out;
+        }
+        i++;
+        continue;
+      }
+      if (cur == null) {
+        cur = new StringBuilder();
+      }
+      if (c == '\'' || c == '"' || c == '`') {
+        int end = c == '`' ? RefSyntax.skipQuotedIdent(sql, i) : RefSyntax.skipString(sql, i);
+        if (end >= n && sql.charAt(n - 1) != c) {
+          return null;
+        }
+        String body = sql.substring(i + 1, Math.max(i + 1, end - 1));
+        cur.append(c == '`' ? body.replace("``", "`") : unescape(body));
+        i = end;
+        continue;
+      }
+      cur.append(c);
+      i++;
+    }
+    if (cur != null) {
+      out.add(cur.toString());
+    }
+    return out;
+  }
+
+  private static String unescape(String s) {
+    StringBuilder b = new StringBuilder(s.length());
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '\\' && i + 1 < s.length()) {
+        b.append(s.charAt(++i));
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
+  }
+
+  /** A tiny recursive-descent reader over the words of one statement. */
+  private static final class Statement {
+    final List<String> w;
+    int pos;
+    String catalog;
+    final Map<String, Object> args = new LinkedHashMap<>();
+
+    Statement(List<String> words) {
+      this.w = words;
+    }
+
+    String parse() {
+      String a = next("a statement").toUpperCase(Locale.ROOT);
+      String b = next("a statement").toUpperCase(Locale.ROOT);
+      switch (a + " " + b) {
+        case "CREATE BRANCH":
+        case "CREATE TAG":
+          args.put("type", b);
+          if (accept("IF")) {
+            expect("NOT");
+            expect("EXISTS");
+            args.put("if_not_exists", true);
+          }
+          args.put("name", next("a " + b.toLowerCase(Locale.ROOT) + " name"));
+          while (more()) {
+            if (accept("FROM")) {
+              args.put("from_ref", next("a ref after FROM"));
+            } else {
+              clause();
+            }
+          }
+          return "create_ref";
+        case "DROP BRANCH":
+        case "DROP TAG":
+          args.put("type", b);
+          if (accept("IF")) {
+            expect("EXISTS");
+            args.put("if_exists", true);
+          }
+          args.put("name", next("a " + b.toLowerCase(Locale.ROOT) + " name"));
+          rest();
+          return "drop_ref";
+        case "SHOW BRANCHES":
+          args.put("type", "BRANCH");
+          rest();
+          return "list_refs";
+        case "SHOW TAGS":
+          args.put("type", "TAG");
+          rest();
+          return "list_refs";
+        case "USE BRANCH":
+          args.put("name", next("a branch name"));
+          rest();
+          return "use_ref";
+        case "SHOW LOG":
+          while (more()) {
+            if (accept("ON")) {
+              args.put("ref", next("a ref after ON"));
+            } else if (accept("LIMIT")) {
+              String limit = next("a number after LIMIT");
+              try {
+                args.put("max_commits", Integer.parseInt(limit));
+              } catch (NumberFormatException e) {
+                throw LakeVersionException.invalid("LIMIT needs a number, not '" + limit + "'");
+              }
+            } else {
+              clause();
+            }
+          }
+          return "log";
+        case "SHOW DIFF":
+          expect("FROM");
+          args.put("from_ref", next("a ref after FROM"));
+          expect("TO");
+          args.put("to_ref", next("a ref after TO"));
+          rest();
+          return "diff";
+        case "MERGE BRANCH":
+          args.put("source", next("the source ref"));
+          expect("INTO");
+          args.put("target", next("the target branch"));
+          while (more()) {
+            if (accept("DRY")) {
+              expect("RUN");
+              args.put("dry_run", true);
+            } else if (accept("USING")) {
+              expect("STRATEGY");
+              String strategy = next("normal, source_wins or target_wins")
+                  .toLowerCase(Locale.ROOT).replace('_', '-');
+              if (!strategy.equals("normal") && !strategy.equals("source-wins")
+                  && !strategy.equals("target-wins")) {
+                throw LakeVersionException.invalid(
+                    "unknown merge strategy '" + strategy + "': use normal, source_wins or "
+                        + "target_wins");
+              }
+              args.put("strategy", strategy);
+            } else {
+              clause();
+            }
+          }
+          return "merge";
+        case "ROLLBACK TABLE":
+          args.put("table", next("a table name"));
+          expect("TO");
+          args.put("to_ref", next("a ref after TO"));
+          onBranchAndRest();
+          return "rollback_table";
+        case "REVERT COMMIT":
+          args.put("commit_id", next("a commit id"));
+          onBranchAndRest();
+          return "revert_commit";
+        default:
+          throw LakeVersionException.invalid("not a branch statement: " + a + " " + b);
+      }
+    }
+
+    private void onBranchAndRest() {
+      while (more()) {
+        if (accept("ON")) {
+          expect("BRANCH");
+          args.put("branch", next("a branch after ON BRANCH"));
+        } else {
+          clause();
+        }
+      }
+    }
+
+    private void rest() {
+      while (more()) {
+        clause();
+      }
+    }
+
+    /** The clause every statement accepts: {@code IN catalog}. */
+    private void clause() {
+      if (accept("IN")) {
+        catalog = next("a catalog name after IN");
+        return;
+      }
+      throw LakeVersionException.invalid(
+          "unexpected '" + w.get(pos) + "' in: " + String.join(" ", w));
+    }
+
+    private boolean more() {
+      return pos < w.size();
+    }
+
+    private String next(String what) {
+      if (!more()) {
+        throw LakeVersionException.invalid(
+            "expected " + what + " at the end of: " + String.join(" ", w));
+      }
+      return w.get(pos++);
+    }
+
+    private boolean accept(String keyword) {
+      if (more() && w.get(pos).equalsIgnoreCase(keyword)) {
+        pos++;
+        return true;
+      }
+      return false;
+    }
+
+    private void expect(String keyword) {
+      if (!accept(keyword)) {
+        String got = more() ? "'" + w.get(pos) + "'" : "the end";
+        throw LakeVersionException.invalid(
+            "expected " + keyword + " but found " + got + " in: " + String.join(" ", w));
+      }
+    }
+  }
+}

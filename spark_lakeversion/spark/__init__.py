@@ -1,0 +1,162 @@
+"""Spark on lakeversion: a configured SparkSession in one call.
+
+`session()` (or `configure(builder)`) wires Iceberg's runtime, our shim jar, the session
+extensions and a `LakeVersionCatalog` named `lv` on a branch; without a server URL it starts
+an embedded server (SQLite store, local warehouse) that lives as long as the session.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.spark.jars import ICEBERG_MAVEN_COORDINATE, find_iceberg_runtime_jar
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+ICEBERG_EXTENSION = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+SHIM_EXTENSION = "io.lakeversion.spark.LakeVersionSparkSessionExtensions"
+CATALOG_CLASS = "io.lakeversion.spark.LakeVersionCatalog"
+#: set by `lakeversion spark-submit` so a job's own `session()` joins the job's server
+SERVER_ENV = "LAKEVERSION_SERVER_URL"
+
+__all__ = ["session", "configure", "spark_conf", "ICEBERG_EXTENSION", "SHIM_EXTENSION",
+           "CATALOG_CLASS"]
+
+_servers: list[Any] = []
+_servers_lock = threading.Lock()
+
+
+def _stop_servers() -> None:
+    with _servers_lock:
+        while _servers:
+            server = _servers.pop()
+            try:
+                server.stop()
+            except Exception:
+                pass
+
+
+atexit.register(_stop_servers)
+
+
+def start_server(store: str | None = None, warehouse: str | None = None,
+                 token: str | None = None) -> Any:
+    """An embedded server that is stopped at interpreter exit (or with `.stop()`)."""
+    from spark_lakeversion.server.embedded import start_embedded_server
+
+    server = start_embedded_server(store_url=store, warehouse=warehouse, token=token)
+    with _servers_lock:
+        _servers.append(server)
+    return server
+
+
+def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
+               token: str | None = None, iceberg_jar: str | None = None,
+               shim_jar: str | Path | None = None) -> dict[str, str]:
+    """Every Spark setting lakeversion needs, as a plain dict (also used by spark-submit)."""
+    from spark_lakeversion.spark.build import ensure_shim_jar
+    from spark_lakeversion.store.names import validate_ref_name
+
+    validate_ref_name(branch)
+    if not catalog or not catalog.replace("_", "").isalnum():
+        raise InvalidInput(f"catalog name {catalog!r} must be letters, digits and _")
+    iceberg = find_iceberg_runtime_jar(iceberg_jar)
+    shim = Path(shim_jar) if shim_jar else ensure_shim_jar(iceberg)
+    conf = {
+        "spark.jars": ",".join(str(j) for j in (iceberg, shim) if j),
+        "spark.sql.extensions": f"{ICEBERG_EXTENSION},{SHIM_EXTENSION}",
+        f"spark.sql.catalog.{catalog}": CATALOG_CLASS,
+        f"spark.sql.catalog.{catalog}.uri": server_url.rstrip("/"),
+        f"spark.sql.catalog.{catalog}.ref": branch,
+        # merges, rollbacks and other writers move refs under us: never serve stale tables
+        f"spark.sql.catalog.{catalog}.cache-enabled": "false",
+        "spark.lakeversion.catalog": catalog,
+        "spark.lakeversion.branch": branch,
+    }
+    if iceberg is None:
+        conf["spark.jars.packages"] = ICEBERG_MAVEN_COORDINATE
+    if token:
+        conf[f"spark.sql.catalog.{catalog}.token"] = token
+    return conf
+
+
+def _merge_list(existing: str | None, ours: str) -> str:
+    items = [i for i in (existing or "").split(",") if i]
+    items += [i for i in ours.split(",") if i and i not in items]
+    return ",".join(items)
+
+
+def configure(builder: Any, branch: str = "main", server: str | None = None,
+              store: str | None = None, warehouse: str | None = None, catalog: str = "lv",
+              *, token: str | None = None, iceberg_jar: str | None = None,
+              **conf: Any) -> Any:
+    """Add lakeversion to a user's `SparkSession.builder`; returns the builder.
+
+    Without `server` (or $LAKEVERSION_SERVER_URL) an embedded server is started on `store`
+    and `warehouse`; it is stopped at interpreter exit. Extra Spark settings go in `conf`,
+    e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`. Existing `spark.jars`
+    and `spark.sql.extensions` on the builder are kept.
+    """
+    url = server or os.environ.get(SERVER_ENV)
+    if not url:
+        url = start_server(store, warehouse, token).url
+    settings = spark_conf(url, branch=branch, catalog=catalog, token=token,
+                          iceberg_jar=iceberg_jar)
+    current: dict[str, str] = dict(getattr(builder, "_options", {}) or {})
+    for key in ("spark.jars", "spark.sql.extensions", "spark.jars.packages"):
+        if key in settings:
+            settings[key] = _merge_list(current.get(key), settings[key])
+    settings.update({k: str(v) for k, v in conf.items()})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def session(branch: str = "main", server: str | None = None, store: str | None = None,
+            warehouse: str | None = None, catalog: str = "lv", **conf: Any) -> SparkSession:
+    """A SparkSession on `branch` of lakeversion, with typed errors from the shim.
+
+    Outside spark-submit it runs `local[*]` unless `conf` names a master. An embedded
+    server started here stops when the session does (or at exit).
+    """
+    from pyspark.sql import SparkSession
+
+    from spark_lakeversion.spark.jvm import install_error_translation
+
+    builder = SparkSession.builder
+    inside_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if not inside_submit and "spark.master" not in conf:
+        builder = builder.master("local[*]")
+    owned_before = len(_servers)
+    builder = configure(builder, branch=branch, server=server, store=store,
+                        warehouse=warehouse, catalog=catalog, **conf)
+    with _servers_lock:
+        owned = _servers[owned_before:]
+    spark = builder.getOrCreate()
+    install_error_translation()
+    if owned:
+        _stop_servers_with(spark, owned)
+    return spark
+
+
+def _stop_servers_with(spark: Any, servers: list[Any]) -> None:
+    """Wrap `spark.stop()` so the embedded server goes down with the session."""
+    original = spark.stop
+
+    def stop() -> None:
+        try:
+            original()
+        finally:
+            for server in servers:
+                with _servers_lock:
+                    if server in _servers:
+                        _servers.remove(server)
+                server.stop()
+
+    spark.stop = stop

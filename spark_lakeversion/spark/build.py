@@ -1,0 +1,161 @@
+"""Builds the JVM shim jar with javac, and rebuilds it only when its sources change.
+
+No Maven or Gradle: the shim compiles against the jars pyspark already ships plus the
+Iceberg runtime jar, which keeps set-up offline. The jar's name carries nothing; a stamp
+file next to it holds the hash of every input (sources, compiler, classpath), so editing a
+`.java` file is enough to get a fresh jar on the next `ensure_shim_jar()`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from spark_lakeversion.errors import InvalidInput, LakeVersionError
+from spark_lakeversion.spark.jars import find_iceberg_runtime_jar
+
+#: bump when this builder's output changes shape, so stale jars are rebuilt
+BUILDER_VERSION = "1"
+JAR_NAME = "lakeversion-spark-shim.jar"
+JAVA_RELEASE = "11"  # java.net.http; Spark 3.5 runs on 8/11/17, the shim needs 11+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_DIR = REPO_ROOT / "jars" / "src" / "main" / "java"
+BUILD_DIR = REPO_ROOT / "jars" / "build"
+
+
+class BuildError(LakeVersionError):
+    """javac is missing or the shim does not compile; the message has javac's output."""
+
+    code = "SERVER_ERROR"
+
+
+def pyspark_jars_dir() -> Path:
+    import pyspark
+
+    path = Path(pyspark.__file__).resolve().parent / "jars"
+    if not path.is_dir():
+        raise InvalidInput(f"pyspark at {path.parent} ships no jars/ directory")
+    return path
+
+
+def _sources() -> list[Path]:
+    return sorted(SOURCE_DIR.rglob("*.java"))
+
+
+def _javac() -> str:
+    javac = shutil.which("javac")
+    if javac is None and os.environ.get("JAVA_HOME"):
+        candidate = Path(os.environ["JAVA_HOME"]) / "bin" / "javac"
+        javac = str(candidate) if candidate.is_file() else None
+    if javac is None:
+        raise BuildError("javac not found: install a JDK (11+) or set JAVA_HOME")
+    return javac
+
+
+def source_hash(iceberg_jar: Path | None = None) -> str:
+    """Hash of everything that shapes the jar: sources, builder, classpath identity."""
+    digest = hashlib.sha256()
+    digest.update(f"builder={BUILDER_VERSION};release={JAVA_RELEASE}\n".encode())
+    for source in _sources():
+        digest.update(str(source.relative_to(SOURCE_DIR)).encode() + b"\0")
+        digest.update(source.read_bytes() + b"\0")
+    digest.update(f"iceberg={iceberg_jar.name if iceberg_jar else None}\n".encode())
+    import pyspark
+
+    digest.update(f"pyspark={pyspark.__version__}\n".encode())
+    return digest.hexdigest()
+
+
+def shim_jar_path() -> Path:
+    return BUILD_DIR / JAR_NAME
+
+
+def _stamp_path() -> Path:
+    return BUILD_DIR / (JAR_NAME + ".sha256")
+
+
+def is_up_to_date(iceberg_jar: Path | None = None) -> bool:
+    stamp = _stamp_path()
+    return (shim_jar_path().is_file() and stamp.is_file()
+            and stamp.read_text().strip() == source_hash(iceberg_jar))
+
+
+def ensure_shim_jar(iceberg_jar: str | Path | None = None, *, force: bool = False) -> Path:
+    """The shim jar, compiled first if missing or older than its sources.
+
+    $LAKEVERSION_SHIM_JAR points at a prebuilt jar (e.g. on a cluster without a JDK).
+    Concurrent callers (tests, spark-submit) serialise on a lock file.
+    """
+    prebuilt = os.environ.get("LAKEVERSION_SHIM_JAR")
+    if prebuilt:
+        path = Path(prebuilt)
+        if not path.is_file():
+            raise InvalidInput(f"LAKEVERSION_SHIM_JAR={prebuilt} does not exist")
+        return path
+    if not SOURCE_DIR.is_dir():
+        raise InvalidInput(f"shim sources not found at {SOURCE_DIR}; set LAKEVERSION_SHIM_JAR "
+                           "to a prebuilt jar")
+    iceberg = find_iceberg_runtime_jar(str(iceberg_jar) if iceberg_jar else None)
+    if iceberg is None:
+        raise InvalidInput("the Iceberg runtime jar is needed to compile the shim: "
+                           "pip install snowpark-connect-deps-iceberg==1.0.2 or set "
+                           "LAKEVERSION_ICEBERG_JAR")
+    if not force and is_up_to_date(iceberg):
+        return shim_jar_path()
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not force and is_up_to_date(iceberg):  # another process built it meanwhile
+                return shim_jar_path()
+            _compile(iceberg)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return shim_jar_path()
+
+
+def _compile(iceberg: Path) -> None:
+    expected = source_hash(iceberg)
+    classpath = os.pathsep.join([str(pyspark_jars_dir() / "*"), str(iceberg)])
+    with tempfile.TemporaryDirectory(prefix="lv-shim-") as tmp:
+        classes = Path(tmp) / "classes"
+        classes.mkdir()
+        cmd = [_javac(), "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-nowarn",
+               "-Xlint:none", "-d", str(classes), "-cp", classpath,
+               *[str(s) for s in _sources()]]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BuildError(f"javac failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+        partial = Path(tmp) / JAR_NAME
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+            jar.writestr("META-INF/MANIFEST.MF",
+                         "Manifest-Version: 1.0\nCreated-By: spark_lakeversion.spark.build\n"
+                         f"Lakeversion-Source-Hash: {expected}\n")
+            for path in sorted(classes.rglob("*.class")):
+                jar.write(path, str(path.relative_to(classes)))
+        os.replace(partial, shim_jar_path())  # atomic: readers never see half a jar
+    _stamp_path().write_text(expected + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m spark_lakeversion.spark.build [--force]`: print the jar's path."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        path = ensure_shim_jar(force="--force" in args)
+    except LakeVersionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
