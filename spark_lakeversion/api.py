@@ -22,6 +22,7 @@ from spark_lakeversion.errors import (
     AlreadyExists,
     InvalidInput,
     KeyNotFound,
+    ReadOnlyRef,
     RefNotFound,
 )
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
@@ -357,9 +358,17 @@ class Branch(_NamedRef):
         """Collect table changes and commit them as one commit on exit; nothing on error."""
         return Transaction(self, message, properties)
 
+    def ref_for_write(self) -> Ref:
+        """This branch's ref before a write: a tag of this name is `ReadOnlyRef`."""
+        ref = self.store.get_ref(self.name)
+        if ref.type is not RefType.BRANCH:
+            raise ReadOnlyRef(f"{self.name!r} is a {ref.type.value.lower()}, not a branch: "
+                              "it is read-only")
+        return ref
+
     def reset(self, to: RefLike, *, expected_head: str | None = None) -> Branch:
         """Point this branch at what `to` resolves to (like ``git reset --hard``)."""
-        self.get_ref()
+        self.ref_for_write()
         self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head)
         return self
 
@@ -434,7 +443,7 @@ class Transaction:
     def __enter__(self) -> Transaction:
         if self._entered:
             raise InvalidInput("a transaction can be entered only once")
-        self.base_head = self.branch.get_ref().head
+        self.base_head = self.branch.ref_for_write().head
         self._entered = self._open = True
         return self
 

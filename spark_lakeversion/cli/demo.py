@@ -48,7 +48,8 @@ def run_demo(say: Say = print, *, keep: bool = False) -> str:
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
     if keep:
-        say(f"\nThe demo store is kept: lakeversion --store {url} log")
+        say("")
+        say(f"The demo store is kept: lakeversion --store {url} log")
     return url
 
 
@@ -56,7 +57,8 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
     """The narrative itself, on any (empty) catalog."""
 
     def step(title: str) -> None:
-        say(f"\n== {title}")
+        say("")
+        say(f"== {title}")
 
     def indented(text: str) -> None:
         for line in text.splitlines():

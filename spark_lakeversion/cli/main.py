@@ -343,7 +343,7 @@ def revert(ctx: click.Context, commit: str, branch: str, dry_run: bool) -> None:
 def reset(ctx: click.Context, branch: str, to_ref: str) -> None:
     """Point BRANCH at REF (its later commits stay reachable only by id)."""
     handle = get_state(ctx).catalog.branch(branch)
-    before = handle.get_ref().head
+    before = handle.ref_for_write().head
     handle.reset(to_ref, expected_head=before)
     ref = handle.get_ref()
     emit(ctx, {**ref.to_dict(), "previous_head": before},
