@@ -160,8 +160,8 @@ def _wants_json(ctx: click.Context | None, args: Sequence[str] | None) -> bool:
 @click.group(cls=LakeVersionGroup, lazy_commands=LAZY_COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_url", envvar="LAKEVERSION_STORE", metavar="URL",
-              help="Version store: sqlite:///PATH, postgresql+psycopg://USER@HOST/DB or "
-                   "http://HOST:PORT (env LAKEVERSION_STORE; default ./lakehouse/store.db).")
+              help="Version store: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+                   "(env LAKEVERSION_STORE; default ./lakehouse/store.db).")
 @click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="text",
               show_default=True, help="text for people, json for scripts.")
 @click.version_option(package_name="spark-lakeversion", prog_name="lakeversion")
