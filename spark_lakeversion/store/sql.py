@@ -127,6 +127,17 @@ meta_table = sa.Table(
 
 T = TypeVar("T")
 
+# statements built once: the commit path runs them thousands of times a second
+_SELECT_REF = sa.select(refs_table).where(refs_table.c.name == sa.bindparam("ref_name"))
+_MOVE_BRANCH = refs_table.update().where(
+    refs_table.c.name == sa.bindparam("ref_name"),
+    refs_table.c.head == sa.bindparam("expected_head"),
+    refs_table.c.type == RefType.BRANCH.value,
+).values(head=sa.bindparam("new_head"))
+_INSERT_REFLOG = reflog_table.insert()
+_INSERT_COMMIT = commits_table.insert()
+_INSERT_COMMIT_KEYS = commit_keys_table.insert()
+
 
 def _now_us() -> int:
     return int(time.time() * 1_000_000)
@@ -177,6 +188,7 @@ class SqlVersionStore(VersionStore):
         self._contents = _LruCache(200_000)
         self._commits = _LruCache(100_000)
         self._trees = Trees(self._load_node)
+        self._insert_ignore_statements: dict[str, Any] = {}
         self._initialize()
 
     # ---- engine and schema --------------------------------------------------------------
@@ -277,14 +289,19 @@ class SqlVersionStore(VersionStore):
 
     def _insert_ignore(self, table: sa.Table, rows: list[dict[str, Any]],
                        conn: Connection) -> None:
+        """Insert immutable, content-addressed rows; a row already there is the same row."""
         if not rows:
             return
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+        statement = self._insert_ignore_statements.get(table.name)
+        if statement is None:
+            if self._dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-        else:
-            conn.execute(table.insert().prefix_with("OR IGNORE"), rows)
+                statement = pg_insert(table).on_conflict_do_nothing()
+            else:
+                statement = table.insert().prefix_with("OR IGNORE")
+            self._insert_ignore_statements[table.name] = statement
+        conn.execute(statement, rows)
 
     # ---- immutable rows ---------------------------------------------------------------
     def _load_node(self, h: str) -> Node:
@@ -371,8 +388,8 @@ class SqlVersionStore(VersionStore):
 
     # ---- refs -------------------------------------------------------------------------
     def _reflog(self, conn: Connection, name: str, head: str | None, operation: str) -> None:
-        conn.execute(reflog_table.insert().values(name=name, head=head, ts_us=_now_us(),
-                                                  operation=operation))
+        conn.execute(_INSERT_REFLOG, {"name": name, "head": head, "ts_us": _now_us(),
+                                      "operation": operation})
 
     def list_refs(self, type: RefType | None = None) -> list[Ref]:
         query = sa.select(refs_table).order_by(refs_table.c.name)
@@ -382,14 +399,10 @@ class SqlVersionStore(VersionStore):
             rows = conn.execute(query).mappings().all()
         return [Ref(r["name"], RefType(r["type"]), r["head"]) for r in rows]
 
-    def _find_ref(self, name: str, conn: Connection | None = None) -> Ref | None:
-        query = sa.select(refs_table).where(refs_table.c.name == name)
-        if conn is None:
-            with self._read() as c:
-                row = c.execute(query).mappings().first()
-        else:
-            row = conn.execute(query).mappings().first()
-        return Ref(row["name"], RefType(row["type"]), row["head"]) if row else None
+    def _find_ref(self, name: str) -> Ref | None:
+        with self._read() as conn:
+            row = conn.execute(_SELECT_REF, {"ref_name": name}).first()
+        return Ref(row[0], RefType(row[1]), row[2]) if row else None
 
     def get_ref(self, name: str) -> Ref:
         validate_ref_name(name)
@@ -444,9 +457,8 @@ class SqlVersionStore(VersionStore):
     def _cas(self, conn: Connection, branch: str, expected: str, new: str,
              operation: str) -> None:
         """Move `branch` from `expected` to `new` or raise ReferenceConflict."""
-        moved = conn.execute(refs_table.update().where(
-            refs_table.c.name == branch, refs_table.c.head == expected,
-            refs_table.c.type == RefType.BRANCH.value).values(head=new)).rowcount
+        moved = conn.execute(_MOVE_BRANCH, {"ref_name": branch, "expected_head": expected,
+                                            "new_head": new}).rowcount
         if not moved:
             raise ReferenceConflict(f"branch {branch!r} moved: it is no longer at {expected}")
         self._reflog(conn, branch, new, operation)
@@ -612,11 +624,11 @@ class SqlVersionStore(VersionStore):
         commit = self._make_commit(parents, root, author, message, ts_us, properties)
         generation = 1 + max(self._generation(p) for p in parents)
         self._insert_ignore(contents_table, content_rows, conn)
-        self._insert_ignore(nodes_table, [{"hash": h, "data": n.encode()}
-                                          for h, n in writer.nodes.items()], conn)
-        conn.execute(commits_table.insert().values(self._commit_row(commit, generation)))
+        self._insert_ignore(nodes_table, [{"hash": h, "data": data}
+                                          for h, data in writer.encoded.items()], conn)
+        conn.execute(_INSERT_COMMIT, self._commit_row(commit, generation))
         if changes:
-            conn.execute(commit_keys_table.insert(),
+            conn.execute(_INSERT_COMMIT_KEYS,
                          [{"commit_id": commit.id, "key": _key_text(k)} for k in changes])
         self._cas(conn, branch, expected_head, commit.id, operation)
         for h, n in writer.nodes.items():
@@ -640,8 +652,8 @@ class SqlVersionStore(VersionStore):
         ref = self._writable_branch(branch)
         base = self._expand_hash(expected_head) if expected_head else ref.head
         base_values = self._values(self._root_of(base), changes) if expected_head else None
+        head = ref.head
         for _ in range(MAX_CAS_ATTEMPTS):
-            head = self.get_ref(ref.name).head
             head_root = self._root_of(head)
             if base_values is not None and head != base:
                 self._check_unchanged(ref.name, base, base_values, head_root, changes)
@@ -652,7 +664,7 @@ class SqlVersionStore(VersionStore):
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
                     base, base_values = head, self._values(head_root, changes)
-                continue
+                head = self.get_ref(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
 

@@ -21,6 +21,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 #: expected entries per node; boundaries are hash-chosen, so sizes vary around it
 FANOUT = 32
@@ -55,6 +56,7 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
+@lru_cache(maxsize=1 << 18)
 def _is_boundary(key: str, level: int) -> bool:
     h = hashlib.blake2b(key.encode(), digest_size=4, salt=level.to_bytes(16, "little"))
     return int.from_bytes(h.digest(), "little") % FANOUT == 0
@@ -65,10 +67,13 @@ class TreeWriter:
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
+        self.encoded: dict[str, bytes] = {}  # what gets stored, encoded exactly once
 
     def write(self, node: Node) -> str:
-        h = digest(node.encode())
+        data = node.encode()
+        h = digest(data)
         self.nodes[h] = node
+        self.encoded[h] = data
         return h
 
 
@@ -284,13 +289,26 @@ def _node(level: int, entries: list[Entry]) -> Node:
 def _merge_entries(entries: list[Entry], changes: Mapping[str, str | None]) -> list[Entry]:
     if not changes:
         return entries
-    merged = dict(entries)
+    if len(changes) > 8:
+        merged = dict(entries)
+        for key, value in changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return sorted(merged.items())
+    out = list(entries)  # few changes: edit in place by binary search
     for key, value in changes.items():
+        idx = bisect_left(out, (key,))
+        present = idx < len(out) and out[idx][0] == key
         if value is None:
-            merged.pop(key, None)
+            if present:
+                del out[idx]
+        elif present:
+            out[idx] = (key, value)
         else:
-            merged[key] = value
-    return sorted(merged.items())
+            out.insert(idx, (key, value))
+    return out
 
 
 def _chunk(entries: list[Entry], level: int) -> tuple[list[list[Entry]], list[Entry]]:
