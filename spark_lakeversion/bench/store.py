@@ -10,7 +10,6 @@ Figures (all from the same process, so ratios are meaningful on a noisy machine)
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import statistics
@@ -22,6 +21,8 @@ from typing import Any
 
 from spark_lakeversion.store import VersionStore, open_store
 from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefType
+
+_PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
 def _table(i: int, version: int) -> Content:
@@ -52,8 +53,7 @@ class _Backend:
         import psycopg
 
         schema = f"lvbench_{uuid.uuid4().hex[:10]}"
-        base = os.environ.get("LAKEVERSION_BENCH_POSTGRES", "host=127.0.0.1 dbname=test user=postgres")
-        with psycopg.connect(base, autocommit=True) as conn:
+        with psycopg.connect(_PG_DSN, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         self.schemas.append(schema)
         return open_store("postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -64,8 +64,7 @@ class _Backend:
         if self.schemas:
             import psycopg
 
-            with psycopg.connect("host=127.0.0.1 dbname=test user=postgres",
-                                 autocommit=True) as conn:
+            with psycopg.connect(_PG_DSN, autocommit=True) as conn:
                 for schema in self.schemas:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
