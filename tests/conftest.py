@@ -112,10 +112,17 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         .config("spark.default.parallelism", "2")
         .config("spark.driver.memory", "1g")
         .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.jars", ",".join(str(j) for j in jars if j))
         .config("spark.sql.extensions", ",".join(extensions))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
+    try:  # shim failures surface as spark_lakeversion.errors types, as in `session()`
+        from spark_lakeversion.spark.jvm import install_error_translation
+
+        install_error_translation()
+    except ImportError:
+        pass
     yield session
     session.stop()
