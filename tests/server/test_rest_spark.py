@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ def ice(spark: Any, tmp_path: Path) -> Iterator[tuple[Any, str, EmbeddedServer]]
         spark.conf.set(f"{conf}.uri", srv.iceberg_uri)
         spark.conf.set(f"{conf}.cache-enabled", "false")
         spark.conf.set(f"{conf}.header.X-Lakeversion-Properties",
-                       '{"spark.app.id": "%s"}' % spark.sparkContext.applicationId)
+                       json.dumps({"spark.app.id": spark.sparkContext.applicationId}))
         yield spark, name, srv
 
 

@@ -1,0 +1,129 @@
+"""`lakeversion bench rest`: appends/s through our REST server vs pyiceberg's SqlCatalog.
+
+Same client (pyiceberg), same data, same machine, same run: the only difference is the
+catalog behind `table.append()`. By default the server runs as a `lakeversion serve`
+subprocess (as in production: its CPU is not the client's); rounds alternate between the
+two catalogs so drift (other load, page cache) hits both alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_RATIO = 1.3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(store: str, warehouse: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = _free_port()
+    exe = Path(sys.executable).with_name("lakeversion")
+    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m",
+                                                     "spark_lakeversion.cli.serve"]
+    cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/v1/refs", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("lakeversion serve did not start for the benchmark")
+
+
+def _timed_appends(table: Any, data: Any, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        table.append(data)
+    return time.perf_counter() - start
+
+
+def run(appends: int = 100, rows: int = 1000, rounds: int = 4, warmup: int = 3,
+        in_process: bool = False, **_: Any) -> dict[str, Any]:
+    """Time `appends` appends of `rows` rows per catalog; return the figures."""
+    import pyarrow as pa
+    from pyiceberg.catalog.rest import RestCatalog
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    data = pa.table({"id": pa.array(range(rows), pa.int64()),
+                     "name": pa.array([f"row-{i}" for i in range(rows)])})
+    workdir = Path(tempfile.mkdtemp(prefix="lakeversion-bench-rest-"))
+    proc: subprocess.Popen[bytes] | None = None
+    embedded = None
+    try:
+        store = f"sqlite:///{workdir / 'store.db'}"
+        if in_process:
+            from spark_lakeversion.server.embedded import start_embedded_server
+
+            embedded = start_embedded_server(store, warehouse=str(workdir / "rest-wh"))
+            url = embedded.url
+        else:
+            proc, url = _start_server(store, workdir / "rest-wh")
+        rest = RestCatalog("lakeversion", uri=url + "/iceberg")
+        sql = SqlCatalog("sql", uri=f"sqlite:///{workdir / 'sqlcatalog.db'}",
+                         warehouse=(workdir / "sql-wh").as_uri())
+        (workdir / "sql-wh").mkdir()
+        tables = {}
+        for name, catalog in (("rest", rest), ("sql", sql)):
+            catalog.create_namespace("bench")
+            tables[name] = catalog.create_table("bench.t", schema=data.schema)
+            _timed_appends(tables[name], data, warmup)
+        seconds = {"rest": 0.0, "sql": 0.0}
+        per_round = max(1, appends // rounds)
+        done = 0
+        while done < appends:
+            n = min(per_round, appends - done)
+            for name in ("sql", "rest"):
+                seconds[name] += _timed_appends(tables[name], data, n)
+            done += n
+        for name, catalog in (("rest", rest), ("sql", sql)):
+            count = catalog.load_table("bench.t").scan().to_arrow().num_rows
+            if count != (appends + warmup) * rows:
+                raise RuntimeError(f"{name}: {count} rows after the run, expected "
+                                   f"{(appends + warmup) * rows}")
+        rest_rate = appends / seconds["rest"]
+        sql_rate = appends / seconds["sql"]
+        ratio = seconds["rest"] / seconds["sql"]
+        return {
+            "benchmark": "rest",
+            "appends": appends,
+            "rows_per_append": rows,
+            "server": "in-process thread" if in_process else "lakeversion serve subprocess",
+            "store": "sqlite",
+            "rest_appends_per_s": round(rest_rate, 2),
+            "sqlcatalog_appends_per_s": round(sql_rate, 2),
+            "rest_ms_per_append": round(1000 * seconds["rest"] / appends, 2),
+            "sqlcatalog_ms_per_append": round(1000 * seconds["sql"] / appends, 2),
+            "ratio": round(ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "meets_target": ratio <= TARGET_RATIO,
+        }
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
