@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.store import VersionStore, open_store
 from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefType
 
@@ -50,6 +51,8 @@ class _Backend:
     def new_store(self) -> VersionStore:
         if self.backend == "sqlite":
             return open_store(f"sqlite:///{self.tmp}/{uuid.uuid4().hex}.db")
+        if self.backend != "postgres":
+            raise InvalidInput("backend must be sqlite or postgres")
         import psycopg
 
         schema = f"lvbench_{uuid.uuid4().hex[:10]}"
@@ -85,22 +88,20 @@ def _branch_create_p50(store: VersionStore, repeats: int = 60) -> float:
     return _p50_ms(samples)
 
 
-def _merge_ms(store: VersionStore, tables: int, changed: list[int], repeats: int = 5) -> float:
-    """Median time of a three-way merge bringing `changed` tables from a branch."""
-    samples = []
-    for r in range(repeats):
-        source = f"m{r}-{uuid.uuid4().hex[:6]}"
-        store.create_ref(source, RefType.BRANCH, "main")
-        store.commit(source, [Put(_key(i), _table(i, 100 + r)) for i in changed],
-                     message=f"change {len(changed)} tables")
-        # the target moves too, so this is a real three-way merge, not a fast-forward
-        other = tables - 1 - r
-        store.commit("main", [Put(_key(other), _table(other, 200 + r))], message="target moves")
-        started = time.perf_counter()
-        result = store.merge(source, "main")
-        samples.append(time.perf_counter() - started)
-        assert result.successful and not result.fast_forward
-    return _p50_ms(samples)
+def _merge_once(store: VersionStore, tables: int, changed: list[int], round_: int) -> float:
+    """Time of one three-way merge bringing `changed` tables from a fresh branch."""
+    source = f"m{round_}-{uuid.uuid4().hex[:6]}"
+    store.create_ref(source, RefType.BRANCH, "main")
+    store.commit(source, [Put(_key(i), _table(i, 100 + round_)) for i in changed],
+                 message=f"change {len(changed)} tables")
+    # the target moves too, so this is a real three-way merge, not a fast-forward
+    other = tables - 1 - round_ % 10
+    store.commit("main", [Put(_key(other), _table(other, 200 + round_))], message="target moves")
+    started = time.perf_counter()
+    result = store.merge(source, "main")
+    elapsed = time.perf_counter() - started
+    assert result.successful and not result.fast_forward
+    return elapsed
 
 
 def _clustered(tables: int, count: int) -> list[int]:
@@ -133,10 +134,9 @@ def _commits_per_s(store: VersionStore, commits: int = 2000) -> float:
     return round(commits / (time.perf_counter() - started), 1)
 
 
-def run(backend: str = "sqlite", large: int = 100_000, **_: Any) -> dict[str, Any]:
+def run(backend: str = "sqlite", large: int = 100_000, merge_rounds: int = 9,
+        **_: Any) -> dict[str, Any]:
     if backend not in ("sqlite", "postgres"):
-        from spark_lakeversion.errors import InvalidInput
-
         raise InvalidInput("backend must be sqlite or postgres")
     env = _Backend(backend)
     try:
@@ -152,25 +152,24 @@ def run(backend: str = "sqlite", large: int = 100_000, **_: Any) -> dict[str, An
 
         small, medium = 100, 1000
         figures["branch_create_p50_ms_100_tables"] = on_fresh(small, _branch_create_p50)
-        big_store = env.new_store()
+        stores = {size: env.new_store() for size in (medium, large)}
         try:
-            figures.setdefault("seed_s", {})[str(large)] = round(_seed(big_store, large), 3)
-            figures[f"branch_create_p50_ms_{large}_tables"] = _branch_create_p50(big_store)
-            figures[f"merge_ms_100_changed_{large}_tables"] = _merge_ms(
-                big_store, large, _clustered(large, 100))
-            figures[f"merge_ms_100_scattered_{large}_tables"] = _merge_ms(
-                big_store, large, _scattered(large, 100))
-            figures["get_table_p50_us"] = _get_table_p50_us(big_store, large)
+            for size, store in stores.items():
+                figures.setdefault("seed_s", {})[str(size)] = round(_seed(store, size), 3)
+            figures[f"branch_create_p50_ms_{large}_tables"] = _branch_create_p50(stores[large])
+            # interleave the two catalogs round by round, so load drift hits both alike
+            samples: dict[str, list[float]] = {}
+            for round_ in range(merge_rounds):
+                for size, store in stores.items():
+                    for layout, changed in (("changed", _clustered(size, 100)),
+                                            ("scattered", _scattered(size, 100, round_))):
+                        samples.setdefault(f"merge_ms_100_{layout}_{size}_tables", []).append(
+                            _merge_once(store, size, changed, round_))
+            figures.update({name: _p50_ms(values) for name, values in sorted(samples.items())})
+            figures["get_table_p50_us"] = _get_table_p50_us(stores[large], large)
         finally:
-            big_store.close()
-
-        def merges(store: VersionStore) -> None:
-            figures["merge_ms_100_changed_1000_tables"] = _merge_ms(
-                store, medium, _clustered(medium, 100))
-            figures["merge_ms_100_scattered_1000_tables"] = _merge_ms(
-                store, medium, _scattered(medium, 100))
-
-        on_fresh(medium, merges)
+            for store in stores.values():
+                store.close()
         figures["commits_per_s"] = on_fresh(medium, _commits_per_s)
         figures["ratios"] = {
             "branch_create_large_vs_small": round(
