@@ -79,6 +79,18 @@ def test_spark_sql_through_the_rest_catalog(ice: tuple[Any, str, EmbeddedServer]
     assert len(rows(spark, f"SELECT * FROM {c}.`db@dev`.t.history")) == len(dev_snaps)
     assert sorted(r[1] for r in rows(spark, f"SHOW TABLES IN {c}.db")) == ["ctas", "src", "t"]
 
+    # the `warehouse` catalog property selects the ref (served as the URL prefix)
+    dev_catalog = f"{c}_dev"
+    for prop, value in [("", "org.apache.iceberg.spark.SparkCatalog"), (".type", "rest"),
+                        (".uri", srv.iceberg_uri), (".cache-enabled", "false"),
+                        (".warehouse", "dev"), (".header.X-Lakeversion-Spark-App-Id",
+                                               spark.sparkContext.applicationId)]:
+        spark.conf.set(f"spark.sql.catalog.{dev_catalog}{prop}", value)
+    assert rows(spark, f"SELECT count(*) FROM {dev_catalog}.db.t") == [(5,)]
+    spark.sql(f"INSERT INTO {dev_catalog}.db.t VALUES (7, 'g', 'dev')")
+    assert rows(spark, f"SELECT count(*) FROM {c}.`db@dev`.t") == [(6,)]
+    assert rows(spark, f"SELECT count(*) FROM {c}.db.t") == [(4,)]
+
     # every Spark commit is a store commit carrying the application id from the header
     log = httpx.get(srv.api_url + "/log", params={"ref": "dev", "limit": 1}).json()
     head = log["commits"][0]
