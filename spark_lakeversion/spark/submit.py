@@ -42,7 +42,9 @@ def build_command(job_args: Sequence[str], server_url: str, *, branch: str = "ma
     cmd = [str(spark_submit_executable())]
     if master:
         cmd += ["--master", master]
-    job = next((a for a in job_args if not a.startswith("-")), job_args[0])
+    # the job is the first application file; spark-submit options before it take values
+    job = next((a for a in job_args if a.endswith((".py", ".jar", ".R"))),
+               next((a for a in job_args if not a.startswith("-")), job_args[0]))
     cmd += ["--name", name or Path(job).stem]
     for key, value in settings.items():
         cmd += ["--conf", f"{key}={value}"]
