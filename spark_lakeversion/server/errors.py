@@ -142,7 +142,12 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     """Anything unforeseen: logged with its trace, answered without it."""
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    message = f"internal error ({type(exc).__name__}); the outcome of a write is unknown"
+    if request.method in ("GET", "HEAD", "OPTIONS"):  # a read: nothing can have been written
+        message = f"internal error ({type(exc).__name__}) while reading"
+        if is_iceberg_path(request):
+            return iceberg_response(IcebergError(500, "ServiceFailureException", message))
+        return JSONResponse(api_error_body(LakeVersionError(message)), status_code=500)
+    message = f"internal error ({type(exc).__name__}); the outcome of the write is unknown"
     if is_iceberg_path(request):
         return iceberg_response(IcebergError(500, "CommitStateUnknownException", message))
     return JSONResponse(api_error_body(CommitOutcomeUnknown(message)), status_code=500)
