@@ -387,8 +387,9 @@ class SqlVersionStore(VersionStore):
         return self._commit_and_generation(commit_id)[1]
 
     # ---- refs -------------------------------------------------------------------------
-    def _reflog(self, conn: Connection, name: str, head: str | None, operation: str) -> None:
-        conn.execute(_INSERT_REFLOG, {"name": name, "head": head, "ts_us": _now_us(),
+    def _reflog(self, conn: Connection, name: str, head: str | None, operation: str,
+                ts_us: int | None = None) -> None:
+        conn.execute(_INSERT_REFLOG, {"name": name, "head": head, "ts_us": ts_us or _now_us(),
                                       "operation": operation})
 
     def list_refs(self, type: RefType | None = None) -> list[Ref]:
@@ -455,13 +456,13 @@ class SqlVersionStore(VersionStore):
         return Ref(name, ref.type, target)
 
     def _cas(self, conn: Connection, branch: str, expected: str, new: str,
-             operation: str) -> None:
+             operation: str, ts_us: int | None = None) -> None:
         """Move `branch` from `expected` to `new` or raise ReferenceConflict."""
         moved = conn.execute(_MOVE_BRANCH, {"ref_name": branch, "expected_head": expected,
                                             "new_head": new}).rowcount
         if not moved:
             raise ReferenceConflict(f"branch {branch!r} moved: it is no longer at {expected}")
-        self._reflog(conn, branch, new, operation)
+        self._reflog(conn, branch, new, operation, ts_us)
 
     def _expand_hash(self, text: str) -> str:
         if not isinstance(text, str) or not is_commit_hash(text):
@@ -630,7 +631,8 @@ class SqlVersionStore(VersionStore):
         if changes:
             conn.execute(_INSERT_COMMIT_KEYS,
                          [{"commit_id": commit.id, "key": _key_text(k)} for k in changes])
-        self._cas(conn, branch, expected_head, commit.id, operation)
+        # the ref moved at the commit's own time, so `branch#<commit time>` finds it
+        self._cas(conn, branch, expected_head, commit.id, operation, ts_us)
         for h, n in writer.nodes.items():
             self._nodes.put(h, n)
         return commit

@@ -409,3 +409,11 @@ def test_content_roundtrip_keeps_fields(store: VersionStore) -> None:
     value = Content(ContentType.DELTA_TABLE, "delta-id", {"location": "file:///x", "version": 3})
     store.commit("main", [Put(Key.of("d"), value)], message="delta")
     assert store.get_content("main", "d") == value
+
+
+def test_time_travel_to_a_commits_own_timestamp_finds_that_commit(store: VersionStore) -> None:
+    c1 = store.commit("main", [Put(Key.of("t"), table("t", "1"))], message="1")
+    store.commit("main", [Put(Key.of("t"), table("t", "2"))], message="2")
+    assert store.resolve(f"main#{c1.timestamp.isoformat()}").commit_id == c1.id
+    before_c1 = c1.timestamp - timedelta(microseconds=1)
+    assert store.resolve(f"main#{before_c1.isoformat()}").commit_id == c1.parents[0]
