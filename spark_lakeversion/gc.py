@@ -257,7 +257,7 @@ class Reachability:
         return data
 
     def _add_manifest_list(self, path: str, added: list[str]) -> None:
-        from pyiceberg.manifest import read_manifest_list
+        from spark_lakeversion.gc_avro import read_paths
 
         key = normalize_path(path)
         self._mark(key, added)
@@ -265,28 +265,27 @@ class Reachability:
             return
         self._lists.add(key)
         try:
-            manifests = list(read_manifest_list(self._io(path).new_input(path)))
+            manifests = read_paths(self._io(path), path, "manifest_list")
         except Exception as exc:  # noqa: BLE001
             self.unreadable[key] = f"{type(exc).__name__}: {exc}"
             return
         self.manifest_lists_read += 1
         self.reads[key] += 1
-        for manifest in manifests:
-            mkey = normalize_path(manifest.manifest_path)
+        for manifest_path in manifests:
+            mkey = normalize_path(manifest_path)
             self._mark(mkey, added)
             if mkey in self.manifests:
                 continue
             self.manifests.add(mkey)
             try:
-                entries = manifest.fetch_manifest_entry(self._io(manifest.manifest_path),
-                                                        discard_deleted=False)
+                files = read_paths(self._io(manifest_path), manifest_path, "manifest")
             except Exception as exc:  # noqa: BLE001
                 self.unreadable[mkey] = f"{type(exc).__name__}: {exc}"
                 continue
             self.manifests_read += 1
             self.reads[mkey] += 1
-            for entry in entries:
-                self._mark(normalize_path(entry.data_file.file_path), added)
+            for file_path in files:
+                self._mark(normalize_path(file_path), added)
 
     @property
     def max_reads_per_file(self) -> int:
