@@ -17,12 +17,26 @@ from starlette.concurrency import run_in_threadpool
 from spark_lakeversion.errors import AlreadyExists, InvalidInput
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
-from spark_lakeversion.store.model import Key, KeyLike, MergeBehavior, RefType
+from spark_lakeversion.store.model import (
+    Content,
+    Delete,
+    Key,
+    KeyLike,
+    MergeBehavior,
+    Operation,
+    Put,
+    RefType,
+)
 
 
 class RefTypeName(str, enum.Enum):
     BRANCH = "BRANCH"
     TAG = "TAG"
+
+
+class OperationKind(str, enum.Enum):
+    put = "put"
+    delete = "delete"
 
 
 class Strategy(str, enum.Enum):
@@ -65,6 +79,29 @@ class MergeBody(Body):
     message: str | None = None
     author: str | None = None
     properties: dict[str, str] = Field(default_factory=dict)
+    expected_target_head: str | None = None
+    #: passed to content mergers, e.g. {"isolation_level": "snapshot"}
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class OperationBody(Body):
+    op: OperationKind
+    key: list[str] = Field(min_length=1)
+    content: dict[str, Any] | None = None
+
+
+class CommitBody(Body):
+    branch: str
+    operations: list[OperationBody] = Field(min_length=1)
+    message: str
+    author: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+    expected_head: str | None = None
+
+
+class LookupBody(Body):
+    ref: str = DEFAULT_BRANCH
+    keys: list[list[str]]
 
 
 class CherryPickBody(Body):
@@ -94,6 +131,18 @@ def _key(value: str, what: str) -> Key:
     if not value:
         raise InvalidInput(f"{what} must be a non-empty key such as db.orders")
     return Key.of(value)
+
+
+def _operation(body: OperationBody) -> Operation:
+    key = Key(tuple(body.key))
+    if body.op is OperationKind.delete:
+        return Delete(key)
+    if body.content is None:
+        raise InvalidInput(f"put {key} needs a content")
+    try:
+        return Put(key, Content.from_dict(body.content))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"put {key}: invalid content ({exc})") from None
 
 
 def api_router(store: VersionStore) -> APIRouter:
@@ -159,6 +208,25 @@ def api_router(store: VersionStore) -> APIRouter:
         return {"commits": [c.to_dict() for c in page.commits],
                 "next_page_token": page.next_page_token}
 
+    @router.post("/commits", status_code=201)
+    async def commit(body: CommitBody) -> dict[str, Any]:
+        ops = [_operation(op) for op in body.operations]
+        result = await run_in_threadpool(
+            lambda: store.commit(body.branch, ops, message=body.message, author=body.author,
+                                 properties=body.properties, expected_head=body.expected_head))
+        return result.to_dict()
+
+    @router.get("/merge-base")
+    async def merge_base(a: str, b: str) -> dict[str, Any]:
+        return {"commit_id": await run_in_threadpool(store.merge_base, a, b)}
+
+    @router.post("/contents/lookup")
+    async def lookup(body: LookupBody) -> dict[str, Any]:
+        keys = [Key(tuple(k)) for k in body.keys]
+        found = await run_in_threadpool(store.get_contents, body.ref, keys)
+        return {"entries": [{"key": str(k), "elements": list(k.elements),
+                             "content": c.to_dict()} for k, c in sorted(found.items())]}
+
     @router.get("/commits/{commit_id}")
     async def get_commit(commit_id: str) -> dict[str, Any]:
         commit = await run_in_threadpool(store.get_commit, commit_id)
@@ -187,7 +255,8 @@ def api_router(store: VersionStore) -> APIRouter:
                 body.source, body.target, dry_run=body.dry_run, fast_forward=body.fast_forward,
                 default_behavior=MergeBehavior.parse(body.strategy.value), behaviors=behaviors,
                 message=body.message or meta.message, author=body.author or meta.author,
-                properties={**meta.properties, **body.properties}))
+                properties={**meta.properties, **body.properties},
+                expected_target_head=body.expected_target_head, options=body.options))
         return result.to_dict()
 
     @router.post("/cherry-pick")

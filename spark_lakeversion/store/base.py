@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from spark_lakeversion.store.model import (
     Commit,
@@ -125,8 +126,12 @@ class VersionStore(ABC):
         author: str | None = None,
         properties: Mapping[str, str] | None = None,
         expected_target_head: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> MergeResult:
-        """Three-way merge of `source` into branch `target`; raises ConflictError on conflict."""
+        """Three-way merge of `source` into branch `target`; raises ConflictError on conflict.
+
+        `options` reach the content mergers (e.g. ``{"isolation_level": "snapshot"}``).
+        """
 
     @abstractmethod
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,

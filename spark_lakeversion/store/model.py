@@ -139,6 +139,10 @@ class Ref:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type.value, "head": self.head}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ref:
+        return cls(data["name"], RefType(data["type"]), data["head"])
+
 
 @dataclass(frozen=True)
 class Commit:
@@ -161,6 +165,11 @@ class Commit:
             "timestamp": self.timestamp.isoformat(),
             "properties": dict(self.properties),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Commit:
+        return cls(data["id"], tuple(data["parents"]), data["author"], data["message"],
+                   datetime.fromisoformat(data["timestamp"]), dict(data["properties"]))
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,12 @@ class DiffEntry:
             "from": self.from_content.to_dict() if self.from_content else None,
             "to": self.to_content.to_dict() if self.to_content else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiffEntry:
+        return cls(Key(tuple(data["elements"])), DiffKind(data["kind"]),
+                   Content.from_dict(data["from"]) if data.get("from") else None,
+                   Content.from_dict(data["to"]) if data.get("to") else None)
 
 
 class MergeBehavior(str, enum.Enum):
@@ -254,6 +269,11 @@ class Conflict:
             data["details"] = self.details
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conflict:
+        return cls(ConflictType(data["type"]), Key.of(data["key"]), data["message"],
+                   dict(data.get("details") or {}))
+
 
 class MergeAction(str, enum.Enum):
     """What a merge did (or would do) with one key."""
@@ -283,6 +303,14 @@ class KeyMergeDetail:
         if self.statistics:
             data["statistics"] = self.statistics
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyMergeDetail:
+        conflict = data.get("conflict")
+        return cls(Key.of(data["key"]), MergeAction(data["action"]),
+                   MergeBehavior(data["behavior"]),
+                   Conflict.from_dict(conflict) if conflict else None,
+                   dict(data.get("statistics") or {}))
 
 
 @dataclass(frozen=True)
@@ -319,3 +347,10 @@ class MergeResult:
             "details": [d.to_dict() for d in self.details],
             "conflicts": [c.to_dict() for c in self.conflicts],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MergeResult:
+        return cls(data["source"], data["target"], data.get("common_ancestor"),
+                   data["target_head_before"], data.get("new_head"),
+                   bool(data["fast_forward"]), bool(data["dry_run"]),
+                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]))

@@ -1,0 +1,215 @@
+"""`RestVersionStore`: the `VersionStore` interface over a server's `/api/v1`.
+
+So `spark_lakeversion.connect("http://host:19120")` gives the same handles, the same typed
+errors and the same results as a local store. Transport failures are told apart the httpx
+way: a request that never reached the server is a `ServerError` (safe to retry); a write
+whose answer was lost is `CommitOutcomeUnknown` (re-read before retrying).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from spark_lakeversion.errors import (
+    ERRORS_BY_CODE,
+    CommitOutcomeUnknown,
+    ConflictError,
+    InvalidInput,
+    LakeVersionError,
+    ServerError,
+)
+from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.store.model import (
+    Commit,
+    Conflict,
+    Content,
+    Delete,
+    DiffEntry,
+    Key,
+    KeyLike,
+    MergeBehavior,
+    MergeResult,
+    Operation,
+    Put,
+    Ref,
+    RefType,
+    ResolvedRef,
+)
+
+_STRATEGIES = {MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins",
+               MergeBehavior.DROP: "target-wins"}
+
+
+class RestVersionStore(VersionStore):
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url + "/api/v1", headers=headers,
+                                  timeout=timeout)
+
+    # ---- transport ----------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+        writing = method != "GET"
+        try:
+            response = self._http.request(method, path, params=params, json=body,
+                                          headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerError(f"cannot reach {self.url}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            if writing:
+                raise CommitOutcomeUnknown(
+                    f"{method} {path} to {self.url} failed after sending ({exc}): "
+                    "re-read the branch before retrying") from exc
+            raise ServerError(f"{method} {path} to {self.url} failed: {exc}") from exc
+        if response.status_code < 400:
+            return response.json() if response.content else None
+        raise _error_from(response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- refs -------------------------------------------------------------------------
+    def list_refs(self, type: RefType | None = None) -> list[Ref]:
+        params = {"type": RefType(type).value} if type else None
+        return [Ref.from_dict(r) for r in self._call("GET", "/refs", params=params)["refs"]]
+
+    def get_ref(self, name: str) -> Ref:
+        return Ref.from_dict(self._call("GET", "/refs/get", params={"name": name}))
+
+    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
+                   from_ref: str = DEFAULT_BRANCH) -> Ref:
+        body = {"name": name, "type": RefType(type).value, "from": from_ref}
+        return Ref.from_dict(self._call("POST", "/refs", body=body))
+
+    def delete_ref(self, name: str, type: RefType | None = None,
+                   expected_head: str | None = None) -> None:
+        self._call("POST", "/refs/delete", body={
+            "name": name, "type": RefType(type).value if type else None,
+            "expected_head": expected_head})
+
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+        return Ref.from_dict(self._call("POST", "/refs/assign", body={
+            "name": name, "to": to, "expected_head": expected_head}))
+
+    def resolve(self, expression: str) -> ResolvedRef:
+        data = self._call("GET", "/resolve", params={"ref": expression})
+        return ResolvedRef(data["expression"], data["commit_id"], data["branch"])
+
+    # ---- commits and contents ---------------------------------------------------------------
+    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
+               author: str | None = None, properties: Mapping[str, str] | None = None,
+               expected_head: str | None = None) -> Commit:
+        ops = []
+        for op in operations:
+            if isinstance(op, Put):
+                ops.append({"op": "put", "key": list(op.key.elements),
+                            "content": op.content.to_dict()})
+            elif isinstance(op, Delete):
+                ops.append({"op": "delete", "key": list(op.key.elements)})
+            else:
+                raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
+        body = {"branch": branch, "operations": ops, "message": message, "author": author,
+                "properties": dict(properties or {}), "expected_head": expected_head}
+        return Commit.from_dict(self._call("POST", "/commits", body=body))
+
+    def get_commit(self, commit_id: str) -> Commit:
+        return Commit.from_dict(self._call("GET", f"/commits/{commit_id}"))
+
+    def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
+            page_token: str | None = None) -> LogPage:
+        params: dict[str, Any] = {"ref": ref, "limit": limit}
+        if key is not None:
+            params["key"] = str(Key.of(key))
+        if page_token:
+            params["page_token"] = page_token
+        data = self._call("GET", "/log", params=params)
+        return LogPage([Commit.from_dict(c) for c in data["commits"]], data["next_page_token"])
+
+    def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
+        body = {"ref": ref, "keys": [list(Key.of(k).elements) for k in keys]}
+        data = self._call("POST", "/contents/lookup", body=body)
+        return {Key(tuple(e["elements"])): Content.from_dict(e["content"])
+                for e in data["entries"]}
+
+    def list_keys(self, ref: str, prefix: KeyLike | None = None) -> list[tuple[Key, Content]]:
+        params: dict[str, Any] = {"ref": ref}
+        if prefix is not None:
+            params["prefix"] = str(Key.of(prefix))
+        data = self._call("GET", "/contents", params=params)
+        return [(Key(tuple(e["elements"])), Content.from_dict(e["content"]))
+                for e in data["entries"]]
+
+    def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
+        data = self._call("GET", "/diff", params={"from": from_ref, "to": to_ref})
+        return [DiffEntry.from_dict(d) for d in data["diffs"]]
+
+    # ---- merging ---------------------------------------------------------------------
+    def merge_base(self, a: str, b: str) -> str | None:
+        data = self._call("GET", "/merge-base", params={"a": a, "b": b})
+        return data["commit_id"]  # type: ignore[no-any-return]
+
+    def merge(self, source: str, target: str = DEFAULT_BRANCH, *, dry_run: bool = False,
+              fast_forward: bool = True,
+              default_behavior: MergeBehavior = MergeBehavior.NORMAL,
+              behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
+              message: str | None = None, author: str | None = None,
+              properties: Mapping[str, str] | None = None,
+              expected_target_head: str | None = None,
+              options: Mapping[str, Any] | None = None) -> MergeResult:
+        body: dict[str, Any] = {
+            "source": source, "target": target, "dry_run": dry_run,
+            "fast_forward": fast_forward,
+            "strategy": _STRATEGIES[MergeBehavior.parse(default_behavior)],
+            "behaviors": {str(Key.of(k)): MergeBehavior.parse(v).value
+                          for k, v in (behaviors or {}).items()},
+            "message": message, "author": author, "properties": dict(properties or {}),
+            "options": dict(options or {}),
+        }
+        if expected_target_head:
+            body["expected_target_head"] = expected_target_head
+        return MergeResult.from_dict(self._call("POST", "/merge", body=body))
+
+    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
+                    author: str | None = None,
+                    expected_head: str | None = None) -> MergeResult:
+        return MergeResult.from_dict(self._call("POST", "/cherry-pick", body={
+            "commits": list(commit_ids), "branch": onto, "dry_run": dry_run},
+            headers=_author(author)))
+
+    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
+               author: str | None = None, expected_head: str | None = None) -> MergeResult:
+        return MergeResult.from_dict(self._call("POST", "/revert", body={
+            "commit": commit_id, "branch": on, "dry_run": dry_run}, headers=_author(author)))
+
+    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
+                       author: str | None = None, message: str | None = None,
+                       expected_head: str | None = None) -> Commit:
+        return Commit.from_dict(self._call("POST", "/rollback", body={
+            "branch": branch, "table": str(Key.of(key)), "to": to, "message": message},
+            headers=_author(author)))
+
+
+def _author(author: str | None) -> dict[str, str]:
+    return {"X-Lakeversion-Author": author} if author else {}
+
+
+def _error_from(response: httpx.Response) -> LakeVersionError:
+    """Rebuild the server's typed error (our `/api/v1` error body) on the client side."""
+    try:
+        error = response.json()["error"]
+        cls = ERRORS_BY_CODE.get(error.get("code", ""), ServerError)
+        message = error.get("message", response.text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ServerError(f"HTTP {response.status_code} from server: {response.text[:500]}")
+    if issubclass(cls, ConflictError):
+        result = MergeResult.from_dict(error["result"]) if error.get("result") else None
+        conflicts = [Conflict.from_dict(c) for c in error.get("conflicts") or []]
+        return cls(message, conflicts, result)
+    if response.status_code == 401:
+        return InvalidInput(f"unauthorized: {message}")
+    return cls(message)
+

@@ -1,0 +1,30 @@
+"""The store behaviour suite also runs through the REST client against a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spark_lakeversion.store import VersionStore, open_store
+from tests.conftest import BACKENDS, make_store_url
+
+
+@pytest.fixture(params=[*BACKENDS, "rest"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionStore]:
+    if request.param != "rest":
+        s = open_store(make_store_url(request.param, tmp_path))
+        yield s
+        s.close()
+        return
+    from spark_lakeversion.server.client import RestVersionStore
+    from spark_lakeversion.server.embedded import start_embedded_server
+
+    backing = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with start_embedded_server(backing, warehouse=str(tmp_path / "wh")) as server:
+        client = RestVersionStore(server.url)
+        client._backing = backing  # type: ignore[attr-defined]  # for "wrote nothing" checks
+        yield client
+        client.close()
+    backing.close()
