@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyiceberg.manifest import ManifestEntry
 from pyiceberg.table import StaticTable, Table
 from pyiceberg.types import LongType, StringType
 
@@ -79,6 +80,15 @@ def env(tmp_path: Path) -> Env:
 def set_properties(table: Table, *pairs: str) -> None:
     with table.transaction() as tx:
         tx.set_properties(dict(zip(pairs[::2], pairs[1::2])))
+
+
+def live_entries(location: str) -> dict[str, ManifestEntry]:
+    """Live manifest entries (with inherited sequence numbers) without scanning rows."""
+    table = StaticTable.from_metadata(location)
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    return {e.data_file.file_path: e for m in snapshot.manifests(table.io)
+            for e in m.fetch_manifest_entry(table.io)}
 
 
 def replayed(result: MergeResult) -> dict[str, Any]:
@@ -476,3 +486,33 @@ def test_plan_apply_is_idempotent_and_discard_removes_its_files(env: Env) -> Non
     assert env.lake.files_on_disk() > files
     p.discard()
     assert env.lake.files_on_disk() == files
+
+
+def test_source_equality_deletes_keep_their_order_among_source_files(env: Env) -> None:
+    """A source append, then an equality delete, then another append (all in p=0): the
+    delete must still cover the first append and not the second after the replay."""
+    env.dev.append(env.lake.rows(0, 2, "s-before"))
+    before = set(live_entries(env.dev.metadata_location))
+    doomed = env.base_ids[0]
+    env.dev = add_delete_file(env.dev, 0, equality_ids=[1], properties={"ids": str(doomed)})
+    env.dev.append(env.lake.rows(0, 2, "s-after"))
+    env.commit_dev()
+    after = {p for p, e in live_entries(env.dev.metadata_location).items()
+             if p not in before and e.data_file.content.value == 0}
+    env.main.append(env.lake.rows(1, 1, "t"))
+    env.commit_main()
+    replayed(env.merge())
+    merged = StaticTable.from_metadata(env.location())
+    snapshot = merged.current_snapshot()
+    assert snapshot is not None
+    entries = live_entries(env.location())
+    [eq] = [e for e in entries.values() if e.data_file.content.value == 2]
+    [first] = [e for p, e in entries.items() if p in before and e.snapshot_id ==
+               snapshot.snapshot_id]
+    [second] = [e for p, e in entries.items() if p in after]
+    base_seqs = [e.sequence_number for e in entries.values()
+                 if e.snapshot_id != snapshot.snapshot_id]
+    assert first.sequence_number is not None and eq.sequence_number is not None
+    assert max(base_seqs) <= first.sequence_number < eq.sequence_number  # delete applies
+    assert second.sequence_number is not None and second.sequence_number >= eq.sequence_number
+    assert eq.sequence_number <= snapshot.sequence_number
