@@ -175,6 +175,7 @@ class Reachability:
         self.manifest_lists_read = 0
         self.manifests_read = 0
         self.manifests: set[str] = set()  # every manifest path reached
+        self.manifest_references = 0  # manifest entries of all lists read: reads saved
         self.unreadable: dict[str, str] = {}
         self._states: set[str] = set()  # metadata locations already followed
         self._lists: set[str] = set()
@@ -271,6 +272,7 @@ class Reachability:
             return
         self.manifest_lists_read += 1
         self.reads[key] += 1
+        self.manifest_references += len(manifests)
         for manifest_path in manifests:
             mkey = normalize_path(manifest_path)
             self._mark(mkey, added)
@@ -417,6 +419,7 @@ class GcReport:
     manifest_lists_read: int = 0
     manifests_read: int = 0
     manifests_total: int = 0
+    manifest_references: int = 0
     max_reads_per_file: int = 0
     rechecks: int = 0
     spared_by_recheck: int = 0
@@ -452,6 +455,7 @@ class GcReport:
             "manifest_lists_read": self.manifest_lists_read,
             "manifests_read": self.manifests_read,
             "manifests_total": self.manifests_total,
+            "manifest_references": self.manifest_references,
             "max_reads_per_file": self.max_reads_per_file,
             "rechecks": self.rechecks,
             "spared_by_recheck": self.spared_by_recheck,
@@ -634,6 +638,7 @@ def collect_garbage(store: VersionStore, *,
     report.manifest_lists_read = reach.manifest_lists_read
     report.manifests_read = reach.manifests_read
     report.manifests_total = len(reach.manifests)
+    report.manifest_references = reach.manifest_references
     report.max_reads_per_file = reach.max_reads_per_file
     return report
 

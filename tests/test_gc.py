@@ -186,6 +186,7 @@ def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> No
     assert per_ref > len(distinct)  # sharing is real
     assert report.manifests_total == len(distinct)
     assert report.manifests_read == len(distinct)
+    assert report.manifest_references > report.manifests_read
     assert report.max_reads_per_file == 1
     assert report.to_dict()["max_reads_per_file"] == 1
 

@@ -134,3 +134,16 @@ def test_tables_written_through_the_rest_server(tmp_path: Path) -> None:
         assert report["deleted_files"] == len(dev_files) > 0
         assert ids(main) == [1, 2, 5]
         assert ids(RestCatalog("tag", uri=server.iceberg_uri, warehouse="v1")) == [1, 2]
+
+
+def test_bench_gc_small_catalog_reads_each_manifest_once() -> None:
+    """The benchmark's catalog and figures, at toy size (timings are the bench's business)."""
+    from spark_lakeversion.bench.gc import run
+
+    figures = run(tables=3, snapshots=6, branches=3, full_gc=True)
+    assert figures["snapshots_per_table"] == 6
+    assert figures["manifests_total"] == figures["manifests_written"] == 18
+    assert figures["manifests_read"] == 18 and figures["max_reads_per_file"] == 1
+    assert figures["each_manifest_read_at_most_once"] is True
+    assert figures["table_states"] == 18 and figures["refs"] == 4
+    assert figures["gc_garbage_files"] == 0  # everything is reachable from some ref
