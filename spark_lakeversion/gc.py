@@ -431,6 +431,28 @@ class GcReport:
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GcReport:
+        """The report back from its JSON document (what `POST /api/v1/gc` answers)."""
+        report = cls(dry_run=bool(data["dry_run"]), now=datetime.fromisoformat(data["now"]),
+                     older_than=timedelta(seconds=data["older_than_seconds"]),
+                     keep_commits_since=timedelta(seconds=data["keep_commits_since_seconds"]))
+        for name in ("refs", "retained_commits", "tables", "table_states", "files_listed",
+                     "files_reachable", "metadata_files_read", "manifest_lists_read",
+                     "manifests_read", "manifests_total", "manifest_references",
+                     "max_reads_per_file", "rechecks", "spared_by_recheck", "kept_young",
+                     "bytes_kept_young", "bytes_reclaimed"):
+            setattr(report, name, int(data.get(name, 0)))
+        report.deleted = int(data.get("deleted_files", 0))
+        report.locations = list(data.get("locations", []))
+        report.protected_locations = list(data.get("protected_locations", []))
+        report.garbage = [ListedFile(f["path"], int(f["size"]),
+                                     datetime.fromisoformat(f["mtime"]) if f.get("mtime")
+                                     else None) for f in data.get("files", [])]
+        report.errors = list(data.get("errors", []))
+        report.seconds = dict(data.get("seconds", {}))
+        return report
+
     @property
     def garbage_bytes(self) -> int:
         return sum(f.size for f in self.garbage)
@@ -527,6 +549,9 @@ def collect_garbage(store: VersionStore, *,
     """
     grace = parse_duration(older_than)
     keep = parse_duration(keep_commits_since)
+    remote = _run_on_server(store, grace, keep, dry_run, now)
+    if remote is not None:
+        return remote
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise InvalidInput("`now` must be timezone-aware")
@@ -641,6 +666,23 @@ def collect_garbage(store: VersionStore, *,
     report.manifest_references = reach.manifest_references
     report.max_reads_per_file = reach.max_reads_per_file
     return report
+
+
+def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
+                   dry_run: bool, now: datetime | None) -> GcReport | None:
+    """A store behind a lakeversion server: gc runs there, next to the table files."""
+    try:
+        from spark_lakeversion.server.client import RestVersionStore
+    except ImportError:  # the HTTP client is optional: then no store is remote
+        return None
+    if not isinstance(store, RestVersionStore):
+        return None
+    if now is not None:
+        raise InvalidInput("`now` cannot be set for gc on a remote server")
+    data = store._call("POST", "/gc", body={  # noqa: SLF001 - the client's own transport
+        "older_than": older_than.total_seconds(),
+        "keep_commits_since": keep.total_seconds(), "dry_run": dry_run})
+    return GcReport.from_dict(data)
 
 
 def _unreadable_error(unreadable: Mapping[str, str]) -> ConflictError:

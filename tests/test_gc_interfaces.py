@@ -103,6 +103,9 @@ def test_tables_written_through_the_rest_server(tmp_path: Path) -> None:
     branch reclaims exactly what only the branch wrote, and every ref reads the same."""
     from pyiceberg.catalog.rest import RestCatalog
 
+    from spark_lakeversion.gc import collect_garbage
+    from spark_lakeversion.server.client import RestVersionStore
+
     warehouse = tmp_path / "warehouse"
     schema = pa.schema([pa.field("id", pa.int64(), nullable=False)])
 
@@ -129,6 +132,16 @@ def test_tables_written_through_the_rest_server(tmp_path: Path) -> None:
 
         assert api.post("/gc", json={"older_than": "1d"}).json()["garbage_files"] == 0
         api.post("/refs/delete", json={"name": "dev"}).raise_for_status()
+        # a client over http runs gc on the server: Python API and CLI
+        remote = RestVersionStore(server.url)
+        dry = collect_garbage(remote, older_than="1d", dry_run=True)
+        remote.close()
+        assert {f.path for f in dry.garbage} == dev_files and dry.deleted == 0
+        cli_run = CliRunner().invoke(cli, ["--store", server.url, "-o", "json", "gc",
+                                           "--dry-run", "--older-than", "1d"])
+        assert cli_run.exit_code == 0, cli_run.output
+        assert json.loads(cli_run.output)["garbage_files"] == len(dev_files)
+        assert dev_files <= _warehouse_files(warehouse)
         report = api.post("/gc", json={"older_than": "1d"}).json()
         assert {f["path"] for f in report["files"]} == dev_files
         assert report["deleted_files"] == len(dev_files) > 0
