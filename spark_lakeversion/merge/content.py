@@ -38,6 +38,9 @@ class ContentMergePlan(ABC):
     def apply(self) -> Content:
         """Write the merged table state and return its new content value."""
 
+    def discard(self) -> None:  # noqa: B027 - optional hook
+        """Remove what `apply()` wrote, when its commit lost the race to the target."""
+
 
 class ContentMerger(ABC):
     content_type: ContentType
@@ -50,6 +53,25 @@ class ContentMerger(ABC):
 
 _REGISTRY: dict[ContentType, ContentMerger] = {}
 
+#: mergers shipped with the package; each module registers itself on import. Loaded on
+#: first use so that opening a store does not import pyiceberg.
+BUILTIN_MERGERS = ("spark_lakeversion.formats.iceberg_merge",)
+_builtins_loaded = False
+
+
+def _load_builtin_mergers() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    import importlib
+
+    for module in BUILTIN_MERGERS:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # the format's optional dependency is not installed
+            continue
+
 
 def register_content_merger(merger: ContentMerger) -> None:
     _REGISTRY[merger.content_type] = merger
@@ -60,4 +82,5 @@ def unregister_content_merger(content_type: ContentType) -> None:
 
 
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:
+    _load_builtin_mergers()
     return _REGISTRY.get(content_type)

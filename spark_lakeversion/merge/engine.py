@@ -101,7 +101,27 @@ def _content_plan(key: Key, base: Content | None, target: Content | None,
     if not (base.type == target.type == source.type and base.id == target.id == source.id):
         return None
     merger = content_merger_for(base.type)
-    return merger.plan(key, base, target, source, context) if merger else None
+    if merger is None:
+        return None
+    try:
+        return merger.plan(key, base, target, source, context)
+    except Exception as exc:  # noqa: BLE001 - a merge must answer with data, not a trace
+        return _FailedPlan(key, Conflict(
+            ConflictType.UNSUPPORTED, key,
+            f"cannot merge inside {key}: {type(exc).__name__}: {exc}",
+            {"error": type(exc).__name__}))
+
+
+class _FailedPlan(ContentMergePlan):
+    """A merger that could not plan (unreadable metadata, say) reports one conflict."""
+
+    def __init__(self, key: Key, conflict: Conflict) -> None:
+        self.key = key
+        self.conflicts = [conflict]
+        self.statistics = {}
+
+    def apply(self) -> Content:  # pragma: no cover - never applied: it has a conflict
+        raise AssertionError("a failed plan is never applied")
 
 
 def classify_conflict(key: Key, base: Content | None, target: Content | None,

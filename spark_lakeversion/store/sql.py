@@ -824,6 +824,8 @@ class SqlVersionStore(VersionStore):
                                            (target_head, source_head), plan,
                                            author or DEFAULT_AUTHOR, msg, merge_props, "merge")
             except ReferenceConflict:
+                for content_plan in plan.content_plans.values():
+                    content_plan.discard()  # files of a plan that will never be committed
                 continue  # the target moved while planning: plan again on its new state
             return result(plan.details, commit.id, False)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")

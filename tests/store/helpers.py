@@ -11,8 +11,9 @@ from spark_lakeversion.store.model import Content, ContentType
 
 
 def table(table_id: str, version: str) -> Content:
-    return Content(ContentType.ICEBERG_TABLE, table_id,
-                   {"metadata_location": f"file:///wh/{table_id}/metadata/{version}.json"})
+    """A table state for table-level semantics (Delta: no content merger gets involved)."""
+    return Content(ContentType.DELTA_TABLE, table_id,
+                   {"location": f"file:///wh/{table_id}", "version": version})
 
 
 def namespace(properties: dict[str, str] | None = None) -> Content:

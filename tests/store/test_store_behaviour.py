@@ -417,3 +417,17 @@ def test_time_travel_to_a_commits_own_timestamp_finds_that_commit(store: Version
     assert store.resolve(f"main#{c1.timestamp.isoformat()}").commit_id == c1.id
     before_c1 = c1.timestamp - timedelta(microseconds=1)
     assert store.resolve(f"main#{before_c1.isoformat()}").commit_id == c1.parents[0]
+
+
+def test_unreadable_iceberg_metadata_is_a_conflict_not_a_crash(store: VersionStore) -> None:
+    def iceberg(version: str) -> Content:
+        return Content(ContentType.ICEBERG_TABLE, "t-id",
+                       {"metadata_location": f"file:///nowhere/t/metadata/{version}.json"})
+
+    store.commit("main", [Put(Key.of("db.t"), iceberg("1"))], message="base")
+    store.create_ref("dev")
+    store.commit("dev", [Put(Key.of("db.t"), iceberg("dev"))], message="dev")
+    store.commit("main", [Put(Key.of("db.t"), iceberg("main"))], message="main")
+    result = store.merge("dev", "main", dry_run=True)
+    assert [c.type for c in result.conflicts] == [ConflictType.UNSUPPORTED]
+    assert "cannot merge inside db.t" in result.conflicts[0].message
