@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from spark_lakeversion.gc import GcReport
 
 from spark_lakeversion.errors import (
     AlreadyExists,
@@ -147,6 +150,15 @@ class Catalog:
 
     def tags(self) -> list[Tag]:
         return [Tag(self, r.name) for r in self.store.list_refs(RefType.TAG)]
+
+    def collect_garbage(self, *, older_than: timedelta | str = "1d",
+                        keep_commits_since: timedelta | str = "7d",
+                        dry_run: bool = False) -> GcReport:
+        """Delete files no ref, tag or retained commit reaches (see spark_lakeversion.gc)."""
+        from spark_lakeversion.gc import collect_garbage
+
+        return collect_garbage(self.store, older_than=older_than,
+                               keep_commits_since=keep_commits_since, dry_run=dry_run)
 
     def close(self) -> None:
         self.store.close()

@@ -63,6 +63,9 @@ _PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-stor
                     "write.folder-storage.path")
 
 
+_MAX_DURATION_S = 100 * 365 * 86400
+
+
 def parse_duration(value: str | timedelta | float) -> timedelta:
     """``30s``, ``15m``, ``3h``, ``1d``, ``2w`` (or plain seconds) as a timedelta."""
     if isinstance(value, timedelta):
@@ -73,8 +76,10 @@ def parse_duration(value: str | timedelta | float) -> timedelta:
         seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
     else:
         raise InvalidInput(f"invalid duration {value!r}: use e.g. 30s, 15m, 3h, 1d or 2w")
-    if seconds < 0:
+    if not seconds >= 0:  # also refuses NaN
         raise InvalidInput(f"a duration cannot be negative: {value!r}")
+    if seconds > _MAX_DURATION_S:
+        raise InvalidInput(f"duration {value!r} is too long: at most 100 years")
     return timedelta(seconds=seconds)
 
 

@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pyiceberg.io import FileIO, load_file_io
@@ -138,36 +138,6 @@ def delete_file_quietly(location: str) -> None:
         file_io(location).delete(location)
     except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it
         pass
-
-
-def table_files(metadata: TableMetadata, metadata_location: str,
-                io: FileIO | None = None) -> dict[str, set[str]]:
-    """Every file a table's metadata reaches: data, manifests, manifest lists, metadata."""
-    io = io or file_io(metadata_location, metadata.properties)
-    data: set[str] = set()
-    manifests: set[str] = set()
-    manifest_lists: set[str] = set()
-    for snapshot in metadata.snapshots:
-        manifest_lists.add(snapshot.manifest_list)
-        for manifest in snapshot.manifests(io):
-            manifests.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(io, discard_deleted=False):
-                data.add(entry.data_file.file_path)
-    metadata_files = {log.metadata_file for log in metadata.metadata_log} | {metadata_location}
-    stats = {s.statistics_path for s in metadata.statistics}
-    return {"data": data, "manifests": manifests, "manifest_lists": manifest_lists,
-            "metadata": metadata_files, "statistics": stats}
-
-
-def delete_files(paths: Iterable[str], io: FileIO) -> int:
-    deleted = 0
-    for path in paths:
-        try:
-            io.delete(path)
-            deleted += 1
-        except Exception:  # noqa: BLE001 - already gone is fine for a purge
-            pass
-    return deleted
 
 
 def describe(content: Content) -> dict[str, Any]:

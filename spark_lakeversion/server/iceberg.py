@@ -585,35 +585,9 @@ class IcebergCatalog:
         self._commit(addr, [Delete(key)], meta, f"drop table {key}" + (" (purge)" if purge else ""),
                      {"iceberg.operation": "drop", "iceberg.table": str(key),
                       "iceberg.purge-requested": str(purge).lower()})
-        if not purge:
-            return {"purged": False}
-        return self._purge(key, content)
-
-    def _purge(self, key: Key, content: Content) -> dict[str, Any]:
-        """Delete the table's files unless any ref's head still holds this table.
-
-        Only ref heads are checked: history (`main~3`, older commits, time travel) that
-        reaches the dropped table can no longer read its data once it is purged.
-        """
-        holders = []
-        for ref in self.store.list_refs():
-            for other_key, other in self.store.list_keys(ref.head):
-                if other.type is ContentType.ICEBERG_TABLE and other.id == content.id:
-                    holders.append(f"{ref.name}:{other_key}")
-                    break
-        if holders:
-            log.info("purge of %s skipped: still referenced by %s", key, ", ".join(holders))
-            return {"purged": False, "referenced_by": holders}
-        location = fmt.metadata_location_of(content)
-        try:
-            metadata = fmt.read_metadata(location)
-            io = fmt.file_io(location, metadata.properties)
-            files = fmt.table_files(metadata, location, io)
-        except Exception:  # noqa: BLE001 - the drop landed; a failed purge leaves orphans
-            log.warning("purge of %s: cannot list its files", key, exc_info=True)
-            return {"purged": False}
-        deleted = sum(fmt.delete_files(paths, io) for paths in files.values())
-        return {"purged": True, "deleted_files": deleted}
+        # Never delete files here: other branches, tags and retained commits share this
+        # table's files, and only `lakeversion gc` sees all of them.
+        return {"purged": False}
 
     def rename_table(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
         req: RenameBody = _parse(RenameBody, body)
@@ -726,10 +700,8 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
         outcome = await _run(catalog.drop_table, p(prefix), namespace, table, purge,
                              commit_meta(request))
         headers = {}
-        if purge:
-            headers["X-Lakeversion-Purge"] = (
-                "purged" if outcome.get("purged") else
-                "skipped; referenced by " + ", ".join(outcome.get("referenced_by", ["?"])))
+        if purge and not outcome.get("purged"):
+            headers["X-Lakeversion-Purge"] = "deferred: files are reclaimed by lakeversion gc"
         return Response(status_code=204, headers=headers)
 
     @router.get(ns_path + "/tables")

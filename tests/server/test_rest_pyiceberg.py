@@ -205,21 +205,29 @@ def test_stage_create_rename_register_drop(server: EmbeddedServer,
         cat.drop_table("db.copy")
 
 
-def test_purge_only_when_no_other_ref_holds_the_table(server: EmbeddedServer,
-        rest_catalog: Callable[..., Any]) -> None:
+def test_purge_drops_from_the_branch_only_and_leaves_files_to_gc(
+        server: EmbeddedServer, rest_catalog: Callable[..., Any]) -> None:
+    from spark_lakeversion.gc import collect_garbage
+
     cat = rest_catalog(server)
     cat.create_namespace("db")
     table = cat.create_table("db.t", schema=ROWS.schema)
     table.append(ROWS)
-    metadata_file = Path(urlparse(cat.load_table("db.t").metadata_location).path)
+    table_dir = Path(urlparse(cat.load_table("db.t").metadata_location).path).parent.parent
+    files_before = sorted(table_dir.rglob("*"))
     httpx.post(server.api_url + "/refs", json={"name": "keep"}).raise_for_status()
     cat.purge_table("db.t")
-    assert metadata_file.is_file()  # `keep` still has the table: files stay
-    dev = rest_catalog(server, "keep", warehouse="keep")
-    assert dev.load_table("db.t").scan().to_arrow().num_rows == 3
-    dev.purge_table("db.t")  # the last ref holding it: files go
-    assert not metadata_file.exists()
-    assert not list(metadata_file.parent.parent.rglob("*.parquet"))
+    assert not cat.table_exists("db.t")
+    assert sorted(table_dir.rglob("*")) == files_before  # nothing deleted on purge
+    keep = rest_catalog(server, "keep", warehouse="keep")
+    assert keep.load_table("db.t").scan().to_arrow().num_rows == 3
+    old = rest_catalog(server, "old", warehouse="main~1")
+    assert old.load_table("db.t").scan().to_arrow().num_rows == 3  # history still reads
+    keep.purge_table("db.t")
+    assert sorted(table_dir.rglob("*")) == files_before
+    # once nothing (no ref, no retained commit) reaches the table, gc reclaims its files
+    report = collect_garbage(server.store, older_than="0s", keep_commits_since="0s")
+    assert report.deleted and not [f for f in table_dir.rglob("*") if f.is_file()]
 
 
 def test_transactions_commit_is_all_or_nothing(server: EmbeddedServer,
