@@ -69,7 +69,11 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves."""
     app = create_app(store_url, warehouse, token)
     store: VersionStore = app.state.store
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto
+    # is IPPROTO_TCP, and with Nagle on every reused keep-alive connection stalls ~40 ms
+    # per response on the client's delayed ACK (measured: 42 ms vs 2 ms per table load)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound before the thread starts: the port is ours, no race
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
