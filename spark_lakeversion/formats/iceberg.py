@@ -68,11 +68,13 @@ def file_io(location: str, properties: Mapping[str, str] | None = None) -> FileI
 
 
 class _MetadataCache:
-    """Parsed metadata by file location; safe because metadata files never change."""
+    """Parsed metadata (and its JSON once asked for) by file location; safe because
+    metadata files never change."""
 
     def __init__(self, size: int = 512) -> None:
         self._size = size
         self._items: OrderedDict[str, TableMetadata] = OrderedDict()
+        self._json: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def get(self, location: str) -> TableMetadata | None:
@@ -87,7 +89,18 @@ class _MetadataCache:
             self._items[location] = metadata
             self._items.move_to_end(location)
             while len(self._items) > self._size:
-                self._items.popitem(last=False)
+                evicted, _ = self._items.popitem(last=False)
+                self._json.pop(evicted, None)
+
+    def json(self, location: str, metadata: TableMetadata) -> str:
+        with self._lock:
+            text = self._json.get(location)
+        if text is None:
+            text = metadata.model_dump_json()
+            with self._lock:
+                if location in self._items:
+                    self._json[location] = text
+        return text
 
 
 _CACHE = _MetadataCache()
@@ -102,6 +115,13 @@ def read_metadata(metadata_location: str, io: FileIO | None = None) -> TableMeta
     metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
     _CACHE.put(metadata_location, metadata)
     return metadata
+
+
+def metadata_json(metadata: TableMetadata, metadata_location: str | None) -> str:
+    """pyiceberg's JSON of `metadata`, serialised once per metadata file."""
+    if metadata_location is None:
+        return metadata.model_dump_json()
+    return _CACHE.json(metadata_location, metadata)
 
 
 def load_content_metadata(content: Content) -> TableMetadata:

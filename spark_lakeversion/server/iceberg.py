@@ -238,7 +238,8 @@ def _table_result(metadata: TableMetadata, metadata_location: str | None) -> Res
     """LoadTableResult, serialised by pyiceberg itself (exactly the metadata-file JSON)."""
     location = json.dumps(metadata_location) if metadata_location else "null"
     return _json_response(
-        f'{{"metadata-location":{location},"metadata":{metadata.model_dump_json()},"config":{{}}}}')
+        f'{{"metadata-location":{location},"metadata":'
+        f'{fmt.metadata_json(metadata, metadata_location)},"config":{{}}}}')
 
 
 def _describe_updates(updates: Sequence[TableUpdate]) -> tuple[str, dict[str, Any]]:

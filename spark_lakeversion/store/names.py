@@ -11,6 +11,7 @@ from spark_lakeversion.errors import InvalidName, InvalidRefExpression
 _ALLOWED = re.compile(r"^[A-Za-z0-9/_.\-]+$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 MIN_HASH_PREFIX = 8
+FULL_HASH_LENGTH = 40
 RESERVED_NAMES = frozenset({"HEAD"})
 
 
@@ -40,6 +41,8 @@ def _name_problem(name: str) -> str | None:
         return "must not start with '-'"
     if "//" in name:
         return "empty path component '//'"
+    if len(name) == FULL_HASH_LENGTH and _HEX.match(name):
+        return "a full commit id cannot name a ref (it would be ambiguous)"
     return None
 
 

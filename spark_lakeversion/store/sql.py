@@ -65,6 +65,7 @@ from spark_lakeversion.store.model import (
     ResolvedRef,
 )
 from spark_lakeversion.store.names import (
+    FULL_HASH_LENGTH,
     is_commit_hash,
     parse_ref_expression,
     validate_ref_name,
@@ -486,7 +487,9 @@ class SqlVersionStore(VersionStore):
 
     def resolve(self, expression: str) -> ResolvedRef:
         expr = parse_ref_expression(expression)
-        ref = self._find_ref(expr.base)
+        # a full commit id never names a ref (names.py), so it needs no ref lookup
+        ref = None if len(expr.base) == FULL_HASH_LENGTH and is_commit_hash(expr.base) \
+            else self._find_ref(expr.base)
         if ref is not None:
             head = ref.head
         elif is_commit_hash(expr.base):

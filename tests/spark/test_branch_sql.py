@@ -123,10 +123,12 @@ def test_merge_conflict_rows_then_error_then_strategy(orders: Lake) -> None:
     orders.sql("UPDATE {lv}.db@dev.t SET v = 'dev' WHERE id = 1")
     orders.sql("UPDATE {lv}.db.t SET v = 'main' WHERE id = 1")
     rows = orders.rows("MERGE BRANCH dev INTO main DRY RUN")
+    # both sides rewrote the same data file (copy-on-write UPDATE of the same row): the
+    # content-aware merge names exactly that collision
     assert [(r.table, r.action, r.conflict_type) for r in rows] == [
-        ("db.t", "CONFLICT", "VALUE_DIFFERS")]
+        ("db.t", "CONFLICT", "CONCURRENT_REWRITE")]
     assert "both sides" in rows[0].message
-    with pytest.raises(ConflictError, match="db.t: VALUE_DIFFERS") as caught:
+    with pytest.raises(ConflictError, match="db.t: CONCURRENT_REWRITE") as caught:
         orders.sql("MERGE BRANCH dev INTO main")
     assert [str(c.key) for c in caught.value.conflicts] == ["db.t"]
     assert orders.rows("SELECT v FROM {lv}.db.t WHERE id = 1")[0].v == "main"

@@ -114,7 +114,7 @@ def test_ref_expressions(store: VersionStore) -> None:
 
 @pytest.mark.parametrize("bad", ["", "a..b", "/a", "a/", ".a", "a.", "-a", "a b", "a@b",
                                  "a#b", "a~b", "a^b", "a:b", "a\\b", "HEAD", "x" * 129,
-                                 "a\tb", "a//b"])
+                                 "a\tb", "a//b", "0123456789abcdef0123456789abcdef01234567"])
 def test_bad_ref_names_are_rejected_and_write_nothing(store: VersionStore, bad: str) -> None:
     before = snapshot_of_store(store)
     with pytest.raises(InvalidName):

@@ -58,6 +58,8 @@ public class LakeVersionCatalog extends SparkCatalog {
     props.put("type", "rest");
     props.put("uri", serverUrl + "/iceberg");
     props.put("warehouse", currentRef);
+    // the server accepts and discards scan/commit reports: skip one request per query
+    props.putIfAbsent("rest-metrics-reporting-enabled", "false");
     props.put("header.X-Lakeversion-Properties", LakeVersionClient.headerJson(commitProperties));
     if (author != null) {
       props.put("header.X-Lakeversion-Author", author);
