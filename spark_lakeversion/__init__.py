@@ -24,6 +24,7 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
     ServerError,
+    UnsafeOperation,
 )
 from spark_lakeversion.store.model import (
     Commit,
@@ -71,6 +72,7 @@ __all__ = [
     "NotFound",
     "Put",
     "ReadOnlyRef",
+    "UnsafeOperation",
     "Ref",
     "RefNotFound",
     "RefType",

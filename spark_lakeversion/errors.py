@@ -14,6 +14,7 @@ meaning, not by where the error came from::
     │   └── KeyNotFound               table or namespace absent at that ref
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
+    ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
     ├── ConflictError                 the change cannot apply: caller must look, not retry
     │   └── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
     ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
@@ -85,6 +86,12 @@ class ReadOnlyRef(LakeVersionError):
     code = "READ_ONLY_REF"
 
 
+class UnsafeOperation(LakeVersionError):
+    """Refused because it would delete files that other branches, tags or commits read."""
+
+    code = "UNSAFE_OPERATION"
+
+
 class ConflictError(LakeVersionError):
     """A change that cannot be applied as asked; `conflicts` says exactly why."""
 
@@ -135,6 +142,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         KeyNotFound,
         AlreadyExists,
         ReadOnlyRef,
+        UnsafeOperation,
         ConflictError,
         ReferenceConflict,
         CommitOutcomeUnknown,

@@ -101,6 +101,16 @@ def normalize_path(path: str) -> str:
     return f"{scheme}://{rest.rstrip('/') if rest.endswith('/') else rest}"
 
 
+def _owner(path: str) -> str:
+    """The file a Hadoop checksum sidecar (``dir/.NAME.crc``) belongs to; else `path`.
+
+    Spark's local writes leave one next to every file; it lives and dies with its file."""
+    folder, _, name = path.rpartition("/")
+    if name.startswith(".") and name.endswith(".crc") and len(name) > 5:
+        return f"{folder}/{name[1:-4]}"
+    return path
+
+
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -612,7 +622,7 @@ def collect_garbage(store: VersionStore, *,
         raise _unreadable_error(reach.unreadable)
 
     def garbage_of(files: Iterable[ListedFile]) -> list[ListedFile]:
-        return [f for f in files if f.path not in reach.reachable
+        return [f for f in files if _owner(f.path) not in reach.reachable
                 and not any(_under(f.path, p) for p in reach.protected_roots)]
 
     unreached = garbage_of(listed.values())

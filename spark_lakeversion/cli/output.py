@@ -33,6 +33,7 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     NotFound,
     ReadOnlyRef,
+    UnsafeOperation,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ OUTPUT_FORMATS = ("text", "json")
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The one mapping from error type to exit code."""
-    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, click.UsageError)):
+    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, UnsafeOperation,
+                          click.UsageError)):
         return ExitCode.INVALID
     if isinstance(error, NotFound):
         return ExitCode.NOT_FOUND

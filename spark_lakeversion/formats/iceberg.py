@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyiceberg.io import FileIO, load_file_io
@@ -92,11 +92,12 @@ class _MetadataCache:
                 evicted, _ = self._items.popitem(last=False)
                 self._json.pop(evicted, None)
 
-    def json(self, location: str, metadata: TableMetadata) -> str:
+    def json(self, location: str, metadata: TableMetadata,
+             render: Callable[[TableMetadata], str]) -> str:
         with self._lock:
             text = self._json.get(location)
         if text is None:
-            text = metadata.model_dump_json()
+            text = render(metadata)
             with self._lock:
                 if location in self._items:
                     self._json[location] = text
@@ -117,11 +118,24 @@ def read_metadata(metadata_location: str, io: FileIO | None = None) -> TableMeta
     return metadata
 
 
-def metadata_json(metadata: TableMetadata, metadata_location: str | None) -> str:
-    """pyiceberg's JSON of `metadata`, serialised once per metadata file."""
+#: what the server tells every client about a table, whatever its metadata file says: every
+#: ref shares the table's files, so a client's own clean-up (Spark's DROP ... PURGE,
+#: expire_snapshots, remove_orphan_files) must refuse; only `lakeversion gc` deletes files
+SERVED_PROPERTIES = {"gc.enabled": "false"}
+
+
+def served_metadata_json(metadata: TableMetadata, metadata_location: str | None) -> str:
+    """pyiceberg's JSON of `metadata` as clients see it (with `SERVED_PROPERTIES`),
+    serialised once per metadata file."""
+    def render(m: TableMetadata) -> str:
+        if all(m.properties.get(k) == v for k, v in SERVED_PROPERTIES.items()):
+            return m.model_dump_json()
+        return m.model_copy(update={"properties": {**m.properties, **SERVED_PROPERTIES}}
+                            ).model_dump_json()
+
     if metadata_location is None:
-        return metadata.model_dump_json()
-    return _CACHE.json(metadata_location, metadata)
+        return render(metadata)
+    return _CACHE.json(metadata_location, metadata, render)
 
 
 def load_content_metadata(content: Content) -> TableMetadata:

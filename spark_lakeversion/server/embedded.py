@@ -22,8 +22,9 @@ class EmbeddedServer:
     """A running server: `.url` (base), `.iceberg_uri` (for Iceberg clients' `uri`)."""
 
     def __init__(self, server: uvicorn.Server, thread: threading.Thread, sock: socket.socket,
-                 store: VersionStore, token: str | None) -> None:
+                 store: VersionStore, token: str | None, warehouse: str) -> None:
         self._server = server
+        self.warehouse = warehouse  # URI under which new tables are created
         self._thread = thread
         self._sock = sock
         self.store = store
@@ -99,4 +100,4 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
             sock.close()
             raise ServerError(f"embedded server did not start within {timeout}s")
         time.sleep(0.01)
-    return EmbeddedServer(server, thread, sock, store, token)
+    return EmbeddedServer(server, thread, sock, store, token, app.state.catalog.warehouse)

@@ -23,6 +23,7 @@ from spark_lakeversion.errors import (
     NotFound,
     ReadOnlyRef,
     ServerError,
+    UnsafeOperation,
 )
 
 log = logging.getLogger("spark_lakeversion.server")
@@ -66,7 +67,7 @@ def status_of(exc: LakeVersionError) -> int:
         return 404
     if isinstance(exc, (AlreadyExists, ConflictError)):
         return 409
-    if isinstance(exc, ReadOnlyRef):
+    if isinstance(exc, (ReadOnlyRef, UnsafeOperation)):
         return 403
     if isinstance(exc, CommitOutcomeUnknown):
         return 503

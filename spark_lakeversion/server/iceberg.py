@@ -239,7 +239,7 @@ def _table_result(metadata: TableMetadata, metadata_location: str | None) -> Res
     location = json.dumps(metadata_location) if metadata_location else "null"
     return _json_response(
         f'{{"metadata-location":{location},"metadata":'
-        f'{fmt.metadata_json(metadata, metadata_location)},"config":{{}}}}')
+        f'{fmt.served_metadata_json(metadata, metadata_location)},"config":{{}}}}')
 
 
 def _describe_updates(updates: Sequence[TableUpdate]) -> tuple[str, dict[str, Any]]:

@@ -179,9 +179,32 @@ public class LakeVersionCatalog extends SparkCatalog {
         () -> super.stageCreateOrReplace(ident, schema, partitions, properties));
   }
 
+  /**
+   * {@code DROP TABLE ... PURGE} drops the table from this branch only. Every branch, tag
+   * and retained commit shares the table's files, and Iceberg's purge would delete them
+   * from the client side; {@code lakeversion gc} reclaims them once nothing reaches them.
+   */
+  @Override
+  public boolean purgeTable(Identifier ident) {
+    return dropTable(ident);
+  }
+
+  /** Iceberg procedures that delete files by looking at one ref's metadata only. */
+  private static final java.util.Set<String> FILE_DELETING_PROCEDURES =
+      java.util.Set.of("remove_orphan_files", "expire_snapshots");
+
   @Override
   public Procedure loadProcedure(Identifier ident) throws NoSuchProcedureException {
     String[] ns = ident.namespace();
+    String procedure = ident.name().toLowerCase(Locale.ROOT);
+    if (ns.length == 1 && ns[0].equalsIgnoreCase("system")
+        && FILE_DELETING_PROCEDURES.contains(procedure)) {
+      throw new LakeVersionException("UNSAFE_OPERATION", "CALL " + name() + ".system."
+          + procedure + " is refused: it sees only this ref's metadata, but every branch, "
+          + "tag and retained commit shares the table's files, so it would delete files "
+          + "other refs still read. Use `lakeversion gc` (or POST /api/v1/gc), which "
+          + "deletes only what no ref and no retained commit reaches.");
+    }
     if (ns.length == 1 && ns[0].equalsIgnoreCase(BranchSql.NAMESPACE)) {
       Procedure p = LakeVersionProcedures.load(ident.name().toLowerCase(Locale.ROOT), this);
       if (p == null) {
