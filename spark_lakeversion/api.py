@@ -258,12 +258,14 @@ class Reference:
         fast_forward: bool = True,
         message: str | None = None,
         expected_target_head: str | None = None,
+        isolation_level: str | None = None,
     ) -> MergeResult:
         """Three-way merge of this ref into branch `target`.
 
         `strategy` is the default for every table (normal, source-wins, target-wins);
-        `behaviors` overrides it per table. Conflicts raise `ConflictError` carrying the
-        `MergeResult`; a dry run writes nothing.
+        `behaviors` overrides it per table. `isolation_level` ("serializable" or
+        "snapshot") overrides the tables' own for content-aware merges. Conflicts raise
+        `ConflictError` carrying the `MergeResult`; a dry run writes nothing.
         """
         parsed: dict[KeyLike, MergeBehavior] = {
             Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
@@ -277,6 +279,7 @@ class Reference:
             message=message,
             author=self.catalog.author,
             expected_target_head=expected_target_head,
+            options={"isolation_level": isolation_level} if isolation_level else None,
         )
 
     def __eq__(self, other: object) -> bool:

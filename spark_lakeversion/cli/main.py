@@ -313,15 +313,22 @@ def _parse_behaviors(values: Sequence[str]) -> dict[KeyLike, MergeBehavior | str
 @click.option("--table-strategy", "table_strategies", multiple=True, metavar="KEY=STRATEGY",
               help="Per-table strategy overriding --strategy; repeatable.")
 @click.option("-m", "--message", help="Merge commit message.")
+@click.option("--isolation-level", type=click.Choice(["serializable", "snapshot"]),
+              help="For tables both sides changed: override the tables' own isolation level.")
 @click.pass_context
 def merge(ctx: click.Context, source: str, target: str, dry_run: bool,
           no_fast_forward: bool, strategy: str, table_strategies: tuple[str, ...],
-          message: str | None) -> None:
-    """Three-way merge of SOURCE (any ref) into a branch."""
+          message: str | None, isolation_level: str | None) -> None:
+    """Three-way merge of SOURCE (any ref) into a branch.
+
+    Tables changed on both sides are merged inside their content when the changes commute
+    (Iceberg: REPLAYED); otherwise they are reported as conflicts (exit 3).
+    """
     catalog = get_state(ctx).catalog
     result = catalog.ref(source).merge_into(
         target, dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
-        behaviors=_parse_behaviors(table_strategies), message=message)
+        behaviors=_parse_behaviors(table_strategies), message=message,
+        isolation_level=isolation_level)
     _emit_merge(ctx, result, "merge")
 
 

@@ -769,6 +769,7 @@ class SqlVersionStore(VersionStore):
         expected_target_head: str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> MergeResult:
+        merge_options = _check_merge_options(options)
         default = MergeBehavior.parse(default_behavior)
         per_key = {Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
         props = _check_properties(properties)
@@ -793,7 +794,7 @@ class SqlVersionStore(VersionStore):
             changes = self._changes(base_root, self._root_of(source_head))
             target_root = self._root_of(target_head)
             context = MergeContext(source, source_head, target_ref.name, target_head,
-                                   dict(options or {}))
+                                   merge_options)
             if base == target_head and fast_forward and not any(
                     per_key.get(k, default) is MergeBehavior.DROP for k in changes):
                 details = [KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
@@ -922,6 +923,19 @@ class SqlVersionStore(VersionStore):
                            properties={"lakeversion.rollback.to": to,
                                        "lakeversion.rollback.to-commit":
                                            self.resolve(to).commit_id})
+
+
+ISOLATION_LEVELS = ("serializable", "snapshot")
+
+
+def _check_merge_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Options reach content mergers; the one users set, `isolation_level`, is checked here."""
+    checked = dict(options or {})
+    level = checked.get("isolation_level")
+    if level is not None and level not in ISOLATION_LEVELS:
+        raise InvalidInput(f"isolation_level must be one of {', '.join(ISOLATION_LEVELS)}, "
+                           f"not {level!r}")
+    return checked
 
 
 def _key_text(key: Key) -> str:

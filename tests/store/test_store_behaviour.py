@@ -431,3 +431,13 @@ def test_unreadable_iceberg_metadata_is_a_conflict_not_a_crash(store: VersionSto
     result = store.merge("dev", "main", dry_run=True)
     assert [c.type for c in result.conflicts] == [ConflictType.UNSUPPORTED]
     assert "cannot merge inside db.t" in result.conflicts[0].message
+
+
+def test_merge_options_are_checked_and_write_nothing(store: VersionStore) -> None:
+    store.create_ref("dev")
+    store.commit("dev", [Put(Key.of("a"), table("a", "1"))], message="dev")
+    before = snapshot_of_store(store)
+    with pytest.raises(InvalidInput, match="isolation_level"):
+        store.merge("dev", "main", options={"isolation_level": "read-uncommitted"})
+    assert snapshot_of_store(store) == before
+    assert store.merge("dev", "main", options={"isolation_level": "snapshot"}).successful
