@@ -186,7 +186,9 @@ def run(backend: str = "sqlite", large: int = 100_000, merge_rounds: int = 9,
             "branch_create_large_vs_small<=1.5": figures["ratios"]["branch_create_large_vs_small"]
             <= 1.5,
             "merge_large_vs_medium<=1.5": figures["ratios"]["merge_large_vs_medium"] <= 1.5,
-            "commits_per_s>=1000": figures["commits_per_s"] >= 1000,
+            # the commit-rate target is for the embedded default, a SQLite file
+            "commits_per_s>=1000": figures["commits_per_s"] >= 1000 if backend == "sqlite"
+            else None,
             "branch_create_p50_ms<=2": figures["branch_create_p50_ms_100_tables"] <= 2,
         }
         return figures
