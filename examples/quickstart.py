@@ -90,15 +90,21 @@ def main() -> int:
           ["table", "action", "commit_id"])
     table(orders("main"))
 
-    step(6, "A bad write on main, undone with ROLLBACK TABLE")
+    step(6, "Both sides append to db.orders: merged inside the table, no conflict")
+    sql("INSERT INTO lv.db@dev.orders VALUES (4, 'chair', 45.0, 'open')")
+    sql("INSERT INTO lv.db.orders VALUES (5, 'pen', 2.0, 'open')")
+    table(sql("MERGE BRANCH dev INTO main").collect(), ["table", "action", "commit_id"])
+    table(orders())
+
+    step(7, "A bad write on main, undone with ROLLBACK TABLE")
     sql("INSERT INTO lv.db.orders VALUES (99, 'oops', -1.0, 'bogus')")
     print("   after the bad write:")
     table(orders())
     table(sql("ROLLBACK TABLE db.orders TO main~1").collect(), ["table", "commit_id", "message"])
     table(orders())
 
-    step(7, "SHOW LOG")
-    table(sql("SHOW LOG LIMIT 8").collect(), ["commit_id", "author", "message"])
+    step(8, "SHOW LOG")
+    table(sql("SHOW LOG LIMIT 10").collect(), ["commit_id", "author", "message"])
 
     spark.stop()
     print("\nDone. Try it yourself: python -i -c \"from spark_lakeversion.spark import "
