@@ -38,7 +38,10 @@ public final class LakeVersionClient {
     this.apiBase = serverUrl.replaceAll("/+$", "") + "/api/v1";
     this.headers = new LinkedHashMap<>(headers);
     this.timeout = timeout;
-    this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    // HTTP/1.1: the default (HTTP/2) sends an h2c Upgrade on every plain-HTTP request,
+    // which the server declines with a warning each time
+    this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(10)).build();
   }
 
   public static ObjectNode object() {
