@@ -297,3 +297,25 @@ def test_iceberg_errors_probes_and_headers(server: EmbeddedServer,
                    headers={"X-Lakeversion-Properties": "[1"})
     assert r.status_code == 400
     assert not cat.namespace_exists("h2")
+
+
+def test_pyiceberg_expire_snapshots_only_edits_the_branch_metadata(
+        server: EmbeddedServer, rest_catalog: Callable[..., Any]) -> None:
+    """pyiceberg's expire_snapshots rewrites metadata and deletes nothing: other refs
+    reading the expired snapshot keep reading it."""
+    cat = rest_catalog(server)
+    cat.create_namespace("db")
+    table = cat.create_table("db.t", schema=ROWS.schema)
+    table.append(ROWS)
+    first = table.current_snapshot()
+    assert first is not None
+    httpx.post(server.api_url + "/refs", json={"name": "v1", "type": "TAG"}).raise_for_status()
+    table.append(ROWS)
+    table_dir = Path(urlparse(table.metadata_location).path).parent.parent
+    files = sorted(table_dir.rglob("*"))
+    table.maintenance.expire_snapshots().by_id(first.snapshot_id).commit()
+    assert first.snapshot_id not in {s.snapshot_id for s in cat.load_table("db.t").snapshots()}
+    assert set(files) <= set(table_dir.rglob("*"))  # nothing deleted; new metadata only
+    tag = rest_catalog(server, "tag", warehouse="v1")
+    assert ids(tag.load_table("db.t").scan().to_arrow()) == [1, 2, 3]
+    assert cat.load_table("db.t").properties.get("gc.enabled") == "false"  # as served
