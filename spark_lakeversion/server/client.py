@@ -8,6 +8,7 @@ whose answer was lost is `CommitOutcomeUnknown` (re-read before retrying).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,8 @@ _STRATEGIES = {MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins
 
 class RestVersionStore(VersionStore):
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        """`token` defaults to `$LAKEVERSION_TOKEN` (what `lakeversion serve --token` checks)."""
+        token = token or os.environ.get("LAKEVERSION_TOKEN") or None
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url + "/api/v1", headers=headers,
