@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -126,7 +126,6 @@ meta_table = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-T = TypeVar("T")
 
 # statements built once: the commit path runs them thousands of times a second
 _SELECT_REF = sa.select(refs_table).where(refs_table.c.name == sa.bindparam("ref_name"))
