@@ -45,6 +45,10 @@ def test_drop_purge_on_a_branch_drops_it_there_only(branched: Lake) -> None:
     assert not lake.rows("SHOW TABLES IN {lv}.`db@dev`")
     assert _reads(lake, refs) == before
     assert _files(lake) == files  # nothing deleted: gc's job
+    lake.sql("CREATE BRANCH dev2 FROM v1")
+    lake.sql("DROP TABLE {lv}.db@dev2.t")  # a plain drop, likewise
+    assert _reads(lake, refs) == before
+    assert _files(lake) == files
 
 
 def test_file_deleting_procedures_are_refused_with_a_pointer_to_gc(branched: Lake) -> None:
