@@ -129,35 +129,17 @@ public class LakeVersionCatalog extends SparkCatalog {
 
   @Override
   public Table loadTable(Identifier ident) throws NoSuchTableException {
-    forgetUnlessCaching(ident);
-    try {
-      return super.loadTable(ident);
-    } catch (NoSuchTableException e) {
-      checkRef(ident);
-      throw e;
-    }
+    return load(ident, () -> super.loadTable(ident));
   }
 
   @Override
   public Table loadTable(Identifier ident, String version) throws NoSuchTableException {
-    forgetUnlessCaching(ident);
-    try {
-      return super.loadTable(ident, version);
-    } catch (NoSuchTableException e) {
-      checkRef(ident);
-      throw e;
-    }
+    return load(ident, () -> super.loadTable(ident, version));
   }
 
   @Override
   public Table loadTable(Identifier ident, long timestamp) throws NoSuchTableException {
-    forgetUnlessCaching(ident);
-    try {
-      return super.loadTable(ident, timestamp);
-    } catch (NoSuchTableException e) {
-      checkRef(ident);
-      throw e;
-    }
+    return load(ident, () -> super.loadTable(ident, timestamp));
   }
 
   @Override
@@ -249,14 +231,29 @@ public class LakeVersionCatalog extends SparkCatalog {
     }
   }
 
+  /** One of Iceberg's {@code loadTable} overloads. */
+  @FunctionalInterface
+  private interface TableLoader {
+    Table load() throws NoSuchTableException;
+  }
+
+  /**
+   * Every {@code loadTable}: bypass the table cache unless asked for, and report a missing
+   * table under an unknown ref as the ref.
+   */
+  private Table load(Identifier ident, TableLoader loader) throws NoSuchTableException {
+    forgetUnlessCaching(ident);
+    try {
+      return loader.load();
+    } catch (NoSuchTableException e) {
+      checkRef(ident);
+      throw e;
+    }
+  }
+
   private <T> T withRefCheck(Identifier ident, Callable<T> body) {
     try {
       return body.call();
-    } catch (RuntimeException e) {
-      if (isNotFound(e)) {
-        checkRef(ident);
-      }
-      throw e;
     } catch (Exception e) {
       if (isNotFound(e)) {
         checkRef(ident);
