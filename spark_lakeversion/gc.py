@@ -272,21 +272,29 @@ class Reachability:
             raise ValueError("metadata is not a JSON object")
         return data
 
-    def _add_manifest_list(self, path: str, added: list[str]) -> None:
+    def _read_paths(self, path: str, key: str, kind: str) -> list[str] | None:
+        """The paths a manifest list or manifest lists (`gc_avro.read_paths`), counted as
+        one read of `key`; None, with `key` recorded as unreadable, if it cannot be read."""
         from spark_lakeversion.gc_avro import read_paths
 
+        try:
+            paths = read_paths(self._io(path), path, kind)
+        except Exception as exc:  # noqa: BLE001 - any read failure means "unknown"
+            self.unreadable[key] = f"{type(exc).__name__}: {exc}"
+            return None
+        self.reads[key] += 1
+        return paths
+
+    def _add_manifest_list(self, path: str, added: list[str]) -> None:
         key = normalize_path(path)
         self._mark(key, added)
         if key in self._lists:
             return
         self._lists.add(key)
-        try:
-            manifests = read_paths(self._io(path), path, "manifest_list")
-        except Exception as exc:  # noqa: BLE001
-            self.unreadable[key] = f"{type(exc).__name__}: {exc}"
+        manifests = self._read_paths(path, key, "manifest_list")
+        if manifests is None:
             return
         self.manifest_lists_read += 1
-        self.reads[key] += 1
         self.manifest_references += len(manifests)
         for manifest_path in manifests:
             mkey = normalize_path(manifest_path)
@@ -294,13 +302,10 @@ class Reachability:
             if mkey in self.manifests:
                 continue
             self.manifests.add(mkey)
-            try:
-                files = read_paths(self._io(manifest_path), manifest_path, "manifest")
-            except Exception as exc:  # noqa: BLE001
-                self.unreadable[mkey] = f"{type(exc).__name__}: {exc}"
+            files = self._read_paths(manifest_path, mkey, "manifest")
+            if files is None:
                 continue
             self.manifests_read += 1
-            self.reads[mkey] += 1
             for file_path in files:
                 self._mark(normalize_path(file_path), added)
 
