@@ -124,12 +124,35 @@ class _TableBuilder:
             "schema_id": 0, "spec_id": 0, "sort_order_id": 0})
 
 
+#: per table: its snapshot chain, current manifests and metadata log on one branch
+_Chain = tuple[list[dict[str, Any]], list[Any], list[str]]
+
+
+def _append_round(builders: list[_TableBuilder], chains: list[_Chain],
+                  first_id: int) -> list[Any]:
+    """One fast append to every table, extending each chain in place; snapshot ids are
+    `first_id`, `first_id + 1`, ... Returns the store Puts of the new table states."""
+    from spark_lakeversion.store.model import Key, Put
+
+    puts = []
+    for offset, (builder, (snaps, manifests, log)) in enumerate(zip(builders, chains)):
+        snap, all_manifests = builder.snapshot(first_id + offset, snaps[-1] if snaps else None,
+                                               manifests, len(snaps) + 1)
+        snaps.append(snap)
+        manifests[:] = all_manifests
+        location = builder.metadata(list(snaps), list(log))
+        log.append(location)
+        puts.append(Put(Key(("db", Path(builder.location).name)),
+                        builder.content(location, snap["snapshot-id"])))
+    return puts
+
+
 def build(root: Path, tables: int, snapshots: int, branches: int) -> tuple[Any, dict[str, Any]]:
     """The branched catalog under `root`; returns (store, counts)."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
     from spark_lakeversion.store import open_store
-    from spark_lakeversion.store.model import Key, Put, RefType
+    from spark_lakeversion.store.model import RefType
 
     store = open_store(f"sqlite:///{root / 'store.db'}")
     io = PyArrowFileIO()
@@ -139,45 +162,23 @@ def build(root: Path, tables: int, snapshots: int, branches: int) -> tuple[Any, 
     on_main = max(1, snapshots // 2)
     per_branch = max(0, (snapshots - on_main) // max(branches, 1))
     next_id = 1
-    # per table: main's snapshot chain, manifests and metadata log
-    chains: list[tuple[list[dict[str, Any]], list[Any], list[str]]] = [([], [], [])
-                                                                       for _ in builders]
-    manifests_written = 0
+    chains: list[_Chain] = [([], [], []) for _ in builders]
     for _round in range(on_main):
-        puts = []
-        for builder, (snaps, manifests, log) in zip(builders, chains):
-            snap, all_manifests = builder.snapshot(next_id, snaps[-1] if snaps else None,
-                                                   manifests, len(snaps) + 1)
-            next_id += 1
-            manifests_written += 1
-            snaps.append(snap)
-            manifests[:] = all_manifests
-            location = builder.metadata(list(snaps), list(log))
-            log.append(location)
-            puts.append(Put(Key(("db", Path(builder.location).name)),
-                            builder.content(location, snap["snapshot-id"])))
-        store.commit("main", puts, message=f"append round {_round}")
+        store.commit("main", _append_round(builders, chains, next_id),
+                     message=f"append round {_round}")
+        next_id += len(builders)
     for b in range(branches):
         name = f"branch-{b:02d}"
         store.create_ref(name, RefType.BRANCH, "main")
         # each branch continues every table's chain from main's head
-        forks = [(list(snaps), list(manifests), list(log)) for snaps, manifests, log in chains]
+        forks: list[_Chain] = [(list(snaps), list(manifests), list(log))
+                               for snaps, manifests, log in chains]
         for _round in range(per_branch):
-            puts = []
-            for builder, (snaps, manifests, log) in zip(builders, forks):
-                snap, all_manifests = builder.snapshot(next_id, snaps[-1], manifests,
-                                                       len(snaps) + 1)
-                next_id += 1
-                manifests_written += 1
-                snaps.append(snap)
-                manifests[:] = all_manifests
-                location = builder.metadata(list(snaps), list(log))
-                log.append(location)
-                puts.append(Put(Key(("db", Path(builder.location).name)),
-                                builder.content(location, snap["snapshot-id"])))
-            store.commit(name, puts, message=f"{name} append round {_round}")
+            store.commit(name, _append_round(builders, forks, next_id),
+                         message=f"{name} append round {_round}")
+            next_id += len(builders)
     counts = {"snapshots_per_table": on_main + branches * per_branch,
-              "manifests_written": manifests_written}
+              "manifests_written": next_id - 1}  # one manifest per snapshot written
     return store, counts
 
 
