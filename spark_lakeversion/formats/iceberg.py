@@ -157,11 +157,30 @@ def new_metadata_location(metadata: TableMetadata, previous_location: str | None
     return provider.new_table_metadata_file_location(metadata_version(previous_location) + 1)
 
 
+def check_location(location: str, what: str = "table location") -> str:
+    """`location` if it is absolute (`scheme://...` or `/...`): a relative one would resolve
+    against the server's working directory."""
+    if not location or ("://" not in location and not location.startswith("/")):
+        raise InvalidInput(f"{what} {location!r} must be an absolute URI (file:///..., "
+                           "s3://...) or an absolute path")
+    return location
+
+
 def write_metadata(metadata: TableMetadata, previous_location: str | None = None) -> str:
-    """Write `metadata` as a new metadata file and return its location."""
-    location = new_metadata_location(metadata, previous_location)
-    io = file_io(location, metadata.properties)
-    ToOutputFile.table_metadata(metadata, io.new_output(location))
+    """Write `metadata` as a new metadata file and return its location; a location that
+    cannot be written (relative, unknown scheme, unreachable, no permission) is
+    InvalidInput, with nothing left behind."""
+    check_location(metadata.location)
+    location = None
+    try:
+        location = new_metadata_location(metadata, previous_location)
+        io = file_io(location, metadata.properties)
+        ToOutputFile.table_metadata(metadata, io.new_output(location))
+    except (OSError, ValueError) as exc:
+        if location is not None:
+            delete_file_quietly(location)
+        raise InvalidInput(
+            f"cannot write table metadata under {metadata.location!r}: {exc}") from None
     _CACHE.put(location, metadata)
     return location
 

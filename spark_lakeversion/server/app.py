@@ -16,12 +16,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.server.api_v1 import api_router
 from spark_lakeversion.server.errors import (
     IcebergError,
+    handle_http_error,
     handle_iceberg_error,
     handle_lakeversion_error,
     handle_unexpected,
@@ -121,6 +123,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(HTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
     if token:
         app.add_middleware(BearerAuth, token=token)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -125,6 +126,24 @@ async def handle_lakeversion_error(request: Request, exc: Exception) -> JSONResp
     if is_iceberg_path(request):
         return iceberg_response(iceberg_from_lakeversion(exc))
     return JSONResponse(api_error_body(exc), status_code=status_of(exc))
+
+
+#: Iceberg exception names of the statuses the router itself answers (no such route, method)
+_ICEBERG_HTTP_TYPES = {404: "NotFoundException", 405: "UnsupportedOperationException"}
+
+
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """The router's own answers (no route for this path or method) in each API's error model,
+    not Starlette's `{"detail": ...}`."""
+    assert isinstance(exc, HTTPException)
+    message = f"{exc.detail}: {request.method} {request.url.path}"
+    if is_iceberg_path(request):
+        type_ = _ICEBERG_HTTP_TYPES.get(exc.status_code, "BadRequestException")
+        return iceberg_response(IcebergError(exc.status_code, type_, message))
+    name = "".join(w.capitalize() for w in str(exc.detail).split()) or "HttpError"
+    body = {"error": {"type": name, "code": "_".join(str(exc.detail).upper().split()),
+                      "message": message, "conflicts": []}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:

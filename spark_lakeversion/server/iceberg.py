@@ -27,6 +27,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import ValidationError as PyIcebergValidationError
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.metadata import TableMetadata, new_table_metadata
@@ -221,6 +222,10 @@ def _parse(model: type[Any], body: Any) -> Any:
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
         why = errors[0]["msg"] if errors else "malformed"
         raise bad_request(f"invalid request body at {where or 'root'}: {why}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        # pyiceberg's models (schemas, types, updates) raise these from their own
+        # constructors, past pydantic's error collection
+        raise bad_request(f"invalid request body: {type(exc).__name__}: {exc}") from None
 
 
 async def _json(request: Request) -> Any:
@@ -622,11 +627,16 @@ class IcebergCatalog:
         other = self.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
             raise already_exists(f"{key} already exists at {addr.resolved.expression}")
+        fmt.check_location(req.metadata_location, "metadata location")
         try:
             metadata = fmt.read_metadata(req.metadata_location)
         except FileNotFoundError:
             raise bad_request(f"metadata file {req.metadata_location} does not exist") from None
-        except (OSError, ValueError, ValidationError) as exc:
+        except (ValidationError, PyIcebergValidationError):
+            # not the parser's message: it quotes the file's first bytes, whatever file it is
+            raise bad_request(f"{req.metadata_location} is not an Iceberg table metadata "
+                              "file") from None
+        except (OSError, ValueError) as exc:
             raise bad_request(f"cannot read metadata {req.metadata_location}: {exc}") from None
         content = fmt.iceberg_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register table {key}",
