@@ -336,7 +336,6 @@ class _Planner:
         # A file the source removes and the target removed too was decided by rule 4 (a
         # rewrite on either side conflicts, a plain double delete is fine), so what is left
         # here are the files the source's position deletes point at.
-        missing: list[str] = []
         # position deletes of the source that point at files the target removed
         target_removed_data = {f.file_path: f for f in tgt.removed_data()}
         pointed: set[str] = set()
@@ -345,7 +344,7 @@ class _Planner:
             if delete_file.content != DataFileContent.POSITION_DELETES:
                 continue
             pointed |= self._pointed_at(delete_file, target_removed_data)
-        missing += sorted(pointed - set(missing))
+        missing = sorted(pointed)
         # target position deletes on files the source rewrote: those deletes would be lost
         source_removed_data = {f.file_path: f for f in src.removed_data()
                                if self._replaces(src, f)}
@@ -456,29 +455,12 @@ class _Planner:
     # ---- rule 7: equality deletes -------------------------------------------------------
     def check_equality_deletes(self, src: FileChange, tgt: FileChange,
                                sequence_numbers: dict[str, int | None] | None) -> None:
-        files: set[str] = set()
-        source_eq = [e.data_file for e in src.added_deletes()
-                     if e.data_file.content == DataFileContent.EQUALITY_DELETES]
-        target_added = tgt.added_data()
-        for delete_file in source_eq:
-            key = partition_key(delete_file)
-            overlapping = [f.file_path for f in target_added
-                           if _may_overlap(partition_key(f), key)]
-            if overlapping:
-                files.add(delete_file.file_path)
-                files.update(overlapping)
+        source_eq = _equality_deletes(src)
+        files = _covered(source_eq, tgt.added_data())
         # with source equality deletes, some source files get sequence numbers below the
         # target's: the target's own equality deletes must then not cover them
         if source_eq:
-            target_eq = [e.data_file for e in tgt.added_deletes()
-                         if e.data_file.content == DataFileContent.EQUALITY_DELETES]
-            for delete_file in target_eq:
-                key = partition_key(delete_file)
-                overlapping = [f.file_path for f in src.added_data()
-                               if _may_overlap(partition_key(f), key)]
-                if overlapping:
-                    files.add(delete_file.file_path)
-                    files.update(overlapping)
+            files |= _covered(_equality_deletes(tgt), src.added_data())
         if files:
             self.conflict(ConflictType.EQUALITY_DELETE_CONFLICT,
                           "equality deletes on one side cover rows the other side appended "
@@ -615,6 +597,24 @@ class _Planner:
 def _may_overlap(a: PartitionKey, b: PartitionKey) -> bool:
     """Same spec and partition, or specs that cannot be compared (assume they overlap)."""
     return a[0] != b[0] or a[1] == b[1]
+
+
+def _equality_deletes(change: FileChange) -> list[DataFile]:
+    return [e.data_file for e in change.added_deletes()
+            if e.data_file.content == DataFileContent.EQUALITY_DELETES]
+
+
+def _covered(deletes: list[DataFile], appended: list[DataFile]) -> set[str]:
+    """Each equality-delete file whose partition `appended` files may share, with those
+    files (paths)."""
+    files: set[str] = set()
+    for delete_file in deletes:
+        key = partition_key(delete_file)
+        overlapping = [f.file_path for f in appended if _may_overlap(partition_key(f), key)]
+        if overlapping:
+            files.add(delete_file.file_path)
+            files.update(overlapping)
+    return files
 
 
 def iceberg_content(metadata_location: str, metadata: Any | None = None,
