@@ -37,6 +37,7 @@ from pyiceberg.table.update import (
 )
 
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats import iceberg as iceberg_format
 from spark_lakeversion.formats.iceberg_merge_diff import (
     FileChange,
     ManifestReader,
@@ -116,14 +117,8 @@ class IcebergMergePlan(ContentMergePlan):
             return self._result
         out = write_replay(self.io, self.replay)
         self.written_files = out.written_files
-        md = out.metadata
         self._result = self.target_content.with_fields(
-            metadata_location=out.metadata_location,
-            snapshot_id=md.current_snapshot_id,
-            schema_id=md.current_schema_id,
-            spec_id=md.default_spec_id,
-            sort_order_id=md.default_sort_order_id,
-        )
+            **iceberg_format.iceberg_content(out.metadata, out.metadata_location).fields)
         return self._result
 
     def discard(self) -> None:
@@ -619,19 +614,14 @@ def _covered(deletes: list[DataFile], appended: list[DataFile]) -> set[str]:
 
 def iceberg_content(metadata_location: str, metadata: Any | None = None,
                     io: FileIO | None = None) -> Content:
-    """Store content for an Iceberg metadata file (tiny local builder; see formats.iceberg)."""
+    """Store content for an Iceberg metadata file, read from `io` unless `metadata` is
+    given (`formats.iceberg.iceberg_content`, location first)."""
     if metadata is None:
         from pyiceberg.serializers import FromInputFile
 
         io = io or load_file_io({}, metadata_location)
         metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
-    return Content(ContentType.ICEBERG_TABLE, str(metadata.table_uuid), {
-        "metadata_location": metadata_location,
-        "snapshot_id": metadata.current_snapshot_id,
-        "schema_id": metadata.current_schema_id,
-        "spec_id": metadata.default_spec_id,
-        "sort_order_id": metadata.default_sort_order_id,
-    })
+    return iceberg_format.iceberg_content(metadata, metadata_location)
 
 
 def register() -> None:
