@@ -9,45 +9,13 @@ two catalogs so drift (other load, page cache) hits both alike.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 TARGET_RATIO = 1.3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_server(store: str, warehouse: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    port = _free_port()
-    exe = Path(sys.executable).with_name("lakeversion")
-    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m",
-                                                     "spark_lakeversion.cli.serve"]
-    cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/refs", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("lakeversion serve did not start for the benchmark")
 
 
 def _timed_appends(table: Any, data: Any, count: int) -> float:
@@ -77,7 +45,9 @@ def run(appends: int = 100, rows: int = 1000, rounds: int = 4, warmup: int = 3,
             embedded = start_embedded_server(store, warehouse=str(workdir / "rest-wh"))
             url = embedded.url
         else:
-            proc, url = _start_server(store, workdir / "rest-wh")
+            from spark_lakeversion.cli.serve import serve_in_subprocess
+
+            proc, url = serve_in_subprocess(store, workdir / "rest-wh")
         rest = RestCatalog("lakeversion", uri=url + "/iceberg")
         sql = SqlCatalog("sql", uri=f"sqlite:///{workdir / 'sqlcatalog.db'}",
                          warehouse=(workdir / "sql-wh").as_uri())

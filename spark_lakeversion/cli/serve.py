@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
 
 import click
 
@@ -53,6 +59,38 @@ def _without_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - only for display
         return url.split("@")[-1]
+
+
+def serve_in_subprocess(store: str, warehouse: str | Path, *,
+                        output: int | IO[bytes] = subprocess.DEVNULL,
+                        timeout: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+    """`lakeversion serve` as a child process on a free loopback port, for benchmarks and
+    tests: returns (process, base URL) once `/api/v1/refs` answers. Its stdout and stderr
+    go to `output`. RuntimeError if it exits first or does not answer within `timeout`
+    seconds (it is killed then); stopping it is the caller's job."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    exe = Path(sys.executable).with_name("lakeversion")
+    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m",
+                                                     "spark_lakeversion.cli.serve"]
+    cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/v1/refs", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"lakeversion serve exited with code {proc.returncode}")
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"lakeversion serve did not answer within {timeout:g} s")
 
 
 if __name__ == "__main__":  # `python -m spark_lakeversion.cli.serve` without the CLI group

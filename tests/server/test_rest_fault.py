@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,38 +19,18 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from spark_lakeversion.cli.serve import serve_in_subprocess
+
 pytestmark = pytest.mark.slow
 
 SCHEMA = pa.schema([pa.field("writer", pa.int64()), pa.field("n", pa.int64())])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_serve(store: str, warehouse: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    exe = Path(sys.executable).with_name("lakeversion")
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "spark_lakeversion.cli.serve"])
-    if exe.exists():
-        cmd += ["serve"]
-    cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/refs", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {log.read_text()}")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("serve did not start")
+    try:
+        return serve_in_subprocess(store, warehouse, output=log.open("ab"))
+    except RuntimeError as exc:
+        raise AssertionError(f"{exc}: {log.read_text()}") from None
 
 
 @pytest.fixture
