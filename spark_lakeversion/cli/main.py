@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,9 @@ from spark_lakeversion.cli.output import (
 )
 from spark_lakeversion.errors import ConflictError, InvalidInput, LakeVersionError
 from spark_lakeversion.store.model import KeyLike, MergeBehavior, MergeResult, RefType
+
+if TYPE_CHECKING:
+    from spark_lakeversion.api import Branch, Tag
 
 #: commands implemented in other modules: name -> ("module:attribute", one-line help).
 #: Imported on first use; `--help` lists them without importing anything.
@@ -180,9 +183,13 @@ def cli(ctx: click.Context, store_url: str | None, output: str) -> None:
 def _ref_group(ref_type: RefType) -> click.Group:
     """`branch` and `tag` share their create/list/delete shape."""
     noun = ref_type.value.lower()
+    plural = "branches" if ref_type is RefType.BRANCH else "tags"
 
-    @click.group(name=noun, help=f"Create, list and delete {noun}es."
-                 if ref_type is RefType.BRANCH else "Create, list and delete tags.")
+    def handle(ctx: click.Context, name: str) -> Branch | Tag:
+        catalog = get_state(ctx).catalog
+        return catalog.branch(name) if ref_type is RefType.BRANCH else catalog.tag(name)
+
+    @click.group(name=noun, help=f"Create, list and delete {plural}.")
     def group() -> None:
         pass
 
@@ -192,15 +199,11 @@ def _ref_group(ref_type: RefType) -> click.Group:
                   help="Ref expression the new ref points at.")
     @click.pass_context
     def create(ctx: click.Context, name: str, from_ref: str) -> None:
-        catalog = get_state(ctx).catalog
-        handle = catalog.branch(name) if ref_type is RefType.BRANCH else catalog.tag(name)
-        handle.create(from_=from_ref)
-        ref = handle.get_ref()
+        ref = handle(ctx, name).create(from_=from_ref).get_ref()
         emit(ctx, ref.to_dict(),
              lambda _: f"created {noun} {ref.name} at {short(ref.head)} (from {from_ref})")
 
-    @group.command("list", help=f"List {noun}es." if ref_type is RefType.BRANCH
-                   else "List tags.")
+    @group.command("list", help=f"List {plural}.")
     @click.pass_context
     def list_(ctx: click.Context) -> None:
         refs = get_state(ctx).catalog.store.list_refs(ref_type)
@@ -210,10 +213,9 @@ def _ref_group(ref_type: RefType) -> click.Group:
     @click.argument("name")
     @click.pass_context
     def delete(ctx: click.Context, name: str) -> None:
-        catalog = get_state(ctx).catalog
-        handle = catalog.branch(name) if ref_type is RefType.BRANCH else catalog.tag(name)
-        head = handle.get_ref().head
-        handle.delete(expected_head=head)
+        named = handle(ctx, name)
+        head = named.get_ref().head
+        named.delete(expected_head=head)
         emit(ctx, {"deleted": True, "name": name, "type": ref_type.value, "head": head},
              lambda _: f"deleted {noun} {name} (was at {short(head)})")
 
