@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeVar, Union
 
 if TYPE_CHECKING:
     from spark_lakeversion.gc import GcReport
@@ -296,6 +296,9 @@ class Reference:
         return f"{type(self).__name__}({self.expression!r})"
 
 
+_Named = TypeVar("_Named", bound="_NamedRef")
+
+
 class _NamedRef(Reference):
     """A branch or tag handle: an exact name of a known type."""
 
@@ -326,14 +329,17 @@ class _NamedRef(Reference):
             return False
         return True
 
-    def _create(self, from_: RefLike, exist_ok: bool) -> None:
-        """Create the ref at what `from_` resolves to (O(1): nothing is copied)."""
+    def create(self: _Named, from_: RefLike = DEFAULT_BRANCH, *,
+               exist_ok: bool = False) -> _Named:
+        """Create the ref at what `from_` resolves to (O(1): nothing is copied);
+        `exist_ok` tolerates an existing ref of the same type."""
         source = ref_expression(from_)
         try:
             self.store.create_ref(self.name, self.ref_type, from_ref=source)
         except AlreadyExists:
             if not exist_ok or self.store.get_ref(self.name).type is not self.ref_type:
                 raise
+        return self
 
     def delete(self, *, expected_head: str | None = None) -> None:
         self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head)
@@ -344,21 +350,11 @@ class Tag(_NamedRef):
 
     ref_type = RefType.TAG
 
-    def create(self, from_: RefLike = DEFAULT_BRANCH, *, exist_ok: bool = False) -> Tag:
-        """Create the tag at what `from_` resolves to; `exist_ok` tolerates an existing tag."""
-        self._create(from_, exist_ok)
-        return self
-
 
 class Branch(_NamedRef):
     """A movable ref: the only kind writes go to."""
 
     ref_type = RefType.BRANCH
-
-    def create(self, from_: RefLike = DEFAULT_BRANCH, *, exist_ok: bool = False) -> Branch:
-        """Create the branch at what `from_` resolves to (O(1): nothing is copied)."""
-        self._create(from_, exist_ok)
-        return self
 
     def commit(self, operations: Sequence[Operation], *, message: str,
                properties: Mapping[str, str] | None = None,
