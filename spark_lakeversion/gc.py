@@ -331,8 +331,9 @@ class _History:
         return tuple(sorted(self.heads.items())), frozenset(self.reflog_heads)
 
 
-def _reflog_heads(store: VersionStore, since: datetime) -> set[str]:
-    """Heads `ref#<time>` can resolve to for a time within the window, for existing refs.
+def _reflog_heads(store: VersionStore, since: datetime, names: set[str]) -> set[str]:
+    """Heads `ref#<time>` can resolve to for a time within the window, for the existing
+    refs `names`.
 
     Only the SQL store keeps a reflog; other stores contribute none (their heads and
     history are still retained).
@@ -344,7 +345,6 @@ def _reflog_heads(store: VersionStore, since: datetime) -> set[str]:
     import sqlalchemy as sa
 
     since_us = int(since.timestamp() * 1_000_000)
-    names = {r.name for r in store.list_refs()}
     heads: set[str] = set()
     with store._read() as conn:  # noqa: SLF001 - read-only, the store's own connection
         rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,
@@ -386,7 +386,7 @@ def _read_history(store: VersionStore, cutoff: datetime, history: _History) -> N
     with a retained parent costs one diff, not a full listing.
     """
     history.heads = {r.name: r.head for r in store.list_refs()}
-    history.reflog_heads = _reflog_heads(store, cutoff)
+    history.reflog_heads = _reflog_heads(store, cutoff, set(history.heads))
     roots = set(history.heads.values()) | history.reflog_heads
     stack = [c for c in roots if c not in history.commits]
     for commit_id in stack:
