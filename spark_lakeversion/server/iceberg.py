@@ -214,6 +214,13 @@ class TransactionBody(Requests):
     table_changes: list[TableChange] = Field(alias="table-changes")
 
 
+#: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
+#: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as
+#: `next(...)` over specs/schemas of a table being created without them
+_PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, StopIteration,
+                           PyIcebergValidationError)
+
+
 def _parse(model: type[Any], body: Any) -> Any:
     try:
         return model.model_validate(body)
@@ -222,9 +229,7 @@ def _parse(model: type[Any], body: Any) -> Any:
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
         why = errors[0]["msg"] if errors else "malformed"
         raise bad_request(f"invalid request body at {where or 'root'}: {why}") from None
-    except (ValueError, TypeError, KeyError) as exc:
-        # pyiceberg's models (schemas, types, updates) raise these from their own
-        # constructors, past pydantic's error collection
+    except _PYICEBERG_INPUT_ERRORS as exc:
         raise bad_request(f"invalid request body: {type(exc).__name__}: {exc}") from None
 
 
@@ -453,10 +458,11 @@ class IcebergCatalog:
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
         return self._table(addr, table)[1] is not None
 
-    def default_location(self, addr: Address, name: str, table_uuid: uuid.UUID) -> str:
+    def default_location(self, addr: Address, namespace: Content, name: str,
+                         table_uuid: uuid.UUID) -> str:
         """`<warehouse>/<ns...>/<table>_<uuid>`: a table re-created under the same name (or on
         another branch) never shares files with the old one."""
-        ns_props = fmt.namespace_properties(self._require_namespace(addr))
+        ns_props = fmt.namespace_properties(namespace)
         base = ns_props.get("location", "").rstrip("/")
         if not base:
             base = "/".join([self.warehouse, *addr.namespace])
@@ -471,16 +477,17 @@ class IcebergCatalog:
             raise already_exists(f"table {key} already exists at {addr.resolved.expression}")
         if not req.stage_create:
             addr.branch()  # refuse read-only refs before writing any file
+        namespace_content = self._require_namespace(addr)
         table_uuid = uuid.uuid4()
         location = (req.location.rstrip("/") if req.location
-                    else self.default_location(addr, req.name, table_uuid))
+                    else self.default_location(addr, namespace_content, req.name, table_uuid))
         try:
             metadata = new_table_metadata(
                 schema=req.table_schema,
                 partition_spec=req.partition_spec or UNPARTITIONED_PARTITION_SPEC,
                 sort_order=req.write_order or UNSORTED_SORT_ORDER,
                 location=location, properties=dict(req.properties), table_uuid=table_uuid)
-        except (ValueError, TypeError) as exc:
+        except _PYICEBERG_INPUT_ERRORS as exc:
             raise bad_request(f"cannot create table {key}: {exc}") from None
         if req.stage_create:
             return _table_result(metadata, None)
@@ -502,6 +509,8 @@ class IcebergCatalog:
             raise already_exists(f"{key} exists and is not an Iceberg table")
         if content is not None and creating:
             raise commit_failed(f"table {key} already exists at {addr.resolved.expression}")
+        if content is None:
+            self._require_namespace(addr)
         base_location = fmt.metadata_location_of(content) if content else None
         base = fmt.read_metadata(base_location) if base_location else None
         try:
@@ -519,8 +528,11 @@ class IcebergCatalog:
                                else MetastoreCatalog._empty_table_metadata()),
                 updates=tuple(updates), enforce_validation=base is None,
                 metadata_location=base_location)
-        except (ValueError, TypeError, KeyError, ValidationError) as exc:
-            raise bad_request(f"cannot apply the updates to {key}: {exc}") from None
+        except _PYICEBERG_INPUT_ERRORS as exc:
+            why = str(exc) or ("they leave the table without a current schema, partition "
+                               "spec or sort order" if isinstance(exc, StopIteration)
+                               else type(exc).__name__)
+            raise bad_request(f"cannot apply the updates to {key}: {why}") from None
         if base is None and not metadata.location:
             raise bad_request(f"creating {key} needs a set-location update")
         location = fmt.write_metadata(metadata, base_location)

@@ -128,3 +128,58 @@ def test_register_refuses_relative_and_non_metadata_files(server: EmbeddedServer
     assert "absolute" in iceberg_error(r, 400, "BadRequestException")
     (cwd / "m.json").unlink()
     assert snapshot(server, cwd) == before
+
+
+def test_invalid_primitive_type_in_an_update_is_400(server: EmbeddedServer, ice: httpx.Client,
+                                                    cwd: Path) -> None:
+    before = snapshot(server, cwd)
+    for bad_type in ["decimal(99,1)", "fixed[-1]"]:
+        schema = {"type": "struct",
+                  "fields": [{"id": 1, "name": "id", "type": bad_type, "required": False}]}
+        r = ice.post("/namespaces/db/tables/t",
+                     json={"updates": [{"action": "add-schema", "schema": schema}]})
+        iceberg_error(r, 400, "BadRequestException")
+    assert snapshot(server, cwd) == before
+
+
+def test_commit_creating_a_table_without_schema_or_spec_is_400(server: EmbeddedServer,
+                                                               ice: httpx.Client, cwd: Path,
+                                                               tmp_path: Path) -> None:
+    before = snapshot(server, cwd, tmp_path)
+    for updates in [[], [{"action": "set-location", "location": str(tmp_path / "n")}]]:
+        r = ice.post("/namespaces/db/tables/n",
+                     json={"requirements": [{"type": "assert-create"}], "updates": updates})
+        iceberg_error(r, 400, "BadRequestException")
+    assert snapshot(server, cwd, tmp_path) == before
+
+
+def test_no_table_is_created_in_a_missing_namespace(server: EmbeddedServer, ice: httpx.Client,
+                                                    cwd: Path, tmp_path: Path) -> None:
+    before = snapshot(server, cwd, tmp_path)
+    location = str(tmp_path / "x")
+    r = ice.post("/namespaces/nons/tables",
+                 json={"name": "x", "schema": SCHEMA, "location": location})
+    iceberg_error(r, 404, "NoSuchNamespaceException")
+    r = ice.post("/namespaces/nons/tables",
+                 json={"name": "x", "schema": SCHEMA, "location": location, "stage-create": True})
+    iceberg_error(r, 404, "NoSuchNamespaceException")
+    create = [{"action": "upgrade-format-version", "format-version": 2},
+              {"action": "add-schema", "schema": SCHEMA},
+              {"action": "set-current-schema", "schema-id": -1},
+              {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
+              {"action": "set-default-spec", "spec-id": -1},
+              {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
+              {"action": "set-default-sort-order", "sort-order-id": -1},
+              {"action": "set-location", "location": location}]
+    r = ice.post("/namespaces/nons/tables/y",
+                 json={"requirements": [{"type": "assert-create"}], "updates": create})
+    iceberg_error(r, 404, "NoSuchNamespaceException")
+    r = ice.post("/transactions/commit", json={"table-changes": [
+        {"identifier": {"namespace": ["nons"], "name": "y"},
+         "requirements": [{"type": "assert-create"}], "updates": create}]})
+    iceberg_error(r, 404, "NoSuchNamespaceException")
+    assert snapshot(server, cwd, tmp_path) == before
+    # the same creation in an existing namespace works (the request itself is valid)
+    r = ice.post("/namespaces/db/tables/y",
+                 json={"requirements": [{"type": "assert-create"}], "updates": create})
+    assert r.status_code == 200, r.text
