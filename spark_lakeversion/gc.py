@@ -44,7 +44,7 @@ from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.store.base import VersionStore
-from spark_lakeversion.store.model import Commit, Content, ContentType, RefType
+from spark_lakeversion.store.model import Commit, Content, ContentType
 
 #: grace period: unreached files younger than this are kept (in-flight writes); a Spark job
 #: can run for hours before it commits, so the default is a full day
@@ -169,10 +169,6 @@ class FileSystems:
 
 
 # ---- reachability --------------------------------------------------------------------------
-
-
-class Unreadable(Exception):
-    """A file that retained metadata reaches could not be read: deleting would be a guess."""
 
 
 class Reachability:
@@ -712,9 +708,3 @@ def _unreadable_error(unreadable: Mapping[str, str]) -> ConflictError:
         f"gc refused: {len(unreadable)} file(s) the retained history reaches cannot be "
         f"read, so what they reference is unknown; nothing was deleted: {shown}{more}")
 
-
-def ref_types_summary(store: VersionStore) -> dict[str, int]:
-    """How many branches and tags gc treats as roots (for the CLI's header line)."""
-    refs = store.list_refs()
-    return {"branches": sum(r.type is RefType.BRANCH for r in refs),
-            "tags": sum(r.type is RefType.TAG for r in refs)}

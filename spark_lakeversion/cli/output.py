@@ -7,22 +7,19 @@ Rules (documented in README, relied on by scripts):
 - exit codes: 0 success, 1 bad input or usage, 2 not found, 3 conflict,
   4 outcome unknown / server or internal error. `exit_code_for` is the only mapping.
 
-Command modules use `emit()` for results, `get_state()` for the store, and either rely
-on the root group (which maps every `LakeVersionError`) or wrap themselves with
-`handle_errors` / `error_handling` when used on their own.
+Command modules use `emit()` for results and `get_state()` for the store, and rely on
+the root group, which maps every `LakeVersionError`.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -204,33 +201,6 @@ def report_error(error: BaseException, json_output: bool) -> ExitCode:
     return exit_code_for(error)
 
 
-def fail(ctx: click.Context | None, error: BaseException) -> NoReturn:
-    """Report `error` and leave the command with its exit code."""
-    code = report_error(error, get_state(ctx).json)
-    raise click.exceptions.Exit(int(code))
-
-
-@contextmanager
-def error_handling(ctx: click.Context | None = None) -> Iterator[None]:
-    """Turn a `LakeVersionError` raised inside the block into its message and exit code."""
-    try:
-        yield
-    except LakeVersionError as error:
-        fail(ctx, error)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(func: F) -> F:
-    """Decorator form of `error_handling` for click command callbacks."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with error_handling():
-            return func(*args, **kwargs)
-
-    return cast(F, wrapper)
 
 
 def debug_enabled() -> bool:

@@ -99,11 +99,6 @@ class IcebergMergePlan(ContentMergePlan):
     written_files: list[str] = field(default_factory=list)
     _result: Content | None = None
 
-    @property
-    def noop(self) -> bool:
-        """Nothing of the source's change is missing from the target."""
-        return self.replay is None
-
     def apply(self) -> Content:
         """Write manifests + metadata for the merge snapshot; idempotent per plan."""
         if self.conflicts:

@@ -156,6 +156,3 @@ def current_ref(spark: Any, catalog: str = "lv") -> str:
         plugin = spark._jsparkSession.sessionState().catalogManager().catalog(catalog)
         return str(plugin.currentRef())
 
-
-def application_id(spark: Any) -> str:
-    return str(spark.sparkContext.applicationId)
