@@ -217,8 +217,8 @@ class TransactionBody(Requests):
 #: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
 #: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as
 #: `next(...)` over specs/schemas of a table being created without them
-_PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, StopIteration,
-                           PyIcebergValidationError)
+_PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                           StopIteration, PyIcebergValidationError)
 
 
 def _parse(model: type[Any], body: Any) -> Any:

@@ -183,3 +183,17 @@ def test_no_table_is_created_in_a_missing_namespace(server: EmbeddedServer, ice:
     r = ice.post("/namespaces/db/tables/y",
                  json={"requirements": [{"type": "assert-create"}], "updates": create})
     assert r.status_code == 200, r.text
+
+
+def test_wrongly_shaped_update_fields_are_400(server: EmbeddedServer, ice: httpx.Client,
+                                              cwd: Path) -> None:
+    before = snapshot(server, cwd)
+    # pyiceberg's validator calls `.items()` on it: AttributeError, not a pydantic error
+    r = ice.post("/namespaces/db/tables/t",
+                 json={"updates": [{"action": "set-properties", "updates": ["k", "v"]}]})
+    iceberg_error(r, 400, "BadRequestException")
+    r = ice.post("/transactions/commit", json={"table-changes": [
+        {"identifier": {"namespace": ["db"], "name": "t"},
+         "updates": [{"action": "set-properties", "updates": ["k", "v"]}]}]})
+    iceberg_error(r, 400, "BadRequestException")
+    assert snapshot(server, cwd) == before
