@@ -35,6 +35,7 @@ from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.table.update import (
     AddSnapshotUpdate,
     AssertCreate,
+    AssignUUIDUpdate,
     TableRequirement,
     TableUpdate,
     update_table_metadata,
@@ -518,6 +519,11 @@ class IcebergCatalog:
                 requirement.validate(base)
         except CommitFailedException as exc:
             raise commit_failed(f"{key}: {exc}") from None
+        if base is not None and any(isinstance(u, AssignUUIDUpdate) and u.uuid != base.table_uuid
+                                    for u in updates):
+            # the UUID is the table's identity across refs: merges tell a changed table
+            # from a dropped-and-recreated one by it
+            raise bad_request(f"{key}: an existing table's UUID cannot change")
         operation, props = _describe_updates(updates)
         if base is not None and base_location is not None and not updates:
             return _Planned(key, fmt.iceberg_content(base, base_location), base, base_location,

@@ -197,3 +197,17 @@ def test_wrongly_shaped_update_fields_are_400(server: EmbeddedServer, ice: httpx
          "updates": [{"action": "set-properties", "updates": ["k", "v"]}]}]})
     iceberg_error(r, 400, "BadRequestException")
     assert snapshot(server, cwd) == before
+
+
+def test_an_existing_tables_uuid_cannot_change(server: EmbeddedServer, ice: httpx.Client,
+                                               cwd: Path) -> None:
+    """The UUID is the table's identity across refs (merges rely on it)."""
+    before = snapshot(server, cwd)
+    r = ice.post("/namespaces/db/tables/t", json={"updates": [
+        {"action": "assign-uuid", "uuid": "00000000-0000-0000-0000-000000000001"}]})
+    assert "UUID cannot change" in iceberg_error(r, 400, "BadRequestException")
+    assert snapshot(server, cwd) == before
+    same = ice.get("/namespaces/db/tables/t").json()["metadata"]["table-uuid"]
+    r = ice.post("/namespaces/db/tables/t", json={"updates": [
+        {"action": "assign-uuid", "uuid": same}]})
+    assert r.status_code == 200, r.text  # re-assigning the same UUID is harmless
