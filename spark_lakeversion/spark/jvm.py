@@ -18,6 +18,7 @@ from spark_lakeversion.errors import (
     ERRORS_BY_CODE,
     CommitOutcomeUnknown,
     ConflictError,
+    InvalidInput,
     LakeVersionError,
     ReadOnlyRef,
 )
@@ -29,7 +30,10 @@ SHIM_EXCEPTION = "io.lakeversion.spark.LakeVersionException"
 ICEBERG_EXCEPTIONS: dict[str, type[LakeVersionError]] = {
     "org.apache.iceberg.exceptions.ForbiddenException": ReadOnlyRef,
     "org.apache.iceberg.exceptions.CommitStateUnknownException": CommitOutcomeUnknown,
+    "org.apache.iceberg.exceptions.BadRequestException": InvalidInput,
 }
+#: what Iceberg's REST client puts before the server's message
+_ICEBERG_PREFIXES = ("Malformed request: ", "Forbidden: ")
 _MAX_CAUSES = 20
 
 
@@ -82,7 +86,10 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 payload = json.loads(payload_text) if payload_text else None
                 return _build(str(throwable.code()), message, payload)
             if class_name in ICEBERG_EXCEPTIONS:
-                return ICEBERG_EXCEPTIONS[class_name](str(throwable.getMessage()))
+                message = str(throwable.getMessage())
+                for prefix in _ICEBERG_PREFIXES:
+                    message = message.removeprefix(prefix)
+                return ICEBERG_EXCEPTIONS[class_name](message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:
                 return found
