@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -171,6 +172,21 @@ class _LruCache(OrderedDict[str, Any]):
             self[key] = value
             if len(self) > self.capacity:
                 self.popitem(last=False)
+
+
+#: merges changing at most this many tables are applied to the target's tree directly
+SMALL_MERGE = 16
+
+
+@dataclass(frozen=True)
+class _MergeInput:
+    """The three trees of a merge and what was read from them while planning."""
+
+    base_root: str | None
+    target_root: str | None
+    source_root: str | None
+    source_changes: Changes
+    target_values: Mapping[Key, Content]
 
 
 class SqlVersionStore(VersionStore):
@@ -609,8 +625,15 @@ class SqlVersionStore(VersionStore):
         message: str,
         properties: Mapping[str, str],
         operation: str,
+        same_tree_from: tuple[str | None, Mapping[Key, Content | None]] | None = None,
     ) -> Commit:
-        """Persist the tree change and the commit, then CAS the branch, in `conn`'s tx."""
+        """Persist the tree change and the commit, then CAS the branch, in `conn`'s tx.
+
+        `changes` are relative to the first parent (what the commit records); the new tree
+        is `base_root` + `changes`, or, when given, `same_tree_from` = (another root, the
+        changes that turn it into that same tree): trees are canonical, so either way gives
+        the same root, and the caller picks the cheaper one.
+        """
         writer = TreeWriter()
         content_rows = []
         tree_changes: dict[str, str | None] = {}
@@ -622,7 +645,13 @@ class SqlVersionStore(VersionStore):
                 content_rows.append({"hash": h, "data": data})
                 tree_changes[key.stored] = h
                 self._contents.put(h, content)
-        root = self._trees.apply(base_root, tree_changes, writer)
+        start_root = base_root
+        if same_tree_from is not None:
+            start_root, other_changes = same_tree_from
+            tree_changes = {
+                key.stored: None if content is None else self._content_hash(content)[0]
+                for key, content in other_changes.items()}
+        root = self._trees.apply(start_root, tree_changes, writer)
         ts_us = max(_now_us(), _to_us(self._commit_and_generation(parents[0])[0].timestamp) + 1)
         commit = self._make_commit(parents, root, author, message, ts_us, properties)
         generation = 1 + max(self._generation(p) for p in parents)
@@ -807,7 +836,8 @@ class SqlVersionStore(VersionStore):
                 except ReferenceConflict:
                     continue
                 return result(details, source_head, True)
-            plan = plan_merge(changes, self._values(target_root, changes),
+            target_values = self._values(target_root, changes)
+            plan = plan_merge(changes, target_values,
                               default_behavior=default, behaviors=per_key, context=context)
             if plan.conflicts:
                 conflicted = result(plan.details, None, False)
@@ -822,10 +852,12 @@ class SqlVersionStore(VersionStore):
             msg = message or f"Merge {source} into {target_ref.name}"
             merge_props = {"lakeversion.merge.source": source,
                            "lakeversion.merge.source-commit": source_head, **props}
+            merge_input = _MergeInput(base_root, target_root, self._root_of(source_head),
+                                      changes, target_values)
             try:
-                commit = self._commit_plan(target_ref.name, target_head, target_root,
-                                           (target_head, source_head), plan,
-                                           author or DEFAULT_AUTHOR, msg, merge_props, "merge")
+                commit = self._commit_merge(target_ref.name, target_head, target_root,
+                                            (target_head, source_head), plan, merge_input,
+                                            author or DEFAULT_AUTHOR, msg, merge_props)
             except ReferenceConflict:
                 for content_plan in plan.content_plans.values():
                     content_plan.discard()  # files of a plan that will never be committed
@@ -833,13 +865,36 @@ class SqlVersionStore(VersionStore):
             return result(plan.details, commit.id, False)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
 
-    def _commit_plan(self, branch: str, head: str, head_root: str | None,
-                     parents: tuple[str, ...], plan: MergePlan, author: str, message: str,
-                     properties: Mapping[str, str], operation: str) -> Commit:
+    def _commit_merge(self, branch: str, head: str, head_root: str | None,
+                      parents: tuple[str, ...], plan: MergePlan, merge_input: _MergeInput,
+                      author: str, message: str, properties: Mapping[str, str]) -> Commit:
         changes = plan.materialize()
         with self._write() as conn:
             return self._write_commit(conn, branch, head, parents, head_root, changes,
-                                      author, message, properties, operation)
+                                      author, message, properties, "merge",
+                                      self._cheaper_side(merge_input, changes))
+
+    def _cheaper_side(self, merge_input: _MergeInput, changes: Mapping[Key, Content | None]
+                      ) -> tuple[str | None, dict[Key, Content | None]] | None:
+        """Build the merged tree from the source's tree when that needs fewer edits.
+
+        The merged tree is base + target's changes + `changes`. A branch that rewrote many
+        tables merged into a target that moved a little costs a few edits on the source's
+        tree instead of many on the target's: the cost follows the smaller side.
+        """
+        source = merge_input.source_changes
+        if len(changes) <= SMALL_MERGE:
+            return None
+        target = self._changes(merge_input.base_root, merge_input.target_root)
+        on_source: dict[Key, Content | None] = {
+            k: after for k, (_, after) in target.items() if k not in source}
+        for key, (_, source_value) in source.items():
+            final = changes[key] if key in changes else merge_input.target_values.get(key)
+            if final != source_value:
+                on_source[key] = final
+        if len(on_source) >= len(changes):
+            return None
+        return merge_input.source_root, on_source
 
     def _apply_commit_diff(self, kind: str, commit_ids: Sequence[str], onto: str,
                            dry_run: bool, author: str | None,

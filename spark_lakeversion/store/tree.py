@@ -157,12 +157,16 @@ class Trees:
                 break
             front_a = self._expand(nodes_a, top)
             front_b = self._expand(nodes_b, top)
-        left = {k: v for _, n in nodes_a for k, v in zip(n.keys, n.values)}
-        right = {k: v for _, n in nodes_b for k, v in zip(n.keys, n.values)}
-        for key in sorted(left.keys() | right.keys()):
-            va, vb = left.get(key), right.get(key)
-            if va != vb:
-                yield key, va, vb
+        left: dict[str, str] = {}
+        for _, n in nodes_a:
+            left.update(zip(n.keys, n.values))
+        right: dict[str, str] = {}
+        for _, n in nodes_b:
+            right.update(zip(n.keys, n.values))
+        # the differing leaves share most of their entries: sort only what differs
+        differing = set(left.items() ^ right.items())
+        for key in sorted({k for k, _ in differing}):
+            yield key, left.get(key), right.get(key)
 
     @staticmethod
     def _expand(nodes: list[tuple[str, Node]], level: int) -> list[str]:

@@ -117,3 +117,43 @@ def test_revert_restores_the_previous_table_states(
         assert after.get(k) == before.get(k)
     for k, v in later.items():
         assert after.get(k) == (None if v is None else table(k, v))
+
+
+BIG_KEYS = st.sampled_from([f"db{i % 5}.t{i:03d}" for i in range(200)])
+BIG_CHANGES = st.dictionaries(BIG_KEYS, st.one_of(st.none(), st.integers(0, 5).map(str)),
+                              min_size=17, max_size=60)
+
+
+@SETTINGS
+@given(base=BIG_CHANGES, left=CHANGES, right=BIG_CHANGES)
+def test_a_big_source_merged_into_a_small_target_gives_the_same_tree(
+        base: dict[str, str | None], left: dict[str, str | None],
+        right: dict[str, str | None]) -> None:
+    """Large merges are built on the source's tree (fewer edits); the result must be the
+    same canonical tree as base + both sides' changes."""
+    right = {k: v for k, v in right.items() if k not in left}
+    store = open_store("sqlite:///:memory:")
+    store.commit("main", _ops(base), message="base")
+    store.create_ref("dev")
+    if left:
+        store.commit("main", _ops(left), message="left")
+    if right:
+        store.commit("dev", _ops(right), message="right")
+    expected = _state(store, "main")
+    for k, v in right.items():
+        if v is None:
+            expected.pop(k, None)
+        else:
+            expected[k] = table(k, v)
+    result = store.merge("dev", "main", fast_forward=False)
+    assert _state(store, "main") == expected
+    merged = store.get_commit(result.new_head or "")
+    fresh = open_store("sqlite:///:memory:")  # the same content built in one commit
+    fresh_commit = fresh.commit("main", [Put(Key.of(k), v) for k, v in expected.items()],
+                                message="all") if expected else None
+    assert merged.root == (fresh_commit.root if fresh_commit else None)
+    # the merge commit records the keys it changed relative to main, not to dev
+    changed_on_main = {str(d.key) for d in store.diff(f"{merged.id}~1", merged.id)}
+    logged = {k for k in {*left, *right}
+              if merged.id in {c.id for c in store.log("main", key=k, limit=1000).commits}}
+    assert logged == changed_on_main
