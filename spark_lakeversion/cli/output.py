@@ -293,4 +293,15 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
             if detail.conflict else ""
         lines.append(f"  {detail.action.value:<15} {detail.key}"
                      f"  [{detail.behavior.value}]{note}")
+        for side in ("source", "target"):
+            stats = detail.statistics.get(side)
+            if isinstance(stats, dict):
+                lines.append(f"      {side}: {_side_statistics(stats)}")
     return "\n".join(lines)
+
+
+def _side_statistics(stats: dict[str, Any]) -> str:
+    """One side's change inside a table, as a content-aware merge measured it."""
+    return (f"+{stats.get('data_files_added', 0)} / -{stats.get('data_files_removed', 0)} "
+            f"data files, +{stats.get('rows_added', 0)} / -{stats.get('rows_removed', 0)} "
+            f"rows, +{stats.get('delete_files_added', 0)} delete files")

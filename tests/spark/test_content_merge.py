@@ -3,6 +3,7 @@ checked by scanning with Spark and with pyiceberg."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -10,8 +11,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from chispa import assert_df_equality
+from click.testing import CliRunner
 from pyiceberg.catalog.rest import RestCatalog
 
+from spark_lakeversion.cli.main import cli as cli_main
 from spark_lakeversion.errors import ConflictError
 from tests.spark.conftest import Lake
 
@@ -52,6 +55,13 @@ def test_appends_on_both_sides_replay_without_writing_data(lake: Lake, mode: str
     files = _data_files(lake)
     dry = lake.rows("MERGE BRANCH dev INTO main DRY RUN")
     assert [(r.table, r.action) for r in dry] == [("db.events", "REPLAYED")]
+    stats = json.loads(dry[0].statistics)
+    assert (stats["source"]["data_files_added"], stats["source"]["rows_added"]) == (2, 2)
+    assert (stats["target"]["data_files_added"], stats["target"]["rows_added"]) == (1, 1)
+    cli = CliRunner().invoke(cli_main, ["--store", lake.server.store.url, "merge", "dev",
+                                        "--dry-run"])
+    assert cli.exit_code == 0, cli.output
+    assert "REPLAYED" in cli.output and "source: +2 / -0 data files, +2 / -0 rows" in cli.output
     rows = lake.rows("MERGE BRANCH dev INTO main")
     assert [(r.table, r.action, r.conflict_type) for r in rows] == [
         ("db.events", "REPLAYED", None)]

@@ -38,7 +38,7 @@ final class LakeVersionProcedures {
   static final StructType DIFF_ROWS = schema("table", S, "kind", S, "from_metadata", S,
       "to_metadata", S);
   static final StructType MERGE_ROWS = schema("table", S, "action", S, "conflict_type", S,
-      "message", S, "commit_id", S);
+      "message", S, "commit_id", S, "statistics", S);
   static final StructType ROLLBACK_ROWS = schema("table", S, "commit_id", S, "message", S);
 
   /** The procedure called {@code name}, bound to {@code catalog}, or null. */
@@ -231,12 +231,14 @@ final class LakeVersionProcedures {
     List<Object[]> rows = new ArrayList<>();
     for (JsonNode d : result.path("details")) {
       JsonNode conflict = d.path("conflict");
+      JsonNode stats = d.path("statistics");  // content merges: files and rows per side
       rows.add(new Object[] {text(d, "key"), text(d, "action"), text(conflict, "type"),
-          conflict.isObject() ? text(conflict, "message") : null, head});
+          conflict.isObject() ? text(conflict, "message") : null, head,
+          stats.isObject() && stats.size() > 0 ? stats.toString() : null});
     }
     if (rows.isEmpty()) {
       rows.add(new Object[] {null, dryRun ? "NOTHING_TO_MERGE" : "UP_TO_DATE", null,
-          "no table differs", head});
+          "no table differs", head, null});
     }
     return rows;
   }
