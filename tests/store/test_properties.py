@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +28,27 @@ def _ops(changes: dict[str, str | None]) -> list[Put | Delete]:
 
 def _state(store: object, ref: str) -> dict[str, object]:
     return {str(k): v for k, v in store.list_keys(ref)}  # type: ignore[attr-defined]
+
+
+def _two_sided(base: dict[str, str | None], left: dict[str, str | None],
+               right: dict[str, str | None]) -> tuple[Any, dict[str, object]]:
+    """A store with `base` on main, then `left` on main and `right` on dev; and the state
+    merging dev into main must give (`right` and `left` touch different keys)."""
+    store = open_store("sqlite:///:memory:")
+    if base:
+        store.commit("main", _ops(base), message="base")
+    store.create_ref("dev")
+    if left:
+        store.commit("main", _ops(left), message="left")
+    if right:
+        store.commit("dev", _ops(right), message="right")
+    expected = _state(store, "main")
+    for k, v in right.items():
+        if v is None:
+            expected.pop(k, None)
+        else:
+            expected[k] = table(k, v)
+    return store, expected
 
 
 @SETTINGS
@@ -79,20 +102,7 @@ def test_merging_disjoint_changes_equals_applying_both(
         base: dict[str, str | None], left: dict[str, str | None],
         right: dict[str, str | None]) -> None:
     right = {k: v for k, v in right.items() if k not in left}  # disjoint keys
-    store = open_store("sqlite:///:memory:")
-    if base:
-        store.commit("main", _ops(base), message="base")
-    store.create_ref("dev")
-    if left:
-        store.commit("main", _ops(left), message="left")
-    if right:
-        store.commit("dev", _ops(right), message="right")
-    expected = _state(store, "main")
-    for k, v in right.items():
-        if v is None:
-            expected.pop(k, None)
-        else:
-            expected[k] = table(k, v)
+    store, expected = _two_sided(base, left, right)
     result = store.merge("dev", "main")
     assert result.successful
     assert _state(store, "main") == expected
@@ -132,19 +142,7 @@ def test_a_big_source_merged_into_a_small_target_gives_the_same_tree(
     """Large merges are built on the source's tree (fewer edits); the result must be the
     same canonical tree as base + both sides' changes."""
     right = {k: v for k, v in right.items() if k not in left}
-    store = open_store("sqlite:///:memory:")
-    store.commit("main", _ops(base), message="base")
-    store.create_ref("dev")
-    if left:
-        store.commit("main", _ops(left), message="left")
-    if right:
-        store.commit("dev", _ops(right), message="right")
-    expected = _state(store, "main")
-    for k, v in right.items():
-        if v is None:
-            expected.pop(k, None)
-        else:
-            expected[k] = table(k, v)
+    store, expected = _two_sided(base, left, right)
     result = store.merge("dev", "main", fast_forward=False)
     assert _state(store, "main") == expected
     merged = store.get_commit(result.new_head or "")
