@@ -24,6 +24,7 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
     ServerError,
+    TooLarge,
     UnsafeOperation,
 )
 from spark_lakeversion.store.model import (
@@ -80,6 +81,7 @@ __all__ = [
     "ReferenceConflict",
     "ServerError",
     "Tag",
+    "TooLarge",
     "Transaction",
     "__version__",
     "connect",

@@ -7,7 +7,8 @@ meaning, not by where the error came from::
     ├── InvalidInput                  bad request: nothing was written
     │   ├── InvalidName               a ref name breaks the naming rules
     │   ├── InvalidRefExpression      `ref~N`, `ref#time`, hash prefix... not parseable
-    │   └── InvalidKey                an empty or malformed table/namespace key
+    │   ├── InvalidKey                an empty or malformed table/namespace key
+    │   └── TooLarge                  over a documented limit (body, key, message...): 413
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
     │   ├── CommitNotFound
@@ -60,6 +61,12 @@ class InvalidRefExpression(InvalidInput):
 
 class InvalidKey(InvalidInput):
     code = "INVALID_KEY"
+
+
+class TooLarge(InvalidInput):
+    """A request or value over one of the limits in `spark_lakeversion.limits`."""
+
+    code = "TOO_LARGE"
 
 
 class NotFound(LakeVersionError):
@@ -136,6 +143,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidName,
         InvalidRefExpression,
         InvalidKey,
+        TooLarge,
         NotFound,
         RefNotFound,
         CommitNotFound,

@@ -128,7 +128,13 @@ def emit(ctx: click.Context | None, data: Any,
         return
     text = text_renderer(data) if text_renderer else render_plain(data)
     if text:
-        click.echo(text.rstrip("\n"))
+        click.echo(printable(text.rstrip("\n")))
+
+
+def printable(text: str) -> str:
+    """`text` with any lone surrogate (stored by an older version) shown as its escape, so
+    printing never fails."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def render_plain(data: Any, indent: int = 0) -> str:
@@ -197,7 +203,7 @@ def report_error(error: BaseException, json_output: bool) -> ExitCode:
     if json_output:
         click.echo(to_json(error_payload(error)))
     else:
-        click.echo(render_error_text(error), err=True)
+        click.echo(printable(render_error_text(error)), err=True)
     return exit_code_for(error)
 
 

@@ -7,12 +7,24 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
+from spark_lakeversion.limits import DEFAULT_LIMITS, Limits, iter_limits
 from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
+
+
+def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One `--max-...` option per field of `Limits`, defaulting to its default."""
+    for name, default in reversed(list(iter_limits(DEFAULT_LIMITS))):
+        help_text = next(f.metadata.get("help", "") for f in fields(Limits) if f.name == name)
+        command = click.option(Limits.option(name), name, default=default, show_default=True,
+                               type=click.IntRange(min=1), help=help_text or None)(command)
+    return command
 
 
 @click.command()
@@ -29,13 +41,14 @@ from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
                    "(env LAKEVERSION_TOKEN).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@limit_options
 @click.pass_context
 def serve(ctx: click.Context, store_url: str | None, warehouse: str | None, host: str,
-          port: int, token: str | None, log_level: str) -> None:
-    """Run the HTTP server until interrupted."""
+          port: int, token: str | None, log_level: str, **limit_values: int) -> None:
+    """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     import uvicorn
 
-    from spark_lakeversion.server.app import create_app
+    from spark_lakeversion.server.app import create_app, uvicorn_limits
 
     if store_url is None and ctx.obj is not None:
         store_url = getattr(ctx.obj, "store_url", None)
@@ -43,13 +56,14 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None, host
         raise click.BadParameter("serve needs a database store (sqlite:///..., postgresql...), "
                                  "not another server", param_hint="--store")
     logging.basicConfig(level=log_level.upper())
-    app = create_app(store_url, warehouse, token)
+    limits = Limits(**limit_values)
+    app = create_app(store_url, warehouse, token, limits)
     shown = _without_password(app.state.store.url)
     click.echo(f"lakeversion serving http://{host}:{port} (Iceberg REST: "
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
                f"{shown})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                lifespan="off")
+                lifespan="off", **uvicorn_limits(limits))
 
 
 def _without_password(url: str) -> str:

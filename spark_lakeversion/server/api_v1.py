@@ -8,13 +8,20 @@ parameters and bodies only (they may contain `/`, `~`, `#`).
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from spark_lakeversion.errors import AlreadyExists, InvalidInput
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    CommitOutcomeUnknown,
+    InvalidInput,
+    LakeVersionError,
+)
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
@@ -145,6 +152,24 @@ def _operation(body: OperationBody) -> Operation:
         raise InvalidInput(f"put {key}: invalid content ({exc})") from None
 
 
+T = TypeVar("T")
+log = logging.getLogger("spark_lakeversion.server")
+
+
+def _committing(write: Callable[[], T]) -> T:
+    """A store commit: an unforeseen failure inside it may have landed (outcome unknown);
+    bad input never gets here, the boundary and the store's checks refuse it first."""
+    try:
+        return write()
+    except LakeVersionError:
+        raise
+    except Exception as exc:
+        log.exception("store commit failed")
+        raise CommitOutcomeUnknown(
+            f"the store commit failed ({type(exc).__name__}); it may or may not have "
+            "landed: re-read the branch before retrying") from None
+
+
 def api_router(store: VersionStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
@@ -212,8 +237,9 @@ def api_router(store: VersionStore) -> APIRouter:
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
         result = await run_in_threadpool(
-            lambda: store.commit(body.branch, ops, message=body.message, author=body.author,
-                                 properties=body.properties, expected_head=body.expected_head))
+            _committing, lambda: store.commit(
+                body.branch, ops, message=body.message, author=body.author,
+                properties=body.properties, expected_head=body.expected_head))
         return result.to_dict()
 
     @router.get("/merge-base")
@@ -251,7 +277,7 @@ def api_router(store: VersionStore) -> APIRouter:
         behaviors: dict[KeyLike, MergeBehavior] = {_key(k, "behaviors key"): MergeBehavior.parse(v)
                      for k, v in body.behaviors.items()}
         result = await run_in_threadpool(
-            lambda: store.merge(
+            _committing, lambda: store.merge(
                 body.source, body.target, dry_run=body.dry_run, fast_forward=body.fast_forward,
                 default_behavior=MergeBehavior.parse(body.strategy.value), behaviors=behaviors,
                 message=body.message or meta.message, author=body.author or meta.author,
@@ -263,7 +289,7 @@ def api_router(store: VersionStore) -> APIRouter:
     async def cherry_pick(body: CherryPickBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            lambda: store.cherry_pick(body.commits, body.branch, dry_run=body.dry_run,
+            _committing, lambda: store.cherry_pick(body.commits, body.branch, dry_run=body.dry_run,
                                       author=meta.author))
         return result.to_dict()
 
@@ -271,7 +297,7 @@ def api_router(store: VersionStore) -> APIRouter:
     async def revert(body: RevertBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            lambda: store.revert(body.commit, body.branch, dry_run=body.dry_run,
+            _committing, lambda: store.revert(body.commit, body.branch, dry_run=body.dry_run,
                                  author=meta.author))
         return result.to_dict()
 
@@ -280,7 +306,7 @@ def api_router(store: VersionStore) -> APIRouter:
         meta = commit_meta(request)
         key = _key(body.table, "table")
         commit = await run_in_threadpool(
-            lambda: store.rollback_table(body.branch, key, body.to, author=meta.author,
+            _committing, lambda: store.rollback_table(body.branch, key, body.to, author=meta.author,
                                          message=body.message or meta.message))
         return commit.to_dict()
 

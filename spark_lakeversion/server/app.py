@@ -20,13 +20,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.server.api_v1 import api_router
+from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.errors import (
     IcebergError,
+    SafeJSONResponse,
     handle_http_error,
     handle_iceberg_error,
     handle_lakeversion_error,
-    handle_unexpected,
     handle_validation_error,
 )
 from spark_lakeversion.server.iceberg import IcebergCatalog, iceberg_router
@@ -54,6 +56,12 @@ def normalize_warehouse(warehouse: str | None) -> str:
     path = Path(warehouse).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path.as_uri()
+
+
+def uvicorn_limits(limits: Limits) -> dict[str, Any]:
+    """uvicorn settings enforcing the header limit: the h11 parser (always, so the limit
+    does not depend on what is installed) caps the request line and headers together."""
+    return {"http": "h11", "h11_max_incomplete_event_size": limits.max_header_bytes}
 
 
 class BearerAuth:
@@ -91,10 +99,16 @@ class BearerAuth:
 
 
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
-               token: str | None = None) -> FastAPI:
-    """Build the app over `store` (an open store, a store URL, or the default store)."""
+               token: str | None = None, limits: Limits | None = None) -> FastAPI:
+    """Build the app over `store` (an open store, a store URL, or the default store).
+
+    `limits` (default: `Limits()`) also become the store's, so every commit through this
+    server is held to them.
+    """
     if not isinstance(store, VersionStore):
         store = open_store(store)
+    limits = limits or DEFAULT_LIMITS
+    store.limits = limits
     catalog = IcebergCatalog(store, normalize_warehouse(warehouse))
     app = FastAPI(
         title="spark-lakeversion",
@@ -104,8 +118,10 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        default_response_class=SafeJSONResponse,
     )
     app.state.store = store
+    app.state.limits = limits
     app.state.catalog = catalog
     app.include_router(api_router(store))
     app.include_router(iceberg_router(catalog), prefix="/iceberg")
@@ -124,7 +140,9 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)
-    app.add_exception_handler(Exception, handle_unexpected)
+    # the last added runs first: errors, then auth (before any body is read), then input
+    app.add_middleware(InputBoundary, limits=limits)
     if token:
         app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(ErrorBoundary)
     return app

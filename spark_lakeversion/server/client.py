@@ -21,6 +21,7 @@ from spark_lakeversion.errors import (
     InvalidInput,
     LakeVersionError,
     ServerError,
+    TooLarge,
 )
 from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.store.model import (
@@ -207,7 +208,12 @@ def _error_from(response: httpx.Response) -> LakeVersionError:
         cls = ERRORS_BY_CODE.get(error.get("code", ""), ServerError)
         message = error.get("message", response.text)
     except (ValueError, KeyError, TypeError, AttributeError):
-        return ServerError(f"HTTP {response.status_code} from server: {response.text[:500]}")
+        text = f"HTTP {response.status_code} from server: {response.text[:500]}"
+        if response.status_code == 413:  # e.g. a proxy's own answer to an oversized body
+            return TooLarge(text)
+        if 400 <= response.status_code < 500:  # the server refused the request as sent
+            return InvalidInput(text)
+        return ServerError(text)
     if issubclass(cls, ConflictError):
         result = MergeResult.from_dict(error["result"]) if error.get("result") else None
         conflicts = [Conflict.from_dict(c) for c in error.get("conflicts") or []]

@@ -14,7 +14,8 @@ from types import TracebackType
 import uvicorn
 
 from spark_lakeversion.errors import ServerError
-from spark_lakeversion.server.app import create_app
+from spark_lakeversion.limits import Limits
+from spark_lakeversion.server.app import create_app, uvicorn_limits
 from spark_lakeversion.store import VersionStore
 
 
@@ -66,9 +67,10 @@ class EmbeddedServer:
 
 def start_embedded_server(store_url: str | VersionStore | None = None,
                           warehouse: str | None = None, token: str | None = None,
-                          *, timeout: float = 30.0) -> EmbeddedServer:
+                          *, limits: Limits | None = None,
+                          timeout: float = 30.0) -> EmbeddedServer:
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves."""
-    app = create_app(store_url, warehouse, token)
+    app = create_app(store_url, warehouse, token, limits)
     store: VersionStore = app.state.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto
     # is IPPROTO_TCP, and with Nagle on every reused keep-alive connection stalls ~40 ms
@@ -78,7 +80,7 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound before the thread starts: the port is ours, no race
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, **uvicorn_limits(app.state.limits))
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 

@@ -7,6 +7,7 @@ the Java and Python Iceberg clients map onto their own exceptions.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -24,10 +25,20 @@ from spark_lakeversion.errors import (
     NotFound,
     ReadOnlyRef,
     ServerError,
+    TooLarge,
     UnsafeOperation,
 )
 
 log = logging.getLogger("spark_lakeversion.server")
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that always encodes: a lone surrogate stored by an older version is sent as its
+    JSON escape (``\\ud800``) instead of failing the whole answer."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 class IcebergError(Exception):
@@ -62,6 +73,8 @@ def commit_failed(message: str) -> IcebergError:
 
 def status_of(exc: LakeVersionError) -> int:
     """HTTP status of an error of our tree (the table in DEVELOPERS.md)."""
+    if isinstance(exc, TooLarge):
+        return 413
     if isinstance(exc, InvalidInput):
         return 400
     if isinstance(exc, NotFound):
@@ -92,6 +105,8 @@ def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -
     if isinstance(exc, NotFound):
         # an unknown ref/commit in a prefix or `db@ref`: the table/namespace is not there
         return no_such_table(exc.message) if table_op else no_such_namespace(exc.message)
+    if isinstance(exc, TooLarge):  # no Iceberg type of its own: a bad request, status 413
+        return IcebergError(413, "BadRequestException", exc.message)
     if isinstance(exc, InvalidInput):
         return bad_request(exc.message)
     if isinstance(exc, AlreadyExists):
@@ -105,8 +120,8 @@ def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -
     return IcebergError(500, "ServiceFailureException", exc.message)
 
 
-def iceberg_response(exc: IcebergError) -> JSONResponse:
-    return JSONResponse(
+def iceberg_response(exc: IcebergError) -> SafeJSONResponse:
+    return SafeJSONResponse(
         {"error": {"message": exc.message, "type": exc.type, "code": exc.status}},
         status_code=exc.status,
     )
@@ -116,23 +131,23 @@ def is_iceberg_path(request: Request) -> bool:
     return request.url.path.startswith("/iceberg")
 
 
-async def handle_iceberg_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_iceberg_error(request: Request, exc: Exception) -> SafeJSONResponse:
     assert isinstance(exc, IcebergError)
     return iceberg_response(exc)
 
 
-async def handle_lakeversion_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_lakeversion_error(request: Request, exc: Exception) -> SafeJSONResponse:
     assert isinstance(exc, LakeVersionError)
     if is_iceberg_path(request):
         return iceberg_response(iceberg_from_lakeversion(exc))
-    return JSONResponse(api_error_body(exc), status_code=status_of(exc))
+    return SafeJSONResponse(api_error_body(exc), status_code=status_of(exc))
 
 
 #: Iceberg exception names of the statuses the router itself answers (no such route, method)
 _ICEBERG_HTTP_TYPES = {404: "NotFoundException", 405: "UnsupportedOperationException"}
 
 
-async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_http_error(request: Request, exc: Exception) -> SafeJSONResponse:
     """The router's own answers (no route for this path or method) in each API's error model,
     not Starlette's `{"detail": ...}`."""
     assert isinstance(exc, HTTPException)
@@ -143,10 +158,10 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     name = "".join(w.capitalize() for w in str(exc.detail).split()) or "HttpError"
     body = {"error": {"type": name, "code": "_".join(str(exc.detail).upper().split()),
                       "message": message, "conflicts": []}}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return SafeJSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def handle_validation_error(request: Request, exc: Exception) -> SafeJSONResponse:
     """FastAPI's 422 for a malformed body/query becomes our 400 InvalidInput."""
     errors = getattr(exc, "errors", None)
     detail = "; ".join(
@@ -156,18 +171,15 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
     message = f"invalid request: {detail}"
     if is_iceberg_path(request):
         return iceberg_response(bad_request(message))
-    return JSONResponse(api_error_body(InvalidInput(message)), status_code=400)
+    return SafeJSONResponse(api_error_body(InvalidInput(message)), status_code=400)
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Anything unforeseen: logged with its trace, answered without it."""
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    if request.method in ("GET", "HEAD", "OPTIONS"):  # a read: nothing can have been written
-        message = f"internal error ({type(exc).__name__}) while reading"
-        if is_iceberg_path(request):
-            return iceberg_response(IcebergError(500, "ServiceFailureException", message))
-        return JSONResponse(api_error_body(LakeVersionError(message)), status_code=500)
-    message = f"internal error ({type(exc).__name__}); the outcome of the write is unknown"
+async def handle_unexpected(request: Request, exc: Exception) -> SafeJSONResponse:
+    """Anything unforeseen: logged with its trace, answered without it (as a 500, never as
+    outcome-unknown: that is only for a store commit that failed ambiguously)."""
+    log.error("unexpected error on %s %s", request.method, request.url.path,
+              exc_info=(type(exc), exc, exc.__traceback__))
+    message = f"internal error ({type(exc).__name__}); see the server log"
     if is_iceberg_path(request):
-        return iceberg_response(IcebergError(500, "CommitStateUnknownException", message))
-    return JSONResponse(api_error_body(CommitOutcomeUnknown(message)), status_code=500)
+        return iceberg_response(IcebergError(500, "ServiceFailureException", message))
+    return SafeJSONResponse(api_error_body(LakeVersionError(message)), status_code=500)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
+from spark_lakeversion.server.boundary import parse_json
 
 AUTHOR = "x-lakeversion-author"
 MESSAGE = "x-lakeversion-message"
@@ -46,10 +48,8 @@ def commit_meta(request: Request) -> CommitMeta:
     properties: dict[str, str] = {}
     raw = headers.get(PROPERTIES)
     if raw:
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            raise InvalidInput("X-Lakeversion-Properties must be a JSON object") from None
+        limits: Limits = getattr(request.app.state, "limits", DEFAULT_LIMITS)
+        parsed = parse_json(raw, "X-Lakeversion-Properties", limits.max_json_depth)
         if not isinstance(parsed, dict):
             raise InvalidInput("X-Lakeversion-Properties must be a JSON object")
         properties = {str(k): v if isinstance(v, str) else json.dumps(v)

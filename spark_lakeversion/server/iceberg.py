@@ -42,6 +42,7 @@ from pyiceberg.table.update import (
 )
 
 from spark_lakeversion.errors import (
+    CommitOutcomeUnknown,
     ConflictError,
     InvalidInput,
     LakeVersionError,
@@ -49,6 +50,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
 )
 from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.server.boundary import request_json
 from spark_lakeversion.server.errors import (
     IcebergError,
     already_exists,
@@ -235,14 +237,14 @@ def _parse(model: type[Any], body: Any) -> Any:
 
 
 async def _json(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise bad_request("request body is not valid JSON") from None
+    """The body as the input boundary parsed and checked it (`server.boundary`)."""
+    return request_json(request)
 
 
 def _json_response(payload: str, status: int = 200) -> Response:
-    return Response(payload, status_code=status, media_type="application/json")
+    # a lone surrogate stored by an older version goes out as its JSON escape
+    return Response(payload.encode("utf-8", "backslashreplace"), status_code=status,
+                    media_type="application/json")
 
 
 def _table_result(metadata: TableMetadata, metadata_location: str | None) -> Response:
@@ -347,6 +349,11 @@ class IcebergCatalog:
             for location in written:
                 fmt.delete_file_quietly(location)
             raise
+        except Exception as exc:  # the store commit failed in an unforeseen way
+            log.exception("store commit to %s failed", branch)
+            raise CommitOutcomeUnknown(
+                f"the store commit to {branch} failed ({type(exc).__name__}); it may or may "
+                "not have landed: reload the table before retrying") from None
         return commit.id
 
     # ---- config ------------------------------------------------------------------------

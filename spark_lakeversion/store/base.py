@@ -10,11 +10,16 @@ Contract shared by every backend:
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -39,10 +44,44 @@ class LogPage:
     next_page_token: str | None
 
 
+_TOKEN_TAG = b"lakeversion-log-page:"
+_MAX_TOKEN_CHARS = 64
+
+
+def _token_check(offset: int) -> str:
+    return hashlib.blake2b(_TOKEN_TAG + str(offset).encode(), digest_size=6).hexdigest()
+
+
+def encode_page_token(offset: int) -> str:
+    """An opaque page token: the offset with a check, so a made-up token is refused."""
+    return base64.urlsafe_b64encode(f"{offset}:{_token_check(offset)}".encode()).decode()
+
+
+def decode_page_token(token: object) -> int:
+    """The offset of a token `encode_page_token` made; `InvalidInput` naming page_token else."""
+    problem = InvalidInput(f"page_token {str(token)[:_MAX_TOKEN_CHARS]!r} is not a page token "
+                           "from a previous answer (pass next_page_token back unchanged)")
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
+        raise problem
+    try:
+        offset_text, _, check = base64.urlsafe_b64decode(token.encode("ascii")).decode(
+            "ascii").partition(":")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise problem from None
+    if not offset_text.isascii() or not offset_text.isdigit() or len(offset_text) > 12:
+        raise problem
+    offset = int(offset_text)
+    if check != _token_check(offset):
+        raise problem
+    return offset
+
+
 class VersionStore(ABC):
     """Abstract version store; `spark_lakeversion.store.open_store(url)` picks a backend."""
 
     url: str
+    #: what a commit may store (`spark_lakeversion.limits`); the server may set its own
+    limits: Limits = DEFAULT_LIMITS
 
     # ---- refs -------------------------------------------------------------------------
     @abstractmethod

@@ -13,6 +13,9 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 MIN_HASH_PREFIX = 8
 FULL_HASH_LENGTH = 40
 RESERVED_NAMES = frozenset({"HEAD"})
+#: the largest N of `ref~N`: far past any real history, small enough to parse safely
+MAX_ANCESTORS = 1_000_000
+_DIGITS = re.compile(r"^[0-9]{1,16}$")
 
 
 def validate_ref_name(name: object) -> str:
@@ -75,9 +78,10 @@ def parse_ref_expression(text: object) -> RefExpression:
         as_of = parse_timestamp(stamp, text)
     elif "~" in text:
         base, _, count = text.partition("~")
-        if not count.isdigit():
+        if not _DIGITS.match(count) or int(count) > MAX_ANCESTORS:
             raise InvalidRefExpression(
-                f"in {text!r}, '~' must be followed by a number of ancestors, e.g. main~2")
+                f"in {text[:200]!r}, '~' must be followed by a number of ancestors from 0 to "
+                f"{MAX_ANCESTORS:,}, e.g. main~2")
         ancestors = int(count)
     if not base:
         raise InvalidRefExpression(f"ref expression {text!r} names no ref")
@@ -98,4 +102,9 @@ def parse_timestamp(stamp: str, context: str) -> datetime:
             "(e.g. main#2026-01-31T12:00:00Z)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:  # an offset can carry 0001-01-01 or 9999-12-31 out of datetime's range
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidRefExpression(
+            f"in {context!r}, {stamp!r} is out of range (in UTC it must fall within years "
+            "1-9999)") from None

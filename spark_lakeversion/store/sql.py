@@ -42,9 +42,17 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
+from spark_lakeversion.limits import check_commit
 from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
-from spark_lakeversion.store.base import DEFAULT_AUTHOR, DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.store.base import (
+    DEFAULT_AUTHOR,
+    DEFAULT_BRANCH,
+    LogPage,
+    VersionStore,
+    decode_page_token,
+    encode_page_token,
+)
 from spark_lakeversion.store.model import (
     Commit,
     Conflict,
@@ -682,6 +690,8 @@ class SqlVersionStore(VersionStore):
         if not isinstance(message, str):
             raise InvalidInput("a commit message must be a string")
         props = _check_properties(properties)
+        check_commit(self.limits, message=message, author=author, properties=props,
+                     changes=changes)
         ref = self._writable_branch(branch)
         base = self._expand_hash(expected_head) if expected_head else ref.head
         base_values = self._values(self._root_of(base), changes) if expected_head else None
@@ -735,10 +745,7 @@ class SqlVersionStore(VersionStore):
             page_token: str | None = None) -> LogPage:
         if not isinstance(limit, int) or limit < 1:
             raise InvalidInput("limit must be a positive integer")
-        try:
-            skip = int(page_token) if page_token else 0
-        except ValueError:
-            raise InvalidInput(f"invalid page token {page_token!r}") from None
+        skip = decode_page_token(page_token) if page_token else 0
         head = self.resolve(ref).commit_id
         touching: set[str] | None = None
         if key is not None:
@@ -753,7 +760,7 @@ class SqlVersionStore(VersionStore):
                 continue
             if seen >= skip:
                 if len(out) == limit:
-                    return LogPage(out, str(skip + limit))
+                    return LogPage(out, encode_page_token(skip + limit))
                 out.append(commit)
             seen += 1
         return LogPage(out, None)
@@ -801,6 +808,7 @@ class SqlVersionStore(VersionStore):
         default = MergeBehavior.parse(default_behavior)
         per_key = {Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
         props = _check_properties(properties)
+        check_commit(self.limits, message=message, author=author, properties=props)
         target_ref = self._writable_branch(target)
         for _ in range(MAX_CAS_ATTEMPTS):
             source_head = self.resolve(source).commit_id
@@ -954,11 +962,13 @@ class SqlVersionStore(VersionStore):
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
                     author: str | None = None,
                     expected_head: str | None = None) -> MergeResult:
+        check_commit(self.limits, message=None, author=author, properties=None)
         return self._apply_commit_diff("cherry-pick", list(commit_ids), onto, dry_run, author,
                                        expected_head)
 
     def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
                author: str | None = None, expected_head: str | None = None) -> MergeResult:
+        check_commit(self.limits, message=None, author=author, properties=None)
         return self._apply_commit_diff("revert", [commit_id], on, dry_run, author,
                                        expected_head)
 
