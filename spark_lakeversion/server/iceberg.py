@@ -50,6 +50,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
 )
 from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.limits import check_key
 from spark_lakeversion.server.boundary import request_json
 from spark_lakeversion.server.errors import (
     IcebergError,
@@ -308,6 +309,7 @@ class IcebergCatalog:
 
     def _table(self, addr: Address, name: str) -> tuple[Key, Content | None]:
         key = addr.key(name)
+        check_key(key, self.store.limits)  # before a metadata file is written under it
         content = self.store.get_content(addr.commit_id, key)
         if content is not None and content.type is not ContentType.ICEBERG_TABLE:
             content = None  # a Delta table or a namespace is not an Iceberg table
