@@ -3,10 +3,10 @@
 Two pure ASGI middlewares wrap the whole app (both APIs):
 - `ErrorBoundary` (outermost) turns every exception into a response, so no error ever
   reaches uvicorn, which would close the client's keep-alive connection;
-- `InputBoundary` bounds the request line and headers, reads the body while counting bytes (and refuses an oversized
-  Content-Length before reading any), then checks it is JSON nested at most
-  `max_json_depth` levels with only valid Unicode strings. Handlers then read the parsed
-  value with `request_json`, never parsing untrusted bytes themselves.
+- `InputBoundary` bounds the request line and headers, reads the body while counting
+  bytes (and refuses an oversized Content-Length before reading any), then checks it is
+  JSON nested at most `max_json_depth` levels with only valid Unicode strings. Handlers
+  then read the parsed value with `request_json`, never parsing untrusted bytes themselves.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ whose answer was lost is `CommitOutcomeUnknown` (re-read before retrying).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from spark_lakeversion.errors import (
     ServerError,
     TooLarge,
 )
+from spark_lakeversion.limits import invalid_unicode_path
 from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.store.model import (
     Commit,
@@ -58,9 +60,16 @@ class RestVersionStore(VersionStore):
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
         writing = method != "GET"
+        # ASCII JSON: a lone surrogate travels as its escape and the server refuses it (400)
+        content = None if body is None else json.dumps(body).encode()
+        sent = {**(headers or {}), **({"content-type": "application/json"} if content else {})}
         try:
-            response = self._http.request(method, path, params=params, json=body,
-                                          headers=headers)
+            response = self._http.request(method, path, params=params, content=content,
+                                          headers=sent)
+        except UnicodeEncodeError:  # in a query parameter: never sent
+            bad = [k for k, v in (params or {}).items() if invalid_unicode_path(v) is not None]
+            raise InvalidInput(f"{', '.join(bad) or 'a parameter'} is not valid Unicode "
+                               f"(lone surrogate); {method} {path} was not sent") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ServerError(f"cannot reach {self.url}: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -110,10 +119,10 @@ class RestVersionStore(VersionStore):
         ops = []
         for op in operations:
             if isinstance(op, Put):
-                ops.append({"op": "put", "key": list(op.key.elements),
+                ops.append({"op": "put", "key": list(Key.of(op.key).elements),
                             "content": op.content.to_dict()})
             elif isinstance(op, Delete):
-                ops.append({"op": "delete", "key": list(op.key.elements)})
+                ops.append({"op": "delete", "key": list(Key.of(op.key).elements)})
             else:
                 raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
         body = {"branch": branch, "operations": ops, "message": message, "author": author,
