@@ -47,6 +47,22 @@ def fresh_postgres_url() -> str:
     return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
 
 
+#: examples per fuzz test: bounded for CI; `pytest --long` runs many more before a release
+FUZZ_EXAMPLES = 1_500
+FUZZ_EXAMPLES_LONG = 20_000
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help=f"run the fuzz suites with {FUZZ_EXAMPLES_LONG} examples each "
+                          f"instead of {FUZZ_EXAMPLES} (for releases)")
+
+
+@pytest.fixture
+def fuzz_examples(request: pytest.FixtureRequest) -> int:
+    return FUZZ_EXAMPLES_LONG if request.config.getoption("--long") else FUZZ_EXAMPLES
+
+
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgres"]
 
 
