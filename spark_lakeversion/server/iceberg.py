@@ -220,9 +220,10 @@ class TransactionBody(Requests):
 
 #: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
 #: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as
-#: `next(...)` over specs/schemas of a table being created without them
+#: `next(...)` over specs/schemas of a table being created without them; ArithmeticError for
+#: out-of-range values such as a date default of 2**31 days (OverflowError)
 _PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError,
-                           StopIteration, PyIcebergValidationError)
+                           StopIteration, ArithmeticError, PyIcebergValidationError)
 
 
 def _parse(model: type[Any], body: Any) -> Any:

@@ -83,6 +83,21 @@ def test_deeply_nested_properties_header_is_400(server: EmbeddedServer, ice: htt
     assert written(server) == before
 
 
+def test_out_of_range_values_in_iceberg_bodies_are_400(server: EmbeddedServer,
+                                                       ice: httpx.Client) -> None:
+    """Found by the fuzz suite: a date default of 2**31 days overflowed (500)."""
+    before = written(server)
+    field = {"id": 1, "name": "d", "type": "date", "required": False,
+             "initial-default": 2**31}
+    schema = {"type": "struct", "fields": [field]}
+    r = ice.post("/namespaces/db/tables", json={"name": "d", "schema": schema})
+    iceberg_error(r, 400, "BadRequestException")
+    r = ice.post("/namespaces/db/tables/t",
+                 json={"updates": [{"action": "add-schema", "schema": schema}]})
+    iceberg_error(r, 400, "BadRequestException")
+    assert written(server) == before
+
+
 # ---- Unicode --------------------------------------------------------------------------------
 def test_lone_surrogates_are_400_naming_the_field(server: EmbeddedServer, ice: httpx.Client,
                                                   api: httpx.Client) -> None:
