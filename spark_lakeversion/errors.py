@@ -7,7 +7,8 @@ meaning, not by where the error came from::
     ├── InvalidInput                  bad request: nothing was written
     │   ├── InvalidName               a ref name breaks the naming rules
     │   ├── InvalidRefExpression      `ref~N`, `ref#time`, hash prefix... not parseable
-    │   └── InvalidKey                an empty or malformed table/namespace key
+    │   ├── InvalidKey                an empty or malformed table/namespace key
+    │   └── LocationNotAllowed        a location outside the catalog's allowed roots
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
     │   ├── CommitNotFound
@@ -15,6 +16,8 @@ meaning, not by where the error came from::
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
     ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
+    ├── HistoryCollected              a commit older than gc's retained history: its files
+    │                                 may be gone, so it cannot be restored or merged
     ├── ConflictError                 the change cannot apply: caller must look, not retry
     │   └── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
     ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
@@ -62,6 +65,12 @@ class InvalidKey(InvalidInput):
     code = "INVALID_KEY"
 
 
+class LocationNotAllowed(InvalidInput):
+    """A location a client gave lies outside the roots the server writes under."""
+
+    code = "LOCATION_NOT_ALLOWED"
+
+
 class NotFound(LakeVersionError):
     code = "NOT_FOUND"
 
@@ -90,6 +99,12 @@ class UnsafeOperation(LakeVersionError):
     """Refused because it would delete files that other branches, tags or commits read."""
 
     code = "UNSAFE_OPERATION"
+
+
+class HistoryCollected(LakeVersionError):
+    """The commit is outside gc's retained history: files it reaches may be deleted."""
+
+    code = "HISTORY_COLLECTED"
 
 
 class ConflictError(LakeVersionError):
@@ -136,6 +151,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidName,
         InvalidRefExpression,
         InvalidKey,
+        LocationNotAllowed,
         NotFound,
         RefNotFound,
         CommitNotFound,
@@ -143,6 +159,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         AlreadyExists,
         ReadOnlyRef,
         UnsafeOperation,
+        HistoryCollected,
         ConflictError,
         ReferenceConflict,
         CommitOutcomeUnknown,
