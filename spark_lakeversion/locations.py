@@ -18,13 +18,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
+from spark_lakeversion.errors import InvalidInput, InvalidKey, LocationNotAllowed
 
 #: schemes whose paths we compare; `s3a`/`s3n` are Hadoop's spellings of `s3`
 _SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3"}
 KNOWN_SCHEMES = frozenset({"file", "s3", "s3a", "s3n", "gs", "gcs", "abfs", "abfss", "wasb",
                            "wasbs", "hdfs", "oss"})
 _FORBIDDEN = frozenset("?#%\\")
+#: the words every "outside the roots" message carries; the Spark error translation
+#: (`spark/jvm.py`) recognises a `LocationNotAllowed` behind Iceberg's BadRequestException
+#: by them, since Iceberg's REST error model has no room for our error code
+OUTSIDE_ROOTS = "is outside the allowed locations of this catalog"
+#: the words of a refused location that another table already uses
+OVERLAPS = "overlaps the location of another table"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class Location:
             safe_segment(segment, "path segment")
         base = "" if self.path == "/" else self.path
         return Location(self.scheme, self.authority, base + "".join("/" + s for s in segments))
+
+    @property
+    def local_path(self) -> str | None:
+        """The file-system path of a `file` location, None for object stores."""
+        return self.path if self.scheme == "file" else None
 
     def __str__(self) -> str:
         return self.uri
@@ -121,6 +132,17 @@ def safe_segment(name: object, what: str = "name") -> str:
     return name
 
 
+def check_new_key(elements: Sequence[str], what: str = "name") -> None:
+    """Refuse a key that is about to be written (a `Put` of a commit from any surface)
+    unless every element is a `safe_segment`; `InvalidKey` says which and why. Keys already
+    stored are never re-checked, so old stores stay readable."""
+    for element in elements:
+        try:
+            safe_segment(element, what)
+        except InvalidInput as exc:
+            raise InvalidKey(exc.message) from None
+
+
 def table_location(base: Location, namespace: Sequence[str], name: str, suffix: str) -> Location:
     """The one place a table's directory is built from names: `base/ns.../name_suffix`."""
     for level in namespace:
@@ -150,15 +172,24 @@ class AllowedRoots:
     def contains(self, location: Location) -> bool:
         return any(location.is_under(root) for root in self.roots)
 
-    def check(self, text: object, what: str = "location") -> Location:
-        """Parse `text` and require it under a root; `LocationNotAllowed` names the roots."""
+    def contains_strictly(self, location: Location) -> bool:
+        """Inside a root and not a root itself: a table at a root would own every other
+        table's files."""
+        return any(location.is_under(root) and location != root for root in self.roots)
+
+    def check(self, text: object, what: str = "location", *, strictly: bool = False
+              ) -> Location:
+        """Parse `text` and require it under a root (`strictly`: inside, not equal to one);
+        `LocationNotAllowed` names the roots."""
         location = parse_location(text, what)
-        if not self.contains(location):
+        inside = self.contains_strictly(location) if strictly else self.contains(location)
+        if not inside:
+            where = "inside (not at)" if strictly and self.contains(location) else "under"
             raise LocationNotAllowed(
-                f"{what} {text!r} is outside the allowed locations of this catalog "
-                f"({self.describe()}); start the server with --allowed-location to add one")
+                f"{what} {text!r} {OUTSIDE_ROOTS}: it must lie {where} one of "
+                f"{self.describe()}; start the server with --allowed-location to add one")
         return location
 
 
-__all__ = ["AllowedRoots", "KNOWN_SCHEMES", "Location", "parse_location", "safe_segment",
-           "table_location"]
+__all__ = ["AllowedRoots", "KNOWN_SCHEMES", "Location", "OUTSIDE_ROOTS", "OVERLAPS",
+           "check_new_key", "parse_location", "safe_segment", "table_location"]

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from spark_lakeversion.errors import AlreadyExists, InvalidInput
+from spark_lakeversion.formats.validate import check_overlap, validate_content
+from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
@@ -145,7 +147,23 @@ def _operation(body: OperationBody) -> Operation:
         raise InvalidInput(f"put {key}: invalid content ({exc})") from None
 
 
-def api_router(store: VersionStore) -> APIRouter:
+def _validated(store: VersionStore, roots: AllowedRoots | None,
+               ops: list[Operation]) -> list[Operation]:
+    """Every Put: a safe key, a content its format accepts (locations under `roots`, files
+    readable) whose location no other table owns; checked before the store writes."""
+    out: list[Operation] = []
+    for op in ops:
+        if isinstance(op, Put):
+            check_new_key(op.key.elements, "key element")
+            content = validate_content(op.key, op.content, roots) if roots else op.content
+            check_overlap(store, op.key, content)
+            op = Put(op.key, content)
+        out.append(op)
+    return out
+
+
+def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRouter:
+    """`roots`: where Iceberg contents committed here may point (the catalog's roots)."""
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
     @router.get("/refs")
@@ -212,7 +230,8 @@ def api_router(store: VersionStore) -> APIRouter:
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
         result = await run_in_threadpool(
-            lambda: store.commit(body.branch, ops, message=body.message, author=body.author,
+            lambda: store.commit(body.branch, _validated(store, roots, ops),
+                                 message=body.message, author=body.author,
                                  properties=body.properties, expected_head=body.expected_head))
         return result.to_dict()
 
