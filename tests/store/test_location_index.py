@@ -51,9 +51,10 @@ def test_owner_finds_equal_containing_and_contained_locations(db: VersionStore) 
         assert db.location_owner(free, "B") is None, free
 
 
-def test_old_contents_are_indexed_when_an_old_store_is_opened(sql_url: str) -> None:
-    if sql_url == "sqlite:///:memory:":
-        return  # cannot be reopened; the file and PostgreSQL backends cover this
+@pytest.mark.parametrize("backend", ["sqlite-file", "postgres"])  # they can be reopened
+def test_old_contents_are_indexed_when_an_old_store_is_opened(backend: str,
+                                                              tmp_path: Path) -> None:
+    sql_url = make_store_url(backend, tmp_path)
     s = open_store(sql_url)
     s.commit("main", [Put(Key.of("db.a"), delta("A", "file:///w/a"))], message="m")
     with s._engine.begin() as conn:  # type: ignore[attr-defined]
