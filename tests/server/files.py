@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
+from spark_lakeversion.server.embedded import EmbeddedServer
 
 SCHEMA = {"type": "struct", "schema-id": 0,
           "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
@@ -60,12 +57,3 @@ def plant(site_root: Path) -> tuple[Path, Path, Path]:
     (warehouse / "planted.txt").write_text("planted in W\n")
     os.utime(victim / "secret.txt", (1_000_000_000, 1_000_000_000))
     return warehouse, extra, victim
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    root = tmp_path / "site"
-    warehouse, extra, victim = plant(root)
-    with start_embedded_server(f"sqlite:///{root / 'store.db'}", warehouse=str(warehouse),
-                               allowed_locations=[str(extra)]) as server:
-        yield Site(root, warehouse, extra, victim, server)

@@ -19,7 +19,7 @@ import pytest
 from pyiceberg.exceptions import BadRequestError
 
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from tests.server.files import SCHEMA, Site, site  # noqa: F401 - the fixture
+from tests.server.files import SCHEMA, Site
 
 UNREADABLE = "not a readable Iceberg metadata file under the allowed locations"
 
@@ -42,7 +42,7 @@ def catalog(site: Site) -> Any:
 
 
 @pytest.fixture
-def db(site: Site) -> httpx.Client:  # noqa: F811
+def db(site: Site) -> httpx.Client:
     client = ice(site)
     client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
     return client
@@ -62,7 +62,7 @@ def metadata_file(client: httpx.Client, name: str) -> Path:
 
 # ---- 1. `?` and `#` never delete existing files --------------------------------------------
 def test_question_mark_location_does_not_delete_the_file_it_points_at(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     before = site.listing()
     for location in [f"file://{site.victim}/secret.txt?", f"{site.w}/zz?",
                      f"{site.w}/db/t#frag", f"{site.w}/a%2F..%2F..%2Fvictim"]:
@@ -77,7 +77,7 @@ def test_question_mark_location_does_not_delete_the_file_it_points_at(
 
 
 def test_a_table_name_cannot_point_at_another_tables_metadata_file(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "victim", "schema": SCHEMA}
             ).raise_for_status()
     current = metadata_file(db, "victim")
@@ -95,7 +95,7 @@ def test_a_table_name_cannot_point_at_another_tables_metadata_file(
 
 
 def test_write_metadata_path_with_a_question_mark_is_refused(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     before = site.listing()
     for value in [f"file://{site.victim}/file.txt?", f"{site.w}/db/file.txt?"]:
@@ -103,14 +103,13 @@ def test_write_metadata_path_with_a_question_mark_is_refused(
             {"action": "set-properties", "updates": {"write.metadata.path": value}}]})
         assert "may not contain" in error(r)
     table = catalog(site).load_table("db.t")
-    with pytest.raises(BadRequestError, match="may not contain"):
-        with table.transaction() as tx:
-            tx.set_properties({"write.metadata.path": f"file://{site.victim}/file.txt?"})
+    with pytest.raises(BadRequestError, match="may not contain"), table.transaction() as tx:
+        tx.set_properties({"write.metadata.path": f"file://{site.victim}/file.txt?"})
     assert site.listing() == before
 
 
 def test_names_with_question_marks_are_refused_so_they_cannot_collide(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     before = site.listing()
     for name in ["a?1", "a?2", "a#1", "50%", "a\\b", "x/y", ".", "..", "tab\tname", "nul\x00"]:
         r = db.post("/namespaces/db/tables", json={"name": name, "schema": SCHEMA})
@@ -131,7 +130,7 @@ def test_unsafe_namespace_levels_are_refused(site: Site, namespace: list[str]) -
 
 
 def test_unsafe_table_names_are_refused_on_every_creating_route(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     good = metadata_file(db, "t")
     before = site.listing()
@@ -166,7 +165,7 @@ def test_unicode_names_keep_working(site: Site) -> None:
 
 # ---- 3. allowed roots ---------------------------------------------------------------------
 def test_every_client_location_must_lie_under_an_allowed_root(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     outside = f"file://{site.victim}/t"
     roots = f"{site.w}, file://{site.extra}"
@@ -203,7 +202,7 @@ def test_every_client_location_must_lie_under_an_allowed_root(
     assert {r.name: r.head for r in site.server.store.list_refs()} == heads
 
 
-def test_locations_under_an_extra_allowed_root_work(site: Site, db: httpx.Client) -> None:  # noqa: F811
+def test_locations_under_an_extra_allowed_root_work(site: Site, db: httpx.Client) -> None:
     before = site.listing()
     cat = catalog(site)
     table = cat.create_table("db.x", schema=_schema(), location=f"file://{site.extra}/x")
@@ -223,7 +222,7 @@ def test_locations_under_an_extra_allowed_root_work(site: Site, db: httpx.Client
 
 # ---- 4. no overlap between tables ------------------------------------------------------------
 def test_a_location_cannot_overlap_another_tables_on_any_ref(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     a = f"{site.w}/shared/a"
     db.post("/namespaces/db/tables", json={"name": "a", "schema": SCHEMA, "location": a}
             ).raise_for_status()
@@ -258,7 +257,7 @@ def test_a_location_cannot_overlap_another_tables_on_any_ref(
 
 # ---- 5. committed snapshots: manifest lists must be real files under a root ----------------
 def test_a_snapshot_whose_manifest_list_is_outside_missing_or_garbage_is_refused(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     tdir = table_dir(db, "t")
     (tdir / "metadata").mkdir(exist_ok=True)
@@ -291,7 +290,7 @@ def test_a_snapshot_whose_manifest_list_is_outside_missing_or_garbage_is_refused
 
 # ---- 6. register reads only regular files under a root ---------------------------------------
 def test_register_gives_one_generic_error_and_never_hangs_on_special_files(
-        site: Site, db: httpx.Client) -> None:  # noqa: F811
+        site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     good = metadata_file(db, "t")
     fifo = site.warehouse / "pipe.metadata.json"
@@ -326,7 +325,7 @@ def test_register_gives_one_generic_error_and_never_hangs_on_special_files(
 
 
 # ---- /api/v1/commits validates contents through their format ----------------------------------
-def test_api_commits_validate_iceberg_contents(site: Site, db: httpx.Client) -> None:  # noqa: F811
+def test_api_commits_validate_iceberg_contents(site: Site, db: httpx.Client) -> None:
     db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
     api = httpx.Client(base_url=site.server.api_url, timeout=60)
     content = api.post("/contents/lookup", json={"ref": "main", "keys": [["db", "t"]]}
@@ -383,3 +382,35 @@ def _schema() -> Any:
 
 def _files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
+
+
+# ---- `lakeversion serve --allowed-location` ----------------------------------------------------
+def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spark_lakeversion.cli.main import cli
+    from spark_lakeversion.cli.serve import serve_in_subprocess
+
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(cli, ["serve", "--store", store, "--warehouse",
+                                      str(tmp_path / "W"), "--allowed-location", "s3://b/x?"])
+    assert result.exit_code == 1, result.output  # 1: bad input or usage
+    assert "--allowed-location" in result.output and "may not contain" in result.output
+    extra, victim = tmp_path / "extra", tmp_path / "victim"
+    extra.mkdir()
+    victim.mkdir()
+    proc, url = serve_in_subprocess(store, tmp_path / "W", allowed_locations=(str(extra),))
+    try:
+        client = httpx.Client(base_url=url + "/iceberg/v1/main", timeout=60)
+        client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
+        r = client.post("/namespaces/db/tables", json={"name": "x", "schema": SCHEMA,
+                                                       "location": f"file://{extra}/x"})
+        assert r.status_code == 200, r.text
+        assert list((extra / "x" / "metadata").iterdir())
+        r = client.post("/namespaces/db/tables", json={"name": "y", "schema": SCHEMA,
+                                                       "location": f"file://{victim}/y"})
+        assert OUTSIDE_ROOTS in error(r) and f"file://{extra}" in error(r)
+        assert not list(victim.iterdir())
+    finally:
+        proc.terminate()
+        proc.wait(30)
