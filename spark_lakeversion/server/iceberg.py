@@ -660,6 +660,12 @@ class IcebergCatalog:
                     iceberg_files.delete_created(p.location)
             raise bad_request("a transaction may change each table only once")
         changed = [p for p in plans if p.new_file]
+        try:
+            _check_no_mutual_overlap(changed)
+        except LocationNotAllowed:
+            for p in changed:
+                iceberg_files.delete_created(p.location)
+            raise
         if not changed:
             return
         tables = ", ".join(str(p.key) for p in changed)
@@ -727,6 +733,21 @@ class IcebergCatalog:
         self._commit(addr, [Put(key, content)], meta, f"register table {key}",
                      {"iceberg.operation": "register", "iceberg.table": str(key)})
         return _table_result(metadata, req.metadata_location)
+
+
+def _check_no_mutual_overlap(plans: Sequence[_Planned]) -> None:
+    """Tables changed by one transaction are checked against the store's index one by one;
+    they must not overlap each other either."""
+    seen: list[tuple[Location, str, Key]] = []
+    for p in plans:
+        location = parse_location(p.metadata.location, f"table {p.key} location")
+        table_id = str(p.metadata.table_uuid)
+        for other, other_id, other_key in seen:
+            if other_id != table_id and location.overlaps(other):
+                raise LocationNotAllowed(
+                    f"table {p.key} location {p.metadata.location!r} {OVERLAPS} ({other_key} "
+                    "in the same transaction): tables never share files")
+        seen.append((location, table_id, p.key))
 
 
 # ---- HTTP routes ---------------------------------------------------------------------------

@@ -414,3 +414,28 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_one_transaction_cannot_create_two_tables_in_one_directory(
+        site: Site, db: httpx.Client) -> None:
+    create = [{"action": "upgrade-format-version", "format-version": 2},
+              {"action": "add-schema", "schema": SCHEMA},
+              {"action": "set-current-schema", "schema-id": -1},
+              {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
+              {"action": "set-default-spec", "spec-id": -1},
+              {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
+              {"action": "set-default-sort-order", "sort-order-id": -1}]
+    before = site.listing()
+
+    def change(name: str, location: str, uuid: str) -> dict[str, Any]:
+        return {"identifier": {"namespace": ["db"], "name": name},
+                "requirements": [{"type": "assert-create"}],
+                "updates": [{"action": "assign-uuid", "uuid": uuid}, *create,
+                            {"action": "set-location", "location": location}]}
+
+    r = db.post("/transactions/commit", json={"table-changes": [
+        change("a", f"{site.w}/same", "00000000-0000-0000-0000-00000000000a"),
+        change("b", f"{site.w}/same/b", "00000000-0000-0000-0000-00000000000b")]})
+    assert OVERLAPS in error(r) and "same transaction" in error(r)
+    assert site.listing() == before
+    assert db.get("/namespaces/db/tables").json()["identifiers"] == []
