@@ -8,7 +8,8 @@ meaning, not by where the error came from::
     │   ├── InvalidName               a ref name breaks the naming rules
     │   ├── InvalidRefExpression      `ref~N`, `ref#time`, hash prefix... not parseable
     │   ├── InvalidKey                an empty or malformed table/namespace key
-    │   └── TooLarge                  over a documented limit (body, key, message...): 413
+    │   ├── TooLarge                  over a documented limit (body, key, message...): 413
+    │   └── LocationNotAllowed        a location outside the catalog's allowed roots
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
     │   ├── CommitNotFound
@@ -16,6 +17,8 @@ meaning, not by where the error came from::
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
     ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
+    ├── HistoryCollected              a commit older than gc's retained history: its files
+    │                                 may be gone, so it cannot be restored or merged
     ├── ConflictError                 the change cannot apply: caller must look, not retry
     │   └── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
     ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
@@ -69,6 +72,12 @@ class TooLarge(InvalidInput):
     code = "TOO_LARGE"
 
 
+class LocationNotAllowed(InvalidInput):
+    """A location a client gave lies outside the roots the server writes under."""
+
+    code = "LOCATION_NOT_ALLOWED"
+
+
 class NotFound(LakeVersionError):
     code = "NOT_FOUND"
 
@@ -97,6 +106,12 @@ class UnsafeOperation(LakeVersionError):
     """Refused because it would delete files that other branches, tags or commits read."""
 
     code = "UNSAFE_OPERATION"
+
+
+class HistoryCollected(LakeVersionError):
+    """The commit is outside gc's retained history: files it reaches may be deleted."""
+
+    code = "HISTORY_COLLECTED"
 
 
 class ConflictError(LakeVersionError):
@@ -144,6 +159,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidRefExpression,
         InvalidKey,
         TooLarge,
+        LocationNotAllowed,
         NotFound,
         RefNotFound,
         CommitNotFound,
@@ -151,6 +167,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         AlreadyExists,
         ReadOnlyRef,
         UnsafeOperation,
+        HistoryCollected,
         ConflictError,
         ReferenceConflict,
         CommitOutcomeUnknown,

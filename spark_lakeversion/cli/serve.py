@@ -33,6 +33,9 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
                    "./lakehouse/store.db).")
 @click.option("--warehouse", metavar="URI",
               help="Where new tables are written (default <LAKEVERSION_HOME>/warehouse).")
+@click.option("--allowed-location", "allowed_locations", multiple=True, metavar="URI",
+              help="Another root under which tables may live (repeatable); the warehouse "
+                   "always is one. Locations outside every root are refused.")
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Interface to bind; loopback unless you mean to expose it.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
@@ -43,8 +46,9 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @limit_options
 @click.pass_context
-def serve(ctx: click.Context, store_url: str | None, warehouse: str | None, host: str,
-          port: int, token: str | None, log_level: str, **limit_values: int) -> None:
+def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
+          allowed_locations: tuple[str, ...], host: str, port: int, token: str | None,
+          log_level: str, **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     import uvicorn
 
@@ -56,12 +60,19 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None, host
         raise click.BadParameter("serve needs a database store (sqlite:///..., postgresql...), "
                                  "not another server", param_hint="--store")
     logging.basicConfig(level=log_level.upper())
+    from spark_lakeversion.errors import InvalidInput
+
     limits = Limits(**limit_values)
-    app = create_app(store_url, warehouse, token, limits)
+    try:
+        app = create_app(store_url, warehouse, token, limits, allowed_locations)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location"
+                                 ) from None
+    roots = app.state.catalog.roots.describe()
     shown = _without_password(app.state.store.url)
     click.echo(f"lakeversion serving http://{host}:{port} (Iceberg REST: "
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
-               f"{shown})", err=True)
+               f"{shown}, allowed locations: {roots})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 lifespan="off", **uvicorn_limits(limits))
 
@@ -77,7 +88,8 @@ def _without_password(url: str) -> str:
 
 def serve_in_subprocess(store: str, warehouse: str | Path, *,
                         output: int | IO[bytes] = subprocess.DEVNULL,
-                        timeout: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+                        timeout: float = 60.0, allowed_locations: tuple[str, ...] = ()
+                        ) -> tuple[subprocess.Popen[bytes], str]:
     """`lakeversion serve` as a child process on a free loopback port, for benchmarks and
     tests: returns (process, base URL) once `/api/v1/refs` answers. Its stdout and stderr
     go to `output`. RuntimeError if it exits first or does not answer within `timeout`
@@ -91,6 +103,8 @@ def serve_in_subprocess(store: str, warehouse: str | Path, *,
     cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m",
                                                      "spark_lakeversion.cli.serve"]
     cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
+    for root in allowed_locations:
+        cmd += ["--allowed-location", root]
     proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

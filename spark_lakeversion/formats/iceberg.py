@@ -16,19 +16,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyiceberg.io import FileIO, load_file_io
-from pyiceberg.serializers import FromInputFile, ToOutputFile
-from pyiceberg.table.locations import load_location_provider
+from pyiceberg.serializers import FromInputFile
 from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats import iceberg_files
 from spark_lakeversion.store.model import Content, ContentType
 
-ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id")
+ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
+                  "location")
 _METADATA_FILE = re.compile(r"^(\d+)-[0-9a-fA-F-]+\.metadata\.json$")
 
 
 def iceberg_content(metadata: TableMetadata, metadata_location: str) -> Content:
-    """The store value of a table whose current metadata file is `metadata_location`."""
+    """The store value of a table whose current metadata file is `metadata_location`.
+
+    `location` (the table's directory) is a generic content field the store indexes to keep
+    two tables from sharing files (`VersionStore.location_owner`)."""
     return Content(
         ContentType.ICEBERG_TABLE,
         id=str(metadata.table_uuid),
@@ -38,6 +42,7 @@ def iceberg_content(metadata: TableMetadata, metadata_location: str) -> Content:
             "schema_id": metadata.current_schema_id,
             "spec_id": metadata.default_spec_id,
             "sort_order_id": metadata.default_sort_order_id,
+            "location": metadata.location,
         },
     )
 
@@ -151,10 +156,9 @@ def metadata_version(metadata_location: str | None) -> int:
 
 
 def new_metadata_location(metadata: TableMetadata, previous_location: str | None) -> str:
-    """Where the next metadata file goes: under the table location, uuid-named (no clashes
-    between branches writing the same table concurrently)."""
-    provider = load_location_provider(metadata.location, metadata.properties)
-    return provider.new_table_metadata_file_location(metadata_version(previous_location) + 1)
+    """Where the next metadata file goes: under the table's metadata path, uuid-named (no
+    clashes between branches writing the same table concurrently)."""
+    return iceberg_files.new_metadata_path(metadata, metadata_version(previous_location) + 1)
 
 
 def check_location(location: str, what: str = "table location") -> str:
@@ -167,26 +171,31 @@ def check_location(location: str, what: str = "table location") -> str:
 
 
 def write_metadata(metadata: TableMetadata, previous_location: str | None = None) -> str:
-    """Write `metadata` as a new metadata file and return its location; a location that
-    cannot be written (relative, unknown scheme, unreachable, no permission) is
-    InvalidInput, with nothing left behind."""
+    """Write `metadata` as a new metadata file, create-exclusive, and return its location.
+
+    The caller has checked the metadata's locations (`iceberg_files.validate_metadata`); a
+    location that cannot be written (unreachable, no permission, a file in the way) is
+    InvalidInput. Nothing is left behind, and no file this call did not create is touched:
+    an existing file at the computed path makes the write fail, never get replaced or
+    deleted."""
     check_location(metadata.location)
     location = None
     try:
         location = new_metadata_location(metadata, previous_location)
-        io = file_io(location, metadata.properties)
-        ToOutputFile.table_metadata(metadata, io.new_output(location))
+        iceberg_files.write_new_file(location, iceberg_files.metadata_bytes(metadata),
+                                     metadata.properties)
     except (OSError, ValueError) as exc:
-        if location is not None:
-            delete_file_quietly(location)
+        why = "a file already exists there" if isinstance(exc, FileExistsError) else str(exc)
         raise InvalidInput(
-            f"cannot write table metadata under {metadata.location!r}: {exc}") from None
+            f"cannot write table metadata under {metadata.location!r}: {why}") from None
     _CACHE.put(location, metadata)
     return location
 
 
 def delete_file_quietly(location: str) -> None:
-    """Best-effort removal of a file we wrote but never published (a lost commit)."""
+    """Best-effort removal of a file we wrote but never published (a lost commit). Only for
+    paths this process computed itself; the catalog's clean-up goes through
+    `iceberg_files.delete_created`, which removes only files `write_metadata` created."""
     try:
         file_io(location).delete(location)
     except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it

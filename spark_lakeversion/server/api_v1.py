@@ -22,6 +22,8 @@ from spark_lakeversion.errors import (
     InvalidInput,
     LakeVersionError,
 )
+from spark_lakeversion.formats.validate import check_overlap, validate_content
+from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
@@ -170,7 +172,23 @@ def _committing(write: Callable[[], T]) -> T:
             "landed: re-read the branch before retrying") from None
 
 
-def api_router(store: VersionStore) -> APIRouter:
+def _validated(store: VersionStore, roots: AllowedRoots | None,
+               ops: list[Operation]) -> list[Operation]:
+    """Every Put: a safe key, a content its format accepts (locations under `roots`, files
+    readable) whose location no other table owns; checked before the store writes."""
+    out: list[Operation] = []
+    for op in ops:
+        if isinstance(op, Put):
+            check_new_key(op.key.elements, "key element")
+            content = validate_content(op.key, op.content, roots) if roots else op.content
+            check_overlap(store, op.key, content)
+            op = Put(op.key, content)
+        out.append(op)
+    return out
+
+
+def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRouter:
+    """`roots`: where Iceberg contents committed here may point (the catalog's roots)."""
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
     @router.get("/refs")
@@ -236,6 +254,7 @@ def api_router(store: VersionStore) -> APIRouter:
     @router.post("/commits", status_code=201)
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
+        ops = await run_in_threadpool(_validated, store, roots, ops)
         result = await run_in_threadpool(
             _committing, lambda: store.commit(
                 body.branch, ops, message=body.message, author=body.author,

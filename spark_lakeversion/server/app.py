@@ -11,6 +11,7 @@ import hmac
 import importlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
+from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.server.api_v1 import api_router
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.errors import (
@@ -48,14 +50,22 @@ def default_warehouse() -> str:
 
 
 def normalize_warehouse(warehouse: str | None) -> str:
-    """Plain paths become file URIs (so table locations are absolute and unambiguous)."""
+    """Plain paths become file URIs (so table locations are absolute and unambiguous);
+    a local warehouse directory is created."""
     if not warehouse:
         return default_warehouse()
-    if "://" in warehouse:
-        return warehouse.rstrip("/")
-    path = Path(warehouse).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path.as_uri()
+    uri = normalize_root(warehouse)
+    if uri.startswith("file://"):
+        Path(uri[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def normalize_root(location: str) -> str:
+    """A warehouse or `--allowed-location`: URIs as given (minus a trailing slash), plain
+    paths resolved to `file://` URIs, unencoded (`%` is refused in locations)."""
+    if "://" in location or location.startswith("file:"):
+        return location.rstrip("/") or location
+    return "file://" + str(Path(location).expanduser().resolve())
 
 
 def uvicorn_limits(limits: Limits) -> dict[str, Any]:
@@ -99,17 +109,21 @@ class BearerAuth:
 
 
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
-               token: str | None = None, limits: Limits | None = None) -> FastAPI:
+               token: str | None = None, limits: Limits | None = None,
+               allowed_locations: Sequence[str] | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
 
     `limits` (default: `Limits()`) also become the store's, so every commit through this
-    server is held to them.
-    """
+    server is held to them. The server reads and writes table files only under its allowed
+    roots: the warehouse plus `allowed_locations` (`lakeversion serve --allowed-location
+    URI`). A bad root is `InvalidInput` here, before anything listens."""
+    warehouse = normalize_warehouse(warehouse)
+    roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
         store = open_store(store)
     limits = limits or DEFAULT_LIMITS
     store.limits = limits
-    catalog = IcebergCatalog(store, normalize_warehouse(warehouse))
+    catalog = IcebergCatalog(store, warehouse, roots)
     app = FastAPI(
         title="spark-lakeversion",
         summary="Git for lakehouse tables: refs, commits, diff, merge (the Iceberg REST "
@@ -123,7 +137,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     app.state.store = store
     app.state.limits = limits
     app.state.catalog = catalog
-    app.include_router(api_router(store))
+    app.include_router(api_router(store, catalog.roots))
     app.include_router(iceberg_router(catalog), prefix="/iceberg")
     try:
         gc_routes = importlib.import_module("spark_lakeversion.server.gc_routes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 import uvicorn
@@ -68,9 +69,11 @@ class EmbeddedServer:
 def start_embedded_server(store_url: str | VersionStore | None = None,
                           warehouse: str | None = None, token: str | None = None,
                           *, limits: Limits | None = None,
-                          timeout: float = 30.0) -> EmbeddedServer:
-    """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves."""
-    app = create_app(store_url, warehouse, token, limits)
+                          timeout: float = 30.0,
+                          allowed_locations: Sequence[str] | None = None) -> EmbeddedServer:
+    """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
+    Table files go only under the warehouse and `allowed_locations`."""
+    app = create_app(store_url, warehouse, token, limits, allowed_locations)
     store: VersionStore = app.state.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto
     # is IPPROTO_TCP, and with Nagle on every reused keep-alive connection stalls ~40 ms

@@ -46,11 +46,21 @@ from spark_lakeversion.errors import (
     ConflictError,
     InvalidInput,
     LakeVersionError,
+    LocationNotAllowed,
     NotFound,
     ReadOnlyRef,
 )
 from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.formats import iceberg_files
 from spark_lakeversion.limits import check_key
+from spark_lakeversion.locations import (
+    OVERLAPS,
+    AllowedRoots,
+    Location,
+    parse_location,
+    safe_segment,
+    table_location,
+)
 from spark_lakeversion.server.boundary import request_json
 from spark_lakeversion.server.errors import (
     IcebergError,
@@ -135,6 +145,18 @@ class Address:
             return Key(self.namespace + ((name,) if name is not None else ()))
         except InvalidInput as exc:
             raise bad_request(exc.message) from None
+
+    def new_key(self, name: str | None = None) -> Key:
+        """The key of a table or namespace about to be created: every level must be a safe
+        name (`locations.safe_segment`); reads stay lenient so old names remain readable."""
+        try:
+            for level in self.namespace:
+                safe_segment(level, "namespace level")
+            if name is not None:
+                safe_segment(name, "table name")
+        except InvalidInput as exc:
+            raise bad_request(exc.message) from None
+        return self.key(name)
 
     @property
     def commit_id(self) -> str:
@@ -286,9 +308,33 @@ class _Planned:
 class IcebergCatalog:
     """The catalog's logic, independent of HTTP routing (and testable as such)."""
 
-    def __init__(self, store: VersionStore, warehouse: str) -> None:
+    def __init__(self, store: VersionStore, warehouse: str,
+                 roots: AllowedRoots | None = None) -> None:
         self.store = store
         self.warehouse = warehouse.rstrip("/")
+        self.warehouse_location = parse_location(self.warehouse, "warehouse")
+        #: the warehouse is always a root; `--allowed-location`s add more
+        self.roots = AllowedRoots([self.warehouse_location, *(roots.roots if roots else ())])
+
+    # ---- file safety -------------------------------------------------------------------
+    def check_metadata(self, key: Key, metadata: TableMetadata,
+                       base: TableMetadata | None = None, *,
+                       read_current_only: bool = False) -> None:
+        """Every location the metadata names is under a root, and its table location and
+        `write.*.path` directories overlap no other table's location: before any write."""
+        iceberg_files.validate_metadata(metadata, self.roots, base, what=f"table {key}",
+                                        read_current_only=read_current_only)
+        table_id = str(metadata.table_uuid)
+        if base is not None and base.location == metadata.location and \
+                iceberg_files.path_properties(base) == iceberg_files.path_properties(metadata):
+            return  # nothing moved: already checked when it was set
+        for what, value in [("location", metadata.location),
+                            *iceberg_files.path_properties(metadata).items()]:
+            owner = self.store.location_owner(value, table_id)
+            if owner is not None:
+                raise LocationNotAllowed(
+                    f"table {key} {what} {value!r} {OVERLAPS} (table id {owner[0]} at "
+                    f"{owner[1]}): tables never share files; choose another location")
 
     # ---- addressing --------------------------------------------------------------------
     def address(self, prefix: str | None, namespace: Sequence[str], *,
@@ -344,19 +390,23 @@ class IcebergCatalog:
                 properties=meta.properties_with(properties), expected_head=addr.commit_id)
         except ConflictError as exc:
             for location in written:
-                fmt.delete_file_quietly(location)
+                iceberg_files.delete_created(location)
             raise commit_failed(
                 f"commit to {branch} failed, a concurrent change touched the same keys: "
                 f"{exc.message}") from None
         except LakeVersionError:
             for location in written:
-                fmt.delete_file_quietly(location)
+                iceberg_files.delete_created(location)
             raise
-        except Exception as exc:  # the store commit failed in an unforeseen way
+        except Exception as exc:  # the store commit failed in an unforeseen way: it may
+            # have landed, so its files are published, not ours to delete
             log.exception("store commit to %s failed", branch)
             raise CommitOutcomeUnknown(
                 f"the store commit to {branch} failed ({type(exc).__name__}); it may or may "
                 "not have landed: reload the table before retrying") from None
+        finally:
+            for location in written:  # deleted above, or published: no longer ours
+                iceberg_files.forget_created(location)
         return commit.id
 
     # ---- config ------------------------------------------------------------------------
@@ -392,6 +442,8 @@ class IcebergCatalog:
     def create_namespace(self, prefix: str | None, body: Any, meta: CommitMeta) -> dict[str, Any]:
         req: CreateNamespaceBody = _parse(CreateNamespaceBody, body)
         addr = self.address(prefix, split_namespace(req.namespace))
+        addr.new_key()
+        self._check_namespace_location(req.properties)
         if self._namespace(addr) is not None or self.store.get_content(
                 addr.commit_id, addr.key()) is not None:
             raise IcebergError(409, "AlreadyExistsException",
@@ -438,12 +490,18 @@ class IcebergCatalog:
         for k in removed:
             del props[k]
         props.update(req.updates)
+        self._check_namespace_location(req.updates)
         ns = ".".join(addr.namespace)
         if removed or req.updates:
             self._commit(addr, [Put(addr.key(), fmt.namespace_content(props, content.id))], meta,
                          f"update properties of namespace {ns}",
                          {"iceberg.operation": "update-namespace", "iceberg.namespace": ns})
         return {"updated": sorted(req.updates), "removed": removed, "missing": missing}
+
+    def _check_namespace_location(self, properties: dict[str, str]) -> None:
+        """A namespace `location` is where its tables go by default: under a root."""
+        if "location" in properties:
+            self.roots.check(properties["location"], "namespace location")
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
@@ -471,18 +529,24 @@ class IcebergCatalog:
 
     def default_location(self, addr: Address, namespace: Content, name: str,
                          table_uuid: uuid.UUID) -> str:
-        """`<warehouse>/<ns...>/<table>_<uuid>`: a table re-created under the same name (or on
+        """`<warehouse>/<ns...>/<table>_<uuid>` (or `<namespace location>/<table>_<uuid>`),
+        built by `locations.table_location`: a table re-created under the same name (or on
         another branch) never shares files with the old one."""
-        ns_props = fmt.namespace_properties(namespace)
-        base = ns_props.get("location", "").rstrip("/")
-        if not base:
-            base = "/".join([self.warehouse, *addr.namespace])
-        return f"{base}/{name}_{table_uuid.hex}"
+        ns_location = fmt.namespace_properties(namespace).get("location")
+        levels: tuple[str, ...] = ()
+        if ns_location:
+            base: Location = self.roots.check(ns_location, "namespace location")
+        else:
+            base, levels = self.warehouse_location, addr.namespace
+        return table_location(base, levels, name, table_uuid.hex).uri
 
     def create_table(self, prefix: str | None, namespace: str, body: Any,
                      meta: CommitMeta) -> Response:
         req: CreateTableRequest = _parse(CreateTableRequest, body)
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr.new_key(req.name)
+        if req.location:
+            self.roots.check(req.location, f"table {addr.key(req.name)} location", strictly=True)
         key, existing = self._table(addr, req.name)
         if existing is not None or self.store.get_content(addr.commit_id, key) is not None:
             raise already_exists(f"table {key} already exists at {addr.resolved.expression}")
@@ -500,6 +564,7 @@ class IcebergCatalog:
                 location=location, properties=dict(req.properties), table_uuid=table_uuid)
         except _PYICEBERG_INPUT_ERRORS as exc:
             raise bad_request(f"cannot create table {key}: {exc}") from None
+        self.check_metadata(key, metadata)
         if req.stage_create:
             return _table_result(metadata, None)
         metadata_location = fmt.write_metadata(metadata)
@@ -521,6 +586,7 @@ class IcebergCatalog:
         if content is not None and creating:
             raise commit_failed(f"table {key} already exists at {addr.resolved.expression}")
         if content is None:
+            addr.new_key(name)
             self._require_namespace(addr)
         base_location = fmt.metadata_location_of(content) if content else None
         base = fmt.read_metadata(base_location) if base_location else None
@@ -551,6 +617,7 @@ class IcebergCatalog:
             raise bad_request(f"cannot apply the updates to {key}: {why}") from None
         if base is None and not metadata.location:
             raise bad_request(f"creating {key} needs a set-location update")
+        self.check_metadata(key, metadata, base)
         location = fmt.write_metadata(metadata, base_location)
         return _Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
                         True, "create" if base is None else operation, props)
@@ -592,15 +659,21 @@ class IcebergCatalog:
         except Exception:
             for p in plans:
                 if p.new_file:
-                    fmt.delete_file_quietly(p.location)
+                    iceberg_files.delete_created(p.location)
             raise
         keys = [p.key for p in plans]
         if len(set(keys)) != len(keys):
             for p in plans:
                 if p.new_file:
-                    fmt.delete_file_quietly(p.location)
+                    iceberg_files.delete_created(p.location)
             raise bad_request("a transaction may change each table only once")
         changed = [p for p in plans if p.new_file]
+        try:
+            _check_no_mutual_overlap(changed)
+        except LocationNotAllowed:
+            for p in changed:
+                iceberg_files.delete_created(p.location)
+            raise
         if not changed:
             return
         tables = ", ".join(str(p.key) for p in changed)
@@ -635,7 +708,7 @@ class IcebergCatalog:
         src_key, content = self._table(src, req.source.name)
         if content is None:
             raise no_such_table(f"table {src_key} does not exist at {src.resolved.expression}")
-        dst_key = dst.key(req.destination.name)
+        dst_key = dst.new_key(req.destination.name)
         if self.store.get_content(src.commit_id, dst_key) is not None:
             raise already_exists(f"{dst_key} already exists at {src.resolved.expression}")
         if dst.namespace:
@@ -649,27 +722,40 @@ class IcebergCatalog:
                        meta: CommitMeta) -> Response:
         req: RegisterTableRequest = _parse(RegisterTableRequest, body)
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr.new_key(req.name)
         addr.branch()
         self._require_namespace(addr)
         key, existing = self._table(addr, req.name)
         other = self.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
             raise already_exists(f"{key} already exists at {addr.resolved.expression}")
-        fmt.check_location(req.metadata_location, "metadata location")
         try:
-            metadata = fmt.read_metadata(req.metadata_location)
-        except FileNotFoundError:
-            raise bad_request(f"metadata file {req.metadata_location} does not exist") from None
-        except (ValidationError, PyIcebergValidationError):
-            # not the parser's message: it quotes the file's first bytes, whatever file it is
-            raise bad_request(f"{req.metadata_location} is not an Iceberg table metadata "
-                              "file") from None
-        except (OSError, ValueError) as exc:
-            raise bad_request(f"cannot read metadata {req.metadata_location}: {exc}") from None
+            # only a regular file under a root, size- and time-limited; one generic error
+            # for everything else, so register cannot probe the server's file system
+            metadata = iceberg_files.read_client_metadata(req.metadata_location, self.roots)
+        except iceberg_files.UnreadableFile:
+            raise bad_request(f"cannot register {key}: {iceberg_files.UNREADABLE} "
+                              f"({self.roots.describe()})") from None
+        self.check_metadata(key, metadata, read_current_only=True)
         content = fmt.iceberg_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register table {key}",
                      {"iceberg.operation": "register", "iceberg.table": str(key)})
         return _table_result(metadata, req.metadata_location)
+
+
+def _check_no_mutual_overlap(plans: Sequence[_Planned]) -> None:
+    """Tables changed by one transaction are checked against the store's index one by one;
+    they must not overlap each other either."""
+    seen: list[tuple[Location, str, Key]] = []
+    for p in plans:
+        location = parse_location(p.metadata.location, f"table {p.key} location")
+        table_id = str(p.metadata.table_uuid)
+        for other, other_id, other_key in seen:
+            if other_id != table_id and location.overlaps(other):
+                raise LocationNotAllowed(
+                    f"table {p.key} location {p.metadata.location!r} {OVERLAPS} ({other_key} "
+                    "in the same transaction): tables never share files")
+        seen.append((location, table_id, p.key))
 
 
 # ---- HTTP routes ---------------------------------------------------------------------------

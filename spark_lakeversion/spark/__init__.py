@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +47,14 @@ atexit.register(_stop_servers)
 
 
 def start_server(store: str | None = None, warehouse: str | None = None,
-                 token: str | None = None) -> Any:
-    """An embedded server that is stopped at interpreter exit (or with `.stop()`)."""
+                 token: str | None = None, allowed_locations: Sequence[str] | None = None
+                 ) -> Any:
+    """An embedded server that is stopped at interpreter exit (or with `.stop()`); tables
+    live under `warehouse` and `allowed_locations` only."""
     from spark_lakeversion.server.embedded import start_embedded_server
 
-    server = start_embedded_server(store_url=store, warehouse=warehouse, token=token)
+    server = start_embedded_server(store_url=store, warehouse=warehouse, token=token,
+                                   allowed_locations=allowed_locations)
     with _servers_lock:
         _servers.append(server)
     return server
@@ -95,17 +99,18 @@ def _merge_list(existing: str | None, ours: str) -> str:
 def configure(builder: Any, branch: str = "main", server: str | None = None,
               store: str | None = None, warehouse: str | None = None, catalog: str = "lv",
               *, token: str | None = None, iceberg_jar: str | None = None,
-              **conf: Any) -> Any:
+              allowed_locations: Sequence[str] | None = None, **conf: Any) -> Any:
     """Add lakeversion to a user's `SparkSession.builder`; returns the builder.
 
     Without `server` (or $LAKEVERSION_SERVER_URL) an embedded server is started on `store`
-    and `warehouse`; it is stopped at interpreter exit. Extra Spark settings go in `conf`,
+    and `warehouse` (plus `allowed_locations`: more roots tables may live under); it is
+    stopped at interpreter exit. Extra Spark settings go in `conf`,
     e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`. Existing `spark.jars`
     and `spark.sql.extensions` on the builder are kept.
     """
     url = server or os.environ.get(SERVER_ENV)
     if not url:
-        url = start_server(store, warehouse, token).url
+        url = start_server(store, warehouse, token, allowed_locations).url
     settings = spark_conf(url, branch=branch, catalog=catalog, token=token,
                           iceberg_jar=iceberg_jar)
     current: dict[str, str] = dict(getattr(builder, "_options", {}) or {})
@@ -119,7 +124,8 @@ def configure(builder: Any, branch: str = "main", server: str | None = None,
 
 
 def session(branch: str = "main", server: str | None = None, store: str | None = None,
-            warehouse: str | None = None, catalog: str = "lv", **conf: Any) -> SparkSession:
+            warehouse: str | None = None, catalog: str = "lv", *,
+            allowed_locations: Sequence[str] | None = None, **conf: Any) -> SparkSession:
     """A SparkSession on `branch` of lakeversion, with typed errors from the shim.
 
     Outside spark-submit it runs `local[*]` unless `conf` names a master. An embedded
@@ -135,7 +141,8 @@ def session(branch: str = "main", server: str | None = None, store: str | None =
         builder = builder.master("local[*]")
     owned_before = len(_servers)
     builder = configure(builder, branch=branch, server=server, store=store,
-                        warehouse=warehouse, catalog=catalog, **conf)
+                        warehouse=warehouse, catalog=catalog,
+                        allowed_locations=allowed_locations, **conf)
     with _servers_lock:
         owned = _servers[owned_before:]
     spark = builder.getOrCreate()

@@ -20,8 +20,10 @@ from spark_lakeversion.errors import (
     ConflictError,
     InvalidInput,
     LakeVersionError,
+    LocationNotAllowed,
     ReadOnlyRef,
 )
+from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
 from spark_lakeversion.store.model import Conflict, ConflictType, Key
 
 MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
@@ -89,7 +91,11 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 message = str(throwable.getMessage())
                 for prefix in _ICEBERG_PREFIXES:
                     message = message.removeprefix(prefix)
-                return ICEBERG_EXCEPTIONS[class_name](message)
+                cls = ICEBERG_EXCEPTIONS[class_name]
+                if cls is InvalidInput and (OUTSIDE_ROOTS in message or OVERLAPS in message):
+                    # Iceberg's error model has no code: the server's wording names it
+                    cls = LocationNotAllowed
+                return cls(message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:
                 return found

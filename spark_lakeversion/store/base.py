@@ -187,5 +187,14 @@ class VersionStore(ABC):
                        expected_head: str | None = None) -> Commit:
         """Set one table on `branch` to its state at `to` (absent there: deleted)."""
 
+    # ---- file safety --------------------------------------------------------------------
+    def location_owner(self, location: str, content_id: str | None = None
+                       ) -> tuple[str, str] | None:
+        """(table id, its location) of a table other than `content_id`, on any ref or
+        retained commit, whose location equals, contains or lies inside `location`; None
+        when there is none. Backends keep an index of the contents' `location` field; one
+        without an index (the HTTP client: its server checks on commit) answers None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

@@ -43,8 +43,10 @@ from spark_lakeversion.errors import (
     RefNotFound,
 )
 from spark_lakeversion.limits import check_commit
+from spark_lakeversion.locations import check_new_key
 from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
+from spark_lakeversion.store import location_index
 from spark_lakeversion.store.base import (
     DEFAULT_AUTHOR,
     DEFAULT_BRANCH,
@@ -129,6 +131,7 @@ reflog_table = sa.Table(
     sa.Column("operation", sa.String(32), nullable=False),
     sa.Index("lv_reflog_by_name", "name", "ts_us"),
 )
+locations_table = location_index.make_table(metadata)
 meta_table = sa.Table(
     "lv_meta", metadata,
     sa.Column("key", sa.String(64), primary_key=True),
@@ -281,6 +284,26 @@ class SqlVersionStore(VersionStore):
                     name=DEFAULT_BRANCH, type=RefType.BRANCH.value, head=root.id))
                 conn.execute(meta_table.insert().values(key="initialized", value="1"))
                 self._reflog(conn, DEFAULT_BRANCH, root.id, "init")
+        self._backfill_locations()
+
+    def _backfill_locations(self) -> None:
+        """Index the locations of contents written before the index existed (once)."""
+        with self._read() as conn:
+            if conn.execute(sa.select(meta_table.c.key).where(
+                    meta_table.c.key == location_index.BACKFILLED)).first() is not None:
+                return
+        with self._write() as conn:
+            if conn.execute(sa.select(meta_table.c.key).where(
+                    meta_table.c.key == location_index.BACKFILLED)).first() is not None:
+                return
+            result = conn.execute(sa.select(contents_table.c.data)).scalars()
+            while True:
+                batch = result.fetchmany(1000)
+                if not batch:
+                    break
+                self._insert_ignore(locations_table, location_index.backfill_rows(batch), conn)
+            self._insert_ignore(meta_table, [{"key": location_index.BACKFILLED, "value": "1"}],
+                                conn)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -664,6 +687,7 @@ class SqlVersionStore(VersionStore):
         commit = self._make_commit(parents, root, author, message, ts_us, properties)
         generation = 1 + max(self._generation(p) for p in parents)
         self._insert_ignore(contents_table, content_rows, conn)
+        self._insert_ignore(locations_table, location_index.rows(changes.values()), conn)
         self._insert_ignore(nodes_table, [{"hash": h, "data": data}
                                           for h, data in writer.encoded.items()], conn)
         conn.execute(_INSERT_COMMIT, self._commit_row(commit, generation))
@@ -687,6 +711,9 @@ class SqlVersionStore(VersionStore):
         expected_head: str | None = None,
     ) -> Commit:
         changes = self._operations_to_changes(operations)
+        for key, value in changes.items():
+            if value is not None:  # a new or changed key: it must be a safe name
+                check_new_key(key.elements, "key element")
         if not isinstance(message, str):
             raise InvalidInput("a commit message must be a string")
         props = _check_properties(properties)
@@ -710,6 +737,14 @@ class SqlVersionStore(VersionStore):
                 head = self.get_ref(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
+
+    def location_owner(self, location: str, content_id: str | None = None
+                       ) -> tuple[str, str] | None:
+        parsed = location_index.canonical(location)
+        if parsed is None:
+            raise InvalidInput(f"{location!r} is not a location")
+        with self._read() as conn:
+            return location_index.owner(conn, locations_table, parsed, content_id)
 
     def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
                          head_root: str | None, keys: Iterable[Key]) -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
+from tests.server.files import Site, plant
 
 
 @pytest.fixture
@@ -39,3 +40,14 @@ def _rest_catalog(server: EmbeddedServer, name: str = "lv", **properties: Any) -
 def rest_catalog() -> Callable[..., Any]:
     """`rest_catalog(server, name="lv", **props)`: a stock pyiceberg RestCatalog."""
     return _rest_catalog
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """A server over warehouse `W` with `extra` allowed too, next to a `victim` directory of
+    planted files (see tests/server/files.py)."""
+    root = tmp_path / "site"
+    warehouse, extra, victim = plant(root)
+    with start_embedded_server(f"sqlite:///{root / 'store.db'}", warehouse=str(warehouse),
+                               allowed_locations=[str(extra)]) as server:
+        yield Site(root, warehouse, extra, victim, server)

@@ -92,16 +92,18 @@ def test_relative_table_location_is_refused(server: EmbeddedServer, ice: httpx.C
 def test_unwritable_location_is_400_and_writes_nothing(server: EmbeddedServer,
                                                        ice: httpx.Client, cwd: Path,
                                                        tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
+    # a file in the way, inside the warehouse (a location outside it is refused earlier)
+    blocker = Path(server.warehouse.removeprefix("file://")) / "a-file"
     blocker.write_text("not a directory")
     before = snapshot(server, cwd, tmp_path)
-    for location in ["zz://bucket/t", f"{blocker}/t"]:
+    for location, why in [("zz://bucket/t", "unsupported scheme 'zz'"),
+                          (f"{blocker}/t", "cannot write table metadata")]:
         r = ice.post("/namespaces/db/tables",
                      json={"name": "x", "schema": SCHEMA, "location": location})
-        assert "cannot write table metadata" in iceberg_error(r, 400, "BadRequestException")
+        assert why in iceberg_error(r, 400, "BadRequestException")
         r = ice.post("/namespaces/db/tables/t",
                      json={"updates": [{"action": "set-location", "location": location}]})
-        iceberg_error(r, 400, "BadRequestException")
+        assert why in iceberg_error(r, 400, "BadRequestException")
     # in a transaction, the good change's metadata file goes too
     ice.post("/namespaces/db/tables", json={"name": "u", "schema": SCHEMA}).raise_for_status()
     before = snapshot(server, cwd, tmp_path)
@@ -117,15 +119,16 @@ def test_unwritable_location_is_400_and_writes_nothing(server: EmbeddedServer,
 def test_register_refuses_relative_and_non_metadata_files(server: EmbeddedServer,
                                                           ice: httpx.Client, cwd: Path,
                                                           tmp_path: Path) -> None:
-    secret = tmp_path / "secret.txt"
+    secret = Path(server.warehouse.removeprefix("file://")) / "secret.txt"
     secret.write_text("top-secret-content\n")
     before = snapshot(server, cwd)
     r = ice.post("/namespaces/db/register", json={"name": "r", "metadata-location": str(secret)})
     message = iceberg_error(r, 400, "BadRequestException")
     assert "top-secret" not in message  # the error does not quote the file it read
+    assert "not a readable Iceberg metadata file under the allowed locations" in message
     (cwd / "m.json").write_text("{}")
     r = ice.post("/namespaces/db/register", json={"name": "r", "metadata-location": "m.json"})
-    assert "absolute" in iceberg_error(r, 400, "BadRequestException")
+    assert iceberg_error(r, 400, "BadRequestException") == message.replace(str(secret), "m.json")
     (cwd / "m.json").unlink()
     assert snapshot(server, cwd) == before
 
@@ -156,7 +159,7 @@ def test_commit_creating_a_table_without_schema_or_spec_is_400(server: EmbeddedS
 def test_no_table_is_created_in_a_missing_namespace(server: EmbeddedServer, ice: httpx.Client,
                                                     cwd: Path, tmp_path: Path) -> None:
     before = snapshot(server, cwd, tmp_path)
-    location = str(tmp_path / "x")
+    location = server.warehouse + "/x"
     r = ice.post("/namespaces/nons/tables",
                  json={"name": "x", "schema": SCHEMA, "location": location})
     iceberg_error(r, 404, "NoSuchNamespaceException")

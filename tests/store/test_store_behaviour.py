@@ -424,10 +424,13 @@ def test_unreadable_iceberg_metadata_is_a_conflict_not_a_crash(store: VersionSto
         return Content(ContentType.ICEBERG_TABLE, "t-id",
                        {"metadata_location": f"file:///nowhere/t/metadata/{version}.json"})
 
-    store.commit("main", [Put(Key.of("db.t"), iceberg("1"))], message="base")
-    store.create_ref("dev")
-    store.commit("dev", [Put(Key.of("db.t"), iceberg("dev"))], message="dev")
-    store.commit("main", [Put(Key.of("db.t"), iceberg("main"))], message="main")
+    # metadata files that vanished after their commits: `/api/v1/commits` refuses to
+    # commit an unreadable one, so over REST the history is written to the server's store
+    writer = getattr(store, "_backing", store)
+    writer.commit("main", [Put(Key.of("db.t"), iceberg("1"))], message="base")
+    writer.create_ref("dev")
+    writer.commit("dev", [Put(Key.of("db.t"), iceberg("dev"))], message="dev")
+    writer.commit("main", [Put(Key.of("db.t"), iceberg("main"))], message="main")
     result = store.merge("dev", "main", dry_run=True)
     assert [c.type for c in result.conflicts] == [ConflictType.UNSUPPORTED]
     assert "cannot merge inside db.t" in result.conflicts[0].message

@@ -1,0 +1,270 @@
+"""File safety of the Iceberg catalog: what a client may make the server read or write.
+
+Three rules (issue 9):
+
+- every location a table's metadata names (its `location`, the `write.*.path` properties,
+  the manifest lists of snapshots it adds and their manifests) lies under the server's
+  `AllowedRoots`, checked by `validate_metadata` *before* anything is written;
+- a metadata file is written create-exclusive (`write_new_file`), and its clean-up removes
+  only a file this very call created, at exactly the path it created;
+- a file named by a client (`register`, `/api/v1/commits`) is read by `read_client_file`:
+  only a regular file under a root, at most `MAX_METADATA_BYTES`, within a timeout, and
+  every failure is the same generic error, so the answers cannot map the server's disk.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import io as _io
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pyiceberg.io import FileIO, InputFile, InputStream, load_file_io
+from pyiceberg.manifest import read_manifest_list
+from pyiceberg.serializers import FromByteStream
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.utils.config import Config
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.locations import AllowedRoots, Location, parse_location
+
+#: table properties that move where a table's files go: each must lie inside a root
+PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-storage.path",
+                   "write.folder-storage.path")
+#: a property naming Python code that pyiceberg would import to place files: never honoured
+#: by the server (it computes metadata paths itself), and refused so no client relies on it
+CODE_PROPERTIES = ("write.py-location-provider.impl",)
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+MAX_MANIFEST_LIST_BYTES = 64 * 1024 * 1024
+READ_TIMEOUT_SECONDS = 30.0
+UNREADABLE = "not a readable Iceberg metadata file under the allowed locations"
+
+_READERS = concurrent.futures.ThreadPoolExecutor(max_workers=4,
+                                                 thread_name_prefix="lakeversion-read")
+
+
+class UnreadableFile(InvalidInput):
+    """A client-named file that is missing, special, too big, outside the roots or slow:
+    deliberately one message for all of them."""
+
+
+def file_io(location: str, properties: Mapping[str, str] | None = None) -> FileIO:
+    return load_file_io(dict(properties or {}), location)
+
+
+# ---- validation -----------------------------------------------------------------------------
+def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
+                      base: TableMetadata | None = None, *, what: str = "table",
+                      read_current_only: bool = False) -> Location:
+    """Check every location `metadata` would make the server write or follow; returns the
+    parsed table location.
+
+    Snapshots not in `base` must have a readable manifest list (a regular file under a
+    root) whose manifests lie under a root too. With `read_current_only` (a registered or
+    API-committed table: its history may be long) every snapshot's manifest list must lie
+    under a root, and only the current snapshot's is read."""
+    location = roots.check(metadata.location, f"{what} location", strictly=True)
+    for prop in PATH_PROPERTIES:
+        value = metadata.properties.get(prop)
+        if value is not None:
+            roots.check(value, f"{what} property {prop}", strictly=True)
+    for prop in CODE_PROPERTIES:
+        if prop in metadata.properties:
+            raise InvalidInput(f"{what} property {prop} is not allowed: the catalog server "
+                               "decides where metadata files go")
+    known = {s.snapshot_id for s in base.snapshots} if base is not None else set()
+    for snapshot in metadata.snapshots:
+        if snapshot.snapshot_id in known:
+            continue
+        label = f"{what} snapshot {snapshot.snapshot_id}"
+        if read_current_only and snapshot.snapshot_id != metadata.current_snapshot_id:
+            roots.check(snapshot.manifest_list, f"{label} manifest list")
+        else:
+            check_manifest_list(snapshot.manifest_list, roots, what=label)
+    return location
+
+
+def path_properties(metadata: TableMetadata) -> dict[str, str]:
+    """The `write.*.path` properties a table sets (each a directory it writes into)."""
+    return {p: metadata.properties[p] for p in PATH_PROPERTIES if p in metadata.properties}
+
+
+def check_manifest_list(manifest_list: str | None, roots: AllowedRoots, *, what: str) -> None:
+    """A new snapshot's manifest list: under a root, a regular readable file, and every
+    manifest it lists under a root."""
+    if not manifest_list:
+        raise InvalidInput(f"{what} has no manifest list")
+    roots.check(manifest_list, f"{what} manifest list")
+    try:
+        data = read_client_file(manifest_list, roots, limit=MAX_MANIFEST_LIST_BYTES)
+        manifests = list(read_manifest_list(_BytesInput(manifest_list, data)))
+    except Exception:  # noqa: BLE001 - one answer for missing, special, malformed
+        raise InvalidInput(f"{what}: manifest list {manifest_list!r} is not a readable "
+                           "Iceberg manifest list under the allowed locations") from None
+    for manifest in manifests:
+        roots.check(manifest.manifest_path, f"{what} manifest")
+
+
+def canonical_location(text: object) -> str | None:
+    """`text` as a canonical location URI, None when it does not parse (old stored values)."""
+    try:
+        return parse_location(text).uri
+    except InvalidInput:
+        return None
+
+
+# ---- reading what a client names --------------------------------------------------------------
+def read_client_file(location: str, roots: AllowedRoots, *,
+                     limit: int = MAX_METADATA_BYTES,
+                     timeout: float = READ_TIMEOUT_SECONDS) -> bytes:
+    """The bytes of a regular file under a root, or `UnreadableFile` (one message for
+    everything: missing, a directory, a pipe, a device, too big, outside the roots, slow)."""
+    try:
+        parsed = roots.check(location, "file")
+    except InvalidInput:
+        raise UnreadableFile(UNREADABLE) from None
+    future = _READERS.submit(_read_bounded, parsed, location, roots, limit)
+    try:
+        return future.result(timeout=timeout)
+    except Exception:  # noqa: BLE001 - deliberately generic, see the docstring
+        future.cancel()
+        raise UnreadableFile(UNREADABLE) from None
+
+
+def _read_bounded(parsed: Location, location: str, roots: AllowedRoots, limit: int) -> bytes:
+    path = parsed.local_path
+    if path is not None:
+        real = os.path.realpath(path)  # a symlink may not lead out of the roots
+        if not roots.contains(parse_location(real)):
+            raise OSError(errno.EACCES, "outside the roots")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat decides on the open fd
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+                raise OSError(errno.EINVAL, "not a regular file of acceptable size")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(limit + 1)
+        finally:
+            os.close(fd)
+    else:
+        input_file = file_io(location).new_input(location)
+        if len(input_file) > limit:
+            raise OSError(errno.EFBIG, "too big")
+        with input_file.open() as stream:
+            data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, "too big")
+    return data
+
+
+def read_client_metadata(location: str, roots: AllowedRoots) -> TableMetadata:
+    """Table metadata from a client-named file, or `UnreadableFile`."""
+    data = read_client_file(location, roots)
+    try:
+        return FromByteStream.table_metadata(_io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - never quote a file's contents back to a client
+        raise UnreadableFile(UNREADABLE) from None
+
+
+class _BytesInput(InputFile):
+    """Bytes already read (safely) presented as a pyiceberg InputFile."""
+
+    def __init__(self, location: str, data: bytes) -> None:
+        super().__init__(location)
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def exists(self) -> bool:
+        return True
+
+    def open(self, seekable: bool = True) -> InputStream:
+        return _io.BytesIO(self._data)  # type: ignore[return-value]
+
+
+# ---- writing --------------------------------------------------------------------------------
+def new_metadata_path(metadata: TableMetadata, version: int) -> str:
+    """Where the next metadata file goes: `write.metadata.path` or `<location>/metadata`,
+    uuid-named (computed here, never by a client-chosen location provider)."""
+    base = metadata.properties.get("write.metadata.path") or f"{metadata.location}/metadata"
+    return f"{base.rstrip('/')}/{max(version, 0):05d}-{uuid.uuid4()}.metadata.json"
+
+
+def metadata_bytes(metadata: TableMetadata) -> bytes:
+    """What pyiceberg's `ToOutputFile.table_metadata` writes (uncompressed names only)."""
+    exclude_none = not Config().get_bool("legacy-current-snapshot-id")
+    return metadata.model_dump_json(exclude_none=exclude_none).encode("utf-8")
+
+
+_created_lock = threading.Lock()
+_created: set[str] = set()
+
+
+def write_new_file(location: str, data: bytes, properties: Mapping[str, str] | None = None
+                   ) -> None:
+    """Create `location` exclusively and write `data`; an existing file is never touched
+    (FileExistsError), and on failure only the file this call created is removed."""
+    parsed = parse_location(location, "metadata file")
+    path = parsed.local_path
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)  # created by this call (O_EXCL succeeded): ours to remove
+            raise
+        os.close(fd)
+    else:
+        fio = file_io(location, properties)
+        output = fio.new_output(location)
+        stream: Any = output.create(overwrite=False)  # FileExistsError when present
+        try:
+            with stream:
+                stream.write(data)
+        except BaseException:
+            _delete_quietly(fio, location)
+            raise
+    with _created_lock:
+        _created.add(location)
+
+
+def delete_created(location: str) -> None:
+    """Remove a metadata file `write_new_file` created in this process and that was never
+    published (a refused commit); any other path is left alone."""
+    with _created_lock:
+        if location not in _created:
+            return
+        _created.discard(location)
+    parsed = parse_location(location, "metadata file")
+    if parsed.local_path is not None:
+        try:
+            os.unlink(parsed.local_path)
+        except OSError:
+            pass
+        return
+    _delete_quietly(file_io(location), location)
+
+
+def forget_created(location: str) -> None:
+    """The file was published (committed): it is no longer ours to delete."""
+    with _created_lock:
+        _created.discard(location)
+
+
+def _delete_quietly(fio: FileIO, location: str) -> None:
+    try:
+        fio.delete(location)
+    except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it
+        pass
