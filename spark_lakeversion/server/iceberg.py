@@ -277,6 +277,7 @@ class _Planned:
     new_file: bool
     operation: str
     props: dict[str, Any]
+    base: TableMetadata | None = None  # what the change applied to (None: a new table)
 
 
 class IcebergCatalog:
@@ -326,17 +327,23 @@ class IcebergCatalog:
         return content
 
     def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
-                message: str, properties: dict[str, Any], written: Sequence[str] = ()) -> str:
+                message: str, properties: dict[str, Any], written: Sequence[str] = (),
+                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
         """One store commit with compare-and-swap on the head the request read from.
 
+        A commit that wrote files is fenced against gc (`spark_lakeversion.gc_fence`): the
+        files it wrote and those the new snapshots of `changes` (base, new metadata) add
+        must postdate gc's cutoff, and the store commits only if no gc run began since.
         A definite refusal removes the metadata files this request wrote; an unexpected
         failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
         """
         branch = addr.branch()
+        gc_epoch = self._gc_fence(written, changes) if written else None
         try:
             commit = self.store.commit(
                 branch, operations, message=meta.message_or(message), author=meta.author,
-                properties=meta.properties_with(properties), expected_head=addr.commit_id)
+                properties=meta.properties_with(properties), expected_head=addr.commit_id,
+                expected_gc_epoch=gc_epoch)
         except ConflictError as exc:
             for location in written:
                 fmt.delete_file_quietly(location)
@@ -348,6 +355,23 @@ class IcebergCatalog:
                 fmt.delete_file_quietly(location)
             raise
         return commit.id
+
+    def _gc_fence(self, written: Sequence[str],
+                  changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
+        """The gc epoch the commit must land in, once its new files are checked."""
+        from spark_lakeversion import gc_fence
+
+        state = self.store.gc_state()
+        problems = gc_fence.check_written(state, written)
+        if state.cutoff is not None:
+            for base, metadata in changes:
+                problems += gc_fence.check_new_files(state, base, metadata,
+                                                     fmt.file_io(metadata.location))
+        if problems:
+            for location in written:
+                fmt.delete_file_quietly(location)
+            raise commit_failed(gc_fence.refusal(problems, state))
+        return state.epoch
 
     # ---- config ------------------------------------------------------------------------
     def config(self, warehouse: str | None) -> dict[str, Any]:
@@ -543,7 +567,7 @@ class IcebergCatalog:
             raise bad_request(f"creating {key} needs a set-location update")
         location = fmt.write_metadata(metadata, base_location)
         return _Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
-                        True, "create" if base is None else operation, props)
+                        True, "create" if base is None else operation, props, base)
 
     def commit_table(self, prefix: str | None, namespace: str, table: str, body: Any,
                      meta: CommitMeta) -> Response:
@@ -557,7 +581,8 @@ class IcebergCatalog:
                                                          else "")
             self._commit(addr, [Put(plan.key, plan.content)], meta, message,
                          {"iceberg.operation": plan.operation, "iceberg.table": str(plan.key),
-                          **plan.props}, written=[plan.location])
+                          **plan.props}, written=[plan.location],
+                         changes=[(plan.base, plan.metadata)])
         return _table_result(plan.metadata, plan.location)
 
     def commit_transaction(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
@@ -597,7 +622,8 @@ class IcebergCatalog:
         self._commit(first, [Put(p.key, p.content) for p in changed], meta,
                      f"transaction on {tables}",
                      {"iceberg.operation": "transaction", "iceberg.tables": tables},
-                     written=[p.location for p in changed])
+                     written=[p.location for p in changed],
+                     changes=[(p.base, p.metadata) for p in changed])
 
     def drop_table(self, prefix: str | None, namespace: str, table: str, purge: bool,
                    meta: CommitMeta) -> dict[str, Any]:
