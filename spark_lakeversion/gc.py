@@ -665,7 +665,9 @@ def _assess(reach: Reachability, roots: AllowedRoots, history: _History,
     """Every table id's locations checked: strictly parsed, under the allowed roots, not
     overlapping (equal to, containing or inside) a location of another table id, and its
     history readable. A table failing any check is skipped whole: none of its locations is
-    listed, and its readable files still count as reachable."""
+    listed, and its readable files still count as reachable. A location outside the roots
+    claims nothing (so one bad content naming the warehouse's parent does not stop gc for
+    every table); locations inside the roots overlap whatever else they contain."""
     named: dict[str, set[str]] = {}
     for source in (reach.table_locations, dropped, reach.delta_locations):
         for table_id, texts in source.items():
@@ -679,12 +681,15 @@ def _assess(reach: Reachability, roots: AllowedRoots, history: _History,
             except InvalidInput as exc:
                 reasons.setdefault(table_id, []).append(exc.message)
                 continue
-            parsed.setdefault(table_id, []).append(location)
             if not roots.contains(location):
+                # void: never listed, and no claim on the directories inside it (its
+                # readable files still count as reachable wherever they lie)
                 reasons.setdefault(table_id, []).append(
                     f"location {location} is outside the allowed locations "
                     f"({roots.describe()})")
-            elif _too_broad(location):
+                continue
+            parsed.setdefault(table_id, []).append(location)
+            if _too_broad(location):
                 reasons.setdefault(table_id, []).append(
                     f"location {location} is a file-system or bucket root")
     by_location: dict[Location, set[str]] = {}
