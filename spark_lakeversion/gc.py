@@ -319,6 +319,9 @@ class Reachability:
         for path in self._bad_below.get(key, ()):
             self._flag(path, self.unreadable[path])
 
+    def followed(self, metadata_location: str) -> bool:
+        return normalize_path(metadata_location) in self._states
+
     def locations_of(self, metadata_location: str) -> list[str]:
         """The locations a metadata file names, read without following its snapshots
         (for tables no retained commit holds any more); raises if it cannot be read."""
@@ -753,6 +756,8 @@ def _dropped_tables(store: VersionStore, reach: Reachability, roots: AllowedRoot
             errors.setdefault(content.id, {})[f"content {content.id}"] = \
                 "a table state without a metadata_location"
             continue
+        if reach.followed(location):
+            continue  # a retained state: checked (and reported) when it was followed
         try:
             roots.check(location, "metadata location")
         except InvalidInput as exc:
