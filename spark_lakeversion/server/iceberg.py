@@ -60,6 +60,7 @@ from spark_lakeversion.server.errors import (
 )
 from spark_lakeversion.server.headers import CommitMeta, commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import (
     Content,
     ContentType,
@@ -280,6 +281,17 @@ class _Planned:
     base: TableMetadata | None = None  # what the change applied to (None: a new table)
 
 
+#: how often create_table rewrites its metadata file when gc's fence refused it
+_CREATE_ATTEMPTS = 3
+
+
+class _GcRefused(IcebergError):
+    """A commit refused by gc's fence (409 CommitFailed): its files may be collected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "CommitFailedException", message)
+
+
 class IcebergCatalog:
     """The catalog's logic, independent of HTTP routing (and testable as such)."""
 
@@ -344,6 +356,10 @@ class IcebergCatalog:
                 branch, operations, message=meta.message_or(message), author=meta.author,
                 properties=meta.properties_with(properties), expected_head=addr.commit_id,
                 expected_gc_epoch=gc_epoch)
+        except GcEpochChanged as exc:
+            for location in written:
+                fmt.delete_file_quietly(location)
+            raise _GcRefused(f"commit to {branch} failed: {exc.message}") from None
         except ConflictError as exc:
             for location in written:
                 fmt.delete_file_quietly(location)
@@ -370,7 +386,7 @@ class IcebergCatalog:
         if problems:
             for location in written:
                 fmt.delete_file_quietly(location)
-            raise commit_failed(gc_fence.refusal(problems, state))
+            raise _GcRefused(gc_fence.refusal(problems, state))
         return state.epoch
 
     # ---- config ------------------------------------------------------------------------
@@ -516,11 +532,21 @@ class IcebergCatalog:
             raise bad_request(f"cannot create table {key}: {exc}") from None
         if req.stage_create:
             return _table_result(metadata, None)
-        metadata_location = fmt.write_metadata(metadata)
-        content = fmt.iceberg_content(metadata, metadata_location)
-        self._commit(addr, [Put(key, content)], meta, f"create table {key}",
-                     {"iceberg.operation": "create", "iceberg.table": str(key)},
-                     written=[metadata_location])
+        for attempt in range(_CREATE_ATTEMPTS):
+            # a gc run beginning between writing and committing refuses the (then older)
+            # metadata file; the file is the server's own, so write it again and retry
+            # rather than answer 409, which clients read as "the table already exists"
+            metadata_location = fmt.write_metadata(metadata)
+            content = fmt.iceberg_content(metadata, metadata_location)
+            try:
+                self._commit(addr, [Put(key, content)], meta, f"create table {key}",
+                             {"iceberg.operation": "create", "iceberg.table": str(key)},
+                             written=[metadata_location])
+            except _GcRefused:
+                if attempt + 1 == _CREATE_ATTEMPTS:
+                    raise
+                continue
+            break
         return _table_result(metadata, metadata_location)
 
     def _plan(self, addr: Address, name: str, requirements: Sequence[TableRequirement],

@@ -28,6 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from spark_lakeversion.errors import ConflictError
+
 gc_metadata = sa.MetaData()
 gc_state_table = sa.Table(
     "lv_gc_state", gc_metadata,
@@ -46,6 +48,11 @@ def _dt(us: int | None) -> datetime | None:
 
 def _us(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
+
+
+class GcEpochChanged(ConflictError):
+    """A commit checked in one gc epoch would land in another: refused, nothing written.
+    (Over HTTP it arrives as a plain `ConflictError`.)"""
 
 
 @dataclass(frozen=True)
@@ -127,4 +134,4 @@ def begin(conn: Connection, cutoff: datetime, retained_since: datetime) -> GcSta
     return new
 
 
-__all__ = ["GcState", "begin", "create", "gc_state_table", "hold", "read"]
+__all__ = ["GcEpochChanged", "GcState", "begin", "create", "gc_state_table", "hold", "read"]

@@ -1054,7 +1054,7 @@ class SqlVersionStore(VersionStore):
             return
         state = gc_state.hold(conn)
         if state.epoch != expected:
-            raise ConflictError(
+            raise gc_state.GcEpochChanged(
                 f"gc started a new run (epoch {state.epoch}, expected {expected}) while this "
                 "commit was checked: its files were not checked against gc's new cutoff, so "
                 "nothing was committed; retry the commit")
