@@ -14,15 +14,24 @@ metadata of some table state in the *retained history* reaches it:
   all statuses, DELETED included), plus statistics and partition-statistics files.
 
 Garbage = files listed under a table location (the table's `location`, and its
-`write.data.path` / `write.metadata.path`) that nothing reaches and whose modification time
-is older than the grace period `older_than`. Locations of tables that no retained commit
-holds any more (dropped tables, deleted branches) are found from the store's content rows.
+`write.*.path` properties, as its metadata names them) that nothing reaches and whose
+modification time is before the grace cutoff `now - older_than` (at least
+`MIN_OLDER_THAN` unless forced). Locations of tables no retained commit holds any more
+(dropped tables, deleted branches) are read from one of their metadata files found through
+the store's content rows; never from where a metadata file lies.
 
-Concurrent writers: files are listed first, then the store is read again and everything it
+Fail safe: only locations under the allowed roots that exactly one table id owns are listed.
+A table whose location is outside the roots, overlaps another table id's, or whose retained
+history cannot be read (or lies outside the roots: gc never opens such a file) is skipped
+and reported in `GcReport.skipped_tables`; gc goes on for the rest.
+
+Concurrent writers: a real run first records a new gc epoch and its cutoffs in the store
+(`VersionStore.begin_gc`, `spark_lakeversion.store.gc_state`). Iceberg REST commits check
+their new files against the cutoff and land only in the epoch they checked
+(`spark_lakeversion.gc_fence`), and time travel to history older than the window is refused
+(`HistoryCollected`). Files are listed first, then the store is read again and everything it
 now reaches is added; right before deleting, the ref heads are read once more and anything
-they newly reach is spared (repeated until they stand still). A writer's files are younger
-than the grace period until it commits, so an in-flight commit is never collected as long
-as it takes less than `older_than`.
+they newly reach is spared (repeated until they stand still).
 
 Manifests and manifest lists are cached by path for the whole run (shared manifests across
 snapshots, tables and branches are read once); `GcReport` counts the reads so callers can
