@@ -1049,6 +1049,18 @@ class SqlVersionStore(VersionStore):
                             .order_by(reflog_table.c.ts_us, reflog_table.c.seq)).all()
         return reflog_heads(((r[0], r[1], r[2]) for r in rows), _to_us(since), names)
 
+    def _heads_then_reflog(self, commit_id: str, since: datetime, conn: Connection | None
+                           ) -> tuple[dict[str, str], set[str]]:
+        """`retention_roots`, but without reading the reflog when `commit_id` is a head."""
+        if conn is None:
+            with self._read() as read_conn:
+                return self._heads_then_reflog(commit_id, since, read_conn)
+        heads = {str(name): str(head) for name, head in conn.execute(
+            sa.select(refs_table.c.name, refs_table.c.head))}
+        if commit_id in heads.values():
+            return heads, set()
+        return heads, self.reflog_heads(since, set(heads), conn)
+
     def _check_gc_epoch(self, conn: Connection, expected: int | None) -> None:
         if expected is None:
             return
@@ -1077,7 +1089,7 @@ class SqlVersionStore(VersionStore):
             commit, generation = self._commit_and_generation(commit_id)
             if not state.collected(commit.timestamp):
                 continue
-            heads, reflog = self.retention_roots(state.retained_since, conn)
+            heads, reflog = self._heads_then_reflog(commit_id, state.retained_since, conn)
             if commit_id in heads.values() or commit_id in reflog:
                 continue
             def below(candidate: str, floor: int = generation) -> bool:
