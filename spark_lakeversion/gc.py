@@ -663,12 +663,24 @@ class _Ownership:
 
     owned: dict[str, list[Location]] = field(default_factory=dict)  # table id -> locations
     skipped: dict[str, dict[str, Any]] = field(default_factory=dict)  # table id -> entry
+    _by_uri: dict[str, str] | None = field(default=None, repr=False)
 
     def owner_of(self, path: str) -> str | None:
-        for table_id, locations in self.owned.items():
-            if any(_under(path, loc.uri) for loc in locations):
-                return table_id
-        return None
+        """The table id owning the directory `path` (a listed, normalized URI) lies in;
+        looked up by the path's ancestors, so it costs its depth, not the table count."""
+        if self._by_uri is None:
+            self._by_uri = {loc.uri: table_id for table_id, locs in self.owned.items()
+                            for loc in locs}
+        by_uri = self._by_uri
+        candidate = path
+        while True:
+            owner = by_uri.get(candidate)
+            if owner is not None:
+                return owner
+            parent, sep, _ = candidate.rpartition("/")
+            if not sep or parent.endswith("://"):
+                return None  # a file-system or bucket root is never owned
+            candidate = parent
 
 
 def _assess(reach: Reachability, roots: AllowedRoots, history: _History,
