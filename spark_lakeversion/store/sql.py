@@ -7,7 +7,7 @@ Tables:
 - ``lv_commit_keys`` keys each commit changed (for `log --table`);
 - ``lv_refs``    branch/tag -> head; the only mutable rows, moved by compare-and-swap;
 - ``lv_reflog``  every ref movement with its time (for `ref#timestamp`);
-- ``lv_gc_state`` gc's epoch and cutoffs (`spark_lakeversion.store.gc_state`).
+- ``lv_gc_state`` gc's epoch and cutoffs (`spark_lakeversion.store.gc_state_sql`).
 
 Immutable rows are written before the ref moves, in the same transaction, so a ref never
 points at a missing commit even if the process dies mid-commit.
@@ -46,9 +46,9 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
-from spark_lakeversion.store import gc_state
+from spark_lakeversion.store import gc_state_sql as gc_state
 from spark_lakeversion.store.base import DEFAULT_AUTHOR, DEFAULT_BRANCH, LogPage, VersionStore
-from spark_lakeversion.store.gc_state import GcState
+from spark_lakeversion.store.gc_state import GcEpochChanged, GcState
 from spark_lakeversion.store.model import (
     Commit,
     Conflict,
@@ -1066,7 +1066,7 @@ class SqlVersionStore(VersionStore):
             return
         state = gc_state.hold(conn)
         if state.epoch != expected:
-            raise gc_state.GcEpochChanged(
+            raise GcEpochChanged(
                 f"gc started a new run (epoch {state.epoch}, expected {expected}) while this "
                 "commit was checked: its files were not checked against gc's new cutoff, so "
                 "nothing was committed; retry the commit")
