@@ -256,3 +256,27 @@ def test_gc_needs_roots_and_a_server_keeps_its_own(lake: Lake) -> None:
                                       "--warehouse", "relative/../path?x"])
     assert result.exit_code == 1
     assert json.loads(result.output)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_a_store_created_before_gc_state_existed_opens_and_collects(lake: Lake) -> None:
+    """An existing store has no `lv_gc_state` table: opening it adds one (epoch 0), and
+    every commit stays usable until the first real gc run."""
+    import sqlalchemy as sa
+
+    first = lake.create("main", "a", [1])
+    old_commit = lake.store.get_ref("main").head
+    url = lake.store.url
+    lake.store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE lv_gc_state"))
+    engine.dispose()
+    store = open_store(url)
+    try:
+        assert store.gc_state().epoch == 0 and store.gc_state().cutoff is None
+        store.create_ref("from-old", from_ref=old_commit)
+        report = collect_garbage(store, roots=lake.roots, older_than="1d")
+        assert report.gc_epoch == 1 and report.skipped_tables == []
+        assert store.get_content("main", "db.a") == first
+    finally:
+        store.close()
