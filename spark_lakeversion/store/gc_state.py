@@ -60,12 +60,13 @@ class GcState:
         return cls(int(data.get("epoch", 0)), when("cutoff"), when("retained_since"),
                    when("started"))
 
-    def collected(self, commit_time: datetime) -> bool:
-        """True when a commit this old is past gc's retained-history cutoff *and* older than
-        the last run (a commit made after a run began cannot have lost files to it)."""
-        if self.retained_since is None or commit_time >= self.retained_since:
-            return False
-        return self.started is None or commit_time < self.started
+    def may_have_collected(self, commit_time: datetime) -> bool:
+        """False when no real gc run can have collected a commit of that time: gc never
+        ran, or the commit was made after the last run began. Otherwise only gc's walk
+        (`spark_lakeversion.store.retention`) can tell: a commit in the window that no ref
+        reaches any more (a deleted branch's head) was not retained either."""
+        return self.retained_since is not None and (self.started is None
+                                                    or commit_time < self.started)
 
 
 __all__ = ["GcEpochChanged", "GcState"]

@@ -1087,7 +1087,7 @@ class SqlVersionStore(VersionStore):
             return  # gc never ran for real: nothing was collected
         for commit_id in commit_ids:
             commit, generation = self._commit_and_generation(commit_id)
-            if not state.collected(commit.timestamp):
+            if not state.may_have_collected(commit.timestamp):
                 continue
             heads, reflog = self._heads_then_reflog(commit_id, state.retained_since, conn)
             if commit_id in heads.values() or commit_id in reflog:
@@ -1095,16 +1095,18 @@ class SqlVersionStore(VersionStore):
             def below(candidate: str, floor: int = generation) -> bool:
                 return self._generation(candidate) < floor  # cannot lead to the commit
 
+            assert state.retained_since is not None
             if walk_retained(set(heads.values()) | reflog, state.retained_since,
                              lambda c: self._commit_and_generation(c)[0], {},
                              target=commit_id, skip=below):
                 continue
             raise HistoryCollected(
                 f"commit {commit_id[:12]} ({commit.timestamp.isoformat()}) is outside gc's "
-                f"retained history (commits before {state.retained_since.isoformat()} that "
-                "no ref head reaches within that window may have had their files deleted): "
-                "it cannot be restored, merged, cherry-picked or reverted; use a ref head or "
-                "a more recent commit")
+                f"retained history (the commits a ref reaches back to "
+                f"{state.retained_since.isoformat()}; gc last ran at "
+                f"{state.started.isoformat() if state.started else '?'}), so its files may "
+                "have been deleted: it cannot be restored, merged, cherry-picked or "
+                "reverted; use a ref head or a more recent commit")
 
 
 ISOLATION_LEVELS = ("serializable", "snapshot")

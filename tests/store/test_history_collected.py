@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -112,6 +112,25 @@ def test_every_operation_from_collected_history_is_refused(store: VersionStore) 
     collect(store)
     check_refusals(store, h)
     check_allowed(store, h)
+
+
+def test_a_deleted_branchs_recent_head_is_refused_after_gc(store: VersionStore) -> None:
+    """Within the history window, gc still did not retain what no ref reaches any more
+    (a deleted branch's head): its files may be gone, so it cannot come back."""
+    h = build(store)
+    if isinstance(store, RestVersionStore):
+        store._call("POST", "/gc", body={"keep_commits_since": "7d", "older_than": "1h"})
+    else:
+        now = datetime.now(timezone.utc)
+        store.begin_gc(now - timedelta(days=1), now - timedelta(days=7))
+    with pytest.raises(HistoryCollected):
+        store.create_ref("restored", RefType.BRANCH, h.g1)
+    with pytest.raises(HistoryCollected):
+        store.merge(h.g1, "main")
+    # commits a ref still reaches within the window are retained
+    assert store.create_ref("old-main", RefType.BRANCH, h.c1).head == h.c1
+    assert store.revert(h.c2, "dev").new_head
+    assert {r.name for r in store.list_refs()} == {"main", "dev", "old-main"}
 
 
 @pytest.fixture
