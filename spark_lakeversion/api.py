@@ -13,13 +13,14 @@ remote stores: ``http(s)://`` URLs are opened by the factory registered in
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
 if TYPE_CHECKING:
     from spark_lakeversion.gc import GcReport
+    from spark_lakeversion.locations import AllowedRoots
 
 from spark_lakeversion.errors import (
     AlreadyExists,
@@ -151,14 +152,20 @@ class Catalog:
     def tags(self) -> list[Tag]:
         return [Tag(self, r.name) for r in self.store.list_refs(RefType.TAG)]
 
-    def collect_garbage(self, *, older_than: timedelta | str = "1d",
+    def collect_garbage(self, *, roots: AllowedRoots | Iterable[str] | None = None,
+                        older_than: timedelta | str = "1d",
                         keep_commits_since: timedelta | str = "7d",
-                        dry_run: bool = False) -> GcReport:
-        """Delete files no ref, tag or retained commit reaches (see spark_lakeversion.gc)."""
+                        dry_run: bool = False, force: bool = False) -> GcReport:
+        """Delete files no ref, tag or retained commit reaches (see spark_lakeversion.gc).
+
+        `roots` (the warehouse and any allowed locations) are required for a local store;
+        over HTTP gc runs on the server with its own. `older_than` below 1h needs `force`.
+        """
         from spark_lakeversion.gc import collect_garbage
 
-        return collect_garbage(self.store, older_than=older_than,
-                               keep_commits_since=keep_commits_since, dry_run=dry_run)
+        return collect_garbage(self.store, roots=roots, older_than=older_than,
+                               keep_commits_since=keep_commits_since, dry_run=dry_run,
+                               force=force)
 
     def close(self) -> None:
         self.store.close()

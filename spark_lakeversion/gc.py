@@ -14,15 +14,24 @@ metadata of some table state in the *retained history* reaches it:
   all statuses, DELETED included), plus statistics and partition-statistics files.
 
 Garbage = files listed under a table location (the table's `location`, and its
-`write.data.path` / `write.metadata.path`) that nothing reaches and whose modification time
-is older than the grace period `older_than`. Locations of tables that no retained commit
-holds any more (dropped tables, deleted branches) are found from the store's content rows.
+`write.*.path` properties, as its metadata names them) that nothing reaches and whose
+modification time is before the grace cutoff `now - older_than` (at least
+`MIN_OLDER_THAN` unless forced). Locations of tables no retained commit holds any more
+(dropped tables, deleted branches) are read from one of their metadata files found through
+the store's content rows; never from where a metadata file lies.
 
-Concurrent writers: files are listed first, then the store is read again and everything it
+Fail safe: only locations under the allowed roots that exactly one table id owns are listed.
+A table whose location is outside the roots, overlaps another table id's, or whose retained
+history cannot be read (or lies outside the roots: gc never opens such a file) is skipped
+and reported in `GcReport.skipped_tables`; gc goes on for the rest.
+
+Concurrent writers: a real run first records a new gc epoch and its cutoffs in the store
+(`VersionStore.begin_gc`, `spark_lakeversion.store.gc_state`). Iceberg REST commits check
+their new files against the cutoff and land only in the epoch they checked
+(`spark_lakeversion.gc_fence`), and time travel to history older than the window is refused
+(`HistoryCollected`). Files are listed first, then the store is read again and everything it
 now reaches is added; right before deleting, the ref heads are read once more and anything
-they newly reach is spared (repeated until they stand still). A writer's files are younger
-than the grace period until it commits, so an in-flight commit is never collected as long
-as it takes less than `older_than`.
+they newly reach is spared (repeated until they stand still).
 
 Manifests and manifest lists are cached by path for the whole run (shared manifests across
 snapshots, tables and branches are read once); `GcReport` counts the reads so callers can
@@ -43,12 +52,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 from spark_lakeversion.store.base import VersionStore
 from spark_lakeversion.store.model import Commit, Content, ContentType
+from spark_lakeversion.store.retention import walk_retained
 
 #: grace period: unreached files younger than this are kept (in-flight writes); a Spark job
 #: can run for hours before it commits, so the default is a full day
 DEFAULT_OLDER_THAN = timedelta(days=1)
+#: the smallest grace period without `force`: below it, a writer's files can be collected
+#: between its write and its commit (the commit is then refused, but its work is lost)
+MIN_OLDER_THAN = timedelta(hours=1)
 #: history retention: commits newer than this stay readable (`main~3`, `main#<time>`)
 DEFAULT_KEEP_COMMITS_SINCE = timedelta(days=7)
 #: how often the deletion phase re-reads moving refs before it gives up
@@ -173,14 +187,27 @@ class FileSystems:
 
 class Reachability:
     """Files reached from Iceberg table states; each metadata file, manifest list and
-    manifest is read at most once per instance (all caches are keyed by normalized path)."""
+    manifest is read at most once per instance (all caches are keyed by normalized path).
 
-    def __init__(self, io_properties: Mapping[str, str] | None = None) -> None:
+    Per table id it records the table locations its metadata names (`location` and the
+    `write.*.path` properties) and every file of its history that could not be read. With
+    `roots`, a metadata file, manifest list or manifest outside them is never opened (it
+    could be any file on the machine): the table is marked instead.
+    """
+
+    def __init__(self, io_properties: Mapping[str, str] | None = None,
+                 roots: AllowedRoots | None = None) -> None:
         self.io_properties = dict(io_properties or {})
+        self.roots = roots
         self.reachable: set[str] = set()
-        self.table_roots: set[str] = set()  # table locations (and write.*.path) to list
         self.protected_roots: set[str] = set()  # formats we cannot read yet (Delta): keep all
         self.table_ids: set[str] = set()
+        #: table id -> locations named by its metadata (as written there)
+        self.table_locations: dict[str, set[str]] = {}
+        #: table id -> Delta table locations (protected, but they own their directory too)
+        self.delta_locations: dict[str, set[str]] = {}
+        #: table id -> {path: why it could not be read}
+        self.table_errors: dict[str, dict[str, str]] = {}
         self.reads: Counter[str] = Counter()  # normalized path -> times read
         self.metadata_read = 0
         self.manifest_lists_read = 0
@@ -188,8 +215,12 @@ class Reachability:
         self.manifests: set[str] = set()  # every manifest path reached
         self.manifest_references = 0  # manifest entries of all lists read: reads saved
         self.unreadable: dict[str, str] = {}
-        self._states: set[str] = set()  # metadata locations already followed
+        self._current: str | None = None  # the table id being followed
+        self._states: dict[str, list[str]] = {}  # metadata followed -> locations it names
         self._lists: set[str] = set()
+        #: metadata file or manifest list -> the unreadable files at or below it, so a table
+        #: id reaching them through the read-once caches is marked as well
+        self._bad_below: dict[str, set[str]] = {}
         self._ios: dict[str, Any] = {}
 
     def _io(self, path: str) -> Any:
@@ -200,58 +231,114 @@ class Reachability:
             self._ios[scheme] = load_file_io(self.io_properties, path)
         return self._ios[scheme]
 
+    @property
+    def unreadable_tables(self) -> dict[str, dict[str, str]]:
+        return {k: v for k, v in self.table_errors.items() if v}
+
+    def _flag(self, key: str, error: str) -> None:
+        """`key` could not be read: unknown references, so its table is not collected."""
+        self.unreadable[key] = error
+        if self._current is not None:
+            self.table_errors.setdefault(self._current, {})[key] = error
+
+    def _refused(self, path: str, what: str) -> str | None:
+        """Why `path` must not be opened (outside the roots, not a strict location)."""
+        if self.roots is None:
+            return None
+        try:
+            location = parse_location(path, what)
+        except InvalidInput as exc:
+            return f"not read: {exc.message}"
+        if not self.roots.contains(location):
+            return (f"not read: {what} is outside the allowed locations "
+                    f"({self.roots.describe()})")
+        return None
+
     def add_content(self, content: Content) -> list[str]:
         """Mark everything a table state reaches; returns the files newly reached."""
         if content.type is ContentType.ICEBERG_TABLE:
             self.table_ids.add(content.id)
-            location = content.fields.get("metadata_location")
-            if isinstance(location, str) and location:
-                return self.add_metadata(location)
+            self.table_errors.setdefault(content.id, {})
+            self._current = content.id
+            try:
+                location = content.fields.get("metadata_location")
+                if isinstance(location, str) and location:
+                    return self.add_metadata(location)
+                self._flag(f"content {content.id}", "the table state has no metadata_location")
+            finally:
+                self._current = None
         elif content.type is ContentType.DELTA_TABLE:
             self.table_ids.add(content.id)
             location = content.fields.get("location")
             if isinstance(location, str) and location:
                 # Delta reachability (the _delta_log) is not implemented: never touch it
                 self.protected_roots.add(normalize_path(location))
+                self.delta_locations.setdefault(content.id, set()).add(location)
         return []
 
     def add_metadata(self, metadata_location: str) -> list[str]:
         """Follow one metadata.json (once) down to its data files."""
         key = normalize_path(metadata_location)
-        if key in self._states:
+        if key in self._states:  # followed already (maybe for another table id)
+            self._attribute(key)
             return []
-        self._states.add(key)
+        self._states[key] = []
+        bad = self._bad_below[key] = set()
         added: list[str] = []
         self._mark(key, added)
+        refused = self._refused(metadata_location, "metadata file")
+        if refused:
+            self._flag(key, refused)
+            bad.add(key)
+            return added
         try:
             metadata = self._read_json(metadata_location)
         except Exception as exc:  # noqa: BLE001 - any read failure means "unknown"
-            self.unreadable[key] = f"{type(exc).__name__}: {exc}"
+            self._flag(key, f"{type(exc).__name__}: {exc}")
+            bad.add(key)
             return added
         self.metadata_read += 1
         self.reads[key] += 1
-        table_location = metadata.get("location")
-        if isinstance(table_location, str) and table_location:
-            self.table_roots.add(normalize_path(table_location))
-        properties = metadata.get("properties") or {}
-        for prop in _PATH_PROPERTIES:
-            if isinstance(properties.get(prop), str) and properties[prop]:
-                self.table_roots.add(normalize_path(properties[prop]))
+        self._states[key] = _named_locations(metadata)
+        self._attribute(key)
         for entry in metadata.get("metadata-log") or []:
-            if isinstance(entry, dict) and entry.get("metadata-file"):
+            if isinstance(entry, dict) and isinstance(entry.get("metadata-file"), str):
                 self._mark(normalize_path(entry["metadata-file"]), added)
         for stats_key in ("statistics", "partition-statistics"):
             for stats in metadata.get(stats_key) or []:
-                if isinstance(stats, dict) and stats.get("statistics-path"):
+                if isinstance(stats, dict) and isinstance(stats.get("statistics-path"), str):
                     self._mark(normalize_path(stats["statistics-path"]), added)
         for snapshot in metadata.get("snapshots") or []:
-            manifest_list = snapshot.get("manifest-list")
-            if manifest_list:
-                self._add_manifest_list(manifest_list, added)
-            elif snapshot.get("manifests"):  # format v1 without manifest lists
-                self.unreadable[key] = ("snapshot with an inline manifest array (v1 without "
-                                        "manifest lists) is not supported")
+            manifest_list = snapshot.get("manifest-list") if isinstance(snapshot, dict) \
+                else None
+            if isinstance(manifest_list, str) and manifest_list:
+                bad |= self._add_manifest_list(manifest_list, added)
+            else:  # format v1 without manifest lists, or a malformed snapshot
+                self._flag(key, "a snapshot without a manifest list (v1 inline manifests) "
+                                "is not supported")
+                bad.add(key)
         return added
+
+    def _attribute(self, key: str) -> None:
+        """Credit the locations (and read errors) of a followed metadata file to the
+        current table id, also when another table id followed it first."""
+        if self._current is None:
+            return
+        self.table_locations.setdefault(self._current, set()).update(self._states[key])
+        for path in self._bad_below.get(key, ()):
+            self._flag(path, self.unreadable[path])
+
+    def followed(self, metadata_location: str) -> bool:
+        return normalize_path(metadata_location) in self._states
+
+    def locations_of(self, metadata_location: str) -> list[str]:
+        """The locations a metadata file names, read without following its snapshots
+        (for tables no retained commit holds any more); raises if it cannot be read."""
+        key = normalize_path(metadata_location)
+        if key in self._states and key not in self.unreadable:
+            return self._states[key]
+        metadata = self._read_json(metadata_location)
+        return _named_locations(metadata)
 
     def _mark(self, path: str, added: list[str]) -> None:
         if path not in self.reachable:
@@ -273,41 +360,72 @@ class Reachability:
         one read of `key`; None, with `key` recorded as unreadable, if it cannot be read."""
         from spark_lakeversion.gc_avro import read_paths
 
+        refused = self._refused(path, kind.replace("_", " "))
+        if refused:
+            self._flag(key, refused)
+            return None
         try:
             paths = read_paths(self._io(path), path, kind)
         except Exception as exc:  # noqa: BLE001 - any read failure means "unknown"
-            self.unreadable[key] = f"{type(exc).__name__}: {exc}"
+            self._flag(key, f"{type(exc).__name__}: {exc}")
             return None
         self.reads[key] += 1
         return paths
 
-    def _add_manifest_list(self, path: str, added: list[str]) -> None:
+    def _add_manifest_list(self, path: str, added: list[str]) -> set[str]:
+        """Follow one manifest list (once); returns the unreadable files at or below it."""
         key = normalize_path(path)
         self._mark(key, added)
         if key in self._lists:
-            return
+            bad = self._bad_below.get(key, set())
+            for p in bad:
+                self._flag(p, self.unreadable[p])
+            return bad
         self._lists.add(key)
+        bad = self._bad_below[key] = set()
         manifests = self._read_paths(path, key, "manifest_list")
         if manifests is None:
-            return
+            bad.add(key)
+            return bad
         self.manifest_lists_read += 1
         self.manifest_references += len(manifests)
         for manifest_path in manifests:
             mkey = normalize_path(manifest_path)
             self._mark(mkey, added)
             if mkey in self.manifests:
+                if mkey in self.unreadable:
+                    self._flag(mkey, self.unreadable[mkey])
+                    bad.add(mkey)
                 continue
             self.manifests.add(mkey)
             files = self._read_paths(manifest_path, mkey, "manifest")
             if files is None:
+                bad.add(mkey)
                 continue
             self.manifests_read += 1
             for file_path in files:
                 self._mark(normalize_path(file_path), added)
+        return bad
 
     @property
     def max_reads_per_file(self) -> int:
         return max(self.reads.values(), default=0)
+
+
+def _named_locations(metadata: Mapping[str, Any]) -> list[str]:
+    """The table location and `write.*.path` properties a metadata document names: the
+    only places gc takes a table's directories from."""
+    out: list[str] = []
+    location = metadata.get("location")
+    if isinstance(location, str) and location:
+        out.append(location)
+    properties = metadata.get("properties")
+    if isinstance(properties, Mapping):
+        for prop in _PATH_PROPERTIES:
+            value = properties.get(prop)
+            if isinstance(value, str) and value:
+                out.append(value)
+    return out
 
 
 # ---- the store side -------------------------------------------------------------------------
@@ -321,6 +439,7 @@ class _History:
     reflog_heads: set[str] = field(default_factory=set)
     commits: dict[str, Commit] = field(default_factory=dict)
     contents: dict[str, Content] = field(default_factory=dict)  # canonical -> table state
+    keys: dict[str, set[str]] = field(default_factory=dict)  # table id -> keys it held
     _listed: set[str] = field(default_factory=set)  # commits whose states are in `contents`
 
     def signature(self) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
@@ -329,33 +448,13 @@ class _History:
 
 def _reflog_heads(store: VersionStore, since: datetime, names: set[str]) -> set[str]:
     """Heads `ref#<time>` can resolve to for a time within the window, for the existing
-    refs `names`.
-
-    Only the SQL store keeps a reflog; other stores contribute none (their heads and
-    history are still retained).
-    """
-    from spark_lakeversion.store.sql import SqlVersionStore, reflog_table
+    refs `names`. Only the SQL store keeps a reflog; other stores contribute none (their
+    heads and history are still retained)."""
+    from spark_lakeversion.store.sql import SqlVersionStore
 
     if not isinstance(store, SqlVersionStore):
         return set()
-    import sqlalchemy as sa
-
-    since_us = int(since.timestamp() * 1_000_000)
-    heads: set[str] = set()
-    with store._read() as conn:  # noqa: SLF001 - read-only, the store's own connection
-        rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,
-                                      reflog_table.c.ts_us, reflog_table.c.seq)
-                            .order_by(reflog_table.c.ts_us, reflog_table.c.seq)).all()
-    before: dict[str, str | None] = {}
-    for name, head, ts_us, _seq in rows:
-        if name not in names:
-            continue
-        if ts_us < since_us:
-            before[name] = head  # the entry in force when the window opens
-        elif head:
-            heads.add(head)
-    heads.update(h for h in before.values() if h)
-    return heads
+    return store.reflog_heads(since, names)
 
 
 def _all_contents(store: VersionStore) -> Iterator[Content]:
@@ -378,37 +477,29 @@ def _all_contents(store: VersionStore) -> Iterator[Content]:
 def _read_history(store: VersionStore, cutoff: datetime, history: _History) -> None:
     """(Re)read refs and reflog, walk the retained commits, collect their table states.
 
-    Commits are immutable, so those already in `history` are not listed again; a commit
-    with a retained parent costs one diff, not a full listing.
+    The walk is `spark_lakeversion.store.retention.walk_retained`, the same rule the store
+    applies to refuse time travel past gc (`HistoryCollected`). Commits are immutable, so
+    those already in `history` are not listed again; a commit with a retained parent costs
+    one diff, not a full listing.
     """
     history.heads = {r.name: r.head for r in store.list_refs()}
     history.reflog_heads = _reflog_heads(store, cutoff, set(history.heads))
     roots = set(history.heads.values()) | history.reflog_heads
-    stack = [c for c in roots if c not in history.commits]
-    for commit_id in stack:
-        history.commits[commit_id] = store.get_commit(commit_id)
-    while stack:
-        commit = history.commits[stack.pop()]
-        for parent in commit.parents:
-            if parent in history.commits:
-                continue
-            parent_commit = store.get_commit(parent)
-            if parent_commit.timestamp >= cutoff:
-                history.commits[parent] = parent_commit
-                stack.append(parent)
+    walk_retained(roots, cutoff, store.get_commit, history.commits)
     # states: oldest first, so that a child's retained parent is listed before it
     pending = sorted((c for c in history.commits.values() if c.id not in history._listed),
                      key=lambda c: c.timestamp)
     for commit in pending:
         base = next((p for p in commit.parents if p in history._listed), None)
         if base is not None:
-            states = [d.to_content for d in store.diff(base, commit.id)
+            states = [(str(d.key), d.to_content) for d in store.diff(base, commit.id)
                       if d.to_content is not None]
         else:
-            states = [c for _, c in store.list_keys(commit.id)]
-        for content in states:
+            states = [(str(k), c) for k, c in store.list_keys(commit.id)]
+        for key, content in states:
             if content.is_table:
                 history.contents.setdefault(content.canonical(), content)
+                history.keys.setdefault(content.id, set()).add(key)
         history._listed.add(commit.id)
 
 
@@ -445,6 +536,10 @@ class GcReport:
     deleted: int = 0
     bytes_reclaimed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: tables gc left alone, each {"content_id", "keys", "locations", "reasons"}: a location
+    #: outside the allowed roots or shared with another table, or unreadable history
+    skipped_tables: list[dict[str, Any]] = field(default_factory=list)
+    gc_epoch: int | None = None  # the epoch this run recorded (None for a dry run)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -466,6 +561,8 @@ class GcReport:
                                      datetime.fromisoformat(f["mtime"]) if f.get("mtime")
                                      else None) for f in data.get("files", [])]
         report.errors = list(data.get("errors", []))
+        report.skipped_tables = list(data.get("skipped_tables", []))
+        report.gc_epoch = data.get("gc_epoch")
         report.seconds = dict(data.get("seconds", {}))
         return report
 
@@ -505,6 +602,8 @@ class GcReport:
             "bytes_reclaimed": self.bytes_reclaimed,
             "files": [f.to_dict() for f in self.garbage],
             "errors": self.errors,
+            "skipped_tables": self.skipped_tables,
+            "gc_epoch": self.gc_epoch,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
 
@@ -515,7 +614,8 @@ class GcReport:
 def compute_reachability(store: VersionStore, *,
                          keep_commits_since: timedelta | str = DEFAULT_KEEP_COMMITS_SINCE,
                          now: datetime | None = None,
-                         io_properties: Mapping[str, str] | None = None
+                         io_properties: Mapping[str, str] | None = None,
+                         roots: AllowedRoots | Iterable[str] | None = None
                          ) -> tuple[Reachability, int, int]:
     """Reachability of the retained history alone (no listing, no deleting): for the
     benchmark and for tools that only want to know. Returns (reachability, retained
@@ -524,10 +624,23 @@ def compute_reachability(store: VersionStore, *,
     cutoff = now - parse_duration(keep_commits_since)
     history = _History()
     _read_history(store, cutoff, history)
-    reach = Reachability(io_properties)
+    reach = Reachability(io_properties, _allowed(roots) if roots is not None else None)
     for content in history.contents.values():
         reach.add_content(content)
     return reach, len(history.commits), len(history.contents)
+
+
+def _allowed(roots: AllowedRoots | Iterable[str]) -> AllowedRoots:
+    return roots if isinstance(roots, AllowedRoots) else AllowedRoots(list(roots))
+
+
+def check_grace(grace: timedelta, force: bool) -> None:
+    """`InvalidInput` for a grace period below `MIN_OLDER_THAN` unless forced."""
+    if grace < MIN_OLDER_THAN and not force:
+        raise InvalidInput(
+            f"a grace period (--older-than) of {grace.total_seconds():g}s is below the minimum "
+            f"of {int(MIN_OLDER_THAN.total_seconds() // 3600)}h: files of writes still in "
+            "flight could be deleted; use --force (force=True) to go lower on a local store")
 
 
 def _roots_to_list(roots: Iterable[str]) -> list[str]:
@@ -539,35 +652,177 @@ def _roots_to_list(roots: Iterable[str]) -> list[str]:
     return out
 
 
-def _too_broad(root: str) -> bool:
+def _too_broad(location: Location) -> bool:
     """A file-system root or a bare bucket: too much else may live there."""
-    scheme, _, rest = root.partition("://")
-    rest = rest.strip("/")
-    return not rest or (scheme != "file" and "/" not in rest)
+    return location.path == "/"
 
 
-def _derived_location(metadata_location: str) -> str | None:
-    """`<location>/metadata/<file>` -> `<location>`, for tables whose metadata is gone."""
-    parent, _, _ = normalize_path(metadata_location).rpartition("/")
-    base, _, name = parent.rpartition("/")
-    return base if name == "metadata" and base else None
+@dataclass
+class _Ownership:
+    """Which table id owns which directories, and the tables gc must leave alone."""
+
+    owned: dict[str, list[Location]] = field(default_factory=dict)  # table id -> locations
+    skipped: dict[str, dict[str, Any]] = field(default_factory=dict)  # table id -> entry
+    _by_uri: dict[str, str] | None = field(default=None, repr=False)
+
+    def owner_of(self, path: str) -> str | None:
+        """The table id owning the directory `path` (a listed, normalized URI) lies in;
+        looked up by the path's ancestors, so it costs its depth, not the table count."""
+        if self._by_uri is None:
+            self._by_uri = {loc.uri: table_id for table_id, locs in self.owned.items()
+                            for loc in locs}
+        by_uri = self._by_uri
+        candidate = path
+        while True:
+            owner = by_uri.get(candidate)
+            if owner is not None:
+                return owner
+            parent, sep, _ = candidate.rpartition("/")
+            if not sep or parent.endswith("://"):
+                return None  # a file-system or bucket root is never owned
+            candidate = parent
+
+
+def _assess(reach: Reachability, roots: AllowedRoots, history: _History,
+            dropped: Mapping[str, set[str]], content_errors: Mapping[str, dict[str, str]]
+            ) -> _Ownership:
+    """Every table id's locations checked: strictly parsed, under the allowed roots, not
+    overlapping (equal to, containing or inside) a location of another table id, and its
+    history readable. A table failing any check is skipped whole: none of its locations is
+    listed, and its readable files still count as reachable. A location outside the roots
+    claims nothing (so one bad content naming the warehouse's parent does not stop gc for
+    every table); locations inside the roots overlap whatever else they contain."""
+    named: dict[str, set[str]] = {}
+    for source in (reach.table_locations, dropped, reach.delta_locations):
+        for table_id, texts in source.items():
+            named.setdefault(table_id, set()).update(texts)
+    reasons: dict[str, list[str]] = {}
+    parsed: dict[str, list[Location]] = {}
+    for table_id, table_texts in named.items():
+        for text in sorted(table_texts):
+            try:
+                location = parse_location(text, "table location")
+            except InvalidInput as exc:
+                reasons.setdefault(table_id, []).append(exc.message)
+                continue
+            if not roots.contains(location):
+                # void: never listed, and no claim on the directories inside it (its
+                # readable files still count as reachable wherever they lie)
+                reasons.setdefault(table_id, []).append(
+                    f"location {location} is outside the allowed locations "
+                    f"({roots.describe()})")
+                continue
+            parsed.setdefault(table_id, []).append(location)
+            if _too_broad(location):
+                reasons.setdefault(table_id, []).append(
+                    f"location {location} is a file-system or bucket root")
+    by_location: dict[Location, set[str]] = {}
+    for table_id, locations in parsed.items():
+        for location in locations:
+            by_location.setdefault(location, set()).add(table_id)
+    for table_id, locations in parsed.items():
+        for location in locations:
+            ancestor: Location | None = location
+            while ancestor is not None:
+                for other in sorted(by_location.get(ancestor, set()) - {table_id}):
+                    for a, b, loc, other_loc in ((table_id, other, location, ancestor),
+                                                 (other, table_id, ancestor, location)):
+                        reasons.setdefault(a, []).append(
+                            f"location {loc} overlaps location {other_loc} of table {b}")
+                ancestor = _parent(ancestor)
+    for table_id, errors in list(reach.unreadable_tables.items()) + list(content_errors.items()):
+        for path, error in sorted(errors.items()):
+            reasons.setdefault(table_id, []).append(f"cannot read {path}: {error}")
+    ownership = _Ownership()
+    for table_id, locations in parsed.items():
+        if table_id not in reasons and table_id not in reach.delta_locations:
+            ownership.owned[table_id] = locations
+    for table_id, why in reasons.items():
+        ownership.skipped[table_id] = {
+            "content_id": table_id,
+            "keys": sorted(history.keys.get(table_id, ())),
+            "locations": sorted(named.get(table_id, ())),
+            "reasons": list(dict.fromkeys(why)),
+        }
+    return ownership
+
+
+def _parent(location: Location) -> Location | None:
+    if location.path == "/":
+        return None
+    parent = location.path.rpartition("/")[0] or "/"
+    return Location(location.scheme, location.authority, parent)
+
+
+def _dropped_tables(store: VersionStore, reach: Reachability, roots: AllowedRoots
+                    ) -> tuple[dict[str, set[str]], dict[str, dict[str, str]]]:
+    """(table id -> locations, table id -> {metadata location: error}) for the states
+    no retained commit holds.
+
+    The locations of tables no retained commit holds any more (dropped tables, deleted
+    branches) come from one readable metadata file of theirs (its `location` and
+    `write.*.path`), never from where a metadata file lies. A state naming a metadata file
+    that is not a strict location under the roots is an error of its table id (an old
+    store may hold such contents), so that table id is never collected."""
+    dropped: dict[str, set[str]] = {}
+    errors: dict[str, dict[str, str]] = {}
+    for content in _all_contents(store):
+        if content.type is ContentType.DELTA_TABLE:
+            reach.add_content(content)  # protect every Delta location ever seen
+            continue
+        if content.type is not ContentType.ICEBERG_TABLE:
+            continue
+        location = content.fields.get("metadata_location")
+        if not isinstance(location, str) or not location:
+            errors.setdefault(content.id, {})[f"content {content.id}"] = \
+                "a table state without a metadata_location"
+            continue
+        if reach.followed(location):
+            continue  # a retained state: checked (and reported) when it was followed
+        try:
+            roots.check(location, "metadata location")
+        except InvalidInput as exc:
+            errors.setdefault(content.id, {})[location] = exc.message
+            continue
+        if content.id in reach.table_ids or content.id in dropped:
+            continue  # its directories are known (retained, or read from another state)
+        try:
+            names = reach.locations_of(location)
+        except FileNotFoundError:
+            continue  # collected already: nothing left to find its directory by
+        except Exception as exc:  # noqa: BLE001 - report, list nothing for it
+            errors.setdefault(content.id, {})[location] = f"{type(exc).__name__}: {exc}"
+            continue
+        dropped[content.id] = set(names)
+    return dropped, errors
 
 
 def collect_garbage(store: VersionStore, *,
+                    roots: AllowedRoots | Iterable[str] | None = None,
                     older_than: timedelta | str = DEFAULT_OLDER_THAN,
                     keep_commits_since: timedelta | str = DEFAULT_KEEP_COMMITS_SINCE,
-                    dry_run: bool = False, now: datetime | None = None,
+                    dry_run: bool = False, force: bool = False, now: datetime | None = None,
                     io_properties: Mapping[str, str] | None = None) -> GcReport:
     """Delete (or with `dry_run` only report) unreachable files older than `older_than`.
 
-    Refuses (`ConflictError`, nothing deleted) when a file the retained history reaches
-    cannot be read, or when refs keep moving through every re-check.
+    Only files under the locations of tables that lie under `roots` (the warehouse and any
+    allowed location) and that no other table id shares are listed or deleted; a table
+    failing that, or with unreadable history, is reported in `skipped_tables` and left
+    alone while gc goes on for the rest. `older_than` below `MIN_OLDER_THAN` needs `force`.
+    On a store behind a server (`RestVersionStore`) gc runs on the server, with its roots.
+    Refuses (`ConflictError`, nothing deleted) when refs keep moving through every
+    re-check.
     """
     grace = parse_duration(older_than)
     keep = parse_duration(keep_commits_since)
-    remote = _run_on_server(store, grace, keep, dry_run, now)
+    check_grace(grace, force)
+    remote = _run_on_server(store, grace, keep, dry_run, now, roots)
     if remote is not None:
         return remote
+    if roots is None:
+        raise InvalidInput("gc needs the allowed roots (the warehouse and any allowed "
+                           "location): nothing outside them is listed or deleted")
+    allowed = _allowed(roots)
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise InvalidInput("`now` must be timezone-aware")
@@ -581,32 +836,26 @@ def collect_garbage(store: VersionStore, *,
         report.seconds[name] = report.seconds.get(name, 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
 
+    # 0. a real run first records its epoch and cutoffs: from now on a commit adding files
+    #    older than the cutoff, or restoring history older than the window, is refused
+    if not dry_run:
+        report.gc_epoch = store.begin_gc(grace_cutoff, history_cutoff).epoch
+
     # 1. what the store retains now, and where its tables live
     history = _History()
     _read_history(store, history_cutoff, history)
-    reach = Reachability(io_properties)
+    reach = Reachability(io_properties, allowed)
     for content in list(history.contents.values()):
         reach.add_content(content)
-    roots = set(reach.table_roots)
-    for content in _all_contents(store):  # tables no retained commit holds any more
-        if content.type is ContentType.DELTA_TABLE:
-            reach.add_content(content)  # protect every Delta location ever seen
-            continue
-        location = content.fields.get("metadata_location")
-        if isinstance(location, str) and normalize_path(location) not in reach.reachable:
-            derived_root = _derived_location(location)
-            if derived_root:
-                roots.add(derived_root)
+    dropped, content_errors = _dropped_tables(store, reach, allowed)
+    ownership = _assess(reach, allowed, history, dropped, content_errors)
     lap("reachability")
 
     # 2. list (before the fresh read, so a file committed meanwhile is seen as reachable)
     filesystems = FileSystems()
     listed: dict[str, ListedFile] = {}
-    for root in _roots_to_list(roots):
-        if _too_broad(root):
-            report.errors.append({"path": root, "error": "a table location at a file-system "
-                                  "or bucket root is never listed: nothing there is deleted"})
-            continue
+    listed_roots = _roots_to_list(loc.uri for locs in ownership.owned.values() for loc in locs)
+    for root in listed_roots:
         try:
             for info in filesystems.list(root):
                 listed[info.path] = info
@@ -618,20 +867,20 @@ def collect_garbage(store: VersionStore, *,
     _read_history(store, history_cutoff, history)
     for content in list(history.contents.values()):
         reach.add_content(content)
+    ownership = _assess(reach, allowed, history, dropped, content_errors)
     lap("recheck")
-    if reach.unreadable:
-        raise _unreadable_error(reach.unreadable)
 
     def garbage_of(files: Iterable[ListedFile]) -> list[ListedFile]:
         return [f for f in files if _owner(f.path) not in reach.reachable
-                and not any(_under(f.path, p) for p in reach.protected_roots)]
+                and not any(_under(f.path, p) for p in reach.protected_roots)
+                and ownership.owner_of(f.path) is not None]
 
     unreached = garbage_of(listed.values())
     for info in unreached:
-        if info.mtime is None or info.mtime > grace_cutoff:
+        if info.mtime is None or info.mtime >= grace_cutoff:
             report.kept_young += 1
             report.bytes_kept_young += info.size
-    candidates = [f for f in unreached if f.mtime is not None and f.mtime <= grace_cutoff]
+    candidates = [f for f in unreached if f.mtime is not None and f.mtime < grace_cutoff]
 
     # 4. right before deleting: have the refs moved? then spare what they reach now
     for attempt in range(MAX_RECHECKS + 1):
@@ -642,8 +891,7 @@ def collect_garbage(store: VersionStore, *,
         report.rechecks += 1
         for content in list(history.contents.values()):
             reach.add_content(content)
-        if reach.unreadable:
-            raise _unreadable_error(reach.unreadable)
+        ownership = _assess(reach, allowed, history, dropped, content_errors)
         kept = len(candidates)
         candidates = garbage_of(candidates)
         report.spared_by_recheck += kept - len(candidates)
@@ -655,6 +903,10 @@ def collect_garbage(store: VersionStore, *,
     report.garbage = sorted(candidates, key=lambda f: f.path)
     if not dry_run:
         for info in report.garbage:
+            why = _unsafe_to_delete(info.path, ownership)
+            if why:
+                report.errors.append({"path": info.path, "error": f"not deleted: {why}"})
+                continue
             try:
                 filesystems.delete(info.path)
             except FileNotFoundError:
@@ -671,8 +923,9 @@ def collect_garbage(store: VersionStore, *,
     report.retained_commits = len(history.commits)
     report.tables = len(reach.table_ids)
     report.table_states = len(history.contents)
-    report.locations = _roots_to_list(roots)
+    report.locations = listed_roots
     report.protected_locations = sorted(reach.protected_roots)
+    report.skipped_tables = sorted(ownership.skipped.values(), key=lambda e: e["content_id"])
     report.files_listed = len(listed)
     report.files_reachable = len(reach.reachable)
     report.metadata_files_read = reach.metadata_read
@@ -684,9 +937,31 @@ def collect_garbage(store: VersionStore, *,
     return report
 
 
+def _unsafe_to_delete(path: str, ownership: _Ownership) -> str | None:
+    """Last look before a local delete: the file must still lie, once symlinks are
+    resolved, inside the directory of the one table that owns it."""
+    owner = ownership.owner_of(path)
+    if owner is None:
+        return "no longer under the location of exactly one table"
+    if not path.startswith("file://"):
+        return None
+    local = path[len("file://"):]
+    if os.path.islink(local):
+        return None  # deleting a link removes the link, never its target
+    real_dir = os.path.realpath(os.path.dirname(local))
+    for location in ownership.owned[owner]:
+        if location.scheme == "file" and _under(local, location.path):
+            real_root = os.path.realpath(location.path)
+            if real_dir == real_root or real_dir.startswith(real_root.rstrip("/") + "/"):
+                return None
+    return "its directory resolves (through a symbolic link) outside its table location"
+
+
 def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
-                   dry_run: bool, now: datetime | None) -> GcReport | None:
-    """A store behind a lakeversion server: gc runs there, next to the table files."""
+                   dry_run: bool, now: datetime | None,
+                   roots: AllowedRoots | Iterable[str] | None) -> GcReport | None:
+    """A store behind a lakeversion server: gc runs there, next to the table files, with
+    the server's allowed roots and its minimum grace period (no `force` over HTTP)."""
     try:
         from spark_lakeversion.server.client import RestVersionStore
     except ImportError:  # the HTTP client is optional: then no store is remote
@@ -695,16 +970,15 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
         return None
     if now is not None:
         raise InvalidInput("`now` cannot be set for gc on a remote server")
+    if roots is not None:
+        raise InvalidInput("gc on a server uses the server's allowed locations (its "
+                           "warehouse and --allowed-location): roots cannot be given")
+    if older_than < MIN_OLDER_THAN:
+        raise InvalidInput(
+            f"a lakeversion server refuses a grace period below the minimum of "
+            f"{int(MIN_OLDER_THAN.total_seconds() // 3600)}h; --force applies to a local "
+            "store only")
     data = store._call("POST", "/gc", body={  # noqa: SLF001 - the client's own transport
         "older_than": older_than.total_seconds(),
         "keep_commits_since": keep.total_seconds(), "dry_run": dry_run})
     return GcReport.from_dict(data)
-
-
-def _unreadable_error(unreadable: Mapping[str, str]) -> ConflictError:
-    shown = "; ".join(f"{p}: {e}" for p, e in sorted(unreadable.items())[:5])
-    more = f" (and {len(unreadable) - 5} more)" if len(unreadable) > 5 else ""
-    return ConflictError(
-        f"gc refused: {len(unreadable)} file(s) the retained history reaches cannot be "
-        f"read, so what they reference is unknown; nothing was deleted: {shown}{more}")
-

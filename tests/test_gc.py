@@ -6,12 +6,14 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyiceberg.table import StaticTable
 
-from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc import (
+    GcReport,
     collect_garbage,
     normalize_path,
     parse_duration,
@@ -27,6 +29,11 @@ def lake(tmp_path: Path) -> Iterator[Lake]:
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     yield Lake(tmp_path, store)
     store.close()
+
+
+def gc(lake: Lake, **options: Any) -> GcReport:
+    """`collect_garbage` over the lake's store, under its warehouse."""
+    return collect_garbage(lake.store, roots=lake.roots, **options)
 
 
 def all_reads(lake: Lake) -> dict[str, dict[str, list[tuple[int, str]]]]:
@@ -58,13 +65,13 @@ def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: Lake) -> None
     _, dev_files = branched(lake)
     assert len(dev_files) >= 10  # metadata, manifest lists, manifests, data of a and c
     lake.age()
-    kept = collect_garbage(lake.store, older_than="1d")
+    kept = gc(lake, older_than="1d")
     assert kept.deleted == 0 and kept.garbage == []  # dev still holds them
 
     reads_before = {"main": lake.read("main")}
     lake.store.delete_ref("dev")
     on_disk = lake.files()
-    report = collect_garbage(lake.store, older_than="1d")
+    report = gc(lake, older_than="1d")
     assert {f.path for f in report.garbage} == dev_files
     assert report.deleted == len(dev_files)
     assert lake.files() == on_disk - dev_files
@@ -72,7 +79,7 @@ def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: Lake) -> None
     assert {"main": lake.read("main")} == reads_before
     # c lived only on dev: its location was still listed (found through the store)
     assert lake.location("c") in report.locations
-    assert collect_garbage(lake.store, older_than="1d").garbage == []
+    assert gc(lake, older_than="1d").garbage == []
 
 
 def test_gc_never_breaks_a_read_at_any_retained_ref(lake: Lake) -> None:
@@ -87,19 +94,21 @@ def test_gc_never_breaks_a_read_at_any_retained_ref(lake: Lake) -> None:
     lake.store.delete_ref("feature")
     lake.append("main", "b", [22])
     before_recreate = lake.files()
-    lake.create("main", "a", [7])  # dropped and re-created at the same location
+    # dropped and re-created, at a location of its own (as the REST catalog does: a
+    # location shared by two table ids is never collected, see test_gc_safety)
+    lake.create("main", "a", [7], location=lake.location("a2"))
     lake.store.create_ref("dev", RefType.BRANCH, "v1")
     lake.append("dev", "a", [100])
     lake.age()
     expected = all_reads(lake)
 
-    report = collect_garbage(lake.store, older_than="1d")  # full history is retained
+    report = gc(lake, older_than="1d")  # full history is retained
     assert report.garbage == []
     assert all_reads(lake) == expected
 
     # heads only: history between the heads goes, every head still reads the same
     heads = {r.name: lake.read(r.name) for r in lake.store.list_refs()}
-    report = collect_garbage(lake.store, older_than="1d", keep_commits_since="0s")
+    report = gc(lake, older_than="1d", keep_commits_since="0s")
     assert report.deleted > 0
     assert any("/db/a/data/" in f.path for f in report.garbage)  # old a's [2] and [3]
     assert {r.name: lake.read(r.name) for r in lake.store.list_refs()} == heads
@@ -115,9 +124,9 @@ def test_history_within_the_window_stays_readable(lake: Lake) -> None:
     lake.age()
     old = lake.read("main~2")
     # commits are minutes old: a 1h window keeps them, a zero window does not
-    assert collect_garbage(lake.store, older_than="1d", keep_commits_since="1h").garbage == []
+    assert gc(lake, older_than="1d", keep_commits_since="1h").garbage == []
     assert lake.read("main~2") == old
-    report = collect_garbage(lake.store, older_than="1d", keep_commits_since="0s")
+    report = gc(lake, older_than="1d", keep_commits_since="0s")
     # main's metadata keeps every snapshot (no expiry), so only old metadata.json files
     # (not in main's metadata log: pyiceberg's log keeps them all) could go -> none here
     assert all(p.endswith(".metadata.json") for p in (f.path for f in report.garbage))
@@ -129,7 +138,7 @@ def test_a_dry_run_deletes_nothing(lake: Lake) -> None:
     lake.store.delete_ref("dev")
     lake.age()
     on_disk = lake.files()
-    report = collect_garbage(lake.store, older_than="1d", dry_run=True)
+    report = gc(lake, older_than="1d", dry_run=True)
     assert {f.path for f in report.garbage} == dev_files
     assert report.deleted == 0 and report.bytes_reclaimed == 0
     assert report.to_dict()["garbage_bytes"] > 0
@@ -141,13 +150,13 @@ def test_files_younger_than_the_grace_period_are_kept(lake: Lake) -> None:
     lake.store.delete_ref("dev")
     old = set(sorted(dev_files)[: len(dev_files) // 2])
     lake.age(paths=lake.files() - (dev_files - old))  # half of dev's files stay young
-    report = collect_garbage(lake.store, older_than="3h")
+    report = gc(lake, older_than="3h")
     assert {f.path for f in report.garbage} == old
     assert report.kept_young == len(dev_files - old)
     assert (dev_files - old) <= lake.files()
     # the same run a day later (per `now`) takes the rest
     later = datetime.now(timezone.utc) + timedelta(days=1)
-    report = collect_garbage(lake.store, older_than="3h", now=later)
+    report = gc(lake, older_than="3h", now=later)
     assert {f.path for f in report.garbage} == dev_files - old
     assert not (dev_files & lake.files())
 
@@ -157,7 +166,7 @@ def test_an_orphan_file_in_a_table_location_is_collected(lake: Lake) -> None:
     orphan = Path(lake.location("a")[len("file://"):]) / "data" / "orphan.parquet"
     orphan.write_bytes(b"x" * 123)
     lake.age()
-    report = collect_garbage(lake.store, older_than="1d")
+    report = gc(lake, older_than="1d")
     assert [f.path for f in report.garbage] == [orphan.as_uri()]
     assert report.bytes_reclaimed == 123
     assert not orphan.exists()
@@ -182,7 +191,7 @@ def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> No
             paths = [m.manifest_path for m in snapshot.manifests(table.io)]
             per_ref += len(paths)
             distinct.update(normalize_path(p) for p in paths)
-    report = collect_garbage(lake.store, older_than="1d", dry_run=True)
+    report = gc(lake, older_than="1d", dry_run=True)
     assert per_ref > len(distinct)  # sharing is real
     assert report.manifests_total == len(distinct)
     assert report.manifests_read == len(distinct)
@@ -191,17 +200,28 @@ def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> No
     assert report.to_dict()["max_reads_per_file"] == 1
 
 
-def test_unreadable_retained_metadata_refuses_and_deletes_nothing(lake: Lake) -> None:
-    _, _ = branched(lake)
+def test_unreadable_history_skips_that_table_and_collects_the_rest(lake: Lake) -> None:
+    _, dev_files = branched(lake)
     lake.store.delete_ref("dev")
     content = lake.store.get_content("main", "db.b")
     assert content is not None
-    os.remove(content.fields["metadata_location"][len("file://"):])
+    missing = content.fields["metadata_location"]
+    os.remove(missing[len("file://"):])
     lake.age()
-    on_disk = lake.files()
-    with pytest.raises(ConflictError, match="cannot be read"):
-        collect_garbage(lake.store, older_than="1d")
-    assert lake.files() == on_disk
+    b_files = {f for f in lake.files() if f.startswith(lake.location("b") + "/")}
+    report = gc(lake, older_than="1d")
+    assert [(e["content_id"], e["keys"]) for e in report.skipped_tables] == \
+        [(content.id, ["db.b"])]
+    (reason,) = report.skipped_tables[0]["reasons"]
+    assert reason.startswith(f"cannot read {normalize_path(missing)}: FileNotFoundError")
+    assert lake.location("b") not in report.locations
+    assert {f.path for f in report.garbage} == dev_files  # a and c: collected as before
+    assert b_files and b_files <= lake.files()  # nothing of b was touched
+    assert not (dev_files & lake.files())
+    a_now = lake.store.get_content("main", "db.a")
+    assert a_now is not None
+    ids = StaticTable.from_metadata(a_now.fields["metadata_location"]).scan().to_arrow()["id"]
+    assert sorted(ids.to_pylist()) == [1, 2, 4]
 
 
 class CommitsWhileGcLists(SqlVersionStore):
@@ -237,7 +257,7 @@ def test_a_commit_landing_after_the_listing_is_respected(tmp_path: Path) -> None
                                message="late commit of files written long ago")
 
     store.writer = slow_writer_commits
-    report = collect_garbage(store, older_than="1d")
+    report = collect_garbage(store, roots=lake.roots, older_than="1d")
     assert report.garbage == []
     assert lake.read("main") == {"db.a": [(1, "v1"), (2, "v2")]}
     store.close()

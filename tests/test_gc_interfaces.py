@@ -43,7 +43,8 @@ def dropped_branch(tmp_path: Path) -> Iterator[tuple[str, Lake, set[str]]]:
 def test_cli_dry_run_json_then_text_delete(dropped_branch: tuple[str, Lake, set[str]]) -> None:
     url, lake, garbage = dropped_branch
     runner = CliRunner()
-    result = runner.invoke(cli, ["--store", url, "gc", "--dry-run", "--output", "json"])
+    result = runner.invoke(cli, ["--store", url, "gc", "--dry-run", "--output", "json",
+                                 "--warehouse", lake.warehouse.as_uri()])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["dry_run"] is True
@@ -52,7 +53,8 @@ def test_cli_dry_run_json_then_text_delete(dropped_branch: tuple[str, Lake, set[
     assert report["max_reads_per_file"] == 1
     assert garbage <= lake.files()
 
-    result = runner.invoke(cli, ["--store", url, "gc", "--older-than", "3h"])
+    result = runner.invoke(cli, ["--store", url, "gc", "--older-than", "3h",
+                                 "--warehouse", str(lake.warehouse)])
     assert result.exit_code == 0, result.output
     assert f"deleted {len(garbage)} file(s)" in result.output
     assert "reclaimed" in result.output

@@ -35,6 +35,11 @@ class Lake:
                                   warehouse=self.warehouse.as_uri())
         self.iceberg.create_namespace_if_not_exists("db")
 
+    @property
+    def roots(self) -> list[str]:
+        """What gc may list and delete under: this lake's warehouse."""
+        return [self.warehouse.as_uri()]
+
     def location(self, table: str) -> str:
         return (self.warehouse / "db" / table).as_uri()
 
@@ -46,14 +51,17 @@ class Lake:
         self.store.commit(branch, [Put(Key.of(f"db.{table}"), content)], message=message)
         return content
 
-    def create(self, branch: str, table: str, ids: list[int]) -> Content:
-        """A new table at `warehouse/db/<table>` (even if another one lived there)."""
+    def create(self, branch: str, table: str, ids: list[int],
+               location: str | None = None) -> Content:
+        """A new table at `location` (default `warehouse/db/<table>`, even if another
+        table lived there)."""
         ident = self._ident(branch, table)
         try:
             self.iceberg.drop_table(ident)  # the catalog row only: no file is touched
         except NoSuchTableError:
             pass
-        tbl = self.iceberg.create_table(ident, schema=SCHEMA, location=self.location(table))
+        tbl = self.iceberg.create_table(ident, schema=SCHEMA,
+                                        location=location or self.location(table))
         tbl.append(rows(ids))
         return self._record(branch, table, tbl, f"create {table}")
 

@@ -195,7 +195,8 @@ def run(**options: Any) -> dict[str, Any]:
         store, counts = build(root, tables, snapshots, branches)
         build_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        reach, commits, states = compute_reachability(store)
+        roots = [(root / "warehouse").as_uri()]
+        reach, commits, states = compute_reachability(store, roots=roots)
         seconds = time.perf_counter() - started
         figures: dict[str, Any] = {
             "tables": tables, "branches": branches, **counts,
@@ -215,7 +216,9 @@ def run(**options: Any) -> dict[str, Any]:
         }
         if opts["full_gc"]:
             started = time.perf_counter()
-            report = collect_garbage(store, older_than="0s", dry_run=True)
+            report = collect_garbage(store, roots=roots, older_than="0s", force=True,
+                                     dry_run=True)
+            figures["gc_skipped_tables"] = len(report.skipped_tables)
             figures["gc_dry_run_seconds"] = round(time.perf_counter() - started, 2)
             figures["gc_files_listed"] = report.files_listed
             figures["gc_garbage_files"] = len(report.garbage)

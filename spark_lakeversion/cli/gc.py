@@ -3,6 +3,10 @@
 The command is a thin shell over `spark_lakeversion.gc.collect_garbage`; the report it
 prints (text, or the JSON document of `GcReport.to_dict()`) is the same one the Python API
 returns and `POST /api/v1/gc` answers.
+
+Exit codes: those of every command (`spark_lakeversion.cli.output`), plus
+`EXIT_SKIPPED_TABLES` (5): gc completed, but left some tables alone (a location outside the
+allowed roots or shared with another table, or unreadable history); the report names them.
 """
 
 from __future__ import annotations
@@ -12,13 +16,19 @@ from typing import Any
 import click
 
 from spark_lakeversion.cli.output import OUTPUT_FORMATS, emit, get_state
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc import (
     DEFAULT_KEEP_COMMITS_SINCE,
     DEFAULT_OLDER_THAN,
     GcReport,
+    check_grace,
     collect_garbage,
     parse_duration,
 )
+from spark_lakeversion.locations import AllowedRoots
+
+#: gc completed but skipped tables it could not safely collect (see the report)
+EXIT_SKIPPED_TABLES = 5
 
 _MAX_LISTED = 200  # text output lists at most this many files (JSON lists all)
 
@@ -74,6 +84,14 @@ def render_report(report: GcReport) -> str:
                      "lists them all)")
     for error in report.errors:
         lines.append(f"warning: {error['path']}: {error['error']}")
+    if report.skipped_tables:
+        lines.append(f"skipped {len(report.skipped_tables)} table(s): nothing under their "
+                     "locations was listed or deleted")
+    for entry in report.skipped_tables:
+        keys = ", ".join(entry.get("keys") or []) or "(no retained key)"
+        lines.append(f"  table {entry['content_id']} {keys}")
+        for reason in entry.get("reasons") or []:
+            lines.append(f"    {reason}")
     return "\n".join(lines)
 
 
@@ -88,24 +106,51 @@ def render_report(report: GcReport) -> str:
               help="History retention: commits (and ref#time) this recent stay readable; "
                    "ref heads always do.")
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@click.option("--force", is_flag=True,
+              help="Allow --older-than below the 1h minimum (local store only): writes in "
+                   "flight longer than it may fail to commit.")
+@click.option("--warehouse", default=None, metavar="URI",
+              help="The warehouse gc may list and delete under (default: the one "
+                   "`lakeversion serve` uses). Not with a server store (it uses its own).")
+@click.option("--allowed-location", "allowed_locations", multiple=True, metavar="URI",
+              help="A further root gc may list and delete under (repeatable), as given to "
+                   "`lakeversion serve --allowed-location`.")
 @click.option("--output", "-o", "output", type=click.Choice(OUTPUT_FORMATS), default=None,
               help="text or json (same as the global --output).")
 @click.pass_context
 def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bool,
+       force: bool, warehouse: str | None, allowed_locations: tuple[str, ...],
        output: str | None) -> None:
     """Delete files under table locations that no ref, tag or retained commit reaches.
 
     Reachability covers every branch and tag, every commit newer than
     --keep-commits-since, and every file their Iceberg metadata references (metadata,
     manifest lists, manifests, data and delete files, statistics). Files younger than
-    --older-than are never deleted.
+    --older-than are never deleted (below 1h only with --force). Only locations under
+    the warehouse and --allowed-location roots that belong to exactly one table are listed;
+    other tables are reported as skipped (exit code 5).
     """
     state = get_state(ctx)
     if output is not None:
         state.output = output
     grace = parse_duration(older_than)  # bad input fails before the store is opened
     keep = parse_duration(keep_commits_since)
-    report = collect_garbage(state.catalog.store, older_than=grace, keep_commits_since=keep,
-                             dry_run=dry_run)
+    check_grace(grace, force)
+    from spark_lakeversion.server.client import RestVersionStore
+
+    store = state.catalog.store
+    roots: AllowedRoots | None = None
+    if isinstance(store, RestVersionStore):
+        if warehouse or allowed_locations:
+            raise InvalidInput("gc on a server uses the server's warehouse and allowed "
+                               "locations: --warehouse/--allowed-location cannot be given")
+    else:
+        from spark_lakeversion.server.app import normalize_warehouse
+
+        roots = AllowedRoots([normalize_warehouse(warehouse), *allowed_locations])
+    report = collect_garbage(store, roots=roots, older_than=grace,
+                             keep_commits_since=keep, dry_run=dry_run, force=force)
     data: dict[str, Any] = report.to_dict()
     emit(ctx, data, lambda _: render_report(report))
+    if report.skipped_tables:
+        ctx.exit(EXIT_SKIPPED_TABLES)

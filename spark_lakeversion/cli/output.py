@@ -26,6 +26,7 @@ import click
 from spark_lakeversion.errors import (
     AlreadyExists,
     ConflictError,
+    HistoryCollected,
     InvalidInput,
     LakeVersionError,
     NotFound,
@@ -63,7 +64,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.INVALID
     if isinstance(error, NotFound):
         return ExitCode.NOT_FOUND
-    if isinstance(error, ConflictError):
+    if isinstance(error, (ConflictError, HistoryCollected)):
         return ExitCode.CONFLICT
     return ExitCode.FAILED
 

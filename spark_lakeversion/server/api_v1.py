@@ -106,6 +106,7 @@ class CommitBody(Body):
     author: str | None = None
     properties: dict[str, str] = Field(default_factory=dict)
     expected_head: str | None = None
+    expected_gc_epoch: int | None = Field(default=None, ge=0)
 
 
 class LookupBody(Body):
@@ -258,7 +259,8 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
         result = await run_in_threadpool(
             _committing, lambda: store.commit(
                 body.branch, ops, message=body.message, author=body.author,
-                properties=body.properties, expected_head=body.expected_head))
+                properties=body.properties, expected_head=body.expected_head,
+                expected_gc_epoch=body.expected_gc_epoch))
         return result.to_dict()
 
     @router.get("/merge-base")

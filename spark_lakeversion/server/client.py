@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.limits import invalid_unicode_path
 from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
     Conflict,
@@ -115,7 +117,8 @@ class RestVersionStore(VersionStore):
     # ---- commits and contents ---------------------------------------------------------------
     def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
                author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None) -> Commit:
+               expected_head: str | None = None,
+               expected_gc_epoch: int | None = None) -> Commit:
         ops = []
         for op in operations:
             if isinstance(op, Put):
@@ -125,8 +128,11 @@ class RestVersionStore(VersionStore):
                 ops.append({"op": "delete", "key": list(Key.of(op.key).elements)})
             else:
                 raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
-        body = {"branch": branch, "operations": ops, "message": message, "author": author,
-                "properties": dict(properties or {}), "expected_head": expected_head}
+        body: dict[str, Any] = {
+            "branch": branch, "operations": ops, "message": message, "author": author,
+            "properties": dict(properties or {}), "expected_head": expected_head}
+        if expected_gc_epoch is not None:
+            body["expected_gc_epoch"] = expected_gc_epoch
         return Commit.from_dict(self._call("POST", "/commits", body=body))
 
     def get_commit(self, commit_id: str) -> Commit:
@@ -204,6 +210,14 @@ class RestVersionStore(VersionStore):
         return Commit.from_dict(self._call("POST", "/rollback", body={
             "branch": branch, "table": str(Key.of(key)), "to": to, "message": message},
             headers=_author(author)))
+
+    # ---- gc ------------------------------------------------------------------------------
+    def gc_state(self) -> GcState:
+        return GcState.from_dict(self._call("GET", "/gc/state"))
+
+    def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
+        raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "
+                           "its own runs")
 
 
 def _author(author: str | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from spark_lakeversion.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
     ConflictError,
+    HistoryCollected,
     InvalidInput,
     KeyNotFound,
     LakeVersionError,
@@ -79,7 +80,7 @@ def status_of(exc: LakeVersionError) -> int:
         return 400
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, (AlreadyExists, ConflictError)):
+    if isinstance(exc, (AlreadyExists, ConflictError, HistoryCollected)):
         return 409
     if isinstance(exc, (ReadOnlyRef, UnsafeOperation)):
         return 403

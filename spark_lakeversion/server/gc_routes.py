@@ -1,8 +1,12 @@
-"""`POST /api/v1/gc`: the same garbage collection as `lakeversion gc`, run by the server.
+"""`POST /api/v1/gc`: the same garbage collection as `lakeversion gc`, run by the server;
+`GET /api/v1/gc/state`: gc's epoch and cutoffs as the store records them.
 
 The server is where table locations are usually reachable from, so running gc there
-avoids handing file-system credentials to clients. Errors are our error tree; the app's
-handlers turn them into the documented status codes (400 bad duration, 409 refused).
+avoids handing file-system credentials to clients. It lists and deletes only under the
+server's allowed roots (`gc_roots`). Its grace period cannot go below
+`spark_lakeversion.gc.MIN_OLDER_THAN` (there is no `force` over HTTP). Errors are our
+error tree; the app's handlers turn them into the documented status codes (400 bad
+duration or too short a grace period, 409 refused).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from spark_lakeversion.gc import (
     DEFAULT_KEEP_COMMITS_SINCE,
     DEFAULT_OLDER_THAN,
+    check_grace,
     collect_garbage,
     parse_duration,
 )
+from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.store.base import VersionStore
 
 
@@ -32,6 +38,16 @@ class GcBody(BaseModel):
     dry_run: bool = False
 
 
+def gc_roots(app: Any) -> AllowedRoots:
+    """The roots gc may list and delete under: the catalog's allowed roots (its warehouse
+    and every `--allowed-location`) when it keeps them, else its warehouse alone."""
+    catalog = app.state.catalog
+    roots = getattr(catalog, "roots", None)
+    if isinstance(roots, AllowedRoots):
+        return roots
+    return AllowedRoots([catalog.warehouse])
+
+
 router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
 
@@ -42,7 +58,16 @@ async def gc(request: Request, body: GcBody | None = None) -> dict[str, Any]:
     store: VersionStore = request.app.state.store
     older_than = parse_duration(body.older_than)
     keep = parse_duration(body.keep_commits_since)
+    check_grace(older_than, force=False)
+    roots = gc_roots(request.app)
     report = await run_in_threadpool(
-        lambda: collect_garbage(store, older_than=older_than, keep_commits_since=keep,
-                                dry_run=body.dry_run))
+        lambda: collect_garbage(store, roots=roots, older_than=older_than,
+                                keep_commits_since=keep, dry_run=body.dry_run))
     return report.to_dict()
+
+
+@router.get("/gc/state")
+async def gc_state(request: Request) -> dict[str, Any]:
+    """`GcState`: epoch, cutoff, retained_since, started (ISO-8601 or null)."""
+    store: VersionStore = request.app.state.store
+    return (await run_in_threadpool(store.gc_state)).to_dict()

@@ -73,6 +73,7 @@ from spark_lakeversion.server.errors import (
 )
 from spark_lakeversion.server.headers import CommitMeta, commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import (
     Content,
     ContentType,
@@ -303,6 +304,18 @@ class _Planned:
     new_file: bool
     operation: str
     props: dict[str, Any]
+    base: TableMetadata | None = None  # what the change applied to (None: a new table)
+
+
+#: how often create_table rewrites its metadata file when gc's fence refused it
+_CREATE_ATTEMPTS = 3
+
+
+class _GcRefused(IcebergError):
+    """A commit refused by gc's fence (409 CommitFailed): its files may be collected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "CommitFailedException", message)
 
 
 class IcebergCatalog:
@@ -377,17 +390,27 @@ class IcebergCatalog:
         return content
 
     def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
-                message: str, properties: dict[str, Any], written: Sequence[str] = ()) -> str:
+                message: str, properties: dict[str, Any], written: Sequence[str] = (),
+                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
         """One store commit with compare-and-swap on the head the request read from.
 
+        A commit that wrote files is fenced against gc (`spark_lakeversion.gc_fence`): the
+        files it wrote and those the new snapshots of `changes` (base, new metadata) add
+        must postdate gc's cutoff, and the store commits only if no gc run began since.
         A definite refusal removes the metadata files this request wrote; an unexpected
         failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
         """
         branch = addr.branch()
+        gc_epoch = self._gc_fence(written, changes) if written else None
         try:
             commit = self.store.commit(
                 branch, operations, message=meta.message_or(message), author=meta.author,
-                properties=meta.properties_with(properties), expected_head=addr.commit_id)
+                properties=meta.properties_with(properties), expected_head=addr.commit_id,
+                expected_gc_epoch=gc_epoch)
+        except GcEpochChanged as exc:
+            for location in written:
+                fmt.delete_file_quietly(location)
+            raise _GcRefused(f"commit to {branch} failed: {exc.message}") from None
         except ConflictError as exc:
             for location in written:
                 iceberg_files.delete_created(location)
@@ -408,6 +431,23 @@ class IcebergCatalog:
             for location in written:  # deleted above, or published: no longer ours
                 iceberg_files.forget_created(location)
         return commit.id
+
+    def _gc_fence(self, written: Sequence[str],
+                  changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
+        """The gc epoch the commit must land in, once its new files are checked."""
+        from spark_lakeversion import gc_fence
+
+        state = self.store.gc_state()
+        problems = gc_fence.check_written(state, written)
+        if state.cutoff is not None:
+            for base, metadata in changes:
+                problems += gc_fence.check_new_files(state, base, metadata,
+                                                     fmt.file_io(metadata.location))
+        if problems:
+            for location in written:
+                fmt.delete_file_quietly(location)
+            raise _GcRefused(gc_fence.refusal(problems, state))
+        return state.epoch
 
     # ---- config ------------------------------------------------------------------------
     def config(self, warehouse: str | None) -> dict[str, Any]:
@@ -567,11 +607,21 @@ class IcebergCatalog:
         self.check_metadata(key, metadata)
         if req.stage_create:
             return _table_result(metadata, None)
-        metadata_location = fmt.write_metadata(metadata)
-        content = fmt.iceberg_content(metadata, metadata_location)
-        self._commit(addr, [Put(key, content)], meta, f"create table {key}",
-                     {"iceberg.operation": "create", "iceberg.table": str(key)},
-                     written=[metadata_location])
+        for attempt in range(_CREATE_ATTEMPTS):
+            # a gc run beginning between writing and committing refuses the (then older)
+            # metadata file; the file is the server's own, so write it again and retry
+            # rather than answer 409, which clients read as "the table already exists"
+            metadata_location = fmt.write_metadata(metadata)
+            content = fmt.iceberg_content(metadata, metadata_location)
+            try:
+                self._commit(addr, [Put(key, content)], meta, f"create table {key}",
+                             {"iceberg.operation": "create", "iceberg.table": str(key)},
+                             written=[metadata_location])
+            except _GcRefused:
+                if attempt + 1 == _CREATE_ATTEMPTS:
+                    raise
+                continue
+            break
         return _table_result(metadata, metadata_location)
 
     def _plan(self, addr: Address, name: str, requirements: Sequence[TableRequirement],
@@ -620,7 +670,7 @@ class IcebergCatalog:
         self.check_metadata(key, metadata, base)
         location = fmt.write_metadata(metadata, base_location)
         return _Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
-                        True, "create" if base is None else operation, props)
+                        True, "create" if base is None else operation, props, base)
 
     def commit_table(self, prefix: str | None, namespace: str, table: str, body: Any,
                      meta: CommitMeta) -> Response:
@@ -634,7 +684,8 @@ class IcebergCatalog:
                                                          else "")
             self._commit(addr, [Put(plan.key, plan.content)], meta, message,
                          {"iceberg.operation": plan.operation, "iceberg.table": str(plan.key),
-                          **plan.props}, written=[plan.location])
+                          **plan.props}, written=[plan.location],
+                         changes=[(plan.base, plan.metadata)])
         return _table_result(plan.metadata, plan.location)
 
     def commit_transaction(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
@@ -680,7 +731,8 @@ class IcebergCatalog:
         self._commit(first, [Put(p.key, p.content) for p in changed], meta,
                      f"transaction on {tables}",
                      {"iceberg.operation": "transaction", "iceberg.tables": tables},
-                     written=[p.location for p in changed])
+                     written=[p.location for p in changed],
+                     changes=[(p.base, p.metadata) for p in changed])
 
     def drop_table(self, prefix: str | None, namespace: str, table: str, purge: bool,
                    meta: CommitMeta) -> dict[str, Any]:

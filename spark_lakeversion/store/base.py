@@ -16,10 +16,12 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
+from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -119,8 +121,13 @@ class VersionStore(ABC):
         author: str | None = None,
         properties: Mapping[str, str] | None = None,
         expected_head: str | None = None,
+        expected_gc_epoch: int | None = None,
     ) -> Commit:
-        """Apply Put/Delete operations atomically as one commit on `branch`."""
+        """Apply Put/Delete operations atomically as one commit on `branch`.
+
+        With `expected_gc_epoch`, the commit lands only if no gc run began since the caller
+        read that epoch (`gc_state()`) and checked its new files against gc's cutoff;
+        otherwise `ConflictError` and nothing is written."""
 
     @abstractmethod
     def get_commit(self, commit_id: str) -> Commit: ...
@@ -195,6 +202,16 @@ class VersionStore(ABC):
         when there is none. Backends keep an index of the contents' `location` field; one
         without an index (the HTTP client: its server checks on commit) answers None."""
         return None
+
+    # ---- gc ---------------------------------------------------------------------------
+    @abstractmethod
+    def gc_state(self) -> GcState:
+        """gc's epoch and cutoffs (see `spark_lakeversion.store.gc_state`)."""
+
+    @abstractmethod
+    def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
+        """Record the start of a real gc run: a new epoch; files older than `cutoff` and
+        history older than `retained_since` may be collected from now on."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

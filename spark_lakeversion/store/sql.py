@@ -6,7 +6,8 @@ Tables:
 - ``lv_commits`` commits: parents, tree root, metadata, generation number;
 - ``lv_commit_keys`` keys each commit changed (for `log --table`);
 - ``lv_refs``    branch/tag -> head; the only mutable rows, moved by compare-and-swap;
-- ``lv_reflog``  every ref movement with its time (for `ref#timestamp`).
+- ``lv_reflog``  every ref movement with its time (for `ref#timestamp`);
+- ``lv_gc_state`` gc's epoch and cutoffs (`spark_lakeversion.store.gc_state_sql`).
 
 Immutable rows are written before the ref moves, in the same transaction, so a ref never
 points at a missing commit even if the process dies mid-commit.
@@ -35,6 +36,7 @@ from spark_lakeversion.errors import (
     AlreadyExists,
     CommitNotFound,
     ConflictError,
+    HistoryCollected,
     InvalidInput,
     InvalidRefExpression,
     KeyNotFound,
@@ -46,6 +48,7 @@ from spark_lakeversion.limits import check_commit
 from spark_lakeversion.locations import check_new_key
 from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
+from spark_lakeversion.store import gc_state_sql as gc_state
 from spark_lakeversion.store import location_index
 from spark_lakeversion.store.base import (
     DEFAULT_AUTHOR,
@@ -55,6 +58,7 @@ from spark_lakeversion.store.base import (
     decode_page_token,
     encode_page_token,
 )
+from spark_lakeversion.store.gc_state import GcEpochChanged, GcState
 from spark_lakeversion.store.model import (
     Commit,
     Conflict,
@@ -81,6 +85,7 @@ from spark_lakeversion.store.names import (
     parse_ref_expression,
     validate_ref_name,
 )
+from spark_lakeversion.store.retention import reflog_heads, walk_retained
 from spark_lakeversion.store.tree import Node, Trees, TreeWriter, digest
 
 SCHEMA_VERSION = "1"
@@ -258,6 +263,7 @@ class SqlVersionStore(VersionStore):
             try:
                 with self._write() as conn:
                     metadata.create_all(conn, checkfirst=True)
+                    gc_state.create(conn)
                 self._bootstrap()
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
@@ -464,8 +470,10 @@ class SqlVersionStore(VersionStore):
         validate_ref_name(name)
         ref_type = RefType(type)
         head = self.resolve(from_ref).commit_id
+        self._require_retained(None, [head])
         try:
             with self._write() as conn:
+                self._require_retained(conn, [head])
                 conn.execute(refs_table.insert().values(name=name, type=ref_type.value,
                                                         head=head))
                 self._reflog(conn, name, head, f"create {ref_type.value.lower()}")
@@ -498,7 +506,9 @@ class SqlVersionStore(VersionStore):
             raise ReadOnlyRef(f"tag {name!r} is immutable: delete it and create it again")
         target = self.resolve(to).commit_id
         expected = self._expand_hash(expected_head) if expected_head else ref.head
+        self._require_retained(None, [target])
         with self._write() as conn:
+            self._require_retained(conn, [target])
             self._cas(conn, name, expected, target, "assign")
         return Ref(name, ref.type, target)
 
@@ -709,6 +719,23 @@ class SqlVersionStore(VersionStore):
         author: str | None = None,
         properties: Mapping[str, str] | None = None,
         expected_head: str | None = None,
+        expected_gc_epoch: int | None = None,
+    ) -> Commit:
+        return self._commit_operations(branch, operations, message=message, author=author,
+                                       properties=properties, expected_head=expected_head,
+                                       expected_gc_epoch=expected_gc_epoch)
+
+    def _commit_operations(
+        self,
+        branch: str,
+        operations: Sequence[Operation],
+        *,
+        message: str,
+        author: str | None,
+        properties: Mapping[str, str] | None,
+        expected_head: str | None,
+        expected_gc_epoch: int | None = None,
+        from_commits: Sequence[str] = (),
     ) -> Commit:
         changes = self._operations_to_changes(operations)
         for key, value in changes.items():
@@ -729,6 +756,9 @@ class SqlVersionStore(VersionStore):
                 self._check_unchanged(ref.name, base, base_values, head_root, changes)
             try:
                 with self._write() as conn:
+                    if expected_gc_epoch is not None or from_commits:
+                        self._check_gc_epoch(conn, expected_gc_epoch)
+                        self._require_retained(conn, from_commits)
                     return self._write_commit(conn, ref.name, head, (head,), head_root, changes,
                                               author or DEFAULT_AUTHOR, message, props, "commit")
             except ReferenceConflict:
@@ -847,6 +877,7 @@ class SqlVersionStore(VersionStore):
         target_ref = self._writable_branch(target)
         for _ in range(MAX_CAS_ATTEMPTS):
             source_head = self.resolve(source).commit_id
+            self._require_retained(None, [source_head])
             target_head = self.get_ref(target_ref.name).head
             if expected_target_head and self._expand_hash(expected_target_head) != target_head:
                 raise ReferenceConflict(f"branch {target_ref.name!r} is not at the expected "
@@ -874,6 +905,7 @@ class SqlVersionStore(VersionStore):
                     return result(details, None, True)
                 try:
                     with self._write() as conn:
+                        self._require_retained(conn, [source_head])
                         self._cas(conn, target_ref.name, target_head, source_head,
                                   f"fast-forward from {source}"[:32])
                 except ReferenceConflict:
@@ -913,6 +945,7 @@ class SqlVersionStore(VersionStore):
                       author: str, message: str, properties: Mapping[str, str]) -> Commit:
         changes = plan.materialize()
         with self._write() as conn:
+            self._require_retained(conn, parents[1:])
             return self._write_commit(conn, branch, head, parents, head_root, changes,
                                       author, message, properties, "merge",
                                       self._cheaper_side(merge_input, changes))
@@ -950,6 +983,10 @@ class SqlVersionStore(VersionStore):
         for commit in picked:
             if not commit.parents:
                 raise InvalidInput(f"cannot {kind} the initial commit {commit.id[:12]}")
+        # cherry-pick writes the picked states; revert writes the states before them
+        needed = [c.id for c in picked] if kind == "cherry-pick" \
+            else [c.parents[0] for c in picked]
+        self._require_retained(None, needed)
         for _ in range(MAX_CAS_ATTEMPTS):
             head = self.get_ref(ref.name).head
             if expected_head and self._expand_hash(expected_head) != head:
@@ -985,6 +1022,7 @@ class SqlVersionStore(VersionStore):
             props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
             try:
                 with self._write() as conn:
+                    self._require_retained(conn, needed)
                     commit = self._write_commit(conn, ref.name, head, (head,), head_root,
                                                 staged, author or DEFAULT_AUTHOR, message,
                                                 props, kind)
@@ -1012,16 +1050,108 @@ class SqlVersionStore(VersionStore):
                        expected_head: str | None = None) -> Commit:
         k = Key.of(key)
         ref = self._writable_branch(branch)
-        target = self.get_contents(to, [k]).get(k)
+        to_commit = self.resolve(to).commit_id
+        self._require_retained(None, [to_commit])
+        target = self.get_contents(to_commit, [k]).get(k)
         current = self.get_contents(ref.name, [k]).get(k)
         if target is None and current is None:
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
         op: Operation = Put(k, target) if target is not None else Delete(k)
-        return self.commit(ref.name, [op], message=message or f"Roll back {k} to {to}",
-                           author=author, expected_head=expected_head,
-                           properties={"lakeversion.rollback.to": to,
-                                       "lakeversion.rollback.to-commit":
-                                           self.resolve(to).commit_id})
+        return self._commit_operations(
+            ref.name, [op], message=message or f"Roll back {k} to {to}", author=author,
+            expected_head=expected_head, from_commits=[to_commit],
+            properties={"lakeversion.rollback.to": to,
+                        "lakeversion.rollback.to-commit": to_commit})
+
+    # ---- gc: its state, and the history it retains ------------------------------------
+    def gc_state(self) -> GcState:
+        with self._read() as conn:
+            return gc_state.read(conn)
+
+    def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
+        with self._write() as conn:
+            return gc_state.begin(conn, cutoff, retained_since)
+
+    def retention_roots(self, since: datetime,
+                        conn: Connection | None = None) -> tuple[dict[str, str], set[str]]:
+        """(ref name -> head, reflog heads within the window): where gc's walk starts."""
+        if conn is None:
+            with self._read() as read_conn:
+                return self.retention_roots(since, read_conn)
+        heads = {str(name): str(head) for name, head in conn.execute(
+            sa.select(refs_table.c.name, refs_table.c.head))}
+        return heads, self.reflog_heads(since, set(heads), conn)
+
+    def reflog_heads(self, since: datetime, names: set[str],
+                     conn: Connection | None = None) -> set[str]:
+        """Heads `ref#<time>` can resolve to within the window, for the existing refs
+        `names` (`spark_lakeversion.store.retention.reflog_heads`)."""
+        if conn is None:
+            with self._read() as read_conn:
+                return self.reflog_heads(since, names, read_conn)
+        rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,
+                                      reflog_table.c.ts_us)
+                            .order_by(reflog_table.c.ts_us, reflog_table.c.seq)).all()
+        return reflog_heads(((r[0], r[1], r[2]) for r in rows), _to_us(since), names)
+
+    def _heads_then_reflog(self, commit_id: str, since: datetime, conn: Connection | None
+                           ) -> tuple[dict[str, str], set[str]]:
+        """`retention_roots`, but without reading the reflog when `commit_id` is a head."""
+        if conn is None:
+            with self._read() as read_conn:
+                return self._heads_then_reflog(commit_id, since, read_conn)
+        heads = {str(name): str(head) for name, head in conn.execute(
+            sa.select(refs_table.c.name, refs_table.c.head))}
+        if commit_id in heads.values():
+            return heads, set()
+        return heads, self.reflog_heads(since, set(heads), conn)
+
+    def _check_gc_epoch(self, conn: Connection, expected: int | None) -> None:
+        if expected is None:
+            return
+        state = gc_state.hold(conn)
+        if state.epoch != expected:
+            raise GcEpochChanged(
+                f"gc started a new run (epoch {state.epoch}, expected {expected}) while this "
+                "commit was checked: its files were not checked against gc's new cutoff, so "
+                "nothing was committed; retry the commit")
+
+    def _require_retained(self, conn: Connection | None, commit_ids: Sequence[str]) -> None:
+        """`HistoryCollected` unless gc's walk retains every commit of `commit_ids`.
+
+        In a write transaction (`conn`), the gc state row is held, so no gc run can begin
+        until the caller's ref move is committed (and then that run sees it)."""
+        if not commit_ids:
+            return
+        if conn is None:
+            with self._read() as read_conn:
+                state = gc_state.read(read_conn)
+        else:
+            state = gc_state.hold(conn)
+        if state.retained_since is None:
+            return  # gc never ran for real: nothing was collected
+        for commit_id in commit_ids:
+            commit, generation = self._commit_and_generation(commit_id)
+            if not state.may_have_collected(commit.timestamp):
+                continue
+            heads, reflog = self._heads_then_reflog(commit_id, state.retained_since, conn)
+            if commit_id in heads.values() or commit_id in reflog:
+                continue
+            def below(candidate: str, floor: int = generation) -> bool:
+                return self._generation(candidate) < floor  # cannot lead to the commit
+
+            assert state.retained_since is not None
+            if walk_retained(set(heads.values()) | reflog, state.retained_since,
+                             lambda c: self._commit_and_generation(c)[0], {},
+                             target=commit_id, skip=below):
+                continue
+            raise HistoryCollected(
+                f"commit {commit_id[:12]} ({commit.timestamp.isoformat()}) is outside gc's "
+                f"retained history (the commits a ref reaches back to "
+                f"{state.retained_since.isoformat()}; gc last ran at "
+                f"{state.started.isoformat() if state.started else '?'}), so its files may "
+                "have been deleted: it cannot be restored, merged, cherry-picked or "
+                "reverted; use a ref head or a more recent commit")
 
 
 ISOLATION_LEVELS = ("serializable", "snapshot")

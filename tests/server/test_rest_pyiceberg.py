@@ -226,7 +226,8 @@ def test_purge_drops_from_the_branch_only_and_leaves_files_to_gc(
     keep.purge_table("db.t")
     assert sorted(table_dir.rglob("*")) == files_before
     # once nothing (no ref, no retained commit) reaches the table, gc reclaims its files
-    report = collect_garbage(server.store, older_than="0s", keep_commits_since="0s")
+    report = collect_garbage(server.store, roots=[server.warehouse], older_than="0s",
+                             force=True, keep_commits_since="0s")
     assert report.deleted and not [f for f in table_dir.rglob("*") if f.is_file()]
 
 

@@ -89,17 +89,20 @@ def test_gc_after_dropping_a_branch_reclaims_its_files_and_keeps_every_read(
     refs = ["main", "v1"]
     before = _reads(lake, refs)
     files_before = _files(lake)
-    dry = collect_garbage(lake.server.store, older_than="0s", keep_commits_since="0s",
+    dry = collect_garbage(lake.server.store, roots=[lake.server.warehouse], force=True,
+                          older_than="0s", keep_commits_since="0s",
                           dry_run=True)
     assert not dry.garbage  # dev still reaches its files
     lake.sql("DROP BRANCH dev")
-    dry = collect_garbage(lake.server.store, older_than="0s", keep_commits_since="0s",
+    dry = collect_garbage(lake.server.store, roots=[lake.server.warehouse], force=True,
+                          older_than="0s", keep_commits_since="0s",
                           dry_run=True)
     assert _files(lake) == files_before  # a dry run deletes nothing
     unique_to_dev = {Path(f.path.removeprefix("file://")) for f in dry.garbage}
     assert unique_to_dev  # dev's data file, manifest, manifest list, metadata file
     assert any(p.suffix == ".parquet" for p in unique_to_dev)
-    report = collect_garbage(lake.server.store, older_than="0s", keep_commits_since="0s")
+    report = collect_garbage(lake.server.store, roots=[lake.server.warehouse], force=True,
+                             older_than="0s", keep_commits_since="0s")
     assert _files(lake) == files_before - unique_to_dev
     assert report.deleted == len(unique_to_dev)
     assert _reads(lake, refs) == before

@@ -1,0 +1,64 @@
+"""The one rule for which commits gc retains, shared by gc's walk and the store's
+`HistoryCollected` check, so the two can never disagree.
+
+Retained history = the roots (every ref head, plus the heads the reflog gave existing refs
+within the window) and every commit reachable from a root whose time is within the window;
+on each path the walk stops at the first older commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, MutableMapping
+from datetime import datetime
+
+from spark_lakeversion.store.model import Commit
+
+
+def walk_retained(roots: Iterable[str], cutoff: datetime, load: Callable[[str], Commit],
+                  retained: MutableMapping[str, Commit], *, target: str | None = None,
+                  skip: Callable[[str], bool] | None = None) -> bool:
+    """Add to `retained` every commit gc's walk retains from `roots` with history `cutoff`.
+
+    Commits already in `retained` are taken as walked (commits are immutable). With
+    `target`, stop as soon as it is retained and answer whether it is; `skip(commit_id)`
+    may prune parents that cannot lead to the target.
+    """
+    stack = []
+    for root in roots:
+        if root not in retained:
+            retained[root] = load(root)
+            stack.append(root)
+    if target is not None and target in retained:
+        return True
+    while stack:
+        commit = retained[stack.pop()]
+        for parent in commit.parents:
+            if parent in retained or (skip is not None and skip(parent)):
+                continue
+            parent_commit = load(parent)
+            if parent_commit.timestamp >= cutoff:
+                retained[parent] = parent_commit
+                if parent == target:
+                    return True
+                stack.append(parent)
+    return target is not None and target in retained
+
+
+def reflog_heads(rows: Iterable[tuple[str, str | None, int]], since_us: int,
+                 names: set[str]) -> set[str]:
+    """Heads `ref#<time>` can resolve to for a time within the window, for the existing
+    refs `names`; `rows` are (name, head, time in µs) in reflog order."""
+    heads: set[str] = set()
+    before: dict[str, str | None] = {}
+    for name, head, ts_us in rows:
+        if name not in names:
+            continue
+        if ts_us < since_us:
+            before[name] = head  # the entry in force when the window opens
+        elif head:
+            heads.add(head)
+    heads.update(h for h in before.values() if h)
+    return heads
+
+
+__all__ = ["reflog_heads", "walk_retained"]
