@@ -23,8 +23,9 @@ from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefTyp
 
 
 def table(n: int) -> Content:
-    return Content(ContentType.ICEBERG_TABLE, id=f"t{n}",
-                   fields={"metadata_location": f"file:///nowhere/t{n}.metadata.json"})
+    """A Delta table: `/api/v1/commits` checks only that its location parses (an Iceberg
+    content must name a readable metadata file under the server's roots)."""
+    return Content(ContentType.DELTA_TABLE, id=f"t{n}", fields={"location": f"file:///nowhere/t{n}"})
 
 
 @dataclass
