@@ -24,6 +24,7 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.formats.validate import check_overlap, validate_content
 from spark_lakeversion.locations import AllowedRoots, check_new_key
+from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
@@ -188,8 +189,10 @@ def _validated(store: VersionStore, roots: AllowedRoots | None,
     return out
 
 
-def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRouter:
-    """`roots`: where Iceberg contents committed here may point (the catalog's roots)."""
+def router(ctx: ServerContext) -> APIRouter:
+    """Routes under `/api/v1`; Iceberg contents committed here may point only under the
+    catalog's roots."""
+    store, roots = ctx.store, ctx.roots
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
     @router.get("/refs")

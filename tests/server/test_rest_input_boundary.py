@@ -321,7 +321,7 @@ def test_outcome_unknown_only_when_the_store_commit_fails(server: EmbeddedServer
                                                           ice: httpx.Client,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    from spark_lakeversion.server.iceberg import IcebergCatalog
+    from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")

@@ -25,7 +25,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.types import StringType
 
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.server.iceberg import decode_prefix, encode_prefix
+from spark_lakeversion.server.iceberg.addressing import decode_prefix, encode_prefix
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": pa.array(["a", "b", "c"])})
 
