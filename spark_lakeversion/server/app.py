@@ -136,9 +136,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         default_response_class=SafeJSONResponse,
     )
     ctx = ServerContext(store, catalog, limits)
-    app.state.store = store
-    app.state.limits = limits
-    app.state.catalog = catalog
+    app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)

@@ -285,8 +285,9 @@ def test_serve_options_configure_every_limit(monkeypatch: pytest.MonkeyPatch,
         "--max-property-key-bytes", "30", "--max-property-value-bytes", "40",
         "--max-content-bytes", "5000", "--max-operations", "7"])
     assert result.exit_code == 0, result.output
-    assert seen["app"].state.limits == Limits(1000, 2000, 9, 100, 200, 30, 40, 5000, 7)
-    assert seen["app"].state.store.limits == seen["app"].state.limits
+    ctx = seen["app"].state.ctx
+    assert ctx.limits == Limits(1000, 2000, 9, 100, 200, 30, 40, 5000, 7)
+    assert ctx.store.limits == ctx.limits
     assert seen["h11_max_incomplete_event_size"] == 2000 and seen["http"] == "h11"
     result = CliRunner().invoke(cli, ["serve", "--max-body-bytes", "0"])
     assert result.exit_code == 1 and "--max-body-bytes" in result.output
