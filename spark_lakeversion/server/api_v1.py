@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,7 +26,7 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.validate import check_overlap, validate_content
 from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.base import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
 from spark_lakeversion.store.model import (
     Content,
     Delete,
@@ -141,6 +142,15 @@ def _key(value: str, what: str) -> Key:
     if not value:
         raise InvalidInput(f"{what} must be a non-empty key such as db.orders")
     return Key.of(value)
+
+
+def _instant(value: str, what: str) -> datetime:
+    """An ISO-8601 time; one without a zone is UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an ISO-8601 time, not {value[:64]!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _operation(body: OperationBody) -> Operation:
@@ -262,6 +272,19 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
                 properties=body.properties, expected_head=body.expected_head,
                 expected_gc_epoch=body.expected_gc_epoch))
         return result.to_dict()
+
+    @router.get("/reflog")
+    async def reflog(since: str) -> dict[str, Any]:
+        entries = await run_in_threadpool(store.reflog, _instant(since, "since"))
+        return {"entries": [e.to_dict() for e in entries]}
+
+    @router.get("/table-states")
+    async def table_states(page_token: str | None = None,
+                           limit: Annotated[int, Query(ge=1, le=TABLE_STATES_PAGE)]
+                           = TABLE_STATES_PAGE) -> dict[str, Any]:
+        page = await run_in_threadpool(store.table_states, page_token, limit)
+        return {"states": [c.to_dict() for c in page.states],
+                "next_page_token": page.next_page_token}
 
     @router.get("/merge-base")
     async def merge_base(a: str, b: str) -> dict[str, Any]:

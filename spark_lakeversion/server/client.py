@@ -26,7 +26,13 @@ from spark_lakeversion.errors import (
     TooLarge,
 )
 from spark_lakeversion.limits import invalid_unicode_path
-from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.store.base import (
+    DEFAULT_BRANCH,
+    TABLE_STATES_PAGE,
+    LogPage,
+    TableStatesPage,
+    VersionStore,
+)
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -41,6 +47,7 @@ from spark_lakeversion.store.model import (
     Operation,
     Put,
     Ref,
+    ReflogEntry,
     RefType,
     ResolvedRef,
 )
@@ -214,6 +221,19 @@ class RestVersionStore(VersionStore):
     # ---- gc ------------------------------------------------------------------------------
     def gc_state(self) -> GcState:
         return GcState.from_dict(self._call("GET", "/gc/state"))
+
+    def reflog(self, since: datetime) -> list[ReflogEntry]:
+        data = self._call("GET", "/reflog", params={"since": since.isoformat()})
+        return [ReflogEntry.from_dict(e) for e in data["entries"]]
+
+    def table_states(self, page_token: str | None = None,
+                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
+        params: dict[str, Any] = {"limit": limit}
+        if page_token is not None:
+            params["page_token"] = page_token
+        data = self._call("GET", "/table-states", params=params)
+        return TableStatesPage([Content.from_dict(c) for c in data["states"]],
+                               data["next_page_token"])
 
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "

@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +32,7 @@ from spark_lakeversion.store.model import (
     MergeResult,
     Operation,
     Ref,
+    ReflogEntry,
     RefType,
     ResolvedRef,
 )
@@ -44,6 +45,16 @@ DEFAULT_AUTHOR = "lakeversion"
 class LogPage:
     commits: list[Commit]
     next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class TableStatesPage:
+    states: list[Content]
+    next_page_token: str | None
+
+
+#: table states per page of `VersionStore.table_states`
+TABLE_STATES_PAGE = 1000
 
 
 _TOKEN_TAG = b"lakeversion-log-page:"
@@ -204,6 +215,29 @@ class VersionStore(ABC):
         return None
 
     # ---- gc ---------------------------------------------------------------------------
+    @abstractmethod
+    def reflog(self, since: datetime) -> list[ReflogEntry]:
+        """Ref movements `ref#<time>` may still resolve to for a time from `since` on,
+        oldest first: for each ref, the entry in force at `since` (its last one before)
+        and every later entry. Entries of deleted refs are included."""
+
+    @abstractmethod
+    def table_states(self, page_token: str | None = None,
+                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
+        """One page of every table state the store ever recorded, on any ref or commit
+        (retained or not), each once; pass `next_page_token` back for the next page."""
+
+    def iter_table_states(self) -> Iterator[Content]:
+        """All pages of `table_states`: what gc reads to find the tables no retained
+        commit holds any more."""
+        token: str | None = None
+        while True:
+            page = self.table_states(token)
+            yield from page.states
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
     @abstractmethod
     def gc_state(self) -> GcState:
         """gc's epoch and cutoffs (see `spark_lakeversion.store.gc_state`)."""

@@ -53,7 +53,9 @@ from spark_lakeversion.store import location_index
 from spark_lakeversion.store.base import (
     DEFAULT_AUTHOR,
     DEFAULT_BRANCH,
+    TABLE_STATES_PAGE,
     LogPage,
+    TableStatesPage,
     VersionStore,
     decode_page_token,
     encode_page_token,
@@ -76,6 +78,7 @@ from spark_lakeversion.store.model import (
     Operation,
     Put,
     Ref,
+    ReflogEntry,
     RefType,
     ResolvedRef,
 )
@@ -1071,6 +1074,40 @@ class SqlVersionStore(VersionStore):
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         with self._write() as conn:
             return gc_state.begin(conn, cutoff, retained_since)
+
+    def reflog(self, since: datetime) -> list[ReflogEntry]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,
+                                          reflog_table.c.ts_us, reflog_table.c.operation)
+                                .order_by(reflog_table.c.ts_us, reflog_table.c.seq)).all()
+        since_us = _to_us(since)
+        in_force: dict[str, ReflogEntry] = {}  # per ref: its last entry before `since`
+        later: list[ReflogEntry] = []
+        for name, head, ts_us, operation in rows:
+            entry = ReflogEntry(name, head, _to_datetime(ts_us), operation)
+            if ts_us < since_us:
+                in_force[name] = entry
+            else:
+                later.append(entry)
+        return sorted(in_force.values(), key=lambda e: e.timestamp) + later
+
+    def table_states(self, page_token: str | None = None,
+                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("limit must be a positive integer")
+        query = sa.select(contents_table.c.hash, contents_table.c.data) \
+            .order_by(contents_table.c.hash).limit(limit)
+        if page_token is not None:
+            if not isinstance(page_token, str) or len(page_token) != FULL_HASH_LENGTH \
+                    or not is_commit_hash(page_token):
+                raise InvalidInput(f"page_token {str(page_token)[:64]!r} is not a page token "
+                                   "from a previous answer (pass next_page_token back)")
+            query = query.where(contents_table.c.hash > page_token)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        states = [c for c in (Content.from_dict(json.loads(data)) for _, data in rows)
+                  if c.is_table]
+        return TableStatesPage(states, str(rows[-1][0]) if len(rows) == limit else None)
 
     def retention_roots(self, since: datetime,
                         conn: Connection | None = None) -> tuple[dict[str, str], set[str]]:
