@@ -26,17 +26,17 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.validate import check_overlap, validate_content
 from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.store.base import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
 from spark_lakeversion.store.model import (
     Content,
     Delete,
     Key,
-    KeyLike,
     MergeBehavior,
     Operation,
     Put,
     RefType,
 )
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
+from spark_lakeversion.versioning.options import STRATEGY_NAMES, MergeOptions
 
 
 class RefTypeName(str, enum.Enum):
@@ -47,12 +47,6 @@ class RefTypeName(str, enum.Enum):
 class OperationKind(str, enum.Enum):
     put = "put"
     delete = "delete"
-
-
-class Strategy(str, enum.Enum):
-    normal = "normal"
-    source_wins = "source-wins"
-    target_wins = "target-wins"
 
 
 class Body(BaseModel):
@@ -84,7 +78,7 @@ class MergeBody(Body):
     target: str = DEFAULT_BRANCH
     dry_run: bool = False
     fast_forward: bool = True
-    strategy: Strategy = Strategy.normal
+    strategy: str = STRATEGY_NAMES[MergeBehavior.NORMAL]
     behaviors: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     author: str | None = None
@@ -119,12 +113,14 @@ class CherryPickBody(Body):
     commits: list[str] = Field(min_length=1)
     branch: str
     dry_run: bool = False
+    expected_head: str | None = None
 
 
 class RevertBody(Body):
     commit: str
     branch: str
     dry_run: bool = False
+    expected_head: str | None = None
 
 
 class RollbackBody(Body):
@@ -132,6 +128,7 @@ class RollbackBody(Body):
     table: str
     to: str
     message: str | None = None
+    expected_head: str | None = None
 
 
 def _ref_type(value: RefTypeName | None) -> RefType | None:
@@ -318,31 +315,30 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
     @router.post("/merge")
     async def merge(body: MergeBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
-        behaviors: dict[KeyLike, MergeBehavior] = {_key(k, "behaviors key"): MergeBehavior.parse(v)
-                     for k, v in body.behaviors.items()}
+        options = MergeOptions.from_dict({
+            **body.model_dump(), "message": body.message or meta.message,
+            "author": body.author or meta.author,
+            "properties": {**meta.properties, **body.properties}})
         result = await run_in_threadpool(
-            _committing, lambda: store.merge(
-                body.source, body.target, dry_run=body.dry_run, fast_forward=body.fast_forward,
-                default_behavior=MergeBehavior.parse(body.strategy.value), behaviors=behaviors,
-                message=body.message or meta.message, author=body.author or meta.author,
-                properties={**meta.properties, **body.properties},
-                expected_target_head=body.expected_target_head, options=body.options))
+            _committing, lambda: store.merge(body.source, body.target, options))
         return result.to_dict()
 
     @router.post("/cherry-pick")
     async def cherry_pick(body: CherryPickBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            _committing, lambda: store.cherry_pick(body.commits, body.branch, dry_run=body.dry_run,
-                                      author=meta.author))
+            _committing, lambda: store.cherry_pick(
+                body.commits, body.branch, dry_run=body.dry_run, author=meta.author,
+                expected_head=body.expected_head))
         return result.to_dict()
 
     @router.post("/revert")
     async def revert(body: RevertBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            _committing, lambda: store.revert(body.commit, body.branch, dry_run=body.dry_run,
-                                 author=meta.author))
+            _committing, lambda: store.revert(
+                body.commit, body.branch, dry_run=body.dry_run, author=meta.author,
+                expected_head=body.expected_head))
         return result.to_dict()
 
     @router.post("/rollback")
@@ -350,8 +346,9 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
         meta = commit_meta(request)
         key = _key(body.table, "table")
         commit = await run_in_threadpool(
-            _committing, lambda: store.rollback_table(body.branch, key, body.to, author=meta.author,
-                                         message=body.message or meta.message))
+            _committing, lambda: store.rollback_table(
+                body.branch, key, body.to, author=meta.author,
+                message=body.message or meta.message, expected_head=body.expected_head))
         return commit.to_dict()
 
     return router

@@ -34,7 +34,7 @@ from spark_lakeversion.server.errors import (
     handle_validation_error,
 )
 from spark_lakeversion.server.iceberg import IcebergCatalog, iceberg_router
-from spark_lakeversion.store import VersionStore, lakeversion_home, open_store
+from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 
 log = logging.getLogger("spark_lakeversion.server")
 

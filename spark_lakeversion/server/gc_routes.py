@@ -25,7 +25,7 @@ from spark_lakeversion.gc import (
     parse_duration,
 )
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.store.base import VersionStore
+from spark_lakeversion.versioning.interface import VersionStore
 
 
 class GcBody(BaseModel):

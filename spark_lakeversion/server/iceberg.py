@@ -72,7 +72,6 @@ from spark_lakeversion.server.errors import (
     no_such_table,
 )
 from spark_lakeversion.server.headers import CommitMeta, commit_meta
-from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import (
     Content,
@@ -84,7 +83,8 @@ from spark_lakeversion.store.model import (
     RefType,
     ResolvedRef,
 )
-from spark_lakeversion.store.names import parse_ref_expression
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.versioning.names import parse_ref_expression
 
 log = logging.getLogger("spark_lakeversion.server.iceberg")
 

@@ -15,16 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from spark_lakeversion.errors import (
-    ERRORS_BY_CODE,
     CommitOutcomeUnknown,
-    ConflictError,
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
     ReadOnlyRef,
 )
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from spark_lakeversion.store.model import Conflict, ConflictType, Key
+from spark_lakeversion.versioning.wire import error_from_json
 
 MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
 SHIM_EXCEPTION = "io.lakeversion.spark.LakeVersionException"
@@ -49,17 +47,7 @@ def _java_throwable(exc: BaseException) -> Any | None:
 
 
 def _build(code: str, message: str, payload: dict[str, Any] | None) -> LakeVersionError:
-    cls = ERRORS_BY_CODE.get(code, LakeVersionError)
-    if issubclass(cls, ConflictError):
-        conflicts = []
-        for raw in (payload or {}).get("conflicts") or []:
-            try:
-                conflicts.append(Conflict(ConflictType(raw["type"]), Key.of(raw["key"]),
-                                          str(raw.get("message", ""))))
-            except (KeyError, ValueError, LakeVersionError):
-                continue
-        return cls(message, conflicts=conflicts)
-    return cls(message)
+    return error_from_json(code, message, payload)
 
 
 def _from_text(text: str) -> LakeVersionError | None:

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store import VersionStore
 from spark_lakeversion.store.model import Delete, Key, Put, RefType
+from spark_lakeversion.versioning import VersionStore
 from tests.store.helpers import namespace, table
 
 

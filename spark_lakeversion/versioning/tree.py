@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from spark_lakeversion.store.objects import digest
+
 #: expected entries per node; boundaries are hash-chosen, so sizes vary around it
 FANOUT = 32
 
@@ -50,10 +52,6 @@ class Node:
     def decode(cls, data: bytes) -> Node:
         level, keys, values = json.loads(data)
         return cls(level, tuple(keys), tuple(values))
-
-
-def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
 @lru_cache(maxsize=1 << 18)

@@ -1,10 +1,10 @@
-"""The `VersionStore` interface: refs, commits, per-commit table states, diff and merge.
+"""The public `VersionStore` interface: refs, commits, per-commit table states, diff and merge.
 
 Contract shared by every backend:
 - a ref moves only by compare-and-swap on its head, so there is no read-then-write window;
 - every mutation may carry `expected_head`; a commit applies on a moved branch only if
   none of the keys it touches changed in between (otherwise `ConflictError`);
-- reads accept any ref expression (see `spark_lakeversion.store.names`);
+- reads accept any ref expression (see `spark_lakeversion.versioning.names`);
 - failed calls write nothing.
 """
 
@@ -28,7 +28,6 @@ from spark_lakeversion.store.model import (
     DiffEntry,
     Key,
     KeyLike,
-    MergeBehavior,
     MergeResult,
     Operation,
     Ref,
@@ -36,6 +35,7 @@ from spark_lakeversion.store.model import (
     RefType,
     ResolvedRef,
 )
+from spark_lakeversion.versioning.options import MergeOptions
 
 DEFAULT_BRANCH = "main"
 DEFAULT_AUTHOR = "lakeversion"
@@ -90,7 +90,9 @@ def decode_page_token(token: object) -> int:
 
 
 class VersionStore(ABC):
-    """Abstract version store; `spark_lakeversion.store.open_store(url)` picks a backend."""
+    """The public interface: `spark_lakeversion.versioning.open_store(url)` gives the
+    version-control layer over a database (`VersionControl`) or a server's `/api/v1`
+    (`RestVersionStore`)."""
 
     url: str
     #: what a commit may store (`spark_lakeversion.limits`); the server may set its own
@@ -169,26 +171,19 @@ class VersionStore(ABC):
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two ref expressions."""
 
-    @abstractmethod
-    def merge(
-        self,
-        source: str,
-        target: str,
-        *,
-        dry_run: bool = False,
-        fast_forward: bool = True,
-        default_behavior: MergeBehavior = MergeBehavior.NORMAL,
-        behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
-        message: str | None = None,
-        author: str | None = None,
-        properties: Mapping[str, str] | None = None,
-        expected_target_head: str | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> MergeResult:
+    def merge(self, source: str, target: str = DEFAULT_BRANCH,
+              merge_options: MergeOptions | None = None, **settings: Any) -> MergeResult:
         """Three-way merge of `source` into branch `target`; raises ConflictError on conflict.
 
-        `options` reach the content mergers (e.g. ``{"isolation_level": "snapshot"}``).
+        Give a `MergeOptions`, or its fields as keywords (`MergeOptions.of`: also
+        `default_behavior`, `expected_target_head`, `options={"isolation_level": ...}`).
         """
+        if merge_options is not None and settings:
+            raise TypeError("give merge options either as MergeOptions or as keywords")
+        return self.merge_with(source, target, merge_options or MergeOptions.of(**settings))
+
+    @abstractmethod
+    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult: ...
 
     @abstractmethod
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
