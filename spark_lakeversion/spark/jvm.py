@@ -46,16 +46,12 @@ def _java_throwable(exc: BaseException) -> Any | None:
     return getattr(exc, "_origin", None)
 
 
-def _build(code: str, message: str, payload: dict[str, Any] | None) -> LakeVersionError:
-    return error_from_json(code, message, payload)
-
-
 def _from_text(text: str) -> LakeVersionError | None:
     match = MARKER.search(text)
     if not match:
         return None
     # the whole (possibly multi-line) message, minus a Java stack trace glued after it
-    return _build(match.group(1), match.group(2).split("\n\tat ")[0].strip(), None)
+    return error_from_json(match.group(1), match.group(2).split("\n\tat ")[0].strip(), None)
 
 
 def translate(exc: BaseException) -> LakeVersionError | None:
@@ -74,7 +70,7 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 message = match.group(2) if match else raw
                 payload_text = throwable.payload()
                 payload = json.loads(payload_text) if payload_text else None
-                return _build(str(throwable.code()), message, payload)
+                return error_from_json(str(throwable.code()), message, payload)
             if class_name in ICEBERG_EXCEPTIONS:
                 message = str(throwable.getMessage())
                 for prefix in _ICEBERG_PREFIXES:
