@@ -948,10 +948,8 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
                    roots: AllowedRoots | Iterable[str] | None) -> GcReport | None:
     """A store behind a lakeversion server: gc runs there, next to the table files, with
     the server's allowed roots and its minimum grace period (no `force` over HTTP)."""
-    try:
-        from spark_lakeversion.versioning.http import RestVersionStore
-    except ImportError:  # the HTTP client is optional: then no store is remote
-        return None
+    from spark_lakeversion.versioning.http import RestVersionStore
+
     if not isinstance(store, RestVersionStore):
         return None
     if now is not None:
@@ -964,7 +962,5 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
             f"a lakeversion server refuses a grace period below the minimum of "
             f"{int(MIN_OLDER_THAN.total_seconds() // 3600)}h; --force applies to a local "
             "store only")
-    data = store._call("POST", "/gc", body={  # noqa: SLF001 - the client's own transport
-        "older_than": older_than.total_seconds(),
-        "keep_commits_since": keep.total_seconds(), "dry_run": dry_run})
+    data = store.run_gc(older_than.total_seconds(), keep.total_seconds(), dry_run)
     return GcReport.from_dict(data)

@@ -215,6 +215,15 @@ class RestVersionStore(VersionStore):
         return TableStatesPage([Content.from_dict(c) for c in data["states"]],
                                data["next_page_token"])
 
+    def run_gc(self, older_than_s: float, keep_commits_since_s: float,
+               dry_run: bool) -> dict[str, Any]:
+        """A gc run on the server (`POST /api/v1/gc`), next to the table files; its report
+        as JSON (`spark_lakeversion.gc.GcReport.from_dict`)."""
+        data: dict[str, Any] = self._call("POST", "/gc", body={
+            "older_than": older_than_s, "keep_commits_since": keep_commits_since_s,
+            "dry_run": dry_run})
+        return data
+
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "
                            "its own runs")
