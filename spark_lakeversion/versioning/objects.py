@@ -94,10 +94,8 @@ class Objects:
         if not isinstance(text, str) or not is_commit_hash(text):
             raise InvalidRefExpression(f"{text!r} is not a commit id (at least 8 hex digits)")
         if len(text) == 40:
-            if self.commits.get_value(text) is not None or \
-                    self.storage.commit(text) is not None:
-                return text
-            raise CommitNotFound(f"commit {text} not found")
+            self.commit_and_generation(text)  # CommitNotFound if absent; cached if not
+            return text
         found = self.storage.commits_with_prefix(text, 2)
         if not found:
             raise CommitNotFound(f"no commit id starts with {text}")
