@@ -12,6 +12,9 @@ any two trees, not only between a tree and its direct edit.
 
 Leaves map keys to *content hashes* (values live out-of-line in a content table), which
 keeps nodes small; internal nodes map each child's last key to the child's hash.
+
+It belongs to the version-control layer, not to storage: chunking, lookups, edits and
+diffs are algorithms; a storage only keeps each node as opaque bytes under its hash.
 """
 
 from __future__ import annotations
