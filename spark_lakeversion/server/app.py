@@ -35,7 +35,7 @@ from spark_lakeversion.server.errors import (
 )
 from spark_lakeversion.server.iceberg import routes as iceberg_routes
 from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
-from spark_lakeversion.store import VersionStore, lakeversion_home, open_store
+from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 
 log = logging.getLogger("spark_lakeversion.server")
 

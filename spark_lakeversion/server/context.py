@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.store.base import VersionStore
+from spark_lakeversion.versioning.interface import VersionStore
 
 if TYPE_CHECKING:
     from spark_lakeversion.server.iceberg.catalog import IcebergCatalog

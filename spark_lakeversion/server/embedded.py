@@ -18,7 +18,7 @@ from spark_lakeversion.errors import ServerError
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app, uvicorn_limits
 from spark_lakeversion.server.context import ServerContext
-from spark_lakeversion.store import VersionStore
+from spark_lakeversion.versioning import VersionStore
 
 
 class EmbeddedServer:

@@ -138,7 +138,7 @@ def test_stored_lone_surrogates_from_an_older_version_still_read(
     """A value an older version stored unchecked is sent escaped, never a 500."""
     from click.testing import CliRunner
 
-    import spark_lakeversion.store.sql as sql
+    import spark_lakeversion.versioning.commits as sql
     from spark_lakeversion.cli.main import cli
     from spark_lakeversion.store.model import Content, ContentType, Put
 

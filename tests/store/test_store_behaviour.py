@@ -21,7 +21,6 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
-from spark_lakeversion.store import VersionStore
 from spark_lakeversion.store.model import (
     ConflictType,
     Content,
@@ -34,6 +33,7 @@ from spark_lakeversion.store.model import (
     Put,
     RefType,
 )
+from spark_lakeversion.versioning import VersionStore
 from tests.store.helpers import namespace, snapshot_of_store, table
 
 

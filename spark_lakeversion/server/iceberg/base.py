@@ -24,8 +24,8 @@ from spark_lakeversion.server.errors import no_such_namespace
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, resolve_address
 from spark_lakeversion.server.iceberg.commits import commit_to_store
-from spark_lakeversion.store.base import VersionStore
 from spark_lakeversion.store.model import Content, ContentType, Key, Operation
+from spark_lakeversion.versioning.interface import VersionStore
 
 
 class CatalogBase:

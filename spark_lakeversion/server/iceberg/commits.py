@@ -31,9 +31,9 @@ from spark_lakeversion.server.errors import IcebergError, bad_request, commit_fa
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address
 from spark_lakeversion.server.iceberg.requests import PYICEBERG_INPUT_ERRORS
-from spark_lakeversion.store.base import VersionStore
 from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import Content, Key, Operation
+from spark_lakeversion.versioning.interface import VersionStore
 
 log = logging.getLogger("spark_lakeversion.server.iceberg")
 

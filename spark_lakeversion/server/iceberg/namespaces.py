@@ -15,9 +15,9 @@ from spark_lakeversion.server.iceberg.requests import (
     UpdateNamespaceBody,
     parse,
 )
-from spark_lakeversion.store.base import DEFAULT_BRANCH
 from spark_lakeversion.store.model import ContentType, Delete, Put
-from spark_lakeversion.store.names import parse_ref_expression
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
+from spark_lakeversion.versioning.names import parse_ref_expression
 
 
 class NamespaceCatalog(CatalogBase):
