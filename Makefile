@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta]'
 	touch $(STAMP)
 
-# The JVM shim: rebuilt only when jars/src changes (the builder hashes the sources).
+# The JVM shim, from spark_lakeversion/spark/shim/src into ~/.cache/spark-lakeversion/shim
+# (or $$XDG_CACHE_HOME): rebuilt only when the sources change (the builder hashes them).
 jars: setup
 	$(PY) -m spark_lakeversion.spark.build
 
@@ -32,4 +33,5 @@ bench: setup jars
 	$(VENV)/bin/lakeversion bench store --json
 
 clean:
-	rm -rf $(VENV) jars/build lakehouse .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) lakehouse .pytest_cache .mypy_cache .ruff_cache
+	rm -rf "$${XDG_CACHE_HOME:-$$HOME/.cache}/spark-lakeversion/shim"

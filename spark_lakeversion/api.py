@@ -5,15 +5,13 @@ Handles are lazy: creating one checks only its name and touches no store, so
 takes a ref accepts a name/expression string or a handle (or a `Commit`), so code can
 pass around whichever it has.
 
-A `Catalog` wraps any `VersionStore`; `connect(url)` only picks one. That is the seam for
-remote stores: ``http(s)://`` URLs are opened by the factory registered in
-`REMOTE_STORE_FACTORIES`, so the REST client plugs in without changing this module.
+A `Catalog` wraps any `VersionStore`; `connect(url)` only picks one, with the one factory
+`spark_lakeversion.versioning.open_store` (databases and ``http(s)://`` servers alike).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
@@ -29,7 +27,6 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -45,10 +42,10 @@ from spark_lakeversion.store.model import (
     RefType,
     ResolvedRef,
 )
-from spark_lakeversion.store.names import parse_ref_expression, validate_ref_name
+from spark_lakeversion.versioning import DEFAULT_BRANCH, MergeOptions, VersionStore, open_store
+from spark_lakeversion.versioning.names import parse_ref_expression, validate_ref_name
 
 __all__ = [
-    "REMOTE_STORE_FACTORIES",
     "Branch",
     "Catalog",
     "RefLike",
@@ -57,47 +54,16 @@ __all__ = [
     "Transaction",
     "branch_name",
     "connect",
-    "open_any_store",
     "ref_expression",
 ]
-
-#: URL scheme -> "module:attribute" of a callable ``(url) -> VersionStore``; imported only
-#: when such a URL is used, so a missing optional part fails then, with a clear message
-REMOTE_STORE_FACTORIES: dict[str, str] = {
-    "http": "spark_lakeversion.server.client:RestVersionStore",
-    "https": "spark_lakeversion.server.client:RestVersionStore",
-}
-
 
 def connect(store_url: str | None = None, *, author: str | None = None) -> Catalog:
     """Open the store at `store_url` (default: `$LAKEVERSION_STORE`, else ./lakehouse).
 
     ``sqlite:///path``, ``sqlite:///:memory:``, ``postgresql+psycopg://...`` open a store
-    in-process; ``http(s)://host:port`` goes through `REMOTE_STORE_FACTORIES`.
+    in-process; ``http(s)://host:port`` talks to a lakeversion server.
     """
-    return Catalog(open_any_store(store_url), author=author)
-
-
-def open_any_store(store_url: str | None = None) -> VersionStore:
-    """A `VersionStore` for a database URL or a lakeversion server URL."""
-    scheme = (store_url or "").split(":", 1)[0].lower()
-    if scheme in REMOTE_STORE_FACTORIES:
-        return _load_factory(scheme, REMOTE_STORE_FACTORIES[scheme])(store_url or "")
-    from spark_lakeversion.store import open_store
-
-    return open_store(store_url)
-
-
-def _load_factory(scheme: str, target: str) -> Callable[[str], VersionStore]:
-    module_name, _, attribute = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-        factory: Callable[[str], VersionStore] = getattr(module, attribute)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(
-            f"{scheme}:// store URLs need the lakeversion REST client ({target}), "
-            f"which is not available: {exc}") from None
-    return factory
+    return Catalog(open_store(store_url), author=author)
 
 
 # ---- ref arguments ---------------------------------------------------------------------
@@ -274,20 +240,10 @@ class Reference:
         "snapshot") overrides the tables' own for content-aware merges. Conflicts raise
         `ConflictError` carrying the `MergeResult`; a dry run writes nothing.
         """
-        parsed: dict[KeyLike, MergeBehavior] = {
-            Key.of(k): MergeBehavior.parse(v) for k, v in (behaviors or {}).items()}
-        return self.store.merge(
-            self.expression,
-            branch_name(target),
-            dry_run=dry_run,
-            fast_forward=fast_forward,
-            default_behavior=MergeBehavior.parse(strategy),
-            behaviors=parsed or None,
-            message=message,
-            author=self.catalog.author,
-            expected_target_head=expected_target_head,
-            options={"isolation_level": isolation_level} if isolation_level else None,
-        )
+        return self.store.merge(self.expression, branch_name(target), MergeOptions.of(
+            strategy=strategy, behaviors=behaviors or {}, isolation_level=isolation_level,
+            fast_forward=fast_forward, dry_run=dry_run, message=message,
+            author=self.catalog.author, expected_head=expected_target_head))
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and isinstance(other, Reference)

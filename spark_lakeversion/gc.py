@@ -53,9 +53,10 @@ from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
-from spark_lakeversion.store.base import VersionStore
 from spark_lakeversion.store.model import Commit, Content, ContentType
-from spark_lakeversion.store.retention import walk_retained
+from spark_lakeversion.store.objects import to_us
+from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.versioning.retention import reflog_heads, walk_retained
 
 #: grace period: unreached files younger than this are kept (in-flight writes); a Spark job
 #: can run for hours before it commits, so the default is a full day
@@ -448,36 +449,21 @@ class _History:
 
 def _reflog_heads(store: VersionStore, since: datetime, names: set[str]) -> set[str]:
     """Heads `ref#<time>` can resolve to for a time within the window, for the existing
-    refs `names`. Only the SQL store keeps a reflog; other stores contribute none (their
-    heads and history are still retained)."""
-    from spark_lakeversion.store.sql import SqlVersionStore
-
-    if not isinstance(store, SqlVersionStore):
-        return set()
-    return store.reflog_heads(since, names)
+    refs `names` (from the store's public reflog)."""
+    rows = ((e.name, e.head, to_us(e.timestamp)) for e in store.reflog(since))
+    return reflog_heads(rows, to_us(since), names)
 
 
 def _all_contents(store: VersionStore) -> Iterator[Content]:
-    """Every table state the store ever recorded (the SQL store keeps them all), to find
-    the locations of tables no retained commit holds any more."""
-    from spark_lakeversion.store.sql import SqlVersionStore, contents_table
-
-    if not isinstance(store, SqlVersionStore):
-        return
-    import sqlalchemy as sa
-
-    with store._read() as conn:  # noqa: SLF001 - read-only, the store's own connection
-        rows = conn.execute(sa.select(contents_table.c.data)).all()
-    for (data,) in rows:
-        content = Content.from_dict(json.loads(data))
-        if content.is_table:
-            yield content
+    """Every table state the store ever recorded, to find the locations of tables no
+    retained commit holds any more."""
+    return store.iter_table_states()
 
 
 def _read_history(store: VersionStore, cutoff: datetime, history: _History) -> None:
     """(Re)read refs and reflog, walk the retained commits, collect their table states.
 
-    The walk is `spark_lakeversion.store.retention.walk_retained`, the same rule the store
+    The walk is `spark_lakeversion.versioning.retention.walk_retained`, the same rule the store
     applies to refuse time travel past gc (`HistoryCollected`). Commits are immutable, so
     those already in `history` are not listed again; a commit with a retained parent costs
     one diff, not a full listing.
@@ -962,10 +948,8 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
                    roots: AllowedRoots | Iterable[str] | None) -> GcReport | None:
     """A store behind a lakeversion server: gc runs there, next to the table files, with
     the server's allowed roots and its minimum grace period (no `force` over HTTP)."""
-    try:
-        from spark_lakeversion.server.client import RestVersionStore
-    except ImportError:  # the HTTP client is optional: then no store is remote
-        return None
+    from spark_lakeversion.versioning.http import RestVersionStore
+
     if not isinstance(store, RestVersionStore):
         return None
     if now is not None:
@@ -978,7 +962,5 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
             f"a lakeversion server refuses a grace period below the minimum of "
             f"{int(MIN_OLDER_THAN.total_seconds() // 3600)}h; --force applies to a local "
             "store only")
-    data = store._call("POST", "/gc", body={  # noqa: SLF001 - the client's own transport
-        "older_than": older_than.total_seconds(),
-        "keep_commits_since": keep.total_seconds(), "dry_run": dry_run})
+    data = store.run_gc(older_than.total_seconds(), keep.total_seconds(), dry_run)
     return GcReport.from_dict(data)

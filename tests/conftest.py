@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.store import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore, open_store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("LAKEVERSION_TEST_POSTGRES",

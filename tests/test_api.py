@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import spark_lakeversion as lv
-from spark_lakeversion import api, errors
+from spark_lakeversion import errors
 from spark_lakeversion.store.model import Content, ContentType, Delete, DiffKind, Key, Put
 
 
@@ -73,7 +73,7 @@ def test_importing_the_package_stays_light() -> None:
 
 
 def test_a_catalog_wraps_any_version_store(store_url: str) -> None:
-    from spark_lakeversion.store import open_store
+    from spark_lakeversion.versioning import open_store
 
     store = open_store(store_url)
     catalog = lv.Catalog(store)
@@ -82,11 +82,16 @@ def test_a_catalog_wraps_any_version_store(store_url: str) -> None:
     catalog.close()
 
 
-def test_server_urls_need_a_registered_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(api.REMOTE_STORE_FACTORIES, "http",
-                        "spark_lakeversion.no_such_client:Client")
-    with pytest.raises(lv.InvalidInput, match="REST client"):
-        lv.connect("http://127.0.0.1:1")
+def test_server_urls_open_the_rest_client() -> None:
+    from spark_lakeversion.versioning.http import RestVersionStore
+
+    catalog = lv.connect("http://127.0.0.1:1")
+    try:
+        assert isinstance(catalog.store, RestVersionStore)
+        with pytest.raises(lv.ServerError, match="cannot reach"):
+            catalog.branch("main").exists()
+    finally:
+        catalog.close()
 
 
 @pytest.mark.parametrize("bad", ["bad name", "HEAD", "-x", "a..b", "x/", "v1~1", "", "a:b"])

@@ -18,9 +18,9 @@ from spark_lakeversion.gc import (
     normalize_path,
     parse_duration,
 )
-from spark_lakeversion.store import open_store
 from spark_lakeversion.store.model import RefType
-from spark_lakeversion.store.sql import SqlVersionStore
+from spark_lakeversion.versioning import open_store
+from spark_lakeversion.versioning.sql import SqlVersionStore
 from tests.test_gc_lake import Lake
 
 

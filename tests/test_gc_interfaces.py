@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store import open_store
 from spark_lakeversion.store.model import RefType
+from spark_lakeversion.versioning import open_store
 from tests.test_gc_lake import Lake
 
 
@@ -106,7 +106,7 @@ def test_tables_written_through_the_rest_server(tmp_path: Path) -> None:
     from pyiceberg.catalog.rest import RestCatalog
 
     from spark_lakeversion.gc import collect_garbage
-    from spark_lakeversion.server.client import RestVersionStore
+    from spark_lakeversion.versioning.http import RestVersionStore
 
     warehouse = tmp_path / "warehouse"
     schema = pa.schema([pa.field("id", pa.int64(), nullable=False)])

@@ -19,8 +19,8 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import StaticTable
 
 from spark_lakeversion.formats.iceberg import iceberg_content
-from spark_lakeversion.store import VersionStore
 from spark_lakeversion.store.model import Content, Delete, Key, Put
+from spark_lakeversion.versioning import VersionStore
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.string())])
 

@@ -24,8 +24,8 @@ from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.server.app import create_app
-from spark_lakeversion.store import open_store
 from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.versioning import open_store
 from tests.test_gc_lake import Lake
 
 TEN_DAYS = 10 * 86400

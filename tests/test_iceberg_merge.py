@@ -17,7 +17,6 @@ from pyiceberg.types import LongType, StringType
 
 import spark_lakeversion.formats.iceberg_merge as iceberg_merge
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store import VersionStore, open_store
 from spark_lakeversion.store.model import (
     ConflictType,
     Content,
@@ -26,6 +25,7 @@ from spark_lakeversion.store.model import (
     MergeResult,
     Put,
 )
+from spark_lakeversion.versioning import VersionStore, open_store
 from tests.test_iceberg_merge_support import (
     KEY,
     Lake,
@@ -458,8 +458,8 @@ def test_source_only_property_change_is_merged(env: Env) -> None:
 
 
 def test_without_a_registered_merger_the_table_level_rule_applies(env: Env) -> None:
-    from spark_lakeversion.merge.content import unregister_content_merger
     from spark_lakeversion.store.model import ContentType
+    from spark_lakeversion.versioning.content import unregister_content_merger
 
     env.main.append(env.lake.rows(0, 1, "t"))
     env.commit_main()

@@ -13,8 +13,8 @@ from pyiceberg.table import Table
 
 import spark_lakeversion.formats.iceberg_merge as iceberg_merge
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store import open_store
 from spark_lakeversion.store.model import MergeAction, Put
+from spark_lakeversion.versioning import open_store
 from tests.test_iceberg_merge_support import KEY, Lake, content, table_rows
 
 Op = tuple[str, int, int]

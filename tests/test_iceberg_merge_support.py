@@ -21,8 +21,8 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
 from spark_lakeversion.formats.iceberg_merge import IcebergContentMerger, iceberg_content
-from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.store.model import Content, Key
+from spark_lakeversion.versioning.content import MergeContext
 
 SCHEMA = Schema(
     NestedField(1, "id", LongType(), required=False),

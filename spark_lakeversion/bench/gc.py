@@ -151,8 +151,8 @@ def build(root: Path, tables: int, snapshots: int, branches: int) -> tuple[Any, 
     """The branched catalog under `root`; returns (store, counts)."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
-    from spark_lakeversion.store import open_store
     from spark_lakeversion.store.model import RefType
+    from spark_lakeversion.versioning import open_store
 
     store = open_store(f"sqlite:///{root / 'store.db'}")
     io = PyArrowFileIO()

@@ -26,8 +26,8 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField
 
 from spark_lakeversion.formats import iceberg_merge
-from spark_lakeversion.store import VersionStore, open_store
 from spark_lakeversion.store.model import Key, MergeAction, Put
+from spark_lakeversion.versioning import VersionStore, open_store
 
 SCHEMA = Schema(NestedField(1, "id", LongType(), required=False),
                 NestedField(2, "p", IntegerType(), required=False))

@@ -136,7 +136,7 @@ def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bo
     grace = parse_duration(older_than)  # bad input fails before the store is opened
     keep = parse_duration(keep_commits_since)
     check_grace(grace, force)
-    from spark_lakeversion.server.client import RestVersionStore
+    from spark_lakeversion.versioning.http import RestVersionStore
 
     store = state.catalog.store
     roots: AllowedRoots | None = None

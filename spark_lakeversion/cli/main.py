@@ -33,6 +33,7 @@ from spark_lakeversion.cli.output import (
 )
 from spark_lakeversion.errors import ConflictError, InvalidInput, LakeVersionError
 from spark_lakeversion.store.model import KeyLike, MergeBehavior, MergeResult, RefType
+from spark_lakeversion.versioning.options import STRATEGY_NAMES
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Branch, Tag
@@ -281,7 +282,7 @@ def diff(ctx: click.Context, from_ref: str, to_ref: str) -> None:
 
 # ---- writing -----------------------------------------------------------------------------
 
-STRATEGIES = ("normal", "source-wins", "target-wins")
+STRATEGIES = tuple(STRATEGY_NAMES.values())
 
 
 def _emit_merge(ctx: click.Context, result: MergeResult, verb: str) -> None:

@@ -68,8 +68,8 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location"
                                  ) from None
-    roots = app.state.catalog.roots.describe()
-    shown = _without_password(app.state.store.url)
+    roots = app.state.ctx.roots.describe()
+    shown = _without_password(app.state.ctx.store.url)
     click.echo(f"lakeversion serving http://{host}:{port} (Iceberg REST: "
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
                f"{shown}, allowed locations: {roots})", err=True)

@@ -15,6 +15,7 @@ Importing this module registers `IcebergContentMerger` with the store's merge en
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.formats import iceberg as iceberg_format
 from spark_lakeversion.formats.iceberg_merge_diff import (
     FileChange,
@@ -55,13 +56,13 @@ from spark_lakeversion.formats.iceberg_merge_write import (
     discard_files,
     write_replay,
 )
-from spark_lakeversion.merge.content import (
+from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.versioning.content import (
     ContentMergePlan,
     ContentMerger,
     MergeContext,
     register_content_merger,
 )
-from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
 
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
 
@@ -131,6 +132,12 @@ class IcebergContentMerger(ContentMerger):
 
     def __init__(self, io_properties: dict[str, str] | None = None) -> None:
         self.io_properties = dict(io_properties or {})
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        level = options.get("isolation_level")
+        if level is not None and str(level).strip().lower() not in (SERIALIZABLE, SNAPSHOT):
+            raise InvalidInput(f"isolation_level must be {SERIALIZABLE} or {SNAPSHOT}, "
+                               f"not {level!r}")
 
     def plan(self, key: Key, base: Content, target: Content, source: Content,
              context: MergeContext) -> IcebergMergePlan:
@@ -374,14 +381,8 @@ class _Planner:
     # ---- rule 6: serializable isolation -------------------------------------------------
     def isolation_level(self) -> str:
         override = self.context.options.get("isolation_level")
-        if override:
-            level = str(override).strip().lower()
-            if level not in (SERIALIZABLE, SNAPSHOT):
-                from spark_lakeversion.errors import InvalidInput
-
-                raise InvalidInput(f"isolation_level must be serializable or snapshot, "
-                                   f"not {override!r}")
-            return level
+        if override:  # checked by IcebergContentMerger.check_options before the merge
+            return str(override).strip().lower()
         levels = [self.target.metadata.properties.get(p) for p in ISOLATION_PROPERTIES]
         present = [str(v).strip().lower() for v in levels if v]
         if not present or SERIALIZABLE in present:

@@ -20,8 +20,8 @@ from __future__ import annotations
 from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats import iceberg_files
 from spark_lakeversion.locations import OVERLAPS, AllowedRoots, parse_location
-from spark_lakeversion.store.base import VersionStore
 from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.versioning.interface import VersionStore
 
 
 def validate_content(key: Key, content: Content, roots: AllowedRoots) -> Content:

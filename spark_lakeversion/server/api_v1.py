@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,18 +25,19 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.formats.validate import check_overlap, validate_content
 from spark_lakeversion.locations import AllowedRoots, check_new_key
+from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.store.base import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.store.model import (
     Content,
     Delete,
     Key,
-    KeyLike,
     MergeBehavior,
     Operation,
     Put,
     RefType,
 )
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
+from spark_lakeversion.versioning.options import STRATEGY_NAMES, MergeOptions
 
 
 class RefTypeName(str, enum.Enum):
@@ -46,12 +48,6 @@ class RefTypeName(str, enum.Enum):
 class OperationKind(str, enum.Enum):
     put = "put"
     delete = "delete"
-
-
-class Strategy(str, enum.Enum):
-    normal = "normal"
-    source_wins = "source-wins"
-    target_wins = "target-wins"
 
 
 class Body(BaseModel):
@@ -83,7 +79,7 @@ class MergeBody(Body):
     target: str = DEFAULT_BRANCH
     dry_run: bool = False
     fast_forward: bool = True
-    strategy: Strategy = Strategy.normal
+    strategy: str = STRATEGY_NAMES[MergeBehavior.NORMAL]
     behaviors: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     author: str | None = None
@@ -118,12 +114,14 @@ class CherryPickBody(Body):
     commits: list[str] = Field(min_length=1)
     branch: str
     dry_run: bool = False
+    expected_head: str | None = None
 
 
 class RevertBody(Body):
     commit: str
     branch: str
     dry_run: bool = False
+    expected_head: str | None = None
 
 
 class RollbackBody(Body):
@@ -131,6 +129,7 @@ class RollbackBody(Body):
     table: str
     to: str
     message: str | None = None
+    expected_head: str | None = None
 
 
 def _ref_type(value: RefTypeName | None) -> RefType | None:
@@ -141,6 +140,15 @@ def _key(value: str, what: str) -> Key:
     if not value:
         raise InvalidInput(f"{what} must be a non-empty key such as db.orders")
     return Key.of(value)
+
+
+def _instant(value: str, what: str) -> datetime:
+    """An ISO-8601 time; one without a zone is UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an ISO-8601 time, not {value[:64]!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _operation(body: OperationBody) -> Operation:
@@ -188,8 +196,10 @@ def _validated(store: VersionStore, roots: AllowedRoots | None,
     return out
 
 
-def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRouter:
-    """`roots`: where Iceberg contents committed here may point (the catalog's roots)."""
+def router(ctx: ServerContext) -> APIRouter:
+    """Routes under `/api/v1`; Iceberg contents committed here may point only under the
+    catalog's roots."""
+    store, roots = ctx.store, ctx.roots
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
     @router.get("/refs")
@@ -263,6 +273,19 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
                 expected_gc_epoch=body.expected_gc_epoch))
         return result.to_dict()
 
+    @router.get("/reflog")
+    async def reflog(since: str) -> dict[str, Any]:
+        entries = await run_in_threadpool(store.reflog, _instant(since, "since"))
+        return {"entries": [e.to_dict() for e in entries]}
+
+    @router.get("/table-states")
+    async def table_states(page_token: str | None = None,
+                           limit: Annotated[int, Query(ge=1, le=TABLE_STATES_PAGE)]
+                           = TABLE_STATES_PAGE) -> dict[str, Any]:
+        page = await run_in_threadpool(store.table_states, page_token, limit)
+        return {"states": [c.to_dict() for c in page.states],
+                "next_page_token": page.next_page_token}
+
     @router.get("/merge-base")
     async def merge_base(a: str, b: str) -> dict[str, Any]:
         return {"commit_id": await run_in_threadpool(store.merge_base, a, b)}
@@ -295,31 +318,30 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
     @router.post("/merge")
     async def merge(body: MergeBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
-        behaviors: dict[KeyLike, MergeBehavior] = {_key(k, "behaviors key"): MergeBehavior.parse(v)
-                     for k, v in body.behaviors.items()}
+        options = MergeOptions.from_dict({
+            **body.model_dump(), "message": body.message or meta.message,
+            "author": body.author or meta.author,
+            "properties": {**meta.properties, **body.properties}})
         result = await run_in_threadpool(
-            _committing, lambda: store.merge(
-                body.source, body.target, dry_run=body.dry_run, fast_forward=body.fast_forward,
-                default_behavior=MergeBehavior.parse(body.strategy.value), behaviors=behaviors,
-                message=body.message or meta.message, author=body.author or meta.author,
-                properties={**meta.properties, **body.properties},
-                expected_target_head=body.expected_target_head, options=body.options))
+            _committing, lambda: store.merge(body.source, body.target, options))
         return result.to_dict()
 
     @router.post("/cherry-pick")
     async def cherry_pick(body: CherryPickBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            _committing, lambda: store.cherry_pick(body.commits, body.branch, dry_run=body.dry_run,
-                                      author=meta.author))
+            _committing, lambda: store.cherry_pick(
+                body.commits, body.branch, dry_run=body.dry_run, author=meta.author,
+                expected_head=body.expected_head))
         return result.to_dict()
 
     @router.post("/revert")
     async def revert(body: RevertBody, request: Request) -> dict[str, Any]:
         meta = commit_meta(request)
         result = await run_in_threadpool(
-            _committing, lambda: store.revert(body.commit, body.branch, dry_run=body.dry_run,
-                                 author=meta.author))
+            _committing, lambda: store.revert(
+                body.commit, body.branch, dry_run=body.dry_run, author=meta.author,
+                expected_head=body.expected_head))
         return result.to_dict()
 
     @router.post("/rollback")
@@ -327,8 +349,9 @@ def api_router(store: VersionStore, roots: AllowedRoots | None = None) -> APIRou
         meta = commit_meta(request)
         key = _key(body.table, "table")
         commit = await run_in_threadpool(
-            _committing, lambda: store.rollback_table(body.branch, key, body.to, author=meta.author,
-                                         message=body.message or meta.message))
+            _committing, lambda: store.rollback_table(
+                body.branch, key, body.to, author=meta.author,
+                message=body.message or meta.message, expected_head=body.expected_head))
         return commit.to_dict()
 
     return router

@@ -8,7 +8,6 @@ TOKEN`; the check runs before routing, so an unauthorised request can write noth
 from __future__ import annotations
 
 import hmac
-import importlib
 import json
 import logging
 from collections.abc import Sequence
@@ -23,8 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.server.api_v1 import api_router
+from spark_lakeversion.server import api_v1, gc_routes
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
+from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.errors import (
     IcebergError,
     SafeJSONResponse,
@@ -33,8 +33,9 @@ from spark_lakeversion.server.errors import (
     handle_lakeversion_error,
     handle_validation_error,
 )
-from spark_lakeversion.server.iceberg import IcebergCatalog, iceberg_router
-from spark_lakeversion.store import VersionStore, lakeversion_home, open_store
+from spark_lakeversion.server.iceberg import routes as iceberg_routes
+from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 
 log = logging.getLogger("spark_lakeversion.server")
 
@@ -134,22 +135,10 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         redoc_url=None,
         default_response_class=SafeJSONResponse,
     )
-    app.state.store = store
-    app.state.limits = limits
-    app.state.catalog = catalog
-    app.include_router(api_router(store, catalog.roots))
-    app.include_router(iceberg_router(catalog), prefix="/iceberg")
-    try:
-        gc_routes = importlib.import_module("spark_lakeversion.server.gc_routes")
-    except ModuleNotFoundError as exc:
-        if exc.name != "spark_lakeversion.server.gc_routes":
-            raise
-    else:
-        router = getattr(gc_routes, "router", None)
-        if router is None and hasattr(gc_routes, "gc_router"):
-            router = gc_routes.gc_router(store)
-        if router is not None:
-            app.include_router(router)
+    ctx = ServerContext(store, catalog, limits)
+    app.state.ctx = ctx
+    for router in (api_v1.router, gc_routes.router, iceberg_routes.router):
+        app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

@@ -17,7 +17,8 @@ import uvicorn
 from spark_lakeversion.errors import ServerError
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app, uvicorn_limits
-from spark_lakeversion.store import VersionStore
+from spark_lakeversion.server.context import ServerContext
+from spark_lakeversion.versioning import VersionStore
 
 
 class EmbeddedServer:
@@ -74,7 +75,8 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
     Table files go only under the warehouse and `allowed_locations`."""
     app = create_app(store_url, warehouse, token, limits, allowed_locations)
-    store: VersionStore = app.state.store
+    ctx: ServerContext = app.state.ctx
+    store = ctx.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto
     # is IPPROTO_TCP, and with Nagle on every reused keep-alive connection stalls ~40 ms
     # per response on the client's delayed ACK (measured: 42 ms vs 2 ms per table load)
@@ -83,7 +85,7 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound before the thread starts: the port is ours, no race
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5, **uvicorn_limits(app.state.limits))
+                            timeout_graceful_shutdown=5, **uvicorn_limits(ctx.limits))
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
@@ -105,4 +107,4 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
             sock.close()
             raise ServerError(f"embedded server did not start within {timeout}s")
         time.sleep(0.01)
-    return EmbeddedServer(server, thread, sock, store, token, app.state.catalog.warehouse)
+    return EmbeddedServer(server, thread, sock, store, token, ctx.catalog.warehouse)

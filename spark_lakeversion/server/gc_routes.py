@@ -3,7 +3,7 @@
 
 The server is where table locations are usually reachable from, so running gc there
 avoids handing file-system credentials to clients. It lists and deletes only under the
-server's allowed roots (`gc_roots`). Its grace period cannot go below
+server's allowed roots. Its grace period cannot go below
 `spark_lakeversion.gc.MIN_OLDER_THAN` (there is no `force` over HTTP). Errors are our
 error tree; the app's handlers turn them into the documented status codes (400 bad
 duration or too short a grace period, 409 refused).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
@@ -24,8 +24,7 @@ from spark_lakeversion.gc import (
     collect_garbage,
     parse_duration,
 )
-from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.store.base import VersionStore
+from spark_lakeversion.server.context import ServerContext
 
 
 class GcBody(BaseModel):
@@ -38,36 +37,27 @@ class GcBody(BaseModel):
     dry_run: bool = False
 
 
-def gc_roots(app: Any) -> AllowedRoots:
-    """The roots gc may list and delete under: the catalog's allowed roots (its warehouse
-    and every `--allowed-location`) when it keeps them, else its warehouse alone."""
-    catalog = app.state.catalog
-    roots = getattr(catalog, "roots", None)
-    if isinstance(roots, AllowedRoots):
-        return roots
-    return AllowedRoots([catalog.warehouse])
+def router(ctx: ServerContext) -> APIRouter:
+    """Routes under `/api/v1/gc`: gc lists and deletes only under the catalog's allowed
+    roots (its warehouse and every `--allowed-location`)."""
+    store, roots = ctx.store, ctx.roots
+    router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
+    @router.post("/gc")
+    async def gc(body: GcBody | None = None) -> dict[str, Any]:
+        """Run gc over the server's store; answers the `GcReport` JSON document."""
+        body = body or GcBody()
+        older_than = parse_duration(body.older_than)
+        keep = parse_duration(body.keep_commits_since)
+        check_grace(older_than, force=False)
+        report = await run_in_threadpool(
+            lambda: collect_garbage(store, roots=roots, older_than=older_than,
+                                    keep_commits_since=keep, dry_run=body.dry_run))
+        return report.to_dict()
 
-router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
+    @router.get("/gc/state")
+    async def gc_state() -> dict[str, Any]:
+        """`GcState`: epoch, cutoff, retained_since, started (ISO-8601 or null)."""
+        return (await run_in_threadpool(store.gc_state)).to_dict()
 
-
-@router.post("/gc")
-async def gc(request: Request, body: GcBody | None = None) -> dict[str, Any]:
-    """Run gc over the server's store; answers the `GcReport` JSON document."""
-    body = body or GcBody()
-    store: VersionStore = request.app.state.store
-    older_than = parse_duration(body.older_than)
-    keep = parse_duration(body.keep_commits_since)
-    check_grace(older_than, force=False)
-    roots = gc_roots(request.app)
-    report = await run_in_threadpool(
-        lambda: collect_garbage(store, roots=roots, older_than=older_than,
-                                keep_commits_since=keep, dry_run=body.dry_run))
-    return report.to_dict()
-
-
-@router.get("/gc/state")
-async def gc_state(request: Request) -> dict[str, Any]:
-    """`GcState`: epoch, cutoff, retained_since, started (ISO-8601 or null)."""
-    store: VersionStore = request.app.state.store
-    return (await run_in_threadpool(store.gc_state)).to_dict()
+    return router

@@ -48,7 +48,8 @@ def commit_meta(request: Request) -> CommitMeta:
     properties: dict[str, str] = {}
     raw = headers.get(PROPERTIES)
     if raw:
-        limits: Limits = getattr(request.app.state, "limits", DEFAULT_LIMITS)
+        ctx = getattr(request.app.state, "ctx", None)
+        limits: Limits = ctx.limits if ctx is not None else DEFAULT_LIMITS
         parsed = parse_json(raw, "X-Lakeversion-Properties", limits.max_json_depth)
         if not isinstance(parsed, dict):
             raise InvalidInput("X-Lakeversion-Properties must be a JSON object")

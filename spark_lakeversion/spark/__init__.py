@@ -65,7 +65,7 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
                shim_jar: str | Path | None = None) -> dict[str, str]:
     """Every Spark setting lakeversion needs, as a plain dict (also used by spark-submit)."""
     from spark_lakeversion.spark.build import ensure_shim_jar
-    from spark_lakeversion.store.names import validate_ref_name
+    from spark_lakeversion.versioning.names import validate_ref_name
 
     validate_ref_name(branch)
     if not catalog or not catalog.replace("_", "").isalnum():

@@ -1,9 +1,11 @@
 """Builds the JVM shim jar with javac, and rebuilds it only when its sources change.
 
 No Maven or Gradle: the shim compiles against the jars pyspark already ships plus the
-Iceberg runtime jar, which keeps set-up offline. The jar's name carries nothing; a stamp
-file next to it holds the hash of every input (sources, compiler, classpath), so editing a
-`.java` file is enough to get a fresh jar on the next `ensure_shim_jar()`.
+Iceberg runtime jar, which keeps set-up offline. The Java sources ship inside the package
+(`spark/shim/src`), so an installed wheel builds its shim as a checkout does. The jar goes
+to a per-user cache directory, in a folder named by the hash of every input (sources,
+compiler, classpath): editing a `.java` file is enough to get a fresh jar on the next
+`ensure_shim_jar()`, and installs of different versions never share a jar.
 """
 
 from __future__ import annotations
@@ -22,13 +24,11 @@ from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.spark.jars import find_iceberg_runtime_jar
 
 #: bump when this builder's output changes shape, so stale jars are rebuilt
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 JAR_NAME = "lakeversion-spark-shim.jar"
 JAVA_RELEASE = "11"  # java.net.http; Spark 3.5 runs on 8/11/17, the shim needs 11+
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SOURCE_DIR = REPO_ROOT / "jars" / "src" / "main" / "java"
-BUILD_DIR = REPO_ROOT / "jars" / "build"
+SOURCE_DIR = Path(__file__).resolve().parent / "shim" / "src"
 
 
 class BuildError(LakeVersionError):
@@ -74,18 +74,20 @@ def source_hash(iceberg_jar: Path | None = None) -> str:
     return digest.hexdigest()
 
 
-def shim_jar_path() -> Path:
-    return BUILD_DIR / JAR_NAME
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/spark-lakeversion/shim` (default `~/.cache/...`): built jars, one
+    folder per input hash."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "spark-lakeversion" / "shim"
 
 
-def _stamp_path() -> Path:
-    return BUILD_DIR / (JAR_NAME + ".sha256")
+def shim_jar_path(iceberg_jar: Path | None = None) -> Path:
+    """Where the jar built from these inputs lives (whether or not it is built yet)."""
+    return cache_dir() / source_hash(iceberg_jar)[:32] / JAR_NAME
 
 
 def is_up_to_date(iceberg_jar: Path | None = None) -> bool:
-    stamp = _stamp_path()
-    return (shim_jar_path().is_file() and stamp.is_file()
-            and stamp.read_text().strip() == source_hash(iceberg_jar))
+    return shim_jar_path(iceberg_jar).is_file()
 
 
 def ensure_shim_jar(iceberg_jar: str | Path | None = None, *, force: bool = False) -> Path:
@@ -108,21 +110,22 @@ def ensure_shim_jar(iceberg_jar: str | Path | None = None, *, force: bool = Fals
         raise InvalidInput("the Iceberg runtime jar is needed to compile the shim: "
                            "pip install snowpark-connect-deps-iceberg==1.0.2 or set "
                            "LAKEVERSION_ICEBERG_JAR")
-    if not force and is_up_to_date(iceberg):
-        return shim_jar_path()
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_DIR / ".lock", "w") as lock:
+    jar = shim_jar_path(iceberg)
+    if not force and jar.is_file():
+        return jar
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with open(jar.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if not force and is_up_to_date(iceberg):  # another process built it meanwhile
-                return shim_jar_path()
-            _compile(iceberg)
+            if not force and jar.is_file():  # another process built it meanwhile
+                return jar
+            _compile(iceberg, jar)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return shim_jar_path()
+    return jar
 
 
-def _compile(iceberg: Path) -> None:
+def _compile(iceberg: Path, jar: Path) -> None:
     expected = source_hash(iceberg)
     classpath = os.pathsep.join([str(pyspark_jars_dir() / "*"), str(iceberg)])
     with tempfile.TemporaryDirectory(prefix="lv-shim-") as tmp:
@@ -134,15 +137,14 @@ def _compile(iceberg: Path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BuildError(f"javac failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
-        partial = Path(tmp) / JAR_NAME
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF",
+        partial = jar.with_suffix(".partial")  # beside the jar: same file system
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("META-INF/MANIFEST.MF",
                          "Manifest-Version: 1.0\nCreated-By: spark_lakeversion.spark.build\n"
                          f"Lakeversion-Source-Hash: {expected}\n")
             for path in sorted(classes.rglob("*.class")):
-                jar.write(path, str(path.relative_to(classes)))
-        os.replace(partial, shim_jar_path())  # atomic: readers never see half a jar
-    _stamp_path().write_text(expected + "\n")
+                out.write(path, str(path.relative_to(classes)))
+        os.replace(partial, jar)  # atomic: readers never see half a jar
 
 
 def main(argv: list[str] | None = None) -> int:

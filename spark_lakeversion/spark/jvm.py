@@ -15,16 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from spark_lakeversion.errors import (
-    ERRORS_BY_CODE,
     CommitOutcomeUnknown,
-    ConflictError,
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
     ReadOnlyRef,
 )
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from spark_lakeversion.store.model import Conflict, ConflictType, Key
+from spark_lakeversion.versioning.wire import error_from_json
 
 MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
 SHIM_EXCEPTION = "io.lakeversion.spark.LakeVersionException"
@@ -48,26 +46,12 @@ def _java_throwable(exc: BaseException) -> Any | None:
     return getattr(exc, "_origin", None)
 
 
-def _build(code: str, message: str, payload: dict[str, Any] | None) -> LakeVersionError:
-    cls = ERRORS_BY_CODE.get(code, LakeVersionError)
-    if issubclass(cls, ConflictError):
-        conflicts = []
-        for raw in (payload or {}).get("conflicts") or []:
-            try:
-                conflicts.append(Conflict(ConflictType(raw["type"]), Key.of(raw["key"]),
-                                          str(raw.get("message", ""))))
-            except (KeyError, ValueError, LakeVersionError):
-                continue
-        return cls(message, conflicts=conflicts)
-    return cls(message)
-
-
 def _from_text(text: str) -> LakeVersionError | None:
     match = MARKER.search(text)
     if not match:
         return None
     # the whole (possibly multi-line) message, minus a Java stack trace glued after it
-    return _build(match.group(1), match.group(2).split("\n\tat ")[0].strip(), None)
+    return error_from_json(match.group(1), match.group(2).split("\n\tat ")[0].strip(), None)
 
 
 def translate(exc: BaseException) -> LakeVersionError | None:
@@ -86,7 +70,7 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 message = match.group(2) if match else raw
                 payload_text = throwable.payload()
                 payload = json.loads(payload_text) if payload_text else None
-                return _build(str(throwable.code()), message, payload)
+                return error_from_json(str(throwable.code()), message, payload)
             if class_name in ICEBERG_EXCEPTIONS:
                 message = str(throwable.getMessage())
                 for prefix in _ICEBERG_PREFIXES:

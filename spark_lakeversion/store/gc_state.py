@@ -18,7 +18,7 @@ Both cutoffs only ever grow (the maximum over all runs): a later run with a long
 period or history window cannot bring back what an earlier one deleted.
 
 The values live here (no SQL imports, so the package stays light); the SQL of the table is
-in `spark_lakeversion.store.gc_state_sql`.
+in `spark_lakeversion.store.sql.gc_state`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class GcState:
     def may_have_collected(self, commit_time: datetime) -> bool:
         """False when no real gc run can have collected a commit of that time: gc never
         ran, or the commit was made after the last run began. Otherwise only gc's walk
-        (`spark_lakeversion.store.retention`) can tell: a commit in the window that no ref
+        (`spark_lakeversion.versioning.retention`) can tell: a commit in the window that no ref
         reaches any more (a deleted branch's head) was not retained either."""
         return self.retained_since is not None and (self.started is None
                                                     or commit_time < self.started)

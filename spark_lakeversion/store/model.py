@@ -145,6 +145,25 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class ReflogEntry:
+    """One movement of a ref: its new head (None: the ref was deleted) and when."""
+
+    name: str
+    head: str | None
+    timestamp: datetime
+    operation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "head": self.head, "timestamp": self.timestamp.isoformat(),
+                "operation": self.operation}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReflogEntry:
+        return cls(data["name"], data["head"], datetime.fromisoformat(data["timestamp"]),
+                   data["operation"])
+
+
+@dataclass(frozen=True)
 class Commit:
     """An immutable commit; its id is the hash of everything below."""
 

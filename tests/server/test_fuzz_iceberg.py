@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from pyiceberg.catalog.rest import CommitTableRequest, CreateTableRequest, RegisterTableRequest
 
 from spark_lakeversion.server import api_v1
-from spark_lakeversion.server import iceberg as ice_mod
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.server.iceberg import encode_prefix
+from spark_lakeversion.server.iceberg.addressing import NAMESPACE_SEPARATOR, encode_prefix
 from spark_lakeversion.store.model import ContentType
 from tests.server.helpers import written
 from tests.server.strategies import RAW_BODIES, from_model, text
@@ -145,7 +144,7 @@ def unreadable_tables(server: EmbeddedServer, client: httpx.Client) -> list[str]
         for key, content in server.store.list_keys(ref.name):
             if content.type is not ContentType.ICEBERG_TABLE:
                 continue
-            ns = quote(ice_mod.NAMESPACE_SEPARATOR.join(key.namespace), safe="")
+            ns = quote(NAMESPACE_SEPARATOR.join(key.namespace), safe="")
             path = f"/iceberg/v1/{encode_prefix(ref.name)}/namespaces/{ns}/tables/" \
                    f"{quote(key.name, safe='')}"
             r = client.get(path)

@@ -138,7 +138,7 @@ def test_stored_lone_surrogates_from_an_older_version_still_read(
     """A value an older version stored unchecked is sent escaped, never a 500."""
     from click.testing import CliRunner
 
-    import spark_lakeversion.store.sql as sql
+    import spark_lakeversion.versioning.commits as sql
     from spark_lakeversion.cli.main import cli
     from spark_lakeversion.store.model import Content, ContentType, Put
 
@@ -285,8 +285,9 @@ def test_serve_options_configure_every_limit(monkeypatch: pytest.MonkeyPatch,
         "--max-property-key-bytes", "30", "--max-property-value-bytes", "40",
         "--max-content-bytes", "5000", "--max-operations", "7"])
     assert result.exit_code == 0, result.output
-    assert seen["app"].state.limits == Limits(1000, 2000, 9, 100, 200, 30, 40, 5000, 7)
-    assert seen["app"].state.store.limits == seen["app"].state.limits
+    ctx = seen["app"].state.ctx
+    assert ctx.limits == Limits(1000, 2000, 9, 100, 200, 30, 40, 5000, 7)
+    assert ctx.store.limits == ctx.limits
     assert seen["h11_max_incomplete_event_size"] == 2000 and seen["http"] == "h11"
     result = CliRunner().invoke(cli, ["serve", "--max-body-bytes", "0"])
     assert result.exit_code == 1 and "--max-body-bytes" in result.output
@@ -321,7 +322,7 @@ def test_outcome_unknown_only_when_the_store_commit_fails(server: EmbeddedServer
                                                           ice: httpx.Client,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    from spark_lakeversion.server.iceberg import IcebergCatalog
+    from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")

@@ -18,10 +18,11 @@ def test_rebuilds_only_when_sources_change(tmp_path: Path,
     sources = tmp_path / "src"
     shutil.copytree(build.SOURCE_DIR, sources)
     monkeypatch.setattr(build, "SOURCE_DIR", sources)
-    monkeypatch.setattr(build, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LAKEVERSION_SHIM_JAR", raising=False)
 
     jar = build.ensure_shim_jar()
+    assert jar.is_relative_to(tmp_path / "cache" / "spark-lakeversion" / "shim")
     with zipfile.ZipFile(jar) as z:
         names = set(z.namelist())
     assert "io/lakeversion/spark/LakeVersionCatalog.class" in names
@@ -34,8 +35,10 @@ def test_rebuilds_only_when_sources_change(tmp_path: Path,
     java = sources / "io" / "lakeversion" / "spark" / "RefSyntax.java"
     java.write_text(java.read_text() + "\n// touched\n")
     assert not build.is_up_to_date(build.find_iceberg_runtime_jar())
-    build.ensure_shim_jar()
-    assert jar.stat().st_mtime_ns != built
+    rebuilt = build.ensure_shim_jar()
+    assert rebuilt.parent != jar.parent  # a folder per input hash
+    assert build.is_up_to_date(build.find_iceberg_runtime_jar())
+    assert jar.stat().st_mtime_ns == built  # the old jar is left alone
 
     java.write_text(java.read_text() + "\nclass Broken {\n")
     with pytest.raises(build.BuildError, match="javac failed"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.store import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore, open_store
 from tests.conftest import BACKENDS, make_store_url
 
 
@@ -18,8 +18,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionSto
         yield s
         s.close()
         return
-    from spark_lakeversion.server.client import RestVersionStore
     from spark_lakeversion.server.embedded import start_embedded_server
+    from spark_lakeversion.versioning.http import RestVersionStore
 
     backing = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     with start_embedded_server(backing, warehouse=str(tmp_path / "wh")) as server:

@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from spark_lakeversion.store import VersionStore
 from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.versioning import VersionStore
 
 
 def table(table_id: str, version: str) -> Content:
@@ -23,7 +23,7 @@ def namespace(properties: dict[str, str] | None = None) -> Content:
 def snapshot_of_store(store: VersionStore) -> dict[str, Any]:
     """Every row of every store table: equal snapshots mean nothing was written."""
     store = getattr(store, "_backing", store)  # a REST client: look at the server's store
-    engine = store._engine  # type: ignore[attr-defined]
+    engine = store.storage.db.engine  # type: ignore[attr-defined]
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         for name in sa.inspect(conn).get_table_names():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store import VersionStore, open_store
 from spark_lakeversion.store.model import Key, Put
+from spark_lakeversion.versioning import VersionStore, open_store
 from tests.conftest import make_store_url
 from tests.store.helpers import table
 

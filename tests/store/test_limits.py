@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import InvalidInput, InvalidRefExpression, TooLarge
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.store import VersionStore, open_store
-from spark_lakeversion.store.base import decode_page_token, encode_page_token
 from spark_lakeversion.store.model import Put
+from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning.interface import decode_page_token, encode_page_token
 from tests.store.helpers import namespace, snapshot_of_store, table
 
 BIG = "x" * 5_000_000

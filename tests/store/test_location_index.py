@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from spark_lakeversion.errors import InvalidKey
-from spark_lakeversion.store import VersionStore, open_store
-from spark_lakeversion.store import sql as sql_store
 from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.store.sql import schema as sql_store
+from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import commits as commits_module
 from tests.conftest import BACKENDS, make_store_url
 from tests.store.helpers import snapshot_of_store
 
@@ -57,7 +58,7 @@ def test_old_contents_are_indexed_when_an_old_store_is_opened(backend: str,
     sql_url = make_store_url(backend, tmp_path)
     s = open_store(sql_url)
     s.commit("main", [Put(Key.of("db.a"), delta("A", "file:///w/a"))], message="m")
-    with s._engine.begin() as conn:  # type: ignore[attr-defined]
+    with s.storage.db.engine.begin() as conn:  # type: ignore[attr-defined]
         # as a store written before the index existed: no rows, no "backfilled" mark
         conn.execute(sql_store.locations_table.delete())
         conn.execute(sql_store.meta_table.delete().where(
@@ -66,7 +67,7 @@ def test_old_contents_are_indexed_when_an_old_store_is_opened(backend: str,
     s = open_store(sql_url)
     try:
         assert s.location_owner("file:///w/a/x", "B") == ("A", "file:///w/a")
-        with s._engine.connect() as conn:  # type: ignore[attr-defined]
+        with s.storage.db.engine.connect() as conn:  # type: ignore[attr-defined]
             assert conn.execute(sa.select(sa.func.count()).select_from(
                 sql_store.locations_table)).scalar() == 1
     finally:
@@ -86,7 +87,7 @@ def test_keys_stored_before_the_rules_stay_readable_and_deletable(
         db: VersionStore, monkeypatch: pytest.MonkeyPatch) -> None:
     old = Key(("db", "a?b"))
     with monkeypatch.context() as m:  # an old store: the key was written without the rule
-        m.setattr(sql_store, "check_new_key", lambda *a, **k: None)
+        m.setattr(commits_module, "check_new_key", lambda *a, **k: None)
         db.commit("main", [Put(old, delta("X", "file:///w/x"))], message="old")
     assert db.get_content("main", old) == delta("X", "file:///w/x")
     assert [k for k, _ in db.list_keys("main")] == [old]

@@ -3,6 +3,7 @@ sqlite-file, PostgreSQL)."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +21,6 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
-from spark_lakeversion.store import VersionStore
 from spark_lakeversion.store.model import (
     ConflictType,
     Content,
@@ -33,6 +33,7 @@ from spark_lakeversion.store.model import (
     Put,
     RefType,
 )
+from spark_lakeversion.versioning import VersionStore
 from tests.store.helpers import namespace, snapshot_of_store, table
 
 
@@ -63,7 +64,7 @@ def test_commit_put_delete_and_read(store: VersionStore) -> None:
 
 def test_commit_ids_are_content_hashes(store: VersionStore) -> None:
     c = store.commit("main", [Put(Key.of("t"), table("x", "1"))], message="m")
-    assert len(c.id) == 40 and int(c.id, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{40}", c.id)
     assert c.timestamp.tzinfo is not None and c.timestamp.utcoffset() == timedelta(0)
 
 

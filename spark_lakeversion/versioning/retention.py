@@ -1,5 +1,5 @@
-"""The one rule for which commits gc retains, shared by gc's walk and the store's
-`HistoryCollected` check, so the two can never disagree.
+"""The one rule for which commits gc retains, shared by gc's walk and the version-control
+layer's `HistoryCollected` check, so the two can never disagree.
 
 Retained history = the roots (every ref head, plus the heads the reflog gave existing refs
 within the window) and every commit reachable from a root whose time is within the window;
@@ -8,10 +8,13 @@ on each path the walk stops at the first older commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from datetime import datetime
 
+from spark_lakeversion.errors import HistoryCollected
+from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit
+from spark_lakeversion.store.objects import to_us
 
 
 def walk_retained(roots: Iterable[str], cutoff: datetime, load: Callable[[str], Commit],
@@ -61,4 +64,40 @@ def reflog_heads(rows: Iterable[tuple[str, str | None, int]], since_us: int,
     return heads
 
 
-__all__ = ["reflog_heads", "walk_retained"]
+def require_retained(state: GcState, commit_ids: Sequence[str],
+                     load: Callable[[str], tuple[Commit, int]],
+                     read_heads: Callable[[], dict[str, str]],
+                     read_reflog: Callable[[], list[tuple[str, str | None, int]]]) -> None:
+    """`HistoryCollected` unless gc's walk retains every commit of `commit_ids`, given
+    gc's `state` and how to read the ref heads and the reflog (as of that state)."""
+    if state.retained_since is None:
+        return  # gc never ran for real: nothing was collected
+    since = state.retained_since
+    heads: dict[str, str] | None = None
+    for commit_id in commit_ids:
+        commit, generation = load(commit_id)
+        if not state.may_have_collected(commit.timestamp):
+            continue
+        if heads is None:
+            heads = read_heads()
+        if commit_id in heads.values():
+            continue
+        reflog = reflog_heads(read_reflog(), to_us(since), set(heads))
+        if commit_id in reflog:
+            continue
+
+        def below(candidate: str, floor: int = generation) -> bool:
+            return load(candidate)[1] < floor  # cannot lead to the commit
+
+        if walk_retained(set(heads.values()) | reflog, since, lambda c: load(c)[0], {},
+                         target=commit_id, skip=below):
+            continue
+        raise HistoryCollected(
+            f"commit {commit_id[:12]} ({commit.timestamp.isoformat()}) is outside gc's "
+            f"retained history (the commits a ref reaches back to {since.isoformat()}; gc "
+            f"last ran at {state.started.isoformat() if state.started else '?'}), so its "
+            "files may have been deleted: it cannot be restored, merged, cherry-picked or "
+            "reverted; use a ref head or a more recent commit")
+
+
+__all__ = ["reflog_heads", "require_retained", "walk_retained"]

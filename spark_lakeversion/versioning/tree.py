@@ -12,6 +12,9 @@ any two trees, not only between a tree and its direct edit.
 
 Leaves map keys to *content hashes* (values live out-of-line in a content table), which
 keeps nodes small; internal nodes map each child's last key to the child's hash.
+
+It belongs to the version-control layer, not to storage: chunking, lookups, edits and
+diffs are algorithms; a storage only keeps each node as opaque bytes under its hash.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+
+from spark_lakeversion.store.objects import digest
 
 #: expected entries per node; boundaries are hash-chosen, so sizes vary around it
 FANOUT = 32
@@ -50,10 +55,6 @@ class Node:
     def decode(cls, data: bytes) -> Node:
         level, keys, values = json.loads(data)
         return cls(level, tuple(keys), tuple(values))
-
-
-def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
 @lru_cache(maxsize=1 << 18)

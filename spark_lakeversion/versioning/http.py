@@ -1,4 +1,5 @@
-"""`RestVersionStore`: the `VersionStore` interface over a server's `/api/v1`.
+"""`RestVersionStore`: the public `VersionStore` interface over a server's `/api/v1`, a
+sibling of `VersionControl` (which runs the algorithms in-process).
 
 So `spark_lakeversion.connect("http://host:19120")` gives the same handles, the same typed
 errors and the same results as a local store. Transport failures are told apart the httpx
@@ -17,36 +18,38 @@ from typing import Any
 import httpx
 
 from spark_lakeversion.errors import (
-    ERRORS_BY_CODE,
     CommitOutcomeUnknown,
-    ConflictError,
     InvalidInput,
     LakeVersionError,
     ServerError,
     TooLarge,
 )
 from spark_lakeversion.limits import invalid_unicode_path
-from spark_lakeversion.store.base import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
-    Conflict,
     Content,
     Delete,
     DiffEntry,
     Key,
     KeyLike,
-    MergeBehavior,
     MergeResult,
     Operation,
     Put,
     Ref,
+    ReflogEntry,
     RefType,
     ResolvedRef,
 )
-
-_STRATEGIES = {MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins",
-               MergeBehavior.DROP: "target-wins"}
+from spark_lakeversion.versioning.interface import (
+    DEFAULT_BRANCH,
+    TABLE_STATES_PAGE,
+    LogPage,
+    TableStatesPage,
+    VersionStore,
+)
+from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.wire import error_from_json
 
 
 class RestVersionStore(VersionStore):
@@ -171,49 +174,55 @@ class RestVersionStore(VersionStore):
         data = self._call("GET", "/merge-base", params={"a": a, "b": b})
         return data["commit_id"]  # type: ignore[no-any-return]
 
-    def merge(self, source: str, target: str = DEFAULT_BRANCH, *, dry_run: bool = False,
-              fast_forward: bool = True,
-              default_behavior: MergeBehavior = MergeBehavior.NORMAL,
-              behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
-              message: str | None = None, author: str | None = None,
-              properties: Mapping[str, str] | None = None,
-              expected_target_head: str | None = None,
-              options: Mapping[str, Any] | None = None) -> MergeResult:
-        body: dict[str, Any] = {
-            "source": source, "target": target, "dry_run": dry_run,
-            "fast_forward": fast_forward,
-            "strategy": _STRATEGIES[MergeBehavior.parse(default_behavior)],
-            "behaviors": {str(Key.of(k)): MergeBehavior.parse(v).value
-                          for k, v in (behaviors or {}).items()},
-            "message": message, "author": author, "properties": dict(properties or {}),
-            "options": dict(options or {}),
-        }
-        if expected_target_head:
-            body["expected_target_head"] = expected_target_head
+    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
+        body = {"source": source, "target": target, **options.to_dict()}
         return MergeResult.from_dict(self._call("POST", "/merge", body=body))
 
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
                     author: str | None = None,
                     expected_head: str | None = None) -> MergeResult:
         return MergeResult.from_dict(self._call("POST", "/cherry-pick", body={
-            "commits": list(commit_ids), "branch": onto, "dry_run": dry_run},
-            headers=_author(author)))
+            "commits": list(commit_ids), "branch": onto, "dry_run": dry_run,
+            "expected_head": expected_head}, headers=_author(author)))
 
     def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
                author: str | None = None, expected_head: str | None = None) -> MergeResult:
         return MergeResult.from_dict(self._call("POST", "/revert", body={
-            "commit": commit_id, "branch": on, "dry_run": dry_run}, headers=_author(author)))
+            "commit": commit_id, "branch": on, "dry_run": dry_run,
+            "expected_head": expected_head}, headers=_author(author)))
 
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
                        expected_head: str | None = None) -> Commit:
         return Commit.from_dict(self._call("POST", "/rollback", body={
-            "branch": branch, "table": str(Key.of(key)), "to": to, "message": message},
-            headers=_author(author)))
+            "branch": branch, "table": str(Key.of(key)), "to": to, "message": message,
+            "expected_head": expected_head}, headers=_author(author)))
 
     # ---- gc ------------------------------------------------------------------------------
     def gc_state(self) -> GcState:
         return GcState.from_dict(self._call("GET", "/gc/state"))
+
+    def reflog(self, since: datetime) -> list[ReflogEntry]:
+        data = self._call("GET", "/reflog", params={"since": since.isoformat()})
+        return [ReflogEntry.from_dict(e) for e in data["entries"]]
+
+    def table_states(self, page_token: str | None = None,
+                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
+        params: dict[str, Any] = {"limit": limit}
+        if page_token is not None:
+            params["page_token"] = page_token
+        data = self._call("GET", "/table-states", params=params)
+        return TableStatesPage([Content.from_dict(c) for c in data["states"]],
+                               data["next_page_token"])
+
+    def run_gc(self, older_than_s: float, keep_commits_since_s: float,
+               dry_run: bool) -> dict[str, Any]:
+        """A gc run on the server (`POST /api/v1/gc`), next to the table files; its report
+        as JSON (`spark_lakeversion.gc.GcReport.from_dict`)."""
+        data: dict[str, Any] = self._call("POST", "/gc", body={
+            "older_than": older_than_s, "keep_commits_since": keep_commits_since_s,
+            "dry_run": dry_run})
+        return data
 
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "
@@ -228,8 +237,7 @@ def _error_from(response: httpx.Response) -> LakeVersionError:
     """Rebuild the server's typed error (our `/api/v1` error body) on the client side."""
     try:
         error = response.json()["error"]
-        cls = ERRORS_BY_CODE.get(error.get("code", ""), ServerError)
-        message = error.get("message", response.text)
+        code, message = error.get("code", ""), error.get("message", response.text)
     except (ValueError, KeyError, TypeError, AttributeError):
         text = f"HTTP {response.status_code} from server: {response.text[:500]}"
         if response.status_code == 413:  # e.g. a proxy's own answer to an oversized body
@@ -237,11 +245,6 @@ def _error_from(response: httpx.Response) -> LakeVersionError:
         if 400 <= response.status_code < 500:  # the server refused the request as sent
             return InvalidInput(text)
         return ServerError(text)
-    if issubclass(cls, ConflictError):
-        result = MergeResult.from_dict(error["result"]) if error.get("result") else None
-        conflicts = [Conflict.from_dict(c) for c in error.get("conflicts") or []]
-        return cls(message, conflicts, result)
     if response.status_code == 401:
         return InvalidInput(f"unauthorized: {message}")
-    return cls(message)
-
+    return error_from_json(code, message, error, default=ServerError)

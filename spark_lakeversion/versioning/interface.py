@@ -1,10 +1,10 @@
-"""The `VersionStore` interface: refs, commits, per-commit table states, diff and merge.
+"""The public `VersionStore` interface: refs, commits, per-commit table states, diff and merge.
 
 Contract shared by every backend:
 - a ref moves only by compare-and-swap on its head, so there is no read-then-write window;
 - every mutation may carry `expected_head`; a commit applies on a moved branch only if
   none of the keys it touches changed in between (otherwise `ConflictError`);
-- reads accept any ref expression (see `spark_lakeversion.store.names`);
+- reads accept any ref expression (see `spark_lakeversion.versioning.names`);
 - failed calls write nothing.
 """
 
@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,13 +28,14 @@ from spark_lakeversion.store.model import (
     DiffEntry,
     Key,
     KeyLike,
-    MergeBehavior,
     MergeResult,
     Operation,
     Ref,
+    ReflogEntry,
     RefType,
     ResolvedRef,
 )
+from spark_lakeversion.versioning.options import MergeOptions
 
 DEFAULT_BRANCH = "main"
 DEFAULT_AUTHOR = "lakeversion"
@@ -44,6 +45,16 @@ DEFAULT_AUTHOR = "lakeversion"
 class LogPage:
     commits: list[Commit]
     next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class TableStatesPage:
+    states: list[Content]
+    next_page_token: str | None
+
+
+#: table states per page of `VersionStore.table_states`
+TABLE_STATES_PAGE = 1000
 
 
 _TOKEN_TAG = b"lakeversion-log-page:"
@@ -79,7 +90,9 @@ def decode_page_token(token: object) -> int:
 
 
 class VersionStore(ABC):
-    """Abstract version store; `spark_lakeversion.store.open_store(url)` picks a backend."""
+    """The public interface: `spark_lakeversion.versioning.open_store(url)` gives the
+    version-control layer over a database (`VersionControl`) or a server's `/api/v1`
+    (`RestVersionStore`)."""
 
     url: str
     #: what a commit may store (`spark_lakeversion.limits`); the server may set its own
@@ -158,26 +171,19 @@ class VersionStore(ABC):
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two ref expressions."""
 
-    @abstractmethod
-    def merge(
-        self,
-        source: str,
-        target: str,
-        *,
-        dry_run: bool = False,
-        fast_forward: bool = True,
-        default_behavior: MergeBehavior = MergeBehavior.NORMAL,
-        behaviors: Mapping[KeyLike, MergeBehavior] | None = None,
-        message: str | None = None,
-        author: str | None = None,
-        properties: Mapping[str, str] | None = None,
-        expected_target_head: str | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> MergeResult:
+    def merge(self, source: str, target: str = DEFAULT_BRANCH,
+              merge_options: MergeOptions | None = None, **settings: Any) -> MergeResult:
         """Three-way merge of `source` into branch `target`; raises ConflictError on conflict.
 
-        `options` reach the content mergers (e.g. ``{"isolation_level": "snapshot"}``).
+        Give a `MergeOptions`, or its fields as keywords (`MergeOptions.of`: also
+        `default_behavior`, `expected_target_head`, `options={"isolation_level": ...}`).
         """
+        if merge_options is not None and settings:
+            raise TypeError("give merge options either as MergeOptions or as keywords")
+        return self.merge_with(source, target, merge_options or MergeOptions.of(**settings))
+
+    @abstractmethod
+    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult: ...
 
     @abstractmethod
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
@@ -204,6 +210,29 @@ class VersionStore(ABC):
         return None
 
     # ---- gc ---------------------------------------------------------------------------
+    @abstractmethod
+    def reflog(self, since: datetime) -> list[ReflogEntry]:
+        """Ref movements `ref#<time>` may still resolve to for a time from `since` on,
+        oldest first: for each ref, the entry in force at `since` (its last one before)
+        and every later entry. Entries of deleted refs are included."""
+
+    @abstractmethod
+    def table_states(self, page_token: str | None = None,
+                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
+        """One page of every table state the store ever recorded, on any ref or commit
+        (retained or not), each once; pass `next_page_token` back for the next page."""
+
+    def iter_table_states(self) -> Iterator[Content]:
+        """All pages of `table_states`: what gc reads to find the tables no retained
+        commit holds any more."""
+        token: str | None = None
+        while True:
+            page = self.table_states(token)
+            yield from page.states
+            if page.next_page_token is None:
+                return
+            token = page.next_page_token
+
     @abstractmethod
     def gc_state(self) -> GcState:
         """gc's epoch and cutoffs (see `spark_lakeversion.store.gc_state`)."""

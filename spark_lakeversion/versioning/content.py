@@ -1,6 +1,6 @@
 """Content mergers: how a table changed on *both* sides of a merge can still be merged.
 
-The store's merge engine is format-agnostic: when both sides changed one key and the
+The version-control layer's merge is format-agnostic: when both sides changed one key and the
 behaviour is NORMAL, it asks the merger registered for that content type for a plan.
 No merger registered (e.g. Delta today) means the table-level rule: VALUE_DIFFERS.
 
@@ -12,6 +12,7 @@ The engine re-plans if the target moved between planning and its compare-and-swa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,9 @@ class ContentMerger(ABC):
              context: MergeContext) -> ContentMergePlan:
         """Plan the merge of `source`'s net change since `base` onto `target`; write nothing."""
 
+    def check_options(self, options: Mapping[str, Any]) -> None:  # noqa: B027 - optional
+        """Refuse (`InvalidInput`) merge options this format reads but cannot honour."""
+
 
 _REGISTRY: dict[ContentType, ContentMerger] = {}
 
@@ -84,3 +88,14 @@ def unregister_content_merger(content_type: ContentType) -> None:
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:
     _load_builtin_mergers()
     return _REGISTRY.get(content_type)
+
+
+def check_merger_options(options: Mapping[str, Any]) -> None:
+    """Every content merger checks the options before a merge starts, so a bad option is
+    refused whatever tables the merge touches (and nothing is written)."""
+    if not options:
+        return
+    for content_type in ContentType:
+        merger = content_merger_for(content_type)
+        if merger is not None:
+            merger.check_options(options)

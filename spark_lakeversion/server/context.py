@@ -1,0 +1,28 @@
+"""`ServerContext`: what every router of the app is built over, one value for all of them
+(`router(ctx) -> APIRouter` in `api_v1`, `gc_routes` and `iceberg.routes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from spark_lakeversion.limits import Limits
+from spark_lakeversion.locations import AllowedRoots
+from spark_lakeversion.versioning.interface import VersionStore
+
+if TYPE_CHECKING:
+    from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """The store, the Iceberg catalog over it, and the server's limits."""
+
+    store: VersionStore
+    catalog: IcebergCatalog
+    limits: Limits
+
+    @property
+    def roots(self) -> AllowedRoots:
+        """Where table files may live: the warehouse and every `--allowed-location`."""
+        return self.catalog.roots

@@ -1,0 +1,106 @@
+"""What every catalog operation shares: the store, the allowed roots, addressing, lookups
+of namespaces and tables at a resolved ref, file-safety checks, and the store commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pyiceberg.table.metadata import TableMetadata
+
+from spark_lakeversion.errors import LocationNotAllowed
+from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.limits import check_key
+from spark_lakeversion.locations import (
+    OVERLAPS,
+    AllowedRoots,
+    Location,
+    parse_location,
+    table_location,
+)
+from spark_lakeversion.server.errors import no_such_namespace
+from spark_lakeversion.server.headers import CommitMeta
+from spark_lakeversion.server.iceberg.addressing import Address, resolve_address
+from spark_lakeversion.server.iceberg.commits import commit_to_store
+from spark_lakeversion.store.model import Content, ContentType, Key, Operation
+from spark_lakeversion.versioning.interface import VersionStore
+
+
+class CatalogBase:
+    """The shared state and helpers of the catalog's operations."""
+
+    def __init__(self, store: VersionStore, warehouse: str,
+                 roots: AllowedRoots | None = None) -> None:
+        self.store = store
+        self.warehouse = warehouse.rstrip("/")
+        self.warehouse_location = parse_location(self.warehouse, "warehouse")
+        #: the warehouse is always a root; `--allowed-location`s add more
+        self.roots = AllowedRoots([self.warehouse_location, *(roots.roots if roots else ())])
+
+    # ---- file safety -------------------------------------------------------------------
+    def check_metadata(self, key: Key, metadata: TableMetadata,
+                       base: TableMetadata | None = None, *,
+                       read_current_only: bool = False) -> None:
+        """Every location the metadata names is under a root, and its table location and
+        `write.*.path` directories overlap no other table's location: before any write."""
+        iceberg_files.validate_metadata(metadata, self.roots, base, what=f"table {key}",
+                                        read_current_only=read_current_only)
+        table_id = str(metadata.table_uuid)
+        if base is not None and base.location == metadata.location and \
+                iceberg_files.path_properties(base) == iceberg_files.path_properties(metadata):
+            return  # nothing moved: already checked when it was set
+        for what, value in [("location", metadata.location),
+                            *iceberg_files.path_properties(metadata).items()]:
+            owner = self.store.location_owner(value, table_id)
+            if owner is not None:
+                raise LocationNotAllowed(
+                    f"table {key} {what} {value!r} {OVERLAPS} (table id {owner[0]} at "
+                    f"{owner[1]}): tables never share files; choose another location")
+
+    # ---- addressing --------------------------------------------------------------------
+    def address(self, prefix: str | None, namespace: Sequence[str], *,
+                table_op: bool = False) -> Address:
+        return resolve_address(self.store, prefix, namespace, table_op=table_op)
+
+    def _table(self, addr: Address, name: str) -> tuple[Key, Content | None]:
+        key = addr.key(name)
+        check_key(key, self.store.limits)  # before a metadata file is written under it
+        content = self.store.get_content(addr.commit_id, key)
+        if content is not None and content.type is not ContentType.ICEBERG_TABLE:
+            content = None  # a Delta table or a namespace is not an Iceberg table
+        return key, content
+
+    def _namespace(self, addr: Address) -> Content | None:
+        if not addr.namespace:
+            return None
+        content = self.store.get_content(addr.commit_id, addr.key())
+        return content if content is not None and content.type is ContentType.NAMESPACE else None
+
+    def _require_namespace(self, addr: Address) -> Content:
+        content = self._namespace(addr)
+        if content is None:
+            raise no_such_namespace(
+                f"namespace {'.'.join(addr.namespace)} does not exist at "
+                f"{addr.resolved.expression}")
+        return content
+
+    def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
+                message: str, properties: dict[str, Any], written: Sequence[str] = (),
+                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
+        return commit_to_store(self.store, addr, operations, meta, message, properties,
+                               written, changes)
+
+    def default_location(self, addr: Address, namespace: Content, name: str,
+                         table_uuid: uuid.UUID) -> str:
+        """`<warehouse>/<ns...>/<table>_<uuid>` (or `<namespace location>/<table>_<uuid>`),
+        built by `locations.table_location`: a table re-created under the same name (or on
+        another branch) never shares files with the old one."""
+        ns_location = fmt.namespace_properties(namespace).get("location")
+        levels: tuple[str, ...] = ()
+        if ns_location:
+            base: Location = self.roots.check(ns_location, "namespace location")
+        else:
+            base, levels = self.warehouse_location, addr.namespace
+        return table_location(base, levels, name, table_uuid.hex).uri

@@ -1,0 +1,171 @@
+"""The commit path of a table change: applying updates, the gc fence and the store commit.
+
+A table commit validates the client's requirements against the table at the branch head,
+applies the updates with pyiceberg's own `update_table_metadata`, writes the new metadata
+file under the table location and commits it to the store with compare-and-swap on that
+head: a concurrent change of the same table makes the store refuse (409, the client
+retries), a change of another table does not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyiceberg.catalog import MetastoreCatalog
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import AddSnapshotUpdate, TableUpdate, update_table_metadata
+
+from spark_lakeversion.errors import (
+    CommitOutcomeUnknown,
+    ConflictError,
+    LakeVersionError,
+    LocationNotAllowed,
+)
+from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.locations import OVERLAPS, Location, parse_location
+from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
+from spark_lakeversion.server.headers import CommitMeta
+from spark_lakeversion.server.iceberg.addressing import Address
+from spark_lakeversion.server.iceberg.requests import PYICEBERG_INPUT_ERRORS
+from spark_lakeversion.store.gc_state import GcEpochChanged
+from spark_lakeversion.store.model import Content, Key, Operation
+from spark_lakeversion.versioning.interface import VersionStore
+
+log = logging.getLogger("spark_lakeversion.server.iceberg")
+
+
+def describe_updates(updates: Sequence[TableUpdate]) -> tuple[str, dict[str, Any]]:
+    """Operation name and snapshot id of a commit, for its default message and properties."""
+    snapshot = None
+    for update in updates:
+        if isinstance(update, AddSnapshotUpdate):
+            snapshot = update.snapshot
+    if snapshot is not None:
+        operation = snapshot.summary.operation.value if snapshot.summary else "snapshot"
+        return operation, {"iceberg.snapshot-id": snapshot.snapshot_id}
+    actions = list(dict.fromkeys(u.action for u in updates))
+    return (", ".join(actions) or "no-op"), {}
+
+
+@dataclass
+class Planned:
+    """One table's change: its new metadata written, ready for the store commit."""
+
+    key: Key
+    content: Content
+    metadata: TableMetadata
+    location: str
+    new_file: bool
+    operation: str
+    props: dict[str, Any]
+    base: TableMetadata | None = None  # what the change applied to (None: a new table)
+
+
+class GcRefused(IcebergError):
+    """A commit refused by gc's fence (409 CommitFailed): its files may be collected."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "CommitFailedException", message)
+
+
+def apply_updates(key: Key, base: TableMetadata | None, base_location: str | None,
+                  updates: Sequence[TableUpdate]) -> TableMetadata:
+    """The table's new metadata (a new table when `base` is None), or a 400 saying why not."""
+    try:
+        metadata = update_table_metadata(
+            base_metadata=(base if base is not None
+                           else MetastoreCatalog._empty_table_metadata()),
+            updates=tuple(updates), enforce_validation=base is None,
+            metadata_location=base_location)
+    except PYICEBERG_INPUT_ERRORS as exc:
+        why = str(exc) or ("they leave the table without a current schema, partition "
+                           "spec or sort order" if isinstance(exc, StopIteration)
+                           else type(exc).__name__)
+        raise bad_request(f"cannot apply the updates to {key}: {why}") from None
+    if base is None and not metadata.location:
+        raise bad_request(f"creating {key} needs a set-location update")
+    return metadata
+
+
+def commit_to_store(store: VersionStore, addr: Address, operations: list[Operation],
+                    meta: CommitMeta, message: str, properties: dict[str, Any],
+                    written: Sequence[str] = (),
+                    changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
+    """One store commit with compare-and-swap on the head the request read from.
+
+    A commit that wrote files is fenced against gc (`spark_lakeversion.gc_fence`): the
+    files it wrote and those the new snapshots of `changes` (base, new metadata) add
+    must postdate gc's cutoff, and the store commits only if no gc run began since.
+    A definite refusal removes the metadata files this request wrote; an unexpected
+    failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
+    """
+    branch = addr.branch()
+    gc_epoch = fence_against_gc(store, written, changes) if written else None
+    try:
+        commit = store.commit(
+            branch, operations, message=meta.message_or(message), author=meta.author,
+            properties=meta.properties_with(properties), expected_head=addr.commit_id,
+            expected_gc_epoch=gc_epoch)
+    except GcEpochChanged as exc:
+        for location in written:
+            fmt.delete_file_quietly(location)
+        raise GcRefused(f"commit to {branch} failed: {exc.message}") from None
+    except ConflictError as exc:
+        for location in written:
+            iceberg_files.delete_created(location)
+        raise commit_failed(
+            f"commit to {branch} failed, a concurrent change touched the same keys: "
+            f"{exc.message}") from None
+    except LakeVersionError:
+        for location in written:
+            iceberg_files.delete_created(location)
+        raise
+    except Exception as exc:  # the store commit failed in an unforeseen way: it may
+        # have landed, so its files are published, not ours to delete
+        log.exception("store commit to %s failed", branch)
+        raise CommitOutcomeUnknown(
+            f"the store commit to {branch} failed ({type(exc).__name__}); it may or may "
+            "not have landed: reload the table before retrying") from None
+    finally:
+        for location in written:  # deleted above, or published: no longer ours
+            iceberg_files.forget_created(location)
+    return commit.id
+
+
+
+def fence_against_gc(store: VersionStore, written: Sequence[str],
+                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
+    """The gc epoch the commit must land in, once its new files are checked."""
+    from spark_lakeversion import gc_fence
+
+    state = store.gc_state()
+    problems = gc_fence.check_written(state, written)
+    if state.cutoff is not None:
+        for base, metadata in changes:
+            problems += gc_fence.check_new_files(state, base, metadata,
+                                                 fmt.file_io(metadata.location))
+    if problems:
+        for location in written:
+            fmt.delete_file_quietly(location)
+        raise GcRefused(gc_fence.refusal(problems, state))
+    return state.epoch
+
+
+def check_no_mutual_overlap(plans: Sequence[Planned]) -> None:
+    """Tables changed by one transaction are checked against the store's index one by one;
+    they must not overlap each other either."""
+    seen: list[tuple[Location, str, Key]] = []
+    for p in plans:
+        location = parse_location(p.metadata.location, f"table {p.key} location")
+        table_id = str(p.metadata.table_uuid)
+        for other, other_id, other_key in seen:
+            if other_id != table_id and location.overlaps(other):
+                raise LocationNotAllowed(
+                    f"table {p.key} location {p.metadata.location!r} {OVERLAPS} ({other_key} "
+                    "in the same transaction): tables never share files")
+        seen.append((location, table_id, p.key))
+

@@ -1,0 +1,25 @@
+"""The catalog's answers as HTTP bodies: LoadTableResult is serialised by pyiceberg itself
+(exactly the metadata-file JSON), stored text that is not valid UTF-8 goes out escaped."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.server.iceberg.catalog import LoadedTable
+
+
+def json_response(payload: str, status: int = 200) -> Response:
+    # a lone surrogate stored by an older version goes out as its JSON escape
+    return Response(payload.encode("utf-8", "backslashreplace"), status_code=status,
+                    media_type="application/json")
+
+
+def table_response(table: LoadedTable) -> Response:
+    """The spec's LoadTableResult."""
+    location = json.dumps(table.metadata_location) if table.metadata_location else "null"
+    return json_response(
+        f'{{"metadata-location":{location},"metadata":'
+        f'{fmt.served_metadata_json(table.metadata, table.metadata_location)},"config":{{}}}}')

@@ -1,0 +1,92 @@
+"""Request bodies of the Iceberg REST catalog, parsed once into typed values.
+
+pyiceberg's own request models are reused where they exist (`CreateTableRequest`,
+`RegisterTableRequest`, `CommitTableRequest`, `TableIdentifier`), loosened only where the
+spec lets clients leave a field out: the Java client omits `location`, `partition-spec`,
+`write-order`, `overwrite`, and the table path names the table of a commit. pyiceberg
+has no model for namespace bodies, renames or multi-table transactions: those are ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pyiceberg.catalog import rest
+from pyiceberg.exceptions import ValidationError as PyIcebergValidationError
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.table import CommitTableRequest, TableIdentifier
+from pyiceberg.table.sorting import SortOrder
+
+from spark_lakeversion.server.errors import bad_request
+
+#: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
+#: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as
+#: `next(...)` over specs/schemas of a table being created without them; ArithmeticError for
+#: out-of-range values such as a date default of 2**31 days (OverflowError)
+PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                          StopIteration, ArithmeticError, PyIcebergValidationError)
+
+
+class CreateTableRequest(rest.CreateTableRequest):
+    """pyiceberg's model with the spec's optional fields optional."""
+
+    location: str | None = None
+    partition_spec: PartitionSpec | None = Field(default=None, alias="partition-spec")
+    write_order: SortOrder | None = Field(default=None, alias="write-order")
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def transform_properties_dict_value_to_str(cls, properties: Any) -> Any:
+        """Overrides pyiceberg's coercion: property values must already be strings."""
+        return properties
+
+
+class RegisterTableRequest(rest.RegisterTableRequest):
+    """pyiceberg's model; `overwrite` defaults to false, as in the spec."""
+
+    overwrite: bool = False
+
+
+class CommitTableBody(CommitTableRequest):
+    """pyiceberg's CommitTableRequest; the identifier is optional (the path names the table)."""
+
+    identifier: TableIdentifier | None = None  # type: ignore[assignment]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CreateNamespaceBody(_Body):
+    namespace: list[str]
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class UpdateNamespaceBody(_Body):
+    removals: list[str] = Field(default_factory=list)
+    updates: dict[str, str] = Field(default_factory=dict)
+
+
+class RenameBody(_Body):
+    source: TableIdentifier
+    destination: TableIdentifier
+
+
+class TransactionBody(_Body):
+    """The spec's CommitTransactionRequest: each change is a full CommitTableRequest."""
+
+    table_changes: list[CommitTableRequest] = Field(alias="table-changes")
+
+
+def parse(model: type[Any], body: Any) -> Any:
+    """`body` as `model`, or a 400 naming the first problem."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        why = errors[0]["msg"] if errors else "malformed"
+        raise bad_request(f"invalid request body at {where or 'root'}: {why}") from None
+    except PYICEBERG_INPUT_ERRORS as exc:
+        raise bad_request(f"invalid request body: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,156 @@
+"""The Iceberg REST catalog's routes under `/iceberg`: parse the request, run the catalog
+on the worker pool, map its answer to HTTP. Registered with and without `{prefix}`,
+specific paths first (namespaces may contain `/` once decoded, hence `{namespace:path}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from spark_lakeversion.server.boundary import request_json
+from spark_lakeversion.server.context import ServerContext
+from spark_lakeversion.server.headers import commit_meta
+from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+from spark_lakeversion.server.iceberg.render import table_response
+
+#: what `/v1/config` advertises: every route below, as the spec names them
+ENDPOINTS = [
+    "GET /v1/{prefix}/namespaces",
+    "POST /v1/{prefix}/namespaces",
+    "GET /v1/{prefix}/namespaces/{namespace}",
+    "HEAD /v1/{prefix}/namespaces/{namespace}",
+    "DELETE /v1/{prefix}/namespaces/{namespace}",
+    "POST /v1/{prefix}/namespaces/{namespace}/properties",
+    "GET /v1/{prefix}/namespaces/{namespace}/tables",
+    "POST /v1/{prefix}/namespaces/{namespace}/tables",
+    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+    "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+    "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+    "POST /v1/{prefix}/namespaces/{namespace}/register",
+    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
+    "POST /v1/{prefix}/tables/rename",
+    "POST /v1/{prefix}/transactions/commit",
+]
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    """Routes under `/iceberg` over the context's catalog."""
+    catalog = ctx.catalog
+    api = APIRouter(prefix="/iceberg", include_in_schema=False)
+
+    @api.get("/v1/config")
+    async def get_config(warehouse: str | None = None) -> dict[str, Any]:
+        prefix = await _run(catalog.config_prefix, warehouse)
+        return {"defaults": {}, "overrides": {"prefix": prefix}, "endpoints": ENDPOINTS}
+
+    for base in ("/v1/{prefix}", "/v1"):
+        _add_routes(api, catalog, base)
+    return api
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
+    ns_path = base + "/namespaces/{namespace:path}"
+    tbl_path = ns_path + "/tables/{table}"
+
+    @router.post(base + "/tables/rename", status_code=204)
+    async def rename(request: Request, prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        await _run(catalog.rename_table, prefix, body, meta)
+        return Response(status_code=204)
+
+    @router.post(base + "/transactions/commit", status_code=204)
+    async def transaction(request: Request, prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        await _run(catalog.commit_transaction, prefix, body, meta)
+        return Response(status_code=204)
+
+    @router.post(tbl_path + "/metrics", status_code=204)
+    async def metrics(namespace: str, table: str, prefix: str | None = None) -> Response:
+        return Response(status_code=204)  # accepted; we keep no scan/commit reports
+
+    @router.get(tbl_path)
+    async def load_table(namespace: str, table: str, prefix: str | None = None) -> Response:
+        return table_response(await _run(catalog.load_table, prefix, namespace, table))
+
+    @router.head(tbl_path)
+    async def table_exists(namespace: str, table: str, prefix: str | None = None) -> Response:
+        exists = await _run(catalog.table_exists, prefix, namespace, table)
+        return Response(status_code=204 if exists else 404)
+
+    @router.post(tbl_path)
+    async def commit_table(request: Request, namespace: str, table: str,
+                           prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return table_response(await _run(catalog.commit_table, prefix, namespace, table, body,
+                                      meta))
+
+    @router.delete(tbl_path, status_code=204)
+    async def drop_table(request: Request, namespace: str, table: str,
+                         prefix: str | None = None) -> Response:
+        purge = _truthy(request.query_params.get("purgeRequested"))
+        outcome = await _run(catalog.drop_table, prefix, namespace, table, purge,
+                             commit_meta(request))
+        headers = {}
+        if purge and not outcome.get("purged"):
+            headers["X-Lakeversion-Purge"] = "deferred: files are reclaimed by lakeversion gc"
+        return Response(status_code=204, headers=headers)
+
+    @router.get(ns_path + "/tables")
+    async def list_tables(namespace: str, prefix: str | None = None) -> Any:
+        return await _run(catalog.list_tables, prefix, namespace)
+
+    @router.post(ns_path + "/tables")
+    async def create_table(request: Request, namespace: str,
+                           prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return table_response(await _run(catalog.create_table, prefix, namespace, body, meta))
+
+    @router.post(ns_path + "/register")
+    async def register_table(request: Request, namespace: str,
+                             prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return table_response(await _run(catalog.register_table, prefix, namespace, body, meta))
+
+    @router.post(ns_path + "/properties")
+    async def update_namespace(request: Request, namespace: str,
+                               prefix: str | None = None) -> Any:
+        body, meta = request_json(request), commit_meta(request)
+        return await _run(catalog.update_namespace, prefix, namespace, body, meta)
+
+    @router.get(base + "/namespaces")
+    async def list_namespaces(request: Request, prefix: str | None = None) -> Any:
+        return await _run(catalog.list_namespaces, prefix,
+                          request.query_params.get("parent"))
+
+    @router.post(base + "/namespaces")
+    async def create_namespace(request: Request, prefix: str | None = None) -> Any:
+        body, meta = request_json(request), commit_meta(request)
+        return await _run(catalog.create_namespace, prefix, body, meta)
+
+    @router.get(ns_path)
+    async def load_namespace(namespace: str, prefix: str | None = None) -> Any:
+        return await _run(catalog.load_namespace, prefix, namespace)
+
+    @router.head(ns_path)
+    async def namespace_exists(namespace: str, prefix: str | None = None) -> Response:
+        exists = await _run(catalog.namespace_exists, prefix, namespace)
+        return Response(status_code=204 if exists else 404)
+
+    @router.delete(ns_path, status_code=204)
+    async def drop_namespace(request: Request, namespace: str,
+                             prefix: str | None = None) -> Response:
+        await _run(catalog.drop_namespace, prefix, namespace, commit_meta(request))
+        return Response(status_code=204)
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    """Store and file I/O block: run them on the worker pool, not the event loop."""
+    return await run_in_threadpool(fn, *args)

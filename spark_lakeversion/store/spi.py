@@ -1,0 +1,129 @@
+"""The narrow storage interface the version-control layer runs on (cf. Nessie's `Persist`).
+
+A storage keeps, and knows nothing about merges or history:
+- immutable, content-addressed objects: tree nodes (opaque bytes), content values and
+  commits (with their generation number, for history walks);
+- refs, moved only by compare-and-swap, each movement appended to the reflog;
+- the keys each commit changed (for `log --table`), the location index of table contents
+  (no two tables share a directory) and gc's state (epoch and cutoffs).
+
+Every write happens in one `writing()` transaction, so objects land before the ref moves
+and a ref never points at a missing commit. `spark_lakeversion.versioning` holds every
+algorithm over this interface; `spark_lakeversion.store.sql` implements it on SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from spark_lakeversion.store.gc_state import GcState
+from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
+
+
+class StorageReader(ABC):
+    """Reads that must see one consistent state (inside `reading()` or `writing()`)."""
+
+    @abstractmethod
+    def heads(self) -> dict[str, str]:
+        """ref name -> head, for every ref."""
+
+    @abstractmethod
+    def reflog_rows(self) -> list[tuple[str, str | None, int]]:
+        """The whole reflog as (ref name, head or None, time in µs), oldest first."""
+
+    @abstractmethod
+    def gc_state(self) -> GcState: ...
+
+
+class StorageWriter(StorageReader):
+    """One write transaction: everything lands, or nothing."""
+
+    @abstractmethod
+    def hold_gc_state(self) -> GcState:
+        """gc's state, held until the transaction ends: no gc run begins meanwhile."""
+
+    @abstractmethod
+    def put_objects(self, contents: Mapping[str, str], nodes: Mapping[str, bytes],
+                    indexed: Iterable[Content | None]) -> None:
+        """Content values (hash -> canonical JSON) and tree nodes (hash -> bytes); a row
+        already there is the same row. `indexed`: contents whose locations to index."""
+
+    @abstractmethod
+    def put_commit(self, commit: Commit, generation: int, changed: Sequence[Key]) -> None: ...
+
+    @abstractmethod
+    def create_ref(self, name: str, type: RefType, head: str, operation: str) -> None:
+        """`AlreadyExists` when a ref of that name exists."""
+
+    @abstractmethod
+    def delete_ref(self, name: str, expected_head: str) -> bool:
+        """Delete `name` if it is still at `expected_head`; whether it was deleted."""
+
+    @abstractmethod
+    def move_branch(self, branch: str, expected_head: str, new_head: str, operation: str,
+                    ts_us: int | None = None) -> None:
+        """Compare-and-swap a branch's head; `ReferenceConflict` when it moved."""
+
+
+class Storage(ABC):
+    url: str
+
+    # ---- immutable objects ------------------------------------------------------------
+    @abstractmethod
+    def node(self, node_hash: str) -> bytes | None: ...
+
+    @abstractmethod
+    def contents(self, hashes: Sequence[str]) -> dict[str, Content]:
+        """The content values of those hashes that are stored."""
+
+    @abstractmethod
+    def commit(self, commit_id: str) -> tuple[Commit, int] | None:
+        """A full-id commit and its generation number, None when absent."""
+
+    @abstractmethod
+    def commits_with_prefix(self, prefix: str, limit: int) -> list[str]: ...
+
+    @abstractmethod
+    def commits_changing(self, key: Key) -> set[str]:
+        """Ids of the commits that changed `key`."""
+
+    @abstractmethod
+    def table_states(self, after: str | None, limit: int) -> tuple[list[Content], str | None]:
+        """Up to `limit` stored contents by hash after `after`, tables only; and the hash
+        to continue from (None on the last page)."""
+
+    # ---- refs ---------------------------------------------------------------------------
+    @abstractmethod
+    def find_ref(self, name: str) -> Ref | None: ...
+
+    @abstractmethod
+    def list_refs(self, type: RefType | None = None) -> list[Ref]: ...
+
+    @abstractmethod
+    def reflog_head_at(self, name: str, when: datetime) -> tuple[bool, str | None]:
+        """(whether `name` has a reflog entry at or before `when`, its head then)."""
+
+    @abstractmethod
+    def reflog(self) -> list[ReflogEntry]:
+        """Every ref movement, oldest first."""
+
+    # ---- the small tables -----------------------------------------------------------------
+    @abstractmethod
+    def location_owner(self, location: str, content_id: str | None
+                       ) -> tuple[str, str] | None: ...
+
+    @abstractmethod
+    def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState: ...
+
+    # ---- transactions ---------------------------------------------------------------------
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[StorageReader]: ...
+
+    @abstractmethod
+    def writing(self) -> AbstractContextManager[StorageWriter]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

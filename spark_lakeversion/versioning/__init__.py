@@ -1,0 +1,61 @@
+"""The version-control layer: refs, commits, merge, cherry-pick, revert, rollback, log,
+diff and ref expressions, as algorithms over any storage (`spark_lakeversion.store.spi`).
+
+`open_store(url)` is the one factory: ``sqlite:///path``, ``sqlite:///:memory:`` and
+``postgresql+psycopg://...`` give `VersionControl` over a database, ``http(s)://host:port``
+the `RestVersionStore` over a server's `/api/v1`. With no URL, the embedded SQLite store
+under ``$LAKEVERSION_HOME`` (default ``./lakehouse``) is used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
+from spark_lakeversion.versioning.options import MergeOptions
+
+__all__ = ["DEFAULT_BRANCH", "LogPage", "MergeOptions", "VersionStore", "default_store_url",
+           "lakeversion_home", "open_store"]
+
+
+def lakeversion_home() -> Path:
+    return Path(os.environ.get("LAKEVERSION_HOME", "lakehouse")).resolve()
+
+
+def default_store_url() -> str:
+    """`$LAKEVERSION_STORE`, else the embedded SQLite file under the lakeversion home."""
+    url = os.environ.get("LAKEVERSION_STORE")
+    if url:
+        return url
+    home = lakeversion_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'store.db'}"
+
+
+def open_store(url: str | None = None) -> VersionStore:
+    from spark_lakeversion.errors import InvalidInput
+
+    url = url or default_store_url()
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in ("http", "https"):
+        from spark_lakeversion.versioning.http import RestVersionStore
+
+        return RestVersionStore(url)
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        if scheme == "postgres":
+            url = "postgresql" + url[len("postgres"):]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        if url.startswith("postgresql"):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise InvalidInput(
+                    "PostgreSQL stores need psycopg: pip install 'spark-lakeversion[postgres]'"
+                ) from exc
+        from spark_lakeversion.versioning.sql import SqlVersionStore
+
+        return SqlVersionStore(url)
+    raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///PATH, "
+                       "postgresql+psycopg://USER@HOST/DB or http(s)://HOST:PORT")

@@ -1,0 +1,151 @@
+"""Three-way merge over any storage: fast-forward when it can, otherwise plan key by key
+(`three_way.plan_merge`, content mergers for tables both sides changed), then commit with
+two parents; re-planned when the target moved meanwhile. The merged tree is built from the
+side that needs fewer edits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from spark_lakeversion.errors import ConflictError, ReferenceConflict
+from spark_lakeversion.limits import check_commit
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    Key,
+    KeyMergeDetail,
+    MergeAction,
+    MergeBehavior,
+    MergeResult,
+)
+from spark_lakeversion.versioning.commits import SameTree, check_properties
+from spark_lakeversion.versioning.content import MergeContext, check_merger_options
+from spark_lakeversion.versioning.history import HistoryStore
+from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
+from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
+from spark_lakeversion.versioning.three_way import Changes, MergePlan, plan_merge
+
+#: merges changing at most this many tables are applied to the target's tree directly
+SMALL_MERGE = 16
+
+
+@dataclass(frozen=True)
+class _MergeInput:
+    """The three trees of a merge and what was read from them while planning."""
+
+    base_root: str | None
+    target_root: str | None
+    source_root: str | None
+    source_changes: Changes
+    target_values: Mapping[Key, Content]
+
+
+class MergingStore(HistoryStore):
+    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
+        check_merger_options(options.merger_options())
+        default, per_key, dry_run = options.strategy, options.behaviors, options.dry_run
+        props = check_properties(options.properties)
+        check_commit(self.limits, message=options.message, author=options.author,
+                     properties=props)
+        target_ref = self._writable_branch(target)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            source_head = self.resolve(source).commit_id
+            self._require_retained(None, [source_head])
+            target_head = self.get_ref(target_ref.name).head
+            if options.expected_head and \
+                    self.objects.expand_hash(options.expected_head) != target_head:
+                raise ReferenceConflict(f"branch {target_ref.name!r} is not at the expected "
+                                        f"head {options.expected_head}")
+            base = self._merge_base(source_head, target_head)
+            base_root = self.objects.root_of(base) if base else None
+
+            def result(details: Sequence[KeyMergeDetail], new_head: str | None, ff: bool,
+                       base: str | None = base, target_head: str = target_head
+                       ) -> MergeResult:
+                return MergeResult(source, target_ref.name, base, target_head, new_head, ff,
+                                   dry_run, tuple(details))
+
+            if base == source_head:  # nothing new on the source
+                return result([], None if dry_run else target_head, False)
+            changes = self.objects.changes(base_root, self.objects.root_of(source_head))
+            target_root = self.objects.root_of(target_head)
+            context = MergeContext(source, source_head, target_ref.name, target_head,
+                                   options.merger_options())
+            if base == target_head and options.fast_forward and not any(
+                    per_key.get(k, default) is MergeBehavior.DROP for k in changes):
+                details = [KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
+                                          per_key.get(k, default)) for k in sorted(changes)]
+                if dry_run:
+                    return result(details, None, True)
+                try:
+                    with self.storage.writing() as tx:
+                        self._require_retained(tx, [source_head])
+                        tx.move_branch(target_ref.name, target_head, source_head,
+                                       f"fast-forward from {source}"[:32])
+                except ReferenceConflict:
+                    continue
+                return result(details, source_head, True)
+            target_values = self.objects.values(target_root, changes)
+            plan = plan_merge(changes, target_values,
+                              default_behavior=default, behaviors=per_key, context=context)
+            if plan.conflicts:
+                conflicted = result(plan.details, None, False)
+                if dry_run:
+                    return conflicted
+                raise ConflictError(
+                    f"merging {source!r} into {target_ref.name!r} has "
+                    f"{len(plan.conflicts)} conflict(s): "
+                    + "; ".join(c.message for c in plan.conflicts), result=conflicted)
+            if dry_run:
+                return result(plan.details, None, False)
+            msg = options.message or f"Merge {source} into {target_ref.name}"
+            merge_props = {"lakeversion.merge.source": source,
+                           "lakeversion.merge.source-commit": source_head, **props}
+            merge_input = _MergeInput(base_root, target_root,
+                                      self.objects.root_of(source_head), changes,
+                                      target_values)
+            try:
+                commit = self._commit_merge(target_ref.name, target_head, target_root,
+                                            (target_head, source_head), plan, merge_input,
+                                            options.author or DEFAULT_AUTHOR, msg,
+                                            merge_props)
+            except ReferenceConflict:
+                for content_plan in plan.content_plans.values():
+                    content_plan.discard()  # files of a plan that will never be committed
+                continue  # the target moved while planning: plan again on its new state
+            return result(plan.details, commit.id, False)
+        raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
+
+    def _commit_merge(self, branch: str, head: str, head_root: str | None,
+                      parents: tuple[str, ...], plan: MergePlan, merge_input: _MergeInput,
+                      author: str, message: str, properties: Mapping[str, str]) -> Commit:
+        changes = plan.materialize()
+        with self.storage.writing() as tx:
+            self._require_retained(tx, parents[1:])
+            return self._write_commit(tx, branch, head, parents, head_root, changes,
+                                      author, message, properties, "merge",
+                                      self._cheaper_side(merge_input, changes))
+
+    def _cheaper_side(self, merge_input: _MergeInput, changes: Mapping[Key, Content | None]
+                      ) -> SameTree | None:
+        """Build the merged tree from the source's tree when that needs fewer edits.
+
+        The merged tree is base + target's changes + `changes`. A branch that rewrote many
+        tables merged into a target that moved a little costs a few edits on the source's
+        tree instead of many on the target's: the cost follows the smaller side.
+        """
+        source = merge_input.source_changes
+        if len(changes) <= SMALL_MERGE:
+            return None
+        target = self.objects.changes(merge_input.base_root, merge_input.target_root)
+        on_source: dict[Key, Content | None] = {
+            k: after for k, (_, after) in target.items() if k not in source}
+        for key, (_, source_value) in source.items():
+            final = changes[key] if key in changes else merge_input.target_values.get(key)
+            if final != source_value:
+                on_source[key] = final
+        if len(on_source) >= len(changes):
+            return None
+        return merge_input.source_root, on_source

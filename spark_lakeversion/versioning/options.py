@@ -1,0 +1,109 @@
+"""`MergeOptions`: everything a merge takes besides its source and target, as one value.
+
+Parsed once, whatever the surface: Python keywords (`MergeOptions(...)` normalises them),
+JSON bodies of `/api/v1/merge` (`from_dict`, and `to_dict` for the REST client), the CLI
+and Spark SQL (which go through those two). The strategy vocabulary is `MergeBehavior`,
+spelled on the wire as `STRATEGY_NAMES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.store.model import Key, KeyLike, MergeBehavior
+
+#: how strategies are spelled in JSON, the CLI and SQL
+STRATEGY_NAMES: dict[MergeBehavior, str] = {
+    MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins",
+    MergeBehavior.DROP: "target-wins"}
+
+
+def _text(value: object, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """How to merge. `isolation_level` is carried opaquely to the content mergers, which
+    check it (Iceberg: serializable or snapshot); `expected_head` is the target's."""
+
+    strategy: MergeBehavior = MergeBehavior.NORMAL
+    behaviors: Mapping[Key, MergeBehavior] = field(default_factory=dict)
+    isolation_level: str | None = None
+    fast_forward: bool = True
+    dry_run: bool = False
+    message: str | None = None
+    author: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    expected_head: str | None = None
+
+    def __post_init__(self) -> None:
+        behaviors: Mapping[KeyLike, MergeBehavior | str] = self.behaviors  # type: ignore[assignment]
+        if not isinstance(behaviors, Mapping):
+            raise InvalidInput("behaviors must map table keys to strategies")
+        set_ = object.__setattr__
+        set_(self, "strategy", MergeBehavior.parse(self.strategy))
+        set_(self, "behaviors", {Key.of(k): MergeBehavior.parse(v)
+                                 for k, v in behaviors.items()})
+        set_(self, "properties", dict(self.properties or {}))
+        for name in ("isolation_level", "message", "author", "expected_head"):
+            _text(getattr(self, name), name)
+
+    @classmethod
+    def of(cls, *, default_behavior: MergeBehavior | str | None = None,
+           expected_target_head: str | None = None, options: Mapping[str, Any] | None = None,
+           **settings: Any) -> MergeOptions:
+        """From `VersionStore.merge` keywords: the field names, plus the older spellings
+        `default_behavior`, `expected_target_head` and `options={"isolation_level": ...}`."""
+        unknown = set(settings) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown merge option(s): {', '.join(sorted(unknown))}")
+        if default_behavior is not None:
+            settings["strategy"] = default_behavior
+        if expected_target_head is not None:
+            settings["expected_head"] = expected_target_head
+        if options and options.get("isolation_level") is not None:
+            settings["isolation_level"] = options["isolation_level"]
+        return cls(**{k: v for k, v in settings.items() if v is not None})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MergeOptions:
+        """From an `/api/v1/merge` body (the REST shape: `strategy` as in `STRATEGY_NAMES`,
+        `behaviors` {"db.t": "FORCE"}, `expected_target_head`, `options`)."""
+        behaviors = data.get("behaviors") or {}
+        if not isinstance(behaviors, Mapping) or any(not k for k in behaviors):
+            raise InvalidInput("behaviors must map non-empty table keys such as db.orders "
+                               "to strategies")
+        options = data.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise InvalidInput("options must be an object")
+        return cls(strategy=data.get("strategy") or MergeBehavior.NORMAL,
+                   behaviors=behaviors, isolation_level=options.get("isolation_level"),
+                   fast_forward=bool(data.get("fast_forward", True)),
+                   dry_run=bool(data.get("dry_run", False)), message=data.get("message"),
+                   author=data.get("author"), properties=data.get("properties") or {},
+                   expected_head=data.get("expected_target_head"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `/api/v1/merge` body fields (without source and target)."""
+        body: dict[str, Any] = {
+            "dry_run": self.dry_run, "fast_forward": self.fast_forward,
+            "strategy": STRATEGY_NAMES[self.strategy],
+            "behaviors": {str(k): v.value for k, v in self.behaviors.items()},
+            "message": self.message, "author": self.author,
+            "properties": dict(self.properties),
+            "options": {"isolation_level": self.isolation_level}
+            if self.isolation_level is not None else {}}
+        if self.expected_head:
+            body["expected_target_head"] = self.expected_head
+        return body
+
+    def merger_options(self) -> dict[str, Any]:
+        """What content mergers receive (`MergeContext.options`)."""
+        return {"isolation_level": self.isolation_level} \
+            if self.isolation_level is not None else {}

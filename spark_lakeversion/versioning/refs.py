@@ -1,0 +1,167 @@
+"""Refs over any storage: create, delete and assign by compare-and-swap, and the
+resolution of ref expressions (`names.py`), time travel through the reflog included.
+
+`RefStore` is the first of the version-control layer's classes; each later one
+(`commits`, `history`, `merging`, `control`) adds one concern on top of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from spark_lakeversion.errors import (
+    InvalidInput,
+    InvalidRefExpression,
+    ReadOnlyRef,
+    ReferenceConflict,
+    RefNotFound,
+)
+from spark_lakeversion.store.model import Commit, Ref, RefType, ResolvedRef
+from spark_lakeversion.store.spi import Storage, StorageWriter
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.versioning.names import (
+    FULL_HASH_LENGTH,
+    is_commit_hash,
+    parse_ref_expression,
+    validate_ref_name,
+)
+from spark_lakeversion.versioning.objects import Objects
+from spark_lakeversion.versioning.retention import require_retained
+
+#: compare-and-swap attempts before a write on a branch that keeps moving gives up
+MAX_CAS_ATTEMPTS = 100
+
+
+class RefStore(VersionStore):
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.url = storage.url
+        self.objects = Objects(storage)
+
+    def close(self) -> None:
+        self.storage.close()
+
+    # ---- refs -------------------------------------------------------------------------
+    def list_refs(self, type: RefType | None = None) -> list[Ref]:
+        return self.storage.list_refs(type)
+
+    def get_ref(self, name: str) -> Ref:
+        validate_ref_name(name)
+        ref = self.storage.find_ref(name)
+        if ref is None:
+            raise RefNotFound(f"no branch or tag named {name!r}")
+        return ref
+
+    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
+                   from_ref: str = DEFAULT_BRANCH) -> Ref:
+        validate_ref_name(name)
+        ref_type = RefType(type)
+        head = self.resolve(from_ref).commit_id
+        self._require_retained(None, [head])
+        with self.storage.writing() as tx:
+            self._require_retained(tx, [head])
+            tx.create_ref(name, ref_type, head, f"create {ref_type.value.lower()}")
+        return Ref(name, ref_type, head)
+
+    def delete_ref(self, name: str, type: RefType | None = None,
+                   expected_head: str | None = None) -> None:
+        ref = self.get_ref(name)
+        if type is not None and ref.type is not RefType(type):
+            raise RefNotFound(f"{name!r} is a {ref.type.value.lower()}, "
+                              f"not a {RefType(type).value.lower()}")
+        if ref.type is RefType.BRANCH and name == DEFAULT_BRANCH:
+            raise InvalidInput(f"the default branch {DEFAULT_BRANCH!r} cannot be deleted")
+        expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
+        with self.storage.writing() as tx:
+            deleted = tx.delete_ref(name, expected)
+        if not deleted:
+            raise ReferenceConflict(f"{name!r} is no longer at {expected}: not deleted")
+
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+        ref = self.get_ref(name)
+        if ref.type is RefType.TAG:
+            raise ReadOnlyRef(f"tag {name!r} is immutable: delete it and create it again")
+        target = self.resolve(to).commit_id
+        expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
+        self._require_retained(None, [target])
+        with self.storage.writing() as tx:
+            self._require_retained(tx, [target])
+            tx.move_branch(name, expected, target, "assign")
+        return Ref(name, ref.type, target)
+
+    # ---- ref expressions ------------------------------------------------------------------
+    def get_commit(self, commit_id: str) -> Commit:
+        if not isinstance(commit_id, str) or not is_commit_hash(commit_id):
+            raise InvalidRefExpression(f"{commit_id!r} is not a commit id")
+        return self.objects.commit(self.objects.expand_hash(commit_id))
+
+    def resolve(self, expression: str) -> ResolvedRef:
+        expr = parse_ref_expression(expression)
+        # a full commit id never names a ref (names.py), so it needs no ref lookup
+        ref = None if len(expr.base) == FULL_HASH_LENGTH and is_commit_hash(expr.base) \
+            else self.storage.find_ref(expr.base)
+        if ref is not None:
+            head = ref.head
+        elif is_commit_hash(expr.base):
+            head = self.objects.expand_hash(expr.base)
+        else:
+            raise RefNotFound(f"no branch, tag or commit named {expr.base!r}")
+        if expr.as_of is not None:
+            head = self._as_of(ref, head, expr.as_of, expression)
+        for _ in range(expr.ancestors):
+            commit = self.objects.commit(head)
+            if not commit.parents:
+                raise RefNotFound(f"{expression!r} goes back past the first commit")
+            head = commit.parents[0]
+        writable = ref is not None and ref.type is RefType.BRANCH and expr.is_plain
+        return ResolvedRef(expression, head, ref.name if writable and ref else None, ref)
+
+    def _as_of(self, ref: Ref | None, head: str, when: datetime, expression: str) -> str:
+        if ref is not None:
+            found, then = self.storage.reflog_head_at(ref.name, when)
+            if not found or then is None:
+                raise RefNotFound(f"{ref.name!r} did not exist at {when.isoformat()}")
+            return then
+        commit = self.objects.commit(head)  # a commit: walk its first parents
+        while commit.timestamp > when:
+            if not commit.parents:
+                raise RefNotFound(f"{expression!r}: no commit that old")
+            commit = self.objects.commit(commit.parents[0])
+        return commit.id
+
+    def _writable_branch(self, branch: str) -> Ref:
+        if not isinstance(branch, str):
+            raise InvalidInput("a branch name must be a string")
+        resolved = self.resolve(branch)
+        if resolved.branch is None:
+            if resolved.ref is not None and resolved.ref.type is RefType.TAG and \
+                    resolved.expression == resolved.ref.name:
+                raise ReadOnlyRef(f"tag {branch!r} is read-only: write to a branch")
+            raise ReadOnlyRef(f"{branch!r} is not a branch and is read-only: "
+                              "commits, tags and time-travel expressions cannot be written")
+        assert resolved.ref is not None
+        return resolved.ref
+
+    # ---- gc's retained history ------------------------------------------------------------
+    def _require_retained(self, tx: StorageWriter | None, commit_ids: Sequence[str]) -> None:
+        """`HistoryCollected` unless gc's walk retains every commit of `commit_ids`.
+
+        In a write transaction (`tx`), gc's state is held, so no gc run can begin until the
+        caller's ref move is committed (and then that run sees it)."""
+        if not commit_ids:
+            return
+        load = self.objects.commit_and_generation
+        if tx is not None:
+            require_retained(tx.hold_gc_state(), commit_ids, load, tx.heads, tx.reflog_rows)
+            return
+        with self.storage.reading() as reader:
+            state = reader.gc_state()
+        require_retained(state, commit_ids, load, self._read_heads, self._read_reflog)
+
+    def _read_heads(self) -> dict[str, str]:
+        with self.storage.reading() as reader:
+            return reader.heads()
+
+    def _read_reflog(self) -> list[tuple[str, str | None, int]]:
+        with self.storage.reading() as reader:
+            return reader.reflog_rows()

@@ -1,0 +1,53 @@
+"""`MergeOptions`: one value, parsed once, the same from Python keywords and JSON bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.store.model import Key, MergeBehavior
+from spark_lakeversion.versioning import MergeOptions
+
+
+def test_keywords_and_json_give_the_same_value() -> None:
+    from_keywords = MergeOptions.of(
+        default_behavior="source-wins", behaviors={"db.t": "target_wins"},
+        options={"isolation_level": "snapshot"}, fast_forward=False, dry_run=True,
+        message="m", author="alice", properties={"job": "etl"},
+        expected_target_head="0123abcd")
+    assert from_keywords == MergeOptions(
+        strategy=MergeBehavior.FORCE, behaviors={Key.of("db.t"): MergeBehavior.DROP},
+        isolation_level="snapshot", fast_forward=False, dry_run=True, message="m",
+        author="alice", properties={"job": "etl"}, expected_head="0123abcd")
+    assert from_keywords.to_dict() == {
+        "dry_run": True, "fast_forward": False, "strategy": "source-wins",
+        "behaviors": {"db.t": "DROP"}, "message": "m", "author": "alice",
+        "properties": {"job": "etl"}, "options": {"isolation_level": "snapshot"},
+        "expected_target_head": "0123abcd"}
+    assert MergeOptions.from_dict(from_keywords.to_dict()) == from_keywords
+
+
+def test_defaults() -> None:
+    options = MergeOptions.from_dict({})
+    assert options == MergeOptions()
+    assert (options.strategy, options.fast_forward, options.dry_run) == (
+        MergeBehavior.NORMAL, True, False)
+    assert options.merger_options() == {}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"strategy": "sideways"}, "unknown merge strategy 'sideways'"),
+    ({"behaviors": {"db.t": "maybe"}}, "unknown merge strategy 'maybe'"),
+    ({"behaviors": {"": "FORCE"}}, "non-empty table keys"),
+    ({"behaviors": ["db.t"]}, "behaviors must map"),
+    ({"options": "snapshot"}, "options must be an object"),
+    ({"message": 3}, "message must be a string"),
+])
+def test_bad_options_are_refused(body: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        MergeOptions.from_dict(body)
+
+
+def test_unknown_keywords_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="unknown merge option.*sideways"):
+        MergeOptions.of(sideways=True)
