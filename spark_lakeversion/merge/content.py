@@ -1,8 +1,8 @@
 """Content mergers: how a table changed on *both* sides of a merge can still be merged.
 
 The store's merge engine is format-agnostic: when both sides changed one key and the
-behaviour is NORMAL, it asks the merger registered for that content type for a plan.
-No merger registered (e.g. Delta today) means the table-level rule: VALUE_DIFFERS.
+behaviour is NORMAL, it asks that content type's `TableFormat` for its merger and the
+merger for a plan. No merger (e.g. Delta today) means the table-level rule: VALUE_DIFFERS.
 
 A plan is computed without writing anything (dry runs stop there); `apply()` writes
 whatever the format needs (new manifests, metadata file) and returns the new content.
@@ -51,36 +51,10 @@ class ContentMerger(ABC):
         """Plan the merge of `source`'s net change since `base` onto `target`; write nothing."""
 
 
-_REGISTRY: dict[ContentType, ContentMerger] = {}
-
-#: mergers shipped with the package; each module registers itself on import. Loaded on
-#: first use so that opening a store does not import pyiceberg.
-BUILTIN_MERGERS = ("spark_lakeversion.formats.iceberg_merge",)
-_builtins_loaded = False
-
-
-def _load_builtin_mergers() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    import importlib
-
-    for module in BUILTIN_MERGERS:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # the format's optional dependency is not installed
-            continue
-
-
-def register_content_merger(merger: ContentMerger) -> None:
-    _REGISTRY[merger.content_type] = merger
-
-
-def unregister_content_merger(content_type: ContentType) -> None:
-    _REGISTRY.pop(content_type, None)
-
-
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:
-    _load_builtin_mergers()
-    return _REGISTRY.get(content_type)
+    """The merger of the installed table format for `content_type` (`formats.base`)."""
+    from spark_lakeversion.formats.base import table_format
+
+    fmt = table_format(content_type)
+    merger: ContentMerger | None = fmt.merger() if fmt is not None else None
+    return merger

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -238,6 +238,13 @@ class RestVersionStore(VersionStore):
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "
                            "its own runs")
+
+    def gc_on_server(self, *, older_than: timedelta, keep_commits_since: timedelta,
+                     dry_run: bool) -> dict[str, Any]:
+        """`POST /api/v1/gc`: gc runs on the server, with its roots (`gc.collect.GcOnServer`)."""
+        return dict(self._call("POST", "/gc", body={
+            "older_than": older_than.total_seconds(),
+            "keep_commits_since": keep_commits_since.total_seconds(), "dry_run": dry_run}))
 
 
 def _author(author: str | None) -> dict[str, str]:

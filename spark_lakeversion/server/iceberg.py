@@ -50,8 +50,8 @@ from spark_lakeversion.errors import (
     NotFound,
     ReadOnlyRef,
 )
-from spark_lakeversion.formats import iceberg as fmt
-from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.formats.iceberg import content as fmt
+from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.locations import (
     OVERLAPS,
@@ -394,7 +394,7 @@ class IcebergCatalog:
                 changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
         """One store commit with compare-and-swap on the head the request read from.
 
-        A commit that wrote files is fenced against gc (`spark_lakeversion.gc_fence`): the
+        A commit that wrote files is fenced against gc (`spark_lakeversion.gc.fence`): the
         files it wrote and those the new snapshots of `changes` (base, new metadata) add
         must postdate gc's cutoff, and the store commits only if no gc run began since.
         A definite refusal removes the metadata files this request wrote; an unexpected
@@ -435,7 +435,7 @@ class IcebergCatalog:
     def _gc_fence(self, written: Sequence[str],
                   changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
         """The gc epoch the commit must land in, once its new files are checked."""
-        from spark_lakeversion import gc_fence
+        from spark_lakeversion.gc import fence as gc_fence
 
         state = self.store.gc_state()
         problems = gc_fence.check_written(state, written)
