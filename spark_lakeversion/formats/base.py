@@ -123,7 +123,10 @@ class ProtectedLocations(StateFiles):
             self.protected_locations.setdefault(content.id, set()).add(location)
 
 
-class _Registry:
+_BUILTIN = "spark_lakeversion."
+
+
+class FormatRegistry:
     """Formats by content type, loaded from the entry points on first use."""
 
     def __init__(self) -> None:
@@ -141,7 +144,10 @@ class _Registry:
                 except ImportError:  # the format's optional dependency is not installed
                     continue
                 fmt = factory() if callable(factory) else factory
-                self._formats.setdefault(fmt.content_type, fmt)
+                if ep.value.startswith(_BUILTIN):
+                    self._formats.setdefault(fmt.content_type, fmt)
+                else:  # an installed plugin replaces our format for its content type
+                    self._formats[fmt.content_type] = fmt
             self._loaded = True
 
     def get(self, content_type: ContentType) -> TableFormat | None:
@@ -169,7 +175,7 @@ class _Registry:
         self._formats.pop(content_type, None)
 
 
-FORMATS = _Registry()
+FORMATS = FormatRegistry()
 
 
 def table_format(content_type: ContentType) -> TableFormat | None:
@@ -177,5 +183,5 @@ def table_format(content_type: ContentType) -> TableFormat | None:
     return FORMATS.get(content_type)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "FORMATS", "ProtectedLocations", "StateFiles", "TableFormat",
-           "normalize_path", "table_format"]
+__all__ = ["ENTRY_POINT_GROUP", "FORMATS", "FormatRegistry", "ProtectedLocations", "StateFiles",
+           "TableFormat", "normalize_path", "table_format"]
