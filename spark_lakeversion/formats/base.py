@@ -23,6 +23,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.store.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
+    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
 
 #: the entry-point group a format package declares its `TableFormat` factory in
@@ -44,9 +45,9 @@ class TableFormat(ABC):
         """A short JSON-able description, for logs and commit properties."""
         return dict(content.fields)
 
-    def merger(self) -> Any | None:
-        """The content merger for states changed on both sides (a
-        `ContentMerger`), or None: then only the table-level rule applies."""
+    def merger(self) -> ContentMerger | None:
+        """The content merger for states changed on both sides (`formats.merger`), or
+        None: then only the table-level rule applies."""
         return None
 
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,

@@ -1,60 +1,18 @@
-"""Content mergers: how a table changed on *both* sides of a merge can still be merged.
+"""Which content merger a merge uses: the one of the key's table format.
 
-The store's merge engine is format-agnostic: when both sides changed one key and the
-behaviour is NORMAL, it asks that content type's `TableFormat` for its merger and the
+The merge engine is format-agnostic: when both sides changed one key and the behaviour is
+NORMAL, it asks that content type's `TableFormat` for its merger (`formats.merger`) and the
 merger for a plan. No merger (e.g. Delta today) means the table-level rule: VALUE_DIFFERS.
-
-A plan is computed without writing anything (dry runs stop there); `apply()` writes
-whatever the format needs (new manifests, metadata file) and returns the new content.
-The engine re-plans if the target moved between planning and its compare-and-swap.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
-
-from spark_lakeversion.store.model import Conflict, Content, ContentType, Key
-
-
-@dataclass(frozen=True)
-class MergeContext:
-    """What a content merger may need to know about the merge it is part of."""
-
-    source: str  # ref expression as given
-    source_commit: str
-    target: str  # target branch
-    target_commit: str
-    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"isolation_level": ...}
-
-
-class ContentMergePlan(ABC):
-    key: Key
-    conflicts: list[Conflict]
-    statistics: dict[str, Any]
-
-    @abstractmethod
-    def apply(self) -> Content:
-        """Write the merged table state and return its new content value."""
-
-    def discard(self) -> None:  # noqa: B027 - optional hook
-        """Remove what `apply()` wrote, when its commit lost the race to the target."""
-
-
-class ContentMerger(ABC):
-    content_type: ContentType
-
-    @abstractmethod
-    def plan(self, key: Key, base: Content, target: Content, source: Content,
-             context: MergeContext) -> ContentMergePlan:
-        """Plan the merge of `source`'s net change since `base` onto `target`; write nothing."""
+from spark_lakeversion.formats.base import table_format
+from spark_lakeversion.formats.merger import ContentMerger
+from spark_lakeversion.store.model import ContentType
 
 
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:
-    """The merger of the installed table format for `content_type` (`formats.base`)."""
-    from spark_lakeversion.formats.base import table_format
-
+    """The merger of the installed table format for `content_type`, or None."""
     fmt = table_format(content_type)
-    merger: ContentMerger | None = fmt.merger() if fmt is not None else None
-    return merger
+    return fmt.merger() if fmt is not None else None

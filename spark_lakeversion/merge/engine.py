@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from spark_lakeversion.merge.content import ContentMergePlan, MergeContext, content_merger_for
+from spark_lakeversion.formats.merger import ContentMergePlan, MergeContext
+from spark_lakeversion.merge.content import content_merger_for
 from spark_lakeversion.store.model import (
     Conflict,
     ConflictType,

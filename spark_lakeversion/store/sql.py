@@ -44,9 +44,9 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
+from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.locations import check_new_key
-from spark_lakeversion.merge.content import MergeContext
 from spark_lakeversion.merge.engine import Changes, MergePlan, plan_merge
 from spark_lakeversion.store import gc_state_sql as gc_state
 from spark_lakeversion.store import location_index

@@ -11,6 +11,7 @@ from spark_lakeversion.formats.base import StateFiles, TableFormat
 from spark_lakeversion.store.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
+    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
 
 #: the content fields `describe` shows
@@ -49,7 +50,7 @@ class IcebergFormat(TableFormat):
     def describe(self, content: Content) -> dict[str, Any]:
         return {k: content.fields.get(k) for k in ICEBERG_FIELDS}
 
-    def merger(self) -> Any:
+    def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
 
         return IcebergContentMerger()

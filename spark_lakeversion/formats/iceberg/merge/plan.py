@@ -37,7 +37,7 @@ from spark_lakeversion.formats.iceberg.merge.write import (
     discard_files,
     write_replay,
 )
-from spark_lakeversion.merge.content import ContentMergePlan, ContentMerger, MergeContext
+from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
 
 #: snapshot summary keys of a merge snapshot

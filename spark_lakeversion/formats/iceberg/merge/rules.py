@@ -38,7 +38,7 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     position_delete_targets,
     referenced_data_file,
 )
-from spark_lakeversion.merge.content import MergeContext
+from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.store.model import Conflict, ConflictType, Key
 
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
