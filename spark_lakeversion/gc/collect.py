@@ -91,10 +91,11 @@ def _dropped_tables(store: VersionStore, reach: Reach
     read; a table id with such an error is never collected."""
     dropped: dict[str, set[str]] = {}
     errors: dict[str, dict[str, str]] = {}
+    retained = reach.table_ids  # their directories are known already
     for content in store.iter_table_states():
         if not content.is_table:
             continue
-        known = content.id in reach.table_ids or content.id in dropped
+        known = content.id in retained or content.id in dropped
         names, problems = reach.files_for(content.type).dropped(content, known)
         if problems:
             errors.setdefault(content.id, {}).update(problems)
@@ -115,7 +116,7 @@ def collect_garbage(store: VersionStore, *,
     allowed location) and that no other table id shares are listed or deleted; a table
     failing that, or with unreadable history, is reported in `skipped_tables` and left
     alone while gc goes on for the rest. `older_than` below `MIN_OLDER_THAN` needs `force`.
-    On a store behind a server (`RestVersionStore`) gc runs on the server, with its roots.
+    On a store behind a server (`GcOnServer`: the HTTP client) gc runs there, with its roots.
     Refuses (`ConflictError`, nothing deleted) when refs keep moving through every
     re-check.
     """
