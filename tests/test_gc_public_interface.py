@@ -33,6 +33,16 @@ def report_of(store: VersionStore, lake: Lake, now: datetime) -> dict[str, Any]:
     return data
 
 
+def report_over_http(url: str, lake: Lake, now: datetime) -> dict[str, Any]:
+    """The dry run over a real server's `/api/v1`, read by a client that runs gc here."""
+    with start_embedded_server(url, warehouse=str(lake.warehouse)) as server:
+        client = ReadsOverHttp(server.url)
+        try:
+            return report_of(client, lake, now)
+        finally:
+            client.close()
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Iterator[tuple[Lake, str, dict[str, set[str]]]]:
     """main with tables a and b; b dropped on main (its location is then known only from
@@ -66,13 +76,7 @@ def test_gc_over_the_http_client_reports_what_it_reports_over_sql(
     lake_, url, files = lake
     now = datetime.now(timezone.utc)
     over_sql = report_of(lake_.store, lake_, now)
-    with start_embedded_server(url, warehouse=str(lake_.warehouse)) as server:
-        client = ReadsOverHttp(server.url)
-        try:
-            over_http = report_of(client, lake_, now)
-        finally:
-            client.close()
-    assert over_http == over_sql
+    assert report_over_http(url, lake_, now) == over_sql
     # within the window: `dev#<time>` still reads its old head, `main~1` the dropped table
     assert {f["path"] for f in over_sql["files"]} == files["gone"]
 
@@ -81,12 +85,7 @@ def test_past_the_window_only_the_heads_are_kept(
         lake: tuple[Lake, str, dict[str, set[str]]]) -> None:
     lake_, url, files = lake
     later = datetime.now(timezone.utc) + timedelta(days=30)
-    with start_embedded_server(url, warehouse=str(lake_.warehouse)) as server:
-        client = ReadsOverHttp(server.url)
-        try:
-            over_http = report_of(client, lake_, later)
-        finally:
-            client.close()
+    over_http = report_over_http(url, lake_, later)
     assert over_http == report_of(lake_.store, lake_, later)
     assert {f["path"] for f in over_http["files"]} == \
         files["dropped_table"] | files["gone"] | files["reflog_only"]
