@@ -23,8 +23,9 @@ from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefTyp
 
 
 def table(n: int) -> Content:
-    return Content(ContentType.ICEBERG_TABLE, id=f"t{n}",
-                   fields={"metadata_location": f"file:///nowhere/t{n}.metadata.json"})
+    """A Delta table: `/api/v1/commits` checks only that its location parses (an Iceberg
+    content must name a readable metadata file under the server's roots)."""
+    return Content(ContentType.DELTA_TABLE, id=f"t{n}", fields={"location": f"file:///nowhere/t{n}"})
 
 
 @dataclass
@@ -55,7 +56,8 @@ def collect(store: VersionStore) -> None:
     """What a real gc run with `--keep-commits-since 0s` records before it deletes (over
     HTTP: a real run on the server)."""
     if isinstance(store, RestVersionStore):
-        store._call("POST", "/gc", body={"keep_commits_since": 0, "older_than": 3600})
+        store.gc_on_server(older_than=timedelta(hours=1), keep_commits_since=timedelta(0),
+                           dry_run=False)
         assert store.gc_state().epoch == 1
         return
     now = datetime.now(timezone.utc)
@@ -119,7 +121,8 @@ def test_a_deleted_branchs_recent_head_is_refused_after_gc(store: VersionStore) 
     (a deleted branch's head): its files may be gone, so it cannot come back."""
     h = build(store)
     if isinstance(store, RestVersionStore):
-        store._call("POST", "/gc", body={"keep_commits_since": "7d", "older_than": "1h"})
+        store.gc_on_server(older_than=timedelta(hours=1), keep_commits_since=timedelta(days=7),
+                           dry_run=False)
     else:
         now = datetime.now(timezone.utc)
         store.begin_gc(now - timedelta(days=1), now - timedelta(days=7))
