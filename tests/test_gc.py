@@ -12,12 +12,9 @@ import pytest
 from pyiceberg.table import StaticTable
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.gc import (
-    GcReport,
-    collect_garbage,
-    normalize_path,
-    parse_duration,
-)
+from spark_lakeversion.formats.base import normalize_path
+from spark_lakeversion.gc import GcReport, collect_garbage
+from spark_lakeversion.gc.durations import parse_duration
 from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore
@@ -278,7 +275,7 @@ def test_durations_and_paths() -> None:
 
 def test_fast_avro_path_reads_match_pyiceberg(lake: Lake) -> None:
     """The cached-resolution reader gives exactly pyiceberg's answer, partitioned or not."""
-    from spark_lakeversion.gc_avro import _fallback, _fast
+    from spark_lakeversion.formats.iceberg.avro import _fallback, _fast
     from tests.test_gc_lake import SCHEMA, rows
 
     lake.create("main", "a", [1, 2])

@@ -18,7 +18,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import StaticTable
 
-from spark_lakeversion.formats.iceberg import iceberg_content
+from spark_lakeversion.formats.iceberg.content import iceberg_content
 from spark_lakeversion.store.model import Content, Delete, Key, Put
 from spark_lakeversion.versioning import VersionStore
 

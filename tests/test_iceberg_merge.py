@@ -15,8 +15,8 @@ from pyiceberg.manifest import ManifestEntry
 from pyiceberg.table import StaticTable, Table
 from pyiceberg.types import LongType, StringType
 
-import spark_lakeversion.formats.iceberg_merge as iceberg_merge
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
 from spark_lakeversion.store.model import (
     ConflictType,
     Content,
@@ -73,7 +73,6 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
-    iceberg_merge.register()
     return Env(tmp_path)
 
 
@@ -321,7 +320,6 @@ def test_both_sides_deleting_the_same_file_is_not_a_conflict(env: Env) -> None:
 
 
 def test_isolation_level_from_table_properties(tmp_path: Path) -> None:
-    iceberg_merge.register()
     env = Env(tmp_path, properties={"write.delete.isolation-level": "snapshot",
                                     "write.merge.isolation-level": "snapshot"})
     env.main.append(env.lake.rows(0, 2, "t"))
@@ -339,7 +337,7 @@ def test_recorded_delete_predicate_avoids_a_false_positive(env: Env) -> None:
     env.commit_main()
     first = env.base_ids[0]
     env.dev.delete(f"id = {first}",
-                   snapshot_properties={iceberg_merge.DELETE_PREDICATE_PROPERTY: f"id = {first}"})
+                   snapshot_properties={DELETE_PREDICATE_PROPERTY: f"id = {first}"})
     env.commit_dev()
     replayed(env.merge())
     assert first not in ids_at(env.location())
@@ -347,7 +345,6 @@ def test_recorded_delete_predicate_avoids_a_false_positive(env: Env) -> None:
 
 # ---- each rule raises exactly its conflict --------------------------------------------
 def test_rule1_format_versions_differ_is_unsupported(tmp_path: Path) -> None:
-    iceberg_merge.register()
     env = Env(tmp_path, format_version=1)
     with env.dev.transaction() as tx:
         tx.upgrade_table_version(2)
@@ -361,7 +358,6 @@ def test_rule1_format_versions_differ_is_unsupported(tmp_path: Path) -> None:
 
 
 def test_format_v1_tables_replay(tmp_path: Path) -> None:
-    iceberg_merge.register()
     env = Env(tmp_path, format_version=1)
     env.dev.append(env.lake.rows(0, 1, "s"))
     env.commit_dev()
@@ -458,18 +454,22 @@ def test_source_only_property_change_is_merged(env: Env) -> None:
 
 
 def test_without_a_registered_merger_the_table_level_rule_applies(env: Env) -> None:
-    from spark_lakeversion.store.model import ContentType
-    from spark_lakeversion.versioning.content import unregister_content_merger
+    from spark_lakeversion.formats.base import FORMATS
+    from spark_lakeversion.formats.iceberg.format import IcebergFormat
+
+    class WithoutMerger(IcebergFormat):
+        def merger(self) -> None:
+            return None
 
     env.main.append(env.lake.rows(0, 1, "t"))
     env.commit_main()
     env.dev.append(env.lake.rows(1, 1, "s"))
     env.commit_dev()
-    unregister_content_merger(ContentType.ICEBERG_TABLE)
+    FORMATS.register(WithoutMerger())
     try:
         assert_conflict(env, ConflictType.VALUE_DIFFERS, with_details=False)
     finally:
-        iceberg_merge.register()
+        FORMATS.register(IcebergFormat())
 
 
 def test_plan_apply_is_idempotent_and_discard_removes_its_files(env: Env) -> None:

@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pyiceberg.table import Table
 
-import spark_lakeversion.formats.iceberg_merge as iceberg_merge
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.store.model import MergeAction, Put
 from spark_lakeversion.versioning import open_store
@@ -42,7 +41,6 @@ def key_rows(location: str) -> dict[int, dict[str, Any]]:
 @given(target_ops=ops, source_ops=ops, isolation=st.sampled_from(["serializable", "snapshot"]))
 def test_successful_merge_is_base_plus_both_changes(target_ops: list[Op], source_ops: list[Op],
                                                     isolation: str) -> None:
-    iceberg_merge.register()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         store = open_store(f"sqlite:///{root / 'store.db'}")

@@ -20,9 +20,10 @@ from pyiceberg.table import StaticTable, Table
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
-from spark_lakeversion.formats.iceberg_merge import IcebergContentMerger, iceberg_content
+from spark_lakeversion.formats.iceberg.content import iceberg_content
+from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
+from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.store.model import Content, Key
-from spark_lakeversion.versioning.content import MergeContext
 
 SCHEMA = Schema(
     NestedField(1, "id", LongType(), required=False),
@@ -68,7 +69,7 @@ class Lake:
 
 def content(table: Table) -> Content:
     table.refresh() if hasattr(table, "refresh") else None
-    return iceberg_content(table.metadata_location, table.metadata)
+    return iceberg_content(table.metadata, table.metadata_location)
 
 
 def ids_at(location: str) -> list[int]:
@@ -106,7 +107,7 @@ def add_delete_file(table: Table, partition_value: int | None, *,
     from pyiceberg.table.update import AddSnapshotUpdate, AssertRefSnapshotId, SetSnapshotRefUpdate
     from pyiceberg.typedef import Record
 
-    from spark_lakeversion.formats.iceberg_merge_write import _DeleteManifestWriterV2
+    from spark_lakeversion.formats.iceberg.merge.write import _DeleteManifestWriterV2
 
     md = table.metadata
     io = table.io

@@ -198,20 +198,18 @@ def run(**options: Any) -> dict[str, Any]:
         roots = [(root / "warehouse").as_uri()]
         reach, commits, states = compute_reachability(store, roots=roots)
         seconds = time.perf_counter() - started
+        counters = reach.counters()
         figures: dict[str, Any] = {
             "tables": tables, "branches": branches, **counts,
             "refs": len(store.list_refs()), "retained_commits": commits,
             "table_states": states,
             "build_seconds": round(build_seconds, 2),
             "reachability_seconds": round(seconds, 2),
-            "metadata_files_read": reach.metadata_read,
-            "manifest_lists_read": reach.manifest_lists_read,
-            "manifests_read": reach.manifests_read,
-            "manifests_total": len(reach.manifests),
-            "manifest_references": reach.manifest_references,
-            "max_reads_per_file": reach.max_reads_per_file,
-            "each_manifest_read_at_most_once": reach.max_reads_per_file <= 1
-            and reach.manifests_read == len(reach.manifests),
+            **{name: counters[name] for name in (
+                "metadata_files_read", "manifest_lists_read", "manifests_read",
+                "manifests_total", "manifest_references", "max_reads_per_file")},
+            "each_manifest_read_at_most_once": counters["max_reads_per_file"] <= 1
+            and counters["manifests_read"] == counters["manifests_total"],
             "files_reachable": len(reach.reachable),
         }
         if opts["full_gc"]:

@@ -25,7 +25,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField
 
-from spark_lakeversion.formats import iceberg_merge
+from spark_lakeversion.formats.iceberg.content import iceberg_content
 from spark_lakeversion.store.model import Key, MergeAction, Put
 from spark_lakeversion.versioning import VersionStore, open_store
 
@@ -65,8 +65,8 @@ class _Setup:
         self.dev = self.catalog.register_table(f"bench.{name}_dev", self.main.metadata_location)
 
     def _commit(self, branch: str, table: Table) -> None:
-        self.store.commit(branch, [Put(KEY, iceberg_merge.iceberg_content(
-            table.metadata_location, table.metadata))], message=f"{branch} change")
+        self.store.commit(branch, [Put(KEY, iceberg_content(
+            table.metadata, table.metadata_location))], message=f"{branch} change")
 
     def commit_both(self) -> None:
         self._commit("main", self.main)
@@ -140,7 +140,6 @@ def _wide(root: Path, files: int) -> dict[str, Any]:
 def run(source_snapshots: int = 200, target_snapshots: int = 50, wide_files: int = 2000,
         **_: Any) -> dict[str, Any]:
     """Run both scenarios in a temp dir; returns one flat dict of figures."""
-    iceberg_merge.register()
     root = Path(tempfile.mkdtemp(prefix="lakeversion-bench-merge-"))
     try:
         figures = {"benchmark": "merge"}

@@ -17,14 +17,14 @@ import click
 
 from spark_lakeversion.cli.output import OUTPUT_FORMATS, emit, get_state
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.gc import (
+from spark_lakeversion.gc.collect import collect_garbage, runs_on_server
+from spark_lakeversion.gc.durations import (
     DEFAULT_KEEP_COMMITS_SINCE,
     DEFAULT_OLDER_THAN,
-    GcReport,
     check_grace,
-    collect_garbage,
     parse_duration,
 )
+from spark_lakeversion.gc.report import GcReport
 from spark_lakeversion.locations import AllowedRoots
 
 #: gc completed but skipped tables it could not safely collect (see the report)
@@ -124,7 +124,7 @@ def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bo
     """Delete files under table locations that no ref, tag or retained commit reaches.
 
     Reachability covers every branch and tag, every commit newer than
-    --keep-commits-since, and every file their Iceberg metadata references (metadata,
+    --keep-commits-since, and every file their table formats reach (Iceberg: metadata,
     manifest lists, manifests, data and delete files, statistics). Files younger than
     --older-than are never deleted (below 1h only with --force). Only locations under
     the warehouse and --allowed-location roots that belong to exactly one table are listed;
@@ -136,11 +136,9 @@ def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bo
     grace = parse_duration(older_than)  # bad input fails before the store is opened
     keep = parse_duration(keep_commits_since)
     check_grace(grace, force)
-    from spark_lakeversion.versioning.http import RestVersionStore
-
     store = state.catalog.store
     roots: AllowedRoots | None = None
-    if isinstance(store, RestVersionStore):
+    if runs_on_server(store):
         if warehouse or allowed_locations:
             raise InvalidInput("gc on a server uses the server's warehouse and allowed "
                                "locations: --warehouse/--allowed-location cannot be given")

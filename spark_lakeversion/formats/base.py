@@ -11,9 +11,11 @@ lazy, so opening a store imports no format library (pyiceberg, deltalake).
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.store.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
+    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
 
 #: the entry-point group a format package declares its `TableFormat` factory in
@@ -42,13 +45,89 @@ class TableFormat(ABC):
         """A short JSON-able description, for logs and commit properties."""
         return dict(content.fields)
 
-    def merger(self) -> Any | None:
-        """The content merger for states changed on both sides (a
-        `ContentMerger`), or None: then only the table-level rule applies."""
+    def merger(self) -> ContentMerger | None:
+        """The content merger for states changed on both sides (`formats.merger`), or
+        None: then only the table-level rule applies."""
         return None
 
+    def state_files(self, reachable: set[str], roots: AllowedRoots | None,
+                    io_properties: Mapping[str, str]) -> StateFiles:
+        """For gc, one run's view of the files this format's table states reach, adding
+        them to the run's shared `reachable` set. The default cannot read a state: it
+        protects every location its states name, so gc never deletes under them."""
+        return ProtectedLocations(reachable)
 
-class _Registry:
+
+def normalize_path(path: str) -> str:
+    """One spelling per file: ``/x``, ``file:/x`` and ``file:///x`` are the same file, as
+    are ``s3a://`` and ``s3://`` (Spark and pyiceberg write different ones). Formats report
+    reached files, and gc compares listed ones, in this spelling."""
+    scheme, sep, rest = path.partition("://")
+    if not sep:
+        rest = path[len("file:"):] if path.startswith("file:") else path
+        return "file://" + os.path.normpath(os.path.abspath(rest))
+    scheme = scheme.lower()
+    if scheme == "file":
+        return "file://" + os.path.normpath(rest or "/")
+    if scheme in ("s3a", "s3n"):
+        scheme = "s3"
+    return f"{scheme}://{rest.rstrip('/') if rest.endswith('/') else rest}"
+
+
+class StateFiles(ABC):
+    """gc's question to a format: which files do these table states reach, and which
+    directories does each table own? One instance per gc run, so reads are shared."""
+
+    def __init__(self, reachable: set[str]) -> None:
+        self.reachable = reachable  # normalized paths, shared by every format of the run
+        self.table_ids: set[str] = set()
+        #: table id -> the locations its states name and gc may list (as written there)
+        self.table_locations: dict[str, set[str]] = {}
+        #: table id -> locations gc must never delete under (it cannot tell what they reach)
+        self.protected_locations: dict[str, set[str]] = {}
+        #: table id -> {path: why it could not be read}: gc leaves such a table alone
+        self.table_errors: dict[str, dict[str, str]] = {}
+        self.reads: Counter[str] = Counter()  # normalized path -> times read
+
+    @abstractmethod
+    def add(self, content: Content) -> None:
+        """Mark everything a retained table state reaches."""
+
+    def followed(self, content: Content) -> bool:
+        """Whether `add` has seen this state (its errors are then known already)."""
+        return False
+
+    def dropped(self, content: Content, known: bool) -> tuple[list[str] | None, dict[str, str]]:
+        """For a state no retained commit holds any more (a dropped table, a deleted
+        branch): the locations its table owned (None when unknown or `known` to gc
+        already) and {path: error} for what could not be read. The default protects it."""
+        self.add(content)
+        return None, {}
+
+    def counters(self) -> dict[str, int]:
+        """Figures for `GcReport` (e.g. metadata files and manifests read)."""
+        return {}
+
+    def mark(self, path: str) -> None:
+        """`path` (normalized) is reachable."""
+        self.reachable.add(path)
+
+
+class ProtectedLocations(StateFiles):
+    """For a format whose files gc cannot follow (Delta today): every location a state
+    names is kept whole; the table still claims its directory against overlaps."""
+
+    def add(self, content: Content) -> None:
+        self.table_ids.add(content.id)
+        location = content.fields.get("location")
+        if isinstance(location, str) and location:
+            self.protected_locations.setdefault(content.id, set()).add(location)
+
+
+_BUILTIN = "spark_lakeversion."
+
+
+class FormatRegistry:
     """Formats by content type, loaded from the entry points on first use."""
 
     def __init__(self) -> None:
@@ -66,7 +145,10 @@ class _Registry:
                 except ImportError:  # the format's optional dependency is not installed
                     continue
                 fmt = factory() if callable(factory) else factory
-                self._formats.setdefault(fmt.content_type, fmt)
+                if ep.value.startswith(_BUILTIN):
+                    self._formats.setdefault(fmt.content_type, fmt)
+                else:  # an installed plugin replaces our format for its content type
+                    self._formats[fmt.content_type] = fmt
             self._loaded = True
 
     def get(self, content_type: ContentType) -> TableFormat | None:
@@ -94,7 +176,7 @@ class _Registry:
         self._formats.pop(content_type, None)
 
 
-FORMATS = _Registry()
+FORMATS = FormatRegistry()
 
 
 def table_format(content_type: ContentType) -> TableFormat | None:
@@ -102,4 +184,5 @@ def table_format(content_type: ContentType) -> TableFormat | None:
     return FORMATS.get(content_type)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "FORMATS", "TableFormat", "table_format"]
+__all__ = ["ENTRY_POINT_GROUP", "FORMATS", "FormatRegistry", "ProtectedLocations", "StateFiles",
+           "TableFormat", "normalize_path", "table_format"]

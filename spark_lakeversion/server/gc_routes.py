@@ -3,8 +3,8 @@
 
 The server is where table locations are usually reachable from, so running gc there
 avoids handing file-system credentials to clients. It lists and deletes only under the
-server's allowed roots. Its grace period cannot go below
-`spark_lakeversion.gc.MIN_OLDER_THAN` (there is no `force` over HTTP). Errors are our
+server's allowed roots (`ServerContext.roots`). Its grace period cannot go below
+`spark_lakeversion.gc.durations.MIN_OLDER_THAN` (there is no `force` over HTTP). Errors are our
 error tree; the app's handlers turn them into the documented status codes (400 bad
 duration or too short a grace period, 409 refused).
 """
@@ -17,11 +17,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from spark_lakeversion.gc import (
+from spark_lakeversion.gc.collect import collect_garbage
+from spark_lakeversion.gc.durations import (
     DEFAULT_KEEP_COMMITS_SINCE,
     DEFAULT_OLDER_THAN,
     check_grace,
-    collect_garbage,
     parse_duration,
 )
 from spark_lakeversion.server.context import ServerContext

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -215,18 +215,16 @@ class RestVersionStore(VersionStore):
         return TableStatesPage([Content.from_dict(c) for c in data["states"]],
                                data["next_page_token"])
 
-    def run_gc(self, older_than_s: float, keep_commits_since_s: float,
-               dry_run: bool) -> dict[str, Any]:
-        """A gc run on the server (`POST /api/v1/gc`), next to the table files; its report
-        as JSON (`spark_lakeversion.gc.GcReport.from_dict`)."""
-        data: dict[str, Any] = self._call("POST", "/gc", body={
-            "older_than": older_than_s, "keep_commits_since": keep_commits_since_s,
-            "dry_run": dry_run})
-        return data
-
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         raise InvalidInput("gc over HTTP runs on the server (POST /api/v1/gc); it records "
                            "its own runs")
+
+    def gc_on_server(self, *, older_than: timedelta, keep_commits_since: timedelta,
+                     dry_run: bool) -> dict[str, Any]:
+        """`POST /api/v1/gc`: gc runs on the server, with its roots (`gc.collect.GcOnServer`)."""
+        return dict(self._call("POST", "/gc", body={
+            "older_than": older_than.total_seconds(),
+            "keep_commits_since": keep_commits_since.total_seconds(), "dry_run": dry_run}))
 
 
 def _author(author: str | None) -> dict[str, str]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
+from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.store.model import (
     Commit,
@@ -20,7 +21,7 @@ from spark_lakeversion.store.model import (
     MergeResult,
 )
 from spark_lakeversion.versioning.commits import SameTree, check_properties
-from spark_lakeversion.versioning.content import MergeContext, check_merger_options
+from spark_lakeversion.versioning.content import check_merger_options
 from spark_lakeversion.versioning.history import HistoryStore
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.options import MergeOptions

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from spark_lakeversion.formats.merger import ContentMergePlan, MergeContext
 from spark_lakeversion.store.model import (
     Conflict,
     ConflictType,
@@ -23,7 +24,7 @@ from spark_lakeversion.store.model import (
     MergeAction,
     MergeBehavior,
 )
-from spark_lakeversion.versioning.content import ContentMergePlan, MergeContext, content_merger_for
+from spark_lakeversion.versioning.content import content_merger_for
 
 #: the changes a side made since the base: key -> (base content, side content)
 Changes = dict[Key, tuple[Content | None, Content | None]]

@@ -56,7 +56,8 @@ def collect(store: VersionStore) -> None:
     """What a real gc run with `--keep-commits-since 0s` records before it deletes (over
     HTTP: a real run on the server)."""
     if isinstance(store, RestVersionStore):
-        store._call("POST", "/gc", body={"keep_commits_since": 0, "older_than": 3600})
+        store.gc_on_server(older_than=timedelta(hours=1), keep_commits_since=timedelta(0),
+                           dry_run=False)
         assert store.gc_state().epoch == 1
         return
     now = datetime.now(timezone.utc)
@@ -120,7 +121,8 @@ def test_a_deleted_branchs_recent_head_is_refused_after_gc(store: VersionStore) 
     (a deleted branch's head): its files may be gone, so it cannot come back."""
     h = build(store)
     if isinstance(store, RestVersionStore):
-        store._call("POST", "/gc", body={"keep_commits_since": "7d", "older_than": "1h"})
+        store.gc_on_server(older_than=timedelta(hours=1), keep_commits_since=timedelta(days=7),
+                           dry_run=False)
     else:
         now = datetime.now(timezone.utc)
         store.begin_gc(now - timedelta(days=1), now - timedelta(days=7))

@@ -10,8 +10,8 @@ from typing import Any
 from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.errors import LocationNotAllowed
-from spark_lakeversion.formats import iceberg as fmt
-from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.formats.iceberg import content as fmt
+from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.locations import (
     OVERLAPS,

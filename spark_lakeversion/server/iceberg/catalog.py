@@ -24,8 +24,8 @@ from pyiceberg.table.update import (
 )
 
 from spark_lakeversion.errors import LocationNotAllowed
-from spark_lakeversion.formats import iceberg as fmt
-from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.formats.iceberg import content as fmt
+from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,

@@ -24,8 +24,8 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     LocationNotAllowed,
 )
-from spark_lakeversion.formats import iceberg as fmt
-from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.formats.iceberg import content as fmt
+from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
 from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
 from spark_lakeversion.server.headers import CommitMeta
@@ -97,7 +97,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
     """One store commit with compare-and-swap on the head the request read from.
 
-    A commit that wrote files is fenced against gc (`spark_lakeversion.gc_fence`): the
+    A commit that wrote files is fenced against gc (`spark_lakeversion.gc.fence`): the
     files it wrote and those the new snapshots of `changes` (base, new metadata) add
     must postdate gc's cutoff, and the store commits only if no gc run began since.
     A definite refusal removes the metadata files this request wrote; an unexpected
@@ -140,7 +140,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
 def fence_against_gc(store: VersionStore, written: Sequence[str],
                      changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
     """The gc epoch the commit must land in, once its new files are checked."""
-    from spark_lakeversion import gc_fence
+    from spark_lakeversion.gc import fence as gc_fence
 
     state = store.gc_state()
     problems = gc_fence.check_written(state, written)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from spark_lakeversion.errors import LakeVersionError
-from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.server.errors import IcebergError, bad_request
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import encode_prefix, split_namespace

@@ -7,7 +7,7 @@ import json
 
 from starlette.responses import Response
 
-from spark_lakeversion.formats import iceberg as fmt
+from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.server.iceberg.catalog import LoadedTable
 
 

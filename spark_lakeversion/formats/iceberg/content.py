@@ -13,14 +13,13 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats import iceberg_files
+from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.store.model import Content, ContentType
 
 ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
@@ -143,10 +142,6 @@ def served_metadata_json(metadata: TableMetadata, metadata_location: str | None)
     return _CACHE.json(metadata_location, metadata, render)
 
 
-def load_content_metadata(content: Content) -> TableMetadata:
-    return read_metadata(metadata_location_of(content))
-
-
 def metadata_version(metadata_location: str | None) -> int:
     """The `NNNNN-` version of a metadata file name, -1 when absent or non-standard."""
     if not metadata_location:
@@ -201,7 +196,3 @@ def delete_file_quietly(location: str) -> None:
     except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it
         pass
 
-
-def describe(content: Content) -> dict[str, Any]:
-    """A short, JSON-able description used in commit properties and logs."""
-    return {k: content.fields.get(k) for k in ICEBERG_FIELDS}

@@ -1,29 +1,20 @@
-"""Content-aware merge of Iceberg tables changed on both sides of a store merge.
+"""The conflict rules of a content-aware Iceberg merge, cheapest first.
 
-Each side's net change against the common ancestor's metadata comes from a live-file
-diff (see `iceberg_merge_diff`). If the two changes commute, the source's change is
-replayed onto the target's current metadata as ONE new snapshot that reuses the source's
-DataFile / delete-file entries as they are (no data file is read or rewritten). Otherwise
-the plan carries exactly one `Conflict`: the first failing rule, in the issue's order
-(cheapest first): UNSUPPORTED, SCHEMA_CONFLICT, SPEC_CONFLICT, CONCURRENT_REWRITE,
-CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION, EQUALITY_DELETE_CONFLICT,
-PROPERTY_CONFLICT. Later rules that also fail are listed in ``details["also"]``.
-
-Importing this module registers `IcebergContentMerger` with the store's merge engine.
+Each `check_*` adds at most one `Conflict` per rule (the planner keeps the first and lists
+the others in ``details["also"]``) and the metadata updates the replay must carry; the rules
+read the three states and the live-file diffs, and write nothing.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyiceberg.expressions import BooleanExpression, Or
 from pyiceberg.expressions.parser import parse as parse_expression
 from pyiceberg.expressions.visitors import _InclusiveMetricsEvaluator
-from pyiceberg.io import FileIO, load_file_io
-from pyiceberg.manifest import DataFile, DataFileContent, ManifestEntry, ManifestFile
+from pyiceberg.io import FileIO
+from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import (
     AddPartitionSpecUpdate,
@@ -37,42 +28,19 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from spark_lakeversion.errors import ConflictError, InvalidInput
-from spark_lakeversion.formats import iceberg as iceberg_format
-from spark_lakeversion.formats.iceberg_merge_diff import (
+from spark_lakeversion.formats.iceberg.merge.diff import (
     FileChange,
-    ManifestReader,
     PartitionKey,
     TableState,
-    live_file_diff,
-    load_state,
     partition_key,
     position_delete_may_reference,
     position_delete_targets,
     referenced_data_file,
 )
-from spark_lakeversion.formats.iceberg_merge_write import (
-    ReplayInput,
-    discard_files,
-    write_replay,
-)
-from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
-from spark_lakeversion.versioning.content import (
-    ContentMergePlan,
-    ContentMerger,
-    MergeContext,
-    register_content_merger,
-)
+from spark_lakeversion.formats.merger import MergeContext
+from spark_lakeversion.store.model import Conflict, ConflictType, Key
 
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
-
-#: snapshot summary keys of a merge snapshot
-SUMMARY_SOURCE_REF = "lakeversion.merge.source-ref"
-SUMMARY_SOURCE_COMMIT = "lakeversion.merge.source-commit"
-SUMMARY_SOURCE_SNAPSHOT_ID = "lakeversion.merge.source-snapshot-id"
-SUMMARY_SOURCE_SNAPSHOT_IDS = "lakeversion.merge.source-snapshot-ids"
-SUMMARY_TARGET_REF = "lakeversion.merge.target-ref"
-SUMMARY_TARGET_COMMIT = "lakeversion.merge.target-commit"
 
 #: a writer may record the row filter of a delete/overwrite snapshot under this summary key
 #: (pyiceberg: ``tbl.delete(f, snapshot_properties={DELETE_PREDICATE_PROPERTY: f})``); the
@@ -83,131 +51,22 @@ ISOLATION_PROPERTIES = ("write.merge.isolation-level", "write.delete.isolation-l
 SERIALIZABLE = "serializable"
 SNAPSHOT = "snapshot"
 
-#: at most this many source snapshot ids are listed in the merge snapshot's summary
-MAX_SUMMARY_SNAPSHOT_IDS = 1000
 
-
-@dataclass
-class IcebergMergePlan(ContentMergePlan):
-    """A checked plan: conflicts (at most one) or everything needed to write the replay."""
+class Rules:
+    """The rules, mixed into the planner: they read its states and record its conflicts."""
 
     key: Key
+    io: FileIO
+    context: MergeContext
+    base: TableState
+    target: TableState
+    source: TableState
     conflicts: list[Conflict]
+    updates: list[TableUpdate]
     statistics: dict[str, Any]
-    io: FileIO | None = None
-    target_content: Content | None = None
-    replay: ReplayInput | None = None
-    written_files: list[str] = field(default_factory=list)
-    _result: Content | None = None
 
-    def apply(self) -> Content:
-        """Write manifests + metadata for the merge snapshot; idempotent per plan."""
-        if self.conflicts:
-            raise ConflictError(f"cannot apply a conflicting merge plan for {self.key}",
-                                self.conflicts)
-        if self._result is not None:
-            return self._result
-        assert self.target_content is not None
-        if self.replay is None or self.io is None:
-            self._result = self.target_content
-            return self._result
-        out = write_replay(self.io, self.replay)
-        self.written_files = out.written_files
-        self._result = self.target_content.with_fields(
-            **iceberg_format.iceberg_content(out.metadata, out.metadata_location).fields)
-        return self._result
-
-    def discard(self) -> None:
-        """Delete what `apply()` wrote, when the engine's compare-and-swap lost the race."""
-        if self.io is not None and self.written_files:
-            discard_files(self.io, self.written_files)
-        self.written_files = []
-        self._result = None
-
-
-class IcebergContentMerger(ContentMerger):
-    """Plans Iceberg content merges; `io_properties` configure pyiceberg's FileIO."""
-
-    content_type = ContentType.ICEBERG_TABLE
-
-    def __init__(self, io_properties: dict[str, str] | None = None) -> None:
-        self.io_properties = dict(io_properties or {})
-
-    def check_options(self, options: Mapping[str, Any]) -> None:
-        level = options.get("isolation_level")
-        if level is not None and str(level).strip().lower() not in (SERIALIZABLE, SNAPSHOT):
-            raise InvalidInput(f"isolation_level must be {SERIALIZABLE} or {SNAPSHOT}, "
-                               f"not {level!r}")
-
-    def plan(self, key: Key, base: Content, target: Content, source: Content,
-             context: MergeContext) -> IcebergMergePlan:
-        props = {**self.io_properties, **context.options.get("io_properties", {})}
-        io = load_file_io(props, str(target.fields["metadata_location"]))
-        return _Planner(key, io, context, load_state(base, io), load_state(target, io),
-                        load_state(source, io)).plan()
-
-
-class _Planner:
-    """One planning run; holds the three states and the conflicts found so far."""
-
-    def __init__(self, key: Key, io: FileIO, context: MergeContext, base: TableState,
-                 target: TableState, source: TableState) -> None:
-        self.key = key
-        self.io = io
-        self.context = context
-        self.base, self.target, self.source = base, target, source
-        self.conflicts: list[Conflict] = []
-        self.updates: list[TableUpdate] = []
-        self.statistics: dict[str, Any] = {}
-
-    # ---- helpers ------------------------------------------------------------------------
     def conflict(self, type: ConflictType, message: str, **details: Any) -> None:
         self.conflicts.append(Conflict(type, self.key, message, details))
-
-    def result(self, replay: ReplayInput | None = None) -> IcebergMergePlan:
-        conflicts = self.conflicts[:1]
-        if len(self.conflicts) > 1:
-            first = self.conflicts[0]
-            conflicts = [Conflict(first.type, first.key, first.message,
-                                  {**first.details,
-                                   "also": [c.type.value for c in self.conflicts[1:]]})]
-        return IcebergMergePlan(self.key, conflicts, self.statistics, self.io,
-                                self.target.content, None if conflicts else replay)
-
-    # ---- the plan -----------------------------------------------------------------------
-    def plan(self) -> IcebergMergePlan:
-        if self.check_format():
-            return self.result()
-        self.check_schema()
-        self.check_spec_and_sort_order()
-        reader = ManifestReader(self.io)
-        src = live_file_diff(reader, self.base.snapshot, self.source.snapshot)
-        tgt = live_file_diff(reader, self.base.snapshot, self.target.snapshot)
-        source_snapshots = self.source_only_snapshots()
-        isolation = self.isolation_level()
-        self.statistics.update({
-            "format_version": self.target.metadata.format_version,
-            "isolation_level": isolation,
-            "source": {**src.statistics(), "snapshots": len(source_snapshots)},
-            "target": tgt.statistics(),
-            "manifests_read": reader.manifests_read,
-        })
-        self.check_rewrites(src, tgt)
-        self.check_concurrent_deletes(src, tgt)
-        if isolation == SERIALIZABLE:
-            self.check_read_partitions(src, tgt, source_snapshots)
-        sequence_numbers = self.source_sequence_numbers(src)
-        self.check_equality_deletes(src, tgt, sequence_numbers)
-        self.check_properties()
-        if sequence_numbers is None:
-            self.conflict(ConflictType.UNSUPPORTED,
-                          "the source's equality deletes interleave with its appends more "
-                          "often than the target's sequence numbers leave room for",
-                          files=[e.data_file.file_path for e in src.added_deletes()])
-        if self.conflicts:
-            return self.result()
-        return self.result(self.build_replay(reader, src, tgt, source_snapshots,
-                                             sequence_numbers or {}))
 
     # ---- rule 1: format -----------------------------------------------------------------
     def check_format(self) -> bool:
@@ -510,80 +369,6 @@ class _Planner:
                 mapped[path] = floor + bisect.bisect_right(eq_seqs, seq)
         return mapped
 
-    # ---- history (recorded, never used to compute the change) ---------------------------
-    def source_only_snapshots(self) -> list[Snapshot]:
-        """Source snapshots the target does not have, newest first (O(N))."""
-        known = {s.snapshot_id for s in self.target.metadata.snapshots}
-        if self.base.snapshot_id is not None:
-            known.add(self.base.snapshot_id)
-        result: list[Snapshot] = []
-        snapshot = self.source.snapshot
-        limit = len(self.source.metadata.snapshots)
-        while snapshot is not None and snapshot.snapshot_id not in known and len(result) < limit:
-            result.append(snapshot)
-            parent = snapshot.parent_snapshot_id
-            snapshot = self.source.metadata.snapshot_by_id(parent) if parent is not None else None
-        return result
-
-    # ---- the replay ---------------------------------------------------------------------
-    def build_replay(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
-                     source_snapshots: list[Snapshot],
-                     sequence_numbers: dict[str, int | None]) -> ReplayInput | None:
-        # adds the target already has (both sides merged the same change) are skipped;
-        # removals the target already did are no-ops
-        added = [(entry, sequence_numbers.get(path)) for path, entry in src.added.items()
-                 if path not in tgt.added]
-        removed = {p for p in src.removed if p not in tgt.removed}
-        target_manifests = reader.manifests(self.target.snapshot)
-        kept: list[ManifestFile] = []
-        rewritten: list[tuple[ManifestFile, list[ManifestEntry]]] = []
-        for manifest in target_manifests:
-            # a removed file was live in the ancestor in a manifest the source dropped; on the
-            # target it sits in that same manifest or in one only the target has: both read
-            if removed and reader.is_read(manifest.manifest_path):
-                live = reader.live_entries(manifest)
-                if any(e.data_file.file_path in removed for e in live):
-                    rewritten.append((manifest, live))
-                    continue
-            kept.append(manifest)
-        found = {e.data_file.file_path for _, live in rewritten for e in live}
-        removed &= found  # anything else is not live on the target (rules 4/5 decided)
-        self.statistics["replay"] = {
-            "data_files_added": sum(1 for e, _ in added
-                                    if e.data_file.content == DataFileContent.DATA),
-            "delete_files_added": sum(1 for e, _ in added
-                                      if e.data_file.content != DataFileContent.DATA),
-            "files_removed": len(removed),
-            "rows_added": sum(e.data_file.record_count for e, _ in added
-                              if e.data_file.content == DataFileContent.DATA),
-            "manifests_rewritten": len(rewritten),
-            "metadata_changes": len(self.updates),
-        }
-        if not added and not removed and not self.updates:
-            return None
-        ids = [s.snapshot_id for s in source_snapshots]
-        summary = {
-            SUMMARY_SOURCE_REF: self.context.source,
-            SUMMARY_SOURCE_COMMIT: self.context.source_commit,
-            SUMMARY_TARGET_REF: self.context.target,
-            SUMMARY_TARGET_COMMIT: self.context.target_commit,
-            SUMMARY_SOURCE_SNAPSHOT_ID: str(self.source.snapshot_id),
-            SUMMARY_SOURCE_SNAPSHOT_IDS: ",".join(
-                str(i) for i in reversed(ids[:MAX_SUMMARY_SNAPSHOT_IDS])),
-        }
-        return ReplayInput(
-            target_metadata=self.target.metadata,
-            target_metadata_location=self.target.metadata_location,
-            target_snapshot=self.target.snapshot,
-            metadata_updates=list(self.updates),
-            kept_manifests=kept,
-            rewritten_manifests=rewritten,
-            removed_paths=removed,
-            added=added,
-            summary_properties=summary,
-            avoid_snapshot_ids={s.snapshot_id for s in self.source.metadata.snapshots},
-        )
-
 
 def _may_overlap(a: PartitionKey, b: PartitionKey) -> bool:
     """Same spec and partition, or specs that cannot be compared (assume they overlap)."""
@@ -606,23 +391,3 @@ def _covered(deletes: list[DataFile], appended: list[DataFile]) -> set[str]:
             files.add(delete_file.file_path)
             files.update(overlapping)
     return files
-
-
-def iceberg_content(metadata_location: str, metadata: Any | None = None,
-                    io: FileIO | None = None) -> Content:
-    """Store content for an Iceberg metadata file, read from `io` unless `metadata` is
-    given (`formats.iceberg.iceberg_content`, location first)."""
-    if metadata is None:
-        from pyiceberg.serializers import FromInputFile
-
-        io = io or load_file_io({}, metadata_location)
-        metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
-    return iceberg_format.iceberg_content(metadata, metadata_location)
-
-
-def register() -> None:
-    """(Re-)register the Iceberg merger; importing this module already does it."""
-    register_content_merger(IcebergContentMerger())
-
-
-register()

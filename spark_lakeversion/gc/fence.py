@@ -97,7 +97,7 @@ class _Stat:
     """Existence and modification time through pyarrow's file systems."""
 
     def __init__(self, cutoff: datetime) -> None:
-        from spark_lakeversion.gc import FileSystems
+        from spark_lakeversion.gc.files import FileSystems
 
         self.cutoff = cutoff
         self.filesystems = FileSystems()
@@ -105,7 +105,7 @@ class _Stat:
     def check(self, paths: Iterable[str], what: str) -> list[str]:
         from pyarrow import fs as pafs
 
-        from spark_lakeversion.gc import normalize_path
+        from spark_lakeversion.formats.base import normalize_path
 
         problems = []
         for path in paths:

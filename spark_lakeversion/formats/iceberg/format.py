@@ -1,0 +1,62 @@
+"""The Iceberg `TableFormat`: what the server, the merge engine and gc ask of an Iceberg
+table state. pyiceberg is imported by the methods that need it, not by loading the format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.base import StateFiles, TableFormat
+from spark_lakeversion.store.model import Content, ContentType, Key
+
+if TYPE_CHECKING:
+    from spark_lakeversion.formats.merger import ContentMerger
+    from spark_lakeversion.locations import AllowedRoots
+
+#: the content fields `describe` shows
+ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
+                  "location")
+
+
+class IcebergFormat(TableFormat):
+    content_type = ContentType.ICEBERG_TABLE
+
+    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+        """`metadata_location` is a regular file under an allowed root and parses as table
+        metadata whose UUID is the content id; the metadata's locations pass
+        `files.validate_metadata`; `location`, the store's index of who owns which
+        directory, is the metadata's location (filled in when absent)."""
+        from spark_lakeversion.formats.iceberg import files
+
+        metadata_location = content.fields.get("metadata_location")
+        if not isinstance(metadata_location, str) or not metadata_location:
+            raise InvalidInput(f"put {key}: an Iceberg content needs a metadata_location")
+        try:
+            metadata = files.read_client_metadata(metadata_location, roots)
+        except files.UnreadableFile:
+            raise InvalidInput(f"put {key}: metadata_location is {files.UNREADABLE} "
+                               f"({roots.describe()})") from None
+        if str(metadata.table_uuid) != content.id:
+            raise InvalidInput(f"put {key}: content id {content.id!r} is not the table UUID "
+                               f"{metadata.table_uuid} of its metadata file")
+        files.validate_metadata(metadata, roots, what=f"table {key}", read_current_only=True)
+        given = content.fields.get("location")
+        if given is not None and given != metadata.location:
+            raise InvalidInput(f"put {key}: location {given!r} is not the table location "
+                               f"{metadata.location!r} of its metadata file")
+        return content if given is not None else content.with_fields(location=metadata.location)
+
+    def describe(self, content: Content) -> dict[str, Any]:
+        return {k: content.fields.get(k) for k in ICEBERG_FIELDS}
+
+    def merger(self) -> ContentMerger:
+        from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
+
+        return IcebergContentMerger()
+
+    def state_files(self, reachable: set[str], roots: AllowedRoots | None,
+                    io_properties: Mapping[str, str]) -> StateFiles:
+        from spark_lakeversion.formats.iceberg.reachability import IcebergStateFiles
+
+        return IcebergStateFiles(reachable, roots, io_properties)

@@ -1,0 +1,52 @@
+"""The content-merger interface a table format implements (`TableFormat.merger()`): how a
+table changed on *both* sides of a merge can still be merged.
+
+A plan is computed without writing anything (dry runs stop there); `apply()` writes
+whatever the format needs (new manifests, metadata file) and returns the new content.
+The merge engine re-plans if the target moved between planning and its compare-and-swap.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark_lakeversion.store.model import Conflict, Content, ContentType, Key
+
+
+@dataclass(frozen=True)
+class MergeContext:
+    """What a content merger may need to know about the merge it is part of."""
+
+    source: str  # ref expression as given
+    source_commit: str
+    target: str  # target branch
+    target_commit: str
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"isolation_level": ...}
+
+
+class ContentMergePlan(ABC):
+    key: Key
+    conflicts: list[Conflict]
+    statistics: dict[str, Any]
+
+    @abstractmethod
+    def apply(self) -> Content:
+        """Write the merged table state and return its new content value."""
+
+    def discard(self) -> None:  # noqa: B027 - optional hook
+        """Remove what `apply()` wrote, when its commit lost the race to the target."""
+
+
+class ContentMerger(ABC):
+    content_type: ContentType
+
+    @abstractmethod
+    def plan(self, key: Key, base: Content, target: Content, source: Content,
+             context: MergeContext) -> ContentMergePlan:
+        """Plan the merge of `source`'s net change since `base` onto `target`; write nothing."""
+
+    def check_options(self, options: Mapping[str, Any]) -> None:  # noqa: B027 - optional
+        """Refuse (`InvalidInput`) merge options this format reads but cannot honour."""
