@@ -2,50 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from spark_lakeversion.versioning import VersionStore, open_store
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-POSTGRES_URL = os.environ.get("LAKEVERSION_TEST_POSTGRES",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                             connect_timeout=3):
-            return True
-    except Exception:
-        return False
-
-
-def require_postgres() -> None:
-    """Skip locally when PostgreSQL is down; in CI a missing PostgreSQL is a failure."""
-    if postgres_available():
-        return
-    if IN_CI:
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is required in CI (CI=true)")
-    pytest.skip("PostgreSQL on 127.0.0.1:5432 is not running (it must in CI)")
-
-
-def fresh_postgres_url() -> str:
-    """A PostgreSQL store URL in a schema of its own, so tests never see each other."""
-    import psycopg
-
-    schema = f"lv_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
+from tests.helpers import BACKENDS, make_store_url
 
 #: examples per fuzz test: bounded for CI; `pytest --long` runs many more before a release
 FUZZ_EXAMPLES = 1_500
@@ -61,18 +24,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def fuzz_examples(request: pytest.FixtureRequest) -> int:
     return FUZZ_EXAMPLES_LONG if request.config.getoption("--long") else FUZZ_EXAMPLES
-
-
-BACKENDS = ["sqlite-memory", "sqlite-file", "postgres"]
-
-
-def make_store_url(backend: str, tmp_path: Path) -> str:
-    if backend == "sqlite-memory":
-        return "sqlite:///:memory:"
-    if backend == "sqlite-file":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    require_postgres()
-    return fresh_postgres_url()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -108,17 +59,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """
     from pyspark.sql import SparkSession
 
+    from spark_lakeversion.spark.build import ensure_shim_jar
     from spark_lakeversion.spark.jars import find_iceberg_runtime_jar
+    from spark_lakeversion.spark.jvm import install_error_translation
 
-    jars = [find_iceberg_runtime_jar()]
-    extensions = [ICEBERG_EXTENSION]
-    try:
-        from spark_lakeversion.spark.build import ensure_shim_jar
-
-        jars.append(ensure_shim_jar())
-        extensions.append(SHIM_EXTENSION)
-    except ImportError:
-        pass
+    jars = [find_iceberg_runtime_jar(), ensure_shim_jar()]
+    extensions = [ICEBERG_EXTENSION, SHIM_EXTENSION]
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = (
         SparkSession.builder.master("local[2]")
@@ -134,11 +80,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
-    try:  # shim failures surface as spark_lakeversion.errors types, as in `session()`
-        from spark_lakeversion.spark.jvm import install_error_translation
-
-        install_error_translation()
-    except ImportError:
-        pass
+    install_error_translation()  # shim failures surface as our error types, as in session()
     yield session
     session.stop()

@@ -11,7 +11,7 @@ from chispa import assert_df_equality
 
 from spark_lakeversion.errors import ConflictError, InvalidName, ReadOnlyRef, RefNotFound
 from spark_lakeversion.spark import jvm
-from tests.spark.conftest import Lake, register_catalog
+from tests.spark.helpers import Lake, register_catalog
 
 pytestmark = pytest.mark.spark
 

@@ -16,7 +16,7 @@ from pyiceberg.catalog.rest import RestCatalog
 
 from spark_lakeversion.cli.main import cli as cli_main
 from spark_lakeversion.errors import ConflictError
-from tests.spark.conftest import Lake
+from tests.spark.helpers import Lake
 
 MODES = {
     "copy-on-write": "'write.delete.mode'='copy-on-write', 'write.update.mode'='copy-on-write'",

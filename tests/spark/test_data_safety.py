@@ -14,7 +14,7 @@ import pytest
 
 from spark_lakeversion.errors import UnsafeOperation
 from spark_lakeversion.gc import collect_garbage
-from tests.spark.conftest import Lake
+from tests.spark.helpers import Lake
 
 
 def _files(lake: Lake) -> set[Path]:

@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.errors import InvalidInput, LakeVersionError, LocationNotAllowed
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from tests.spark.conftest import Lake
+from tests.spark.helpers import Lake
 
 
 def listing(*dirs: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from tests.spark.conftest import Lake
+from tests.spark.helpers import Lake
 
 CASES: list[tuple[str, type[LakeVersionError], str]] = [
     ("CREATE BRANCH `bad name`", InvalidName, "not allowed"),

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from spark_lakeversion.spark.submit import build_command
-from tests.spark.conftest import Lake
+from tests.spark.helpers import Lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Small builders and a whole-store snapshot for "wrote nothing" assertions."""
+"""A whole-store snapshot (every row of the SQL storage) for "wrote nothing" assertions."""
 
 from __future__ import annotations
 
@@ -6,18 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from spark_lakeversion.store.model import Content, ContentType
 from spark_lakeversion.versioning import VersionStore
-
-
-def table(table_id: str, version: str) -> Content:
-    """A table state for table-level semantics (Delta: no content merger gets involved)."""
-    return Content(ContentType.DELTA_TABLE, table_id,
-                   {"location": f"file:///wh/{table_id}", "version": version})
-
-
-def namespace(properties: dict[str, str] | None = None) -> Content:
-    return Content(ContentType.NAMESPACE, "ns", {"properties": properties or {}})
 
 
 def snapshot_of_store(store: VersionStore) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning import commits as commits_module
-from tests.conftest import BACKENDS, make_store_url
+from tests.helpers import BACKENDS, make_store_url
 from tests.store.helpers import snapshot_of_store
 
 

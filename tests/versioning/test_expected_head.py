@@ -8,7 +8,8 @@ import pytest
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
 from spark_lakeversion.store.model import Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore
-from tests.store.helpers import snapshot_of_store, table
+from tests.store.helpers import snapshot_of_store
+from tests.versioning.helpers import table
 
 
 def _moved_main(store: VersionStore) -> tuple[str, str, str]:

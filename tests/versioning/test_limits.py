@@ -15,7 +15,8 @@ from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.model import Put
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.interface import decode_page_token, encode_page_token
-from tests.store.helpers import namespace, snapshot_of_store, table
+from tests.store.helpers import snapshot_of_store
+from tests.versioning.helpers import namespace, table
 
 BIG = "x" * 5_000_000
 

@@ -12,8 +12,8 @@ import pytest
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.store.model import Key, Put
 from spark_lakeversion.versioning import VersionStore, open_store
-from tests.conftest import make_store_url
-from tests.store.helpers import table
+from tests.helpers import make_store_url
+from tests.versioning.helpers import table
 
 WRITERS = 4
 COMMITS_EACH = 15

@@ -11,7 +11,7 @@ import pytest
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.store.model import Delete, Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore
-from tests.store.helpers import namespace, table
+from tests.versioning.helpers import namespace, table
 
 
 def test_reflog_lists_every_movement_since_a_time_oldest_first(store: VersionStore) -> None:

@@ -14,7 +14,7 @@ from pyiceberg.table import Table
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.store.model import MergeAction, Put
 from spark_lakeversion.versioning import open_store
-from tests.test_iceberg_merge_support import KEY, Lake, content, table_rows
+from tests.formats.iceberg.helpers import KEY, Lake, content, table_rows
 
 Op = tuple[str, int, int]
 ops = st.lists(st.tuples(st.sampled_from(["append", "append", "delete", "drop"]),

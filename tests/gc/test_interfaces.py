@@ -20,7 +20,7 @@ from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import open_store
-from tests.test_gc_lake import Lake
+from tests.gc.helpers import Lake
 
 
 @pytest.fixture

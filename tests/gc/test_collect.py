@@ -18,7 +18,7 @@ from spark_lakeversion.gc.durations import parse_duration
 from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore
-from tests.test_gc_lake import Lake
+from tests.gc.helpers import Lake
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_durations_and_paths() -> None:
 def test_fast_avro_path_reads_match_pyiceberg(lake: Lake) -> None:
     """The cached-resolution reader gives exactly pyiceberg's answer, partitioned or not."""
     from spark_lakeversion.formats.iceberg.avro import _fallback, _fast
-    from tests.test_gc_lake import SCHEMA, rows
+    from tests.gc.helpers import SCHEMA, rows
 
     lake.create("main", "a", [1, 2])
     lake.append("main", "a", [3])

@@ -34,7 +34,8 @@ from spark_lakeversion.store.model import (
     RefType,
 )
 from spark_lakeversion.versioning import VersionStore
-from tests.store.helpers import namespace, snapshot_of_store, table
+from tests.store.helpers import snapshot_of_store
+from tests.versioning.helpers import namespace, table
 
 
 def test_main_exists_after_initialisation(store: VersionStore) -> None:

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 import spark_lakeversion as lv
 from spark_lakeversion.cli.main import LakeVersionGroup, cli
 from spark_lakeversion.store.model import Content, ContentType, Key, Put
-from tests.conftest import make_store_url
+from tests.helpers import make_store_url
 
 LAKEVERSION = Path(sys.executable).parent / "lakeversion"
 

@@ -26,7 +26,7 @@ from spark_lakeversion.store.model import (
     Put,
 )
 from spark_lakeversion.versioning import VersionStore, open_store
-from tests.test_iceberg_merge_support import (
+from tests.formats.iceberg.helpers import (
     KEY,
     Lake,
     add_delete_file,
@@ -473,7 +473,7 @@ def test_without_a_registered_merger_the_table_level_rule_applies(env: Env) -> N
 
 
 def test_plan_apply_is_idempotent_and_discard_removes_its_files(env: Env) -> None:
-    from tests.test_iceberg_merge_support import plan
+    from tests.formats.iceberg.helpers import plan
 
     base = env.store.get_content("main", KEY)
     assert base is not None

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from spark_lakeversion.store.model import Delete, Key, Put
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.tree import Node, Trees, TreeWriter
-from tests.store.helpers import table
+from tests.versioning.helpers import table
 
 KEYS = st.sampled_from([f"db.t{i:03d}" for i in range(60)] + ["a.b.c", "x"])
 # a change: key -> new version string, or None to delete

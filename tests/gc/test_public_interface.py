@@ -16,7 +16,7 @@ from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.http import RestVersionStore
-from tests.test_gc_lake import Lake
+from tests.gc.helpers import Lake
 
 
 class ReadsOverHttp(RestVersionStore):

@@ -26,7 +26,7 @@ from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.versioning import open_store
-from tests.test_gc_lake import Lake
+from tests.gc.helpers import Lake
 
 TEN_DAYS = 10 * 86400
 

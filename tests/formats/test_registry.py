@@ -61,7 +61,7 @@ def test_a_format_declared_by_an_entry_point_is_found(tmp_path: Path,
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: strict-delta\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\nstrict = tests.test_formats_registry:StrictDelta\n")
+        f"[{ENTRY_POINT_GROUP}]\nstrict = tests.formats.test_registry:StrictDelta\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = FormatRegistry()
     assert type(registry.require(ContentType.DELTA_TABLE)) is StrictDelta  # replaces ours

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.versioning import VersionStore, open_store
-from tests.conftest import BACKENDS, make_store_url
+from tests.helpers import BACKENDS, make_store_url
 
 
 @pytest.fixture(params=[*BACKENDS, "rest"])
