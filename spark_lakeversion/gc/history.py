@@ -18,7 +18,6 @@ from spark_lakeversion.store.model import Commit, Content
 from spark_lakeversion.store.objects import to_us
 from spark_lakeversion.versioning import retention
 from spark_lakeversion.versioning.interface import VersionStore
-from spark_lakeversion.versioning.retention import walk_retained
 
 
 @dataclass
@@ -54,7 +53,7 @@ def read_history(store: VersionStore, cutoff: datetime, history: History) -> Non
     history.heads = {r.name: r.head for r in store.list_refs()}
     history.reflog_heads = reflog_heads(store, cutoff, set(history.heads))
     roots = set(history.heads.values()) | history.reflog_heads
-    walk_retained(roots, cutoff, store.get_commit, history.commits)
+    retention.walk_retained(roots, cutoff, store.get_commit, history.commits)
     # states: oldest first, so that a child's retained parent is listed before it
     pending = sorted((c for c in history.commits.values() if c.id not in history.listed),
                      key=lambda c: c.timestamp)
