@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from spark_lakeversion.errors import InvalidKey
+from spark_lakeversion.errors import ConflictError, InvalidKey
 from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
 from spark_lakeversion.versioning import VersionStore, open_store
@@ -96,3 +96,19 @@ def test_keys_stored_before_the_rules_stay_readable_and_deletable(
     db.commit("main", [Delete(old), Put(Key.of("db.ab"), delta("X", "file:///w/x"))],
               message="rename to a safe name")
     assert [k for k, _ in db.list_keys("main")] == [Key.of("db.ab")]
+
+
+def test_the_commit_itself_refuses_a_second_table_at_a_taken_location(db: VersionStore) -> None:
+    """Two creates that both passed the catalog's check (a race, or a client bypassing it)
+    cannot both land: the store checks new index rows inside the commit's transaction."""
+    db.create_ref("dev")
+    db.commit("main", [Put(Key.of("db.a"), delta("A", "file:///w/db/a"))], message="A")
+    before = snapshot_of_store(db)
+    for location in ["file:///w/db/a", "file:///w/db/a/inner", "file:///w/db"]:
+        with pytest.raises(ConflictError, match="overlaps the location of another table"):
+            db.commit("dev", [Put(Key.of("db.b"), delta("B", location))], message="B")
+    assert snapshot_of_store(db) == before
+    # the table itself moves freely, and a sibling location is free
+    db.commit("main", [Put(Key.of("db.a"), delta("A", "file:///w/db/a2"))], message="A moves")
+    db.commit("dev", [Put(Key.of("db.b"), delta("B", "file:///w/db/b"))], message="B")
+    assert db.location_owner("file:///w/db/b", "X") == ("B", "file:///w/db/b")

@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.locations import Location, parse_location
+from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.locations import OVERLAPS, Location, parse_location
 from spark_lakeversion.store.model import Content
 
 #: lv_meta key set once every content row written before the index existed is indexed
@@ -83,6 +83,37 @@ def owner(conn: Connection, table: sa.Table, location: Location,
             table.c.location >= prefix, table.c.location < prefix[:-1] + "0",
             others).limit(1)).first()
     return (str(row[0]), str(row[1])) if row is not None else None
+
+
+def claim(conn: Connection, table: sa.Table, new_rows: list[dict[str, Any]],
+          postgres: bool) -> None:
+    """Inside the commit's transaction, refuse index rows whose location another table id
+    owns, so two concurrent creates at one location cannot both land (the catalog checks
+    first; this closes the window between its check and the commit). Only rows not yet
+    indexed are checked, so an existing table's commits cost one lookup. PostgreSQL takes
+    a transaction-scoped advisory lock for new locations, which are rare (creates and
+    location changes); SQLite already serialises writers."""
+    if not new_rows:
+        return
+    keys = [(r["location"], r["content_id"]) for r in new_rows]
+    present = {(str(r[0]), str(r[1])) for r in conn.execute(
+        sa.select(table.c.location, table.c.content_id).where(
+            sa.tuple_(table.c.location, table.c.content_id).in_(keys)))}
+    fresh = [r for r in new_rows if (r["location"], r["content_id"]) not in present]
+    if not fresh:
+        return
+    if postgres:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    for row in fresh:
+        found = owner(conn, table, parse_location(row["location"]), row["content_id"])
+        if found is not None:
+            raise ConflictError(
+                f"table location {row['location']} {OVERLAPS} (table id {found[0]} at "
+                f"{found[1]}): a concurrent create took it; tables never share files")
+
+
+#: the advisory-lock key that serialises new index rows on PostgreSQL ("lvloc")
+_LOCK_KEY = 0x6C766C6F63
 
 
 def backfill_rows(data: Iterable[str]) -> list[dict[str, Any]]:

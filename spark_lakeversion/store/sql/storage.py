@@ -86,7 +86,10 @@ class _Writer(_Reader, StorageWriter):
                     indexed: Iterable[Content | None]) -> None:
         self.db.insert_ignore(contents_table, [{"hash": h, "data": d}
                                                for h, d in contents.items()], self.conn)
-        self.db.insert_ignore(locations_table, location_index.rows(indexed), self.conn)
+        index_rows = location_index.rows(indexed)
+        location_index.claim(self.conn, locations_table, index_rows,
+                             self.db.dialect == "postgresql")
+        self.db.insert_ignore(locations_table, index_rows, self.conn)
         self.db.insert_ignore(nodes_table, [{"hash": h, "data": d}
                                             for h, d in nodes.items()], self.conn)
 
