@@ -186,13 +186,3 @@ def write_metadata(metadata: TableMetadata, previous_location: str | None = None
     _CACHE.put(location, metadata)
     return location
 
-
-def delete_file_quietly(location: str) -> None:
-    """Best-effort removal of a file we wrote but never published (a lost commit). Only for
-    paths this process computed itself; the catalog's clean-up goes through
-    `iceberg_files.delete_created`, which removes only files `write_metadata` created."""
-    try:
-        file_io(location).delete(location)
-    except Exception:  # noqa: BLE001 - an orphan file is harmless, gc finds it
-        pass
-

@@ -112,7 +112,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
             expected_gc_epoch=gc_epoch)
     except GcEpochChanged as exc:
         for location in written:
-            fmt.delete_file_quietly(location)
+            iceberg_files.delete_created(location)
         raise GcRefused(f"commit to {branch} failed: {exc.message}") from None
     except ConflictError as exc:
         for location in written:
@@ -150,7 +150,7 @@ def fence_against_gc(store: VersionStore, written: Sequence[str],
                                                  fmt.file_io(metadata.location))
     if problems:
         for location in written:
-            fmt.delete_file_quietly(location)
+            iceberg_files.delete_created(location)
         raise GcRefused(gc_fence.refusal(problems, state))
     return state.epoch
 
