@@ -32,3 +32,15 @@ def iceberg_error(response: Any, status: int, type_: str) -> str:
     assert body["type"] == type_ and body["code"] == status, body
     assert isinstance(body["message"], str) and body["message"]
     return str(body["message"])
+
+
+def create_table_updates(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The updates a create-table commit carries (as Iceberg's Java client sends them);
+    callers append `set-location` when they name one."""
+    return [{"action": "upgrade-format-version", "format-version": 2},
+            {"action": "add-schema", "schema": schema},
+            {"action": "set-current-schema", "schema-id": -1},
+            {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
+            {"action": "set-default-spec", "spec-id": -1},
+            {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
+            {"action": "set-default-sort-order", "sort-order-id": -1}]

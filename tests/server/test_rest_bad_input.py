@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.server.helpers import create_table_updates
 
 SCHEMA = {"type": "struct", "schema-id": 0,
           "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
@@ -166,13 +167,7 @@ def test_no_table_is_created_in_a_missing_namespace(server: EmbeddedServer, ice:
     r = ice.post("/namespaces/nons/tables",
                  json={"name": "x", "schema": SCHEMA, "location": location, "stage-create": True})
     iceberg_error(r, 404, "NoSuchNamespaceException")
-    create = [{"action": "upgrade-format-version", "format-version": 2},
-              {"action": "add-schema", "schema": SCHEMA},
-              {"action": "set-current-schema", "schema-id": -1},
-              {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
-              {"action": "set-default-spec", "spec-id": -1},
-              {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
-              {"action": "set-default-sort-order", "sort-order-id": -1},
+    create = [*create_table_updates(SCHEMA),
               {"action": "set-location", "location": location}]
     r = ice.post("/namespaces/nons/tables/y",
                  json={"requirements": [{"type": "assert-create"}], "updates": create})

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,14 @@ from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning import commits as commits_module
-from tests.helpers import BACKENDS, make_store_url
+from tests.helpers import make_store_url
 from tests.store.helpers import snapshot_of_store
 
 
-@pytest.fixture(params=BACKENDS)
-def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return make_store_url(request.param, tmp_path)
-
-
 @pytest.fixture
-def db(sql_url: str) -> Iterator[VersionStore]:
-    s = open_store(sql_url)
-    yield s
-    s.close()
+def db(store: VersionStore) -> VersionStore:
+    """The suite's `store` fixture, on every SQL backend."""
+    return store
 
 
 def delta(table_id: str, location: str) -> Content:

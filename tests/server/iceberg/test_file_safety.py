@@ -20,6 +20,7 @@ from pyiceberg.exceptions import BadRequestError
 
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
 from tests.server.files import SCHEMA, Site
+from tests.server.helpers import create_table_updates
 
 UNREADABLE = "not a readable Iceberg metadata file under the allowed locations"
 
@@ -418,13 +419,7 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
 
 def test_one_transaction_cannot_create_two_tables_in_one_directory(
         site: Site, db: httpx.Client) -> None:
-    create = [{"action": "upgrade-format-version", "format-version": 2},
-              {"action": "add-schema", "schema": SCHEMA},
-              {"action": "set-current-schema", "schema-id": -1},
-              {"action": "add-spec", "spec": {"spec-id": 0, "fields": []}},
-              {"action": "set-default-spec", "spec-id": -1},
-              {"action": "add-sort-order", "sort-order": {"order-id": 0, "fields": []}},
-              {"action": "set-default-sort-order", "sort-order-id": -1}]
+    create = create_table_updates(SCHEMA)
     before = site.listing()
 
     def change(name: str, location: str, uuid: str) -> dict[str, Any]:

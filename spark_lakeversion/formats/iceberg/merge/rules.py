@@ -68,6 +68,18 @@ class Rules:
     def conflict(self, type: ConflictType, message: str, **details: Any) -> None:
         self.conflicts.append(Conflict(type, self.key, message, details))
 
+    def bring_over(self, item: Any, existing: Any, add: Any, type: ConflictType,
+                   differs: str, fields: list[str]) -> bool:
+        """A source schema or spec the replay needs: added when the target has none with
+        its id (`existing` is None), kept when it has the same; False (a conflict) when the
+        id means something else on the target."""
+        if existing is None:
+            self.updates.append(add)
+        elif existing != item:
+            self.conflict(type, differs, fields=fields)
+            return False
+        return True
+
     # ---- rule 1: format -----------------------------------------------------------------
     def check_format(self) -> bool:
         versions = {name: s.metadata.format_version for name, s in
@@ -111,13 +123,10 @@ class Rules:
             return
         known = {s.schema_id: s for s in self.target.metadata.schemas}
         for schema in self.source.metadata.schemas:
-            existing = known.get(schema.schema_id)
-            if existing is None:
-                self.updates.append(AddSchemaUpdate(schema=schema))
-            elif existing != schema:
-                self.conflict(ConflictType.SCHEMA_CONFLICT,
-                              f"schema id {schema.schema_id} means different schemas on the "
-                              "two sides", fields=[f.name for f in schema.fields])
+            if not self.bring_over(schema, known.get(schema.schema_id),
+                                   AddSchemaUpdate(schema=schema), ConflictType.SCHEMA_CONFLICT,
+                                   f"schema id {schema.schema_id} means different schemas on "
+                                   "the two sides", [f.name for f in schema.fields]):
                 return
         self.updates.append(SetCurrentSchemaUpdate(schema_id=source.schema_id))  # type: ignore[call-arg]
 
@@ -135,15 +144,13 @@ class Rules:
                           fields=["partition-spec"], base_spec_id=base.spec_id,
                           target_spec_id=target.spec_id, source_spec_id=source.spec_id)
         elif source_changed:
-            known = {s.spec_id: s for s in self.target.metadata.partition_specs}
+            specs = {s.spec_id: s for s in self.target.metadata.partition_specs}
             for spec in self.source.metadata.partition_specs:
-                existing = known.get(spec.spec_id)
-                if existing is None:
-                    self.updates.append(AddPartitionSpecUpdate(spec=spec))
-                elif existing != spec:
-                    self.conflict(ConflictType.SPEC_CONFLICT,
-                                  f"partition spec id {spec.spec_id} means different specs "
-                                  "on the two sides", fields=["partition-spec"])
+                if not self.bring_over(spec, specs.get(spec.spec_id),
+                                       AddPartitionSpecUpdate(spec=spec),
+                                       ConflictType.SPEC_CONFLICT,
+                                       f"partition spec id {spec.spec_id} means different "
+                                       "specs on the two sides", ["partition-spec"]):
                     return
             self.updates.append(SetDefaultSpecUpdate(spec_id=source.spec_id))  # type: ignore[call-arg]
 
