@@ -9,6 +9,7 @@ import pytest
 
 from spark_lakeversion.versioning import VersionStore, open_store
 from tests.helpers import BACKENDS, make_store_url
+from tests.s3.helpers import MotoS3, start_moto
 
 #: examples per fuzz test: bounded for CI; `pytest --long` runs many more before a release
 FUZZ_EXAMPLES = 1_500
@@ -45,6 +46,16 @@ def sqlite_store(tmp_path: Path) -> Iterator[VersionStore]:
     s.close()
 
 
+# ---- the one S3 endpoint of the test run -------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server on a free loopback port, shared by every suite (one bucket each:
+    `moto_s3.bucket()`)."""
+    server = start_moto()
+    yield server
+    server.stop()
+
+
 # ---- the one SparkSession of the test run ----------------------------------------------
 ICEBERG_EXTENSION = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 SHIM_EXTENSION = "io.lakeversion.spark.LakeVersionSparkSessionExtensions"
@@ -60,10 +71,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from pyspark.sql import SparkSession
 
     from spark_lakeversion.spark.build import ensure_shim_jar
-    from spark_lakeversion.spark.jars import find_iceberg_runtime_jar
+    from spark_lakeversion.spark.jars import find_aws_sdk_jars, find_iceberg_runtime_jar
     from spark_lakeversion.spark.jvm import install_error_translation
 
-    jars = [find_iceberg_runtime_jar(), ensure_shim_jar()]
+    # the AWS SDK v2 from the start, as `session()` has it: S3 catalogs join at runtime
+    jars = [find_iceberg_runtime_jar(), ensure_shim_jar(), *find_aws_sdk_jars()]
     extensions = [ICEBERG_EXTENSION, SHIM_EXTENSION]
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = (

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from spark_lakeversion.cli.output import OUTPUT_FORMATS, emit, get_state
+from spark_lakeversion.cli.serve import io_config_from_cli, io_options
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc.collect import collect_garbage, runs_on_server
 from spark_lakeversion.gc.durations import (
@@ -117,10 +118,11 @@ def render_report(report: GcReport) -> str:
                    "`lakeversion serve --allowed-location`.")
 @click.option("--output", "-o", "output", type=click.Choice(OUTPUT_FORMATS), default=None,
               help="text or json (same as the global --output).")
+@io_options
 @click.pass_context
 def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bool,
        force: bool, warehouse: str | None, allowed_locations: tuple[str, ...],
-       output: str | None) -> None:
+       output: str | None, io_options: tuple[str, ...], io_config: str | None) -> None:
     """Delete files under table locations that no ref, tag or retained commit reaches.
 
     Reachability covers every branch and tag, every commit newer than
@@ -138,16 +140,21 @@ def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bo
     check_grace(grace, force)
     store = state.catalog.store
     roots: AllowedRoots | None = None
+    io = None
     if runs_on_server(store):
-        if warehouse or allowed_locations:
-            raise InvalidInput("gc on a server uses the server's warehouse and allowed "
-                               "locations: --warehouse/--allowed-location cannot be given")
+        if warehouse or allowed_locations or io_options or io_config:
+            raise InvalidInput("gc on a server uses the server's warehouse, allowed "
+                               "locations and FileIO settings: --warehouse, "
+                               "--allowed-location, --io and --io-config cannot be given")
     else:
-        from spark_lakeversion.server.app import normalize_warehouse
+        from spark_lakeversion.server.app import normalize_root, normalize_warehouse
 
-        roots = AllowedRoots([normalize_warehouse(warehouse), *allowed_locations])
+        io = io_config_from_cli(io_options, io_config)
+        roots = AllowedRoots([normalize_warehouse(warehouse),
+                              *(normalize_root(r) for r in allowed_locations)])
     report = collect_garbage(store, roots=roots, older_than=grace,
-                             keep_commits_since=keep, dry_run=dry_run, force=force)
+                             keep_commits_since=keep, dry_run=dry_run, force=force,
+                             io_properties=io)
     data: dict[str, Any] = report.to_dict()
     emit(ctx, data, lambda _: render_report(report))
     if report.skipped_tables:

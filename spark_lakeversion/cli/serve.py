@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits, iter_limits
 from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
+
+
+def io_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--io PROP=VALUE` (repeatable) and `--io-config FILE`: the FileIO properties the
+    server opens table files with (`spark_lakeversion.fileio`)."""
+    command = click.option(
+        "--io-config", "io_config", metavar="FILE", envvar="LAKEVERSION_IO_CONFIG",
+        help="A properties file of FileIO properties (PROP=VALUE lines; env "
+             "LAKEVERSION_IO_CONFIG); --io options override it.")(command)
+    return click.option(
+        "--io", "io_options", multiple=True, metavar="PROP=VALUE",
+        help="A FileIO property (repeatable), e.g. s3.endpoint=http://127.0.0.1:9000, "
+             "s3.region, s3.access-key-id, s3.secret-access-key, s3.path-style-access=true. "
+             "Over the standard AWS_... and PYICEBERG_S3__... environment.")(command)
+
+
+def io_config_from_cli(options: tuple[str, ...], config_file: str | None) -> FileIOConfig:
+    """The FileIO configuration from the CLI (a bad option is a usage error)."""
+    from spark_lakeversion.errors import InvalidInput
+
+    try:
+        return FileIOConfig.from_sources(options, config_file)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.message, param_hint="--io/--io-config") from None
 
 
 def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,11 +70,13 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
                    "(env LAKEVERSION_TOKEN).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@io_options
 @limit_options
 @click.pass_context
 def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
           allowed_locations: tuple[str, ...], host: str, port: int, token: str | None,
-          log_level: str, **limit_values: int) -> None:
+          log_level: str, io_options: tuple[str, ...], io_config: str | None,
+          **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     import uvicorn
 
@@ -63,8 +91,9 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
     from spark_lakeversion.errors import InvalidInput
 
     limits = Limits(**limit_values)
+    io = io_config_from_cli(io_options, io_config)
     try:
-        app = create_app(store_url, warehouse, token, limits, allowed_locations)
+        app = create_app(store_url, warehouse, token, limits, allowed_locations, io)
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location"
                                  ) from None
@@ -72,7 +101,7 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
     shown = _without_password(app.state.ctx.store.url)
     click.echo(f"lakeversion serving http://{host}:{port} (Iceberg REST: "
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
-               f"{shown}, allowed locations: {roots})", err=True)
+               f"{shown}, allowed locations: {roots}, file io: {io.describe()})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 lifespan="off", **uvicorn_limits(limits))
 
@@ -88,7 +117,8 @@ def _without_password(url: str) -> str:
 
 def serve_in_subprocess(store: str, warehouse: str | Path, *,
                         output: int | IO[bytes] = subprocess.DEVNULL,
-                        timeout: float = 60.0, allowed_locations: tuple[str, ...] = ()
+                        timeout: float = 60.0, allowed_locations: tuple[str, ...] = (),
+                        io: Mapping[str, str] | None = None
                         ) -> tuple[subprocess.Popen[bytes], str]:
     """`lakeversion serve` as a child process on a free loopback port, for benchmarks and
     tests: returns (process, base URL) once `/api/v1/refs` answers. Its stdout and stderr
@@ -105,7 +135,10 @@ def serve_in_subprocess(store: str, warehouse: str | Path, *,
     cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
     for root in allowed_locations:
         cmd += ["--allowed-location", root]
-    proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT)
+    env = dict(os.environ)
+    if io:  # through the environment, so no secret shows in the process list
+        env.update(FileIOConfig.of(io).as_environment())
+    proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

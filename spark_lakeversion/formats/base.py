@@ -36,10 +36,11 @@ class TableFormat(ABC):
     content_type: ContentType
 
     @abstractmethod
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         """Check a content value a client hands in (locations under `roots`, files
-        readable); return it, completed where the format derives fields, or raise
-        `InvalidInput`."""
+        readable with the server's FileIO properties `io_properties`); return it,
+        completed where the format derives fields, or raise `InvalidInput`."""
 
     def describe(self, content: Content) -> dict[str, Any]:
         """A short JSON-able description, for logs and commit properties."""

@@ -4,6 +4,7 @@ a `_delta_log` yet, keeps every file under it (the default `ProtectedLocations`)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.formats.base import TableFormat
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 class DeltaFormat(TableFormat):
     content_type = ContentType.DELTA_TABLE
 
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         if "location" in content.fields:
             parse_location(content.fields["location"], f"Delta table {key} location")
         return content

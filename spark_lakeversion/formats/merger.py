@@ -25,6 +25,9 @@ class MergeContext:
     target: str  # target branch
     target_commit: str
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"isolation_level": ...}
+    #: how table files are opened: the store's `io_properties` (the server's FileIO
+    #: configuration, `spark_lakeversion.fileio`), never anything a client sent
+    io_properties: Mapping[str, str] = field(default_factory=dict)
 
 
 class ContentMergePlan(ABC):

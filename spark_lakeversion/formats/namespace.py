@@ -3,6 +3,7 @@ roots; gc has nothing to follow in them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 class NamespaceFormat(TableFormat):
     content_type = ContentType.NAMESPACE
 
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         """A `location` property, if any, lies under a root."""
         props = content.fields.get("properties") or {}
         if not isinstance(props, dict):

@@ -9,9 +9,11 @@ another table's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from spark_lakeversion.errors import LocationNotAllowed
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.locations import OVERLAPS, AllowedRoots
 from spark_lakeversion.store.model import Content, Key
@@ -25,10 +27,12 @@ class LocationIndex(Protocol):
                        ) -> tuple[str, str] | None: ...
 
 
-def validate_content(key: Key, content: Content, roots: AllowedRoots) -> Content:
+def validate_content(key: Key, content: Content, roots: AllowedRoots,
+                     io_properties: Mapping[str, str] | None = None) -> Content:
     """`content` as its format completes it (Iceberg: `location` filled in), or
-    `InvalidInput`."""
-    return FORMATS.require(content.type).validate(key, content, roots)
+    `InvalidInput`; files are read with the server's FileIO properties."""
+    return FORMATS.require(content.type).validate(key, content, roots,
+                                                  FileIOConfig.of(io_properties))
 
 
 def check_overlap(store: LocationIndex, key: Key, content: Content) -> None:

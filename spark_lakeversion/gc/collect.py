@@ -159,7 +159,7 @@ def collect_garbage(store: VersionStore, *,
     lap("reachability")
 
     # 2. list (before the fresh read, so a file committed meanwhile is seen as reachable)
-    filesystems = FileSystems()
+    filesystems = FileSystems(io_properties)
     listed: dict[str, ListedFile] = {}
     listed_roots = roots_to_list(loc.uri for locs in ownership.owned.values() for loc in locs)
     for root in listed_roots:
@@ -210,21 +210,19 @@ def collect_garbage(store: VersionStore, *,
 
     report.garbage = sorted(candidates, key=lambda f: f.path)
     if not dry_run:
+        deletable: dict[str, ListedFile] = {}
         for info in report.garbage:
             why = unsafe_to_delete(info.path, ownership)
             if why:
                 report.errors.append({"path": info.path, "error": f"not deleted: {why}"})
                 continue
-            try:
-                filesystems.delete(info.path)
-            except FileNotFoundError:
-                continue  # someone else removed it: nothing reclaimed by us
-            except OSError as exc:
-                report.errors.append({"path": info.path,
-                                      "error": f"{type(exc).__name__}: {exc}"})
+            deletable[info.path] = info
+        for path, error in filesystems.delete_many(list(deletable)).items():
+            if error is not None:
+                report.errors.append({"path": path, "error": error})
                 continue
             report.deleted += 1
-            report.bytes_reclaimed += info.size
+            report.bytes_reclaimed += deletable[path].size
     lap("deleting")
 
     report.refs = len(history.heads)

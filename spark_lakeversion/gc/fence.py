@@ -21,8 +21,8 @@ the commit against a run that begins in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from spark_lakeversion.store.gc_state import GcState
@@ -31,16 +31,18 @@ from spark_lakeversion.store.gc_state import GcState
 _SHOWN = 5
 
 
-def check_new_files(state: GcState, base: Any, metadata: Any, io: Any) -> list[str]:
+def check_new_files(state: GcState, base: Any, metadata: Any, io: Any,
+                    io_properties: Mapping[str, str] | None = None) -> list[str]:
     """Problems with the files `metadata`'s snapshots add over `base` (pyiceberg
     `TableMetadata`s; `base` None for a new table): missing, or older than gc's cutoff.
+    `io` reads manifests; files are looked up with the FileIO properties `io_properties`.
     An empty list: the commit may go ahead (with ``expected_gc_epoch=state.epoch``)."""
     if state.cutoff is None:
         return []
     known = {s.snapshot_id for s in (base.snapshots if base is not None else [])}
     new = [s for s in metadata.snapshots if s.snapshot_id not in known]
     problems: list[str] = []
-    stat = _Stat(state.cutoff)
+    stat = _Stat(state.cutoff, io_properties)
     for snapshot in new:
         problems += stat.check([snapshot.manifest_list], "manifest list")
         if problems:
@@ -75,9 +77,12 @@ def check_new_files(state: GcState, base: Any, metadata: Any, io: Any) -> list[s
     return problems
 
 
-def check_written(state: GcState, paths: Iterable[str]) -> list[str]:
+def check_written(state: GcState, paths: Iterable[str],
+                  io_properties: Mapping[str, str] | None = None) -> list[str]:
     """Problems with files the catalog itself wrote for the commit (metadata files)."""
-    return _Stat(state.cutoff).check(paths, "metadata file") if state.cutoff else []
+    if not state.cutoff:
+        return []
+    return _Stat(state.cutoff, io_properties).check(paths, "metadata file")
 
 
 def refusal(problems: Iterable[str], state: GcState) -> str:
@@ -94,39 +99,33 @@ _ADDED = 1  # ManifestEntryStatus.ADDED
 
 
 class _Stat:
-    """Existence and modification time through pyarrow's file systems."""
+    """Existence and modification time through gc's own file access (`gc.files`)."""
 
-    def __init__(self, cutoff: datetime) -> None:
+    def __init__(self, cutoff: datetime, io_properties: Mapping[str, str] | None) -> None:
         from spark_lakeversion.gc.files import FileSystems
 
         self.cutoff = cutoff
-        self.filesystems = FileSystems()
+        self.filesystems = FileSystems(io_properties)
 
     def check(self, paths: Iterable[str], what: str) -> list[str]:
-        from pyarrow import fs as pafs
-
         from spark_lakeversion.formats.base import normalize_path
 
         problems = []
         for path in paths:
             try:
-                filesystem, inner = self.filesystems.resolve(normalize_path(path))
-                info = filesystem.get_file_info(inner)
+                info = self.filesystems.info(normalize_path(path))
             except Exception as exc:  # noqa: BLE001 - cannot look: cannot vouch for it
                 problems.append(f"{what} {path}: {type(exc).__name__}: {exc}")
                 continue
-            if info.type == pafs.FileType.NotFound:
+            if info is None:
                 problems.append(f"{what} {path} does not exist")
                 continue
-            mtime = info.mtime
-            if mtime is None:
+            if info.mtime is None:
                 problems.append(f"{what} {path} has no modification time")
                 continue
-            if mtime.tzinfo is None:
-                mtime = mtime.replace(tzinfo=timezone.utc)
-            if mtime < self.cutoff:
-                problems.append(f"{what} {path} was modified at {mtime.isoformat()}, before "
-                                "gc's cutoff")
+            if info.mtime < self.cutoff:
+                problems.append(f"{what} {path} was modified at {info.mtime.isoformat()}, "
+                                "before gc's cutoff")
         return problems
 
 

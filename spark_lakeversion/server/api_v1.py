@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
@@ -182,14 +182,14 @@ def _committing(write: Callable[[], T]) -> T:
 
 
 def _validated(store: VersionStore, roots: AllowedRoots | None,
-               ops: list[Operation]) -> list[Operation]:
+               ops: list[Operation], io: Mapping[str, str] | None = None) -> list[Operation]:
     """Every Put: a safe key, a content its format accepts (locations under `roots`, files
     readable) whose location no other table owns; checked before the store writes."""
     out: list[Operation] = []
     for op in ops:
         if isinstance(op, Put):
             check_new_key(op.key.elements, "key element")
-            content = validate_content(op.key, op.content, roots) if roots else op.content
+            content = validate_content(op.key, op.content, roots, io) if roots else op.content
             check_overlap(store, op.key, content)
             op = Put(op.key, content)
         out.append(op)
@@ -265,7 +265,7 @@ def router(ctx: ServerContext) -> APIRouter:
     @router.post("/commits", status_code=201)
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
-        ops = await run_in_threadpool(_validated, store, roots, ops)
+        ops = await run_in_threadpool(_validated, store, roots, ops, ctx.io)
         result = await run_in_threadpool(
             _committing, lambda: store.commit(
                 body.branch, ops, message=body.message, author=body.author,

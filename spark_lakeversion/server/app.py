@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.server import api_v1, gc_routes
@@ -111,20 +112,25 @@ class BearerAuth:
 
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
                token: str | None = None, limits: Limits | None = None,
-               allowed_locations: Sequence[str] | None = None) -> FastAPI:
+               allowed_locations: Sequence[str] | None = None,
+               io: Mapping[str, str] | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
 
     `limits` (default: `Limits()`) also become the store's, so every commit through this
     server is held to them. The server reads and writes table files only under its allowed
     roots: the warehouse plus `allowed_locations` (`lakeversion serve --allowed-location
-    URI`). A bad root is `InvalidInput` here, before anything listens."""
+    URI`). A bad root is `InvalidInput` here, before anything listens. `io` are the FileIO
+    properties every file access uses (`spark_lakeversion.fileio.FileIOConfig`; default:
+    the standard `AWS_...`/`PYICEBERG_...` environment)."""
+    io = FileIOConfig.of(io) if io is not None else FileIOConfig.from_environment()
     warehouse = normalize_warehouse(warehouse)
     roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
         store = open_store(store)
     limits = limits or DEFAULT_LIMITS
     store.limits = limits
-    catalog = IcebergCatalog(store, warehouse, roots)
+    store.io_properties = io  # the content merge opens files as the catalog does
+    catalog = IcebergCatalog(store, warehouse, roots, io)
     app = FastAPI(
         title="spark-lakeversion",
         summary="Git for lakehouse tables: refs, commits, diff, merge (the Iceberg REST "

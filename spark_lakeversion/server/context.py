@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.versioning.interface import VersionStore
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ServerContext:
-    """The store, the Iceberg catalog over it, and the server's limits."""
+    """The store, the Iceberg catalog over it (with the allowed roots and the FileIO
+    configuration), and the server's limits."""
 
     store: VersionStore
     catalog: IcebergCatalog
@@ -26,3 +28,9 @@ class ServerContext:
     def roots(self) -> AllowedRoots:
         """Where table files may live: the warehouse and every `--allowed-location`."""
         return self.catalog.roots
+
+    @property
+    def io(self) -> FileIOConfig:
+        """How the server opens table files (`--io`, `--io-config`, the environment): for
+        the catalog, register, `/api/v1/commits`, the content merge and gc alike."""
+        return self.catalog.io

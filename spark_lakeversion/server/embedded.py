@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import uvicorn
@@ -71,10 +71,12 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
                           warehouse: str | None = None, token: str | None = None,
                           *, limits: Limits | None = None,
                           timeout: float = 30.0,
-                          allowed_locations: Sequence[str] | None = None) -> EmbeddedServer:
+                          allowed_locations: Sequence[str] | None = None,
+                          io: Mapping[str, str] | None = None) -> EmbeddedServer:
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
-    Table files go only under the warehouse and `allowed_locations`."""
-    app = create_app(store_url, warehouse, token, limits, allowed_locations)
+    Table files go only under the warehouse and `allowed_locations`, opened with the FileIO
+    properties `io` (default: the standard environment; `spark_lakeversion.fileio`)."""
+    app = create_app(store_url, warehouse, token, limits, allowed_locations, io)
     ctx: ServerContext = app.state.ctx
     store = ctx.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto

@@ -40,7 +40,7 @@ class GcBody(BaseModel):
 def router(ctx: ServerContext) -> APIRouter:
     """Routes under `/api/v1/gc`: gc lists and deletes only under the catalog's allowed
     roots (its warehouse and every `--allowed-location`)."""
-    store, roots = ctx.store, ctx.roots
+    store, roots, io = ctx.store, ctx.roots, ctx.io
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
     @router.post("/gc")
@@ -52,7 +52,8 @@ def router(ctx: ServerContext) -> APIRouter:
         check_grace(older_than, force=False)
         report = await run_in_threadpool(
             lambda: collect_garbage(store, roots=roots, older_than=older_than,
-                                    keep_commits_since=keep, dry_run=body.dry_run))
+                                    keep_commits_since=keep, dry_run=body.dry_run,
+                                    io_properties=io))
         return report.to_dict()
 
     @router.get("/gc/state")

@@ -10,12 +10,16 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.spark.jars import ICEBERG_MAVEN_COORDINATE, find_iceberg_runtime_jar
+from spark_lakeversion.spark.jars import (
+    ICEBERG_MAVEN_COORDINATE,
+    find_aws_sdk_jars,
+    find_iceberg_runtime_jar,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,14 +51,15 @@ atexit.register(_stop_servers)
 
 
 def start_server(store: str | None = None, warehouse: str | None = None,
-                 token: str | None = None, allowed_locations: Sequence[str] | None = None
-                 ) -> Any:
+                 token: str | None = None, allowed_locations: Sequence[str] | None = None,
+                 io: Mapping[str, str] | None = None) -> Any:
     """An embedded server that is stopped at interpreter exit (or with `.stop()`); tables
-    live under `warehouse` and `allowed_locations` only."""
+    live under `warehouse` and `allowed_locations` only, opened with the FileIO
+    properties `io` (default: the standard `AWS_...`/`PYICEBERG_...` environment)."""
     from spark_lakeversion.server.embedded import start_embedded_server
 
     server = start_embedded_server(store_url=store, warehouse=warehouse, token=token,
-                                   allowed_locations=allowed_locations)
+                                   allowed_locations=allowed_locations, io=io)
     with _servers_lock:
         _servers.append(server)
     return server
@@ -73,13 +78,17 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
     iceberg = find_iceberg_runtime_jar(iceberg_jar)
     shim = Path(shim_jar) if shim_jar else ensure_shim_jar(iceberg)
     conf = {
-        "spark.jars": ",".join(str(j) for j in (iceberg, shim) if j),
+        # the AWS SDK v2 (when installed) lets Iceberg's S3FileIO read and write s3:// tables
+        "spark.jars": ",".join(str(j) for j in (iceberg, shim, *find_aws_sdk_jars()) if j),
         "spark.sql.extensions": f"{ICEBERG_EXTENSION},{SHIM_EXTENSION}",
         f"spark.sql.catalog.{catalog}": CATALOG_CLASS,
         f"spark.sql.catalog.{catalog}.uri": server_url.rstrip("/"),
         f"spark.sql.catalog.{catalog}.ref": branch,
         # merges, rollbacks and other writers move refs under us: never serve stale tables
         f"spark.sql.catalog.{catalog}.cache-enabled": "false",
+        # the server hands out its storage settings and credentials (S3 endpoint, keys):
+        # Spark needs none of its own
+        f"spark.sql.catalog.{catalog}.header.X-Iceberg-Access-Delegation": "vended-credentials",
         "spark.lakeversion.catalog": catalog,
         "spark.lakeversion.branch": branch,
     }
@@ -99,18 +108,21 @@ def _merge_list(existing: str | None, ours: str) -> str:
 def configure(builder: Any, branch: str = "main", server: str | None = None,
               store: str | None = None, warehouse: str | None = None, catalog: str = "lv",
               *, token: str | None = None, iceberg_jar: str | None = None,
-              allowed_locations: Sequence[str] | None = None, **conf: Any) -> Any:
+              allowed_locations: Sequence[str] | None = None,
+              io: Mapping[str, str] | None = None, **conf: Any) -> Any:
     """Add lakeversion to a user's `SparkSession.builder`; returns the builder.
 
     Without `server` (or $LAKEVERSION_SERVER_URL) an embedded server is started on `store`
-    and `warehouse` (plus `allowed_locations`: more roots tables may live under); it is
-    stopped at interpreter exit. Extra Spark settings go in `conf`,
+    and `warehouse` (plus `allowed_locations`: more roots tables may live under; `io`: the
+    FileIO properties it opens them with, e.g. `{"s3.endpoint": ...}` for an s3://
+    warehouse, default the standard `AWS_...` environment); it is stopped at interpreter
+    exit. Spark gets the server's storage settings as vended credentials. Extra Spark settings go in `conf`,
     e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`. Existing `spark.jars`
     and `spark.sql.extensions` on the builder are kept.
     """
     url = server or os.environ.get(SERVER_ENV)
     if not url:
-        url = start_server(store, warehouse, token, allowed_locations).url
+        url = start_server(store, warehouse, token, allowed_locations, io).url
     settings = spark_conf(url, branch=branch, catalog=catalog, token=token,
                           iceberg_jar=iceberg_jar)
     current: dict[str, str] = dict(getattr(builder, "_options", {}) or {})
@@ -125,7 +137,8 @@ def configure(builder: Any, branch: str = "main", server: str | None = None,
 
 def session(branch: str = "main", server: str | None = None, store: str | None = None,
             warehouse: str | None = None, catalog: str = "lv", *,
-            allowed_locations: Sequence[str] | None = None, **conf: Any) -> SparkSession:
+            allowed_locations: Sequence[str] | None = None,
+            io: Mapping[str, str] | None = None, **conf: Any) -> SparkSession:
     """A SparkSession on `branch` of lakeversion, with typed errors from the shim.
 
     Outside spark-submit it runs `local[*]` unless `conf` names a master. An embedded
@@ -142,7 +155,7 @@ def session(branch: str = "main", server: str | None = None, store: str | None =
     owned_before = len(_servers)
     builder = configure(builder, branch=branch, server=server, store=store,
                         warehouse=warehouse, catalog=catalog,
-                        allowed_locations=allowed_locations, **conf)
+                        allowed_locations=allowed_locations, io=io, **conf)
     with _servers_lock:
         owned = _servers[owned_before:]
     spark = builder.getOrCreate()

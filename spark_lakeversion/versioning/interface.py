@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
@@ -97,6 +98,9 @@ class VersionStore(ABC):
     url: str
     #: what a commit may store (`spark_lakeversion.limits`); the server may set its own
     limits: Limits = DEFAULT_LIMITS
+    #: how content mergers open table files (`spark_lakeversion.fileio.FileIOConfig`);
+    #: the server sets its own, a client never does
+    io_properties: Mapping[str, str] = NO_FILE_IO
 
     # ---- refs -------------------------------------------------------------------------
     @abstractmethod

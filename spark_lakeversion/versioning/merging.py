@@ -73,7 +73,7 @@ class MergingStore(HistoryStore):
             changes = self.objects.changes(base_root, self.objects.root_of(source_head))
             target_root = self.objects.root_of(target_head)
             context = MergeContext(source, source_head, target_ref.name, target_head,
-                                   options.merger_options())
+                                   options.merger_options(), self.io_properties)
             if base == target_head and options.fast_forward and not any(
                     per_key.get(k, default) is MergeBehavior.DROP for k in changes):
                 details = [KeyMergeDetail(k, MergeAction.FAST_FORWARDED,

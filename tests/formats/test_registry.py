@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -44,7 +44,8 @@ class StrictDelta(TableFormat):
 
     content_type = ContentType.DELTA_TABLE
 
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         roots.check(content.fields.get("location"), f"strict Delta table {key} location")
         if not isinstance(content.fields.get("files"), list):
             raise InvalidInput(f"put {key}: a strict Delta table lists its files")

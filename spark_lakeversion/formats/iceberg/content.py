@@ -14,7 +14,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table.metadata import TableMetadata
 
@@ -67,10 +66,6 @@ def metadata_location_of(content: Content) -> str:
     return location
 
 
-def file_io(location: str, properties: Mapping[str, str] | None = None) -> FileIO:
-    return load_file_io(dict(properties or {}), location)
-
-
 class _MetadataCache:
     """Parsed metadata (and its JSON once asked for) by file location; safe because
     metadata files never change."""
@@ -111,12 +106,14 @@ class _MetadataCache:
 _CACHE = _MetadataCache()
 
 
-def read_metadata(metadata_location: str, io: FileIO | None = None) -> TableMetadata:
-    """Parse a metadata file (cached); a missing file raises FileNotFoundError/OSError."""
+def read_metadata(metadata_location: str, io_properties: Mapping[str, str] | None = None
+                  ) -> TableMetadata:
+    """Parse a metadata file (cached) with the server's FileIO properties; a missing file
+    raises FileNotFoundError/OSError."""
     cached = _CACHE.get(metadata_location)
     if cached is not None:
         return cached
-    io = io or file_io(metadata_location)
+    io = iceberg_files.file_io(metadata_location, io_properties)
     metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
     _CACHE.put(metadata_location, metadata)
     return metadata
@@ -165,7 +162,8 @@ def check_location(location: str, what: str = "table location") -> str:
     return location
 
 
-def write_metadata(metadata: TableMetadata, previous_location: str | None = None) -> str:
+def write_metadata(metadata: TableMetadata, previous_location: str | None = None,
+                   io_properties: Mapping[str, str] | None = None) -> str:
     """Write `metadata` as a new metadata file, create-exclusive, and return its location.
 
     The caller has checked the metadata's locations (`iceberg_files.validate_metadata`); a
@@ -178,7 +176,7 @@ def write_metadata(metadata: TableMetadata, previous_location: str | None = None
     try:
         location = new_metadata_location(metadata, previous_location)
         iceberg_files.write_new_file(location, iceberg_files.metadata_bytes(metadata),
-                                     metadata.properties)
+                                     io_properties)
     except (OSError, ValueError) as exc:
         why = "a file already exists there" if isinstance(exc, FileExistsError) else str(exc)
         raise InvalidInput(

@@ -31,6 +31,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.config import Config
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 
 #: table properties that move where a table's files go: each must lie inside a root
@@ -53,14 +54,37 @@ class UnreadableFile(InvalidInput):
     deliberately one message for all of them."""
 
 
-def file_io(location: str, properties: Mapping[str, str] | None = None) -> FileIO:
-    return load_file_io(dict(properties or {}), location)
+_ios_lock = threading.Lock()
+_ios: dict[tuple[Any, str], FileIO] = {}
+
+
+def file_io(location: str, io_properties: Mapping[str, str] | None = None) -> FileIO:
+    """pyiceberg's FileIO for `location` under the server's FileIO properties
+    (`spark_lakeversion.fileio.FileIOConfig`), opened once per configuration and scheme:
+    an S3 file system is costly to set up. Never a client's table properties: they could
+    name another endpoint or a FileIO class to import."""
+    config = FileIOConfig.of(io_properties)
+    scheme = location.partition("://")[0].lower() if "://" in location else "file"
+    key = (config.cache_key, scheme)
+    with _ios_lock:
+        io = _ios.get(key)
+    if io is None:
+        props = dict(config)
+        if scheme in ("s3", "s3a", "s3n") and config.region() is None:
+            # without a region pyarrow asks AWS where the bucket lives: a custom endpoint
+            # (MinIO, moto) has no such answer, so default as the AWS SDKs do
+            props["s3.region"] = "us-east-1"
+        io = load_file_io(props, location)
+        with _ios_lock:
+            io = _ios.setdefault(key, io)
+    return io
 
 
 # ---- validation -----------------------------------------------------------------------------
 def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
                       base: TableMetadata | None = None, *, what: str = "table",
-                      read_current_only: bool = False) -> Location:
+                      read_current_only: bool = False,
+                      io_properties: Mapping[str, str] | None = None) -> Location:
     """Check every location `metadata` would make the server write or follow; returns the
     parsed table location.
 
@@ -85,7 +109,8 @@ def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
         if read_current_only and snapshot.snapshot_id != metadata.current_snapshot_id:
             roots.check(snapshot.manifest_list, f"{label} manifest list")
         else:
-            check_manifest_list(snapshot.manifest_list, roots, what=label)
+            check_manifest_list(snapshot.manifest_list, roots, what=label,
+                                io_properties=io_properties)
     return location
 
 
@@ -94,14 +119,16 @@ def path_properties(metadata: TableMetadata) -> dict[str, str]:
     return {p: metadata.properties[p] for p in PATH_PROPERTIES if p in metadata.properties}
 
 
-def check_manifest_list(manifest_list: str | None, roots: AllowedRoots, *, what: str) -> None:
+def check_manifest_list(manifest_list: str | None, roots: AllowedRoots, *, what: str,
+                        io_properties: Mapping[str, str] | None = None) -> None:
     """A new snapshot's manifest list: under a root, a regular readable file, and every
     manifest it lists under a root."""
     if not manifest_list:
         raise InvalidInput(f"{what} has no manifest list")
     roots.check(manifest_list, f"{what} manifest list")
     try:
-        data = read_client_file(manifest_list, roots, limit=MAX_MANIFEST_LIST_BYTES)
+        data = read_client_file(manifest_list, roots, limit=MAX_MANIFEST_LIST_BYTES,
+                                io_properties=io_properties)
         manifests = list(read_manifest_list(_BytesInput(manifest_list, data)))
     except Exception:  # noqa: BLE001 - one answer for missing, special, malformed
         raise InvalidInput(f"{what}: manifest list {manifest_list!r} is not a readable "
@@ -121,14 +148,15 @@ def canonical_location(text: object) -> str | None:
 # ---- reading what a client names --------------------------------------------------------------
 def read_client_file(location: str, roots: AllowedRoots, *,
                      limit: int = MAX_METADATA_BYTES,
-                     timeout: float = READ_TIMEOUT_SECONDS) -> bytes:
+                     timeout: float = READ_TIMEOUT_SECONDS,
+                     io_properties: Mapping[str, str] | None = None) -> bytes:
     """The bytes of a regular file under a root, or `UnreadableFile` (one message for
     everything: missing, a directory, a pipe, a device, too big, outside the roots, slow)."""
     try:
         parsed = roots.check(location, "file")
     except InvalidInput:
         raise UnreadableFile(UNREADABLE) from None
-    future = _READERS.submit(_read_bounded, parsed, location, roots, limit)
+    future = _READERS.submit(_read_bounded, parsed, location, roots, limit, io_properties)
     try:
         return future.result(timeout=timeout)
     except Exception:  # noqa: BLE001 - deliberately generic, see the docstring
@@ -136,7 +164,8 @@ def read_client_file(location: str, roots: AllowedRoots, *,
         raise UnreadableFile(UNREADABLE) from None
 
 
-def _read_bounded(parsed: Location, location: str, roots: AllowedRoots, limit: int) -> bytes:
+def _read_bounded(parsed: Location, location: str, roots: AllowedRoots, limit: int,
+                  io_properties: Mapping[str, str] | None) -> bytes:
     path = parsed.local_path
     if path is not None:
         real = os.path.realpath(path)  # a symlink may not lead out of the roots
@@ -153,7 +182,7 @@ def _read_bounded(parsed: Location, location: str, roots: AllowedRoots, limit: i
         finally:
             os.close(fd)
     else:
-        input_file = file_io(location).new_input(location)
+        input_file = file_io(location, io_properties).new_input(location)
         if len(input_file) > limit:
             raise OSError(errno.EFBIG, "too big")
         with input_file.open() as stream:
@@ -163,9 +192,10 @@ def _read_bounded(parsed: Location, location: str, roots: AllowedRoots, limit: i
     return data
 
 
-def read_client_metadata(location: str, roots: AllowedRoots) -> TableMetadata:
+def read_client_metadata(location: str, roots: AllowedRoots,
+                         io_properties: Mapping[str, str] | None = None) -> TableMetadata:
     """Table metadata from a client-named file, or `UnreadableFile`."""
-    data = read_client_file(location, roots)
+    data = read_client_file(location, roots, io_properties=io_properties)
     try:
         return FromByteStream.table_metadata(_io.BytesIO(data))
     except Exception:  # noqa: BLE001 - never quote a file's contents back to a client
@@ -204,10 +234,12 @@ def metadata_bytes(metadata: TableMetadata) -> bytes:
 
 
 _created_lock = threading.Lock()
-_created: set[str] = set()
+#: files this process created and has not published yet -> the FileIO properties they
+#: were written with (a refused commit removes them with the same ones)
+_created: dict[str, FileIOConfig] = {}
 
 
-def write_new_file(location: str, data: bytes, properties: Mapping[str, str] | None = None
+def write_new_file(location: str, data: bytes, io_properties: Mapping[str, str] | None = None
                    ) -> None:
     """Create `location` exclusively and write `data`; an existing file is never touched
     (FileExistsError), and on failure only the file this call created is removed."""
@@ -227,7 +259,7 @@ def write_new_file(location: str, data: bytes, properties: Mapping[str, str] | N
             raise
         os.close(fd)
     else:
-        fio = file_io(location, properties)
+        fio = file_io(location, io_properties)
         output = fio.new_output(location)
         stream: Any = output.create(overwrite=False)  # FileExistsError when present
         try:
@@ -237,16 +269,16 @@ def write_new_file(location: str, data: bytes, properties: Mapping[str, str] | N
             _delete_quietly(fio, location)
             raise
     with _created_lock:
-        _created.add(location)
+        _created[location] = FileIOConfig.of(io_properties)
 
 
 def delete_created(location: str) -> None:
     """Remove a metadata file `write_new_file` created in this process and that was never
     published (a refused commit); any other path is left alone."""
     with _created_lock:
-        if location not in _created:
-            return
-        _created.discard(location)
+        io_properties = _created.pop(location, None)
+    if io_properties is None:
+        return
     parsed = parse_location(location, "metadata file")
     if parsed.local_path is not None:
         try:
@@ -254,13 +286,13 @@ def delete_created(location: str) -> None:
         except OSError:
             pass
         return
-    _delete_quietly(file_io(location), location)
+    _delete_quietly(file_io(location, io_properties), location)
 
 
 def forget_created(location: str) -> None:
     """The file was published (committed): it is no longer ours to delete."""
     with _created_lock:
-        _created.discard(location)
+        _created.pop(location, None)
 
 
 def _delete_quietly(fio: FileIO, location: str) -> None:

@@ -22,7 +22,8 @@ ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "s
 class IcebergFormat(TableFormat):
     content_type = ContentType.ICEBERG_TABLE
 
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         """`metadata_location` is a regular file under an allowed root and parses as table
         metadata whose UUID is the content id; the metadata's locations pass
         `files.validate_metadata`; `location`, the store's index of who owns which
@@ -33,14 +34,15 @@ class IcebergFormat(TableFormat):
         if not isinstance(metadata_location, str) or not metadata_location:
             raise InvalidInput(f"put {key}: an Iceberg content needs a metadata_location")
         try:
-            metadata = files.read_client_metadata(metadata_location, roots)
+            metadata = files.read_client_metadata(metadata_location, roots, io_properties)
         except files.UnreadableFile:
             raise InvalidInput(f"put {key}: metadata_location is {files.UNREADABLE} "
                                f"({roots.describe()})") from None
         if str(metadata.table_uuid) != content.id:
             raise InvalidInput(f"put {key}: content id {content.id!r} is not the table UUID "
                                f"{metadata.table_uuid} of its metadata file")
-        files.validate_metadata(metadata, roots, what=f"table {key}", read_current_only=True)
+        files.validate_metadata(metadata, roots, what=f"table {key}", read_current_only=True,
+                                io_properties=io_properties)
         given = content.fields.get("location")
         if given is not None and given != metadata.location:
             raise InvalidInput(f"put {key}: location {given!r} is not the table location "

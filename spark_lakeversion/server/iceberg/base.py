@@ -4,12 +4,13 @@ of namespaces and tables at a resolved ref, file-safety checks, and the store co
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.errors import LocationNotAllowed
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.limits import check_key
@@ -32,8 +33,12 @@ class CatalogBase:
     """The shared state and helpers of the catalog's operations."""
 
     def __init__(self, store: VersionStore, warehouse: str,
-                 roots: AllowedRoots | None = None) -> None:
+                 roots: AllowedRoots | None = None,
+                 io: Mapping[str, str] | None = None) -> None:
         self.store = store
+        #: how the server opens table files (`spark_lakeversion.fileio`): every read and
+        #: write of this catalog uses it, never a client's table properties
+        self.io = FileIOConfig.of(io)
         self.warehouse = warehouse.rstrip("/")
         self.warehouse_location = parse_location(self.warehouse, "warehouse")
         #: the warehouse is always a root; `--allowed-location`s add more
@@ -46,7 +51,8 @@ class CatalogBase:
         """Every location the metadata names is under a root, and its table location and
         `write.*.path` directories overlap no other table's location: before any write."""
         iceberg_files.validate_metadata(metadata, self.roots, base, what=f"table {key}",
-                                        read_current_only=read_current_only)
+                                        read_current_only=read_current_only,
+                                        io_properties=self.io)
         table_id = str(metadata.table_uuid)
         if base is not None and base.location == metadata.location and \
                 iceberg_files.path_properties(base) == iceberg_files.path_properties(metadata):
@@ -58,6 +64,15 @@ class CatalogBase:
                 raise LocationNotAllowed(
                     f"table {key} {what} {value!r} {OVERLAPS} (table id {owner[0]} at "
                     f"{owner[1]}): tables never share files; choose another location")
+
+    def read_metadata(self, metadata_location: str) -> TableMetadata:
+        """A table's metadata file (cached), read with the server's FileIO."""
+        return fmt.read_metadata(metadata_location, self.io)
+
+    def write_metadata(self, metadata: TableMetadata, previous_location: str | None = None
+                       ) -> str:
+        """A new metadata file (create-exclusive) with the server's FileIO; its location."""
+        return fmt.write_metadata(metadata, previous_location, self.io)
 
     # ---- addressing --------------------------------------------------------------------
     def address(self, prefix: str | None, namespace: Sequence[str], *,
@@ -90,7 +105,7 @@ class CatalogBase:
                 message: str, properties: dict[str, Any], written: Sequence[str] = (),
                 changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
         return commit_to_store(self.store, addr, operations, meta, message, properties,
-                               written, changes)
+                               written, changes, self.io)
 
     def default_location(self, addr: Address, namespace: Content, name: str,
                          table_uuid: uuid.UUID) -> str:

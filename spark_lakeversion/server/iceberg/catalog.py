@@ -91,7 +91,7 @@ class IcebergCatalog(NamespaceCatalog):
         if content is None:
             raise no_such_table(f"table {key} does not exist at {addr.resolved.expression}")
         location = fmt.metadata_location_of(content)
-        return LoadedTable(fmt.read_metadata(location), location)
+        return LoadedTable(self.read_metadata(location), location)
 
     def table_exists(self, prefix: str | None, namespace: str, table: str) -> bool:
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
@@ -128,7 +128,7 @@ class IcebergCatalog(NamespaceCatalog):
             # a gc run beginning between writing and committing refuses the (then older)
             # metadata file; the file is the server's own, so write it again and retry
             # rather than answer 409, which clients read as "the table already exists"
-            metadata_location = fmt.write_metadata(metadata)
+            metadata_location = self.write_metadata(metadata)
             content = fmt.iceberg_content(metadata, metadata_location)
             try:
                 self._commit(addr, [Put(key, content)], meta, f"create table {key}",
@@ -156,7 +156,7 @@ class IcebergCatalog(NamespaceCatalog):
             addr.new_key(name)
             self._require_namespace(addr)
         base_location = fmt.metadata_location_of(content) if content else None
-        base = fmt.read_metadata(base_location) if base_location else None
+        base = self.read_metadata(base_location) if base_location else None
         try:
             for requirement in requirements:
                 requirement.validate(base)
@@ -173,7 +173,7 @@ class IcebergCatalog(NamespaceCatalog):
                             False, operation, props)
         metadata = apply_updates(key, base, base_location, updates)
         self.check_metadata(key, metadata, base)
-        location = fmt.write_metadata(metadata, base_location)
+        location = self.write_metadata(metadata, base_location)
         return Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
                         True, "create" if base is None else operation, props, base)
 
@@ -289,7 +289,8 @@ class IcebergCatalog(NamespaceCatalog):
         try:
             # only a regular file under a root, size- and time-limited; one generic error
             # for everything else, so register cannot probe the server's file system
-            metadata = iceberg_files.read_client_metadata(req.metadata_location, self.roots)
+            metadata = iceberg_files.read_client_metadata(req.metadata_location, self.roots,
+                                                          self.io)
         except iceberg_files.UnreadableFile:
             raise bad_request(f"cannot register {key}: {iceberg_files.UNREADABLE} "
                               f"({self.roots.describe()})") from None

@@ -10,7 +10,7 @@ retries), a change of another table does not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,6 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     LocationNotAllowed,
 )
-from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
 from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
@@ -94,7 +93,8 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
 def commit_to_store(store: VersionStore, addr: Address, operations: list[Operation],
                     meta: CommitMeta, message: str, properties: dict[str, Any],
                     written: Sequence[str] = (),
-                    changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
+                    changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = (),
+                    io: Mapping[str, str] | None = None) -> str:
     """One store commit with compare-and-swap on the head the request read from.
 
     A commit that wrote files is fenced against gc (`spark_lakeversion.gc.fence`): the
@@ -104,7 +104,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
     failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
     """
     branch = addr.branch()
-    gc_epoch = fence_against_gc(store, written, changes) if written else None
+    gc_epoch = fence_against_gc(store, written, changes, io) if written else None
     try:
         commit = store.commit(
             branch, operations, message=meta.message_or(message), author=meta.author,
@@ -138,16 +138,18 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
 
 
 def fence_against_gc(store: VersionStore, written: Sequence[str],
-                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]]) -> int:
-    """The gc epoch the commit must land in, once its new files are checked."""
+                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]],
+                     io: Mapping[str, str] | None = None) -> int:
+    """The gc epoch the commit must land in, once its new files are checked (with the
+    server's FileIO properties `io`)."""
     from spark_lakeversion.gc import fence as gc_fence
 
     state = store.gc_state()
-    problems = gc_fence.check_written(state, written)
+    problems = gc_fence.check_written(state, written, io)
     if state.cutoff is not None:
         for base, metadata in changes:
-            problems += gc_fence.check_new_files(state, base, metadata,
-                                                 fmt.file_io(metadata.location))
+            problems += gc_fence.check_new_files(
+                state, base, metadata, iceberg_files.file_io(metadata.location, io), io)
     if problems:
         for location in written:
             iceberg_files.delete_created(location)

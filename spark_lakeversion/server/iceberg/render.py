@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.server.iceberg.catalog import LoadedTable
+from spark_lakeversion.server.iceberg.vending import NO_ACCESS, StorageAccess
 
 
 def json_response(payload: str, status: int = 200) -> Response:
@@ -17,9 +18,12 @@ def json_response(payload: str, status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def table_response(table: LoadedTable) -> Response:
-    """The spec's LoadTableResult."""
+def table_response(table: LoadedTable, storage: StorageAccess = NO_ACCESS) -> Response:
+    """The spec's LoadTableResult; `storage` (vended credentials) only when asked for."""
     location = json.dumps(table.metadata_location) if table.metadata_location else "null"
+    vended = f',"storage-credentials":{json.dumps(storage.credentials)}' \
+        if storage.credentials else ""
     return json_response(
         f'{{"metadata-location":{location},"metadata":'
-        f'{fmt.served_metadata_json(table.metadata, table.metadata_location)},"config":{{}}}}')
+        f'{fmt.served_metadata_json(table.metadata, table.metadata_location)},'
+        f'"config":{json.dumps(storage.config)}{vended}}}')

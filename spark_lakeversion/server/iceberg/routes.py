@@ -13,8 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from spark_lakeversion.server.boundary import request_json
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+from spark_lakeversion.server.iceberg.catalog import IcebergCatalog, LoadedTable
 from spark_lakeversion.server.iceberg.render import table_response
+from spark_lakeversion.server.iceberg.vending import (
+    StorageAccess,
+    storage_access,
+    wants_vended_credentials,
+)
 
 #: what `/v1/config` advertises: every route below, as the spec names them
 ENDPOINTS = [
@@ -76,9 +81,15 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
     async def metrics(namespace: str, table: str, prefix: str | None = None) -> Response:
         return Response(status_code=204)  # accepted; we keep no scan/commit reports
 
+    def vended(request: Request, loaded: LoadedTable) -> StorageAccess:
+        return storage_access(catalog.io, loaded.metadata.location,
+                              wants_vended_credentials(request))
+
     @router.get(tbl_path)
-    async def load_table(namespace: str, table: str, prefix: str | None = None) -> Response:
-        return table_response(await _run(catalog.load_table, prefix, namespace, table))
+    async def load_table(request: Request, namespace: str, table: str,
+                         prefix: str | None = None) -> Response:
+        loaded = await _run(catalog.load_table, prefix, namespace, table)
+        return table_response(loaded, vended(request, loaded))
 
     @router.head(tbl_path)
     async def table_exists(namespace: str, table: str, prefix: str | None = None) -> Response:
@@ -111,13 +122,15 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
     async def create_table(request: Request, namespace: str,
                            prefix: str | None = None) -> Response:
         body, meta = request_json(request), commit_meta(request)
-        return table_response(await _run(catalog.create_table, prefix, namespace, body, meta))
+        loaded = await _run(catalog.create_table, prefix, namespace, body, meta)
+        return table_response(loaded, vended(request, loaded))
 
     @router.post(ns_path + "/register")
     async def register_table(request: Request, namespace: str,
                              prefix: str | None = None) -> Response:
         body, meta = request_json(request), commit_meta(request)
-        return table_response(await _run(catalog.register_table, prefix, namespace, body, meta))
+        loaded = await _run(catalog.register_table, prefix, namespace, body, meta)
+        return table_response(loaded, vended(request, loaded))
 
     @router.post(ns_path + "/properties")
     async def update_namespace(request: Request, namespace: str,

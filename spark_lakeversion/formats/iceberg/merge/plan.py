@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFileContent, ManifestEntry, ManifestFile
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableUpdate
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.formats.iceberg import content as iceberg_format
+from spark_lakeversion.formats.iceberg.files import file_io
 from spark_lakeversion.formats.iceberg.merge.diff import (
     FileChange,
     ManifestReader,
@@ -91,7 +92,8 @@ class IcebergMergePlan(ContentMergePlan):
 
 
 class IcebergContentMerger(ContentMerger):
-    """Plans Iceberg content merges; `io_properties` configure pyiceberg's FileIO."""
+    """Plans Iceberg content merges; files are opened with the FileIO properties the merge
+    engine hands in (`MergeContext.io_properties`: the server's), over `io_properties`."""
 
     content_type = ContentType.ICEBERG_TABLE
 
@@ -106,8 +108,8 @@ class IcebergContentMerger(ContentMerger):
 
     def plan(self, key: Key, base: Content, target: Content, source: Content,
              context: MergeContext) -> IcebergMergePlan:
-        props = {**self.io_properties, **context.options.get("io_properties", {})}
-        io = load_file_io(props, str(target.fields["metadata_location"]))
+        props = {**self.io_properties, **context.io_properties}
+        io = file_io(str(target.fields["metadata_location"]), props)
         return _Planner(key, io, context, load_state(base, io), load_state(target, io),
                         load_state(source, io)).plan()
 
