@@ -116,9 +116,9 @@ def configure(builder: Any, branch: str = "main", server: str | None = None,
     and `warehouse` (plus `allowed_locations`: more roots tables may live under; `io`: the
     FileIO properties it opens them with, e.g. `{"s3.endpoint": ...}` for an s3://
     warehouse, default the standard `AWS_...` environment); it is stopped at interpreter
-    exit. Spark gets the server's storage settings as vended credentials. Extra Spark settings go in `conf`,
-    e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`. Existing `spark.jars`
-    and `spark.sql.extensions` on the builder are kept.
+    exit. Spark gets the server's storage settings as vended credentials. Extra Spark
+    settings go in `conf`, e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`.
+    Existing `spark.jars` and `spark.sql.extensions` on the builder are kept.
     """
     url = server or os.environ.get(SERVER_ENV)
     if not url:
