@@ -58,13 +58,14 @@ def run(inserts: int = 20, rounds: int = 3, start_time: bool = True,
     try:
         server = start_server(f"sqlite:///{tmp / 'store.db'}", str(tmp / "lv-warehouse"))
         t0 = time.perf_counter()
-        spark = session(branch="main", server=server.url, **{
+        settings: dict[str, Any] = {
             "spark.master": "local[2]", "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "1",
             "spark.sql.catalog.hadoop": "org.apache.iceberg.spark.SparkCatalog",
             "spark.sql.catalog.hadoop.type": "hadoop",
             "spark.sql.catalog.hadoop.warehouse": str(tmp / "hadoop-warehouse"),
-        })
+        }
+        spark = session(branch="main", server=server.url, **settings)
         spark.sparkContext.setLogLevel("ERROR")
         spark.sql("SELECT 1").collect()
         in_process_start = time.perf_counter() - t0
