@@ -421,6 +421,11 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--backend"], type=click.Choice(["sqlite", "postgres"]),
                                    default="sqlite", show_default=True,
                                    help="Database the store runs on."))
+    if name == "rest":
+        params.append(click.Option(["--storage"], type=click.Choice(["local", "s3", "both"]),
+                                   default="both", show_default=True,
+                                   help="Warehouse storage: local files, S3 (moto's server "
+                                        "on loopback), or both in one run."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 
