@@ -144,3 +144,25 @@ def test_purge_on_a_branch_leaves_other_refs_readable(s3_lake: S3Lake) -> None:
     assert s3_lake.keys("wh/") == keys  # nothing deleted: other refs share the files
     assert ids(main.load_table("db.t")) == [1, 2, 3]
     assert ids(s3_lake.catalog("v1", warehouse="v1").load_table("db.t")) == [1, 2, 3]
+
+
+def test_duckdb_reads_an_s3_table_with_vended_credentials(s3_lake: S3Lake) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    import duckdb
+
+    cat = s3_lake.catalog()
+    cat.create_namespace("db")
+    cat.create_table("db.t", schema=ROWS.schema).append(ROWS)
+    spec = importlib.util.find_spec("duckdb_ext")  # the pip-carried extensions: no download
+    assert spec is not None and spec.submodule_search_locations
+    extensions = Path(list(spec.submodule_search_locations)[0]) / "extensions"
+    con = duckdb.connect(config={"extension_directory": str(extensions),
+                                 "autoinstall_known_extensions": False})
+    for name in ("httpfs", "avro", "iceberg"):
+        con.execute(f"LOAD {name}")
+    con.execute(f"ATTACH 'main' AS lv (TYPE iceberg, ENDPOINT '{s3_lake.server.iceberg_uri}', "
+                "AUTHORIZATION_TYPE 'none', ACCESS_DELEGATION_MODE 'vended_credentials')")
+    assert con.execute("SELECT id, v FROM lv.db.t ORDER BY id").fetchall() == \
+        [(1, "a"), (2, "b"), (3, "c")]
