@@ -3,40 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
-from tests.s3.helpers import MotoS3
-
-
-@dataclass
-class S3Lake:
-    """One test's server over `s3://<bucket>/wh`, plus a second allowed root `.../extra`."""
-
-    s3: MotoS3
-    bucket: str
-    server: EmbeddedServer
-
-    @property
-    def warehouse(self) -> str:
-        return f"s3://{self.bucket}/wh"
-
-    @property
-    def extra(self) -> str:
-        return f"s3://{self.bucket}/extra"
-
-    def catalog(self, name: str = "lv", **props: Any) -> Any:
-        """A stock pyiceberg RestCatalog with no S3 settings: it gets them vended."""
-        from pyiceberg.catalog.rest import RestCatalog
-
-        return RestCatalog(name, uri=self.server.iceberg_uri, **props)
-
-    def keys(self, prefix: str = "") -> set[str]:
-        return self.s3.keys(self.bucket, prefix)
+from spark_lakeversion.server.embedded import start_embedded_server
+from tests.s3.helpers import MotoS3, S3Lake
 
 
 @pytest.fixture

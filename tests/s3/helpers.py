@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from spark_lakeversion.server.embedded import EmbeddedServer
+
 #: moto accepts any credentials; these are what the server is configured with (and vends)
 ACCESS_KEY = "lakeversion-test-key"
 SECRET_KEY = "lakeversion-test-secret"
@@ -67,3 +69,29 @@ def start_moto() -> MotoS3:
     server.start()
     host, port = server.get_host_and_port()
     return MotoS3(f"http://{host}:{port}", server)
+
+
+@dataclass
+class S3Lake:
+    """One test's server over `s3://<bucket>/wh`, plus a second allowed root `.../extra`."""
+
+    s3: MotoS3
+    bucket: str
+    server: EmbeddedServer
+
+    @property
+    def warehouse(self) -> str:
+        return f"s3://{self.bucket}/wh"
+
+    @property
+    def extra(self) -> str:
+        return f"s3://{self.bucket}/extra"
+
+    def catalog(self, name: str = "lv", **props: Any) -> Any:
+        """A stock pyiceberg RestCatalog with no S3 settings: it gets them vended."""
+        from pyiceberg.catalog.rest import RestCatalog
+
+        return RestCatalog(name, uri=self.server.iceberg_uri, **props)
+
+    def keys(self, prefix: str = "") -> set[str]:
+        return self.s3.keys(self.bucket, prefix)

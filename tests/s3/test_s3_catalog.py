@@ -12,8 +12,7 @@ import pytest
 from pyiceberg.exceptions import BadRequestError, NoSuchTableError
 
 from spark_lakeversion.locations import OUTSIDE_ROOTS
-from tests.s3.conftest import S3Lake
-from tests.s3.helpers import SECRET_KEY
+from tests.s3.helpers import SECRET_KEY, S3Lake
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": pa.array(["a", "b", "c"])})
 
@@ -166,3 +165,15 @@ def test_duckdb_reads_an_s3_table_with_vended_credentials(s3_lake: S3Lake) -> No
                 "AUTHORIZATION_TYPE 'none', ACCESS_DELEGATION_MODE 'vended_credentials')")
     assert con.execute("SELECT id, v FROM lv.db.t ORDER BY id").fetchall() == \
         [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_load_credentials_refreshes_vended_credentials(s3_lake: S3Lake) -> None:
+    cat = s3_lake.catalog()
+    cat.create_namespace("db")
+    table = cat.create_table("db.t", schema=ROWS.schema)
+    config = cat.load_credentials("db.t", table.metadata_location)
+    assert config["s3.secret-access-key"] == SECRET_KEY
+    url = f"{s3_lake.server.iceberg_uri}/v1/namespaces/db/tables/t/credentials"
+    assert httpx.get(url).json() == {"storage-credentials": []}
+    missing = httpx.get(f"{s3_lake.server.iceberg_uri}/v1/namespaces/db/tables/nope/credentials")
+    assert missing.status_code == 404

@@ -13,7 +13,7 @@ import pytest
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.gc import files as gc_files
-from tests.s3.conftest import S3Lake
+from tests.s3.helpers import S3Lake
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64())})
 

@@ -37,6 +37,7 @@ ENDPOINTS = [
     "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
     "POST /v1/{prefix}/namespaces/{namespace}/register",
     "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
+    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials",
     "POST /v1/{prefix}/tables/rename",
     "POST /v1/{prefix}/transactions/commit",
 ]
@@ -84,6 +85,13 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
     def vended(request: Request, loaded: LoadedTable) -> StorageAccess:
         return storage_access(catalog.io, loaded.metadata.location,
                               wants_vended_credentials(request))
+
+    @router.get(tbl_path + "/credentials")
+    async def load_credentials(request: Request, namespace: str, table: str,
+                               prefix: str | None = None) -> dict[str, Any]:
+        """The spec's LoadCredentialsResponse (refreshing vended credentials)."""
+        loaded = await _run(catalog.load_table, prefix, namespace, table)
+        return {"storage-credentials": vended(request, loaded).credentials}
 
     @router.get(tbl_path)
     async def load_table(request: Request, namespace: str, table: str,
