@@ -177,3 +177,22 @@ def test_load_credentials_refreshes_vended_credentials(s3_lake: S3Lake) -> None:
     assert httpx.get(url).json() == {"storage-credentials": []}
     missing = httpx.get(f"{s3_lake.server.iceberg_uri}/v1/namespaces/db/tables/nope/credentials")
     assert missing.status_code == 404
+
+
+def test_table_properties_never_configure_the_servers_file_access(s3_lake: S3Lake) -> None:
+    cat = s3_lake.catalog()
+    cat.create_namespace("db")
+    # a client naming another endpoint in its table's properties changes nothing about
+    # how the server reads and writes (and the client's vended config overrides it too)
+    table = cat.create_table("db.t", schema=ROWS.schema,
+                             properties={"s3.endpoint": "http://127.0.0.1:9"})
+    table.append(ROWS)
+    assert ids(cat.load_table("db.t")) == [1, 2, 3]
+    assert any(k.endswith(".metadata.json") for k in s3_lake.keys("wh/db/"))
+    # a FileIO class to import is refused outright: every reader would import it
+    with pytest.raises(BadRequestError, match="py-io-impl is not allowed"):
+        cat.create_table("db.code", schema=ROWS.schema,
+                         properties={"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})
+    with pytest.raises(BadRequestError, match="py-io-impl is not allowed"):
+        with table.transaction() as tx:
+            tx.set_properties({"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})

@@ -37,9 +37,10 @@ from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 #: table properties that move where a table's files go: each must lie inside a root
 PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-storage.path",
                    "write.folder-storage.path")
-#: a property naming Python code that pyiceberg would import to place files: never honoured
-#: by the server (it computes metadata paths itself), and refused so no client relies on it
-CODE_PROPERTIES = ("write.py-location-provider.impl",)
+#: properties naming Python code that pyiceberg would import (to place files, to open them):
+#: never honoured by the server (it computes metadata paths itself and opens files with its
+#: own FileIO configuration), and refused so no reader of the table imports a writer's choice
+CODE_PROPERTIES = ("write.py-location-provider.impl", "py-io-impl")
 MAX_METADATA_BYTES = 16 * 1024 * 1024
 MAX_MANIFEST_LIST_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT_SECONDS = 30.0
@@ -99,8 +100,9 @@ def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
             roots.check(value, f"{what} property {prop}", strictly=True)
     for prop in CODE_PROPERTIES:
         if prop in metadata.properties:
-            raise InvalidInput(f"{what} property {prop} is not allowed: the catalog server "
-                               "decides where metadata files go")
+            raise InvalidInput(f"{what} property {prop} is not allowed: it names Python code "
+                               "readers would import; the catalog server decides where "
+                               "metadata files go and how files are opened")
     known = {s.snapshot_id for s in base.snapshots} if base is not None else set()
     for snapshot in metadata.snapshots:
         if snapshot.snapshot_id in known:

@@ -49,15 +49,11 @@ class IcebergStateFiles(StateFiles):
         #: metadata file or manifest list -> the unreadable files at or below it, so a table
         #: id reaching them through the read-once caches is marked as well
         self._bad_below: dict[str, set[str]] = {}
-        self._ios: dict[str, Any] = {}
 
     def _io(self, path: str) -> Any:
-        from pyiceberg.io import load_file_io
+        from spark_lakeversion.formats.iceberg.files import file_io
 
-        scheme = path.partition("://")[0] if "://" in path else "file"
-        if scheme not in self._ios:
-            self._ios[scheme] = load_file_io(self.io_properties, path)
-        return self._ios[scheme]
+        return file_io(path, self.io_properties)
 
     def _flag(self, key: str, error: str) -> None:
         """`key` could not be read: unknown references, so its table is not collected."""
