@@ -193,6 +193,6 @@ def test_table_properties_never_configure_the_servers_file_access(s3_lake: S3Lak
     with pytest.raises(BadRequestError, match="py-io-impl is not allowed"):
         cat.create_table("db.code", schema=ROWS.schema,
                          properties={"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})
-    with pytest.raises(BadRequestError, match="py-io-impl is not allowed"):
-        with table.transaction() as tx:
-            tx.set_properties({"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})
+    with pytest.raises(BadRequestError, match="py-io-impl is not allowed"), \
+            table.transaction() as tx:
+        tx.set_properties({"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})
