@@ -121,17 +121,23 @@ class Catalog:
     def collect_garbage(self, *, roots: AllowedRoots | Iterable[str] | None = None,
                         older_than: timedelta | str = "1d",
                         keep_commits_since: timedelta | str = "7d",
-                        dry_run: bool = False, force: bool = False) -> GcReport:
+                        dry_run: bool = False, force: bool = False,
+                        io: Mapping[str, str] | None = None) -> GcReport:
         """Delete files no ref, tag or retained commit reaches (see spark_lakeversion.gc).
 
         `roots` (the warehouse and any allowed locations) are required for a local store;
         over HTTP gc runs on the server with its own. `older_than` below 1h needs `force`.
+        `io`: the FileIO properties files are opened with (`spark_lakeversion.fileio`;
+        default the standard `AWS_...`/`PYICEBERG_...` environment; not over HTTP).
         """
+        from spark_lakeversion.fileio import FileIOConfig
         from spark_lakeversion.gc import collect_garbage
 
+        if io is None and not hasattr(self.store, "gc_on_server"):
+            io = FileIOConfig.from_environment()
         return collect_garbage(self.store, roots=roots, older_than=older_than,
                                keep_commits_since=keep_commits_since, dry_run=dry_run,
-                               force=force)
+                               force=force, io_properties=io)
 
     def close(self) -> None:
         self.store.close()

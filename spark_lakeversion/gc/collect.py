@@ -123,7 +123,7 @@ def collect_garbage(store: VersionStore, *,
     grace = parse_duration(older_than)
     keep = parse_duration(keep_commits_since)
     check_grace(grace, force)
-    remote = _run_on_server(store, grace, keep, dry_run, now, roots)
+    remote = _run_on_server(store, grace, keep, dry_run, now, roots, io_properties)
     if remote is not None:
         return remote
     if roots is None:
@@ -246,7 +246,8 @@ def runs_on_server(store: VersionStore) -> bool:
 
 def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
                    dry_run: bool, now: datetime | None,
-                   roots: AllowedRoots | Iterable[str] | None) -> GcReport | None:
+                   roots: AllowedRoots | Iterable[str] | None,
+                   io_properties: Mapping[str, str] | None = None) -> GcReport | None:
     """gc on the server when the store is behind one (`GcOnServer`), with the server's
     allowed roots and its minimum grace period (no `force` over HTTP); else None."""
     if not runs_on_server(store):
@@ -256,6 +257,9 @@ def _run_on_server(store: VersionStore, older_than: timedelta, keep: timedelta,
     if roots is not None:
         raise InvalidInput("gc on a server uses the server's allowed locations (its "
                            "warehouse and --allowed-location): roots cannot be given")
+    if io_properties:
+        raise InvalidInput("gc on a server opens files with the server's FileIO settings "
+                           "(its --io, --io-config and environment): they cannot be given")
     if older_than < MIN_OLDER_THAN:
         raise InvalidInput(
             f"a lakeversion server refuses a grace period below the minimum of "
