@@ -75,3 +75,20 @@ def test_gc_through_the_server_lists_s3_and_keeps_young_files(s3_lake: S3Lake) -
     # gc recorded its epoch: the next commit's new files are checked on S3, and pass
     table.append(ROWS)
     assert cat.load_table("db.t").scan().to_arrow().num_rows == 6
+
+
+def test_python_api_gc_on_s3_and_no_file_settings_over_http(s3_lake: S3Lake) -> None:
+    import spark_lakeversion as lv
+    from spark_lakeversion.errors import InvalidInput
+
+    cat = s3_lake.catalog()
+    cat.create_namespace("db")
+    cat.create_table("db.t", schema=ROWS.schema).append(ROWS)
+    local = lv.connect(s3_lake.server.store.url)
+    report = local.collect_garbage(roots=[s3_lake.warehouse], io=s3_lake.s3.io(),
+                                   dry_run=True)
+    assert report.files_listed == len(s3_lake.keys("wh/db/")) and report.errors == []
+    remote = lv.connect(s3_lake.server.url)
+    with pytest.raises(InvalidInput, match="server's FileIO settings"):
+        remote.collect_garbage(io=s3_lake.s3.io(), dry_run=True)
+    assert remote.collect_garbage(dry_run=True).files_listed == report.files_listed
