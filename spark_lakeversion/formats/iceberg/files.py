@@ -31,6 +31,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.config import Config
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 
 #: table properties that move where a table's files go: each must lie inside a root
@@ -198,9 +199,10 @@ def new_metadata_path(metadata: TableMetadata, version: int) -> str:
 
 
 def metadata_bytes(metadata: TableMetadata) -> bytes:
-    """What pyiceberg's `ToOutputFile.table_metadata` writes (uncompressed names only)."""
+    """What pyiceberg's `ToOutputFile.table_metadata` writes (uncompressed names only); v3,
+    which pyiceberg will not write, through `v3.metadata_json`."""
     exclude_none = not Config().get_bool("legacy-current-snapshot-id")
-    return metadata.model_dump_json(exclude_none=exclude_none).encode("utf-8")
+    return v3.metadata_json(metadata, exclude_none=exclude_none).encode("utf-8")
 
 
 _created_lock = threading.Lock()
