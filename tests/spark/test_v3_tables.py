@@ -14,6 +14,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import IntegerType
 
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.gc.collect import compute_reachability
 from tests.spark.helpers import Lake
 
 V3_MOR = ("'format-version'='3', 'write.delete.mode'='merge-on-read', "
@@ -82,3 +83,31 @@ def test_v3_table_with_deletion_vectors_on_a_branch(lake: Lake) -> None:
     lake.sql("DELETE FROM {lv}.db.t WHERE id = 0")
     assert lake.ids("db.t") == [*range(1, 10), 100]
     assert _metadata_file(lake, "main")["format-version"] == 3
+
+    # gc reaches every deletion vector (Puffin) and data file the refs and history hold
+    reach, _, _ = compute_reachability(lake.server.store, roots=[lake.server.warehouse])
+    assert reach.unreadable_tables() == {}
+    warehouse = Path(urlparse(lake.server.warehouse).path)
+    puffins = {p.name for p in warehouse.rglob("*.puffin")}
+    assert len(puffins) == 2  # the delete on dev, the delete on main after the rollback
+    reached = {Path(urlparse(f).path).name for f in reach.reachable}
+    assert puffins | {p.name for p in warehouse.rglob("*.parquet")} <= reached
+
+
+def test_ctas_and_upgrade_to_v3_from_spark(lake: Lake) -> None:
+    lake.sql("CREATE NAMESPACE {lv}.db")
+    lake.sql("CREATE BRANCH dev")
+    lake.sql("CREATE TABLE {lv}.db@dev.t USING iceberg TBLPROPERTIES ('format-version'='3') "
+             "AS SELECT CAST(id AS INT) AS id FROM range(4)")
+    assert lake.ids("db@dev.t") == [0, 1, 2, 3]
+    assert _metadata_file(lake, "dev")["next-row-id"] == 4
+    lake.sql("CREATE TABLE {lv}.db.u (id INT) USING iceberg TBLPROPERTIES ('format-version'='2')")
+    lake.sql("INSERT INTO {lv}.db.u VALUES (1), (2)")
+    lake.sql("ALTER TABLE {lv}.db.u SET TBLPROPERTIES ('format-version'='3')")
+    lake.sql("INSERT INTO {lv}.db.u VALUES (3)")
+    assert lake.ids("db.u") == [1, 2, 3]
+    upgraded = RestCatalog("check", uri=lake.server.iceberg_uri).load_table("db.u").metadata
+    # the first v3 snapshot gives row ids to the rows written before the upgrade too
+    assert (upgraded.format_version, upgraded.next_row_id) == (3, 3)
+    assert sorted(r._row_id for r in lake.rows("SELECT _row_id FROM {lv}.db.u")) == [0, 1, 2]
+    assert not RestCatalog("check", uri=lake.server.iceberg_uri).table_exists("db.t")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import io as _io
+import json
 import os
 import stat
 import threading
@@ -168,9 +169,14 @@ def read_client_metadata(location: str, roots: AllowedRoots) -> TableMetadata:
     """Table metadata from a client-named file, or `UnreadableFile`."""
     data = read_client_file(location, roots)
     try:
-        return FromByteStream.table_metadata(_io.BytesIO(data))
+        metadata = FromByteStream.table_metadata(_io.BytesIO(data))
+        unknown = v3.unmodelled_fields(json.loads(data)) if v3.is_v3(metadata) else []
     except Exception:  # noqa: BLE001 - never quote a file's contents back to a client
         raise UnreadableFile(UNREADABLE) from None
+    if unknown:
+        raise InvalidInput(f"format-v3 metadata with fields this server cannot carry into "
+                           f"its next metadata file: {', '.join(unknown)}")
+    return metadata
 
 
 class _BytesInput(InputFile):

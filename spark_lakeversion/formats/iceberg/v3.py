@@ -18,9 +18,17 @@ client sent is ever silently dropped from a v3 file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.metadata import TableMetadata, TableMetadataV3
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update import (
+    TableUpdate,
+    UpgradeFormatVersionUpdate,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+)
 from pyiceberg.typedef import IcebergBaseModel
 
 from spark_lakeversion.errors import InvalidInput
@@ -41,6 +49,32 @@ def metadata_json(metadata: TableMetadata, *, exclude_none: bool = True) -> str:
         raise InvalidInput("a format-v3 table needs next-row-id: assign row lineage first")
     # the base model's serialiser: the same field serialisers pyiceberg uses for v2
     return IcebergBaseModel.model_dump_json(metadata, exclude_none=exclude_none)
+
+
+class _UpgradeToV3(UpgradeFormatVersionUpdate):
+    """`upgrade-format-version` to 3, which pyiceberg 0.12 refuses: applied by the handler
+    below, registered on pyiceberg's own dispatch of table updates."""
+
+
+@_apply_table_update.register(_UpgradeToV3)
+def _upgrade_to_v3(update: _UpgradeToV3, base: TableMetadata,
+                   context: _TableMetadataUpdateContext) -> TableMetadata:
+    if base.format_version > ROW_LINEAGE_VERSION:
+        raise ValueError(f"Cannot downgrade v{base.format_version} table to v3")
+    if base.format_version == ROW_LINEAGE_VERSION:
+        return base
+    context.add_update(update)
+    # row lineage starts at 0: rows written before the upgrade have no row ids
+    return TableMetadataV3.model_construct(**{**dict(base), "format_version": 3,
+                                              "next_row_id": 0})
+
+
+def prepare_updates(updates: Sequence[TableUpdate]) -> tuple[TableUpdate, ...]:
+    """The client's updates, with an upgrade to v3 applied by this module."""
+    return tuple(_UpgradeToV3(format_version=3)  # type: ignore[call-arg]
+                 if isinstance(u, UpgradeFormatVersionUpdate)
+                 and u.format_version == ROW_LINEAGE_VERSION else u
+                 for u in updates)
 
 
 def with_row_lineage(metadata: TableMetadata, base: TableMetadata | None,
@@ -72,6 +106,21 @@ def with_row_lineage(metadata: TableMetadata, base: TableMetadata | None,
     if metadata.next_row_id == next_row_id:  # type: ignore[union-attr]
         return metadata
     return metadata.model_copy(update={"next_row_id": next_row_id})
+
+
+def unmodelled_fields(raw: Mapping[str, Any]) -> list[str]:
+    """Fields of a v3 metadata file (written elsewhere, e.g. registered) that pyiceberg's
+    model does not carry: the server's next metadata file would silently lose them."""
+    out = [k for k in raw if k not in _aliases(TableMetadataV3)]
+    snapshot_fields = _aliases(Snapshot)
+    for snapshot in raw.get("snapshots") or []:
+        if isinstance(snapshot, dict):
+            out += [f"snapshots.{k}" for k in snapshot if k not in snapshot_fields]
+    return sorted(set(out))
+
+
+def _aliases(model: type[IcebergBaseModel]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
 
 
 def unsupported_merge_reason(versions: Iterable[int]) -> str | None:

@@ -81,7 +81,7 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
         metadata = update_table_metadata(
             base_metadata=(base if base is not None
                            else MetastoreCatalog._empty_table_metadata()),
-            updates=tuple(updates), enforce_validation=base is None,
+            updates=v3.prepare_updates(updates), enforce_validation=base is None,
             metadata_location=base_location)
         metadata = v3.with_row_lineage(metadata, base, f"table {key}")
     except InvalidInput as exc:
