@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -29,7 +30,7 @@ def _pyiceberg_ids(lake: Lake, ref: str) -> list[int]:
     return sorted(_table(lake, ref).scan().to_arrow().column("id").to_pylist())
 
 
-def _metadata_file(lake: Lake, ref: str) -> dict[str, object]:
+def _metadata_file(lake: Lake, ref: str) -> dict[str, Any]:
     location = _table(lake, ref).metadata_location
     return json.loads(Path(urlparse(location).path).read_text())  # type: ignore[no-any-return]
 

@@ -41,11 +41,17 @@ def is_v3(metadata: TableMetadata) -> bool:
     return metadata.format_version >= ROW_LINEAGE_VERSION
 
 
+def next_row_id(metadata: TableMetadata) -> int | None:
+    """The table's `next-row-id` (None before v3, or where pyiceberg left it unset)."""
+    value = getattr(metadata, "next_row_id", None)
+    return value if isinstance(value, int) else None
+
+
 def metadata_json(metadata: TableMetadata, *, exclude_none: bool = True) -> str:
     """The metadata-file JSON of any supported version (pyiceberg's own for v1 and v2)."""
     if not is_v3(metadata):
         return metadata.model_dump_json(exclude_none=exclude_none)
-    if metadata.next_row_id is None:  # type: ignore[union-attr]
+    if next_row_id(metadata) is None:
         raise InvalidInput("a format-v3 table needs next-row-id: assign row lineage first")
     # the base model's serialiser: the same field serialisers pyiceberg uses for v2
     return IcebergBaseModel.model_dump_json(metadata, exclude_none=exclude_none)
@@ -71,7 +77,7 @@ def _upgrade_to_v3(update: _UpgradeToV3, base: TableMetadata,
 
 def prepare_updates(updates: Sequence[TableUpdate]) -> tuple[TableUpdate, ...]:
     """The client's updates, with an upgrade to v3 applied by this module."""
-    return tuple(_UpgradeToV3(format_version=3)  # type: ignore[call-arg]
+    return tuple(_UpgradeToV3.model_validate({"format-version": ROW_LINEAGE_VERSION})
                  if isinstance(u, UpgradeFormatVersionUpdate)
                  and u.format_version == ROW_LINEAGE_VERSION else u
                  for u in updates)
@@ -83,9 +89,7 @@ def with_row_lineage(metadata: TableMetadata, base: TableMetadata | None,
     the spec requires, or InvalidInput saying which snapshot breaks row lineage."""
     if not is_v3(metadata):
         return metadata
-    next_row_id = 0
-    if base is not None and is_v3(base) and base.next_row_id is not None:  # type: ignore[union-attr]
-        next_row_id = base.next_row_id  # type: ignore[union-attr]
+    assigned = (next_row_id(base) if base is not None and is_v3(base) else None) or 0
     known = {s.snapshot_id for s in base.snapshots} if base is not None else set()
     for snapshot in metadata.snapshots:
         if snapshot.snapshot_id in known:
@@ -95,17 +99,17 @@ def with_row_lineage(metadata: TableMetadata, base: TableMetadata | None,
             raise InvalidInput(f"{label}: a format-v3 snapshot needs first-row-id and "
                                "added-rows (row lineage); write it with a v3 client "
                                "(Iceberg 1.10 or later)")
-        if snapshot.first_row_id < next_row_id:
+        if snapshot.first_row_id < assigned:
             raise InvalidInput(
                 f"{label}: first-row-id {snapshot.first_row_id} is behind the table's "
-                f"next-row-id {next_row_id}: its rows would reuse assigned row ids; "
+                f"next-row-id {assigned}: its rows would reuse assigned row ids; "
                 "reload the table and retry")
         if snapshot.added_rows < 0:
             raise InvalidInput(f"{label}: added-rows {snapshot.added_rows} is negative")
-        next_row_id = snapshot.first_row_id + snapshot.added_rows
-    if metadata.next_row_id == next_row_id:  # type: ignore[union-attr]
+        assigned = snapshot.first_row_id + snapshot.added_rows
+    if next_row_id(metadata) == assigned:
         return metadata
-    return metadata.model_copy(update={"next_row_id": next_row_id})
+    return metadata.model_copy(update={"next_row_id": assigned})
 
 
 def unmodelled_fields(raw: Mapping[str, Any]) -> list[str]:
