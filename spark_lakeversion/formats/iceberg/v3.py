@@ -12,8 +12,9 @@ field serialisers (the base model's JSON), and keeps row lineage as the spec req
 - the table's `next-row-id` then moves past every id the snapshot assigned:
   `first-row-id + added-rows`.
 
-Anything else pyiceberg cannot model is refused when the request is parsed, so no field a
-client sent is ever silently dropped from a v3 file.
+Types and update kinds pyiceberg cannot model (e.g. variant, geometry, encryption keys) are
+refused when the request is parsed (400); a registered v3 file holding fields pyiceberg
+would drop from the next metadata file is refused too (`unmodelled_fields`).
 """
 
 from __future__ import annotations
