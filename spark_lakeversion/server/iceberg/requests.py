@@ -9,9 +9,7 @@ has no model for namespace bodies, renames or multi-table transactions: those ar
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pyiceberg.catalog import rest

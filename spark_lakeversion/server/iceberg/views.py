@@ -128,8 +128,8 @@ class ViewChange:
             raise self.fail(f"view version {version_id} does not exist")
         if version_id != self.current:
             self.current = version_id
-            self.log.append(ViewHistoryEntry(**{"timestamp-ms": int(time.time() * 1000),
-                                                "version-id": version_id}))
+            self.log.append(ViewHistoryEntry.model_validate(
+                {"timestamp-ms": int(time.time() * 1000), "version-id": version_id}))
 
     def apply(self, update: ViewUpdate) -> None:
         if isinstance(update, AssignViewUUID):
@@ -158,7 +158,7 @@ class ViewChange:
         if self.current is None or not self.location or not self.uuid:
             raise self.fail("a view needs a location, a UUID and a current version")
         try:
-            return ViewMetadata(**{
+            return ViewMetadata.model_validate({
                 "view-uuid": self.uuid, "format-version": 1, "location": self.location,
                 "schemas": self.schemas, "current-version-id": self.current,
                 "versions": self.versions, "version-log": self.log,
