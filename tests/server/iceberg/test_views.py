@@ -19,7 +19,7 @@ from pyiceberg.exceptions import (
     ViewAlreadyExistsError,
 )
 from pyiceberg.schema import Schema
-from pyiceberg.types import LongType, NestedField, StringType
+from pyiceberg.types import LongType, NestedField
 from pyiceberg.view.metadata import ViewVersion
 
 from spark_lakeversion.server.embedded import EmbeddedServer
@@ -196,8 +196,8 @@ def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) ->
 
     def put(key: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(server.api_url + "/commits", json={
-            "branch": "dev", "message": "put a view", "operations": [{"op": "put", "key": key.split("."),
-                                             "content": body}]})
+            "branch": "dev", "message": "put a view",
+            "operations": [{"op": "put", "key": key.split("."), "content": body}]})
 
     copied = {k: v for k, v in content.to_dict().items() if k != "location"}
     r = put("db.copy", copied)
