@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.errors import ConflictError, ReadOnlyRef
 from tests.spark.helpers import Lake
 
 pytestmark = pytest.mark.spark
@@ -59,3 +59,28 @@ def test_drop_and_rename_view_stay_on_their_branch(orders: Lake) -> None:
     log = httpx.get(orders.server.api_url + "/log", params={"ref": "dev"}).json()["commits"]
     assert [c["message"].split(" ")[0:2] for c in log[:2]] == [["drop", "view"],
                                                                ["rename", "view"]]
+
+
+def test_view_over_a_branch_table_and_two_part_names(orders: Lake) -> None:
+    orders.sql("CREATE BRANCH dev")
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
+    # the view's SQL names dev's table: it reads dev's rows from any ref
+    orders.sql("CREATE VIEW {lv}.db@dev.all_ids AS SELECT id FROM {lv}.db@dev.t")
+    assert sorted(r.id for r in orders.rows("SELECT * FROM {lv}.db@dev.all_ids")) == [1, 2, 3]
+    sql = orders.rows("SHOW CREATE TABLE {lv}.db@dev.all_ids")[0][0]
+    assert "db@dev" in sql
+    # two-part `db@ref.view` names go to spark.lakeversion.catalog, as for tables
+    assert sorted(r.id for r in orders.rows("SELECT * FROM db@dev.all_ids")) == [1, 2, 3]
+    orders.sql("CREATE VIEW db@dev.two AS SELECT 7 AS id")
+    assert [r.id for r in orders.rows("SELECT * FROM {lv}.db@dev.two")] == [7]
+
+
+def test_views_on_a_tag_are_read_only(orders: Lake) -> None:
+    orders.sql("CREATE VIEW {lv}.db.v AS SELECT id FROM {lv}.db.t")
+    orders.sql("CREATE TAG v1")
+    assert sorted(r.id for r in orders.rows("SELECT * FROM {lv}.db@v1.v")) == [1, 2]
+    with pytest.raises(ReadOnlyRef):
+        orders.sql("CREATE VIEW {lv}.db@v1.other AS SELECT 1 AS id")
+    with pytest.raises(ReadOnlyRef):
+        orders.sql("DROP VIEW {lv}.db@v1.v")
+    assert view_names(orders, "db@v1") == ["v"]
