@@ -283,3 +283,17 @@ def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedSer
     assert sql_of(cat.load_view("db@keep.v")) == "SELECT 1 AS id"
     assert sql_of(cat.load_view("db@side.v")) == "SELECT 2 AS id"
     assert sql_of(cat.load_view("db.w")) == "SELECT 5 AS id"
+
+
+def test_rollback_and_time_travel_of_a_view(server: EmbeddedServer, cat: Any) -> None:
+    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    created_at = server.store.resolve("main").commit_id
+    httpx.post(view_url(server, "v"), json=replace_body(view.metadata.view_uuid,
+                                                        "SELECT 2 AS id")).raise_for_status()
+    # a commit id or `main~1` reads the view as it was; they are read-only
+    assert sql_of(cat.load_view(f"db@{created_at}.v")) == "SELECT 1 AS id"
+    assert sql_of(cat.load_view("db@main~1.v")) == "SELECT 1 AS id"
+    r = httpx.post(server.api_url + "/rollback", json={"branch": "main", "table": "db.v",
+                                                       "to": created_at})
+    assert r.status_code == 200, r.text
+    assert sql_of(cat.load_view("db.v")) == "SELECT 1 AS id"
