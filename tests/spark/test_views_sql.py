@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from spark_lakeversion.errors import ConflictError, ReadOnlyRef
-from tests.spark.helpers import Lake
+from tests.spark.helpers import Lake, register_catalog
 
 pytestmark = pytest.mark.spark
 
@@ -84,3 +84,20 @@ def test_views_on_a_tag_are_read_only(orders: Lake) -> None:
     with pytest.raises(ReadOnlyRef):
         orders.sql("DROP VIEW {lv}.db@v1.v")
     assert view_names(orders, "db@v1") == ["v"]
+
+
+def test_spark_pages_through_listings(orders: Lake) -> None:
+    for name in ("a", "b", "c"):
+        orders.sql(f"CREATE TABLE {{lv}}.db.{name} (id INT) USING iceberg")
+        orders.sql(f"CREATE VIEW {{lv}}.db.v{name} AS SELECT 1 AS id")
+    paged = orders.catalog + "_paged"
+    register_catalog(orders.spark, paged, orders.server.url, **{"rest-page-size": "1"})
+    try:
+        tables = sorted(r.tableName for r in orders.spark.sql(
+            f"SHOW TABLES IN {paged}.db").collect())
+        views = sorted(r.viewName for r in orders.spark.sql(
+            f"SHOW VIEWS IN {paged}.db").collect())
+    finally:
+        orders.spark.conf.set("spark.lakeversion.catalog", orders.catalog)
+    assert tables == ["a", "b", "c", "t"]
+    assert views == ["va", "vb", "vc"]
