@@ -264,6 +264,10 @@ def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedSer
     w_first = server.store.get_content("main", Key.of("db.w")).fields["metadata_location"]
     httpx.post(view_url(server, "w"), json=replace_body(
         w.metadata.view_uuid, "SELECT 5 AS id")).raise_for_status()
+    # a view dropped from the only branch that held it: its directory is listed, its file goes
+    cat.create_view("db.gone", SCHEMA, version("SELECT 6 AS id"))
+    gone = server.store.get_content("main", Key.of("db.gone"))
+    cat.drop_view("db.gone")
     warehouse = Path(server.warehouse.removeprefix("file://"))
     files = {p.as_uri() for p in warehouse.rglob("*") if p.is_file()}
     stamp = time.time() - 3 * 86400
@@ -274,10 +278,12 @@ def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedSer
     assert r.status_code == 200, r.text
     report = r.json()
     collected = {g["path"] for g in report["files"]}
-    assert collected == {w_first} and report["deleted_files"] == 1
+    assert collected == {w_first, gone.fields["metadata_location"]}
+    assert report["deleted_files"] == 2
+    assert gone.fields["location"] in report["locations"]
     assert not report["skipped_tables"] and not report["errors"]
     kept = {p.as_uri() for p in warehouse.rglob("*") if p.is_file()}
-    assert kept == files - {w_first}
+    assert kept == files - collected
     assert first in kept  # the tag `keep` still points at it
     assert sql_of(cat.load_view("db.v")) == "SELECT 3 AS id"
     assert sql_of(cat.load_view("db@keep.v")) == "SELECT 1 AS id"
