@@ -195,12 +195,19 @@ class ViewMerger(ContentMerger):
             conflicts.append(Conflict(
                 ConflictType.VALUE_DIFFERS, key,
                 f"view {key} was changed on both sides to different versions (target "
-                f"{context.target}: version {ours.current_version_id}, source "
-                f"{context.source}: version {theirs.current_version_id}); pick one with "
-                f"behaviors {{'{key}': 'FORCE'}} (source) or 'DROP' (target)",
+                f"{context.target}: version {ours.current_version_id} {_shown(ours)}, source "
+                f"{context.source}: version {theirs.current_version_id} {_shown(theirs)}); "
+                f"pick one with behaviors {{'{key}': 'FORCE'}} (source) or 'DROP' (target)",
                 {"target_version": ours.current_version_id,
                  "source_version": theirs.current_version_id}))
         return _ViewPlan(key, target, conflicts)
+
+
+def _shown(metadata: ViewMetadata) -> str:
+    """The current SQL of a view, short, for a conflict message."""
+    representations = current_version(metadata).representations
+    sql = " ".join(str(representations[0].root.sql).split()) if representations else ""
+    return repr(sql if len(sql) <= 60 else sql[:57] + "...")
 
 
 class _ViewPlan(ContentMergePlan):
