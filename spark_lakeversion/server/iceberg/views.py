@@ -27,6 +27,7 @@ from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,
     commit_failed,
+    ref_sentence,
 )
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, split_namespace
@@ -58,7 +59,7 @@ _CREATE_ATTEMPTS = 3
 
 def no_such_view(key: Key, ref: str) -> IcebergError:
     return IcebergError(404, "NoSuchViewException",
-                        f"View does not exist: {key}. (Looked up at ref {ref}.)")
+                        f"View does not exist: {key}.{ref_sentence(ref)}")
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class ViewCatalog(NamespaceCatalog):
             return
         what = {ContentType.ICEBERG_VIEW: "View", ContentType.NAMESPACE: "Namespace"}.get(
             other.type, "Table with same name")
-        raise already_exists(f"{what} already exists: {key}. (At ref "
-                             f"{addr.resolved.expression}.)")
+        raise already_exists(f"{what} already exists: {key}."
+                             + ref_sentence(addr.resolved.expression))
 
     def _check_view_location(self, key: Key, metadata: ViewMetadata) -> None:
         """Inside a root, and no other table or view owns it: before any write."""
