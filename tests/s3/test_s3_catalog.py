@@ -196,3 +196,26 @@ def test_table_properties_never_configure_the_servers_file_access(s3_lake: S3Lak
     with pytest.raises(BadRequestError, match="py-io-impl is not allowed"), \
             table.transaction() as tx:
         tx.set_properties({"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"})
+
+
+def test_views_on_s3_are_written_with_the_servers_file_io(s3_lake: S3Lake) -> None:
+    import time
+
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+    from pyiceberg.view.metadata import ViewVersion
+
+    cat = s3_lake.catalog()
+    cat.create_namespace("db")
+    version = ViewVersion.model_validate({
+        "version-id": 1, "schema-id": 0, "timestamp-ms": int(time.time() * 1000),
+        "summary": {"engine-name": "test"}, "default-namespace": ["db"],
+        "representations": [{"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]})
+    schema = Schema(NestedField(1, "id", LongType(), required=False))
+    # the view's own properties name another endpoint: the server ignores them
+    view = cat.create_view("db.v", schema, version,
+                           properties={"s3.endpoint": "http://127.0.0.1:9"})
+    assert view.metadata.location.startswith(f"{s3_lake.warehouse}/db/v_")
+    assert any(k.endswith(".metadata.json") and "/db/v_" in k for k in s3_lake.keys("wh/"))
+    loaded = cat.load_view("db.v")
+    assert loaded.metadata.view_uuid == view.metadata.view_uuid
