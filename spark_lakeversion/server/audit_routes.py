@@ -1,0 +1,44 @@
+"""`GET /api/v1/audit`: the audit trail (admin on every ref; see
+`spark_lakeversion.versioning.access`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.gc.durations import parse_duration
+from spark_lakeversion.server.context import ServerContext
+from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO-8601 time (UTC without a zone) or a duration back from now (`1d`, `3h`)."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return datetime.now(timezone.utc) - parse_duration(value)
+        except InvalidInput:
+            raise InvalidInput(f"since must be an ISO-8601 time or a duration such as 1d, "
+                               f"not {value[:64]!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
+
+    @router.get("/audit")
+    async def audit(since: str | None = None, principal: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_RECORDS)]
+                    = MAX_AUDIT_RECORDS) -> dict[str, Any]:
+        """Who did what to which ref, when, and how it ended (`done`, `denied`, `failed`),
+        oldest first; the newest `limit` records from `since` on."""
+        start = parse_since(since) if since is not None else None
+        records = await run_in_threadpool(ctx.store.audit, start, principal, limit)
+        return {"records": [r.to_dict() for r in records]}
+
+    return router
