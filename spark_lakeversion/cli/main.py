@@ -47,6 +47,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                      "Run spark-submit with the lakeversion catalog configured."),
     "gc": ("spark_lakeversion.cli.gc:gc",
            "Garbage-collect data no ref can reach any more."),
+    "token": ("spark_lakeversion.cli.access:token",
+              "Make tokens for `serve --auth-config` (token new)."),
+    "audit": ("spark_lakeversion.cli.access:audit",
+              "Show the audit trail: who did what to which ref (admin)."),
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls

@@ -3,29 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.gc.durations import parse_duration
+from spark_lakeversion.gc.durations import parse_since
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS
-
-
-def parse_since(value: str) -> datetime:
-    """An ISO-8601 time (UTC without a zone) or a duration back from now (`1d`, `3h`)."""
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return datetime.now(timezone.utc) - parse_duration(value)
-        except InvalidInput:
-            raise InvalidInput(f"since must be an ISO-8601 time or a duration such as 1d, "
-                               f"not {value[:64]!r}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def router(ctx: ServerContext) -> APIRouter:
