@@ -46,7 +46,11 @@ from spark_lakeversion.versioning.interface import (
     TableStatesPage,
     VersionStore,
 )
-from spark_lakeversion.versioning.names import is_commit_hash, parse_ref_expression
+from spark_lakeversion.versioning.names import (
+    FULL_HASH_LENGTH,
+    is_commit_hash,
+    parse_ref_expression,
+)
 from spark_lakeversion.versioning.options import MergeOptions
 
 T = TypeVar("T")
@@ -110,6 +114,8 @@ class AccessControlledStore(VersionStore):
         raise self._denied(who, READ, f"commit {base}", operation)
 
     def _is_ref(self, name: str) -> bool:
+        if len(name) == FULL_HASH_LENGTH:  # a full commit id never names a ref
+            return False
         try:
             self.inner.get_ref(name)
         except RefNotFound:
