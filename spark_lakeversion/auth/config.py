@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,21 +151,3 @@ def load_auth_config(path: str | Path) -> AuthConfig:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"auth config {shown} is not valid TOML: {exc}") from None
     return parse_auth_config(data, shown)
-
-
-def principals_sample(count: int, grants_each: int) -> tuple[AuthConfig, list[str]]:
-    """`count` principals with `grants_each` grants each and their tokens (for the bench);
-    the last principal may write and create anywhere."""
-    from spark_lakeversion.auth.tokens import new_token
-
-    tokens = [new_token() for _ in range(count)]
-    raw: list[dict[str, Any]] = []
-    for i, token in enumerate(tokens):
-        grants: Sequence[dict[str, Any]] = [
-            {"refs": f"team{i}-{j}-*", "allow": ["read", "write", "create"]}
-            for j in range(grants_each - 1)]
-        last = {"refs": "*", "allow": ["read", "write", "create"]} if i == count - 1 \
-            else {"refs": "main", "allow": ["read"]}
-        raw.append({"name": f"p{i}", "token_sha256": token_sha256(token),
-                    "grants": [*grants, last]})
-    return parse_auth_config({"principal": raw}), tokens

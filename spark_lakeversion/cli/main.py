@@ -425,6 +425,10 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--backend"], type=click.Choice(["sqlite", "postgres"]),
                                    default="sqlite", show_default=True,
                                    help="Database the store runs on."))
+    if name == "rest":
+        params.append(click.Option(
+            ["--auth"], is_flag=True,
+            help="Instead: the same appends with 100 principals x 10 grants vs no auth."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 
