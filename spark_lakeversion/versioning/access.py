@@ -17,6 +17,7 @@ author, as before: it names nobody).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -54,6 +55,7 @@ from spark_lakeversion.versioning.names import (
 from spark_lakeversion.versioning.options import MergeOptions
 
 T = TypeVar("T")
+log = logging.getLogger("spark_lakeversion.audit")
 CLIENT_AUTHOR = "lakeversion.client-author"
 #: what store-wide operations are checked against in messages and the audit
 EVERY_REF = "*"
@@ -124,8 +126,15 @@ class AccessControlledStore(VersionStore):
 
     def _audit(self, who: Principal, operation: str, ref: str | None, outcome: Outcome,
                detail: str = "") -> None:
-        self.inner.record_audit(AuditRecord(datetime.now(timezone.utc), who.name, operation,
-                                            ref, outcome, detail))
+        """Keep the record; if the store cannot, the operation's own answer still stands
+        (it may have landed), and the loss is logged."""
+        record = AuditRecord(datetime.now(timezone.utc), who.name, operation, ref, outcome,
+                             detail)
+        try:
+            self.inner.record_audit(record)
+        except Exception:
+            log.exception("audit record lost: %s %s %s %s", who.name, operation, ref,
+                          outcome.value)
 
     def _read(self, operation: str, expressions: Iterable[str], call: Callable[[], T]) -> T:
         who = self._principal()
@@ -179,6 +188,7 @@ class AccessControlledStore(VersionStore):
                      lambda _: self.inner.delete_ref(name, type, expected_head))
 
     def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+        """A branch reset needs `write` (tags are immutable: the store refuses them)."""
         return self._mutate("assign_ref", name, [(WRITE, name)], [to],
                             lambda _: self.inner.assign_ref(name, to, expected_head))
 

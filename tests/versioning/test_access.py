@@ -176,3 +176,15 @@ def test_an_operation_without_a_rule_is_refused(db: VersionStore) -> None:
     guarded = AccessControlledStore(db, principals()["analyst"])
     with pytest.raises(Forbidden, match="no access rule"):
         guarded.storage  # noqa: B018 - an attribute of VersionControl, not of the interface
+
+
+def test_resets_need_write_on_the_branch(db: VersionStore) -> None:
+    p = principals()
+    first = put(db, "main", "a")
+    put(db, "main", "b")
+    db.create_ref("etl-1")
+    etl = AccessControlledStore(db, p["etl"])
+    assert etl.assign_ref("etl-1", first).head == first  # write on etl-*
+    with pytest.raises(Forbidden, match="lacks 'write' on ref 'main'"):
+        etl.assign_ref("main", first)
+    assert db.get_ref("main").head != first
