@@ -76,7 +76,7 @@ class AccessControlledStore(VersionStore):
         self._principal: Callable[[], Principal] = \
             principal if callable(principal) else (lambda: principal)
 
-    @property  # type: ignore[override]
+    @property
     def limits(self) -> Limits:
         return self.inner.limits
 
