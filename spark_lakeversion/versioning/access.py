@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from spark_lakeversion.auth.grants import Permission, Principal
+from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
@@ -57,8 +57,6 @@ from spark_lakeversion.versioning.options import MergeOptions
 T = TypeVar("T")
 log = logging.getLogger("spark_lakeversion.audit")
 CLIENT_AUTHOR = "lakeversion.client-author"
-#: what store-wide operations are checked against in messages and the audit
-EVERY_REF = "*"
 
 READ, WRITE, CREATE, DELETE, MERGE, ADMIN = (
     Permission.READ, Permission.WRITE, Permission.CREATE, Permission.DELETE,
