@@ -11,25 +11,23 @@ the server, over HTTP) checks the state before it lands.
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import (
     AlreadyExists,
+    CommitOutcomeUnknown,
     ConflictError,
     InvalidInput,
     KeyNotFound,
+    LakeVersionError,
     ReadOnlyRef,
     UnsafeOperation,
 )
-from spark_lakeversion.formats.delta import deltalake, log, writes
+from spark_lakeversion.formats.delta import deltalake, log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.formats.delta.format import DeltaFormat
-from spark_lakeversion.locations import parse_location, table_location
 from spark_lakeversion.store.model import Commit, Content, ContentType, Key, KeyLike, Put
 
 if TYPE_CHECKING:
@@ -145,7 +143,8 @@ class DeltaHandle:
         new = target.state.at(outcome.version)
         try:
             return self._commit(branch, head, new.content(),
-                                message or f"Delta {operation} on {self.key}",
+                                message or f"Delta {operation} on {self.key} "
+                                f"(version {new.version})",
                                 {"lakeversion.delta.operation": operation,
                                  "lakeversion.delta.version": str(new.version)})
         except ConflictError:
@@ -180,58 +179,47 @@ class DeltaHandle:
         keys = [on] if isinstance(on, str) else list(on)
         return self._write("merge", lambda s: writes.merge(s, source, keys), message)
 
-    def rollback(self, to: Any, *, message: str | None = None) -> Commit | None:
+    def rollback(self, to: Any, *, message: str | None = None) -> Commit:
         """A new version on this branch whose files equal the table's at `to` (any ref
-        expression or handle); history is never rewritten."""
+        expression or handle); history is never rewritten (`DeltaFormat.restore`)."""
         from spark_lakeversion.api import ref_expression
 
-        expression = ref_expression(to)
-        old = DeltaHandle(self.ref.catalog.ref(expression), self.key).state()
-        if old.table_id != self.state().table_id:
-            raise InvalidInput(f"{self.key} at {expression} is another table (it was "
-                               "dropped and re-created since)")
-        return self._write("rollback", lambda s: writes.rollback(s, old),
-                           message or f"Roll back {self.key} to {expression}")
+        branch, head = self._branch()
+        commit: Commit = self._store.rollback_table(
+            branch, self.key, ref_expression(to), author=self.ref.catalog.author,
+            message=message, expected_head=head)
+        return commit
 
     def create(self, schema: Any, partition_by: Sequence[str] | str | None = None, *,
                configuration: Mapping[str, str] | None = None,
                message: str | None = None) -> Commit:
-        """A new, empty Delta table under the catalog's warehouse."""
+        """A new, empty Delta table under the catalog's warehouse. `schema`: a pyarrow
+        schema, a `deltalake.Schema` or Delta's schema JSON."""
         branch, head = self._branch()
         self._check_absent(head)
         partitions = [partition_by] if isinstance(partition_by, str) else partition_by
-        base = self.ref.catalog.roots().check(self.ref.catalog.warehouse, "warehouse")
-        location = table_location(base, self.key.namespace, self.key.name,
-                                  uuid.uuid4().hex).uri
-        table = writes.create(location, schema, partitions, configuration)
-        state = DeltaState(table.metadata().id, location, 0, location, branch)
+        warehouse = self.ref.catalog.roots().check(self.ref.catalog.warehouse, "warehouse")
+        content, cleanup = tables.new_table(warehouse, self.key, schema, partitions,
+                                            configuration, branch)
         try:
-            return self._commit(branch, head, state.content(),
+            return self._commit(branch, head, content,
                                 message or f"Create Delta table {self.key}",
                                 {"lakeversion.delta.operation": "create"},
                                 self._namespaces(head))
-        except BaseException:
-            local = parse_location(location).local_path
-            if local:
-                shutil.rmtree(local, ignore_errors=True)  # created by this request
+        except LakeVersionError as exc:
+            if not isinstance(exc, CommitOutcomeUnknown):
+                cleanup()  # the commit did not land: the new directory is nobody's
             raise
 
     def register(self, location: str, *, message: str | None = None) -> Commit:
-        """Bring an existing Delta table (under the allowed roots) into the catalog at its
-        latest version. Its log stays its own: the first write of any branch starts a
-        branch log."""
+        """Bring an existing Delta table (under the catalog's allowed roots) into the
+        catalog at its latest version."""
         branch, head = self._branch()
         self._check_absent(head)
-        roots = self.ref.catalog.roots()
-        where = roots.check(location, f"Delta table {self.key} location").uri
-        table = log.open_table(where)
-        state = DeltaState(table.metadata().id, where, table.version(), where, None)
-        content = DeltaFormat().validate(self.key, state.content(), roots)
-        owner = self._store.location_owner(where, content.id)
-        if owner is not None:
-            raise AlreadyExists(f"{where} belongs to another table (id {owner[0]})")
-        return self._commit(branch, head, content, message or f"Register Delta table "
-                            f"{self.key}", {"lakeversion.delta.operation": "register"},
+        content = tables.existing_table(self.key, location, self.ref.catalog.roots())
+        return self._commit(branch, head, content,
+                            message or f"Register Delta table {self.key}",
+                            {"lakeversion.delta.operation": "register"},
                             self._namespaces(head))
 
     def _check_absent(self, head: str) -> None:
@@ -239,11 +227,8 @@ class DeltaHandle:
             raise AlreadyExists(f"{self.key} exists already on {self.ref.expression}")
 
     def _namespaces(self, head: str) -> list[Put]:
-        """Puts for the key's namespaces that do not exist yet."""
-        levels = [Key(self.key.elements[:i]) for i in range(1, len(self.key.elements))]
-        present = self._store.get_contents(head, levels)
-        return [Put(k, Content(ContentType.NAMESPACE, str(uuid.uuid4()), {"properties": {}}))
-                for k in levels if k not in present]
+        levels = tables.namespace_keys(self.key)
+        return tables.missing_namespaces(self.key, self._store.get_contents(head, levels))
 
 
 __all__ = ["VACUUM_REFUSED", "DeltaHandle"]

@@ -15,7 +15,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +50,25 @@ class TableFormat(ABC):
         None: then only the table-level rule applies."""
         return None
 
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+                ) -> tuple[Content, Callable[[], None]]:
+        """The content a rollback or revert of `key` on `branch` puts to bring the table
+        from `current` back to `wanted` (same table id), and how to undo what that wrote
+        if the commit then fails. The default puts `wanted` as it is (Iceberg: the old
+        metadata file); a format whose log versions are sequential (Delta) writes a new
+        version instead."""
+        return wanted, _nothing
+
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,
                     io_properties: Mapping[str, str]) -> StateFiles:
         """For gc, one run's view of the files this format's table states reach, adding
         them to the run's shared `reachable` set. The default cannot read a state: it
         protects every location its states name, so gc never deletes under them."""
         return ProtectedLocations(reachable)
+
+
+def _nothing() -> None:
+    """Undo of a restore that wrote nothing."""
 
 
 def normalize_path(path: str) -> str:

@@ -84,7 +84,8 @@ class Content:
     `id` survives every change of the table and differs when a table is dropped and
     re-created under the same name; merges use it to tell the two apart.
     Iceberg fields: ``metadata_location``, ``snapshot_id``, ``schema_id``, ``spec_id``,
-    ``sort_order_id``. Delta: ``location``, ``version``, ``root``, ``writer`` (`formats.delta.content`). Namespace: ``properties``.
+    ``sort_order_id``. Delta: ``location``, ``version``, ``root``, ``writer``
+    (`formats.delta.content`). Namespace: ``properties``.
     """
 
     type: ContentType

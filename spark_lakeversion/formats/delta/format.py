@@ -3,7 +3,7 @@ deltalake is imported by the methods that need it, not by loading the format."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
@@ -41,6 +41,24 @@ class DeltaFormat(TableFormat):
 
     def describe(self, content: Content) -> dict[str, Any]:
         return {k: content.fields.get(k) for k in DELTA_FIELDS}
+
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+                ) -> tuple[Content, Callable[[], None]]:
+        """A new version on the branch's log whose files equal `wanted`'s: the log's
+        version numbers stay sequential and history is never rewritten."""
+        from spark_lakeversion.formats.delta import log, writes
+        from spark_lakeversion.formats.delta.branching import writable
+
+        old = DeltaState.of(wanted, key)
+        out = writable(DeltaState.of(current, key), branch)
+        try:
+            outcome = writes.rollback(out.state, old)
+        except BaseException:
+            log.delete_created(out.created)
+            raise
+        created = [*out.created, *outcome.created]
+        return (out.state.at(outcome.version).content(),
+                lambda: log.delete_created(reversed(created)))
 
     def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.delta.merge import DeltaContentMerger
