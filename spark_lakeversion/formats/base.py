@@ -57,7 +57,7 @@ class TableFormat(ABC):
         if the commit then fails. The default puts `wanted` as it is (Iceberg: the old
         metadata file); a format whose log versions are sequential (Delta) writes a new
         version instead."""
-        return wanted, _nothing
+        return wanted, nothing
 
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,
                     io_properties: Mapping[str, str]) -> StateFiles:
@@ -67,7 +67,7 @@ class TableFormat(ABC):
         return ProtectedLocations(reachable)
 
 
-def _nothing() -> None:
+def nothing() -> None:
     """Undo of a restore that wrote nothing."""
 
 
@@ -198,4 +198,4 @@ def table_format(content_type: ContentType) -> TableFormat | None:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "FORMATS", "FormatRegistry", "ProtectedLocations", "StateFiles",
-           "TableFormat", "normalize_path", "table_format"]
+           "TableFormat", "normalize_path", "nothing", "table_format"]

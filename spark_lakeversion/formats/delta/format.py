@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles, TableFormat
+from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
 from spark_lakeversion.formats.delta.content import DELTA_FIELDS, DeltaState
+from spark_lakeversion.locations import parse_location
 from spark_lakeversion.store.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class DeltaFormat(TableFormat):
         needs nothing delta-rs cannot write (deletion vectors)."""
         from spark_lakeversion.formats.delta import log
 
+        parse_location(content.fields.get("location"), f"Delta table {key} location")
         state = DeltaState.of(content, key)
         root = roots.check(state.root, f"Delta table {key} root")
         location = roots.check(state.location, f"Delta table {key} location")
@@ -49,8 +51,13 @@ class DeltaFormat(TableFormat):
         from spark_lakeversion.formats.delta import log, writes
         from spark_lakeversion.formats.delta.branching import writable
 
-        old = DeltaState.of(wanted, key)
-        out = writable(DeltaState.of(current, key), branch)
+        try:
+            old = DeltaState.of(wanted, key)
+            now = DeltaState.of(current, key)
+            log.read_state(old.location, old.version)
+        except InvalidInput:
+            return wanted, nothing  # a state whose log cannot be read: put it back as it is
+        out = writable(now, branch)
         try:
             outcome = writes.rollback(out.state, old)
         except BaseException:

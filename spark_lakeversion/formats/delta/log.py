@@ -134,9 +134,10 @@ def open_table(location: str, version: int | None = None) -> Any:
         return module.DeltaTable(location, version=version)
     except module.exceptions.TableNotFoundError:
         raise InvalidInput(f"no Delta table at {location}") from None
-    except module.exceptions.DeltaError as exc:
+    except Exception as exc:  # noqa: BLE001 - deltalake raises OSError, DeltaError, ...
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput(f"cannot read the Delta table at {location} "
-                           f"(version {version}): {exc}") from None
+                           f"(version {version}): {first}") from None
 
 
 def protocol_action(table: Any) -> dict[str, Any]:

@@ -141,10 +141,16 @@ class DeltaContentMerger(ContentMerger):
 
     def plan(self, key: Key, base: Content, target: Content, source: Content,
              context: MergeContext) -> DeltaMergePlan:
-        b, t, s = (DeltaState.of(c, key) for c in (base, target, source))
-        base_state = log.read_state(b.location, b.version)
-        src = side_change(b, base_state, s)
-        tgt = side_change(b, base_state, t)
+        try:
+            b, t, s = (DeltaState.of(c, key) for c in (base, target, source))
+            base_state = log.read_state(b.location, b.version)
+            src = side_change(b, base_state, s)
+            tgt = side_change(b, base_state, t)
+        except InvalidInput as exc:  # a state whose log cannot be read: the table-level rule
+            return DeltaMergePlan(key, [Conflict(
+                ConflictType.VALUE_DIFFERS, key,
+                f"{key} changed on both sides and its Delta logs cannot be compared: "
+                f"{exc.message}")], {})
         isolation = self.isolation_level(tgt.state, context)
         statistics: dict[str, Any] = {
             "isolation_level": isolation,
