@@ -11,6 +11,7 @@ new ones. Rollback is a new version whose file set equals the old state's.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -101,6 +102,11 @@ def delete(state: DeltaState, predicate: str) -> WriteOutcome:
 
 def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None) -> WriteOutcome:
     files = log.read_state(state.location, state.version)
+    columns = {f["name"] for f in json.loads(files.metadata["schemaString"])["fields"]}
+    unknown = sorted(set(updates) - columns)
+    if unknown or not updates:
+        raise InvalidInput(f"update names unknown columns: {', '.join(unknown)}" if unknown
+                           else "update needs at least one column to set")
     if files.inside_root():
         return _delta_rs(state, "update", lambda t, props: t.update(
             updates=dict(updates), predicate=predicate, **props))
@@ -247,9 +253,6 @@ class _Rewrite:
         return self._commit(log.OP_DELETE, {"predicate": predicate})
 
     def update(self, updates: Mapping[str, str], predicate: str | None) -> WriteOutcome:
-        unknown = sorted(set(updates) - set(self.schema.names))
-        if unknown:
-            raise InvalidInput(f"update names unknown columns: {', '.join(unknown)}")
         condition = f"coalesce(({predicate}), false)" if predicate else "true"
         columns = ", ".join(
             f'CASE WHEN {condition} THEN ({updates[c]}) ELSE "{c}" END AS "{c}"'
