@@ -28,6 +28,8 @@ from spark_lakeversion.formats.delta.content import DeltaState
 
 #: delta-rs's partition directory name for a null value
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+#: the column our rewrite computes a predicate into
+HIT = "__lakeversion_hit"
 
 
 @dataclass
@@ -188,18 +190,25 @@ class _Rewrite:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _rows(self, data_file: log.DataFile, where: str | None = None) -> Any:
-        sql = "SELECT * FROM t" + (f" WHERE {where}" if where else "")
-        return self._conform(self._query(data_file, sql))
+    def _rows(self, data_file: log.DataFile) -> Any:
+        return self._conform(self._query(data_file, "SELECT * FROM t"))
+
+    def _marked(self, data_file: log.DataFile, predicate: str) -> tuple[Any, Any]:
+        """The file's rows and, per row, whether `predicate` holds (NULL counts as no).
+        The predicate is computed as a column, never pushed down as a filter: a negated
+        partition predicate pushed into the scan is not what a row-level edit needs."""
+        import pyarrow.compute as pc
+
+        table = self._query(data_file, f"SELECT *, coalesce(({predicate}), false) "
+                                       f"AS {HIT} FROM t")
+        hit = pc.fill_null(table.column(HIT), False) if table.num_rows \
+            else self.pa.array([], self.pa.bool_())
+        return self._conform(table.drop_columns([HIT])), hit
 
     def _conform(self, table: Any) -> Any:
         if table.num_rows == 0:
             return self.schema.empty_table()
         return table.select(self.schema.names).cast(self.schema)
-
-    def _count(self, data_file: log.DataFile, predicate: str) -> int:
-        out = self._query(data_file, f"SELECT count(*) AS n FROM t WHERE ({predicate})")
-        return int(out.column(0)[0].as_py())
 
     # ---- writing ----------------------------------------------------------------------
     def _write_rows(self, rows: Any) -> None:
@@ -246,22 +255,33 @@ class _Rewrite:
 
     # ---- the edits --------------------------------------------------------------------
     def delete(self, predicate: str) -> WriteOutcome:
+        import pyarrow.compute as pc
+
         for data_file in self.files.files.values():
-            if self._count(data_file, predicate):
+            table, hit = self._marked(data_file, predicate)
+            if pc.any(hit).as_py():
                 self.removed.append(data_file)
-                self._write_rows(self._rows(data_file, f"NOT coalesce(({predicate}), false)"))
+                self._write_rows(table.filter(pc.invert(hit)))
         return self._commit(log.OP_DELETE, {"predicate": predicate})
 
     def update(self, updates: Mapping[str, str], predicate: str | None) -> WriteOutcome:
-        condition = f"coalesce(({predicate}), false)" if predicate else "true"
-        columns = ", ".join(
-            f'CASE WHEN {condition} THEN ({updates[c]}) ELSE "{c}" END AS "{c}"'
-            if c in updates else f'"{c}"' for c in self.schema.names)
+        import pyarrow.compute as pc
+
+        columns = ", ".join(f'({updates[c]}) AS "{c}"' for c in updates)
         for data_file in self.files.files.values():
-            if predicate is None or self._count(data_file, predicate):
-                self.removed.append(data_file)
-                self._write_rows(self._conform(self._query(
-                    data_file, f"SELECT {columns} FROM t")))
+            table, hit = self._marked(data_file, predicate or "true")
+            if not pc.any(hit).as_py():
+                continue
+            changed = self._query(data_file, f"SELECT {columns}, "
+                                             f"coalesce(({predicate or 'true'}), false) "
+                                             f"AS {HIT} FROM t")
+            for name in updates:
+                new = changed.column(name).cast(self.schema.field(name).type)
+                index = table.schema.get_field_index(name)
+                table = table.set_column(index, self.schema.field(name),
+                                         pc.if_else(hit, new, table.column(name)))
+            self.removed.append(data_file)
+            self._write_rows(table)
         return self._commit(log.OP_UPDATE, {"predicate": predicate or ""})
 
     def merge(self, source: Any, on: Sequence[str]) -> WriteOutcome:

@@ -37,10 +37,12 @@ def _duckdb() -> Any:
                                   "autoload_known_extensions": False})
 
 
-def _live_paths(location: str, version: int) -> list[tuple[str, dict[str, str | None]]]:
-    """Replay the JSON commits 0..version of a local log: live (local path, partition)."""
+def _live_paths(location: str, version: int
+                ) -> list[tuple[str, dict[str, str | None], str]]:
+    """Replay the JSON commits 0..version of a local log: live (local path, partition,
+    the path as the log writes it)."""
     root = unquote(location[len("file://"):])
-    live: dict[str, tuple[str, dict[str, str | None]]] = {}
+    live: dict[str, tuple[str, dict[str, str | None], str]] = {}
     for v in range(version + 1):
         with open(os.path.join(root, "_delta_log", f"{v:020d}.json"), encoding="utf-8") as f:
             for line in f:
@@ -49,7 +51,7 @@ def _live_paths(location: str, version: int) -> list[tuple[str, dict[str, str | 
                     path = action["add"]["path"]
                     local = unquote(path[len("file://"):]) if path.startswith("file://") \
                         else os.path.join(root, unquote(path))
-                    live[local] = (local, action["add"]["partitionValues"])
+                    live[local] = (local, action["add"]["partitionValues"], path)
                 elif "remove" in action:
                     path = action["remove"]["path"]
                     local = unquote(path[len("file://"):]) if path.startswith("file://") \
@@ -60,17 +62,19 @@ def _live_paths(location: str, version: int) -> list[tuple[str, dict[str, str | 
 
 def independent_rows(state: DeltaState) -> list[tuple[Any, ...]]:
     """The rows of a state read without deltalake: DuckDB's delta extension for a table's
-    own log at its newest version; otherwise (branch logs name files by absolute URI, which
-    that extension wrongly prefixes with the table root; older versions) the JSON log is
-    replayed here and the files read with DuckDB's read_parquet."""
+    log at its newest version when the log names its files relatively; otherwise (branch
+    logs and merged logs name files by absolute URI, which that extension wrongly prefixes
+    with the table root; older versions) the JSON log is replayed here and the files read
+    with DuckDB's read_parquet."""
     con = _duckdb()
     try:
-        if "/_branches/" not in state.location and _is_latest(state):
+        files = _live_paths(state.location, state.version)
+        if _is_latest(state) and not any("://" in raw for _, _, raw in files):
             con.execute("LOAD delta")
             got = con.execute(
                 f"SELECT id, p, v FROM delta_scan('{state.location}')").fetchall()
         else:
-            got = _read_files(con, _live_paths(state.location, state.version))
+            got = _read_files(con, files)
         return sorted(tuple(r) for r in got)
     finally:
         con.close()
@@ -82,9 +86,10 @@ def _is_latest(state: DeltaState) -> bool:
     return max(versions) == state.version
 
 
-def _read_files(con: Any, files: list[tuple[str, dict[str, str | None]]]) -> list[Any]:
+def _read_files(con: Any, files: list[tuple[str, dict[str, str | None], str]]
+                ) -> list[Any]:
     out: list[Any] = []
-    for path, partition in files:
+    for path, partition, _ in files:
         columns = [r[0] for r in con.execute(
             "DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()]
         p = "p" if "p" in columns else "?::VARCHAR"
