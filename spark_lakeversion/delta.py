@@ -28,6 +28,7 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.delta import deltalake, log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.validate import check_overlap
 from spark_lakeversion.store.model import Commit, Content, ContentType, Key, KeyLike, Put
 
 if TYPE_CHECKING:
@@ -217,6 +218,7 @@ class DeltaHandle:
         branch, head = self._branch()
         self._check_absent(head)
         content = tables.existing_table(self.key, location, self.ref.catalog.roots())
+        check_overlap(self._store, self.key, content)
         return self._commit(branch, head, content,
                             message or f"Register Delta table {self.key}",
                             {"lakeversion.delta.operation": "register"},
