@@ -104,9 +104,9 @@ def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,
         assert independent_rows(main.state()) == rows(main)
         main.rollback("main~2")  # through /api/v1/rollback: the server writes the version
         assert rows(main) == [(1, "a", 1), (2, "b", 2)]
-    with connect(server.url, warehouse=str(tmp_path / "elsewhere")) as catalog:
-        with pytest.raises(LocationNotAllowed):
-            catalog.branch("main").delta("db.other").create(SCHEMA)
+    with connect(server.url, warehouse=str(tmp_path / "elsewhere")) as catalog, \
+            pytest.raises(LocationNotAllowed):
+        catalog.branch("main").delta("db.other").create(SCHEMA)
 
 
 def test_iceberg_rest_omits_delta_tables_and_refuses_to_load_one(server: EmbeddedServer,
