@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
@@ -71,6 +72,14 @@ def connect(store_url: str | None = None, *, author: str | None = None,
                    allowed_locations=allowed_locations)
 
 
+def _as_uri(location: str) -> str:
+    """A warehouse or allowed location as given, or a relative/absolute path as a file
+    URI (the server's `normalize_root` does the same)."""
+    if "://" in location or location.startswith("file:"):
+        return location.rstrip("/") or location
+    return Path(location).expanduser().resolve().as_uri()
+
+
 # ---- ref arguments ---------------------------------------------------------------------
 
 RefLike = Union[str, "Reference", Commit]
@@ -107,8 +116,8 @@ class Catalog:
                  warehouse: str | None = None, allowed_locations: Iterable[str] = ()) -> None:
         self.store = store
         self.author = author
-        self._warehouse = warehouse
-        self.allowed_locations = list(allowed_locations)
+        self._warehouse = _as_uri(warehouse) if warehouse else None
+        self.allowed_locations = [_as_uri(a) for a in allowed_locations]
 
     @property
     def warehouse(self) -> str:
@@ -116,9 +125,9 @@ class Catalog:
         if self._warehouse is None:
             from spark_lakeversion.versioning import lakeversion_home
 
-            path = lakeversion_home() / "warehouse"
-            path.mkdir(parents=True, exist_ok=True)
-            self._warehouse = path.as_uri()
+            self._warehouse = (lakeversion_home() / "warehouse").as_uri()
+        if self._warehouse.startswith("file:///"):
+            Path(self._warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
         return self._warehouse
 
     def roots(self) -> AllowedRoots:

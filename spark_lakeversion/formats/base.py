@@ -127,7 +127,7 @@ class StateFiles(ABC):
 
 
 class ProtectedLocations(StateFiles):
-    """For a format whose files gc cannot follow (Delta today): every location a state
+    """For a format whose files gc cannot follow (a third party's, say): every location a state
     names is kept whole; the table still claims its directory against overlaps."""
 
     def add(self, content: Content) -> None:
