@@ -186,3 +186,12 @@ def test_a_registered_table_is_read_in_place_and_branches_on_first_write(
     assert main.state().location.startswith(location.as_uri() + "/_branches/main-")
     check(main, [(1, "a", 1), (2, "b", 2)])
     check(catalog.ref("main~1").delta("db.existing"), [(1, "a", 1)])
+
+
+def test_without_deltalake_the_error_says_what_to_install(
+        events: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "deltalake", None)  # import deltalake -> ImportError
+    with pytest.raises(InvalidInput, match=r"pip install spark-lakeversion\[delta\]"):
+        events.ref("main").delta("db.events").to_arrow()
