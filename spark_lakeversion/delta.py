@@ -139,8 +139,9 @@ class DeltaHandle:
             log.delete_created(target.created)
             raise
         created = [*target.created, *outcome.created]
-        if outcome.version == target.state.version and not target.forked:
-            return None  # nothing changed
+        if outcome.version == target.state.version:
+            log.delete_created(target.created)  # nothing changed: no branch log needed
+            return None
         new = target.state.at(outcome.version)
         try:
             return self._commit(branch, head, new.content(),

@@ -10,6 +10,7 @@ rollback, a log that moved on) starts a fresh branch log.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -60,13 +61,14 @@ def start_branch_log(state: DeltaState, branch: str,
                              "parentVersion": str(state.version)}, blind_append=True)
     if path is None:  # a random directory: someone else cannot have written it
         raise ConflictError(f"branch log {location} exists already")
-    import os
-
-    size = os.path.getsize(path)
+    created = [path]
     if len(parent.files) > CHECKPOINT_FILES:
         log.open_table(location, 0).create_checkpoint()
+        directory = os.path.dirname(path)
+        created.extend(os.path.join(directory, n) for n in sorted(os.listdir(directory))
+                       if n != os.path.basename(path))  # the checkpoint and its pointer
     forked = DeltaState(state.table_id, location, 0, state.root, branch)
-    return WritableLog(forked, [path], True, size)
+    return WritableLog(forked, created, True, sum(os.path.getsize(p) for p in created))
 
 
 def writable(state: DeltaState, branch: str) -> WritableLog:

@@ -63,8 +63,7 @@ def _delta_rs(state: DeltaState, operation: str, run: Any) -> WriteOutcome:
     except (module.exceptions.DeltaError, module.exceptions.SchemaMismatchError,
             ValueError, TypeError) as exc:
         raise InvalidInput(f"Delta {operation} failed: {exc}") from None
-    table = log.open_table(state.location)
-    version = table.version()
+    version = table.version()  # the table object follows its own commit, not others'
     created = [os.path.join(log.local_dir(state.location), "_delta_log", log.log_name(v))
                for v in range(state.version + 1, version + 1)]
     return WriteOutcome(version, created)

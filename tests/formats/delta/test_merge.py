@@ -166,3 +166,17 @@ def test_protocol_changed(events: Catalog) -> None:
 def test_a_bad_isolation_level_is_refused_before_anything_runs(events: Catalog) -> None:
     with pytest.raises(InvalidInput, match="isolation_level"):
         events.store.merge("main", "main", options={"isolation_level": "chaos"})
+
+
+def test_after_a_fast_forward_both_branches_keep_their_own_logs(events: Catalog) -> None:
+    dev, main = sides(events)
+    dev.append(data((5, "a", 50)))
+    assert events.store.merge("dev", "main").fast_forward  # main now reads dev's log
+    assert main.state() == dev.state()
+    dev.append(data((6, "b", 60)))  # dev owns its log: in place
+    main.append(data((7, "c", 70)))  # main does not: it starts its own branch log
+    assert main.state().location != dev.state().location
+    assert rows(dev) == sorted([*BASE, (5, "a", 50), (6, "b", 60)])
+    merged(events, [*BASE, (5, "a", 50), (6, "b", 60), (7, "c", 70)])
+    dev.append(data((8, "a", 80)))
+    assert rows(dev) == sorted([*BASE, (5, "a", 50), (6, "b", 60), (8, "a", 80)])
