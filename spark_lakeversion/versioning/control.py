@@ -1,7 +1,8 @@
 """`VersionControl`: the `VersionStore` over any storage. On top of refs, commits, history
 and merge (each its own module), this one adds cherry-pick, revert and rollback: they
 replay one commit's diff (or its reverse, or one table's old state) with the same
-three-way rule as merge."""
+three-way rule as merge. Putting a table's old state back is its format's call
+(`TableFormat.restore`): a Delta table gets a new log version, never a rewound one."""
 
 from __future__ import annotations
 
