@@ -27,4 +27,8 @@ def deltalake() -> Any:
     return module
 
 
-__all__ = ["INSTALL_HINT", "deltalake"]
+# the format itself (no deltalake import): also where an install made before this package
+# existed finds it (entry point `spark_lakeversion.formats.delta:DeltaFormat`)
+from spark_lakeversion.formats.delta.format import DeltaFormat  # noqa: E402
+
+__all__ = ["INSTALL_HINT", "DeltaFormat", "deltalake"]
