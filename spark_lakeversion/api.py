@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
 if TYPE_CHECKING:
+    from spark_lakeversion.delta import DeltaHandle
     from spark_lakeversion.gc import GcReport
     from spark_lakeversion.locations import AllowedRoots
 
@@ -57,13 +59,25 @@ __all__ = [
     "ref_expression",
 ]
 
-def connect(store_url: str | None = None, *, author: str | None = None) -> Catalog:
+def connect(store_url: str | None = None, *, author: str | None = None,
+            warehouse: str | None = None, allowed_locations: Iterable[str] = ()) -> Catalog:
     """Open the store at `store_url` (default: `$LAKEVERSION_STORE`, else ./lakehouse).
 
     ``sqlite:///path``, ``sqlite:///:memory:``, ``postgresql+psycopg://...`` open a store
-    in-process; ``http(s)://host:port`` talks to a lakeversion server.
+    in-process; ``http(s)://host:port`` talks to a lakeversion server. New Delta tables go
+    under `warehouse` (default `<LAKEVERSION_HOME>/warehouse`, as the server's); tables
+    may be registered under it or `allowed_locations`.
     """
-    return Catalog(open_store(store_url), author=author)
+    return Catalog(open_store(store_url), author=author, warehouse=warehouse,
+                   allowed_locations=allowed_locations)
+
+
+def _as_uri(location: str) -> str:
+    """A warehouse or allowed location as given, or a relative/absolute path as a file
+    URI (the server's `normalize_root` does the same)."""
+    if "://" in location or location.startswith("file:"):
+        return location.rstrip("/") or location
+    return Path(location).expanduser().resolve().as_uri()
 
 
 # ---- ref arguments ---------------------------------------------------------------------
@@ -98,9 +112,29 @@ def branch_name(value: str | Branch) -> str:
 class Catalog:
     """Entry point: hands out ref handles over one `VersionStore`."""
 
-    def __init__(self, store: VersionStore, *, author: str | None = None) -> None:
+    def __init__(self, store: VersionStore, *, author: str | None = None,
+                 warehouse: str | None = None, allowed_locations: Iterable[str] = ()) -> None:
         self.store = store
         self.author = author
+        self._warehouse = _as_uri(warehouse) if warehouse else None
+        self.allowed_locations = [_as_uri(a) for a in allowed_locations]
+
+    @property
+    def warehouse(self) -> str:
+        """The URI new Delta tables go under (created on first use when local)."""
+        if self._warehouse is None:
+            from spark_lakeversion.versioning import lakeversion_home
+
+            self._warehouse = (lakeversion_home() / "warehouse").as_uri()
+        if self._warehouse.startswith("file:///"):
+            Path(self._warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        return self._warehouse
+
+    def roots(self) -> AllowedRoots:
+        """Where this catalog's Delta files may live: the warehouse and allowed locations."""
+        from spark_lakeversion.locations import AllowedRoots
+
+        return AllowedRoots([self.warehouse, *self.allowed_locations])
 
     def branch(self, name: str | Branch) -> Branch:
         return Branch(self, branch_name(name))
@@ -218,6 +252,12 @@ class Reference:
 
     def tables(self, prefix: KeyLike | None = None) -> dict[Key, Content]:
         return {k: c for k, c in self.store.list_keys(self.expression, prefix) if c.is_table}
+
+    def delta(self, key: KeyLike) -> DeltaHandle:
+        """A handle on the Delta table `key` at this ref (writes need a branch)."""
+        from spark_lakeversion.delta import DeltaHandle
+
+        return DeltaHandle(self, key)
 
     def table(self, key: KeyLike) -> Content:
         """The state of one table (or namespace); `KeyNotFound` if it is absent here."""

@@ -16,6 +16,7 @@ meaning, not by where the error came from::
     │   └── KeyNotFound               table or namespace absent at that ref
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
+    ├── Forbidden                     the principal lacks the permission on that ref: 403
     ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
     ├── HistoryCollected              a commit older than gc's retained history: its files
     │                                 may be gone, so it cannot be restored or merged
@@ -102,6 +103,20 @@ class ReadOnlyRef(LakeVersionError):
     code = "READ_ONLY_REF"
 
 
+class Forbidden(LakeVersionError):
+    """The authenticated principal may not do this on that ref (grants: `spark_lakeversion.auth`).
+
+    The message always starts with `FORBIDDEN_PREFIX` and names the principal, the
+    permission and the ref, never a token; nothing was written."""
+
+    code = "FORBIDDEN"
+
+
+#: how every `Forbidden` message starts (Iceberg's error model has no code: clients of
+#: `/iceberg` that see a 403 tell it from `ReadOnlyRef` by this wording)
+FORBIDDEN_PREFIX = "access denied: "
+
+
 class UnsafeOperation(LakeVersionError):
     """Refused because it would delete files that other branches, tags or commits read."""
 
@@ -166,6 +181,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         KeyNotFound,
         AlreadyExists,
         ReadOnlyRef,
+        Forbidden,
         UnsafeOperation,
         HistoryCollected,
         ConflictError,

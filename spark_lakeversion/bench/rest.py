@@ -8,6 +8,11 @@ two catalogs so drift (other load, page cache) hits both alike.
 The loop runs on a local warehouse and on an S3 one (moto's server as a subprocess, one
 bucket, both catalogs on the same endpoint; our server's settings come from its `--io`
 environment and reach the client as vended credentials, SqlCatalog is given them).
+
+`--auth`: the same append loop against two servers, one with an auth config of 100
+principals x 10 grants each (the bench's principal is the last one, its matching grant its
+last), one without authentication: what authentication, grant checks and the audit trail
+cost per append (target ratio `AUTH_TARGET_RATIO`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,28 @@ from typing import Any
 
 TARGET_RATIO = 1.3
 STORAGES = ("local", "s3")
+AUTH_TARGET_RATIO = 1.05
+AUTH_PRINCIPALS = 100
+AUTH_GRANTS_EACH = 10
+
+
+def sample_auth_config(principals: int = AUTH_PRINCIPALS, grants_each: int = AUTH_GRANTS_EACH
+                       ) -> tuple[str, str]:
+    """An auth config (TOML) of `principals` x `grants_each` grants, and the token of the
+    last principal, whose only grant on `main` is its last."""
+    from spark_lakeversion.auth.tokens import new_token, token_sha256
+
+    lines: list[str] = []
+    token = ""
+    for i in range(principals):
+        token = new_token()
+        grants = [f'{{ refs = "team{i}-{j}-*", allow = ["read", "write", "create"] }}'
+                  for j in range(grants_each - 1)]
+        grants.append('{ refs = "m*n", allow = ["read", "write"] }' if i == principals - 1
+                      else f'{{ refs = "team{i}/*", allow = ["read"] }}')
+        lines.append(f'[[principal]]\nname = "p{i}"\ntoken_sha256 = "{token_sha256(token)}"\n'
+                     f"grants = [{', '.join(grants)}]\n")
+    return "\n".join(lines), token
 
 
 def _timed_appends(table: Any, data: Any, count: int) -> float:
@@ -107,9 +134,14 @@ def moto_s3() -> Iterator[str]:
 
 
 def run(appends: int = 100, rows: int = 1000, rounds: int = 4, warmup: int = 3,
-        in_process: bool = False, storage: str = "both", **_: Any) -> dict[str, Any]:
+        in_process: bool = False, storage: str = "both", auth: bool = False, **_: Any
+        ) -> dict[str, Any]:
     """Time `appends` appends of `rows` rows per catalog on each storage; the figures.
-    Local figures keep their plain names, S3 ones are prefixed `s3_`."""
+    Local figures keep their plain names, S3 ones are prefixed `s3_`. `auth`: instead,
+    the access-control loop (`run_auth`)."""
+    if auth:
+        return run_auth(appends=max(appends, 200), rows=rows, rounds=max(rounds, 10),
+                        warmup=warmup)
     import pyarrow as pa
 
     storages = STORAGES if storage == "both" else (storage,)
@@ -185,3 +217,64 @@ def _run_on(workdir: Path, base: str, io: dict[str, str], data: Any, appends: in
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def run_auth(appends: int = 200, rows: int = 1000, rounds: int = 10, warmup: int = 3
+             ) -> dict[str, Any]:
+    """The same append loop through a server with 100 principals x 10 grants and through
+    one without authentication, rounds alternating; both `lakeversion serve` subprocesses."""
+    import pyarrow as pa
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.cli.serve import serve_in_subprocess
+
+    data = pa.table({"id": pa.array(range(rows), pa.int64()),
+                     "name": pa.array([f"row-{i}" for i in range(rows)])})
+    workdir = Path(tempfile.mkdtemp(prefix="lakeversion-bench-rest-auth-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        config_text, token = sample_auth_config()
+        (workdir / "auth.toml").write_text(config_text)
+        tables = {}
+        for name, extra, props in (
+                ("auth", ["--auth-config", str(workdir / "auth.toml")], {"token": token}),
+                ("none", [], {})):
+            proc, url = serve_in_subprocess(f"sqlite:///{workdir / name}.db",
+                                            workdir / f"{name}-wh", extra_args=extra)
+            procs.append(proc)
+            catalog = RestCatalog(name, uri=url + "/iceberg", **props)
+            catalog.create_namespace("bench")
+            tables[name] = catalog.create_table("bench.t", schema=data.schema)
+            _timed_appends(tables[name], data, warmup)
+        seconds = {"auth": 0.0, "none": 0.0}
+        per_round = max(1, appends // rounds)
+        done = 0
+        while done < appends:
+            n = min(per_round, appends - done)
+            order = ("auth", "none") if (done // per_round) % 2 == 0 else ("none", "auth")
+            for name in order:
+                seconds[name] += _timed_appends(tables[name], data, n)
+            done += n
+        ratio = seconds["auth"] / seconds["none"]
+        return {
+            "benchmark": "rest --auth",
+            "appends": appends,
+            "rows_per_append": rows,
+            "principals": AUTH_PRINCIPALS,
+            "grants_per_principal": AUTH_GRANTS_EACH,
+            "server": "lakeversion serve subprocess (each)",
+            "store": "sqlite",
+            "auth_ms_per_append": round(1000 * seconds["auth"] / appends, 2),
+            "no_auth_ms_per_append": round(1000 * seconds["none"] / appends, 2),
+            "ratio": round(ratio, 3),
+            "target_ratio": AUTH_TARGET_RATIO,
+            "meets_target": ratio <= AUTH_TARGET_RATIO,
+        }
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)

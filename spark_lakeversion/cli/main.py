@@ -47,10 +47,16 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                      "Run spark-submit with the lakeversion catalog configured."),
     "gc": ("spark_lakeversion.cli.gc:gc",
            "Garbage-collect data no ref can reach any more."),
+    "delta": ("spark_lakeversion.cli.delta:delta",
+              "Create, register and show Delta tables."),
+    "token": ("spark_lakeversion.cli.access:token",
+              "Make tokens for `serve --auth-config` (token new)."),
+    "audit": ("spark_lakeversion.cli.access:audit",
+              "Show the audit trail: who did what to which ref (admin)."),
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta")
 
 
 def load_attribute(target: str) -> Any:
@@ -421,7 +427,16 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--backend"], type=click.Choice(["sqlite", "postgres"]),
                                    default="sqlite", show_default=True,
                                    help="Database the store runs on."))
+    if name == "delta":
+        params.append(click.Option(["--files"], type=click.IntRange(min=1), default=10_000,
+                                   show_default=True, help="Data files of the big table."))
+        params.append(click.Option(["--appends"], type=click.IntRange(min=1), default=200,
+                                   show_default=True,
+                                   help="Single-file appends on each side of the merge."))
     if name == "rest":
+        params.append(click.Option(
+            ["--auth"], is_flag=True,
+            help="Instead: the same appends with 100 principals x 10 grants vs no auth."))
         params.append(click.Option(["--storage"], type=click.Choice(["local", "s3", "both"]),
                                    default="both", show_default=True,
                                    help="Warehouse storage: local files, S3 (moto's server "

@@ -26,6 +26,7 @@ import click
 from spark_lakeversion.errors import (
     AlreadyExists,
     ConflictError,
+    Forbidden,
     HistoryCollected,
     InvalidInput,
     LakeVersionError,
@@ -52,6 +53,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 2
     CONFLICT = 3
     FAILED = 4  # commit outcome unknown, server error, internal error
+    FORBIDDEN = 6  # the principal lacks a grant (nothing was written); 5 is gc's
 
 
 OUTPUT_FORMATS = ("text", "json")
@@ -59,6 +61,8 @@ OUTPUT_FORMATS = ("text", "json")
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The one mapping from error type to exit code."""
+    if isinstance(error, Forbidden):
+        return ExitCode.FORBIDDEN
     if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, UnsafeOperation,
                           click.UsageError)):
         return ExitCode.INVALID

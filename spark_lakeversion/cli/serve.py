@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits, iter_limits
 from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from spark_lakeversion.auth.config import AuthConfig
+
+#: the environment variable a server and its clients read the token from
+ENV_TOKEN = "LAKEVERSION_TOKEN"
 
 
 def io_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,17 +72,27 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Interface to bind; loopback unless you mean to expose it.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--token", envvar="LAKEVERSION_TOKEN", metavar="TOKEN",
-              help="Require `Authorization: Bearer TOKEN` on every request "
-                   "(env LAKEVERSION_TOKEN).")
+@click.option("--auth-config", "auth_config", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Principals, token hashes and per-ref grants (TOML; see README, "
+                   "\"Access control\").")
+@click.option("--token-file", "token_file", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="One all-powerful token, read from FILE (recommended over --token).")
+@click.option("--token", metavar="TOKEN",
+              help="One all-powerful token (visible in `ps`: prefer --token-file or the "
+                   "environment LAKEVERSION_TOKEN).")
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback --host without any authentication.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @io_options
 @limit_options
 @click.pass_context
 def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
-          allowed_locations: tuple[str, ...], host: str, port: int, token: str | None,
-          log_level: str, io_options: tuple[str, ...], io_config: str | None,
+          allowed_locations: tuple[str, ...], host: str, port: int,
+          auth_config: Path | None, token_file: Path | None, token: str | None,
+          insecure: bool, log_level: str, io_options: tuple[str, ...], io_config: str | None,
           **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     import uvicorn
@@ -92,18 +109,70 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
 
     limits = Limits(**limit_values)
     io = io_config_from_cli(io_options, io_config)
+    auth = server_auth(auth_config, token_file, token, host, insecure)
     try:
-        app = create_app(store_url, warehouse, token, limits, allowed_locations, io)
+        app = create_app(store_url, warehouse, None, limits, allowed_locations, auth, io)
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location"
                                  ) from None
     roots = app.state.ctx.roots.describe()
     shown = _without_password(app.state.ctx.store.url)
+    who = "no authentication" if auth is None else \
+        f"{len(auth.principals)} principal(s)" if auth_config else "one token"
     click.echo(f"lakeversion serving http://{host}:{port} (Iceberg REST: "
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
-               f"{shown}, allowed locations: {roots}, file io: {io.describe()})", err=True)
+               f"{shown}, allowed locations: {roots}, access: {who}, file io: "
+               f"{io.describe()})", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 lifespan="off", **uvicorn_limits(limits))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def server_auth(auth_config: Path | None, token_file: Path | None, token: str | None,
+                host: str, insecure: bool) -> AuthConfig | None:
+    """Who may call: `--auth-config`, `--token-file`, `--token`, else the environment's
+    `LAKEVERSION_TOKEN`. An empty token is an error, never "no auth"; with no auth at all
+    only a loopback host may be bound, unless `--insecure`. Messages never hold a token."""
+    from spark_lakeversion.auth.config import AuthConfig, load_auth_config
+    from spark_lakeversion.errors import InvalidInput
+
+    given = [n for n, v in (("--auth-config", auth_config), ("--token-file", token_file),
+                            ("--token", token)) if v is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"give one of {', '.join(given)}")
+    try:
+        if auth_config is not None:
+            return load_auth_config(auth_config)
+        if token_file is not None:
+            try:
+                text = token_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeError) as exc:
+                raise InvalidInput(f"cannot read --token-file {token_file}: "
+                                   f"{type(exc).__name__}") from None
+            return AuthConfig.single(text.strip("\r\n"), f"--token-file {token_file}")
+        if token is not None:
+            click.echo("warning: --token is visible to every local user in `ps`; prefer "
+                       "--token-file or LAKEVERSION_TOKEN", err=True)
+            return AuthConfig.single(token, "--token")
+        if ENV_TOKEN in os.environ:
+            return AuthConfig.single(os.environ[ENV_TOKEN], ENV_TOKEN)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.message, param_hint=given[0] if given else ENV_TOKEN
+                                 ) from None
+    if not is_loopback(host) and not insecure:
+        raise click.BadParameter(
+            f"{host} is not a loopback address and no authentication is configured: give "
+            "--auth-config, --token-file or LAKEVERSION_TOKEN (or --insecure to serve "
+            "everyone on the network)", param_hint="--host")
+    return None
 
 
 def _without_password(url: str) -> str:
@@ -118,10 +187,11 @@ def _without_password(url: str) -> str:
 def serve_in_subprocess(store: str, warehouse: str | Path, *,
                         output: int | IO[bytes] = subprocess.DEVNULL,
                         timeout: float = 60.0, allowed_locations: tuple[str, ...] = (),
-                        io: Mapping[str, str] | None = None
+                        io: Mapping[str, str] | None = None, extra_args: Sequence[str] = ()
                         ) -> tuple[subprocess.Popen[bytes], str]:
     """`lakeversion serve` as a child process on a free loopback port, for benchmarks and
-    tests: returns (process, base URL) once `/api/v1/refs` answers. Its stdout and stderr
+    tests (`extra_args`: more `serve` options): returns (process, base URL) once
+    `/api/v1/refs` answers. Its stdout and stderr
     go to `output`. RuntimeError if it exits first or does not answer within `timeout`
     seconds (it is killed then); stopping it is the caller's job."""
     import httpx
@@ -135,6 +205,7 @@ def serve_in_subprocess(store: str, warehouse: str | Path, *,
     cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
     for root in allowed_locations:
         cmd += ["--allowed-location", root]
+    cmd += list(extra_args)
     env = dict(os.environ)
     if io:  # through the environment, so no secret shows in the process list
         env.update(FileIOConfig.of(io).as_environment())
@@ -143,7 +214,8 @@ def serve_in_subprocess(store: str, warehouse: str | Path, *,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/api/v1/refs", timeout=2).status_code == 200:
+            # 401: it answers, and wants a token (`extra_args` gave it an auth config)
+            if httpx.get(url + "/api/v1/refs", timeout=2).status_code in (200, 401):
                 return proc, url
         except httpx.TransportError:
             pass

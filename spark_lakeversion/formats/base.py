@@ -15,7 +15,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +51,25 @@ class TableFormat(ABC):
         None: then only the table-level rule applies."""
         return None
 
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+                ) -> tuple[Content, Callable[[], None]]:
+        """The content a rollback or revert of `key` on `branch` puts to bring the table
+        from `current` back to `wanted` (same table id), and how to undo what that wrote
+        if the commit then fails. The default puts `wanted` as it is (Iceberg: the old
+        metadata file); a format whose log versions are sequential (Delta) writes a new
+        version instead."""
+        return wanted, nothing
+
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,
                     io_properties: Mapping[str, str]) -> StateFiles:
         """For gc, one run's view of the files this format's table states reach, adding
         them to the run's shared `reachable` set. The default cannot read a state: it
         protects every location its states name, so gc never deletes under them."""
         return ProtectedLocations(reachable)
+
+
+def nothing() -> None:
+    """Undo of a restore that wrote nothing."""
 
 
 def normalize_path(path: str) -> str:
@@ -115,7 +128,7 @@ class StateFiles(ABC):
 
 
 class ProtectedLocations(StateFiles):
-    """For a format whose files gc cannot follow (Delta today): every location a state
+    """For a format whose files gc cannot follow (a third party's, say): every location a state
     names is kept whole; the table still claims its directory against overlaps."""
 
     def add(self, content: Content) -> None:
@@ -186,4 +199,4 @@ def table_format(content_type: ContentType) -> TableFormat | None:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "FORMATS", "FormatRegistry", "ProtectedLocations", "StateFiles",
-           "TableFormat", "normalize_path", "table_format"]
+           "TableFormat", "normalize_path", "nothing", "table_format"]

@@ -4,7 +4,7 @@ parsed once for the CLI, the server and Python callers."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from spark_lakeversion.errors import InvalidInput
 
@@ -51,3 +51,17 @@ def check_grace(grace: timedelta, force: bool) -> None:
             f"a grace period (--older-than) of {grace.total_seconds():g}s is below the minimum "
             f"of {int(MIN_OLDER_THAN.total_seconds() // 3600)}h: files of writes still in "
             "flight could be deleted; use --force (force=True) to go lower on a local store")
+
+
+def parse_since(value: str) -> datetime:
+    """A point in time for `--since` (the audit trail): an ISO-8601 time (UTC without a
+    zone) or a duration back from now (`1d`, `3h`)."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return datetime.now(timezone.utc) - parse_duration(value)
+        except InvalidInput:
+            raise InvalidInput("since must be an ISO-8601 time or a duration such as 1d, "
+                               f"not {value[:64]!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

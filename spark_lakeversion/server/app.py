@@ -1,14 +1,14 @@
 """The ASGI app: the Iceberg REST catalog under `/iceberg`, our API under `/api/v1`.
 
-One process-wide store; handlers run store and file I/O on the worker pool. With a token,
-every request (both APIs, the OpenAPI document too) must carry `Authorization: Bearer
-TOKEN`; the check runs before routing, so an unauthorised request can write nothing.
+One process-wide store; handlers run store and file I/O on the worker pool. With a token
+or an auth config, every request (both APIs, the OpenAPI document too) must carry
+`Authorization: Bearer TOKEN`; the check runs before routing, so an unauthenticated request
+can write nothing, and the routers see the store through `AccessControlledStore`, which
+checks the principal's grants on every operation and keeps the audit trail.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,13 +17,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.auth.config import AuthConfig
+from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.server import api_v1, gc_routes
+from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gc_routes
+from spark_lakeversion.server.auth import Authentication, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.errors import (
@@ -37,6 +38,7 @@ from spark_lakeversion.server.errors import (
 from spark_lakeversion.server.iceberg import routes as iceberg_routes
 from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
+from spark_lakeversion.versioning.access import AccessControlledStore
 
 log = logging.getLogger("spark_lakeversion.server")
 
@@ -76,45 +78,16 @@ def uvicorn_limits(limits: Limits) -> dict[str, Any]:
     return {"http": "h11", "h11_max_incomplete_event_size": limits.max_header_bytes}
 
 
-class BearerAuth:
-    """Pure ASGI middleware: 401 (in the API's own error shape) unless the token matches."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = b""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                given = value
-                break
-        if hmac.compare_digest(given, self.expected):
-            await self.app(scope, receive, send)
-            return
-        message = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
-        if str(scope.get("path", "")).startswith("/iceberg"):
-            body: dict[str, Any] = {"error": {"message": message, "type": "NotAuthorizedException",
-                                              "code": 401}}
-        else:
-            body = {"error": {"type": "Unauthorized", "code": "UNAUTHORIZED", "message": message,
-                              "conflicts": []}}
-        payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": payload})
-
-
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
                token: str | None = None, limits: Limits | None = None,
                allowed_locations: Sequence[str] | None = None,
+               auth: AuthConfig | None = None,
                io: Mapping[str, str] | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
+
+    Authentication: `auth` (principals and grants, `lakeversion serve --auth-config`), or
+    `token` (one all-powerful principal); an empty token is `InvalidInput`, never "no
+    auth"; neither means no authentication.
 
     `limits` (default: `Limits()`) also become the store's, so every commit through this
     server is held to them. The server reads and writes table files only under its allowed
@@ -123,6 +96,10 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     properties every file access uses (`spark_lakeversion.fileio.FileIOConfig`; default:
     the standard `AWS_...`/`PYICEBERG_...` environment)."""
     io = FileIOConfig.of(io) if io is not None else FileIOConfig.from_environment()
+    if token is not None:
+        if auth is not None:
+            raise InvalidInput("give a token or an auth config, not both")
+        auth = AuthConfig.single(token)
     warehouse = normalize_warehouse(warehouse)
     roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
@@ -130,6 +107,9 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     limits = limits or DEFAULT_LIMITS
     store.limits = limits
     store.io_properties = io  # the content merge opens files as the catalog does
+    backing = store
+    if auth is not None:
+        store = AccessControlledStore(backing, current_principal)
     catalog = IcebergCatalog(store, warehouse, roots, io)
     app = FastAPI(
         title="spark-lakeversion",
@@ -141,9 +121,10 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         redoc_url=None,
         default_response_class=SafeJSONResponse,
     )
-    ctx = ServerContext(store, catalog, limits)
+    ctx = ServerContext(store, catalog, limits, auth, backing if auth is not None else None)
     app.state.ctx = ctx
-    for router in (api_v1.router, gc_routes.router, iceberg_routes.router):
+    for router in (api_v1.router, gc_routes.router, delta_routes.router, audit_routes.router,
+                   iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
@@ -151,7 +132,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     app.add_exception_handler(HTTPException, handle_http_error)
     # the last added runs first: errors, then auth (before any body is read), then input
     app.add_middleware(InputBoundary, limits=limits)
-    if token:
-        app.add_middleware(BearerAuth, token=token)
+    if auth is not None:
+        app.add_middleware(Authentication, config=auth)
     app.add_middleware(ErrorBoundary)
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
@@ -18,11 +19,19 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ServerContext:
     """The store, the Iceberg catalog over it (with the allowed roots and the FileIO
-    configuration), and the server's limits."""
+    configuration), and the server's limits.
+
+    With authentication, `store` is the per-principal `AccessControlledStore` over
+    `backing` (the request's principal comes from `server.auth.current_principal`), so
+    every router checks grants without knowing about them."""
 
     store: VersionStore
     catalog: IcebergCatalog
     limits: Limits
+    #: who may call; None: no authentication (loopback only)
+    auth: AuthConfig | None = None
+    #: the store itself, under `store`'s access checks (None: `store` is unwrapped)
+    backing: VersionStore | None = None
 
     @property
     def roots(self) -> AllowedRoots:

@@ -14,6 +14,7 @@ from types import TracebackType
 
 import uvicorn
 
+from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import ServerError
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app, uvicorn_limits
@@ -72,13 +73,16 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
                           *, limits: Limits | None = None,
                           timeout: float = 30.0,
                           allowed_locations: Sequence[str] | None = None,
+                          auth: AuthConfig | None = None,
                           io: Mapping[str, str] | None = None) -> EmbeddedServer:
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
     Table files go only under the warehouse and `allowed_locations`, opened with the FileIO
-    properties `io` (default: the standard environment; `spark_lakeversion.fileio`)."""
-    app = create_app(store_url, warehouse, token, limits, allowed_locations, io)
+    properties `io` (default: the standard environment; `spark_lakeversion.fileio`);
+    `auth` or `token` as for `create_app`. `EmbeddedServer.store` is the store itself,
+    unchecked."""
+    app = create_app(store_url, warehouse, token, limits, allowed_locations, auth, io)
     ctx: ServerContext = app.state.ctx
-    store = ctx.store
+    store = ctx.backing or ctx.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto
     # is IPPROTO_TCP, and with Nagle on every reused keep-alive connection stalls ~40 ms
     # per response on the client's delayed ACK (measured: 42 ms vs 2 ms per table load)

@@ -19,6 +19,7 @@ from spark_lakeversion.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
     ConflictError,
+    Forbidden,
     HistoryCollected,
     InvalidInput,
     KeyNotFound,
@@ -112,7 +113,7 @@ def status_of(exc: LakeVersionError) -> int:
         return 404
     if isinstance(exc, (AlreadyExists, ConflictError, HistoryCollected)):
         return 409
-    if isinstance(exc, (ReadOnlyRef, UnsafeOperation)):
+    if isinstance(exc, (ReadOnlyRef, UnsafeOperation, Forbidden)):
         return 403
     if isinstance(exc, CommitOutcomeUnknown):
         return 503
@@ -144,7 +145,7 @@ def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -
         return already_exists(exc.message)
     if isinstance(exc, ConflictError):
         return commit_failed(exc.message)
-    if isinstance(exc, ReadOnlyRef):
+    if isinstance(exc, (ReadOnlyRef, Forbidden)):
         return IcebergError(403, "ForbiddenException", exc.message)
     if isinstance(exc, CommitOutcomeUnknown):
         return IcebergError(503, "CommitStateUnknownException", exc.message)

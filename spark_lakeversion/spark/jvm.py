@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from spark_lakeversion.errors import (
+    FORBIDDEN_PREFIX,
     CommitOutcomeUnknown,
+    Forbidden,
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
@@ -79,6 +81,8 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 if cls is InvalidInput and (OUTSIDE_ROOTS in message or OVERLAPS in message):
                     # Iceberg's error model has no code: the server's wording names it
                     cls = LocationNotAllowed
+                if cls is ReadOnlyRef and message.startswith(FORBIDDEN_PREFIX):
+                    cls = Forbidden  # a grant refused it, not a read-only ref
                 return cls(message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:

@@ -85,7 +85,8 @@ class Content:
     `id` survives every change of the table and differs when a table is dropped and
     re-created under the same name; merges use it to tell the two apart.
     Iceberg fields: ``metadata_location``, ``snapshot_id``, ``schema_id``, ``spec_id``,
-    ``sort_order_id``. Delta: ``location``, ``version``. Namespace: ``properties``.
+    ``sort_order_id``. Delta: ``location``, ``version``, ``root``, ``writer``
+    (`formats.delta.content`). Namespace: ``properties``.
     Iceberg view: ``metadata_location``, ``version_id``, ``location``.
     """
 
@@ -276,6 +277,12 @@ class ConflictType(str, enum.Enum):
     CONCURRENT_APPEND_IN_READ_PARTITION = "CONCURRENT_APPEND_IN_READ_PARTITION"
     EQUALITY_DELETE_CONFLICT = "EQUALITY_DELETE_CONFLICT"
     PROPERTY_CONFLICT = "PROPERTY_CONFLICT"
+    # Delta merge conflicts, named after Delta's own exceptions
+    DELTA_CONCURRENT_APPEND = "ConcurrentAppend"
+    DELTA_CONCURRENT_DELETE_READ = "ConcurrentDeleteRead"
+    DELTA_CONCURRENT_DELETE_DELETE = "ConcurrentDeleteDelete"
+    DELTA_METADATA_CHANGED = "MetadataChanged"
+    DELTA_PROTOCOL_CHANGED = "ProtocolChanged"
 
 
 @dataclass(frozen=True)

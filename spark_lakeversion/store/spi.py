@@ -5,7 +5,7 @@ A storage keeps, and knows nothing about merges or history:
   commits (with their generation number, for history walks);
 - refs, moved only by compare-and-swap, each movement appended to the reflog;
 - the keys each commit changed (for `log --table`), the location index of table contents
-  (no two tables share a directory) and gc's state (epoch and cutoffs).
+  (no two tables share a directory), gc's state (epoch and cutoffs) and the audit trail.
 
 Every write happens in one `writing()` transaction, so objects land before the ref moves
 and a ref never points at a missing commit. `spark_lakeversion.versioning` holds every
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
+from spark_lakeversion.store.audit import AuditRecord
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
 
@@ -117,6 +118,16 @@ class Storage(ABC):
 
     @abstractmethod
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState: ...
+
+    # ---- the audit trail ------------------------------------------------------------------
+    @abstractmethod
+    def append_audit(self, record: AuditRecord) -> None:
+        """Keep one audit record (its own transaction)."""
+
+    @abstractmethod
+    def audit(self, since: datetime | None, principal: str | None,
+              limit: int) -> list[AuditRecord]:
+        """The newest `limit` records from `since` on (of `principal`), oldest first."""
 
     # ---- transactions ---------------------------------------------------------------------
     @abstractmethod

@@ -2,8 +2,8 @@
 
 The version-control layer's merge is format-agnostic: when both sides changed one key and the
 behaviour is NORMAL, it asks that content type's `TableFormat` (`formats.base` registry) for
-its merger (`formats.merger`) and the merger for a plan. No merger (e.g. Delta today) means
-the table-level rule: VALUE_DIFFERS.
+its merger (`formats.merger`) and the merger for a plan. No merger means the table-level
+rule: VALUE_DIFFERS.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """`VersionControl`: the `VersionStore` over any storage. On top of refs, commits, history
 and merge (each its own module), this one adds cherry-pick, revert and rollback: they
 replay one commit's diff (or its reverse, or one table's old state) with the same
-three-way rule as merge."""
+three-way rule as merge. Putting a table's old state back is its format's call
+(`TableFormat.restore`): a Delta table gets a new log version, never a rewound one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from spark_lakeversion.errors import (
     ConflictError,
@@ -13,6 +14,7 @@ from spark_lakeversion.errors import (
     KeyNotFound,
     ReferenceConflict,
 )
+from spark_lakeversion.formats.base import table_format
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.store.model import (
     Commit,
@@ -94,14 +96,26 @@ class VersionControl(MergingStore):
             message = (f"Revert \"{first.message}\"" if kind == "revert"
                        else first.message) if len(picked) == 1 else f"{kind} {label}"
             props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
+            head_values = self.objects.values(head_root, list(staged))
+            undos = []
+            for k, wanted in list(staged.items()):
+                now = head_values.get(k)
+                if wanted is not None and now is not None:
+                    staged[k], undo = restored(k, now, wanted, ref.name)
+                    if undo is not None:
+                        undos.append(undo)
             try:
                 with self.storage.writing() as tx:
                     self._require_retained(tx, needed)
                     commit = self._write_commit(tx, ref.name, head, (head,), head_root,
                                                 staged, author or DEFAULT_AUTHOR, message,
                                                 props, kind)
-            except ReferenceConflict:
-                continue
+            except ConflictError as exc:
+                for undo in undos:
+                    undo()
+                if isinstance(exc, ReferenceConflict):
+                    continue
+                raise
             return MergeResult(label, ref.name, None, head, commit.id, False, False,
                                tuple(details))
         raise ReferenceConflict(f"branch {ref.name!r} kept moving during the {kind}")
@@ -117,9 +131,29 @@ class VersionControl(MergingStore):
         current = self.get_contents(ref.name, [k]).get(k)
         if target is None and current is None:
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
+        undo: Callable[[], None] | None = None
+        if target is not None and current is not None:
+            target, undo = restored(k, current, target, ref.name)
         op: Operation = Put(k, target) if target is not None else Delete(k)
-        return self._commit_operations(
-            ref.name, [op], message=message or f"Roll back {k} to {to}", author=author,
-            expected_head=expected_head, from_commits=[to_commit],
-            properties={"lakeversion.rollback.to": to,
-                        "lakeversion.rollback.to-commit": to_commit})
+        try:
+            return self._commit_operations(
+                ref.name, [op], message=message or f"Roll back {k} to {to}", author=author,
+                expected_head=expected_head, from_commits=[to_commit],
+                properties={"lakeversion.rollback.to": to,
+                            "lakeversion.rollback.to-commit": to_commit})
+        except ConflictError:
+            if undo is not None:
+                undo()  # what the format wrote for a commit that did not land
+            raise
+
+
+def restored(key: Key, current: Content, wanted: Content, branch: str
+             ) -> tuple[Content, Callable[[], None] | None]:
+    """What putting `wanted` back over `current` means for the table's format (a Delta
+    table gets a new log version); unchanged for another table or an unknown format."""
+    if current == wanted or current.type is not wanted.type or current.id != wanted.id:
+        return wanted, None
+    fmt = table_format(wanted.type)
+    if fmt is None:
+        return wanted, None
+    return fmt.restore(key, current, wanted, branch)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit, Key, KeyLike, ReflogEntry
 from spark_lakeversion.versioning.commits import CommitStore
@@ -115,6 +116,16 @@ class HistoryStore(CommitStore):
 
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         return self.storage.begin_gc(cutoff, retained_since)
+
+    # ---- the audit trail ------------------------------------------------------------------
+    def record_audit(self, record: AuditRecord) -> None:
+        self.storage.append_audit(record)
+
+    def audit(self, since: datetime | None = None, principal: str | None = None,
+              limit: int = MAX_AUDIT_RECORDS) -> list[AuditRecord]:
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_AUDIT_RECORDS:
+            raise InvalidInput(f"limit must be an integer from 1 to {MAX_AUDIT_RECORDS}")
+        return self.storage.audit(since, principal, limit)
 
 
 __all__ = ["HistoryStore"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from spark_lakeversion.auth.tokens import check_token
 from spark_lakeversion.errors import (
     CommitOutcomeUnknown,
     InvalidInput,
@@ -25,6 +26,7 @@ from spark_lakeversion.errors import (
     TooLarge,
 )
 from spark_lakeversion.limits import invalid_unicode_path
+from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -56,6 +58,8 @@ class RestVersionStore(VersionStore):
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
         """`token` defaults to `$LAKEVERSION_TOKEN` (what `lakeversion serve --token` checks)."""
         token = token or os.environ.get("LAKEVERSION_TOKEN") or None
+        if token is not None:
+            check_token(token, "the token (LAKEVERSION_TOKEN)")
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url + "/api/v1", headers=headers,
@@ -226,6 +230,18 @@ class RestVersionStore(VersionStore):
             "older_than": older_than.total_seconds(),
             "keep_commits_since": keep_commits_since.total_seconds(), "dry_run": dry_run}))
 
+    # ---- audit trail ---------------------------------------------------------------------
+    def audit(self, since: datetime | None = None, principal: str | None = None,
+              limit: int = MAX_AUDIT_RECORDS) -> list[AuditRecord]:
+        """`GET /api/v1/audit` (admin on every ref)."""
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if principal is not None:
+            params["principal"] = principal
+        data = self._call("GET", "/audit", params=params)
+        return [AuditRecord.from_dict(r) for r in data["records"]]
+
 
 def _author(author: str | None) -> dict[str, str]:
     return {"X-Lakeversion-Author": author} if author else {}
@@ -244,5 +260,5 @@ def _error_from(response: httpx.Response) -> LakeVersionError:
             return InvalidInput(text)
         return ServerError(text)
     if response.status_code == 401:
-        return InvalidInput(f"unauthorized: {message}")
+        return InvalidInput(f"unauthorized: {message}")  # no principal: a bad token
     return error_from_json(code, message, error, default=ServerError)

@@ -22,6 +22,7 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
+from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -245,6 +246,16 @@ class VersionStore(ABC):
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         """Record the start of a real gc run: a new epoch; files older than `cutoff` and
         history older than `retained_since` may be collected from now on."""
+
+    # ---- audit trail (written by `spark_lakeversion.versioning.access`) -----------------
+    def record_audit(self, record: AuditRecord) -> None:
+        """Keep one audit record; a store without an audit trail refuses."""
+        raise InvalidInput(f"{type(self).__name__} keeps no audit trail")
+
+    def audit(self, since: datetime | None = None, principal: str | None = None,
+              limit: int = MAX_AUDIT_RECORDS) -> list[AuditRecord]:
+        """The newest `limit` audit records from `since` on (of `principal`), oldest first."""
+        raise InvalidInput(f"{type(self).__name__} keeps no audit trail")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from spark_lakeversion.formats.base import FORMATS
+from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.versioning import VersionStore, open_store
 from tests.helpers import BACKENDS, make_store_url
+from tests.versioning.helpers import PlainTables
+
+
+@pytest.fixture(autouse=True)
+def plain_tables() -> Iterator[None]:
+    """This suite's table states are `PlainTables`, not Delta tables with logs."""
+    FORMATS.register(PlainTables())
+    try:
+        yield
+    finally:
+        FORMATS.register(DeltaFormat())
 
 
 @pytest.fixture(params=[*BACKENDS, "rest"])

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.formats.base import TableFormat
+from spark_lakeversion.locations import AllowedRoots, parse_location
+from spark_lakeversion.store.model import Content, ContentType, Key
+
+
+class PlainTables(TableFormat):
+    """Stands in for the Delta format in this suite: table states with no files behind
+    them, a location that must parse, no content merger (the table-level rule applies)."""
+
+    content_type = ContentType.DELTA_TABLE
+
+    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+        if "location" in content.fields:
+            parse_location(content.fields["location"], f"table {key} location")
+        return content
 
 
 def table(table_id: str, version: str) -> Content:
-    """A table state for table-level semantics (Delta: no content merger gets involved)."""
+    """A table state for table-level semantics (`PlainTables`: no content merger)."""
     return Content(ContentType.DELTA_TABLE, table_id,
                    {"location": f"file:///wh/{table_id}", "version": version})
 

@@ -21,7 +21,7 @@ from spark_lakeversion.locations import (
     parse_location,
     table_location,
 )
-from spark_lakeversion.server.errors import namespace_not_found
+from spark_lakeversion.server.errors import bad_request, namespace_not_found
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, resolve_address
 from spark_lakeversion.server.iceberg.commits import commit_to_store
@@ -83,8 +83,11 @@ class CatalogBase:
         key = addr.key(name)
         check_key(key, self.store.limits)  # before a metadata file is written under it
         content = self.store.get_content(addr.commit_id, key)
+        if content is not None and content.type is ContentType.DELTA_TABLE:
+            raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
+                              "Delta API")
         if content is not None and content.type is not ContentType.ICEBERG_TABLE:
-            content = None  # a Delta table or a namespace is not an Iceberg table
+            content = None  # a namespace is not an Iceberg table
         return key, content
 
     def _namespace(self, addr: Address) -> Content | None:

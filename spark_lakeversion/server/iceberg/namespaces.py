@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.errors import Forbidden, LakeVersionError
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.server.errors import (
     IcebergError,
@@ -37,6 +37,8 @@ class NamespaceCatalog(CatalogBase):
         try:
             parsed = parse_ref_expression(expression)
             resolved = self.store.resolve(expression)
+        except Forbidden:
+            raise  # a grant refused it: 403, not a bad warehouse
         except LakeVersionError as exc:
             raise bad_request(
                 f"warehouse {expression!r} must name a ref of this catalog (branch, tag, commit, "

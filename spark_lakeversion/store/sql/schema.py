@@ -8,7 +8,8 @@
 - ``lv_reflog``  every ref movement with its time (for `ref#timestamp`);
 - ``lv_table_locations`` location -> table id (`location_index`);
 - ``lv_meta``    schema version and one-time marks;
-- ``lv_gc_state`` gc's epoch and cutoffs (`gc_state`).
+- ``lv_gc_state`` gc's epoch and cutoffs (`gc_state`);
+- ``lv_audit``   who did what to which ref, and how it ended (`audit`).
 """
 
 from __future__ import annotations

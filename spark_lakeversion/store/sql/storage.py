@@ -15,11 +15,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from spark_lakeversion.errors import AlreadyExists, InvalidInput, ReferenceConflict
+from spark_lakeversion.store.audit import AuditRecord
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
 from spark_lakeversion.store.objects import from_us, root_commit, to_us
 from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
-from spark_lakeversion.store.sql import gc_state, location_index
+from spark_lakeversion.store.sql import audit, gc_state, location_index
 from spark_lakeversion.store.sql.engine import Database
 from spark_lakeversion.store.sql.schema import (
     INSERT_COMMIT,
@@ -149,6 +150,7 @@ class SqlStorage(Storage):
                 with self.db.write() as conn:
                     metadata.create_all(conn, checkfirst=True)
                     gc_state.create(conn)
+                    audit.create(conn)
                 self._bootstrap()
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
@@ -305,3 +307,13 @@ class SqlStorage(Storage):
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
         with self.db.write() as conn:
             return gc_state.begin(conn, cutoff, retained_since)
+
+    # ---- the audit trail ------------------------------------------------------------------
+    def append_audit(self, record: AuditRecord) -> None:
+        with self.db.write() as conn:
+            audit.append(conn, record)
+
+    def audit(self, since: datetime | None, principal: str | None,
+              limit: int) -> list[AuditRecord]:
+        with self.db.read() as conn:
+            return audit.read(conn, since, principal, limit)

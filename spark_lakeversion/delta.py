@@ -1,0 +1,237 @@
+"""Delta table handles: ``catalog.branch("dev").delta("db.events")`` for writes on a branch,
+``catalog.ref(expr).delta(key)`` for reads at any ref expression.
+
+Every write is one store commit carrying the head it read (as Iceberg commits are), so a
+concurrent writer on the same table gets a conflict and its retry lands, and whatever the
+version-control layer checks on a commit (protected branches, gates) applies. Writes to
+tags, commits and time-travel expressions are refused (`ReadOnlyRef`). The Delta files
+themselves are written here, on the client, under the catalog's warehouse; the store (or
+the server, over HTTP) checks the state before it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    CommitOutcomeUnknown,
+    ConflictError,
+    InvalidInput,
+    KeyNotFound,
+    LakeVersionError,
+    ReadOnlyRef,
+    UnsafeOperation,
+)
+from spark_lakeversion.formats.delta import deltalake, log, tables, writes
+from spark_lakeversion.formats.delta.branching import WritableLog, writable
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.validate import check_overlap
+from spark_lakeversion.store.model import Commit, Content, ContentType, Key, KeyLike, Put
+
+if TYPE_CHECKING:
+    from spark_lakeversion.api import Reference
+
+VACUUM_REFUSED = ("vacuum is refused on a catalog Delta table: other branches, tags and "
+                  "commits may still read the files it would delete; run `lakeversion gc`")
+
+
+@cache
+def _catalog_table_class() -> type:
+    """`deltalake.DeltaTable` whose `vacuum` is refused (only the project's gc deletes)."""
+    base = deltalake().DeltaTable
+
+    class CatalogDeltaTable(base):  # type: ignore[misc, valid-type]
+        def vacuum(self, *args: Any, **kwargs: Any) -> list[str]:
+            raise UnsafeOperation(VACUUM_REFUSED)
+
+    return CatalogDeltaTable
+
+
+class DeltaHandle:
+    """One Delta table at one ref expression (lazy: nothing is read until asked)."""
+
+    def __init__(self, ref: Reference, key: KeyLike) -> None:
+        self.ref = ref
+        self.key = Key.of(key)
+
+    @property
+    def _store(self) -> Any:
+        return self.ref.store
+
+    def __repr__(self) -> str:
+        return f"DeltaHandle({self.ref.expression!r}, {str(self.key)!r})"
+
+    # ---- reads -------------------------------------------------------------------------
+    def content(self) -> Content:
+        found = self._store.get_content(self.ref.expression, self.key)
+        if found is None:
+            raise KeyNotFound(f"{self.key} does not exist at {self.ref.expression}")
+        if found.type is not ContentType.DELTA_TABLE:
+            raise InvalidInput(f"{self.key} is not a Delta table at {self.ref.expression}")
+        return found
+
+    def state(self) -> DeltaState:
+        return DeltaState.of(self.content(), self.key)
+
+    @property
+    def version(self) -> int:
+        return self.state().version
+
+    @property
+    def table(self) -> Any:
+        """The underlying `deltalake.DeltaTable` at this ref's version (its `vacuum` is
+        refused). Read it with `scan()` / `QueryBuilder`: deltalake's `to_pyarrow_table`
+        mis-reads branch logs, whose files are named by absolute URI."""
+        state = self.state()
+        try:
+            return _catalog_table_class()(state.location, version=state.version)
+        except deltalake().exceptions.DeltaError as exc:
+            raise InvalidInput(f"cannot read Delta table {self.key}: {exc}") from None
+
+    def to_arrow(self, columns: Sequence[str] | None = None,
+                 predicate: str | None = None) -> Any:
+        """The table's rows at this ref, as a `pyarrow.Table`."""
+        import pyarrow as pa
+
+        module = deltalake()
+        try:
+            reader = self.table.scan(columns=list(columns) if columns else None,
+                                     predicate=predicate)
+            return pa.table(reader)
+        except module.exceptions.DeltaError as exc:
+            raise InvalidInput(f"cannot read {self.key}: {exc}") from None
+
+    def history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Delta's commit history of the log this ref reads, newest first (a branch log
+        starts at its branch point)."""
+        return list(self.table.history(limit))
+
+    def vacuum(self, *args: Any, **kwargs: Any) -> None:
+        raise UnsafeOperation(VACUUM_REFUSED)
+
+    # ---- writes ------------------------------------------------------------------------
+    def _branch(self) -> tuple[str, str]:
+        resolved = self._store.resolve(self.ref.expression)
+        if not resolved.writable or resolved.branch is None:
+            raise ReadOnlyRef(f"{self.ref.expression!r} is not a branch: Delta writes go to "
+                              "branches only")
+        return resolved.branch, resolved.commit_id
+
+    def _commit(self, branch: str, head: str, content: Content, message: str,
+                properties: Mapping[str, str], extra: Sequence[Put] = ()) -> Commit:
+        author = self.ref.catalog.author
+        commit: Commit = self._store.commit(
+            branch, [*extra, Put(self.key, content)], message=message, author=author,
+            properties=dict(properties), expected_head=head)
+        return commit
+
+    def _write(self, operation: str, run: Callable[[DeltaState], writes.WriteOutcome],
+               message: str | None) -> Commit | None:
+        branch, head = self._branch()
+        current = self._state_at(head)
+        target: WritableLog = writable(current, branch)
+        try:
+            outcome = run(target.state)
+        except BaseException:
+            log.delete_created(target.created)
+            raise
+        created = [*target.created, *outcome.created]
+        if outcome.version == target.state.version:
+            log.delete_created(target.created)  # nothing changed: no branch log needed
+            return None
+        new = target.state.at(outcome.version)
+        try:
+            return self._commit(branch, head, new.content(),
+                                message or f"Delta {operation} on {self.key} "
+                                f"(version {new.version})",
+                                {"lakeversion.delta.operation": operation,
+                                 "lakeversion.delta.version": str(new.version)})
+        except ConflictError:
+            log.delete_created(reversed(created))
+            raise
+
+    def _state_at(self, commit_id: str) -> DeltaState:
+        found = self._store.get_content(commit_id, self.key)
+        if found is None:
+            raise KeyNotFound(f"{self.key} does not exist on {self.ref.expression}")
+        return DeltaState.of(found, self.key)
+
+    def append(self, data: Any, *, message: str | None = None) -> Commit | None:
+        return self._write("append", lambda s: writes.append(s, data), message)
+
+    def overwrite(self, data: Any, predicate: str | None = None, *,
+                  message: str | None = None) -> Commit | None:
+        return self._write("overwrite", lambda s: writes.overwrite(s, data, predicate),
+                           message)
+
+    def delete(self, predicate: str, *, message: str | None = None) -> Commit | None:
+        return self._write("delete", lambda s: writes.delete(s, predicate), message)
+
+    def update(self, updates: Mapping[str, str], predicate: str | None = None, *,
+               message: str | None = None) -> Commit | None:
+        """`updates` maps columns to SQL expressions, as delta-rs takes them."""
+        return self._write("update", lambda s: writes.update(s, updates, predicate), message)
+
+    def merge(self, source: Any, on: str | Sequence[str], *,
+              message: str | None = None) -> Commit | None:
+        """Upsert `source`: rows matching on the `on` columns replace the table's."""
+        keys = [on] if isinstance(on, str) else list(on)
+        return self._write("merge", lambda s: writes.merge(s, source, keys), message)
+
+    def rollback(self, to: Any, *, message: str | None = None) -> Commit:
+        """A new version on this branch whose files equal the table's at `to` (any ref
+        expression or handle); history is never rewritten (`DeltaFormat.restore`)."""
+        from spark_lakeversion.api import ref_expression
+
+        branch, head = self._branch()
+        commit: Commit = self._store.rollback_table(
+            branch, self.key, ref_expression(to), author=self.ref.catalog.author,
+            message=message, expected_head=head)
+        return commit
+
+    def create(self, schema: Any, partition_by: Sequence[str] | str | None = None, *,
+               configuration: Mapping[str, str] | None = None,
+               message: str | None = None) -> Commit:
+        """A new, empty Delta table under the catalog's warehouse. `schema`: a pyarrow
+        schema, a `deltalake.Schema` or Delta's schema JSON."""
+        branch, head = self._branch()
+        self._check_absent(head)
+        partitions = [partition_by] if isinstance(partition_by, str) else partition_by
+        warehouse = self.ref.catalog.roots().check(self.ref.catalog.warehouse, "warehouse")
+        content, cleanup = tables.new_table(warehouse, self.key, schema, partitions,
+                                            configuration, branch)
+        try:
+            return self._commit(branch, head, content,
+                                message or f"Create Delta table {self.key}",
+                                {"lakeversion.delta.operation": "create"},
+                                self._namespaces(head))
+        except LakeVersionError as exc:
+            if not isinstance(exc, CommitOutcomeUnknown):
+                cleanup()  # the commit did not land: the new directory is nobody's
+            raise
+
+    def register(self, location: str, *, message: str | None = None) -> Commit:
+        """Bring an existing Delta table (under the catalog's allowed roots) into the
+        catalog at its latest version."""
+        branch, head = self._branch()
+        self._check_absent(head)
+        content = tables.existing_table(self.key, location, self.ref.catalog.roots())
+        check_overlap(self._store, self.key, content)
+        return self._commit(branch, head, content,
+                            message or f"Register Delta table {self.key}",
+                            {"lakeversion.delta.operation": "register"},
+                            self._namespaces(head))
+
+    def _check_absent(self, head: str) -> None:
+        if self._store.get_content(head, self.key) is not None:
+            raise AlreadyExists(f"{self.key} exists already on {self.ref.expression}")
+
+    def _namespaces(self, head: str) -> list[Put]:
+        levels = tables.namespace_keys(self.key)
+        return tables.missing_namespaces(self.key, self._store.get_contents(head, levels))
+
+
+__all__ = ["VACUUM_REFUSED", "DeltaHandle"]

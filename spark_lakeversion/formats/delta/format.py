@@ -1,0 +1,81 @@
+"""The Delta `TableFormat`: what the server, the merge engine and gc ask of a Delta state.
+deltalake is imported by the methods that need it, not by loading the format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
+from spark_lakeversion.formats.delta.content import DELTA_FIELDS, DeltaState
+from spark_lakeversion.locations import parse_location
+from spark_lakeversion.store.model import Content, ContentType, Key
+
+if TYPE_CHECKING:
+    from spark_lakeversion.formats.merger import ContentMerger
+    from spark_lakeversion.locations import AllowedRoots
+
+
+class DeltaFormat(TableFormat):
+    content_type = ContentType.DELTA_TABLE
+
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
+        """`root` and `location` lie under the allowed roots, `location` inside `root`;
+        the log reads at `version`, its metaData id is the content id and its protocol
+        needs nothing delta-rs cannot write (deletion vectors). (delta-rs opens the log
+        with its own storage settings: `io_properties` are not used yet.)"""
+        from spark_lakeversion.formats.delta import log
+
+        parse_location(content.fields.get("location"), f"Delta table {key} location")
+        state = DeltaState.of(content, key)
+        root = roots.check(state.root, f"Delta table {key} root")
+        location = roots.check(state.location, f"Delta table {key} location")
+        if not location.is_under(root):
+            raise InvalidInput(f"put {key}: location {state.location!r} is not inside the "
+                               f"table root {state.root!r}")
+        table = log.open_table(location.uri, state.version)
+        log.check_protocol(log.protocol_action(table), state.location)
+        if table.metadata().id != content.id:
+            raise InvalidInput(f"put {key}: content id {content.id!r} is not the Delta "
+                               f"table id {table.metadata().id} of its log")
+        return DeltaState(state.table_id, location.uri, state.version, root.uri,
+                          state.writer).content()
+
+    def describe(self, content: Content) -> dict[str, Any]:
+        return {k: content.fields.get(k) for k in DELTA_FIELDS}
+
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+                ) -> tuple[Content, Callable[[], None]]:
+        """A new version on the branch's log whose files equal `wanted`'s: the log's
+        version numbers stay sequential and history is never rewritten."""
+        from spark_lakeversion.formats.delta import log, writes
+        from spark_lakeversion.formats.delta.branching import writable
+
+        try:
+            old = DeltaState.of(wanted, key)
+            now = DeltaState.of(current, key)
+            log.read_state(old.location, old.version)
+        except InvalidInput:
+            return wanted, nothing  # a state whose log cannot be read: put it back as it is
+        out = writable(now, branch)
+        try:
+            outcome = writes.rollback(out.state, old)
+        except BaseException:
+            log.delete_created(out.created)
+            raise
+        created = [*out.created, *outcome.created]
+        return (out.state.at(outcome.version).content(),
+                lambda: log.delete_created(reversed(created)))
+
+    def merger(self) -> ContentMerger:
+        from spark_lakeversion.formats.delta.merge import DeltaContentMerger
+
+        return DeltaContentMerger()
+
+    def state_files(self, reachable: set[str], roots: AllowedRoots | None,
+                    io_properties: Mapping[str, str]) -> StateFiles:
+        from spark_lakeversion.formats.delta.reachability import DeltaStateFiles
+
+        return DeltaStateFiles(reachable, roots)

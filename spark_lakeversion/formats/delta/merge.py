@@ -1,0 +1,223 @@
+"""Content-aware merge of Delta tables changed on both sides, under Delta's own
+optimistic-concurrency rules.
+
+The source's net change since the common ancestor plays Delta's committing transaction and
+the target's net change the transactions that won before it. Each side's change is a
+live-file diff (files identified by absolute path across logs). The rules, checked most
+specific first, give at most one conflict, typed after Delta's exception:
+
+1. ProtocolChanged: the target changed the protocol (or both did, differently).
+2. MetadataChanged: the target changed the schema, partitioning or configuration; or the
+   source did while the target changed data.
+3. ConcurrentDeleteDelete: both sides removed the same file.
+4. ConcurrentDeleteRead: the target removed a file the source read (a file of a partition
+   the source's non-blind writes touched; an unpartitioned table is one partition).
+5. ConcurrentAppend: the target added files in a partition the source read. Under
+   `WriteSerializable` (`delta.isolationLevel`'s default) only the target's non-blind
+   writes count; under `Serializable` its blind appends too. The per-merge option
+   ``isolation_level`` overrides the table property: ``serializable`` or ``snapshot``
+   (= WriteSerializable, the weakest isolation Delta writes under).
+
+A blind append (`isBlindAppend`, or delta-rs's WRITE in Append mode) reads nothing, so
+appends on both sides always commute. When the rules pass, the source's net actions are
+replayed as ONE put-if-absent commit on the target's log: `remove` actions in the target's
+own path strings, `add` actions naming the source's files by absolute URI. No data file is
+read or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark_lakeversion.errors import InvalidInput, ReferenceConflict
+from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.branching import writable
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
+from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+
+SERIALIZABLE = "Serializable"
+WRITE_SERIALIZABLE = "WriteSerializable"
+#: the merge option values shared with Iceberg merges, in Delta's terms
+OPTION_LEVELS = {"serializable": SERIALIZABLE, "snapshot": WRITE_SERIALIZABLE}
+ISOLATION_PROPERTY = "delta.isolationLevel"
+
+#: metadata fields whose change is a MetadataChanged conflict
+METADATA_FIELDS = ("schemaString", "partitionColumns", "configuration")
+
+
+@dataclass
+class SideChange:
+    """One side's net change against the common ancestor."""
+
+    state: log.LogState
+    added: dict[str, log.DataFile]
+    removed: dict[str, log.DataFile]  # as the ancestor's log names them
+    blind: bool
+    metadata_changed: bool
+    protocol_changed: bool
+
+    def statistics(self) -> dict[str, int]:
+        return {"data_files_added": len(self.added), "data_files_removed": len(self.removed),
+                "rows_added": sum(f.num_records or 0 for f in self.added.values()),
+                "rows_removed": sum(f.num_records or 0 for f in self.removed.values())}
+
+    def partitions(self) -> set[tuple[tuple[str, str | None], ...]]:
+        return {_partition(f) for f in [*self.added.values(), *self.removed.values()]}
+
+
+def _partition(f: log.DataFile) -> tuple[tuple[str, str | None], ...]:
+    return tuple(sorted(f.partition.items()))
+
+
+def _metadata_view(metadata: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(repr(metadata.get(k)) for k in METADATA_FIELDS)
+
+
+def _blind(base: DeltaState, side: DeltaState, removed: bool) -> bool:
+    """Whether every commit of `side` since the ancestor was a blind append."""
+    if removed:
+        return False
+    if side.location == base.location:
+        versions = range(base.version + 1, side.version + 1)
+    else:  # a branch log: its version 0 is the branch point, no data change
+        versions = range(1, side.version + 1)
+    return all(log.is_blind_append(log.commit_info(v, side.location)) for v in versions)
+
+
+def side_change(base: DeltaState, base_state: log.LogState, side: DeltaState) -> SideChange:
+    state = log.read_state(side.location, side.version)
+    added = {k: f for k, f in state.files.items() if k not in base_state.files}
+    removed = {k: f for k, f in base_state.files.items() if k not in state.files}
+    return SideChange(
+        state, added, removed, _blind(base, side, bool(removed)),
+        _metadata_view(state.metadata) != _metadata_view(base_state.metadata),
+        state.protocol != base_state.protocol)
+
+
+@dataclass
+class DeltaMergePlan(ContentMergePlan):
+    key: Key
+    conflicts: list[Conflict]
+    statistics: dict[str, Any]
+    target: DeltaState | None = None
+    target_branch: str = ""
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+    def apply(self) -> Content:
+        assert self.target is not None and not self.conflicts
+        if not self.actions:
+            return self.target.content()
+        out = writable(self.target, self.target_branch)
+        self.created.extend(out.created)
+        version = out.state.version + 1
+        path = log.write_commit(out.state.location, version, self.actions, log.OP_MERGE,
+                                self.parameters)
+        if path is None:
+            raise ReferenceConflict(f"the Delta log of {self.key} moved during the merge")
+        self.created.append(path)
+        return out.state.at(version).content()
+
+    def discard(self) -> None:
+        log.delete_created(reversed(self.created))
+        self.created.clear()
+
+
+class DeltaContentMerger(ContentMerger):
+    content_type = ContentType.DELTA_TABLE
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        level = options.get("isolation_level")
+        if level is not None and str(level).strip().lower() not in OPTION_LEVELS:
+            raise InvalidInput(f"isolation_level must be {' or '.join(OPTION_LEVELS)}, "
+                               f"not {level!r}")
+
+    def plan(self, key: Key, base: Content, target: Content, source: Content,
+             context: MergeContext) -> DeltaMergePlan:
+        try:
+            b, t, s = (DeltaState.of(c, key) for c in (base, target, source))
+            base_state = log.read_state(b.location, b.version)
+            src = side_change(b, base_state, s)
+            tgt = side_change(b, base_state, t)
+        except InvalidInput as exc:  # a state whose log cannot be read: the table-level rule
+            return DeltaMergePlan(key, [Conflict(
+                ConflictType.VALUE_DIFFERS, key,
+                f"{key} changed on both sides and its Delta logs cannot be compared: "
+                f"{exc.message}")], {})
+        isolation = self.isolation_level(tgt.state, context)
+        statistics: dict[str, Any] = {
+            "isolation_level": isolation,
+            "source": {**src.statistics(), "blind_append": src.blind},
+            "target": {**tgt.statistics(), "blind_append": tgt.blind},
+        }
+        conflict = self.check(key, src, tgt, isolation)
+        if conflict is not None:
+            return DeltaMergePlan(key, [conflict], statistics)
+        actions: list[dict[str, Any]] = []
+        if src.protocol_changed and not tgt.protocol_changed:
+            actions.append({"protocol": src.state.protocol})
+        if src.metadata_changed:
+            actions.append({"metaData": src.state.metadata})
+        removes = [tgt.state.files[k] for k in src.removed if k in tgt.state.files]
+        adds = [f for k, f in src.added.items() if k not in tgt.state.files]
+        actions.extend(f.remove_action() for f in removes)
+        actions.extend(f.add_action(absolute_path=True, data_change=True) for f in adds)
+        statistics["replay"] = {
+            "data_files_added": len(adds), "files_removed": len(removes),
+            "rows_added": sum(f.num_records or 0 for f in adds),
+            "metadata_changes": int(src.metadata_changed) + int(src.protocol_changed),
+            "data_bytes_written": 0,
+        }
+        parameters = {"source": context.source, "sourceCommit": context.source_commit,
+                      "sourceLocation": s.location, "sourceVersion": str(s.version),
+                      "target": context.target, "isolationLevel": isolation}
+        return DeltaMergePlan(key, [], statistics, t, context.target, actions, parameters)
+
+    @staticmethod
+    def isolation_level(target: log.LogState, context: MergeContext) -> str:
+        override = context.options.get("isolation_level")
+        if override:
+            return OPTION_LEVELS[str(override).strip().lower()]
+        value = target.configuration.get(ISOLATION_PROPERTY)
+        return SERIALIZABLE if value and value.strip() == SERIALIZABLE else WRITE_SERIALIZABLE
+
+    @staticmethod
+    def check(key: Key, src: SideChange, tgt: SideChange, isolation: str) -> Conflict | None:
+        if tgt.protocol_changed and src.state.protocol != tgt.state.protocol:
+            return Conflict(ConflictType.DELTA_PROTOCOL_CHANGED, key,
+                            f"{key}: the target changed the Delta protocol since the source "
+                            "branched")
+        if tgt.metadata_changed and _metadata_view(src.state.metadata) != _metadata_view(
+                tgt.state.metadata):
+            return Conflict(ConflictType.DELTA_METADATA_CHANGED, key,
+                            f"{key}: the target changed the table's schema, partitioning or "
+                            "configuration since the source branched")
+        if src.metadata_changed and (tgt.added or tgt.removed):
+            return Conflict(ConflictType.DELTA_METADATA_CHANGED, key,
+                            f"{key}: the source changed the table's schema, partitioning or "
+                            "configuration while the target changed its data")
+        both = sorted(set(src.removed) & set(tgt.removed))
+        if both:
+            return Conflict(ConflictType.DELTA_CONCURRENT_DELETE_DELETE, key,
+                            f"{key}: both sides removed the same {len(both)} file(s)",
+                            {"files": both[:20]})
+        read = set() if src.blind else src.partitions()
+        whole = not src.state.partition_columns
+        read_files = [k for k, f in tgt.removed.items()
+                      if not src.blind and (whole or _partition(f) in read)]
+        if read_files:
+            return Conflict(ConflictType.DELTA_CONCURRENT_DELETE_READ, key,
+                            f"{key}: the target removed {len(read_files)} file(s) the "
+                            "source read", {"files": sorted(read_files)[:20]})
+        if not src.blind and (isolation == SERIALIZABLE or not tgt.blind):
+            appended = [k for k, f in tgt.added.items() if whole or _partition(f) in read]
+            if appended:
+                return Conflict(ConflictType.DELTA_CONCURRENT_APPEND, key,
+                                f"{key}: the target added {len(appended)} file(s) in "
+                                f"partitions the source read ({isolation})",
+                                {"files": sorted(appended)[:20]})
+        return None

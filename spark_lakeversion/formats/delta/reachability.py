@@ -1,0 +1,98 @@
+"""What retained Delta states reach, for gc: each state's live data files (by absolute
+path, wherever its log names them) and its log files up to its version. A table owns its
+root, which holds its branch logs too, so a deleted branch's log and files are collected
+once no retained state reaches them."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.base import StateFiles, normalize_path
+from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.locations import AllowedRoots, parse_location
+from spark_lakeversion.store.model import Content
+
+_LOG_FILE = re.compile(r"^(\d{20})\.")
+
+
+class DeltaStateFiles(StateFiles):
+    def __init__(self, reachable: set[str], roots: AllowedRoots | None) -> None:
+        super().__init__(reachable)
+        self.roots = roots
+        self.states_read = 0
+        self._followed: set[tuple[str, int]] = set()
+        self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, file)
+
+    def _refused(self, location: str) -> str | None:
+        try:
+            parsed = parse_location(location, "Delta location")
+        except InvalidInput as exc:
+            return exc.message
+        if self.roots is not None and not self.roots.contains(parsed):
+            return f"not read: outside the allowed locations ({self.roots.describe()})"
+        return None
+
+    def add(self, content: Content) -> None:
+        self.table_ids.add(content.id)
+        self.table_errors.setdefault(content.id, {})
+        try:
+            state = DeltaState.of(content)
+        except InvalidInput as exc:
+            self.table_errors[content.id][f"content {content.id}"] = exc.message
+            return
+        for where in (state.root, state.location):
+            refused = self._refused(where)
+            if refused:
+                self.table_errors[content.id][where] = refused
+                return
+        self.table_locations.setdefault(content.id, set()).add(state.root)
+        if (state.location, state.version) in self._followed:
+            return
+        self._followed.add((state.location, state.version))
+        try:
+            files = log.read_state(state.location, state.version)
+            self.states_read += 1
+            for fid in files.files:
+                self.mark(fid)
+            self._mark_log(state.location, state.version)
+        except Exception as exc:  # noqa: BLE001 - any failure means "unknown": keep the table
+            self.table_errors[content.id][state.location] = f"{type(exc).__name__}: {exc}"
+
+    def _mark_log(self, location: str, version: int) -> None:
+        entries = self._logs.get(location)
+        directory = os.path.join(log.local_dir(location), "_delta_log")
+        if entries is None:
+            entries = []
+            for name in os.listdir(directory):
+                match = _LOG_FILE.match(name)
+                if match:
+                    entries.append((int(match.group(1)), name))
+            self._logs[location] = entries
+        for number, name in entries:
+            if number <= version:
+                self.mark(normalize_path(os.path.join(directory, name)))
+        self.mark(normalize_path(os.path.join(directory, "_last_checkpoint")))
+
+    def followed(self, content: Content) -> bool:
+        fields = content.fields
+        return (fields.get("location", "").rstrip("/"), fields.get("version")) in self._followed
+
+    def dropped(self, content: Content, known: bool) -> tuple[list[str] | None, dict[str, str]]:
+        """A dropped table owned its root; a state of a table gc knows (a deleted branch)
+        lies under that root already."""
+        if known or self.followed(content):
+            return None, {}
+        try:
+            state = DeltaState.of(content)
+        except InvalidInput as exc:
+            return None, {f"content {content.id}": exc.message}
+        refused = self._refused(state.root)
+        if refused:
+            return None, {state.root: refused}
+        return [state.root], {}
+
+    def counters(self) -> dict[str, int]:
+        return {"delta_states_read": self.states_read}

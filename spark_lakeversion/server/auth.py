@@ -1,0 +1,78 @@
+"""Authentication: who is calling, decided once per request before routing.
+
+`Authentication` (pure ASGI middleware) reads `Authorization: Bearer TOKEN` (the scheme in
+any case, RFC 7235), finds the principal holding the token (`AuthConfig.authenticate`,
+constant time) and sets it for the request in a context variable; handlers and the worker
+threads they start see it through `current_principal`, which `AccessControlledStore`
+asks on every operation. No principal means 401 before any body is read. The token is never
+logged, echoed or audited.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from spark_lakeversion.auth.config import AuthConfig
+from spark_lakeversion.auth.grants import Principal
+
+#: outside a request nobody is authenticated: no grants, so every check fails closed
+NOBODY = Principal("unauthenticated")
+_CURRENT: ContextVar[Principal] = ContextVar("lakeversion_principal", default=NOBODY)
+_MESSAGE = "missing or unknown bearer token (Authorization: Bearer TOKEN)"
+
+
+def current_principal() -> Principal:
+    """The principal of the request being served (`NOBODY` outside one)."""
+    return _CURRENT.get()
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header (scheme in any case); None when
+    absent, of another scheme, or empty."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+class Authentication:
+    def __init__(self, app: ASGIApp, config: AuthConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope.get("headers", []))
+        principal = self.config.authenticate(token) if token is not None else None
+        if principal is None:
+            await _unauthorized(scope, send)
+            return
+        reset = _CURRENT.set(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _CURRENT.reset(reset)
+
+
+async def _unauthorized(scope: Scope, send: Send) -> None:
+    """401 in the API's own error shape (Iceberg's under /iceberg)."""
+    if str(scope.get("path", "")).startswith("/iceberg"):
+        body: dict[str, Any] = {"error": {"message": _MESSAGE, "type": "NotAuthorizedException",
+                                          "code": 401}}
+    else:
+        body = {"error": {"type": "Unauthorized", "code": "UNAUTHORIZED", "message": _MESSAGE,
+                          "conflicts": []}}
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 401,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()),
+                            (b"www-authenticate", b"Bearer")]})
+    await send({"type": "http.response.body", "body": payload})

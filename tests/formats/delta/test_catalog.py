@@ -1,0 +1,169 @@
+"""Delta tables on every surface: `/api/v1` (create, register, contents with the version,
+the HTTP client writing through `/api/v1/commits`), the Iceberg REST catalog (listing omits
+them, loading one answers 400), the CLI, and PostgreSQL as the store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from spark_lakeversion.api import connect
+from spark_lakeversion.cli.main import cli
+from spark_lakeversion.errors import LocationNotAllowed
+from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
+from tests.formats.delta.helpers import SCHEMA, data, independent_rows, rows
+from tests.helpers import make_store_url
+
+DELTA_SCHEMA = {"type": "struct", "fields": [
+    {"name": "id", "type": "long", "nullable": True, "metadata": {}},
+    {"name": "p", "type": "string", "nullable": True, "metadata": {}},
+    {"name": "v", "type": "long", "nullable": True, "metadata": {}}]}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "warehouse"),
+                               allowed_locations=[str(tmp_path / "extra")]) as srv:
+        yield srv
+
+
+@pytest.fixture
+def api(server: EmbeddedServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.api_url, timeout=60) as client:
+        yield client
+
+
+def error(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["code"] == code
+    return str(body["message"])
+
+
+def test_api_v1_creates_and_registers_delta_tables(server: EmbeddedServer, api: httpx.Client,
+                                                    tmp_path: Path) -> None:
+    created = api.post("/delta/create", json={"table": "db.events", "schema": DELTA_SCHEMA,
+                                              "partition_by": ["p"]})
+    assert created.status_code == 201, created.text
+    entries = api.get("/contents", params={"ref": "main"}).json()["entries"]
+    by_key = {e["key"]: e["content"] for e in entries}
+    assert by_key["db"]["type"] == "NAMESPACE"
+    content = by_key["db.events"]
+    assert content["type"] == "DELTA_TABLE" and content["version"] == 0
+    assert content["location"].startswith((tmp_path / "warehouse").as_uri() + "/db/events_")
+    assert "already" in error(api.post("/delta/create", json={
+        "table": "db.events", "schema": DELTA_SCHEMA}), 409, "ALREADY_EXISTS")
+    assert error(api.post("/delta/create", json={"table": "db.x", "schema": {"bad": 1}}),
+                 400, "INVALID_INPUT")
+    assert error(api.post("/delta/create", json={"table": "db.x", "schema": DELTA_SCHEMA,
+                                                 "branch": "main~1"}), 403, "READ_ONLY_REF")
+
+    from deltalake import write_deltalake
+
+    outside = tmp_path / "outside"
+    write_deltalake(str(outside), data((1, "a", 1)))
+    assert error(api.post("/delta/register", json={"table": "db.out",
+                                                   "location": str(outside)}),
+                 400, "LOCATION_NOT_ALLOWED")
+    extra = tmp_path / "extra" / "t"
+    write_deltalake(str(extra), data((1, "a", 1)))
+    write_deltalake(str(extra), data((2, "b", 2)), mode="append")
+    registered = api.post("/delta/register", json={"table": "db.ext",
+                                                   "location": str(extra)})
+    assert registered.status_code == 201, registered.text
+    content = api.post("/contents/lookup", json={"ref": "main", "keys": [["db", "ext"]]}
+                       ).json()["entries"][0]["content"]
+    assert (content["location"], content["version"]) == (extra.as_uri(), 1)
+    # another table may not live inside its directory (tables never share files)
+    nested = extra / "nested"
+    write_deltalake(str(nested), data((3, "c", 3)))
+    assert "overlaps" in error(api.post("/delta/register", json={
+        "table": "db.nested", "location": str(nested)}), 400, "LOCATION_NOT_ALLOWED")
+
+
+def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,
+                                                       tmp_path: Path) -> None:
+    with connect(server.url, warehouse=str(tmp_path / "warehouse")) as catalog:
+        main = catalog.branch("main").delta("db.events")
+        main.create(SCHEMA, partition_by=["p"])
+        main.append(data((1, "a", 1), (2, "b", 2)))
+        catalog.branch("dev").create()
+        dev = catalog.branch("dev").delta("db.events")
+        dev.delete("id = 1")
+        main.append(data((3, "c", 3)))
+        result = catalog.store.merge("dev", "main")
+        assert result.successful
+        assert rows(main) == [(2, "b", 2), (3, "c", 3)]
+        assert independent_rows(main.state()) == rows(main)
+        main.rollback("main~2")  # through /api/v1/rollback: the server writes the version
+        assert rows(main) == [(1, "a", 1), (2, "b", 2)]
+    with connect(server.url, warehouse=str(tmp_path / "elsewhere")) as catalog, \
+            pytest.raises(LocationNotAllowed):
+        catalog.branch("main").delta("db.other").create(SCHEMA)
+
+
+def test_iceberg_rest_omits_delta_tables_and_refuses_to_load_one(server: EmbeddedServer,
+                                                                 api: httpx.Client) -> None:
+    assert api.post("/delta/create", json={"table": "db.events",
+                                           "schema": DELTA_SCHEMA}).status_code == 201
+    with httpx.Client(base_url=server.iceberg_uri, timeout=60) as iceberg:
+        listed = iceberg.get("/v1/namespaces/db/tables")
+        assert listed.status_code == 200 and listed.json()["identifiers"] == []
+        loaded = iceberg.get("/v1/namespaces/db/tables/events")
+        assert loaded.status_code == 400
+        assert loaded.json()["error"]["message"] == (
+            "db.events is a Delta table: read it with spark_lakeversion's Delta API")
+
+
+def cli_run(url: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["--store", url, "--output", "json", *args])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def test_cli_creates_registers_and_shows_delta_tables(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    warehouse = str(tmp_path / "warehouse")
+    cli_run(url, "delta", "create", "db.events", "--schema", json.dumps(DELTA_SCHEMA),
+            "--partition-by", "p", "--warehouse", warehouse)
+    with connect(url, warehouse=warehouse) as catalog:
+        catalog.branch("main").delta("db.events").append(data((1, "a", 1)))
+    shown = cli_run(url, "delta", "show", "db.events")
+    assert (shown["version"], shown["rows"], shown["writer"]) == (1, 1, "main")
+    entries = {e["key"]: e["content"] for e in cli_run(url, "show", "main")["entries"]}
+    assert entries["db.events"]["version"] == 1
+    text = CliRunner().invoke(cli, ["--store", url, "show", "main"]).stdout
+    assert "DELTA_TABLE" in text and "version=1" in text
+    log = cli_run(url, "log", "main", "--table", "db.events")["commits"]
+    assert log[0]["message"] == "Delta append on db.events (version 1)"
+    assert log[0]["properties"]["lakeversion.delta.version"] == "1"
+    from deltalake import write_deltalake
+
+    existing = tmp_path / "warehouse" / "existing"
+    write_deltalake(str(existing), data((5, "b", 5)))
+    cli_run(url, "delta", "register", "db.existing", str(existing), "--warehouse", warehouse)
+    assert cli_run(url, "delta", "show", "db.existing")["rows"] == 1
+    bad = CliRunner().invoke(cli, ["--store", url, "--output", "json", "delta", "show",
+                                   "db.nope"])
+    assert bad.exit_code != 0 and json.loads(bad.stdout)["error"]["type"] == "KeyNotFound"
+
+
+def test_delta_branches_on_postgresql(tmp_path: Path) -> None:
+    url = make_store_url("postgres", tmp_path)
+    with connect(url, warehouse=str(tmp_path / "warehouse")) as catalog:
+        main = catalog.branch("main").delta("db.events")
+        main.create(SCHEMA, partition_by=["p"])
+        main.append(data((1, "a", 1), (2, "b", 2)))
+        catalog.branch("dev").create()
+        dev = catalog.branch("dev").delta("db.events")
+        dev.update({"v": "v + 1"}, "p = 'a'")
+        main.append(data((3, "c", 3)))
+        assert catalog.store.merge("dev", "main").successful
+        assert rows(main) == [(1, "a", 2), (2, "b", 2), (3, "c", 3)]
