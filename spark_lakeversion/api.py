@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar, Union
 if TYPE_CHECKING:
     from spark_lakeversion.gc import GcReport
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.runs import Run
 
 from spark_lakeversion.errors import (
     AlreadyExists,
@@ -58,12 +59,18 @@ __all__ = [
 ]
 
 def connect(store_url: str | None = None, *, author: str | None = None) -> Catalog:
-    """Open the store at `store_url` (default: `$LAKEVERSION_STORE`, else ./lakehouse).
+    """Open the store at `store_url` (default: `$LAKEVERSION_SERVER_URL`, else
+    `$LAKEVERSION_STORE`, else ./lakehouse).
 
     ``sqlite:///path``, ``sqlite:///:memory:``, ``postgresql+psycopg://...`` open a store
-    in-process; ``http(s)://host:port`` talks to a lakeversion server.
+    in-process; ``http(s)://host:port`` talks to a lakeversion server. Inside a run
+    (`lakeversion run`) the job's catalog is on the run's server, `default_branch` is the
+    run branch (`$LAKEVERSION_BRANCH`) and its commits carry the run id.
     """
-    return Catalog(open_store(store_url), author=author)
+    from spark_lakeversion.runs import env_branch, env_properties, env_server_url
+
+    return Catalog(open_store(store_url or env_server_url()), author=author,
+                   properties=env_properties(), default_branch=env_branch())
 
 
 # ---- ref arguments ---------------------------------------------------------------------
@@ -98,12 +105,29 @@ def branch_name(value: str | Branch) -> str:
 class Catalog:
     """Entry point: hands out ref handles over one `VersionStore`."""
 
-    def __init__(self, store: VersionStore, *, author: str | None = None) -> None:
+    def __init__(self, store: VersionStore, *, author: str | None = None,
+                 properties: Mapping[str, str] | None = None,
+                 default_branch: str = DEFAULT_BRANCH) -> None:
         self.store = store
         self.author = author
+        #: stamped on every commit and merge made through this catalog (e.g. a run's id)
+        self.properties = dict(properties or {})
+        self.default_branch = validate_ref_name(default_branch)
 
-    def branch(self, name: str | Branch) -> Branch:
-        return Branch(self, branch_name(name))
+    def branch(self, name: str | Branch | None = None) -> Branch:
+        """A branch handle; without a name, `default_branch` (a run's branch in a run)."""
+        return Branch(self, branch_name(self.default_branch if name is None else name))
+
+    def run(self, on: str | Branch = DEFAULT_BRANCH, *, branch: str | None = None,
+            keep_branch: bool = False, message: str | None = None,
+            properties: Mapping[str, str] | None = None) -> Run:
+        """A transactional run: ``with catalog.run(on="main") as run:`` writes go to
+        `run.branch`, which is merged into `on` (through its gates) on a clean exit and
+        kept on an exception, which propagates (see `spark_lakeversion.runs`)."""
+        from spark_lakeversion.runs import Run
+
+        return Run(self, branch_name(on), branch=branch, keep_branch=keep_branch,
+                   message=message, properties=properties)
 
     def tag(self, name: str | Tag) -> Tag:
         return Tag(self, name.name if isinstance(name, Tag) else validate_ref_name(name))
@@ -232,6 +256,7 @@ class Reference:
         message: str | None = None,
         expected_target_head: str | None = None,
         isolation_level: str | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> MergeResult:
         """Three-way merge of this ref into branch `target`.
 
@@ -243,7 +268,8 @@ class Reference:
         return self.store.merge(self.expression, branch_name(target), MergeOptions.of(
             strategy=strategy, behaviors=behaviors or {}, isolation_level=isolation_level,
             fast_forward=fast_forward, dry_run=dry_run, message=message,
-            author=self.catalog.author, expected_head=expected_target_head))
+            author=self.catalog.author, expected_head=expected_target_head,
+            properties={**self.catalog.properties, **(properties or {})}))
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and isinstance(other, Reference)
@@ -324,7 +350,9 @@ class Branch(_NamedRef):
                expected_head: str | None = None) -> Commit:
         """Apply Put/Delete operations atomically as one commit."""
         return self.store.commit(self.name, list(operations), message=message,
-                                 author=self.catalog.author, properties=properties,
+                                 author=self.catalog.author,
+                                 properties={**self.catalog.properties, **(properties or {})}
+                                 or None,
                                  expected_head=expected_head)
 
     def transaction(self, message: str = "transaction", *,

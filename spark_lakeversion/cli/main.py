@@ -47,6 +47,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                      "Run spark-submit with the lakeversion catalog configured."),
     "gc": ("spark_lakeversion.cli.gc:gc",
            "Garbage-collect data no ref can reach any more."),
+    "run": ("spark_lakeversion.cli.run:run",
+            "Run a job on a new branch; merge it only if the job succeeds."),
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls

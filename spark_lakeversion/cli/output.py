@@ -33,6 +33,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     UnsafeOperation,
 )
+from spark_lakeversion.runs import RUN_ID
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Catalog
@@ -248,7 +249,10 @@ def render_entries(entries: list[tuple[Key, Content]]) -> str:
 def render_commit_line(commit: Commit) -> str:
     stamp = commit.timestamp.strftime("%Y-%m-%d %H:%M:%S")
     merge = " (merge)" if len(commit.parents) > 1 else ""
-    return f"{short(commit.id)}  {stamp}  {commit.author:<12}  {commit.message}{merge}"
+    run = commit.properties.get(RUN_ID)
+    by_run = f"  [run {run}]" if run else ""
+    return (f"{short(commit.id)}  {stamp}  {commit.author:<12}  {commit.message}{merge}"
+            f"{by_run}")
 
 
 def render_log(commits: list[Commit]) -> str:
