@@ -5,7 +5,8 @@ Rules (documented in README, relied on by scripts):
 - ``--output json``: stdout carries exactly one JSON document, the result or
   ``{"error": {"type", "code", "message", ...}}``; nothing else is printed.
 - exit codes: 0 success, 1 bad input or usage, 2 not found, 3 conflict,
-  4 outcome unknown / server or internal error, 5 a merge gate's checks failed. `exit_code_for` is the only mapping.
+  4 outcome unknown / server or internal error, 5 a merge gate's checks failed.
+  `exit_code_for` is the only mapping.
 
 Command modules use `emit()` for results and `get_state()` for the store, and rely on
 the root group, which maps every `LakeVersionError`.
@@ -247,11 +248,13 @@ def describe_content(content: Content) -> str:
     return f"{fields}  (id {content.id})" if fields else f"(id {content.id})"
 
 
-def render_refs(refs: list[Ref]) -> str:
+def render_refs(refs: list[Ref], protected: set[str] | None = None) -> str:
     if not refs:
         return "(none)"
     width = max(len(r.name) for r in refs)
-    return "\n".join(f"{r.name:<{width}}  {short(r.head)}" for r in refs)
+    marks = protected or set()
+    return "\n".join(f"{r.name:<{width}}  {short(r.head)}"
+                     + ("  [protected]" if r.name in marks else "") for r in refs)
 
 
 def render_entries(entries: list[tuple[Key, Content]]) -> str:
@@ -322,6 +325,9 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
             stats = detail.statistics.get(side)
             if isinstance(stats, dict):
                 lines.append(f"      {side}: {_side_statistics(stats)}")
+    if result.checks:
+        lines.append(f"checks on preview {short(result.preview)}:")
+        lines += [render_check_report(r) for r in result.checks]
     return "\n".join(lines)
 
 

@@ -25,8 +25,8 @@ from spark_lakeversion.store.model import (
     Operation,
     Put,
 )
-from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.gates.gate import GatedStore
+from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.protection import (
     RECOVERY_PROPERTY,
     check_not_protected,
