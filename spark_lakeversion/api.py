@@ -28,6 +28,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
+from spark_lakeversion.store.gates import CheckKind, CheckRun, CheckSpec
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -330,8 +331,10 @@ class _NamedRef(Reference):
                 raise
         return self
 
-    def delete(self, *, expected_head: str | None = None) -> None:
-        self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head)
+    def delete(self, *, expected_head: str | None = None, force: bool = False) -> None:
+        """Delete this ref; a protected branch only with `force` (an admin action)."""
+        self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head,
+                              force=force)
 
 
 class Tag(_NamedRef):
@@ -368,11 +371,52 @@ class Branch(_NamedRef):
                               "it is read-only")
         return ref
 
-    def reset(self, to: RefLike, *, expected_head: str | None = None) -> Branch:
-        """Point this branch at what `to` resolves to (like ``git reset --hard``)."""
+    def reset(self, to: RefLike, *, expected_head: str | None = None,
+              force: bool = False) -> Branch:
+        """Point this branch at what `to` resolves to (like ``git reset --hard``); a
+        protected branch only with `force` (an admin action)."""
         self.ref_for_write()
-        self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head)
+        self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head,
+                              force=force)
         return self
+
+    # ---- merge gates ----------------------------------------------------------------------
+    @property
+    def protected(self) -> bool:
+        return self.name in self.store.protected_branches()
+
+    def protect(self) -> bool:
+        """Refuse direct writes to this branch: merges (through its checks) only."""
+        return self.store.protect_branch(self.name)
+
+    def unprotect(self) -> bool:
+        return self.store.unprotect_branch(self.name)
+
+    def add_check(self, name: str, *, sql: str | None = None, python: str | None = None,
+                  webhook: str | None = None, notify: str | None = None,
+                  tables: Sequence[str] = (), timeout: float = 60.0) -> CheckSpec:
+        """Attach one check to merges into this branch: give exactly one of `sql` (a query
+        selecting violating rows), `python` (``module:function`` or an entry point of group
+        ``spark_lakeversion.checks``), `webhook` (a URL; 2xx passes) or `notify` (a URL
+        told after each merge lands; never blocks)."""
+        given = {CheckKind.SQL: sql, CheckKind.PYTHON: python, CheckKind.WEBHOOK: webhook,
+                 CheckKind.NOTIFY: notify}
+        chosen = [(kind, spec) for kind, spec in given.items() if spec is not None]
+        if len(chosen) != 1:
+            raise InvalidInput("give exactly one of sql=, python=, webhook=, notify=")
+        kind, spec = chosen[0]
+        return self.store.add_check(CheckSpec(self.name, name, kind, spec, tuple(tables),
+                                              timeout))
+
+    def remove_check(self, name: str) -> bool:
+        return self.store.remove_check(self.name, name)
+
+    def checks(self) -> list[CheckSpec]:
+        return self.store.list_checks(self.name)
+
+    def check_runs(self, limit: int = 50) -> list[CheckRun]:
+        """The latest check runs of merges into this branch, newest first."""
+        return self.store.check_runs(self.name, limit)
 
     def revert(self, commit: RefLike, *, dry_run: bool = False) -> MergeResult:
         """Undo one commit's changes on this branch, as a new commit."""

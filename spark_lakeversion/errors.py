@@ -16,6 +16,9 @@ meaning, not by where the error came from::
     │   └── KeyNotFound               table or namespace absent at that ref
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
+    ├── ProtectedBranch               a direct write to a protected branch: write to a
+    │                                 branch and merge it (403)
+    ├── ChecksFailed                  a merge gate's check failed; `.reports` (412)
     ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
     ├── HistoryCollected              a commit older than gc's retained history: its files
     │                                 may be gone, so it cannot be restored or merged
@@ -102,6 +105,33 @@ class ReadOnlyRef(LakeVersionError):
     code = "READ_ONLY_REF"
 
 
+class ProtectedBranch(LakeVersionError):
+    """A direct write (commit, cherry-pick, reset, delete) to a protected branch."""
+
+    code = "PROTECTED_BRANCH"
+
+
+class ChecksFailed(LakeVersionError):
+    """A gated merge was refused: at least one check failed on the merge preview.
+
+    `reports` holds every check's report as a dict (name, status, violations, samples,
+    duration_ms, message); `preview` is the commit the checks read (kept for debugging)."""
+
+    code = "CHECKS_FAILED"
+
+    def __init__(self, message: str, reports: list[dict[str, Any]] | None = None,
+                 preview: str | None = None) -> None:
+        super().__init__(message)
+        self.reports: list[dict[str, Any]] = list(reports or [])
+        self.preview = preview
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["reports"] = self.reports
+        data["preview"] = self.preview
+        return data
+
+
 class UnsafeOperation(LakeVersionError):
     """Refused because it would delete files that other branches, tags or commits read."""
 
@@ -166,6 +196,8 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         KeyNotFound,
         AlreadyExists,
         ReadOnlyRef,
+        ProtectedBranch,
+        ChecksFailed,
         UnsafeOperation,
         HistoryCollected,
         ConflictError,

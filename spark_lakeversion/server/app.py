@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.server import api_v1, gc_routes
+from spark_lakeversion.server import api_v1, gates_routes, gc_routes
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.errors import (
@@ -137,7 +137,8 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     )
     ctx = ServerContext(store, catalog, limits)
     app.state.ctx = ctx
-    for router in (api_v1.router, gc_routes.router, iceberg_routes.router):
+    for router in (api_v1.router, gc_routes.router, gates_routes.router,
+                   iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)

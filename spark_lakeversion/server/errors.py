@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from spark_lakeversion.errors import (
     AlreadyExists,
+    ChecksFailed,
     CommitOutcomeUnknown,
     ConflictError,
     HistoryCollected,
@@ -24,6 +25,7 @@ from spark_lakeversion.errors import (
     KeyNotFound,
     LakeVersionError,
     NotFound,
+    ProtectedBranch,
     ReadOnlyRef,
     ServerError,
     TooLarge,
@@ -82,8 +84,10 @@ def status_of(exc: LakeVersionError) -> int:
         return 404
     if isinstance(exc, (AlreadyExists, ConflictError, HistoryCollected)):
         return 409
-    if isinstance(exc, (ReadOnlyRef, UnsafeOperation)):
+    if isinstance(exc, (ReadOnlyRef, ProtectedBranch, UnsafeOperation)):
         return 403
+    if isinstance(exc, ChecksFailed):
+        return 412
     if isinstance(exc, CommitOutcomeUnknown):
         return 503
     if isinstance(exc, ServerError):
@@ -114,7 +118,7 @@ def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -
         return already_exists(exc.message)
     if isinstance(exc, ConflictError):
         return commit_failed(exc.message)
-    if isinstance(exc, ReadOnlyRef):
+    if isinstance(exc, (ReadOnlyRef, ProtectedBranch)):
         return IcebergError(403, "ForbiddenException", exc.message)
     if isinstance(exc, CommitOutcomeUnknown):
         return IcebergError(503, "CommitStateUnknownException", exc.message)

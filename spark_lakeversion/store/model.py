@@ -344,6 +344,9 @@ class MergeResult:
     fast_forward: bool
     dry_run: bool
     details: tuple[KeyMergeDetail, ...]
+    #: a gated merge's check reports (`store.gates.CheckReport.to_dict()`) and its preview
+    checks: tuple[dict[str, Any], ...] = ()
+    preview: str | None = None
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -365,6 +368,8 @@ class MergeResult:
             "successful": self.successful,
             "details": [d.to_dict() for d in self.details],
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "checks": list(self.checks),
+            "preview": self.preview,
         }
 
     @classmethod
@@ -372,4 +377,6 @@ class MergeResult:
         return cls(data["source"], data["target"], data.get("common_ancestor"),
                    data["target_head_before"], data.get("new_head"),
                    bool(data["fast_forward"]), bool(data["dry_run"]),
-                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]))
+                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]),
+                   tuple(c for c in data.get("checks") or () if isinstance(c, dict)),
+                   data.get("preview"))

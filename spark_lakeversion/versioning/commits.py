@@ -28,6 +28,7 @@ from spark_lakeversion.store.model import (
 from spark_lakeversion.store.objects import content_hash, make_commit, to_us
 from spark_lakeversion.store.spi import StorageWriter
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
+from spark_lakeversion.versioning.protection import check_not_protected
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, RefStore
 from spark_lakeversion.versioning.tree import TreeWriter
 
@@ -90,7 +91,7 @@ class CommitStore(RefStore):
         return out
 
     # ---- writes -----------------------------------------------------------------------
-    def _write_commit(self, tx: StorageWriter, branch: str, expected_head: str,
+    def _write_commit(self, tx: StorageWriter, branch: str | None, expected_head: str,
                       parents: tuple[str, ...], base_root: str | None,
                       changes: Mapping[Key, Content | None], author: str, message: str,
                       properties: Mapping[str, str], operation: str,
@@ -100,7 +101,8 @@ class CommitStore(RefStore):
         `changes` are relative to the first parent (what the commit records); the new tree
         is `base_root` + `changes`, or, when given, `same_tree_from` = (another root, the
         changes that turn it into that same tree): trees are canonical, so either way gives
-        the same root, and the caller picks the cheaper one.
+        the same root, and the caller picks the cheaper one. With `branch` None, no ref
+        moves: the commit is a merge preview, published later by `_publish`.
         """
         writer = TreeWriter()
         content_rows: dict[str, str] = {}
@@ -126,8 +128,9 @@ class CommitStore(RefStore):
         generation = 1 + max(self.objects.generation(p) for p in parents)
         tx.put_objects(content_rows, writer.encoded, changes.values())
         tx.put_commit(commit, generation, list(changes))
-        # the ref moved at the commit's own time, so `branch#<commit time>` finds it
-        tx.move_branch(branch, expected_head, commit.id, operation, ts_us)
+        if branch is not None:
+            # the ref moved at the commit's own time, so `branch#<commit time>` finds it
+            tx.move_branch(branch, expected_head, commit.id, operation, ts_us)
         for h, n in writer.nodes.items():
             self.objects.nodes.put(h, n)
         return commit
@@ -144,7 +147,10 @@ class CommitStore(RefStore):
                            message: str, author: str | None,
                            properties: Mapping[str, str] | None, expected_head: str | None,
                            expected_gc_epoch: int | None = None,
-                           from_commits: Sequence[str] = ()) -> Commit:
+                           from_commits: Sequence[str] = (),
+                           recovery: bool = False) -> Commit:
+        """`recovery`: a rollback the caller found restores a state published on the
+        branch, allowed on a protected branch."""
         changes = operations_to_changes(operations)
         for key, value in changes.items():
             if value is not None:  # a new or changed key: it must be a safe name
@@ -165,6 +171,8 @@ class CommitStore(RefStore):
                 self._check_unchanged(ref.name, base, base_values, head_root, changes)
             try:
                 with self.storage.writing() as tx:
+                    if not recovery:
+                        check_not_protected(tx, ref.name, "a direct commit")
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
                         self._require_retained(tx, from_commits)
