@@ -10,6 +10,7 @@ retrying cannot change the verdict; the reports are in the task log.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,13 @@ from spark_lakeversion.airflow import DEFAULT_CONN_ID
 from spark_lakeversion.airflow.hooks import LakeVersionHook
 from spark_lakeversion.airflow.metadata import airflow_properties
 from spark_lakeversion.api import Catalog
-from spark_lakeversion.errors import AlreadyExists, LakeVersionError, RefNotFound
+from spark_lakeversion.errors import (
+    AlreadyExists,
+    ChecksFailed,
+    ConflictError,
+    LakeVersionError,
+    RefNotFound,
+)
 
 __all__ = ["CreateBranchOperator", "DeleteBranchOperator", "LakeVersionOperator",
            "LakeVersionSparkSubmitOperator", "MergeOperator", "RollbackOperator",
@@ -57,13 +64,16 @@ class LakeVersionOperator(BaseOperator):
 def describe_failure(error: LakeVersionError) -> list[str]:
     """Log lines for a refused operation: the error, each conflict, each check report."""
     lines = [f"{type(error).__name__} ({error.code}): {error.message}"]
-    result = getattr(error, "result", None)
-    for detail in getattr(result, "details", None) or []:
-        if getattr(detail, "conflict", None) is not None:
-            lines.append(f"  conflict on {detail.key}: {detail.conflict.message}")
-    for report in getattr(error, "reports", None) or []:
-        data = report.to_dict() if hasattr(report, "to_dict") else report
-        lines.append(f"  check report: {data}")
+    if isinstance(error, ConflictError) and error.result is not None:
+        for detail in error.result.details:
+            if detail.conflict is not None:
+                lines.append(f"  conflict on {detail.key}: {detail.conflict.message}")
+    if isinstance(error, ChecksFailed):
+        if error.preview:
+            lines.append(f"  the checks read the merge preview {error.preview} "
+                         "(readable for debugging)")
+        for report in error.reports:
+            lines.append(f"  check {json.dumps(report, default=str)}")
     return lines
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,8 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
     from spark_lakeversion.runs import Run
     from spark_lakeversion.spark import start_server
 
+    if not is_spark_submit(command) and shutil.which(command[0]) is None:
+        raise InvalidInput(f"command not found or not executable: {command[0]!r}")
     state = get_state(ctx)
     store = state.store_url
     embedded = None
