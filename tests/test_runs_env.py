@@ -1,0 +1,51 @@
+"""The run's environment contract on the Python side: `connect()` joins the run's server,
+its branch and stamps the run id on what it commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spark_lakeversion.api import connect
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.runs import RUN_ID, iceberg_catalog_properties
+from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
+from spark_lakeversion.store.model import Content, ContentType
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    srv = start_embedded_server(f"sqlite:///{tmp_path / 's.db'}", str(tmp_path / "wh"))
+    yield srv
+    srv.stop()
+
+
+def test_connect_uses_the_run_server_branch_and_id(server: EmbeddedServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    connect(server.url).branch("run/x1").create()
+    monkeypatch.setenv("LAKEVERSION_SERVER_URL", server.url)
+    monkeypatch.setenv("LAKEVERSION_BRANCH", "run/x1")
+    monkeypatch.setenv("LAKEVERSION_RUN_ID", "x1")
+    monkeypatch.setenv("LAKEVERSION_STORE", "sqlite:///:memory:")  # the server wins
+    catalog = connect()
+    assert catalog.default_branch == "run/x1"
+    head = catalog.branch().head  # no name: the run's branch
+    assert head.id == connect(server.url).branch("run/x1").head.id
+    with catalog.branch().transaction("add ns1") as tx:
+        tx.put("ns1", Content(ContentType.NAMESPACE, "ns-1", {"properties": {}}))
+    commit = tx.commit
+    assert commit is not None and commit.properties[RUN_ID] == "x1"
+    assert iceberg_catalog_properties() == {
+        "uri": server.url + "/iceberg", "warehouse": "run/x1",
+        "header.X-Lakeversion-Properties": '{"lakeversion.run.id": "x1"}'}
+
+
+def test_outside_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("LAKEVERSION_SERVER_URL", "LAKEVERSION_BRANCH", "LAKEVERSION_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    catalog = connect(f"sqlite:///{tmp_path / 'x.db'}")
+    assert catalog.default_branch == "main" and catalog.properties == {}
+    with pytest.raises(InvalidInput, match="LAKEVERSION_SERVER_URL"):
+        iceberg_catalog_properties()
