@@ -24,8 +24,8 @@ def keep_run_branch(branch: str, *, target: str = "main",
                     tables: Sequence[str] | None = None,
                     lakeversion_conn_id: str = DEFAULT_CONN_ID
                     ) -> Callable[[Any], None]:
-    """The callback. `branch` is the run branch (rendered like a template field, so
-    ``"etl_{{ ds_nodash }}"`` works); the pre-run head of `target` is the XCom of the
+    """The callback. `branch` is the run branch and `target` the branch it merges into
+    (both rendered like template fields, so ``"etl_{{ ds_nodash }}"`` works); the pre-run head of `target` is the XCom of the
     `create_task_id` task (`CreateBranchOperator` returns it). With `rollback`, the
     target's tables (or `tables`) that changed since are set back to it."""
 
@@ -35,6 +35,7 @@ def keep_run_branch(branch: str, *, target: str = "main",
                     "or `lakeversion show %s`)", name, name, name)
         if not rollback:
             return
+        target_branch = _render(target, context)
         pre_run = context["ti"].xcom_pull(task_ids=create_task_id)
         if not pre_run:
             log.error("no pre-run head in the XCom of %r: nothing rolled back",
@@ -42,10 +43,10 @@ def keep_run_branch(branch: str, *, target: str = "main",
             return
         hook = LakeVersionHook(lakeversion_conn_id)
         try:
-            commits = rollback_tables(hook.get_conn(), target, pre_run, tables,
+            commits = rollback_tables(hook.get_conn(), target_branch, pre_run, tables,
                                       airflow_properties(context), log)
-            log.warning("rolled %s back to its pre-run head %s: %d commit(s)", target,
-                        pre_run, len(commits))
+            log.warning("rolled %s back to its pre-run head %s: %d commit(s)",
+                        target_branch, pre_run, len(commits))
         finally:
             hook.close()
 
