@@ -25,9 +25,10 @@ def keep_run_branch(branch: str, *, target: str = "main",
                     lakeversion_conn_id: str = DEFAULT_CONN_ID
                     ) -> Callable[[Any], None]:
     """The callback. `branch` is the run branch and `target` the branch it merges into
-    (both rendered like template fields, so ``"etl_{{ ds_nodash }}"`` works); the pre-run head of `target` is the XCom of the
-    `create_task_id` task (`CreateBranchOperator` returns it). With `rollback`, the
-    target's tables (or `tables`) that changed since are set back to it."""
+    (both rendered like template fields, so ``"etl_{{ ds_nodash }}"`` works); the
+    pre-run head of `target` is the XCom of the `create_task_id` task
+    (`CreateBranchOperator` returns it). With `rollback`, the target's tables (or
+    `tables`) that changed since are set back to it."""
 
     def callback(context: Any) -> None:
         name = _render(branch, context)
