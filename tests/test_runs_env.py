@@ -49,3 +49,18 @@ def test_outside_a_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert catalog.default_branch == "main" and catalog.properties == {}
     with pytest.raises(InvalidInput, match="LAKEVERSION_SERVER_URL"):
         iceberg_catalog_properties()
+
+
+def test_transactional_run_example() -> None:
+    """`examples/transactional_run.py` as a user runs it (own process)."""
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "transactional_run.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    first, second, third = done.stdout.splitlines()
+    assert "merged into main" in first and first.endswith("deleted: True")
+    assert "refused: ChecksFailed" in second and second.endswith("kept: True")
+    assert third == "main has 2 orders"
