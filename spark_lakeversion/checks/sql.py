@@ -126,6 +126,12 @@ _POOL = _Pool()
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`)."""
     query = sql.strip().rstrip(";").strip()
+    import duckdb
+
+    statements = con.extract_statements(query)  # a parse error is the check's error
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InvalidInput("a SQL check is one query (SELECT or WITH ... SELECT) that "
+                           "selects the violating rows")
     cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM ({query}) "
                          f"AS violations LIMIT {MAX_SAMPLES}")
     names = [d[0] for d in cursor.description]

@@ -125,6 +125,13 @@ def test_bad_sql_is_an_error_report(lake: Lake) -> None:
     assert report["status"] == "error" and "syntax" in report["message"].lower()
 
 
+def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
+    add(lake, "sneaky", CheckKind.SQL, "SELECT 1 AS x; CREATE TABLE t AS SELECT 1")
+    dev_with(lake, [4])
+    [report] = refused(lake).reports
+    assert report["status"] == "error" and "one query" in report["message"]
+
+
 def test_python_check_passes_and_fails(lake: Lake) -> None:
     add(lake, "small", CheckKind.PYTHON, "tests.gates.helpers:at_most_five_rows")
     add(lake, "scope", CheckKind.PYTHON, "tests.gates.helpers.changed_tables_named")
