@@ -90,9 +90,48 @@ def attach(con: Any, uri: str, token: str, catalogs: dict[str, str]) -> None:
                     f"(TYPE iceberg, ENDPOINT {_quote(uri)}, SECRET lakeversion)")
 
 
+def detach(con: Any, aliases: list[str]) -> None:
+    con.execute("USE memory")
+    for alias in aliases:
+        con.execute(f"DETACH DATABASE IF EXISTS {_ident(alias)}")
+
+
+class _Pool:
+    """Idle DuckDB connections: loading the extensions costs ~1.5 s per new database, so
+    a connection is reused by the next check once its catalogs are detached. A check that
+    was interrupted (timeout) or failed to clean up is not given back."""
+
+    def __init__(self) -> None:
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return connect()
+
+    def give_back(self, con: Any) -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append(con)
+                return
+        _close_quietly(con)
+
+
+MAX_IDLE = 4
+_POOL = _Pool()
+
+
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`)."""
     query = sql.strip().rstrip(";").strip()
+    import duckdb
+
+    statements = con.extract_statements(query)  # a parse error is the check's error
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InvalidInput("a SQL check is one query (SELECT or WITH ... SELECT) that "
+                           "selects the violating rows")
     cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM ({query}) "
                          f"AS violations LIMIT {MAX_SAMPLES}")
     names = [d[0] for d in cursor.description]
@@ -109,18 +148,33 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
 
     started = time.monotonic()
     endpoint = endpoint_for(context.store)
-    con = connect()
-    on_cancel(con.interrupt)
+    con = _POOL.take()
+    cancelled: list[bool] = []
+
+    def cancel() -> None:
+        cancelled.append(True)
+        con.interrupt()
+
+    on_cancel(cancel)
+    catalogs = {"preview": context.preview, "target": context.target_head,
+                "source": context.source_head}
+    reusable = False
     try:
-        attach(con, endpoint.uri, endpoint.token, {
-            "preview": context.preview, "target": context.target_head,
-            "source": context.source_head})
+        attach(con, endpoint.uri, endpoint.token, catalogs)
         namespace = _default_namespace(context)
         if namespace is not None:
             con.execute(f"USE preview.{_ident(namespace)}")
         count, samples = violations(con, spec.spec)
     finally:
-        _close_quietly(con)
+        try:
+            detach(con, list(catalogs))
+            reusable = not cancelled
+        except Exception:  # noqa: BLE001 - a connection in an unknown state is dropped
+            reusable = False
+        if reusable:
+            _POOL.give_back(con)
+        else:
+            _close_quietly(con)
     took = int((time.monotonic() - started) * 1000)
     if count:
         return CheckReport(spec.name, CheckStatus.FAILED, count, tuple(samples), took,

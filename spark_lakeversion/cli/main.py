@@ -444,6 +444,10 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--backend"], type=click.Choice(["sqlite", "postgres"]),
                                    default="sqlite", show_default=True,
                                    help="Database the store runs on."))
+    if name == "gates":
+        params.append(click.Option(["--rows"], type=click.IntRange(1000), default=1_000_000,
+                                   show_default=True,
+                                   help="Rows of the table the SQL check reads (README: 10M)."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 

@@ -19,9 +19,11 @@ from spark_lakeversion.errors import (
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
+    ProtectedBranch,
     ReadOnlyRef,
 )
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
+from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from spark_lakeversion.versioning.wire import error_from_json
 
 MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
@@ -79,6 +81,8 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 if cls is InvalidInput and (OUTSIDE_ROOTS in message or OVERLAPS in message):
                     # Iceberg's error model has no code: the server's wording names it
                     cls = LocationNotAllowed
+                if cls is ReadOnlyRef and PROTECTED_WORDING in message:
+                    cls = ProtectedBranch
                 return cls(message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:

@@ -97,12 +97,16 @@ class MergingStore(HistoryStore):
             except ReferenceConflict:
                 step.discard()
                 continue  # the target moved while planning: plan again on its new state
+            self._merged(source, target_ref.name, step, new_head)
             return step.result(source, target_ref.name, False, new_head)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
 
     def _gated(self, branch: str) -> bool:
         """Whether merges into `branch` pass a gate (`versioning.gates`): none here."""
         return False
+
+    def _merged(self, source: str, target: str, step: MergeStep, new_head: str) -> None:
+        """Told after an ungated merge landed (post-merge notifications)."""
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
                      props: dict[str, str]) -> MergeResult:  # pragma: no cover - overridden

@@ -17,13 +17,16 @@ from __future__ import annotations
 from spark_lakeversion.errors import ProtectedBranch
 from spark_lakeversion.store.spi import StorageReader
 
+#: how every refusal reads ("branch 'x' is protected: ..."); Iceberg's error model has no
+#: code, so a client seeing a 403 ForbiddenException tells protection apart by it
+PROTECTED_WORDING = "is protected: "
 #: commit property marking a rollback or revert allowed on a protected branch
 RECOVERY_PROPERTY = "lakeversion.recovery"
 
 
 def protected_error(branch: str, operation: str) -> ProtectedBranch:
     return ProtectedBranch(
-        f"branch {branch!r} is protected: {operation} is refused; write to a branch and "
+        f"branch {branch!r} {PROTECTED_WORDING}{operation} is refused; write to a branch and "
         f"merge it into {branch!r} (merges pass its checks)")
 
 
@@ -35,6 +38,6 @@ def check_not_protected(reader: StorageReader, branch: str, operation: str) -> N
 
 def recovery_refused(branch: str, operation: str, restored: str) -> ProtectedBranch:
     return ProtectedBranch(
-        f"branch {branch!r} is protected: {operation} may only restore a state published "
+        f"branch {branch!r} {PROTECTED_WORDING}{operation} may only restore a state published "
         f"on it, and {restored[:12]} is not an ancestor of its head; write to a branch and "
         f"merge it into {branch!r}")

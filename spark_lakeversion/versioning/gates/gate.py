@@ -116,7 +116,7 @@ class GatedStore(MergingStore):
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
                      props: dict[str, str]) -> MergeResult:
-        run_checks, notify = default_runner()
+        run_checks = default_runner()[0]
         for _ in range(MAX_GATE_ATTEMPTS):
             specs = self.storage.checks(target)
             step = self._plan_merge(source, target, options)
@@ -145,14 +145,27 @@ class GatedStore(MergingStore):
                 new_head = self._publish(step, preview, target, reports, context.attempt)
             except ReferenceConflict:
                 continue  # the target moved during the checks: plan and check again
-            notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
-            if notifiers:
-                notify(context, notifiers, new_head)
+            self._notify(context, specs, new_head)
             return self._with_checks(step.result(source, target, False, new_head), checks,
                                      preview)
         raise ReferenceConflict(f"branch {target!r} kept moving during the gated merge of "
                                 f"{source!r}; gave up after {MAX_GATE_ATTEMPTS} rounds of "
                                 "checks")
+
+    def _merged(self, source: str, target: str, step: MergeStep, new_head: str) -> None:
+        specs = self.storage.checks(target)
+        if specs:
+            self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
+                                     target, step.target_head,
+                                     tuple(self._preview_diff(step, new_head)), self),
+                         specs, new_head)
+
+    @staticmethod
+    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str) -> None:
+        """Post-merge notifications: fired in the background, never blocking."""
+        notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
+        if notifiers:
+            default_runner()[1](context, notifiers, new_head)
 
     @staticmethod
     def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
