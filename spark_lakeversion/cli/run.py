@@ -35,8 +35,9 @@ def is_spark_submit(command: tuple[str, ...]) -> bool:
 
 
 def run_job(command: tuple[str, ...], *, branch: str, server_url: str, run_id: str,
-            token: str | None, catalog: str) -> int:
-    """Run the command with the run's branch and server; its exit code."""
+            token: str | None, catalog: str, quiet_stdout: bool = False) -> int:
+    """Run the command with the run's branch and server; its exit code. With
+    `quiet_stdout` (``--output json``: stdout is ours) the job's output goes to stderr."""
     from spark_lakeversion.runs import RUN_COMMAND, RUN_ID, run_environment
 
     env = run_environment(branch, server_url, run_id)
@@ -46,14 +47,21 @@ def run_job(command: tuple[str, ...], *, branch: str, server_url: str, run_id: s
         executable = command[0] if os.sep in command[0] else None
         done = spark_submit(list(command[1:]), branch=branch, server=server_url,
                             catalog=catalog, token=token, env=env, executable=executable,
-                            properties={RUN_ID: run_id, RUN_COMMAND: shlex.join(command)})
-        return done.returncode
-    try:
-        return subprocess.run(list(command), env={**os.environ, **env}, check=False).returncode
-    except FileNotFoundError:
-        raise InvalidInput(f"command not found: {command[0]!r}") from None
-    except PermissionError:
-        raise InvalidInput(f"command is not executable: {command[0]!r}") from None
+                            properties={RUN_ID: run_id, RUN_COMMAND: shlex.join(command)},
+                            capture=quiet_stdout)
+    else:
+        try:
+            done = subprocess.run(list(command), env={**os.environ, **env}, check=False,
+                                  text=True, capture_output=quiet_stdout)
+        except FileNotFoundError:
+            raise InvalidInput(f"command not found: {command[0]!r}") from None
+        except PermissionError:
+            raise InvalidInput(f"command is not executable: {command[0]!r}") from None
+    if quiet_stdout:
+        for output in (done.stdout, done.stderr):
+            if output:
+                click.echo(output.rstrip("\n"), err=True)
+    return done.returncode
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True,
@@ -101,11 +109,16 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
         try:
             with job:
                 code = run_job(command, branch=job.branch.name, server_url=server_url,
-                               run_id=job.id, token=token, catalog=catalog)
+                               run_id=job.id, token=token, catalog=catalog,
+                               quiet_stdout=state.json)
                 if code != 0:
                     raise JobFailed(code)
         except JobFailed as failed:
             _failed(ctx, job, str(failed))
+            if state.json:
+                emit(ctx, {"run_id": job.id, "on": on, "branch": job.branch.name,
+                           "branch_deleted": False, "merged": False,
+                           "exit_code": failed.code, "error": str(failed)})
             ctx.exit(failed.code)
         except LakeVersionError as error:
             _failed(ctx, job, f"{error.code}: {error.message}")
@@ -113,8 +126,8 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
         result = job.merge_result
         assert result is not None
         data: dict[str, Any] = {"run_id": job.id, "on": on, "branch": job.branch.name,
-                                "branch_deleted": job.branch_deleted,
-                                "merge": result.to_dict()}
+                                "branch_deleted": job.branch_deleted, "merged": True,
+                                "exit_code": 0, "merge": result.to_dict()}
 
         def text(_: Any) -> str:
             kept = "deleted" if job.branch_deleted else "kept"

@@ -178,6 +178,16 @@ def test_bad_input_creates_no_branch(lake: tuple[str, Path]) -> None:
     store, warehouse = lake
     bad_name = lv(store, warehouse, "--branch", "no spaces", "--", sys.executable, "-c", "0")
     assert bad_name.exit_code == 1 and "invalid ref name" in bad_name.stderr
+    failing = CliRunner().invoke(cli, [
+        "--store", store, "-o", "json", "run", "--warehouse", str(warehouse), "--branch", "f",
+        "--", sys.executable, "-c", "print('job output'); raise SystemExit(3)"])
+    assert failing.exit_code == 3
+    assert json.loads(failing.stdout) == {  # stdout: exactly one JSON document
+        "run_id": json.loads(failing.stdout)["run_id"], "on": "main", "branch": "f",
+        "branch_deleted": False, "merged": False, "exit_code": 3,
+        "error": "the job exited with code 3"}
+    assert "job output" in failing.stderr
+    connect(store).branch("f").delete()
     missing = lv(store, warehouse, "--", "no-such-command-xyz")
     assert missing.exit_code == 1 and "command not found" in missing.stderr
     assert [b.name for b in connect(store).branches()] == ["main"]
