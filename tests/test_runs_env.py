@@ -64,3 +64,45 @@ def test_transactional_run_example() -> None:
     assert "merged into main" in first and first.endswith("deleted: True")
     assert "refused: ChecksFailed" in second and second.endswith("kept: True")
     assert third == "main has 2 orders"
+
+
+def namespace(name: str, **properties: str) -> Content:
+    return Content(ContentType.NAMESPACE, f"ns-{name}", {"properties": properties})
+
+
+def test_run_merges_into_a_protected_branch(server: EmbeddedServer) -> None:
+    """Protection refuses direct writes; a run's merge is the way in."""
+    from spark_lakeversion.errors import ProtectedBranch
+
+    catalog = connect(server.url)
+    catalog.branch("main").protect()
+    with pytest.raises(ProtectedBranch), catalog.branch("main").transaction("x") as direct:
+        direct.put("direct", namespace("direct"))
+    with catalog.run(on="main") as run, run.branch.transaction("add sales") as tx:
+        tx.put("sales", namespace("sales"))
+    assert "sales" in {str(k) for k in catalog.branch("main").entries()}
+    assert run.succeeded and not run.branch.exists()
+
+
+def test_run_whose_merge_conflicts_keeps_the_branch(server: EmbeddedServer) -> None:
+    from spark_lakeversion.errors import ConflictError
+
+    catalog = connect(server.url)
+    with pytest.raises(ConflictError) as conflict, catalog.run(on="main") as run:
+        with run.branch.transaction("on the run") as tx:
+            tx.put("shared", namespace("shared", owner="run"))
+        with catalog.branch("main").transaction("meanwhile on main") as tx:
+            tx.put("shared", namespace("shared2", owner="main"))
+    main = catalog.branch("main")
+    assert main.table("shared").fields["properties"] == {"owner": "main"}
+    assert run.branch.table("shared").fields["properties"] == {"owner": "run"}
+    assert run.error is conflict.value and not run.succeeded
+    assert run.merge_result is not None and not run.merge_result.successful
+
+
+def test_spark_conf_refuses_bad_property_names() -> None:
+    from spark_lakeversion.spark import spark_conf
+
+    for bad in ("", "a=b", "with space"):
+        with pytest.raises(InvalidInput, match="commit property"):
+            spark_conf("http://127.0.0.1:9", properties={bad: "v"}, shim_jar="x.jar")

@@ -92,9 +92,10 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
     if token:
         conf[f"spark.sql.catalog.{catalog}.token"] = token
     for key, value in (properties or {}).items():
-        if not key or not isinstance(value, str):
-            raise InvalidInput(f"commit property {key!r} needs a non-empty name and a "
-                               "string value")
+        if not key or "=" in key or any(c.isspace() for c in key) \
+                or not isinstance(value, str):
+            raise InvalidInput(f"commit property {key!r} needs a name without '=' or "
+                               "spaces and a string value")
         conf[PROPERTY_CONF_PREFIX + key] = value
     return conf
 
