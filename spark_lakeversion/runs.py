@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from spark_lakeversion.errors import InvalidInput, LakeVersionError
+from spark_lakeversion.errors import InvalidInput, LakeVersionError, ReferenceConflict
 from spark_lakeversion.store.model import MergeResult
 
 if TYPE_CHECKING:
@@ -93,10 +93,11 @@ def run_environment(branch: str, server_url: str, run_id: str) -> dict[str, str]
 class Run:
     """One transactional run on a catalog; see the module docstring.
 
-    After the block: `merge_result` holds the merge (None if the body failed or the merge
-    was refused), `error` what failed, `branch` the run branch (deleted after a successful
-    run unless `keep_branch`), `base_head` the target's head when the run started (what an
-    on-failure handler rolls back to).
+    After the block: `merge_result` holds the merge (None if the body failed or the checks
+    refused it; a conflicting merge's result), `error` what failed, `branch` the run
+    branch (deleted after a successful run unless `keep_branch`, or if written to after
+    the merge), `base_head` the target's head when the run started (what an on-failure
+    handler rolls back to).
     """
 
     def __init__(self, catalog: Catalog, on: str = "main", *, branch: str | None = None,
@@ -144,6 +145,7 @@ class Run:
         if exc is not None:
             self.error = exc
             return  # keep the branch; the exception propagates
+        merged_head = self.branch.get_ref().head  # deleted below only if still there
         try:
             self.merge_result = self.branch.merge_into(
                 self.on, fast_forward=False, message=self.message,
@@ -153,7 +155,10 @@ class Run:
             self.merge_result = getattr(error, "result", None)  # a conflict's result
             raise
         if not self.keep_branch:
-            self.branch.delete()
+            try:
+                self.branch.delete(expected_head=merged_head)
+            except ReferenceConflict:  # written to after the merge: keep those writes
+                return
             self.branch_deleted = True
 
     def __repr__(self) -> str:
