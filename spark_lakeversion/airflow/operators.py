@@ -5,7 +5,8 @@ Every field named in ``template_fields`` is rendered by Jinja; every operator re
 result to XCom (commit ids, or the merge result as a dict); the commits they make carry
 the task's DAG id, run id, task id and logical date (`metadata.airflow_properties`).
 A conflict or failed checks fail the task without retries (`AirflowFailException`):
-retrying cannot change the verdict; the reports are in the task log.
+retrying cannot change the verdict; the reports are in the task log. An unreachable
+server or a ref that moved meanwhile fail it as retryable (`AirflowException`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ from spark_lakeversion.errors import (
     ChecksFailed,
     ConflictError,
     LakeVersionError,
+    ReferenceConflict,
     RefNotFound,
+    ServerError,
 )
 
 __all__ = ["CreateBranchOperator", "DeleteBranchOperator", "LakeVersionOperator",
            "LakeVersionSparkSubmitOperator", "MergeOperator", "RollbackOperator",
            "TagOperator", "describe_failure"]
+
+
+#: failures a retry can cure (the server was away, a ref moved under us); everything else
+#: (conflicts, failed checks, bad names, an unknown outcome) fails without retrying
+RETRYABLE = (ServerError, ReferenceConflict)
 
 
 class LakeVersionOperator(BaseOperator):
@@ -53,7 +61,10 @@ class LakeVersionOperator(BaseOperator):
         except LakeVersionError as error:
             for line in describe_failure(error):
                 self.log.error("%s", line)
-            raise AirflowFailException(f"{type(error).__name__}: {error.message}") from None
+            message = f"{type(error).__name__}: {error.message}"
+            if isinstance(error, RETRYABLE):
+                raise AirflowException(message) from None
+            raise AirflowFailException(message) from None
         finally:
             hook.close()
 

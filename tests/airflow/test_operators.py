@@ -150,3 +150,24 @@ def test_hook_and_spark_conf(connection: str) -> None:
     assert conf["spark.sql.catalog.lv.uri"] == connection
     assert conf["spark.lakeversion.branch"] == "etl"
     assert conf["spark.lakeversion.property.airflow.dag_id"] == "d"
+
+
+def test_unreachable_server_is_retryable_bad_input_is_not(
+        airflow_db: None, monkeypatch: pytest.MonkeyPatch, connection: str) -> None:
+    import socket
+
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from spark_lakeversion.airflow.operators import CreateBranchOperator
+
+    bad_name = CreateBranchOperator(task_id="bad", branch="no spaces allowed")
+    with pytest.raises(AirflowFailException, match="InvalidName"):
+        bad_name.execute({})
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("AIRFLOW_CONN_LAKEVERSION_DEFAULT",
+                       f'{{"conn_type": "lakeversion", "host": "{dead}"}}')
+    with pytest.raises(AirflowException, match="ServerError") as away:
+        CreateBranchOperator(task_id="away", branch="fine").execute({})
+    assert not isinstance(away.value, AirflowFailException)
