@@ -176,14 +176,21 @@ class CommitStore(RefStore):
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
                         self._require_retained(tx, from_commits)
-                    return self._write_commit(tx, ref.name, head, (head,), head_root, changes,
-                                              author or DEFAULT_AUTHOR, message, props, "commit")
+                    commit = self._write_commit(tx, ref.name, head, (head,), head_root,
+                                                changes, author or DEFAULT_AUTHOR, message,
+                                                props, "commit")
+                self._committed(ref.name, head, commit, changes)
+                return commit
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
                     base, base_values = head, self.objects.values(head_root, changes)
                 head = self.get_ref(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
+
+    def _committed(self, branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        """Told after a table commit landed (post-commit notifications)."""
 
     def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
                          head_root: str | None, keys: Iterable[Key]) -> None:

@@ -307,3 +307,11 @@ def test_post_merge_notification_never_blocks(lake: Lake, receiver: Receiver) ->
     assert runs["tell"].kind == "notify" and runs["tell"].report.status.value == "passed"
     assert runs["gone"].report.status.value == "failed"
     assert receiver.bodies[0]["new_head"] == result.new_head
+    assert receiver.bodies[0]["event"] == "merged"
+    lake.append("main", "db.t", [5])  # a direct commit: post-commit notification
+    deadline = time.monotonic() + 20
+    while len(receiver.bodies) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    committed = receiver.bodies[1]
+    assert committed["event"] == "committed" and committed["new_head"] == lake.head()
+    assert [(c["key"], c["kind"]) for c in committed["changes"]] == [("db.t", "CHANGED")]

@@ -30,7 +30,15 @@ from spark_lakeversion.store.gates import (
     CheckSpec,
     CheckStatus,
 )
-from spark_lakeversion.store.model import DiffEntry, DiffKind, Key, MergeResult, RefType
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    DiffEntry,
+    DiffKind,
+    Key,
+    MergeResult,
+    RefType,
+)
 from spark_lakeversion.store.objects import make_commit, to_us
 from spark_lakeversion.versioning.gates.context import GateContext, default_runner
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
@@ -160,12 +168,25 @@ class GatedStore(MergingStore):
                                      tuple(self._preview_diff(step, new_head)), self),
                          specs, new_head)
 
+    def _committed(self, branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        specs = [s for s in self.storage.checks(branch) if s.kind is CheckKind.NOTIFY]
+        if specs:
+            before = self.objects.values(self.objects.root_of(parent), changes)
+            diff = tuple(DiffEntry(k, DiffKind.REMOVED if after is None else
+                                   DiffKind.ADDED if k not in before else DiffKind.CHANGED,
+                                   before.get(k), after)
+                         for k, after in sorted(changes.items()))
+            self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
+                                     parent, diff, self), specs, commit.id, "committed")
+
     @staticmethod
-    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str) -> None:
-        """Post-merge notifications: fired in the background, never blocking."""
+    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
+                event: str = "merged") -> None:
+        """Post-commit and post-merge notifications: in the background, never blocking."""
         notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
         if notifiers:
-            default_runner()[1](context, notifiers, new_head)
+            default_runner()[1](context, notifiers, new_head, event)
 
     @staticmethod
     def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
