@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
 from spark_lakeversion.limits import check_commit
@@ -179,7 +180,9 @@ class CommitStore(RefStore):
                     commit = self._write_commit(tx, ref.name, head, (head,), head_root,
                                                 changes, author or DEFAULT_AUTHOR, message,
                                                 props, "commit")
-                self._committed(ref.name, head, commit, changes)
+                    told = self._to_tell(tx, ref.name)
+                if told:
+                    self._committed(told, ref.name, head, commit, changes)
                 return commit
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
@@ -188,7 +191,11 @@ class CommitStore(RefStore):
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
 
-    def _committed(self, branch: str, parent: str, commit: Commit,
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """Whom to tell about a commit to `branch` (read in its transaction): none here."""
+        return []
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
                    changes: Mapping[Key, Content | None]) -> None:
         """Told after a table commit landed (post-commit notifications)."""
 

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
 from spark_lakeversion.store.gates import (
@@ -40,6 +41,7 @@ from spark_lakeversion.store.model import (
     RefType,
 )
 from spark_lakeversion.store.objects import make_commit, to_us
+from spark_lakeversion.store.spi import StorageWriter
 from spark_lakeversion.versioning.gates.context import GateContext, default_runner
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
 from spark_lakeversion.versioning.options import MergeOptions
@@ -49,6 +51,8 @@ MAX_GATE_ATTEMPTS = 3
 MAX_CHECK_SPEC_CHARS = 64 * 1024
 MAX_CHECK_TIMEOUT_S = 3600.0
 MAX_CHECK_RUNS_PAGE = 1000
+#: how stale the commit path's view of notification webhooks may be, in seconds
+NOTIFY_REFRESH_S = 1.0
 _CHECK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")
 
@@ -92,6 +96,8 @@ def checks_summary(reports: Sequence[CheckReport]) -> str:
 
 
 class GatedStore(MergingStore):
+    _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
+
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
     def add_check(self, spec: CheckSpec) -> CheckSpec:
         ref = self.get_ref(spec.branch)
@@ -99,11 +105,14 @@ class GatedStore(MergingStore):
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
         self.storage.add_check(stored)
+        self._notifiers = None  # this process hears its own changes at once
         return stored
 
     def remove_check(self, branch: str, name: str) -> bool:
         self.get_ref(branch)
-        return self.storage.remove_check(branch, name)
+        removed = self.storage.remove_check(branch, name)
+        self._notifiers = None
+        return removed
 
     def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
         if branch is not None:
@@ -168,9 +177,24 @@ class GatedStore(MergingStore):
                                      tuple(self._preview_diff(step, new_head)), self),
                          specs, new_head)
 
-    def _committed(self, branch: str, parent: str, commit: Commit,
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """The branch's notification webhooks, from a snapshot of every branch's checks
+        re-read at most every `NOTIFY_REFRESH_S` (a commit pays no extra query; a new
+        notification is heard by other processes within that time)."""
+        now = time.monotonic()
+        cached = getattr(self, "_notifiers", None)
+        if cached is None or now - cached[0] > NOTIFY_REFRESH_S:
+            by_branch: dict[str, list[CheckSpec]] = {}
+            for spec in tx.branch_checks(None):
+                if spec.kind is CheckKind.NOTIFY:
+                    by_branch.setdefault(spec.branch, []).append(spec)
+            cached = (now, by_branch)
+            self._notifiers = cached
+        return list(cached[1].get(branch, ()))
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
                    changes: Mapping[Key, Content | None]) -> None:
-        specs = [s for s in self.storage.checks(branch) if s.kind is CheckKind.NOTIFY]
+        specs: list[CheckSpec] = told
         if specs:
             before = self.objects.values(self.objects.root_of(parent), changes)
             diff = tuple(DiffEntry(k, DiffKind.REMOVED if after is None else
