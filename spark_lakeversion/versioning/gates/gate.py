@@ -128,14 +128,19 @@ class GatedStore(MergingStore):
         return self.storage.previews_since(since)
 
     # ---- the gated merge --------------------------------------------------------------------
-    def _gated(self, branch: str) -> bool:
-        return any(c.kind is not CheckKind.NOTIFY for c in self.storage.checks(branch))
+    def _merge_checks(self, branch: str) -> list[Any]:
+        return self.storage.checks(branch)  # read for every merge: a new check applies at once
+
+    def _gated(self, checks: list[Any]) -> bool:
+        return any(c.kind is not CheckKind.NOTIFY for c in checks)
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
-                     props: dict[str, str]) -> MergeResult:
+                     props: dict[str, str], checks: list[Any]) -> MergeResult:
         run_checks = default_runner()[0]
-        for _ in range(MAX_GATE_ATTEMPTS):
-            specs = self.storage.checks(target)
+        specs: list[CheckSpec] = checks
+        for attempt in range(MAX_GATE_ATTEMPTS):
+            if attempt:  # checks may have changed while the last round ran
+                specs = self.storage.checks(target)
             step = self._plan_merge(source, target, options)
             if step.done is not None:
                 return step.done
@@ -145,7 +150,7 @@ class GatedStore(MergingStore):
                                   self)
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
-            checks = tuple(r.to_dict() for r in reports)
+            outcome = tuple(r.to_dict() for r in reports)
             if not all(r.ok for r in reports):
                 failed = [r for r in reports if not r.ok]
                 raise ChecksFailed(
@@ -154,23 +159,24 @@ class GatedStore(MergingStore):
                     + (" (dry run)" if options.dry_run else "") + ": "
                     + "; ".join(f"{r.name}: {r.message or r.status.value}" for r in failed)
                     + f"; nothing was published; preview {preview} stays readable",
-                    list(checks), preview)
+                    list(outcome), preview)
             if options.dry_run:
-                return self._with_checks(step.result(source, target, True, None), checks,
+                return self._with_checks(step.result(source, target, True, None), outcome,
                                          preview)
             try:
                 new_head = self._publish(step, preview, target, reports, context.attempt)
             except ReferenceConflict:
                 continue  # the target moved during the checks: plan and check again
             self._notify(context, specs, new_head)
-            return self._with_checks(step.result(source, target, False, new_head), checks,
+            return self._with_checks(step.result(source, target, False, new_head), outcome,
                                      preview)
         raise ReferenceConflict(f"branch {target!r} kept moving during the gated merge of "
                                 f"{source!r}; gave up after {MAX_GATE_ATTEMPTS} rounds of "
                                 "checks")
 
-    def _merged(self, source: str, target: str, step: MergeStep, new_head: str) -> None:
-        specs = self.storage.checks(target)
+    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+                new_head: str) -> None:
+        specs: list[CheckSpec] = checks
         if specs:
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
