@@ -96,6 +96,18 @@ def test_sql_check_compares_with_target(lake: Lake) -> None:
     assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
 
 
+def test_sql_check_reads_the_source(lake: Lake) -> None:
+    # rows the source has that the merge result lost (a target-wins merge drops them)
+    add(lake, "kept_source_rows", CheckKind.SQL,
+        "SELECT id FROM source.db.t EXCEPT SELECT id FROM db.t")
+    dev_with(lake, [4])
+    lake.append("main", "db.t", [5])
+    [report] = refused(lake, strategy="target-wins").reports
+    assert report["samples"] == [{"id": 4}]
+    assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
+    assert lake.ids("main") == [1, 2, 3, 4, 5]
+
+
 def test_scoped_check_is_skipped_when_its_tables_do_not_change(lake: Lake) -> None:
     lake.create("db.other", [1])
     add(lake, "always_fails", CheckKind.SQL, "SELECT 1 AS x", tables=("db.other",))
