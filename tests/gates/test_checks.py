@@ -144,6 +144,16 @@ def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
     assert report["status"] == "error" and "one query" in report["message"]
 
 
+def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
+    add(lake, "slow", CheckKind.SQL,
+        "SELECT a.range AS x FROM range(100000000000) a WHERE a.range * 2 = -1", timeout=1)
+    dev_with(lake, [4])
+    started = time.monotonic()
+    [report] = refused(lake).reports
+    assert time.monotonic() - started < 10
+    assert report["status"] == "error" and "timed out after 1s" in report["message"]
+
+
 def test_python_check_passes_and_fails(lake: Lake) -> None:
     add(lake, "small", CheckKind.PYTHON, "tests.gates.helpers:at_most_five_rows")
     add(lake, "scope", CheckKind.PYTHON, "tests.gates.helpers.changed_tables_named")
