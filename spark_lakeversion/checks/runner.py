@@ -69,9 +69,10 @@ def run_checks(context: GateContext, specs: Sequence[CheckSpec]) -> list[CheckRe
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str) -> None:
-    """POST the merged context to each notification URL in a background thread; each
-    outcome is recorded as a check run of kind ``notify``."""
+def notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
+           event: str = "merged") -> None:
+    """POST the context (`event`: ``merged`` or ``committed``) to each notification URL in
+    a background thread; each outcome is recorded as a check run of kind ``notify``."""
 
     def send() -> None:
         runs = []
@@ -79,7 +80,7 @@ def notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str) -> N
             started = time.monotonic()
             try:
                 answer = post(spec.spec, {**context.to_dict(), "check": spec.name,
-                                          "event": "merged", "new_head": new_head},
+                                          "event": event, "new_head": new_head},
                               spec.timeout_s)
                 ok, message = answer.is_success, f"HTTP {answer.status_code}"
             except Exception as exc:  # noqa: BLE001 - recorded, never raised

@@ -129,7 +129,8 @@ def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     import duckdb
 
     statements = con.extract_statements(query)  # a parse error is the check's error
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+    select = duckdb.StatementType.SELECT  # type: ignore[attr-defined]
+    if len(statements) != 1 or statements[0].type != select:
         raise InvalidInput("a SQL check is one query (SELECT or WITH ... SELECT) that "
                            "selects the violating rows")
     cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM ({query}) "

@@ -3,8 +3,9 @@ check's name); a 2xx answer passes, anything else or a timeout fails. The answer
 `message`, `violations` and `samples` (if any) go into the report. The receiver can read
 the preview through the catalog (Spark: `lv.db@<preview>.orders`).
 
-Post-merge notifications (kind ``notify``) get the same context plus `new_head`, after the
-merge landed; they never block it, and their outcome is recorded as a check run.
+Notifications (kind ``notify``) get the same context plus `event` (``merged`` or
+``committed``) and `new_head`, after the write landed; they never block it, and their
+outcome is recorded as a check run.
 """
 
 from __future__ import annotations

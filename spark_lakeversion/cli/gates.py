@@ -53,7 +53,7 @@ def _render_spec(spec: CheckSpec) -> str:
               help="A callable (or an entry point of group spark_lakeversion.checks).")
 @click.option("--webhook", metavar="URL", help="POSTed the merge context; 2xx passes.")
 @click.option("--notify", metavar="URL",
-              help="POSTed after each merge lands (never blocks the merge).")
+              help="POSTed after each merge or commit lands (never blocks it).")
 @click.option("--tables", default="", metavar="DB.T,...",
               help="Run only when the merge changes one of these tables.")
 @click.option("--timeout", default="60s", show_default=True, help="e.g. 30s, 5m.")

@@ -20,7 +20,7 @@ class CheckKind(str, enum.Enum):
     SQL = "sql"
     PYTHON = "python"
     WEBHOOK = "webhook"
-    NOTIFY = "notify"  # a webhook fired after a merge lands: never blocks, failures recorded
+    NOTIFY = "notify"  # a webhook told after a merge or commit lands: never blocks; recorded
 
 
 class CheckStatus(str, enum.Enum):

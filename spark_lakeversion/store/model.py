@@ -357,7 +357,7 @@ class MergeResult:
         return not self.conflicts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "source": self.source,
             "target": self.target,
             "common_ancestor": self.common_ancestor,
@@ -368,9 +368,11 @@ class MergeResult:
             "successful": self.successful,
             "details": [d.to_dict() for d in self.details],
             "conflicts": [c.to_dict() for c in self.conflicts],
-            "checks": list(self.checks),
-            "preview": self.preview,
         }
+        if self.preview is not None:  # a gated merge: its checks' reports and preview
+            data["checks"] = list(self.checks)
+            data["preview"] = self.preview
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MergeResult:

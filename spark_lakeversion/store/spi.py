@@ -40,6 +40,11 @@ class StorageReader(ABC):
     def gc_state(self) -> GcState: ...
 
     @abstractmethod
+    def branch_checks(self, branch: str | None) -> list[CheckSpec]:
+        """The checks of `branch` (None: of every branch), read in the caller's
+        transaction (no extra connection on the commit path)."""
+
+    @abstractmethod
     def protected_branches(self) -> set[str]:
         """Names of the protected branches (read in a write transaction: no race with
         `set_protected`)."""

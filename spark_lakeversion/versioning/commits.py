@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
 from spark_lakeversion.limits import check_commit
@@ -176,14 +177,27 @@ class CommitStore(RefStore):
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
                         self._require_retained(tx, from_commits)
-                    return self._write_commit(tx, ref.name, head, (head,), head_root, changes,
-                                              author or DEFAULT_AUTHOR, message, props, "commit")
+                    commit = self._write_commit(tx, ref.name, head, (head,), head_root,
+                                                changes, author or DEFAULT_AUTHOR, message,
+                                                props, "commit")
+                    told = self._to_tell(tx, ref.name)
+                if told:
+                    self._committed(told, ref.name, head, commit, changes)
+                return commit
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
                     base, base_values = head, self.objects.values(head_root, changes)
                 head = self.get_ref(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
+
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """Whom to tell about a commit to `branch` (read in its transaction): none here."""
+        return []
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        """Told after a table commit landed (post-commit notifications)."""
 
     def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
                          head_root: str | None, keys: Iterable[Key]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
 from spark_lakeversion.formats.merger import MergeContext
@@ -83,8 +84,9 @@ class MergingStore(HistoryStore):
         check_commit(self.limits, message=options.message, author=options.author,
                      properties=props)
         target_ref = self._writable_branch(target)
-        if self._gated(target_ref.name):
-            return self._gated_merge(source, target_ref.name, options, props)
+        checks = self._merge_checks(target_ref.name)
+        if self._gated(checks):
+            return self._gated_merge(source, target_ref.name, options, props, checks)
         for _ in range(MAX_CAS_ATTEMPTS):
             step = self._plan_merge(source, target_ref.name, options)
             if step.done is not None:
@@ -97,19 +99,24 @@ class MergingStore(HistoryStore):
             except ReferenceConflict:
                 step.discard()
                 continue  # the target moved while planning: plan again on its new state
-            self._merged(source, target_ref.name, step, new_head)
+            self._merged(checks, source, target_ref.name, step, new_head)
             return step.result(source, target_ref.name, False, new_head)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
 
-    def _gated(self, branch: str) -> bool:
-        """Whether merges into `branch` pass a gate (`versioning.gates`): none here."""
+    def _merge_checks(self, branch: str) -> list[Any]:
+        """What guards merges into `branch` (`versioning.gates`): nothing here."""
+        return []
+
+    def _gated(self, checks: list[Any]) -> bool:
         return False
 
-    def _merged(self, source: str, target: str, step: MergeStep, new_head: str) -> None:
+    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+                new_head: str) -> None:
         """Told after an ungated merge landed (post-merge notifications)."""
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
-                     props: dict[str, str]) -> MergeResult:  # pragma: no cover - overridden
+                     props: dict[str, str], checks: list[Any]
+                     ) -> MergeResult:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _plan_merge(self, source: str, target: str, options: MergeOptions) -> MergeStep:

@@ -96,6 +96,18 @@ def test_sql_check_compares_with_target(lake: Lake) -> None:
     assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
 
 
+def test_sql_check_reads_the_source(lake: Lake) -> None:
+    # rows the source has that the merge result lost (a target-wins merge drops them)
+    add(lake, "kept_source_rows", CheckKind.SQL,
+        "SELECT id FROM source.db.t EXCEPT SELECT id FROM db.t")
+    dev_with(lake, [4])
+    lake.append("main", "db.t", [5])
+    [report] = refused(lake, strategy="target-wins").reports
+    assert report["samples"] == [{"id": 4}]
+    assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
+    assert lake.ids("main") == [1, 2, 3, 4, 5]
+
+
 def test_scoped_check_is_skipped_when_its_tables_do_not_change(lake: Lake) -> None:
     lake.create("db.other", [1])
     add(lake, "always_fails", CheckKind.SQL, "SELECT 1 AS x", tables=("db.other",))
@@ -130,6 +142,16 @@ def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "one query" in report["message"]
+
+
+def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
+    add(lake, "slow", CheckKind.SQL,
+        "SELECT a.range AS x FROM range(100000000000) a WHERE a.range * 2 = -1", timeout=1)
+    dev_with(lake, [4])
+    started = time.monotonic()
+    [report] = refused(lake).reports
+    assert time.monotonic() - started < 10
+    assert report["status"] == "error" and "timed out after 1s" in report["message"]
 
 
 def test_python_check_passes_and_fails(lake: Lake) -> None:
@@ -307,3 +329,11 @@ def test_post_merge_notification_never_blocks(lake: Lake, receiver: Receiver) ->
     assert runs["tell"].kind == "notify" and runs["tell"].report.status.value == "passed"
     assert runs["gone"].report.status.value == "failed"
     assert receiver.bodies[0]["new_head"] == result.new_head
+    assert receiver.bodies[0]["event"] == "merged"
+    lake.append("main", "db.t", [5])  # a direct commit: post-commit notification
+    deadline = time.monotonic() + 20
+    while len(receiver.bodies) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    committed = receiver.bodies[1]
+    assert committed["event"] == "committed" and committed["new_head"] == lake.head()
+    assert [(c["key"], c["kind"]) for c in committed["changes"]] == [("db.t", "CHANGED")]

@@ -77,6 +77,9 @@ class _Reader(StorageReader):
     def protected_branches(self) -> set[str]:
         return gates.protected(self.conn)
 
+    def branch_checks(self, branch: str | None) -> list[CheckSpec]:
+        return gates.checks(self.conn, branch)
+
 
 class _Writer(_Reader, StorageWriter):
     def __init__(self, conn: Connection, db: Database) -> None:

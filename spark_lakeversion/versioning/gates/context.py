@@ -42,8 +42,9 @@ class GateContext:
 #: runs `specs` on a context, each within its timeout (in parallel where it can), and
 #: answers one report per spec in the same order
 CheckRunner = Callable[[GateContext, Sequence[CheckSpec]], list[CheckReport]]
-#: fires post-merge notifications; never blocks the merge, records its own failures
-Notifier = Callable[[GateContext, Sequence[CheckSpec], str], None]
+#: fires post-commit/post-merge notifications (context, specs, new head, event); never
+#: blocks the write, records its own outcome
+Notifier = Callable[[GateContext, Sequence[CheckSpec], str, str], None]
 
 
 def default_runner() -> tuple[CheckRunner, Notifier]:

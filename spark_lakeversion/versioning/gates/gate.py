@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
 from spark_lakeversion.store.gates import (
@@ -30,8 +31,17 @@ from spark_lakeversion.store.gates import (
     CheckSpec,
     CheckStatus,
 )
-from spark_lakeversion.store.model import DiffEntry, DiffKind, Key, MergeResult, RefType
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    DiffEntry,
+    DiffKind,
+    Key,
+    MergeResult,
+    RefType,
+)
 from spark_lakeversion.store.objects import make_commit, to_us
+from spark_lakeversion.store.spi import StorageWriter
 from spark_lakeversion.versioning.gates.context import GateContext, default_runner
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
 from spark_lakeversion.versioning.options import MergeOptions
@@ -41,6 +51,8 @@ MAX_GATE_ATTEMPTS = 3
 MAX_CHECK_SPEC_CHARS = 64 * 1024
 MAX_CHECK_TIMEOUT_S = 3600.0
 MAX_CHECK_RUNS_PAGE = 1000
+#: how stale the commit path's view of notification webhooks may be, in seconds
+NOTIFY_REFRESH_S = 1.0
 _CHECK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")
 
@@ -84,6 +96,8 @@ def checks_summary(reports: Sequence[CheckReport]) -> str:
 
 
 class GatedStore(MergingStore):
+    _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
+
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
     def add_check(self, spec: CheckSpec) -> CheckSpec:
         ref = self.get_ref(spec.branch)
@@ -91,11 +105,14 @@ class GatedStore(MergingStore):
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
         self.storage.add_check(stored)
+        self._notifiers = None  # this process hears its own changes at once
         return stored
 
     def remove_check(self, branch: str, name: str) -> bool:
         self.get_ref(branch)
-        return self.storage.remove_check(branch, name)
+        removed = self.storage.remove_check(branch, name)
+        self._notifiers = None
+        return removed
 
     def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
         if branch is not None:
@@ -111,14 +128,19 @@ class GatedStore(MergingStore):
         return self.storage.previews_since(since)
 
     # ---- the gated merge --------------------------------------------------------------------
-    def _gated(self, branch: str) -> bool:
-        return any(c.kind is not CheckKind.NOTIFY for c in self.storage.checks(branch))
+    def _merge_checks(self, branch: str) -> list[Any]:
+        return self.storage.checks(branch)  # read for every merge: a new check applies at once
+
+    def _gated(self, checks: list[Any]) -> bool:
+        return any(c.kind is not CheckKind.NOTIFY for c in checks)
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
-                     props: dict[str, str]) -> MergeResult:
+                     props: dict[str, str], checks: list[Any]) -> MergeResult:
         run_checks = default_runner()[0]
-        for _ in range(MAX_GATE_ATTEMPTS):
-            specs = self.storage.checks(target)
+        specs: list[CheckSpec] = checks
+        for attempt in range(MAX_GATE_ATTEMPTS):
+            if attempt:  # checks may have changed while the last round ran
+                specs = self.storage.checks(target)
             step = self._plan_merge(source, target, options)
             if step.done is not None:
                 return step.done
@@ -128,7 +150,7 @@ class GatedStore(MergingStore):
                                   self)
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
-            checks = tuple(r.to_dict() for r in reports)
+            outcome = tuple(r.to_dict() for r in reports)
             if not all(r.ok for r in reports):
                 failed = [r for r in reports if not r.ok]
                 raise ChecksFailed(
@@ -137,35 +159,64 @@ class GatedStore(MergingStore):
                     + (" (dry run)" if options.dry_run else "") + ": "
                     + "; ".join(f"{r.name}: {r.message or r.status.value}" for r in failed)
                     + f"; nothing was published; preview {preview} stays readable",
-                    list(checks), preview)
+                    list(outcome), preview)
             if options.dry_run:
-                return self._with_checks(step.result(source, target, True, None), checks,
+                return self._with_checks(step.result(source, target, True, None), outcome,
                                          preview)
             try:
                 new_head = self._publish(step, preview, target, reports, context.attempt)
             except ReferenceConflict:
                 continue  # the target moved during the checks: plan and check again
             self._notify(context, specs, new_head)
-            return self._with_checks(step.result(source, target, False, new_head), checks,
+            return self._with_checks(step.result(source, target, False, new_head), outcome,
                                      preview)
         raise ReferenceConflict(f"branch {target!r} kept moving during the gated merge of "
                                 f"{source!r}; gave up after {MAX_GATE_ATTEMPTS} rounds of "
                                 "checks")
 
-    def _merged(self, source: str, target: str, step: MergeStep, new_head: str) -> None:
-        specs = self.storage.checks(target)
+    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+                new_head: str) -> None:
+        specs: list[CheckSpec] = checks
         if specs:
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
                                      tuple(self._preview_diff(step, new_head)), self),
                          specs, new_head)
 
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """The branch's notification webhooks, from a snapshot of every branch's checks
+        re-read at most every `NOTIFY_REFRESH_S` (a commit pays no extra query; a new
+        notification is heard by other processes within that time)."""
+        now = time.monotonic()
+        cached = getattr(self, "_notifiers", None)
+        if cached is None or now - cached[0] > NOTIFY_REFRESH_S:
+            by_branch: dict[str, list[CheckSpec]] = {}
+            for spec in tx.branch_checks(None):
+                if spec.kind is CheckKind.NOTIFY:
+                    by_branch.setdefault(spec.branch, []).append(spec)
+            cached = (now, by_branch)
+            self._notifiers = cached
+        return list(cached[1].get(branch, ()))
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        specs: list[CheckSpec] = told
+        if specs:
+            before = self.objects.values(self.objects.root_of(parent), changes)
+            diff = tuple(DiffEntry(k, DiffKind.REMOVED if after is None else
+                                   DiffKind.ADDED if k not in before else DiffKind.CHANGED,
+                                   before.get(k), after)
+                         for k, after in sorted(changes.items()))
+            self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
+                                     parent, diff, self), specs, commit.id, "committed")
+
     @staticmethod
-    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str) -> None:
-        """Post-merge notifications: fired in the background, never blocking."""
+    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
+                event: str = "merged") -> None:
+        """Post-commit and post-merge notifications: in the background, never blocking."""
         notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
         if notifiers:
-            default_runner()[1](context, notifiers, new_head)
+            default_runner()[1](context, notifiers, new_head, event)
 
     @staticmethod
     def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
