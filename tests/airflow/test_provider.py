@@ -27,8 +27,10 @@ def test_entry_point_names_this_distribution() -> None:
 
 def test_providers_manager_registers_the_connection_type(airflow_db: None) -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    manager = ProvidersManager()
+    assert "spark-lakeversion" in ProvidersManager().providers  # the UI's view
+    manager = ProvidersManagerTaskRuntime()  # what tasks resolve hooks with
     assert "spark-lakeversion" in manager.providers
     hook = manager.hooks["lakeversion"]
     assert hook is not None
