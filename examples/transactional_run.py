@@ -24,7 +24,11 @@ def orders_on(server_url: str, ref: str) -> RestCatalog:
 
 
 def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="lakeversion-runs-"))
+    with tempfile.TemporaryDirectory(prefix="lakeversion-runs-") as root:
+        demo(Path(root))
+
+
+def demo(root: Path) -> None:
     server = start_embedded_server(f"sqlite:///{root / 'store.db'}", str(root / "warehouse"))
     catalog = connect(server.url)
     setup = orders_on(server.url, "main")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,6 +44,11 @@ except ImportError:  # pragma: no cover - depends on the install
         raise
     # locally without `pip install -e '.[airflow]'`: not collected (said at the end)
     collect_ignore_glob = ["test_*.py"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The temporary Airflow home was made by this process: it goes with it."""
+    shutil.rmtree(HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
