@@ -75,6 +75,7 @@ class ContentType(str, enum.Enum):
     NAMESPACE = "NAMESPACE"
     ICEBERG_TABLE = "ICEBERG_TABLE"
     DELTA_TABLE = "DELTA_TABLE"
+    ICEBERG_VIEW = "ICEBERG_VIEW"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Content:
     re-created under the same name; merges use it to tell the two apart.
     Iceberg fields: ``metadata_location``, ``snapshot_id``, ``schema_id``, ``spec_id``,
     ``sort_order_id``. Delta: ``location``, ``version``. Namespace: ``properties``.
+    Iceberg view: ``metadata_location``, ``version_id``, ``location``.
     """
 
     type: ContentType
@@ -108,6 +110,8 @@ class Content:
 
     @property
     def is_table(self) -> bool:
+        """Anything but a namespace: a table or a view, which owns a location and files
+        (the location index and gc treat both alike)."""
         return self.type is not ContentType.NAMESPACE
 
 

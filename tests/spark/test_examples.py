@@ -42,3 +42,13 @@ def test_write_audit_publish(tmp_path: Path) -> None:
 def test_store_walkthrough(tmp_path: Path) -> None:
     out = _run("store_walkthrough.py", tmp_path)
     assert "VALUE_DIFFERS" in out
+
+
+def test_views_on_branches(tmp_path: Path) -> None:
+    out = _run("views_on_branches.py", tmp_path)
+    assert "dev: [('db', 'v')]  main: []" in out
+    assert "main: [('db', 'v')] -> SELECT 1 AS id" in out
+    assert "merge refused: VALUE_DIFFERS view db.v was changed on both sides" in out
+    assert "'SELECT 3 AS id'" in out and "'SELECT 2 AS id'" in out
+    assert "with FORCE, main has dev's version: SELECT 2 AS id" in out
+    assert "views of db: ['page0', 'page1', 'page2', 'page3', 'page4', 'v']" in out

@@ -47,7 +47,6 @@ from spark_lakeversion.server.iceberg.commits import (
     check_no_mutual_overlap,
     describe_updates,
 )
-from spark_lakeversion.server.iceberg.namespaces import NamespaceCatalog
 from spark_lakeversion.server.iceberg.requests import (
     PYICEBERG_INPUT_ERRORS,
     CommitTableBody,
@@ -57,6 +56,7 @@ from spark_lakeversion.server.iceberg.requests import (
     TransactionBody,
     parse,
 )
+from spark_lakeversion.server.iceberg.views import ViewCatalog
 from spark_lakeversion.store.model import ContentType, Delete, Put
 
 #: how often create_table rewrites its metadata file when gc's fence refused it
@@ -72,9 +72,9 @@ class LoadedTable:
     metadata_location: str | None
 
 
-class IcebergCatalog(NamespaceCatalog):
-    """Table operations; every ref is a whole catalog (branches read-write, the rest
-    read-only)."""
+class IcebergCatalog(ViewCatalog):
+    """Table operations (over the view and namespace ones); every ref is a whole catalog
+    (branches read-write, the rest read-only)."""
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:

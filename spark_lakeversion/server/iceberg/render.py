@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.server.iceberg.catalog import LoadedTable
+from spark_lakeversion.server.iceberg.views import LoadedView
 
 
 def json_response(payload: str, status: int = 200) -> Response:
@@ -23,3 +24,10 @@ def table_response(table: LoadedTable) -> Response:
     return json_response(
         f'{{"metadata-location":{location},"metadata":'
         f'{fmt.served_metadata_json(table.metadata, table.metadata_location)},"config":{{}}}}')
+
+
+def view_response(view: LoadedView) -> Response:
+    """The spec's LoadViewResult."""
+    return json_response(
+        f'{{"metadata-location":{json.dumps(view.metadata_location)},"metadata":'
+        f'{view.metadata.model_dump_json()},"config":{{}}}}')

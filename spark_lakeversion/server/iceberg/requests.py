@@ -9,14 +9,16 @@ has no model for namespace bodies, renames or multi-table transactions: those ar
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pyiceberg.catalog import rest
 from pyiceberg.exceptions import ValidationError as PyIcebergValidationError
 from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
 from pyiceberg.table import CommitTableRequest, TableIdentifier
 from pyiceberg.table.sorting import SortOrder
+from pyiceberg.view.metadata import ViewVersion
 
 from spark_lakeversion.server.errors import bad_request
 
@@ -80,6 +82,88 @@ class TransactionBody(_Body):
     """The spec's CommitTransactionRequest: each change is a full CommitTableRequest."""
 
     table_changes: list[CommitTableRequest] = Field(alias="table-changes")
+
+
+# ---- views: pyiceberg has request models for create and register, none for commits ----------
+class CreateViewBody(_Body):
+    """The spec's CreateViewRequest."""
+
+    name: str
+    location: str | None = None
+    view_schema: Schema = Field(alias="schema")
+    view_version: ViewVersion = Field(alias="view-version")
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class RegisterViewBody(_Body):
+    """The spec's RegisterViewRequest."""
+
+    name: str
+    metadata_location: str = Field(alias="metadata-location")
+
+
+class AssertViewUUID(_Body):
+    type: Literal["assert-view-uuid"]
+    uuid: str
+
+
+class _ViewUpdate(_Body):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class AssignViewUUID(_ViewUpdate):
+    action: Literal["assign-uuid"]
+    uuid: str
+
+
+class UpgradeViewFormatVersion(_ViewUpdate):
+    action: Literal["upgrade-format-version"]
+    format_version: int = Field(alias="format-version")
+
+
+class AddViewSchema(_ViewUpdate):
+    action: Literal["add-schema"]
+    view_schema: Schema = Field(alias="schema")
+    last_column_id: int | None = Field(default=None, alias="last-column-id")
+
+
+class SetViewLocation(_ViewUpdate):
+    action: Literal["set-location"]
+    location: str
+
+
+class SetViewProperties(_ViewUpdate):
+    action: Literal["set-properties"]
+    updates: dict[str, str]
+
+
+class RemoveViewProperties(_ViewUpdate):
+    action: Literal["remove-properties"]
+    removals: list[str]
+
+
+class AddViewVersion(_ViewUpdate):
+    action: Literal["add-view-version"]
+    view_version: ViewVersion = Field(alias="view-version")
+
+
+class SetCurrentViewVersion(_ViewUpdate):
+    action: Literal["set-current-view-version"]
+    view_version_id: int = Field(alias="view-version-id")
+
+
+ViewUpdate = Annotated[
+    Union[AssignViewUUID, UpgradeViewFormatVersion, AddViewSchema, SetViewLocation,
+          SetViewProperties, RemoveViewProperties, AddViewVersion, SetCurrentViewVersion],
+    Field(discriminator="action")]
+
+
+class CommitViewBody(_Body):
+    """The spec's CommitViewRequest; the identifier is optional (the path names the view)."""
+
+    identifier: TableIdentifier | None = None
+    requirements: list[AssertViewUUID] = Field(default_factory=list)
+    updates: list[ViewUpdate] = Field(default_factory=list)
 
 
 def parse(model: type[Any], body: Any) -> Any:

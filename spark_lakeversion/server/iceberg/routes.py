@@ -8,33 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from spark_lakeversion.server.boundary import request_json
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
-from spark_lakeversion.server.iceberg.render import table_response
+from spark_lakeversion.server.iceberg.paging import (
+    PageRequest,
+    identifier_order,
+    namespace_order,
+    paged,
+)
+from spark_lakeversion.server.iceberg.render import table_response, view_response
 
-#: what `/v1/config` advertises: every route below, as the spec names them
-ENDPOINTS = [
-    "GET /v1/{prefix}/namespaces",
-    "POST /v1/{prefix}/namespaces",
-    "GET /v1/{prefix}/namespaces/{namespace}",
-    "HEAD /v1/{prefix}/namespaces/{namespace}",
-    "DELETE /v1/{prefix}/namespaces/{namespace}",
-    "POST /v1/{prefix}/namespaces/{namespace}/properties",
-    "GET /v1/{prefix}/namespaces/{namespace}/tables",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables",
-    "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-    "POST /v1/{prefix}/namespaces/{namespace}/register",
-    "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
-    "POST /v1/{prefix}/tables/rename",
-    "POST /v1/{prefix}/transactions/commit",
-]
+#: the path prefix of every route `/v1/config` advertises (as the spec spells them)
+_ADVERTISED_BASE = "/v1/{prefix}/"
 
 
 def router(ctx: ServerContext) -> APIRouter:
@@ -42,14 +32,32 @@ def router(ctx: ServerContext) -> APIRouter:
     catalog = ctx.catalog
     api = APIRouter(prefix="/iceberg", include_in_schema=False)
 
+    endpoints: list[str] = []
+
     @api.get("/v1/config")
     async def get_config(warehouse: str | None = None) -> dict[str, Any]:
         prefix = await _run(catalog.config_prefix, warehouse)
-        return {"defaults": {}, "overrides": {"prefix": prefix}, "endpoints": ENDPOINTS}
+        return {"defaults": {}, "overrides": {"prefix": prefix}, "endpoints": endpoints}
 
     for base in ("/v1/{prefix}", "/v1"):
         _add_routes(api, catalog, base)
+    endpoints.extend(served_endpoints(api))
     return api
+
+
+def served_endpoints(api: APIRouter) -> list[str]:
+    """What `/v1/config` advertises: exactly the routes registered, in the spec's spelling
+    (`METHOD /v1/{prefix}/...`), so clients enable views, transactions and so on."""
+    found: list[str] = []
+    for route in api.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        path = route.path.removeprefix(api.prefix)
+        if not path.startswith(_ADVERTISED_BASE):
+            continue
+        path = path.replace("{namespace:path}", "{namespace}")
+        found.extend(f"{method} {path}" for method in sorted(route.methods))
+    return list(dict.fromkeys(found))
 
 
 def _truthy(value: str | None) -> bool:
@@ -103,9 +111,13 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
             headers["X-Lakeversion-Purge"] = "deferred: files are reclaimed by lakeversion gc"
         return Response(status_code=204, headers=headers)
 
+    _add_view_routes(router, catalog, base)
+
     @router.get(ns_path + "/tables")
-    async def list_tables(namespace: str, prefix: str | None = None) -> Any:
-        return await _run(catalog.list_tables, prefix, namespace)
+    async def list_tables(request: Request, namespace: str, prefix: str | None = None) -> Any:
+        page = _page(request)
+        return paged(await _run(catalog.list_tables, prefix, namespace), "identifiers",
+                     identifier_order, page)
 
     @router.post(ns_path + "/tables")
     async def create_table(request: Request, namespace: str,
@@ -127,8 +139,10 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
 
     @router.get(base + "/namespaces")
     async def list_namespaces(request: Request, prefix: str | None = None) -> Any:
-        return await _run(catalog.list_namespaces, prefix,
-                          request.query_params.get("parent"))
+        page = _page(request)
+        return paged(await _run(catalog.list_namespaces, prefix,
+                                request.query_params.get("parent")),
+                     "namespaces", namespace_order, page)
 
     @router.post(base + "/namespaces")
     async def create_namespace(request: Request, prefix: str | None = None) -> Any:
@@ -149,6 +163,65 @@ def _add_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
                              prefix: str | None = None) -> Response:
         await _run(catalog.drop_namespace, prefix, namespace, commit_meta(request))
         return Response(status_code=204)
+
+
+def _add_view_routes(router: APIRouter, catalog: IcebergCatalog, base: str) -> None:
+    """The view endpoints; item routes come before the table and view listings, which a
+    `{namespace:path}` could otherwise swallow (a view named `tables`)."""
+    ns_path = base + "/namespaces/{namespace:path}"
+    view_path = ns_path + "/views/{view}"
+
+    @router.get(view_path)
+    async def load_view(namespace: str, view: str, prefix: str | None = None) -> Response:
+        return view_response(await _run(catalog.load_view, prefix, namespace, view))
+
+    @router.head(view_path)
+    async def view_exists(namespace: str, view: str, prefix: str | None = None) -> Response:
+        exists = await _run(catalog.view_exists, prefix, namespace, view)
+        return Response(status_code=204 if exists else 404)
+
+    @router.post(view_path)
+    async def replace_view(request: Request, namespace: str, view: str,
+                           prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return view_response(await _run(catalog.commit_view, prefix, namespace, view, body,
+                                        meta))
+
+    @router.delete(view_path, status_code=204)
+    async def drop_view(request: Request, namespace: str, view: str,
+                        prefix: str | None = None) -> Response:
+        await _run(catalog.drop_view, prefix, namespace, view, commit_meta(request))
+        return Response(status_code=204)
+
+    @router.get(ns_path + "/views")
+    async def list_views(request: Request, namespace: str, prefix: str | None = None) -> Any:
+        page = _page(request)
+        return paged(await _run(catalog.list_views, prefix, namespace), "identifiers",
+                     identifier_order, page)
+
+    @router.post(ns_path + "/views")
+    async def create_view(request: Request, namespace: str,
+                          prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return view_response(await _run(catalog.create_view, prefix, namespace, body, meta))
+
+    @router.post(ns_path + "/register-view")
+    async def register_view(request: Request, namespace: str,
+                            prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        return view_response(await _run(catalog.register_view, prefix, namespace, body, meta))
+
+    @router.post(base + "/views/rename", status_code=204)
+    async def rename_view(request: Request, prefix: str | None = None) -> Response:
+        body, meta = request_json(request), commit_meta(request)
+        await _run(catalog.rename_view, prefix, body, meta)
+        return Response(status_code=204)
+
+
+def _page(request: Request) -> PageRequest:
+    """`pageToken`/`pageSize`, checked before the listing runs."""
+    return PageRequest.parse(request.query_params.get("pageToken"),
+                             request.query_params.get("pageSize"))
 
 
 async def _run(fn: Any, *args: Any) -> Any:

@@ -25,6 +25,11 @@ from pyiceberg.catalog.rest import CommitTableRequest, CreateTableRequest, Regis
 from spark_lakeversion.server import api_v1
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.server.iceberg.addressing import NAMESPACE_SEPARATOR, encode_prefix
+from spark_lakeversion.server.iceberg.requests import (
+    CommitViewBody,
+    CreateViewBody,
+    RegisterViewBody,
+)
 from spark_lakeversion.store.model import ContentType
 from tests.server.helpers import written
 from tests.server.strategies import RAW_BODIES, from_model, text
@@ -62,7 +67,7 @@ def iceberg_calls(sandbox: Path) -> st.SearchStrategy[Call]:
                                           "nope", encode_prefix("main~" + "9" * 40)]), text)
     namespaces = st.one_of(st.sampled_from(["db", "db\x1fsub", "db@dev", "db@main~1", "nons",
                                             "db@", "%00"]), text)
-    tables = st.one_of(st.sampled_from(["t", "u", "new"]), text)
+    tables = st.one_of(st.sampled_from(["t", "u", "w", "new"]), text)
     transaction = st.fixed_dictionaries({"table-changes": st.lists(from_model(
         CommitTableRequest, sandbox), max_size=2)})
     identifier = st.fixed_dictionaries({"namespace": st.lists(namespaces, max_size=2),
@@ -91,6 +96,15 @@ def iceberg_calls(sandbox: Path) -> st.SearchStrategy[Call]:
         ("GET", "/namespaces/{ns}/tables/{t}", st.none()),
         ("HEAD", "/namespaces/{ns}/tables/{t}", st.none()),
         ("DELETE", "/namespaces/{ns}/tables/{t}", st.none()),
+        ("POST", "/namespaces/{ns}/views", bodies(from_model(CreateViewBody, sandbox))),
+        ("POST", "/namespaces/{ns}/register-view", bodies(from_model(RegisterViewBody,
+                                                                     sandbox))),
+        ("POST", "/namespaces/{ns}/views/{t}", bodies(from_model(CommitViewBody, sandbox))),
+        ("POST", "/views/rename", bodies(rename)),
+        ("GET", "/namespaces/{ns}/views", st.none()),
+        ("GET", "/namespaces/{ns}/views/{t}", st.none()),
+        ("HEAD", "/namespaces/{ns}/views/{t}", st.none()),
+        ("DELETE", "/namespaces/{ns}/views/{t}", st.none()),
     ]
 
     @st.composite
@@ -103,6 +117,13 @@ def iceberg_calls(sandbox: Path) -> st.SearchStrategy[Call]:
         params: dict[str, str] = {}
         if template == "/namespaces" and method == "GET" and draw(st.booleans()):
             params["parent"] = draw(namespaces)
+        if method == "GET" and template.endswith(("/namespaces", "/tables", "/views")):
+            if draw(st.booleans()):
+                params["pageSize"] = draw(st.one_of(st.sampled_from(["1", "2", "0", "-1"]),
+                                                    text))
+            if draw(st.booleans()):
+                params["pageToken"] = draw(st.one_of(st.sampled_from(["", "lv1.WyJ0Il0"]),
+                                                     text))
         if method == "DELETE" and draw(st.booleans()):
             params["purgeRequested"] = draw(st.sampled_from(["true", "false", "x"]))
         return Call(method, base + path, params, draw(body))
@@ -132,21 +153,27 @@ def seeded(server: EmbeddedServer) -> Iterator[EmbeddedServer]:
     for name in ("t", "u"):
         httpx.post(base + "/namespaces/db/tables", json={"name": name, "schema": SCHEMA}
                    ).raise_for_status()
+    httpx.post(base + "/namespaces/db/views", json={
+        "name": "w", "schema": SCHEMA, "view-version": {
+            "version-id": 1, "schema-id": 0, "timestamp-ms": 1, "default-namespace": ["db"],
+            "representations": [{"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]}}
+               ).raise_for_status()
     httpx.post(server.api_url + "/refs", json={"name": "dev"}).raise_for_status()
     httpx.post(server.api_url + "/refs", json={"name": "v1", "type": "TAG"}).raise_for_status()
     yield server
 
 
 def unreadable_tables(server: EmbeddedServer, client: httpx.Client) -> list[str]:
-    """Every Iceberg table of every branch that does not load over REST."""
+    """Every Iceberg table and view of every branch that does not load over REST."""
     bad = []
+    kinds = {ContentType.ICEBERG_TABLE: "tables", ContentType.ICEBERG_VIEW: "views"}
     for ref in server.store.list_refs():
         for key, content in server.store.list_keys(ref.name):
-            if content.type is not ContentType.ICEBERG_TABLE:
+            if content.type not in kinds:
                 continue
             ns = quote(NAMESPACE_SEPARATOR.join(key.namespace), safe="")
-            path = f"/iceberg/v1/{encode_prefix(ref.name)}/namespaces/{ns}/tables/" \
-                   f"{quote(key.name, safe='')}"
+            path = f"/iceberg/v1/{encode_prefix(ref.name)}/namespaces/{ns}/" \
+                   f"{kinds[content.type]}/{quote(key.name, safe='')}"
             r = client.get(path)
             if r.status_code != 200:
                 bad.append(f"{ref.name}:{key} -> {r.status_code} {r.text[:200]}")
