@@ -74,6 +74,36 @@ def commit_failed(message: str) -> IcebergError:
     return IcebergError(409, "CommitFailedException", message)
 
 
+# ---- Iceberg's reference wording (its JDBC catalog), our ref in a sentence of its own ------
+def ref_sentence(ref: str) -> str:
+    """Which ref the lookup was made at, as a sentence of its own after the reference text."""
+    return f" Ref: {ref}."
+
+
+def table_not_found(table: object, ref: str) -> IcebergError:
+    return no_such_table(f"Table does not exist: {table}.{ref_sentence(ref)}")
+
+
+def namespace_not_found(namespace: str, ref: str) -> IcebergError:
+    return no_such_namespace(f"Namespace does not exist: {namespace}.{ref_sentence(ref)}")
+
+
+def table_already_exists(table: object, ref: str) -> IcebergError:
+    return already_exists(f"Table already exists: {table}.{ref_sentence(ref)}")
+
+
+def namespace_already_exists(namespace: str, ref: str) -> IcebergError:
+    return already_exists(f"Namespace already exists: {namespace}.{ref_sentence(ref)}")
+
+
+def namespace_not_empty(namespace: str, ref: str, tables: int, namespaces: int) -> IcebergError:
+    """A namespace with tables or namespaces under it is never dropped."""
+    counts = [f"{n} {what}" for n, what in ((tables, "table(s)"), (namespaces, "namespace(s)"))
+              if n]
+    message = f"Namespace {namespace} is not empty. {' and '.join(counts)} exist."
+    return IcebergError(409, "NamespaceNotEmptyException", message + ref_sentence(ref))
+
+
 def status_of(exc: LakeVersionError) -> int:
     """HTTP status of an error of our tree (the table in DEVELOPERS.md)."""
     if isinstance(exc, TooLarge):

@@ -20,6 +20,7 @@ from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.store.model import Content, ContentType
 
 ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
@@ -133,9 +134,9 @@ def served_metadata_json(metadata: TableMetadata, metadata_location: str | None)
     serialised once per metadata file."""
     def render(m: TableMetadata) -> str:
         if all(m.properties.get(k) == v for k, v in SERVED_PROPERTIES.items()):
-            return m.model_dump_json()
-        return m.model_copy(update={"properties": {**m.properties, **SERVED_PROPERTIES}}
-                            ).model_dump_json()
+            return v3.metadata_json(m)
+        return v3.metadata_json(
+            m.model_copy(update={"properties": {**m.properties, **SERVED_PROPERTIES}}))
 
     if metadata_location is None:
         return render(metadata)

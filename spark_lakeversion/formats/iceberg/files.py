@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import io as _io
+import json
 import os
 import stat
 import threading
@@ -31,6 +32,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.config import Config
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 
 #: table properties that move where a table's files go: each must lie inside a root
@@ -167,9 +169,14 @@ def read_client_metadata(location: str, roots: AllowedRoots) -> TableMetadata:
     """Table metadata from a client-named file, or `UnreadableFile`."""
     data = read_client_file(location, roots)
     try:
-        return FromByteStream.table_metadata(_io.BytesIO(data))
+        metadata = FromByteStream.table_metadata(_io.BytesIO(data))
+        unknown = v3.unmodelled_fields(json.loads(data)) if v3.is_v3(metadata) else []
     except Exception:  # noqa: BLE001 - never quote a file's contents back to a client
         raise UnreadableFile(UNREADABLE) from None
+    if unknown:
+        raise InvalidInput(f"format-v3 metadata with fields this server cannot carry into "
+                           f"its next metadata file: {', '.join(unknown)}")
+    return metadata
 
 
 class _BytesInput(InputFile):
@@ -198,9 +205,10 @@ def new_metadata_path(metadata: TableMetadata, version: int) -> str:
 
 
 def metadata_bytes(metadata: TableMetadata) -> bytes:
-    """What pyiceberg's `ToOutputFile.table_metadata` writes (uncompressed names only)."""
+    """What pyiceberg's `ToOutputFile.table_metadata` writes (uncompressed names only); v3,
+    which pyiceberg will not write, through `v3.metadata_json`."""
     exclude_none = not Config().get_bool("legacy-current-snapshot-id")
-    return metadata.model_dump_json(exclude_none=exclude_none).encode("utf-8")
+    return v3.metadata_json(metadata, exclude_none=exclude_none).encode("utf-8")
 
 
 _created_lock = threading.Lock()

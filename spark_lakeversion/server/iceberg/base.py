@@ -20,7 +20,7 @@ from spark_lakeversion.locations import (
     parse_location,
     table_location,
 )
-from spark_lakeversion.server.errors import no_such_namespace
+from spark_lakeversion.server.errors import namespace_not_found
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, resolve_address
 from spark_lakeversion.server.iceberg.commits import commit_to_store
@@ -73,17 +73,30 @@ class CatalogBase:
         return key, content
 
     def _namespace(self, addr: Address) -> Content | None:
+        """The namespace created at this key (its properties), None if it was not created."""
         if not addr.namespace:
             return None
         content = self.store.get_content(addr.commit_id, addr.key())
         return content if content is not None and content.type is ContentType.NAMESPACE else None
 
-    def _require_namespace(self, addr: Address) -> Content:
+    def _children(self, addr: Address) -> list[tuple[Key, Content]]:
+        """Everything stored under the namespace, at any depth (matched by key range: `_` and
+        `%` are plain characters)."""
+        return self.store.list_keys(addr.commit_id, addr.key())
+
+    def _namespace_or_implicit(self, addr: Address) -> Content | None:
+        """The namespace as Iceberg's reference catalog has it: it exists if it was created
+        or if anything is stored under it (then without properties: a fresh value, not yet
+        stored, which setting properties stores)."""
         content = self._namespace(addr)
+        if content is not None or not addr.namespace:
+            return content
+        return fmt.namespace_content({}) if self._children(addr) else None
+
+    def _require_namespace(self, addr: Address) -> Content:
+        content = self._namespace_or_implicit(addr)
         if content is None:
-            raise no_such_namespace(
-                f"namespace {'.'.join(addr.namespace)} does not exist at "
-                f"{addr.resolved.expression}")
+            raise namespace_not_found(".".join(addr.namespace), addr.resolved.expression)
         return content
 
     def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,

@@ -23,14 +23,17 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from spark_lakeversion.errors import LocationNotAllowed
+from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,
     commit_failed,
-    no_such_table,
+    ref_sentence,
+    table_already_exists,
+    table_not_found,
 )
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import (
@@ -89,7 +92,7 @@ class IcebergCatalog(NamespaceCatalog):
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._table(addr, table)
         if content is None:
-            raise no_such_table(f"table {key} does not exist at {addr.resolved.expression}")
+            raise table_not_found(key, addr.resolved.expression)
         location = fmt.metadata_location_of(content)
         return LoadedTable(fmt.read_metadata(location), location)
 
@@ -106,7 +109,7 @@ class IcebergCatalog(NamespaceCatalog):
             self.roots.check(req.location, f"table {addr.key(req.name)} location", strictly=True)
         key, existing = self._table(addr, req.name)
         if existing is not None or self.store.get_content(addr.commit_id, key) is not None:
-            raise already_exists(f"table {key} already exists at {addr.resolved.expression}")
+            raise table_already_exists(key, addr.resolved.expression)
         if not req.stage_create:
             addr.branch()  # refuse read-only refs before writing any file
         namespace_content = self._require_namespace(addr)
@@ -119,6 +122,9 @@ class IcebergCatalog(NamespaceCatalog):
                 partition_spec=req.partition_spec or UNPARTITIONED_PARTITION_SPEC,
                 sort_order=req.write_order or UNSORTED_SORT_ORDER,
                 location=location, properties=dict(req.properties), table_uuid=table_uuid)
+            metadata = v3.with_row_lineage(metadata, None, f"table {key}")
+        except InvalidInput as exc:
+            raise bad_request(f"cannot create table {key}: {exc.message}") from None
         except PYICEBERG_INPUT_ERRORS as exc:
             raise bad_request(f"cannot create table {key}: {exc}") from None
         self.check_metadata(key, metadata)
@@ -147,11 +153,12 @@ class IcebergCatalog(NamespaceCatalog):
         key, content = self._table(addr, name)
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
-            raise no_such_table(f"table {key} does not exist at {addr.resolved.expression}")
+            raise table_not_found(key, addr.resolved.expression)
         if content is None and self.store.get_content(addr.commit_id, key) is not None:
             raise already_exists(f"{key} exists and is not an Iceberg table")
         if content is not None and creating:
-            raise commit_failed(f"table {key} already exists at {addr.resolved.expression}")
+            raise commit_failed(f"Table already exists: {key}."
+                                + ref_sentence(addr.resolved.expression))
         if content is None:
             addr.new_key(name)
             self._require_namespace(addr)
@@ -245,7 +252,7 @@ class IcebergCatalog(NamespaceCatalog):
         addr.branch()
         key, content = self._table(addr, table)
         if content is None:
-            raise no_such_table(f"table {key} does not exist at {addr.resolved.expression}")
+            raise table_not_found(key, addr.resolved.expression)
         self._commit(addr, [Delete(key)], meta, f"drop table {key}" + (" (purge)" if purge else ""),
                      {"iceberg.operation": "drop", "iceberg.table": str(key),
                       "iceberg.purge-requested": str(purge).lower()})
@@ -264,10 +271,10 @@ class IcebergCatalog(NamespaceCatalog):
         dst = dst.at(src.resolved)
         src_key, content = self._table(src, req.source.name)
         if content is None:
-            raise no_such_table(f"table {src_key} does not exist at {src.resolved.expression}")
+            raise table_not_found(src_key, src.resolved.expression)
         dst_key = dst.new_key(req.destination.name)
         if self.store.get_content(src.commit_id, dst_key) is not None:
-            raise already_exists(f"{dst_key} already exists at {src.resolved.expression}")
+            raise table_already_exists(dst_key, src.resolved.expression)
         if dst.namespace:
             self._require_namespace(dst)
         self._commit(src, [Delete(src_key), Put(dst_key, content)], meta,
@@ -285,7 +292,7 @@ class IcebergCatalog(NamespaceCatalog):
         key, existing = self._table(addr, req.name)
         other = self.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
-            raise already_exists(f"{key} already exists at {addr.resolved.expression}")
+            raise table_already_exists(key, addr.resolved.expression)
         try:
             # only a regular file under a root, size- and time-limited; one generic error
             # for everything else, so register cannot probe the server's file system

@@ -21,11 +21,13 @@ from pyiceberg.table.update import AddSnapshotUpdate, TableUpdate, update_table_
 from spark_lakeversion.errors import (
     CommitOutcomeUnknown,
     ConflictError,
+    InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
 )
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
 from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
 from spark_lakeversion.server.headers import CommitMeta
@@ -79,8 +81,11 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
         metadata = update_table_metadata(
             base_metadata=(base if base is not None
                            else MetastoreCatalog._empty_table_metadata()),
-            updates=tuple(updates), enforce_validation=base is None,
+            updates=v3.prepare_updates(updates), enforce_validation=base is None,
             metadata_location=base_location)
+        metadata = v3.with_row_lineage(metadata, base, f"table {key}")
+    except InvalidInput as exc:
+        raise bad_request(f"cannot apply the updates to {key}: {exc.message}") from None
     except PYICEBERG_INPUT_ERRORS as exc:
         why = str(exc) or ("they leave the table without a current schema, partition "
                            "spec or sort order" if isinstance(exc, StopIteration)

@@ -6,7 +6,14 @@ from typing import Any
 
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.formats.iceberg import content as fmt
-from spark_lakeversion.server.errors import IcebergError, bad_request
+from spark_lakeversion.server.errors import (
+    IcebergError,
+    already_exists,
+    bad_request,
+    namespace_already_exists,
+    namespace_not_empty,
+    ref_sentence,
+)
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import encode_prefix, split_namespace
 from spark_lakeversion.server.iceberg.base import CatalogBase
@@ -39,31 +46,37 @@ class NamespaceCatalog(CatalogBase):
         return encode_prefix(expression)
 
     # ---- namespaces --------------------------------------------------------------------
+    # As in Iceberg's reference (JDBC) catalog: a namespace exists if it was created or if
+    # anything is stored under it; listings show such implicit parents; a namespace with
+    # anything under it is never dropped.
     def list_namespaces(self, prefix: str | None, parent: str | None) -> dict[str, Any]:
         parent_ns = split_namespace(parent) if parent else ()
         addr = self.address(prefix, parent_ns)
         if parent_ns:
             self._require_namespace(addr)
-            entries = self.store.list_keys(addr.commit_id, addr.key())
+            entries = self._children(addr)
         else:
             entries = self.store.list_keys(addr.commit_id)
         depth = len(addr.namespace) + 1
-        found = [addr.echo + key.elements[len(addr.namespace):]
-                 for key, content in entries
-                 if content.type is ContentType.NAMESPACE and len(key.elements) == depth]
-        return {"namespaces": [list(ns) for ns in found], "next-page-token": None}
+        found: dict[tuple[str, ...], None] = {}
+        for key, content in entries:
+            if len(key.elements) > depth or content.type is ContentType.NAMESPACE:
+                found[key.elements[:depth]] = None  # created, or the parent of something
+        return {"namespaces": [list(addr.echo + ns[len(addr.namespace):]) for ns in found],
+                "next-page-token": None}
 
     def create_namespace(self, prefix: str | None, body: Any, meta: CommitMeta) -> dict[str, Any]:
         req: CreateNamespaceBody = parse(CreateNamespaceBody, body)
         addr = self.address(prefix, split_namespace(req.namespace))
         addr.new_key()
         self._check_namespace_location(req.properties)
-        if self._namespace(addr) is not None or self.store.get_content(
-                addr.commit_id, addr.key()) is not None:
-            raise IcebergError(409, "AlreadyExistsException",
-                               f"namespace {'.'.join(addr.namespace)} already exists")
-        content = fmt.namespace_content(req.properties)
         ns = ".".join(addr.namespace)
+        if self._namespace_or_implicit(addr) is not None:
+            raise namespace_already_exists(ns, addr.resolved.expression)
+        if self.store.get_content(addr.commit_id, addr.key()) is not None:
+            raise already_exists(f"{ns} exists and is not a namespace."
+                                 + ref_sentence(addr.resolved.expression))
+        content = fmt.namespace_content(req.properties)
         self._commit(addr, [Put(addr.key(), content)], meta, f"create namespace {ns}",
                      {"iceberg.operation": "create-namespace", "iceberg.namespace": ns})
         return {"namespace": list(addr.echo), "properties": req.properties}
@@ -75,17 +88,20 @@ class NamespaceCatalog(CatalogBase):
 
     def namespace_exists(self, prefix: str | None, namespace: str) -> bool:
         addr = self.address(prefix, split_namespace(namespace))
-        return self._namespace(addr) is not None
+        return self._namespace_or_implicit(addr) is not None
 
     def drop_namespace(self, prefix: str | None, namespace: str, meta: CommitMeta) -> None:
         addr = self.address(prefix, split_namespace(namespace))
         self._require_namespace(addr)
-        children = self.store.list_keys(addr.commit_id, addr.key())
-        if children:
-            raise IcebergError(409, "NamespaceNotEmptyException",
-                               f"namespace {'.'.join(addr.namespace)} is not empty: "
-                               f"{len(children)} tables or namespaces, e.g. {children[0][0]}")
         ns = ".".join(addr.namespace)
+        children = self._children(addr)
+        if children:
+            namespaces = {k.elements[:len(addr.namespace) + 1] for k, c in children
+                          if len(k.elements) > len(addr.namespace) + 1
+                          or c.type is ContentType.NAMESPACE}
+            tables = sum(1 for k, c in children if len(k.elements) == len(addr.namespace) + 1
+                         and c.type is not ContentType.NAMESPACE)
+            raise namespace_not_empty(ns, addr.resolved.expression, tables, len(namespaces))
         self._commit(addr, [Delete(addr.key())], meta, f"drop namespace {ns}",
                      {"iceberg.operation": "drop-namespace", "iceberg.namespace": ns})
 
@@ -98,6 +114,8 @@ class NamespaceCatalog(CatalogBase):
                                f"properties both updated and removed: {sorted(overlap)}")
         addr = self.address(prefix, split_namespace(namespace))
         content = self._require_namespace(addr)
+        if self._namespace(addr) is None:
+            addr.new_key()  # an implicit namespace: setting properties stores it
         props = fmt.namespace_properties(content)
         removed = [k for k in req.removals if k in props]
         missing = [k for k in req.removals if k not in props]

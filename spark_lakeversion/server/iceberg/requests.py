@@ -23,9 +23,12 @@ from spark_lakeversion.server.errors import bad_request
 #: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
 #: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as
 #: `next(...)` over specs/schemas of a table being created without them; ArithmeticError for
-#: out-of-range values such as a date default of 2**31 days (OverflowError)
+#: out-of-range values such as a date default of 2**31 days (OverflowError);
+#: NotImplementedError for what pyiceberg 0.12 cannot do yet: a request the server cannot
+#: serve is refused with that reason (400), never answered "outcome unknown"
 PYICEBERG_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError,
-                          StopIteration, ArithmeticError, PyIcebergValidationError)
+                          StopIteration, ArithmeticError, NotImplementedError,
+                          PyIcebergValidationError)
 
 
 class CreateTableRequest(rest.CreateTableRequest):

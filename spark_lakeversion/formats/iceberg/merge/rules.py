@@ -28,6 +28,7 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
+from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.formats.iceberg.merge.diff import (
     FileChange,
     PartitionKey,
@@ -92,11 +93,12 @@ class Rules:
                           fields=["format-version"], format_versions=versions)
             return True
         version = versions["target"]
-        if version not in SUPPORTED_FORMAT_VERSIONS:
-            self.conflict(ConflictType.UNSUPPORTED,
-                          f"content-aware merge supports format v1 and v2, not v{version} "
-                          "(deletion vectors and row lineage are not replayed yet)",
-                          fields=["format-version"], format_versions=versions)
+        why = v3.unsupported_merge_reason(versions.values())
+        if why is None and version not in SUPPORTED_FORMAT_VERSIONS:
+            why = f"content-aware merge supports format v1 and v2, not v{version}"
+        if why is not None:
+            self.conflict(ConflictType.UNSUPPORTED, why, fields=["format-version"],
+                          format_versions=versions)
             return True
         return False
 
