@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta,checks,s3]'
+	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta,checks,s3,airflow]'
 	# AWS SDK v2 jars for Iceberg's S3FileIO in Spark (its own deps would clash: --no-deps)
 	$(PY) -m pip install -q --no-deps 'bodo-iceberg-connector==2026.10'
 	touch $(STAMP)

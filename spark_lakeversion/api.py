@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from spark_lakeversion.delta import DeltaHandle
     from spark_lakeversion.gc import GcReport
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.runs import Run
 
 from spark_lakeversion.errors import (
     AlreadyExists,
@@ -29,6 +30,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
+from spark_lakeversion.store.gates import CheckKind, CheckRun, CheckSpec
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -61,15 +63,21 @@ __all__ = [
 
 def connect(store_url: str | None = None, *, author: str | None = None,
             warehouse: str | None = None, allowed_locations: Iterable[str] = ()) -> Catalog:
-    """Open the store at `store_url` (default: `$LAKEVERSION_STORE`, else ./lakehouse).
+    """Open the store at `store_url` (default: `$LAKEVERSION_SERVER_URL`, else
+    `$LAKEVERSION_STORE`, else ./lakehouse).
 
     ``sqlite:///path``, ``sqlite:///:memory:``, ``postgresql+psycopg://...`` open a store
     in-process; ``http(s)://host:port`` talks to a lakeversion server. New Delta tables go
     under `warehouse` (default `<LAKEVERSION_HOME>/warehouse`, as the server's); tables
-    may be registered under it or `allowed_locations`.
+    may be registered under it or `allowed_locations`. Inside a run (`lakeversion run`) the
+    job's catalog is on the run's server, `default_branch` is the run branch
+    (`$LAKEVERSION_BRANCH`) and its commits carry the run id.
     """
-    return Catalog(open_store(store_url), author=author, warehouse=warehouse,
-                   allowed_locations=allowed_locations)
+    from spark_lakeversion.runs import env_branch, env_properties, env_server_url
+
+    return Catalog(open_store(store_url or env_server_url()), author=author,
+                   warehouse=warehouse, allowed_locations=allowed_locations,
+                   properties=env_properties(), default_branch=env_branch())
 
 
 def _as_uri(location: str) -> str:
@@ -113,11 +121,16 @@ class Catalog:
     """Entry point: hands out ref handles over one `VersionStore`."""
 
     def __init__(self, store: VersionStore, *, author: str | None = None,
-                 warehouse: str | None = None, allowed_locations: Iterable[str] = ()) -> None:
+                 warehouse: str | None = None, allowed_locations: Iterable[str] = (),
+                 properties: Mapping[str, str] | None = None,
+                 default_branch: str = DEFAULT_BRANCH) -> None:
         self.store = store
         self.author = author
         self._warehouse = _as_uri(warehouse) if warehouse else None
         self.allowed_locations = [_as_uri(a) for a in allowed_locations]
+        #: stamped on every commit and merge made through this catalog (e.g. a run's id)
+        self.properties = dict(properties or {})
+        self.default_branch = validate_ref_name(default_branch)
 
     @property
     def warehouse(self) -> str:
@@ -136,8 +149,20 @@ class Catalog:
 
         return AllowedRoots([self.warehouse, *self.allowed_locations])
 
-    def branch(self, name: str | Branch) -> Branch:
-        return Branch(self, branch_name(name))
+    def branch(self, name: str | Branch | None = None) -> Branch:
+        """A branch handle; without a name, `default_branch` (a run's branch in a run)."""
+        return Branch(self, branch_name(self.default_branch if name is None else name))
+
+    def run(self, on: str | Branch = DEFAULT_BRANCH, *, branch: str | None = None,
+            keep_branch: bool = False, message: str | None = None,
+            properties: Mapping[str, str] | None = None) -> Run:
+        """A transactional run: ``with catalog.run(on="main") as run:`` writes go to
+        `run.branch`, which is merged into `on` (through its gates) on a clean exit and
+        kept on an exception, which propagates (see `spark_lakeversion.runs`)."""
+        from spark_lakeversion.runs import Run
+
+        return Run(self, branch_name(on), branch=branch, keep_branch=keep_branch,
+                   message=message, properties=properties)
 
     def tag(self, name: str | Tag) -> Tag:
         return Tag(self, name.name if isinstance(name, Tag) else validate_ref_name(name))
@@ -278,6 +303,7 @@ class Reference:
         message: str | None = None,
         expected_target_head: str | None = None,
         isolation_level: str | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> MergeResult:
         """Three-way merge of this ref into branch `target`.
 
@@ -289,7 +315,8 @@ class Reference:
         return self.store.merge(self.expression, branch_name(target), MergeOptions.of(
             strategy=strategy, behaviors=behaviors or {}, isolation_level=isolation_level,
             fast_forward=fast_forward, dry_run=dry_run, message=message,
-            author=self.catalog.author, expected_head=expected_target_head))
+            author=self.catalog.author, expected_head=expected_target_head,
+            properties={**self.catalog.properties, **(properties or {})}))
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and isinstance(other, Reference)
@@ -350,8 +377,10 @@ class _NamedRef(Reference):
                 raise
         return self
 
-    def delete(self, *, expected_head: str | None = None) -> None:
-        self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head)
+    def delete(self, *, expected_head: str | None = None, force: bool = False) -> None:
+        """Delete this ref; a protected branch only with `force` (an admin action)."""
+        self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head,
+                              force=force)
 
 
 class Tag(_NamedRef):
@@ -370,7 +399,9 @@ class Branch(_NamedRef):
                expected_head: str | None = None) -> Commit:
         """Apply Put/Delete operations atomically as one commit."""
         return self.store.commit(self.name, list(operations), message=message,
-                                 author=self.catalog.author, properties=properties,
+                                 author=self.catalog.author,
+                                 properties={**self.catalog.properties, **(properties or {})}
+                                 or None,
                                  expected_head=expected_head)
 
     def transaction(self, message: str = "transaction", *,
@@ -386,11 +417,52 @@ class Branch(_NamedRef):
                               "it is read-only")
         return ref
 
-    def reset(self, to: RefLike, *, expected_head: str | None = None) -> Branch:
-        """Point this branch at what `to` resolves to (like ``git reset --hard``)."""
+    def reset(self, to: RefLike, *, expected_head: str | None = None,
+              force: bool = False) -> Branch:
+        """Point this branch at what `to` resolves to (like ``git reset --hard``); a
+        protected branch only with `force` (an admin action)."""
         self.ref_for_write()
-        self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head)
+        self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head,
+                              force=force)
         return self
+
+    # ---- merge gates ----------------------------------------------------------------------
+    @property
+    def protected(self) -> bool:
+        return self.name in self.store.protected_branches()
+
+    def protect(self) -> bool:
+        """Refuse direct writes to this branch: merges (through its checks) only."""
+        return self.store.protect_branch(self.name)
+
+    def unprotect(self) -> bool:
+        return self.store.unprotect_branch(self.name)
+
+    def add_check(self, name: str, *, sql: str | None = None, python: str | None = None,
+                  webhook: str | None = None, notify: str | None = None,
+                  tables: Sequence[str] = (), timeout: float = 60.0) -> CheckSpec:
+        """Attach one check to merges into this branch: give exactly one of `sql` (a query
+        selecting violating rows), `python` (``module:function`` or an entry point of group
+        ``spark_lakeversion.checks``), `webhook` (a URL; 2xx passes) or `notify` (a URL
+        told after each merge lands; never blocks)."""
+        given = {CheckKind.SQL: sql, CheckKind.PYTHON: python, CheckKind.WEBHOOK: webhook,
+                 CheckKind.NOTIFY: notify}
+        chosen = [(kind, spec) for kind, spec in given.items() if spec is not None]
+        if len(chosen) != 1:
+            raise InvalidInput("give exactly one of sql=, python=, webhook=, notify=")
+        kind, spec = chosen[0]
+        return self.store.add_check(CheckSpec(self.name, name, kind, spec, tuple(tables),
+                                              timeout))
+
+    def remove_check(self, name: str) -> bool:
+        return self.store.remove_check(self.name, name)
+
+    def checks(self) -> list[CheckSpec]:
+        return self.store.list_checks(self.name)
+
+    def check_runs(self, limit: int = 50) -> list[CheckRun]:
+        """The latest check runs of merges into this branch, newest first."""
+        return self.store.check_runs(self.name, limit)
 
     def revert(self, commit: RefLike, *, dry_run: bool = False) -> MergeResult:
         """Undo one commit's changes on this branch, as a new commit."""

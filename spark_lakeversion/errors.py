@@ -17,6 +17,9 @@ meaning, not by where the error came from::
     ├── AlreadyExists                 ref or key exists already
     ├── ReadOnlyRef                   a write addressed a tag, commit or time-travel ref
     ├── Forbidden                     the principal lacks the permission on that ref: 403
+    ├── ProtectedBranch               a direct write to a protected branch: write to a
+    │                                 branch and merge it (403)
+    ├── ChecksFailed                  a merge gate's check failed; `.reports` (412)
     ├── UnsafeOperation               would delete files other refs share: use `lakeversion gc`
     ├── HistoryCollected              a commit older than gc's retained history: its files
     │                                 may be gone, so it cannot be restored or merged
@@ -115,6 +118,31 @@ class Forbidden(LakeVersionError):
 #: how every `Forbidden` message starts (Iceberg's error model has no code: clients of
 #: `/iceberg` that see a 403 tell it from `ReadOnlyRef` by this wording)
 FORBIDDEN_PREFIX = "access denied: "
+class ProtectedBranch(LakeVersionError):
+    """A direct write (commit, cherry-pick, reset, delete) to a protected branch."""
+
+    code = "PROTECTED_BRANCH"
+
+
+class ChecksFailed(LakeVersionError):
+    """A gated merge was refused: at least one check failed on the merge preview.
+
+    `reports` holds every check's report as a dict (name, status, violations, samples,
+    duration_ms, message); `preview` is the commit the checks read (kept for debugging)."""
+
+    code = "CHECKS_FAILED"
+
+    def __init__(self, message: str, reports: list[dict[str, Any]] | None = None,
+                 preview: str | None = None) -> None:
+        super().__init__(message)
+        self.reports: list[dict[str, Any]] = list(reports or [])
+        self.preview = preview
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["reports"] = self.reports
+        data["preview"] = self.preview
+        return data
 
 
 class UnsafeOperation(LakeVersionError):
@@ -182,6 +210,8 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         AlreadyExists,
         ReadOnlyRef,
         Forbidden,
+        ProtectedBranch,
+        ChecksFailed,
         UnsafeOperation,
         HistoryCollected,
         ConflictError,

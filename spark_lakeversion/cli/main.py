@@ -53,10 +53,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
               "Make tokens for `serve --auth-config` (token new)."),
     "audit": ("spark_lakeversion.cli.access:audit",
               "Show the audit trail: who did what to which ref (admin)."),
+    "check": ("spark_lakeversion.cli.gates:check",
+              "Merge gates: checks that run on a merge's preview, and their runs."),
+    "run": ("spark_lakeversion.cli.run:run",
+            "Run a job on a new branch; merge it only if the job succeeds."),
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates")
 
 
 def load_attribute(target: str) -> Any:
@@ -213,23 +217,41 @@ def _ref_group(ref_type: RefType) -> click.Group:
     @group.command("list", help=f"List {plural}.")
     @click.pass_context
     def list_(ctx: click.Context) -> None:
-        refs = get_state(ctx).catalog.store.list_refs(ref_type)
-        emit(ctx, {"refs": [r.to_dict() for r in refs]}, lambda _: render_refs(refs))
+        store = get_state(ctx).catalog.store
+        refs = store.list_refs(ref_type)
+        if ref_type is RefType.TAG:
+            emit(ctx, {"refs": [r.to_dict() for r in refs]}, lambda _: render_refs(refs))
+            return
+        protected = store.protected_branches()
+        emit(ctx, {"refs": [{**r.to_dict(), "protected": r.name in protected}
+                            for r in refs]},
+             lambda _: render_refs(refs, protected))
 
     @group.command("delete", help=f"Delete {noun} NAME.")
     @click.argument("name")
+    @click.option("--force", is_flag=True,
+                  help="Delete a protected branch too (an admin action).")
     @click.pass_context
-    def delete(ctx: click.Context, name: str) -> None:
+    def delete(ctx: click.Context, name: str, force: bool) -> None:
         named = handle(ctx, name)
         head = named.get_ref().head
-        named.delete(expected_head=head)
+        named.delete(expected_head=head, force=force)
         emit(ctx, {"deleted": True, "name": name, "type": ref_type.value, "head": head},
              lambda _: f"deleted {noun} {name} (was at {short(head)})")
 
     return group
 
 
-cli.add_command(_ref_group(RefType.BRANCH))
+def _branch_group() -> click.Group:
+    from spark_lakeversion.cli.gates import protect, unprotect
+
+    group = _ref_group(RefType.BRANCH)
+    group.add_command(protect)
+    group.add_command(unprotect)
+    return group
+
+
+cli.add_command(_branch_group())
 cli.add_command(_ref_group(RefType.TAG))
 
 
@@ -355,12 +377,13 @@ def revert(ctx: click.Context, commit: str, branch: str, dry_run: bool) -> None:
 @cli.command()
 @click.argument("branch")
 @click.option("--to", "to_ref", required=True, metavar="REF", help="Where BRANCH goes.")
+@click.option("--force", is_flag=True, help="Reset a protected branch too (an admin action).")
 @click.pass_context
-def reset(ctx: click.Context, branch: str, to_ref: str) -> None:
+def reset(ctx: click.Context, branch: str, to_ref: str, force: bool) -> None:
     """Point BRANCH at REF (its later commits stay reachable only by id)."""
     handle = get_state(ctx).catalog.branch(branch)
     before = handle.ref_for_write().head
-    handle.reset(to_ref, expected_head=before)
+    handle.reset(to_ref, expected_head=before, force=force)
     ref = handle.get_ref()
     emit(ctx, {**ref.to_dict(), "previous_head": before},
          lambda _: f"reset {branch}: {short(before)} -> {short(ref.head)}")
@@ -441,6 +464,10 @@ def _bench_command(name: str) -> click.Command:
                                    default="both", show_default=True,
                                    help="Warehouse storage: local files, S3 (moto's server "
                                         "on loopback), or both in one run."))
+    if name == "gates":
+        params.append(click.Option(["--rows"], type=click.IntRange(1000), default=1_000_000,
+                                   show_default=True,
+                                   help="Rows of the table the SQL check reads (README: 10M)."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 

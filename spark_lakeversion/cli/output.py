@@ -5,7 +5,8 @@ Rules (documented in README, relied on by scripts):
 - ``--output json``: stdout carries exactly one JSON document, the result or
   ``{"error": {"type", "code", "message", ...}}``; nothing else is printed.
 - exit codes: 0 success, 1 bad input or usage, 2 not found, 3 conflict,
-  4 outcome unknown / server or internal error. `exit_code_for` is the only mapping.
+  4 outcome unknown / server or internal error, 5 a merge gate's checks failed.
+  `exit_code_for` is the only mapping.
 
 Command modules use `emit()` for results and `get_state()` for the store, and rely on
 the root group, which maps every `LakeVersionError`.
@@ -25,15 +26,18 @@ import click
 
 from spark_lakeversion.errors import (
     AlreadyExists,
+    ChecksFailed,
     ConflictError,
     Forbidden,
     HistoryCollected,
     InvalidInput,
     LakeVersionError,
     NotFound,
+    ProtectedBranch,
     ReadOnlyRef,
     UnsafeOperation,
 )
+from spark_lakeversion.runs import RUN_ID
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Catalog
@@ -53,7 +57,8 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 2
     CONFLICT = 3
     FAILED = 4  # commit outcome unknown, server error, internal error
-    FORBIDDEN = 6  # the principal lacks a grant (nothing was written); 5 is gc's
+    CHECKS_FAILED = 5  # a merge gate refused the merge (gc: completed, some tables skipped)
+    FORBIDDEN = 6  # the principal lacks a grant (nothing was written)
 
 
 OUTPUT_FORMATS = ("text", "json")
@@ -63,8 +68,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The one mapping from error type to exit code."""
     if isinstance(error, Forbidden):
         return ExitCode.FORBIDDEN
-    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, UnsafeOperation,
-                          click.UsageError)):
+    if isinstance(error, ChecksFailed):
+        return ExitCode.CHECKS_FAILED
+    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, ProtectedBranch,
+                          UnsafeOperation, click.UsageError)):
         return ExitCode.INVALID
     if isinstance(error, NotFound):
         return ExitCode.NOT_FOUND
@@ -192,6 +199,10 @@ def render_error_text(error: BaseException) -> str:
         if isinstance(error, ConflictError) and error.conflicts:
             lines.append(f"{len(error.conflicts)} conflict(s):")
             lines += [f"  {c.type.value:<20} {c.key}: {c.message}" for c in error.conflicts]
+        if isinstance(error, ChecksFailed):
+            lines += [render_check_report(r) for r in error.reports]
+            if error.preview:
+                lines.append(f"preview (readable for debugging): {error.preview}")
         return "\n".join(lines)
     if isinstance(error, click.UsageError):
         usage = error.ctx.get_usage() + "\n" if error.ctx else ""
@@ -201,6 +212,15 @@ def render_error_text(error: BaseException) -> str:
         return f"{usage}{hint}error: {error.format_message()}"
     return (f"internal error: {type(error).__name__}: {error}\n"
             "(set LAKEVERSION_DEBUG=1 to see the traceback)")
+
+
+def render_check_report(report: dict[str, Any]) -> str:
+    """One check's report: status, name, violations, message, then its sample rows."""
+    head = (f"  {str(report.get('status', '?')).upper():<8} {report.get('name')}"
+            f"  violations={report.get('violations')}  {report.get('duration_ms')}ms"
+            f"  {report.get('message') or ''}").rstrip()
+    samples = [f"      {json.dumps(row, default=str)}" for row in report.get("samples") or []]
+    return "\n".join([head, *samples])
 
 
 def report_error(error: BaseException, json_output: bool) -> ExitCode:
@@ -233,11 +253,13 @@ def describe_content(content: Content) -> str:
     return f"{fields}  (id {content.id})" if fields else f"(id {content.id})"
 
 
-def render_refs(refs: list[Ref]) -> str:
+def render_refs(refs: list[Ref], protected: set[str] | None = None) -> str:
     if not refs:
         return "(none)"
     width = max(len(r.name) for r in refs)
-    return "\n".join(f"{r.name:<{width}}  {short(r.head)}" for r in refs)
+    marks = protected or set()
+    return "\n".join(f"{r.name:<{width}}  {short(r.head)}"
+                     + ("  [protected]" if r.name in marks else "") for r in refs)
 
 
 def render_entries(entries: list[tuple[Key, Content]]) -> str:
@@ -252,7 +274,10 @@ def render_entries(entries: list[tuple[Key, Content]]) -> str:
 def render_commit_line(commit: Commit) -> str:
     stamp = commit.timestamp.strftime("%Y-%m-%d %H:%M:%S")
     merge = " (merge)" if len(commit.parents) > 1 else ""
-    return f"{short(commit.id)}  {stamp}  {commit.author:<12}  {commit.message}{merge}"
+    run = commit.properties.get(RUN_ID)
+    by_run = f"  [run {run}]" if run else ""
+    return (f"{short(commit.id)}  {stamp}  {commit.author:<12}  {commit.message}{merge}"
+            f"{by_run}")
 
 
 def render_log(commits: list[Commit]) -> str:
@@ -308,6 +333,9 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
             stats = detail.statistics.get(side)
             if isinstance(stats, dict):
                 lines.append(f"      {side}: {_side_statistics(stats)}")
+    if result.checks:
+        lines.append(f"checks on preview {short(result.preview)}:")
+        lines += [render_check_report(r) for r in result.checks]
     return "\n".join(lines)
 
 

@@ -3,6 +3,8 @@ interface (so a store of any kind, the HTTP client included, keeps reflog protec
 
 - every ref head (branches and tags);
 - the heads the reflog gave existing refs within the window (`ref#<time>` stays readable);
+- merge previews recorded within the window (`VersionStore.preview_commits`: a refused
+  merge's preview stays readable for debugging);
 - every commit reachable from those whose time is within the window (the walk stops, on
   each path, at the first older commit: `versioning.retention.walk_retained`, the same rule the
   store applies to refuse time travel past gc);
@@ -52,6 +54,9 @@ def read_history(store: VersionStore, cutoff: datetime, history: History) -> Non
     """
     history.heads = {r.name: r.head for r in store.list_refs()}
     history.reflog_heads = reflog_heads(store, cutoff, set(history.heads))
+    # merge previews (checked, published or refused) recorded within the history window
+    # stay readable for debugging: they are roots like the reflog's heads
+    history.reflog_heads |= set(store.preview_commits(cutoff))
     roots = set(history.heads.values()) | history.reflog_heads
     retention.walk_retained(roots, cutoff, store.get_commit, history.commits)
     # states: oldest first, so that a child's retained parent is listed before it

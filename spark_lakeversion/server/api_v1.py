@@ -66,12 +66,14 @@ class DeleteRefBody(Body):
     type: RefTypeName | None = None
     if_exists: bool = False
     expected_head: str | None = None
+    force: bool = False  # a protected branch: an admin action
 
 
 class AssignRefBody(Body):
     name: str
     to: str
     expected_head: str | None = None
+    force: bool = False  # a protected branch: an admin action
 
 
 class MergeBody(Body):
@@ -232,7 +234,8 @@ def router(ctx: ServerContext) -> APIRouter:
 
         def delete() -> bool:
             try:
-                store.delete_ref(body.name, _ref_type(body.type), body.expected_head)
+                store.delete_ref(body.name, _ref_type(body.type), body.expected_head,
+                                body.force)
             except RefNotFound:
                 if body.if_exists:
                     return False
@@ -243,7 +246,8 @@ def router(ctx: ServerContext) -> APIRouter:
 
     @router.post("/refs/assign")
     async def assign_ref(body: AssignRefBody) -> dict[str, Any]:
-        ref = await run_in_threadpool(store.assign_ref, body.name, body.to, body.expected_head)
+        ref = await run_in_threadpool(store.assign_ref, body.name, body.to, body.expected_head,
+                                     body.force)
         return ref.to_dict()
 
     @router.get("/resolve")

@@ -23,7 +23,7 @@ from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gc_routes
+from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
 from spark_lakeversion.server.auth import Authentication, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
@@ -123,7 +123,8 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     )
     ctx = ServerContext(store, catalog, limits, auth, backing if auth is not None else None)
     app.state.ctx = ctx
-    for router in (api_v1.router, gc_routes.router, delta_routes.router, audit_routes.router,
+    for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
+                   audit_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from spark_lakeversion.errors import (
     AlreadyExists,
+    ChecksFailed,
     CommitOutcomeUnknown,
     ConflictError,
     Forbidden,
@@ -25,6 +26,7 @@ from spark_lakeversion.errors import (
     KeyNotFound,
     LakeVersionError,
     NotFound,
+    ProtectedBranch,
     ReadOnlyRef,
     ServerError,
     TooLarge,
@@ -113,8 +115,10 @@ def status_of(exc: LakeVersionError) -> int:
         return 404
     if isinstance(exc, (AlreadyExists, ConflictError, HistoryCollected)):
         return 409
-    if isinstance(exc, (ReadOnlyRef, UnsafeOperation, Forbidden)):
+    if isinstance(exc, (ReadOnlyRef, ProtectedBranch, UnsafeOperation, Forbidden)):
         return 403
+    if isinstance(exc, ChecksFailed):
+        return 412
     if isinstance(exc, CommitOutcomeUnknown):
         return 503
     if isinstance(exc, ServerError):
@@ -145,7 +149,7 @@ def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -
         return already_exists(exc.message)
     if isinstance(exc, ConflictError):
         return commit_failed(exc.message)
-    if isinstance(exc, (ReadOnlyRef, Forbidden)):
+    if isinstance(exc, (ReadOnlyRef, ProtectedBranch, Forbidden)):
         return IcebergError(403, "ForbiddenException", exc.message)
     if isinstance(exc, CommitOutcomeUnknown):
         return IcebergError(503, "CommitStateUnknownException", exc.message)

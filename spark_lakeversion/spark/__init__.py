@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.runs import SERVER_ENV, env_branch, env_properties, env_server_url
 from spark_lakeversion.spark.jars import (
     ICEBERG_MAVEN_COORDINATE,
     find_aws_sdk_jars,
@@ -27,11 +28,11 @@ if TYPE_CHECKING:
 ICEBERG_EXTENSION = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 SHIM_EXTENSION = "io.lakeversion.spark.LakeVersionSparkSessionExtensions"
 CATALOG_CLASS = "io.lakeversion.spark.LakeVersionCatalog"
-#: set by `lakeversion spark-submit` so a job's own `session()` joins the job's server
-SERVER_ENV = "LAKEVERSION_SERVER_URL"
+#: Spark settings under this prefix become commit properties (the shim strips the prefix)
+PROPERTY_CONF_PREFIX = "spark.lakeversion.property."
 
 __all__ = ["session", "configure", "spark_conf", "ICEBERG_EXTENSION", "SHIM_EXTENSION",
-           "CATALOG_CLASS"]
+           "CATALOG_CLASS", "PROPERTY_CONF_PREFIX", "SERVER_ENV"]
 
 _servers: list[Any] = []
 _servers_lock = threading.Lock()
@@ -67,8 +68,11 @@ def start_server(store: str | None = None, warehouse: str | None = None,
 
 def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
                token: str | None = None, iceberg_jar: str | None = None,
-               shim_jar: str | Path | None = None) -> dict[str, str]:
-    """Every Spark setting lakeversion needs, as a plain dict (also used by spark-submit)."""
+               shim_jar: str | Path | None = None,
+               properties: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every Spark setting lakeversion needs, as a plain dict (also used by spark-submit,
+    and by the stock Airflow `SparkSubmitOperator` as its `conf`). `properties` are
+    stamped on every commit the job makes (run ids, Airflow's dag/run/task ids)."""
     from spark_lakeversion.spark.build import ensure_shim_jar
     from spark_lakeversion.versioning.names import validate_ref_name
 
@@ -96,6 +100,12 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
         conf["spark.jars.packages"] = ICEBERG_MAVEN_COORDINATE
     if token:
         conf[f"spark.sql.catalog.{catalog}.token"] = token
+    for key, value in (properties or {}).items():
+        if not key or "=" in key or any(c.isspace() for c in key) \
+                or not isinstance(value, str):
+            raise InvalidInput(f"commit property {key!r} needs a name without '=' or "
+                               "spaces and a string value")
+        conf[PROPERTY_CONF_PREFIX + key] = value
     return conf
 
 
@@ -105,13 +115,15 @@ def _merge_list(existing: str | None, ours: str) -> str:
     return ",".join(items)
 
 
-def configure(builder: Any, branch: str = "main", server: str | None = None,
+def configure(builder: Any, branch: str | None = None, server: str | None = None,
               store: str | None = None, warehouse: str | None = None, catalog: str = "lv",
               *, token: str | None = None, iceberg_jar: str | None = None,
               allowed_locations: Sequence[str] | None = None,
               io: Mapping[str, str] | None = None, **conf: Any) -> Any:
     """Add lakeversion to a user's `SparkSession.builder`; returns the builder.
 
+    `branch` defaults to `$LAKEVERSION_BRANCH` (set by `lakeversion run`), else main; a
+    run's id (`$LAKEVERSION_RUN_ID`) is stamped on the session's commits.
     Without `server` (or $LAKEVERSION_SERVER_URL) an embedded server is started on `store`
     and `warehouse` (plus `allowed_locations`: more roots tables may live under; `io`: the
     FileIO properties it opens them with, e.g. `{"s3.endpoint": ...}` for an s3://
@@ -120,11 +132,11 @@ def configure(builder: Any, branch: str = "main", server: str | None = None,
     settings go in `conf`, e.g. `configure(b, **{"spark.sql.shuffle.partitions": "4"})`.
     Existing `spark.jars` and `spark.sql.extensions` on the builder are kept.
     """
-    url = server or os.environ.get(SERVER_ENV)
+    url = server or env_server_url()
     if not url:
         url = start_server(store, warehouse, token, allowed_locations, io).url
-    settings = spark_conf(url, branch=branch, catalog=catalog, token=token,
-                          iceberg_jar=iceberg_jar)
+    settings = spark_conf(url, branch=branch or env_branch(), catalog=catalog, token=token,
+                          iceberg_jar=iceberg_jar, properties=env_properties())
     current: dict[str, str] = dict(getattr(builder, "_options", {}) or {})
     for key in ("spark.jars", "spark.sql.extensions", "spark.jars.packages"):
         if key in settings:
@@ -135,11 +147,12 @@ def configure(builder: Any, branch: str = "main", server: str | None = None,
     return builder
 
 
-def session(branch: str = "main", server: str | None = None, store: str | None = None,
+def session(branch: str | None = None, server: str | None = None, store: str | None = None,
             warehouse: str | None = None, catalog: str = "lv", *,
             allowed_locations: Sequence[str] | None = None,
             io: Mapping[str, str] | None = None, **conf: Any) -> SparkSession:
-    """A SparkSession on `branch` of lakeversion, with typed errors from the shim.
+    """A SparkSession on `branch` (default `$LAKEVERSION_BRANCH`, else main) of lakeversion,
+    with typed errors from the shim.
 
     Outside spark-submit it runs `local[*]` unless `conf` names a master. An embedded
     server started here stops when the session does (or at exit).

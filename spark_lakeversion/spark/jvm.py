@@ -21,9 +21,11 @@ from spark_lakeversion.errors import (
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
+    ProtectedBranch,
     ReadOnlyRef,
 )
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
+from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from spark_lakeversion.versioning.wire import error_from_json
 
 MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
@@ -83,6 +85,8 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                     cls = LocationNotAllowed
                 if cls is ReadOnlyRef and message.startswith(FORBIDDEN_PREFIX):
                     cls = Forbidden  # a grant refused it, not a read-only ref
+                if cls is ReadOnlyRef and PROTECTED_WORDING in message:
+                    cls = ProtectedBranch
                 return cls(message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.spark import SERVER_ENV, spark_conf, start_server
+from spark_lakeversion.runs import BRANCH_ENV, SERVER_ENV
+from spark_lakeversion.spark import spark_conf, start_server
 
 
 def spark_submit_executable() -> Path:
@@ -33,13 +34,17 @@ def spark_submit_executable() -> Path:
 
 def build_command(job_args: Sequence[str], server_url: str, *, branch: str = "main",
                   catalog: str = "lv", token: str | None = None, master: str | None = None,
-                  name: str | None = None, conf: Mapping[str, str] | None = None) -> list[str]:
-    """The spark-submit command line: our `--conf`s, then the caller's options and job."""
+                  name: str | None = None, conf: Mapping[str, str] | None = None,
+                  properties: Mapping[str, str] | None = None,
+                  executable: str | Path | None = None) -> list[str]:
+    """The spark-submit command line: our `--conf`s, then the caller's options and job.
+    `properties` are stamped on the job's commits."""
     if not job_args:
         raise InvalidInput("spark-submit needs a job: lakeversion spark-submit -- job.py [args]")
-    settings = spark_conf(server_url, branch=branch, catalog=catalog, token=token)
+    settings = spark_conf(server_url, branch=branch, catalog=catalog, token=token,
+                          properties=properties)
     settings.update(conf or {})
-    cmd = [str(spark_submit_executable())]
+    cmd = [str(executable or spark_submit_executable())]
     if master:
         cmd += ["--master", master]
     # the job is the first application file; spark-submit options before it take values
@@ -55,18 +60,25 @@ def run(job_args: Sequence[str], *, branch: str = "main", server: str | None = N
         store: str | None = None, warehouse: str | None = None, catalog: str = "lv",
         token: str | None = None, master: str | None = None, name: str | None = None,
         conf: Mapping[str, str] | None = None, capture: bool = False,
+        properties: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, executable: str | Path | None = None,
         ) -> subprocess.CompletedProcess[str]:
-    """Run the job to completion; an embedded server (if any) stops when it ends."""
+    """Run the job to completion; an embedded server (if any) stops when it ends.
+    `env` adds variables to the job's environment (a run's contract)."""
     embedded = None if server else start_server(store, warehouse, token)
     url = server or embedded.url  # type: ignore[union-attr]
     try:
         cmd = build_command(job_args, url, branch=branch, catalog=catalog, token=token,
-                            master=master, name=name, conf=conf)
-        env = dict(os.environ)
-        env[SERVER_ENV] = url
-        env.setdefault("PYSPARK_PYTHON", sys.executable)
-        env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        return subprocess.run(cmd, env=env, text=True, capture_output=capture, check=False)
+                            master=master, name=name, conf=conf, properties=properties,
+                            executable=executable)
+        job_env = dict(os.environ)
+        job_env.update(env or {})
+        job_env[SERVER_ENV] = url
+        job_env[BRANCH_ENV] = branch
+        job_env.setdefault("PYSPARK_PYTHON", sys.executable)
+        job_env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        return subprocess.run(cmd, env=job_env, text=True, capture_output=capture,
+                              check=False)
     finally:
         if embedded is not None:
             embedded.stop()

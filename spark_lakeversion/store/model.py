@@ -355,6 +355,9 @@ class MergeResult:
     fast_forward: bool
     dry_run: bool
     details: tuple[KeyMergeDetail, ...]
+    #: a gated merge's check reports (`store.gates.CheckReport.to_dict()`) and its preview
+    checks: tuple[dict[str, Any], ...] = ()
+    preview: str | None = None
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -365,7 +368,7 @@ class MergeResult:
         return not self.conflicts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "source": self.source,
             "target": self.target,
             "common_ancestor": self.common_ancestor,
@@ -377,10 +380,16 @@ class MergeResult:
             "details": [d.to_dict() for d in self.details],
             "conflicts": [c.to_dict() for c in self.conflicts],
         }
+        if self.preview is not None:  # a gated merge: its checks' reports and preview
+            data["checks"] = list(self.checks)
+            data["preview"] = self.preview
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MergeResult:
         return cls(data["source"], data["target"], data.get("common_ancestor"),
                    data["target_head_before"], data.get("new_head"),
                    bool(data["fast_forward"]), bool(data["dry_run"]),
-                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]))
+                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]),
+                   tuple(c for c in data.get("checks") or () if isinstance(c, dict)),
+                   data.get("preview"))

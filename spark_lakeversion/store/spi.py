@@ -5,7 +5,8 @@ A storage keeps, and knows nothing about merges or history:
   commits (with their generation number, for history walks);
 - refs, moved only by compare-and-swap, each movement appended to the reflog;
 - the keys each commit changed (for `log --table`), the location index of table contents
-  (no two tables share a directory), gc's state (epoch and cutoffs) and the audit trail.
+  (no two tables share a directory), gc's state (epoch and cutoffs) and the audit trail;
+- merge gates' settings and records (`store/gates.py`): protected branches, checks, runs.
 
 Every write happens in one `writing()` transaction, so objects land before the ref moves
 and a ref never points at a missing commit. `spark_lakeversion.versioning` holds every
@@ -20,6 +21,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 
 from spark_lakeversion.store.audit import AuditRecord
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
 
@@ -37,6 +39,16 @@ class StorageReader(ABC):
 
     @abstractmethod
     def gc_state(self) -> GcState: ...
+
+    @abstractmethod
+    def branch_checks(self, branch: str | None) -> list[CheckSpec]:
+        """The checks of `branch` (None: of every branch), read in the caller's
+        transaction (no extra connection on the commit path)."""
+
+    @abstractmethod
+    def protected_branches(self) -> set[str]:
+        """Names of the protected branches (read in a write transaction: no race with
+        `set_protected`)."""
 
 
 class StorageWriter(StorageReader):
@@ -67,6 +79,10 @@ class StorageWriter(StorageReader):
     def move_branch(self, branch: str, expected_head: str, new_head: str, operation: str,
                     ts_us: int | None = None) -> None:
         """Compare-and-swap a branch's head; `ReferenceConflict` when it moved."""
+
+    @abstractmethod
+    def set_protected(self, branch: str, protected: bool) -> bool:
+        """Protect or unprotect `branch`; whether that changed anything."""
 
 
 class Storage(ABC):
@@ -128,6 +144,27 @@ class Storage(ABC):
     def audit(self, since: datetime | None, principal: str | None,
               limit: int) -> list[AuditRecord]:
         """The newest `limit` records from `since` on (of `principal`), oldest first."""
+    # ---- merge gates' settings and records (not versioned) ----------------------------------
+    @abstractmethod
+    def checks(self, branch: str | None = None) -> list[CheckSpec]: ...
+
+    @abstractmethod
+    def add_check(self, spec: CheckSpec) -> None:
+        """`AlreadyExists` when the branch has a check of that name."""
+
+    @abstractmethod
+    def remove_check(self, branch: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def record_check_runs(self, runs: Sequence[CheckRun]) -> None: ...
+
+    @abstractmethod
+    def check_runs(self, branch: str | None, limit: int) -> list[CheckRun]:
+        """The latest runs, newest first."""
+
+    @abstractmethod
+    def previews_since(self, since: datetime) -> list[str]:
+        """Preview commits of check runs recorded at or after `since` (gc keeps them)."""
 
     # ---- transactions ---------------------------------------------------------------------
     @abstractmethod

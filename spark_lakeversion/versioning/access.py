@@ -26,6 +26,7 @@ from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -181,14 +182,58 @@ class AccessControlledStore(VersionStore):
                             lambda _: self.inner.create_ref(name, type, from_ref))
 
     def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None) -> None:
-        self._mutate("delete_ref", name, [(DELETE, name)], [],
-                     lambda _: self.inner.delete_ref(name, type, expected_head))
+                   expected_head: str | None = None, force: bool = False) -> None:
+        """`force` (deleting a protected branch) needs `admin` too."""
+        needs = [(DELETE, name)] + ([(ADMIN, name)] if force else [])
+        self._mutate("delete_ref", name, needs, [],
+                     lambda _: self.inner.delete_ref(name, type, expected_head, force=force))
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
-        """A branch reset needs `write` (tags are immutable: the store refuses them)."""
-        return self._mutate("assign_ref", name, [(WRITE, name)], [to],
-                            lambda _: self.inner.assign_ref(name, to, expected_head))
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
+                   force: bool = False) -> Ref:
+        """A branch reset needs `write` (tags are immutable: the store refuses them);
+        `force` (resetting a protected branch) needs `admin` too."""
+        needs = [(WRITE, name)] + ([(ADMIN, name)] if force else [])
+        return self._mutate("assign_ref", name, needs, [to],
+                            lambda _: self.inner.assign_ref(name, to, expected_head,
+                                                            force=force))
+
+    # ---- merge gates: protection and check settings need admin on the branch -------------
+    def protect_branch(self, name: str) -> bool:
+        return self._mutate("protect_branch", name, [(ADMIN, name)], [],
+                            lambda _: self.inner.protect_branch(name))
+
+    def unprotect_branch(self, name: str) -> bool:
+        return self._mutate("unprotect_branch", name, [(ADMIN, name)], [],
+                            lambda _: self.inner.unprotect_branch(name))
+
+    def protected_branches(self) -> set[str]:
+        who = self._principal()
+        return {b for b in self.inner.protected_branches() if who.may(READ, b)}
+
+    def add_check(self, spec: CheckSpec) -> CheckSpec:
+        return self._mutate("add_check", spec.branch, [(ADMIN, spec.branch)], [],
+                            lambda _: self.inner.add_check(spec))
+
+    def remove_check(self, branch: str, name: str) -> bool:
+        return self._mutate("remove_check", branch, [(ADMIN, branch)], [],
+                            lambda _: self.inner.remove_check(branch, name))
+
+    def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
+        who = self._principal()
+        if branch is not None:
+            self._require(who, READ, branch, "list_checks")
+        return [c for c in self.inner.list_checks(branch) if who.may(READ, c.branch)]
+
+    def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
+        who = self._principal()
+        if branch is not None:
+            self._require(who, READ, branch, "check_runs")
+        return [r for r in self.inner.check_runs(branch, limit) if who.may(READ, r.branch)]
+
+    def preview_commits(self, since: datetime) -> list[str]:
+        """What gc keeps: store-wide, like gc's other reads."""
+        self._require(self._principal(), ADMIN, EVERY_REF, "preview_commits")
+        return self.inner.preview_commits(since)
 
     def resolve(self, expression: str) -> ResolvedRef:
         return self._read("resolve", [expression], lambda: self.inner.resolve(expression))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
 from spark_lakeversion.limits import check_commit
@@ -28,6 +29,7 @@ from spark_lakeversion.store.model import (
 from spark_lakeversion.store.objects import content_hash, make_commit, to_us
 from spark_lakeversion.store.spi import StorageWriter
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
+from spark_lakeversion.versioning.protection import check_not_protected
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, RefStore
 from spark_lakeversion.versioning.tree import TreeWriter
 
@@ -90,7 +92,7 @@ class CommitStore(RefStore):
         return out
 
     # ---- writes -----------------------------------------------------------------------
-    def _write_commit(self, tx: StorageWriter, branch: str, expected_head: str,
+    def _write_commit(self, tx: StorageWriter, branch: str | None, expected_head: str,
                       parents: tuple[str, ...], base_root: str | None,
                       changes: Mapping[Key, Content | None], author: str, message: str,
                       properties: Mapping[str, str], operation: str,
@@ -100,7 +102,8 @@ class CommitStore(RefStore):
         `changes` are relative to the first parent (what the commit records); the new tree
         is `base_root` + `changes`, or, when given, `same_tree_from` = (another root, the
         changes that turn it into that same tree): trees are canonical, so either way gives
-        the same root, and the caller picks the cheaper one.
+        the same root, and the caller picks the cheaper one. With `branch` None, no ref
+        moves: the commit is a merge preview, published later by `_publish`.
         """
         writer = TreeWriter()
         content_rows: dict[str, str] = {}
@@ -126,8 +129,9 @@ class CommitStore(RefStore):
         generation = 1 + max(self.objects.generation(p) for p in parents)
         tx.put_objects(content_rows, writer.encoded, changes.values())
         tx.put_commit(commit, generation, list(changes))
-        # the ref moved at the commit's own time, so `branch#<commit time>` finds it
-        tx.move_branch(branch, expected_head, commit.id, operation, ts_us)
+        if branch is not None:
+            # the ref moved at the commit's own time, so `branch#<commit time>` finds it
+            tx.move_branch(branch, expected_head, commit.id, operation, ts_us)
         for h, n in writer.nodes.items():
             self.objects.nodes.put(h, n)
         return commit
@@ -144,7 +148,10 @@ class CommitStore(RefStore):
                            message: str, author: str | None,
                            properties: Mapping[str, str] | None, expected_head: str | None,
                            expected_gc_epoch: int | None = None,
-                           from_commits: Sequence[str] = ()) -> Commit:
+                           from_commits: Sequence[str] = (),
+                           recovery: bool = False) -> Commit:
+        """`recovery`: a rollback the caller found restores a state published on the
+        branch, allowed on a protected branch."""
         changes = operations_to_changes(operations)
         for key, value in changes.items():
             if value is not None:  # a new or changed key: it must be a safe name
@@ -165,17 +172,32 @@ class CommitStore(RefStore):
                 self._check_unchanged(ref.name, base, base_values, head_root, changes)
             try:
                 with self.storage.writing() as tx:
+                    if not recovery:
+                        check_not_protected(tx, ref.name, "a direct commit")
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
                         self._require_retained(tx, from_commits)
-                    return self._write_commit(tx, ref.name, head, (head,), head_root, changes,
-                                              author or DEFAULT_AUTHOR, message, props, "commit")
+                    commit = self._write_commit(tx, ref.name, head, (head,), head_root,
+                                                changes, author or DEFAULT_AUTHOR, message,
+                                                props, "commit")
+                    told = self._to_tell(tx, ref.name)
+                if told:
+                    self._committed(told, ref.name, head, commit, changes)
+                return commit
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
                     base, base_values = head, self.objects.values(head_root, changes)
                 head = self.get_ref(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
+
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """Whom to tell about a commit to `branch` (read in its transaction): none here."""
+        return []
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        """Told after a table commit landed (post-commit notifications)."""
 
     def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
                          head_root: str | None, keys: Iterable[Key]) -> None:

@@ -1,5 +1,5 @@
-"""`VersionControl`: the `VersionStore` over any storage. On top of refs, commits, history
-and merge (each its own module), this one adds cherry-pick, revert and rollback: they
+"""`VersionControl`: the `VersionStore` over any storage. On top of refs, commits, history,
+merge and the merge gate (each its own module), this one adds cherry-pick, revert and rollback: they
 replay one commit's diff (or its reverse, or one table's old state) with the same
 three-way rule as merge. Putting a table's old state back is its format's call
 (`TableFormat.restore`): a Delta table gets a new log version, never a rewound one."""
@@ -12,6 +12,7 @@ from spark_lakeversion.errors import (
     ConflictError,
     InvalidInput,
     KeyNotFound,
+    ProtectedBranch,
     ReferenceConflict,
 )
 from spark_lakeversion.formats.base import table_format
@@ -27,13 +28,18 @@ from spark_lakeversion.store.model import (
     Operation,
     Put,
 )
+from spark_lakeversion.versioning.gates.gate import GatedStore
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
-from spark_lakeversion.versioning.merging import MergingStore
+from spark_lakeversion.versioning.protection import (
+    RECOVERY_PROPERTY,
+    check_not_protected,
+    recovery_refused,
+)
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
 from spark_lakeversion.versioning.three_way import plan_merge
 
 
-class VersionControl(MergingStore):
+class VersionControl(GatedStore):
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
                     author: str | None = None,
                     expected_head: str | None = None) -> MergeResult:
@@ -64,6 +70,10 @@ class VersionControl(MergingStore):
         self._require_retained(None, needed)
         for _ in range(MAX_CAS_ATTEMPTS):
             head = self.get_ref(ref.name).head
+            recovery = kind == "revert" and ref.name in self.protected_branches()
+            if recovery and not all(self._is_ancestor(p, head) for p in needed):
+                raise recovery_refused(ref.name, kind, next(
+                    p for p in needed if not self._is_ancestor(p, head)))
             if expected_head and self.objects.expand_hash(expected_head) != head:
                 raise ReferenceConflict(f"branch {ref.name!r} is not at {expected_head}")
             head_root = self.objects.root_of(head)
@@ -96,6 +106,8 @@ class VersionControl(MergingStore):
             message = (f"Revert \"{first.message}\"" if kind == "revert"
                        else first.message) if len(picked) == 1 else f"{kind} {label}"
             props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
+            if recovery:
+                props[RECOVERY_PROPERTY] = kind
             head_values = self.objects.values(head_root, list(staged))
             undos = []
             for k, wanted in list(staged.items()):
@@ -106,6 +118,8 @@ class VersionControl(MergingStore):
                         undos.append(undo)
             try:
                 with self.storage.writing() as tx:
+                    if not recovery:
+                        check_not_protected(tx, ref.name, kind)
                     self._require_retained(tx, needed)
                     commit = self._write_commit(tx, ref.name, head, (head,), head_root,
                                                 staged, author or DEFAULT_AUTHOR, message,
@@ -115,6 +129,10 @@ class VersionControl(MergingStore):
                     undo()
                 if isinstance(exc, ReferenceConflict):
                     continue
+                raise
+            except ProtectedBranch:
+                for undo in undos:
+                    undo()  # what the formats wrote for a commit that did not land
                 raise
             return MergeResult(label, ref.name, None, head, commit.id, False, False,
                                tuple(details))
@@ -131,6 +149,12 @@ class VersionControl(MergingStore):
         current = self.get_contents(ref.name, [k]).get(k)
         if target is None and current is None:
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
+        props = {"lakeversion.rollback.to": to, "lakeversion.rollback.to-commit": to_commit}
+        recovery = ref.name in self.protected_branches()
+        if recovery:
+            if not self._is_ancestor(to_commit, self.get_ref(ref.name).head):
+                raise recovery_refused(ref.name, "rollback", to_commit)
+            props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None
         if target is not None and current is not None:
             target, undo = restored(k, current, target, ref.name)
@@ -138,13 +162,15 @@ class VersionControl(MergingStore):
         try:
             return self._commit_operations(
                 ref.name, [op], message=message or f"Roll back {k} to {to}", author=author,
-                expected_head=expected_head, from_commits=[to_commit],
-                properties={"lakeversion.rollback.to": to,
-                            "lakeversion.rollback.to-commit": to_commit})
-        except ConflictError:
+                expected_head=expected_head, from_commits=[to_commit], properties=props,
+                recovery=recovery)
+        except (ConflictError, ProtectedBranch):
             if undo is not None:
                 undo()  # what the format wrote for a commit that did not land
             raise
+
+    def _is_ancestor(self, commit_id: str, head: str) -> bool:
+        return commit_id == head or self._merge_base(commit_id, head) == commit_id
 
 
 def restored(key: Key, current: Content, wanted: Content, branch: str

@@ -27,6 +27,7 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.limits import invalid_unicode_path
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -108,14 +109,48 @@ class RestVersionStore(VersionStore):
         return Ref.from_dict(self._call("POST", "/refs", body=body))
 
     def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None) -> None:
+                   expected_head: str | None = None, force: bool = False) -> None:
         self._call("POST", "/refs/delete", body={
             "name": name, "type": RefType(type).value if type else None,
-            "expected_head": expected_head})
+            "expected_head": expected_head, "force": force})
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
+                   force: bool = False) -> Ref:
         return Ref.from_dict(self._call("POST", "/refs/assign", body={
-            "name": name, "to": to, "expected_head": expected_head}))
+            "name": name, "to": to, "expected_head": expected_head, "force": force}))
+
+    # ---- merge gates ----------------------------------------------------------------------
+    def protect_branch(self, name: str) -> bool:
+        return bool(self._call("POST", "/branches/protect", body={"name": name})["changed"])
+
+    def unprotect_branch(self, name: str) -> bool:
+        return bool(self._call("POST", "/branches/unprotect", body={"name": name})["changed"])
+
+    def protected_branches(self) -> set[str]:
+        return set(self._call("GET", "/protected-branches")["branches"])
+
+    def add_check(self, spec: CheckSpec) -> CheckSpec:
+        return CheckSpec.from_dict(self._call("POST", "/checks", body=spec.to_dict()))
+
+    def remove_check(self, branch: str, name: str) -> bool:
+        return bool(self._call("POST", "/checks/delete",
+                               body={"branch": branch, "name": name})["deleted"])
+
+    def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
+        params = {"branch": branch} if branch is not None else None
+        return [CheckSpec.from_dict(c) for c in self._call("GET", "/checks",
+                                                           params=params)["checks"]]
+
+    def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
+        params: dict[str, Any] = {"limit": limit}
+        if branch is not None:
+            params["branch"] = branch
+        return [CheckRun.from_dict(r) for r in self._call("GET", "/check-runs",
+                                                          params=params)["runs"]]
+
+    def preview_commits(self, since: datetime) -> list[str]:
+        return list(self._call("GET", "/previews",
+                               params={"since": since.isoformat()})["commits"])
 
     def resolve(self, expression: str) -> ResolvedRef:
         data = self._call("GET", "/resolve", params={"ref": expression})

@@ -23,6 +23,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -118,11 +119,43 @@ class VersionStore(ABC):
 
     @abstractmethod
     def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None) -> None: ...
+                   expected_head: str | None = None, force: bool = False) -> None:
+        """A protected branch is deleted only with `force` (an admin action)."""
 
     @abstractmethod
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
-        """Reset a branch (or re-point a tag explicitly) to what `to` resolves to."""
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
+                   force: bool = False) -> Ref:
+        """Reset a branch (or re-point a tag explicitly) to what `to` resolves to; a
+        protected branch only with `force` (an admin action)."""
+
+    # ---- merge gates: protection and checks (settings, not versioned data) ---------------
+    @abstractmethod
+    def protect_branch(self, name: str) -> bool:
+        """Refuse direct writes to `name` (`ProtectedBranch`); whether that changed."""
+
+    @abstractmethod
+    def unprotect_branch(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def protected_branches(self) -> set[str]: ...
+
+    @abstractmethod
+    def add_check(self, spec: CheckSpec) -> CheckSpec:
+        """Attach a check to merges into `spec.branch`; answers it as stored."""
+
+    @abstractmethod
+    def remove_check(self, branch: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def list_checks(self, branch: str | None = None) -> list[CheckSpec]: ...
+
+    @abstractmethod
+    def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
+        """The latest check runs, newest first."""
+
+    @abstractmethod
+    def preview_commits(self, since: datetime) -> list[str]:
+        """Merge previews recorded since `since` (gc keeps their files)."""
 
     @abstractmethod
     def resolve(self, expression: str) -> ResolvedRef:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
 from spark_lakeversion.formats.merger import MergeContext
@@ -43,83 +44,152 @@ class _MergeInput:
     target_values: Mapping[Key, Content]
 
 
+@dataclass(frozen=True)
+class MergeStep:
+    """One planning of a merge on the target's current head: `done` when it needs no write
+    (nothing new, a dry run, conflicts of a dry run); else a fast-forward to `source_head`
+    or a `plan` to commit on `target_head`."""
+
+    source_head: str
+    target_head: str
+    done: MergeResult | None = None
+    fast_forward: tuple[KeyMergeDetail, ...] = ()
+    plan: MergePlan | None = None
+    merge_input: _MergeInput | None = None
+    base: str | None = None
+
+    def result(self, source: str, target: str, dry_run: bool, new_head: str | None
+               ) -> MergeResult:
+        details = self.fast_forward if self.plan is None else tuple(self.plan.details)
+        return MergeResult(source, target, self.base, self.target_head, new_head,
+                           self.plan is None, dry_run, details)
+
+    @property
+    def changed_keys(self) -> list[Key]:
+        if self.merge_input is not None:
+            return sorted(self.merge_input.source_changes)
+        return [d.key for d in self.fast_forward]
+
+    def discard(self) -> None:
+        """Drop the files of a plan that will never be committed."""
+        if self.plan is not None:
+            for content_plan in self.plan.content_plans.values():
+                content_plan.discard()
+
+
 class MergingStore(HistoryStore):
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
         check_merger_options(options.merger_options())
-        default, per_key, dry_run = options.strategy, options.behaviors, options.dry_run
         props = check_properties(options.properties)
         check_commit(self.limits, message=options.message, author=options.author,
                      properties=props)
         target_ref = self._writable_branch(target)
+        checks = self._merge_checks(target_ref.name)
+        if self._gated(checks):
+            return self._gated_merge(source, target_ref.name, options, props, checks)
         for _ in range(MAX_CAS_ATTEMPTS):
-            source_head = self.resolve(source).commit_id
-            self._require_retained(None, [source_head])
-            target_head = self.get_ref(target_ref.name).head
-            if options.expected_head and \
-                    self.objects.expand_hash(options.expected_head) != target_head:
-                raise ReferenceConflict(f"branch {target_ref.name!r} is not at the expected "
-                                        f"head {options.expected_head}")
-            base = self._merge_base(source_head, target_head)
-            base_root = self.objects.root_of(base) if base else None
-
-            def result(details: Sequence[KeyMergeDetail], new_head: str | None, ff: bool,
-                       base: str | None = base, target_head: str = target_head
-                       ) -> MergeResult:
-                return MergeResult(source, target_ref.name, base, target_head, new_head, ff,
-                                   dry_run, tuple(details))
-
-            if base == source_head:  # nothing new on the source
-                return result([], None if dry_run else target_head, False)
-            changes = self.objects.changes(base_root, self.objects.root_of(source_head))
-            target_root = self.objects.root_of(target_head)
-            context = MergeContext(source, source_head, target_ref.name, target_head,
-                                   options.merger_options(), self.io_properties)
-            if base == target_head and options.fast_forward and not any(
-                    per_key.get(k, default) is MergeBehavior.DROP for k in changes):
-                details = [KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
-                                          per_key.get(k, default)) for k in sorted(changes)]
-                if dry_run:
-                    return result(details, None, True)
-                try:
-                    with self.storage.writing() as tx:
-                        self._require_retained(tx, [source_head])
-                        tx.move_branch(target_ref.name, target_head, source_head,
-                                       f"fast-forward from {source}"[:32])
-                except ReferenceConflict:
-                    continue
-                return result(details, source_head, True)
-            target_values = self.objects.values(target_root, changes)
-            plan = plan_merge(changes, target_values,
-                              default_behavior=default, behaviors=per_key, context=context)
-            if plan.conflicts:
-                conflicted = result(plan.details, None, False)
-                if dry_run:
-                    return conflicted
-                raise ConflictError(
-                    f"merging {source!r} into {target_ref.name!r} has "
-                    f"{len(plan.conflicts)} conflict(s): "
-                    + "; ".join(c.message for c in plan.conflicts), result=conflicted)
-            if dry_run:
-                return result(plan.details, None, False)
-            msg = options.message or f"Merge {source} into {target_ref.name}"
-            merge_props = {"lakeversion.merge.source": source,
-                           "lakeversion.merge.source-commit": source_head, **props}
-            merge_input = _MergeInput(base_root, target_root,
-                                      self.objects.root_of(source_head), changes,
-                                      target_values)
+            step = self._plan_merge(source, target_ref.name, options)
+            if step.done is not None:
+                return step.done
+            if options.dry_run:
+                return step.result(source, target_ref.name, True, None)
             try:
-                commit = self._commit_merge(target_ref.name, target_head, target_root,
-                                            (target_head, source_head), plan, merge_input,
-                                            options.author or DEFAULT_AUTHOR, msg,
-                                            merge_props)
+                new_head = self._commit_step(step, source, target_ref.name, options, props,
+                                             move=True)
             except ReferenceConflict:
-                for content_plan in plan.content_plans.values():
-                    content_plan.discard()  # files of a plan that will never be committed
+                step.discard()
                 continue  # the target moved while planning: plan again on its new state
-            return result(plan.details, commit.id, False)
+            self._merged(checks, source, target_ref.name, step, new_head)
+            return step.result(source, target_ref.name, False, new_head)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
 
-    def _commit_merge(self, branch: str, head: str, head_root: str | None,
+    def _merge_checks(self, branch: str) -> list[Any]:
+        """What guards merges into `branch` (`versioning.gates`): nothing here."""
+        return []
+
+    def _gated(self, checks: list[Any]) -> bool:
+        return False
+
+    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+                new_head: str) -> None:
+        """Told after an ungated merge landed (post-merge notifications)."""
+
+    def _gated_merge(self, source: str, target: str, options: MergeOptions,
+                     props: dict[str, str], checks: list[Any]
+                     ) -> MergeResult:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _plan_merge(self, source: str, target: str, options: MergeOptions) -> MergeStep:
+        """Plan `source` into `target` on the target's current head; writes nothing."""
+        default, per_key, dry_run = options.strategy, options.behaviors, options.dry_run
+        source_head = self.resolve(source).commit_id
+        self._require_retained(None, [source_head])
+        target_head = self.get_ref(target).head
+        if options.expected_head and \
+                self.objects.expand_hash(options.expected_head) != target_head:
+            raise ReferenceConflict(f"branch {target!r} is not at the expected "
+                                    f"head {options.expected_head}")
+        base = self._merge_base(source_head, target_head)
+        base_root = self.objects.root_of(base) if base else None
+
+        def done(details: Sequence[KeyMergeDetail], new_head: str | None, ff: bool
+                 ) -> MergeStep:
+            return MergeStep(source_head, target_head, MergeResult(
+                source, target, base, target_head, new_head, ff, dry_run, tuple(details)),
+                base=base)
+
+        if base == source_head:  # nothing new on the source
+            return done([], None if dry_run else target_head, False)
+        changes = self.objects.changes(base_root, self.objects.root_of(source_head))
+        target_root = self.objects.root_of(target_head)
+        context = MergeContext(source, source_head, target, target_head,
+                               options.merger_options(), self.io_properties)
+        if base == target_head and options.fast_forward and not any(
+                per_key.get(k, default) is MergeBehavior.DROP for k in changes):
+            details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
+                                           per_key.get(k, default)) for k in sorted(changes))
+            return MergeStep(source_head, target_head, fast_forward=details, base=base)
+        target_values = self.objects.values(target_root, changes)
+        plan = plan_merge(changes, target_values,
+                          default_behavior=default, behaviors=per_key, context=context)
+        if plan.conflicts:
+            conflicted = done(plan.details, None, False)
+            if dry_run:
+                return conflicted
+            assert conflicted.done is not None
+            raise ConflictError(
+                f"merging {source!r} into {target!r} has "
+                f"{len(plan.conflicts)} conflict(s): "
+                + "; ".join(c.message for c in plan.conflicts), result=conflicted.done)
+        merge_input = _MergeInput(base_root, target_root, self.objects.root_of(source_head),
+                                  changes, target_values)
+        return MergeStep(source_head, target_head, plan=plan, merge_input=merge_input,
+                         base=base)
+
+    def _commit_step(self, step: MergeStep, source: str, target: str, options: MergeOptions,
+                     props: Mapping[str, str], *, move: bool) -> str:
+        """Write what `step` planned: the new head's id. With `move`, the target moves
+        (compare-and-swap; `ReferenceConflict` when it moved); without, a fast-forward
+        writes nothing and a merge commit is written on no ref (a merge preview)."""
+        if step.plan is None:
+            if move:
+                with self.storage.writing() as tx:
+                    self._require_retained(tx, [step.source_head])
+                    tx.move_branch(target, step.target_head, step.source_head,
+                                   f"fast-forward from {source}"[:32])
+            return step.source_head
+        assert step.merge_input is not None
+        msg = options.message or f"Merge {source} into {target}"
+        merge_props = {"lakeversion.merge.source": source,
+                       "lakeversion.merge.source-commit": step.source_head, **props}
+        commit = self._commit_merge(target if move else None, step.target_head,
+                                    step.merge_input.target_root,
+                                    (step.target_head, step.source_head), step.plan,
+                                    step.merge_input, options.author or DEFAULT_AUTHOR, msg,
+                                    merge_props)
+        return commit.id
+
+    def _commit_merge(self, branch: str | None, head: str, head_root: str | None,
                       parents: tuple[str, ...], plan: MergePlan, merge_input: _MergeInput,
                       author: str, message: str, properties: Mapping[str, str]) -> Commit:
         changes = plan.materialize()

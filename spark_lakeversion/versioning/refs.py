@@ -26,6 +26,7 @@ from spark_lakeversion.versioning.names import (
     validate_ref_name,
 )
 from spark_lakeversion.versioning.objects import Objects
+from spark_lakeversion.versioning.protection import check_not_protected
 from spark_lakeversion.versioning.retention import require_retained
 
 #: compare-and-swap attempts before a write on a branch that keeps moving gives up
@@ -64,7 +65,7 @@ class RefStore(VersionStore):
         return Ref(name, ref_type, head)
 
     def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None) -> None:
+                   expected_head: str | None = None, force: bool = False) -> None:
         ref = self.get_ref(name)
         if type is not None and ref.type is not RefType(type):
             raise RefNotFound(f"{name!r} is a {ref.type.value.lower()}, "
@@ -73,11 +74,16 @@ class RefStore(VersionStore):
             raise InvalidInput(f"the default branch {DEFAULT_BRANCH!r} cannot be deleted")
         expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
         with self.storage.writing() as tx:
+            if not force and ref.type is RefType.BRANCH:
+                check_not_protected(tx, name, "deleting it (without force)")
             deleted = tx.delete_ref(name, expected)
+            if deleted and ref.type is RefType.BRANCH:
+                tx.set_protected(name, False)  # a new branch of that name starts unprotected
         if not deleted:
             raise ReferenceConflict(f"{name!r} is no longer at {expected}: not deleted")
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None) -> Ref:
+    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
+                   force: bool = False) -> Ref:
         ref = self.get_ref(name)
         if ref.type is RefType.TAG:
             raise ReadOnlyRef(f"tag {name!r} is immutable: delete it and create it again")
@@ -85,9 +91,31 @@ class RefStore(VersionStore):
         expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
         self._require_retained(None, [target])
         with self.storage.writing() as tx:
+            if not force:
+                check_not_protected(tx, name, "resetting it (without force)")
             self._require_retained(tx, [target])
             tx.move_branch(name, expected, target, "assign")
         return Ref(name, ref.type, target)
+
+    # ---- protection (admin operations: an access-control layer wraps these) ---------------
+    def protect_branch(self, name: str) -> bool:
+        return self._set_protected(name, True)
+
+    def unprotect_branch(self, name: str) -> bool:
+        return self._set_protected(name, False)
+
+    def _set_protected(self, name: str, on: bool) -> bool:
+        ref = self.get_ref(name)
+        if ref.type is not RefType.BRANCH:
+            raise ReadOnlyRef(f"{name!r} is a tag: only branches are protected")
+        with self.storage.writing() as tx:
+            if tx.heads().get(name) is None:
+                raise RefNotFound(f"no branch named {name!r}")
+            return tx.set_protected(name, on)
+
+    def protected_branches(self) -> set[str]:
+        with self.storage.reading() as reader:
+            return reader.protected_branches()
 
     # ---- ref expressions ------------------------------------------------------------------
     def get_commit(self, commit_id: str) -> Commit:

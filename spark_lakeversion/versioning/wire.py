@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spark_lakeversion.errors import ERRORS_BY_CODE, ConflictError, LakeVersionError
+from spark_lakeversion.errors import ERRORS_BY_CODE, ChecksFailed, ConflictError, LakeVersionError
 from spark_lakeversion.store.model import Conflict, MergeResult
 
 
@@ -15,6 +15,12 @@ def error_from_json(code: str, message: str, error: Mapping[str, Any] | None,
     """The error of `code` (`default` for a code we do not know); a conflict keeps the
     conflicts and merge result of `error` (the body's ``error`` object) it can read."""
     cls = ERRORS_BY_CODE.get(code, default)
+    if issubclass(cls, ChecksFailed):
+        reports = (error or {}).get("reports")
+        preview = (error or {}).get("preview")
+        return cls(message, [r for r in reports if isinstance(r, dict)]
+                   if isinstance(reports, list) else [],
+                   preview if isinstance(preview, str) else None)
     if not issubclass(cls, ConflictError):
         return cls(message)
     conflicts = []

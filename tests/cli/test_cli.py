@@ -85,7 +85,8 @@ def test_branch_create_list_delete(url: str) -> None:
     assert run_json(url, "branch", "create", "feature/x", "--from", "dev") == {
         "name": "feature/x", "type": "BRANCH", "head": main_head}
     listed = run_json(url, "branch", "list")
-    assert listed == {"refs": [{"name": n, "type": "BRANCH", "head": main_head}
+    assert listed == {"refs": [{"name": n, "type": "BRANCH", "head": main_head,
+                                "protected": False}
                                for n in ("dev", "feature/x", "main")]}
     text = run(url, "branch", "list").stdout.splitlines()
     assert [line.split()[0] for line in text] == ["dev", "feature/x", "main"]

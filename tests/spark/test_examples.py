@@ -34,6 +34,9 @@ def test_quickstart_tells_the_whole_story(tmp_path: Path) -> None:
 def test_write_audit_publish(tmp_path: Path) -> None:
     out = _run("write_audit_publish.py", tmp_path)
     assert "published db.payments" in out and "audit failed on" in out
+    assert "payments_valid: 2 violation(s)" in out
+    main_rows = out.split("main now:")[1].split()
+    assert main_rows[:6] == ["1", "ada", "10.0", "2", "bob", "25.5"] and len(main_rows) == 6
 
 
 def test_store_walkthrough(tmp_path: Path) -> None:

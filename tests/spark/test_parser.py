@@ -78,6 +78,13 @@ def test_quoted_at_column_resolves_in_a_dataframe(spark: Any) -> None:
     ("SHOW LOG ON dev LIMIT 5", "CALL `lv`.lakeversion.log(ref => 'dev', max_commits => 5)"),
     ("SHOW DIFF FROM main TO dev", "CALL `lv`.lakeversion.diff(from_ref => 'main', "
                                    "to_ref => 'dev')"),
+    ("ALTER BRANCH main SET PROTECTED", "CALL `lv`.lakeversion.set_protected(name => 'main', "
+                                        "protected => true)"),
+    ("alter branch main unset protected", "CALL `lv`.lakeversion.set_protected("
+                                          "name => 'main', protected => false)"),
+    ("SHOW CHECKS ON BRANCH main", "CALL `lv`.lakeversion.list_checks(branch => 'main')"),
+    ("SHOW CHECK RUNS ON BRANCH main LIMIT 3", "CALL `lv`.lakeversion.check_runs("
+                                              "branch => 'main', max_runs => 3)"),
     ("MERGE BRANCH dev INTO main DRY RUN USING STRATEGY target_wins",
      "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', dry_run => true, "
      "strategy => 'target-wins')"),
@@ -110,6 +117,9 @@ def test_other_statements_are_not_ours(spark: Any, sql: str) -> None:
     ("SHOW LOG LIMIT many", "LIMIT needs a number"),
     ("CREATE BRANCH dev FROM", "a ref after FROM"),
     ("SHOW BRANCHES please", "unexpected 'please'"),
+    ("ALTER BRANCH main PROTECT", "SET PROTECTED or UNSET PROTECTED"),
+    ("ALTER BRANCH main SET LOCKED", "expected PROTECTED"),
+    ("SHOW CHECK RUNS LIMIT lots", "LIMIT needs a number"),
 ])
 def test_malformed_branch_statements_are_invalid_input(spark: Any, sql: str,
                                                        fragment: str) -> None:

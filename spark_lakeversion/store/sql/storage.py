@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from spark_lakeversion.errors import AlreadyExists, InvalidInput, ReferenceConflict
 from spark_lakeversion.store.audit import AuditRecord
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
 from spark_lakeversion.store.objects import from_us, root_commit, to_us
 from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
-from spark_lakeversion.store.sql import audit, gc_state, location_index
+from spark_lakeversion.store.sql import audit, gates, gc_state, location_index
 from spark_lakeversion.store.sql.engine import Database
 from spark_lakeversion.store.sql.schema import (
     INSERT_COMMIT,
@@ -73,6 +74,12 @@ class _Reader(StorageReader):
 
     def gc_state(self) -> GcState:
         return gc_state.read(self.conn)
+
+    def protected_branches(self) -> set[str]:
+        return gates.protected(self.conn)
+
+    def branch_checks(self, branch: str | None) -> list[CheckSpec]:
+        return gates.checks(self.conn, branch)
 
 
 class _Writer(_Reader, StorageWriter):
@@ -134,6 +141,9 @@ class _Writer(_Reader, StorageWriter):
                 f"branch {branch!r} moved: it is no longer at {expected_head}")
         self._reflog(branch, new_head, operation, ts_us)
 
+    def set_protected(self, branch: str, protected: bool) -> bool:
+        return gates.set_protected(self.conn, branch, protected)
+
 
 class SqlStorage(Storage):
     def __init__(self, url: str) -> None:
@@ -151,6 +161,7 @@ class SqlStorage(Storage):
                     metadata.create_all(conn, checkfirst=True)
                     gc_state.create(conn)
                     audit.create(conn)
+                    gates.create(conn)
                 self._bootstrap()
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
@@ -317,3 +328,30 @@ class SqlStorage(Storage):
               limit: int) -> list[AuditRecord]:
         with self.db.read() as conn:
             return audit.read(conn, since, principal, limit)
+    # ---- merge gates ------------------------------------------------------------------------
+    def checks(self, branch: str | None = None) -> list[CheckSpec]:
+        with self.db.read() as conn:
+            return gates.checks(conn, branch)
+
+    def add_check(self, spec: CheckSpec) -> None:
+        try:
+            with self.db.write() as conn:
+                gates.add_check(conn, spec)
+        except IntegrityError as exc:  # added meanwhile by another writer
+            raise gates.add_check_error(spec, exc) from None
+
+    def remove_check(self, branch: str, name: str) -> bool:
+        with self.db.write() as conn:
+            return gates.remove_check(conn, branch, name)
+
+    def record_check_runs(self, runs: Sequence[CheckRun]) -> None:
+        with self.db.write() as conn:
+            gates.record_runs(conn, runs)
+
+    def check_runs(self, branch: str | None, limit: int) -> list[CheckRun]:
+        with self.db.read() as conn:
+            return gates.runs(conn, branch, limit)
+
+    def previews_since(self, since: datetime) -> list[str]:
+        with self.db.read() as conn:
+            return gates.previews_since(conn, to_us(since))

@@ -32,6 +32,7 @@ public final class BranchSql {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
     {"SHOW", "BRANCHES"}, {"SHOW", "TAGS"}, {"USE", "BRANCH"}, {"SHOW", "LOG"},
     {"SHOW", "DIFF"}, {"MERGE", "BRANCH"}, {"ROLLBACK", "TABLE"}, {"REVERT", "COMMIT"},
+    {"ALTER", "BRANCH"}, {"SHOW", "CHECK"}, {"SHOW", "CHECKS"},
   };
 
   /** One parsed branch statement: which procedure of which catalog, with which arguments. */
@@ -299,6 +300,42 @@ public final class BranchSql {
           args.put("commit_id", next("a commit id"));
           onBranchAndRest();
           return "revert_commit";
+        case "ALTER BRANCH":
+          // ALTER BRANCH main SET PROTECTED | UNSET PROTECTED
+          args.put("name", next("a branch name"));
+          if (accept("SET")) {
+            args.put("protected", true);
+          } else if (accept("UNSET")) {
+            args.put("protected", false);
+          } else {
+            throw LakeVersionException.invalid(
+                "ALTER BRANCH takes SET PROTECTED or UNSET PROTECTED");
+          }
+          expect("PROTECTED");
+          rest();
+          return "set_protected";
+        case "SHOW CHECKS":
+          onBranchAndRest();
+          return "list_checks";
+        case "SHOW CHECK":
+          // SHOW CHECK RUNS [ON BRANCH b] [LIMIT n]
+          expect("RUNS");
+          while (more()) {
+            if (accept("ON")) {
+              expect("BRANCH");
+              args.put("branch", next("a branch after ON BRANCH"));
+            } else if (accept("LIMIT")) {
+              String limit = next("a number after LIMIT");
+              try {
+                args.put("max_runs", Integer.parseInt(limit));
+              } catch (NumberFormatException e) {
+                throw LakeVersionException.invalid("LIMIT needs a number, not '" + limit + "'");
+              }
+            } else {
+              clause();
+            }
+          }
+          return "check_runs";
         default:
           throw LakeVersionException.invalid("not a branch statement: " + a + " " + b);
       }

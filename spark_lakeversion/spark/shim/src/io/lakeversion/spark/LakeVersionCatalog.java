@@ -36,6 +36,8 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  */
 public class LakeVersionCatalog extends SparkCatalog {
   public static final String BRANCH_CONF = "spark.lakeversion.branch";
+  /** Spark settings under this prefix become commit properties (prefix removed). */
+  public static final String PROPERTY_CONF_PREFIX = "spark.lakeversion.property.";
   static final String DEFAULT_REF = "main";
 
   private CaseInsensitiveStringMap userOptions;
@@ -87,6 +89,10 @@ public class LakeVersionCatalog extends SparkCatalog {
     SparkContext sc = spark.sparkContext();
     commitProperties.put("spark.app.id", sc.applicationId());
     commitProperties.put("spark.app.name", sc.appName());
+    // spark.lakeversion.property.<name>=<value>: stamped on every commit (runs, Airflow)
+    for (scala.Tuple2<String, String> kv : sc.getConf().getAllWithPrefix(PROPERTY_CONF_PREFIX)) {
+      commitProperties.put(kv._1(), kv._2());
+    }
     author = sc.sparkUser();
     Map<String, String> headers = new LinkedHashMap<>();
     headers.put("X-Lakeversion-Properties", LakeVersionClient.headerJson(commitProperties));

@@ -40,6 +40,15 @@ final class LakeVersionProcedures {
   static final StructType MERGE_ROWS = schema("table", S, "action", S, "conflict_type", S,
       "message", S, "commit_id", S, "statistics", S);
   static final StructType ROLLBACK_ROWS = schema("table", S, "commit_id", S, "message", S);
+  static final StructType BRANCH_ROWS = schema("name", S, "type", S, "head", S,
+      "protected", B);
+  static final StructType PROTECT_ROWS = schema("name", S, "protected", B, "changed", B);
+  static final StructType CHECK_ROWS = schema("branch", S, "name", S, "kind", S, "spec", S,
+      "tables", S, "timeout_s", DataTypes.DoubleType);
+  static final StructType CHECK_RUN_ROWS = schema("timestamp", S, "branch", S, "source", S,
+      "attempt", S, "preview", S, "kind", S, "check", S, "status", S,
+      "violations", DataTypes.LongType, "duration_ms", DataTypes.LongType, "message", S,
+      "samples", S);
 
   /** The procedure called {@code name}, bound to {@code catalog}, or null. */
   static Procedure load(String name, LakeVersionCatalog catalog) {
@@ -75,14 +84,68 @@ final class LakeVersionProcedures {
           }
         };
       case "list_refs":
-        return new Proc(catalog, REF_ROWS, "list branches or tags", opt("type")) {
+        return new Proc(catalog, BRANCH_ROWS, "list branches or tags", opt("type")) {
           @Override
           List<Object[]> run(Args a) {
             Map<String, Object> q = new LinkedHashMap<>();
             q.put("type", a.str("type", null));
+            java.util.Set<String> protectedNames = new java.util.HashSet<>();
+            catalog.client().get("/protected-branches", Map.of()).path("branches")
+                .forEach(n -> protectedNames.add(n.asText()));
             List<Object[]> rows = new ArrayList<>();
             for (JsonNode ref : catalog.client().get("/refs", q).path("refs")) {
-              rows.add(refRow(ref));
+              boolean branch = "BRANCH".equals(text(ref, "type"));
+              rows.add(new Object[] {text(ref, "name"), text(ref, "type"), text(ref, "head"),
+                  branch ? (Object) protectedNames.contains(text(ref, "name")) : null});
+            }
+            return rows;
+          }
+        };
+      case "set_protected":
+        return new Proc(catalog, PROTECT_ROWS, "protect or unprotect a branch",
+            req("name"), opt("protected", B)) {
+          @Override
+          List<Object[]> run(Args a) {
+            boolean on = a.bool("protected");
+            ObjectNode body = LakeVersionClient.object().put("name", a.str("name"));
+            JsonNode r = catalog.client().post(
+                on ? "/branches/protect" : "/branches/unprotect", body);
+            return List.<Object[]>of(new Object[] {a.str("name"), on,
+                r.path("changed").asBoolean()});
+          }
+        };
+      case "list_checks":
+        return new Proc(catalog, CHECK_ROWS, "checks gating merges into branches",
+            opt("branch")) {
+          @Override
+          List<Object[]> run(Args a) {
+            Map<String, Object> q = new LinkedHashMap<>();
+            q.put("branch", a.str("branch", null));
+            List<Object[]> rows = new ArrayList<>();
+            for (JsonNode c : catalog.client().get("/checks", q).path("checks")) {
+              rows.add(new Object[] {text(c, "branch"), text(c, "name"), text(c, "kind"),
+                  text(c, "spec"), c.path("tables").toString(),
+                  c.path("timeout_s").asDouble()});
+            }
+            return rows;
+          }
+        };
+      case "check_runs":
+        return new Proc(catalog, CHECK_RUN_ROWS, "the latest check runs, newest first",
+            opt("branch"), opt("max_runs", DataTypes.IntegerType)) {
+          @Override
+          List<Object[]> run(Args a) {
+            Map<String, Object> q = new LinkedHashMap<>();
+            q.put("branch", a.str("branch", null));
+            q.put("limit", a.integer("max_runs", 50));
+            List<Object[]> rows = new ArrayList<>();
+            for (JsonNode r : catalog.client().get("/check-runs", q).path("runs")) {
+              JsonNode v = r.path("violations");
+              rows.add(new Object[] {text(r, "timestamp"), text(r, "branch"),
+                  text(r, "source"), text(r, "attempt"), text(r, "preview"), text(r, "kind"),
+                  text(r, "name"), text(r, "status"), v.isNumber() ? (Object) v.asLong() : null,
+                  r.path("duration_ms").asLong(), text(r, "message"),
+                  r.path("samples").toString()});
             }
             return rows;
           }
@@ -209,7 +272,19 @@ final class LakeVersionProcedures {
       result = call.call();
     } catch (LakeVersionException e) {
       JsonNode payload = parse(e.payload());
-      if (payload != null && payload.has("result") && dryRun) {
+      if (payload != null && payload.has("reports")) {
+        // a merge gate refused it: list every check's report (the payload keeps them typed)
+        StringBuilder msg = new StringBuilder(text(payload, "message"));
+        for (JsonNode r : payload.path("reports")) {
+          msg.append("\n  ").append(text(r, "status")).append(' ').append(text(r, "name"))
+              .append(": violations=").append(text(r, "violations")).append(", ")
+              .append(text(r, "message"));
+          for (JsonNode sample : r.path("samples")) {
+            msg.append("\n      ").append(sample.toString());
+          }
+        }
+        throw new LakeVersionException(e.code(), msg.toString(), e.payload(), null);
+      } else if (payload != null && payload.has("result") && dryRun) {
         result = payload.path("result");
       } else if (payload != null && payload.has("conflicts")
           && payload.path("conflicts").size() > 0) {

@@ -1,0 +1,116 @@
+"""CLI of merge gates: `branch protect|unprotect NAME` and `check add|list|remove|runs`.
+A refused merge (`lakeversion merge`) exits 5 with every check's report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from spark_lakeversion.cli.output import emit, get_state, render_check_report, short
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.gc.durations import parse_duration
+from spark_lakeversion.store.gates import CheckRun, CheckSpec
+
+
+@click.command("protect")
+@click.argument("name")
+@click.pass_context
+def protect(ctx: click.Context, name: str) -> None:
+    """Protect branch NAME: direct writes are refused; merges (through its checks) only."""
+    changed = get_state(ctx).catalog.branch(name).protect()
+    emit(ctx, {"name": name, "protected": True, "changed": changed},
+         lambda _: f"branch {name} is protected" + ("" if changed else " (already)"))
+
+
+@click.command("unprotect")
+@click.argument("name")
+@click.pass_context
+def unprotect(ctx: click.Context, name: str) -> None:
+    """Let branch NAME take direct writes again."""
+    changed = get_state(ctx).catalog.branch(name).unprotect()
+    emit(ctx, {"name": name, "protected": False, "changed": changed},
+         lambda _: f"branch {name} is not protected" + ("" if changed else " (already)"))
+
+
+@click.group("check")
+def check() -> None:
+    """Checks that gate merges into a branch; they run on the merge preview."""
+
+
+def _render_spec(spec: CheckSpec) -> str:
+    scope = f"  tables={','.join(spec.tables)}" if spec.tables else ""
+    return (f"{spec.branch:<12} {spec.name:<20} {spec.kind.value:<8} "
+            f"timeout={spec.timeout_s:g}s{scope}\n    {spec.spec}")
+
+
+@check.command("add")
+@click.argument("name")
+@click.option("--on", "branch", required=True, metavar="BRANCH",
+              help="Branch whose merges the check gates.")
+@click.option("--sql", help="DuckDB query selecting the rows that violate the check.")
+@click.option("--python", "python_target", metavar="MODULE:FUNCTION",
+              help="A callable (or an entry point of group spark_lakeversion.checks).")
+@click.option("--webhook", metavar="URL", help="POSTed the merge context; 2xx passes.")
+@click.option("--notify", metavar="URL",
+              help="POSTed after each merge or commit lands (never blocks it).")
+@click.option("--tables", default="", metavar="DB.T,...",
+              help="Run only when the merge changes one of these tables.")
+@click.option("--timeout", default="60s", show_default=True, help="e.g. 30s, 5m.")
+@click.pass_context
+def add(ctx: click.Context, name: str, branch: str, sql: str | None,
+        python_target: str | None, webhook: str | None, notify: str | None, tables: str,
+        timeout: str) -> None:
+    """Attach check NAME to merges into BRANCH."""
+    seconds = parse_duration(timeout).total_seconds()
+    if seconds <= 0:
+        raise InvalidInput("--timeout must be above 0")
+    spec = get_state(ctx).catalog.branch(branch).add_check(
+        name, sql=sql, python=python_target, webhook=webhook, notify=notify,
+        tables=[t for t in (s.strip() for s in tables.split(",")) if t], timeout=seconds)
+    emit(ctx, spec.to_dict(), lambda _: f"added check {spec.name} on {spec.branch}")
+
+
+@check.command("list")
+@click.option("--on", "branch", metavar="BRANCH", help="Only this branch's checks.")
+@click.pass_context
+def list_(ctx: click.Context, branch: str | None) -> None:
+    """The checks of every branch (or of BRANCH)."""
+    specs = get_state(ctx).catalog.store.list_checks(branch)
+    emit(ctx, {"checks": [s.to_dict() for s in specs]},
+         lambda _: "\n".join(_render_spec(s) for s in specs) or "(none)")
+
+
+@check.command("remove")
+@click.argument("name")
+@click.option("--on", "branch", required=True, metavar="BRANCH")
+@click.pass_context
+def remove(ctx: click.Context, name: str, branch: str) -> None:
+    """Detach check NAME from BRANCH."""
+    if not get_state(ctx).catalog.branch(branch).remove_check(name):
+        from spark_lakeversion.errors import NotFound
+
+        raise NotFound(f"branch {branch!r} has no check named {name!r}")
+    emit(ctx, {"deleted": True, "branch": branch, "name": name},
+         lambda _: f"removed check {name} from {branch}")
+
+
+def _render_runs(runs: list[CheckRun]) -> str:
+    lines = []
+    for run in runs:
+        lines.append(f"{run.timestamp.isoformat(timespec='seconds')}  {run.branch} <- "
+                     f"{run.source}  preview {short(run.preview)}  attempt "
+                     f"{run.attempt[:8]}  {run.kind}")
+        lines.append(render_check_report(run.report.to_dict()))
+    return "\n".join(lines) or "(none)"
+
+
+@check.command("runs")
+@click.option("--on", "branch", metavar="BRANCH", help="Only runs gating this branch.")
+@click.option("-n", "limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.pass_context
+def runs(ctx: click.Context, branch: str | None, limit: int) -> None:
+    """The latest check runs, newest first."""
+    found = get_state(ctx).catalog.store.check_runs(branch, limit)
+    data: dict[str, Any] = {"runs": [r.to_dict() for r in found]}
+    emit(ctx, data, lambda _: _render_runs(found))

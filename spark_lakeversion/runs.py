@@ -1,0 +1,165 @@
+"""Transactional runs: a job writes on its own branch, which is merged only if it succeeds.
+
+Two halves live here, because both sides of a run must agree on them:
+
+- the environment contract a run hands to its job (`LAKEVERSION_BRANCH`,
+  `LAKEVERSION_SERVER_URL`, `LAKEVERSION_RUN_ID`), read back by `session()` and
+  `connect()` through `env_branch`, `env_server_url` and `env_properties`;
+- `Run`, the context manager behind ``catalog.run(on="main")`` and ``lakeversion run``:
+  create the run branch, let the body write to it, merge it into `on` on a clean exit
+  (through the ordinary merge, hence through the target's gates), delete it unless asked to
+  keep it; on an exception (or a refused merge) keep the branch and re-raise.
+
+Run metadata: the job's own commits carry ``lakeversion.run.id`` (Spark jobs through the
+catalog's ``spark.lakeversion.property.*`` settings, Python clients through `connect()`),
+and the merge commit carries the run id, its branch and command, so `lakeversion log`
+on the target shows which run produced what.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from spark_lakeversion.errors import InvalidInput, LakeVersionError, ReferenceConflict
+from spark_lakeversion.store.model import MergeResult
+
+if TYPE_CHECKING:
+    from spark_lakeversion.api import Branch, Catalog
+
+__all__ = ["BRANCH_ENV", "RUN_BRANCH", "RUN_COMMAND", "RUN_ID", "RUN_ID_ENV", "Run",
+           "SERVER_ENV", "env_branch", "env_properties", "env_server_url",
+           "iceberg_catalog_properties", "new_run_id",
+           "run_environment"]
+
+#: the branch a run's job writes to
+BRANCH_ENV = "LAKEVERSION_BRANCH"
+#: the server's base URL (its Iceberg REST catalog is at ``$LAKEVERSION_SERVER_URL/iceberg``)
+SERVER_ENV = "LAKEVERSION_SERVER_URL"
+#: the run's id, stamped on the job's commits
+RUN_ID_ENV = "LAKEVERSION_RUN_ID"
+
+#: commit properties a run records
+RUN_ID = "lakeversion.run.id"
+RUN_BRANCH = "lakeversion.run.branch"
+RUN_COMMAND = "lakeversion.run.command"
+#: how much of a command line a commit keeps (property values have a byte limit)
+MAX_COMMAND_CHARS = 2000
+
+
+def env_branch(default: str = "main") -> str:
+    """`$LAKEVERSION_BRANCH` (set by a run for its job), else `default`."""
+    return os.environ.get(BRANCH_ENV) or default
+
+
+def env_server_url() -> str | None:
+    return os.environ.get(SERVER_ENV) or None
+
+
+def env_properties() -> dict[str, str]:
+    """Commit properties a job inherits from the run that started it."""
+    run_id = os.environ.get(RUN_ID_ENV)
+    return {RUN_ID: run_id} if run_id else {}
+
+
+def iceberg_catalog_properties() -> dict[str, str]:
+    """pyiceberg `RestCatalog` properties for a run's job: the run's server and branch, and
+    the run id as a commit property. ``RestCatalog("lv", **iceberg_catalog_properties())``."""
+    url = env_server_url()
+    if not url:
+        raise InvalidInput(f"${SERVER_ENV} is not set: not inside `lakeversion run`?")
+    props = {"uri": url.rstrip("/") + "/iceberg", "warehouse": env_branch()}
+    if env_properties():
+        props["header.X-Lakeversion-Properties"] = json.dumps(env_properties())
+    return props
+
+
+def new_run_id() -> str:
+    """Sortable and unique enough for names: ``20261126T021800-3f9a1c``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def run_environment(branch: str, server_url: str, run_id: str) -> dict[str, str]:
+    """The variables a run sets for its job (on top of the caller's environment)."""
+    return {BRANCH_ENV: branch, SERVER_ENV: server_url.rstrip("/"), RUN_ID_ENV: run_id}
+
+
+class Run:
+    """One transactional run on a catalog; see the module docstring.
+
+    After the block: `merge_result` holds the merge (None if the body failed or the checks
+    refused it; a conflicting merge's result), `error` what failed, `branch` the run
+    branch (deleted after a successful run unless `keep_branch`, or if written to after
+    the merge), `base_head` the target's head when the run started (what an on-failure
+    handler rolls back to).
+    """
+
+    def __init__(self, catalog: Catalog, on: str = "main", *, branch: str | None = None,
+                 keep_branch: bool = False, message: str | None = None,
+                 command: str | None = None, properties: Mapping[str, str] | None = None,
+                 run_id: str | None = None) -> None:
+        from spark_lakeversion.versioning.names import validate_ref_name
+
+        self.catalog = catalog
+        self.id = run_id or new_run_id()
+        self.on = catalog.branch(on)
+        self.branch: Branch = catalog.branch(branch or f"run/{self.id}")
+        self.keep_branch = keep_branch
+        self.message = message or f"run {self.id}"
+        self.command = command
+        self.properties = dict(properties or {})
+        self.base_head: str | None = None
+        self.merge_result: MergeResult | None = None
+        self.error: BaseException | None = None
+        self.branch_deleted = False
+        self._entered = False
+        validate_ref_name(self.branch.name)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and self.merge_result is not None \
+            and self.merge_result.successful
+
+    def run_properties(self) -> dict[str, str]:
+        props = {RUN_ID: self.id, RUN_BRANCH: self.branch.name}
+        if self.command:
+            props[RUN_COMMAND] = self.command[:MAX_COMMAND_CHARS]
+        return {**self.properties, **props}
+
+    def __enter__(self) -> Run:
+        if self._entered:
+            raise InvalidInput("a run can be entered only once")
+        self._entered = True
+        self.base_head = self.on.ref_for_write().head
+        self.branch.create(from_=self.base_head)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if exc is not None:
+            self.error = exc
+            return  # keep the branch; the exception propagates
+        merged_head = self.branch.get_ref().head  # deleted below only if still there
+        try:
+            self.merge_result = self.branch.merge_into(
+                self.on, fast_forward=False, message=self.message,
+                properties=self.run_properties())
+        except LakeVersionError as error:  # conflict, failed checks...: keep the branch
+            self.error = error
+            self.merge_result = getattr(error, "result", None)  # a conflict's result
+            raise
+        if not self.keep_branch:
+            try:
+                self.branch.delete(expected_head=merged_head)
+            except ReferenceConflict:  # written to after the merge: keep those writes
+                return
+            self.branch_deleted = True
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, branch={self.branch.name!r}, on={self.on.name!r})"

@@ -1,0 +1,280 @@
+"""The gated merge and the check settings of a branch.
+
+A merge into a branch with checks:
+1. plans the merge on the target's head and writes the merge commit on no ref: the
+   **preview** (a fast-forward's preview is the source head itself);
+2. runs the checks that read a changed table (the others are reported as skipped) on the
+   preview, in parallel, each within its timeout, and records every run;
+3. only if all pass, writes the published commit (the preview's tree and parents, with a
+   summary of the checks in its properties) and compare-and-swaps the target from the head
+   the merge was planned on. If the target moved meanwhile, it plans and checks again, at
+   most `MAX_GATE_ATTEMPTS` times, then fails with `ReferenceConflict`.
+
+A failing check raises `ChecksFailed` with every report; nothing is published and the
+preview stays readable (gc keeps previews within its retained-history window).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
+from spark_lakeversion.store.gates import (
+    CheckKind,
+    CheckReport,
+    CheckRun,
+    CheckSpec,
+    CheckStatus,
+)
+from spark_lakeversion.store.model import (
+    Commit,
+    Content,
+    DiffEntry,
+    DiffKind,
+    Key,
+    MergeResult,
+    RefType,
+)
+from spark_lakeversion.store.objects import make_commit, to_us
+from spark_lakeversion.store.spi import StorageWriter
+from spark_lakeversion.versioning.gates.context import GateContext, default_runner
+from spark_lakeversion.versioning.merging import MergeStep, MergingStore
+from spark_lakeversion.versioning.options import MergeOptions
+
+#: plan-and-check rounds before a gated merge on a target that keeps moving gives up
+MAX_GATE_ATTEMPTS = 3
+MAX_CHECK_SPEC_CHARS = 64 * 1024
+MAX_CHECK_TIMEOUT_S = 3600.0
+MAX_CHECK_RUNS_PAGE = 1000
+#: how stale the commit path's view of notification webhooks may be, in seconds
+NOTIFY_REFRESH_S = 1.0
+_CHECK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")
+
+
+def validate_check(spec: CheckSpec) -> CheckSpec:
+    """The spec as stored, or `InvalidInput` saying what is wrong (checked once, here)."""
+    if not isinstance(spec.name, str) or not _CHECK_NAME.fullmatch(spec.name):
+        raise InvalidInput(f"check name {spec.name!r}: use 1-64 letters, digits, '_', '.', "
+                           "'-' (not starting with '.' or '-')")
+    kind = CheckKind(spec.kind)
+    if not isinstance(spec.spec, str) or not spec.spec.strip():
+        raise InvalidInput(f"check {spec.name!r} needs its SQL, Python target or URL")
+    if len(spec.spec) > MAX_CHECK_SPEC_CHARS or "\x00" in spec.spec:
+        raise InvalidInput(f"check {spec.name!r}: its definition is over "
+                           f"{MAX_CHECK_SPEC_CHARS} characters or holds NUL")
+    if kind is CheckKind.PYTHON and not _PYTHON_TARGET.fullmatch(spec.spec):
+        raise InvalidInput(f"python check {spec.spec!r}: give module:function, a dotted "
+                           "path or an entry-point name of group spark_lakeversion.checks")
+    if kind in (CheckKind.WEBHOOK, CheckKind.NOTIFY) and \
+            not re.fullmatch(r"https?://[^\s]+", spec.spec):
+        raise InvalidInput(f"webhook {spec.spec!r} is not an http(s) URL")
+    if not isinstance(spec.timeout_s, (int, float)) or \
+            not 0 < spec.timeout_s <= MAX_CHECK_TIMEOUT_S:
+        raise InvalidInput(f"check timeout must be within (0, {MAX_CHECK_TIMEOUT_S:g}] "
+                           "seconds")
+    tables = []
+    for table in spec.tables:
+        if not isinstance(table, str):
+            raise InvalidInput("check tables are dotted names such as db.orders")
+        tables.append(str(Key.of(table)))
+    return CheckSpec(spec.branch, spec.name, kind, spec.spec, tuple(tables),
+                     float(spec.timeout_s))
+
+
+def checks_summary(reports: Sequence[CheckReport]) -> str:
+    """`passed: a, b; skipped: c`, for the published commit's properties."""
+    by_status: dict[str, list[str]] = {}
+    for report in reports:
+        by_status.setdefault(report.status.value, []).append(report.name)
+    return "; ".join(f"{status}: {', '.join(names)}" for status, names in by_status.items())
+
+
+class GatedStore(MergingStore):
+    _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
+
+    # ---- settings (admin operations: an access-control layer wraps these) ----------------
+    def add_check(self, spec: CheckSpec) -> CheckSpec:
+        ref = self.get_ref(spec.branch)
+        if ref.type is not RefType.BRANCH:
+            raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
+        stored = validate_check(spec)
+        self.storage.add_check(stored)
+        self._notifiers = None  # this process hears its own changes at once
+        return stored
+
+    def remove_check(self, branch: str, name: str) -> bool:
+        self.get_ref(branch)
+        removed = self.storage.remove_check(branch, name)
+        self._notifiers = None
+        return removed
+
+    def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
+        if branch is not None:
+            self.get_ref(branch)
+        return self.storage.checks(branch)
+
+    def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
+        if not isinstance(limit, int) or not 0 < limit <= MAX_CHECK_RUNS_PAGE:
+            raise InvalidInput(f"limit must be within 1..{MAX_CHECK_RUNS_PAGE}")
+        return self.storage.check_runs(branch, limit)
+
+    def preview_commits(self, since: datetime) -> list[str]:
+        return self.storage.previews_since(since)
+
+    # ---- the gated merge --------------------------------------------------------------------
+    def _merge_checks(self, branch: str) -> list[Any]:
+        return self.storage.checks(branch)  # read for every merge: a new check applies at once
+
+    def _gated(self, checks: list[Any]) -> bool:
+        return any(c.kind is not CheckKind.NOTIFY for c in checks)
+
+    def _gated_merge(self, source: str, target: str, options: MergeOptions,
+                     props: dict[str, str], checks: list[Any]) -> MergeResult:
+        run_checks = default_runner()[0]
+        specs: list[CheckSpec] = checks
+        for attempt in range(MAX_GATE_ATTEMPTS):
+            if attempt:  # checks may have changed while the last round ran
+                specs = self.storage.checks(target)
+            step = self._plan_merge(source, target, options)
+            if step.done is not None:
+                return step.done
+            preview = self._commit_step(step, source, target, options, props, move=False)
+            context = GateContext(uuid.uuid4().hex, preview, source, step.source_head, target,
+                                  step.target_head, tuple(self._preview_diff(step, preview)),
+                                  self)
+            gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
+            reports = self._run_gates(context, gates, run_checks)
+            outcome = tuple(r.to_dict() for r in reports)
+            if not all(r.ok for r in reports):
+                failed = [r for r in reports if not r.ok]
+                raise ChecksFailed(
+                    f"{len(failed)} of {len(reports)} check(s) on {target!r} failed for the "
+                    f"merge of {source!r}"
+                    + (" (dry run)" if options.dry_run else "") + ": "
+                    + "; ".join(f"{r.name}: {r.message or r.status.value}" for r in failed)
+                    + f"; nothing was published; preview {preview} stays readable",
+                    list(outcome), preview)
+            if options.dry_run:
+                return self._with_checks(step.result(source, target, True, None), outcome,
+                                         preview)
+            try:
+                new_head = self._publish(step, preview, target, reports, context.attempt)
+            except ReferenceConflict:
+                continue  # the target moved during the checks: plan and check again
+            self._notify(context, specs, new_head)
+            return self._with_checks(step.result(source, target, False, new_head), outcome,
+                                     preview)
+        raise ReferenceConflict(f"branch {target!r} kept moving during the gated merge of "
+                                f"{source!r}; gave up after {MAX_GATE_ATTEMPTS} rounds of "
+                                "checks")
+
+    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+                new_head: str) -> None:
+        specs: list[CheckSpec] = checks
+        if specs:
+            self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
+                                     target, step.target_head,
+                                     tuple(self._preview_diff(step, new_head)), self),
+                         specs, new_head)
+
+    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """The branch's notification webhooks, from a snapshot of every branch's checks
+        re-read at most every `NOTIFY_REFRESH_S` (a commit pays no extra query; a new
+        notification is heard by other processes within that time)."""
+        now = time.monotonic()
+        cached = getattr(self, "_notifiers", None)
+        if cached is None or now - cached[0] > NOTIFY_REFRESH_S:
+            by_branch: dict[str, list[CheckSpec]] = {}
+            for spec in tx.branch_checks(None):
+                if spec.kind is CheckKind.NOTIFY:
+                    by_branch.setdefault(spec.branch, []).append(spec)
+            cached = (now, by_branch)
+            self._notifiers = cached
+        return list(cached[1].get(branch, ()))
+
+    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
+                   changes: Mapping[Key, Content | None]) -> None:
+        specs: list[CheckSpec] = told
+        if specs:
+            before = self.objects.values(self.objects.root_of(parent), changes)
+            diff = tuple(DiffEntry(k, DiffKind.REMOVED if after is None else
+                                   DiffKind.ADDED if k not in before else DiffKind.CHANGED,
+                                   before.get(k), after)
+                         for k, after in sorted(changes.items()))
+            self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
+                                     parent, diff, self), specs, commit.id, "committed")
+
+    @staticmethod
+    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
+                event: str = "merged") -> None:
+        """Post-commit and post-merge notifications: in the background, never blocking."""
+        notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
+        if notifiers:
+            default_runner()[1](context, notifiers, new_head, event)
+
+    @staticmethod
+    def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
+                     preview: str) -> MergeResult:
+        return MergeResult(result.source, result.target, result.common_ancestor,
+                           result.target_head_before, result.new_head, result.fast_forward,
+                           result.dry_run, result.details, checks, preview)
+
+    def _preview_diff(self, step: MergeStep, preview: str) -> list[DiffEntry]:
+        before = self.objects.root_of(step.target_head)
+        after = self.objects.root_of(preview)
+        out = []
+        for key, (old, new) in sorted(self.objects.changes(before, after).items()):
+            kind = DiffKind.ADDED if old is None else \
+                DiffKind.REMOVED if new is None else DiffKind.CHANGED
+            out.append(DiffEntry(key, kind, old, new))
+        return out
+
+    def _run_gates(self, context: GateContext, specs: Sequence[CheckSpec],
+                   run_checks: object) -> list[CheckReport]:
+        """Scoped checks that read no changed table are skipped; the rest run; every
+        report is recorded."""
+        changed = set(context.changed_tables)
+        to_run = [s for s in specs if not s.tables or changed & set(s.tables)]
+        ran = iter(run_checks(context, to_run)) if to_run else iter(())  # type: ignore[operator]
+        reports = []
+        for spec in specs:
+            if spec in to_run:
+                reports.append(next(ran))
+            else:
+                reports.append(CheckReport(
+                    spec.name, CheckStatus.SKIPPED,
+                    message=f"reads {', '.join(spec.tables)}, which this merge does not "
+                            "change"))
+        now = datetime.now(timezone.utc)
+        self.storage.record_check_runs([
+            CheckRun(context.attempt, context.target, context.source, context.preview, r, now)
+            for r in reports])
+        return reports
+
+    def _publish(self, step: MergeStep, preview: str, target: str,
+                 reports: Sequence[CheckReport], attempt: str) -> str:
+        """Move `target` from the planned head to the checked state, by compare-and-swap."""
+        summary = {"lakeversion.checks": checks_summary(reports),
+                   "lakeversion.checks.preview": preview,
+                   "lakeversion.checks.attempt": attempt}
+        with self.storage.writing() as tx:
+            self._require_retained(tx, [step.source_head])
+            if step.plan is None:  # fast-forward: the preview is the source head
+                tx.move_branch(target, step.target_head, preview, "gated fast-forward")
+                return preview
+            checked = self.objects.commit(preview)
+            props: Mapping[str, str] = {**checked.properties, **summary}
+            ts_us = max(int(time.time() * 1_000_000), to_us(checked.timestamp) + 1)
+            commit = make_commit(checked.parents, checked.root, checked.author,
+                                 checked.message, ts_us, props)
+            changed = list(self.objects.changes(self.objects.root_of(step.target_head),
+                                                checked.root))
+            tx.put_commit(commit, self.objects.generation(preview), changed)
+            tx.move_branch(target, step.target_head, commit.id, "gated merge", ts_us)
+            return commit.id

@@ -1,0 +1,173 @@
+"""Each operator in a real DAG run (`dag.test()`) against a real `lakeversion serve`: the
+XCom values, the rendered templates, and the properties stamped on commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.rest import RestCatalog
+
+from spark_lakeversion.airflow.metadata import DAG_ID, LOGICAL_DATE, RUN_ID, TASK_ID
+from spark_lakeversion.api import Catalog, connect
+from tests.airflow.helpers import load_dag, states, xcom
+
+DAGS = "lv_test_dags.py"
+
+
+@pytest.fixture(scope="module")
+def table_on_main(lv_server: str) -> str:
+    """`db.t (id int)` with row 1 on the shared server's main, once."""
+    rest = RestCatalog("setup", uri=lv_server + "/iceberg")
+    if not rest.table_exists("db.t"):
+        rest.create_namespace_if_not_exists("db")
+        table = rest.create_table("db.t", pa.schema([("id", pa.int32())]))
+        table.append(pa.table({"id": pa.array([1], pa.int32())}))
+    return lv_server
+
+
+@pytest.fixture
+def prefix(table_on_main: str, connection: str) -> str:
+    """A fresh name prefix with its own target branch `<prefix>_target` made from main."""
+    name = f"p{uuid.uuid4().hex[:8]}"
+    connect(table_on_main).branch(f"{name}_target").create(from_="main")
+    return name
+
+
+def rows(url: str, ref: str) -> list[int]:
+    table = RestCatalog("r", uri=url + "/iceberg", warehouse=ref).load_table("db.t")
+    return sorted(table.scan().to_arrow().column("id").to_pylist())
+
+
+def test_operators_xcom_templates_and_properties(prefix: str, connection: str) -> None:
+    catalog = connect(connection)
+    target = catalog.branch(f"{prefix}_target")
+    before = target.head.id
+    run = load_dag(DAGS, "lv_operators").test(run_conf={"prefix": prefix})
+    assert states(run) == dict.fromkeys(
+        ["create_branch", "append", "merge", "tag", "delete_branch", "rollback", "sense"],
+        "success")
+    # create_branch: the branch's head, i.e. the target's pre-run head
+    assert xcom(run, "create_branch") == before
+    # merge: the result and the new head; the merge commit names the DAG run and task
+    result = xcom(run, "merge")
+    merged = xcom(run, "merge", "commit_id")
+    assert result["source"] == f"{prefix}_work" and result["target"] == f"{prefix}_target"
+    assert result["new_head"] == merged and result["target_head_before"] == before
+    merge_commit = catalog.store.get_commit(merged)
+    assert merge_commit.message == f"publish {prefix}"  # templated message
+    assert merge_commit.properties[DAG_ID] == "lv_operators"
+    assert merge_commit.properties[RUN_ID] == run.run_id
+    assert merge_commit.properties[TASK_ID] == "merge"
+    assert merge_commit.properties[LOGICAL_DATE].startswith(str(run.logical_date.date()))
+    # tag: templated from the merge's XCom
+    assert xcom(run, "tag") == merged
+    assert catalog.tag(f"{prefix}_v1").head.id == merged
+    # delete_branch: the head it deleted (the append, which carried no airflow ids: it was
+    # a plain pyiceberg write)
+    assert not catalog.branch(f"{prefix}_work").exists()
+    assert catalog.store.get_commit(xcom(run, "delete_branch")).message.startswith("append")
+    # rollback: db.t back to the pre-run state, one commit, naming the run
+    [rollback_commit] = xcom(run, "rollback")
+    assert target.head.id == rollback_commit
+    assert rows(connection, target.name) == [1]
+    assert rows(connection, f"{prefix}_v1") == [1, len(prefix)]
+    assert run.run_id in catalog.store.get_commit(rollback_commit).message
+    # sense: the first commit on db.t after the merge is the rollback
+    assert xcom(run, "sense") == rollback_commit
+
+
+def test_failed_checks_fail_the_merge_task_and_keep_the_branch(prefix: str,
+                                                               connection: str) -> None:
+    from spark_lakeversion.airflow.operators import describe_failure
+    from spark_lakeversion.errors import ChecksFailed
+
+    catalog = connect(connection)
+    target = catalog.branch(f"{prefix}_target")
+    target.add_check("positive_ids", sql="SELECT * FROM db.t WHERE id <= 0")
+    before = target.head.id
+    run = load_dag(DAGS, "lv_gated").test(run_conf={"prefix": prefix, "value": -7})
+    assert states(run) == {"create_branch": "success", "append": "success",
+                           "merge": "failed", "delete_branch": "upstream_failed"}
+    assert target.head.id == before  # nothing published
+    assert rows(connection, f"{prefix}_work") == [-7, 1]  # the run branch, readable
+    # what the task log shows for such a refusal: every check's report
+    with pytest.raises(ChecksFailed) as refused:
+        catalog.ref(f"{prefix}_work").merge_into(target.name)
+    lines = describe_failure(refused.value)
+    assert lines[0].startswith("ChecksFailed (CHECKS_FAILED)")
+    assert any('"name": "positive_ids"' in line and '"violations": 1' in line
+               for line in lines)
+    # once debugged, the kept branch goes; the same DAG with good data passes the gate
+    catalog.branch(f"{prefix}_work").delete()
+    good = load_dag(DAGS, "lv_gated").test(run_conf={"prefix": prefix, "value": 9})
+    assert set(states(good).values()) == {"success"}
+    assert rows(connection, target.name) == [1, 9]
+
+
+def test_failure_callback_keeps_the_branch_and_rolls_the_target_back(
+        prefix: str, connection: str) -> None:
+    catalog = connect(connection)
+    target = catalog.branch(f"{prefix}_target")
+    run = load_dag(DAGS, "lv_rollback_callback").test(run_conf={"prefix": prefix})
+    assert states(run) == {"create_branch": "success", "append": "success",
+                           "fail": "failed"}
+    assert rows(connection, target.name) == [1]  # the bad row was rolled back
+    assert catalog.branch(f"{prefix}_work").exists()  # the run branch is kept
+    log = list(target.log(limit=3))
+    assert log[0].message.startswith("rollback db.t to ")
+    assert run.run_id in log[0].message
+    assert log[1].message.startswith("append")  # what was rolled back
+
+
+def test_commit_sensor_pokes(prefix: str, connection: str) -> None:
+    from spark_lakeversion.airflow.sensors import CommitSensor
+
+    catalog = connect(connection)
+    target = catalog.branch(f"{prefix}_target")
+    sensor = CommitSensor(task_id="s", branch=target.name, table="db.t")
+    assert sensor.poke({}) is False  # baseline: the head at the first poke
+    other = f"{prefix}_other"
+    catalog.branch(other).create(from_=target.name)
+    rest = RestCatalog("w", uri=connection + "/iceberg", warehouse=target.name)
+    rest.create_namespace("other_ns")  # a commit that does not touch db.t
+    assert sensor.poke({}) is False
+    rest.load_table("db.t").append(pa.table({"id": pa.array([5], pa.int32())}))
+    done: Any = sensor.poke({})
+    assert done.is_done and done.xcom_value == target.head.id
+
+
+def test_hook_and_spark_conf(connection: str) -> None:
+    from spark_lakeversion.airflow.hooks import LakeVersionHook
+
+    hook = LakeVersionHook()
+    assert hook.server_url == connection
+    assert isinstance(hook.get_conn(), Catalog)
+    assert hook.test_connection()[0] is True
+    conf = hook.spark_conf("etl", properties={"airflow.dag_id": "d"})
+    assert conf["spark.sql.catalog.lv.uri"] == connection
+    assert conf["spark.lakeversion.branch"] == "etl"
+    assert conf["spark.lakeversion.property.airflow.dag_id"] == "d"
+
+
+def test_unreachable_server_is_retryable_bad_input_is_not(
+        airflow_db: None, monkeypatch: pytest.MonkeyPatch, connection: str) -> None:
+    import socket
+
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from spark_lakeversion.airflow.operators import CreateBranchOperator
+
+    bad_name = CreateBranchOperator(task_id="bad", branch="no spaces allowed")
+    with pytest.raises(AirflowFailException, match="InvalidName"):
+        bad_name.execute({})
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("AIRFLOW_CONN_LAKEVERSION_DEFAULT",
+                       f'{{"conn_type": "lakeversion", "host": "{dead}"}}')
+    with pytest.raises(AirflowException, match="ServerError") as away:
+        CreateBranchOperator(task_id="away", branch="fine").execute({})
+    assert not isinstance(away.value, AirflowFailException)

@@ -1,0 +1,105 @@
+"""`lakeversion branch protect|unprotect`, `check add|list|remove|runs`, and a refused
+merge exiting 5 with its reports (SQLite file and PostgreSQL stores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import spark_lakeversion as lv
+from spark_lakeversion.cli.main import cli
+from spark_lakeversion.store.model import Content, ContentType
+from tests.helpers import make_store_url
+
+PASS = "tests.cli.test_gates_cli:passes"
+FAIL = "tests.cli.test_gates_cli:fails"
+
+
+def passes(ctx: Any) -> bool:
+    return True
+
+
+def fails(ctx: Any) -> tuple[bool, str]:
+    return False, f"preview {ctx.preview[:8]} rejected"
+
+
+def table(version: int) -> Content:
+    return Content(ContentType.DELTA_TABLE, "orders",
+                   {"location": "s3://lake/orders", "version": version})
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    store_url = make_store_url(request.param, tmp_path)
+    with lv.connect(store_url) as catalog:
+        with catalog.branch("main").transaction("seed") as tx:
+            tx.put("db.orders", table(1))
+        catalog.branch("dev").create()
+        with catalog.branch("dev").transaction("change") as tx:
+            tx.put("db.orders", table(2))
+    return store_url
+
+
+def run(url: str, *args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(cli, ["--store", url, *args])
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def run_json(url: str, *args: str, code: int = 0) -> Any:
+    return json.loads(run(url, "--output", "json", *args, code=code).stdout)
+
+
+def test_protect_list_and_refuse(url: str) -> None:
+    assert run_json(url, "branch", "protect", "main")["changed"] is True
+    listed = {r["name"]: r["protected"] for r in run_json(url, "branch", "list")["refs"]}
+    assert listed == {"main": True, "dev": False}
+    assert "[protected]" in run(url, "branch", "list").stdout
+    head = run_json(url, "branch", "list")["refs"]
+    error = run_json(url, "reset", "main", "--to", "dev", code=1)["error"]
+    assert error["code"] == "PROTECTED_BRANCH"
+    assert run_json(url, "branch", "list")["refs"] == head
+    run(url, "reset", "main", "--to", "dev", "--force")
+    run(url, "branch", "unprotect", "main")
+    assert "[protected]" not in run(url, "branch", "list").stdout
+    assert {r["name"]: r["protected"] for r in run_json(url, "branch", "list")["refs"]} \
+        == {"main": False, "dev": False}
+
+
+def test_check_lifecycle_and_failed_merge_exits_5(url: str) -> None:
+    added = run_json(url, "check", "add", "gate", "--on", "main", "--python", FAIL,
+                     "--tables", "db.orders", "--timeout", "30s")
+    assert added == {"branch": "main", "name": "gate", "kind": "python", "spec": FAIL,
+                     "tables": ["db.orders"], "timeout_s": 30.0}
+    assert run_json(url, "check", "list", "--on", "main")["checks"] == [added]
+    with lv.connect(url) as catalog:
+        head = catalog.branch("main").get_ref().head
+    result = run(url, "merge", "dev", code=5)
+    assert "FAILED   gate" in result.stderr and "rejected" in result.stderr
+    error = run_json(url, "merge", "dev", code=5)["error"]
+    assert error["code"] == "CHECKS_FAILED" and error["reports"][0]["status"] == "failed"
+    with lv.connect(url) as catalog:
+        assert catalog.branch("main").get_ref().head == head
+    runs = run_json(url, "check", "runs", "--on", "main", "-n", "1")["runs"]
+    assert len(runs) == 1 and runs[0]["name"] == "gate" and runs[0]["status"] == "failed"
+    run(url, "check", "remove", "gate", "--on", "main")
+    assert run_json(url, "check", "remove", "gate", "--on", "main", code=2)["error"]["code"] \
+        == "NOT_FOUND"
+    run(url, "check", "add", "gate", "--on", "main", "--python", PASS)
+    merged = run(url, "merge", "dev")
+    assert "PASSED   gate" in merged.stdout
+
+
+def test_check_add_needs_exactly_one_kind(url: str) -> None:
+    assert run_json(url, "check", "add", "x", "--on", "main", code=1)["error"]["code"] \
+        == "INVALID_INPUT"
+    run_json(url, "check", "add", "x", "--on", "main", "--sql", "SELECT 1", "--python", PASS,
+             code=1)
+    run_json(url, "check", "add", "x", "--on", "main", "--sql", "SELECT 1", "--timeout",
+             "soon", code=1)
+    assert run_json(url, "check", "list")["checks"] == []

@@ -1,0 +1,72 @@
+"""Merge gates from Spark SQL: protection refuses INSERT INTO on main and writes nothing;
+MERGE BRANCH goes through the gate and a failed check is a typed `ChecksFailed` error that
+lists the reports; SHOW BRANCHES, SHOW CHECKS and SHOW CHECK RUNS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
+from spark_lakeversion.store.gates import CheckKind, CheckSpec
+from tests.spark.helpers import Lake
+
+pytestmark = pytest.mark.spark
+
+UNIQUE_IDS = "SELECT id, count(*) AS n FROM db.t GROUP BY id HAVING count(*) > 1"
+
+
+def metadata_files(lake: Lake) -> set[Path]:
+    return set(Path(lake.server.warehouse.removeprefix("file://")).rglob("*.metadata.json"))
+
+
+def test_insert_into_protected_main_is_refused(orders: Lake) -> None:
+    rows = orders.rows("ALTER BRANCH main SET PROTECTED")
+    assert [(r.name, r.protected, r.changed) for r in rows] == [("main", True, True)]
+    store = orders.server.store
+    head, files = store.get_ref("main").head, metadata_files(orders)
+    with pytest.raises(ProtectedBranch, match="write to a branch and merge it"):
+        orders.sql("INSERT INTO {lv}.db.t VALUES (3, 'c')")
+    assert store.get_ref("main").head == head
+    assert metadata_files(orders) == files
+    assert orders.ids("db.t") == [1, 2]
+    orders.sql("CREATE BRANCH dev")
+    assert {(r.name, r.protected) for r in orders.rows("SHOW BRANCHES")} == {
+        ("dev", False), ("main", True)}
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
+    orders.sql("MERGE BRANCH dev INTO main")
+    assert orders.ids("db.t") == [1, 2, 3]
+    orders.sql("ALTER BRANCH main UNSET PROTECTED")
+    orders.sql("INSERT INTO {lv}.db.t VALUES (4, 'd')")
+    assert orders.ids("db.t") == [1, 2, 3, 4]
+
+
+def test_merge_branch_goes_through_the_gate(orders: Lake) -> None:
+    store = orders.server.store
+    store.add_check(CheckSpec("main", "unique_ids", CheckKind.SQL, UNIQUE_IDS))
+    orders.sql("CREATE BRANCH dev")
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (2, 'dup')")
+    head = store.get_ref("main").head
+    with pytest.raises(ChecksFailed) as caught:
+        orders.sql("MERGE BRANCH dev INTO main")
+    error = caught.value
+    assert error.reports[0]["name"] == "unique_ids"
+    assert error.reports[0]["samples"] == [{"id": 2, "n": 2}]
+    assert "failed unique_ids: violations=1" in error.message
+    assert '{"id":2,"n":2}' in error.message
+    assert store.get_ref("main").head == head
+    assert orders.ids("db.t") == [1, 2]
+    # the preview is readable from Spark for debugging
+    assert error.preview is not None
+    assert orders.ids(f"db@{error.preview}.t") == [1, 2, 2]
+    [check] = orders.rows("SHOW CHECKS ON BRANCH main")
+    assert (check.name, check.kind, check.spec) == ("unique_ids", "sql", UNIQUE_IDS)
+    [run] = orders.rows("SHOW CHECK RUNS ON BRANCH main LIMIT 5")
+    assert (run.check, run.status, run.violations, run.preview) == (
+        "unique_ids", "failed", 1, error.preview)
+    orders.sql("DELETE FROM {lv}.db@dev.t WHERE v = 'dup'")
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
+    orders.sql("MERGE BRANCH dev INTO main")
+    assert orders.ids("db.t") == [1, 2, 3]
+    assert [r.status for r in orders.rows("SHOW CHECK RUNS")] == ["passed", "failed"]
