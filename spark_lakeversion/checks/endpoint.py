@@ -42,7 +42,9 @@ def endpoint_for(store: VersionStore) -> Endpoint:
         if server is None or not server.running:
             # reads only: the warehouse is an empty scratch directory nothing is written to
             scratch = tempfile.mkdtemp(prefix="lakeversion-checks-")
+            # the store's own FileIO properties (its server's): tables may live on S3
             server = start_embedded_server(store, warehouse=scratch,
-                                           token=secrets.token_urlsafe(24))
+                                           token=secrets.token_urlsafe(24),
+                                           io=store.io_properties)
             _servers[store] = server
         return Endpoint(server.iceberg_uri, str(server.token))
