@@ -146,7 +146,8 @@ def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
 
 def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
     add(lake, "slow", CheckKind.SQL,
-        "SELECT a.range AS x FROM range(100000000000) a WHERE a.range * 2 = -1", timeout=1)
+        "SELECT a.range AS x FROM range(100000000000) a WHERE hash(a.range) = 0",
+        timeout=1)  # hash() keeps DuckDB from proving the filter empty
     dev_with(lake, [4])
     started = time.monotonic()
     [report] = refused(lake).reports
