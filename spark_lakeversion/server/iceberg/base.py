@@ -23,7 +23,7 @@ from spark_lakeversion.locations import (
 )
 from spark_lakeversion.server.errors import bad_request, namespace_not_found
 from spark_lakeversion.server.headers import CommitMeta
-from spark_lakeversion.server.iceberg.addressing import Address, resolve_address
+from spark_lakeversion.server.iceberg.addressing import Address, resolve_address, split_namespace
 from spark_lakeversion.server.iceberg.commits import commit_to_store
 from spark_lakeversion.store.model import Content, ContentType, Key, Operation
 from spark_lakeversion.versioning.interface import VersionStore
@@ -110,6 +110,20 @@ class CatalogBase:
         if content is not None or not addr.namespace:
             return content
         return fmt.namespace_content({}) if self._children(addr) else None
+
+    def _list_names(self, prefix: str | None, namespace: str,
+                    content_type: ContentType) -> dict[str, Any]:
+        """The identifiers of one namespace's direct children of `content_type` (tables
+        or views); an absent namespace is `NoSuchNamespaceException`."""
+        addr = self.address(prefix, split_namespace(namespace))
+        entries = self.store.list_keys(addr.commit_id, addr.key())
+        depth = len(addr.namespace) + 1
+        names = [key.name for key, content in entries
+                 if content.type is content_type and len(key.elements) == depth]
+        if not names:
+            self._require_namespace(addr)
+        return {"identifiers": [{"namespace": list(addr.echo), "name": n} for n in names],
+                "next-page-token": None}
 
     def _require_namespace(self, addr: Address) -> Content:
         content = self._namespace_or_implicit(addr)

@@ -78,15 +78,7 @@ class IcebergCatalog(ViewCatalog):
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        addr = self.address(prefix, split_namespace(namespace))
-        entries = self.store.list_keys(addr.commit_id, addr.key())
-        depth = len(addr.namespace) + 1
-        names = [key.name for key, content in entries
-                 if content.type is ContentType.ICEBERG_TABLE and len(key.elements) == depth]
-        if not names:
-            self._require_namespace(addr)
-        return {"identifiers": [{"namespace": list(addr.echo), "name": n} for n in names],
-                "next-page-token": None}
+        return self._list_names(prefix, namespace, ContentType.ICEBERG_TABLE)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
         addr = self.address(prefix, split_namespace(namespace), table_op=True)

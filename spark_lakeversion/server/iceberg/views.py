@@ -212,15 +212,7 @@ class ViewCatalog(NamespaceCatalog):
 
     # ---- reads -----------------------------------------------------------------------------
     def list_views(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        addr = self.address(prefix, split_namespace(namespace))
-        entries = self.store.list_keys(addr.commit_id, addr.key())
-        depth = len(addr.namespace) + 1
-        names = [key.name for key, content in entries
-                 if content.type is ContentType.ICEBERG_VIEW and len(key.elements) == depth]
-        if not names:
-            self._require_namespace(addr)
-        return {"identifiers": [{"namespace": list(addr.echo), "name": n} for n in names],
-                "next-page-token": None}
+        return self._list_names(prefix, namespace, ContentType.ICEBERG_VIEW)
 
     def load_view(self, prefix: str | None, namespace: str, view: str) -> LoadedView:
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
