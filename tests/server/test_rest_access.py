@@ -20,6 +20,7 @@ from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import Forbidden
 from spark_lakeversion.server.embedded import start_embedded_server
+from spark_lakeversion.store.gates import CheckKind, CheckSpec
 from spark_lakeversion.store.model import Content, ContentType, Put, RefType
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.server.access_helpers import AuthedServer, Captured, write_auth_config
@@ -111,6 +112,14 @@ OPERATIONS: dict[str, tuple[Callable[[AuthedServer, RestVersionStore], Any], set
                                               "datetime").timedelta(days=7), dry_run=False),
            {"admin"}),
     "audit": (lambda site, s: s.audit(), {"admin"}),
+    # merge gates' settings and forced ref changes are admin operations
+    "protect etl-*": (lambda site, s: s.protect_branch(_prepared_branch(site, "etl-p")),
+                      {"admin"}),
+    "add check on etl-*": (lambda site, s: s.add_check(CheckSpec(
+        _prepared_branch(site, "etl-c"), "c", CheckKind.SQL, "SELECT 1 WHERE false")),
+        {"admin"}),
+    "force-delete etl-*": (lambda site, s: s.delete_ref(_prepared_branch(site, "etl-f"),
+                                                        force=True), {"admin"}),
 }
 
 
@@ -124,14 +133,19 @@ def test_api_v1_matrix(authed: AuthedServer, who: str, operation: str) -> None:
             call(authed, store)
             return
         before = authed.refs()
+        settings = (authed.server.store.protected_branches(),
+                    authed.server.store.list_checks())
         with pytest.raises(Forbidden) as err:
             call(authed, store)
         assert f"principal {who!r} lacks" in err.value.message
+        assert (authed.server.store.protected_branches(),
+                authed.server.store.list_checks()) == settings
         # setup of the case (a prepared branch) may add refs; none that existed changed
         after = {r[0]: r for r in authed.refs()}
         assert all(after.get(r[0]) == r for r in before)
         assert set(after) - {r[0] for r in before} <= {
-            n for n in after if n.startswith(("etl-d", "etl-m", "rel-"))}
+            n for n in after if n.startswith(("etl-d", "etl-m", "etl-p", "etl-c", "etl-f",
+                                              "rel-"))}
     finally:
         store.close()
 
