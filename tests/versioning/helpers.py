@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from spark_lakeversion.formats.base import TableFormat
 from spark_lakeversion.locations import AllowedRoots, parse_location
 from spark_lakeversion.store.model import Content, ContentType, Key
@@ -13,7 +15,8 @@ class PlainTables(TableFormat):
 
     content_type = ContentType.DELTA_TABLE
 
-    def validate(self, key: Key, content: Content, roots: AllowedRoots) -> Content:
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
         if "location" in content.fields:
             parse_location(content.fields["location"], f"table {key} location")
         return content
