@@ -477,11 +477,13 @@ class Branch(_NamedRef):
         return self.store.cherry_pick(ids, self.name, dry_run=dry_run,
                                       author=self.catalog.author)
 
-    def rollback_table(self, key: KeyLike, *, to: RefLike,
-                       message: str | None = None) -> Commit:
-        """Set one table to its state at `to` (deleting it if absent there), as a new commit."""
-        return self.store.rollback_table(self.name, Key.of(key), ref_expression(to),
-                                         author=self.catalog.author, message=message)
+    def rollback_table(self, key: KeyLike, *, to: RefLike, message: str | None = None,
+                       properties: Mapping[str, str] | None = None) -> Commit:
+        """Set one table to its state at `to` (deleting it if absent there), as a new commit
+        carrying the catalog's properties (a run's id) and `properties`."""
+        return self.store.rollback_table(
+            self.name, Key.of(key), ref_expression(to), author=self.catalog.author,
+            message=message, properties={**self.catalog.properties, **(properties or {})})
 
 
 class Transaction:

@@ -162,7 +162,7 @@ def rollback_tables(catalog: Catalog, branch: str, to: str, tables: Sequence[str
     by = " ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(properties.items()))
     commits = []
     for key in keys:
-        commit = handle.rollback_table(key, to=to,
+        commit = handle.rollback_table(key, to=to, properties=properties,
                                        message=f"rollback {key} to {to} (airflow {by})")
         log.info("rolled back %s on %s to %s: commit %s", key, branch, to, commit.id)
         commits.append(commit.id)

@@ -132,6 +132,7 @@ class RollbackBody(Body):
     to: str
     message: str | None = None
     expected_head: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
 
 
 def _ref_type(value: RefTypeName | None) -> RefType | None:
@@ -355,7 +356,8 @@ def router(ctx: ServerContext) -> APIRouter:
         commit = await run_in_threadpool(
             _committing, lambda: store.rollback_table(
                 body.branch, key, body.to, author=meta.author,
-                message=body.message or meta.message, expected_head=body.expected_head))
+                message=body.message or meta.message, expected_head=body.expected_head,
+                properties={**meta.properties, **body.properties}))
         return commit.to_dict()
 
     return router

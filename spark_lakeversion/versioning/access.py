@@ -300,12 +300,19 @@ class AccessControlledStore(VersionStore):
 
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None) -> Commit:
+                       expected_head: str | None = None,
+                       properties: Mapping[str, str] | None = None) -> Commit:
         return self._mutate(
             "rollback", branch, [(WRITE, branch)], [to],
-            lambda who: self.inner.rollback_table(
-                branch, key, to, author=self._authored(who, author, {})[0], message=message,
-                expected_head=expected_head))
+            lambda who: self._rollback(who, branch, key, to, author, message,
+                                       expected_head, properties))
+
+    def _rollback(self, who: Principal, branch: str, key: KeyLike, to: str,
+                  author: str | None, message: str | None, expected_head: str | None,
+                  properties: Mapping[str, str] | None) -> Commit:
+        by, props = self._authored(who, author, properties)
+        return self.inner.rollback_table(branch, key, to, author=by, message=message,
+                                         expected_head=expected_head, properties=props)
 
     # ---- file safety: the server's own overlap check, which must see every table --------
     def location_owner(self, location: str, content_id: str | None = None

@@ -6,7 +6,7 @@ three-way rule as merge. Putting a table's old state back is its format's call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from spark_lakeversion.errors import (
     ConflictError,
@@ -140,7 +140,8 @@ class VersionControl(GatedStore):
 
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None) -> Commit:
+                       expected_head: str | None = None,
+                       properties: Mapping[str, str] | None = None) -> Commit:
         k = Key.of(key)
         ref = self._writable_branch(branch)
         to_commit = self.resolve(to).commit_id
@@ -149,7 +150,8 @@ class VersionControl(GatedStore):
         current = self.get_contents(ref.name, [k]).get(k)
         if target is None and current is None:
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
-        props = {"lakeversion.rollback.to": to, "lakeversion.rollback.to-commit": to_commit}
+        props = {**(properties or {}), "lakeversion.rollback.to": to,
+                 "lakeversion.rollback.to-commit": to_commit}
         recovery = ref.name in self.protected_branches()
         if recovery:
             if not self._is_ancestor(to_commit, self.get_ref(ref.name).head):

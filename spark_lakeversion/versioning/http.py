@@ -232,10 +232,12 @@ class RestVersionStore(VersionStore):
 
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None) -> Commit:
+                       expected_head: str | None = None,
+                       properties: Mapping[str, str] | None = None) -> Commit:
         return Commit.from_dict(self._call("POST", "/rollback", body={
             "branch": branch, "table": str(Key.of(key)), "to": to, "message": message,
-            "expected_head": expected_head}, headers=_author(author)))
+            "expected_head": expected_head, "properties": dict(properties or {})},
+            headers=_author(author)))
 
     # ---- gc ------------------------------------------------------------------------------
     def gc_state(self) -> GcState:

@@ -235,8 +235,10 @@ class VersionStore(ABC):
     @abstractmethod
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None) -> Commit:
-        """Set one table on `branch` to its state at `to` (absent there: deleted)."""
+                       expected_head: str | None = None,
+                       properties: Mapping[str, str] | None = None) -> Commit:
+        """Set one table on `branch` to its state at `to` (absent there: deleted);
+        `properties` are added to the commit's (e.g. the run or DAG that rolled back)."""
 
     # ---- file safety --------------------------------------------------------------------
     def location_owner(self, location: str, content_id: str | None = None

@@ -74,7 +74,12 @@ def test_operators_xcom_templates_and_properties(prefix: str, connection: str) -
     assert target.head.id == rollback_commit
     assert rows(connection, target.name) == [1]
     assert rows(connection, f"{prefix}_v1") == [1, len(prefix)]
-    assert run.run_id in catalog.store.get_commit(rollback_commit).message
+    rollback = catalog.store.get_commit(rollback_commit)
+    assert run.run_id in rollback.message
+    assert rollback.properties[DAG_ID] == "lv_operators"
+    assert rollback.properties[RUN_ID] == run.run_id
+    assert rollback.properties[TASK_ID] == "rollback"
+    assert rollback.properties["lakeversion.rollback.to-commit"] == before
     # sense: the first commit on db.t after the merge is the rollback
     assert xcom(run, "sense") == rollback_commit
 

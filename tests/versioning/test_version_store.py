@@ -376,7 +376,8 @@ def test_rollback_table(store: VersionStore) -> None:
                                  Put(Key.of("db.u"), table("u", "1"))], message="good")
     store.commit("main", [Put(Key.of("db.t"), table("t", "bad")),
                           Put(Key.of("db.u"), table("u", "2"))], message="bad")
-    commit = store.rollback_table("main", "db.t", good.id)
+    commit = store.rollback_table("main", "db.t", good.id, properties={"run": "r1"})
+    assert commit.properties["run"] == "r1"  # e.g. the run or DAG that rolled back
     assert store.get_content("main", "db.t") == table("t", "good")
     assert store.get_content("main", "db.u") == table("u", "2")  # other tables untouched
     assert commit.properties["lakeversion.rollback.to-commit"] == good.id
