@@ -16,11 +16,12 @@ from typing import Any
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import spark_lakeversion as lv
 from spark_lakeversion.cli.main import LakeVersionGroup, cli
 from spark_lakeversion.store.model import Content, ContentType, Key, Put
+from tests.cli.helpers import run, run_json
 from tests.helpers import make_store_url
 
 LAKEVERSION = Path(sys.executable).parent / "lakeversion"
@@ -40,19 +41,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         tx.put("db.orders", table("orders", 1))
         tx.put("db.customers", table("customers", 1))
     return store_url
-
-
-def run(url: str, *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, ["--store", url, *args])
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in result.output
-    return result
-
-
-def run_json(url: str, *args: str, code: int = 0) -> Any:
-    result = run(url, "--output", "json", *args, code=code)
-    assert result.stderr == ""
-    return json.loads(result.stdout)
 
 
 def snapshot(url: str) -> tuple[list[tuple[str, str, str]], dict[str, list[str]]]:

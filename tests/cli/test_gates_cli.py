@@ -3,16 +3,15 @@ merge exiting 5 with its reports (SQLite file and PostgreSQL stores)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 import spark_lakeversion as lv
-from spark_lakeversion.cli.main import cli
 from spark_lakeversion.store.model import Content, ContentType
+from tests.cli import helpers
+from tests.cli.helpers import run
 from tests.helpers import make_store_url
 
 PASS = "tests.cli.test_gates_cli:passes"
@@ -44,15 +43,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return store_url
 
 
-def run(url: str, *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, ["--store", url, *args])
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in result.output
-    return result
-
-
 def run_json(url: str, *args: str, code: int = 0) -> Any:
-    return json.loads(run(url, "--output", "json", *args, code=code).stdout)
+    return helpers.run_json(url, *args, code=code, quiet=False)
 
 
 def test_protect_list_and_refuse(url: str) -> None:
