@@ -55,3 +55,15 @@ def make_store_url(backend: str, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     require_postgres()
     return fresh_postgres_url()
+
+
+def fake_spark_home(root: Path, exit_code: int = 0) -> Path:
+    """A `$SPARK_HOME` whose `bin/spark-submit` only writes its arguments to
+    `<home>/started` (one a line): tests tell whether Spark would have started, and with
+    what, without starting it."""
+    home = root / "fake-spark"
+    (home / "bin").mkdir(parents=True)
+    script = home / "bin" / "spark-submit"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{home}/started"\nexit {exit_code}\n')
+    script.chmod(0o755)
+    return home

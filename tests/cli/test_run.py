@@ -185,7 +185,8 @@ def test_bad_input_creates_no_branch(lake: tuple[str, Path]) -> None:
     assert json.loads(failing.stdout) == {  # stdout: exactly one JSON document
         "run_id": json.loads(failing.stdout)["run_id"], "on": "main", "branch": "f",
         "branch_deleted": False, "merged": False, "exit_code": 3,
-        "error": "the job exited with code 3"}
+        "error": "the job exited with code 3",
+        "input": connect(store).branch("main").head.id}
     assert "job output" in failing.stderr
     connect(store).branch("f").delete()
     missing = lv(store, warehouse, "--", "no-such-command-xyz")
