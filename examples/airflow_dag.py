@@ -1,47 +1,53 @@
 """A pipeline on a branch, in Airflow: create_branch -> spark_submit on the branch ->
 merge into main (gated by main's checks) -> delete_branch.
 
-Set-up, once (the connection, and the check that gates merges into main)::
+Run it once, as a script (a throwaway Airflow home, an embedded lakeversion server on a
+temporary store, db.orders and main's check set up, then ``dag.test()``)::
 
-    pip install 'spark-lakeversion[airflow]'
-    lakeversion serve --store sqlite:///lake/store.db --warehouse lake/warehouse --port 8181
+    python examples/airflow_dag.py          # prints: state success, main's new commit
+    python examples/airflow_dag.py --bad    # the check refuses: its report, the kept branch
+
+or in an Airflow installation (README, "Run the seed's DAG"), with the connection::
+
     export AIRFLOW_CONN_LAKEVERSION_DEFAULT='{"conn_type": "lakeversion",
                                               "host": "http://127.0.0.1:8181"}'
     lakeversion --store http://127.0.0.1:8181 check add no_negative_amounts --on main \\
         --sql "SELECT * FROM db.orders WHERE amount < 0"
 
-Every DAG run writes on its own branch ``etl/<run id>``. If the job's data fails the check,
-the merge task fails, `main` is untouched and the branch stays for debugging (read it as
-``lv.db@etl/<run id>.orders``); `keep_run_branch` logs that (and would roll `main` back to
-its pre-run head with ``rollback=True``). Trigger a bad run with the param ``bad=true``.
-Commits made by these tasks carry ``airflow.dag_id``, ``airflow.run_id``,
-``airflow.task_id`` and ``airflow.logical_date``.
+Every DAG run writes on its own branch ``etl/<run id>`` (``ref_safe``: no dots, so Spark
+SQL reads it). If the job's data fails the check, the merge task fails, `main` is
+untouched and the branch stays for debugging; `keep_run_branch` logs the Spark SQL name of
+each table the run wrote (and would roll `main` back to its pre-run head with
+``rollback=True``). Trigger a bad run with the param ``bad=true``. Commits made by these
+tasks carry ``airflow.dag_id``, ``airflow.run_id``, ``airflow.task_id`` and
+``airflow.logical_date``.
 """
 
 from __future__ import annotations
 
-import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+if __name__ == "__main__":  # a script: Airflow reads its home when first imported
+    from spark_lakeversion.airflow.standalone import prepare_home
 
-from spark_lakeversion.airflow.callbacks import keep_run_branch
-from spark_lakeversion.airflow.operators import (
+    prepare_home(Path(__file__))
+
+from airflow.sdk import DAG, Param  # noqa: E402
+
+from spark_lakeversion.airflow.callbacks import keep_run_branch  # noqa: E402
+from spark_lakeversion.airflow.operators import (  # noqa: E402
     CreateBranchOperator,
     DeleteBranchOperator,
     LakeVersionSparkSubmitOperator,
     MergeOperator,
 )
+from spark_lakeversion.runs import ref_safe  # noqa: E402
 
 JOB = str(Path(__file__).resolve().parent / "airflow_spark_job.py")
 BRANCH = "etl/{{ run_id | ref_safe }}"
-
-
-def ref_safe(text: str) -> str:
-    """A run id (``manual__2026-01-01T00:00:00+00:00``) as a branch-name part."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")
-
+CHECK_SQL = "SELECT * FROM db.orders WHERE amount < 0"
 
 with DAG(
     dag_id="lakeversion_pipeline",
@@ -66,3 +72,63 @@ with DAG(
     delete_branch = DeleteBranchOperator(task_id="delete_branch", branch=BRANCH)
 
     create_branch >> spark_submit >> merge >> delete_branch
+
+
+def main(argv: list[str]) -> int:
+    """Run the DAG once against an embedded server (or ``--server URL``); 0 iff it
+    succeeded. Prints the state and main's new commit, or the failed check's report and
+    the kept branch."""
+    import argparse
+    import json
+    import os
+    import tempfile
+
+    import pyarrow as pa
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.airflow.callbacks import describe_kept_branch
+    from spark_lakeversion.airflow.standalone import migrate
+    from spark_lakeversion.api import connect
+    from spark_lakeversion.cli.output import render_check_report
+    from spark_lakeversion.spark import start_server
+
+    parser = argparse.ArgumentParser(description="Run lakeversion_pipeline once.")
+    parser.add_argument("--bad", action="store_true", help="write a row main's check refuses")
+    parser.add_argument("--rows", type=int, default=5)
+    parser.add_argument("--server", metavar="URL",
+                        help="a running lakeversion server (default: an embedded one)")
+    args = parser.parse_args(argv)
+    migrate()
+    url = args.server
+    if not url:
+        lake = Path(tempfile.mkdtemp(prefix="lakeversion-lake-"))
+        url = start_server(f"sqlite:///{lake / 'store.db'}", str(lake / "warehouse")).url
+    os.environ["AIRFLOW_CONN_LAKEVERSION_DEFAULT"] = json.dumps(
+        {"conn_type": "lakeversion", "host": url})
+    catalog = connect(url)
+    main_branch = catalog.branch("main")
+    rest = RestCatalog("setup", uri=url + "/iceberg")
+    if not rest.table_exists("db.orders"):  # the check names it: it exists first
+        rest.create_namespace_if_not_exists("db")
+        rest.create_table("db.orders", pa.schema([("id", pa.int64()), ("amount", pa.float64())]))
+    if "no_negative_amounts" not in {c.name for c in main_branch.checks()}:
+        main_branch.add_check("no_negative_amounts", sql=CHECK_SQL, tables=["db.orders"])
+
+    run = dag.test(run_conf={"rows": args.rows, "bad": args.bad})
+    state = str(getattr(run.state, "value", run.state))
+    print(f"run {run.run_id}: state {state}")
+    if state == "success":
+        print(f"published on main: commit {main_branch.head.id}")
+        return 0
+    branch = "etl/" + ref_safe(run.run_id)
+    for check in main_branch.check_runs(limit=10):
+        if check.source == branch and not check.report.ok:
+            print(f"check refused the merge of {branch} into main:")
+            print(render_check_report(check.to_dict()))
+    for line in describe_kept_branch(catalog, branch, "main"):
+        print(line)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -158,7 +158,7 @@ def rollback_tables(catalog: Catalog, branch: str, to: str, tables: Sequence[str
     """Roll back `tables` (default: all that differ from `to`) on `branch`; commit ids."""
     handle = catalog.branch(branch)
     keys = list(tables) if tables is not None else \
-        [str(d.key) for d in handle.diff(to) if _is_table(d)]
+        [str(d.key) for d in handle.diff(to) if changes_a_table(d)]
     by = " ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(properties.items()))
     commits = []
     for key in keys:
@@ -169,7 +169,8 @@ def rollback_tables(catalog: Catalog, branch: str, to: str, tables: Sequence[str
     return commits
 
 
-def _is_table(diff: Any) -> bool:
+def changes_a_table(diff: Any) -> bool:
+    """A diff entry about a table (not a namespace or view)."""
     content = diff.to_content or diff.from_content
     return content is not None and content.is_table
 
@@ -227,17 +228,21 @@ STDERR_LINES = 200
 class LakeVersionSparkSubmitOperator(LakeVersionOperator):
     """A real ``spark-submit`` of `application` on `branch` of the connection's server, as
     ``lakeversion spark-submit`` runs it; the job's commits carry the Airflow ids.
-    XCom: the branch's head after the job."""
+    Before Spark starts, the server, the token and the branch are checked (one typed
+    error: an unreachable server is retryable, a missing branch is not); with
+    `create_branch` a missing branch is created from `source`. Spark logs at
+    `spark_log_level`. XCom: the branch's head after the job."""
 
     template_fields: Sequence[str] = ("application", "application_args", "branch", "conf",
-                                      "name")
+                                      "name", "source")
     ui_color = "#fdebd0"
 
     def __init__(self, *, application: str, branch: str,
                  application_args: Sequence[str] = (), conf: dict[str, str] | None = None,
                  master: str | None = "local[*]", name: str | None = None,
                  spark_submit_args: Sequence[str] = (), catalog: str = "lv",
-                 **kwargs: Any) -> None:
+                 create_branch: bool = False, source: str = "main",
+                 spark_log_level: str = "WARN", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.application = application
         self.application_args = list(application_args)
@@ -247,6 +252,9 @@ class LakeVersionSparkSubmitOperator(LakeVersionOperator):
         self.name = name
         self.spark_submit_args = list(spark_submit_args)
         self.catalog = catalog
+        self.create_branch = create_branch
+        self.source = source
+        self.spark_log_level = spark_log_level
 
     def run(self, catalog: Catalog, context: Any) -> str:
         from spark_lakeversion.spark.submit import run as spark_submit
@@ -255,11 +263,13 @@ class LakeVersionSparkSubmitOperator(LakeVersionOperator):
         url, token = hook.connection_settings()
         args = [*self.spark_submit_args, self.application,
                 *[str(a) for a in self.application_args]]
-        self.log.info("spark-submit on branch %s: %s", self.branch, shlex.join(args))
         done = spark_submit(args, branch=self.branch, server=url, token=token,
                             catalog=self.catalog, master=self.master,
                             name=self.name or self.task_id, conf=self.conf,
-                            properties=airflow_properties(context), capture=True)
+                            properties=airflow_properties(context), capture=True,
+                            log_level=self.spark_log_level,
+                            create_from=self.source if self.create_branch else None,
+                            progress=lambda line: self.log.info("%s", line))
         for line in (done.stdout or "").splitlines():
             self.log.info("%s", line)
         if done.returncode != 0:

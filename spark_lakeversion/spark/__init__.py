@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,8 +32,8 @@ CATALOG_CLASS = "io.lakeversion.spark.LakeVersionCatalog"
 #: Spark settings under this prefix become commit properties (the shim strips the prefix)
 PROPERTY_CONF_PREFIX = "spark.lakeversion.property."
 
-__all__ = ["session", "configure", "spark_conf", "ICEBERG_EXTENSION", "SHIM_EXTENSION",
-           "CATALOG_CLASS", "PROPERTY_CONF_PREFIX", "SERVER_ENV"]
+__all__ = ["session", "configure", "spark_conf", "sql_name", "ICEBERG_EXTENSION",
+           "SHIM_EXTENSION", "CATALOG_CLASS", "PROPERTY_CONF_PREFIX", "SERVER_ENV"]
 
 _servers: list[Any] = []
 _servers_lock = threading.Lock()
@@ -107,6 +108,21 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
                                "spaces and a string value")
         conf[PROPERTY_CONF_PREFIX + key] = value
     return conf
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def sql_name(table: str | Sequence[str], ref: str, catalog: str = "lv") -> str:
+    """Table `table` (``db.t`` or its parts) at `ref` as Spark SQL reads it, ready to paste:
+    ``lv.`db@etl/run-1`.t``; the ref rides on the first namespace part, and any part
+    that is not a plain identifier is backquoted (a backquote inside doubled)."""
+    parts = table.split(".") if isinstance(table, str) else list(table)
+    if len(parts) < 2:
+        raise InvalidInput(f"{table!r} is not a namespace-qualified table name (db.t)")
+    parts[0] = f"{parts[0]}@{ref}"
+    return ".".join(p if _PLAIN_IDENTIFIER.fullmatch(p) else "`" + p.replace("`", "``") + "`"
+                    for p in [catalog, *parts])
 
 
 def _merge_list(existing: str | None, ours: str) -> str:
