@@ -75,21 +75,12 @@ with DAG(
 
 
 def main(argv: list[str]) -> int:
-    """Run the DAG once against an embedded server (or ``--server URL``); 0 iff it
-    succeeded. Prints the state and main's new commit, or the failed check's report and
-    the kept branch."""
+    """Run the DAG once against an embedded server on a temporary store (or ``--server
+    URL``); 0 iff it succeeded."""
     import argparse
-    import json
-    import os
     import tempfile
 
-    import pyarrow as pa
-    from pyiceberg.catalog.rest import RestCatalog
-
-    from spark_lakeversion.airflow.callbacks import describe_kept_branch
     from spark_lakeversion.airflow.standalone import migrate
-    from spark_lakeversion.api import connect
-    from spark_lakeversion.cli.output import render_check_report
     from spark_lakeversion.spark import start_server
 
     parser = argparse.ArgumentParser(description="Run lakeversion_pipeline once.")
@@ -99,10 +90,29 @@ def main(argv: list[str]) -> int:
                         help="a running lakeversion server (default: an embedded one)")
     args = parser.parse_args(argv)
     migrate()
-    url = args.server
-    if not url:
-        lake = Path(tempfile.mkdtemp(prefix="lakeversion-lake-"))
-        url = start_server(f"sqlite:///{lake / 'store.db'}", str(lake / "warehouse")).url
+    if args.server:
+        return run_once(args.server, args.rows, args.bad)
+    with tempfile.TemporaryDirectory(prefix="lakeversion-lake-") as lake:
+        server = start_server(f"sqlite:///{lake}/store.db", f"{lake}/warehouse")
+        try:
+            return run_once(server.url, args.rows, args.bad)
+        finally:
+            server.stop()
+
+
+def run_once(url: str, rows: int, bad: bool) -> int:
+    """Set up db.orders and main's check on `url`, run the DAG, print what happened: the
+    state and main's new commit, or the failed check's report and the kept branch."""
+    import json
+    import os
+
+    import pyarrow as pa
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.airflow.callbacks import describe_kept_branch
+    from spark_lakeversion.api import connect
+    from spark_lakeversion.cli.output import render_check_report
+
     os.environ["AIRFLOW_CONN_LAKEVERSION_DEFAULT"] = json.dumps(
         {"conn_type": "lakeversion", "host": url})
     catalog = connect(url)
@@ -114,7 +124,7 @@ def main(argv: list[str]) -> int:
     if "no_negative_amounts" not in {c.name for c in main_branch.checks()}:
         main_branch.add_check("no_negative_amounts", sql=CHECK_SQL, tables=["db.orders"])
 
-    run = dag.test(run_conf={"rows": args.rows, "bad": args.bad})
+    run = dag.test(run_conf={"rows": rows, "bad": bad})
     state = str(getattr(run.state, "value", run.state))
     print(f"run {run.run_id}: state {state}")
     if state == "success":

@@ -106,3 +106,21 @@ def test_spark_conf_refuses_bad_property_names() -> None:
     for bad in ("", "a=b", "with space"):
         with pytest.raises(InvalidInput, match="commit property"):
             spark_conf("http://127.0.0.1:9", properties={bad: "v"}, shim_jar="x.jar")
+
+
+def test_run_branch_names_and_spark_sql_names() -> None:
+    from spark_lakeversion.runs import ref_safe, run_branch_name
+    from spark_lakeversion.spark import sql_name
+
+    assert ref_safe("manual__2026-12-06T06:23:16.267591+00:00") \
+        == "manual__2026-12-06T06-23-16-267591"
+    assert ref_safe("scheduled__2026-01-01T00:00:00+02:00") \
+        == "scheduled__2026-01-01T00-00-00-02-00"
+    assert ref_safe("...") == "run"
+    assert run_branch_name("20261126T021800-3f9a1c") == "run/20261126T021800-3f9a1c"
+    assert "." not in run_branch_name("a.b.c", prefix="etl")
+    assert sql_name("db.orders", "etl/x-1") == "lv.`db@etl/x-1`.orders"
+    assert sql_name(["a", "b", "my table"], "v1.0", "cat") == "cat.`a@v1.0`.b.`my table`"
+    assert sql_name("db.t`x", "dev") == "lv.`db@dev`.`t``x`"
+    with pytest.raises(InvalidInput):
+        sql_name("t", "dev")

@@ -12,7 +12,6 @@ server or a ref that moved meanwhile fail it as retryable (`AirflowException`).
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Sequence
 from typing import Any
 

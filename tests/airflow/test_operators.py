@@ -3,7 +3,9 @@ XCom values, the rendered templates, and the properties stamped on commits."""
 
 from __future__ import annotations
 
+import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +15,7 @@ from pyiceberg.catalog.rest import RestCatalog
 from spark_lakeversion.airflow.metadata import DAG_ID, LOGICAL_DATE, RUN_ID, TASK_ID
 from spark_lakeversion.api import Catalog, connect
 from tests.airflow.helpers import load_dag, states, xcom
+from tests.helpers import fake_spark_home
 
 DAGS = "lv_test_dags.py"
 
@@ -159,8 +162,6 @@ def test_hook_and_spark_conf(connection: str) -> None:
 
 def test_unreachable_server_is_retryable_bad_input_is_not(
         airflow_db: None, monkeypatch: pytest.MonkeyPatch, connection: str) -> None:
-    import socket
-
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
     from spark_lakeversion.airflow.operators import CreateBranchOperator
@@ -176,3 +177,56 @@ def test_unreachable_server_is_retryable_bad_input_is_not(
     with pytest.raises(AirflowException, match="ServerError") as away:
         CreateBranchOperator(task_id="away", branch="fine").execute({})
     assert not isinstance(away.value, AirflowFailException)
+
+
+def test_spark_submit_operator_preflight(prefix: str, connection: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before Spark starts: a missing branch fails the task for good, an unreachable server
+    as retryable; `create_branch` creates it from `source`. Spark never starts on a
+    refusal (the fake spark-submit records whether it ran)."""
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from spark_lakeversion.airflow.operators import LakeVersionSparkSubmitOperator
+
+    home = fake_spark_home(tmp_path)
+    monkeypatch.setenv("SPARK_HOME", str(home))
+    catalog = connect(connection)
+    branch = f"{prefix}_spark"
+
+    def operator(**kwargs: Any) -> LakeVersionSparkSubmitOperator:
+        return LakeVersionSparkSubmitOperator(task_id="spark", application="job.py",
+                                              branch=branch, **kwargs)
+
+    with pytest.raises(AirflowFailException, match=f"RefNotFound: branch '{branch}'"):
+        operator().execute({})
+    assert not (home / "started").exists() and not catalog.branch(branch).exists()
+    head = operator(create_branch=True, source=f"{prefix}_target").execute({})
+    assert head == catalog.branch(f"{prefix}_target").head.id == catalog.branch(branch).head.id
+    args = (home / "started").read_text().splitlines()
+    assert "spark.log.level=WARN" in args and args[-1] == "job.py"
+    (home / "started").unlink()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("AIRFLOW_CONN_LAKEVERSION_DEFAULT",
+                       f'{{"conn_type": "lakeversion", "host": "{dead}"}}')
+    with pytest.raises(AirflowException, match="ServerError: cannot reach") as away:
+        operator().execute({})
+    assert not isinstance(away.value, AirflowFailException)
+    assert not (home / "started").exists()
+
+
+def test_kept_branch_is_described_with_pasteable_names(prefix: str, connection: str) -> None:
+    from spark_lakeversion.airflow.callbacks import describe_kept_branch
+
+    catalog = connect(connection)
+    target = f"{prefix}_target"
+    branch = f"etl/{prefix}-manual__2026-12-06T06-23-16-267591"
+    catalog.branch(branch).create(from_=target)
+    assert describe_kept_branch(catalog, branch, target)[1] \
+        == f"  the run wrote no table on {branch}"
+    RestCatalog("w", uri=connection + "/iceberg", warehouse=branch).load_table("db.t") \
+        .append(pa.table({"id": pa.array([3], pa.int32())}))
+    assert describe_kept_branch(catalog, branch, target, "spark_catalog") == [
+        f"run failed: branch {branch} is kept for inspection (lakeversion show {branch})",
+        f"  read db.t as: SELECT * FROM spark_catalog.`db@{branch}`.t"]

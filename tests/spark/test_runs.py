@@ -95,3 +95,19 @@ def test_env_contract_reaches_session_conf(monkeypatch: pytest.MonkeyPatch,
     assert options["spark.lakeversion.property.lakeversion.run.id"] == "abc"
     # an explicit branch still wins
     assert configure(Builder(), branch="dev")._options["spark.lakeversion.branch"] == "dev"
+
+
+def test_airflow_run_branch_names_read_in_spark_sql(orders: Lake) -> None:
+    """An Airflow run id becomes a branch Spark SQL reads, unquoted (`lv.db@etl/….t`) and as
+    the callback's pasteable name; the old dotted name was a PARSE_SYNTAX_ERROR."""
+    from spark_lakeversion.runs import run_branch_name
+    from spark_lakeversion.spark import sql_name
+
+    branch = run_branch_name("manual__2026-12-06T06:23:16.267591+00:00", prefix="etl")
+    assert branch == "etl/manual__2026-12-06T06-23-16-267591"
+    connect(orders.server.url).branch(branch).create()
+    insert(orders, branch, 7)
+    assert orders.ids(f"db@{branch}.t") == [1, 2, 7]  # unquoted, as a user types it
+    pasted = sql_name("db.t", branch, orders.catalog)
+    assert pasted == f"{orders.catalog}.`db@{branch}`.t"
+    assert [r[0] for r in orders.rows(f"SELECT id FROM {pasted} ORDER BY id")] == [1, 2, 7]
