@@ -120,6 +120,10 @@ def test_refused_token_is_one_line_and_creates_nothing(spark_home: Path,
                                       "refused the token (--token / LAKEVERSION_TOKEN)")
     assert started(spark_home) is None
     assert [r.name for r in guarded.store.list_refs()] == ["main"]
+    run = lv("--store", guarded.url, "run", "--token", "wrong-token", "--",
+             sys.executable, "-c", "pass")
+    assert run.exit_code == 1 and "refused the token" in one_error_line(run)
+    assert [r.name for r in guarded.store.list_refs()] == ["main"]
     # the right token passes
     ok = lv("spark-submit", "--server", guarded.url, "--token", "right-token", "--",
             "job.py")
@@ -139,3 +143,17 @@ def test_run_on_a_missing_branch_creates_nothing(tmp_path: Path,
     assert "kept" not in result.output
     assert not marker.exists()
     assert [r.name for r in server.store.list_refs()] == ["main"]
+
+
+def test_the_docstring_command_on_a_fresh_local_store(spark_home: Path, tmp_path: Path) -> None:
+    """`lakeversion spark-submit --branch dev -- job.py` on a fresh store (the embedded
+    server): the branch is named, with the store the user gave, not a 'warehouse'."""
+    store = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = lv("--store", store, "spark-submit", "--warehouse", str(tmp_path / "wh"),
+                "--branch", "dev", "--", "job.py", "5")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: branch 'dev' does not exist in {store}: create it first "
+        f"(lakeversion --store {store} branch create dev) or pass --create-branch")
+    assert "warehouse" not in result.output
+    assert started(spark_home) is None
