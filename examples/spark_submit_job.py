@@ -1,6 +1,9 @@
 """A plain PySpark job with no lakeversion code: the branch comes from spark-submit.
 
-    lakeversion spark-submit --branch dev -- examples/spark_submit_job.py 100
+    lakeversion spark-submit --branch dev --create-branch -- examples/spark_submit_job.py 100
+
+(`--create-branch` makes `dev` from `main` on a fresh store; without it a missing branch is
+one error line before Spark starts.)
 
 `lv.db.events` resolves on the branch given to spark-submit, so the same job writes to
 `dev` in a test run and to `main` in production; its commits carry the Spark application

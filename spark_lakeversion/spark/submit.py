@@ -96,9 +96,10 @@ def run(job_args: Sequence[str], *, branch: str = "main", server: str | None = N
                             master=master, name=name, conf=conf, properties=properties,
                             executable=executable, log_level=log_level)
         if preflight:
+            where = server or store or default_store_url()  # as the user names it
             ref = check_server(url, branch, token=token, create_from=create_from,
-                               store=server or store or default_store_url())
-            say(f"branch {branch} at {ref.head[:12]} on {url}")
+                               store=where)
+            say(f"branch {branch} at {ref.head[:12]} in {where}")
         job_env = dict(os.environ)
         job_env.update(env or {})
         job_env[SERVER_ENV] = url

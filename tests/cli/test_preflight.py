@@ -96,7 +96,7 @@ def test_missing_branch_is_refused_or_created(spark_home: Path,
     assert "spark.sql.catalog.lv.ref=dev" in args
     progress = created.stderr.splitlines()
     assert progress[0] == (f"lakeversion: branch dev at {catalog.branch('dev').head.id[:12]}"
-                           f" on {server.url}")
+                           f" in {server.url}")
     assert progress[1] == "lakeversion: job started: spark-submit job.py 7"
     assert progress[2].startswith("lakeversion: job finished: exit code 0 after ")
 
