@@ -151,10 +151,11 @@ class Run:
 
     After the block: `merge_result` holds the merge (None if the body failed or the checks
     refused it; a conflicting merge's result), `error` what failed, `branch` the run
-    branch (deleted after a successful run unless `keep_branch`, or if written to after
-    the merge), `base_head` the run's input: the target's head when the run started
-    (what an on-failure handler rolls back to), or `inputs` if given (a re-run from an
-    earlier run's inputs). Without `publish` nothing is merged and the branch is kept.
+    branch (`branch_created` once made; deleted after a successful run unless
+    `keep_branch`, or if written to after the merge), `base_head` the run's input: the
+    target's head when the run started (what an on-failure handler rolls back to), or
+    `inputs` if given (a re-run from an earlier run's inputs). Without `publish` nothing
+    is merged and the branch is kept.
     """
 
     def __init__(self, catalog: Catalog, on: str = "main", *, branch: str | None = None,
@@ -177,6 +178,7 @@ class Run:
         self.base_head: str | None = None
         self.merge_result: MergeResult | None = None
         self.error: BaseException | None = None
+        self.branch_created = False
         self.branch_deleted = False
         self._entered = False
         validate_ref_name(self.branch.name)
@@ -204,6 +206,7 @@ class Run:
         self.base_head = self.catalog.ref(self.inputs).resolve().commit_id \
             if self.inputs else on_head
         self.branch.create(from_=self.base_head)
+        self.branch_created = True
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -161,7 +161,7 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
                            "error": str(failed)})
             ctx.exit(failed.code)
         except LakeVersionError:
-            if job.base_head is not None:  # the run branch exists: say where, once
+            if job.branch_created:  # the run made its branch: say where, once
                 _failed(job, None, state.store_url)
             raise
         result = job.merge_result

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from spark_lakeversion.api import Catalog, connect
 from spark_lakeversion.cli.main import cli
-from spark_lakeversion.runs import RUN_COMMAND, RUN_ID
+from spark_lakeversion.runs import RUN_COMMAND, RUN_ID, RUN_INPUT
 
 SPARK_JOB = textwrap.dedent("""
     import sys
@@ -90,6 +90,9 @@ def test_spark_job_success_merges_and_log_shows_the_run(lake: tuple[str, Path],
     assert "job.py 7 0" in merge.properties[RUN_COMMAND]
     # the job's own commits (namespace, table, append) carry the run id too
     assert [c.properties.get(RUN_ID) for c in job_commits[:3]] == [run_id] * 3
+    # ...and the run's input: main's head when it started (lakeversion.run.input)
+    assert merge.properties[RUN_INPUT] == merge.parents[0]
+    assert [c.properties.get(RUN_INPUT) for c in job_commits[:3]] == [merge.parents[0]] * 3
     assert job_commits[0].properties["spark.app.id"].startswith("local-")
     log = CliRunner().invoke(cli, ["--store", store, "log", "-n", "2"])
     assert log.exit_code == 0

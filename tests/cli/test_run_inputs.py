@@ -134,3 +134,13 @@ def test_unknown_run_id_is_a_typed_error_and_creates_nothing(server: EmbeddedSer
         "error: no run '20260101T000000-abcdef': no commit in the last 1000 of any branch "
         "carries it (runs record their inputs since lakeversion.run.input)"]
     assert [(b.name, b.head.id) for b in catalog.branches()] == before
+
+
+def test_an_existing_run_branch_is_refused_not_kept(server: EmbeddedServer, job: str) -> None:
+    catalog = connect(server.url)
+    catalog.branch("etl/taken").create()
+    result = lv(server.url, "run", "--branch", "etl/taken", "--", sys.executable, job, "2")
+    assert result.exit_code == 1  # already exists
+    assert result.stderr.count("error: ") == 1 and "etl/taken" in result.stderr
+    assert "kept for inspection" not in result.stderr
+    assert "saw" not in result.output  # the job never ran
