@@ -268,7 +268,8 @@ class LakeVersionSparkSubmitOperator(LakeVersionOperator):
                             properties=airflow_properties(context), capture=True,
                             log_level=self.spark_log_level,
                             create_from=self.source if self.create_branch else None,
-                            progress=lambda line: self.log.info("%s", line))
+                            progress=lambda line: self.log.info("%s", line),
+                            create_option="create_branch=True")
         for line in (done.stdout or "").splitlines():
             self.log.info("%s", line)
         if done.returncode != 0:

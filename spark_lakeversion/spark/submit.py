@@ -83,11 +83,12 @@ def run(job_args: Sequence[str], *, branch: str = "main", server: str | None = N
         env: Mapping[str, str] | None = None, executable: str | Path | None = None,
         log_level: str = DEFAULT_LOG_LEVEL, preflight: bool = True,
         create_from: str | None = None, progress: Callable[[str], None] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+        create_option: str = "--create-branch") -> subprocess.CompletedProcess[str]:
     """Run the job to completion; an embedded server (if any) stops when it ends.
     `env` adds variables to the job's environment (a run's contract). With `preflight`
     the server is asked first (`spark_lakeversion.preflight`; `create_from` creates a
-    missing branch); `progress` hears what happens (branch, job started, job finished)."""
+    missing branch; `create_option` is how the caller's surface says so in an error);
+    `progress` hears what happens (branch, job started, job finished)."""
     say = progress or (lambda _: None)
     embedded = None if server else start_server(store, warehouse, token)
     url = server or embedded.url  # type: ignore[union-attr]
@@ -98,7 +99,7 @@ def run(job_args: Sequence[str], *, branch: str = "main", server: str | None = N
         if preflight:
             where = server or store or default_store_url()  # as the user names it
             ref = check_server(url, branch, token=token, create_from=create_from,
-                               store=where)
+                               store=where, create_option=create_option)
             say(f"branch {branch} at {ref.head[:12]} in {where}")
         job_env = dict(os.environ)
         job_env.update(env or {})

@@ -197,8 +197,10 @@ def test_spark_submit_operator_preflight(prefix: str, connection: str, tmp_path:
         return LakeVersionSparkSubmitOperator(task_id="spark", application="job.py",
                                               branch=branch, **kwargs)
 
-    with pytest.raises(AirflowFailException, match=f"RefNotFound: branch '{branch}'"):
+    with pytest.raises(AirflowFailException, match=f"RefNotFound: branch '{branch}'") \
+            as missing:
         operator().execute({})
+    assert str(missing.value).endswith("or pass create_branch=True")
     assert not (home / "started").exists() and not catalog.branch(branch).exists()
     head = operator(create_branch=True, source=f"{prefix}_target").execute({})
     assert head == catalog.branch(f"{prefix}_target").head.id == catalog.branch(branch).head.id

@@ -157,3 +157,34 @@ def test_the_docstring_command_on_a_fresh_local_store(spark_home: Path, tmp_path
         f"(lakeversion --store {store} branch create dev) or pass --create-branch")
     assert "warehouse" not in result.output
     assert started(spark_home) is None
+
+
+def test_grants_hold_before_spark_starts(spark_home: Path, tmp_path: Path) -> None:
+    """Pre-flight meets the grants: a principal that may read main but not create the
+    branch is refused (exit 6) before Spark or the job starts, and nothing is created."""
+    from spark_lakeversion.auth import load_auth_config
+    from tests.server.access_helpers import write_auth_config
+
+    config = tmp_path / "auth.toml"
+    tokens = write_auth_config(config)
+    srv = start_embedded_server(f"sqlite:///{tmp_path / 'a.db'}", str(tmp_path / "awh"),
+                                auth=load_auth_config(config))
+    try:
+        analyst = tokens["analyst"]  # reads everything, creates only user/ann/*
+        submit = lv("spark-submit", "--server", srv.url, "--token", analyst, "--branch",
+                    "dev", "--create-branch", "--", "job.py")
+        assert submit.exit_code == 6
+        assert one_error_line(submit).startswith("error: access denied: ")
+        marker = tmp_path / "job-ran"
+        run = lv("--store", srv.url, "run", "--token", analyst, "--", sys.executable, "-c",
+                 f"open({str(marker)!r}, 'w')")
+        assert run.exit_code == 6
+        assert one_error_line(run).startswith("error: access denied: ")
+        assert not marker.exists() and started(spark_home) is None
+        assert [r.name for r in srv.store.list_refs()] == ["main"]
+        allowed = lv("spark-submit", "--server", srv.url, "--token", analyst, "--branch",
+                     "user/ann/dev", "--create-branch", "--", "job.py")
+        assert allowed.exit_code == 0, allowed.output
+        assert started(spark_home) is not None
+    finally:
+        srv.stop()

@@ -144,3 +144,28 @@ def test_an_existing_run_branch_is_refused_not_kept(server: EmbeddedServer, job:
     assert result.stderr.count("error: ") == 1 and "etl/taken" in result.stderr
     assert "kept for inspection" not in result.stderr
     assert "saw" not in result.output  # the job never ran
+
+
+def test_rerun_from_inputs_gc_collected_is_refused(server: EmbeddedServer, job: str) -> None:
+    """The gc fence holds for re-runs: inputs outside gc's retained history cannot come
+    back (their files may be gone); refused with HistoryCollected, nothing created."""
+    from datetime import timedelta
+
+    from spark_lakeversion.versioning.http import RestVersionStore
+
+    catalog = connect(server.url)
+    first = lv(server.url, "-o", "json", "run", "--", sys.executable, job, "2")
+    assert first.exit_code == 0, first.output
+    run_id = json.loads(first.stdout)["run_id"]
+    assert lv(server.url, "run", "--", sys.executable, job, "3").exit_code == 0
+    rest = RestVersionStore(server.url)
+    rest.gc_on_server(older_than=timedelta(hours=1), keep_commits_since=timedelta(0),
+                      dry_run=False)
+    rest.close()
+    before = [(b.name, b.head.id) for b in catalog.branches()]
+    rerun = lv(server.url, "run", "--from-inputs", run_id, "--", sys.executable, job, "9")
+    assert rerun.exit_code == 3, rerun.output
+    [line] = rerun.stderr.splitlines()
+    assert line.startswith("error: commit ") and "outside gc's retained history" in line
+    assert "saw" not in rerun.output and "kept for inspection" not in rerun.stderr
+    assert [(b.name, b.head.id) for b in catalog.branches()] == before
