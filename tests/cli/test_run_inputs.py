@@ -169,3 +169,12 @@ def test_rerun_from_inputs_gc_collected_is_refused(server: EmbeddedServer, job: 
     assert line.startswith("error: commit ") and "outside gc's retained history" in line
     assert "saw" not in rerun.output and "kept for inspection" not in rerun.stderr
     assert [(b.name, b.head.id) for b in catalog.branches()] == before
+
+
+def test_a_failed_job_is_said_once(server: EmbeddedServer) -> None:
+    result = lv(server.url, "run", "--", sys.executable, "-c", "raise SystemExit(4)")
+    assert result.exit_code == 4  # the job's own code
+    lines = result.stderr.splitlines()
+    assert sum("the job exited with code 4" in line for line in lines) == 1
+    assert sum("kept for inspection" in line for line in lines) == 1
+    assert not any(line.startswith("error: ") for line in lines)
