@@ -125,18 +125,23 @@ def run_environment(branch: str, server_url: str, run_id: str,
 
 #: how many commits of each branch `find_run_input` reads, newest first
 RUN_SEARCH_DEPTH = 1000
+#: what a recorded input must be (properties are client-written: a ref name or an
+#: expression there would not name one state)
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 
 
 def find_run_input(catalog: Catalog, run_id: str) -> str:
     """The commit run `run_id` started from: the `RUN_INPUT` property of a commit it made
     (the job's, or its merge), on any branch; for a run that committed nothing, the head
-    of its kept default branch ``run/<id>``. `NotFound` if no branch knows the run."""
+    of its kept default branch ``run/<id>``. Only a full commit id counts as an input.
+    `NotFound` if no branch knows the run."""
     if not run_id or len(run_id) > 200 or any(c.isspace() for c in run_id):
         raise InvalidInput(f"{run_id!r} is not a run id (e.g. 20261126T021800-3f9a1c)")
     for branch in catalog.branches():
         for commit in catalog.branch(branch.name).log(limit=RUN_SEARCH_DEPTH):
-            if commit.properties.get(RUN_ID) == run_id and commit.properties.get(RUN_INPUT):
-                return commit.properties[RUN_INPUT]
+            recorded = commit.properties.get(RUN_INPUT, "")
+            if commit.properties.get(RUN_ID) == run_id and _COMMIT_ID.fullmatch(recorded):
+                return recorded
     kept = catalog.branch(run_branch_name(run_id))
     if kept.exists():
         head = kept.head

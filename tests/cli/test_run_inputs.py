@@ -178,3 +178,14 @@ def test_a_failed_job_is_said_once(server: EmbeddedServer) -> None:
     assert sum("the job exited with code 4" in line for line in lines) == 1
     assert sum("kept for inspection" in line for line in lines) == 1
     assert not any(line.startswith("error: ") for line in lines)
+
+
+def test_a_recorded_input_that_is_no_commit_id_is_not_followed(server: EmbeddedServer,
+                                                               job: str) -> None:
+    """Properties are client-written: an input recorded as a ref expression is no input."""
+    server.store.commit("main", [], message="forged", author="x",
+                        properties={RUN_ID: "forged-1", RUN_INPUT: "main~1"})
+    result = lv(server.url, "run", "--from-inputs", "forged-1", "--", sys.executable, job,
+                "1")
+    assert result.exit_code == 2 and "no run 'forged-1'" in result.stderr
+    assert [b.name for b in connect(server.url).branches()] == ["main"]
