@@ -99,7 +99,7 @@ def test_readme_commands_publish_then_refuse(tmp_path: Path) -> None:
         assert len(amounts(url, "main")) == 100  # the DAG's default rows
         # the bad run: refused by the check, main untouched, the branch kept, merge failed
         assert check.returncode == 0, check.stderr
-        assert bad.returncode != 0 and "DagRun failed" in bad.stderr
+        assert bad.returncode == 1 and "DagRun failed" in bad.stderr
         assert main.head.id == published.id
         [kept] = [b.name for b in catalog.branches() if b.name.startswith("etl/")]
         assert "." not in kept and ":" not in kept
