@@ -127,6 +127,11 @@ class Storage(ABC):
     def reflog(self) -> list[ReflogEntry]:
         """Every ref movement, oldest first."""
 
+    @abstractmethod
+    def reflog_heads(self, name: str, limit: int) -> list[str | None]:
+        """The heads of `name`'s newest `limit` reflog entries, newest first (None: the ref
+        was deleted there); what `name@{N}` reads."""
+
     # ---- the small tables -----------------------------------------------------------------
     @abstractmethod
     def location_owner(self, location: str, content_id: str | None

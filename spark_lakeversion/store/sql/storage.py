@@ -298,6 +298,14 @@ class SqlStorage(Storage):
                 .limit(1)).first()
         return (False, None) if row is None else (True, row[0])
 
+    def reflog_heads(self, name: str, limit: int) -> list[str | None]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(reflog_table.c.head).where(reflog_table.c.name == name)
+                .order_by(reflog_table.c.ts_us.desc(), reflog_table.c.seq.desc())
+                .limit(limit)).all()
+        return [row[0] for row in rows]
+
     def reflog(self) -> list[ReflogEntry]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,
