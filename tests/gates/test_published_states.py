@@ -13,11 +13,12 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from spark_lakeversion.auth import load_auth_config, new_token, token_sha256
+from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.store.gates import CheckKind, CheckSpec
 from tests.gates.helpers import SCHEMA, Lake
+from tests.server.access_helpers import write_auth_config
 
 NO_NULL_V = "SELECT * FROM db.t WHERE v IS NULL"
 GRANTS = {"admin": '[{ refs = "*", allow = ["admin"] }]',
@@ -28,11 +29,8 @@ GRANTS = {"admin": '[{ refs = "*", allow = ["admin"] }]',
 def guarded(tmp_path: Path) -> Iterator[tuple[Lake, dict[str, str]]]:
     """The issue's set-up on a server with principals: main protected with a not-null
     check; dev got a NULL row (C1), then its fix (C2), and was merged into main."""
-    tokens = {name: new_token() for name in GRANTS}
     config = tmp_path / "auth.toml"
-    config.write_text("".join(
-        f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{token_sha256(tokens[name])}"\n'
-        f"grants = {grants}\n\n" for name, grants in GRANTS.items()))
+    tokens = write_auth_config(config, GRANTS)
     warehouse = tmp_path / "warehouse"
     with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=str(warehouse),
                                auth=load_auth_config(config)) as server:
