@@ -1,6 +1,8 @@
 """Merge gates from Spark SQL: protection refuses INSERT INTO on main and writes nothing;
 MERGE BRANCH goes through the gate and a failed check is a typed `ChecksFailed` error that
-lists the reports; SHOW BRANCHES, SHOW CHECKS and SHOW CHECK RUNS."""
+lists the reports; SHOW BRANCHES, SHOW CHECKS and SHOW CHECK RUNS; published states
+(issue 20): no fast-forward into a protected branch, `NO FF`, rollback only to first-parent
+states, a gated REVERT COMMIT, `db@main@{N}`."""
 
 from __future__ import annotations
 
@@ -91,6 +93,11 @@ def test_rollback_on_protected_main_restores_only_published_states(orders: Lake)
     assert merge.parents == (before, store.get_ref("dev").head)
     assert merge.properties["lakeversion.checks"] == "passed: no_null_v"
     files = metadata_files(orders)
+    # reverting the fix makes a new state: through the checks, which refuse it
+    with pytest.raises(ChecksFailed, match="no_null_v"):
+        orders.sql(f"REVERT COMMIT {merge.parents[1]}")
+    assert store.get_ref("main").head == merge.id
+    assert metadata_files(orders) == files
     for to in (null_row, "dev~1"):
         with pytest.raises(ProtectedBranch, match="first-parent history"):
             orders.sql(f"ROLLBACK TABLE db.t TO {to}")
