@@ -33,6 +33,7 @@ from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.protection import (
     RECOVERY_PROPERTY,
     check_not_protected,
+    protected_error,
     require_published,
 )
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
@@ -74,10 +75,13 @@ class VersionControl(GatedStore):
         message = (f"Revert \"{first.message}\"" if kind == "revert"
                    else first.message) if len(picked) == 1 else f"{kind} {label}"
         props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
-        if kind == "revert" and ref.name in self.protected_branches():
-            return self._gated_revert(ref.name, picked, needed, dry_run,
-                                      author or DEFAULT_AUTHOR, message, props,
-                                      expected_head)
+        if ref.name in self.protected_branches():
+            if kind == "revert":
+                return self._gated_revert(ref.name, picked, needed, dry_run,
+                                          author or DEFAULT_AUTHOR, message, props,
+                                          expected_head)
+            if not dry_run:  # before a format writes anything (checked again below)
+                raise protected_error(ref.name, kind)
         for _ in range(MAX_CAS_ATTEMPTS):
             head = self.get_ref(ref.name).head
             planned = self._plan_picks(kind, picked, ref.name, head, dry_run, expected_head,
