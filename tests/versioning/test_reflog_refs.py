@@ -88,6 +88,13 @@ def test_api_v1_resolve_answers_typed_errors(tmp_path: Path) -> None:
         answer = http.post("/refs", json={"name": "old", "from": "main@{7}"})
         assert answer.status_code == 404
         assert {r.name for r in server.store.list_refs()} == {"main", "dev"}
+        # an Iceberg client's warehouse `main@{0}` is pinned: it would drift as main moves
+        config = httpx.get(f"{server.iceberg_uri}/v1/config",
+                           params={"warehouse": "main@{0}"})
+        assert config.status_code == 200
+        assert config.json()["overrides"]["prefix"] == before
+        bad = httpx.get(f"{server.iceberg_uri}/v1/config", params={"warehouse": "main@{1}"})
+        assert bad.status_code == 400 and "main@{1}" in bad.text
 
 
 def test_reading_a_past_head_needs_read_on_the_ref(store_url: str) -> None:
