@@ -34,7 +34,6 @@ from spark_lakeversion.versioning.protection import (
     RECOVERY_PROPERTY,
     check_not_protected,
     protected_error,
-    require_published,
 )
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
 from spark_lakeversion.versioning.three_way import plan_merge
@@ -215,8 +214,7 @@ class VersionControl(GatedStore):
         published: Callable[[str], None] | None = None
         if ref.name in self.protected_branches():
             def published(head: str) -> None:
-                require_published(ref.name, head, to_commit, "rollback",
-                                  self.objects.commit_and_generation)
+                self._published(ref.name, head, to_commit, "rollback")
             published(self.get_ref(ref.name).head)  # before a format writes anything
             props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None

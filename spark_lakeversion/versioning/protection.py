@@ -9,10 +9,13 @@ deletion unless forced (an admin action). A merge into it always makes a merge c
 **Published states.** A protected branch's published history is its *first-parent chain*:
 the heads it had, one publication (merge commit or recovery) after another. A fast-forward
 or a merge's second parent brings in commits no check saw; they are ancestors of the head,
-but not on that chain. The instant recoveries restore only published states, run no checks
-(the state was checked when it was published) and are recorded with ``lakeversion.recovery``:
-a table rollback (`rollback_table`) and a whole-branch rollback (a forced reset, an admin
-action). A revert makes a new state, so it goes through the gates like a merge.
+but not on that chain (nor in the branch's reflog, which a state must be in too: a
+fast-forward made before this rule, or before the branch was protected, put the source's
+commits on the chain without the branch ever holding them). The instant recoveries
+restore only published states, run no checks (the state was checked when it was
+published) and are recorded with ``lakeversion.recovery``: a table rollback
+(`rollback_table`) and a whole-branch rollback (a forced reset, an admin action). A revert
+makes a new state, so it goes through the gates like a merge.
 
 Protection does not depend on who asks: access control (grants) is a separate check
 wrapped around the `VersionStore` methods (`protect_branch`, `unprotect_branch`,
@@ -56,19 +59,24 @@ def no_ff_reason(branch: str) -> str:
 
 
 def require_published(branch: str, head: str, restored: str, operation: str,
-                      load: Callable[[str], tuple[Commit, int]]) -> None:
-    """`ProtectedBranch` unless `restored` is on the first-parent chain of `head` (the
-    branch's published history). Walks first parents only down to `restored`'s
+                      load: Callable[[str], tuple[Commit, int]],
+                      held: Callable[[str], bool]) -> None:
+    """`ProtectedBranch` unless `restored` is a state published on `branch`: on the
+    first-parent chain of `head`, and once the branch's head (`held`: its reflog says so;
+    this leaves out what a fast-forward passed over, and what the branch inherited from
+    the one it was created from). Walks first parents only down to `restored`'s
     generation: a parent's generation is always below its child's."""
     floor = load(restored)[1]
     current = head
     while current != restored:
         commit, generation = load(current)
         if generation <= floor or not commit.parents:
-            raise ProtectedBranch(
-                f"branch {branch!r} {PROTECTED_WORDING}{operation} may restore only a "
-                f"state published on it: one on {branch}'s first-parent history "
-                f"({branch}, {branch}~1, {branch}~2, …; {branch}@{{N}} when it is one of "
-                f"them), and {restored[:12]} is not; write to a branch and merge it into "
-                f"{branch!r} (merges pass its checks)")
+            break
         current = commit.parents[0]
+    if current != restored or not held(restored):
+        raise ProtectedBranch(
+            f"branch {branch!r} {PROTECTED_WORDING}{operation} may restore only a state "
+            f"published on it: one of its past heads on {branch}'s first-parent history "
+            f"({branch}, {branch}~1, {branch}~2, …; {branch}@{{N}} when it is one of them), "
+            f"and {restored[:12]} is not; write to a branch and merge it into {branch!r} "
+            "(merges pass its checks)")

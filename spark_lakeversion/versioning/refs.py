@@ -101,15 +101,17 @@ class RefStore(VersionStore):
                     check_not_protected(tx, name, "resetting it (without force)")
                 # a forced reset of a protected branch rolls the whole branch back: only
                 # to a state published on it (its first-parent chain), as a recovery
-                self._published(name, expected, target)
+                self._published(name, expected, target, "a reset")
                 operation = RECOVERY_RESET
             self._require_retained(tx, [target])
             tx.move_branch(name, expected, target, operation)
         return Ref(name, ref.type, target)
 
-    def _published(self, branch: str, head: str, restored: str) -> None:
-        require_published(branch, head, restored, "a reset",
-                          self.objects.commit_and_generation)
+    def _published(self, branch: str, head: str, restored: str, operation: str) -> None:
+        """`ProtectedBranch` unless `restored` was published on `branch` (`protection`)."""
+        require_published(branch, head, restored, operation,
+                          self.objects.commit_and_generation,
+                          lambda commit_id: self.storage.held_head(branch, commit_id))
 
     # ---- protection (admin operations: an access-control layer wraps these) ---------------
     def protect_branch(self, name: str) -> bool:

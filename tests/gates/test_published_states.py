@@ -210,3 +210,28 @@ def test_forced_reset_of_protected_branch_only_to_its_published_states(lake: Lak
     with pytest.raises(ProtectedBranch, match="first-parent history"):
         store.assign_ref("main", merge, force=True)
     assert lake.head() == first
+
+
+def test_only_heads_the_branch_held_are_published(lake: Lake) -> None:
+    """A fast-forward made before protection put dev's commits on main's first-parent
+    chain, but main never held the intermediate one: it is not published there. Nor is
+    what a branch inherited from the branch it was created from."""
+    store = lake.store
+    store.create_ref("dev")
+    lake.append("dev", "db.t", [4])
+    passed_over = lake.head("dev")
+    lake.append("dev", "db.t", [5])
+    assert store.merge("dev", "main").fast_forward  # main is not protected yet
+    assert store.resolve("main~1").commit_id == passed_over
+    store.protect_branch("main")
+    state = State(lake)
+    for to in ("main~1", passed_over):
+        with pytest.raises(ProtectedBranch, match="one of its past heads"):
+            store.rollback_table("main", "db.t", to)
+        state.unchanged()
+    store.rollback_table("main", "db.t", "main@{1}")  # the head before the fast-forward
+    assert lake.ids("main") == [1, 2, 3]
+    store.create_ref("release", from_ref="main~1")
+    store.protect_branch("release")
+    with pytest.raises(ProtectedBranch, match="one of its past heads"):
+        store.assign_ref("release", "release~1", force=True)
