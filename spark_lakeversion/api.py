@@ -358,6 +358,11 @@ class _NamedRef(Reference):
     def head(self) -> Commit:
         return self.store.get_commit(self.get_ref().head)
 
+    def previous(self, n: int = 1) -> Reference:
+        """Its `n`-th previous head, from the reflog (``name@{n}``; 0 is the head): on a
+        protected branch, ``previous(1)`` is the state before its last publication."""
+        return self.catalog.ref(f"{self.name}@{{{int(n)}}}")
+
     def exists(self) -> bool:
         try:
             self.get_ref()
@@ -420,7 +425,8 @@ class Branch(_NamedRef):
     def reset(self, to: RefLike, *, expected_head: str | None = None,
               force: bool = False) -> Branch:
         """Point this branch at what `to` resolves to (like ``git reset --hard``); a
-        protected branch only with `force` (an admin action)."""
+        protected branch only with `force` (an admin action) and only to a state published
+        on it (its first-parent history, e.g. ``previous(1)`` after a merge)."""
         self.ref_for_write()
         self.store.assign_ref(self.name, ref_expression(to), expected_head=expected_head,
                               force=force)

@@ -119,7 +119,8 @@ class Forbidden(LakeVersionError):
 #: `/iceberg` that see a 403 tell it from `ReadOnlyRef` by this wording)
 FORBIDDEN_PREFIX = "access denied: "
 class ProtectedBranch(LakeVersionError):
-    """A direct write (commit, cherry-pick, reset, delete) to a protected branch."""
+    """A direct write (commit, cherry-pick, reset, delete) to a protected branch, or a
+    rollback there to a state never published on it (off its first-parent chain)."""
 
     code = "PROTECTED_BRANCH"
 

@@ -243,6 +243,14 @@ def test_log_pages_lazily_and_filters_by_table(seeded: lv.Catalog) -> None:
         "orders v5", "orders v4", "orders v3", "orders v2", "seed"]
     assert list(main.log(limit=0)) == []
     assert main.ancestor(1).head.message == "orders v5"
+    # previous heads from the reflog: each commit moved main once
+    assert main.previous().expression == "main@{1}"
+    assert main.previous(1).head.message == "orders v5"
+    assert main.previous(0).head == main.head
+    assert seeded.ref("main@{5}").head.message == "seed"
+    main.reset(main.previous(2))  # a reset is a move: main@{1} is the head it left
+    assert main.head.message == "orders v4"
+    assert main.previous(1).head.message == "customers"
 
 
 # ---- transactions ----------------------------------------------------------------------

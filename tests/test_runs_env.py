@@ -82,6 +82,10 @@ def test_run_merges_into_a_protected_branch(server: EmbeddedServer) -> None:
         tx.put("sales", namespace("sales"))
     assert "sales" in {str(k) for k in catalog.branch("main").entries()}
     assert run.succeeded and not run.branch.exists()
+    # through the gate (no checks on main: its summary says so), as a merge commit
+    assert run.merge_result is not None and run.merge_result.fast_forward is False
+    merge = catalog.branch("main").head
+    assert len(merge.parents) == 2 and merge.properties["lakeversion.checks"] == "none"
 
 
 def test_run_whose_merge_conflicts_keeps_the_branch(server: EmbeddedServer) -> None:

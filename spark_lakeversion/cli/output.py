@@ -322,6 +322,8 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
         head = (f"{done} {result.source} into {result.target}{how}: {result.target} "
                 f"{short(result.target_head_before)} -> {short(result.new_head)}")
     lines = [head]
+    if result.no_ff_reason:
+        lines.append(f"merge commit: {result.no_ff_reason}")
     if result.common_ancestor:
         lines.append(f"common ancestor {short(result.common_ancestor)}")
     for detail in result.details:

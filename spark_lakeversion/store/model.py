@@ -358,6 +358,9 @@ class MergeResult:
     #: a gated merge's check reports (`store.gates.CheckReport.to_dict()`) and its preview
     checks: tuple[dict[str, Any], ...] = ()
     preview: str | None = None
+    #: why no fast-forward happened although one was asked for: the target is protected
+    #: (a merge into a protected branch always makes a merge commit)
+    no_ff_reason: str | None = None
 
     @property
     def conflicts(self) -> list[Conflict]:
@@ -383,6 +386,8 @@ class MergeResult:
         if self.preview is not None:  # a gated merge: its checks' reports and preview
             data["checks"] = list(self.checks)
             data["preview"] = self.preview
+        if self.no_ff_reason is not None:
+            data["no_ff_reason"] = self.no_ff_reason
         return data
 
     @classmethod
@@ -392,4 +397,4 @@ class MergeResult:
                    bool(data["fast_forward"]), bool(data["dry_run"]),
                    tuple(KeyMergeDetail.from_dict(d) for d in data["details"]),
                    tuple(c for c in data.get("checks") or () if isinstance(c, dict)),
-                   data.get("preview"))
+                   data.get("preview"), data.get("no_ff_reason"))

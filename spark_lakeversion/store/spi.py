@@ -127,6 +127,16 @@ class Storage(ABC):
     def reflog(self) -> list[ReflogEntry]:
         """Every ref movement, oldest first."""
 
+    @abstractmethod
+    def held_head(self, name: str, commit_id: str) -> bool:
+        """Whether ref `name`, since it was last created, had `commit_id` as its head (its
+        reflog says so): what a protected branch published."""
+
+    @abstractmethod
+    def reflog_heads(self, name: str, limit: int) -> list[str | None]:
+        """The heads of `name`'s newest `limit` reflog entries, newest first (None: the ref
+        was deleted there); what `name@{N}` reads."""
+
     # ---- the small tables -----------------------------------------------------------------
     @abstractmethod
     def location_owner(self, location: str, content_id: str | None

@@ -6,7 +6,7 @@ table states at a ref: contents, listings and diffs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
@@ -149,9 +149,10 @@ class CommitStore(RefStore):
                            properties: Mapping[str, str] | None, expected_head: str | None,
                            expected_gc_epoch: int | None = None,
                            from_commits: Sequence[str] = (),
-                           recovery: bool = False) -> Commit:
-        """`recovery`: a rollback the caller found restores a state published on the
-        branch, allowed on a protected branch."""
+                           recovery: Callable[[str], None] | None = None) -> Commit:
+        """`recovery`: a rollback, allowed on a protected branch when it restores a state
+        published there; called with the head the commit goes onto, in its transaction,
+        it raises `ProtectedBranch` when that is not so."""
         changes = operations_to_changes(operations)
         for key, value in changes.items():
             if value is not None:  # a new or changed key: it must be a safe name
@@ -172,8 +173,10 @@ class CommitStore(RefStore):
                 self._check_unchanged(ref.name, base, base_values, head_root, changes)
             try:
                 with self.storage.writing() as tx:
-                    if not recovery:
+                    if recovery is None:
                         check_not_protected(tx, ref.name, "a direct commit")
+                    elif ref.name in tx.protected_branches():
+                        recovery(head)
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
                         self._require_retained(tx, from_commits)

@@ -28,12 +28,12 @@ from spark_lakeversion.store.model import (
     Operation,
     Put,
 )
-from spark_lakeversion.versioning.gates.gate import GatedStore
+from spark_lakeversion.versioning.gates.gate import GatedStore, GateRound
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.protection import (
     RECOVERY_PROPERTY,
     check_not_protected,
-    recovery_refused,
+    protected_error,
 )
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
 from spark_lakeversion.versioning.three_way import plan_merge
@@ -56,7 +56,8 @@ class VersionControl(GatedStore):
     def _apply_commit_diff(self, kind: str, commit_ids: Sequence[str], onto: str,
                            dry_run: bool, author: str | None,
                            expected_head: str | None) -> MergeResult:
-        """Cherry-pick (base = parent, change = commit) or revert (the reverse)."""
+        """Cherry-pick (base = parent, change = commit) or revert (the reverse). A revert
+        on a protected branch makes a new state: it goes through the gate."""
         ref = self._writable_branch(onto)
         picked = [self.objects.commit(self.objects.expand_hash(c)) for c in commit_ids]
         if not picked:
@@ -68,75 +69,133 @@ class VersionControl(GatedStore):
         needed = [c.id for c in picked] if kind == "cherry-pick" \
             else [c.parents[0] for c in picked]
         self._require_retained(None, needed)
+        label = ", ".join(c.id[:12] for c in picked)
+        first = picked[0]
+        message = (f"Revert \"{first.message}\"" if kind == "revert"
+                   else first.message) if len(picked) == 1 else f"{kind} {label}"
+        props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
+        if ref.name in self.protected_branches():
+            if kind == "revert":
+                return self._gated_revert(ref.name, picked, needed, dry_run,
+                                          author or DEFAULT_AUTHOR, message, props,
+                                          expected_head)
+            if not dry_run:  # before a format writes anything (checked again below)
+                raise protected_error(ref.name, kind)
         for _ in range(MAX_CAS_ATTEMPTS):
             head = self.get_ref(ref.name).head
-            recovery = kind == "revert" and ref.name in self.protected_branches()
-            if recovery and not all(self._is_ancestor(p, head) for p in needed):
-                raise recovery_refused(ref.name, kind, next(
-                    p for p in needed if not self._is_ancestor(p, head)))
-            if expected_head and self.objects.expand_hash(expected_head) != head:
-                raise ReferenceConflict(f"branch {ref.name!r} is not at {expected_head}")
+            planned = self._plan_picks(kind, picked, ref.name, head, dry_run, expected_head,
+                                       gated=False)
+            if isinstance(planned, MergeResult):
+                return planned
+            details, staged = planned
             head_root = self.objects.root_of(head)
-            details: list[KeyMergeDetail] = []
-            staged: dict[Key, Content | None] = {}  # changes of the picks applied so far
-            for commit in picked:
-                parent_root = self.objects.root_of(commit.parents[0])
-                before, after = (parent_root, commit.root) if kind == "cherry-pick" \
-                    else (commit.root, parent_root)
-                changes = self.objects.changes(before, after)
-                at_head = self.objects.values(head_root,
-                                              [k for k in changes if k not in staged])
-                current = {k: v for k in changes
-                           if (v := staged[k] if k in staged else at_head.get(k)) is not None}
-                plan = plan_merge(changes, current, content_merging=False)
-                details.extend(plan.details)
-                staged.update(plan.puts)
-            label = ", ".join(c.id[:12] for c in picked)
-            conflicted = MergeResult(label, ref.name, None, head, None, False, dry_run,
-                                     tuple(details))
-            if conflicted.conflicts:
-                if dry_run:
-                    return conflicted
-                raise ConflictError(f"{kind} of {label} onto {ref.name!r} conflicts: "
-                                    + "; ".join(c.message for c in conflicted.conflicts),
-                                    result=conflicted)
-            if dry_run:
-                return conflicted
-            first = picked[0]
-            message = (f"Revert \"{first.message}\"" if kind == "revert"
-                       else first.message) if len(picked) == 1 else f"{kind} {label}"
-            props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
-            if recovery:
-                props[RECOVERY_PROPERTY] = kind
-            head_values = self.objects.values(head_root, list(staged))
-            undos = []
-            for k, wanted in list(staged.items()):
-                now = head_values.get(k)
-                if wanted is not None and now is not None:
-                    staged[k], undo = restored(k, now, wanted, ref.name)
-                    if undo is not None:
-                        undos.append(undo)
+            staged, undo = self._restored_all(staged, head_root, ref.name)
             try:
                 with self.storage.writing() as tx:
-                    if not recovery:
-                        check_not_protected(tx, ref.name, kind)
+                    check_not_protected(tx, ref.name, kind)
                     self._require_retained(tx, needed)
                     commit = self._write_commit(tx, ref.name, head, (head,), head_root,
                                                 staged, author or DEFAULT_AUTHOR, message,
                                                 props, kind)
             except ConflictError as exc:
-                for undo in undos:
-                    undo()
+                undo()
                 if isinstance(exc, ReferenceConflict):
                     continue
                 raise
             except ProtectedBranch:
-                for undo in undos:
-                    undo()  # what the formats wrote for a commit that did not land
+                undo()  # what the formats wrote for a commit that did not land
                 raise
             return MergeResult(label, ref.name, None, head, commit.id, False, False,
                                tuple(details))
         raise ReferenceConflict(f"branch {ref.name!r} kept moving during the {kind}")
+
+    def _plan_picks(self, kind: str, picked: Sequence[Commit], branch: str, head: str,
+                    dry_run: bool, expected_head: str | None, *, gated: bool
+                    ) -> MergeResult | tuple[list[KeyMergeDetail], dict[Key, Content | None]]:
+        """The picks' changes (or their reverse) on `head`, key by key: (details, staged),
+        or the result of a dry run with nothing more to do (a `gated` dry run still checks
+        its preview); `ConflictError` if they conflict."""
+        if expected_head and self.objects.expand_hash(expected_head) != head:
+            raise ReferenceConflict(f"branch {branch!r} is not at {expected_head}")
+        head_root = self.objects.root_of(head)
+        details: list[KeyMergeDetail] = []
+        staged: dict[Key, Content | None] = {}  # changes of the picks applied so far
+        for commit in picked:
+            parent_root = self.objects.root_of(commit.parents[0])
+            before, after = (parent_root, commit.root) if kind == "cherry-pick" \
+                else (commit.root, parent_root)
+            changes = self.objects.changes(before, after)
+            at_head = self.objects.values(head_root, [k for k in changes if k not in staged])
+            current = {k: v for k in changes
+                       if (v := staged[k] if k in staged else at_head.get(k)) is not None}
+            plan = plan_merge(changes, current, content_merging=False)
+            details.extend(plan.details)
+            staged.update(plan.puts)
+        label = ", ".join(c.id[:12] for c in picked)
+        result = MergeResult(label, branch, None, head, None, False, dry_run, tuple(details))
+        if result.conflicts:
+            if dry_run:
+                return result
+            raise ConflictError(f"{kind} of {label} onto {branch!r} conflicts: "
+                                + "; ".join(c.message for c in result.conflicts),
+                                result=result)
+        return result if dry_run and not gated else (details, staged)
+
+    def _restored_all(self, staged: dict[Key, Content | None], head_root: str | None,
+                      branch: str) -> tuple[dict[Key, Content | None], Callable[[], None]]:
+        """`staged` as each table's format puts it back (`restored`), and the undo of what
+        the formats wrote for it."""
+        head_values = self.objects.values(head_root, list(staged))
+        out = dict(staged)
+        undos: list[Callable[[], None]] = []
+        for k, wanted in staged.items():
+            now = head_values.get(k)
+            if wanted is not None and now is not None:
+                out[k], undo = restored(k, now, wanted, branch)
+                if undo is not None:
+                    undos.append(undo)
+
+        def undo_all() -> None:
+            for undo in undos:
+                undo()
+        return out, undo_all
+
+    def _gated_revert(self, branch: str, picked: Sequence[Commit], needed: Sequence[str],
+                      dry_run: bool, author: str, message: str, props: dict[str, str],
+                      expected_head: str | None) -> MergeResult:
+        """A revert on a protected branch: preview, checks, compare-and-swap publish, like
+        a merge (`GatedStore._through_gates`)."""
+        details: dict[str, list[KeyMergeDetail]] = {}  # preview -> its details
+
+        def prepare() -> GateRound | MergeResult:
+            head = self.get_ref(branch).head
+            planned = self._plan_picks("revert", picked, branch, head, dry_run,
+                                       expected_head, gated=True)
+            if isinstance(planned, MergeResult):
+                return planned  # a dry run's conflicts
+            planned_details, staged = planned
+            head_root = self.objects.root_of(head)
+            staged, undo = self._restored_all(staged, head_root, branch)
+            try:
+                with self.storage.writing() as tx:
+                    self._require_retained(tx, needed)
+                    preview = self._write_commit(tx, None, head, (head,), head_root, staged,
+                                                 author, message, props, "revert")
+            except BaseException:
+                undo()
+                raise
+            details[preview.id] = planned_details
+            return GateRound(head, picked[0].id, needed[0], preview.id, tuple(needed),
+                             discard=undo)
+
+        label = ", ".join(c.id[:12] for c in picked)
+        gated = self._through_gates(branch, f"revert of {label}", dry_run,
+                                    self._merge_checks(branch), prepare)
+        if isinstance(gated, MergeResult):
+            return gated
+        done, outcome, new_head = gated
+        return MergeResult(label, branch, None, done.target_head, new_head, False, dry_run,
+                           tuple(details[done.preview]), outcome, done.preview)
 
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
@@ -152,10 +211,11 @@ class VersionControl(GatedStore):
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
         props = {**(properties or {}), "lakeversion.rollback.to": to,
                  "lakeversion.rollback.to-commit": to_commit}
-        recovery = ref.name in self.protected_branches()
-        if recovery:
-            if not self._is_ancestor(to_commit, self.get_ref(ref.name).head):
-                raise recovery_refused(ref.name, "rollback", to_commit)
+        published: Callable[[str], None] | None = None
+        if ref.name in self.protected_branches():
+            def published(head: str) -> None:
+                self._published(ref.name, head, to_commit, "rollback")
+            published(self.get_ref(ref.name).head)  # before a format writes anything
             props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None
         if target is not None and current is not None:
@@ -165,14 +225,11 @@ class VersionControl(GatedStore):
             return self._commit_operations(
                 ref.name, [op], message=message or f"Roll back {k} to {to}", author=author,
                 expected_head=expected_head, from_commits=[to_commit], properties=props,
-                recovery=recovery)
+                recovery=published)
         except (ConflictError, ProtectedBranch):
             if undo is not None:
                 undo()  # what the format wrote for a commit that did not land
             raise
-
-    def _is_ancestor(self, commit_id: str, head: str) -> bool:
-        return commit_id == head or self._merge_base(commit_id, head) == commit_id
 
 
 def restored(key: Key, current: Content, wanted: Content, branch: str

@@ -126,7 +126,8 @@ class VersionStore(ABC):
     def assign_ref(self, name: str, to: str, expected_head: str | None = None,
                    force: bool = False) -> Ref:
         """Reset a branch (or re-point a tag explicitly) to what `to` resolves to; a
-        protected branch only with `force` (an admin action)."""
+        protected branch only with `force` (an admin action) and only to a state on its
+        first-parent chain (`versioning.protection`: a whole-branch rollback)."""
 
     # ---- merge gates: protection and checks (settings, not versioned data) ---------------
     @abstractmethod
@@ -159,7 +160,8 @@ class VersionStore(ABC):
 
     @abstractmethod
     def resolve(self, expression: str) -> ResolvedRef:
-        """Branch, tag, commit id or >=8-hex prefix, `ref~N`, `ref#<ISO-8601>`."""
+        """Branch, tag, commit id or >=8-hex prefix, `ref~N`, `ref@{N}` (the ref's N-th
+        previous head, from its reflog), `ref#<ISO-8601>`."""
 
     # ---- commits ----------------------------------------------------------------------
     @abstractmethod

@@ -1,7 +1,8 @@
 """Three-way merge over any storage: fast-forward when it can, otherwise plan key by key
 (`three_way.plan_merge`, content mergers for tables both sides changed), then commit with
 two parents; re-planned when the target moved meanwhile. The merged tree is built from the
-side that needs fewer edits."""
+side that needs fewer edits. A merge into a branch with checks, or a protected one, goes
+through the gate (`versioning.gates`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from spark_lakeversion.store.model import (
     MergeBehavior,
     MergeResult,
 )
+from spark_lakeversion.store.spi import StorageReader
 from spark_lakeversion.versioning.commits import SameTree, check_properties
 from spark_lakeversion.versioning.content import check_merger_options
 from spark_lakeversion.versioning.history import HistoryStore
@@ -77,6 +79,13 @@ class MergeStep:
                 content_plan.discard()
 
 
+def _unprotected(tx: StorageReader, branch: str) -> None:
+    """An ungated merge lands only on a branch that is still unprotected (read in its
+    transaction); else `ReferenceConflict`, and the merge is planned again, gated."""
+    if branch in tx.protected_branches():
+        raise ReferenceConflict(f"branch {branch!r} was protected during the merge")
+
+
 class MergingStore(HistoryStore):
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
         check_merger_options(options.merger_options())
@@ -84,10 +93,11 @@ class MergingStore(HistoryStore):
         check_commit(self.limits, message=options.message, author=options.author,
                      properties=props)
         target_ref = self._writable_branch(target)
-        checks = self._merge_checks(target_ref.name)
-        if self._gated(checks):
-            return self._gated_merge(source, target_ref.name, options, props, checks)
         for _ in range(MAX_CAS_ATTEMPTS):
+            # read for every round: a new check or protection applies at once
+            checks = self._merge_checks(target_ref.name)
+            if self._gated(checks) or target_ref.name in self.protected_branches():
+                return self._gated_merge(source, target_ref.name, options, props, checks)
             step = self._plan_merge(source, target_ref.name, options)
             if step.done is not None:
                 return step.done
@@ -98,7 +108,7 @@ class MergingStore(HistoryStore):
                                              move=True)
             except ReferenceConflict:
                 step.discard()
-                continue  # the target moved while planning: plan again on its new state
+                continue  # the target moved (or was protected) while planning: plan again
             self._merged(checks, source, target_ref.name, step, new_head)
             return step.result(source, target_ref.name, False, new_head)
         raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
@@ -170,10 +180,13 @@ class MergingStore(HistoryStore):
                      props: Mapping[str, str], *, move: bool) -> str:
         """Write what `step` planned: the new head's id. With `move`, the target moves
         (compare-and-swap; `ReferenceConflict` when it moved); without, a fast-forward
-        writes nothing and a merge commit is written on no ref (a merge preview)."""
+        writes nothing and a merge commit is written on no ref (a merge preview). A move
+        is an ungated merge: a target protected meanwhile is a `ReferenceConflict` (plan
+        again, through the gate)."""
         if step.plan is None:
             if move:
                 with self.storage.writing() as tx:
+                    _unprotected(tx, target)
                     self._require_retained(tx, [step.source_head])
                     tx.move_branch(target, step.target_head, step.source_head,
                                    f"fast-forward from {source}"[:32])
@@ -194,6 +207,8 @@ class MergingStore(HistoryStore):
                       author: str, message: str, properties: Mapping[str, str]) -> Commit:
         changes = plan.materialize()
         with self.storage.writing() as tx:
+            if branch is not None:
+                _unprotected(tx, branch)
             self._require_retained(tx, parents[1:])
             return self._write_commit(tx, branch, head, parents, head_root, changes,
                                       author, message, properties, "merge",

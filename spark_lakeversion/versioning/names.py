@@ -16,6 +16,8 @@ RESERVED_NAMES = frozenset({"HEAD"})
 #: the largest N of `ref~N`: far past any real history, small enough to parse safely
 MAX_ANCESTORS = 1_000_000
 _DIGITS = re.compile(r"^[0-9]{1,16}$")
+#: `base@{N}` then what may follow it (`~N`); checked piece by piece below
+_REFLOG = re.compile(r"(?P<base>[^@]*)@\{(?P<n>[^{}@]*)\}(?P<tail>[^@]*)", re.DOTALL)
 
 
 def validate_ref_name(name: object) -> str:
@@ -55,16 +57,23 @@ def is_commit_hash(text: str) -> bool:
 
 @dataclass(frozen=True)
 class RefExpression:
-    """A parsed ref expression: `base` then optionally `~N` ancestors or `#timestamp`."""
+    """A parsed ref expression: `base`, optionally `@{N}` (the N-th previous head of the ref
+    `base`, from its reflog, as in git), then optionally `~N` ancestors or `#timestamp`."""
 
     text: str
     base: str
     ancestors: int = 0
     as_of: datetime | None = None
+    reflog: int | None = None
 
     @property
     def is_plain(self) -> bool:
-        return self.ancestors == 0 and self.as_of is None
+        return self.ancestors == 0 and self.as_of is None and self.reflog is None
+
+    @property
+    def drifts(self) -> bool:
+        """Names another commit once the ref moves (`main~2`, `main@{1}`)."""
+        return self.ancestors > 0 or self.reflog is not None
 
 
 def parse_ref_expression(text: object) -> RefExpression:
@@ -72,12 +81,26 @@ def parse_ref_expression(text: object) -> RefExpression:
         raise InvalidRefExpression("a ref expression must be a non-empty string")
     if text != text.strip():
         raise InvalidRefExpression(f"ref expression {text!r} has surrounding spaces")
-    base, ancestors, as_of = text, 0, None
-    if "#" in text:
-        base, _, stamp = text.partition("#")
+    rest, reflog = text, None
+    if "@" in text:
+        found = _REFLOG.fullmatch(text)
+        if found is None or not _DIGITS.fullmatch(found["n"]) \
+                or int(found["n"]) > MAX_ANCESTORS:
+            raise InvalidRefExpression(
+                f"in {text[:200]!r}, '@' must be followed by {{N}}, a number of previous "
+                f"heads from 0 to {MAX_ANCESTORS:,}, e.g. main@{{1}} (main's head before "
+                "its last move)")
+        if found["tail"] and not found["tail"].startswith("~"):
+            raise InvalidRefExpression(
+                f"in {text[:200]!r}, '@{{N}}' may be followed only by '~N' (a past head "
+                "needs no '#timestamp')")
+        rest, reflog = found["base"] + found["tail"], int(found["n"])
+    base, ancestors, as_of = rest, 0, None
+    if "#" in rest:
+        base, _, stamp = rest.partition("#")
         as_of = parse_timestamp(stamp, text)
-    elif "~" in text:
-        base, _, count = text.partition("~")
+    elif "~" in rest:
+        base, _, count = rest.partition("~")
         if not _DIGITS.match(count) or int(count) > MAX_ANCESTORS:
             raise InvalidRefExpression(
                 f"in {text[:200]!r}, '~' must be followed by a number of ancestors from 0 to "
@@ -85,12 +108,12 @@ def parse_ref_expression(text: object) -> RefExpression:
         ancestors = int(count)
     if not base:
         raise InvalidRefExpression(f"ref expression {text!r} names no ref")
-    if not is_commit_hash(base):
+    if not is_commit_hash(base) or reflog is not None:
         try:
             validate_ref_name(base)
         except InvalidName as exc:
             raise InvalidRefExpression(f"in ref expression {text!r}: {exc.message}") from None
-    return RefExpression(text, base, ancestors, as_of)
+    return RefExpression(text, base, ancestors, as_of, reflog)
 
 
 def parse_timestamp(stamp: str, context: str) -> datetime:

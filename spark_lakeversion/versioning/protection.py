@@ -2,10 +2,20 @@
 its checks, `versioning.gates`). The rule is checked inside each write's own transaction,
 so protecting a branch and writing to it cannot race.
 
-Refused on a protected branch: table commits (both APIs, every client), cherry-pick, reset
-and deletion (unless forced: an admin action). Allowed: merges, and the two instant
-recoveries, rollback and revert, when the state they restore was itself published on the
-branch (an ancestor of its head); they are recorded with ``lakeversion.recovery``.
+Refused on a protected branch: table commits (both APIs, every client), cherry-pick, and
+deletion unless forced (an admin action). A merge into it always makes a merge commit
+(never a fast-forward), so each publication is one commit carrying its checks' summary.
+
+**Published states.** A protected branch's published history is its *first-parent chain*:
+the heads it had, one publication (merge commit or recovery) after another. A fast-forward
+or a merge's second parent brings in commits no check saw; they are ancestors of the head,
+but not on that chain (nor in the branch's reflog, which a state must be in too: a
+fast-forward made before this rule, or before the branch was protected, put the source's
+commits on the chain without the branch ever holding them). The instant recoveries
+restore only published states, run no checks (the state was checked when it was
+published) and are recorded with ``lakeversion.recovery``: a table rollback
+(`rollback_table`) and a whole-branch rollback (a forced reset, an admin action). A revert
+makes a new state, so it goes through the gates like a merge.
 
 Protection does not depend on who asks: access control (grants) is a separate check
 wrapped around the `VersionStore` methods (`protect_branch`, `unprotect_branch`,
@@ -14,14 +24,22 @@ wrapped around the `VersionStore` methods (`protect_branch`, `unprotect_branch`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from spark_lakeversion.errors import ProtectedBranch
+from spark_lakeversion.store.model import Commit
 from spark_lakeversion.store.spi import StorageReader
 
 #: how every refusal reads ("branch 'x' is protected: ..."); Iceberg's error model has no
 #: code, so a client seeing a 403 ForbiddenException tells protection apart by it
 PROTECTED_WORDING = "is protected: "
-#: commit property marking a rollback or revert allowed on a protected branch
+#: commit property marking a rollback allowed on a protected branch (reflog operation of a
+#: forced reset of one)
 RECOVERY_PROPERTY = "lakeversion.recovery"
+RECOVERY_RESET = "recovery reset"
+#: why a merge into a protected branch made a merge commit (`MergeResult.no_ff_reason`)
+NO_FF_REASON = ("{branch!r} is protected: a merge into it always makes a merge commit "
+                "carrying its checks' summary (no fast-forward)")
 
 
 def protected_error(branch: str, operation: str) -> ProtectedBranch:
@@ -36,8 +54,29 @@ def check_not_protected(reader: StorageReader, branch: str, operation: str) -> N
         raise protected_error(branch, operation)
 
 
-def recovery_refused(branch: str, operation: str, restored: str) -> ProtectedBranch:
-    return ProtectedBranch(
-        f"branch {branch!r} {PROTECTED_WORDING}{operation} may only restore a state published "
-        f"on it, and {restored[:12]} is not an ancestor of its head; write to a branch and "
-        f"merge it into {branch!r}")
+def no_ff_reason(branch: str) -> str:
+    return NO_FF_REASON.format(branch=branch)
+
+
+def require_published(branch: str, head: str, restored: str, operation: str,
+                      load: Callable[[str], tuple[Commit, int]],
+                      held: Callable[[str], bool]) -> None:
+    """`ProtectedBranch` unless `restored` is a state published on `branch`: on the
+    first-parent chain of `head`, and once the branch's head (`held`: its reflog says so;
+    this leaves out what a fast-forward passed over, and what the branch inherited from
+    the one it was created from). Walks first parents only down to `restored`'s
+    generation: a parent's generation is always below its child's."""
+    floor = load(restored)[1]
+    current = head
+    while current != restored:
+        commit, generation = load(current)
+        if generation <= floor or not commit.parents:
+            break
+        current = commit.parents[0]
+    if current != restored or not held(restored):
+        raise ProtectedBranch(
+            f"branch {branch!r} {PROTECTED_WORDING}{operation} may restore only a state "
+            f"published on it: one of its past heads on {branch}'s first-parent history "
+            f"({branch}, {branch}~1, {branch}~2, …; {branch}@{{N}} when it is one of them), "
+            f"and {restored[:12]} is not; write to a branch and merge it into {branch!r} "
+            "(merges pass its checks)")

@@ -26,7 +26,11 @@ from spark_lakeversion.versioning.names import (
     validate_ref_name,
 )
 from spark_lakeversion.versioning.objects import Objects
-from spark_lakeversion.versioning.protection import check_not_protected
+from spark_lakeversion.versioning.protection import (
+    RECOVERY_RESET,
+    check_not_protected,
+    require_published,
+)
 from spark_lakeversion.versioning.retention import require_retained
 
 #: compare-and-swap attempts before a write on a branch that keeps moving gives up
@@ -90,12 +94,24 @@ class RefStore(VersionStore):
         target = self.resolve(to).commit_id
         expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
         self._require_retained(None, [target])
+        operation = "assign"
         with self.storage.writing() as tx:
-            if not force:
-                check_not_protected(tx, name, "resetting it (without force)")
+            if name in tx.protected_branches():
+                if not force:
+                    check_not_protected(tx, name, "resetting it (without force)")
+                # a forced reset of a protected branch rolls the whole branch back: only
+                # to a state published on it (its first-parent chain), as a recovery
+                self._published(name, expected, target, "a reset")
+                operation = RECOVERY_RESET
             self._require_retained(tx, [target])
-            tx.move_branch(name, expected, target, "assign")
+            tx.move_branch(name, expected, target, operation)
         return Ref(name, ref.type, target)
+
+    def _published(self, branch: str, head: str, restored: str, operation: str) -> None:
+        """`ProtectedBranch` unless `restored` was published on `branch` (`protection`)."""
+        require_published(branch, head, restored, operation,
+                          self.objects.commit_and_generation,
+                          lambda commit_id: self.storage.held_head(branch, commit_id))
 
     # ---- protection (admin operations: an access-control layer wraps these) ---------------
     def protect_branch(self, name: str) -> bool:
@@ -134,6 +150,11 @@ class RefStore(VersionStore):
             head = self.objects.expand_hash(expr.base)
         else:
             raise RefNotFound(f"no branch, tag or commit named {expr.base!r}")
+        if expr.reflog is not None:
+            if ref is None:
+                raise RefNotFound(f"{expression!r}: no branch or tag named {expr.base!r} "
+                                  "(only a ref has previous heads; a commit has none)")
+            head = self._previous_head(ref.name, expr.reflog, expression)
         if expr.as_of is not None:
             head = self._as_of(ref, head, expr.as_of, expression)
         for _ in range(expr.ancestors):
@@ -143,6 +164,18 @@ class RefStore(VersionStore):
             head = commit.parents[0]
         writable = ref is not None and ref.type is RefType.BRANCH and expr.is_plain
         return ResolvedRef(expression, head, ref.name if writable and ref else None, ref)
+
+    def _previous_head(self, name: str, n: int, expression: str) -> str:
+        """`name@{n}`: the head of its n-th newest reflog entry (git's `@{n}`), counted
+        since the ref was last created (a deleted ref's earlier life is not its past)."""
+        heads = self.storage.reflog_heads(name, n + 1)
+        if len(heads) <= n or None in heads:
+            alive = heads.index(None) if None in heads else len(heads)
+            raise RefNotFound(f"{expression!r}: {name!r} has had only {alive} head(s) "
+                              f"(its reflog, {name}@{{0}} to {name}@{{{alive - 1}}})")
+        head = heads[n]
+        assert head is not None
+        return head
 
     def _as_of(self, ref: Ref | None, head: str, when: datetime, expression: str) -> str:
         if ref is not None:

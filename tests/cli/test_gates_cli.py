@@ -56,7 +56,11 @@ def test_protect_list_and_refuse(url: str) -> None:
     error = run_json(url, "reset", "main", "--to", "dev", code=1)["error"]
     assert error["code"] == "PROTECTED_BRANCH"
     assert run_json(url, "branch", "list")["refs"] == head
-    run(url, "reset", "main", "--to", "dev", "--force")
+    # forced, it rolls main back, but only to a state published on it (first parents)
+    error = run_json(url, "reset", "main", "--to", "dev", "--force", code=1)["error"]
+    assert error["code"] == "PROTECTED_BRANCH" and "first-parent history" in error["message"]
+    assert run_json(url, "branch", "list")["refs"] == head
+    run(url, "reset", "main", "--to", "main~1", "--force")
     run(url, "branch", "unprotect", "main")
     assert "[protected]" not in run(url, "branch", "list").stdout
     assert {r["name"]: r["protected"] for r in run_json(url, "branch", "list")["refs"]} \
@@ -95,3 +99,38 @@ def test_check_add_needs_exactly_one_kind(url: str) -> None:
     run_json(url, "check", "add", "x", "--on", "main", "--sql", "SELECT 1", "--timeout",
              "soon", code=1)
     assert run_json(url, "check", "list")["checks"] == []
+
+
+def test_protected_merge_commit_and_previous_heads(url: str) -> None:
+    """A merge into protected main is a merge commit (it says so); `main@{1}` names the
+    head before it, for a table rollback and a forced (admin) reset."""
+    run(url, "branch", "protect", "main")
+    with lv.connect(url) as catalog:
+        before = catalog.branch("main").get_ref().head
+        dev = catalog.branch("dev").get_ref().head
+    merged = run_json(url, "merge", "dev")
+    assert merged["fast_forward"] is False
+    assert merged["no_ff_reason"].startswith("'main' is protected: a merge into it always")
+    with lv.connect(url) as catalog:
+        merge = catalog.branch("main").head
+        assert merge.parents == (before, dev)
+        assert merge.properties["lakeversion.checks"] == "none"
+        with catalog.branch("dev").transaction("again") as tx:
+            tx.put("db.orders", table(3))
+    assert "merge commit: 'main' is protected" in run(url, "merge", "dev").stdout
+    shown = run_json(url, "show", "main@{1}")["ref"]
+    assert shown == {"expression": "main@{1}", "commit_id": merge.id, "branch": None,
+                     "writable": False}
+    assert run_json(url, "show", "main@{9}", code=2)["error"]["code"] == "REF_NOT_FOUND"
+    assert run_json(url, "show", "main@{x}", code=1)["error"]["code"] \
+        == "INVALID_REF_EXPRESSION"
+    rolled = run_json(url, "rollback", "db.orders", "--to", "main@{1}")
+    assert rolled["properties"]["lakeversion.recovery"] == "rollback"
+    assert rolled["properties"]["lakeversion.rollback.to-commit"] == merge.id
+    with lv.connect(url) as catalog:
+        assert catalog.ref("main").table("db.orders").fields["version"] == 2
+        head = catalog.branch("main").get_ref().head
+    error = run_json(url, "reset", "main", "--to", "main@{2}", code=1)["error"]
+    assert error["code"] == "PROTECTED_BRANCH"  # without --force
+    reset = run_json(url, "reset", "main", "--to", "main@{2}", "--force")
+    assert reset["previous_head"] == head and reset["head"] == merge.id

@@ -26,6 +26,8 @@ class Lake:
 
     server: EmbeddedServer
     warehouse: Path
+    #: the bearer token of a server with principals (pyiceberg writes as that principal)
+    token: str | None = None
 
     @property
     def store(self) -> Any:
@@ -34,7 +36,8 @@ class Lake:
     def catalog(self, ref: str = "main") -> Any:
         from pyiceberg.catalog.rest import RestCatalog
 
-        return RestCatalog(f"lv-{ref}", uri=self.server.iceberg_uri, warehouse=ref)
+        extra = {"token": self.token} if self.token else {}
+        return RestCatalog(f"lv-{ref}", uri=self.server.iceberg_uri, warehouse=ref, **extra)
 
     def append(self, ref: str, table: str, ids: list[int]) -> None:
         self.catalog(ref).load_table(table).append(

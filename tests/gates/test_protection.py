@@ -1,5 +1,5 @@
 """Protected branches refuse direct writes from every surface and write nothing; merges,
-and rollbacks/reverts to states published on the branch, still land."""
+rollbacks to states published on the branch and gated reverts still land."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_reset_and_delete_need_force(lake: Lake) -> None:
     assert "release" not in store.protected_branches()
 
 
-def test_rollback_and_revert_restore_only_published_states(lake: Lake) -> None:
+def test_rollback_restores_only_published_states_and_revert_is_gated(lake: Lake) -> None:
     store = lake.store
     published = lake.head()
     lake.append("main", "db.t", [4])  # before protection: a commit published on main
@@ -95,16 +95,17 @@ def test_rollback_and_revert_restore_only_published_states(lake: Lake) -> None:
     lake.append("dev", "db.t", [99])
     store.protect_branch("main")
     head, files = lake.head(), lake.metadata_files()
-    with pytest.raises(ProtectedBranch, match="not an ancestor"):
+    with pytest.raises(ProtectedBranch, match="first-parent history"):
         store.rollback_table("main", "db.t", "dev")
     unchanged(lake, head, files)
     commit = store.rollback_table("main", "db.t", published)
     assert commit.properties["lakeversion.recovery"] == "rollback"
     assert lake.ids("main") == [1, 2, 3]
-    result = store.revert(commit.id, "main")  # undo the rollback: its parent is published
-    assert result.new_head == lake.head()
+    result = store.revert(commit.id, "main")  # a new state: through the gate (no checks)
+    assert result.new_head == lake.head() and result.preview is not None
     assert lake.ids("main") == [1, 2, 3, 4]
-    assert store.get_commit(lake.head()).properties["lakeversion.recovery"] == "revert"
+    props = store.get_commit(lake.head()).properties
+    assert props["lakeversion.checks"] == "none" and "lakeversion.recovery" not in props
     assert bad in {c.id for c in store.log("main", limit=10).commits}
 
 

@@ -23,12 +23,15 @@ GRANTS = {
 }
 
 
-def write_auth_config(path: Path) -> dict[str, str]:
-    """Write the config; return principal -> its (fresh) token."""
-    tokens = {name: new_token() for name in GRANTS}
+def write_auth_config(path: Path, principals: dict[str, str] | None = None
+                      ) -> dict[str, str]:
+    """Write the config of `principals` (name -> grants; default `GRANTS`); return
+    principal -> its (fresh) token."""
+    principals = GRANTS if principals is None else principals
+    tokens = {name: new_token() for name in principals}
     path.write_text("".join(
         f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{token_sha256(tokens[name])}"\n'
-        f"grants = {grants}\n\n" for name, grants in GRANTS.items()))
+        f"grants = {grants}\n\n" for name, grants in principals.items()))
     load_auth_config(path)  # the file is valid
     return tokens
 

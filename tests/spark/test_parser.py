@@ -28,6 +28,8 @@ pytestmark = pytest.mark.spark
      "CREATE TABLE `db@dev`.t2 AS SELECT * FROM `db@main`.t"),
     ("SELECT * FROM lv.db@main#2026-01-01T00:00:00Z.t",
      "SELECT * FROM lv.`db@main#2026-01-01T00:00:00Z`.t"),
+    ("SELECT * FROM lv.db@main@{1}.t", "SELECT * FROM lv.`db@main@{1}`.t"),
+    ("SELECT * FROM db@main@{12}~2.t JOIN x", "SELECT * FROM `db@main@{12}~2`.t JOIN x"),
 ])
 def test_unquoted_ref_names_are_backquoted(spark: Any, sql: str, expected: str) -> None:
     assert jvm.rewrite_sql(spark, sql) == expected
@@ -88,6 +90,10 @@ def test_quoted_at_column_resolves_in_a_dataframe(spark: Any) -> None:
     ("MERGE BRANCH dev INTO main DRY RUN USING STRATEGY target_wins",
      "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', dry_run => true, "
      "strategy => 'target-wins')"),
+    ("MERGE BRANCH dev INTO main NO FF",
+     "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', fast_forward => false)"),
+    ("ROLLBACK TABLE db.t TO main@{1}",
+     "CALL `lv`.lakeversion.rollback_table(table => 'db.t', to_ref => 'main@{1}')"),
     ("ROLLBACK TABLE db.t TO main~1 ON BRANCH dev",
      "CALL `lv`.lakeversion.rollback_table(table => 'db.t', to_ref => 'main~1', "
      "branch => 'dev')"),
@@ -114,6 +120,8 @@ def test_other_statements_are_not_ours(spark: Any, sql: str) -> None:
 @pytest.mark.parametrize(("sql", "fragment"), [
     ("MERGE BRANCH dev", "expected INTO"),
     ("MERGE BRANCH dev INTO main USING STRATEGY ours", "unknown merge strategy"),
+    ("MERGE BRANCH dev INTO main NO", "expected FF"),
+    ("MERGE BRANCH dev INTO main NO FAST", "expected FF but found 'FAST'"),
     ("SHOW LOG LIMIT many", "LIMIT needs a number"),
     ("CREATE BRANCH dev FROM", "a ref after FROM"),
     ("SHOW BRANCHES please", "unexpected 'please'"),

@@ -42,8 +42,8 @@ class NamespaceCatalog(CatalogBase):
         except LakeVersionError as exc:
             raise bad_request(
                 f"warehouse {expression!r} must name a ref of this catalog (branch, tag, commit, "
-                f"ref~N or ref#timestamp): {exc.message}") from None
-        if parsed.ancestors:  # `main~2` would drift as main moves: pin it
+                f"ref~N, ref@{{N}} or ref#timestamp): {exc.message}") from None
+        if parsed.drifts:  # `main~2`, `main@{1}` would drift as main moves: pin it
             expression = resolved.commit_id
         return encode_prefix(expression)
 

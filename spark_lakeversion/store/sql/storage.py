@@ -298,6 +298,23 @@ class SqlStorage(Storage):
                 .limit(1)).first()
         return (False, None) if row is None else (True, row[0])
 
+    def held_head(self, name: str, commit_id: str) -> bool:
+        log = reflog_table.c
+        with self.db.read() as conn:
+            deleted = conn.execute(sa.select(sa.func.max(log.seq)).where(
+                log.name == name, log.head.is_(None))).scalar()
+            return conn.execute(sa.select(log.seq).where(
+                log.name == name, log.head == commit_id, log.seq > (deleted or 0))
+                .limit(1)).first() is not None
+
+    def reflog_heads(self, name: str, limit: int) -> list[str | None]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(reflog_table.c.head).where(reflog_table.c.name == name)
+                .order_by(reflog_table.c.ts_us.desc(), reflog_table.c.seq.desc())
+                .limit(limit)).all()
+        return [row[0] for row in rows]
+
     def reflog(self) -> list[ReflogEntry]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(reflog_table.c.name, reflog_table.c.head,

@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +46,7 @@ from spark_lakeversion.store.spi import StorageWriter
 from spark_lakeversion.versioning.gates.context import GateContext, default_runner
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
 from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.protection import no_ff_reason
 
 #: plan-and-check rounds before a gated merge on a target that keeps moving gives up
 MAX_GATE_ATTEMPTS = 3
@@ -87,8 +89,28 @@ def validate_check(spec: CheckSpec) -> CheckSpec:
                      float(spec.timeout_s))
 
 
+@dataclass(frozen=True)
+class GateRound:
+    """One planned new state of a gated branch: `preview`, written on no ref, on
+    `target_head`; `source`/`source_head` are what it brings in (what checks read as
+    `source`); `retained` must still be in gc's retained history when it is published;
+    `discard` undoes what formats wrote on a table's own log for it (a Delta restore) when
+    it is not published (a merge's preview keeps its files: it stays readable)."""
+
+    target_head: str
+    source: str
+    source_head: str
+    preview: str
+    retained: tuple[str, ...]
+    fast_forward: bool = False
+    discard: Callable[[], None] = field(default=lambda: None)
+
+
 def checks_summary(reports: Sequence[CheckReport]) -> str:
-    """`passed: a, b; skipped: c`, for the published commit's properties."""
+    """`passed: a, b; skipped: c` (`none` without checks), for the published commit's
+    properties."""
+    if not reports:
+        return "none"
     by_status: dict[str, list[str]] = {}
     for report in reports:
         by_status.setdefault(report.status.value, []).append(report.name)
@@ -136,43 +158,78 @@ class GatedStore(MergingStore):
 
     def _gated_merge(self, source: str, target: str, options: MergeOptions,
                      props: dict[str, str], checks: list[Any]) -> MergeResult:
+        """A merge into a branch with checks or a protected one (no fast-forward there)."""
+        steps: dict[str, MergeStep] = {}  # preview -> the step that planned it
+        reasons: dict[str, str | None] = {}
+
+        def prepare() -> GateRound | MergeResult:
+            protected = target in self.protected_branches()
+            opts = replace(options, fast_forward=False) if protected else options
+            step = self._plan_merge(source, target, opts)
+            if step.done is not None:
+                return step.done
+            preview = self._commit_step(step, source, target, opts, props, move=False)
+            steps[preview] = step
+            reasons[preview] = no_ff_reason(target) \
+                if protected and options.fast_forward else None
+            return GateRound(step.target_head, source, step.source_head, preview,
+                             (step.source_head,), fast_forward=step.plan is None)
+
+        gated = self._through_gates(target, f"merge of {source!r}", options.dry_run, checks,
+                                    prepare)
+        if isinstance(gated, MergeResult):
+            return gated
+        done, outcome, new_head = gated
+        step = steps[done.preview]
+        result = step.result(source, target, options.dry_run, new_head)
+        return replace(result, checks=outcome, preview=done.preview,
+                       no_ff_reason=reasons[done.preview])
+
+    def _through_gates(self, target: str, what: str, dry_run: bool, checks: list[Any],
+                       prepare: Callable[[], GateRound | MergeResult]
+                       ) -> MergeResult | tuple[GateRound, tuple[dict[str, Any], ...],
+                                                str | None]:
+        """The gate, for anything that makes a new state of `target` (a merge, a revert):
+        `prepare` plans it on the target's head and writes its preview on no ref (or answers
+        a `MergeResult` when there is nothing to write); then the checks, then the
+        compare-and-swap publish. Answers (the round, its reports, the new head: None for a
+        dry run) or what `prepare` answered."""
         run_checks = default_runner()[0]
         specs: list[CheckSpec] = checks
         for attempt in range(MAX_GATE_ATTEMPTS):
             if attempt:  # checks may have changed while the last round ran
                 specs = self.storage.checks(target)
-            step = self._plan_merge(source, target, options)
-            if step.done is not None:
-                return step.done
-            preview = self._commit_step(step, source, target, options, props, move=False)
-            context = GateContext(uuid.uuid4().hex, preview, source, step.source_head, target,
-                                  step.target_head, tuple(self._preview_diff(step, preview)),
-                                  self)
+            planned = prepare()
+            if isinstance(planned, MergeResult):
+                return planned
+            context = GateContext(uuid.uuid4().hex, planned.preview, planned.source,
+                                  planned.source_head, target, planned.target_head,
+                                  tuple(self._preview_diff(planned.target_head,
+                                                           planned.preview)), self)
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
             outcome = tuple(r.to_dict() for r in reports)
             if not all(r.ok for r in reports):
                 failed = [r for r in reports if not r.ok]
+                planned.discard()
                 raise ChecksFailed(
                     f"{len(failed)} of {len(reports)} check(s) on {target!r} failed for the "
-                    f"merge of {source!r}"
-                    + (" (dry run)" if options.dry_run else "") + ": "
+                    f"{what}" + (" (dry run)" if dry_run else "") + ": "
                     + "; ".join(f"{r.name}: {r.message or r.status.value}" for r in failed)
-                    + f"; nothing was published; preview {preview} stays readable",
-                    list(outcome), preview)
-            if options.dry_run:
-                return self._with_checks(step.result(source, target, True, None), outcome,
-                                         preview)
+                    + f"; nothing was published; preview {planned.preview} stays readable",
+                    list(outcome), planned.preview)
+            if dry_run:
+                planned.discard()
+                return planned, outcome, None
             try:
-                new_head = self._publish(step, preview, target, reports, context.attempt)
+                new_head = self._publish(planned, target, reports, context.attempt)
             except ReferenceConflict:
+                planned.discard()
                 continue  # the target moved during the checks: plan and check again
             self._notify(context, specs, new_head)
-            return self._with_checks(step.result(source, target, False, new_head), outcome,
-                                     preview)
-        raise ReferenceConflict(f"branch {target!r} kept moving during the gated merge of "
-                                f"{source!r}; gave up after {MAX_GATE_ATTEMPTS} rounds of "
-                                "checks")
+            return planned, outcome, new_head
+        raise ReferenceConflict(f"branch {target!r} kept moving during the gated {what}; "
+                                f"gave up after {MAX_GATE_ATTEMPTS} rounds of checks")
 
     def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
                 new_head: str) -> None:
@@ -180,7 +237,8 @@ class GatedStore(MergingStore):
         if specs:
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
-                                     tuple(self._preview_diff(step, new_head)), self),
+                                     tuple(self._preview_diff(step.target_head,
+                                                              new_head)), self),
                          specs, new_head)
 
     def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
@@ -218,15 +276,8 @@ class GatedStore(MergingStore):
         if notifiers:
             default_runner()[1](context, notifiers, new_head, event)
 
-    @staticmethod
-    def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
-                     preview: str) -> MergeResult:
-        return MergeResult(result.source, result.target, result.common_ancestor,
-                           result.target_head_before, result.new_head, result.fast_forward,
-                           result.dry_run, result.details, checks, preview)
-
-    def _preview_diff(self, step: MergeStep, preview: str) -> list[DiffEntry]:
-        before = self.objects.root_of(step.target_head)
+    def _preview_diff(self, target_head: str, preview: str) -> list[DiffEntry]:
+        before = self.objects.root_of(target_head)
         after = self.objects.root_of(preview)
         out = []
         for key, (old, new) in sorted(self.objects.changes(before, after).items()):
@@ -257,24 +308,30 @@ class GatedStore(MergingStore):
             for r in reports])
         return reports
 
-    def _publish(self, step: MergeStep, preview: str, target: str,
-                 reports: Sequence[CheckReport], attempt: str) -> str:
-        """Move `target` from the planned head to the checked state, by compare-and-swap."""
+    def _publish(self, planned: GateRound, target: str, reports: Sequence[CheckReport],
+                 attempt: str) -> str:
+        """Move `target` from the planned head to the checked state, by compare-and-swap.
+        A fast-forward (the preview is the source head) lands only while the target is
+        unprotected: else `ReferenceConflict`, and the next round makes a merge commit."""
         summary = {"lakeversion.checks": checks_summary(reports),
-                   "lakeversion.checks.preview": preview,
+                   "lakeversion.checks.preview": planned.preview,
                    "lakeversion.checks.attempt": attempt}
         with self.storage.writing() as tx:
-            self._require_retained(tx, [step.source_head])
-            if step.plan is None:  # fast-forward: the preview is the source head
-                tx.move_branch(target, step.target_head, preview, "gated fast-forward")
-                return preview
-            checked = self.objects.commit(preview)
+            self._require_retained(tx, planned.retained)
+            if planned.fast_forward:
+                if target in tx.protected_branches():
+                    raise ReferenceConflict(f"branch {target!r} was protected during the "
+                                            "checks: a merge commit is needed")
+                tx.move_branch(target, planned.target_head, planned.preview,
+                               "gated fast-forward")
+                return planned.preview
+            checked = self.objects.commit(planned.preview)
             props: Mapping[str, str] = {**checked.properties, **summary}
             ts_us = max(int(time.time() * 1_000_000), to_us(checked.timestamp) + 1)
             commit = make_commit(checked.parents, checked.root, checked.author,
                                  checked.message, ts_us, props)
-            changed = list(self.objects.changes(self.objects.root_of(step.target_head),
+            changed = list(self.objects.changes(self.objects.root_of(planned.target_head),
                                                 checked.root))
-            tx.put_commit(commit, self.objects.generation(preview), changed)
-            tx.move_branch(target, step.target_head, commit.id, "gated merge", ts_us)
+            tx.put_commit(commit, self.objects.generation(planned.preview), changed)
+            tx.move_branch(target, planned.target_head, commit.id, "gated merge", ts_us)
             return commit.id

@@ -147,3 +147,36 @@ def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands
         assert first.state().location == first.state().root  # no branch log was needed
     finally:
         other.close()
+
+
+def refuse_everything(ctx: object) -> tuple[bool, str]:
+    """A Python check (named by dotted path below) that refuses every state."""
+    return False, "refused"
+
+
+def test_revert_on_a_protected_branch_is_gated_and_a_refusal_leaves_the_log(
+        events: Catalog, tmp_path: Path) -> None:
+    """The revert's new log version is written for its preview; the refusing check undoes
+    it, byte for byte."""
+    from spark_lakeversion.errors import ChecksFailed
+
+    events.branch("dev").create()
+    events.branch("dev").delta("db.events").append(data((5, "a", 50)))
+    main = events.branch("main")
+    main.protect()
+    merge = events.ref("dev").merge_into("main").new_head
+    assert merge is not None and len(events.store.get_commit(merge).parents) == 2
+    main.add_check("nothing", python=f"{__name__}:refuse_everything")
+
+    def files() -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in (tmp_path / "warehouse").rglob("*") if p.is_file()}
+
+    before = files()
+    with pytest.raises(ChecksFailed, match="refused"):
+        main.revert(merge)
+    assert main.head.id == merge and files() == before
+    main.remove_check("nothing")
+    result = main.revert(merge)
+    assert result.checks == () and main.head.id == result.new_head
+    assert sorted(rows(main.delta("db.events"))) == sorted(BASE)
+    assert main.delta("db.events").history(1)[0]["operation"] == "LAKEVERSION ROLLBACK"

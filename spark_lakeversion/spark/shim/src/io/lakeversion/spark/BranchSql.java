@@ -274,6 +274,9 @@ public final class BranchSql {
             if (accept("DRY")) {
               expect("RUN");
               args.put("dry_run", true);
+            } else if (accept("NO")) {
+              expect("FF");
+              args.put("fast_forward", false);
             } else if (accept("USING")) {
               expect("STRATEGY");
               String strategy = next("normal, source_wins or target_wins")

@@ -212,12 +212,13 @@ final class LakeVersionProcedures {
         };
       case "merge":
         return new Proc(catalog, MERGE_ROWS, "merge one ref into a branch", req("source"),
-            req("target"), opt("dry_run", B), opt("strategy")) {
+            req("target"), opt("dry_run", B), opt("strategy"), opt("fast_forward", B)) {
           @Override
           List<Object[]> run(Args a) {
             ObjectNode body = LakeVersionClient.object()
                 .put("source", a.str("source")).put("target", a.str("target"))
                 .put("dry_run", a.bool("dry_run"))
+                .put("fast_forward", a.bool("fast_forward", true))
                 .put("strategy", a.str("strategy", "normal"));
             return mergeRows(catalog, () -> catalog.client().post("/merge", body),
                 a.bool("dry_run"), "merge of " + a.str("source") + " into " + a.str("target"));
@@ -303,12 +304,13 @@ final class LakeVersionProcedures {
       }
     }
     String head = text(result, "new_head");
+    String noFf = text(result, "no_ff_reason");  // a protected target: a merge commit
     List<Object[]> rows = new ArrayList<>();
     for (JsonNode d : result.path("details")) {
       JsonNode conflict = d.path("conflict");
       JsonNode stats = d.path("statistics");  // content merges: files and rows per side
       rows.add(new Object[] {text(d, "key"), text(d, "action"), text(conflict, "type"),
-          conflict.isObject() ? text(conflict, "message") : null, head,
+          conflict.isObject() ? text(conflict, "message") : noFf, head,
           stats.isObject() && stats.size() > 0 ? stats.toString() : null});
     }
     if (rows.isEmpty()) {
@@ -392,8 +394,12 @@ final class LakeVersionProcedures {
     }
 
     boolean bool(String name) {
+      return bool(name, false);
+    }
+
+    boolean bool(String name, boolean dflt) {
       int i = index(name);
-      return !row.isNullAt(i) && row.getBoolean(i);
+      return row.isNullAt(i) ? dflt : row.getBoolean(i);
     }
 
     int integer(String name, int dflt) {

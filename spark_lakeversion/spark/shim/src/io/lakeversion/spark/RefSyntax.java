@@ -10,7 +10,7 @@ import java.util.List;
  * error until it becomes {@code `db@dev`.orders}, which the catalog hands to the server as
  * the namespace {@code db@dev}. String literals, comments and quoted identifiers are copied
  * untouched; a ref ends at the next {@code .} (backquote dotted refs yourself:
- * {@code `db@v1.0`.orders}).
+ * {@code `db@v1.0`.orders}). A ref may name a previous head: {@code db@main@{1}.orders}.
  */
 public final class RefSyntax {
   private RefSyntax() {}
@@ -88,6 +88,13 @@ public final class RefSyntax {
           while (j < n && isRefChar(sql.charAt(j))) {
             j++;
           }
+          int previous = previousHead(sql, j);
+          if (previous > j) { // main@{1}, then maybe ~N
+            j = previous;
+            while (j < n && isRefChar(sql.charAt(j))) {
+              j++;
+            }
+          }
         }
         parts.add(sql.substring(i, j));
         hasRef.add(ref);
@@ -123,6 +130,20 @@ public final class RefSyntax {
       out.append(hasRef.get(k) ? quote(parts.get(k)) : parts.get(k));
     }
     return i;
+  }
+
+  /** The end of a {@code @{N}} (a previous head, from the reflog) at {@code at}, else
+   *  {@code at}. */
+  static int previousHead(String sql, int at) {
+    int n = sql.length();
+    if (at + 2 >= n || sql.charAt(at) != '@' || sql.charAt(at + 1) != '{') {
+      return at;
+    }
+    int j = at + 2;
+    while (j < n && Character.isDigit(sql.charAt(j))) {
+      j++;
+    }
+    return j > at + 2 && j < n && sql.charAt(j) == '}' ? j + 1 : at;
   }
 
   /** Backquote an identifier the way Spark reads it back. */
