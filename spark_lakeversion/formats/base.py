@@ -46,6 +46,14 @@ class TableFormat(ABC):
         """A short JSON-able description, for logs and commit properties."""
         return dict(content.fields)
 
+    def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
+                          ) -> dict[str, str]:
+        """Every directory a validated state writes into, by the name a refusal shows:
+        none may overlap another table's (`formats.validate.check_claims`). The default
+        is the content's `location`, which the store indexes."""
+        location = content.fields.get("location")
+        return {"location": location} if isinstance(location, str) and location else {}
+
     def merger(self) -> ContentMerger | None:
         """The content merger for states changed on both sides (`formats.merger`), or
         None: then only the table-level rule applies."""

@@ -184,16 +184,17 @@ def _committing(write: Callable[[], T]) -> T:
             "landed: re-read the branch before retrying") from None
 
 
-def _validated(store: VersionStore, roots: AllowedRoots | None,
+def _validated(store: VersionStore, roots: AllowedRoots,
                ops: list[Operation], io: Mapping[str, str] | None = None) -> list[Operation]:
-    """Every Put: a safe key, a content its format accepts (locations under `roots`, files
-    readable) whose location no other table owns; checked before the store writes."""
+    """Every Put: a safe key, a content its format accepts (the Iceberg REST catalog's
+    file rules: locations and statistics under `roots`, files readable) claiming no
+    location another table owns; checked before the store writes."""
     out: list[Operation] = []
     for op in ops:
         if isinstance(op, Put):
             check_new_key(op.key.elements, "key element")
-            content = validate_content(op.key, op.content, roots, io) if roots else op.content
-            check_overlap(store, op.key, content)
+            content = validate_content(op.key, op.content, roots, io)
+            check_overlap(store, op.key, content, io)
             op = Put(op.key, content)
         out.append(op)
     return out

@@ -46,6 +46,13 @@ class DeltaFormat(TableFormat):
     def describe(self, content: Content) -> dict[str, Any]:
         return {k: content.fields.get(k) for k in DELTA_FIELDS}
 
+    def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
+                          ) -> dict[str, str]:
+        """The log it reads and the table root (gc treats the whole root as the table's):
+        a root around another table would hand that table's files to this one."""
+        state = DeltaState.of(content)
+        return {"location": state.location, "root": state.root}
+
     def restore(self, key: Key, current: Content, wanted: Content, branch: str
                 ) -> tuple[Content, Callable[[], None]]:
         """A new version on the branch's log whose files equal `wanted`'s: the log's
