@@ -24,9 +24,11 @@ from spark_lakeversion.errors import (
     LakeVersionError,
 )
 from spark_lakeversion.formats.validate import check_overlap, validate_content
+from spark_lakeversion.gc.fence import fence
 from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
+from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import (
     Content,
     Delete,
@@ -200,6 +202,23 @@ def _validated(store: VersionStore, roots: AllowedRoots,
     return out
 
 
+def _fenced(store: VersionStore, branch: str, ops: list[Operation],
+            expected_gc_epoch: int | None, io: Mapping[str, str]) -> int | None:
+    """The gc epoch the commit lands in: the files its puts add (over the states at the
+    branch head) pass gc's fence (`gc.fence`), as an Iceberg REST commit's do; the
+    client's `expected_gc_epoch`, when given, must still be gc's epoch."""
+    puts = [op for op in ops if isinstance(op, Put) and op.content.is_table]
+    if not puts:
+        return expected_gc_epoch
+    bases = store.get_contents(branch, [op.key for op in puts])
+    epoch = fence(store, [(op.key, bases.get(op.key), op.content) for op in puts], io)
+    if expected_gc_epoch is not None and expected_gc_epoch != epoch:
+        raise GcEpochChanged(f"gc started a new run (epoch {epoch}) since the commit was "
+                             f"checked in epoch {expected_gc_epoch}: nothing was committed; "
+                             "check the files again and retry")
+    return epoch
+
+
 def router(ctx: ServerContext) -> APIRouter:
     """Routes under `/api/v1`; Iceberg contents committed here may point only under the
     catalog's roots."""
@@ -272,11 +291,13 @@ def router(ctx: ServerContext) -> APIRouter:
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
         ops = await run_in_threadpool(_validated, store, roots, ops, ctx.io)
+        epoch = await run_in_threadpool(_fenced, store, body.branch, ops,
+                                        body.expected_gc_epoch, ctx.io)
         result = await run_in_threadpool(
             _committing, lambda: store.commit(
                 body.branch, ops, message=body.message, author=body.author,
                 properties=body.properties, expected_head=body.expected_head,
-                expected_gc_epoch=body.expected_gc_epoch))
+                expected_gc_epoch=epoch))
         return result.to_dict()
 
     @router.get("/reflog")

@@ -3,7 +3,7 @@ table state. pyiceberg is imported by the methods that need it, not by loading t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
@@ -63,6 +63,12 @@ class IcebergFormat(TableFormat):
         if not isinstance(location, str):
             return super().claimed_locations(content, io_properties)
         return files.claimed_locations(fmt.read_metadata(location, io_properties))
+
+    def added_files(self, base: Content | None, content: Content,
+                    io_properties: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+        from spark_lakeversion.formats.iceberg.added import content_files
+
+        return content_files(base, content, io_properties)
 
     def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger

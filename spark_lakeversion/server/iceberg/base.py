@@ -125,9 +125,10 @@ class CatalogBase:
 
     def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
                 message: str, properties: dict[str, Any], written: Sequence[str] = (),
-                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
+                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = (),
+                added: Sequence[tuple[Key, Content | None, Content]] = ()) -> str:
         return commit_to_store(self.store, addr, operations, meta, message, properties,
-                               written, changes, self.io)
+                               written, changes, self.io, added)
 
     def default_location(self, addr: Address, namespace: Content, name: str,
                          table_uuid: uuid.UUID) -> str:

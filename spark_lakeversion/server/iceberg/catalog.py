@@ -300,5 +300,6 @@ class IcebergCatalog(ViewCatalog):
                          **iceberg_files.claimed_locations(metadata)})
         content = fmt.iceberg_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register table {key}",
-                     {"iceberg.operation": "register", "iceberg.table": str(key)})
+                     {"iceberg.operation": "register", "iceberg.table": str(key)},
+                     added=[(key, existing, content)])
         return LoadedTable(metadata, req.metadata_location)

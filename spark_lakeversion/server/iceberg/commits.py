@@ -136,17 +136,27 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
                     meta: CommitMeta, message: str, properties: dict[str, Any],
                     written: Sequence[str] = (),
                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = (),
-                    io: Mapping[str, str] | None = None) -> str:
+                    io: Mapping[str, str] | None = None,
+                    added: Sequence[tuple[Key, Content | None, Content]] = ()) -> str:
     """One store commit with compare-and-swap on the head the request read from.
 
     A commit that wrote files is fenced against gc (`spark_lakeversion.gc.fence`): the
     files it wrote and those the new snapshots of `changes` (base, new metadata) add
-    must postdate gc's cutoff, and the store commits only if no gc run began since.
+    must postdate gc's cutoff, and the store commits only if no gc run began since. A
+    commit of states it did not write (`added`: key, state before, state; register) passes
+    the format-neutral fence (`gc.fence.fence`) instead.
     A definite refusal removes the metadata files this request wrote; an unexpected
     failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
     """
     branch = addr.branch()
     gc_epoch = fence_against_gc(store, written, changes, io) if written else None
+    if added and gc_epoch is None:
+        from spark_lakeversion.gc import fence as gc_fence
+
+        try:
+            gc_epoch = gc_fence.fence(store, added, io)
+        except gc_fence.FilesMayBeCollected as exc:
+            raise GcRefused(exc.message) from None
     try:
         commit = store.commit(
             branch, operations, message=meta.message_or(message), author=meta.author,

@@ -349,6 +349,7 @@ class ViewCatalog(NamespaceCatalog):
                         {"metadata file": req.metadata_location, "location": metadata.location})
         content = fmt_view.view_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register view {key}",
-                     {"iceberg.operation": "register-view", "iceberg.view": str(key)})
+                     {"iceberg.operation": "register-view", "iceberg.view": str(key)},
+                     added=[(key, None, content)])
         return LoadedView(metadata, req.metadata_location)
 
