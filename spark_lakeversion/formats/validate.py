@@ -61,6 +61,17 @@ def check_not_owned(store: LocationIndex, what: str, claims: Mapping[str, str]) 
                 "table it owns reaches another branch by merge)")
 
 
+def owned(store: LocationIndex, content: Content,
+          io_properties: Mapping[str, str] | None = None) -> bool:
+    """Whether a location the (validated) table state claims is one where some table or
+    view id of the catalog, its own included, keeps files (on any ref)."""
+    fmt = FORMATS.get(content.type)
+    claims = fmt.claimed_locations(content, FileIOConfig.of(io_properties)) if fmt else \
+        _location_only(content)
+    return any(store.location_owner(location, None) is not None
+               for location in claims.values())
+
+
 def check_overlap(store: LocationIndex, key: Key, content: Content,
                   io_properties: Mapping[str, str] | None = None) -> None:
     """Every location a validated table's format says it claims (`claimed_locations`)

@@ -90,6 +90,7 @@ def fence(store: Any, puts: Sequence[tuple[Key, Content | None, Content]],
     collected by a run already under way, and a run that starts later sees the commit
     (or moves the epoch, and the store refuses it)."""
     from spark_lakeversion.formats.base import FORMATS
+    from spark_lakeversion.formats.validate import owned
 
     state: GcState = store.gc_state()
     if state.cutoff is None:
@@ -97,11 +98,7 @@ def fence(store: Any, puts: Sequence[tuple[Key, Content | None, Content]],
     problems: list[str] = []
     for key, base, content in puts:
         fmt = FORMATS.get(content.type)
-        if fmt is None or not content.is_table:
-            continue
-        claims = fmt.claimed_locations(content, FileIOConfig.of(io_properties))
-        if not any(store.location_owner(location, None) is not None
-                   for location in claims.values()):
+        if fmt is None or not content.is_table or not owned(store, content, io_properties):
             continue
         found = check_added(state, fmt.added_files(base, content,
                                                    FileIOConfig.of(io_properties)),

@@ -115,6 +115,13 @@ def test_register_refuses_another_refs_table_and_view(lake: tuple[Site, dict[str
         message = iceberg_error(r, 400, "BadRequestException")
         assert REGISTER_REFUSAL in message
         assert "secret" not in message.replace(location, "")  # only the caller's input
+    # nor through /api/v1/commits: a put of the table's own state on a ref without it
+    secret_state = api(site, tokens["admin"]).post("/contents/lookup", json={
+        "ref": "secret", "keys": [["db", "secret_t"]]}).json()["entries"][0]["content"]
+    message = api_error(put(api(site, tokens["etl"]), "etl-1", ["db", "copy"], secret_state),
+                        400, "LOCATION_NOT_ALLOWED")
+    assert message.startswith("put db.copy: table id ") and "reaches another branch by " \
+        "merge" in message
     # also on the table's own ref, with overwrite: the catalog's tables move by merge
     r = ice(site, tokens["admin"], "secret").post("/namespaces/db/register", json={
         "name": "secret_t", "metadata-location": secret_file, "overwrite": True})
