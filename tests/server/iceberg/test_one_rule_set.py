@@ -221,6 +221,13 @@ def test_overlap_refusals_name_only_the_callers_input(lake: tuple[Site, dict[str
     assert message == (f"table db.ov location '{site.w}/db' overlaps the location of "
                        "another table: tables never share files; choose another location")
     assert secret["table-uuid"] not in message and secret["location"] not in message
+    # the same through /api/v1/commits: a new table whose location holds `secret`'s
+    path, table_uuid = copy_metadata(site, {"metadata": secret}, "ov",
+                                     location=f"{site.w}/db")
+    before = unchanged(site)
+    r = put(api(site, tokens["etl"]), "etl-1", ["db", "ov"],
+            {"type": "ICEBERG_TABLE", "id": table_uuid, "metadata_location": path})
+    assert api_error(r, 400, "LOCATION_NOT_ALLOWED") == message
     assert unchanged(site) == before
 
 
