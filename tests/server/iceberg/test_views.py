@@ -206,15 +206,20 @@ def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) ->
     assert content is not None and content.type is ContentType.ICEBERG_VIEW
     assert content.id == view.metadata.view_uuid and content.fields["version_id"] == 1
 
-    def put(key: str, body: dict[str, Any]) -> httpx.Response:
+    def put(key: str, body: dict[str, Any], branch: str = "main") -> httpx.Response:
         return httpx.post(server.api_url + "/commits", json={
-            "branch": "dev", "message": "put a view",
+            "branch": branch, "message": "put a view",
             "operations": [{"op": "put", "key": key.split("."), "content": body}]})
 
     copied = {k: v for k, v in content.to_dict().items() if k != "location"}
+    # a view the catalog owns reaches a branch without it only by merge
+    before = written(server)
+    assert "reaches another branch by merge" in api_error(put("db.copy", copied, "dev"),
+                                                          400, "LOCATION_NOT_ALLOWED")
+    assert written(server) == before
     r = put("db.copy", copied)
     assert r.status_code == 201, r.text
-    stored = server.store.get_content("dev", Key.of("db.copy"))
+    stored = server.store.get_content("main", Key.of("db.copy"))
     assert stored is not None and stored.fields["location"] == content.fields["location"]
     assert "is not the view UUID" in api_error(
         put("db.bad", {**copied, "id": "00000000-0000-0000-0000-000000000000"}),
