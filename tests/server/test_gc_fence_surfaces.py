@@ -171,3 +171,15 @@ def test_delta_create_register_and_writes_are_fenced(
         assert events.to_arrow().num_rows == 0
         events.append(pa.table({"id": pa.array([7], pa.int64())}))  # no gc meanwhile: lands
         assert events.to_arrow()["id"].to_pylist() == [7]
+        # a gc cutoff later than the files a write adds: refused for good, files removed
+        later = datetime.now(timezone.utc) + timedelta(hours=1)
+        gc_store = open_store(server.store.url)
+        collect_garbage(gc_store, roots=[server.warehouse], older_than="0s", force=True,
+                        now=later)
+        gc_store.close()
+        head, files = server.store.get_ref("main").head, state(server)[1]
+        with pytest.raises(ConflictError, match="db.e: log file .* before gc's cutoff"):
+            events.append(pa.table({"id": pa.array([8], pa.int64())}))
+        assert server.store.get_ref("main").head == head
+        assert state(server)[1] == files
+        assert events.to_arrow()["id"].to_pylist() == [7]
