@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from spark_lakeversion.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
-    ConflictError,
     InvalidInput,
     KeyNotFound,
     LakeVersionError,
@@ -28,7 +27,8 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.delta import deltalake, log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.formats.validate import check_overlap
+from spark_lakeversion.formats.delta.format import DeltaFormat
+from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.store.model import Commit, Content, ContentType, Key, KeyLike, Put
 
 if TYPE_CHECKING:
@@ -121,11 +121,17 @@ class DeltaHandle:
         return resolved.branch, resolved.commit_id
 
     def _commit(self, branch: str, head: str, content: Content, message: str,
-                properties: Mapping[str, str], extra: Sequence[Put] = ()) -> Commit:
+                properties: Mapping[str, str], extra: Sequence[Put] = (),
+                base: Content | None = None) -> Commit:
+        """One store commit, fenced against gc like every commit that adds files
+        (`gc.fence`: the files `content` adds over `base`, the state it replaces)."""
+        from spark_lakeversion.gc.fence import fence
+
         author = self.ref.catalog.author
+        epoch = fence(self._store, [(self.key, base, content)], self._store.io_properties)
         commit: Commit = self._store.commit(
             branch, [*extra, Put(self.key, content)], message=message, author=author,
-            properties=dict(properties), expected_head=head)
+            properties=dict(properties), expected_head=head, expected_gc_epoch=epoch)
         return commit
 
     def _write(self, operation: str, run: Callable[[DeltaState], writes.WriteOutcome],
@@ -148,9 +154,11 @@ class DeltaHandle:
                                 message or f"Delta {operation} on {self.key} "
                                 f"(version {new.version})",
                                 {"lakeversion.delta.operation": operation,
-                                 "lakeversion.delta.version": str(new.version)})
-        except ConflictError:
-            log.delete_created(reversed(created))
+                                 "lakeversion.delta.version": str(new.version)},
+                                base=current.content())
+        except LakeVersionError as exc:
+            if not isinstance(exc, CommitOutcomeUnknown):  # refused: nothing landed
+                log.delete_created(reversed(created))
             raise
 
     def _state_at(self, commit_id: str) -> DeltaState:
@@ -220,6 +228,8 @@ class DeltaHandle:
         self._check_absent(head)
         content = tables.existing_table(self.key, location, self.ref.catalog.roots())
         check_overlap(self._store, self.key, content)
+        check_not_owned(self._store, f"cannot register {self.key}",
+                        DeltaFormat().claimed_locations(content, self._store.io_properties))
         return self._commit(branch, head, content,
                             message or f"Register Delta table {self.key}",
                             {"lakeversion.delta.operation": "register"},

@@ -15,7 +15,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,23 @@ class TableFormat(ABC):
     def describe(self, content: Content) -> dict[str, Any]:
         """A short JSON-able description, for logs and commit properties."""
         return dict(content.fields)
+
+    def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
+                          ) -> dict[str, str]:
+        """Every directory a validated state writes into, by the name a refusal shows:
+        none may overlap another table's (`formats.validate.check_claims`). The default
+        is the content's `location`, which the store indexes."""
+        location = content.fields.get("location")
+        return {"location": location} if isinstance(location, str) and location else {}
+
+    def added_files(self, base: Content | None, content: Content,
+                    io_properties: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+        """The files a commit putting the validated `content` over `base` (the state at
+        its key, or None) adds, as (what, path), lazily: gc's epoch fence (`gc.fence`)
+        checks each exists and postdates gc's cutoff, and stops at the first problem. A
+        file that cannot be read raises. The default adds none: gc never deletes under a
+        format it cannot follow (`ProtectedLocations`)."""
+        return iter(())
 
     def merger(self) -> ContentMerger | None:
         """The content merger for states changed on both sides (`formats.merger`), or

@@ -2,7 +2,9 @@
 
 `lakeversion gc` records, before it reads the store, a new epoch and its cutoff (files
 with an older modification time may be deleted by it; `spark_lakeversion.store.gc_state`).
-A commit through the Iceberg REST catalog that adds snapshots:
+Every commit that adds files (Iceberg REST, `/api/v1/commits`, register, Delta writes;
+`fence` asks each state's format which files it adds) does the same as a commit through
+the Iceberg REST catalog that adds snapshots:
 
 1. reads the gc state (epoch E, cutoff C);
 2. checks every file its new snapshots add (the manifest list, the manifests not carried
@@ -21,11 +23,19 @@ the commit against a run that begins in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.store.gc_state import GcState
+from spark_lakeversion.store.model import Content, Key
+
+
+class FilesMayBeCollected(ConflictError):
+    """A commit adding files gc may already have collected (missing, or older than its
+    cutoff): refused, nothing written; write the files again and retry (409)."""
 
 #: at most this many problems are named in one refusal
 _SHOWN = 5
@@ -37,44 +47,68 @@ def check_new_files(state: GcState, base: Any, metadata: Any, io: Any,
     `TableMetadata`s; `base` None for a new table): missing, or older than gc's cutoff.
     `io` reads manifests; files are looked up with the FileIO properties `io_properties`.
     An empty list: the commit may go ahead (with ``expected_gc_epoch=state.epoch``)."""
+    from spark_lakeversion.formats.iceberg.added import snapshot_files
+
     if state.cutoff is None:
         return []
-    known = {s.snapshot_id for s in (base.snapshots if base is not None else [])}
-    new = [s for s in metadata.snapshots if s.snapshot_id not in known]
-    problems: list[str] = []
+    return check_added(state, snapshot_files(base, metadata, io), io_properties)
+
+
+def check_added(state: GcState, files: Iterator[tuple[str, str]],
+                io_properties: Mapping[str, str] | None = None) -> list[str]:
+    """Problems with the files a format says a commit adds (`TableFormat.added_files`:
+    (what, path) pairs, read lazily): the first missing or too old one, or the first that
+    cannot be read; nothing more is read after it."""
+    if state.cutoff is None:
+        return []
     stat = _Stat(state.cutoff, io_properties)
-    for snapshot in new:
-        problems += stat.check([snapshot.manifest_list], "manifest list")
-        if problems:
+    what = "file"
+    try:
+        for what, path in files:
+            problems = stat.check([path], what)
+            if problems:
+                return problems
+    except Exception as exc:  # noqa: BLE001 - unreadable: the commit cannot be checked
+        return [f"a {what} cannot be read: {type(exc).__name__}: {exc}"]
+    finally:
+        close = getattr(files, "close", None)
+        if close is not None:
+            close()
+    return []
+
+
+def fence(store: Any, puts: Sequence[tuple[Key, Content | None, Content]],
+          io_properties: Mapping[str, str] | None = None) -> int:
+    """The gc epoch a commit of `puts` ((key, the state at the key before, the new state))
+    must land in, once the files each adds are checked; `FilesMayBeCollected` otherwise.
+
+    The same fence for every surface that commits files (Iceberg REST, `/api/v1/commits`,
+    register, Delta writes), format-neutral: each state's format names the files it adds.
+    Only states of a table that already owns its location are checked: gc lists and
+    deletes only under locations the store's index knows (`gc.ownership`), so the files
+    of a state at a location no table owns yet (a registered table, a new one) cannot be
+    collected by a run already under way, and a run that starts later sees the commit
+    (or moves the epoch, and the store refuses it)."""
+    from spark_lakeversion.formats.base import FORMATS
+    from spark_lakeversion.formats.validate import owned
+
+    state: GcState = store.gc_state()
+    if state.cutoff is None:
+        return state.epoch
+    problems: list[str] = []
+    for key, base, content in puts:
+        fmt = FORMATS.get(content.type)
+        if fmt is None or not content.is_table or not owned(store, content, io_properties):
             continue
-        try:
-            manifests = snapshot.manifests(io)
-            parent = metadata.snapshot_by_id(snapshot.parent_snapshot_id) \
-                if snapshot.parent_snapshot_id is not None else None
-            carried = {m.manifest_path for m in parent.manifests(io)} if parent else set()
-        except Exception as exc:  # noqa: BLE001 - unreadable: the commit cannot be checked
-            problems.append(f"manifest list {snapshot.manifest_list} cannot be read: "
-                            f"{type(exc).__name__}: {exc}")
-            continue
-        for manifest in manifests:
-            if manifest.manifest_path in carried:
-                continue
-            found = stat.check([manifest.manifest_path], "manifest")
-            problems += found
-            if found:
-                continue
-            try:
-                entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"manifest {manifest.manifest_path} cannot be read: "
-                                f"{type(exc).__name__}: {exc}")
-                continue
-            added = [e.data_file.file_path for e in entries
-                     if int(getattr(e.status, "value", e.status)) == _ADDED]
-            problems += stat.check(added, "data file")
+        found = check_added(state, fmt.added_files(base, content,
+                                                   FileIOConfig.of(io_properties)),
+                            io_properties)
+        problems += [f"{key}: {problem}" for problem in found]
         if len(problems) >= _SHOWN:
             break
-    return problems
+    if problems:
+        raise FilesMayBeCollected(refusal(problems, state))
+    return state.epoch
 
 
 def check_written(state: GcState, paths: Iterable[str],
@@ -93,9 +127,6 @@ def refusal(problems: Iterable[str], state: GcState) -> str:
             f"{state.epoch} deletes unreferenced files modified before {cutoff}): "
             + "; ".join(shown[:_SHOWN]) + more
             + ". Nothing was committed: write the files again and retry")
-
-
-_ADDED = 1  # ManifestEntryStatus.ADDED
 
 
 class _Stat:
@@ -129,4 +160,5 @@ class _Stat:
         return problems
 
 
-__all__ = ["check_new_files", "check_written", "refusal"]
+__all__ = ["FilesMayBeCollected", "check_added", "check_new_files", "check_written", "fence",
+           "refusal"]

@@ -22,11 +22,14 @@ from spark_lakeversion.errors import (
     CommitOutcomeUnknown,
     InvalidInput,
     LakeVersionError,
+    LocationNotAllowed,
 )
-from spark_lakeversion.formats.validate import check_overlap, validate_content
+from spark_lakeversion.formats.validate import check_overlap, owned, validate_content
+from spark_lakeversion.gc.fence import fence
 from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
+from spark_lakeversion.store.gc_state import GcEpochChanged
 from spark_lakeversion.store.model import (
     Content,
     Delete,
@@ -184,19 +187,53 @@ def _committing(write: Callable[[], T]) -> T:
             "landed: re-read the branch before retrying") from None
 
 
-def _validated(store: VersionStore, roots: AllowedRoots | None,
+def _validated(store: VersionStore, roots: AllowedRoots, branch: str,
                ops: list[Operation], io: Mapping[str, str] | None = None) -> list[Operation]:
-    """Every Put: a safe key, a content its format accepts (locations under `roots`, files
-    readable) whose location no other table owns; checked before the store writes."""
+    """Every Put: a safe key, a content its format accepts (the Iceberg REST catalog's
+    file rules: locations and statistics under `roots`, files readable) claiming no
+    location another table owns; checked before the store writes. A table the catalog
+    already owns may be put only on a branch that holds it (a new state, a rename): as
+    for register, the catalog's tables reach another branch by merge, so no put copies
+    one from a ref its caller may not read."""
     out: list[Operation] = []
+    held: set[str] | None = None
     for op in ops:
         if isinstance(op, Put):
             check_new_key(op.key.elements, "key element")
-            content = validate_content(op.key, op.content, roots, io) if roots else op.content
-            check_overlap(store, op.key, content)
+            content = validate_content(op.key, op.content, roots, io)
+            check_overlap(store, op.key, content, io)
+            if content.is_table and owned(store, content, io):
+                if held is None:  # the keys this commit touches, then the whole branch
+                    held = {c.id for c in store.get_contents(
+                        branch, [o.key for o in ops]).values()}
+                if content.id not in held:
+                    held |= {c.id for _, c in store.list_keys(branch) if c.is_table}
+                if content.id not in held:
+                    raise LocationNotAllowed(
+                        f"put {op.key}: table id {content.id} is not on {branch}, and its "
+                        "files lie where a table of this catalog keeps them: a table the "
+                        "catalog owns reaches another branch by merge (register is for "
+                        "files the catalog does not own yet)")
             op = Put(op.key, content)
         out.append(op)
     return out
+
+
+def _fenced(store: VersionStore, branch: str, ops: list[Operation],
+            expected_gc_epoch: int | None, io: Mapping[str, str]) -> int | None:
+    """The gc epoch the commit lands in: the files its puts add (over the states at the
+    branch head) pass gc's fence (`gc.fence`), as an Iceberg REST commit's do; the
+    client's `expected_gc_epoch`, when given, must still be gc's epoch."""
+    puts = [op for op in ops if isinstance(op, Put) and op.content.is_table]
+    if not puts:
+        return expected_gc_epoch
+    bases = store.get_contents(branch, [op.key for op in puts])
+    epoch = fence(store, [(op.key, bases.get(op.key), op.content) for op in puts], io)
+    if expected_gc_epoch is not None and expected_gc_epoch != epoch:
+        raise GcEpochChanged(f"gc started a new run (epoch {epoch}) since the commit was "
+                             f"checked in epoch {expected_gc_epoch}: nothing was committed; "
+                             "check the files again and retry")
+    return epoch
 
 
 def router(ctx: ServerContext) -> APIRouter:
@@ -270,12 +307,14 @@ def router(ctx: ServerContext) -> APIRouter:
     @router.post("/commits", status_code=201)
     async def commit(body: CommitBody) -> dict[str, Any]:
         ops = [_operation(op) for op in body.operations]
-        ops = await run_in_threadpool(_validated, store, roots, ops, ctx.io)
+        ops = await run_in_threadpool(_validated, store, roots, body.branch, ops, ctx.io)
+        epoch = await run_in_threadpool(_fenced, store, body.branch, ops,
+                                        body.expected_gc_epoch, ctx.io)
         result = await run_in_threadpool(
             _committing, lambda: store.commit(
                 body.branch, ops, message=body.message, author=body.author,
                 properties=body.properties, expected_head=body.expected_head,
-                expected_gc_epoch=body.expected_gc_epoch))
+                expected_gc_epoch=epoch))
         return result.to_dict()
 
     @router.get("/reflog")

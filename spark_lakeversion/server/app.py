@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
 from spark_lakeversion.server.auth import Authentication, current_principal
@@ -89,13 +89,14 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     `token` (one all-powerful principal); an empty token is `InvalidInput`, never "no
     auth"; neither means no authentication.
 
-    `limits` (default: `Limits()`) also become the store's, so every commit through this
-    server is held to them. The server reads and writes table files only under its allowed
-    roots: the warehouse plus `allowed_locations` (`lakeversion serve --allowed-location
-    URI`). A bad root is `InvalidInput` here, before anything listens. `io` are the FileIO
-    properties every file access uses (`spark_lakeversion.fileio.FileIOConfig`; default:
-    the standard `AWS_...`/`PYICEBERG_...` environment)."""
-    io = FileIOConfig.of(io) if io is not None else FileIOConfig.from_environment()
+    `limits` (default: `Limits()`) and `io`, the FileIO properties every file access uses
+    (`spark_lakeversion.fileio.FileIOConfig`; default: the standard `AWS_...`/`PYICEBERG_...`
+    environment), are the store's: a store URL is opened with them (`open_store`), and an
+    open store keeps those it was opened with (giving other ones is `InvalidInput`), so
+    building another app over the same store never changes its configuration. The server
+    reads and writes table files only under its allowed roots: the warehouse plus
+    `allowed_locations` (`lakeversion serve --allowed-location URI`). A bad root is
+    `InvalidInput` here, before anything listens."""
     if token is not None:
         if auth is not None:
             raise InvalidInput("give a token or an auth config, not both")
@@ -103,10 +104,12 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     warehouse = normalize_warehouse(warehouse)
     roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
-        store = open_store(store)
-    limits = limits or DEFAULT_LIMITS
-    store.limits = limits
-    store.io_properties = io  # the content merge opens files as the catalog does
+        store = open_store(store, limits=limits, io=io)
+    elif limits is not None and limits != store.limits or \
+            io is not None and FileIOConfig.of(io) != FileIOConfig.of(store.io_properties):
+        raise InvalidInput("a store's limits and FileIO properties are fixed when it is "
+                           "opened: open_store(url, limits=..., io=...)")
+    limits, io = store.limits, FileIOConfig.of(store.io_properties)
     backing = store
     if auth is not None:
         store = AccessControlledStore(backing, current_principal)

@@ -20,7 +20,9 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
 )
 from spark_lakeversion.formats.delta import tables
-from spark_lakeversion.formats.validate import check_overlap
+from spark_lakeversion.formats.delta.format import DeltaFormat
+from spark_lakeversion.formats.validate import check_not_owned, check_overlap
+from spark_lakeversion.gc.fence import fence
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
 from spark_lakeversion.store.model import Commit, Content, Key, Put
@@ -73,8 +75,9 @@ def router(ctx: ServerContext) -> APIRouter:
         puts = tables.missing_namespaces(key, store.get_contents(
             head, tables.namespace_keys(key)))
         check_overlap(store, key, content)
+        epoch = fence(store, [(key, None, content)], ctx.io)  # as every commit adding files
         return store.commit(branch, [*puts, Put(key, content)], message=message,
-                            author=author, expected_head=head)
+                            author=author, expected_head=head, expected_gc_epoch=epoch)
 
     def create(body: CreateBody, author: str | None, message: str | None) -> Commit:
         key, branch, head = prepare(body)
@@ -92,6 +95,8 @@ def router(ctx: ServerContext) -> APIRouter:
     def register(body: RegisterBody, author: str | None, message: str | None) -> Commit:
         key, branch, head = prepare(body)
         content = tables.existing_table(key, body.location, roots)
+        check_not_owned(store, f"cannot register {key}",
+                        DeltaFormat().claimed_locations(content, ctx.io))
         return land(key, branch, head, content,
                     body.message or message or f"Register Delta table {key}", author)
 

@@ -1,17 +1,20 @@
 """The version-control layer: refs, commits, merge, cherry-pick, revert, rollback, log,
 diff and ref expressions, as algorithms over any storage (`spark_lakeversion.store.spi`).
 
-`open_store(url)` is the one factory: ``sqlite:///path``, ``sqlite:///:memory:`` and
-``postgresql+psycopg://...`` give `VersionControl` over a database, ``http(s)://host:port``
-the `RestVersionStore` over a server's `/api/v1`. With no URL, the embedded SQLite store
+`open_store(url, limits=..., io=...)` is the one factory (its configuration fixed then):
+``sqlite:///path``, ``sqlite:///:memory:`` and ``postgresql+psycopg://...`` give
+`VersionControl` over a database, ``http(s)://host:port`` the `RestVersionStore` over a
+server's `/api/v1`. With no URL, the embedded SQLite store
 under ``$LAKEVERSION_HOME`` (default ``./lakehouse``) is used.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
 
@@ -33,15 +36,24 @@ def default_store_url() -> str:
     return f"sqlite:///{home / 'store.db'}"
 
 
-def open_store(url: str | None = None) -> VersionStore:
+def open_store(url: str | None = None, *, limits: Limits | None = None,
+               io: Mapping[str, str] | None = None) -> VersionStore:
+    """The store at `url`, configured once: `limits` (default `Limits()`) hold every commit
+    and `io` are the FileIO properties content merges open table files with (default: the
+    standard `AWS_...`/`PYICEBERG_...` environment). Neither changes after opening. A
+    server store (http) keeps its own: `io` is refused for it."""
     from spark_lakeversion.errors import InvalidInput
+    from spark_lakeversion.fileio import FileIOConfig
 
     url = url or default_store_url()
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in ("http", "https"):
         from spark_lakeversion.versioning.http import RestVersionStore
 
-        return RestVersionStore(url)
+        if io is not None:
+            raise InvalidInput("a server store opens table files with the server's own "
+                               "FileIO properties: give them to `lakeversion serve`")
+        return RestVersionStore(url, limits=limits)
     if scheme in ("sqlite", "postgresql", "postgres"):
         if scheme == "postgres":
             url = "postgresql" + url[len("postgres"):]
@@ -56,6 +68,7 @@ def open_store(url: str | None = None) -> VersionStore:
                 ) from exc
         from spark_lakeversion.versioning.sql import SqlVersionStore
 
-        return SqlVersionStore(url)
+        return SqlVersionStore(url, limits=limits, io=FileIOConfig.of(io) if io is not None
+                               else FileIOConfig.from_environment())
     raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///PATH, "
                        "postgresql+psycopg://USER@HOST/DB or http(s)://HOST:PORT")

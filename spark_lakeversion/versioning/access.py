@@ -79,9 +79,9 @@ class AccessControlledStore(VersionStore):
     def limits(self) -> Limits:
         return self.inner.limits
 
-    @limits.setter
-    def limits(self, value: Limits) -> None:
-        self.inner.limits = value
+    @property
+    def io_properties(self) -> Mapping[str, str]:
+        return self.inner.io_properties
 
     # ---- the checks -------------------------------------------------------------------
     def _denied(self, who: Principal, permission: Permission, ref: str,

@@ -25,7 +25,7 @@ from spark_lakeversion.errors import (
     ServerError,
     TooLarge,
 )
-from spark_lakeversion.limits import invalid_unicode_path
+from spark_lakeversion.limits import Limits, invalid_unicode_path
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
 from spark_lakeversion.store.gates import CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
@@ -56,8 +56,12 @@ from spark_lakeversion.versioning.wire import error_from_json
 
 
 class RestVersionStore(VersionStore):
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
-        """`token` defaults to `$LAKEVERSION_TOKEN` (what `lakeversion serve --token` checks)."""
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, *,
+                 limits: Limits | None = None) -> None:
+        """`token` defaults to `$LAKEVERSION_TOKEN` (what `lakeversion serve --token` checks);
+        the server holds commits to its own limits (and opens files with its own FileIO),
+        `limits` only describe them to this client."""
+        self._configure(limits, None)
         token = token or os.environ.get("LAKEVERSION_TOKEN") or None
         if token is not None:
             check_token(token, "the token (LAKEVERSION_TOKEN)")

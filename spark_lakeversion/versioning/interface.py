@@ -98,11 +98,28 @@ class VersionStore(ABC):
     (`RestVersionStore`)."""
 
     url: str
-    #: what a commit may store (`spark_lakeversion.limits`); the server may set its own
-    limits: Limits = DEFAULT_LIMITS
-    #: how content mergers open table files (`spark_lakeversion.fileio.FileIOConfig`);
-    #: the server sets its own, a client never does
-    io_properties: Mapping[str, str] = NO_FILE_IO
+    _limits: Limits = DEFAULT_LIMITS
+    _io_properties: Mapping[str, str] = NO_FILE_IO
+
+    def _configure(self, limits: Limits | None, io: Mapping[str, str] | None) -> None:
+        """Set once, by the constructor (`open_store(url, limits=..., io=...)`): a store's
+        configuration never changes after it is opened, so no later app, endpoint or
+        request can loosen it."""
+        if limits is not None:
+            self._limits = limits
+        if io is not None:
+            self._io_properties = io
+
+    @property
+    def limits(self) -> Limits:
+        """What a commit may store (`spark_lakeversion.limits`), fixed when opened."""
+        return self._limits
+
+    @property
+    def io_properties(self) -> Mapping[str, str]:
+        """How content mergers open table files (`spark_lakeversion.fileio.FileIOConfig`),
+        fixed when opened; never a client's."""
+        return self._io_properties
 
     # ---- refs -------------------------------------------------------------------------
     @abstractmethod

@@ -6,7 +6,7 @@ resolution of ref expressions (`names.py`), time travel through the reflog inclu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from spark_lakeversion.errors import (
@@ -16,6 +16,7 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.model import Commit, Ref, RefType, ResolvedRef
 from spark_lakeversion.store.spi import Storage, StorageWriter
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
@@ -38,7 +39,9 @@ MAX_CAS_ATTEMPTS = 100
 
 
 class RefStore(VersionStore):
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, *, limits: Limits | None = None,
+                 io: Mapping[str, str] | None = None) -> None:
+        self._configure(limits, io)
         self.storage = storage
         self.url = storage.url
         self.objects = Objects(storage)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.sql import SqlStorage
 from spark_lakeversion.versioning.control import VersionControl
 
 
 class SqlVersionStore(VersionControl):
-    def __init__(self, url: str) -> None:
-        super().__init__(SqlStorage(url))
+    def __init__(self, url: str, *, limits: Limits | None = None,
+                 io: Mapping[str, str] | None = None) -> None:
+        super().__init__(SqlStorage(url), limits=limits, io=io)

@@ -8,8 +8,7 @@ from spark_lakeversion.versioning import open_store
 
 
 def test_seed_splits_a_catalog_over_the_operation_limit_into_several_commits() -> None:
-    store = open_store("sqlite:///:memory:")
-    store.limits = Limits(max_operations=100)
+    store = open_store("sqlite:///:memory:", limits=Limits(max_operations=100))
     _seed(store, 250)
     assert len(store.list_keys("main")) == 250
     assert [c.message for c in store.log("main", limit=3).commits] == [

@@ -70,8 +70,8 @@ def test_merge_message_and_author_are_limited(store: VersionStore) -> None:
 
 
 def test_a_stores_limits_are_configurable(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
-    store.limits = Limits(max_operations=2, max_message_bytes=10, max_key_bytes=8)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}",
+                       limits=Limits(max_operations=2, max_message_bytes=10, max_key_bytes=8))
     before = snapshot_of_store(store)
     with pytest.raises(TooLarge, match="3 operations, over the limit of 2 operations"):
         commit(store, operations=[Put((f"n{i}",), namespace()) for i in range(3)])
@@ -83,6 +83,9 @@ def test_a_stores_limits_are_configurable(tmp_path: Path) -> None:
     commit(store, message="m" * 10, operations=[Put(("db", "abcde"), table("t", 1))])
     with pytest.raises(InvalidInput, match="max_operations must be a positive integer"):
         Limits(max_operations=0)
+    with pytest.raises(AttributeError):  # fixed when opened: no later assignment
+        store.limits = Limits()  # type: ignore[misc]
+    assert store.limits.max_operations == 2
 
 
 @pytest.mark.parametrize("expression", ["main~" + "9" * 5000, "main~1000001",

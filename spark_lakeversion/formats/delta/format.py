@@ -3,7 +3,7 @@ deltalake is imported by the methods that need it, not by loading the format."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
@@ -45,6 +45,32 @@ class DeltaFormat(TableFormat):
 
     def describe(self, content: Content) -> dict[str, Any]:
         return {k: content.fields.get(k) for k in DELTA_FIELDS}
+
+    def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
+                          ) -> dict[str, str]:
+        """The log it reads and the table root (gc treats the whole root as the table's):
+        a root around another table would hand that table's files to this one."""
+        state = DeltaState.of(content)
+        return {"location": state.location, "root": state.root}
+
+    def added_files(self, base: Content | None, content: Content,
+                    io_properties: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+        """The log files after `base`'s version (all of a new log's) and the live data
+        files `base` (the same table) did not have."""
+        from spark_lakeversion.formats.delta import log
+
+        state = DeltaState.of(content)
+        old = DeltaState.of(base) if base is not None and \
+            base.type is ContentType.DELTA_TABLE and base.id == content.id else None
+        if old is not None and (old.location, old.version) == (state.location, state.version):
+            return
+        first = old.version + 1 if old is not None and old.location == state.location else 0
+        for version in range(first, state.version + 1):
+            yield "log file", f"{state.location}/_delta_log/{log.log_name(version)}"
+        known = set(log.read_state(old.location, old.version).files) if old else set()
+        for fid in log.read_state(state.location, state.version).files:
+            if fid not in known:
+                yield "data file", fid
 
     def restore(self, key: Key, current: Content, wanted: Content, branch: str
                 ) -> tuple[Content, Callable[[], None]]:

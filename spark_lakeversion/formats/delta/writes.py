@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.formats.delta import deltalake, log
@@ -66,7 +66,23 @@ def _delta_rs(state: DeltaState, operation: str, run: Any) -> WriteOutcome:
     version = table.version()  # the table object follows its own commit, not others'
     created = [os.path.join(log.local_dir(state.location), "_delta_log", log.log_name(v))
                for v in range(state.version + 1, version + 1)]
-    return WriteOutcome(version, created)
+    return WriteOutcome(version, [*_data_files_added(state.location, created), *created])
+
+
+def _data_files_added(location: str, log_files: Sequence[str]) -> list[str]:
+    """The data files our own new log versions add: delta-rs writes each under a fresh
+    name for this request, so a refused store commit removes them too (nothing stays)."""
+    root = log.local_dir(location)
+    added: list[str] = []
+    for path in log_files:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                action = json.loads(line).get("add")
+                relative = action.get("path") if isinstance(action, dict) else None
+                if isinstance(relative, str) and "://" not in relative and \
+                        not relative.startswith("/"):
+                    added.append(os.path.join(root, unquote(relative)))
+    return added
 
 
 def create(location: str, schema: Any, partition_by: Sequence[str] | None,

@@ -3,8 +3,9 @@
 Three rules (issue 9):
 
 - every location a table's metadata names (its `location`, the `write.*.path` properties,
-  the manifest lists of snapshots it adds and their manifests) lies under the server's
-  `AllowedRoots`, checked by `validate_metadata` *before* anything is written;
+  statistics files, the manifest lists of snapshots it adds and their manifests) lies
+  under the server's `AllowedRoots`, checked by `validate_metadata` *before* anything is
+  written, on every surface (Iceberg REST and `/api/v1/commits`);
 - a metadata file is written create-exclusive (`write_new_file`), and its clean-up removes
   only a file this very call created, at exactly the path it created;
 - a file named by a client (`register`, `/api/v1/commits`) is read by `read_client_file`:
@@ -105,6 +106,10 @@ def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
             raise InvalidInput(f"{what} property {prop} is not allowed: it names Python code "
                                "readers would import; the catalog server decides where "
                                "metadata files go and how files are opened")
+    known_stats = set(statistics_paths(base)) if base is not None else set()
+    for path in statistics_paths(metadata):
+        if path not in known_stats:
+            roots.check(path, f"{what} statistics-path")
     known = {s.snapshot_id for s in base.snapshots} if base is not None else set()
     for snapshot in metadata.snapshots:
         if snapshot.snapshot_id in known:
@@ -121,6 +126,19 @@ def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
 def path_properties(metadata: TableMetadata) -> dict[str, str]:
     """The `write.*.path` properties a table sets (each a directory it writes into)."""
     return {p: metadata.properties[p] for p in PATH_PROPERTIES if p in metadata.properties}
+
+
+def claimed_locations(metadata: TableMetadata) -> dict[str, str]:
+    """What a table owns against every other table (`formats.validate.check_claims`): its
+    location and every `write.*.path` directory, by the name a refusal shows."""
+    return {"location": metadata.location,
+            **{f"property {p}": v for p, v in path_properties(metadata).items()}}
+
+
+def statistics_paths(metadata: TableMetadata) -> list[str]:
+    """The statistics and partition-statistics files a table's metadata names (gc follows
+    them, so they must lie under a root like every other file it names)."""
+    return [f.statistics_path for f in [*metadata.statistics, *metadata.partition_statistics]]
 
 
 def check_manifest_list(manifest_list: str | None, roots: AllowedRoots, *, what: str,
@@ -247,6 +265,36 @@ _created_lock = threading.Lock()
 #: files this process created and has not published yet -> the FileIO properties they
 #: were written with (a refused commit removes them with the same ones)
 _created: dict[str, FileIOConfig] = {}
+#: local directories `write_new_file` created for such a file, deepest first: a refused
+#: commit leaves no empty directory behind either
+_created_dirs: dict[str, list[str]] = {}
+
+
+def _make_parents(path: str) -> list[str]:
+    """Create the missing parent directories of `path`; those this call created, deepest
+    first (a directory another writer creates meanwhile is not ours)."""
+    missing: list[str] = []
+    parent = os.path.dirname(path)
+    while parent and not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    made: list[str] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            continue
+        made.append(directory)
+    return list(reversed(made))
+
+
+def _remove_dirs(dirs: list[str]) -> None:
+    """Remove directories this process created, deepest first, only while empty."""
+    for directory in dirs:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # not empty (another file landed) or gone: leave it and its parents
 
 
 def write_new_file(location: str, data: bytes, io_properties: Mapping[str, str] | None = None
@@ -255,9 +303,19 @@ def write_new_file(location: str, data: bytes, io_properties: Mapping[str, str] 
     (FileExistsError), and on failure only the file this call created is removed."""
     parsed = parse_location(location, "metadata file")
     path = parsed.local_path
+    made: list[str] = []
     if path is not None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        for attempt in range(2):
+            made = _make_parents(path)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileNotFoundError:
+                if attempt:  # a concurrent refusal removed its empty directory: once more
+                    raise
+            except BaseException:
+                _remove_dirs(made)
+                raise
         try:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 f.write(data)
@@ -266,6 +324,7 @@ def write_new_file(location: str, data: bytes, io_properties: Mapping[str, str] 
         except BaseException:
             os.close(fd)
             os.unlink(path)  # created by this call (O_EXCL succeeded): ours to remove
+            _remove_dirs(made)
             raise
         os.close(fd)
     else:
@@ -280,13 +339,17 @@ def write_new_file(location: str, data: bytes, io_properties: Mapping[str, str] 
             raise
     with _created_lock:
         _created[location] = FileIOConfig.of(io_properties)
+        if made:
+            _created_dirs[location] = made
 
 
 def delete_created(location: str) -> None:
     """Remove a metadata file `write_new_file` created in this process and that was never
-    published (a refused commit); any other path is left alone."""
+    published (a refused commit), and the directories it created for it while they are
+    empty; any other path is left alone."""
     with _created_lock:
         io_properties = _created.pop(location, None)
+        dirs = _created_dirs.pop(location, [])
     if io_properties is None:
         return
     parsed = parse_location(location, "metadata file")
@@ -295,6 +358,7 @@ def delete_created(location: str) -> None:
             os.unlink(parsed.local_path)
         except OSError:
             pass
+        _remove_dirs(dirs)
         return
     _delete_quietly(file_io(location, io_properties), location)
 
@@ -303,6 +367,7 @@ def forget_created(location: str) -> None:
     """The file was published (committed): it is no longer ours to delete."""
     with _created_lock:
         _created.pop(location, None)
+        _created_dirs.pop(location, None)
 
 
 def _delete_quietly(fio: FileIO, location: str) -> None:

@@ -3,7 +3,7 @@ table state. pyiceberg is imported by the methods that need it, not by loading t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
@@ -51,6 +51,24 @@ class IcebergFormat(TableFormat):
 
     def describe(self, content: Content) -> dict[str, Any]:
         return {k: content.fields.get(k) for k in ICEBERG_FIELDS}
+
+    def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
+                          ) -> dict[str, str]:
+        """The table location and its `write.*.path` directories, as the REST catalog
+        checks them (`files.claimed_locations`), from its (validated) metadata file."""
+        from spark_lakeversion.formats.iceberg import content as fmt
+        from spark_lakeversion.formats.iceberg import files
+
+        location = content.fields.get("metadata_location")
+        if not isinstance(location, str):
+            return super().claimed_locations(content, io_properties)
+        return files.claimed_locations(fmt.read_metadata(location, io_properties))
+
+    def added_files(self, base: Content | None, content: Content,
+                    io_properties: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+        from spark_lakeversion.formats.iceberg.added import content_files
+
+        return content_files(base, content, io_properties)
 
     def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger

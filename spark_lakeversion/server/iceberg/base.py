@@ -9,13 +9,12 @@ from typing import Any
 
 from pyiceberg.table.metadata import TableMetadata
 
-from spark_lakeversion.errors import LocationNotAllowed
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.formats.validate import check_claims
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.locations import (
-    OVERLAPS,
     AllowedRoots,
     Location,
     parse_location,
@@ -53,17 +52,10 @@ class CatalogBase:
         iceberg_files.validate_metadata(metadata, self.roots, base, what=f"table {key}",
                                         read_current_only=read_current_only,
                                         io_properties=self.io)
-        table_id = str(metadata.table_uuid)
-        if base is not None and base.location == metadata.location and \
-                iceberg_files.path_properties(base) == iceberg_files.path_properties(metadata):
+        claims = iceberg_files.claimed_locations(metadata)
+        if base is not None and iceberg_files.claimed_locations(base) == claims:
             return  # nothing moved: already checked when it was set
-        for what, value in [("location", metadata.location),
-                            *iceberg_files.path_properties(metadata).items()]:
-            owner = self.store.location_owner(value, table_id)
-            if owner is not None:
-                raise LocationNotAllowed(
-                    f"table {key} {what} {value!r} {OVERLAPS} (table id {owner[0]} at "
-                    f"{owner[1]}): tables never share files; choose another location")
+        check_claims(self.store, f"table {key}", claims, str(metadata.table_uuid))
 
     def read_metadata(self, metadata_location: str) -> TableMetadata:
         """A table's metadata file (cached), read with the server's FileIO."""
@@ -133,9 +125,10 @@ class CatalogBase:
 
     def _commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
                 message: str, properties: dict[str, Any], written: Sequence[str] = (),
-                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = ()) -> str:
+                changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = (),
+                added: Sequence[tuple[Key, Content | None, Content]] = ()) -> str:
         return commit_to_store(self.store, addr, operations, meta, message, properties,
-                               written, changes, self.io)
+                               written, changes, self.io, added)
 
     def default_location(self, addr: Address, namespace: Content, name: str,
                          table_uuid: uuid.UUID) -> str:

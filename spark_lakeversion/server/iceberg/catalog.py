@@ -27,6 +27,7 @@ from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
+from spark_lakeversion.formats.validate import check_not_owned
 from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,
@@ -294,7 +295,11 @@ class IcebergCatalog(ViewCatalog):
             raise bad_request(f"cannot register {key}: {iceberg_files.UNREADABLE} "
                               f"({self.roots.describe()})") from None
         self.check_metadata(key, metadata, read_current_only=True)
+        check_not_owned(self.store, f"cannot register {key}",
+                        {"metadata file": req.metadata_location,
+                         **iceberg_files.claimed_locations(metadata)})
         content = fmt.iceberg_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register table {key}",
-                     {"iceberg.operation": "register", "iceberg.table": str(key)})
+                     {"iceberg.operation": "register", "iceberg.table": str(key)},
+                     added=[(key, existing, content)])
         return LoadedTable(metadata, req.metadata_location)

@@ -16,7 +16,13 @@ from typing import Any
 
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.update import AddSnapshotUpdate, TableUpdate, update_table_metadata
+from pyiceberg.table.update import (
+    AddSnapshotUpdate,
+    RemovePropertiesUpdate,
+    SetPropertiesUpdate,
+    TableUpdate,
+    update_table_metadata,
+)
 
 from spark_lakeversion.errors import (
     CommitOutcomeUnknown,
@@ -25,6 +31,7 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     LocationNotAllowed,
 )
+from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
@@ -76,6 +83,7 @@ class GcRefused(IcebergError):
 def apply_updates(key: Key, base: TableMetadata | None, base_location: str | None,
                   updates: Sequence[TableUpdate]) -> TableMetadata:
     """The table's new metadata (a new table when `base` is None), or a 400 saying why not."""
+    updates = _known_removals(key, base, updates)
     try:
         metadata = update_table_metadata(
             base_metadata=(base if base is not None
@@ -85,6 +93,10 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
         metadata = v3.with_row_lineage(metadata, base, f"table {key}")
     except InvalidInput as exc:
         raise bad_request(f"cannot apply the updates to {key}: {exc.message}") from None
+    except KeyError as exc:  # str() of a KeyError is only the quoted key
+        raise bad_request(f"cannot apply the updates to {key}: they name "
+                          f"{exc.args[0] if exc.args else '?'!r}, which the table does "
+                          "not have") from None
     except PYICEBERG_INPUT_ERRORS as exc:
         why = str(exc) or ("they leave the table without a current schema, partition "
                            "spec or sort order" if isinstance(exc, StopIteration)
@@ -95,21 +107,56 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
     return metadata
 
 
+def _known_removals(key: Key, base: TableMetadata | None,
+                    updates: Sequence[TableUpdate]) -> list[TableUpdate]:
+    """`updates` with `remove-properties` of absent properties left out, as Iceberg's
+    reference catalog ignores them (pyiceberg would raise a bare KeyError). The properties
+    the server adds to every table it serves (`SERVED_PROPERTIES`: `gc.enabled`) are the
+    server's, not the table's: removing one is a 400 saying so."""
+    properties = set(base.properties) if base is not None else set()
+    out: list[TableUpdate] = []
+    for update in updates:
+        if isinstance(update, SetPropertiesUpdate):
+            properties |= set(update.updates)
+        elif isinstance(update, RemovePropertiesUpdate):
+            for name in update.removals:
+                if name in fmt.SERVED_PROPERTIES and name not in properties:
+                    raise bad_request(
+                        f"cannot remove property {name!r} of {key}: the server sets it on "
+                        "every table it serves (every ref shares the table's files, so only "
+                        "`lakeversion gc` deletes them); it is not stored in the table")
+            removals = [n for n in update.removals if n in properties]
+            properties -= set(removals)
+            update = update.model_copy(update={"removals": removals})
+        out.append(update)
+    return out
+
+
 def commit_to_store(store: VersionStore, addr: Address, operations: list[Operation],
                     meta: CommitMeta, message: str, properties: dict[str, Any],
                     written: Sequence[str] = (),
                     changes: Sequence[tuple[TableMetadata | None, TableMetadata]] = (),
-                    io: Mapping[str, str] | None = None) -> str:
+                    io: Mapping[str, str] | None = None,
+                    added: Sequence[tuple[Key, Content | None, Content]] = ()) -> str:
     """One store commit with compare-and-swap on the head the request read from.
 
     A commit that wrote files is fenced against gc (`spark_lakeversion.gc.fence`): the
     files it wrote and those the new snapshots of `changes` (base, new metadata) add
-    must postdate gc's cutoff, and the store commits only if no gc run began since.
+    must postdate gc's cutoff, and the store commits only if no gc run began since. A
+    commit of states it did not write (`added`: key, state before, state; register) passes
+    the format-neutral fence (`gc.fence.fence`) instead.
     A definite refusal removes the metadata files this request wrote; an unexpected
     failure leaves them (the commit may have landed) and surfaces as outcome-unknown.
     """
     branch = addr.branch()
     gc_epoch = fence_against_gc(store, written, changes, io) if written else None
+    if added and gc_epoch is None:
+        from spark_lakeversion.gc import fence as gc_fence
+
+        try:
+            gc_epoch = gc_fence.fence(store, added, io)
+        except gc_fence.FilesMayBeCollected as exc:
+            raise GcRefused(exc.message) from None
     try:
         commit = store.commit(
             branch, operations, message=meta.message_or(message), author=meta.author,

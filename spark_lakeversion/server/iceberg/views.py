@@ -18,10 +18,10 @@ from typing import Any
 from pyiceberg.schema import Schema
 from pyiceberg.view.metadata import ViewHistoryEntry, ViewMetadata, ViewVersion
 
-from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import view as fmt_view
+from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
-from spark_lakeversion.locations import OVERLAPS
 from spark_lakeversion.server.errors import (
     IcebergError,
     already_exists,
@@ -200,11 +200,8 @@ class ViewCatalog(NamespaceCatalog):
     def _check_view_location(self, key: Key, metadata: ViewMetadata) -> None:
         """Inside a root, and no other table or view owns it: before any write."""
         fmt_view.check_view_location(metadata, self.roots, f"view {key}")
-        owner = self.store.location_owner(metadata.location, str(metadata.view_uuid))
-        if owner is not None:
-            raise LocationNotAllowed(
-                f"view {key} location {metadata.location!r} {OVERLAPS} (id {owner[0]} at "
-                f"{owner[1]}): choose another location")
+        check_claims(self.store, f"view {key}", {"location": metadata.location},
+                     str(metadata.view_uuid))
 
     def _load(self, content: Content) -> LoadedView:
         location = fmt_view.view_metadata_location(content)
@@ -348,8 +345,11 @@ class ViewCatalog(NamespaceCatalog):
                               "readable Iceberg view metadata file under the allowed "
                               f"locations ({self.roots.describe()})") from None
         self._check_view_location(key, metadata)
+        check_not_owned(self.store, f"cannot register view {key}",
+                        {"metadata file": req.metadata_location, "location": metadata.location})
         content = fmt_view.view_content(metadata, req.metadata_location)
         self._commit(addr, [Put(key, content)], meta, f"register view {key}",
-                     {"iceberg.operation": "register-view", "iceberg.view": str(key)})
+                     {"iceberg.operation": "register-view", "iceberg.view": str(key)},
+                     added=[(key, None, content)])
         return LoadedView(metadata, req.metadata_location)
 

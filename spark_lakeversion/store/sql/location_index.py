@@ -108,8 +108,8 @@ def claim(conn: Connection, table: sa.Table, new_rows: list[dict[str, Any]],
         found = owner(conn, table, parse_location(row["location"]), row["content_id"])
         if found is not None:
             raise ConflictError(
-                f"table location {row['location']} {OVERLAPS} (table id {found[0]} at "
-                f"{found[1]}): a concurrent create took it; tables never share files")
+                f"table location {row['location']} {OVERLAPS}: a concurrent create took "
+                "it; tables never share files")
 
 
 #: the advisory-lock key that serialises new index rows on PostgreSQL ("lvloc")

@@ -84,8 +84,13 @@ def test_api_v1_creates_and_registers_delta_tables(server: EmbeddedServer, api: 
     # another table may not live inside its directory (tables never share files)
     nested = extra / "nested"
     write_deltalake(str(nested), data((3, "c", 3)))
-    assert "overlaps" in error(api.post("/delta/register", json={
-        "table": "db.nested", "location": str(nested)}), 400, "LOCATION_NOT_ALLOWED")
+    assert "register is for files the catalog does not own yet" in error(api.post(
+        "/delta/register", json={"table": "db.nested", "location": str(nested)}),
+        400, "LOCATION_NOT_ALLOWED")
+    # nor is a table the catalog owns registered again, on any key
+    assert "register is for files the catalog does not own yet" in error(api.post(
+        "/delta/register", json={"table": "db.again", "location": str(extra)}),
+        400, "LOCATION_NOT_ALLOWED")
 
 
 def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,

@@ -4,6 +4,7 @@ at view level; gc keeps the metadata files every retained view state points at."
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from pyiceberg.exceptions import (
+    BadRequestError,
     NoSuchNamespaceError,
     NoSuchViewError,
     TableAlreadyExistsError,
@@ -129,12 +131,22 @@ def test_replace_rename_and_register(server: EmbeddedServer, cat: Any) -> None:
     assert r.status_code == 204, r.text
     assert cat.list_views("db@dev2") == [("db@dev2", "w")]
     assert cat.list_views("db") == [("db", "v")]
-    # register-view: a metadata file under the roots becomes a view at another key
+    # register-view: a metadata file under the roots becomes a view at another key, but
+    # not one the catalog owns (on any ref): its views move by merge
     located = replaced["metadata-location"]
-    registered = cat.register_view("db.again", located)
+    before = written(server)
+    with pytest.raises(BadRequestError, match="register is for files the catalog does not"):
+        cat.register_view("db.again", located)
+    assert written(server) == before
+    copy = Path(server.warehouse.removeprefix("file://")) / "outside" / "v.metadata.json"
+    copy.parent.mkdir()
+    metadata = json.loads(Path(located.removeprefix("file://")).read_text())
+    copy.write_text(json.dumps({**metadata, "location": str(copy.parent),
+                                "view-uuid": "5d1c1f34-6d3c-4b41-8a0c-7b1a3e2b9c01"}))
+    registered = cat.register_view("db.again", str(copy))
     assert sql_of(registered) == "SELECT 2 AS id"
     with pytest.raises(ViewAlreadyExistsError):
-        cat.register_view("db.again", located)
+        cat.register_view("db.again", str(copy))
 
 
 def test_bad_view_requests_write_nothing(server: EmbeddedServer, cat: Any,
@@ -194,15 +206,20 @@ def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) ->
     assert content is not None and content.type is ContentType.ICEBERG_VIEW
     assert content.id == view.metadata.view_uuid and content.fields["version_id"] == 1
 
-    def put(key: str, body: dict[str, Any]) -> httpx.Response:
+    def put(key: str, body: dict[str, Any], branch: str = "main") -> httpx.Response:
         return httpx.post(server.api_url + "/commits", json={
-            "branch": "dev", "message": "put a view",
+            "branch": branch, "message": "put a view",
             "operations": [{"op": "put", "key": key.split("."), "content": body}]})
 
     copied = {k: v for k, v in content.to_dict().items() if k != "location"}
+    # a view the catalog owns reaches a branch without it only by merge
+    before = written(server)
+    assert "reaches another branch by merge" in api_error(put("db.copy", copied, "dev"),
+                                                          400, "LOCATION_NOT_ALLOWED")
+    assert written(server) == before
     r = put("db.copy", copied)
     assert r.status_code == 201, r.text
-    stored = server.store.get_content("dev", Key.of("db.copy"))
+    stored = server.store.get_content("main", Key.of("db.copy"))
     assert stored is not None and stored.fields["location"] == content.fields["location"]
     assert "is not the view UUID" in api_error(
         put("db.bad", {**copied, "id": "00000000-0000-0000-0000-000000000000"}),
