@@ -165,7 +165,8 @@ def protect_rule(branch: str) -> list[Step]:
 # ---- principals: a seeded random pool, plus the fixed corners --------------------------
 def principal_pool(seed: int = 20, size: int = 12) -> dict[str, Grants]:
     """Fixed corners (all-powerful, nothing, read-only, everything but admin, README's
-    `etl`) and `size` principals with 1-4 random grants of 1-4 random permissions."""
+    `etl`, refs made and removed without reading them) and `size` principals with 1-4
+    random grants of 1-4 random permissions."""
     rng = random.Random(seed)
     pool: dict[str, Grants] = {
         "root": (("*", frozenset({"admin"})),),
@@ -174,6 +175,7 @@ def principal_pool(seed: int = 20, size: int = 12) -> dict[str, Grants]:
         "writer": (("*", frozenset(PERMISSIONS) - {"admin"}),),
         "etl": (("etl-*", frozenset({"read", "write", "create", "delete"})),
                 ("main", frozenset({"read", "merge"}))),
+        "maker": (("*", frozenset({"create", "delete"})), ("main", frozenset({"read"}))),
     }
     weights = (6, 4, 3, 3, 3, 1)  # read is common; admin is rare (it gives every permission)
     for i in range(size):
@@ -289,7 +291,7 @@ def namespace_put() -> Put:
 
 # ---- the state machine -------------------------------------------------------------------
 #: half the time one of the fixed corners, so allowed operations are common too
-WHO = st.one_of(st.sampled_from(["root", "writer", "etl", "reader"]),
+WHO = st.one_of(st.sampled_from(["root", "writer", "etl", "reader", "maker"]),
                 st.sampled_from(sorted(PRINCIPALS)))
 BRANCH = st.sampled_from(BRANCHES)
 NOT_MAIN = st.sampled_from(BRANCHES[1:] + TAGS)
@@ -535,3 +537,14 @@ def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
              "api", "python", "cli", "iceberg")
     missing = {(what, ok) for what in drawn for ok in (True, False)} - seen
     assert not missing, f"never drawn (change the seed): {sorted(missing)}"
+
+
+def test_cli_creates_a_ref_its_principal_cannot_read(site: Site) -> None:
+    """`create` alone makes a ref (README); the CLI must not report a refusal for a ref it
+    made (it used to read the new ref back, a second request needing `read`)."""
+    site.restore()
+    outcome, made = cli(site, "maker", "branch", "create", "t-a", "--from", "main")
+    assert outcome == ("ok", "") and made["name"] == "t-a"
+    assert made["head"] == site.initial_main == site.store.get_ref("t-a").head
+    outcome, _ = cli(site, "maker", "tag", "create", "v1")
+    assert outcome == ("ok", "") and site.store.get_ref("v1").head == site.initial_main
