@@ -86,16 +86,26 @@ class Model:
     grants: Mapping[str, Grants]
     refs: dict[str, str] = field(default_factory=lambda: {"main": "BRANCH"})
     protected: set[str] = field(default_factory=set)
+    #: ref -> the commits of its history (observed data, not a rule), for reads by commit id
+    history: Mapping[str, set[str]] = field(default_factory=dict)
 
     def may(self, who: str, permission: str, ref: str) -> bool:
         """A grant whose glob matches `ref` gives `permission`, or `admin` (every one)."""
         return any(glob_match(glob, ref) and (permission in allow or "admin" in allow)
                    for glob, allow in self.grants[who])
 
+    def may_read_commit(self, who: str, commit: str) -> bool:
+        """`read` on `*` (the grant's glob itself), or on a ref whose history holds it."""
+        return any(glob == "*" and allow & {"read", "admin"} for glob, allow in self.grants[who]
+                   ) or any(self.may(who, "read", ref) and commit in self.history.get(ref, ())
+                            for ref in self.refs)
+
     def verdict(self, who: str, steps: Sequence[Step]) -> Verdict:
         for kind, *args in steps:
             if kind == "need" and not self.may(who, args[0], args[1]):
-                return ("Forbidden", args[0], args[1])
+                return ("Forbidden", args[0], f"ref {args[1]!r}")
+            if kind == "commit" and not self.may_read_commit(who, args[0]):
+                return ("Forbidden", "read", f"commit {args[0]}")
             if kind == "exists" and args[0] not in self.refs:
                 return ("RefNotFound",)
             if kind == "absent" and args[0] in self.refs:
@@ -113,6 +123,15 @@ def need(permission: str, ref: str) -> Step:
     return ("need", permission, ref)
 
 
+def reads(expression: str) -> list[Step]:
+    """README: `R~N` needs `read` on R (and R must exist); a commit id needs the commit
+    rule (`Model.may_read_commit`)."""
+    if len(expression) == 40 and set(expression) <= set("0123456789abcdef"):
+        return [("commit", expression)]
+    base = expression.split("~", 1)[0]
+    return [need("read", base), ("exists", base)]
+
+
 # README's rule per operation, on the server (`/api/v1`, which the Python API and the CLI
 # call). A client may read a ref before it writes (the CLI's delete and reset, the Python
 # API's reset read the branch first): `pre_read` puts that read, and the ref's existence,
@@ -122,7 +141,7 @@ def pre_read(ref: str, surface: str, surfaces: Sequence[str]) -> list[Step]:
 
 
 def create_rule(name: str, source: str) -> list[Step]:
-    return [need("create", name), need("read", source), ("exists", source), ("absent", name)]
+    return [need("create", name), *reads(source), ("absent", name)]
 
 
 def delete_rule(name: str, force: bool, surface: str) -> list[Step]:
@@ -136,7 +155,7 @@ def reset_rule(branch: str, to: str, force: bool, surface: str) -> list[Step]:
     """A reset is a write to the branch and a read of where it goes; forced: admin."""
     return (pre_read(branch, surface, ("cli", "python")) + [need("write", branch)]
             + ([need("admin", branch)] if force else [])
-            + [need("read", to), ("exists", branch), ("exists", to)]
+            + reads(to) + [("exists", branch)]
             + ([] if force else [("unprotected", branch)]))
 
 
@@ -149,12 +168,11 @@ def commit_rule(branch: str, surface: str) -> list[Step]:
 def merge_rule(source: str, target: str, dry_run: bool) -> list[Step]:
     """`merge` on the target (a dry run: `read`), `read` on the source; merges are the way
     into a protected branch."""
-    return [need("read" if dry_run else "merge", target), need("read", source),
-            ("exists", target), ("exists", source)]
+    return [need("read" if dry_run else "merge", target), *reads(source), ("exists", target)]
 
 
-def read_rule(ref: str) -> list[Step]:
-    return [need("read", ref), ("exists", ref)]
+def read_rule(expression: str) -> list[Step]:
+    return reads(expression)
 
 
 def protect_rule(branch: str) -> list[Step]:
@@ -313,6 +331,14 @@ A_REF = existing(BRANCHES + TAGS)
 A_REF_NOT_MAIN = existing(BRANCHES[1:] + TAGS)
 
 
+def readable_expressions() -> st.SearchStrategy[str]:
+    """A ref, `ref~1`, or a commit id seen in this example (some reachable from no ref)."""
+    def pick(machine: AccessModel) -> st.SearchStrategy[str]:
+        return st.one_of(A_REF, A_REF.map(lambda name: f"{name}~1"),
+                         st.sampled_from(sorted(machine.commits)))
+    return st.runner().flatmap(pick)
+
+
 def surfaces(*offered: str) -> st.SearchStrategy[str]:
     """The CLI is a process per call: drawn about one time in ten."""
     common = [s for s in offered if s != "cli"]
@@ -325,6 +351,8 @@ class AccessModel(RuleBasedStateMachine):
         self.site, self.seen = site, seen
         site.restore()
         self.model = Model(PRINCIPALS)
+        #: every head seen in this example: reads by commit id, some no ref reaches any more
+        self.commits = {site.initial_main}
 
     @initialize(refs=st.sets(NOT_MAIN), protected=st.sets(BRANCH, max_size=2))
     def scene(self, refs: set[str], protected: set[str]) -> None:
@@ -333,6 +361,13 @@ class AccessModel(RuleBasedStateMachine):
             self.operator_creates(name)
         for branch in sorted(protected):
             self.operator_protects(branch)
+
+    def _observe_history(self, expression: str) -> None:
+        """Before a read of `expression`: each ref's commits, if a commit id is read."""
+        if reads(expression)[0][0] == "commit":
+            self.model.history = {
+                name: {c.id for c in self.site.store.log(name, limit=1000).commits}
+                for name in self.model.refs}
 
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
                before: tuple[dict[str, tuple[str, str]], set[str]],
@@ -344,9 +379,9 @@ class AccessModel(RuleBasedStateMachine):
         self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok")}
         assert outcome[0] == expected[0], (who, steps, expected, outcome)
         if expected[0] == "Forbidden":
-            permission, ref = expected[1], expected[2]
-            assert f"principal {who!r} lacks {permission!r} on ref {ref!r}" in outcome[1], \
-                outcome
+            permission, shown = expected[1], expected[2]
+            assert f"principal {who!r} lacks {permission!r} on {shown}" in outcome[1], outcome
+        self.commits |= {head for _, head in before[0].values()}
         if expected[0] != "ok":
             assert self.site.state() == before, "a refusal changed the store"
             return False
@@ -411,9 +446,10 @@ class AccessModel(RuleBasedStateMachine):
             del self.model.refs[name]
             self.model.protected.discard(name)  # a new branch of that name starts unprotected
 
-    @rule(who=WHO, branch=A_BRANCH, to=A_REF, force=FORCE,
+    @rule(who=WHO, branch=A_BRANCH, to=readable_expressions(), force=FORCE,
           surface=surfaces("api", "python", "cli"))
     def reset(self, who: str, branch: str, to: str, force: bool, surface: str) -> None:
+        self._observe_history(to)
         before = self.site.state()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/assign",
@@ -461,8 +497,9 @@ class AccessModel(RuleBasedStateMachine):
         self._check(who, surface, merge_rule(source, into, dry_run), outcome, before,
                     [] if dry_run else [into])
 
-    @rule(who=WHO, ref=A_REF, surface=surfaces("api", "python", "cli", "iceberg"))
+    @rule(who=WHO, ref=readable_expressions(), surface=surfaces("api", "python", "cli", "iceberg"))
     def read(self, who: str, ref: str, surface: str) -> None:
+        self._observe_history(ref)
         before = self.site.state()
         if surface == "api":
             outcome, found = api(self.site, who, "GET", "/contents", params={"ref": ref})
@@ -475,7 +512,7 @@ class AccessModel(RuleBasedStateMachine):
             keys = found and {e["key"] for e in found["entries"]}
         else:
             outcome, found = iceberg(self.site, who, ref, lambda t: t.scan().to_arrow())
-            keys = found is not None and found.num_rows > 0 and {"db.t"}
+            keys = found is not None and {"db.t"}  # loaded and scanned (main~1: no rows yet)
         if self._check(who, surface, read_rule(ref), outcome, before):
             assert keys and "db.t" in keys
 
