@@ -141,8 +141,8 @@ def protect_rule(branch: str) -> list[Step]:
 # ---- principals: a seeded random pool, plus the fixed corners --------------------------
 def principal_pool(seed: int = 20, size: int = 12) -> dict[str, Grants]:
     """Fixed corners (all-powerful, nothing, read-only, everything but admin, README's
-    `etl`, refs made and removed without reading them) and `size` principals with 1-4
-    random grants of 1-4 random permissions."""
+    `etl`, refs made and removed without reading them, a team's admin) and `size`
+    principals with 1-4 random grants of 1-4 random permissions."""
     rng = random.Random(seed)
     pool: dict[str, Grants] = {
         "root": (("*", frozenset({"admin"})),),
@@ -152,6 +152,7 @@ def principal_pool(seed: int = 20, size: int = 12) -> dict[str, Grants]:
         "etl": (("etl-*", frozenset({"read", "write", "create", "delete"})),
                 ("main", frozenset({"read", "merge"}))),
         "maker": (("*", frozenset({"create", "delete"})), ("main", frozenset({"read"}))),
+        "steward": (("etl-*", frozenset({"admin"})), ("*", frozenset({"read"}))),
     }
     weights = (6, 4, 3, 3, 3, 1)  # read is common; admin is rare (it gives every permission)
     for i in range(size):
