@@ -69,6 +69,7 @@ from tests.server.access_helpers import AuthedServer, Captured, catalog, client,
 
 LAKEVERSION = Path(sys.executable).parent / "lakeversion"
 ROWS = pa.table({"id": pa.array([1, 2], pa.int64())})
+State = tuple[dict[str, tuple[str, str]], set[str], set[Path]]
 
 
 def toml_grants(grants: Grants) -> str:
@@ -79,6 +80,7 @@ def toml_grants(grants: Grants) -> str:
 @dataclass
 class Site:
     authed: AuthedServer
+    warehouse: Path
     initial_main: str
 
     @property
@@ -94,10 +96,11 @@ class Site:
             self.store.unprotect_branch(name)
         self.store.assign_ref("main", self.initial_main, force=True)
 
-    def state(self) -> tuple[dict[str, tuple[str, str]], set[str]]:
-        """What a refusal must leave as it was: every ref (type, head) and the protections."""
+    def state(self) -> State:
+        """What a refusal must leave as it was: every ref (type, head), the protections and
+        the table metadata files the server wrote (data files are the client's)."""
         return ({name: (kind, head) for name, kind, head in self.authed.refs()},
-                self.store.protected_branches())
+                self.store.protected_branches(), set(self.warehouse.rglob("*.metadata.json")))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cat = catalog(authed, "root")
         cat.create_namespace("db")
         cat.create_table("db.t", schema=ROWS.schema).append(ROWS)
-        yield Site(authed, srv.store.get_ref("main").head)
+        yield Site(authed, root / "wh", srv.store.get_ref("main").head)
 
 
 # ---- the surfaces: each returns (error type or "ok", message) ---------------------------
@@ -235,7 +238,7 @@ class AccessModel(RuleBasedStateMachine):
                 for name in self.model.refs}
 
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
-               before: tuple[dict[str, tuple[str, str]], set[str]],
+               before: State,
                touched: Sequence[str] = ()) -> bool:
         """The surface did what the model says; True if the operation was allowed."""
         expected = self.model.verdict(who, steps)
@@ -250,7 +253,7 @@ class AccessModel(RuleBasedStateMachine):
         if expected[0] != "ok":
             assert self.site.state() == before, "a refusal changed the store"
             return False
-        refs_after, _ = self.site.state()
+        refs_after = self.site.state()[0]
         for name, (kind, head) in before[0].items():
             if name not in touched:
                 assert refs_after.get(name) == (kind, head), f"{name} moved"
@@ -419,7 +422,7 @@ class AccessModel(RuleBasedStateMachine):
 
     @invariant()
     def store_is_the_model(self) -> None:
-        refs, protected = self.site.state()
+        refs, protected, _ = self.site.state()
         assert {n: kind for n, (kind, _) in refs.items()} == self.model.refs
         assert protected == self.model.protected
 
