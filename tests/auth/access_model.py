@@ -91,9 +91,9 @@ def reads(expression: str) -> list[Step]:
 
 
 # README's rule per operation, on the server (`/api/v1`, which the Python API and the CLI
-# call). A client may read a ref before it writes (the CLI's delete and reset, the Python
-# API's reset read the branch first): `pre_read` puts that read, and the ref's existence,
-# first. Iceberg REST clients read the ref (config, load) before they write to it.
+# call). README: clients that read before they write need `read` as well (the CLI's delete
+# and reset, Python's `Branch.reset`; Iceberg REST clients load the table first):
+# `pre_read` puts that read, and the ref's existence, first.
 def pre_read(ref: str, surface: str, surfaces: Sequence[str]) -> list[Step]:
     return [need("read", ref), ("exists", ref)] if surface in surfaces else []
 
