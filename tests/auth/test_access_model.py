@@ -25,6 +25,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from tests.auth.access_model import (
     Grants,
     Model,
     Step,
+    Verdict,
     commit_rule,
     create_rule,
     delete_rule,
@@ -237,6 +239,21 @@ class AccessModel(RuleBasedStateMachine):
                 name: {c.id for c in self.site.store.log(name, limit=1000).commits}
                 for name in self.model.refs}
 
+    def _before(self) -> State:
+        self.step_started = datetime.now(timezone.utc)
+        return self.site.state()
+
+    def _audited(self, who: str, expected: Verdict) -> None:
+        """README: every refusal is in the audit trail, a grant's as `denied` on its ref,
+        protection's as `failed` with the error's code."""
+        records = self.site.store.audit(since=self.step_started, principal=who)
+        if expected[0] == "Forbidden":
+            ref = expected[2].removeprefix("ref ").strip("'")
+            assert any(r.outcome.value == "denied" and r.ref == ref for r in records), records
+        elif expected[0] == "ProtectedBranch":
+            assert any(r.outcome.value == "failed" and r.detail == "PROTECTED_BRANCH"
+                       for r in records), records
+
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
                before: State,
                touched: Sequence[str] = ()) -> bool:
@@ -252,6 +269,7 @@ class AccessModel(RuleBasedStateMachine):
         self.commits |= {head for _, head in before[0].values()}
         if expected[0] != "ok":
             assert self.site.state() == before, "a refusal changed the store"
+            self._audited(who, expected)
             return False
         refs_after = self.site.state()[0]
         for name, (kind, head) in before[0].items():
@@ -285,7 +303,7 @@ class AccessModel(RuleBasedStateMachine):
     def create(self, who: str, name: str, source: str, surface: str) -> None:
         kind = "TAG" if name in TAGS else "BRANCH"
         self._observe_history(source)
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs",
                              json={"name": name, "type": kind, "from": source})
@@ -301,7 +319,7 @@ class AccessModel(RuleBasedStateMachine):
           surface=surfaces("api", "python", "cli"))
     def delete(self, who: str, name: str, force: bool, surface: str) -> None:
         kind = "TAG" if name in TAGS else "BRANCH"
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/delete",
                              json={"name": name, "force": force})
@@ -319,7 +337,7 @@ class AccessModel(RuleBasedStateMachine):
           surface=surfaces("api", "python", "cli"))
     def reset(self, who: str, branch: str, to: str, force: bool, surface: str) -> None:
         self._observe_history(to)
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/assign",
                              json={"name": branch, "to": to, "force": force})
@@ -333,7 +351,7 @@ class AccessModel(RuleBasedStateMachine):
 
     @rule(who=WHO, branch=A_BRANCH, surface=surfaces("api", "python", "iceberg"))
     def commit(self, who: str, branch: str, surface: str) -> None:
-        before = self.site.state()
+        before = self._before()
         put = namespace_put()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/commits", json={
@@ -354,7 +372,7 @@ class AccessModel(RuleBasedStateMachine):
     def merge(self, who: str, source: str, into: str, dry_run: bool, surface: str) -> None:
         assume(source != into)
         self._observe_history(source)
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/merge",
                              json={"source": source, "target": into, "dry_run": dry_run})
@@ -370,7 +388,7 @@ class AccessModel(RuleBasedStateMachine):
     @rule(who=WHO, ref=readable_expressions(), surface=surfaces("api", "python", "cli", "iceberg"))
     def read(self, who: str, ref: str, surface: str) -> None:
         self._observe_history(ref)
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, found = api(self.site, who, "GET", "/contents", params={"ref": ref})
             keys = found and {e["key"] for e in found["entries"]}
@@ -410,7 +428,7 @@ class AccessModel(RuleBasedStateMachine):
     def protect(self, who: str, branch: str, on: bool, surface: str) -> None:
         assume(self.model.refs.get(branch) != "TAG")
         verb = "protect" if on else "unprotect"
-        before = self.site.state()
+        before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", f"/branches/{verb}", json={"name": branch})
         elif surface == "python":
