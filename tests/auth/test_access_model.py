@@ -271,6 +271,9 @@ class AccessModel(RuleBasedStateMachine):
             assert self.site.state() == before, "a refusal changed the store"
             self._audited(who, expected)
             return False
+        if operation != "read":  # README: every mutation a principal asks for, too
+            assert any(r.outcome.value == "done" for r in self.site.store.audit(
+                since=self.step_started, principal=who)), f"{operation} left no audit record"
         refs_after = self.site.state()[0]
         for name, (kind, head) in before[0].items():
             if name not in touched:
