@@ -259,7 +259,7 @@ class AccessModel(RuleBasedStateMachine):
                touched: Sequence[str] = ()) -> bool:
         """The surface did what the model says; True if the operation was allowed."""
         expected = self.model.verdict(who, steps)
-        operation = sys._getframe(1).f_code.co_name
+        operation = sys._getframe(1).f_code.co_name  # the calling rule: create, read...
         event(f"{operation} on {surface}: {expected[0]}")
         self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok")}
         assert outcome[0] == expected[0], (who, steps, expected, outcome)
@@ -448,6 +448,7 @@ class AccessModel(RuleBasedStateMachine):
         assert protected == self.model.protected
 
 
+@pytest.mark.slow
 def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
     """Seeded (the same steps on every run: no flakes), bounded to well under a minute; every
     operation and every surface was both allowed and refused at least once, so the property
