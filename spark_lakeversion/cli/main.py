@@ -210,7 +210,9 @@ def _ref_group(ref_type: RefType) -> click.Group:
                   help="Ref expression the new ref points at.")
     @click.pass_context
     def create(ctx: click.Context, name: str, from_ref: str) -> None:
-        ref = handle(ctx, name).create(from_=from_ref).get_ref()
+        # the ref the store made, not read back: `create` needs no `read` on NAME
+        named = handle(ctx, name)
+        ref = named.store.create_ref(named.name, ref_type, from_ref)
         emit(ctx, ref.to_dict(),
              lambda _: f"created {noun} {ref.name} at {short(ref.head)} (from {from_ref})")
 

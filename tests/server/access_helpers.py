@@ -4,12 +4,14 @@ log lines it wrote (grepped for tokens at the end)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from spark_lakeversion.auth import load_auth_config, new_token, token_sha256
 from spark_lakeversion.server.embedded import EmbeddedServer
+from spark_lakeversion.versioning.http import RestVersionStore
 
 #: principal -> its grants (TOML inline tables)
 GRANTS = {
@@ -23,15 +25,13 @@ GRANTS = {
 }
 
 
-def write_auth_config(path: Path, principals: dict[str, str] | None = None
-                      ) -> dict[str, str]:
-    """Write the config of `principals` (name -> grants; default `GRANTS`); return
-    principal -> its (fresh) token."""
-    principals = GRANTS if principals is None else principals
-    tokens = {name: new_token() for name in principals}
+def write_auth_config(path: Path, grants: Mapping[str, str] = GRANTS) -> dict[str, str]:
+    """Write the config (principal -> its grants as a TOML array); return principal -> its
+    (fresh) token."""
+    tokens = {name: new_token() for name in grants}
     path.write_text("".join(
         f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{token_sha256(tokens[name])}"\n'
-        f"grants = {grants}\n\n" for name, grants in principals.items()))
+        f"grants = {given}\n\n" for name, given in grants.items()))
     load_auth_config(path)  # the file is valid
     return tokens
 
@@ -62,3 +62,18 @@ class AuthedServer:
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def catalog(site: AuthedServer, who: str, ref: str | None = None) -> Any:
+    """A stock pyiceberg RestCatalog with `who`'s token, at `ref` (default: main)."""
+    from pyiceberg.catalog.rest import RestCatalog
+
+    props = {"uri": site.server.iceberg_uri, "token": site.tokens[who]}
+    if ref is not None:
+        props["warehouse"] = ref
+    return RestCatalog(f"{who}-{ref}", **props)
+
+
+def client(site: AuthedServer, who: str) -> RestVersionStore:
+    """The Python client of /api/v1 with `who`'s token."""
+    return RestVersionStore(site.server.url, token=site.tokens[who])

@@ -23,7 +23,13 @@ from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.store.gates import CheckKind, CheckSpec
 from spark_lakeversion.store.model import Content, ContentType, Put, RefType
 from spark_lakeversion.versioning.http import RestVersionStore
-from tests.server.access_helpers import AuthedServer, Captured, write_auth_config
+from tests.server.access_helpers import (
+    AuthedServer,
+    Captured,
+    catalog,
+    client,
+    write_auth_config,
+)
 
 SCHEMA = pa.schema([pa.field("id", pa.int64())])
 ROWS = pa.table({"id": pa.array([1, 2], pa.int64())})
@@ -56,19 +62,6 @@ def authed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthedServer]:
         logging.getLogger().removeHandler(captured)
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-
-
-def catalog(site: AuthedServer, who: str, ref: str | None = None) -> Any:
-    from pyiceberg.catalog.rest import RestCatalog
-
-    props = {"uri": site.server.iceberg_uri, "token": site.tokens[who]}
-    if ref is not None:
-        props["warehouse"] = ref
-    return RestCatalog(f"{who}-{ref}", **props)
-
-
-def client(site: AuthedServer, who: str) -> RestVersionStore:
-    return RestVersionStore(site.server.url, token=site.tokens[who])
 
 
 def fresh(prefix: str) -> str:

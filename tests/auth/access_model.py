@@ -1,0 +1,165 @@
+"""The reference model of README's access rules (*Access control*; *Merge gates*,
+**Protection**) that `test_access_model.py` holds every surface to. It lives in the tests
+and imports nothing from the product: grants are globs over ref names (matched here by our
+own `glob_match`), each operation's rule is a list of steps checked in order, and the first
+one that fails is the refusal the server must answer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+PERMISSIONS = ("read", "write", "create", "delete", "merge", "admin")
+BRANCHES = ("main", "etl-1", "etl-2", "etl-x9", "team/a", "team/b/c", "t-a", "tb")
+TAGS = ("v1", "rel-1", "team/v2")  # names never shared with a branch: one kind per name
+GLOBS = ("*", "main", "etl-*", "etl-?", "team/*", "team/*/c", "t-[ab]", "t?", "*-1", "rel-*",
+         "v?", "ma*", "*a", "*/*")
+Grants = tuple[tuple[str, frozenset[str]], ...]
+#: one step of an operation's rule, checked in order: ("need", permission, ref) refuses with
+#: Forbidden, ("exists", ref) with RefNotFound, ("absent", ref) with AlreadyExists,
+#: ("unprotected", branch) with ProtectedBranch
+Step = tuple[str, ...]
+Verdict = tuple[str, ...]
+
+
+def glob_match(glob: str, name: str) -> bool:
+    """README: `*` any characters (`/` included), `?` one, `[ab]` a set; the whole name."""
+    if not glob:
+        return not name
+    head = glob[0]
+    if head == "*":
+        return any(glob_match(glob[1:], name[i:]) for i in range(len(name) + 1))
+    if not name:
+        return False
+    if head == "[":
+        end = glob.index("]", 1)
+        return name[0] in glob[1:end] and glob_match(glob[end + 1:], name[1:])
+    return head in ("?", name[0]) and glob_match(glob[1:], name[1:])
+
+
+@dataclass
+class Model:
+    grants: Mapping[str, Grants]
+    refs: dict[str, str] = field(default_factory=lambda: {"main": "BRANCH"})
+    protected: set[str] = field(default_factory=set)
+    #: ref -> the commits of its history (observed data, not a rule), for reads by commit id
+    history: Mapping[str, set[str]] = field(default_factory=dict)
+
+    def may(self, who: str, permission: str, ref: str) -> bool:
+        """A grant whose glob matches `ref` gives `permission`, or `admin` (every one)."""
+        return any(glob_match(glob, ref) and (permission in allow or "admin" in allow)
+                   for glob, allow in self.grants[who])
+
+    def may_read_commit(self, who: str, commit: str) -> bool:
+        """`read` on `*` (the grant's glob itself), or on a ref whose history holds it."""
+        return any(glob == "*" and allow & {"read", "admin"} for glob, allow in self.grants[who]
+                   ) or any(self.may(who, "read", ref) and commit in self.history.get(ref, ())
+                            for ref in self.refs)
+
+    def verdict(self, who: str, steps: Sequence[Step]) -> Verdict:
+        for kind, *args in steps:
+            if kind == "need" and not self.may(who, args[0], args[1]):
+                return ("Forbidden", args[0], f"ref {args[1]!r}")
+            if kind == "commit" and not self.may_read_commit(who, args[0]):
+                return ("Forbidden", "read", f"commit {args[0]}")
+            if kind == "exists" and args[0] not in self.refs:
+                return ("RefNotFound",)
+            if kind == "absent" and args[0] in self.refs:
+                return ("AlreadyExists",)
+            if kind == "unprotected" and args[0] in self.protected:
+                return ("ProtectedBranch",)
+        return ("ok",)
+
+    def readable(self, who: str, kind: str) -> set[str]:
+        """Listings show only refs the principal may read."""
+        return {n for n, k in self.refs.items() if k == kind and self.may(who, "read", n)}
+
+
+def need(permission: str, ref: str) -> Step:
+    return ("need", permission, ref)
+
+
+def reads(expression: str) -> list[Step]:
+    """README: `R~N` needs `read` on R (and R must exist); a commit id needs the commit
+    rule (`Model.may_read_commit`)."""
+    if len(expression) == 40 and set(expression) <= set("0123456789abcdef"):
+        return [("commit", expression)]
+    base = expression.split("~", 1)[0]
+    return [need("read", base), ("exists", base)]
+
+
+# README's rule per operation, on the server (`/api/v1`, which the Python API and the CLI
+# call). README: clients that read before they write need `read` as well (the CLI's delete
+# and reset, Python's `Branch.reset`; Iceberg REST clients load the table first):
+# `pre_read` puts that read, and the ref's existence, first.
+def pre_read(ref: str, surface: str, surfaces: Sequence[str]) -> list[Step]:
+    return [need("read", ref), ("exists", ref)] if surface in surfaces else []
+
+
+def create_rule(name: str, source: str) -> list[Step]:
+    return [need("create", name), *reads(source), ("absent", name)]
+
+
+def delete_rule(name: str, force: bool, surface: str) -> list[Step]:
+    """`delete`; forcing (a protected branch) is an admin action."""
+    return (pre_read(name, surface, ("cli",)) + [need("delete", name)]
+            + ([need("admin", name)] if force else [])
+            + [("exists", name)] + ([] if force else [("unprotected", name)]))
+
+
+def reset_rule(branch: str, to: str, force: bool, surface: str) -> list[Step]:
+    """A reset is a write to the branch and a read of where it goes; forced: admin."""
+    return (pre_read(branch, surface, ("cli", "python")) + [need("write", branch)]
+            + ([need("admin", branch)] if force else [])
+            + reads(to) + [("exists", branch)]
+            + ([] if force else [("unprotected", branch)]))
+
+
+def commit_rule(branch: str, surface: str) -> list[Step]:
+    """A table commit is a write; a protected branch refuses it from every client."""
+    return (pre_read(branch, surface, ("iceberg",))
+            + [need("write", branch), ("exists", branch), ("unprotected", branch)])
+
+
+def merge_rule(source: str, target: str, dry_run: bool) -> list[Step]:
+    """`merge` on the target (a dry run: `read`), `read` on the source; merges are the way
+    into a protected branch."""
+    return [need("read" if dry_run else "merge", target), *reads(source), ("exists", target)]
+
+
+def read_rule(expression: str) -> list[Step]:
+    return reads(expression)
+
+
+def protect_rule(branch: str) -> list[Step]:
+    """Protect and unprotect are admin actions on the branch."""
+    return [need("admin", branch), ("exists", branch)]
+
+
+# ---- principals: a seeded random pool, plus the fixed corners --------------------------
+def principal_pool(seed: int = 20, size: int = 12) -> dict[str, Grants]:
+    """Fixed corners (all-powerful, nothing, read-only, everything but admin, README's
+    `etl`, refs made and removed without reading them, a team's admin) and `size`
+    principals with 1-4 random grants of 1-4 random permissions."""
+    rng = random.Random(seed)
+    pool: dict[str, Grants] = {
+        "root": (("*", frozenset({"admin"})),),
+        "nobody": (),
+        "reader": (("*", frozenset({"read"})),),
+        "writer": (("*", frozenset(PERMISSIONS) - {"admin"}),),
+        "etl": (("etl-*", frozenset({"read", "write", "create", "delete"})),
+                ("main", frozenset({"read", "merge"}))),
+        "maker": (("*", frozenset({"create", "delete"})), ("main", frozenset({"read"}))),
+        "steward": (("etl-*", frozenset({"admin"})), ("*", frozenset({"read"}))),
+    }
+    weights = (6, 4, 3, 3, 3, 1)  # read is common; admin is rare (it gives every permission)
+    for i in range(size):
+        pool[f"p{i}"] = tuple(
+            (rng.choice(GLOBS), frozenset(rng.choices(PERMISSIONS, weights, k=rng.randint(1, 4))))
+            for _ in range(rng.randint(1, 4)))
+    return pool
+
+
+PRINCIPALS = principal_pool()
