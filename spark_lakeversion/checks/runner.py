@@ -1,6 +1,8 @@
 """Runs a gate's checks in parallel, each within its timeout, and fires post-merge
 notifications in the background. An engine error (bad SQL, import error, a callable that
-raises) or a timeout is an `error` report, which refuses the merge like a failure."""
+raises anything, `SystemExit` and `KeyboardInterrupt` included) or a timeout is an `error`
+report, which refuses the merge like a failure. `validate` is the engines' check of a new
+spec, run when it is added (nothing is stored when it refuses)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
-from spark_lakeversion.checks.python import run_python_check
+from spark_lakeversion.checks.python import load_callable, run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
-from spark_lakeversion.checks.webhook import post, run_webhook_check
+from spark_lakeversion.checks.sql_rules import check_sql
+from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 log = logging.getLogger("spark_lakeversion.checks")
 
@@ -30,6 +34,17 @@ ENGINES: dict[CheckKind, Engine] = {
 MAX_PARALLEL = 4
 
 
+def validate(spec: CheckSpec, policy: CheckPolicy) -> None:
+    """`InvalidInput` unless `spec` may run under `policy`: SQL reading only the three
+    relations, an installed or allowed Python callable, an allowed webhook host."""
+    if spec.kind is CheckKind.SQL:
+        check_sql(spec.spec)
+    elif spec.kind is CheckKind.PYTHON:
+        load_callable(spec.spec, policy)
+    else:
+        check_url(spec.spec, policy)
+
+
 def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
              cancels: list[Callable[[], None]]) -> CheckReport:
     started = time.monotonic()
@@ -37,8 +52,8 @@ def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
         return engine(context, spec, cancels.append)
     except LakeVersionError as exc:
         message = exc.message
-    except Exception as exc:  # noqa: BLE001 - a check's own failure is its report
-        message = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # noqa: BLE001 - a check's own failure (even an exit) is
+        message = f"{type(exc).__name__}: {exc}"  # its report, never the server's
     return CheckReport(spec.name, CheckStatus.ERROR, None, (),
                        int((time.monotonic() - started) * 1000), message[:2000])
 
@@ -81,7 +96,7 @@ def notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
             try:
                 answer = post(spec.spec, {**context.to_dict(), "check": spec.name,
                                           "event": event, "new_head": new_head},
-                              spec.timeout_s)
+                              spec.timeout_s, context.policy)
                 ok, message = answer.is_success, f"HTTP {answer.status_code}"
             except Exception as exc:  # noqa: BLE001 - recorded, never raised
                 ok, message = False, f"{type(exc).__name__}: {exc}"

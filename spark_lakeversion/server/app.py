@@ -39,6 +39,7 @@ from spark_lakeversion.server.iceberg import routes as iceberg_routes
 from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 from spark_lakeversion.versioning.access import AccessControlledStore
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 log = logging.getLogger("spark_lakeversion.server")
 
@@ -82,7 +83,9 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
                token: str | None = None, limits: Limits | None = None,
                allowed_locations: Sequence[str] | None = None,
                auth: AuthConfig | None = None,
-               io: Mapping[str, str] | None = None) -> FastAPI:
+               io: Mapping[str, str] | None = None,
+               check_modules: Sequence[str] | None = None,
+               webhook_allow: Sequence[str] | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
 
     Authentication: `auth` (principals and grants, `lakeversion serve --auth-config`), or
@@ -94,8 +97,13 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     roots: the warehouse plus `allowed_locations` (`lakeversion serve --allowed-location
     URI`). A bad root is `InvalidInput` here, before anything listens. `io` are the FileIO
     properties every file access uses (`spark_lakeversion.fileio.FileIOConfig`; default:
-    the standard `AWS_...`/`PYICEBERG_...` environment)."""
+    the standard `AWS_...`/`PYICEBERG_...` environment). `check_modules` and
+    `webhook_allow` are what merge-gate checks may reach (`CheckPolicy`: `lakeversion
+    serve --check-module NAME --webhook-allow HOST[:PORT]`; neither given: the
+    environment's, `CheckPolicy.from_environment`)."""
     io = FileIOConfig.of(io) if io is not None else FileIOConfig.from_environment()
+    policy = CheckPolicy.from_environment() if check_modules is None and \
+        webhook_allow is None else CheckPolicy.of(check_modules, webhook_allow)
     if token is not None:
         if auth is not None:
             raise InvalidInput("give a token or an auth config, not both")
@@ -107,6 +115,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     limits = limits or DEFAULT_LIMITS
     store.limits = limits
     store.io_properties = io  # the content merge opens files as the catalog does
+    store.check_policy = policy
     backing = store
     if auth is not None:
         store = AccessControlledStore(backing, current_principal)

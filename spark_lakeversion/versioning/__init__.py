@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
 
@@ -33,7 +34,11 @@ def default_store_url() -> str:
     return f"sqlite:///{home / 'store.db'}"
 
 
-def open_store(url: str | None = None) -> VersionStore:
+def open_store(url: str | None = None, *, check_policy: CheckPolicy | None = None
+               ) -> VersionStore:
+    """The store at `url`. `check_policy`: what merge-gate checks run in this process may
+    reach (default: `CheckPolicy.from_environment()`, `LAKEVERSION_CHECK_MODULES` and
+    `LAKEVERSION_WEBHOOK_ALLOW`); a server's own comes from `lakeversion serve`."""
     from spark_lakeversion.errors import InvalidInput
 
     url = url or default_store_url()
@@ -56,6 +61,8 @@ def open_store(url: str | None = None) -> VersionStore:
                 ) from exc
         from spark_lakeversion.versioning.sql import SqlVersionStore
 
-        return SqlVersionStore(url)
+        store = SqlVersionStore(url)
+        store.check_policy = check_policy or CheckPolicy.from_environment()
+        return store
     raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///PATH, "
                        "postgresql+psycopg://USER@HOST/DB or http(s)://HOST:PORT")

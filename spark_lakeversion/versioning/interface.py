@@ -38,6 +38,7 @@ from spark_lakeversion.store.model import (
     RefType,
     ResolvedRef,
 )
+from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from spark_lakeversion.versioning.options import MergeOptions
 
 DEFAULT_BRANCH = "main"
@@ -103,6 +104,9 @@ class VersionStore(ABC):
     #: how content mergers open table files (`spark_lakeversion.fileio.FileIOConfig`);
     #: the server sets its own, a client never does
     io_properties: Mapping[str, str] = NO_FILE_IO
+    #: what checks may reach (Python modules, webhook hosts); set by the server it is
+    #: built with (`create_app`), never by a client
+    check_policy: CheckPolicy = DEFAULT_CHECK_POLICY
 
     # ---- refs -------------------------------------------------------------------------
     @abstractmethod

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.server.embedded import start_embedded_server
-from tests.gates.helpers import Lake, Receiver
+from tests.gates.helpers import CHECK_MODULE, Lake, Receiver
 
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Iterator[Lake]:
     warehouse = tmp_path / "warehouse"
     with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
-                               warehouse=str(warehouse)) as server:
+                               warehouse=str(warehouse), check_modules=[CHECK_MODULE],
+                               webhook_allow=["127.0.0.1"]) as server:
         lake = Lake(server, warehouse)
         lake.create("db.t", [1, 2, 3])
         yield lake

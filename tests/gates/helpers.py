@@ -17,6 +17,8 @@ import pyarrow as pa
 from spark_lakeversion.checks.python import CheckContext, CheckResult
 from spark_lakeversion.server.embedded import EmbeddedServer
 
+#: the module the test servers allow Python checks from (`--check-module`)
+CHECK_MODULE = "tests.gates.helpers"
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
 
 

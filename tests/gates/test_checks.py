@@ -26,6 +26,12 @@ def add(lake: Lake, name: str, kind: CheckKind, spec: str, *, tables: tuple[str,
     lake.store.add_check(CheckSpec(branch, name, kind, spec, tables, timeout))
 
 
+def stored(lake: Lake, name: str, kind: CheckKind, spec: str) -> None:
+    """A check written straight into the store, as one added before checks were validated
+    when added: the engines refuse it again when it runs."""
+    lake.store.storage.add_check(CheckSpec("main", name, kind, spec))
+
+
 def dev_with(lake: Lake, ids: list[int], name: str = "dev") -> None:
     lake.store.create_ref(name)
     lake.append(name, "db.t", ids)
@@ -130,15 +136,35 @@ def test_gate_sees_the_merged_result_not_the_source(lake: Lake) -> None:
     assert report["samples"] == [{"id": 5, "n": 2}]
 
 
-def test_bad_sql_is_an_error_report(lake: Lake) -> None:
-    add(lake, "typo", CheckKind.SQL, "SELEC nope")
+def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: Lake) -> None:
+    from spark_lakeversion.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="syntax error"):
+        add(lake, "typo", CheckKind.SQL, "SELEC nope")
+    assert lake.store.list_checks("main") == []
+    stored(lake, "typo", CheckKind.SQL, "SELEC nope")
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "syntax" in report["message"].lower()
+    assert "SELEC nope" in report["message"] and "__lakeversion" not in report["message"]
+
+
+def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: Lake) -> None:
+    add(lake, "cast", CheckKind.SQL, "SELECT CAST(v AS INTEGER) AS n FROM db.t")
+    dev_with(lake, [4])
+    [report] = refused(lake).reports
+    assert report["status"] == "error" and "Conversion Error" in report["message"]
+    assert "in: SELECT CAST(v AS INTEGER) AS n FROM db.t" in report["message"]
+    assert "__lakeversion" not in report["message"]
 
 
 def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
-    add(lake, "sneaky", CheckKind.SQL, "SELECT 1 AS x; CREATE TABLE t AS SELECT 1")
+    from spark_lakeversion.errors import InvalidInput
+
+    sneaky = "SELECT 1 AS x; CREATE TABLE t AS SELECT 1"
+    with pytest.raises(InvalidInput, match="one query"):
+        add(lake, "sneaky", CheckKind.SQL, sneaky)
+    stored(lake, "sneaky", CheckKind.SQL, sneaky)
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "one query" in report["message"]
@@ -176,7 +202,9 @@ def test_unknown_python_check_is_refused_or_an_error(lake: Lake) -> None:
 
     with pytest.raises(InvalidInput):
         add(lake, "bad", CheckKind.PYTHON, "not a path")
-    add(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
+    with pytest.raises(InvalidInput, match="has no function nope"):
+        add(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
+    stored(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "has no function nope" in report["message"]

@@ -34,6 +34,7 @@ from spark_lakeversion.store.gates import (
 from spark_lakeversion.store.model import (
     Commit,
     Content,
+    ContentType,
     DiffEntry,
     DiffKind,
     Key,
@@ -42,7 +43,11 @@ from spark_lakeversion.store.model import (
 )
 from spark_lakeversion.store.objects import make_commit, to_us
 from spark_lakeversion.store.spi import StorageWriter
-from spark_lakeversion.versioning.gates.context import GateContext, default_runner
+from spark_lakeversion.versioning.gates.context import (
+    GateContext,
+    default_runner,
+    default_validator,
+)
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
 from spark_lakeversion.versioning.options import MergeOptions
 
@@ -104,6 +109,7 @@ class GatedStore(MergingStore):
         if ref.type is not RefType.BRANCH:
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
+        default_validator()(stored, self.check_policy)  # before anything is stored
         self.storage.add_check(stored)
         self._notifiers = None  # this process hears its own changes at once
         return stored
@@ -145,9 +151,8 @@ class GatedStore(MergingStore):
             if step.done is not None:
                 return step.done
             preview = self._commit_step(step, source, target, options, props, move=False)
-            context = GateContext(uuid.uuid4().hex, preview, source, step.source_head, target,
-                                  step.target_head, tuple(self._preview_diff(step, preview)),
-                                  self)
+            context = self._context(preview, source, step.source_head, target,
+                                    step.target_head, tuple(self._preview_diff(step, preview)))
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
             outcome = tuple(r.to_dict() for r in reports)
@@ -180,7 +185,8 @@ class GatedStore(MergingStore):
         if specs:
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
-                                     tuple(self._preview_diff(step, new_head)), self),
+                                     tuple(self._preview_diff(step, new_head)), self,
+                                     policy=self.check_policy),
                          specs, new_head)
 
     def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
@@ -208,7 +214,8 @@ class GatedStore(MergingStore):
                                    before.get(k), after)
                          for k, after in sorted(changes.items()))
             self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
-                                     parent, diff, self), specs, commit.id, "committed")
+                                     parent, diff, self, policy=self.check_policy),
+                         specs, commit.id, "committed")
 
     @staticmethod
     def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
@@ -217,6 +224,18 @@ class GatedStore(MergingStore):
         notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
         if notifiers:
             default_runner()[1](context, notifiers, new_head, event)
+
+    def _context(self, preview: str, source: str, source_head: str, target: str,
+                 target_head: str, changes: tuple[DiffEntry, ...]) -> GateContext:
+        """What the check engines get: the three states' table contents (read here, by
+        commit id, so a check never names a ref), the FileIO properties and the policy."""
+        relations = {name: {key: content for key, content in self.list_keys(commit)
+                            if content.type is not ContentType.NAMESPACE}
+                     for name, commit in (("preview", preview), ("target", target_head),
+                                          ("source", source_head))}
+        return GateContext(uuid.uuid4().hex, preview, source, source_head, target,
+                           target_head, changes, self, relations, self.io_properties,
+                           self.check_policy)
 
     @staticmethod
     def _with_checks(result: MergeResult, checks: tuple[dict[str, object], ...],
