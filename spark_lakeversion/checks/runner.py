@@ -53,7 +53,8 @@ def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
     except LakeVersionError as exc:
         message = exc.message
     except BaseException as exc:  # noqa: BLE001 - a check's own failure (even an exit) is
-        message = f"{type(exc).__name__}: {exc}"  # its report, never the server's
+        # its report, never the server's
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return CheckReport(spec.name, CheckStatus.ERROR, None, (),
                        int((time.monotonic() - started) * 1000), message[:2000])
 

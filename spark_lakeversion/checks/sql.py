@@ -9,7 +9,8 @@ violating the check, as in dbt tests; it passes when it returns no rows. Names:
 
 Least authority: each check gets a new DuckDB database in which `preview`, `target` and
 `source` are in-memory catalogs of views over `iceberg_scan` of exactly the metadata file
-of each Iceberg table of that state (a Delta table: its log attached at that version).
+of each Iceberg table of that state (a Delta table: its rows at that version, read through
+deltalake before the lock, so held in memory: Delta checks suit tables that fit).
 Then `allowed_directories` is set to exactly those tables' locations, external access is
 disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY`,
 `ATTACH` of a file) and the configuration is locked (no `SET`, `PRAGMA`, `RESET`), before
@@ -30,9 +31,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.log import open_table
 from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
 from spark_lakeversion.store.model import Content, ContentType, Key
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
@@ -126,35 +130,31 @@ def _s3_secret(io: Mapping[str, str], scopes: list[str]) -> str:
 def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
             namespace: str | None) -> None:
     """Set up the three catalogs of views, then lock DuckDB down to their files."""
-    locations: list[str] = []
-    attached = 0
+    tables = [(alias, key, content) for alias in RELATIONS
+              for key, content in sorted(relations.get(alias, {}).items())
+              if content.type in (ContentType.ICEBERG_TABLE, ContentType.DELTA_TABLE)]
+    locations = [_location(key, content) for _, key, content in tables]
+    s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
+    if s3:  # before any view: a view reads its metadata file when it is created
+        con.execute(_s3_secret(io, s3))
     for alias in RELATIONS:
         con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
-        for key, content in sorted(relations.get(alias, {}).items()):
-            schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
-            name = f"{_ident(alias)}.{_ident(schema)}.{_ident(table)}"
-            if content.type is ContentType.ICEBERG_TABLE:
-                metadata = str(content.fields.get("metadata_location") or "")
-                location = str(content.fields.get("location") or
-                               metadata.rsplit("/metadata/", 1)[0])
-                source = f"iceberg_scan({_quote(_local(metadata))})"
-            elif content.type is ContentType.DELTA_TABLE:
-                state = DeltaState.of(content, key)
-                if not attached:
-                    con.execute("LOAD delta")
-                attached += 1
-                log = f"__lakeversion_delta_{attached}"
-                con.execute(f"ATTACH {_quote(_local(state.location))} AS {_ident(log)} "
-                            f"(TYPE delta, VERSION {int(state.version)})")
-                location, source = state.root, _ident(log)
-            else:
-                continue  # views and other contents are not relations a check reads
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(alias)}.{_ident(schema)}")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
-            locations.append(location)
-    s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
-    if s3:
-        con.execute(_s3_secret(io, s3))
+    for number, (alias, key, content) in enumerate(tables):
+        schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
+        if content.type is ContentType.ICEBERG_TABLE:
+            metadata = str(content.fields.get("metadata_location") or "")
+            source = f"iceberg_scan({_quote(_local(metadata))})"
+        else:
+            state = DeltaState.of(content, key)
+            name = f"__lakeversion_delta_{number}"
+            # read here, before the lock, through deltalake's scan (DuckDB's delta reader
+            # and pyarrow datasets mis-read branch logs, whose files are absolute URIs)
+            con.register(name, _plain(pa.table(open_table(state.location,
+                                                          state.version).scan())))
+            source = f"temp.main.{_ident(name)}"
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(alias)}.{_ident(schema)}")
+        con.execute(f"CREATE VIEW {_ident(alias)}.{_ident(schema)}.{_ident(table)} AS "
+                    f"SELECT * FROM {source}")
     allowed = sorted({d for loc in locations for d in _directories(loc)})
     con.execute("SET temp_directory = ''")  # no spill files: nothing is written
     con.execute("SET allowed_directories = [" + ", ".join(_quote(d) for d in allowed) + "]")
@@ -162,6 +162,21 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     con.execute("SET lock_configuration = true")
     con.execute(f"USE preview.{_ident(namespace or 'main')}"
                 if namespace is not None and namespace in _schemas(relations) else "USE preview")
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """deltalake's view types as plain ones (pyarrow filters no `string_view`)."""
+    views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+    schema = pa.schema([f.with_type(views.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema) if schema != table.schema else table
+
+
+def _location(key: Key, content: Content) -> str:
+    """The directory a table's files live under (Delta: its root, branch logs included)."""
+    if content.type is ContentType.DELTA_TABLE:
+        return DeltaState.of(content, key).root
+    metadata = str(content.fields.get("metadata_location") or "")
+    return str(content.fields.get("location") or metadata.rsplit("/metadata/", 1)[0])
 
 
 def _schemas(relations: Mapping[str, Mapping[Key, Content]]) -> set[str]:

@@ -241,6 +241,20 @@ def test_webhook_timeout_fails_the_merge(lake: Lake, receiver: Receiver) -> None
     assert report["status"] == "error" and "timed out after 0.5s" in report["message"]
 
 
+def test_webhook_redirect_is_not_followed(lake: Lake, receiver: Receiver) -> None:
+    """`lake` allows 127.0.0.1 (`--webhook-allow 127.0.0.1`); a 302 fails the check."""
+    elsewhere = Receiver().start()
+    try:
+        receiver.status, receiver.location = 302, elsewhere.url
+        add(lake, "hook", CheckKind.WEBHOOK, receiver.url)
+        dev_with(lake, [4])
+        [report] = refused(lake).reports
+        assert report["status"] == "failed" and report["message"] == "HTTP 302"
+        assert len(receiver.hits) == 1 and elsewhere.hits == []
+    finally:
+        elsewhere.stop()
+
+
 def test_target_moving_during_checks_replans_and_rechecks(lake: Lake) -> None:
     """A second merge lands while the first one's checks run: the first is planned and
     checked again, and main only ever holds checked states."""

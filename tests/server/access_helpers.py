@@ -23,12 +23,14 @@ GRANTS = {
 }
 
 
-def write_auth_config(path: Path) -> dict[str, str]:
-    """Write the config; return principal -> its (fresh) token."""
-    tokens = {name: new_token() for name in GRANTS}
+def write_auth_config(path: Path, grants: dict[str, str] | None = None) -> dict[str, str]:
+    """Write the config (principal -> grants, default `GRANTS`); return principal -> its
+    (fresh) token."""
+    grants = GRANTS if grants is None else grants
+    tokens = {name: new_token() for name in grants}
     path.write_text("".join(
         f'[[principal]]\nname = "{name}"\ntoken_sha256 = "{token_sha256(tokens[name])}"\n'
-        f"grants = {grants}\n\n" for name, grants in GRANTS.items()))
+        f"grants = {allowed}\n\n" for name, allowed in grants.items()))
     load_auth_config(path)  # the file is valid
     return tokens
 
