@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -380,3 +381,25 @@ def test_post_merge_notification_never_blocks(lake: Lake, receiver: Receiver) ->
     committed = receiver.bodies[1]
     assert committed["event"] == "committed" and committed["new_head"] == lake.head()
     assert [(c["key"], c["kind"]) for c in committed["changes"]] == [("db.t", "CHANGED")]
+
+
+def test_gated_merge_keeps_the_servers_limits(tmp_path: Path) -> None:
+    """The gate has no endpoint of its own any more: nothing rebuilds an app over the store
+    and resets its limits (issue 20 item 7)."""
+    from pyiceberg.exceptions import RESTError
+
+    from spark_lakeversion.limits import Limits
+    from spark_lakeversion.server.embedded import start_embedded_server
+
+    limits = Limits(max_key_bytes=40)
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"), limits=limits) as server:
+        lake = Lake(server, tmp_path / "wh")
+        lake.create("db.t", [1])
+        add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
+        dev_with(lake, [2])
+        assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
+        assert lake.store.limits == limits
+        with pytest.raises(RESTError, match="60 bytes, over the limit of 40 bytes"):
+            lake.catalog("main").create_namespace("n" * 60)
+        assert ("n" * 60,) not in lake.catalog("main").list_namespaces()
