@@ -151,7 +151,7 @@ class GatedStore(MergingStore):
             if step.done is not None:
                 return step.done
             preview = self._commit_step(step, source, target, options, props, move=False)
-            context = self._context(preview, source, step.source_head, target,
+            context = self.check_context(preview, source, step.source_head, target,
                                     step.target_head, tuple(self._preview_diff(step, preview)))
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
@@ -225,7 +225,7 @@ class GatedStore(MergingStore):
         if notifiers:
             default_runner()[1](context, notifiers, new_head, event)
 
-    def _context(self, preview: str, source: str, source_head: str, target: str,
+    def check_context(self, preview: str, source: str, source_head: str, target: str,
                  target_head: str, changes: tuple[DiffEntry, ...]) -> GateContext:
         """What the check engines get: the three states' table contents (read here, by
         commit id, so a check never names a ref), the FileIO properties and the policy."""
