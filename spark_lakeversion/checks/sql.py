@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -128,11 +128,14 @@ def _s3_secret(io: Mapping[str, str], scopes: list[str]) -> str:
 
 
 def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
-            namespace: str | None) -> None:
-    """Set up the three catalogs of views, then lock DuckDB down to their files."""
+            namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None
+            ) -> None:
+    """Set up the three catalogs of views (of the tables `names` may mean; None: all),
+    then lock DuckDB down to their files."""
     tables = [(alias, key, content) for alias in RELATIONS
               for key, content in sorted(relations.get(alias, {}).items())
-              if content.type in (ContentType.ICEBERG_TABLE, ContentType.DELTA_TABLE)]
+              if content.type in (ContentType.ICEBERG_TABLE, ContentType.DELTA_TABLE)
+              and (names is None or _named(alias, key, names))]
     locations = [_location(key, content) for _, key, content in tables]
     s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
     if s3:  # before any view: a view reads its metadata file when it is created
@@ -155,13 +158,22 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(alias)}.{_ident(schema)}")
         con.execute(f"CREATE VIEW {_ident(alias)}.{_ident(schema)}.{_ident(table)} AS "
                     f"SELECT * FROM {source}")
+    # `db.t` and a bare `t` name the preview's tables
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS preview.{_ident(namespace or 'main')}")
     allowed = sorted({d for loc in locations for d in _directories(loc)})
     con.execute("SET temp_directory = ''")  # no spill files: nothing is written
     con.execute("SET allowed_directories = [" + ", ".join(_quote(d) for d in allowed) + "]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
-    con.execute(f"USE preview.{_ident(namespace or 'main')}"
-                if namespace is not None and namespace in _schemas(relations) else "USE preview")
+    con.execute(f"USE preview.{_ident(namespace or 'main')}")
+
+
+def _named(alias: str, key: Key, names: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether a name of the query may mean `key` of `alias` (generously: a view too many
+    costs one metadata read, a view too few an error)."""
+    schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
+    return any(t == table and (not c or c == alias) and (not s or s in (schema, alias))
+               for c, s, t in names)
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -177,10 +189,6 @@ def _location(key: Key, content: Content) -> str:
         return DeltaState.of(content, key).root
     metadata = str(content.fields.get("metadata_location") or "")
     return str(content.fields.get("location") or metadata.rsplit("/metadata/", 1)[0])
-
-
-def _schemas(relations: Mapping[str, Mapping[Key, Content]]) -> set[str]:
-    return {".".join(k.elements[:-1]) for k in relations.get("preview", {})}
 
 
 class _Spares:
@@ -246,11 +254,11 @@ def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
 def run_sql_check(context: GateContext, spec: CheckSpec,
                   on_cancel: Callable[[Callable[[], None]], None]) -> CheckReport:
     started = time.monotonic()
-    check_sql(spec.spec)  # again at run time: a check stored before the rule is refused
+    names = check_sql(spec.spec)  # again when run: one stored before the rule is refused
     con = _SPARES.take()
     on_cancel(con.interrupt)
     try:
-        confine(con, context.relations, context.io, _default_namespace(context))
+        confine(con, context.relations, context.io, _default_namespace(context), names)
         count, samples = violations(con, spec.spec)
     finally:
         _close_quietly(con)

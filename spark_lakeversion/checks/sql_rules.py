@@ -69,12 +69,17 @@ def parse(sql: str) -> dict[str, Any]:
     return tree
 
 
-def check_sql(sql: str) -> None:
-    """`InvalidInput` unless `sql` is one query reading only the three relations."""
+def check_sql(sql: str) -> list[tuple[str, str, str]]:
+    """`InvalidInput` unless `sql` is one query reading only the three relations; else the
+    (catalog, schema, table) names it reads, lower case, as written ('' where left out;
+    CTE names among them)."""
+    names = []
     for node in _nodes(parse(sql)):
         kind = node.get("type")
         if kind == "BASE_TABLE":
             _check_table(node, sql)
+            names.append(tuple(str(node.get(f) or "").lower()
+                               for f in ("catalog_name", "schema_name", "table_name")))
         elif kind == "TABLE_FUNCTION":
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in SAFE_TABLE_FUNCTIONS:
@@ -86,6 +91,7 @@ def check_sql(sql: str) -> None:
             if name in UNSAFE_FUNCTIONS or name.startswith("duckdb_"):
                 raise InvalidInput(f"the function {name}() is not allowed in a check: "
                                    f"{sql.strip()}")
+    return names  # type: ignore[return-value]
 
 
 def _check_table(node: dict[str, Any], sql: str) -> None:
