@@ -72,9 +72,12 @@ def parse(sql: str) -> dict[str, Any]:
 def check_sql(sql: str) -> list[tuple[str, str, str]]:
     """`InvalidInput` unless `sql` is one query reading only the three relations; else the
     (catalog, schema, table) names it reads, lower case, as written ('' where left out;
-    CTE names among them)."""
+    its own CTEs aside)."""
     names = []
+    ctes: set[str] = set()
     for node in _nodes(parse(sql)):
+        for cte in (node.get("cte_map") or {}).get("map") or ():
+            ctes.add(str(cte.get("key", "")).lower())
         kind = node.get("type")
         if kind == "BASE_TABLE":
             _check_table(node, sql)
@@ -91,7 +94,8 @@ def check_sql(sql: str) -> list[tuple[str, str, str]]:
             if name in UNSAFE_FUNCTIONS or name.startswith("duckdb_"):
                 raise InvalidInput(f"the function {name}() is not allowed in a check: "
                                    f"{sql.strip()}")
-    return names  # type: ignore[return-value]
+    return [n for n in names  # type: ignore[misc]
+            if n[0] or n[1] or n[2] not in ctes]
 
 
 def _check_table(node: dict[str, Any], sql: str) -> None:

@@ -26,7 +26,7 @@ from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -211,9 +211,14 @@ class AccessControlledStore(VersionStore):
         who = self._principal()
         return {b for b in self.inner.protected_branches() if who.may(READ, b)}
 
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
         return self._mutate("add_check", spec.branch, [(ADMIN, spec.branch)], [],
-                            lambda _: self.inner.add_check(spec))
+                            lambda _: self.inner.add_check(spec, allow_missing))
+
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        """As a dry-run merge: `read` on the branch and on the source."""
+        return self._read("test_check", [branch, *([source] if source else [])],
+                          lambda: self.inner.test_check(branch, name, source))
 
     def remove_check(self, branch: str, name: str) -> bool:
         return self._mutate("remove_check", branch, [(ADMIN, branch)], [],

@@ -23,7 +23,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -144,8 +144,16 @@ class VersionStore(ABC):
     def protected_branches(self) -> set[str]: ...
 
     @abstractmethod
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
-        """Attach a check to merges into `spec.branch`; answers it as stored."""
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
+        """Attach a check to merges into `spec.branch`; answers it as stored. It is
+        validated first (`InvalidInput`, nothing stored): a SQL check also runs once on the
+        branch's current state, and may name a table that exists on no ref only with
+        `allow_missing`."""
+
+    @abstractmethod
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        """Run one check of `branch` on the preview of merging `source` into it (on the
+        branch's current state without a source); nothing is merged or recorded."""
 
     @abstractmethod
     def remove_check(self, branch: str, name: str) -> bool: ...

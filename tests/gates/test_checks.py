@@ -151,7 +151,17 @@ def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: Lake) 
 
 
 def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: Lake) -> None:
-    add(lake, "cast", CheckKind.SQL, "SELECT CAST(v AS INTEGER) AS n FROM db.t")
+    from spark_lakeversion.errors import InvalidInput
+
+    cast = "SELECT CAST(v AS INTEGER) AS n FROM db.t"
+    with pytest.raises(InvalidInput) as caught:  # it runs once on main as it is
+        add(lake, "cast", CheckKind.SQL, cast)
+    assert caught.value.message.startswith("check 'cast' does not run on 'main' as it is: "
+                                           "Conversion Error")
+    assert f"in: {cast}" in caught.value.message
+    assert "__lakeversion" not in caught.value.message
+    assert lake.store.list_checks("main") == []
+    stored(lake, "cast", CheckKind.SQL, cast)
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "Conversion Error" in report["message"]
@@ -172,9 +182,11 @@ def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
 
 
 def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
-    add(lake, "slow", CheckKind.SQL,
-        "SELECT a.range AS x FROM range(100000000000) a WHERE hash(a.range) = 0",
-        timeout=1)  # hash() keeps DuckDB from proving the filter empty
+    # hash() keeps DuckDB from proving the filter empty; too slow to be added (it runs once
+    # when added), so stored as an older check would be
+    lake.store.storage.add_check(CheckSpec(
+        "main", "slow", CheckKind.SQL,
+        "SELECT a.range AS x FROM range(100000000000) a WHERE hash(a.range) = 0", (), 1))
     dev_with(lake, [4])
     started = time.monotonic()
     [report] = refused(lake).reports

@@ -59,8 +59,9 @@ CheckRunner = Callable[[GateContext, Sequence[CheckSpec]], list[CheckReport]]
 #: blocks the write, records its own outcome
 Notifier = Callable[[GateContext, Sequence[CheckSpec], str, str], None]
 #: checks a spec as it is added (SQL names only the three relations, a Python target is
-#: installed, a webhook host allowed): `InvalidInput` saying why not
-Validator = Callable[[CheckSpec, CheckPolicy], None]
+#: installed, a webhook host allowed; given a context, a SQL check runs once on it, and may
+#: name a table no ref has only when allowed): `InvalidInput` saying why not
+Validator = Callable[[CheckSpec, CheckPolicy, "GateContext | None", bool], None]
 
 
 def default_runner() -> tuple[CheckRunner, Notifier]:

@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
+from spark_lakeversion.errors import (
+    ChecksFailed,
+    InvalidInput,
+    NotFound,
+    ReadOnlyRef,
+    ReferenceConflict,
+)
 from spark_lakeversion.store.gates import (
     CheckKind,
     CheckReport,
@@ -104,12 +110,14 @@ class GatedStore(MergingStore):
     _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
 
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
         ref = self.get_ref(spec.branch)
         if ref.type is not RefType.BRANCH:
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
-        default_validator()(stored, self.check_policy)  # before anything is stored
+        # before anything is stored: the engines' rules, then one run on the branch as it is
+        trial = self.check_context(ref.head, spec.branch, ref.head, spec.branch, ref.head, ())
+        default_validator()(stored, self.check_policy, trial, allow_missing)
         self.storage.add_check(stored)
         self._notifiers = None  # this process hears its own changes at once
         return stored
@@ -119,6 +127,23 @@ class GatedStore(MergingStore):
         removed = self.storage.remove_check(branch, name)
         self._notifiers = None
         return removed
+
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        found = [c for c in self.list_checks(branch) if c.name == name]
+        if not found:
+            raise NotFound(f"no check {name!r} on {branch!r}")
+        head = self.get_ref(branch).head
+        preview, source_head = head, head
+        if source is not None:
+            step = self._plan_merge(source, branch, MergeOptions())
+            source_head = step.source_head
+            if step.done is None:  # a merge to make: its preview, on no ref
+                preview = self._commit_step(step, source, branch, MergeOptions(), {},
+                                            move=False)
+        context = self.check_context(preview, source or branch, source_head, branch, head,
+                                     tuple(self._preview_diff(head, preview)))
+        [report] = default_runner()[0](context, found)
+        return report
 
     def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
         if branch is not None:
@@ -151,8 +176,9 @@ class GatedStore(MergingStore):
             if step.done is not None:
                 return step.done
             preview = self._commit_step(step, source, target, options, props, move=False)
-            context = self.check_context(preview, source, step.source_head, target,
-                                    step.target_head, tuple(self._preview_diff(step, preview)))
+            context = self.check_context(
+                preview, source, step.source_head, target, step.target_head,
+                tuple(self._preview_diff(step.target_head, preview)))
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
             outcome = tuple(r.to_dict() for r in reports)
@@ -185,7 +211,7 @@ class GatedStore(MergingStore):
         if specs:
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
-                                     tuple(self._preview_diff(step, new_head)), self,
+                                     tuple(self._preview_diff(step.target_head, new_head)), self,
                                      policy=self.check_policy),
                          specs, new_head)
 
@@ -244,8 +270,8 @@ class GatedStore(MergingStore):
                            result.target_head_before, result.new_head, result.fast_forward,
                            result.dry_run, result.details, checks, preview)
 
-    def _preview_diff(self, step: MergeStep, preview: str) -> list[DiffEntry]:
-        before = self.objects.root_of(step.target_head)
+    def _preview_diff(self, target_head: str, preview: str) -> list[DiffEntry]:
+        before = self.objects.root_of(target_head)
         after = self.objects.root_of(preview)
         out = []
         for key, (old, new) in sorted(self.objects.changes(before, after).items()):
