@@ -8,7 +8,7 @@ Set-up, once (the connection, and the check that gates merges into main)::
     export AIRFLOW_CONN_LAKEVERSION_DEFAULT='{"conn_type": "lakeversion",
                                               "host": "http://127.0.0.1:8181"}'
     lakeversion --store http://127.0.0.1:8181 check add no_negative_amounts --on main \\
-        --sql "SELECT * FROM db.orders WHERE amount < 0"
+        --sql "SELECT * FROM db.orders WHERE amount < 0" --allow-missing
 
 Every DAG run writes on its own branch ``etl/<run id>``. If the job's data fails the check,
 the merge task fails, `main` is untouched and the branch stays for debugging (read it as

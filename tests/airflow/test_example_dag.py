@@ -21,7 +21,7 @@ def example(connection: str) -> Any:
     main = connect(connection).branch("main")
     if "no_negative_amounts" not in {c.name for c in main.checks()}:
         main.add_check("no_negative_amounts", sql="SELECT * FROM db.orders WHERE amount < 0",
-                       tables=["db.orders"])
+                       tables=["db.orders"], allow_missing=True)
     return load_dag("airflow_dag.py", "lakeversion_pipeline")
 
 
