@@ -219,3 +219,26 @@ def test_check_runs_need_read_on_target_and_source(team_lake: TeamLake) -> None:
     assert result.exit_code == 0, result.output
     assert [r["source"] for r in json.loads(result.stdout)["runs"]] == ["team-1-dev"]
     assert SECRET not in result.output
+
+
+def test_sys_exit_allowed_by_the_operator_is_an_error_report(tmp_path: Path) -> None:
+    """Even `sys:exit`, on a server whose operator allowed module `sys`: the check's report,
+    a 412, and the server answers on."""
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from tests.gates.helpers import Lake
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"), check_modules=["sys"]) as srv:
+        lake = Lake(srv, tmp_path / "wh")
+        lake.create("db.t", [1])
+        api = httpx.Client(base_url=srv.api_url)
+        assert api.post("/checks", json={"branch": "main", "name": "bye", "kind": "python",
+                                         "spec": "sys:exit"}).status_code == 201
+        srv.store.create_ref("dev")
+        lake.append("dev", "db.t", [2])
+        head = lake.head()
+        answer = api.post("/merge", json={"source": "dev", "target": "main"})
+        assert answer.status_code == 412, answer.text
+        [report] = answer.json()["error"]["reports"]
+        assert report["status"] == "error" and report["message"].startswith("SystemExit: ")
+        assert lake.head() == head and api.get("/refs").status_code == 200
