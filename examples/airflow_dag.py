@@ -12,7 +12,7 @@ or in an Airflow installation (README, "Run the seed's DAG"), with the connectio
     export AIRFLOW_CONN_LAKEVERSION_DEFAULT='{"conn_type": "lakeversion",
                                               "host": "http://127.0.0.1:8181"}'
     lakeversion --store http://127.0.0.1:8181 check add no_negative_amounts --on main \\
-        --sql "SELECT * FROM db.orders WHERE amount < 0"
+        --sql "SELECT * FROM db.orders WHERE amount < 0" --allow-missing
 
 Every DAG run writes on its own branch ``etl/<run id>`` (``ref_safe``: no dots, so Spark
 SQL reads it). If the job's data fails the check, the merge task fails, `main` is

@@ -30,7 +30,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from spark_lakeversion.store.gates import CheckKind, CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.model import (
     Commit,
     Content,
@@ -446,11 +446,13 @@ class Branch(_NamedRef):
 
     def add_check(self, name: str, *, sql: str | None = None, python: str | None = None,
                   webhook: str | None = None, notify: str | None = None,
-                  tables: Sequence[str] = (), timeout: float = 60.0) -> CheckSpec:
+                  tables: Sequence[str] = (), timeout: float = 60.0,
+                  allow_missing: bool = False) -> CheckSpec:
         """Attach one check to merges into this branch: give exactly one of `sql` (a query
         selecting violating rows), `python` (``module:function`` or an entry point of group
         ``spark_lakeversion.checks``), `webhook` (a URL; 2xx passes) or `notify` (a URL
-        told after each merge lands; never blocks)."""
+        told after each merge lands; never blocks). It is validated first, a SQL check by
+        running it once on this branch; `allow_missing` accepts a table no ref has yet."""
         given = {CheckKind.SQL: sql, CheckKind.PYTHON: python, CheckKind.WEBHOOK: webhook,
                  CheckKind.NOTIFY: notify}
         chosen = [(kind, spec) for kind, spec in given.items() if spec is not None]
@@ -458,7 +460,13 @@ class Branch(_NamedRef):
             raise InvalidInput("give exactly one of sql=, python=, webhook=, notify=")
         kind, spec = chosen[0]
         return self.store.add_check(CheckSpec(self.name, name, kind, spec, tuple(tables),
-                                              timeout))
+                                              timeout), allow_missing)
+
+    def test_check(self, name: str, source: RefLike | None = None) -> CheckReport:
+        """Run check `name` on the preview of merging `source` into this branch (on the
+        branch as it is without one): the report; nothing is merged or recorded."""
+        return self.store.test_check(self.name, name,
+                                     None if source is None else ref_expression(source))
 
     def remove_check(self, name: str) -> bool:
         return self.store.remove_check(self.name, name)

@@ -1,7 +1,10 @@
-"""Check engines of merge gates (`spark_lakeversion.versioning.gates`): SQL on DuckDB
-reading the preview through our own Iceberg REST catalog (`sql.py`), Python callables
-(`python.py`), webhooks (`webhook.py`); `runner.py` runs them in parallel with timeouts.
+"""Check engines of merge gates (`spark_lakeversion.versioning.gates`): SQL on DuckDB over
+exactly the preview, target and source states the gate hands over, confined to their files
+(`sql.py`, its rules in `sql_rules.py`), Python callables the operator installed
+(`python.py`), webhooks to allowed hosts (`webhook.py`); `runner.py` runs them in parallel
+with timeouts and validates a check when it is added. None of them reaches the server.
 
 The SQL engine needs ``pip install 'spark-lakeversion[checks]'`` (DuckDB and its iceberg,
-avro and httpfs extensions, carried by pip packages: nothing is downloaded at run time).
+avro, httpfs and delta extensions, carried by pip packages: nothing is downloaded at run
+time).
 """

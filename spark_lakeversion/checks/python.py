@@ -1,6 +1,9 @@
-"""Python checks: a callable named `module:function`, a dotted path `module.function`, or
-an entry point of group ``spark_lakeversion.checks``. It is called with a `CheckContext`
-and returns a `CheckResult` (or a bool, or a (bool, message) pair).
+"""Python checks: an entry point of group ``spark_lakeversion.checks``, or a callable
+named `module:function` (or a dotted path `module.function`) of a module the server's
+operator allowed (`CheckPolicy.check_modules`, `lakeversion serve --check-module NAME`).
+It is called with a `CheckContext` and returns a `CheckResult` (or a bool, or a (bool,
+message) pair). Whatever it raises, `SystemExit` and `KeyboardInterrupt` too, is its error
+report (`runner.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
-from spark_lakeversion.versioning.gates.context import GateContext
+from spark_lakeversion.store.model import ContentType, Key
+from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 ENTRY_POINT_GROUP = "spark_lakeversion.checks"
 
@@ -27,10 +32,33 @@ class CheckResult:
     samples: list[dict[str, Any]] = field(default_factory=list)
 
 
+class StateCatalog:
+    """A read-only view of one of the gate's three states: `load_table("db.t")` is a
+    pyiceberg `StaticTable` of that state's metadata file, opened with the server's
+    FileIO properties (no catalog server, no other ref)."""
+
+    def __init__(self, tables: Any, io: Any, which: str) -> None:
+        self._tables, self._io, self.which = tables, io, which
+
+    def list_tables(self) -> list[str]:
+        return sorted(str(k) for k, c in self._tables.items()
+                      if c.type is ContentType.ICEBERG_TABLE)
+
+    def load_table(self, name: str | tuple[str, ...]) -> Any:
+        from pyiceberg.table import StaticTable
+
+        key = Key.of(".".join(name) if isinstance(name, tuple) else name)
+        content = self._tables.get(key)
+        if content is None or content.type is not ContentType.ICEBERG_TABLE:
+            raise InvalidInput(f"no Iceberg table {key} in the {self.which} state")
+        return StaticTable.from_metadata(str(content.fields["metadata_location"]),
+                                         properties=dict(self._io))
+
+
 class CheckContext:
     """What a Python check reads: the preview (a readable ref expression), source and
     target with their heads, the changed tables with their table-level diff, the store,
-    and `catalog()`: a pyiceberg catalog at the preview (`catalog("target")` etc.)."""
+    and `catalog()`: the tables of the preview (`catalog("target")`, `catalog("source")`)."""
 
     def __init__(self, gate: GateContext) -> None:
         self.gate = gate
@@ -41,16 +69,15 @@ class CheckContext:
         self.changed_tables = gate.changed_tables
         self.store = gate.store
 
-    def catalog(self, which: str = "preview") -> Any:
-        from spark_lakeversion.checks.endpoint import endpoint_for
-
-        ref = {"preview": self.preview, "target": self.target_head,
-               "source": self.source_head}.get(which, which)
-        return endpoint_for(self.store).catalog(ref)
+    def catalog(self, which: str = "preview") -> StateCatalog:
+        if which not in RELATIONS:
+            raise InvalidInput(f"a check reads only {', '.join(RELATIONS)}, not {which!r}")
+        return StateCatalog(self.gate.relations.get(which, {}), self.gate.io, which)
 
 
-def load_callable(target: str) -> Callable[[CheckContext], Any]:
-    """The function `target` names; `InvalidInput` when there is none."""
+def load_callable(target: str, policy: CheckPolicy) -> Callable[[CheckContext], Any]:
+    """The function `target` names, if the operator installed it (an entry point) or
+    allowed its module; `InvalidInput` otherwise (nothing is imported then)."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == target:
             loaded = ep.load()
@@ -62,11 +89,16 @@ def load_callable(target: str) -> Callable[[CheckContext], Any]:
     if not module_name or not attr:
         raise InvalidInput(f"python check {target!r}: no entry point of that name, and not "
                            "module:function")
+    if not policy.allows_module(module_name):
+        allowed = ", ".join(policy.check_modules) or "none"
+        raise InvalidInput(f"python check {target!r}: module {module_name} is not allowed "
+                           f"(installed entry points of group {ENTRY_POINT_GROUP} and the "
+                           f"server's --check-module modules only; allowed: {allowed})")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except BaseException as exc:  # noqa: BLE001 - an import that exits is refused too
         raise InvalidInput(f"python check {target!r}: cannot import {module_name}: "
-                           f"{exc}") from None
+                           f"{type(exc).__name__}: {exc}") from None
     func = getattr(module, attr, None)
     if not callable(func):
         raise InvalidInput(f"python check {target!r}: {module_name} has no function {attr}")
@@ -76,7 +108,7 @@ def load_callable(target: str) -> Callable[[CheckContext], Any]:
 def run_python_check(context: GateContext, spec: CheckSpec,
                      on_cancel: Callable[[Callable[[], None]], None]) -> CheckReport:
     started = time.monotonic()
-    outcome = load_callable(spec.spec)(CheckContext(context))
+    outcome = load_callable(spec.spec, context.policy)(CheckContext(context))
     took = int((time.monotonic() - started) * 1000)
     if isinstance(outcome, CheckResult):
         result = outcome

@@ -1,6 +1,8 @@
 """Runs a gate's checks in parallel, each within its timeout, and fires post-merge
 notifications in the background. An engine error (bad SQL, import error, a callable that
-raises) or a timeout is an `error` report, which refuses the merge like a failure."""
+raises anything, `SystemExit` and `KeyboardInterrupt` included) or a timeout is an `error`
+report, which refuses the merge like a failure. `validate` is the engines' check of a new
+spec, run when it is added (nothing is stored when it refuses)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
-from spark_lakeversion.checks.python import run_python_check
+from spark_lakeversion.checks.python import load_callable, run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
-from spark_lakeversion.checks.webhook import post, run_webhook_check
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.checks.sql_rules import check_sql
+from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
+from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
-from spark_lakeversion.versioning.gates.context import GateContext
+from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 log = logging.getLogger("spark_lakeversion.checks")
 
@@ -30,6 +34,48 @@ ENGINES: dict[CheckKind, Engine] = {
 MAX_PARALLEL = 4
 
 
+def validate(spec: CheckSpec, policy: CheckPolicy, trial: GateContext | None = None,
+             allow_missing: bool = False) -> None:
+    """`InvalidInput` unless `spec` may run under `policy`: SQL reading only the three
+    relations, an installed or allowed Python callable (it is imported), an allowed
+    webhook host. Given `trial` (the branch as it is), a SQL check runs once on it: an
+    error is refused with DuckDB's message, except a table missing there that another ref
+    has (a merge will bring it) or, with `allow_missing`, that no ref has yet."""
+    if spec.kind is CheckKind.PYTHON:
+        load_callable(spec.spec, policy)
+        return
+    if spec.kind is not CheckKind.SQL:
+        check_url(spec.spec, policy)
+        return
+    names = check_sql(spec.spec)
+    if trial is None:
+        return
+    [report] = run_checks(trial, [spec])
+    if report.status is not CheckStatus.ERROR:
+        return
+    if "Catalog Error" in report.message and "does not exist" in report.message:
+        missing = missing_tables(trial, names)
+        if not missing or allow_missing:
+            return  # on another ref (a merge brings it), or accepted as still to come
+        raise InvalidInput(f"check {spec.name!r} reads {', '.join(missing)}, which no ref "
+                           "has (--allow-missing / allow_missing=True accepts a table still "
+                           f"to come): {report.message}")
+    raise InvalidInput(f"check {spec.name!r} does not run on {trial.target!r} as it is: "
+                       f"{report.message}")
+
+
+def missing_tables(trial: GateContext, names: Sequence[tuple[str, str, str]]) -> list[str]:
+    """The tables of `names` that no ref of the store has."""
+    wanted = {(s, t) for _, s, t in names}
+    found: set[tuple[str, str]] = set()
+    for ref in trial.store.list_refs():
+        for key, _ in trial.store.list_keys(ref.head):
+            schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
+            found.update({(schema, table), ("", table)})
+    return sorted(".".join(p for p in pair if p) for pair in wanted
+                  if pair not in found and not (pair[0] in RELATIONS and ("", pair[1]) in found))
+
+
 def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
              cancels: list[Callable[[], None]]) -> CheckReport:
     started = time.monotonic()
@@ -37,8 +83,9 @@ def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
         return engine(context, spec, cancels.append)
     except LakeVersionError as exc:
         message = exc.message
-    except Exception as exc:  # noqa: BLE001 - a check's own failure is its report
-        message = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # noqa: BLE001 - a check's own failure (even an exit) is
+        # its report, never the server's
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return CheckReport(spec.name, CheckStatus.ERROR, None, (),
                        int((time.monotonic() - started) * 1000), message[:2000])
 
@@ -81,7 +128,7 @@ def notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
             try:
                 answer = post(spec.spec, {**context.to_dict(), "check": spec.name,
                                           "event": event, "new_head": new_head},
-                              spec.timeout_s)
+                              spec.timeout_s, context.policy)
                 ok, message = answer.is_success, f"HTTP {answer.status_code}"
             except Exception as exc:  # noqa: BLE001 - recorded, never raised
                 ok, message = False, f"{type(exc).__name__}: {exc}"

@@ -1,4 +1,4 @@
-"""SQL checks: DuckDB, attached to our own Iceberg REST catalog at the merge preview.
+"""SQL checks: DuckDB over exactly the three states a gate hands it, and nothing else.
 
 Dialect: DuckDB SQL, one query (a `SELECT` or `WITH ... SELECT`) that selects the rows
 violating the check, as in dbt tests; it passes when it returns no rows. Names:
@@ -7,33 +7,48 @@ violating the check, as in dbt tests; it passes when it returns no rows. Names:
 - `source.db.table`: the source's head;
 - `preview.db.table`: the preview, spelled out.
 
-DuckDB's iceberg extension plans the scan through the catalog and reads only the columns
-and files the query needs (projection and filter pushdown into the Parquet scan): no table
-is materialised in Python. The report keeps the violation count and up to
-`MAX_SAMPLES` rows. Check SQL is an admin setting (adding a check is an admin operation):
-it runs with the server's file access.
+Least authority: each check gets a new DuckDB database in which `preview`, `target` and
+`source` are in-memory catalogs of views over `iceberg_scan` of exactly the metadata file
+of each Iceberg table of that state (a Delta table: its rows at that version, read through
+deltalake before the lock, so held in memory: Delta checks suit tables that fit).
+Then `allowed_directories` is set to exactly those tables' locations, external access is
+disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY`,
+`ATTACH` of a file) and the configuration is locked (no `SET`, `PRAGMA`, `RESET`), before
+the check's SQL, validated by `sql_rules.check_sql` first, runs. S3 tables are read with
+the server's FileIO credentials, through a DuckDB secret scoped to those locations.
+
+DuckDB's iceberg extension reads only the columns and files the query needs: no table is
+materialised in Python. The report keeps the violation count and up to `MAX_SAMPLES` rows.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.log import open_table
 from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
-from spark_lakeversion.versioning.gates.context import GateContext
+from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 
 MAX_SAMPLES = 10
 _COUNT_COLUMN = "__lakeversion_violations"
+#: loaded into every check's database before it is confined (delta only when needed)
+EXTENSIONS = ("httpfs", "avro", "iceberg")
 
 
 def extension_directory() -> str:
-    """Where the pip packages duckdb-ext-iceberg/-avro/-httpfs put the extensions."""
+    """Where the pip packages duckdb-ext-iceberg/-avro/-httpfs/-delta put the extensions."""
     try:
         import duckdb_ext
     except ImportError as exc:
@@ -43,17 +58,13 @@ def extension_directory() -> str:
 
 
 def connect() -> Any:
-    """A DuckDB connection with the iceberg, avro and httpfs extensions loaded (no
-    download: the extension directory comes from pip)."""
-    try:
-        import duckdb
-    except ImportError as exc:
-        raise InvalidInput("SQL checks need DuckDB: "
-                           "pip install 'spark-lakeversion[checks]'") from exc
+    """A new DuckDB database with the iceberg, avro and httpfs extensions loaded (no
+    download: the extension directory comes from pip), not yet confined."""
+    duckdb = duckdb_module()
     con = duckdb.connect(config={"extension_directory": extension_directory(),
                                  "autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
-    for ext in ("httpfs", "avro", "iceberg"):
+    for ext in EXTENSIONS:
         con.execute(f"LOAD {ext}")
     return con
 
@@ -82,61 +93,158 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def attach(con: Any, uri: str, token: str, catalogs: dict[str, str]) -> None:
-    """Attach each ref (alias -> ref or commit id) of our Iceberg REST catalog."""
-    con.execute(f"CREATE OR REPLACE SECRET lakeversion (TYPE iceberg, TOKEN {_quote(token)})")
-    for alias, ref in catalogs.items():
-        con.execute(f"ATTACH {_quote(ref)} AS {_ident(alias)} "
-                    f"(TYPE iceberg, ENDPOINT {_quote(uri)}, SECRET lakeversion)")
+def _local(uri: str) -> str:
+    """A location as DuckDB opens it: `file://` URIs as plain paths."""
+    return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
-def detach(con: Any, aliases: list[str]) -> None:
-    con.execute("USE memory")
-    for alias in aliases:
-        con.execute(f"DETACH DATABASE IF EXISTS {_ident(alias)}")
+def _directories(location: str) -> list[str]:
+    """`allowed_directories` entries for one table location (a local one under both
+    spellings: manifests name their files as `file://` URIs)."""
+    base = location.rstrip("/") + "/"
+    if base.startswith("file://"):
+        return [_local(base), base]
+    if base.startswith("/"):
+        return [base, "file://" + base]
+    return [base]
 
 
-class _Pool:
-    """Idle DuckDB connections: loading the extensions costs ~1.5 s per new database, so
-    a connection is reused by the next check once its catalogs are detached. A check that
-    was interrupted (timeout) or failed to clean up is not given back."""
+def _s3_secret(io: Mapping[str, str], scopes: list[str]) -> str:
+    """A DuckDB S3 secret from the server's FileIO properties, scoped to `scopes`."""
+    parts = ["TYPE s3"]
+    for prop, name in (("s3.access-key-id", "KEY_ID"), ("s3.secret-access-key", "SECRET"),
+                       ("s3.session-token", "SESSION_TOKEN"), ("s3.region", "REGION")):
+        if io.get(prop):
+            parts.append(f"{name} {_quote(io[prop])}")
+    endpoint = io.get("s3.endpoint")
+    if endpoint:
+        secure = not endpoint.startswith("http://")
+        parts.append(f"ENDPOINT {_quote(endpoint.split('://', 1)[-1].rstrip('/'))}")
+        parts.append(f"USE_SSL {'true' if secure else 'false'}")
+    if str(io.get("s3.path-style-access", "")).lower() == "true":
+        parts.append("URL_STYLE 'path'")
+    parts.append("SCOPE [" + ", ".join(_quote(s) for s in scopes) + "]")
+    return f"CREATE SECRET lakeversion_s3 ({', '.join(parts)})"
+
+
+def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
+            namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None
+            ) -> None:
+    """Set up the three catalogs of views (of the tables `names` may mean; None: all),
+    then lock DuckDB down to their files."""
+    tables = [(alias, key, content) for alias in RELATIONS
+              for key, content in sorted(relations.get(alias, {}).items())
+              if content.type in (ContentType.ICEBERG_TABLE, ContentType.DELTA_TABLE)
+              and (names is None or _named(alias, key, names))]
+    locations = [_location(key, content) for _, key, content in tables]
+    s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
+    if s3:  # before any view: a view reads its metadata file when it is created
+        con.execute(_s3_secret(io, s3))
+    for alias in RELATIONS:
+        con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
+    for number, (alias, key, content) in enumerate(tables):
+        schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
+        if content.type is ContentType.ICEBERG_TABLE:
+            metadata = str(content.fields.get("metadata_location") or "")
+            source = f"iceberg_scan({_quote(_local(metadata))})"
+        else:
+            state = DeltaState.of(content, key)
+            name = f"__lakeversion_delta_{number}"
+            # read here, before the lock, through deltalake's scan (DuckDB's delta reader
+            # and pyarrow datasets mis-read branch logs, whose files are absolute URIs)
+            con.register(name, _plain(pa.table(open_table(state.location,
+                                                          state.version).scan())))
+            source = f"temp.main.{_ident(name)}"
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(alias)}.{_ident(schema)}")
+        con.execute(f"CREATE VIEW {_ident(alias)}.{_ident(schema)}.{_ident(table)} AS "
+                    f"SELECT * FROM {source}")
+    # `db.t` and a bare `t` name the preview's tables
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS preview.{_ident(namespace or 'main')}")
+    allowed = sorted({d for loc in locations for d in _directories(loc)})
+    con.execute("SET temp_directory = ''")  # no spill files: nothing is written
+    con.execute("SET allowed_directories = [" + ", ".join(_quote(d) for d in allowed) + "]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    con.execute(f"USE preview.{_ident(namespace or 'main')}")
+
+
+def _named(alias: str, key: Key, names: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether a name of the query may mean `key` of `alias` (generously: a view too many
+    costs one metadata read, a view too few an error)."""
+    schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
+    return any(t == table and (not c or c == alias) and (not s or s in (schema, alias))
+               for c, s, t in names)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """deltalake's view types as plain ones (pyarrow filters no `string_view`)."""
+    views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+    schema = pa.schema([f.with_type(views.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema) if schema != table.schema else table
+
+
+def _location(key: Key, content: Content) -> str:
+    """The directory a table's files live under (Delta: its root, branch logs included)."""
+    if content.type is ContentType.DELTA_TABLE:
+        return DeltaState.of(content, key).root
+    metadata = str(content.fields.get("metadata_location") or "")
+    return str(content.fields.get("location") or metadata.rsplit("/metadata/", 1)[0])
+
+
+class _Spares:
+    """New databases with the extensions loaded (~0.3 s each), made ahead in the
+    background: a confined database is used by one check and closed, never reused."""
 
     def __init__(self) -> None:
-        self._idle: list[Any] = []
+        self._ready: list[Any] = []
         self._lock = threading.Lock()
+        self._making = 0
 
     def take(self) -> Any:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return connect()
+            con = self._ready.pop() if self._ready else None
+        self._refill()
+        return con if con is not None else connect()
 
-    def give_back(self, con: Any) -> None:
+    def _refill(self) -> None:
         with self._lock:
-            if len(self._idle) < MAX_IDLE:
-                self._idle.append(con)
+            if len(self._ready) + self._making >= SPARES:
                 return
-        _close_quietly(con)
+            self._making += 1
+
+        def make() -> None:
+            try:
+                con = connect()
+            except Exception:  # noqa: BLE001 - the next check connects itself
+                con = None
+            with self._lock:
+                self._making -= 1
+                if con is not None:
+                    self._ready.append(con)
+
+        threading.Thread(target=make, name="lakeversion-duckdb-spare", daemon=True).start()
 
 
-MAX_IDLE = 4
-_POOL = _Pool()
+SPARES = 2
+_SPARES = _Spares()
 
 
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
-    """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`)."""
+    """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`).
+    An error names the user's SQL and DuckDB's message, never the wrapper around it."""
+    duckdb = duckdb_module()
     query = sql.strip().rstrip(";").strip()
-    import duckdb
-
-    statements = con.extract_statements(query)  # a parse error is the check's error
-    select = duckdb.StatementType.SELECT  # type: ignore[attr-defined]
-    if len(statements) != 1 or statements[0].type != select:
-        raise InvalidInput("a SQL check is one query (SELECT or WITH ... SELECT) that "
-                           "selects the violating rows")
-    cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM ({query}) "
-                         f"AS violations LIMIT {MAX_SAMPLES}")
-    names = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
+    try:
+        con.sql(query)  # binds the user's own SQL: its errors are about its own text
+        cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM "
+                             f"({query}) AS violations LIMIT {MAX_SAMPLES}")
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        text = str(exc).split("\nLINE ", 1)[0].strip()
+        if _COUNT_COLUMN in text:
+            text = text.splitlines()[0]
+        raise InvalidInput(f"{text}\n  in: {query}") from None
     count = int(rows[0][-1]) if rows else 0
     samples = [{n: _jsonable(v) for n, v in zip(names[:-1], row[:-1], strict=True)}
                for row in rows]
@@ -145,37 +253,15 @@ def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
 
 def run_sql_check(context: GateContext, spec: CheckSpec,
                   on_cancel: Callable[[Callable[[], None]], None]) -> CheckReport:
-    from spark_lakeversion.checks.endpoint import endpoint_for
-
     started = time.monotonic()
-    endpoint = endpoint_for(context.store)
-    con = _POOL.take()
-    cancelled: list[bool] = []
-
-    def cancel() -> None:
-        cancelled.append(True)
-        con.interrupt()
-
-    on_cancel(cancel)
-    catalogs = {"preview": context.preview, "target": context.target_head,
-                "source": context.source_head}
-    reusable = False
+    names = check_sql(spec.spec)  # again when run: one stored before the rule is refused
+    con = _SPARES.take()
+    on_cancel(con.interrupt)
     try:
-        attach(con, endpoint.uri, endpoint.token, catalogs)
-        namespace = _default_namespace(context)
-        if namespace is not None:
-            con.execute(f"USE preview.{_ident(namespace)}")
+        confine(con, context.relations, context.io, _default_namespace(context), names)
         count, samples = violations(con, spec.spec)
     finally:
-        try:
-            detach(con, list(catalogs))
-            reusable = not cancelled
-        except Exception:  # noqa: BLE001 - a connection in an unknown state is dropped
-            reusable = False
-        if reusable:
-            _POOL.give_back(con)
-        else:
-            _close_quietly(con)
+        _close_quietly(con)
     took = int((time.monotonic() - started) * 1000)
     if count:
         return CheckReport(spec.name, CheckStatus.FAILED, count, tuple(samples), took,
@@ -186,10 +272,10 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
 def _default_namespace(context: GateContext) -> str | None:
     for entry in context.changes:
         if len(entry.key.elements) > 1:
-            return entry.key.elements[0]
-    for key, _ in context.store.list_keys(context.preview):
-        if len(key.elements) == 1:
-            return key.elements[0]
+            return ".".join(entry.key.elements[:-1])
+    for key in sorted(context.relations.get("preview", {})):
+        if len(key.elements) > 1:
+            return ".".join(key.elements[:-1])
     return None
 
 

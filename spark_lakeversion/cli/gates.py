@@ -1,5 +1,6 @@
-"""CLI of merge gates: `branch protect|unprotect NAME` and `check add|list|remove|runs`.
-A refused merge (`lakeversion merge`) exits 5 with every check's report."""
+"""CLI of merge gates: `branch protect|unprotect NAME` and `check add|list|remove|runs|test`.
+A refused merge (`lakeversion merge`) exits 5 with every check's report; so does a check
+that `check test` finds failing."""
 
 from __future__ import annotations
 
@@ -57,17 +58,22 @@ def _render_spec(spec: CheckSpec) -> str:
 @click.option("--tables", default="", metavar="DB.T,...",
               help="Run only when the merge changes one of these tables.")
 @click.option("--timeout", default="60s", show_default=True, help="e.g. 30s, 5m.")
+@click.option("--allow-missing", is_flag=True,
+              help="Accept a SQL check naming a table no ref has yet.")
 @click.pass_context
 def add(ctx: click.Context, name: str, branch: str, sql: str | None,
         python_target: str | None, webhook: str | None, notify: str | None, tables: str,
-        timeout: str) -> None:
-    """Attach check NAME to merges into BRANCH."""
+        timeout: str, allow_missing: bool) -> None:
+    """Attach check NAME to merges into BRANCH. It is validated first: a SQL check parses,
+    names only preview/target/source tables and runs once on BRANCH as it is; a Python
+    check imports; a webhook's host is allowed."""
     seconds = parse_duration(timeout).total_seconds()
     if seconds <= 0:
         raise InvalidInput("--timeout must be above 0")
     spec = get_state(ctx).catalog.branch(branch).add_check(
         name, sql=sql, python=python_target, webhook=webhook, notify=notify,
-        tables=[t for t in (s.strip() for s in tables.split(",")) if t], timeout=seconds)
+        tables=[t for t in (s.strip() for s in tables.split(",")) if t], timeout=seconds,
+        allow_missing=allow_missing)
     emit(ctx, spec.to_dict(), lambda _: f"added check {spec.name} on {spec.branch}")
 
 
@@ -114,3 +120,19 @@ def runs(ctx: click.Context, branch: str | None, limit: int) -> None:
     found = get_state(ctx).catalog.store.check_runs(branch, limit)
     data: dict[str, Any] = {"runs": [r.to_dict() for r in found]}
     emit(ctx, data, lambda _: _render_runs(found))
+
+
+@check.command("test")
+@click.argument("name")
+@click.option("--on", "branch", required=True, metavar="BRANCH",
+              help="The branch whose check NAME runs.")
+@click.option("--source", metavar="REF",
+              help="Run it on the preview of merging REF into BRANCH (default: on BRANCH "
+                   "as it is).")
+@click.pass_context
+def test(ctx: click.Context, name: str, branch: str, source: str | None) -> None:
+    """Run check NAME on a merge preview without merging; exit 5 unless it passes."""
+    report = get_state(ctx).catalog.branch(branch).test_check(name, source)
+    emit(ctx, report.to_dict(), lambda _: render_check_report(report.to_dict()))
+    if not report.ok:
+        ctx.exit(5)

@@ -86,14 +86,26 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="Allow a non-loopback --host without any authentication.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--check-module", "check_modules", multiple=True, metavar="NAME",
+              envvar="LAKEVERSION_CHECK_MODULES",
+              help="A Python module whose functions checks may name as module:function "
+                   "(repeatable; its submodules too). Installed entry points of group "
+                   "spark_lakeversion.checks are always allowed (env "
+                   "LAKEVERSION_CHECK_MODULES).")
+@click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST[:PORT]",
+              envvar="LAKEVERSION_WEBHOOK_ALLOW",
+              help="A host (glob, repeatable) webhooks may reach although it is loopback, "
+                   "link-local or private; other webhooks must resolve to public addresses "
+                   "(env LAKEVERSION_WEBHOOK_ALLOW).")
 @io_options
 @limit_options
 @click.pass_context
 def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
           allowed_locations: tuple[str, ...], host: str, port: int,
           auth_config: Path | None, token_file: Path | None, token: str | None,
-          insecure: bool, log_level: str, io_options: tuple[str, ...], io_config: str | None,
-          **limit_values: int) -> None:
+          insecure: bool, log_level: str, check_modules: tuple[str, ...],
+          webhook_allow: tuple[str, ...], io_options: tuple[str, ...],
+          io_config: str | None, **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     import uvicorn
 
@@ -111,10 +123,11 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
     io = io_config_from_cli(io_options, io_config)
     auth = server_auth(auth_config, token_file, token, host, insecure)
     try:
-        app = create_app(store_url, warehouse, None, limits, allowed_locations, auth, io)
+        app = create_app(store_url, warehouse, None, limits, allowed_locations, auth, io,
+                         check_modules, webhook_allow)
     except InvalidInput as exc:
-        raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location"
-                                 ) from None
+        raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location/"
+                                 "--check-module/--webhook-allow") from None
     roots = app.state.ctx.roots.describe()
     shown = _without_password(app.state.ctx.store.url)
     who = "no authentication" if auth is None else \

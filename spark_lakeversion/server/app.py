@@ -39,6 +39,7 @@ from spark_lakeversion.server.iceberg import routes as iceberg_routes
 from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 from spark_lakeversion.versioning.access import AccessControlledStore
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 log = logging.getLogger("spark_lakeversion.server")
 
@@ -82,7 +83,9 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
                token: str | None = None, limits: Limits | None = None,
                allowed_locations: Sequence[str] | None = None,
                auth: AuthConfig | None = None,
-               io: Mapping[str, str] | None = None) -> FastAPI:
+               io: Mapping[str, str] | None = None,
+               check_modules: Sequence[str] | None = None,
+               webhook_allow: Sequence[str] | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
 
     Authentication: `auth` (principals and grants, `lakeversion serve --auth-config`), or
@@ -96,7 +99,12 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     building another app over the same store never changes its configuration. The server
     reads and writes table files only under its allowed roots: the warehouse plus
     `allowed_locations` (`lakeversion serve --allowed-location URI`). A bad root is
-    `InvalidInput` here, before anything listens."""
+    `InvalidInput` here, before anything listens.
+    `check_modules` and `webhook_allow` are what merge-gate checks may reach (`CheckPolicy`:
+    `lakeversion serve --check-module NAME --webhook-allow HOST[:PORT]`; neither given: the
+    environment's, `CheckPolicy.from_environment`), part of the store's configuration too."""
+    policy = None if check_modules is None and webhook_allow is None else \
+        CheckPolicy.of(check_modules, webhook_allow)
     if token is not None:
         if auth is not None:
             raise InvalidInput("give a token or an auth config, not both")
@@ -104,11 +112,13 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     warehouse = normalize_warehouse(warehouse)
     roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
-        store = open_store(store, limits=limits, io=io)
+        store = open_store(store, limits=limits, io=io, check_policy=policy)
     elif limits is not None and limits != store.limits or \
-            io is not None and FileIOConfig.of(io) != FileIOConfig.of(store.io_properties):
-        raise InvalidInput("a store's limits and FileIO properties are fixed when it is "
-                           "opened: open_store(url, limits=..., io=...)")
+            io is not None and FileIOConfig.of(io) != FileIOConfig.of(store.io_properties) or \
+            policy is not None and policy != store.check_policy:
+        raise InvalidInput("a store's limits, FileIO properties and check policy are fixed "
+                           "when it is opened: open_store(url, limits=..., io=..., "
+                           "check_policy=...)")
     limits, io = store.limits, FileIOConfig.of(store.io_properties)
     backing = store
     if auth is not None:

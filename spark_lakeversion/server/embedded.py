@@ -74,13 +74,16 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
                           timeout: float = 30.0,
                           allowed_locations: Sequence[str] | None = None,
                           auth: AuthConfig | None = None,
-                          io: Mapping[str, str] | None = None) -> EmbeddedServer:
+                          io: Mapping[str, str] | None = None,
+                          check_modules: Sequence[str] | None = None,
+                          webhook_allow: Sequence[str] | None = None) -> EmbeddedServer:
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
     Table files go only under the warehouse and `allowed_locations`, opened with the FileIO
     properties `io` (default: the standard environment; `spark_lakeversion.fileio`);
-    `auth` or `token` as for `create_app`. `EmbeddedServer.store` is the store itself,
-    unchecked."""
-    app = create_app(store_url, warehouse, token, limits, allowed_locations, auth, io)
+    `auth` or `token`, `check_modules` and `webhook_allow` as for `create_app`.
+    `EmbeddedServer.store` is the store itself, unchecked."""
+    app = create_app(store_url, warehouse, token, limits, allowed_locations, auth, io,
+                     check_modules, webhook_allow)
     ctx: ServerContext = app.state.ctx
     store = ctx.backing or ctx.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto

@@ -31,6 +31,13 @@ class CheckBody(_Body):
     spec: str
     tables: list[str] = Field(default_factory=list)
     timeout_s: float = 60.0
+    allow_missing: bool = False
+
+
+class CheckTrialBody(_Body):
+    branch: str
+    name: str
+    source: str | None = None
 
 
 class RemoveCheckBody(_Body):
@@ -65,7 +72,13 @@ def router(ctx: ServerContext) -> APIRouter:
     async def add_check(body: CheckBody) -> dict[str, Any]:
         spec = CheckSpec(body.branch, body.name, body.kind, body.spec, tuple(body.tables),
                          body.timeout_s)
-        return (await run_in_threadpool(store.add_check, spec)).to_dict()
+        return (await run_in_threadpool(store.add_check, spec, body.allow_missing)).to_dict()
+
+    @router.post("/checks/test")
+    async def test_check(body: CheckTrialBody) -> dict[str, Any]:
+        report = await run_in_threadpool(store.test_check, body.branch, body.name,
+                                         body.source)
+        return report.to_dict()
 
     @router.post("/checks/delete")
     async def remove_check(body: RemoveCheckBody) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from spark_lakeversion.limits import Limits
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
 
@@ -37,11 +38,15 @@ def default_store_url() -> str:
 
 
 def open_store(url: str | None = None, *, limits: Limits | None = None,
-               io: Mapping[str, str] | None = None) -> VersionStore:
-    """The store at `url`, configured once: `limits` (default `Limits()`) hold every commit
-    and `io` are the FileIO properties content merges open table files with (default: the
-    standard `AWS_...`/`PYICEBERG_...` environment). Neither changes after opening. A
-    server store (http) keeps its own: `io` is refused for it."""
+               io: Mapping[str, str] | None = None,
+               check_policy: CheckPolicy | None = None) -> VersionStore:
+    """The store at `url`, configured once: `limits` (default `Limits()`) hold every commit,
+    `io` are the FileIO properties content merges open table files with (default: the
+    standard `AWS_...`/`PYICEBERG_...` environment), and `check_policy` is what merge-gate
+    checks run in this process may reach (default: `CheckPolicy.from_environment()`,
+    `LAKEVERSION_CHECK_MODULES` and `LAKEVERSION_WEBHOOK_ALLOW`; a server's own comes from
+    `lakeversion serve`). None of them changes after opening. A server store (http) keeps
+    its own: `io` is refused for it."""
     from spark_lakeversion.errors import InvalidInput
     from spark_lakeversion.fileio import FileIOConfig
 
@@ -69,6 +74,7 @@ def open_store(url: str | None = None, *, limits: Limits | None = None,
         from spark_lakeversion.versioning.sql import SqlVersionStore
 
         return SqlVersionStore(url, limits=limits, io=FileIOConfig.of(io) if io is not None
-                               else FileIOConfig.from_environment())
+                               else FileIOConfig.from_environment(),
+                               check_policy=check_policy or CheckPolicy.from_environment())
     raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///PATH, "
                        "postgresql+psycopg://USER@HOST/DB or http(s)://HOST:PORT")

@@ -26,7 +26,7 @@ from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -106,13 +106,14 @@ class AccessControlledStore(VersionStore):
         if not is_commit_hash(base) or self._is_ref(base):
             self._require(who, READ, base, operation)
             return
-        commit_id = self.inner.resolve(base).commit_id
-        for ref in self.inner.list_refs():
-            if who.may(READ, ref.name) and (
-                    ref.head == commit_id or self.inner.merge_base(commit_id, ref.head)
-                    == commit_id):
-                return
-        raise self._denied(who, READ, f"commit {base}", operation)
+        if not self._reads_commit(who, self.inner.resolve(base).commit_id):
+            raise self._denied(who, READ, f"commit {base}", operation)
+
+    def _reads_commit(self, who: Principal, commit_id: str) -> bool:
+        """Whether a ref `who` may read holds `commit_id` in its history."""
+        return any(who.may(READ, ref.name) and (
+            ref.head == commit_id or self.inner.merge_base(commit_id, ref.head) == commit_id)
+            for ref in self.inner.list_refs())
 
     def _is_ref(self, name: str) -> bool:
         if len(name) == FULL_HASH_LENGTH:  # a full commit id never names a ref
@@ -210,9 +211,14 @@ class AccessControlledStore(VersionStore):
         who = self._principal()
         return {b for b in self.inner.protected_branches() if who.may(READ, b)}
 
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
         return self._mutate("add_check", spec.branch, [(ADMIN, spec.branch)], [],
-                            lambda _: self.inner.add_check(spec))
+                            lambda _: self.inner.add_check(spec, allow_missing))
+
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        """As a dry-run merge: `read` on the branch and on the source."""
+        return self._read("test_check", [branch, *([source] if source else [])],
+                          lambda: self.inner.test_check(branch, name, source))
 
     def remove_check(self, branch: str, name: str) -> bool:
         return self._mutate("remove_check", branch, [(ADMIN, branch)], [],
@@ -228,7 +234,26 @@ class AccessControlledStore(VersionStore):
         who = self._principal()
         if branch is not None:
             self._require(who, READ, branch, "check_runs")
-        return [r for r in self.inner.check_runs(branch, limit) if who.may(READ, r.branch)]
+        # a run's samples are rows of its target and its source: both must be readable
+        readable: dict[str, bool] = {}
+        return [r for r in self.inner.check_runs(branch, limit)
+                if who.may(READ, r.branch) and self._may_read(who, r.source, readable)]
+
+    def _may_read(self, who: Principal, expression: str, seen: dict[str, bool]) -> bool:
+        """`_require_read` as a yes/no, without an audit record per listed row."""
+        if expression not in seen:
+            try:
+                base = parse_ref_expression(expression).base
+                if who.may_everywhere(READ):
+                    seen[expression] = True
+                elif not is_commit_hash(base) or self._is_ref(base):
+                    seen[expression] = who.may(READ, base)
+                else:
+                    seen[expression] = self._reads_commit(
+                        who, self.inner.resolve(base).commit_id)
+            except LakeVersionError:
+                seen[expression] = who.may_everywhere(READ)
+        return seen[expression]
 
     def preview_commits(self, since: datetime) -> list[str]:
         """What gc keeps: store-wide, like gc's other reads."""

@@ -27,7 +27,7 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.limits import Limits, invalid_unicode_path
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -133,8 +133,13 @@ class RestVersionStore(VersionStore):
     def protected_branches(self) -> set[str]:
         return set(self._call("GET", "/protected-branches")["branches"])
 
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
-        return CheckSpec.from_dict(self._call("POST", "/checks", body=spec.to_dict()))
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
+        body = {**spec.to_dict(), **({"allow_missing": True} if allow_missing else {})}
+        return CheckSpec.from_dict(self._call("POST", "/checks", body=body))
+
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        return CheckReport.from_dict(self._call("POST", "/checks/test", body={
+            "branch": branch, "name": name, "source": source}))
 
     def remove_check(self, branch: str, name: str) -> bool:
         return bool(self._call("POST", "/checks/delete",

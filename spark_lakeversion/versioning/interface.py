@@ -23,7 +23,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.gc_state import GcState
 from spark_lakeversion.store.model import (
     Commit,
@@ -38,6 +38,7 @@ from spark_lakeversion.store.model import (
     RefType,
     ResolvedRef,
 )
+from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from spark_lakeversion.versioning.options import MergeOptions
 
 DEFAULT_BRANCH = "main"
@@ -100,15 +101,19 @@ class VersionStore(ABC):
     url: str
     _limits: Limits = DEFAULT_LIMITS
     _io_properties: Mapping[str, str] = NO_FILE_IO
+    _check_policy: CheckPolicy = DEFAULT_CHECK_POLICY
 
-    def _configure(self, limits: Limits | None, io: Mapping[str, str] | None) -> None:
-        """Set once, by the constructor (`open_store(url, limits=..., io=...)`): a store's
-        configuration never changes after it is opened, so no later app, endpoint or
-        request can loosen it."""
+    def _configure(self, limits: Limits | None, io: Mapping[str, str] | None,
+                   check_policy: CheckPolicy | None = None) -> None:
+        """Set once, by the constructor (`open_store(url, limits=..., io=...,
+        check_policy=...)`): a store's configuration never changes after it is opened, so no
+        later app, endpoint or request can loosen it."""
         if limits is not None:
             self._limits = limits
         if io is not None:
             self._io_properties = io
+        if check_policy is not None:
+            self._check_policy = check_policy
 
     @property
     def limits(self) -> Limits:
@@ -120,6 +125,12 @@ class VersionStore(ABC):
         """How content mergers open table files (`spark_lakeversion.fileio.FileIOConfig`),
         fixed when opened; never a client's."""
         return self._io_properties
+
+    @property
+    def check_policy(self) -> CheckPolicy:
+        """What merge-gate checks run by this store may reach (Python modules, webhook
+        hosts), fixed when opened; never a client's."""
+        return self._check_policy
 
     # ---- refs -------------------------------------------------------------------------
     @abstractmethod
@@ -158,8 +169,16 @@ class VersionStore(ABC):
     def protected_branches(self) -> set[str]: ...
 
     @abstractmethod
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
-        """Attach a check to merges into `spec.branch`; answers it as stored."""
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
+        """Attach a check to merges into `spec.branch`; answers it as stored. It is
+        validated first (`InvalidInput`, nothing stored): a SQL check also runs once on the
+        branch's current state, and may name a table that exists on no ref only with
+        `allow_missing`."""
+
+    @abstractmethod
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        """Run one check of `branch` on the preview of merging `source` into it (on the
+        branch's current state without a source); nothing is merged or recorded."""
 
     @abstractmethod
     def remove_check(self, branch: str, name: str) -> bool: ...

@@ -19,6 +19,7 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.model import Commit, Ref, RefType, ResolvedRef
 from spark_lakeversion.store.spi import Storage, StorageWriter
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
 from spark_lakeversion.versioning.names import (
     FULL_HASH_LENGTH,
@@ -40,8 +41,9 @@ MAX_CAS_ATTEMPTS = 100
 
 class RefStore(VersionStore):
     def __init__(self, storage: Storage, *, limits: Limits | None = None,
-                 io: Mapping[str, str] | None = None) -> None:
-        self._configure(limits, io)
+                 io: Mapping[str, str] | None = None,
+                 check_policy: CheckPolicy | None = None) -> None:
+        self._configure(limits, io, check_policy)
         self.storage = storage
         self.url = storage.url
         self.objects = Objects(storage)

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.store.sql import SqlStorage
 from spark_lakeversion.versioning.control import VersionControl
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 
 class SqlVersionStore(VersionControl):
     def __init__(self, url: str, *, limits: Limits | None = None,
-                 io: Mapping[str, str] | None = None) -> None:
-        super().__init__(SqlStorage(url), limits=limits, io=io)
+                 io: Mapping[str, str] | None = None,
+                 check_policy: CheckPolicy | None = None) -> None:
+        super().__init__(SqlStorage(url), limits=limits, io=io, check_policy=check_policy)

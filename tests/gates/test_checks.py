@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,12 @@ NO_ROW_LOST = ("SELECT p.n AS preview_rows, t.n AS target_rows FROM "
 def add(lake: Lake, name: str, kind: CheckKind, spec: str, *, tables: tuple[str, ...] = (),
         timeout: float = 60.0, branch: str = "main") -> None:
     lake.store.add_check(CheckSpec(branch, name, kind, spec, tables, timeout))
+
+
+def stored(lake: Lake, name: str, kind: CheckKind, spec: str) -> None:
+    """A check written straight into the store, as one added before checks were validated
+    when added: the engines refuse it again when it runs."""
+    lake.store.storage.add_check(CheckSpec("main", name, kind, spec))
 
 
 def dev_with(lake: Lake, ids: list[int], name: str = "dev") -> None:
@@ -130,24 +137,56 @@ def test_gate_sees_the_merged_result_not_the_source(lake: Lake) -> None:
     assert report["samples"] == [{"id": 5, "n": 2}]
 
 
-def test_bad_sql_is_an_error_report(lake: Lake) -> None:
-    add(lake, "typo", CheckKind.SQL, "SELEC nope")
+def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: Lake) -> None:
+    from spark_lakeversion.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="syntax error"):
+        add(lake, "typo", CheckKind.SQL, "SELEC nope")
+    assert lake.store.list_checks("main") == []
+    stored(lake, "typo", CheckKind.SQL, "SELEC nope")
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "syntax" in report["message"].lower()
+    assert "SELEC nope" in report["message"] and "__lakeversion" not in report["message"]
+
+
+def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: Lake) -> None:
+    from spark_lakeversion.errors import InvalidInput
+
+    cast = "SELECT CAST(v AS INTEGER) AS n FROM db.t"
+    with pytest.raises(InvalidInput) as caught:  # it runs once on main as it is
+        add(lake, "cast", CheckKind.SQL, cast)
+    assert caught.value.message.startswith("check 'cast' does not run on 'main' as it is: "
+                                           "Conversion Error")
+    assert f"in: {cast}" in caught.value.message
+    assert "__lakeversion" not in caught.value.message
+    assert lake.store.list_checks("main") == []
+    stored(lake, "cast", CheckKind.SQL, cast)
+    dev_with(lake, [4])
+    [report] = refused(lake).reports
+    assert report["status"] == "error" and "Conversion Error" in report["message"]
+    assert "in: SELECT CAST(v AS INTEGER) AS n FROM db.t" in report["message"]
+    assert "__lakeversion" not in report["message"]
 
 
 def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
-    add(lake, "sneaky", CheckKind.SQL, "SELECT 1 AS x; CREATE TABLE t AS SELECT 1")
+    from spark_lakeversion.errors import InvalidInput
+
+    sneaky = "SELECT 1 AS x; CREATE TABLE t AS SELECT 1"
+    with pytest.raises(InvalidInput, match="one query"):
+        add(lake, "sneaky", CheckKind.SQL, sneaky)
+    stored(lake, "sneaky", CheckKind.SQL, sneaky)
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "one query" in report["message"]
 
 
 def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
-    add(lake, "slow", CheckKind.SQL,
-        "SELECT a.range AS x FROM range(100000000000) a WHERE hash(a.range) = 0",
-        timeout=1)  # hash() keeps DuckDB from proving the filter empty
+    # hash() keeps DuckDB from proving the filter empty; too slow to be added (it runs once
+    # when added), so stored as an older check would be
+    lake.store.storage.add_check(CheckSpec(
+        "main", "slow", CheckKind.SQL,
+        "SELECT a.range AS x FROM range(100000000000) a WHERE hash(a.range) = 0", (), 1))
     dev_with(lake, [4])
     started = time.monotonic()
     [report] = refused(lake).reports
@@ -176,7 +215,9 @@ def test_unknown_python_check_is_refused_or_an_error(lake: Lake) -> None:
 
     with pytest.raises(InvalidInput):
         add(lake, "bad", CheckKind.PYTHON, "not a path")
-    add(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
+    with pytest.raises(InvalidInput, match="has no function nope"):
+        add(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
+    stored(lake, "missing", CheckKind.PYTHON, "tests.gates.helpers:nope")
     dev_with(lake, [4])
     [report] = refused(lake).reports
     assert report["status"] == "error" and "has no function nope" in report["message"]
@@ -211,6 +252,20 @@ def test_webhook_timeout_fails_the_merge(lake: Lake, receiver: Receiver) -> None
     [report] = refused(lake).reports
     assert time.monotonic() - started < 2.5
     assert report["status"] == "error" and "timed out after 0.5s" in report["message"]
+
+
+def test_webhook_redirect_is_not_followed(lake: Lake, receiver: Receiver) -> None:
+    """`lake` allows 127.0.0.1 (`--webhook-allow 127.0.0.1`); a 302 fails the check."""
+    elsewhere = Receiver().start()
+    try:
+        receiver.status, receiver.location = 302, elsewhere.url
+        add(lake, "hook", CheckKind.WEBHOOK, receiver.url)
+        dev_with(lake, [4])
+        [report] = refused(lake).reports
+        assert report["status"] == "failed" and report["message"] == "HTTP 302"
+        assert len(receiver.hits) == 1 and elsewhere.hits == []
+    finally:
+        elsewhere.stop()
 
 
 def test_target_moving_during_checks_replans_and_rechecks(lake: Lake) -> None:
@@ -338,3 +393,25 @@ def test_post_merge_notification_never_blocks(lake: Lake, receiver: Receiver) ->
     committed = receiver.bodies[1]
     assert committed["event"] == "committed" and committed["new_head"] == lake.head()
     assert [(c["key"], c["kind"]) for c in committed["changes"]] == [("db.t", "CHANGED")]
+
+
+def test_gated_merge_keeps_the_servers_limits(tmp_path: Path) -> None:
+    """The gate has no endpoint of its own any more: nothing rebuilds an app over the store
+    and resets its limits (issue 20 item 7)."""
+    from pyiceberg.exceptions import RESTError
+
+    from spark_lakeversion.limits import Limits
+    from spark_lakeversion.server.embedded import start_embedded_server
+
+    limits = Limits(max_key_bytes=40)
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"), limits=limits) as server:
+        lake = Lake(server, tmp_path / "wh")
+        lake.create("db.t", [1])
+        add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
+        dev_with(lake, [2])
+        assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
+        assert lake.store.limits == limits
+        with pytest.raises(RESTError, match="60 bytes, over the limit of 40 bytes"):
+            lake.catalog("main").create_namespace("n" * 60)
+        assert ("n" * 60,) not in lake.catalog("main").list_namespaces()

@@ -10,8 +10,12 @@ import pytest
 from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from tests.helpers import BACKENDS, make_store_url
 from tests.versioning.helpers import PlainTables
+
+#: this suite's Python checks live in its own modules (`--check-module tests.versioning`)
+CHECKS = CheckPolicy.of(["tests.versioning"])
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +31,7 @@ def plain_tables() -> Iterator[None]:
 @pytest.fixture(params=[*BACKENDS, "rest"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionStore]:
     if request.param != "rest":
-        s = open_store(make_store_url(request.param, tmp_path))
+        s = open_store(make_store_url(request.param, tmp_path), check_policy=CHECKS)
         yield s
         s.close()
         return
@@ -35,7 +39,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionSto
     from spark_lakeversion.versioning.http import RestVersionStore
 
     backing = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with start_embedded_server(backing, warehouse=str(tmp_path / "wh")) as server:
+    with start_embedded_server(backing, warehouse=str(tmp_path / "wh"),
+                               check_modules=CHECKS.check_modules) as server:
         client = RestVersionStore(server.url)
         client._backing = backing  # type: ignore[attr-defined]  # for "wrote nothing" checks
         yield client

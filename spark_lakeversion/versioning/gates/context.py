@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.store.gates import CheckReport, CheckSpec
-from spark_lakeversion.store.model import DiffEntry
+from spark_lakeversion.store.model import Content, DiffEntry, Key
+from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 
 if TYPE_CHECKING:
     from spark_lakeversion.versioning.interface import VersionStore
@@ -16,7 +18,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class GateContext:
     """One gated merge attempt. `preview` is a commit id, readable as a ref expression on
-    every surface (`db@<preview>.orders` in Spark, `/iceberg` prefix `<preview>`)."""
+    every surface (`db@<preview>.orders` in Spark, `/iceberg` prefix `<preview>`).
+
+    `relations` is all a check may read: for each of `RELATIONS` (the preview, the target
+    at the head the merge was planned on, the source's head) its table contents, handed
+    over by the gate so the engines never reach the store for another ref. `io` opens
+    their files (the server's FileIO properties); `policy` is the server's `CheckPolicy`."""
 
     attempt: str
     preview: str
@@ -26,6 +33,9 @@ class GateContext:
     target_head: str
     changes: tuple[DiffEntry, ...]  # target head -> preview, table level
     store: VersionStore
+    relations: Mapping[str, Mapping[Key, Content]] = field(default_factory=dict)
+    io: Mapping[str, str] = NO_FILE_IO
+    policy: CheckPolicy = DEFAULT_CHECK_POLICY
 
     @property
     def changed_tables(self) -> list[str]:
@@ -39,17 +49,31 @@ class GateContext:
                 "changes": [d.to_dict() for d in self.changes]}
 
 
+#: the names a check reads its three states by (`preview.db.t`, `target.db.t`, `source.db.t`)
+RELATIONS = ("preview", "target", "source")
+
 #: runs `specs` on a context, each within its timeout (in parallel where it can), and
 #: answers one report per spec in the same order
 CheckRunner = Callable[[GateContext, Sequence[CheckSpec]], list[CheckReport]]
 #: fires post-commit/post-merge notifications (context, specs, new head, event); never
 #: blocks the write, records its own outcome
 Notifier = Callable[[GateContext, Sequence[CheckSpec], str, str], None]
+#: checks a spec as it is added (SQL names only the three relations, a Python target is
+#: installed, a webhook host allowed; given a context, a SQL check runs once on it, and may
+#: name a table no ref has only when allowed): `InvalidInput` saying why not
+Validator = Callable[[CheckSpec, CheckPolicy, "GateContext | None", bool], None]
 
 
 def default_runner() -> tuple[CheckRunner, Notifier]:
     """The engines of `spark_lakeversion.checks` (imported only when a gated merge runs:
-    they sit above this layer, as they read the preview through the Iceberg catalog)."""
+    they sit above this layer, as they need DuckDB, pyiceberg and httpx)."""
     from spark_lakeversion.checks.runner import notify, run_checks
 
     return run_checks, notify
+
+
+def default_validator() -> Validator:
+    """The engines' own check of a new spec (imported when a check is added)."""
+    from spark_lakeversion.checks.runner import validate
+
+    return validate

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
+from spark_lakeversion.errors import (
+    ChecksFailed,
+    InvalidInput,
+    NotFound,
+    ReadOnlyRef,
+    ReferenceConflict,
+)
 from spark_lakeversion.store.gates import (
     CheckKind,
     CheckReport,
@@ -35,6 +41,7 @@ from spark_lakeversion.store.gates import (
 from spark_lakeversion.store.model import (
     Commit,
     Content,
+    ContentType,
     DiffEntry,
     DiffKind,
     Key,
@@ -43,7 +50,11 @@ from spark_lakeversion.store.model import (
 )
 from spark_lakeversion.store.objects import make_commit, to_us
 from spark_lakeversion.store.spi import StorageWriter
-from spark_lakeversion.versioning.gates.context import GateContext, default_runner
+from spark_lakeversion.versioning.gates.context import (
+    GateContext,
+    default_runner,
+    default_validator,
+)
 from spark_lakeversion.versioning.merging import MergeStep, MergingStore
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.protection import no_ff_reason
@@ -121,11 +132,14 @@ class GatedStore(MergingStore):
     _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
 
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
-    def add_check(self, spec: CheckSpec) -> CheckSpec:
+    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
         ref = self.get_ref(spec.branch)
         if ref.type is not RefType.BRANCH:
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
+        # before anything is stored: the engines' rules, then one run on the branch as it is
+        trial = self.check_context(ref.head, spec.branch, ref.head, spec.branch, ref.head, ())
+        default_validator()(stored, self.check_policy, trial, allow_missing)
         self.storage.add_check(stored)
         self._notifiers = None  # this process hears its own changes at once
         return stored
@@ -135,6 +149,23 @@ class GatedStore(MergingStore):
         removed = self.storage.remove_check(branch, name)
         self._notifiers = None
         return removed
+
+    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
+        found = [c for c in self.list_checks(branch) if c.name == name]
+        if not found:
+            raise NotFound(f"no check {name!r} on {branch!r}")
+        head = self.get_ref(branch).head
+        preview, source_head = head, head
+        if source is not None:
+            step = self._plan_merge(source, branch, MergeOptions())
+            source_head = step.source_head
+            if step.done is None:  # a merge to make: its preview, on no ref
+                preview = self._commit_step(step, source, branch, MergeOptions(), {},
+                                            move=False)
+        context = self.check_context(preview, source or branch, source_head, branch, head,
+                                     tuple(self._preview_diff(head, preview)))
+        [report] = default_runner()[0](context, found)
+        return report
 
     def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
         if branch is not None:
@@ -202,10 +233,10 @@ class GatedStore(MergingStore):
             planned = prepare()
             if isinstance(planned, MergeResult):
                 return planned
-            context = GateContext(uuid.uuid4().hex, planned.preview, planned.source,
-                                  planned.source_head, target, planned.target_head,
-                                  tuple(self._preview_diff(planned.target_head,
-                                                           planned.preview)), self)
+            context = self.check_context(
+                planned.preview, planned.source, planned.source_head, target,
+                planned.target_head, tuple(self._preview_diff(planned.target_head,
+                                                              planned.preview)))
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
             outcome = tuple(r.to_dict() for r in reports)
@@ -238,7 +269,8 @@ class GatedStore(MergingStore):
             self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
                                      target, step.target_head,
                                      tuple(self._preview_diff(step.target_head,
-                                                              new_head)), self),
+                                                              new_head)), self,
+                                     policy=self.check_policy),
                          specs, new_head)
 
     def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
@@ -266,7 +298,8 @@ class GatedStore(MergingStore):
                                    before.get(k), after)
                          for k, after in sorted(changes.items()))
             self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
-                                     parent, diff, self), specs, commit.id, "committed")
+                                     parent, diff, self, policy=self.check_policy),
+                         specs, commit.id, "committed")
 
     @staticmethod
     def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
@@ -275,6 +308,18 @@ class GatedStore(MergingStore):
         notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
         if notifiers:
             default_runner()[1](context, notifiers, new_head, event)
+
+    def check_context(self, preview: str, source: str, source_head: str, target: str,
+                 target_head: str, changes: tuple[DiffEntry, ...]) -> GateContext:
+        """What the check engines get: the three states' table contents (read here, by
+        commit id, so a check never names a ref), the FileIO properties and the policy."""
+        relations = {name: {key: content for key, content in self.list_keys(commit)
+                            if content.type is not ContentType.NAMESPACE}
+                     for name, commit in (("preview", preview), ("target", target_head),
+                                          ("source", source_head))}
+        return GateContext(uuid.uuid4().hex, preview, source, source_head, target,
+                           target_head, changes, self, relations, self.io_properties,
+                           self.check_policy)
 
     def _preview_diff(self, target_head: str, preview: str) -> list[DiffEntry]:
         before = self.objects.root_of(target_head)
