@@ -38,9 +38,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionSto
     from spark_lakeversion.server.embedded import start_embedded_server
     from spark_lakeversion.versioning.http import RestVersionStore
 
-    backing = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with start_embedded_server(backing, warehouse=str(tmp_path / "wh"),
-                               check_modules=CHECKS.check_modules) as server:
+    backing = open_store(f"sqlite:///{tmp_path / 'store.db'}", check_policy=CHECKS)
+    with start_embedded_server(backing, warehouse=str(tmp_path / "wh")) as server:
         client = RestVersionStore(server.url)
         client._backing = backing  # type: ignore[attr-defined]  # for "wrote nothing" checks
         yield client
