@@ -30,8 +30,10 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from spark_lakeversion.store.gates import CheckKind, CheckRun, CheckSpec
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
+    CheckKind,
+    CheckRun,
+    CheckSpec,
     Commit,
     Content,
     Delete,

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
 
 ENTRY_POINT_GROUP = "spark_lakeversion.checks"

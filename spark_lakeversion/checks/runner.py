@@ -16,7 +16,7 @@ from spark_lakeversion.checks.python import run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
 from spark_lakeversion.checks.webhook import post, run_webhook_check
 from spark_lakeversion.errors import LakeVersionError
-from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
 
 log = logging.getLogger("spark_lakeversion.checks")

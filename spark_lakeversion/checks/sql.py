@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
 
 MAX_SAMPLES = 10

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
 
 

@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from spark_lakeversion.store.gates import CheckReport, CheckSpec
-from spark_lakeversion.store.model import DiffEntry
+from spark_lakeversion.model import CheckReport, CheckSpec, DiffEntry
 
 if TYPE_CHECKING:
     from spark_lakeversion.versioning.interface import VersionStore

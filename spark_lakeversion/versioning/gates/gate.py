@@ -25,14 +25,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from spark_lakeversion.errors import ChecksFailed, InvalidInput, ReadOnlyRef, ReferenceConflict
-from spark_lakeversion.store.gates import (
+from spark_lakeversion.model import (
     CheckKind,
     CheckReport,
     CheckRun,
     CheckSpec,
     CheckStatus,
-)
-from spark_lakeversion.store.model import (
     Commit,
     Content,
     DiffEntry,
