@@ -11,8 +11,8 @@ from pathlib import Path
 
 from spark_lakeversion.auth import load_auth_config, new_token, token_sha256
 from spark_lakeversion.errors import Forbidden
+from spark_lakeversion.model import Content, ContentType, Put
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.model import Content, ContentType, Put
 from spark_lakeversion.versioning.http import RestVersionStore
 
 work = Path(tempfile.mkdtemp(prefix="lakeversion-access-"))

@@ -27,7 +27,7 @@ from spark_lakeversion.errors import (
     TooLarge,
     UnsafeOperation,
 )
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     Commit,
     Conflict,
     ConflictType,

@@ -30,8 +30,11 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
+    CheckKind,
+    CheckReport,
+    CheckRun,
+    CheckSpec,
     Commit,
     Content,
     Delete,

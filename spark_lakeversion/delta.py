@@ -29,7 +29,7 @@ from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
-from spark_lakeversion.store.model import Commit, Content, ContentType, Key, KeyLike, Put
+from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Reference

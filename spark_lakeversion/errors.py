@@ -24,7 +24,8 @@ meaning, not by where the error came from::
     ├── HistoryCollected              a commit older than gc's retained history: its files
     │                                 may be gone, so it cannot be restored or merged
     ├── ConflictError                 the change cannot apply: caller must look, not retry
-    │   └── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
+    │   ├── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
+    │   └── GcEpochChanged            gc began a run while the commit was being checked
     ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
     └── ServerError                   the server answered, but with something unexpected
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spark_lakeversion.store.model import Conflict, MergeResult
+    from spark_lakeversion.model import Conflict, MergeResult
 
 
 class LakeVersionError(Exception):
@@ -183,6 +184,11 @@ class ReferenceConflict(ConflictError):
     """The ref's head was not the expected one: re-read and retry."""
 
     code = "REFERENCE_CONFLICT"
+
+
+class GcEpochChanged(ConflictError):
+    """A commit checked in one gc epoch would land in another: refused, nothing written.
+    (It keeps `ConflictError`'s code, so over HTTP it arrives as a plain `ConflictError`.)"""
 
 
 class CommitOutcomeUnknown(LakeVersionError):

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from spark_lakeversion.errors import InvalidInput, TooLarge
-
-if TYPE_CHECKING:
-    from spark_lakeversion.store.model import Content, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -132,8 +130,6 @@ def check_properties(properties: Mapping[str, str], limits: Limits, what: str) -
 
 def check_content(key: Key, content: Content, limits: Limits) -> None:
     """A stored state: valid Unicode throughout, namespace properties within their limits."""
-    from spark_lakeversion.store.model import ContentType
-
     data = content.to_dict()
     where = invalid_unicode_path(data)
     if where is not None:

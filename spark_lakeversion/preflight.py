@@ -10,7 +10,7 @@ and the Airflow spark-submit operator call it before anything else.
 from __future__ import annotations
 
 from spark_lakeversion.errors import InvalidInput, RefNotFound, ServerError
-from spark_lakeversion.store.model import Ref, RefType
+from spark_lakeversion.model import Ref, RefType
 
 __all__ = ["PREFLIGHT_TIMEOUT_S", "preflight"]
 

@@ -39,7 +39,7 @@ from spark_lakeversion.errors import (
     NotFound,
     ReferenceConflict,
 )
-from spark_lakeversion.store.model import MergeResult
+from spark_lakeversion.model import MergeResult
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Branch, Catalog

@@ -14,7 +14,7 @@ import pytest
 
 import spark_lakeversion as lv
 from spark_lakeversion import errors
-from spark_lakeversion.store.model import Content, ContentType, Delete, DiffKind, Key, Put
+from spark_lakeversion.model import Content, ContentType, Delete, DiffKind, Key, Put
 
 
 def table(table_id: str, version: int) -> Content:

@@ -10,9 +10,9 @@ import pytest
 
 from spark_lakeversion.api import connect
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.model import Content, ContentType
 from spark_lakeversion.runs import RUN_ID, iceberg_catalog_properties
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
-from spark_lakeversion.store.model import Content, ContentType
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 
 from spark_lakeversion.checks.runner import run_checks
+from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
 from spark_lakeversion.versioning.gates.gate import GatedStore
 
 ARROW = pa.schema([pa.field("id", pa.int64()), pa.field("amount", pa.float64())])

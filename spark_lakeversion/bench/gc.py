@@ -117,7 +117,7 @@ class _TableBuilder:
         return path
 
     def content(self, metadata_location: str, snapshot_id: int) -> Any:
-        from spark_lakeversion.store.model import Content, ContentType
+        from spark_lakeversion.model import Content, ContentType
 
         return Content(ContentType.ICEBERG_TABLE, self.uuid, {
             "metadata_location": metadata_location, "snapshot_id": snapshot_id,
@@ -132,7 +132,7 @@ def _append_round(builders: list[_TableBuilder], chains: list[_Chain],
                   first_id: int) -> list[Any]:
     """One fast append to every table, extending each chain in place; snapshot ids are
     `first_id`, `first_id + 1`, ... Returns the store Puts of the new table states."""
-    from spark_lakeversion.store.model import Key, Put
+    from spark_lakeversion.model import Key, Put
 
     puts = []
     for offset, (builder, (snaps, manifests, log)) in enumerate(zip(builders, chains)):
@@ -151,7 +151,7 @@ def build(root: Path, tables: int, snapshots: int, branches: int) -> tuple[Any, 
     """The branched catalog under `root`; returns (store, counts)."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
-    from spark_lakeversion.store.model import RefType
+    from spark_lakeversion.model import RefType
     from spark_lakeversion.versioning import open_store
 
     store = open_store(f"sqlite:///{root / 'store.db'}")

@@ -26,7 +26,7 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField
 
 from spark_lakeversion.formats.iceberg.content import iceberg_content
-from spark_lakeversion.store.model import Key, MergeAction, Put
+from spark_lakeversion.model import Key, MergeAction, Put
 from spark_lakeversion.versioning import VersionStore, open_store
 
 SCHEMA = Schema(NestedField(1, "id", LongType(), required=False),

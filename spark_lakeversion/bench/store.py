@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefType
+from spark_lakeversion.model import Content, ContentType, Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 
 _PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"

@@ -16,8 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
-from spark_lakeversion.store.model import ContentType, Key
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, ContentType, Key
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 

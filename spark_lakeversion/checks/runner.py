@@ -19,7 +19,7 @@ from spark_lakeversion.checks.sql import run_sql_check
 from spark_lakeversion.checks.sql_rules import check_sql
 from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
-from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 

@@ -37,8 +37,7 @@ from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.log import open_table
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Content, ContentType, Key
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 
 MAX_SAMPLES = 10

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.gates import CheckReport, CheckSpec, CheckStatus
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus
 from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 

@@ -13,7 +13,7 @@ import click
 
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.cli.output import emit, get_state, short
-from spark_lakeversion.store.model import Commit
+from spark_lakeversion.model import Commit
 
 
 def _catalog(ctx: click.Context, warehouse: str | None,

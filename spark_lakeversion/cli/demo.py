@@ -23,7 +23,7 @@ from spark_lakeversion.cli.output import (
     short,
 )
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import Content, ContentType, Key, Put
 
 Say = Callable[[str], None]
 

@@ -11,7 +11,7 @@ import click
 from spark_lakeversion.cli.output import emit, get_state, render_check_report, short
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc.durations import parse_duration
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
+from spark_lakeversion.model import CheckRun, CheckSpec
 
 
 @click.command("protect")

@@ -41,14 +41,7 @@ from spark_lakeversion.runs import RUN_ID
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Catalog
-    from spark_lakeversion.store.model import (
-        Commit,
-        Content,
-        DiffEntry,
-        Key,
-        MergeResult,
-        Ref,
-    )
+    from spark_lakeversion.model import Commit, Content, DiffEntry, Key, MergeResult, Ref
 
 
 class ExitCode(enum.IntEnum):

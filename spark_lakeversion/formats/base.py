@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger

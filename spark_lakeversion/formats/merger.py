@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_lakeversion.store.model import Conflict, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, Content, ContentType, Key
 
 
 @dataclass(frozen=True)

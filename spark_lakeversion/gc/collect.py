@@ -18,7 +18,7 @@ or whose retained history cannot be read is skipped and reported in
 `GcReport.skipped_tables`; gc goes on for the rest.
 
 Concurrent writers: a real run first records a new gc epoch and its cutoffs in the store
-(`VersionStore.begin_gc`, `spark_lakeversion.store.gc_state`). Iceberg REST commits check
+(`VersionStore.begin_gc`, `spark_lakeversion.model.gc`). Iceberg REST commits check
 their new files against the cutoff and land only in the epoch they checked
 (`spark_lakeversion.gc.fence`), and time travel to history older than the window is refused
 (`HistoryCollected`). Files are listed first, then the store is read again and everything it

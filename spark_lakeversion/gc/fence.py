@@ -1,7 +1,7 @@
 """The commit side of gc's epoch protocol: files a commit adds must postdate gc's cutoff.
 
 `lakeversion gc` records, before it reads the store, a new epoch and its cutoff (files
-with an older modification time may be deleted by it; `spark_lakeversion.store.gc_state`).
+with an older modification time may be deleted by it; `spark_lakeversion.model.gc`).
 Every commit that adds files (Iceberg REST, `/api/v1/commits`, register, Delta writes;
 `fence` asks each state's format which files it adds) does the same as a commit through
 the Iceberg REST catalog that adds snapshots:
@@ -29,8 +29,7 @@ from typing import Any
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import Content, Key
+from spark_lakeversion.model import Content, GcState, Key
 
 
 class FilesMayBeCollected(ConflictError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from spark_lakeversion.store.model import Commit, Content
+from spark_lakeversion.model import Commit, Content
 from spark_lakeversion.store.objects import to_us
 from spark_lakeversion.versioning import retention
 from spark_lakeversion.versioning.interface import VersionStore

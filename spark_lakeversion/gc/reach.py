@@ -16,7 +16,7 @@ from spark_lakeversion.formats.base import (
     table_format,
 )
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.model import Content, ContentType
 
 
 class Reach:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from spark_lakeversion.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
+    GcEpochChanged,
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
@@ -27,18 +28,9 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.validate import check_overlap, owned, validate_content
 from spark_lakeversion.gc.fence import fence
 from spark_lakeversion.locations import AllowedRoots, check_new_key
+from spark_lakeversion.model import Content, Delete, Key, MergeBehavior, Operation, Put, RefType
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.store.gc_state import GcEpochChanged
-from spark_lakeversion.store.model import (
-    Content,
-    Delete,
-    Key,
-    MergeBehavior,
-    Operation,
-    Put,
-    RefType,
-)
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
 from spark_lakeversion.versioning.options import STRATEGY_NAMES, MergeOptions
 

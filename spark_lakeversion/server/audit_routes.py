@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from spark_lakeversion.gc.durations import parse_since
+from spark_lakeversion.model import MAX_AUDIT_RECORDS
 from spark_lakeversion.server.context import ServerContext
-from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS
 
 
 def router(ctx: ServerContext) -> APIRouter:

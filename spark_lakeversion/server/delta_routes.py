@@ -23,9 +23,9 @@ from spark_lakeversion.formats.delta import tables
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.gc.fence import fence
+from spark_lakeversion.model import Commit, Content, Key, Put
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
-from spark_lakeversion.store.model import Commit, Content, Key, Put
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
 
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.context import ServerContext
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
 
 
 class _Body(BaseModel):

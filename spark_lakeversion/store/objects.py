@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from spark_lakeversion.store.model import Commit, Content
+from spark_lakeversion.model import Commit, Content
 
 #: the time of every store's initial commit, so all stores share its id
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ A storage keeps, and knows nothing about merges or history:
 - refs, moved only by compare-and-swap, each movement appended to the reflog;
 - the keys each commit changed (for `log --table`), the location index of table contents
   (no two tables share a directory), gc's state (epoch and cutoffs) and the audit trail;
-- merge gates' settings and records (`store/gates.py`): protected branches, checks, runs.
+- merge gates' settings and records (`model/gates.py`): protected branches, checks, runs.
 
 Every write happens in one `writing()` transaction, so objects land before the ref moves
 and a ref never points at a missing commit. `spark_lakeversion.versioning` holds every
@@ -20,10 +20,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
-from spark_lakeversion.store.audit import AuditRecord
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
+from spark_lakeversion.model import (
+    AuditRecord,
+    CheckRun,
+    CheckSpec,
+    Commit,
+    Content,
+    GcState,
+    Key,
+    Ref,
+    ReflogEntry,
+    RefType,
+)
 
 
 class StorageReader(ABC):

@@ -25,17 +25,21 @@ from typing import Any, TypeVar
 from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
-from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
+    MAX_AUDIT_RECORDS,
+    AuditRecord,
+    CheckReport,
+    CheckRun,
+    CheckSpec,
     Commit,
     Content,
     DiffEntry,
+    GcState,
     Key,
     KeyLike,
     MergeResult,
     Operation,
+    Outcome,
     Ref,
     ReflogEntry,
     RefType,

@@ -9,11 +9,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
+from spark_lakeversion.errors import ConflictError, GcEpochChanged, InvalidInput, ReferenceConflict
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.locations import check_new_key
-from spark_lakeversion.store.gc_state import GcEpochChanged
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     Commit,
     Conflict,
     ConflictType,

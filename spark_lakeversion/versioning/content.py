@@ -13,7 +13,7 @@ from typing import Any
 
 from spark_lakeversion.formats.base import FORMATS, table_format
 from spark_lakeversion.formats.merger import ContentMerger
-from spark_lakeversion.store.model import ContentType
+from spark_lakeversion.model import ContentType
 
 
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:

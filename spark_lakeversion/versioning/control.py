@@ -17,7 +17,7 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.formats.base import table_format
 from spark_lakeversion.limits import check_commit
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     Commit,
     Content,
     Delete,

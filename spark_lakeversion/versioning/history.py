@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import Commit, Key, KeyLike, ReflogEntry
+from spark_lakeversion.model import (
+    MAX_AUDIT_RECORDS,
+    AuditRecord,
+    Commit,
+    GcState,
+    Key,
+    KeyLike,
+    ReflogEntry,
+)
 from spark_lakeversion.versioning.commits import CommitStore
 from spark_lakeversion.versioning.interface import (
     TABLE_STATES_PAGE,

@@ -26,14 +26,17 @@ from spark_lakeversion.errors import (
     TooLarge,
 )
 from spark_lakeversion.limits import Limits, invalid_unicode_path
-from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
+    MAX_AUDIT_RECORDS,
+    AuditRecord,
+    CheckReport,
+    CheckRun,
+    CheckSpec,
     Commit,
     Content,
     Delete,
     DiffEntry,
+    GcState,
     Key,
     KeyLike,
     MergeResult,

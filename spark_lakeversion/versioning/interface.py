@@ -22,13 +22,16 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
-from spark_lakeversion.store.audit import MAX_AUDIT_RECORDS, AuditRecord
-from spark_lakeversion.store.gates import CheckReport, CheckRun, CheckSpec
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
+    MAX_AUDIT_RECORDS,
+    AuditRecord,
+    CheckReport,
+    CheckRun,
+    CheckSpec,
     Commit,
     Content,
     DiffEntry,
+    GcState,
     Key,
     KeyLike,
     MergeResult,
@@ -313,7 +316,7 @@ class VersionStore(ABC):
 
     @abstractmethod
     def gc_state(self) -> GcState:
-        """gc's epoch and cutoffs (see `spark_lakeversion.store.gc_state`)."""
+        """gc's epoch and cutoffs (see `spark_lakeversion.model`)."""
 
     @abstractmethod
     def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:

@@ -13,7 +13,7 @@ from typing import Any
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
 from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.limits import check_commit
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     Commit,
     Content,
     Key,

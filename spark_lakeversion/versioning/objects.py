@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from spark_lakeversion.errors import CommitNotFound, InvalidRefExpression
-from spark_lakeversion.store.model import Commit, Content, Key
+from spark_lakeversion.model import Commit, Content, Key
 from spark_lakeversion.store.spi import Storage
 from spark_lakeversion.versioning.names import is_commit_hash
 from spark_lakeversion.versioning.three_way import Changes

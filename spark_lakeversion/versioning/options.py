@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Key, KeyLike, MergeBehavior
+from spark_lakeversion.model import Key, KeyLike, MergeBehavior
 
 #: how strategies are spelled in JSON, the CLI and SQL
 STRATEGY_NAMES: dict[MergeBehavior, str] = {

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from spark_lakeversion.errors import ProtectedBranch
-from spark_lakeversion.store.model import Commit
+from spark_lakeversion.model import Commit
 from spark_lakeversion.store.spi import StorageReader
 
 #: how every refusal reads ("branch 'x' is protected: ..."); Iceberg's error model has no

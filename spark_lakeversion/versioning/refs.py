@@ -17,7 +17,7 @@ from spark_lakeversion.errors import (
     RefNotFound,
 )
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.store.model import Commit, Ref, RefType, ResolvedRef
+from spark_lakeversion.model import Commit, Ref, RefType, ResolvedRef
 from spark_lakeversion.store.spi import Storage, StorageWriter
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore

@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from datetime import datetime
 
 from spark_lakeversion.errors import HistoryCollected
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import Commit
+from spark_lakeversion.model import Commit, GcState
 from spark_lakeversion.store.objects import to_us
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spark_lakeversion.formats.merger import ContentMergePlan, MergeContext
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     Conflict,
     ConflictType,
     Content,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spark_lakeversion.errors import ERRORS_BY_CODE, ChecksFailed, ConflictError, LakeVersionError
-from spark_lakeversion.store.model import Conflict, MergeResult
+from spark_lakeversion.model import Conflict, MergeResult
 
 
 def error_from_json(code: str, message: str, error: Mapping[str, Any] | None,

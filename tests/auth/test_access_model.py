@@ -46,8 +46,8 @@ from spark_lakeversion.api import Catalog
 from spark_lakeversion.auth import Permission, load_auth_config
 from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.model import Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.model import Content, ContentType, Key, Put
 from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from tests.auth.access_model import (
     BRANCHES,

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 import spark_lakeversion as lv
 from spark_lakeversion.cli.main import LakeVersionGroup, cli
-from spark_lakeversion.store.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import Content, ContentType, Key, Put
 from tests.cli.helpers import run, run_json
 from tests.helpers import make_store_url
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import spark_lakeversion as lv
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.model import Content, ContentType
 from tests.cli import helpers
 from tests.cli.helpers import run
 from tests.helpers import make_store_url

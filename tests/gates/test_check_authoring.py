@@ -13,7 +13,7 @@ import pytest
 
 import spark_lakeversion as lv
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
+from spark_lakeversion.model import CheckKind, CheckSpec
 from tests.cli.helpers import run
 from tests.gates.helpers import Lake, TeamLake
 

@@ -17,8 +17,7 @@ from click.testing import CliRunner
 
 from spark_lakeversion.checks import sql
 from spark_lakeversion.cli.main import cli
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
-from spark_lakeversion.store.model import ContentType
+from spark_lakeversion.model import CheckKind, CheckSpec, ContentType
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.gates.helpers import TeamLake
 

@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.checks.python import CheckContext
 from spark_lakeversion.errors import ChecksFailed
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
+from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.gates import helpers
 from tests.gates.helpers import Lake, Receiver

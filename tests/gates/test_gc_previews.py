@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.errors import ChecksFailed
 from spark_lakeversion.gc import collect_garbage
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
+from spark_lakeversion.model import CheckKind, CheckSpec
 from tests.gates.helpers import Lake
 
 

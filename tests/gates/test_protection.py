@@ -8,7 +8,7 @@ import pytest
 from pyiceberg.exceptions import ForbiddenError
 
 from spark_lakeversion.errors import ProtectedBranch
-from spark_lakeversion.store.model import Put
+from spark_lakeversion.model import Put
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.gates.helpers import Lake
 

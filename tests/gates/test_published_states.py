@@ -15,8 +15,8 @@ import pytest
 
 from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
+from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
 from tests.gates.helpers import SCHEMA, Lake
 from tests.server.access_helpers import write_auth_config
 

@@ -19,7 +19,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import StaticTable
 
 from spark_lakeversion.formats.iceberg.content import iceberg_content
-from spark_lakeversion.store.model import Content, Delete, Key, Put
+from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.versioning import VersionStore
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.string())])

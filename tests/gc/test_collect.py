@@ -15,7 +15,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import normalize_path
 from spark_lakeversion.gc import GcReport, collect_garbage
 from spark_lakeversion.gc.durations import parse_duration
-from spark_lakeversion.store.model import RefType
+from spark_lakeversion.model import RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore
 from tests.gc.helpers import Lake
@@ -247,7 +247,7 @@ def test_a_commit_landing_after_the_listing_is_respected(tmp_path: Path) -> None
     lake.age()
 
     def slow_writer_commits() -> None:  # ...until a writer commits that state to main
-        from spark_lakeversion.store.model import Key, Put
+        from spark_lakeversion.model import Key, Put
 
         assert dev_state is not None
         SqlVersionStore.commit(store, "main", [Put(Key.of("db.a"), dev_state)],

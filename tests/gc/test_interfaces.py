@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from spark_lakeversion.cli.main import cli
+from spark_lakeversion.model import RefType
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import open_store
 from tests.gc.helpers import Lake
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from spark_lakeversion.gc import GcReport, collect_garbage
+from spark_lakeversion.model import RefType
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.model import RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.gc.helpers import Lake

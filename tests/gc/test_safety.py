@@ -23,8 +23,8 @@ from spark_lakeversion.cli.gc import EXIT_SKIPPED_TABLES
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc import collect_garbage
+from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.server.app import create_app
-from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.versioning import open_store
 from tests.gc.helpers import Lake
 

@@ -10,8 +10,7 @@ import pytest
 
 from spark_lakeversion.checks import sql
 from spark_lakeversion.errors import ChecksFailed
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
-from spark_lakeversion.store.model import ContentType
+from spark_lakeversion.model import CheckKind, CheckSpec, ContentType
 from tests.s3.helpers import S3Lake
 
 SCHEMA = pa.schema([pa.field("id", pa.int64())])

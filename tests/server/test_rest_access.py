@@ -19,9 +19,8 @@ from click.testing import CliRunner
 from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import Forbidden
+from spark_lakeversion.model import CheckKind, CheckSpec, Content, ContentType, Put, RefType
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
-from spark_lakeversion.store.model import Content, ContentType, Put, RefType
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.server.access_helpers import (
     AuthedServer,

@@ -140,7 +140,7 @@ def test_stored_lone_surrogates_from_an_older_version_still_read(
 
     import spark_lakeversion.versioning.commits as sql
     from spark_lakeversion.cli.main import cli
-    from spark_lakeversion.store.model import Content, ContentType, Put
+    from spark_lakeversion.model import Content, ContentType, Put
 
     with monkeypatch.context() as patch:  # what an older version let through
         patch.setattr(sql, "check_commit", lambda *a, **k: None)

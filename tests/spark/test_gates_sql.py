@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
+from spark_lakeversion.model import CheckKind, CheckSpec
 from tests.spark.helpers import Lake
 
 pytestmark = pytest.mark.spark

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from spark_lakeversion.errors import ConflictError, InvalidKey
-from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning import commits as commits_module

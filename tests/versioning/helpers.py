@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from spark_lakeversion.formats.base import TableFormat
 from spark_lakeversion.locations import AllowedRoots, parse_location
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 
 class PlainTables(TableFormat):

@@ -12,8 +12,7 @@ import pytest
 from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.auth.grants import Principal
 from spark_lakeversion.errors import Forbidden
-from spark_lakeversion.store.audit import Outcome
-from spark_lakeversion.store.model import Put, RefType
+from spark_lakeversion.model import Outcome, Put, RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.access import CLIENT_AUTHOR, AccessControlledStore
 from spark_lakeversion.versioning.interface import VersionStore

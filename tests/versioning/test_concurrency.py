@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store.model import Key, Put
+from spark_lakeversion.model import Key, Put
 from spark_lakeversion.versioning import VersionStore, open_store
 from tests.helpers import make_store_url
 from tests.versioning.helpers import table

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
-from spark_lakeversion.store.model import Key, Put, RefType
+from spark_lakeversion.model import Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore
 from tests.store.helpers import snapshot_of_store
 from tests.versioning.helpers import table

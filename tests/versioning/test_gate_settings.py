@@ -16,8 +16,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from spark_lakeversion.store.gates import CheckKind, CheckSpec
-from spark_lakeversion.store.model import Put, RefType
+from spark_lakeversion.model import CheckKind, CheckSpec, Put, RefType
 from spark_lakeversion.versioning.interface import VersionStore
 from tests.versioning.helpers import table
 

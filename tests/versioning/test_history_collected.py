@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import HistoryCollected
+from spark_lakeversion.model import Content, ContentType, Key, Put, RefType
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.store.model import Content, ContentType, Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.http import RestVersionStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Key, MergeBehavior
+from spark_lakeversion.model import Key, MergeBehavior
 from spark_lakeversion.versioning import MergeOptions
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spark_lakeversion.store.model import Delete, Key, Put
+from spark_lakeversion.model import Delete, Key, Put
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.tree import Node, Trees, TreeWriter
 from tests.versioning.helpers import table

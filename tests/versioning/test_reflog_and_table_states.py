@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Delete, Key, Put, RefType
+from spark_lakeversion.model import Delete, Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore
 from tests.versioning.helpers import namespace, table
 

@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.errors import Forbidden, InvalidRefExpression, RefNotFound
-from spark_lakeversion.store.model import Key, Put, RefType
+from spark_lakeversion.model import Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.access import AccessControlledStore
 from tests.versioning.helpers import table

@@ -21,7 +21,7 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     ConflictType,
     Content,
     ContentType,

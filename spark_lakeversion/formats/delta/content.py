@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 #: the content fields `describe` shows
 DELTA_FIELDS = ("location", "version", "root", "writer")

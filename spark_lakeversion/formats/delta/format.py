@@ -10,7 +10,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
 from spark_lakeversion.formats.delta.content import DELTA_FIELDS, DeltaState
 from spark_lakeversion.locations import parse_location
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger

@@ -36,7 +36,7 @@ from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.branching import writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
-from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
 
 SERIALIZABLE = "Serializable"
 WRITE_SERIALIZABLE = "WriteSerializable"

@@ -13,7 +13,7 @@ from spark_lakeversion.formats.base import StateFiles, normalize_path
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import AllowedRoots, parse_location
-from spark_lakeversion.store.model import Content
+from spark_lakeversion.model import Content
 
 _LOG_FILE = re.compile(r"^(\d{20})\.")
 

@@ -14,7 +14,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta import deltalake, log, writes
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import AllowedRoots, Location, table_location
-from spark_lakeversion.store.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import Content, ContentType, Key, Put
 
 
 def parse_schema(schema: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.model import Content, ContentType
 
 _ADDED = 1  # ManifestEntryStatus.ADDED
 

@@ -20,7 +20,7 @@ from pyiceberg.table.metadata import TableMetadata
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.model import Content, ContentType
 
 ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
                   "location")

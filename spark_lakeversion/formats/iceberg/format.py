@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat
-from spark_lakeversion.store.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, ContentType, Key
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger

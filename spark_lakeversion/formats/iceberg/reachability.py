@@ -19,7 +19,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, normalize_path
 from spark_lakeversion.formats.iceberg.files import PATH_PROPERTIES
 from spark_lakeversion.locations import AllowedRoots, parse_location
-from spark_lakeversion.store.model import Content
+from spark_lakeversion.model import Content
 
 
 class IcebergStateFiles(StateFiles):

@@ -24,7 +24,7 @@ from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.base import StateFiles, TableFormat, normalize_path
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
-from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
 
 if TYPE_CHECKING:
     from pyiceberg.view.metadata import ViewMetadata, ViewVersion

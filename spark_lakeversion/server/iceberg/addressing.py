@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from spark_lakeversion.errors import InvalidInput, NotFound, ReadOnlyRef
 from spark_lakeversion.locations import safe_segment
+from spark_lakeversion.model import Key, ResolvedRef
 from spark_lakeversion.server.errors import bad_request, iceberg_from_lakeversion
-from spark_lakeversion.store.model import Key, ResolvedRef
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
 
 NAMESPACE_SEPARATOR = "\x1f"

@@ -20,11 +20,11 @@ from spark_lakeversion.locations import (
     parse_location,
     table_location,
 )
+from spark_lakeversion.model import Content, ContentType, Key, Operation
 from spark_lakeversion.server.errors import bad_request, namespace_not_found
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, resolve_address, split_namespace
 from spark_lakeversion.server.iceberg.commits import commit_to_store
-from spark_lakeversion.store.model import Content, ContentType, Key, Operation
 from spark_lakeversion.versioning.interface import VersionStore
 
 

@@ -28,6 +28,7 @@ from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.formats.validate import check_not_owned
+from spark_lakeversion.model import ContentType, Delete, Put
 from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,
@@ -58,7 +59,6 @@ from spark_lakeversion.server.iceberg.requests import (
     parse,
 )
 from spark_lakeversion.server.iceberg.views import ViewCatalog
-from spark_lakeversion.store.model import ContentType, Delete, Put
 
 #: how often create_table rewrites its metadata file when gc's fence refused it
 _CREATE_ATTEMPTS = 3

@@ -27,6 +27,7 @@ from pyiceberg.table.update import (
 from spark_lakeversion.errors import (
     CommitOutcomeUnknown,
     ConflictError,
+    GcEpochChanged,
     InvalidInput,
     LakeVersionError,
     LocationNotAllowed,
@@ -35,12 +36,11 @@ from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
+from spark_lakeversion.model import Content, Key, Operation
 from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address
 from spark_lakeversion.server.iceberg.requests import PYICEBERG_INPUT_ERRORS
-from spark_lakeversion.store.gc_state import GcEpochChanged
-from spark_lakeversion.store.model import Content, Key, Operation
 from spark_lakeversion.versioning.interface import VersionStore
 
 log = logging.getLogger("spark_lakeversion.server.iceberg")

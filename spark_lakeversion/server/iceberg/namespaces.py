@@ -6,6 +6,7 @@ from typing import Any
 
 from spark_lakeversion.errors import Forbidden, LakeVersionError
 from spark_lakeversion.formats.iceberg import content as fmt
+from spark_lakeversion.model import ContentType, Delete, Put
 from spark_lakeversion.server.errors import (
     IcebergError,
     already_exists,
@@ -22,7 +23,6 @@ from spark_lakeversion.server.iceberg.requests import (
     UpdateNamespaceBody,
     parse,
 )
-from spark_lakeversion.store.model import ContentType, Delete, Put
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
 from spark_lakeversion.versioning.names import parse_ref_expression
 

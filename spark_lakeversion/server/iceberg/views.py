@@ -22,6 +22,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import view as fmt_view
 from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
+from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.server.errors import (
     IcebergError,
     already_exists,
@@ -50,7 +51,6 @@ from spark_lakeversion.server.iceberg.requests import (
     ViewUpdate,
     parse,
 )
-from spark_lakeversion.store.model import Content, ContentType, Delete, Key, Put
 
 #: `schema-id` / `view-version-id` -1 in an update: the one added earlier in the same change
 LAST_ADDED = -1

@@ -1,5 +1,5 @@
 """The SQL of the audit trail (table ``lv_audit``); the value is
-`spark_lakeversion.store.audit.AuditRecord`."""
+`spark_lakeversion.model.audit.AuditRecord`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from spark_lakeversion.store.audit import AuditRecord, Outcome
+from spark_lakeversion.model import AuditRecord, Outcome
 from spark_lakeversion.store.objects import from_us, to_us
 
 audit_metadata = sa.MetaData()

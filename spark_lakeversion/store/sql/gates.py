@@ -1,4 +1,4 @@
-"""The SQL of merge gates' settings and records (`spark_lakeversion.store.gates`)."""
+"""The SQL of merge gates' settings and records (`spark_lakeversion.model.gates`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from spark_lakeversion.errors import AlreadyExists
-from spark_lakeversion.store.gates import CheckKind, CheckReport, CheckRun, CheckSpec
+from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec
 from spark_lakeversion.store.objects import from_us, to_us
 
 gates_metadata = sa.MetaData()

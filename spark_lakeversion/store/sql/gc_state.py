@@ -1,5 +1,5 @@
 """The SQL of gc's state (table ``lv_gc_state``, one row); see
-`spark_lakeversion.store.gc_state` for what it means."""
+`spark_lakeversion.model.gc` for what it means."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from spark_lakeversion.store.gc_state import GcState
+from spark_lakeversion.model import GcState
 
 gc_metadata = sa.MetaData()
 gc_state_table = sa.Table(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
-from spark_lakeversion.store.model import Content
+from spark_lakeversion.model import Content
 
 #: lv_meta key set once every content row written before the index existed is indexed
 BACKFILLED = "location_index_backfilled"

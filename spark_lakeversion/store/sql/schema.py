@@ -18,7 +18,7 @@ import json
 
 import sqlalchemy as sa
 
-from spark_lakeversion.store.model import Key, RefType
+from spark_lakeversion.model import Key, RefType
 from spark_lakeversion.store.sql import location_index
 
 SCHEMA_VERSION = "1"

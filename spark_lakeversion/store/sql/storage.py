@@ -15,10 +15,18 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from spark_lakeversion.errors import AlreadyExists, InvalidInput, ReferenceConflict
-from spark_lakeversion.store.audit import AuditRecord
-from spark_lakeversion.store.gates import CheckRun, CheckSpec
-from spark_lakeversion.store.gc_state import GcState
-from spark_lakeversion.store.model import Commit, Content, Key, Ref, ReflogEntry, RefType
+from spark_lakeversion.model import (
+    AuditRecord,
+    CheckRun,
+    CheckSpec,
+    Commit,
+    Content,
+    GcState,
+    Key,
+    Ref,
+    ReflogEntry,
+    RefType,
+)
 from spark_lakeversion.store.objects import from_us, root_commit, to_us
 from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
 from spark_lakeversion.store.sql import audit, gates, gc_state, location_index

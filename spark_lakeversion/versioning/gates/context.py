@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.fileio import NO_FILE_IO
-from spark_lakeversion.store.gates import CheckReport, CheckSpec
-from spark_lakeversion.store.model import Content, DiffEntry, Key
+from spark_lakeversion.model import CheckReport, CheckSpec, Content, DiffEntry, Key
 from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 
 if TYPE_CHECKING:

@@ -31,14 +31,12 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     ReferenceConflict,
 )
-from spark_lakeversion.store.gates import (
+from spark_lakeversion.model import (
     CheckKind,
     CheckReport,
     CheckRun,
     CheckSpec,
     CheckStatus,
-)
-from spark_lakeversion.store.model import (
     Commit,
     Content,
     ContentType,

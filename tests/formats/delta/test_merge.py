@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, InvalidInput
-from spark_lakeversion.store.model import ConflictType, MergeAction
+from spark_lakeversion.model import ConflictType, MergeAction
 from tests.formats.delta.helpers import SCHEMA, data, data_files, independent_rows, rows
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
@@ -141,7 +141,7 @@ def test_metadata_changed(events: Catalog) -> None:
     wider = pa.table({"id": [6], "p": ["a"], "v": [60], "w": ["x"]})
     state = main.state()
     write_deltalake(main.table, wider, mode="append", schema_mode="merge")
-    from spark_lakeversion.store.model import Put
+    from spark_lakeversion.model import Put
 
     events.branch("main").commit(
         [Put(main.key, state.at(state.version + 1).content())], message="schema change")
@@ -149,7 +149,7 @@ def test_metadata_changed(events: Catalog) -> None:
 
 
 def test_protocol_changed(events: Catalog) -> None:
-    from spark_lakeversion.store.model import Put
+    from spark_lakeversion.model import Put
 
     dev, main = sides(events)
     dev.append(data((5, "a", 50)))

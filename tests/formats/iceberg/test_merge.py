@@ -17,7 +17,7 @@ from pyiceberg.types import LongType, StringType
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
-from spark_lakeversion.store.model import (
+from spark_lakeversion.model import (
     ConflictType,
     Content,
     MergeAction,

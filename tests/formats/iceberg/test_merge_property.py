@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pyiceberg.table import Table
 
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.store.model import MergeAction, Put
+from spark_lakeversion.model import MergeAction, Put
 from spark_lakeversion.versioning import open_store
 from tests.formats.iceberg.helpers import KEY, Lake, content, table_rows
 

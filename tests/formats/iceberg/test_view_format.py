@@ -8,7 +8,7 @@ from pathlib import Path
 from spark_lakeversion.formats.base import FORMATS, normalize_path
 from spark_lakeversion.formats.iceberg.view import IcebergViewFormat, ViewStateFiles
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.store.model import Content, ContentType
+from spark_lakeversion.model import Content, ContentType
 
 
 def view(location: str, metadata: str) -> Content:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog.rest import CommitTableRequest, CreateTableRequest, RegisterTableRequest
 
+from spark_lakeversion.model import ContentType
 from spark_lakeversion.server import api_v1
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.server.iceberg.addressing import NAMESPACE_SEPARATOR, encode_prefix
@@ -30,7 +31,6 @@ from spark_lakeversion.server.iceberg.requests import (
     CreateViewBody,
     RegisterViewBody,
 )
-from spark_lakeversion.store.model import ContentType
 from tests.server.helpers import written
 from tests.server.strategies import RAW_BODIES, from_model, text
 

@@ -16,8 +16,8 @@ from pyiceberg.exceptions import BadRequestError, CommitFailedException, TableAl
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.gc import collect_garbage
+from spark_lakeversion.model import Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.store.model import Content, ContentType, Key, Put
 from spark_lakeversion.versioning import VersionStore, open_store
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False)])

@@ -24,8 +24,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField
 from pyiceberg.view.metadata import ViewVersion
 
+from spark_lakeversion.model import ContentType, Key
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.store.model import ContentType, Key
 from tests.server.helpers import api_error, iceberg_error, written
 
 SCHEMA = Schema(NestedField(1, "id", LongType(), required=False))

@@ -20,7 +20,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.utils.concurrent import ExecutorFactory
 
-from spark_lakeversion.store.model import Content
+from spark_lakeversion.model import Content
 
 #: reserved field id of `file_path` in position-delete files (Iceberg spec)
 POSITION_DELETE_FILE_PATH_ID = 2147483546

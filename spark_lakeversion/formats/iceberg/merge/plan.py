@@ -40,7 +40,7 @@ from spark_lakeversion.formats.iceberg.merge.write import (
     write_replay,
 )
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
-from spark_lakeversion.store.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
 
 #: snapshot summary keys of a merge snapshot
 SUMMARY_SOURCE_REF = "lakeversion.merge.source-ref"

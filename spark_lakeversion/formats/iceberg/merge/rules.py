@@ -39,7 +39,7 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     referenced_data_file,
 )
 from spark_lakeversion.formats.merger import MergeContext
-from spark_lakeversion.store.model import Conflict, ConflictType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Key
 
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
 

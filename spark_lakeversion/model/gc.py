@@ -17,8 +17,9 @@ It closes the two windows between gc and writers (see `spark_lakeversion.gc`):
 Both cutoffs only ever grow (the maximum over all runs): a later run with a longer grace
 period or history window cannot bring back what an earlier one deleted.
 
-The values live here (no SQL imports, so the package stays light); the SQL of the table is
-in `spark_lakeversion.store.sql.gc_state`.
+The value lives here (no SQL imports, so the package stays light); the SQL of the table is
+in `spark_lakeversion.store.sql.gc_state`, and the refusal (`GcEpochChanged`) in
+`spark_lakeversion.errors` with every other error.
 """
 
 from __future__ import annotations
@@ -26,13 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from spark_lakeversion.errors import ConflictError
-
-
-class GcEpochChanged(ConflictError):
-    """A commit checked in one gc epoch would land in another: refused, nothing written.
-    (Over HTTP it arrives as a plain `ConflictError`.)"""
 
 
 @dataclass(frozen=True)
@@ -67,6 +61,3 @@ class GcState:
         reaches any more (a deleted branch's head) was not retained either."""
         return self.retained_since is not None and (self.started is None
                                                     or commit_time < self.started)
-
-
-__all__ = ["GcEpochChanged", "GcState"]

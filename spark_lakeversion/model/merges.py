@@ -1,0 +1,169 @@
+"""Merges: strategies, conflicts and what a merge, cherry-pick or revert did per key."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.model.keys import Key
+
+
+class MergeBehavior(str, enum.Enum):
+    NORMAL = "NORMAL"  # three-way; both sides changed -> content merge or conflict
+    FORCE = "FORCE"  # source wins
+    DROP = "DROP"  # target wins (source change dropped)
+
+    @classmethod
+    def parse(cls, value: str | MergeBehavior) -> MergeBehavior:
+        if isinstance(value, MergeBehavior):
+            return value
+        aliases = {"source-wins": cls.FORCE, "source_wins": cls.FORCE,
+                   "target-wins": cls.DROP, "target_wins": cls.DROP}
+        normalized = value.strip().lower()
+        if normalized in aliases:
+            return aliases[normalized]
+        try:
+            return cls(normalized.upper())
+        except ValueError:
+            raise InvalidInput(
+                f"unknown merge strategy {value!r}: use normal, source-wins or target-wins"
+            ) from None
+
+
+class ConflictType(str, enum.Enum):
+    KEY_EXISTS = "KEY_EXISTS"  # both sides added the key, with different tables
+    KEY_DOES_NOT_EXIST = "KEY_DOES_NOT_EXIST"  # one side changed what the other removed
+    VALUE_DIFFERS = "VALUE_DIFFERS"  # both sides changed the same table differently
+    CONTENT_ID_DIFFERS = "CONTENT_ID_DIFFERS"  # a side dropped and re-created the table
+    # content-aware (Iceberg) merge conflicts
+    UNSUPPORTED = "UNSUPPORTED"
+    SCHEMA_CONFLICT = "SCHEMA_CONFLICT"
+    SPEC_CONFLICT = "SPEC_CONFLICT"
+    CONCURRENT_REWRITE = "CONCURRENT_REWRITE"
+    CONCURRENT_DELETE = "CONCURRENT_DELETE"
+    CONCURRENT_APPEND_IN_READ_PARTITION = "CONCURRENT_APPEND_IN_READ_PARTITION"
+    EQUALITY_DELETE_CONFLICT = "EQUALITY_DELETE_CONFLICT"
+    PROPERTY_CONFLICT = "PROPERTY_CONFLICT"
+    # Delta merge conflicts, named after Delta's own exceptions
+    DELTA_CONCURRENT_APPEND = "ConcurrentAppend"
+    DELTA_CONCURRENT_DELETE_READ = "ConcurrentDeleteRead"
+    DELTA_CONCURRENT_DELETE_DELETE = "ConcurrentDeleteDelete"
+    DELTA_METADATA_CHANGED = "MetadataChanged"
+    DELTA_PROTOCOL_CHANGED = "ProtocolChanged"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    type: ConflictType
+    key: Key
+    message: str
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"key": str(self.key), "type": self.type.value,
+                                "message": self.message}
+        if self.details:
+            data["details"] = self.details
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conflict:
+        return cls(ConflictType(data["type"]), Key.of(data["key"]), data["message"],
+                   dict(data.get("details") or {}))
+
+
+class MergeAction(str, enum.Enum):
+    """What a merge did (or would do) with one key."""
+
+    FAST_FORWARDED = "FAST_FORWARDED"  # the whole ref moved; key came along
+    APPLIED = "APPLIED"  # source's value taken (only the source changed it, or FORCE)
+    KEPT = "KEPT"  # target's value kept (DROP, or both sides made the same change)
+    REPLAYED = "REPLAYED"  # both sides changed it; a content merger combined them
+    CONFLICT = "CONFLICT"
+
+
+@dataclass(frozen=True)
+class KeyMergeDetail:
+    key: Key
+    action: MergeAction
+    behavior: MergeBehavior
+    conflict: Conflict | None = None
+    statistics: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "key": str(self.key),
+            "action": self.action.value,
+            "behavior": self.behavior.value,
+            "conflict": self.conflict.to_dict() if self.conflict else None,
+        }
+        if self.statistics:
+            data["statistics"] = self.statistics
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeyMergeDetail:
+        conflict = data.get("conflict")
+        return cls(Key.of(data["key"]), MergeAction(data["action"]),
+                   MergeBehavior(data["behavior"]),
+                   Conflict.from_dict(conflict) if conflict else None,
+                   dict(data.get("statistics") or {}))
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Outcome of a merge, cherry-pick or revert; also what a dry run reports."""
+
+    source: str
+    target: str
+    common_ancestor: str | None
+    target_head_before: str
+    new_head: str | None  # None for a dry run or a refused merge
+    fast_forward: bool
+    dry_run: bool
+    details: tuple[KeyMergeDetail, ...]
+    #: a gated merge's check reports (`model.gates.CheckReport.to_dict()`) and its preview
+    checks: tuple[dict[str, Any], ...] = ()
+    preview: str | None = None
+    #: why no fast-forward happened although one was asked for: the target is protected
+    #: (a merge into a protected branch always makes a merge commit)
+    no_ff_reason: str | None = None
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return [d.conflict for d in self.details if d.conflict is not None]
+
+    @property
+    def successful(self) -> bool:
+        return not self.conflicts
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "source": self.source,
+            "target": self.target,
+            "common_ancestor": self.common_ancestor,
+            "target_head_before": self.target_head_before,
+            "new_head": self.new_head,
+            "fast_forward": self.fast_forward,
+            "dry_run": self.dry_run,
+            "successful": self.successful,
+            "details": [d.to_dict() for d in self.details],
+            "conflicts": [c.to_dict() for c in self.conflicts],
+        }
+        if self.preview is not None:  # a gated merge: its checks' reports and preview
+            data["checks"] = list(self.checks)
+            data["preview"] = self.preview
+        if self.no_ff_reason is not None:
+            data["no_ff_reason"] = self.no_ff_reason
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MergeResult:
+        return cls(data["source"], data["target"], data.get("common_ancestor"),
+                   data["target_head_before"], data.get("new_head"),
+                   bool(data["fast_forward"]), bool(data["dry_run"]),
+                   tuple(KeyMergeDetail.from_dict(d) for d in data["details"]),
+                   tuple(c for c in data.get("checks") or () if isinstance(c, dict)),
+                   data.get("preview"), data.get("no_ff_reason"))
