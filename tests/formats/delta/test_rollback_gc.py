@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from spark_lakeversion.api import Catalog
+from spark_lakeversion.api import Catalog, connect
 from spark_lakeversion.errors import ConflictError
 from tests.formats.delta.helpers import data, data_files, independent_rows, rows
 
@@ -152,6 +153,16 @@ def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands
 def refuse_everything(ctx: object) -> tuple[bool, str]:
     """A Python check (named by dotted path below) that refuses every state."""
     return False, "refused"
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Catalog]:
+    """This module's catalog lets checks call this module (`LAKEVERSION_CHECK_MODULES`,
+    read when the store is opened)."""
+    monkeypatch.setenv("LAKEVERSION_CHECK_MODULES", __name__)
+    with connect(f"sqlite:///{tmp_path / 'store.db'}", author="tester",
+                 warehouse=str(tmp_path / "warehouse")) as cat:
+        yield cat
 
 
 def test_revert_on_a_protected_branch_is_gated_and_a_refusal_leaves_the_log(
