@@ -29,7 +29,7 @@ LAKEVERSION = Path(sys.executable).parent / "lakeversion"
 
 def table(table_id: str, version: int) -> Content:
     return Content(ContentType.DELTA_TABLE, table_id,
-                   {"location": f"s3://lake/{table_id}", "version": version})
+                   {"location": f"file:///lake/{table_id}", "version": version})
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -185,10 +185,10 @@ def test_show_lists_tables_and_their_states(url: str) -> None:
          "content": {"type": "NAMESPACE", "id": "ns-db", "properties": {}}},
         {"key": "db.customers", "elements": ["db", "customers"],
          "content": {"type": "DELTA_TABLE", "id": "customers",
-                     "location": "s3://lake/customers", "version": 1}},
+                     "location": "file:///lake/customers", "version": 1}},
         {"key": "db.orders", "elements": ["db", "orders"],
          "content": {"type": "DELTA_TABLE", "id": "orders",
-                     "location": "s3://lake/orders", "version": 1}},
+                     "location": "file:///lake/orders", "version": 1}},
     ]
     text = run(url, "show").stdout.splitlines()
     assert text[0] == f"main -> {head[:12]} (branch main): seed"
