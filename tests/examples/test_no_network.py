@@ -6,11 +6,13 @@ tests/spark/test_examples.py."""
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
 
 from tests.examples.helpers import EXAMPLES, REPO, run_example, run_guarded
+from tests.netguard import STRAY_CALLS
 
 #: run here in full (cheap: no Spark, no Airflow)
 RUN = ["store_walkthrough.py", "delta_branches.py", "access_control.py",
@@ -43,6 +45,15 @@ def test_the_guard_catches_a_stray_call_even_when_it_is_caught(tmp_path: Path) -
                 "socket.create_connection(s.getsockname()).close()\n"
                 "socket.getaddrinfo('localhost', 80)\n")
     run_guarded(["-c", loopback], tmp_path)  # loopback is allowed
+
+
+def test_the_suite_wide_guard_sees_a_connection_elsewhere() -> None:
+    try:
+        socket.create_connection(("192.0.2.1", 9), timeout=0.05).close()
+    except OSError:
+        pass
+    assert STRAY_CALLS == ["socket.connect ('192.0.2.1', 9)"]
+    STRAY_CALLS.clear()  # seen: the autouse fixture of tests/conftest.py would fail this test
 
 
 @pytest.mark.parametrize("script", RUN)
