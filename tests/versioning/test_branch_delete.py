@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, ProtectedBranch, UnmergedBranch
 from spark_lakeversion.store.model import Put, RefType
 from spark_lakeversion.versioning import VersionStore
@@ -79,3 +80,14 @@ def test_protection_and_unmerged_commits_share_force(store: VersionStore) -> Non
         store.delete_ref("release")  # protection is checked first, and says so
     store.delete_ref("release", force=True)
     assert "release" not in _heads(store)
+
+
+def test_python_handles_take_force(store: VersionStore) -> None:
+    catalog = Catalog(store)
+    dev = catalog.branch("dev").create()
+    _work(store, "dev", 1)
+    with pytest.raises(UnmergedBranch, match="has 1 commit"):
+        dev.delete()
+    assert dev.exists()
+    dev.delete(force=True)
+    assert not dev.exists()
