@@ -15,10 +15,10 @@ from tests.examples.helpers import EXAMPLES, REPO, run_example, run_guarded
 from tests.netguard import STRAY_CALLS
 
 #: run here in full (cheap: no Spark, no Airflow)
-RUN = ["store_walkthrough.py", "delta_branches.py", "access_control.py",
-       "transactional_run.py", "views_on_branches.py"]
-#: run in full, under the guard, by tests/spark/test_examples.py (they start Spark)
-RUN_WITH_SPARK = ["quickstart.py", "write_audit_publish.py"]
+RUN = ["delta_branches.py", "access_control.py", "transactional_run.py"]
+#: run in full, under the same guard, by tests/spark/test_examples.py (with their output)
+RUN_WITH_SPARK = ["quickstart.py", "write_audit_publish.py", "store_walkthrough.py",
+                  "views_on_branches.py"]
 #: jobs and DAGs that need spark-submit or an Airflow scheduler: imported under the guard
 IMPORT_ONLY = ["spark_submit_job.py", "airflow_spark_job.py", "airflow_dag.py"]
 
