@@ -73,7 +73,7 @@ def main() -> None:
 
     print("6. gc: delete dev's branch; its files go once no ref reaches them")
     catalog.branch("dev").delete()
-    catalog.branch("dev2").delete()
+    catalog.branch("dev2").delete(force=True)  # its delete never merged
     report = catalog.collect_garbage(roots=catalog.roots(), older_than="0s", force=True,
                                      keep_commits_since="0s", dry_run=True)
     print(f"   dry run with no grace period: {len(report.garbage)} file(s) no ref reaches")

@@ -1,20 +1,21 @@
 """Quickstart: git for lakehouse tables, inside Spark (`make demo`).
 
 Runs on the embedded default: a SQLite version store and a local warehouse under
-./lakehouse/quickstart (recreated on every run), with an embedded server for the session.
+$LAKEVERSION_HOME/quickstart (default ./lakehouse/quickstart; recreated on every run), with
+an embedded server for the session.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.spark import session
+from spark_lakeversion.versioning import lakeversion_home
 
-ROOT = Path("lakehouse") / "quickstart"
+ROOT = lakeversion_home() / "quickstart"
 
 
 def step(number: int, title: str) -> None:
@@ -45,7 +46,7 @@ def main() -> int:
     ROOT.mkdir(parents=True)
     print(f"Starting Spark with an embedded lakeversion server (store {ROOT}/store.db) ...")
     spark = session(branch="main", store=f"sqlite:///{ROOT / 'store.db'}",
-                    warehouse=str((ROOT / "warehouse").resolve()),
+                    warehouse=str(ROOT / "warehouse"),
                     **{"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
                        "spark.sql.shuffle.partitions": "2"})
     spark.sparkContext.setLogLevel("ERROR")

@@ -46,7 +46,7 @@ def load_and_publish(spark: object, batch: list[tuple[int, str, float]]) -> bool
                   f"e.g. {report['samples'][:2]}")
         return False
     finally:
-        sql(f"DROP BRANCH {branch}")
+        sql(f"DROP BRANCH {branch} FORCE")  # a refused batch is dropped with its commits
 
 
 def main() -> int:

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 from spark_lakeversion.errors import (
     AlreadyExists,
     InvalidInput,
-    KeyNotFound,
     ReadOnlyRef,
     RefNotFound,
 )
@@ -51,6 +50,7 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.versioning import DEFAULT_BRANCH, MergeOptions, VersionStore, open_store
 from spark_lakeversion.versioning.names import parse_ref_expression, validate_ref_name
+from spark_lakeversion.versioning.suggest import key_not_found
 
 __all__ = [
     "Branch",
@@ -292,7 +292,8 @@ class Reference:
         k = Key.of(key)
         content = self.store.get_content(self.expression, k)
         if content is None:
-            raise KeyNotFound(f"{k} does not exist at {self.expression}")
+            raise key_not_found(self.store, self.expression, k,
+                                f"{k} does not exist at {self.expression}")
         return content
 
     def merge_into(
@@ -386,7 +387,9 @@ class _NamedRef(Reference):
         return self
 
     def delete(self, *, expected_head: str | None = None, force: bool = False) -> None:
-        """Delete this ref; a protected branch only with `force` (an admin action)."""
+        """Delete this ref. A branch holding commits that no other branch or tag holds
+        (`UnmergedBranch`, git's ``-d``) or a protected branch (an admin action) only with
+        `force`."""
         self.store.delete_ref(self.name, self.ref_type, expected_head=expected_head,
                               force=force)
 

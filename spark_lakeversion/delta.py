@@ -30,6 +30,7 @@ from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put
+from spark_lakeversion.versioning.suggest import key_not_found
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Reference
@@ -68,7 +69,8 @@ class DeltaHandle:
     def content(self) -> Content:
         found = self._store.get_content(self.ref.expression, self.key)
         if found is None:
-            raise KeyNotFound(f"{self.key} does not exist at {self.ref.expression}")
+            raise key_not_found(self._store, self.ref.expression, self.key,
+                                f"{self.key} does not exist at {self.ref.expression}")
         if found.type is not ContentType.DELTA_TABLE:
             raise InvalidInput(f"{self.key} is not a Delta table at {self.ref.expression}")
         return found

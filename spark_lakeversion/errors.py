@@ -25,7 +25,8 @@ meaning, not by where the error came from::
     │                                 may be gone, so it cannot be restored or merged
     ├── ConflictError                 the change cannot apply: caller must look, not retry
     │   ├── ReferenceConflict         the ref moved under us (compare-and-swap lost): retry
-    │   └── GcEpochChanged            gc began a run while the commit was being checked
+    │   ├── GcEpochChanged            gc began a run while the commit was being checked
+    │   └── UnmergedBranch            deleting the branch would lose commits: `force`
     ├── CommitOutcomeUnknown          the commit may or may not have landed: re-read first
     └── ServerError                   the server answered, but with something unexpected
 
@@ -88,7 +89,16 @@ class NotFound(LakeVersionError):
 
 
 class RefNotFound(NotFound):
+    """`missing`: the ref name that was not found (when one was), so a layer that knows
+    who asks can choose the "did you mean" hint anew (`versioning.suggest`)."""
+
     code = "REF_NOT_FOUND"
+
+    def __init__(self, message: str, missing: str | None = None,
+                 unhinted: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.unhinted = unhinted if unhinted is not None else message
 
 
 class CommitNotFound(NotFound):
@@ -191,6 +201,14 @@ class GcEpochChanged(ConflictError):
     (It keeps `ConflictError`'s code, so over HTTP it arrives as a plain `ConflictError`.)"""
 
 
+class UnmergedBranch(ConflictError):
+    """Deleting a branch whose commits no other branch or tag holds (git's ``-d`` refusal):
+    the message says how many would be lost; ``force`` (CLI ``--force``, SQL ``FORCE``)
+    deletes it anyway (git's ``-D``)."""
+
+    code = "UNMERGED_BRANCH"
+
+
 class CommitOutcomeUnknown(LakeVersionError):
     code = "COMMIT_OUTCOME_UNKNOWN"
 
@@ -223,6 +241,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         HistoryCollected,
         ConflictError,
         ReferenceConflict,
+        UnmergedBranch,
         CommitOutcomeUnknown,
         ServerError,
     )

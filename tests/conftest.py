@@ -9,6 +9,7 @@ import pytest
 
 from spark_lakeversion.versioning import VersionStore, open_store
 from tests.helpers import BACKENDS, make_store_url
+from tests.netguard import STRAY_CALLS, install
 from tests.s3.helpers import MotoS3, start_moto
 
 #: examples per fuzz test: bounded for CI; `pytest --long` runs many more before a release
@@ -20,6 +21,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", default=False,
                      help=f"run the fuzz suites with {FUZZ_EXAMPLES_LONG} examples each "
                           f"instead of {FUZZ_EXAMPLES} (for releases)")
+
+
+# ---- no network but loopback: every test fails on a connection elsewhere ------------------
+install(STRAY_CALLS.append, lookups=False)
+
+
+@pytest.fixture(autouse=True)
+def no_stray_network_calls() -> Iterator[None]:
+    """Fails the test that opened a non-loopback connection (from Python; the examples'
+    guard in tests/examples also catches name lookups and cloud-metadata warnings)."""
+    del STRAY_CALLS[:]
+    yield
+    if STRAY_CALLS:
+        calls, STRAY_CALLS[:] = list(STRAY_CALLS), []
+        pytest.fail(f"non-loopback network calls: {calls}")
 
 
 @pytest.fixture

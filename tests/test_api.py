@@ -19,7 +19,7 @@ from spark_lakeversion.model import Content, ContentType, Delete, DiffKind, Key,
 
 def table(table_id: str, version: int) -> Content:
     return Content(ContentType.DELTA_TABLE, table_id,
-                   {"location": f"s3://lake/{table_id}", "version": version})
+                   {"location": f"file:///lake/{table_id}", "version": version})
 
 
 @pytest.fixture

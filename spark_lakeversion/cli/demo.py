@@ -1,9 +1,9 @@
 """The store-only walkthrough behind `lakeversion demo` and examples/store_walkthrough.py.
 
-It tells the story of a small catalog: tables committed on main, an isolated ETL branch,
-a diff, a clean three-way merge, a merge conflict and its resolution, a table rollback and
-the history. Tables are opaque format-tagged values here (no Spark, no data files): the
-point is what the version store does with them.
+It tells the story of a small catalog of real Delta tables (written by deltalake into a
+local warehouse next to the store: no Spark, no network): tables on main, an isolated ETL
+branch, a diff, a clean three-way merge, a real conflict (both sides rewrote the same rows)
+and its resolution, a table rollback and the history.
 """
 
 from __future__ import annotations
@@ -12,37 +12,46 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from spark_lakeversion.api import Catalog, connect
-from spark_lakeversion.cli.output import (
-    describe_content,
-    render_diff,
-    render_entries,
-    render_log,
-    render_merge_result,
-    short,
-)
+from spark_lakeversion.cli.output import render_log, render_merge_result, short
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import DiffEntry
 
 Say = Callable[[str], None]
 
 
-def delta_table(table_id: str, name: str, version: int) -> Content:
-    """A Delta table state: where it lives and which log version is current."""
-    return Content(ContentType.DELTA_TABLE, table_id,
-                   {"location": f"s3://lake/sales/{name}", "version": version})
+def _pyarrow() -> Any:
+    import pyarrow as pa
+
+    return pa
+
+
+def orders(*rows: tuple[int, str, float]) -> Any:
+    """Rows of sales.orders (id, item, amount) as a pyarrow table."""
+    pa = _pyarrow()
+    schema = pa.schema([("id", pa.int64()), ("item", pa.string()), ("amount", pa.float64())])
+    return pa.table([list(column) for column in zip(*rows)], schema=schema)
+
+
+def customers(*rows: tuple[int, str]) -> Any:
+    pa = _pyarrow()
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    return pa.table([list(column) for column in zip(*rows)], schema=schema)
 
 
 def run_demo(say: Say = print, *, keep: bool = False) -> str:
-    """Run the walkthrough on a fresh SQLite store in a temporary directory; return its URL.
+    """Run the walkthrough on a fresh SQLite store and local warehouse in a temporary
+    directory; return the store's URL.
 
-    With `keep`, the store stays on disk so its URL can be passed to ``lakeversion --store``.
+    With `keep`, the directory stays on disk so its URL can be passed to
+    ``lakeversion --store``.
     """
     directory = Path(tempfile.mkdtemp(prefix="lakeversion-demo-"))
     url = f"sqlite:///{directory / 'store.db'}"
     try:
-        with connect(url, author="demo") as catalog:
+        with connect(url, author="demo", warehouse=str(directory / "warehouse")) as catalog:
             walkthrough(catalog, say)
     finally:
         if not keep:
@@ -53,8 +62,33 @@ def run_demo(say: Say = print, *, keep: bool = False) -> str:
     return url
 
 
+def rows_of(catalog: Catalog, ref: str, key: str) -> str:
+    """A table's rows at a ref, sorted, on one line."""
+    table = catalog.ref(ref).delta(key).to_arrow()
+    return ", ".join(str(row) for row in sorted(zip(*table.to_pydict().values())))
+
+
+def render_changes(entries: list[DiffEntry]) -> str:
+    """The diff as `+`/`-`/`~` lines naming Delta versions (the locations are long)."""
+    def version(content: Any) -> str:
+        return f"Delta version {content.fields.get('version')}"
+
+    lines = []
+    for entry in entries:
+        before, after = entry.from_content, entry.to_content
+        if before is None and after is not None:
+            lines.append(f"+ {entry.key}  {after.type.value}, {version(after)}")
+        elif after is None and before is not None:
+            lines.append(f"- {entry.key}  {before.type.value}")
+        elif before is not None and after is not None:
+            moved = before.fields.get("location") != after.fields.get("location")
+            lines.append(f"~ {entry.key}  {version(before)} -> {version(after)}"
+                         + (" of the branch's own log" if moved else ""))
+    return "\n".join(lines) or "no differences"
+
+
 def walkthrough(catalog: Catalog, say: Say = print) -> None:
-    """The narrative itself, on any (empty) catalog."""
+    """The narrative itself, on any (empty) catalog with a local warehouse."""
 
     def step(title: str) -> None:
         say("")
@@ -64,38 +98,44 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
         for line in text.splitlines():
             say(f"   {line}")
 
+    def show(ref: str, key: str) -> None:
+        say(f"   {key} on {ref}: {rows_of(catalog, ref, key)}")
+
     main = catalog.branch("main")
 
-    step("1. main starts with a namespace and two tables, committed atomically")
-    with main.transaction("create sales tables") as tx:
-        tx.put("sales", Content(ContentType.NAMESPACE, "ns-sales", {"properties": {}}))
-        tx.put("sales.orders", delta_table("t-orders", "orders", 1))
-        tx.put("sales.customers", delta_table("t-customers", "customers", 1))
-    indented(render_entries(list(main.entries().items())))
+    step("1. main starts with two Delta tables, sales.orders and sales.customers")
+    main_orders, main_customers = main.delta("sales.orders"), main.delta("sales.customers")
+    main_orders.create(orders((1, "book", 0.0)).schema)
+    main_orders.append(orders((1, "book", 12.0), (2, "lamp", 30.0)),
+                       message="load orders")
+    main_customers.create(customers((1, "ada")).schema)
+    main_customers.append(customers((1, "ada")), message="load customers")
+    show("main", "sales.orders")
     v1 = catalog.tag("v1").create(from_=main)
     say(f"   tagged main as {v1.name} ({short(v1.head.id)})")
 
     step("2. branch `etl` from main: O(1), nothing is copied")
     etl = catalog.branch("etl").create(from_=main)
-    with etl.transaction("etl: load new orders, add returns table") as tx:
-        tx.put("sales.orders", delta_table("t-orders", "orders", 2))
-        tx.put("sales.returns", delta_table("t-returns", "returns", 1))
-    say("   on etl: sales.orders moved to version 2, sales.returns added")
+    etl.delta("sales.orders").append(orders((3, "desk", 150.0)),
+                                     message="etl: load new orders")
+    etl.delta("sales.returns").create(orders((1, "book", 0.0)).schema,
+                                      message="etl: add returns table")
+    say("   on etl: sales.orders got a new order, sales.returns was added")
+    show("etl", "sales.orders")
     say("   main is untouched; diff main -> etl:")
-    indented(render_diff(main.diff(etl)))
+    indented(render_changes(main.diff(etl)))
 
     step("3. main moves on independently, then etl merges in cleanly (three-way)")
-    main.commit([_put("sales.customers", delta_table("t-customers", "customers", 2))],
-                message="update customers")
-    result = etl.merge_into(main)
-    indented(render_merge_result(result))
+    main_customers.append(customers((2, "bob")), message="update customers")
+    indented(render_merge_result(etl.merge_into(main)))
+    show("main", "sales.orders")
 
-    step("4. two branches change the same table: a conflict, reported as data")
+    step("4. two branches change the same rows: a conflict, reported as data")
     fix = catalog.branch("fix-orders").create(from_=main)
-    fix.commit([_put("sales.orders", delta_table("t-orders", "orders", 3))],
-               message="fix-orders: repair bad rows")
-    main.commit([_put("sales.orders", delta_table("t-orders", "orders", 4))],
-                message="nightly load of orders")
+    fix.delta("sales.orders").update({"amount": "33.0"}, "id = 2",
+                                     message="fix-orders: repair the lamp's price")
+    main_orders.delete("id = 2", message="nightly job: drop the lamp order")
+    head = main.head.id
     try:
         fix.merge_into(main)
         say("   (unexpected) the merge applied without a conflict")
@@ -103,7 +143,8 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
         say(f"   merge refused with {len(conflict.conflicts)} conflict(s):")
         for c in conflict.conflicts:
             say(f"   {c.type.value} on {c.key}: {c.message}")
-        say(f"   main still at {short(main.head.id)}: nothing was written")
+        state = "nothing was written" if main.head.id == head else "(unexpected) main moved"
+        say(f"   main still at {short(main.head.id)}: {state}")
 
     step("5. resolve it: preview, then let the fix win for sales.orders")
     preview = fix.merge_into(main, dry_run=True, behaviors={"sales.orders": "source-wins"})
@@ -111,25 +152,20 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
     resolved = fix.merge_into(main, behaviors={"sales.orders": "source-wins"},
                               message="merge fix-orders (fix wins on sales.orders)")
     indented(render_merge_result(resolved))
-    say(f"   sales.orders on main: {describe_content(main.table('sales.orders'))}")
+    show("main", "sales.orders")
 
-    step("6. a bad job writes sales.orders; roll just that table back")
-    main.commit([_put("sales.orders", delta_table("t-orders", "orders", 99))],
-                message="bad job: truncated orders")
-    say(f"   after the bad job: {describe_content(main.table('sales.orders'))}")
+    step("6. a bad job overwrites sales.orders; roll just that table back")
+    main_orders.overwrite(orders((99, "oops", -1.0)), message="bad job: truncated orders")
+    show("main", "sales.orders")
     rollback = main.rollback_table("sales.orders", to=main.ancestor(1))
     say(f"   rolled back to main~1 as commit {short(rollback.id)}")
-    say(f"   sales.orders on main: {describe_content(main.table('sales.orders'))}")
-    say(f"   sales.customers kept its newer state: "
-        f"{describe_content(main.table('sales.customers'))}")
+    show("main", "sales.orders")
+    show("main", "sales.customers")
+    say("   (sales.customers kept its newer rows)")
 
     step("7. history of main, and of sales.orders alone")
     indented(render_log(list(main.log())))
     say("   -- only commits that changed sales.orders:")
     indented(render_log(list(main.log(table="sales.orders"))))
-    say("   -- the tag v1 still shows the first state:")
-    indented(render_entries(list(v1.tables().items())))
-
-
-def _put(key: str, content: Content) -> Put:
-    return Put(Key.of(key), content)
+    say("   -- the tag v1 still shows the first rows:")
+    show("v1", "sales.orders")

@@ -174,8 +174,11 @@ def _wants_json(ctx: click.Context | None, args: Sequence[str] | None) -> bool:
 @click.group(cls=LakeVersionGroup, lazy_commands=LAZY_COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_url", envvar="LAKEVERSION_STORE", metavar="URL",
-              help="Version store: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
-                   "(env LAKEVERSION_STORE; default ./lakehouse/store.db).")
+              help="Version store: SQLite (sqlite:///PATH), PostgreSQL "
+                   "(postgresql+psycopg://USER@HOST/DB) or a lakeversion server "
+                   "(http(s)://HOST:PORT, token from LAKEVERSION_TOKEN) (env "
+                   "LAKEVERSION_STORE; default $LAKEVERSION_HOME/store.db, "
+                   "LAKEVERSION_HOME defaulting to ./lakehouse).")
 @click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="text",
               show_default=True, help="text for people, json for scripts.")
 @click.version_option(package_name="spark-lakeversion", prog_name="lakeversion")
@@ -232,7 +235,8 @@ def _ref_group(ref_type: RefType) -> click.Group:
     @group.command("delete", help=f"Delete {noun} NAME.")
     @click.argument("name")
     @click.option("--force", is_flag=True,
-                  help="Delete a protected branch too (an admin action).")
+                  help="Delete a branch whose commits no other branch or tag holds, or a "
+                       "protected branch (an admin action), too.")
     @click.pass_context
     def delete(ctx: click.Context, name: str, force: bool) -> None:
         named = handle(ctx, name)

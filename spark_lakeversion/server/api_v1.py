@@ -61,7 +61,7 @@ class DeleteRefBody(Body):
     type: RefTypeName | None = None
     if_exists: bool = False
     expected_head: str | None = None
-    force: bool = False  # a protected branch: an admin action
+    force: bool = False  # unmerged commits (UnmergedBranch), or a protected branch (admin)
 
 
 class AssignRefBody(Body):

@@ -3,8 +3,10 @@
 One process-wide store; handlers run store and file I/O on the worker pool. With a token
 or an auth config, every request (both APIs, the OpenAPI document too) must carry
 `Authorization: Bearer TOKEN`; the check runs before routing, so an unauthenticated request
-can write nothing, and the routers see the store through `AccessControlledStore`, which
-checks the principal's grants on every operation and keeps the audit trail.
+can write nothing. The routers always see the store through `AccessControlledStore`, which
+checks the principal's grants on every operation and keeps the audit trail; without
+authentication the principal is the client's `X-Lakeversion-Author` (or `anonymous`),
+unrestricted, so the trail records on every server.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
-from spark_lakeversion.server.auth import Authentication, current_principal
+from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.errors import (
@@ -121,8 +123,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
                            "check_policy=...)")
     limits, io = store.limits, FileIOConfig.of(store.io_properties)
     backing = store
-    if auth is not None:
-        store = AccessControlledStore(backing, current_principal)
+    store = AccessControlledStore(backing, current_principal)  # grants (if any) and audit
     catalog = IcebergCatalog(store, warehouse, roots, io)
     app = FastAPI(
         title="spark-lakeversion",
@@ -134,7 +135,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         redoc_url=None,
         default_response_class=SafeJSONResponse,
     )
-    ctx = ServerContext(store, catalog, limits, auth, backing if auth is not None else None)
+    ctx = ServerContext(store, catalog, limits, auth, backing)
     app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
                    audit_routes.router,
@@ -148,5 +149,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     app.add_middleware(InputBoundary, limits=limits)
     if auth is not None:
         app.add_middleware(Authentication, config=auth)
+    else:
+        app.add_middleware(ClientAuthor)  # the audit trail names the client's author
     app.add_middleware(ErrorBoundary)
     return app

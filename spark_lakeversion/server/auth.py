@@ -6,6 +6,10 @@ constant time) and sets it for the request in a context variable; handlers and t
 threads they start see it through `current_principal`, which `AccessControlledStore`
 asks on every operation. No principal means 401 before any body is read. The token is never
 logged, echoed or audited.
+
+Without authentication, `ClientAuthor` sets an unrestricted principal named by the
+client's `X-Lakeversion-Author` header (`anonymous` without one), so the audit trail
+records on every server: it names who said they were, not who was proven to be.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.auth.config import AuthConfig
-from spark_lakeversion.auth.grants import Principal
+from spark_lakeversion.auth.grants import ANONYMOUS, Principal
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.limits import DEFAULT_LIMITS, check_text
 
 #: outside a request nobody is authenticated: no grants, so every check fails closed
 NOBODY = Principal("unauthenticated")
@@ -56,6 +62,38 @@ class Authentication:
             await _unauthorized(scope, send)
             return
         reset = _CURRENT.set(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _CURRENT.reset(reset)
+
+
+def client_author(headers: list[tuple[bytes, bytes]]) -> Principal:
+    """The unrestricted principal a server without authentication acts as: named by the
+    `X-Lakeversion-Author` header when it is a valid commit author, else `anonymous`."""
+    for name, value in headers:
+        if name == b"x-lakeversion-author":
+            author = value.decode("utf-8", "replace").strip()
+            try:
+                check_text(author, "X-Lakeversion-Author",
+                           DEFAULT_LIMITS.max_property_value_bytes, "max_property_value_bytes")
+            except InvalidInput:
+                return ANONYMOUS
+            return Principal(author, unrestricted=True) if author else ANONYMOUS
+    return ANONYMOUS
+
+
+class ClientAuthor:
+    """No authentication: every request acts as `client_author(headers)`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        reset = _CURRENT.set(client_author(scope.get("headers", [])))
         try:
             await self.app(scope, receive, send)
         finally:

@@ -21,16 +21,17 @@ class ServerContext:
     """The store, the Iceberg catalog over it (with the allowed roots and the FileIO
     configuration), and the server's limits.
 
-    With authentication, `store` is the per-principal `AccessControlledStore` over
-    `backing` (the request's principal comes from `server.auth.current_principal`), so
-    every router checks grants without knowing about them."""
+    `store` is the per-principal `AccessControlledStore` over `backing` (the request's
+    principal comes from `server.auth.current_principal`; without authentication, the
+    client's author, unrestricted), so every router checks grants and leaves audit records
+    without knowing about them."""
 
     store: VersionStore
     catalog: IcebergCatalog
     limits: Limits
     #: who may call; None: no authentication (loopback only)
     auth: AuthConfig | None = None
-    #: the store itself, under `store`'s access checks (None: `store` is unwrapped)
+    #: the store itself, under `store`'s access checks and audit
     backing: VersionStore | None = None
 
     @property

@@ -81,8 +81,9 @@ def ref_sentence(ref: str) -> str:
     return f" Ref: {ref}."
 
 
-def table_not_found(table: object, ref: str) -> IcebergError:
-    return no_such_table(f"Table does not exist: {table}.{ref_sentence(ref)}")
+def table_not_found(table: object, ref: str, hint: str = "") -> IcebergError:
+    """`hint`: a "did you mean" (`versioning.suggest.table_hint`), after the ref."""
+    return no_such_table(f"Table does not exist: {table}.{ref_sentence(ref)}{hint}")
 
 
 def namespace_not_found(namespace: str, ref: str) -> IcebergError:

@@ -58,6 +58,7 @@ from spark_lakeversion.versioning.names import (
     parse_ref_expression,
 )
 from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.suggest import rehint
 
 T = TypeVar("T")
 log = logging.getLogger("spark_lakeversion.audit")
@@ -110,7 +111,11 @@ class AccessControlledStore(VersionStore):
         if not is_commit_hash(base) or self._is_ref(base):
             self._require(who, READ, base, operation)
             return
-        if not self._reads_commit(who, self.inner.resolve(base).commit_id):
+        try:
+            commit_id = self.inner.resolve(base).commit_id
+        except RefNotFound as exc:
+            raise self._rehinted(who, exc) from None
+        if not self._reads_commit(who, commit_id):
             raise self._denied(who, READ, f"commit {base}", operation)
 
     def _reads_commit(self, who: Principal, commit_id: str) -> bool:
@@ -144,7 +149,10 @@ class AccessControlledStore(VersionStore):
         who = self._principal()
         for expression in expressions:
             self._require_read(who, expression, operation)
-        return call()
+        try:
+            return call()
+        except RefNotFound as exc:
+            raise self._rehinted(who, exc) from None
 
     def _mutate(self, operation: str, ref: str,
                 needs: Sequence[tuple[Permission, str]], reads: Iterable[str],
@@ -159,9 +167,17 @@ class AccessControlledStore(VersionStore):
             result = call(who)
         except LakeVersionError as exc:
             self._audit(who, operation, ref, Outcome.FAILED, exc.code)
+            if isinstance(exc, RefNotFound):
+                raise self._rehinted(who, exc) from None
             raise
         self._audit(who, operation, ref, Outcome.DONE)
         return result
+
+    def _rehinted(self, who: Principal, error: RefNotFound) -> RefNotFound:
+        """The error's "did you mean" chosen among the refs `who` may read only."""
+        if who.may_everywhere(READ):
+            return error
+        return rehint(error, who.readable(r.name for r in self.inner.list_refs()))
 
     def _authored(self, who: Principal, author: str | None,
                   properties: Mapping[str, str] | None) -> tuple[str | None, dict[str, str]]:
@@ -188,8 +204,10 @@ class AccessControlledStore(VersionStore):
 
     def delete_ref(self, name: str, type: RefType | None = None,
                    expected_head: str | None = None, force: bool = False) -> None:
-        """`force` (deleting a protected branch) needs `admin` too."""
-        needs = [(DELETE, name)] + ([(ADMIN, name)] if force else [])
+        """`force` deletes a branch with commits no other ref holds (`delete` is enough) or
+        a protected branch (that needs `admin` too)."""
+        protected = force and name in self.inner.protected_branches()
+        needs = [(DELETE, name)] + ([(ADMIN, name)] if protected else [])
         self._mutate("delete_ref", name, needs, [],
                      lambda _: self.inner.delete_ref(name, type, expected_head, force=force))
 

@@ -151,7 +151,9 @@ class VersionStore(ABC):
     @abstractmethod
     def delete_ref(self, name: str, type: RefType | None = None,
                    expected_head: str | None = None, force: bool = False) -> None:
-        """A protected branch is deleted only with `force` (an admin action)."""
+        """A branch holding commits that no other branch or tag holds (`UnmergedBranch`,
+        naming how many) or a protected branch (an admin action) is deleted only with
+        `force`, as git's ``-D``."""
 
     @abstractmethod
     def assign_ref(self, name: str, to: str, expected_head: str | None = None,

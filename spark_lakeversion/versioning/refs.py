@@ -6,6 +6,7 @@ resolution of ref expressions (`names.py`), time travel through the reflog inclu
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     ReferenceConflict,
     RefNotFound,
+    UnmergedBranch,
 )
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import Commit, Ref, RefType, ResolvedRef
@@ -34,9 +36,19 @@ from spark_lakeversion.versioning.protection import (
     require_published,
 )
 from spark_lakeversion.versioning.retention import require_retained
+from spark_lakeversion.versioning.suggest import ref_not_found
 
 #: compare-and-swap attempts before a write on a branch that keeps moving gives up
 MAX_CAS_ATTEMPTS = 100
+
+
+def unmerged_error(branch: str, lost: int) -> UnmergedBranch:
+    """The refusal to delete a branch holding commits no other ref holds (git's ``-d``)."""
+    return UnmergedBranch(
+        f"branch {branch!r} has {lost} commit(s) that no other branch or tag contains (not "
+        f"merged into {DEFAULT_BRANCH!r}): deleting it would lose them; merge it first, or "
+        f"delete it anyway with force (CLI `branch delete {branch} --force`, SQL "
+        f"`DROP BRANCH {branch} FORCE`, Python `.delete(force=True)`)")
 
 
 class RefStore(VersionStore):
@@ -59,8 +71,11 @@ class RefStore(VersionStore):
         validate_ref_name(name)
         ref = self.storage.find_ref(name)
         if ref is None:
-            raise RefNotFound(f"no branch or tag named {name!r}")
+            raise self._ref_not_found(f"no branch or tag named {name!r}", name)
         return ref
+
+    def _ref_not_found(self, message: str, name: str) -> RefNotFound:
+        return ref_not_found(message, name, (r.name for r in self.storage.list_refs()))
 
     def create_ref(self, name: str, type: RefType = RefType.BRANCH,
                    from_ref: str = DEFAULT_BRANCH) -> Ref:
@@ -82,14 +97,56 @@ class RefStore(VersionStore):
         if ref.type is RefType.BRANCH and name == DEFAULT_BRANCH:
             raise InvalidInput(f"the default branch {DEFAULT_BRANCH!r} cannot be deleted")
         expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
-        with self.storage.writing() as tx:
-            if not force and ref.type is RefType.BRANCH:
-                check_not_protected(tx, name, "deleting it (without force)")
-            deleted = tx.delete_ref(name, expected)
-            if deleted and ref.type is RefType.BRANCH:
-                tx.set_protected(name, False)  # a new branch of that name starts unprotected
-        if not deleted:
-            raise ReferenceConflict(f"{name!r} is no longer at {expected}: not deleted")
+        check_merged = not force and ref.type is RefType.BRANCH
+        for _ in range(MAX_CAS_ATTEMPTS):
+            # the walk reads commits outside the write transaction; the transaction then
+            # checks that no ref moved since, so a concurrent delete cannot orphan commits
+            heads = self._read_heads() if check_merged else {}
+            lost = self._lost_commits(heads, name, expected) if check_merged else 0
+            with self.storage.writing() as tx:
+                if check_merged:
+                    check_not_protected(tx, name, "deleting it (without force)")
+                    if tx.heads() != heads:
+                        continue
+                    if lost:
+                        raise unmerged_error(name, lost)
+                deleted = tx.delete_ref(name, expected)
+                if deleted and ref.type is RefType.BRANCH:
+                    tx.set_protected(name, False)  # a new branch of that name starts unprotected
+            if not deleted:
+                raise ReferenceConflict(f"{name!r} is no longer at {expected}: not deleted")
+            return
+        raise ReferenceConflict(f"refs kept moving while deleting {name!r}: retry")
+
+    def _lost_commits(self, heads: dict[str, str], name: str, head: str) -> int:
+        """How many commits reachable from `head` no other ref reaches (git's
+        ``rev-list head --not --all``): walked newest generation first, so a commit's flags
+        are final when it is popped, and only down to where every side meets."""
+        others = [h for n, h in heads.items() if n != name]
+        if head in others:
+            return 0
+        generation = self.objects.generation
+        flags: dict[str, int] = {h: 2 for h in others}
+        flags[head] = 1
+        heap = [(-generation(c), c) for c in flags]
+        heapq.heapify(heap)
+        pending, lost = 1, 0  # queued commits only `head` reaches; how many were popped
+        while heap and pending:
+            _, commit_id = heapq.heappop(heap)
+            flag = flags[commit_id]
+            if flag == 1:
+                pending -= 1
+                lost += 1
+            for parent in self.objects.commit(commit_id).parents:
+                old = flags.get(parent)
+                new = (old or 0) | flag
+                if old is None:
+                    heapq.heappush(heap, (-generation(parent), parent))
+                    pending += new == 1
+                elif old == 1 and new != 1:
+                    pending -= 1
+                flags[parent] = new
+        return lost
 
     def assign_ref(self, name: str, to: str, expected_head: str | None = None,
                    force: bool = False) -> Ref:
@@ -154,7 +211,8 @@ class RefStore(VersionStore):
         elif is_commit_hash(expr.base):
             head = self.objects.expand_hash(expr.base)
         else:
-            raise RefNotFound(f"no branch, tag or commit named {expr.base!r}")
+            raise self._ref_not_found(f"no branch, tag or commit named {expr.base!r}",
+                                      expr.base)
         if expr.reflog is not None:
             if ref is None:
                 raise RefNotFound(f"{expression!r}: no branch or tag named {expr.base!r} "

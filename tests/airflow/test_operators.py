@@ -109,7 +109,7 @@ def test_failed_checks_fail_the_merge_task_and_keep_the_branch(prefix: str,
     assert any('"name": "positive_ids"' in line and '"violations": 1' in line
                for line in lines)
     # once debugged, the kept branch goes; the same DAG with good data passes the gate
-    catalog.branch(f"{prefix}_work").delete()
+    catalog.branch(f"{prefix}_work").delete(force=True)
     good = load_dag(DAGS, "lv_gated").test(run_conf={"prefix": prefix, "value": 9})
     assert set(states(good).values()) == {"success"}
     assert rows(connection, target.name) == [1, 9]

@@ -28,7 +28,7 @@ def fails(ctx: Any) -> tuple[bool, str]:
 
 def table(version: int) -> Content:
     return Content(ContentType.DELTA_TABLE, "orders",
-                   {"location": "s3://lake/orders", "version": version})
+                   {"location": "file:///lake/orders", "version": version})
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])

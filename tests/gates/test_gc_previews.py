@@ -25,7 +25,8 @@ def test_gc_keeps_preview_files_within_retention(lake: Lake) -> None:
         store.merge("dev", "main")
     preview = caught.value.preview
     assert preview is not None
-    store.delete_ref("dev")  # the preview is the only thing still reading dev's data file
+    # the preview is the only thing still reading dev's data file
+    store.delete_ref("dev", force=True)
     preview_metadata = Path(str(store.get_content(preview, "db.t").fields[
         "metadata_location"]).removeprefix("file://"))
     assert preview_metadata.is_file()

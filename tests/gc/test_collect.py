@@ -66,7 +66,7 @@ def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: Lake) -> None
     assert kept.deleted == 0 and kept.garbage == []  # dev still holds them
 
     reads_before = {"main": lake.read("main")}
-    lake.store.delete_ref("dev")
+    lake.store.delete_ref("dev", force=True)
     on_disk = lake.files()
     report = gc(lake, older_than="1d")
     assert {f.path for f in report.garbage} == dev_files
@@ -88,7 +88,7 @@ def test_gc_never_breaks_a_read_at_any_retained_ref(lake: Lake) -> None:
     lake.append("feature", "b", [21])
     lake.append("feature", "a", [3])
     lake.store.merge("feature", "main")
-    lake.store.delete_ref("feature")
+    lake.store.delete_ref("feature", force=True)
     lake.append("main", "b", [22])
     before_recreate = lake.files()
     # dropped and re-created, at a location of its own (as the REST catalog does: a
@@ -132,7 +132,7 @@ def test_history_within_the_window_stays_readable(lake: Lake) -> None:
 
 def test_a_dry_run_deletes_nothing(lake: Lake) -> None:
     _, dev_files = branched(lake)
-    lake.store.delete_ref("dev")
+    lake.store.delete_ref("dev", force=True)
     lake.age()
     on_disk = lake.files()
     report = gc(lake, older_than="1d", dry_run=True)
@@ -144,7 +144,7 @@ def test_a_dry_run_deletes_nothing(lake: Lake) -> None:
 
 def test_files_younger_than_the_grace_period_are_kept(lake: Lake) -> None:
     _, dev_files = branched(lake)
-    lake.store.delete_ref("dev")
+    lake.store.delete_ref("dev", force=True)
     old = set(sorted(dev_files)[: len(dev_files) // 2])
     lake.age(paths=lake.files() - (dev_files - old))  # half of dev's files stay young
     report = gc(lake, older_than="3h")
@@ -199,7 +199,7 @@ def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> No
 
 def test_unreadable_history_skips_that_table_and_collects_the_rest(lake: Lake) -> None:
     _, dev_files = branched(lake)
-    lake.store.delete_ref("dev")
+    lake.store.delete_ref("dev", force=True)
     content = lake.store.get_content("main", "db.b")
     assert content is not None
     missing = content.fields["metadata_location"]
@@ -243,7 +243,7 @@ def test_a_commit_landing_after_the_listing_is_respected(tmp_path: Path) -> None
     lake.store.create_ref("dev", RefType.BRANCH, "main")
     lake.append("dev", "a", [2])
     dev_state = lake.store.get_content("dev", "db.a")
-    lake.store.delete_ref("dev")  # dev's files are garbage now...
+    lake.store.delete_ref("dev", force=True)  # dev's files are garbage now...
     lake.age()
 
     def slow_writer_commits() -> None:  # ...until a writer commits that state to main

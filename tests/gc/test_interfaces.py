@@ -34,7 +34,7 @@ def dropped_branch(tmp_path: Path) -> Iterator[tuple[str, Lake, set[str]]]:
     store.create_ref("dev", RefType.BRANCH, "main")
     lake.append("dev", "a", [2])
     garbage = lake.files() - before
-    store.delete_ref("dev")
+    store.delete_ref("dev", force=True)
     lake.age()
     yield url, lake, garbage
     store.close()
@@ -133,7 +133,7 @@ def test_tables_written_through_the_rest_server(tmp_path: Path) -> None:
         _age(_warehouse_files(warehouse))
 
         assert api.post("/gc", json={"older_than": "1d"}).json()["garbage_files"] == 0
-        api.post("/refs/delete", json={"name": "dev"}).raise_for_status()
+        api.post("/refs/delete", json={"name": "dev", "force": True}).raise_for_status()
         # a client over http runs gc on the server: Python API and CLI
         remote = RestVersionStore(server.url)
         dry = collect_garbage(remote, older_than="1d", dry_run=True)

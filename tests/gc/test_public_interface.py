@@ -65,7 +65,7 @@ def lake(tmp_path: Path) -> Iterator[tuple[Lake, str, dict[str, set[str]]]]:
     before = lake.files()
     lake.append("gone", "a", [4])
     gone = lake.files() - before
-    store.delete_ref("gone")
+    store.delete_ref("gone", force=True)
     lake.age()
     yield lake, url, {"dropped_table": b_files, "reflog_only": reflog_only, "gone": gone}
     store.close()

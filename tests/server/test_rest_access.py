@@ -80,6 +80,12 @@ def _prepared_branch(site: AuthedServer, prefix: str) -> str:
     return name
 
 
+def _protected_branch(site: AuthedServer, prefix: str) -> str:
+    name = _prepared_branch(site, prefix)
+    site.server.store.protect_branch(name)
+    return name
+
+
 OPERATIONS: dict[str, tuple[Callable[[AuthedServer, RestVersionStore], Any], set[str]]] = {
     "read main": (lambda site, s: s.log("main"), {"admin", "etl", "analyst"}),
     "read secret": (lambda site, s: s.list_keys("secret"), {"admin", "analyst"}),
@@ -93,8 +99,11 @@ OPERATIONS: dict[str, tuple[Callable[[AuthedServer, RestVersionStore], Any], set
     "create main-like": (lambda site, s: s.create_ref(fresh("mainx")), {"admin"}),
     "tag rel-*": (lambda site, s: s.create_ref(fresh("rel-"), RefType.TAG), {"admin", "etl"}),
     "tag v*": (lambda site, s: s.create_ref(fresh("v"), RefType.TAG), {"admin"}),
-    "delete etl-*": (lambda site, s: s.delete_ref(_prepared_branch(site, "etl-d")),
-                     {"admin", "etl"}),
+    "delete etl-*": (lambda site, s: s.delete_ref(
+        site.server.store.create_ref(fresh("etl-d")).name), {"admin", "etl"}),
+    # unmerged commits: `force` needs `delete` only (a protected branch needs admin, below)
+    "force-delete unmerged etl-*": (lambda site, s: s.delete_ref(
+        _prepared_branch(site, "etl-u"), force=True), {"admin", "etl"}),
     "delete tag rel-*": (lambda site, s: s.delete_ref(
         site.server.store.create_ref(fresh("rel-"), RefType.TAG).name), {"admin", "etl"}),
     "merge into main": (lambda site, s: s.merge(_prepared_branch(site, "etl-m"), "main"),
@@ -110,8 +119,8 @@ OPERATIONS: dict[str, tuple[Callable[[AuthedServer, RestVersionStore], Any], set
     "add check on etl-*": (lambda site, s: s.add_check(CheckSpec(
         _prepared_branch(site, "etl-c"), "c", CheckKind.SQL, "SELECT 1 WHERE false")),
         {"admin"}),
-    "force-delete etl-*": (lambda site, s: s.delete_ref(_prepared_branch(site, "etl-f"),
-                                                        force=True), {"admin"}),
+    "force-delete protected etl-*": (lambda site, s: s.delete_ref(
+        _protected_branch(site, "etl-f"), force=True), {"admin"}),
 }
 
 
@@ -130,14 +139,16 @@ def test_api_v1_matrix(authed: AuthedServer, who: str, operation: str) -> None:
         with pytest.raises(Forbidden) as err:
             call(authed, store)
         assert f"principal {who!r} lacks" in err.value.message
-        assert (authed.server.store.protected_branches(),
-                authed.server.store.list_checks()) == settings
-        # setup of the case (a prepared branch) may add refs; none that existed changed
+        # setup of the case (a prepared, maybe protected, branch) may add refs; none that
+        # existed changed
         after = {r[0]: r for r in authed.refs()}
+        made = set(after) - {r[0] for r in before}
+        assert (authed.server.store.protected_branches() - made,
+                authed.server.store.list_checks()) == settings
         assert all(after.get(r[0]) == r for r in before)
         assert set(after) - {r[0] for r in before} <= {
             n for n in after if n.startswith(("etl-d", "etl-m", "etl-p", "etl-c", "etl-f",
-                                              "rel-"))}
+                                              "etl-u", "rel-"))}
     finally:
         store.close()
 

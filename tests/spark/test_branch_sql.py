@@ -88,7 +88,7 @@ def test_use_branch_switches_unqualified_names(orders: Lake) -> None:
         orders.sql("INSERT INTO {lv}.db.t VALUES (3, 'c')")
         assert orders.ids("db.t") == [1, 2, 3]
         assert orders.ids("db@main.t") == [1, 2]
-        assert orders.rows("SHOW LOG LIMIT 1")[0].message.startswith("append db.t")
+        assert orders.rows("SHOW LOG LIMIT 1")[0].message == "append 1 row (1 file) to db.t"
     finally:
         orders.sql("USE BRANCH main")
     assert orders.ids("db.t") == [1, 2]
@@ -174,7 +174,7 @@ def test_show_diff_and_log(orders: Lake) -> None:
     assert [(r.table, r.kind) for r in diff] == [("db.t", "CHANGED")]
     assert diff[0].from_metadata != diff[0].to_metadata
     log = orders.rows("SHOW LOG ON dev LIMIT 2")
-    assert len(log) == 2 and log[0].message.startswith("append db.t")
+    assert len(log) == 2 and log[0].message == "append 1 row (1 file) to db.t"
 
 
 def test_commits_carry_spark_application_id_and_name(orders: Lake) -> None:

@@ -93,7 +93,7 @@ def test_gc_after_dropping_a_branch_reclaims_its_files_and_keeps_every_read(
                           older_than="0s", keep_commits_since="0s",
                           dry_run=True)
     assert not dry.garbage  # dev still reaches its files
-    lake.sql("DROP BRANCH dev")
+    lake.sql("DROP BRANCH dev FORCE")
     dry = collect_garbage(lake.server.store, roots=[lake.server.warehouse], force=True,
                           older_than="0s", keep_commits_since="0s",
                           dry_run=True)

@@ -48,7 +48,7 @@ def build(store: VersionStore) -> History:
     d1 = put("dev", "db.c", 4)
     store.create_ref("gone", RefType.BRANCH, "main")
     g1 = put("gone", "db.d", 5)
-    store.delete_ref("gone")
+    store.delete_ref("gone", force=True)
     return History(c1, c2, c3, d1, g1)
 
 
@@ -110,7 +110,7 @@ def test_every_operation_from_collected_history_is_refused(store: VersionStore) 
     h = build(store)
     # before any gc run, every commit is usable
     assert store.create_ref("early", RefType.BRANCH, h.c1).head == h.c1
-    store.delete_ref("early")
+    store.delete_ref("early", force=True)
     collect(store)
     check_refusals(store, h)
     check_allowed(store, h)

@@ -19,7 +19,7 @@ def test_reflog_lists_every_movement_since_a_time_oldest_first(store: VersionSto
     store.create_ref("dev", RefType.BRANCH, "main")
     c1 = store.commit("dev", [Put(Key.of("db.t"), table("t1", "v1"))], message="one")
     store.create_ref("v1", RefType.TAG, "dev")
-    store.delete_ref("dev")
+    store.delete_ref("dev", force=True)
     entries = store.reflog(datetime(2001, 1, 1, tzinfo=timezone.utc))
     assert [(e.name, e.head, e.operation) for e in entries] == [
         ("main", start, "init"), ("dev", start, "create branch"), ("dev", c1.id, "commit"),
@@ -52,7 +52,7 @@ def test_table_states_holds_every_table_state_ever_recorded_once(
     store.commit("dev", [Put(Key.of("db.b"), table("b", "1")),
                          Put(Key.of("db.c"), table("a", "1"))], message="two")
     store.commit("dev", [Delete(Key.of("db.b"))], message="drop")
-    store.delete_ref("dev")
+    store.delete_ref("dev", force=True)
     states = list(store.iter_table_states())
     assert sorted((c.id, c.fields["version"]) for c in states) == [("a", "1"), ("b", "1")]
 

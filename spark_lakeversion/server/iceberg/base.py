@@ -21,11 +21,17 @@ from spark_lakeversion.locations import (
     table_location,
 )
 from spark_lakeversion.model import Content, ContentType, Key, Operation
-from spark_lakeversion.server.errors import bad_request, namespace_not_found
+from spark_lakeversion.server.errors import (
+    IcebergError,
+    bad_request,
+    namespace_not_found,
+    table_not_found,
+)
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import Address, resolve_address, split_namespace
 from spark_lakeversion.server.iceberg.commits import commit_to_store
 from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.versioning.suggest import table_hint
 
 
 class CatalogBase:
@@ -81,6 +87,13 @@ class CatalogBase:
         if content is not None and content.type is not ContentType.ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
+
+    def _missing_table(self, addr: Address, key: Key) -> IcebergError:
+        """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
+        tables = [k for k, c in self.store.list_keys(addr.commit_id, Key(key.namespace))
+                  if c.type is ContentType.ICEBERG_TABLE and k.namespace == key.namespace] \
+            if key.namespace else []
+        return table_not_found(key, addr.resolved.expression, table_hint(key, tables))
 
     def _namespace(self, addr: Address) -> Content | None:
         """The namespace created at this key (its properties), None if it was not created."""

@@ -35,7 +35,6 @@ from spark_lakeversion.server.errors import (
     commit_failed,
     ref_sentence,
     table_already_exists,
-    table_not_found,
 )
 from spark_lakeversion.server.headers import CommitMeta
 from spark_lakeversion.server.iceberg.addressing import (
@@ -47,6 +46,7 @@ from spark_lakeversion.server.iceberg.commits import (
     Planned,
     apply_updates,
     check_no_mutual_overlap,
+    describe_change,
     describe_updates,
 )
 from spark_lakeversion.server.iceberg.requests import (
@@ -85,7 +85,7 @@ class IcebergCatalog(ViewCatalog):
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._table(addr, table)
         if content is None:
-            raise table_not_found(key, addr.resolved.expression)
+            raise self._missing_table(addr, key)
         location = fmt.metadata_location_of(content)
         return LoadedTable(self.read_metadata(location), location)
 
@@ -146,7 +146,7 @@ class IcebergCatalog(ViewCatalog):
         key, content = self._table(addr, name)
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
-            raise table_not_found(key, addr.resolved.expression)
+            raise self._missing_table(addr, key)
         if content is None and self.store.get_content(addr.commit_id, key) is not None:
             raise already_exists(f"{key} exists and is not an Iceberg table")
         if content is not None and creating:
@@ -167,15 +167,19 @@ class IcebergCatalog(ViewCatalog):
             # the UUID is the table's identity across refs: merges tell a changed table
             # from a dropped-and-recreated one by it
             raise bad_request(f"{key}: an existing table's UUID cannot change")
-        operation, props = describe_updates(updates)
+        operation, props, snapshots = describe_updates(updates)
         if base is not None and base_location is not None and not updates:
             return Planned(key, fmt.iceberg_content(base, base_location), base, base_location,
                             False, operation, props)
         metadata = apply_updates(key, base, base_location, updates)
         self.check_metadata(key, metadata, base)
         location = self.write_metadata(metadata, base_location)
+        description = describe_change(operation, key, snapshots)
+        if base is None:  # a staged create (CTAS): the table, then what its snapshot holds
+            operation = "create"
+            description = f"create table {key}" + (f"; {description}" if snapshots else "")
         return Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
-                        True, "create" if base is None else operation, props, base)
+                        True, operation, props, base, description)
 
     def commit_table(self, prefix: str | None, namespace: str, table: str, body: Any,
                      meta: CommitMeta) -> LoadedTable:
@@ -184,10 +188,7 @@ class IcebergCatalog(ViewCatalog):
         addr.branch()
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
-            snapshot = plan.props.get("iceberg.snapshot-id")
-            message = f"{plan.operation} {plan.key}" + (f" (snapshot {snapshot})" if snapshot
-                                                         else "")
-            self._commit(addr, [Put(plan.key, plan.content)], meta, message,
+            self._commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
                          {"iceberg.operation": plan.operation, "iceberg.table": str(plan.key),
                           **plan.props}, written=[plan.location],
                          changes=[(plan.base, plan.metadata)])
@@ -234,7 +235,7 @@ class IcebergCatalog(ViewCatalog):
             return
         tables = ", ".join(str(p.key) for p in changed)
         self._commit(first, [Put(p.key, p.content) for p in changed], meta,
-                     f"transaction on {tables}",
+                     "transaction: " + "; ".join(p.description for p in changed),
                      {"iceberg.operation": "transaction", "iceberg.tables": tables},
                      written=[p.location for p in changed],
                      changes=[(p.base, p.metadata) for p in changed])
@@ -245,7 +246,7 @@ class IcebergCatalog(ViewCatalog):
         addr.branch()
         key, content = self._table(addr, table)
         if content is None:
-            raise table_not_found(key, addr.resolved.expression)
+            raise self._missing_table(addr, key)
         self._commit(addr, [Delete(key)], meta, f"drop table {key}" + (" (purge)" if purge else ""),
                      {"iceberg.operation": "drop", "iceberg.table": str(key),
                       "iceberg.purge-requested": str(purge).lower()})
@@ -264,7 +265,7 @@ class IcebergCatalog(ViewCatalog):
         dst = dst.at(src.resolved)
         src_key, content = self._table(src, req.source.name)
         if content is None:
-            raise table_not_found(src_key, src.resolved.expression)
+            raise self._missing_table(src, src_key)
         dst_key = dst.new_key(req.destination.name)
         if self.store.get_content(src.commit_id, dst_key) is not None:
             raise table_already_exists(dst_key, src.resolved.expression)

@@ -46,17 +46,62 @@ from spark_lakeversion.versioning.interface import VersionStore
 log = logging.getLogger("spark_lakeversion.server.iceberg")
 
 
-def describe_updates(updates: Sequence[TableUpdate]) -> tuple[str, dict[str, Any]]:
-    """Operation name and snapshot id of a commit, for its default message and properties."""
-    snapshot = None
-    for update in updates:
-        if isinstance(update, AddSnapshotUpdate):
-            snapshot = update.snapshot
-    if snapshot is not None:
-        operation = snapshot.summary.operation.value if snapshot.summary else "snapshot"
-        return operation, {"iceberg.snapshot-id": snapshot.snapshot_id}
+def describe_updates(updates: Sequence[TableUpdate]
+                     ) -> tuple[str, dict[str, Any], list[tuple[str, Mapping[str, str]]]]:
+    """Operation name and snapshot id of a commit (its last snapshot's), for its
+    properties, and every new snapshot's operation and summary, for its default message
+    (`describe_change`)."""
+    snapshots = [u.snapshot for u in updates if isinstance(u, AddSnapshotUpdate)]
+    described: list[tuple[str, Mapping[str, str]]] = [
+        (s.summary.operation.value if s.summary else "snapshot",
+         dict(s.summary.additional_properties) if s.summary else {})
+        for s in snapshots]
+    if snapshots:
+        return described[-1][0], {"iceberg.snapshot-id": snapshots[-1].snapshot_id}, described
     actions = list(dict.fromkeys(u.action for u in updates))
-    return (", ".join(actions) or "no-op"), {}
+    return (", ".join(actions) or "no-op"), {}, []
+
+
+def _amount(summary: Mapping[str, str], rows: Sequence[str], files: Sequence[str],
+            file_word: str = "file") -> str | None:
+    """``1,000 rows (2 files)`` from the summary's counters (None when they are all 0)."""
+    def total(names: Sequence[str]) -> int:
+        return sum(int(summary.get(n, "0")) if str(summary.get(n, "0")).isdigit() else 0
+                   for n in names)
+
+    n_rows, n_files = total(rows), total(files)
+    if not n_rows and not n_files:
+        return None
+    text = f"{n_rows:,} row{'' if n_rows == 1 else 's'}"
+    return text + (f" ({n_files:,} {file_word}{'' if n_files == 1 else 's'})" if n_files
+                   else "")
+
+
+def describe_change(operation: str, key: Key,
+                    snapshots: Sequence[tuple[str, Mapping[str, str]]]) -> str:
+    """What a table commit did, from its snapshots' summaries: `append 1,000 rows (2 files)
+    to db.t`, `delete 3 rows (1 file) from db.t`, `overwrite db.t: 5 rows (1 file) added, 3
+    rows (1 file) removed`, joined by `; ` when one commit adds several snapshots; without
+    a snapshot, the operation (or metadata updates) and the table."""
+    if not snapshots:
+        return f"{operation} {key}"
+    return "; ".join(_describe_snapshot(op, key, summary) for op, summary in snapshots)
+
+
+def _describe_snapshot(operation: str, key: Key, summary: Mapping[str, str]) -> str:
+    added = _amount(summary, ["added-records"], ["added-data-files"])
+    removed = _amount(summary, ["deleted-records"], ["deleted-data-files"])
+    marked = _amount(summary, ["added-position-deletes", "added-equality-deletes"],
+                     ["added-delete-files"], "delete file")
+    if operation == "append" and added:
+        return f"append {added} to {key}"
+    if operation == "delete" and (removed or marked) and not added:
+        return f"delete {removed or marked} from {key}"
+    parts = [f"{added} added" if added else "", f"{removed} removed" if removed else "",
+             f"{marked} deleted" if marked else ""]
+    if any(parts):
+        return f"{operation} {key}: " + ", ".join(p for p in parts if p)
+    return f"{operation} {key}"
 
 
 @dataclass
@@ -71,6 +116,7 @@ class Planned:
     operation: str
     props: dict[str, Any]
     base: TableMetadata | None = None  # what the change applied to (None: a new table)
+    description: str = ""  # the default commit message (`describe_change`)
 
 
 class GcRefused(IcebergError):

@@ -83,7 +83,7 @@ def test_gc_keeps_every_retained_read_and_reclaims_a_dropped_branch(events: Cata
         assert rows(handle) == expected and independent_rows(handle.state()) == expected
     dev_files = {f for f in data_files(root) if f.startswith(unquote(dev_dir[7:]))}
     assert dev_files  # dev's own files: only dev reaches them
-    events.branch("dev").delete()
+    events.branch("dev").delete(force=True)
     _age(root, 3 * 86400)
     report = events.collect_garbage(roots=roots, older_than="1d", keep_commits_since="0s")
     deleted = {unquote(f.path[7:]) for f in report.garbage}

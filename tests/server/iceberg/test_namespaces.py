@@ -119,4 +119,5 @@ def test_error_texts_follow_the_reference_catalog(server: EmbeddedServer) -> Non
     # `db@ref` names its ref in the same separate sentence
     assert httpx.post(server.api_url + "/refs", json={"name": "dev"}).status_code == 201
     message = iceberg_error(ice.get("/namespaces/db@dev/tables/u"), 404, "NoSuchTableException")
-    assert message == "Table does not exist: db.u. Ref: dev."
+    # ...and a likely name after it ("did you mean", versioning/suggest.py)
+    assert message == "Table does not exist: db.u. Ref: dev. (did you mean 'db.t'?)"

@@ -229,6 +229,9 @@ public final class BranchSql {
             args.put("if_exists", true);
           }
           args.put("name", next("a " + b.toLowerCase(Locale.ROOT) + " name"));
+          if (b.equals("BRANCH") && accept("FORCE")) {
+            args.put("force", true);
+          }
           rest();
           return "drop_ref";
         case "SHOW BRANCHES":

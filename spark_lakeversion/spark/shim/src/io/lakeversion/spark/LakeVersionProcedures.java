@@ -67,17 +67,19 @@ final class LakeVersionProcedures {
         };
       case "drop_ref":
         return new Proc(catalog, DROP_ROWS, "delete a branch or tag",
-            req("name"), req("type"), opt("if_exists", B)) {
+            req("name"), req("type"), opt("if_exists", B), opt("force", B)) {
           @Override
           List<Object[]> run(Args a) {
+            // the default branch: the server's refusal says why, before the session's
             if (a.str("name").equals(catalog.currentRef())
+                && !a.str("name").equals(LakeVersionCatalog.DEFAULT_REF)
                 && a.str("type").equals("BRANCH")) {
               throw LakeVersionException.invalid("cannot drop branch '" + a.str("name")
                   + "': this session is using it (USE BRANCH another one first)");
             }
             ObjectNode body = LakeVersionClient.object()
                 .put("name", a.str("name")).put("type", a.str("type"))
-                .put("if_exists", a.bool("if_exists"));
+                .put("if_exists", a.bool("if_exists")).put("force", a.bool("force"));
             JsonNode r = catalog.client().post("/refs/delete", body);
             return List.<Object[]>of(new Object[] {
               a.str("name"), a.str("type"), r.path("deleted").asBoolean()});
