@@ -183,6 +183,7 @@ class CommitStore(RefStore):
                                                 changes, author or DEFAULT_AUTHOR, message,
                                                 props, "commit")
                     told = self._to_tell(tx, ref.name)
+                self.objects.written(commit)
                 if told:
                     self._committed(told, ref.name, head, commit, changes)
                 return commit

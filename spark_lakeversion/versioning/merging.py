@@ -95,8 +95,8 @@ class MergingStore(HistoryStore):
         target_ref = self._writable_branch(target)
         for _ in range(MAX_CAS_ATTEMPTS):
             # read for every round: a new check or protection applies at once
-            checks = self._merge_checks(target_ref.name)
-            if self._gated(checks) or target_ref.name in self.protected_branches():
+            checks, protected = self._merge_guards(target_ref.name)
+            if self._gated(checks) or protected:
                 return self._gated_merge(source, target_ref.name, options, props, checks)
             step = self._plan_merge(source, target_ref.name, options)
             if step.done is not None:
@@ -116,6 +116,11 @@ class MergingStore(HistoryStore):
     def _merge_checks(self, branch: str) -> list[Any]:
         """What guards merges into `branch` (`versioning.gates`): nothing here."""
         return []
+
+    def _merge_guards(self, branch: str) -> tuple[list[Any], bool]:
+        """`branch`'s merge checks and whether it is protected (`versioning.gates` reads
+        both in one transaction)."""
+        return self._merge_checks(branch), branch in self.protected_branches()
 
     def _gated(self, checks: list[Any]) -> bool:
         return False
@@ -210,9 +215,11 @@ class MergingStore(HistoryStore):
             if branch is not None:
                 _unprotected(tx, branch)
             self._require_retained(tx, parents[1:])
-            return self._write_commit(tx, branch, head, parents, head_root, changes,
-                                      author, message, properties, "merge",
-                                      self._cheaper_side(merge_input, changes))
+            commit = self._write_commit(tx, branch, head, parents, head_root, changes,
+                                        author, message, properties, "merge",
+                                        self._cheaper_side(merge_input, changes))
+        self.objects.written(commit)
+        return commit
 
     def _cheaper_side(self, merge_input: _MergeInput, changes: Mapping[Key, Content | None]
                       ) -> SameTree | None:

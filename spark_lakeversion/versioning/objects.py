@@ -83,6 +83,14 @@ class Objects:
         self.commits.put(commit_id, loaded)
         return loaded
 
+    def written(self, commit: Commit) -> None:
+        """`commit` was just stored (its transaction committed; not before, or a rolled
+        back commit would seem to exist): the next commit on its branch reads it as its
+        parent, from here. Its parents are read (cached) for its generation."""
+        if commit.parents:
+            generation = 1 + max(self.generation(p) for p in commit.parents)
+            self.commits.put(commit.id, (commit, generation))
+
     def commit(self, commit_id: str) -> Commit:
         return self.commit_and_generation(commit_id)[0]
 

@@ -83,6 +83,20 @@ def test_branches_are_isolated_and_cheap(store: VersionStore) -> None:
         store.get_ref("dev")
 
 
+def test_a_taken_name_is_refused_naming_what_holds_it_and_writes_nothing(
+        store: VersionStore) -> None:
+    store.commit("main", [Put(Key.of("t"), table("t", "1"))], message="1")
+    tag = store.create_ref("v1", RefType.TAG, "main")
+    store.commit("main", [Put(Key.of("t"), table("t", "2"))], message="2")
+    before = snapshot_of_store(store)
+    with pytest.raises(AlreadyExists, match="a tag named 'v1' already exists"):
+        store.create_ref("v1", RefType.BRANCH, "main")
+    with pytest.raises(AlreadyExists, match="a branch named 'main' already exists"):
+        store.create_ref("main", RefType.TAG, "v1")
+    assert store.get_ref("v1") == tag
+    assert snapshot_of_store(store) == before  # no ref, no reflog entry
+
+
 def test_tags_are_read_only(store: VersionStore) -> None:
     store.commit("main", [Put(Key.of("t"), table("t", "1"))], message="1")
     store.create_ref("v1", RefType.TAG, "main")

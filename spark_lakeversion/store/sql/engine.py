@@ -60,6 +60,7 @@ class Database:
         self._read_lock = self._write_lock if self.engine.pool.__class__ is StaticPool \
             else None
         self._insert_ignore_statements: dict[str, Any] = {}
+        self._insert_if_absent_statements: dict[str, Any] = {}
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -102,6 +103,23 @@ class Database:
                 statement = table.insert().prefix_with("OR IGNORE")
             self._insert_ignore_statements[table.name] = statement
         conn.execute(statement, rows)
+
+    def insert_if_absent(self, table: sa.Table, row: dict[str, Any], conn: Connection) -> bool:
+        """Insert one row unless its key is taken: whether it was inserted (one statement,
+        where a lookup and an insert would be two)."""
+        statement = self._insert_if_absent_statements.get(table.name)
+        if statement is None:
+            if self.dialect == "postgresql":  # psycopg reports no row count for this insert
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                statement = pg_insert(table).on_conflict_do_nothing() \
+                    .returning(*table.primary_key.columns)
+            else:
+                statement = table.insert().prefix_with("OR IGNORE")
+            self._insert_if_absent_statements[table.name] = statement
+        result = conn.execute(statement, row)
+        return result.first() is not None if self.dialect == "postgresql" \
+            else bool(result.rowcount)
 
     def close(self) -> None:
         self.engine.dispose()

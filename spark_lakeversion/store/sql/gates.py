@@ -51,8 +51,14 @@ def create(conn: Connection) -> None:
     gates_metadata.create_all(conn, checkfirst=True)
 
 
+# built once: every commit and merge reads them (building cost more than running)
+_PROTECTED = sa.select(protected_table.c.name)
+_ALL_CHECKS = sa.select(checks_table).order_by(checks_table.c.branch, checks_table.c.name)
+_BRANCH_CHECKS = _ALL_CHECKS.where(checks_table.c.branch == sa.bindparam("branch"))
+
+
 def protected(conn: Connection) -> set[str]:
-    return {str(r[0]) for r in conn.execute(sa.select(protected_table.c.name))}
+    return {str(r[0]) for r in conn.execute(_PROTECTED)}
 
 
 def set_protected(conn: Connection, branch: str, on: bool) -> bool:
@@ -68,12 +74,11 @@ def set_protected(conn: Connection, branch: str, on: bool) -> bool:
 
 
 def checks(conn: Connection, branch: str | None) -> list[CheckSpec]:
-    query = sa.select(checks_table).order_by(checks_table.c.branch, checks_table.c.name)
-    if branch is not None:
-        query = query.where(checks_table.c.branch == branch)
+    rows = conn.execute(_ALL_CHECKS) if branch is None \
+        else conn.execute(_BRANCH_CHECKS, {"branch": branch})
     return [CheckSpec(r.branch, r.name, CheckKind(r.kind), r.spec,
                       tuple(json.loads(r.tables)), float(r.timeout_s))
-            for r in conn.execute(query)]
+            for r in rows]
 
 
 def _exists_error(spec: CheckSpec) -> AlreadyExists:

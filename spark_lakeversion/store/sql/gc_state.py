@@ -47,16 +47,19 @@ def _from_row(row: Any) -> GcState:
                    _dt(row.started_us))
 
 
+# built once: every ref move reads or holds the state, and building the statement cost
+# more than running it
+_READ = sa.select(gc_state_table).where(gc_state_table.c.id == _ROW)
+_HOLD = _READ.with_for_update(read=True)
+
+
 def read(conn: Connection) -> GcState:
-    return _from_row(conn.execute(sa.select(gc_state_table)
-                                  .where(gc_state_table.c.id == _ROW)).first())
+    return _from_row(conn.execute(_READ).first())
 
 
 def hold(conn: Connection) -> GcState:
     """The state, locked against a new gc run until `conn`'s transaction ends."""
-    return _from_row(conn.execute(sa.select(gc_state_table)
-                                  .where(gc_state_table.c.id == _ROW)
-                                  .with_for_update(read=True)).first())
+    return _from_row(conn.execute(_HOLD).first())
 
 
 def begin(conn: Connection, cutoff: datetime, retained_since: datetime) -> GcState:

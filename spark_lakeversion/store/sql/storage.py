@@ -121,15 +121,13 @@ class _Writer(_Reader, StorageWriter):
                                           "ts_us": ts_us or _now_us(), "operation": operation})
 
     def create_ref(self, name: str, type: RefType, head: str, operation: str) -> None:
-        existing = self.conn.execute(SELECT_REF, {"ref_name": name}).first()
-        if existing is not None:
-            raise AlreadyExists(f"a {RefType(existing[1]).value.lower()} named {name!r} "
-                                "already exists")
-        try:
-            self.conn.execute(refs_table.insert().values(name=name, type=type.value,
-                                                         head=head))
-        except IntegrityError:  # created meanwhile (the transaction is rolled back)
-            raise AlreadyExists(f"a ref named {name!r} already exists") from None
+        # insert-if-absent: one statement on the hot path (branch creation); the ref
+        # already there is read only to name its type in the refusal
+        if not self.db.insert_if_absent(refs_table, {"name": name, "type": type.value,
+                                                     "head": head}, self.conn):
+            existing = self.conn.execute(SELECT_REF, {"ref_name": name}).first()
+            what = "a ref" if existing is None else f"a {RefType(existing[1]).value.lower()}"
+            raise AlreadyExists(f"{what} named {name!r} already exists")
         self._reflog(name, head, operation)
 
     def delete_ref(self, name: str, expected_head: str) -> bool:

@@ -182,6 +182,10 @@ class GatedStore(MergingStore):
     def _merge_checks(self, branch: str) -> list[Any]:
         return self.storage.checks(branch)  # read for every merge: a new check applies at once
 
+    def _merge_guards(self, branch: str) -> tuple[list[Any], bool]:
+        with self.storage.reading() as reader:  # one read where two were, for every merge
+            return reader.branch_checks(branch), branch in reader.protected_branches()
+
     def _gated(self, checks: list[Any]) -> bool:
         return any(c.kind is not CheckKind.NOTIFY for c in checks)
 
