@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
 if TYPE_CHECKING:
-    from spark_lakeversion.delta import DeltaHandle
+    from spark_lakeversion.formats.delta.handle import DeltaHandle
     from spark_lakeversion.gc import GcReport
     from spark_lakeversion.locations import AllowedRoots
     from spark_lakeversion.runs import Run
@@ -49,7 +49,7 @@ from spark_lakeversion.model import (
     ResolvedRef,
 )
 from spark_lakeversion.versioning import DEFAULT_BRANCH, MergeOptions, VersionStore, open_store
-from spark_lakeversion.versioning.names import parse_ref_expression, validate_ref_name
+from spark_lakeversion.versioning.names import expression_of, validate_ref_name
 from spark_lakeversion.versioning.suggest import key_not_found
 
 __all__ = [
@@ -98,14 +98,7 @@ RefLike = Union[str, "Reference", Commit]
 
 def ref_expression(value: RefLike) -> str:
     """The ref expression for a name, an expression, a handle or a commit."""
-    if isinstance(value, Reference):
-        return value.expression
-    if isinstance(value, Commit):
-        return value.id
-    if isinstance(value, str):
-        return parse_ref_expression(value).text
-    raise InvalidInput(f"expected a ref name, expression, handle or Commit, not "
-                       f"{type(value).__name__}")
+    return expression_of(value)
 
 
 def branch_name(value: str | Branch) -> str:
@@ -283,9 +276,11 @@ class Reference:
 
     def delta(self, key: KeyLike) -> DeltaHandle:
         """A handle on the Delta table `key` at this ref (writes need a branch)."""
-        from spark_lakeversion.delta import DeltaHandle
+        from spark_lakeversion.formats.delta.handle import DeltaHandle
 
-        return DeltaHandle(self, key)
+        catalog = self.catalog
+        return DeltaHandle(self.store, self.expression, key, author=catalog.author,
+                           warehouse=lambda: catalog.warehouse, roots=catalog.roots)
 
     def table(self, key: KeyLike) -> Content:
         """The state of one table (or namespace); `KeyNotFound` if it is absent here."""

@@ -28,10 +28,10 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from spark_lakeversion.errors import (
     InvalidInput,
@@ -39,15 +39,12 @@ from spark_lakeversion.errors import (
     NotFound,
     ReferenceConflict,
 )
-from spark_lakeversion.model import MergeResult
-
-if TYPE_CHECKING:
-    from spark_lakeversion.api import Branch, Catalog
+from spark_lakeversion.model import Commit, MergeResult, Ref, ResolvedRef
 
 __all__ = ["BRANCH_ENV", "RUN_BRANCH", "RUN_COMMAND", "RUN_ID", "RUN_ID_ENV", "RUN_INPUT",
-           "RUN_INPUT_ENV", "Run", "SERVER_ENV", "env_branch", "env_properties",
-           "env_server_url", "find_run_input", "iceberg_catalog_properties", "new_run_id",
-           "ref_safe", "run_branch_name", "run_environment"]
+           "RUN_INPUT_ENV", "Run", "RunBranch", "RunCatalog", "SERVER_ENV", "env_branch",
+           "env_properties", "env_server_url", "find_run_input", "iceberg_catalog_properties",
+           "new_run_id", "ref_safe", "run_branch_name", "run_environment"]
 
 #: the branch a run's job writes to
 BRANCH_ENV = "LAKEVERSION_BRANCH"
@@ -66,6 +63,47 @@ RUN_COMMAND = "lakeversion.run.command"
 RUN_INPUT = "lakeversion.run.input"
 #: how much of a command line a commit keeps (property values have a byte limit)
 MAX_COMMAND_CHARS = 2000
+
+
+class RunBranch(Protocol):
+    """What a run needs of a branch handle (the Python API's `Branch` is one): runs sit
+    below the API, which builds them (`Catalog.run`), so they name no API class."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def head(self) -> Commit: ...
+
+    def exists(self) -> bool: ...
+
+    def get_ref(self) -> Ref: ...
+
+    def ref_for_write(self) -> Ref: ...
+
+    def create(self, from_: str = ...) -> object: ...
+
+    def delete(self, *, expected_head: str | None = None) -> None: ...
+
+    def log(self, *, limit: int | None = None) -> Iterator[Commit]: ...
+
+    def merge_into(self, target: str, *, fast_forward: bool = True,
+                   message: str | None = None,
+                   properties: Mapping[str, str] | None = None) -> MergeResult: ...
+
+
+class _Resolvable(Protocol):
+    def resolve(self) -> ResolvedRef: ...
+
+
+class RunCatalog(Protocol):
+    """What a run needs of a catalog (the Python API's `Catalog` is one)."""
+
+    def branch(self, name: str) -> RunBranch: ...
+
+    def branches(self) -> Sequence[RunBranch]: ...
+
+    def ref(self, expression: str) -> _Resolvable: ...
 
 
 def env_branch(default: str = "main") -> str:
@@ -130,7 +168,7 @@ RUN_SEARCH_DEPTH = 1000
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 
 
-def find_run_input(catalog: Catalog, run_id: str) -> str:
+def find_run_input(catalog: RunCatalog, run_id: str) -> str:
     """The commit run `run_id` started from: the `RUN_INPUT` property of a commit it made
     (the job's, or its merge), on any branch; for a run that committed nothing, the head
     of its kept default branch ``run/<id>``. Only a full commit id counts as an input.
@@ -163,7 +201,7 @@ class Run:
     is merged and the branch is kept.
     """
 
-    def __init__(self, catalog: Catalog, on: str = "main", *, branch: str | None = None,
+    def __init__(self, catalog: RunCatalog, on: str = "main", *, branch: str | None = None,
                  keep_branch: bool = False, message: str | None = None,
                  command: str | None = None, properties: Mapping[str, str] | None = None,
                  run_id: str | None = None, inputs: str | None = None,
@@ -173,7 +211,7 @@ class Run:
         self.catalog = catalog
         self.id = run_id or new_run_id()
         self.on = catalog.branch(on)
-        self.branch: Branch = catalog.branch(branch or run_branch_name(self.id))
+        self.branch: RunBranch = catalog.branch(branch or run_branch_name(self.id))
         self.keep_branch = keep_branch
         self.message = message or f"run {self.id}"
         self.command = command
@@ -224,7 +262,7 @@ class Run:
         merged_head = self.branch.get_ref().head  # deleted below only if still there
         try:
             self.merge_result = self.branch.merge_into(
-                self.on, fast_forward=False, message=self.message,
+                self.on.name, fast_forward=False, message=self.message,
                 properties=self.run_properties())
         except LakeVersionError as error:  # conflict, failed checks...: keep the branch
             self.error = error

@@ -1,8 +1,8 @@
 """`lakeversion delta`: create or register Delta tables and show one at a ref.
 
-A thin shell over the Python handle (`spark_lakeversion.delta.DeltaHandle`); rows are read
-and written from Python. `show` and `log` of the main CLI list Delta tables with their
-version like any table.
+A thin shell over the Python handle (`formats.delta.handle.DeltaHandle`, from the Python
+API's `Reference.delta`); rows are read and written from Python. `show` and `log` of the
+main CLI list Delta tables with their version like any table.
 """
 
 from __future__ import annotations

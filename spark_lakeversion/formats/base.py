@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Content, ContentType, Key
@@ -41,10 +41,6 @@ class TableFormat(ABC):
         """Check a content value a client hands in (locations under `roots`, files
         readable with the server's FileIO properties `io_properties`); return it,
         completed where the format derives fields, or raise `InvalidInput`."""
-
-    def describe(self, content: Content) -> dict[str, Any]:
-        """A short JSON-able description, for logs and commit properties."""
-        return dict(content.fields)
 
     def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
                           ) -> dict[str, str]:

@@ -7,9 +7,10 @@ Every commit that adds files (Iceberg REST, `/api/v1/commits`, register, Delta w
 the Iceberg REST catalog that adds snapshots:
 
 1. reads the gc state (epoch E, cutoff C);
-2. checks every file its new snapshots add (the manifest list, the manifests not carried
-   over from the parent snapshot, and the data and delete files those manifests add):
-   each must exist and be modified at or after C (`check_new_files`);
+2. checks every file it adds, as the state's format names them (`TableFormat.added_files`;
+   for Iceberg the manifest list, the manifests not carried over from the parent snapshot,
+   and the data and delete files those manifests add): each must exist and be modified at
+   or after C (`check_added`);
 3. commits with ``expected_gc_epoch=E``: the store refuses if a gc run began meanwhile.
 
 So a commit landing after gc recorded its cutoff was checked against that very cutoff, and
@@ -38,19 +39,6 @@ class FilesMayBeCollected(ConflictError):
 
 #: at most this many problems are named in one refusal
 _SHOWN = 5
-
-
-def check_new_files(state: GcState, base: Any, metadata: Any, io: Any,
-                    io_properties: Mapping[str, str] | None = None) -> list[str]:
-    """Problems with the files `metadata`'s snapshots add over `base` (pyiceberg
-    `TableMetadata`s; `base` None for a new table): missing, or older than gc's cutoff.
-    `io` reads manifests; files are looked up with the FileIO properties `io_properties`.
-    An empty list: the commit may go ahead (with ``expected_gc_epoch=state.epoch``)."""
-    from spark_lakeversion.formats.iceberg.added import snapshot_files
-
-    if state.cutoff is None:
-        return []
-    return check_added(state, snapshot_files(base, metadata, io), io_properties)
 
 
 def check_added(state: GcState, files: Iterator[tuple[str, str]],
@@ -159,5 +147,4 @@ class _Stat:
         return problems
 
 
-__all__ = ["FilesMayBeCollected", "check_added", "check_new_files", "check_written", "fence",
-           "refusal"]
+__all__ = ["FilesMayBeCollected", "check_added", "check_written", "fence", "refusal"]

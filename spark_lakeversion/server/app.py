@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
@@ -38,7 +39,6 @@ from spark_lakeversion.server.errors import (
     handle_validation_error,
 )
 from spark_lakeversion.server.iceberg import routes as iceberg_routes
-from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
 from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
 from spark_lakeversion.versioning.access import AccessControlledStore
 from spark_lakeversion.versioning.gates.policy import CheckPolicy

@@ -13,7 +13,7 @@ from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.versioning.interface import VersionStore
 
 if TYPE_CHECKING:
-    from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+    from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,14 @@ from spark_lakeversion.errors import (
     TooLarge,
     UnsafeOperation,
 )
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    IcebergError,
+    already_exists,
+    bad_request,
+    commit_failed,
+    no_such_namespace,
+    no_such_table,
+)
 
 log = logging.getLogger("spark_lakeversion.server")
 
@@ -43,67 +51,6 @@ class SafeJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, allow_nan=False,
                           separators=(",", ":")).encode("utf-8", "backslashreplace")
-
-
-class IcebergError(Exception):
-    """An error answered in Iceberg's model; `type` is the Iceberg exception name."""
-
-    def __init__(self, status: int, type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.type = type
-        self.message = message
-
-
-def bad_request(message: str) -> IcebergError:
-    return IcebergError(400, "BadRequestException", message)
-
-
-def no_such_table(message: str) -> IcebergError:
-    return IcebergError(404, "NoSuchTableException", message)
-
-
-def no_such_namespace(message: str) -> IcebergError:
-    return IcebergError(404, "NoSuchNamespaceException", message)
-
-
-def already_exists(message: str) -> IcebergError:
-    return IcebergError(409, "AlreadyExistsException", message)
-
-
-def commit_failed(message: str) -> IcebergError:
-    return IcebergError(409, "CommitFailedException", message)
-
-
-# ---- Iceberg's reference wording (its JDBC catalog), our ref in a sentence of its own ------
-def ref_sentence(ref: str) -> str:
-    """Which ref the lookup was made at, as a sentence of its own after the reference text."""
-    return f" Ref: {ref}."
-
-
-def table_not_found(table: object, ref: str, hint: str = "") -> IcebergError:
-    """`hint`: a "did you mean" (`versioning.suggest.table_hint`), after the ref."""
-    return no_such_table(f"Table does not exist: {table}.{ref_sentence(ref)}{hint}")
-
-
-def namespace_not_found(namespace: str, ref: str) -> IcebergError:
-    return no_such_namespace(f"Namespace does not exist: {namespace}.{ref_sentence(ref)}")
-
-
-def table_already_exists(table: object, ref: str) -> IcebergError:
-    return already_exists(f"Table already exists: {table}.{ref_sentence(ref)}")
-
-
-def namespace_already_exists(namespace: str, ref: str) -> IcebergError:
-    return already_exists(f"Namespace already exists: {namespace}.{ref_sentence(ref)}")
-
-
-def namespace_not_empty(namespace: str, ref: str, tables: int, namespaces: int) -> IcebergError:
-    """A namespace with tables or namespaces under it is never dropped."""
-    counts = [f"{n} {what}" for n, what in ((tables, "table(s)"), (namespaces, "namespace(s)"))
-              if n]
-    message = f"Namespace {namespace} is not empty. {' and '.join(counts)} exist."
-    return IcebergError(409, "NamespaceNotEmptyException", message + ref_sentence(ref))
 
 
 def status_of(exc: LakeVersionError) -> int:

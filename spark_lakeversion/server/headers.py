@@ -8,12 +8,11 @@ name (`X-Lakeversion-Spark-App-Id`, `-Spark-App-Name`) via the catalog's `header
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits
 from spark_lakeversion.server.boundary import parse_json
 
@@ -24,22 +23,6 @@ _PROPERTY_HEADERS = {
     "x-lakeversion-spark-app-id": "spark.app.id",
     "x-lakeversion-spark-app-name": "spark.app.name",
 }
-
-
-@dataclass(frozen=True)
-class CommitMeta:
-    author: str | None
-    message: str | None
-    properties: dict[str, str] = field(default_factory=dict)
-
-    def message_or(self, default: str) -> str:
-        return self.message or default
-
-    def properties_with(self, defaults: Mapping[str, object]) -> dict[str, str]:
-        """Defaults (operation, table...) overridden by what the client sent."""
-        merged = {k: str(v) for k, v in defaults.items() if v is not None}
-        merged.update(self.properties)
-        return merged
 
 
 def commit_meta(request: Request) -> CommitMeta:

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from spark_lakeversion.errors import InvalidName, InvalidRefExpression
+from spark_lakeversion.errors import InvalidInput, InvalidName, InvalidRefExpression
+from spark_lakeversion.model import Commit
 
 _ALLOWED = re.compile(r"^[A-Za-z0-9/_.\-]+$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -74,6 +75,21 @@ class RefExpression:
     def drifts(self) -> bool:
         """Names another commit once the ref moves (`main~2`, `main@{1}`)."""
         return self.ancestors > 0 or self.reflog is not None
+
+
+def expression_of(value: object) -> str:
+    """The ref expression for a name or expression (parsed: a bad one is refused here), a
+    `Commit` (its id) or a ref handle (anything with a text `expression`, as the Python
+    API's `Reference`), for every call that takes "a ref" in any of these forms."""
+    if isinstance(value, Commit):
+        return value.id
+    if isinstance(value, str):
+        return parse_ref_expression(value).text
+    expression = getattr(value, "expression", None)
+    if isinstance(expression, str):
+        return expression
+    raise InvalidInput(f"expected a ref name, expression, handle or Commit, not "
+                       f"{type(value).__name__}")
 
 
 def parse_ref_expression(text: object) -> RefExpression:

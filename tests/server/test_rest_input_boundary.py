@@ -322,13 +322,13 @@ def test_outcome_unknown_only_when_the_store_commit_fails(server: EmbeddedServer
                                                           ice: httpx.Client,
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
-    from spark_lakeversion.server.iceberg.catalog import IcebergCatalog
+    from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     with monkeypatch.context() as patch:  # a failure before any commit: a plain 500
-        patch.setattr(IcebergCatalog, "update_namespace", broken)
+        patch.setattr(NamespaceService, "update_namespace", broken)
         r = ice.post("/namespaces/db/properties", json={"updates": {"k": "v"}})
         assert "internal error" in iceberg_error(r, 500, "ServiceFailureException")
     with monkeypatch.context() as patch:  # the store commit itself failed: unknown

@@ -6,7 +6,9 @@ directory (branch logs live under ``<root>/_branches/``) and the branch that own
 at ``location``. A branch shares its parent's state until its first write, which starts a
 branch log listing the parent's live files by absolute URI (`branching.py`), so no data file
 is copied. deltalake is imported where it is used (`deltalake()`), never by loading the
-format.
+format. Everything of Delta lives here: the handle behind `Reference.delta`
+(`handle.py`) and the server's create and register (`tables.py`) too; the server and the
+CLI only route to them.
 """
 
 from __future__ import annotations

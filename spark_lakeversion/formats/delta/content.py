@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Content, ContentType, Key
 
-#: the content fields `describe` shows
-DELTA_FIELDS = ("location", "version", "root", "writer")
-
 
 @dataclass(frozen=True)
 class DeltaState:

@@ -4,11 +4,11 @@ deltalake is imported by the methods that need it, not by loading the format."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
-from spark_lakeversion.formats.delta.content import DELTA_FIELDS, DeltaState
+from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
 from spark_lakeversion.model import Content, ContentType, Key
 
@@ -42,9 +42,6 @@ class DeltaFormat(TableFormat):
                                f"table id {table.metadata().id} of its log")
         return DeltaState(state.table_id, location.uri, state.version, root.uri,
                           state.writer).content()
-
-    def describe(self, content: Content) -> dict[str, Any]:
-        return {k: content.fields.get(k) for k in DELTA_FIELDS}
 
     def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
                           ) -> dict[str, str]:

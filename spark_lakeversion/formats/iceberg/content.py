@@ -22,8 +22,6 @@ from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.model import Content, ContentType
 
-ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
-                  "location")
 _METADATA_FILE = re.compile(r"^(\d+)-[0-9a-fA-F-]+\.metadata\.json$")
 
 

@@ -4,7 +4,7 @@ table state. pyiceberg is imported by the methods that need it, not by loading t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat
@@ -13,10 +13,6 @@ from spark_lakeversion.model import Content, ContentType, Key
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
-
-#: the content fields `describe` shows
-ICEBERG_FIELDS = ("metadata_location", "snapshot_id", "schema_id", "spec_id", "sort_order_id",
-                  "location")
 
 
 class IcebergFormat(TableFormat):
@@ -48,9 +44,6 @@ class IcebergFormat(TableFormat):
             raise InvalidInput(f"put {key}: location {given!r} is not the table location "
                                f"{metadata.location!r} of its metadata file")
         return content if given is not None else content.with_fields(location=metadata.location)
-
-    def describe(self, content: Content) -> dict[str, Any]:
-        return {k: content.fields.get(k) for k in ICEBERG_FIELDS}
 
     def claimed_locations(self, content: Content, io_properties: Mapping[str, str]
                           ) -> dict[str, str]:

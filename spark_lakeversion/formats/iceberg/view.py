@@ -29,9 +29,6 @@ from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType
 if TYPE_CHECKING:
     from pyiceberg.view.metadata import ViewMetadata, ViewVersion
 
-#: the content fields `describe` shows
-VIEW_FIELDS = ("metadata_location", "version_id", "location")
-
 
 # ---- content values and metadata files ---------------------------------------------------
 def view_content(metadata: ViewMetadata, metadata_location: str) -> Content:
@@ -178,9 +175,6 @@ class IcebergViewFormat(TableFormat):
                                    f"{expected[field_name]!r} of its metadata file")
         return content.with_fields(location=expected["location"],
                                    version_id=expected["version_id"])
-
-    def describe(self, content: Content) -> dict[str, Any]:
-        return {k: content.fields.get(k) for k in VIEW_FIELDS}
 
     def merger(self) -> ContentMerger:
         return ViewMerger()

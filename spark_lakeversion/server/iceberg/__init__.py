@@ -1,4 +1,3 @@
-"""The Iceberg REST catalog under `/iceberg`, one layer per file: `addressing` (which ref
-and namespace a request names), `requests` (bodies), `catalog` (the logic, over
-`namespaces`, `base` and `commits`; returns domain values), `render` (their JSON) and
-`routes` (HTTP)."""
+"""The Iceberg REST catalog under `/iceberg`, HTTP only: `routes` (parse a request, call
+the catalog of `spark_lakeversion.formats.iceberg.catalog`, render), `render` (its answers
+as JSON), `paging` (`pageToken`/`pageSize`) and `vending` (credentials a client asks for)."""

@@ -8,9 +8,9 @@ import json
 from starlette.responses import Response
 
 from spark_lakeversion.formats.iceberg import content as fmt
-from spark_lakeversion.server.iceberg.catalog import LoadedTable
+from spark_lakeversion.formats.iceberg.catalog.tables import LoadedTable
+from spark_lakeversion.formats.iceberg.catalog.views import LoadedView
 from spark_lakeversion.server.iceberg.vending import NO_ACCESS, StorageAccess
-from spark_lakeversion.server.iceberg.views import LoadedView
 
 
 def json_response(payload: str, status: int = 200) -> Response:

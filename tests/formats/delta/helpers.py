@@ -11,8 +11,8 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from spark_lakeversion.delta import DeltaHandle
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.handle import DeltaHandle
 
 SCHEMA = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
 

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from spark_lakeversion.api import Catalog
-from spark_lakeversion.delta import DeltaHandle
 from spark_lakeversion.errors import (
     AlreadyExists,
     InvalidInput,
@@ -21,6 +20,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     UnsafeOperation,
 )
+from spark_lakeversion.formats.delta.handle import DeltaHandle
 from tests.formats.delta.helpers import SCHEMA, data, data_files, independent_rows, rows
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spark_lakeversion.api import connect
-from spark_lakeversion.delta import DeltaHandle
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.delta.handle import DeltaHandle
 from tests.formats.delta.helpers import SCHEMA, data, independent_rows, rows
 
 BASE = [(1, "a", 1), (2, "a", 2), (3, "b", 3), (4, "c", 4)]

@@ -124,8 +124,8 @@ def test_two_writers_on_one_branch_the_second_conflicts_and_its_retry_lands(
 
 def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands(
         events: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spark_lakeversion import delta as delta_handles
     from spark_lakeversion.api import connect
+    from spark_lakeversion.formats.delta import handle as delta_handles
 
     other = connect(f"sqlite:///{tmp_path / 'store.db'}", warehouse=events.warehouse)
     first = events.branch("main").delta("db.events")

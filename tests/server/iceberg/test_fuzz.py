@@ -22,15 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyiceberg.catalog.rest import CommitTableRequest, CreateTableRequest, RegisterTableRequest
 
-from spark_lakeversion.model import ContentType
-from spark_lakeversion.server import api_v1
-from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.server.iceberg.addressing import NAMESPACE_SEPARATOR, encode_prefix
-from spark_lakeversion.server.iceberg.requests import (
+from spark_lakeversion.formats.iceberg.catalog.addressing import NAMESPACE_SEPARATOR, encode_prefix
+from spark_lakeversion.formats.iceberg.catalog.requests import (
     CommitViewBody,
     CreateViewBody,
     RegisterViewBody,
 )
+from spark_lakeversion.model import ContentType
+from spark_lakeversion.server import api_v1
+from spark_lakeversion.server.embedded import EmbeddedServer
 from tests.server.helpers import written
 from tests.server.strategies import RAW_BODIES, from_model, text
 

@@ -25,8 +25,8 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import EqualTo
 from pyiceberg.types import StringType
 
+from spark_lakeversion.formats.iceberg.catalog.addressing import decode_prefix, encode_prefix
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.server.iceberg.addressing import decode_prefix, encode_prefix
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": pa.array(["a", "b", "c"])})
 

@@ -35,15 +35,19 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
+from spark_lakeversion.formats.iceberg.catalog.addressing import Address
+from spark_lakeversion.formats.iceberg.catalog.errors import GcRefused, bad_request, commit_failed
+from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
+from spark_lakeversion.formats.iceberg.catalog.requests import PYICEBERG_INPUT_ERRORS
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
 from spark_lakeversion.model import Content, Key, Operation
-from spark_lakeversion.server.errors import IcebergError, bad_request, commit_failed
-from spark_lakeversion.server.headers import CommitMeta
-from spark_lakeversion.server.iceberg.addressing import Address
-from spark_lakeversion.server.iceberg.requests import PYICEBERG_INPUT_ERRORS
 from spark_lakeversion.versioning.interface import VersionStore
 
-log = logging.getLogger("spark_lakeversion.server.iceberg")
+log = logging.getLogger("spark_lakeversion.formats.iceberg.catalog")
+
+#: how often a create (table or view) writes its metadata file again when gc's fence
+#: refused it: a gc run began between the write and the commit
+CREATE_ATTEMPTS = 3
 
 
 def describe_updates(updates: Sequence[TableUpdate]
@@ -117,13 +121,6 @@ class Planned:
     props: dict[str, Any]
     base: TableMetadata | None = None  # what the change applied to (None: a new table)
     description: str = ""  # the default commit message (`describe_change`)
-
-
-class GcRefused(IcebergError):
-    """A commit refused by gc's fence (409 CommitFailed): its files may be collected."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(409, "CommitFailedException", message)
 
 
 def apply_updates(key: Key, base: TableMetadata | None, base_location: str | None,
@@ -234,20 +231,22 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
     return commit.id
 
 
-
 def fence_against_gc(store: VersionStore, written: Sequence[str],
                      changes: Sequence[tuple[TableMetadata | None, TableMetadata]],
                      io: Mapping[str, str] | None = None) -> int:
     """The gc epoch the commit must land in, once its new files are checked (with the
     server's FileIO properties `io`)."""
+    from spark_lakeversion.formats.iceberg.added import snapshot_files
     from spark_lakeversion.gc import fence as gc_fence
 
     state = store.gc_state()
     problems = gc_fence.check_written(state, written, io)
     if state.cutoff is not None:
         for base, metadata in changes:
-            problems += gc_fence.check_new_files(
-                state, base, metadata, iceberg_files.file_io(metadata.location, io), io)
+            # the files its new snapshots add: the manifest list, the manifests not
+            # carried over from the parent snapshot, and the files those manifests add
+            added = snapshot_files(base, metadata, iceberg_files.file_io(metadata.location, io))
+            problems += gc_fence.check_added(state, added, io)
     if problems:
         for location in written:
             iceberg_files.delete_created(location)

@@ -1,8 +1,9 @@
-"""The Iceberg REST catalog's logic over the version store: every ref is a whole catalog.
+"""Table operations of the Iceberg catalog: every ref is a whole catalog (branches
+read-write, the rest read-only).
 
-Methods take what a route parsed (prefix, namespace, body, commit metadata) and return
-domain values: dicts of the spec's response shapes, booleans, or a `LoadedTable`. They
-raise our error tree or `IcebergError`; `routes.py` maps both to HTTP.
+Methods take what a route parsed (prefix, namespace, a typed request, commit metadata) and
+return domain values: dicts of the spec's response shapes, booleans, or a `LoadedTable`.
+They raise our error tree or `IcebergError`; the server maps both to HTTP.
 """
 
 from __future__ import annotations
@@ -27,41 +28,40 @@ from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
-from spark_lakeversion.formats.validate import check_not_owned
-from spark_lakeversion.model import ContentType, Delete, Put
-from spark_lakeversion.server.errors import (
-    already_exists,
-    bad_request,
-    commit_failed,
-    ref_sentence,
-    table_already_exists,
-)
-from spark_lakeversion.server.headers import CommitMeta
-from spark_lakeversion.server.iceberg.addressing import (
-    Address,
-    split_namespace,
-)
-from spark_lakeversion.server.iceberg.commits import (
-    GcRefused,
+from spark_lakeversion.formats.iceberg.catalog.addressing import Address, split_namespace
+from spark_lakeversion.formats.iceberg.catalog.commits import (
+    CREATE_ATTEMPTS,
     Planned,
     apply_updates,
     check_no_mutual_overlap,
     describe_change,
     describe_updates,
 )
-from spark_lakeversion.server.iceberg.requests import (
+from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    GcRefused,
+    IcebergError,
+    already_exists,
+    bad_request,
+    commit_failed,
+    ref_sentence,
+    table_already_exists,
+    table_not_found,
+)
+from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
+from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
+from spark_lakeversion.formats.iceberg.catalog.requests import (
     PYICEBERG_INPUT_ERRORS,
     CommitTableBody,
     CreateTableRequest,
     RegisterTableRequest,
     RenameBody,
     TransactionBody,
-    parse,
 )
-from spark_lakeversion.server.iceberg.views import ViewCatalog
-
-#: how often create_table rewrites its metadata file when gc's fence refused it
-_CREATE_ATTEMPTS = 3
+from spark_lakeversion.formats.validate import check_claims, check_not_owned
+from spark_lakeversion.limits import check_key
+from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.versioning.suggest import table_hint
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,62 @@ class LoadedTable:
     metadata_location: str | None
 
 
-class IcebergCatalog(ViewCatalog):
-    """Table operations (over the view and namespace ones); every ref is a whole catalog
-    (branches read-write, the rest read-only)."""
+class TableService:
+    """Iceberg tables: contents of type `ICEBERG_TABLE` at their keys, each pointing at its
+    current metadata file."""
+
+    def __init__(self, ctx: CatalogContext, namespaces: NamespaceService) -> None:
+        self.ctx = ctx
+        self.namespaces = namespaces
+
+    # ---- file safety -------------------------------------------------------------------
+    def check_metadata(self, key: Key, metadata: TableMetadata,
+                       base: TableMetadata | None = None, *,
+                       read_current_only: bool = False) -> None:
+        """Every location the metadata names is under a root, and its table location and
+        `write.*.path` directories overlap no other table's location: before any write."""
+        iceberg_files.validate_metadata(metadata, self.ctx.roots, base, what=f"table {key}",
+                                        read_current_only=read_current_only,
+                                        io_properties=self.ctx.io)
+        claims = iceberg_files.claimed_locations(metadata)
+        if base is not None and iceberg_files.claimed_locations(base) == claims:
+            return  # nothing moved: already checked when it was set
+        check_claims(self.ctx.store, f"table {key}", claims, str(metadata.table_uuid))
+
+    def read_metadata(self, metadata_location: str) -> TableMetadata:
+        """A table's metadata file (cached), read with the server's FileIO."""
+        return fmt.read_metadata(metadata_location, self.ctx.io)
+
+    def write_metadata(self, metadata: TableMetadata, previous_location: str | None = None
+                       ) -> str:
+        """A new metadata file (create-exclusive) with the server's FileIO; its location."""
+        return fmt.write_metadata(metadata, previous_location, self.ctx.io)
+
+    # ---- lookups -----------------------------------------------------------------------
+    def _table(self, addr: Address, name: str) -> tuple[Key, Content | None]:
+        key = addr.key(name)
+        check_key(key, self.ctx.store.limits)  # before a metadata file is written under it
+        content = self.ctx.store.get_content(addr.commit_id, key)
+        if content is not None and content.type is ContentType.DELTA_TABLE:
+            raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
+                              "Delta API")
+        if content is not None and content.type is not ContentType.ICEBERG_TABLE:
+            content = None  # a namespace is not an Iceberg table
+        return key, content
+
+    def _missing_table(self, addr: Address, key: Key) -> IcebergError:
+        """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
+        tables = [k for k, c in self.ctx.store.list_keys(addr.commit_id, Key(key.namespace))
+                  if c.type is ContentType.ICEBERG_TABLE and k.namespace == key.namespace] \
+            if key.namespace else []
+        return table_not_found(key, addr.resolved.expression, table_hint(key, tables))
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self._list_names(prefix, namespace, ContentType.ICEBERG_TABLE)
+        return self.namespaces.list_names(prefix, namespace, ContentType.ICEBERG_TABLE)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._table(addr, table)
         if content is None:
             raise self._missing_table(addr, key)
@@ -90,25 +136,25 @@ class IcebergCatalog(ViewCatalog):
         return LoadedTable(self.read_metadata(location), location)
 
     def table_exists(self, prefix: str | None, namespace: str, table: str) -> bool:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         return self._table(addr, table)[1] is not None
 
-    def create_table(self, prefix: str | None, namespace: str, body: Any,
+    def create_table(self, prefix: str | None, namespace: str, req: CreateTableRequest,
                      meta: CommitMeta) -> LoadedTable:
-        req: CreateTableRequest = parse(CreateTableRequest, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.new_key(req.name)
         if req.location:
-            self.roots.check(req.location, f"table {addr.key(req.name)} location", strictly=True)
+            self.ctx.roots.check(req.location, f"table {addr.key(req.name)} location",
+                                 strictly=True)
         key, existing = self._table(addr, req.name)
-        if existing is not None or self.store.get_content(addr.commit_id, key) is not None:
+        if existing is not None or self.ctx.store.get_content(addr.commit_id, key) is not None:
             raise table_already_exists(key, addr.resolved.expression)
         if not req.stage_create:
             addr.branch()  # refuse read-only refs before writing any file
-        namespace_content = self._require_namespace(addr)
+        namespace_content = self.namespaces.require(addr)
         table_uuid = uuid.uuid4()
         location = (req.location.rstrip("/") if req.location
-                    else self.default_location(addr, namespace_content, req.name, table_uuid))
+                    else self.ctx.default_location(addr, namespace_content, req.name, table_uuid))
         try:
             metadata = new_table_metadata(
                 schema=req.table_schema,
@@ -123,18 +169,18 @@ class IcebergCatalog(ViewCatalog):
         self.check_metadata(key, metadata)
         if req.stage_create:
             return LoadedTable(metadata, None)
-        for attempt in range(_CREATE_ATTEMPTS):
+        for attempt in range(CREATE_ATTEMPTS):
             # a gc run beginning between writing and committing refuses the (then older)
             # metadata file; the file is the server's own, so write it again and retry
             # rather than answer 409, which clients read as "the table already exists"
             metadata_location = self.write_metadata(metadata)
             content = fmt.iceberg_content(metadata, metadata_location)
             try:
-                self._commit(addr, [Put(key, content)], meta, f"create table {key}",
-                             {"iceberg.operation": "create", "iceberg.table": str(key)},
-                             written=[metadata_location])
+                self.ctx.commit(addr, [Put(key, content)], meta, f"create table {key}",
+                                {"iceberg.operation": "create", "iceberg.table": str(key)},
+                                written=[metadata_location])
             except GcRefused:
-                if attempt + 1 == _CREATE_ATTEMPTS:
+                if attempt + 1 == CREATE_ATTEMPTS:
                     raise
                 continue
             break
@@ -147,14 +193,14 @@ class IcebergCatalog(ViewCatalog):
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
             raise self._missing_table(addr, key)
-        if content is None and self.store.get_content(addr.commit_id, key) is not None:
+        if content is None and self.ctx.store.get_content(addr.commit_id, key) is not None:
             raise already_exists(f"{key} exists and is not an Iceberg table")
         if content is not None and creating:
             raise commit_failed(f"Table already exists: {key}."
                                 + ref_sentence(addr.resolved.expression))
         if content is None:
             addr.new_key(name)
-            self._require_namespace(addr)
+            self.namespaces.require(addr)
         base_location = fmt.metadata_location_of(content) if content else None
         base = self.read_metadata(base_location) if base_location else None
         try:
@@ -181,25 +227,24 @@ class IcebergCatalog(ViewCatalog):
         return Planned(key, fmt.iceberg_content(metadata, location), metadata, location,
                         True, operation, props, base, description)
 
-    def commit_table(self, prefix: str | None, namespace: str, table: str, body: Any,
-                     meta: CommitMeta) -> LoadedTable:
-        req: CommitTableBody = parse(CommitTableBody, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+    def commit_table(self, prefix: str | None, namespace: str, table: str,
+                     req: CommitTableBody, meta: CommitMeta) -> LoadedTable:
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
-            self._commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
-                         {"iceberg.operation": plan.operation, "iceberg.table": str(plan.key),
-                          **plan.props}, written=[plan.location],
-                         changes=[(plan.base, plan.metadata)])
+            self.ctx.commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
+                            {"iceberg.operation": plan.operation, "iceberg.table": str(plan.key),
+                             **plan.props}, written=[plan.location],
+                            changes=[(plan.base, plan.metadata)])
         return LoadedTable(plan.metadata, plan.location)
 
-    def commit_transaction(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
+    def commit_transaction(self, prefix: str | None, req: TransactionBody,
+                           meta: CommitMeta) -> None:
         """All table changes in one store commit: all land or none does."""
-        req: TransactionBody = parse(TransactionBody, body)
         if not req.table_changes:
             raise bad_request("a transaction needs at least one table change")
-        addresses = [self.address(prefix, split_namespace(c.identifier.namespace.root),
+        addresses = [self.ctx.address(prefix, split_namespace(c.identifier.namespace.root),
                                   table_op=True) for c in req.table_changes]
         first = addresses[0]
         branch = first.branch()
@@ -234,30 +279,32 @@ class IcebergCatalog(ViewCatalog):
         if not changed:
             return
         tables = ", ".join(str(p.key) for p in changed)
-        self._commit(first, [Put(p.key, p.content) for p in changed], meta,
-                     "transaction: " + "; ".join(p.description for p in changed),
-                     {"iceberg.operation": "transaction", "iceberg.tables": tables},
-                     written=[p.location for p in changed],
-                     changes=[(p.base, p.metadata) for p in changed])
+        self.ctx.commit(first, [Put(p.key, p.content) for p in changed], meta,
+                        "transaction: " + "; ".join(p.description for p in changed),
+                        {"iceberg.operation": "transaction", "iceberg.tables": tables},
+                        written=[p.location for p in changed],
+                        changes=[(p.base, p.metadata) for p in changed])
 
     def drop_table(self, prefix: str | None, namespace: str, table: str, purge: bool,
                    meta: CommitMeta) -> dict[str, Any]:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         key, content = self._table(addr, table)
         if content is None:
             raise self._missing_table(addr, key)
-        self._commit(addr, [Delete(key)], meta, f"drop table {key}" + (" (purge)" if purge else ""),
-                     {"iceberg.operation": "drop", "iceberg.table": str(key),
-                      "iceberg.purge-requested": str(purge).lower()})
+        self.ctx.commit(addr, [Delete(key)], meta,
+                        f"drop table {key}" + (" (purge)" if purge else ""),
+                        {"iceberg.operation": "drop", "iceberg.table": str(key),
+                         "iceberg.purge-requested": str(purge).lower()})
         # Never delete files here: other branches, tags and retained commits share this
         # table's files, and only `lakeversion gc` sees all of them.
         return {"purged": False}
 
-    def rename_table(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
-        req: RenameBody = parse(RenameBody, body)
-        src = self.address(prefix, split_namespace(req.source.namespace.root), table_op=True)
-        dst = self.address(prefix, split_namespace(req.destination.namespace.root), table_op=True)
+    def rename_table(self, prefix: str | None, req: RenameBody, meta: CommitMeta) -> None:
+        src = self.ctx.address(prefix, split_namespace(req.source.namespace.root),
+                               table_op=True)
+        dst = self.ctx.address(prefix, split_namespace(req.destination.namespace.root),
+                               table_op=True)
         branch = src.branch()
         if dst.branch() != branch:
             raise bad_request("rename must stay on one branch (source and destination refs "
@@ -267,40 +314,39 @@ class IcebergCatalog(ViewCatalog):
         if content is None:
             raise self._missing_table(src, src_key)
         dst_key = dst.new_key(req.destination.name)
-        if self.store.get_content(src.commit_id, dst_key) is not None:
+        if self.ctx.store.get_content(src.commit_id, dst_key) is not None:
             raise table_already_exists(dst_key, src.resolved.expression)
         if dst.namespace:
-            self._require_namespace(dst)
-        self._commit(src, [Delete(src_key), Put(dst_key, content)], meta,
-                     f"rename table {src_key} to {dst_key}",
-                     {"iceberg.operation": "rename", "iceberg.table": str(dst_key),
-                      "iceberg.renamed-from": str(src_key)})
+            self.namespaces.require(dst)
+        self.ctx.commit(src, [Delete(src_key), Put(dst_key, content)], meta,
+                        f"rename table {src_key} to {dst_key}",
+                        {"iceberg.operation": "rename", "iceberg.table": str(dst_key),
+                         "iceberg.renamed-from": str(src_key)})
 
-    def register_table(self, prefix: str | None, namespace: str, body: Any,
+    def register_table(self, prefix: str | None, namespace: str, req: RegisterTableRequest,
                        meta: CommitMeta) -> LoadedTable:
-        req: RegisterTableRequest = parse(RegisterTableRequest, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.new_key(req.name)
         addr.branch()
-        self._require_namespace(addr)
+        self.namespaces.require(addr)
         key, existing = self._table(addr, req.name)
-        other = self.store.get_content(addr.commit_id, key)
+        other = self.ctx.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
             raise table_already_exists(key, addr.resolved.expression)
         try:
             # only a regular file under a root, size- and time-limited; one generic error
             # for everything else, so register cannot probe the server's file system
-            metadata = iceberg_files.read_client_metadata(req.metadata_location, self.roots,
-                                                          self.io)
+            metadata = iceberg_files.read_client_metadata(req.metadata_location, self.ctx.roots,
+                                                          self.ctx.io)
         except iceberg_files.UnreadableFile:
             raise bad_request(f"cannot register {key}: {iceberg_files.UNREADABLE} "
-                              f"({self.roots.describe()})") from None
+                              f"({self.ctx.roots.describe()})") from None
         self.check_metadata(key, metadata, read_current_only=True)
-        check_not_owned(self.store, f"cannot register {key}",
+        check_not_owned(self.ctx.store, f"cannot register {key}",
                         {"metadata file": req.metadata_location,
                          **iceberg_files.claimed_locations(metadata)})
         content = fmt.iceberg_content(metadata, req.metadata_location)
-        self._commit(addr, [Put(key, content)], meta, f"register table {key}",
-                     {"iceberg.operation": "register", "iceberg.table": str(key)},
-                     added=[(key, existing, content)])
+        self.ctx.commit(addr, [Put(key, content)], meta, f"register table {key}",
+                        {"iceberg.operation": "register", "iceberg.table": str(key)},
+                        added=[(key, existing, content)])
         return LoadedTable(metadata, req.metadata_location)

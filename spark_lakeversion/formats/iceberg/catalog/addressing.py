@@ -15,9 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spark_lakeversion.errors import InvalidInput, NotFound, ReadOnlyRef
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    bad_request,
+    no_such_namespace,
+    no_such_table,
+)
 from spark_lakeversion.locations import safe_segment
 from spark_lakeversion.model import Key, ResolvedRef
-from spark_lakeversion.server.errors import bad_request, iceberg_from_lakeversion
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
 
 NAMESPACE_SEPARATOR = "\x1f"
@@ -108,5 +112,6 @@ def resolve_address(store: VersionStore, prefix: str | None, namespace: Sequence
     try:
         resolved = store.resolve(expression)
     except NotFound as exc:
-        raise iceberg_from_lakeversion(exc, table_op=table_op) from None
+        # an unknown ref/commit in a prefix or `db@ref`: the table/namespace is not there
+        raise (no_such_table if table_op else no_such_namespace)(exc.message) from None
     return Address(resolved, elements, tuple(namespace))

@@ -20,7 +20,7 @@ from pyiceberg.table import CommitTableRequest, TableIdentifier
 from pyiceberg.table.sorting import SortOrder
 from pyiceberg.view.metadata import ViewVersion
 
-from spark_lakeversion.server.errors import bad_request
+from spark_lakeversion.formats.iceberg.catalog.errors import bad_request
 
 #: what pyiceberg's models and `update_table_metadata` raise on bad input, besides pydantic's
 #: ValidationError (a ValueError): from constructors past pydantic, or from lookups such as

@@ -20,21 +20,21 @@ from pyiceberg.view.metadata import ViewHistoryEntry, ViewMetadata, ViewVersion
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import view as fmt_view
-from spark_lakeversion.formats.validate import check_claims, check_not_owned
-from spark_lakeversion.limits import check_key
-from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
-from spark_lakeversion.server.errors import (
+from spark_lakeversion.formats.iceberg.catalog.addressing import Address, split_namespace
+from spark_lakeversion.formats.iceberg.catalog.commits import CREATE_ATTEMPTS
+from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    GcRefused,
     IcebergError,
     already_exists,
     bad_request,
     commit_failed,
+    no_such_view,
     ref_sentence,
 )
-from spark_lakeversion.server.headers import CommitMeta
-from spark_lakeversion.server.iceberg.addressing import Address, split_namespace
-from spark_lakeversion.server.iceberg.commits import GcRefused
-from spark_lakeversion.server.iceberg.namespaces import NamespaceCatalog
-from spark_lakeversion.server.iceberg.requests import (
+from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
+from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
+from spark_lakeversion.formats.iceberg.catalog.requests import (
     PYICEBERG_INPUT_ERRORS,
     AddViewSchema,
     AddViewVersion,
@@ -49,17 +49,13 @@ from spark_lakeversion.server.iceberg.requests import (
     SetViewProperties,
     UpgradeViewFormatVersion,
     ViewUpdate,
-    parse,
 )
+from spark_lakeversion.formats.validate import check_claims, check_not_owned
+from spark_lakeversion.limits import check_key
+from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
 
 #: `schema-id` / `view-version-id` -1 in an update: the one added earlier in the same change
 LAST_ADDED = -1
-_CREATE_ATTEMPTS = 3
-
-
-def no_such_view(key: Key, ref: str) -> IcebergError:
-    return IcebergError(404, "NoSuchViewException",
-                        f"View does not exist: {key}.{ref_sentence(ref)}")
 
 
 @dataclass(frozen=True)
@@ -176,20 +172,24 @@ def _same_version(a: ViewVersion, b: ViewVersion) -> bool:
             and tuple(a.default_namespace) == tuple(b.default_namespace))
 
 
-class ViewCatalog(NamespaceCatalog):
-    """The view endpoints; `IcebergCatalog` adds tables on top."""
+class ViewService:
+    """Iceberg views: contents of type `ICEBERG_VIEW` at their keys."""
+
+    def __init__(self, ctx: CatalogContext, namespaces: NamespaceService) -> None:
+        self.ctx = ctx
+        self.namespaces = namespaces
 
     def _view(self, addr: Address, name: str) -> tuple[Key, Content | None]:
         key = addr.key(name)
-        check_key(key, self.store.limits)
-        content = self.store.get_content(addr.commit_id, key)
+        check_key(key, self.ctx.store.limits)
+        content = self.ctx.store.get_content(addr.commit_id, key)
         if content is not None and content.type is not ContentType.ICEBERG_VIEW:
             content = None
         return key, content
 
     def _require_free(self, addr: Address, key: Key) -> None:
         """A view and a table never share a key (nor a view a namespace)."""
-        other = self.store.get_content(addr.commit_id, key)
+        other = self.ctx.store.get_content(addr.commit_id, key)
         if other is None:
             return
         what = {ContentType.ICEBERG_VIEW: "View", ContentType.NAMESPACE: "Namespace"}.get(
@@ -199,74 +199,72 @@ class ViewCatalog(NamespaceCatalog):
 
     def _check_view_location(self, key: Key, metadata: ViewMetadata) -> None:
         """Inside a root, and no other table or view owns it: before any write."""
-        fmt_view.check_view_location(metadata, self.roots, f"view {key}")
-        check_claims(self.store, f"view {key}", {"location": metadata.location},
+        fmt_view.check_view_location(metadata, self.ctx.roots, f"view {key}")
+        check_claims(self.ctx.store, f"view {key}", {"location": metadata.location},
                      str(metadata.view_uuid))
 
     def _load(self, content: Content) -> LoadedView:
         location = fmt_view.view_metadata_location(content)
-        return LoadedView(fmt_view.read_view_metadata(location, self.io), location)
+        return LoadedView(fmt_view.read_view_metadata(location, self.ctx.io), location)
 
     # ---- reads -----------------------------------------------------------------------------
     def list_views(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self._list_names(prefix, namespace, ContentType.ICEBERG_VIEW)
+        return self.namespaces.list_names(prefix, namespace, ContentType.ICEBERG_VIEW)
 
     def load_view(self, prefix: str | None, namespace: str, view: str) -> LoadedView:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._view(addr, view)
         if content is None:
             raise no_such_view(key, addr.resolved.expression)
         return self._load(content)
 
     def view_exists(self, prefix: str | None, namespace: str, view: str) -> bool:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         return self._view(addr, view)[1] is not None
 
     # ---- writes ----------------------------------------------------------------------------
-    def create_view(self, prefix: str | None, namespace: str, body: Any,
+    def create_view(self, prefix: str | None, namespace: str, req: CreateViewBody,
                     meta: CommitMeta) -> LoadedView:
-        req: CreateViewBody = parse(CreateViewBody, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key = addr.new_key(req.name)
         if req.location:
-            self.roots.check(req.location, f"view {key} location", strictly=True)
-        check_key(key, self.store.limits)
+            self.ctx.roots.check(req.location, f"view {key} location", strictly=True)
+        check_key(key, self.ctx.store.limits)
         self._require_free(addr, key)
         addr.branch()
-        namespace_content = self._require_namespace(addr)
+        namespace_content = self.namespaces.require(addr)
         view_uuid = uuid.uuid4()
         change = ViewChange(key, None)
         change.uuid = str(view_uuid)
         change.location = (req.location.rstrip("/") if req.location else
-                           self.default_location(addr, namespace_content, req.name, view_uuid))
+                           self.ctx.default_location(addr, namespace_content, req.name, view_uuid))
         change.properties = dict(req.properties)
         schema_id = change.add_schema(req.view_schema)
         change.set_current(change.add_version(
             req.view_version.model_copy(update={"schema_id": schema_id})))
         metadata = change.build()
         self._check_view_location(key, metadata)
-        for attempt in range(_CREATE_ATTEMPTS):
+        for attempt in range(CREATE_ATTEMPTS):
             # as for tables: a gc run starting between the write and the commit refuses
             # the file; it is the server's own, so write it again rather than answer 409
-            location = fmt_view.write_view_metadata(metadata, None, self.io)
+            location = fmt_view.write_view_metadata(metadata, None, self.ctx.io)
             try:
-                self._commit(addr, [Put(key, fmt_view.view_content(metadata, location))], meta,
-                             f"create view {key}",
-                             {"iceberg.operation": "create-view", "iceberg.view": str(key)},
-                             written=[location])
+                self.ctx.commit(addr, [Put(key, fmt_view.view_content(metadata, location))], meta,
+                                f"create view {key}",
+                                {"iceberg.operation": "create-view", "iceberg.view": str(key)},
+                                written=[location])
             except GcRefused:
-                if attempt + 1 == _CREATE_ATTEMPTS:
+                if attempt + 1 == CREATE_ATTEMPTS:
                     raise
                 continue
             return LoadedView(metadata, location)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def commit_view(self, prefix: str | None, namespace: str, view: str, body: Any,
-                    meta: CommitMeta) -> LoadedView:
+    def commit_view(self, prefix: str | None, namespace: str, view: str,
+                    req: CommitViewBody, meta: CommitMeta) -> LoadedView:
         """Replace (or alter) a view: its requirements checked against the branch head,
         the updates applied, a new metadata file committed."""
-        req: CommitViewBody = parse(CommitViewBody, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         key, content = self._view(addr, view)
         if content is None:
@@ -285,29 +283,28 @@ class ViewCatalog(NamespaceCatalog):
         metadata = change.build()
         if metadata.location != base.location:
             self._check_view_location(key, metadata)
-        location = fmt_view.write_view_metadata(metadata, loaded.metadata_location, self.io)
-        self._commit(addr, [Put(key, fmt_view.view_content(metadata, location))], meta,
-                     f"replace view {key} (version {metadata.current_version_id})",
-                     {"iceberg.operation": "replace-view", "iceberg.view": str(key),
-                      "iceberg.view-version-id": metadata.current_version_id},
-                     written=[location])
+        location = fmt_view.write_view_metadata(metadata, loaded.metadata_location, self.ctx.io)
+        self.ctx.commit(addr, [Put(key, fmt_view.view_content(metadata, location))], meta,
+                        f"replace view {key} (version {metadata.current_version_id})",
+                        {"iceberg.operation": "replace-view", "iceberg.view": str(key),
+                         "iceberg.view-version-id": metadata.current_version_id},
+                        written=[location])
         return LoadedView(metadata, location)
 
     def drop_view(self, prefix: str | None, namespace: str, view: str,
                   meta: CommitMeta) -> None:
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         key, content = self._view(addr, view)
         if content is None:
             raise no_such_view(key, addr.resolved.expression)
         # files stay: other refs and retained commits may hold this view; gc decides
-        self._commit(addr, [Delete(key)], meta, f"drop view {key}",
-                     {"iceberg.operation": "drop-view", "iceberg.view": str(key)})
+        self.ctx.commit(addr, [Delete(key)], meta, f"drop view {key}",
+                        {"iceberg.operation": "drop-view", "iceberg.view": str(key)})
 
-    def rename_view(self, prefix: str | None, body: Any, meta: CommitMeta) -> None:
-        req: RenameBody = parse(RenameBody, body)
-        src = self.address(prefix, split_namespace(req.source.namespace.root), table_op=True)
-        dst = self.address(prefix, split_namespace(req.destination.namespace.root),
+    def rename_view(self, prefix: str | None, req: RenameBody, meta: CommitMeta) -> None:
+        src = self.ctx.address(prefix, split_namespace(req.source.namespace.root), table_op=True)
+        dst = self.ctx.address(prefix, split_namespace(req.destination.namespace.root),
                            table_op=True)
         branch = src.branch()
         if dst.branch() != branch:
@@ -318,38 +315,37 @@ class ViewCatalog(NamespaceCatalog):
         if content is None:
             raise no_such_view(src_key, src.resolved.expression)
         dst_key = dst.new_key(req.destination.name)
-        check_key(dst_key, self.store.limits)
+        check_key(dst_key, self.ctx.store.limits)
         self._require_free(dst, dst_key)
-        self._require_namespace(dst)
-        self._commit(src, [Delete(src_key), Put(dst_key, content)], meta,
-                     f"rename view {src_key} to {dst_key}",
-                     {"iceberg.operation": "rename-view", "iceberg.view": str(dst_key),
-                      "iceberg.renamed-from": str(src_key)})
+        self.namespaces.require(dst)
+        self.ctx.commit(src, [Delete(src_key), Put(dst_key, content)], meta,
+                        f"rename view {src_key} to {dst_key}",
+                        {"iceberg.operation": "rename-view", "iceberg.view": str(dst_key),
+                         "iceberg.renamed-from": str(src_key)})
 
-    def register_view(self, prefix: str | None, namespace: str, body: Any,
+    def register_view(self, prefix: str | None, namespace: str, req: RegisterViewBody,
                       meta: CommitMeta) -> LoadedView:
-        req: RegisterViewBody = parse(RegisterViewBody, body)
-        addr = self.address(prefix, split_namespace(namespace), table_op=True)
+        addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key = addr.new_key(req.name)
-        check_key(key, self.store.limits)
+        check_key(key, self.ctx.store.limits)
         addr.branch()
-        self._require_namespace(addr)
+        self.namespaces.require(addr)
         self._require_free(addr, key)
         try:
-            metadata = fmt_view.read_client_view_metadata(req.metadata_location, self.roots,
-                                                          self.io)
+            metadata = fmt_view.read_client_view_metadata(req.metadata_location, self.ctx.roots,
+                                                          self.ctx.io)
             fmt_view.current_version(metadata)
         except InvalidInput:
             # one generic answer, so register-view cannot probe the server's file system
             raise bad_request(f"cannot register view {key}: the metadata location is not a "
                               "readable Iceberg view metadata file under the allowed "
-                              f"locations ({self.roots.describe()})") from None
+                              f"locations ({self.ctx.roots.describe()})") from None
         self._check_view_location(key, metadata)
-        check_not_owned(self.store, f"cannot register view {key}",
+        check_not_owned(self.ctx.store, f"cannot register view {key}",
                         {"metadata file": req.metadata_location, "location": metadata.location})
         content = fmt_view.view_content(metadata, req.metadata_location)
-        self._commit(addr, [Put(key, content)], meta, f"register view {key}",
-                     {"iceberg.operation": "register-view", "iceberg.view": str(key)},
-                     added=[(key, None, content)])
+        self.ctx.commit(addr, [Put(key, content)], meta, f"register view {key}",
+                        {"iceberg.operation": "register-view", "iceberg.view": str(key)},
+                        added=[(key, None, content)])
         return LoadedView(metadata, req.metadata_location)
 

@@ -7,13 +7,16 @@ version-control layer checks on a commit (protected branches, gates) applies. Wr
 tags, commits and time-travel expressions are refused (`ReadOnlyRef`). The Delta files
 themselves are written here, on the client, under the catalog's warehouse; the store (or
 the server, over HTTP) checks the state before it lands.
+
+The handle knows nothing of the Python API's handles: it gets the store, the ref
+expression, the author and where tables may live as values (`api.Reference.delta`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from spark_lakeversion.errors import (
     AlreadyExists,
@@ -29,11 +32,11 @@ from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
+from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put
+from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.versioning.names import expression_of
 from spark_lakeversion.versioning.suggest import key_not_found
-
-if TYPE_CHECKING:
-    from spark_lakeversion.api import Reference
 
 VACUUM_REFUSED = ("vacuum is refused on a catalog Delta table: other branches, tags and "
                   "commits may still read the files it would delete; run `lakeversion gc`")
@@ -52,27 +55,33 @@ def _catalog_table_class() -> type:
 
 
 class DeltaHandle:
-    """One Delta table at one ref expression (lazy: nothing is read until asked)."""
+    """One Delta table at one ref expression (lazy: nothing is read until asked).
 
-    def __init__(self, ref: Reference, key: KeyLike) -> None:
-        self.ref = ref
+    `warehouse` and `roots` are asked only when a table is created or registered (a local
+    default warehouse is made on first use): where new tables go, and the warehouse and
+    allowed locations a registered table may lie under."""
+
+    def __init__(self, store: VersionStore, expression: str, key: KeyLike, *,
+                 author: str | None = None, warehouse: Callable[[], str],
+                 roots: Callable[[], AllowedRoots]) -> None:
+        self._store = store
+        self.expression = expression
         self.key = Key.of(key)
-
-    @property
-    def _store(self) -> Any:
-        return self.ref.store
+        self.author = author
+        self._warehouse = warehouse
+        self._roots = roots
 
     def __repr__(self) -> str:
-        return f"DeltaHandle({self.ref.expression!r}, {str(self.key)!r})"
+        return f"DeltaHandle({self.expression!r}, {str(self.key)!r})"
 
     # ---- reads -------------------------------------------------------------------------
     def content(self) -> Content:
-        found = self._store.get_content(self.ref.expression, self.key)
+        found = self._store.get_content(self.expression, self.key)
         if found is None:
-            raise key_not_found(self._store, self.ref.expression, self.key,
-                                f"{self.key} does not exist at {self.ref.expression}")
+            raise key_not_found(self._store, self.expression, self.key,
+                                f"{self.key} does not exist at {self.expression}")
         if found.type is not ContentType.DELTA_TABLE:
-            raise InvalidInput(f"{self.key} is not a Delta table at {self.ref.expression}")
+            raise InvalidInput(f"{self.key} is not a Delta table at {self.expression}")
         return found
 
     def state(self) -> DeltaState:
@@ -116,9 +125,9 @@ class DeltaHandle:
 
     # ---- writes ------------------------------------------------------------------------
     def _branch(self) -> tuple[str, str]:
-        resolved = self._store.resolve(self.ref.expression)
+        resolved = self._store.resolve(self.expression)
         if not resolved.writable or resolved.branch is None:
-            raise ReadOnlyRef(f"{self.ref.expression!r} is not a branch: Delta writes go to "
+            raise ReadOnlyRef(f"{self.expression!r} is not a branch: Delta writes go to "
                               "branches only")
         return resolved.branch, resolved.commit_id
 
@@ -129,10 +138,9 @@ class DeltaHandle:
         (`gc.fence`: the files `content` adds over `base`, the state it replaces)."""
         from spark_lakeversion.gc.fence import fence
 
-        author = self.ref.catalog.author
         epoch = fence(self._store, [(self.key, base, content)], self._store.io_properties)
         commit: Commit = self._store.commit(
-            branch, [*extra, Put(self.key, content)], message=message, author=author,
+            branch, [*extra, Put(self.key, content)], message=message, author=self.author,
             properties=dict(properties), expected_head=head, expected_gc_epoch=epoch)
         return commit
 
@@ -166,7 +174,7 @@ class DeltaHandle:
     def _state_at(self, commit_id: str) -> DeltaState:
         found = self._store.get_content(commit_id, self.key)
         if found is None:
-            raise KeyNotFound(f"{self.key} does not exist on {self.ref.expression}")
+            raise KeyNotFound(f"{self.key} does not exist on {self.expression}")
         return DeltaState.of(found, self.key)
 
     def append(self, data: Any, *, message: str | None = None) -> Commit | None:
@@ -194,11 +202,9 @@ class DeltaHandle:
     def rollback(self, to: Any, *, message: str | None = None) -> Commit:
         """A new version on this branch whose files equal the table's at `to` (any ref
         expression or handle); history is never rewritten (`DeltaFormat.restore`)."""
-        from spark_lakeversion.api import ref_expression
-
         branch, head = self._branch()
         commit: Commit = self._store.rollback_table(
-            branch, self.key, ref_expression(to), author=self.ref.catalog.author,
+            branch, self.key, expression_of(to), author=self.author,
             message=message, expected_head=head)
         return commit
 
@@ -210,7 +216,7 @@ class DeltaHandle:
         branch, head = self._branch()
         self._check_absent(head)
         partitions = [partition_by] if isinstance(partition_by, str) else partition_by
-        warehouse = self.ref.catalog.roots().check(self.ref.catalog.warehouse, "warehouse")
+        warehouse = self._roots().check(self._warehouse(), "warehouse")
         content, cleanup = tables.new_table(warehouse, self.key, schema, partitions,
                                             configuration, branch)
         try:
@@ -228,7 +234,7 @@ class DeltaHandle:
         catalog at its latest version."""
         branch, head = self._branch()
         self._check_absent(head)
-        content = tables.existing_table(self.key, location, self.ref.catalog.roots())
+        content = tables.existing_table(self.key, location, self._roots())
         check_overlap(self._store, self.key, content)
         check_not_owned(self._store, f"cannot register {self.key}",
                         DeltaFormat().claimed_locations(content, self._store.io_properties))
@@ -239,7 +245,7 @@ class DeltaHandle:
 
     def _check_absent(self, head: str) -> None:
         if self._store.get_content(head, self.key) is not None:
-            raise AlreadyExists(f"{self.key} exists already on {self.ref.expression}")
+            raise AlreadyExists(f"{self.key} exists already on {self.expression}")
 
     def _namespaces(self, head: str) -> list[Put]:
         levels = tables.namespace_keys(self.key)
