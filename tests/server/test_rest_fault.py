@@ -19,7 +19,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from spark_lakeversion.cli.serve import serve_in_subprocess
+from spark_lakeversion.server.embedded import serve_in_subprocess
 
 pytestmark = pytest.mark.slow
 

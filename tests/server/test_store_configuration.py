@@ -10,11 +10,10 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from spark_lakeversion.cli.serve import serve_in_subprocess
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app
-from spark_lakeversion.server.embedded import start_embedded_server
+from spark_lakeversion.server.embedded import serve_in_subprocess, start_embedded_server
 from spark_lakeversion.versioning import open_store
 from tests.server.helpers import iceberg_error
 from tests.store.helpers import snapshot_of_store

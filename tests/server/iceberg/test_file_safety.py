@@ -393,7 +393,7 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
     from click.testing import CliRunner
 
     from spark_lakeversion.cli.main import cli
-    from spark_lakeversion.cli.serve import serve_in_subprocess
+    from spark_lakeversion.server.embedded import serve_in_subprocess
 
     store = f"sqlite:///{tmp_path / 'store.db'}"
     result = CliRunner().invoke(cli, ["serve", "--store", store, "--warehouse",
