@@ -12,7 +12,7 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.base import normalize_path
+from spark_lakeversion.locations import normalize_path
 
 
 def owner_file(path: str) -> str:

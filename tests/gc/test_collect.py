@@ -12,9 +12,9 @@ import pytest
 from pyiceberg.table import StaticTable
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import normalize_path
 from spark_lakeversion.gc import GcReport, collect_garbage
 from spark_lakeversion.gc.durations import parse_duration
+from spark_lakeversion.locations import normalize_path
 from spark_lakeversion.model import RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore

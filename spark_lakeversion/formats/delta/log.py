@@ -20,9 +20,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import normalize_path
 from spark_lakeversion.formats.delta import deltalake
-from spark_lakeversion.locations import parse_location
+from spark_lakeversion.locations import normalize_path, parse_location
 
 #: operation names of the commits we write ourselves (commitInfo.operation)
 OP_BRANCH = "LAKEVERSION BRANCH"
