@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps 'bodo-iceberg-connector==2026.10'
 	touch $(STAMP)
 
-# The JVM shim, from spark_lakeversion/spark/shim/src into ~/.cache/spark-lakeversion/shim
+# The JVM shim, from jars/shim/src into ~/.cache/spark-lakeversion/shim
 # (or $$XDG_CACHE_HOME): rebuilt only when the sources change (the builder hashes them).
 jars: setup
 	$(PY) -m spark_lakeversion.spark.build

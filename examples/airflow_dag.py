@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     import tempfile
 
     from spark_lakeversion.airflow.standalone import migrate
-    from spark_lakeversion.spark import start_server
+    from spark_lakeversion.server.embedded import start_embedded_server
 
     parser = argparse.ArgumentParser(description="Run lakeversion_pipeline once.")
     parser.add_argument("--bad", action="store_true", help="write a row main's check refuses")
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     if args.server:
         return run_once(args.server, args.rows, args.bad)
     with tempfile.TemporaryDirectory(prefix="lakeversion-lake-") as lake:
-        server = start_server(f"sqlite:///{lake}/store.db", f"{lake}/warehouse")
+        server = start_embedded_server(f"sqlite:///{lake}/store.db", f"{lake}/warehouse")
         try:
             return run_once(server.url, args.rows, args.bad)
         finally:

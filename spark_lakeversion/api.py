@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
@@ -29,6 +28,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
+from spark_lakeversion.locations import root_uri, warehouse_uri
 from spark_lakeversion.model import (
     CheckKind,
     CheckReport,
@@ -83,14 +83,6 @@ def connect(store_url: str | None = None, *, author: str | None = None,
                    properties=env_properties(), default_branch=env_branch())
 
 
-def _as_uri(location: str) -> str:
-    """A warehouse or allowed location as given, or a relative/absolute path as a file
-    URI (the server's `normalize_root` does the same)."""
-    if "://" in location or location.startswith("file:"):
-        return location.rstrip("/") or location
-    return Path(location).expanduser().resolve().as_uri()
-
-
 # ---- ref arguments ---------------------------------------------------------------------
 
 RefLike = Union[str, "Reference", Commit]
@@ -122,8 +114,8 @@ class Catalog:
                  default_branch: str = DEFAULT_BRANCH) -> None:
         self.store = store
         self.author = author
-        self._warehouse = _as_uri(warehouse) if warehouse else None
-        self.allowed_locations = [_as_uri(a) for a in allowed_locations]
+        self._warehouse = root_uri(warehouse) if warehouse else None
+        self.allowed_locations = [root_uri(a) for a in allowed_locations]
         #: stamped on every commit and merge made through this catalog (e.g. a run's id)
         self.properties = dict(properties or {})
         self.default_branch = validate_ref_name(default_branch)
@@ -131,12 +123,7 @@ class Catalog:
     @property
     def warehouse(self) -> str:
         """The URI new Delta tables go under (created on first use when local)."""
-        if self._warehouse is None:
-            from spark_lakeversion.versioning import lakeversion_home
-
-            self._warehouse = (lakeversion_home() / "warehouse").as_uri()
-        if self._warehouse.startswith("file:///"):
-            Path(self._warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        self._warehouse = warehouse_uri(self._warehouse)
         return self._warehouse
 
     def roots(self) -> AllowedRoots:

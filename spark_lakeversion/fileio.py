@@ -10,13 +10,21 @@ properties file (`--io-config`) and `--io PROP=VALUE` options, and carried in th
 It is a read-only `Mapping[str, str]`, so it goes wherever FileIO properties are taken. Its
 `repr` and `describe()` hide secrets, and `vended()` is what a client that asked for
 `X-Iceberg-Access-Delegation: vended-credentials` receives.
+
+This module is also the one place that turns it into clients (each library imported only
+when used): pyiceberg's FileIO (`pyiceberg_file_io`, cached), boto3's S3 client
+(`boto3_s3_client`), pyarrow file systems (`pyarrow_filesystem`), deltalake's
+`storage_options` (`deltalake_storage_options`) and DuckDB's S3 secret
+(`duckdb_s3_secret`). The region default for S3 lives here once (`s3_region`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 
@@ -191,4 +199,144 @@ def parse_option(text: str, where: str = "--io") -> tuple[str, str]:
 
 NO_FILE_IO = FileIOConfig()
 
-__all__ = ["FileIOConfig", "NO_FILE_IO", "is_secret", "parse_option"]
+# ---- clients built from one FileIOConfig ----------------------------------------------------
+#: without a region, pyarrow and boto3 ask AWS where a bucket lives: a custom endpoint
+#: (MinIO, moto) has no such answer, so default as the AWS SDKs do
+DEFAULT_S3_REGION = "us-east-1"
+S3_SCHEMES = ("s3", "s3a", "s3n")
+
+
+def _scheme(location: str) -> str:
+    return location.partition("://")[0].lower() if "://" in location else "file"
+
+
+def s3_region(io: Mapping[str, str] | None) -> str:
+    """The S3 region of `io`, else `DEFAULT_S3_REGION`."""
+    return FileIOConfig.of(io).region() or DEFAULT_S3_REGION
+
+
+def _s3_first(io: Mapping[str, str], name: str) -> str | None:
+    """`s3.<name>`, else Java's `client.<name>` spelling."""
+    return io.get(f"s3.{name}") or io.get(f"client.{name}") or None
+
+
+def _path_style(io: Mapping[str, str]) -> bool:
+    return str(io.get("s3.path-style-access", "")).strip().lower() == "true"
+
+
+_ios_lock = threading.Lock()
+_ios: dict[tuple[Any, str], Any] = {}
+
+
+def pyiceberg_file_io(location: str, io: Mapping[str, str] | None = None) -> Any:
+    """pyiceberg's FileIO for `location` under the server's FileIO properties, opened once
+    per configuration and scheme: an S3 file system is costly to set up. Never a client's
+    table properties: they could name another endpoint or a FileIO class to import."""
+    from pyiceberg.io import load_file_io
+
+    config = FileIOConfig.of(io)
+    scheme = _scheme(location)
+    key = (config.cache_key, scheme)
+    with _ios_lock:
+        opened = _ios.get(key)
+    if opened is None:
+        props = dict(config)
+        if scheme in S3_SCHEMES:
+            props["s3.region"] = s3_region(config)
+        opened = load_file_io(props, location)
+        with _ios_lock:
+            opened = _ios.setdefault(key, opened)
+    return opened
+
+
+def boto3_s3_client(io: Mapping[str, str] | None, *, retries: int = 5) -> Any:
+    """A boto3 S3 client from `s3.endpoint`, `s3.region`, the keys (`s3.` or `client.`) and
+    `s3.path-style-access` (else the AWS SDK's own chain). `ImportError` without boto3."""
+    import boto3
+    from botocore.config import Config
+
+    config = FileIOConfig.of(io)
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=config.get("s3.endpoint") or None,
+        region_name=s3_region(config),
+        aws_access_key_id=_s3_first(config, "access-key-id"),
+        aws_secret_access_key=_s3_first(config, "secret-access-key"),
+        aws_session_token=_s3_first(config, "session-token"),
+        config=Config(s3={"addressing_style": "path" if _path_style(config) else "auto"},
+                      retries={"max_attempts": retries, "mode": "standard"}))
+
+
+def pyarrow_filesystem(uri: str, io: Mapping[str, str] | None = None) -> Any:
+    """The pyarrow `FileSystem` for `uri`: local files, S3 from the FileIO properties, any
+    other scheme as pyarrow resolves it."""
+    from pyarrow import fs as pafs
+
+    scheme = _scheme(uri)
+    if scheme == "file":
+        return pafs.LocalFileSystem()
+    if scheme in S3_SCHEMES:
+        config = FileIOConfig.of(io)
+        endpoint = config.get("s3.endpoint") or ""
+        return pafs.S3FileSystem(
+            access_key=_s3_first(config, "access-key-id"),
+            secret_key=_s3_first(config, "secret-access-key"),
+            session_token=_s3_first(config, "session-token"),
+            region=s3_region(config),
+            endpoint_override=endpoint.split("://", 1)[-1] or None,
+            scheme="http" if endpoint.startswith("http://") else "https")
+    return pafs.FileSystem.from_uri(uri)[0]
+
+
+def deltalake_storage_options(location: str, io: Mapping[str, str] | None
+                              ) -> dict[str, str] | None:
+    """deltalake's `storage_options` for a table at `location`: for S3 the endpoint,
+    region, keys and addressing style of the FileIO properties; None (deltalake's own
+    defaults) for every other scheme, so local tables open as they always did."""
+    if _scheme(location) not in S3_SCHEMES:
+        return None
+    config = FileIOConfig.of(io)
+    options = {"AWS_REGION": s3_region(config)}
+    for name, prop in (("AWS_ACCESS_KEY_ID", "access-key-id"),
+                       ("AWS_SECRET_ACCESS_KEY", "secret-access-key"),
+                       ("AWS_SESSION_TOKEN", "session-token")):
+        value = _s3_first(config, prop)
+        if value:
+            options[name] = value
+    endpoint = config.get("s3.endpoint")
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    if _path_style(config):
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+    return options
+
+
+def _sql_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_s3_secret(io: Mapping[str, str] | None, scopes: Sequence[str],
+                     name: str = "lakeversion_s3") -> str:
+    """DuckDB's `CREATE SECRET` for S3 from the FileIO properties, scoped to `scopes`."""
+    config = FileIOConfig.of(io)
+    parts = ["TYPE s3"]
+    for prop, key in (("s3.access-key-id", "KEY_ID"), ("s3.secret-access-key", "SECRET"),
+                      ("s3.session-token", "SESSION_TOKEN"), ("s3.region", "REGION")):
+        if config.get(prop):
+            parts.append(f"{key} {_sql_quote(config[prop])}")
+    endpoint = config.get("s3.endpoint")
+    if endpoint:
+        secure = not endpoint.startswith("http://")
+        parts.append(f"ENDPOINT {_sql_quote(endpoint.split('://', 1)[-1].rstrip('/'))}")
+        parts.append(f"USE_SSL {'true' if secure else 'false'}")
+    if _path_style(config):
+        parts.append("URL_STYLE 'path'")
+    parts.append("SCOPE [" + ", ".join(_sql_quote(s) for s in scopes) + "]")
+    return f"CREATE SECRET {name} ({', '.join(parts)})"
+
+
+__all__ = ["DEFAULT_S3_REGION", "FileIOConfig", "NO_FILE_IO", "boto3_s3_client",
+           "deltalake_storage_options", "duckdb_s3_secret", "is_secret", "parse_option",
+           "pyarrow_filesystem", "pyiceberg_file_io", "s3_region"]

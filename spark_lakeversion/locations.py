@@ -1,5 +1,8 @@
 """Where table files may live: one strict location grammar, the allowed roots, and the one
-function that builds a path from names.
+function that builds a path from names; also the one home of the other location rules
+(`root_uri` for a warehouse or allowed location as the user typed it, `warehouse_uri` and
+`default_warehouse`, `lakeversion_home`, and `normalize_path`, the lenient one spelling per
+file that gc compares listed and reached files in).
 
 The server owns where files live (as Polaris' allowed locations or Lakekeeper's storage
 profiles do): every location a client can influence (a table location, a namespace
@@ -15,8 +18,10 @@ normalised: there is then exactly one spelling per accepted location to compare.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from spark_lakeversion.errors import InvalidInput, InvalidKey, LocationNotAllowed
 
@@ -152,6 +157,53 @@ def table_location(base: Location, namespace: Sequence[str], name: str, suffix: 
     return base.child(*namespace, f"{name}_{suffix}")
 
 
+def lakeversion_home() -> Path:
+    """`$LAKEVERSION_HOME` (default `./lakehouse`): the embedded store and warehouse."""
+    return Path(os.environ.get("LAKEVERSION_HOME", "lakehouse")).resolve()
+
+
+def root_uri(location: str) -> str:
+    """A warehouse or `--allowed-location` as the user gave it: URIs as given (minus a
+    trailing slash), plain paths resolved to `file://` URIs, unencoded (`%` is refused in
+    locations). `parse_location` then checks it."""
+    if "://" in location or location.startswith("file:"):
+        return location.rstrip("/") or location
+    return "file://" + str(Path(location).expanduser().resolve())
+
+
+def default_warehouse() -> str:
+    """`<LAKEVERSION_HOME>/warehouse` as a file URI (the directory is created)."""
+    return warehouse_uri(str(lakeversion_home() / "warehouse"))
+
+
+def warehouse_uri(warehouse: str | None) -> str:
+    """The warehouse's URI (`root_uri`; none given: `default_warehouse()`); a local
+    warehouse directory is created."""
+    if not warehouse:
+        return default_warehouse()
+    uri = root_uri(warehouse)
+    if uri.startswith("file://"):
+        Path(uri[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def normalize_path(path: str) -> str:
+    """One spelling per file: ``/x``, ``file:/x`` and ``file:///x`` are the same file, as
+    are ``s3a://`` and ``s3://`` (Spark and pyiceberg write different ones). Formats report
+    reached files, and gc compares listed ones, in this spelling. Lenient, unlike
+    `parse_location`: it spells files a table already holds, it validates nothing."""
+    scheme, sep, rest = path.partition("://")
+    if not sep:
+        rest = path[len("file:"):] if path.startswith("file:") else path
+        return "file://" + os.path.normpath(os.path.abspath(rest))
+    scheme = scheme.lower()
+    if scheme == "file":
+        return "file://" + os.path.normpath(rest or "/")
+    if scheme in ("s3a", "s3n"):
+        scheme = "s3"
+    return f"{scheme}://{rest.rstrip('/') if rest.endswith('/') else rest}"
+
+
 class AllowedRoots:
     """The roots under which the server reads and writes table files: its warehouse plus
     any `--allowed-location`."""
@@ -192,4 +244,5 @@ class AllowedRoots:
 
 
 __all__ = ["AllowedRoots", "KNOWN_SCHEMES", "Location", "OUTSIDE_ROOTS", "OVERLAPS",
-           "check_new_key", "parse_location", "safe_segment", "table_location"]
+           "check_new_key", "default_warehouse", "lakeversion_home", "normalize_path",
+           "parse_location", "root_uri", "safe_segment", "table_location", "warehouse_uri"]

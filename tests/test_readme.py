@@ -19,7 +19,7 @@ from spark_lakeversion.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
-GRAMMAR = (REPO / "spark_lakeversion/spark/shim/src/io/lakeversion/spark/BranchSql.java"
+GRAMMAR = (REPO / "jars/shim/src/io/lakeversion/spark/BranchSql.java"
            ).read_text()
 _SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)  # `a` and `` `b`.c ``
 

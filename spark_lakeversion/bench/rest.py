@@ -197,7 +197,7 @@ def _run_on(workdir: Path, base: str, io: dict[str, str], data: Any, appends: in
             embedded = start_embedded_server(store, warehouse=f"{base}/rest-wh", io=io)
             url = embedded.url
         else:
-            from spark_lakeversion.cli.serve import serve_in_subprocess
+            from spark_lakeversion.server.embedded import serve_in_subprocess
 
             proc, url = serve_in_subprocess(store, f"{base}/rest-wh", io=io)
         if base.startswith("file://"):
@@ -226,7 +226,7 @@ def run_auth(appends: int = 200, rows: int = 1000, rounds: int = 10, warmup: int
     import pyarrow as pa
     from pyiceberg.catalog.rest import RestCatalog
 
-    from spark_lakeversion.cli.serve import serve_in_subprocess
+    from spark_lakeversion.server.embedded import serve_in_subprocess
 
     data = pa.table({"id": pa.array(range(rows), pa.int64()),
                      "name": pa.array([f"row-{i}" for i in range(rows)])})

@@ -50,13 +50,15 @@ def _round(spark: Any, table: str, inserts: int, start_id: int) -> float:
 def run(inserts: int = 20, rounds: int = 3, start_time: bool = True,
         **_options: Any) -> dict[str, Any]:
     """Measure and return the figures as one JSON-ready dict."""
-    from spark_lakeversion.spark import ICEBERG_EXTENSION, SHIM_EXTENSION, session, start_server
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from spark_lakeversion.spark import ICEBERG_EXTENSION, SHIM_EXTENSION, session
     from spark_lakeversion.spark.build import ensure_shim_jar
     from spark_lakeversion.spark.jars import find_iceberg_runtime_jar
 
     tmp = Path(tempfile.mkdtemp(prefix="lv-bench-spark-"))
     try:
-        server = start_server(f"sqlite:///{tmp / 'store.db'}", str(tmp / "lv-warehouse"))
+        server = start_embedded_server(f"sqlite:///{tmp / 'store.db'}", str(tmp / "lv-warehouse"),
+                                       stop_at_exit=True)
         t0 = time.perf_counter()
         settings: dict[str, Any] = {
             "spark.master": "local[2]", "spark.ui.enabled": "false",

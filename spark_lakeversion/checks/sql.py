@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.fileio import duckdb_s3_secret
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.log import open_table
 from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Content, ContentType, Key
@@ -108,24 +109,6 @@ def _directories(location: str) -> list[str]:
     return [base]
 
 
-def _s3_secret(io: Mapping[str, str], scopes: list[str]) -> str:
-    """A DuckDB S3 secret from the server's FileIO properties, scoped to `scopes`."""
-    parts = ["TYPE s3"]
-    for prop, name in (("s3.access-key-id", "KEY_ID"), ("s3.secret-access-key", "SECRET"),
-                       ("s3.session-token", "SESSION_TOKEN"), ("s3.region", "REGION")):
-        if io.get(prop):
-            parts.append(f"{name} {_quote(io[prop])}")
-    endpoint = io.get("s3.endpoint")
-    if endpoint:
-        secure = not endpoint.startswith("http://")
-        parts.append(f"ENDPOINT {_quote(endpoint.split('://', 1)[-1].rstrip('/'))}")
-        parts.append(f"USE_SSL {'true' if secure else 'false'}")
-    if str(io.get("s3.path-style-access", "")).lower() == "true":
-        parts.append("URL_STYLE 'path'")
-    parts.append("SCOPE [" + ", ".join(_quote(s) for s in scopes) + "]")
-    return f"CREATE SECRET lakeversion_s3 ({', '.join(parts)})"
-
-
 def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
             namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None
             ) -> None:
@@ -138,7 +121,7 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     locations = [_location(key, content) for _, key, content in tables]
     s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
     if s3:  # before any view: a view reads its metadata file when it is created
-        con.execute(_s3_secret(io, s3))
+        con.execute(duckdb_s3_secret(io, s3))
     for alias in RELATIONS:
         con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
     for number, (alias, key, content) in enumerate(tables):
@@ -151,8 +134,8 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
             name = f"__lakeversion_delta_{number}"
             # read here, before the lock, through deltalake's scan (DuckDB's delta reader
             # and pyarrow datasets mis-read branch logs, whose files are absolute URIs)
-            con.register(name, _plain(pa.table(open_table(state.location,
-                                                          state.version).scan())))
+            con.register(name, _plain(pa.table(open_table(state.location, state.version,
+                                                          io=io).scan())))
             source = f"temp.main.{_ident(name)}"
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(alias)}.{_ident(schema)}")
         con.execute(f"CREATE VIEW {_ident(alias)}.{_ident(schema)}.{_ident(table)} AS "

@@ -147,11 +147,11 @@ def gc(ctx: click.Context, older_than: str, keep_commits_since: str, dry_run: bo
                                "locations and FileIO settings: --warehouse, "
                                "--allowed-location, --io and --io-config cannot be given")
     else:
-        from spark_lakeversion.server.app import normalize_root, normalize_warehouse
+        from spark_lakeversion.locations import root_uri, warehouse_uri
 
         io = io_config_from_cli(io_options, io_config)
-        roots = AllowedRoots([normalize_warehouse(warehouse),
-                              *(normalize_root(r) for r in allowed_locations)])
+        roots = AllowedRoots([warehouse_uri(warehouse),
+                              *(root_uri(r) for r in allowed_locations)])
     report = collect_garbage(store, roots=roots, older_than=grace,
                              keep_commits_since=keep, dry_run=dry_run, force=force,
                              io_properties=io)

@@ -111,7 +111,7 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
     from spark_lakeversion.api import Catalog
     from spark_lakeversion.preflight import preflight
     from spark_lakeversion.runs import Run, find_run_input
-    from spark_lakeversion.spark import start_server
+    from spark_lakeversion.server.embedded import start_embedded_server
     from spark_lakeversion.versioning import default_store_url
     from spark_lakeversion.versioning.http import RestVersionStore
 
@@ -123,7 +123,7 @@ def run(ctx: click.Context, on: str, branch: str | None, keep_branch: bool,
     if store and store.startswith(("http://", "https://")):
         server_url = store.rstrip("/")
     else:
-        embedded = start_server(store, warehouse, token)
+        embedded = start_embedded_server(store, warehouse, token, stop_at_exit=True)
         server_url = embedded.url
 
     def progress(line: str) -> None:

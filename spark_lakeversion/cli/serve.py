@@ -5,14 +5,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -107,9 +103,8 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
           webhook_allow: tuple[str, ...], io_options: tuple[str, ...],
           io_config: str | None, **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
-    import uvicorn
-
-    from spark_lakeversion.server.app import create_app, uvicorn_limits
+    from spark_lakeversion.server.app import create_app
+    from spark_lakeversion.server.embedded import serve_forever
 
     if store_url is None and ctx.obj is not None:
         store_url = getattr(ctx.obj, "store_url", None)
@@ -136,8 +131,7 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
                f"http://{host}:{port}/iceberg, API: http://{host}:{port}/api/v1, store: "
                f"{shown}, allowed locations: {roots}, access: {who}, file io: "
                f"{io.describe()})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                lifespan="off", **uvicorn_limits(limits))
+    serve_forever(app, host, port, log_level=log_level)
 
 
 def is_loopback(host: str) -> bool:
@@ -195,48 +189,6 @@ def _without_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - only for display
         return url.split("@")[-1]
-
-
-def serve_in_subprocess(store: str, warehouse: str | Path, *,
-                        output: int | IO[bytes] = subprocess.DEVNULL,
-                        timeout: float = 60.0, allowed_locations: tuple[str, ...] = (),
-                        io: Mapping[str, str] | None = None, extra_args: Sequence[str] = ()
-                        ) -> tuple[subprocess.Popen[bytes], str]:
-    """`lakeversion serve` as a child process on a free loopback port, for benchmarks and
-    tests (`extra_args`: more `serve` options): returns (process, base URL) once
-    `/api/v1/refs` answers. Its stdout and stderr
-    go to `output`. RuntimeError if it exits first or does not answer within `timeout`
-    seconds (it is killed then); stopping it is the caller's job."""
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    exe = Path(sys.executable).with_name("lakeversion")
-    cmd = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m",
-                                                     "spark_lakeversion.cli.serve"]
-    cmd += ["--store", store, "--warehouse", str(warehouse), "--port", str(port)]
-    for root in allowed_locations:
-        cmd += ["--allowed-location", root]
-    cmd += list(extra_args)
-    env = dict(os.environ)
-    if io:  # through the environment, so no secret shows in the process list
-        env.update(FileIOConfig.of(io).as_environment())
-    proc = subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            # 401: it answers, and wants a token (`extra_args` gave it an auth config)
-            if httpx.get(url + "/api/v1/refs", timeout=2).status_code in (200, 401):
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"lakeversion serve exited with code {proc.returncode}")
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"lakeversion serve did not answer within {timeout:g} s")
 
 
 if __name__ == "__main__":  # `python -m spark_lakeversion.cli.serve` without the CLI group

@@ -11,7 +11,6 @@ lazy, so opening a store imports no format library (pyiceberg, deltalake).
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -83,22 +82,6 @@ class TableFormat(ABC):
 
 def nothing() -> None:
     """Undo of a restore that wrote nothing."""
-
-
-def normalize_path(path: str) -> str:
-    """One spelling per file: ``/x``, ``file:/x`` and ``file:///x`` are the same file, as
-    are ``s3a://`` and ``s3://`` (Spark and pyiceberg write different ones). Formats report
-    reached files, and gc compares listed ones, in this spelling."""
-    scheme, sep, rest = path.partition("://")
-    if not sep:
-        rest = path[len("file:"):] if path.startswith("file:") else path
-        return "file://" + os.path.normpath(os.path.abspath(rest))
-    scheme = scheme.lower()
-    if scheme == "file":
-        return "file://" + os.path.normpath(rest or "/")
-    if scheme in ("s3a", "s3n"):
-        scheme = "s3"
-    return f"{scheme}://{rest.rstrip('/') if rest.endswith('/') else rest}"
 
 
 class StateFiles(ABC):
@@ -212,4 +195,4 @@ def table_format(content_type: ContentType) -> TableFormat | None:
 
 
 __all__ = ["ENTRY_POINT_GROUP", "FORMATS", "FormatRegistry", "ProtectedLocations", "StateFiles",
-           "TableFormat", "normalize_path", "nothing", "table_format"]
+           "TableFormat", "nothing", "table_format"]

@@ -126,7 +126,7 @@ class _Stat:
         self.filesystems = FileSystems(io_properties)
 
     def check(self, paths: Iterable[str], what: str) -> list[str]:
-        from spark_lakeversion.formats.base import normalize_path
+        from spark_lakeversion.locations import normalize_path
 
         problems = []
         for path in paths:

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.base import normalize_path
+from spark_lakeversion.fileio import FileIOConfig, boto3_s3_client, pyarrow_filesystem
+from spark_lakeversion.locations import normalize_path
 
 
 def owner_file(path: str) -> str:
@@ -59,17 +59,10 @@ class FileSystems:
 
     def resolve(self, uri: str) -> tuple[Any, str]:
         """(pyarrow FileSystem, path inside it) for a normalized URI that is not on S3."""
-        from pyarrow import fs as pafs
-
         scheme, _, rest = uri.partition("://")
-        if scheme == "file":
-            key = "file"
-            if key not in self._cache:
-                self._cache[key] = pafs.LocalFileSystem()
-            return self._cache[key], rest
-        key = f"{scheme}://{rest.split('/', 1)[0]}"
+        key = "file" if scheme == "file" else f"{scheme}://{rest.split('/', 1)[0]}"
         if key not in self._cache:
-            self._cache[key] = pafs.FileSystem.from_uri(uri)[0]
+            self._cache[key] = pyarrow_filesystem(uri, self.io)
         return self._cache[key], rest
 
     def list(self, root: str) -> Iterator[ListedFile]:
@@ -136,28 +129,15 @@ S3_DELETE_BATCH = 1000
 
 
 class S3Store:
-    """S3 (and S3-compatible stores: MinIO, moto) through boto3, configured from the FileIO
-    properties: `s3.endpoint`, `s3.region`, `s3.access-key-id`, `s3.secret-access-key`,
-    `s3.session-token`, `s3.path-style-access` (else the AWS SDK's own chain)."""
+    """S3 (and S3-compatible stores: MinIO, moto) through boto3, its client built from the
+    FileIO properties by `spark_lakeversion.fileio.boto3_s3_client`."""
 
     def __init__(self, io: FileIOConfig) -> None:
         try:
-            import boto3
-            from botocore.config import Config
+            self.client = boto3_s3_client(io)
         except ImportError:
             raise InvalidInput("gc on S3 needs boto3: pip install spark-lakeversion[s3]"
                                ) from None
-        path_style = io.get("s3.path-style-access", "").strip().lower() == "true"
-        self.client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=io.get("s3.endpoint") or None,
-            region_name=io.region() or "us-east-1",
-            aws_access_key_id=io.get("s3.access-key-id") or io.get("client.access-key-id"),
-            aws_secret_access_key=(io.get("s3.secret-access-key")
-                                   or io.get("client.secret-access-key")),
-            aws_session_token=io.get("s3.session-token") or io.get("client.session-token"),
-            config=Config(s3={"addressing_style": "path" if path_style else "auto"},
-                          retries={"max_attempts": 5, "mode": "standard"}))
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:

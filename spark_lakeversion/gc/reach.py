@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping
 from spark_lakeversion.formats.base import (
     ProtectedLocations,
     StateFiles,
-    normalize_path,
     table_format,
 )
-from spark_lakeversion.locations import AllowedRoots
+from spark_lakeversion.locations import AllowedRoots, normalize_path
 from spark_lakeversion.model import Content, ContentType
 
 

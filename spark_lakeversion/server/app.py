@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,7 +24,7 @@ from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.locations import AllowedRoots
+from spark_lakeversion.locations import AllowedRoots, root_uri, warehouse_uri
 from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
 from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
@@ -39,7 +38,7 @@ from spark_lakeversion.server.errors import (
     handle_validation_error,
 )
 from spark_lakeversion.server.iceberg import routes as iceberg_routes
-from spark_lakeversion.versioning import VersionStore, lakeversion_home, open_store
+from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.access import AccessControlledStore
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
@@ -47,32 +46,6 @@ log = logging.getLogger("spark_lakeversion.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 19120
-
-
-def default_warehouse() -> str:
-    """`<LAKEVERSION_HOME>/warehouse` as a file URI."""
-    path = lakeversion_home() / "warehouse"
-    path.mkdir(parents=True, exist_ok=True)
-    return path.as_uri()
-
-
-def normalize_warehouse(warehouse: str | None) -> str:
-    """Plain paths become file URIs (so table locations are absolute and unambiguous);
-    a local warehouse directory is created."""
-    if not warehouse:
-        return default_warehouse()
-    uri = normalize_root(warehouse)
-    if uri.startswith("file://"):
-        Path(uri[len("file://"):]).mkdir(parents=True, exist_ok=True)
-    return uri
-
-
-def normalize_root(location: str) -> str:
-    """A warehouse or `--allowed-location`: URIs as given (minus a trailing slash), plain
-    paths resolved to `file://` URIs, unencoded (`%` is refused in locations)."""
-    if "://" in location or location.startswith("file:"):
-        return location.rstrip("/") or location
-    return "file://" + str(Path(location).expanduser().resolve())
 
 
 def uvicorn_limits(limits: Limits) -> dict[str, Any]:
@@ -111,8 +84,8 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
         if auth is not None:
             raise InvalidInput("give a token or an auth config, not both")
         auth = AuthConfig.single(token)
-    warehouse = normalize_warehouse(warehouse)
-    roots = AllowedRoots([warehouse, *(normalize_root(r) for r in allowed_locations or ())])
+    warehouse = warehouse_uri(warehouse)
+    roots = AllowedRoots([warehouse, *(root_uri(r) for r in allowed_locations or ())])
     if not isinstance(store, VersionStore):
         store = open_store(store, limits=limits, io=io, check_policy=policy)
     elif limits is not None and limits != store.limits or \

@@ -7,10 +7,8 @@ an embedded server (SQLite store, local warehouse) that lives as long as the ses
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,38 +32,6 @@ PROPERTY_CONF_PREFIX = "spark.lakeversion.property."
 
 __all__ = ["session", "configure", "spark_conf", "sql_name", "ICEBERG_EXTENSION",
            "SHIM_EXTENSION", "CATALOG_CLASS", "PROPERTY_CONF_PREFIX", "SERVER_ENV"]
-
-_servers: list[Any] = []
-_servers_lock = threading.Lock()
-
-
-def _stop_servers() -> None:
-    with _servers_lock:
-        while _servers:
-            server = _servers.pop()
-            try:
-                server.stop()
-            except Exception:
-                pass
-
-
-atexit.register(_stop_servers)
-
-
-def start_server(store: str | None = None, warehouse: str | None = None,
-                 token: str | None = None, allowed_locations: Sequence[str] | None = None,
-                 io: Mapping[str, str] | None = None) -> Any:
-    """An embedded server that is stopped at interpreter exit (or with `.stop()`); tables
-    live under `warehouse` and `allowed_locations` only, opened with the FileIO
-    properties `io` (default: the standard `AWS_...`/`PYICEBERG_...` environment)."""
-    from spark_lakeversion.server.embedded import start_embedded_server
-
-    server = start_embedded_server(store_url=store, warehouse=warehouse, token=token,
-                                   allowed_locations=allowed_locations, io=io)
-    with _servers_lock:
-        _servers.append(server)
-    return server
-
 
 def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
                token: str | None = None, iceberg_jar: str | None = None,
@@ -150,7 +116,10 @@ def configure(builder: Any, branch: str | None = None, server: str | None = None
     """
     url = server or env_server_url()
     if not url:
-        url = start_server(store, warehouse, token, allowed_locations, io).url
+        from spark_lakeversion.server.embedded import start_embedded_server
+
+        url = start_embedded_server(store, warehouse, token, allowed_locations=allowed_locations,
+                                    io=io, stop_at_exit=True).url
     settings = spark_conf(url, branch=branch or env_branch(), catalog=catalog, token=token,
                           iceberg_jar=iceberg_jar, properties=env_properties())
     current: dict[str, str] = dict(getattr(builder, "_options", {}) or {})
@@ -181,20 +150,23 @@ def session(branch: str | None = None, server: str | None = None, store: str | N
     inside_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     if not inside_submit and "spark.master" not in conf:
         builder = builder.master("local[*]")
-    owned_before = len(_servers)
-    builder = configure(builder, branch=branch, server=server, store=store,
-                        warehouse=warehouse, catalog=catalog,
-                        allowed_locations=allowed_locations, io=io, **conf)
-    with _servers_lock:
-        owned = _servers[owned_before:]
+    server = server or env_server_url()
+    embedded = None
+    if not server:
+        from spark_lakeversion.server.embedded import start_embedded_server
+
+        embedded = start_embedded_server(store, warehouse, allowed_locations=allowed_locations,
+                                         io=io, stop_at_exit=True)
+        server = embedded.url
+    builder = configure(builder, branch=branch, server=server, catalog=catalog, **conf)
     spark = builder.getOrCreate()
     install_error_translation()
-    if owned:
-        _stop_servers_with(spark, owned)
+    if embedded is not None:
+        _stop_server_with(spark, embedded)
     return spark
 
 
-def _stop_servers_with(spark: Any, servers: list[Any]) -> None:
+def _stop_server_with(spark: Any, server: Any) -> None:
     """Wrap `spark.stop()` so the embedded server goes down with the session."""
     original = spark.stop
 
@@ -202,10 +174,6 @@ def _stop_servers_with(spark: Any, servers: list[Any]) -> None:
         try:
             original()
         finally:
-            for server in servers:
-                with _servers_lock:
-                    if server in _servers:
-                        _servers.remove(server)
-                server.stop()
+            server.stop()
 
     spark.stop = stop

@@ -1,8 +1,9 @@
 """Builds the JVM shim jar with javac, and rebuilds it only when its sources change.
 
 No Maven or Gradle: the shim compiles against the jars pyspark already ships plus the
-Iceberg runtime jar, which keeps set-up offline. The Java sources ship inside the package
-(`spark/shim/src`), so an installed wheel builds its shim as a checkout does. The jar goes
+Iceberg runtime jar, which keeps set-up offline. The Java sources live in the checkout's
+`jars/shim/src`; a wheel carries a copy as package data (`spark/shim/src`, copied by
+setup.py's `build_py`), so an installed wheel builds its shim as a checkout does. The jar goes
 to a per-user cache directory, in a folder named by the hash of every input (sources,
 compiler, classpath): editing a `.java` file is enough to get a fresh jar on the next
 `ensure_shim_jar()`, and installs of different versions never share a jar.
@@ -28,7 +29,20 @@ BUILDER_VERSION = "2"
 JAR_NAME = "lakeversion-spark-shim.jar"
 JAVA_RELEASE = "11"  # java.net.http; Spark 3.5 runs on 8/11/17, the shim needs 11+
 
-SOURCE_DIR = Path(__file__).resolve().parent / "shim" / "src"
+
+
+def find_sources() -> Path:
+    """The checkout's `jars/shim/src` when running from a checkout (or an editable install),
+    else the copy an installed wheel carries beside this module."""
+    here = Path(__file__).resolve().parent
+    root = here.parents[1]
+    checkout = root / "jars" / "shim" / "src"
+    if (root / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return here / "shim" / "src"
+
+
+SOURCE_DIR = find_sources()
 
 
 class BuildError(LakeVersionError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.preflight import preflight as check_server
 from spark_lakeversion.runs import BRANCH_ENV, SERVER_ENV
-from spark_lakeversion.spark import spark_conf, start_server
+from spark_lakeversion.spark import spark_conf
 from spark_lakeversion.versioning import default_store_url
 
 #: Spark's log levels (`spark.log.level`); WARN keeps a job's output to what matters
@@ -90,7 +90,11 @@ def run(job_args: Sequence[str], *, branch: str = "main", server: str | None = N
     missing branch; `create_option` is how the caller's surface says so in an error);
     `progress` hears what happens (branch, job started, job finished)."""
     say = progress or (lambda _: None)
-    embedded = None if server else start_server(store, warehouse, token)
+    embedded = None
+    if not server:
+        from spark_lakeversion.server.embedded import start_embedded_server
+
+        embedded = start_embedded_server(store, warehouse, token, stop_at_exit=True)
     url = server or embedded.url  # type: ignore[union-attr]
     try:
         cmd = build_command(job_args, url, branch=branch, catalog=catalog, token=token,

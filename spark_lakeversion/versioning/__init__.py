@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from spark_lakeversion.limits import Limits
+from spark_lakeversion.locations import lakeversion_home
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
 
 __all__ = ["DEFAULT_BRANCH", "LogPage", "MergeOptions", "VersionStore", "default_store_url",
            "lakeversion_home", "open_store"]
-
-
-def lakeversion_home() -> Path:
-    return Path(os.environ.get("LAKEVERSION_HOME", "lakehouse")).resolve()
 
 
 def default_store_url() -> str:

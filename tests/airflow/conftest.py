@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from spark_lakeversion.server.embedded import serve_in_subprocess
 from tests.helpers import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,35 +56,13 @@ def airflow_db() -> None:
                    check=True, capture_output=True, env=os.environ.copy())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def lv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `lakeversion serve` (its own process), shared by the Airflow tests."""
     root = tmp_path_factory.mktemp("lv-serve")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "lakeversion"), "serve",
-         "--store", f"sqlite:///{root / 'store.db'}", "--warehouse", str(root / "warehouse"),
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/refs", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"lakeversion serve did not start: {proc.stderr.read()!r}"
-                               if proc.stderr else "lakeversion serve did not start")
-        time.sleep(0.2)
+    with (root / "serve.log").open("ab") as log:
+        proc, url = serve_in_subprocess(f"sqlite:///{root / 'store.db'}", root / "warehouse",
+                                        output=log)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

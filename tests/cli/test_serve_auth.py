@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from spark_lakeversion.auth import token_sha256
 from spark_lakeversion.auth.grants import Permission
 from spark_lakeversion.cli.main import cli
-from spark_lakeversion.cli.serve import serve_in_subprocess
+from spark_lakeversion.server.embedded import serve_in_subprocess
 from tests.server.access_helpers import write_auth_config
 
 

@@ -18,12 +18,11 @@ from spark_lakeversion.formats.base import (
     FormatRegistry,
     StateFiles,
     TableFormat,
-    normalize_path,
 )
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.iceberg.format import IcebergFormat
 from spark_lakeversion.gc import collect_garbage
-from spark_lakeversion.locations import AllowedRoots
+from spark_lakeversion.locations import AllowedRoots, normalize_path
 from spark_lakeversion.model import Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning import open_store

@@ -14,55 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow as pa
 
 from spark_lakeversion.checks.python import CheckContext, CheckResult
 from spark_lakeversion.server.embedded import EmbeddedServer
 
 #: the module the test servers allow Python checks from (`--check-module`)
 CHECK_MODULE = "tests.gates.helpers"
-SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
-
-
-@dataclass
-class Lake:
-    """A server, its warehouse, and pyiceberg catalogs per ref."""
-
-    server: EmbeddedServer
-    warehouse: Path
-    #: the bearer token of a server with principals (pyiceberg writes as that principal)
-    token: str | None = None
-
-    @property
-    def store(self) -> Any:
-        return self.server.store
-
-    def catalog(self, ref: str = "main") -> Any:
-        from pyiceberg.catalog.rest import RestCatalog
-
-        extra = {"token": self.token} if self.token else {}
-        return RestCatalog(f"lv-{ref}", uri=self.server.iceberg_uri, warehouse=ref, **extra)
-
-    def append(self, ref: str, table: str, ids: list[int]) -> None:
-        self.catalog(ref).load_table(table).append(
-            pa.table({"id": ids, "v": [f"v{i}" for i in ids]}, schema=SCHEMA))
-
-    def ids(self, ref: str, table: str = "db.t") -> list[int]:
-        return sorted(self.catalog(ref).load_table(table).scan().to_arrow()["id"].to_pylist())
-
-    def create(self, table: str, ids: list[int]) -> None:
-        catalog = self.catalog("main")
-        namespace = table.split(".")[0]
-        if (namespace,) not in catalog.list_namespaces():
-            catalog.create_namespace(namespace)
-        catalog.create_table(table, schema=SCHEMA)
-        self.append("main", table, ids)
-
-    def metadata_files(self) -> set[Path]:
-        return set(self.warehouse.rglob("*.metadata.json"))
-
-    def head(self, branch: str = "main") -> str:
-        return str(self.store.get_ref(branch).head)
 
 
 #: principals of `TeamLake`: the operator, an admin of team-* only, a reader of team-*

@@ -15,16 +15,17 @@ import spark_lakeversion as lv
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import CheckKind, CheckSpec
 from tests.cli.helpers import run
-from tests.gates.helpers import Lake, TeamLake
+from tests.gates.helpers import TeamLake
+from tests.lake import ServerLake
 
 BROKEN = "SELEC * FRM t WHERE"
 
 
-def cli(lake: Lake, *args: str, code: int = 0) -> dict[str, object]:
+def cli(lake: ServerLake, *args: str, code: int = 0) -> dict[str, object]:
     return json.loads(run(lake.server.url, "--output", "json", *args, code=code).stdout)
 
 
-def test_broken_sql_is_refused_on_every_surface(lake: Lake) -> None:
+def test_broken_sql_is_refused_on_every_surface(lake: ServerLake) -> None:
     head = lake.head()
     error = cli(lake, "check", "add", "broken", "--on", "main", "--sql", BROKEN,
                 code=1)["error"]
@@ -40,7 +41,7 @@ def test_broken_sql_is_refused_on_every_surface(lake: Lake) -> None:
     assert lake.store.list_checks() == [] and lake.head() == head
 
 
-def test_a_table_no_ref_has_needs_allow_missing(lake: Lake) -> None:
+def test_a_table_no_ref_has_needs_allow_missing(lake: ServerLake) -> None:
     typo = "SELECT id FROM db.tt WHERE id < 0"
     error = cli(lake, "check", "add", "typo", "--on", "main", "--sql", typo, code=1)["error"]
     assert isinstance(error, dict) and error["code"] == "INVALID_INPUT"
@@ -52,19 +53,19 @@ def test_a_table_no_ref_has_needs_allow_missing(lake: Lake) -> None:
     assert added["spec"] == typo
 
 
-def test_a_table_on_another_ref_is_accepted(lake: Lake) -> None:
+def test_a_table_on_another_ref_is_accepted(lake: ServerLake) -> None:
     """A check for a table a merge will bring: it exists on dev, not yet on main."""
     lake.store.create_ref("dev")
     dev = lake.catalog("dev")
-    from tests.gates.helpers import SCHEMA
+    from tests.lake import ROWS_SCHEMA
 
-    dev.create_table("db.fresh", schema=SCHEMA)
+    dev.create_table("db.fresh", schema=ROWS_SCHEMA)
     spec = lake.store.add_check(CheckSpec("main", "fresh", CheckKind.SQL,
                                           "SELECT id FROM db.fresh WHERE id < 0"))
     assert spec.name == "fresh"
 
 
-def test_python_check_must_import(lake: Lake) -> None:
+def test_python_check_must_import(lake: ServerLake) -> None:
     with lv.connect(lake.server.url) as catalog:
         with pytest.raises(InvalidInput, match="has no function nope"):
             catalog.branch("main").add_check("py", python="tests.gates.helpers:nope")
@@ -73,7 +74,7 @@ def test_python_check_must_import(lake: Lake) -> None:
     assert lake.store.list_checks() == []
 
 
-def test_check_test_runs_one_check_on_a_preview_without_merging(lake: Lake) -> None:
+def test_check_test_runs_one_check_on_a_preview_without_merging(lake: ServerLake) -> None:
     lake.store.add_check(CheckSpec("main", "small_ids", CheckKind.SQL,
                                    "SELECT id FROM db.t WHERE id > 4"))
     lake.store.add_check(CheckSpec("main", "other", CheckKind.SQL,

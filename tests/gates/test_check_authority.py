@@ -224,11 +224,11 @@ def test_sys_exit_allowed_by_the_operator_is_an_error_report(tmp_path: Path) -> 
     """Even `sys:exit`, on a server whose operator allowed module `sys`: the check's report,
     a 412, and the server answers on."""
     from spark_lakeversion.server.embedded import start_embedded_server
-    from tests.gates.helpers import Lake
+    from tests.lake import ServerLake
 
     with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
                                warehouse=str(tmp_path / "wh"), check_modules=["sys"]) as srv:
-        lake = Lake(srv, tmp_path / "wh")
+        lake = ServerLake(srv, tmp_path / "wh")
         lake.create("db.t", [1])
         api = httpx.Client(base_url=srv.api_url)
         assert api.post("/checks", json={"branch": "main", "name": "bye", "kind": "python",

@@ -13,7 +13,8 @@ from spark_lakeversion.errors import ChecksFailed
 from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.versioning.http import RestVersionStore
 from tests.gates import helpers
-from tests.gates.helpers import Lake, Receiver
+from tests.gates.helpers import Receiver
+from tests.lake import ServerLake
 
 UNIQUE_IDS = "SELECT id, count(*) AS n FROM db.t GROUP BY id HAVING count(*) > 1"
 NOT_NULL_V = "SELECT id FROM db.t WHERE v IS NULL"
@@ -22,23 +23,23 @@ NO_ROW_LOST = ("SELECT p.n AS preview_rows, t.n AS target_rows FROM "
                "WHERE p.n < t.n")
 
 
-def add(lake: Lake, name: str, kind: CheckKind, spec: str, *, tables: tuple[str, ...] = (),
+def add(lake: ServerLake, name: str, kind: CheckKind, spec: str, *, tables: tuple[str, ...] = (),
         timeout: float = 60.0, branch: str = "main") -> None:
     lake.store.add_check(CheckSpec(branch, name, kind, spec, tables, timeout))
 
 
-def stored(lake: Lake, name: str, kind: CheckKind, spec: str) -> None:
+def stored(lake: ServerLake, name: str, kind: CheckKind, spec: str) -> None:
     """A check written straight into the store, as one added before checks were validated
     when added: the engines refuse it again when it runs."""
     lake.store.storage.add_check(CheckSpec("main", name, kind, spec))
 
 
-def dev_with(lake: Lake, ids: list[int], name: str = "dev") -> None:
+def dev_with(lake: ServerLake, ids: list[int], name: str = "dev") -> None:
     lake.store.create_ref(name)
     lake.append(name, "db.t", ids)
 
 
-def refused(lake: Lake, source: str = "dev", **options: object) -> ChecksFailed:
+def refused(lake: ServerLake, source: str = "dev", **options: object) -> ChecksFailed:
     head, files = lake.head(), lake.metadata_files()
     with pytest.raises(ChecksFailed) as caught:
         lake.store.merge(source, "main", **options)
@@ -52,7 +53,7 @@ def refused(lake: Lake, source: str = "dev", **options: object) -> ChecksFailed:
     return caught.value
 
 
-def test_sql_check_passes_and_published_commit_carries_summary(lake: Lake) -> None:
+def test_sql_check_passes_and_published_commit_carries_summary(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     add(lake, "not_null_v", CheckKind.SQL, NOT_NULL_V)
     dev_with(lake, [4, 5])
@@ -70,7 +71,7 @@ def test_sql_check_passes_and_published_commit_carries_summary(lake: Lake) -> No
     assert lake.ids("main") == [1, 2, 3, 4, 5, 6]
 
 
-def test_sql_check_fails_with_sample_rows(lake: Lake) -> None:
+def test_sql_check_fails_with_sample_rows(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     dev_with(lake, [1, 2])
     failure = refused(lake)
@@ -86,14 +87,14 @@ def test_sql_check_fails_with_sample_rows(lake: Lake) -> None:
     assert lake.ids("main") == [1, 2, 3]
 
 
-def test_samples_are_capped_at_ten(lake: Lake) -> None:
+def test_samples_are_capped_at_ten(lake: ServerLake) -> None:
     add(lake, "every_row", CheckKind.SQL, "SELECT id FROM db.t")
     dev_with(lake, list(range(10, 30)))
     [report] = refused(lake).reports
     assert report["violations"] == 23 and len(report["samples"]) == 10
 
 
-def test_sql_check_compares_with_target(lake: Lake) -> None:
+def test_sql_check_compares_with_target(lake: ServerLake) -> None:
     add(lake, "no_row_lost", CheckKind.SQL, NO_ROW_LOST)
     lake.store.create_ref("shrink")
     lake.catalog("shrink").load_table("db.t").delete("id = 1")
@@ -103,7 +104,7 @@ def test_sql_check_compares_with_target(lake: Lake) -> None:
     assert lake.store.merge("dev", "main").checks[0]["status"] == "passed"
 
 
-def test_sql_check_reads_the_source(lake: Lake) -> None:
+def test_sql_check_reads_the_source(lake: ServerLake) -> None:
     # rows the source has that the merge result lost (a target-wins merge drops them)
     add(lake, "kept_source_rows", CheckKind.SQL,
         "SELECT id FROM source.db.t EXCEPT SELECT id FROM db.t")
@@ -115,7 +116,7 @@ def test_sql_check_reads_the_source(lake: Lake) -> None:
     assert lake.ids("main") == [1, 2, 3, 4, 5]
 
 
-def test_scoped_check_is_skipped_when_its_tables_do_not_change(lake: Lake) -> None:
+def test_scoped_check_is_skipped_when_its_tables_do_not_change(lake: ServerLake) -> None:
     lake.create("db.other", [1])
     add(lake, "always_fails", CheckKind.SQL, "SELECT 1 AS x", tables=("db.other",))
     dev_with(lake, [4])
@@ -128,7 +129,7 @@ def test_scoped_check_is_skipped_when_its_tables_do_not_change(lake: Lake) -> No
     assert refused(lake, "dev2").reports[0]["status"] == "failed"
 
 
-def test_gate_sees_the_merged_result_not_the_source(lake: Lake) -> None:
+def test_gate_sees_the_merged_result_not_the_source(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     dev_with(lake, [5])
     lake.append("main", "db.t", [5])  # each side alone stays unique
@@ -137,7 +138,7 @@ def test_gate_sees_the_merged_result_not_the_source(lake: Lake) -> None:
     assert report["samples"] == [{"id": 5, "n": 2}]
 
 
-def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: Lake) -> None:
+def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: ServerLake) -> None:
     from spark_lakeversion.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="syntax error"):
@@ -150,7 +151,7 @@ def test_bad_sql_is_refused_when_added_and_an_error_report_when_run(lake: Lake) 
     assert "SELEC nope" in report["message"] and "__lakeversion" not in report["message"]
 
 
-def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: Lake) -> None:
+def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: ServerLake) -> None:
     from spark_lakeversion.errors import InvalidInput
 
     cast = "SELECT CAST(v AS INTEGER) AS n FROM db.t"
@@ -169,7 +170,7 @@ def test_sql_check_error_shows_the_users_sql_not_the_wrapper(lake: Lake) -> None
     assert "__lakeversion" not in report["message"]
 
 
-def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
+def test_sql_check_is_one_query(lake: ServerLake, tmp_path: object) -> None:
     from spark_lakeversion.errors import InvalidInput
 
     sneaky = "SELECT 1 AS x; CREATE TABLE t AS SELECT 1"
@@ -181,7 +182,7 @@ def test_sql_check_is_one_query(lake: Lake, tmp_path: object) -> None:
     assert report["status"] == "error" and "one query" in report["message"]
 
 
-def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
+def test_slow_sql_check_is_interrupted_at_its_timeout(lake: ServerLake) -> None:
     # hash() keeps DuckDB from proving the filter empty; too slow to be added (it runs once
     # when added), so stored as an older check would be
     lake.store.storage.add_check(CheckSpec(
@@ -194,7 +195,7 @@ def test_slow_sql_check_is_interrupted_at_its_timeout(lake: Lake) -> None:
     assert report["status"] == "error" and "timed out after 1s" in report["message"]
 
 
-def test_python_check_passes_and_fails(lake: Lake) -> None:
+def test_python_check_passes_and_fails(lake: ServerLake) -> None:
     add(lake, "small", CheckKind.PYTHON, "tests.gates.helpers:at_most_five_rows")
     add(lake, "scope", CheckKind.PYTHON, "tests.gates.helpers.changed_tables_named")
     dev_with(lake, [4, 5])
@@ -210,7 +211,7 @@ def test_python_check_passes_and_fails(lake: Lake) -> None:
     assert reports["scope"]["status"] == "passed"
 
 
-def test_unknown_python_check_is_refused_or_an_error(lake: Lake) -> None:
+def test_unknown_python_check_is_refused_or_an_error(lake: ServerLake) -> None:
     from spark_lakeversion.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
@@ -223,7 +224,7 @@ def test_unknown_python_check_is_refused_or_an_error(lake: Lake) -> None:
     assert report["status"] == "error" and "has no function nope" in report["message"]
 
 
-def test_webhook_check_passes_and_fails(lake: Lake, receiver: Receiver) -> None:
+def test_webhook_check_passes_and_fails(lake: ServerLake, receiver: Receiver) -> None:
     add(lake, "hook", CheckKind.WEBHOOK, receiver.url)
     dev_with(lake, [4])
     lake.append("main", "db.t", [6])
@@ -244,7 +245,7 @@ def test_webhook_check_passes_and_fails(lake: Lake, receiver: Receiver) -> None:
                       "violations": 3, "samples": [{"id": 4}]}
 
 
-def test_webhook_timeout_fails_the_merge(lake: Lake, receiver: Receiver) -> None:
+def test_webhook_timeout_fails_the_merge(lake: ServerLake, receiver: Receiver) -> None:
     receiver.delay = 3.0
     add(lake, "slow", CheckKind.WEBHOOK, receiver.url, timeout=0.5)
     dev_with(lake, [4])
@@ -254,7 +255,7 @@ def test_webhook_timeout_fails_the_merge(lake: Lake, receiver: Receiver) -> None
     assert report["status"] == "error" and "timed out after 0.5s" in report["message"]
 
 
-def test_webhook_redirect_is_not_followed(lake: Lake, receiver: Receiver) -> None:
+def test_webhook_redirect_is_not_followed(lake: ServerLake, receiver: Receiver) -> None:
     """`lake` allows 127.0.0.1 (`--webhook-allow 127.0.0.1`); a 302 fails the check."""
     elsewhere = Receiver().start()
     try:
@@ -268,7 +269,7 @@ def test_webhook_redirect_is_not_followed(lake: Lake, receiver: Receiver) -> Non
         elsewhere.stop()
 
 
-def test_target_moving_during_checks_replans_and_rechecks(lake: Lake) -> None:
+def test_target_moving_during_checks_replans_and_rechecks(lake: ServerLake) -> None:
     """A second merge lands while the first one's checks run: the first is planned and
     checked again, and main only ever holds checked states."""
     add(lake, "small", CheckKind.PYTHON, "tests.gates.helpers:at_most_five_rows")
@@ -298,7 +299,7 @@ def test_target_moving_during_checks_replans_and_rechecks(lake: Lake) -> None:
             assert store.get_commit(entry.head).root in checked_trees
 
 
-def test_dry_run_runs_checks_and_publishes_nothing(lake: Lake) -> None:
+def test_dry_run_runs_checks_and_publishes_nothing(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     dev_with(lake, [4])
     head = lake.head()
@@ -311,7 +312,7 @@ def test_dry_run_runs_checks_and_publishes_nothing(lake: Lake) -> None:
     assert "(dry run)" in failure.message
 
 
-def test_check_runs_are_recorded_and_served(lake: Lake) -> None:
+def test_check_runs_are_recorded_and_served(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     dev_with(lake, [1])
     failure = refused(lake)
@@ -335,7 +336,7 @@ def test_check_runs_are_recorded_and_served(lake: Lake) -> None:
         assert http.get("/check-runs", params={"limit": 0}).status_code == 400
 
 
-def test_rest_merge_refusal_is_412_with_reports(lake: Lake) -> None:
+def test_rest_merge_refusal_is_412_with_reports(lake: ServerLake) -> None:
     add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
     dev_with(lake, [2])
     head = lake.head()
@@ -356,7 +357,7 @@ def test_rest_merge_refusal_is_412_with_reports(lake: Lake) -> None:
     {"branch": "main", "name": "x", "kind": "sql", "spec": "SELECT 1", "tables": [""]},
     {"branch": "main", "name": "x", "kind": "shell", "spec": "rm -rf /"},
 ])
-def test_bad_check_definitions_are_400_and_store_nothing(lake: Lake,
+def test_bad_check_definitions_are_400_and_store_nothing(lake: ServerLake,
                                                          body: dict[str, object]) -> None:
     with httpx.Client(base_url=lake.server.api_url) as http:
         answer = http.post("/checks", json=body)
@@ -364,7 +365,7 @@ def test_bad_check_definitions_are_400_and_store_nothing(lake: Lake,
         assert http.get("/checks").json() == {"checks": []}
 
 
-def test_duplicate_check_and_unknown_branch(lake: Lake) -> None:
+def test_duplicate_check_and_unknown_branch(lake: ServerLake) -> None:
     with httpx.Client(base_url=lake.server.api_url) as http:
         body = {"branch": "main", "name": "x", "kind": "sql", "spec": "SELECT 1"}
         assert http.post("/checks", json=body).status_code == 201
@@ -372,7 +373,7 @@ def test_duplicate_check_and_unknown_branch(lake: Lake) -> None:
         assert http.post("/checks", json={**body, "branch": "nope"}).status_code == 404
 
 
-def test_post_merge_notification_never_blocks(lake: Lake, receiver: Receiver) -> None:
+def test_post_merge_notification_never_blocks(lake: ServerLake, receiver: Receiver) -> None:
     add(lake, "tell", CheckKind.NOTIFY, receiver.url)
     add(lake, "gone", CheckKind.NOTIFY, "http://127.0.0.1:9/unreachable", timeout=1)
     dev_with(lake, [4])
@@ -406,7 +407,7 @@ def test_gated_merge_keeps_the_servers_limits(tmp_path: Path) -> None:
     limits = Limits(max_key_bytes=40)
     with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
                                warehouse=str(tmp_path / "wh"), limits=limits) as server:
-        lake = Lake(server, tmp_path / "wh")
+        lake = ServerLake(server, tmp_path / "wh")
         lake.create("db.t", [1])
         add(lake, "unique_ids", CheckKind.SQL, UNIQUE_IDS)
         dev_with(lake, [2])

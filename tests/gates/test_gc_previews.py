@@ -11,10 +11,10 @@ import pytest
 from spark_lakeversion.errors import ChecksFailed
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import CheckKind, CheckSpec
-from tests.gates.helpers import Lake
+from tests.lake import ServerLake
 
 
-def test_gc_keeps_preview_files_within_retention(lake: Lake) -> None:
+def test_gc_keeps_preview_files_within_retention(lake: ServerLake) -> None:
     store = lake.store
     store.add_check(CheckSpec("main", "unique_ids", CheckKind.SQL,
                               "SELECT id FROM db.t GROUP BY id HAVING count(*) > 1"))

@@ -10,15 +10,15 @@ from pyiceberg.exceptions import ForbiddenError
 from spark_lakeversion.errors import ProtectedBranch
 from spark_lakeversion.model import Put
 from spark_lakeversion.versioning.http import RestVersionStore
-from tests.gates.helpers import Lake
+from tests.lake import ServerLake
 
 
-def unchanged(lake: Lake, head: str, files: set[object], branch: str = "main") -> None:
+def unchanged(lake: ServerLake, head: str, files: set[object], branch: str = "main") -> None:
     assert lake.head(branch) == head
     assert lake.metadata_files() == files
 
 
-def test_pyiceberg_append_to_protected_main_is_forbidden(lake: Lake) -> None:
+def test_pyiceberg_append_to_protected_main_is_forbidden(lake: ServerLake) -> None:
     lake.store.protect_branch("main")
     head, files = lake.head(), lake.metadata_files()
     with pytest.raises(ForbiddenError, match="is protected: .*write to a branch and merge"):
@@ -27,7 +27,7 @@ def test_pyiceberg_append_to_protected_main_is_forbidden(lake: Lake) -> None:
     assert lake.ids("main") == [1, 2, 3]
 
 
-def test_api_v1_commit_is_403_protected_branch(lake: Lake) -> None:
+def test_api_v1_commit_is_403_protected_branch(lake: ServerLake) -> None:
     lake.store.protect_branch("main")
     head, files = lake.head(), lake.metadata_files()
     content = lake.store.get_content("main", "db.t").to_dict()
@@ -40,7 +40,7 @@ def test_api_v1_commit_is_403_protected_branch(lake: Lake) -> None:
     unchanged(lake, head, files)
 
 
-def test_python_client_gets_typed_error_and_merges_still_land(lake: Lake) -> None:
+def test_python_client_gets_typed_error_and_merges_still_land(lake: ServerLake) -> None:
     client = RestVersionStore(lake.server.url)
     try:
         assert client.protect_branch("main") is True
@@ -62,7 +62,7 @@ def test_python_client_gets_typed_error_and_merges_still_land(lake: Lake) -> Non
         client.close()
 
 
-def test_reset_and_delete_need_force(lake: Lake) -> None:
+def test_reset_and_delete_need_force(lake: ServerLake) -> None:
     store = lake.store
     store.create_ref("release")
     lake.append("release", "db.t", [7])
@@ -86,7 +86,7 @@ def test_reset_and_delete_need_force(lake: Lake) -> None:
     assert "release" not in store.protected_branches()
 
 
-def test_rollback_restores_only_published_states_and_revert_is_gated(lake: Lake) -> None:
+def test_rollback_restores_only_published_states_and_revert_is_gated(lake: ServerLake) -> None:
     store = lake.store
     published = lake.head()
     lake.append("main", "db.t", [4])  # before protection: a commit published on main
@@ -109,7 +109,7 @@ def test_rollback_restores_only_published_states_and_revert_is_gated(lake: Lake)
     assert bad in {c.id for c in store.log("main", limit=10).commits}
 
 
-def test_unprotect_lets_direct_writes_in_again(lake: Lake) -> None:
+def test_unprotect_lets_direct_writes_in_again(lake: ServerLake) -> None:
     lake.store.protect_branch("main")
     assert lake.store.unprotect_branch("main") is True
     assert lake.store.unprotect_branch("main") is False

@@ -17,7 +17,7 @@ from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
 from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
-from tests.gates.helpers import SCHEMA, Lake
+from tests.lake import ROWS_SCHEMA, ServerLake
 from tests.server.access_helpers import write_auth_config
 
 NO_NULL_V = "SELECT * FROM db.t WHERE v IS NULL"
@@ -26,7 +26,7 @@ GRANTS = {"admin": '[{ refs = "*", allow = ["admin"] }]',
 
 
 @pytest.fixture
-def guarded(tmp_path: Path) -> Iterator[tuple[Lake, dict[str, str]]]:
+def guarded(tmp_path: Path) -> Iterator[tuple[ServerLake, dict[str, str]]]:
     """The issue's set-up on a server with principals: main protected with a not-null
     check; dev got a NULL row (C1), then its fix (C2), and was merged into main."""
     config = tmp_path / "auth.toml"
@@ -34,26 +34,26 @@ def guarded(tmp_path: Path) -> Iterator[tuple[Lake, dict[str, str]]]:
     warehouse = tmp_path / "warehouse"
     with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=str(warehouse),
                                auth=load_auth_config(config)) as server:
-        lake = Lake(server, warehouse, tokens["admin"])
+        lake = ServerLake(server, warehouse, tokens["admin"])
         lake.create("db.t", [1, 2, 3])
         store = lake.store
         store.protect_branch("main")
         store.add_check(CheckSpec("main", "no_null_v", CheckKind.SQL, NO_NULL_V, (), 60.0))
         store.create_ref("dev")
         table = lake.catalog("dev").load_table("db.t")
-        table.append(pa.table({"id": [4], "v": [None]}, schema=SCHEMA))
+        table.append(pa.table({"id": [4], "v": [None]}, schema=ROWS_SCHEMA))
         table = lake.catalog("dev").load_table("db.t")
         table.overwrite(pa.table({"id": [1, 2, 3, 4], "v": ["v1", "v2", "v3", "v4"]},
-                                 schema=SCHEMA))
+                                 schema=ROWS_SCHEMA))
         yield lake, tokens
 
 
-def rows(lake: Lake, ref: str = "main") -> list[tuple[Any, ...]]:
+def rows(lake: ServerLake, ref: str = "main") -> list[tuple[Any, ...]]:
     data = lake.catalog(ref).load_table("db.t").scan().to_arrow()
     return sorted(zip(data["id"].to_pylist(), data["v"].to_pylist()))
 
 
-def api(lake: Lake, token: str, path: str, body: dict[str, Any]) -> httpx.Response:
+def api(lake: ServerLake, token: str, path: str, body: dict[str, Any]) -> httpx.Response:
     with httpx.Client(base_url=lake.server.api_url,
                       headers={"Authorization": f"Bearer {token}"}) as http:
         return http.post(path, json=body)
@@ -62,7 +62,7 @@ def api(lake: Lake, token: str, path: str, body: dict[str, Any]) -> httpx.Respon
 class State:
     """What a refusal must leave alone: heads, main's rows, the metadata files."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: ServerLake) -> None:
         self.lake = lake
         self.heads = {r.name: r.head for r in lake.store.list_refs()}
         self.rows = rows(lake)
@@ -74,7 +74,7 @@ class State:
         assert self.lake.metadata_files() == self.files
 
 
-def merged(lake: Lake) -> tuple[str, str, str]:
+def merged(lake: ServerLake) -> tuple[str, str, str]:
     """Merge dev into main (no fast-forward: main is protected): (C1, C2, merge commit)."""
     store = lake.store
     fix = lake.head("dev")
@@ -89,7 +89,7 @@ def merged(lake: Lake) -> tuple[str, str, str]:
 
 
 def test_rollback_to_a_source_commit_is_refused_over_api_v1(
-        guarded: tuple[Lake, dict[str, str]]) -> None:
+        guarded: tuple[ServerLake, dict[str, str]]) -> None:
     lake, tokens = guarded
     null_row, fix, merge = merged(lake)
     state = State(lake)
@@ -118,7 +118,7 @@ def test_rollback_to_a_source_commit_is_refused_over_api_v1(
 
 
 def test_revert_of_the_fix_goes_through_the_checks(
-        guarded: tuple[Lake, dict[str, str]]) -> None:
+        guarded: tuple[ServerLake, dict[str, str]]) -> None:
     lake, tokens = guarded
     _, fix, _ = merged(lake)
     state = State(lake)
@@ -137,7 +137,7 @@ def test_revert_of_the_fix_goes_through_the_checks(
     state.unchanged()
 
 
-def test_revert_that_passes_is_published_with_its_checks(lake: Lake) -> None:
+def test_revert_that_passes_is_published_with_its_checks(lake: ServerLake) -> None:
     store = lake.store
     store.protect_branch("main")
     store.add_check(CheckSpec("main", "no_null_v", CheckKind.SQL, NO_NULL_V, (), 60.0))
@@ -157,7 +157,7 @@ def test_revert_that_passes_is_published_with_its_checks(lake: Lake) -> None:
     assert lake.ids("main") == [1, 2, 3]
 
 
-def test_merge_into_protected_branch_never_fast_forwards(lake: Lake) -> None:
+def test_merge_into_protected_branch_never_fast_forwards(lake: ServerLake) -> None:
     store = lake.store
     store.create_ref("dev")
     lake.append("dev", "db.t", [4])
@@ -188,7 +188,7 @@ def test_merge_into_protected_branch_never_fast_forwards(lake: Lake) -> None:
     assert "no_ff_reason" not in ff.to_dict()
 
 
-def test_forced_reset_of_protected_branch_only_to_its_published_states(lake: Lake) -> None:
+def test_forced_reset_of_protected_branch_only_to_its_published_states(lake: ServerLake) -> None:
     store = lake.store
     first = lake.head()
     store.create_ref("dev")
@@ -212,7 +212,7 @@ def test_forced_reset_of_protected_branch_only_to_its_published_states(lake: Lak
     assert lake.head() == first
 
 
-def test_only_heads_the_branch_held_are_published(lake: Lake) -> None:
+def test_only_heads_the_branch_held_are_published(lake: ServerLake) -> None:
     """A fast-forward made before protection put dev's commits on main's first-parent
     chain, but main never held the intermediate one: it is not published there. Nor is
     what a branch inherited from the branch it was created from."""

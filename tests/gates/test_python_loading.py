@@ -45,7 +45,7 @@ def test_entry_point_and_paths(installed_plugin: None) -> None:
 @pytest.mark.parametrize(("target", "message"), [
     ("nothing_here", "no entry point of that name"),
     ("no_such_module_xyz:f", "cannot import no_such_module_xyz"),
-    ("tests.gates.helpers:SCHEMA", "has no function SCHEMA"),
+    ("tests.gates.helpers:CHECK_MODULE", "has no function CHECK_MODULE"),
 ])
 def test_unknown_targets_are_invalid_input(target: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

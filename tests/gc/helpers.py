@@ -22,10 +22,10 @@ from spark_lakeversion.formats.iceberg.content import iceberg_content
 from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.versioning import VersionStore
 
-SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.string())])
+GC_ROWS_SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), ("v", pa.string())])
 
 
-class Lake:
+class StoreLake:
     def __init__(self, root: Path, store: VersionStore) -> None:
         self.root = root
         self.warehouse = root / "warehouse"
@@ -60,7 +60,7 @@ class Lake:
             self.iceberg.drop_table(ident)  # the catalog row only: no file is touched
         except NoSuchTableError:
             pass
-        tbl = self.iceberg.create_table(ident, schema=SCHEMA,
+        tbl = self.iceberg.create_table(ident, schema=GC_ROWS_SCHEMA,
                                         location=location or self.location(table))
         tbl.append(rows(ids))
         return self._record(branch, table, tbl, f"create {table}")
@@ -103,4 +103,4 @@ class Lake:
 
 
 def rows(ids: list[int]) -> pa.Table:
-    return pa.Table.from_pylist([{"id": i, "v": f"v{i}"} for i in ids], schema=SCHEMA)
+    return pa.Table.from_pylist([{"id": i, "v": f"v{i}"} for i in ids], schema=GC_ROWS_SCHEMA)

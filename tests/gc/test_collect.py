@@ -12,28 +12,28 @@ import pytest
 from pyiceberg.table import StaticTable
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import normalize_path
 from spark_lakeversion.gc import GcReport, collect_garbage
 from spark_lakeversion.gc.durations import parse_duration
+from spark_lakeversion.locations import normalize_path
 from spark_lakeversion.model import RefType
 from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore
-from tests.gc.helpers import Lake
+from tests.gc.helpers import StoreLake
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Iterator[Lake]:
+def lake(tmp_path: Path) -> Iterator[StoreLake]:
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield Lake(tmp_path, store)
+    yield StoreLake(tmp_path, store)
     store.close()
 
 
-def gc(lake: Lake, **options: Any) -> GcReport:
+def gc(lake: StoreLake, **options: Any) -> GcReport:
     """`collect_garbage` over the lake's store, under its warehouse."""
     return collect_garbage(lake.store, roots=lake.roots, **options)
 
 
-def all_reads(lake: Lake) -> dict[str, dict[str, list[tuple[int, str]]]]:
+def all_reads(lake: StoreLake) -> dict[str, dict[str, list[tuple[int, str]]]]:
     """What every ref (and every commit reachable from one) reads."""
     out = {}
     for ref in lake.store.list_refs():
@@ -43,7 +43,7 @@ def all_reads(lake: Lake) -> dict[str, dict[str, list[tuple[int, str]]]]:
     return out
 
 
-def branched(lake: Lake) -> tuple[set[str], set[str]]:
+def branched(lake: StoreLake) -> tuple[set[str], set[str]]:
     """main with two tables; `dev` appends to one and creates a third table; main moves
     on afterwards. Returns (files before dev wrote, files dev wrote)."""
     lake.create("main", "a", [1, 2])
@@ -58,7 +58,7 @@ def branched(lake: Lake) -> tuple[set[str], set[str]]:
     return before, dev_files
 
 
-def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: Lake) -> None:
+def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: StoreLake) -> None:
     _, dev_files = branched(lake)
     assert len(dev_files) >= 10  # metadata, manifest lists, manifests, data of a and c
     lake.age()
@@ -79,7 +79,7 @@ def test_dropping_a_branch_reclaims_exactly_its_unique_files(lake: Lake) -> None
     assert gc(lake, older_than="1d").garbage == []
 
 
-def test_gc_never_breaks_a_read_at_any_retained_ref(lake: Lake) -> None:
+def test_gc_never_breaks_a_read_at_any_retained_ref(lake: StoreLake) -> None:
     lake.create("main", "a", [1])
     lake.store.create_ref("v1", RefType.TAG, "main")
     lake.append("main", "a", [2])
@@ -114,7 +114,7 @@ def test_gc_never_breaks_a_read_at_any_retained_ref(lake: Lake) -> None:
     assert all(f.path in before_recreate for f in report.garbage)
 
 
-def test_history_within_the_window_stays_readable(lake: Lake) -> None:
+def test_history_within_the_window_stays_readable(lake: StoreLake) -> None:
     lake.create("main", "a", [1])
     lake.append("main", "a", [2])
     lake.append("main", "a", [3])
@@ -130,7 +130,7 @@ def test_history_within_the_window_stays_readable(lake: Lake) -> None:
     assert lake.read("main") == {"db.a": [(1, "v1"), (2, "v2"), (3, "v3")]}
 
 
-def test_a_dry_run_deletes_nothing(lake: Lake) -> None:
+def test_a_dry_run_deletes_nothing(lake: StoreLake) -> None:
     _, dev_files = branched(lake)
     lake.store.delete_ref("dev", force=True)
     lake.age()
@@ -142,7 +142,7 @@ def test_a_dry_run_deletes_nothing(lake: Lake) -> None:
     assert lake.files() == on_disk
 
 
-def test_files_younger_than_the_grace_period_are_kept(lake: Lake) -> None:
+def test_files_younger_than_the_grace_period_are_kept(lake: StoreLake) -> None:
     _, dev_files = branched(lake)
     lake.store.delete_ref("dev", force=True)
     old = set(sorted(dev_files)[: len(dev_files) // 2])
@@ -158,7 +158,7 @@ def test_files_younger_than_the_grace_period_are_kept(lake: Lake) -> None:
     assert not (dev_files & lake.files())
 
 
-def test_an_orphan_file_in_a_table_location_is_collected(lake: Lake) -> None:
+def test_an_orphan_file_in_a_table_location_is_collected(lake: StoreLake) -> None:
     lake.create("main", "a", [1])
     orphan = Path(lake.location("a")[len("file://"):]) / "data" / "orphan.parquet"
     orphan.write_bytes(b"x" * 123)
@@ -170,7 +170,7 @@ def test_an_orphan_file_in_a_table_location_is_collected(lake: Lake) -> None:
     assert lake.read("main") == {"db.a": [(1, "v1")]}
 
 
-def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> None:
+def test_each_manifest_is_read_once_though_branches_share_them(lake: StoreLake) -> None:
     lake.create("main", "a", [1])
     lake.append("main", "a", [2])
     lake.append("main", "a", [3])
@@ -197,7 +197,7 @@ def test_each_manifest_is_read_once_though_branches_share_them(lake: Lake) -> No
     assert report.to_dict()["max_reads_per_file"] == 1
 
 
-def test_unreadable_history_skips_that_table_and_collects_the_rest(lake: Lake) -> None:
+def test_unreadable_history_skips_that_table_and_collects_the_rest(lake: StoreLake) -> None:
     _, dev_files = branched(lake)
     lake.store.delete_ref("dev", force=True)
     content = lake.store.get_content("main", "db.b")
@@ -238,7 +238,7 @@ class CommitsWhileGcLists(SqlVersionStore):
 
 def test_a_commit_landing_after_the_listing_is_respected(tmp_path: Path) -> None:
     store = CommitsWhileGcLists(f"sqlite:///{tmp_path / 'store.db'}")
-    lake = Lake(tmp_path, store)
+    lake = StoreLake(tmp_path, store)
     lake.create("main", "a", [1])
     lake.store.create_ref("dev", RefType.BRANCH, "main")
     lake.append("dev", "a", [2])
@@ -273,14 +273,14 @@ def test_durations_and_paths() -> None:
     assert normalize_path("s3a://b/k") == "s3://b/k"
 
 
-def test_fast_avro_path_reads_match_pyiceberg(lake: Lake) -> None:
+def test_fast_avro_path_reads_match_pyiceberg(lake: StoreLake) -> None:
     """The cached-resolution reader gives exactly pyiceberg's answer, partitioned or not."""
     from spark_lakeversion.formats.iceberg.avro import _fallback, _fast
-    from tests.gc.helpers import SCHEMA, rows
+    from tests.gc.helpers import GC_ROWS_SCHEMA, rows
 
     lake.create("main", "a", [1, 2])
     lake.append("main", "a", [3])
-    tbl = lake.iceberg.create_table("db.parted", schema=SCHEMA,
+    tbl = lake.iceberg.create_table("db.parted", schema=GC_ROWS_SCHEMA,
                                     location=lake.location("parted"))
     with tbl.update_spec() as spec:
         spec.add_identity("id")

@@ -20,15 +20,15 @@ from spark_lakeversion.model import RefType
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning import open_store
-from tests.gc.helpers import Lake
+from tests.gc.helpers import StoreLake
 
 
 @pytest.fixture
-def dropped_branch(tmp_path: Path) -> Iterator[tuple[str, Lake, set[str]]]:
+def dropped_branch(tmp_path: Path) -> Iterator[tuple[str, StoreLake, set[str]]]:
     """A store where a deleted branch left files only it reached (aged past any grace)."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)
-    lake = Lake(tmp_path, store)
+    lake = StoreLake(tmp_path, store)
     lake.create("main", "a", [1])
     before = lake.files()
     store.create_ref("dev", RefType.BRANCH, "main")
@@ -40,7 +40,7 @@ def dropped_branch(tmp_path: Path) -> Iterator[tuple[str, Lake, set[str]]]:
     store.close()
 
 
-def test_cli_dry_run_json_then_text_delete(dropped_branch: tuple[str, Lake, set[str]]) -> None:
+def test_cli_dry_run_json_then_text_delete(dropped_branch: tuple[str, StoreLake, set[str]]) -> None:
     url, lake, garbage = dropped_branch
     runner = CliRunner()
     result = runner.invoke(cli, ["--store", url, "gc", "--dry-run", "--output", "json",
@@ -62,7 +62,7 @@ def test_cli_dry_run_json_then_text_delete(dropped_branch: tuple[str, Lake, set[
     assert lake.read("main") == {"db.a": [(1, "v1")]}
 
 
-def test_cli_bad_duration_is_invalid_input(dropped_branch: tuple[str, Lake, set[str]]) -> None:
+def test_cli_bad_duration_is_invalid_input(dropped_branch: tuple[str, StoreLake, set[str]]) -> None:
     url, lake, garbage = dropped_branch
     result = CliRunner().invoke(cli, ["--store", url, "--output", "json", "gc",
                                       "--older-than", "soon"])
@@ -71,7 +71,7 @@ def test_cli_bad_duration_is_invalid_input(dropped_branch: tuple[str, Lake, set[
     assert garbage <= lake.files()
 
 
-def test_api_v1_gc(dropped_branch: tuple[str, Lake, set[str]], tmp_path: Path) -> None:
+def test_api_v1_gc(dropped_branch: tuple[str, StoreLake, set[str]], tmp_path: Path) -> None:
     url, lake, garbage = dropped_branch
     store = open_store(url)
     with TestClient(create_app(store, str(tmp_path / "warehouse"))) as client:

@@ -16,7 +16,7 @@ from spark_lakeversion.model import RefType
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.http import RestVersionStore
-from tests.gc.helpers import Lake
+from tests.gc.helpers import StoreLake
 
 
 class ReadsOverHttp(RestVersionStore):
@@ -25,7 +25,7 @@ class ReadsOverHttp(RestVersionStore):
     gc_on_server = None  # type: ignore[assignment]
 
 
-def report_of(store: VersionStore, lake: Lake, now: datetime) -> dict[str, Any]:
+def report_of(store: VersionStore, lake: StoreLake, now: datetime) -> dict[str, Any]:
     report: GcReport = collect_garbage(store, roots=lake.roots, older_than="1d", now=now,
                                        dry_run=True)
     data = report.to_dict()
@@ -33,7 +33,7 @@ def report_of(store: VersionStore, lake: Lake, now: datetime) -> dict[str, Any]:
     return data
 
 
-def report_over_http(url: str, lake: Lake, now: datetime) -> dict[str, Any]:
+def report_over_http(url: str, lake: StoreLake, now: datetime) -> dict[str, Any]:
     """The dry run over a real server's `/api/v1`, read by a client that runs gc here."""
     with start_embedded_server(url, warehouse=str(lake.warehouse)) as server:
         client = ReadsOverHttp(server.url)
@@ -44,13 +44,13 @@ def report_over_http(url: str, lake: Lake, now: datetime) -> dict[str, Any]:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Iterator[tuple[Lake, str, dict[str, set[str]]]]:
+def lake(tmp_path: Path) -> Iterator[tuple[StoreLake, str, dict[str, set[str]]]]:
     """main with tables a and b; b dropped on main (its location is then known only from
     the store's table states); dev moved back to main after an append (that head is
     reachable only through the reflog); a deleted branch's own append."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)
-    lake = Lake(tmp_path, store)
+    lake = StoreLake(tmp_path, store)
     lake.create("main", "a", [1])
     before_b = lake.files()
     lake.create("main", "b", [2])
@@ -72,7 +72,7 @@ def lake(tmp_path: Path) -> Iterator[tuple[Lake, str, dict[str, set[str]]]]:
 
 
 def test_gc_over_the_http_client_reports_what_it_reports_over_sql(
-        lake: tuple[Lake, str, dict[str, set[str]]]) -> None:
+        lake: tuple[StoreLake, str, dict[str, set[str]]]) -> None:
     lake_, url, files = lake
     now = datetime.now(timezone.utc)
     over_sql = report_of(lake_.store, lake_, now)
@@ -82,7 +82,7 @@ def test_gc_over_the_http_client_reports_what_it_reports_over_sql(
 
 
 def test_past_the_window_only_the_heads_are_kept(
-        lake: tuple[Lake, str, dict[str, set[str]]]) -> None:
+        lake: tuple[StoreLake, str, dict[str, set[str]]]) -> None:
     lake_, url, files = lake
     later = datetime.now(timezone.utc) + timedelta(days=30)
     over_http = report_over_http(url, lake_, later)

@@ -26,7 +26,7 @@ from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.versioning import open_store
-from tests.gc.helpers import Lake
+from tests.gc.helpers import StoreLake
 
 TEN_DAYS = 10 * 86400
 
@@ -58,14 +58,14 @@ def copy_metadata(source: str, target: Path, **changes: Any) -> str:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Iterator[Lake]:
+def lake(tmp_path: Path) -> Iterator[StoreLake]:
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield Lake(tmp_path, store)
+    yield StoreLake(tmp_path, store)
     store.close()
 
 
 @pytest.fixture
-def seeded(lake: Lake) -> dict[str, Any]:
+def seeded(lake: StoreLake) -> dict[str, Any]:
     """An old store holding every kind of offending table next to two good ones."""
     tmp = lake.root
     good = lake.create("main", "good", [1])  # alone in its location: collected as usual
@@ -124,7 +124,7 @@ def check_report(report: dict[str, Any], seeded: dict[str, Any]) -> None:
 
 
 def test_offending_tables_are_reported_and_their_files_survive(
-        lake: Lake, seeded: dict[str, Any]) -> None:
+        lake: StoreLake, seeded: dict[str, Any]) -> None:
     runner = CliRunner()
     url = lake.store.url
     dry = runner.invoke(cli, ["--store", url, "-o", "json", "gc", "--dry-run",
@@ -149,7 +149,7 @@ def test_offending_tables_are_reported_and_their_files_survive(
 
 
 def test_offending_tables_over_rest_use_the_servers_roots(
-        lake: Lake, seeded: dict[str, Any]) -> None:
+        lake: StoreLake, seeded: dict[str, Any]) -> None:
     with TestClient(create_app(lake.store, str(lake.warehouse))) as client:
         dry = client.post("/api/v1/gc", json={"older_than": "1d", "dry_run": True})
         assert dry.status_code == 200
@@ -162,7 +162,7 @@ def test_offending_tables_over_rest_use_the_servers_roots(
         assert path.read_bytes() == data, path
 
 
-def test_an_allowed_location_adds_a_root(lake: Lake, seeded: dict[str, Any]) -> None:
+def test_an_allowed_location_adds_a_root(lake: StoreLake, seeded: dict[str, Any]) -> None:
     """With the parent of the warehouse allowed, `up` is inside the roots but contains
     every other table: it still overlaps them, so nothing under it is listed."""
     report = collect_garbage(lake.store, roots=[*lake.roots, lake.root.as_uri()],
@@ -173,7 +173,7 @@ def test_an_allowed_location_adds_a_root(lake: Lake, seeded: dict[str, Any]) -> 
     assert report.garbage == []
 
 
-def test_bad_manifest_lists_skip_their_table_only(lake: Lake) -> None:
+def test_bad_manifest_lists_skip_their_table_only(lake: StoreLake) -> None:
     """An add-snapshot whose manifest list is /etc/passwd, or a file that is missing, is
     reported for its table; gc carries on for the others (issue 9, case 5)."""
     good = lake.create("main", "good", [1])
@@ -204,7 +204,7 @@ def test_bad_manifest_lists_skip_their_table_only(lake: Lake) -> None:
     assert Path("/etc/passwd").exists()
 
 
-def test_a_symlinked_directory_inside_a_table_is_not_followed_out(lake: Lake,
+def test_a_symlinked_directory_inside_a_table_is_not_followed_out(lake: StoreLake,
                                                                   tmp_path: Path) -> None:
     lake.create("main", "a", [1])
     outside = plant(tmp_path / "outside" / "victim.parquet")
@@ -218,7 +218,7 @@ def test_a_symlinked_directory_inside_a_table_is_not_followed_out(lake: Lake,
 
 
 @pytest.mark.parametrize("older_than", ["0s", "59m", 3599])
-def test_a_grace_period_below_one_hour_needs_force(lake: Lake, older_than: Any) -> None:
+def test_a_grace_period_below_one_hour_needs_force(lake: StoreLake, older_than: Any) -> None:
     lake.create("main", "a", [1])
     orphan = plant(Path(lake.location("a")[len("file://"):]) / "data" / "orphan.parquet")
     with pytest.raises(InvalidInput, match="below the minimum of 1h"):
@@ -249,7 +249,7 @@ def test_a_grace_period_below_one_hour_needs_force(lake: Lake, older_than: Any) 
     assert lake.store.gc_state().epoch == 1
 
 
-def test_gc_needs_roots_and_a_server_keeps_its_own(lake: Lake) -> None:
+def test_gc_needs_roots_and_a_server_keeps_its_own(lake: StoreLake) -> None:
     with pytest.raises(InvalidInput, match="allowed roots"):
         collect_garbage(lake.store, older_than="1d")
     result = CliRunner().invoke(cli, ["--store", lake.store.url, "-o", "json", "gc",
@@ -258,7 +258,7 @@ def test_gc_needs_roots_and_a_server_keeps_its_own(lake: Lake) -> None:
     assert json.loads(result.output)["error"]["code"] == "INVALID_INPUT"
 
 
-def test_a_store_created_before_gc_state_existed_opens_and_collects(lake: Lake) -> None:
+def test_a_store_created_before_gc_state_existed_opens_and_collects(lake: StoreLake) -> None:
     """An existing store has no `lv_gc_state` table: opening it adds one (epoch 0), and
     every commit stays usable until the first real gc run."""
     import sqlalchemy as sa

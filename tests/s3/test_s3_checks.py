@@ -11,9 +11,8 @@ import pytest
 from spark_lakeversion.checks import sql
 from spark_lakeversion.errors import ChecksFailed
 from spark_lakeversion.model import CheckKind, CheckSpec, ContentType
+from tests.lake import ID_ARROW
 from tests.s3.helpers import S3Lake
-
-SCHEMA = pa.schema([pa.field("id", pa.int64())])
 
 
 def rows(*ids: int) -> pa.Table:
@@ -24,7 +23,7 @@ def test_sql_check_gates_a_merge_on_s3(s3_lake: S3Lake) -> None:
     store = s3_lake.server.store
     main = s3_lake.catalog(warehouse="main")
     main.create_namespace("db")
-    main.create_table("db.t", schema=SCHEMA).append(rows(1, 2))
+    main.create_table("db.t", schema=ID_ARROW).append(rows(1, 2))
     store.create_ref("dev")
     s3_lake.catalog("dev", warehouse="dev").load_table("db.t").append(rows(-1))
     store.add_check(CheckSpec("main", "positive", CheckKind.SQL,
@@ -42,8 +41,8 @@ def test_sql_check_gates_a_merge_on_s3(s3_lake: S3Lake) -> None:
 def test_duckdb_on_s3_reads_only_the_tables_of_the_three_states(s3_lake: S3Lake) -> None:
     main = s3_lake.catalog(warehouse="main")
     main.create_namespace("db")
-    main.create_table("db.t", schema=SCHEMA).append(rows(1, 2, 3))
-    other = main.create_table("db.other", schema=SCHEMA)
+    main.create_table("db.t", schema=ID_ARROW).append(rows(1, 2, 3))
+    other = main.create_table("db.other", schema=ID_ARROW)
     other.append(rows(9))
     secret = s3_lake.s3.put(s3_lake.bucket, "elsewhere/secret.txt", b"SECRET")
     tables = {k: c for k, c in s3_lake.server.store.list_keys("main")

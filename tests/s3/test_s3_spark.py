@@ -14,7 +14,7 @@ import pytest
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.spark import configure
 from tests.s3.helpers import MotoS3
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 pytestmark = pytest.mark.spark
 
@@ -31,7 +31,7 @@ class _Builder:
 
 
 @pytest.fixture
-def s3_spark(spark: Any, moto_s3: MotoS3, tmp_path: Path) -> Iterator[Lake]:
+def s3_spark(spark: Any, moto_s3: MotoS3, tmp_path: Path) -> Iterator[SparkLake]:
     """`configure(warehouse="s3://...", io=...)` as `session()` calls it; its catalog
     settings are applied to the shared session (the jars are on it from the start)."""
     bucket = moto_s3.bucket()
@@ -51,7 +51,7 @@ def s3_spark(spark: Any, moto_s3: MotoS3, tmp_path: Path) -> Iterator[Lake]:
         if key.startswith(f"spark.sql.catalog.{name}"):
             spark.conf.set(key, value)
     spark.conf.set("spark.lakeversion.catalog", name)
-    lake = Lake(spark, server, name)
+    lake = SparkLake(spark, server, name)
     lake.bucket = bucket  # type: ignore[attr-defined]
     try:
         yield lake
@@ -60,7 +60,7 @@ def s3_spark(spark: Any, moto_s3: MotoS3, tmp_path: Path) -> Iterator[Lake]:
         server.stop()
 
 
-def test_spark_writes_and_reads_s3_tables_on_branches(s3_spark: Lake, moto_s3: MotoS3) -> None:
+def test_spark_writes_and_reads_s3_tables_on_branches(s3_spark: SparkLake, moto_s3: MotoS3) -> None:
     lake = s3_spark
     bucket = lake.bucket  # type: ignore[attr-defined]
     lake.sql("CREATE NAMESPACE {lv}.db")

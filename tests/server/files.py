@@ -10,9 +10,6 @@ from pathlib import Path
 
 from spark_lakeversion.server.embedded import EmbeddedServer
 
-SCHEMA = {"type": "struct", "schema-id": 0,
-          "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
-
 
 @dataclass
 class Site:

@@ -22,6 +22,7 @@ from spark_lakeversion.errors import Forbidden
 from spark_lakeversion.model import CheckKind, CheckSpec, Content, ContentType, Put, RefType
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning.http import RestVersionStore
+from tests.lake import ID_ARROW
 from tests.server.access_helpers import (
     AuthedServer,
     Captured,
@@ -30,7 +31,6 @@ from tests.server.access_helpers import (
     write_auth_config,
 )
 
-SCHEMA = pa.schema([pa.field("id", pa.int64())])
 ROWS = pa.table({"id": pa.array([1, 2], pa.int64())})
 PRINCIPALS = ("admin", "etl", "analyst", "nobody")
 
@@ -53,7 +53,7 @@ def authed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthedServer]:
             site = AuthedServer(srv, tokens, captured, root / "auth.toml")
             cat = catalog(site, "admin")
             cat.create_namespace("db")
-            cat.create_table("db.t", schema=SCHEMA).append(ROWS)
+            cat.create_table("db.t", schema=ID_ARROW).append(ROWS)
             srv.store.create_ref("etl-1")
             srv.store.create_ref("secret")
             yield site

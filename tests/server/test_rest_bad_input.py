@@ -15,10 +15,8 @@ import httpx
 import pytest
 
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.lake import ID_REST_JSON
 from tests.server.helpers import create_table_updates
-
-SCHEMA = {"type": "struct", "schema-id": 0,
-          "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 
 
 @pytest.fixture
@@ -35,7 +33,7 @@ def ice(server: EmbeddedServer, cwd: Path) -> Iterator[httpx.Client]:
     """`/iceberg/v1/main` with namespace `db` and table `db.t`."""
     with httpx.Client(base_url=server.iceberg_uri + "/v1/main", timeout=60) as client:
         client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
-        client.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}
+        client.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}
                     ).raise_for_status()
         yield client
 
@@ -81,7 +79,7 @@ def test_relative_table_location_is_refused(server: EmbeddedServer, ice: httpx.C
                                             cwd: Path) -> None:
     before = snapshot(server, cwd)
     r = ice.post("/namespaces/db/tables",
-                 json={"name": "rel", "schema": SCHEMA, "location": "relative/dir"})
+                 json={"name": "rel", "schema": ID_REST_JSON, "location": "relative/dir"})
     assert "absolute" in iceberg_error(r, 400, "BadRequestException")
     r = ice.post("/namespaces/db/tables/t",
                  json={"updates": [{"action": "set-location", "location": "elsewhere"}]})
@@ -100,13 +98,13 @@ def test_unwritable_location_is_400_and_writes_nothing(server: EmbeddedServer,
     for location, why in [("zz://bucket/t", "unsupported scheme 'zz'"),
                           (f"{blocker}/t", "cannot write table metadata")]:
         r = ice.post("/namespaces/db/tables",
-                     json={"name": "x", "schema": SCHEMA, "location": location})
+                     json={"name": "x", "schema": ID_REST_JSON, "location": location})
         assert why in iceberg_error(r, 400, "BadRequestException")
         r = ice.post("/namespaces/db/tables/t",
                      json={"updates": [{"action": "set-location", "location": location}]})
         assert why in iceberg_error(r, 400, "BadRequestException")
     # in a transaction, the good change's metadata file goes too
-    ice.post("/namespaces/db/tables", json={"name": "u", "schema": SCHEMA}).raise_for_status()
+    ice.post("/namespaces/db/tables", json={"name": "u", "schema": ID_REST_JSON}).raise_for_status()
     before = snapshot(server, cwd, tmp_path)
     change = {"identifier": {"namespace": ["db"], "name": "u"},
               "updates": [{"action": "set-properties", "updates": {"k": "v"}}]}
@@ -162,12 +160,13 @@ def test_no_table_is_created_in_a_missing_namespace(server: EmbeddedServer, ice:
     before = snapshot(server, cwd, tmp_path)
     location = server.warehouse + "/x"
     r = ice.post("/namespaces/nons/tables",
-                 json={"name": "x", "schema": SCHEMA, "location": location})
+                 json={"name": "x", "schema": ID_REST_JSON, "location": location})
     iceberg_error(r, 404, "NoSuchNamespaceException")
     r = ice.post("/namespaces/nons/tables",
-                 json={"name": "x", "schema": SCHEMA, "location": location, "stage-create": True})
+                 json={"name": "x", "schema": ID_REST_JSON, "location": location,
+                       "stage-create": True})
     iceberg_error(r, 404, "NoSuchNamespaceException")
-    create = [*create_table_updates(SCHEMA),
+    create = [*create_table_updates(ID_REST_JSON),
               {"action": "set-location", "location": location}]
     r = ice.post("/namespaces/nons/tables/y",
                  json={"requirements": [{"type": "assert-create"}], "updates": create})

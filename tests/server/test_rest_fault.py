@@ -19,11 +19,11 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from spark_lakeversion.cli.serve import serve_in_subprocess
+from spark_lakeversion.server.embedded import serve_in_subprocess
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = pa.schema([pa.field("writer", pa.int64()), pa.field("n", pa.int64())])
+WRITER_ROWS = pa.schema([pa.field("writer", pa.int64()), pa.field("n", pa.int64())])
 
 
 def start_serve(store: str, warehouse: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -54,7 +54,7 @@ def test_kill_9_mid_storm_then_restart_is_consistent(
     setup.create_namespace("db")
     tables = ["db.t0", "db.t1", "db.shared"]
     for name in tables:
-        setup.create_table(name, schema=SCHEMA)
+        setup.create_table(name, schema=WRITER_ROWS)
     httpx.post(url + "/api/v1/refs", json={"name": "dev"}).raise_for_status()
 
     acknowledged: list[tuple[str, str, int]] = []  # (branch, table, snapshot id)
@@ -67,7 +67,7 @@ def test_kill_9_mid_storm_then_restart_is_consistent(
             n = 0
             while not stop.is_set():
                 t = cat.load_table(table)
-                t.append(pa.table({"writer": [w], "n": [n]}, schema=SCHEMA))
+                t.append(pa.table({"writer": [w], "n": [n]}, schema=WRITER_ROWS))
                 snapshot = t.current_snapshot()
                 assert snapshot is not None
                 with lock:
@@ -114,4 +114,4 @@ def test_kill_9_mid_storm_then_restart_is_consistent(
             assert loaded.scan().to_arrow().num_rows == expected_rows
     # and the restarted server takes writes again
     RestCatalog("after", uri=url + "/iceberg").load_table("db.t0").append(
-        pa.table({"writer": [99], "n": [0]}, schema=SCHEMA))
+        pa.table({"writer": [99], "n": [0]}, schema=WRITER_ROWS))

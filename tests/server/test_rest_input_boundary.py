@@ -17,11 +17,10 @@ import pytest
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
+from tests.lake import ID_REST_JSON
 from tests.server.helpers import api_error, iceberg_error, written
 
 NS = {"type": "NAMESPACE", "id": "ns-1", "properties": {}}
-SCHEMA = {"type": "struct", "schema-id": 0,
-          "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 
 #: every Iceberg route that takes a body (under the `main` prefix, with `db.t` existing)
 ICEBERG_POSTS = ["/namespaces", "/namespaces/db/properties", "/namespaces/db/tables",
@@ -36,7 +35,7 @@ def ice(server: EmbeddedServer) -> Iterator[httpx.Client]:
     """`/iceberg/v1/main` with namespace `db` and table `db.t`."""
     with httpx.Client(base_url=server.iceberg_uri + "/v1/main", timeout=60) as client:
         client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
-        client.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}
+        client.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}
                     ).raise_for_status()
         yield client
 
@@ -106,7 +105,7 @@ def test_lone_surrogates_are_400_naming_the_field(server: EmbeddedServer, ice: h
              ("/namespaces", {"namespace": ["n"], "properties": {"k": "\udfff"}},
               "properties.k"),
              ("/namespaces/db/properties", {"updates": {"\ud800": "v"}}, "updates.'\\ud800'"),
-             ("/namespaces/db/tables", {"name": "t\ud800", "schema": SCHEMA}, "at name")]
+             ("/namespaces/db/tables", {"name": "t\ud800", "schema": ID_REST_JSON}, "at name")]
     for path, body, where in cases:
         message = iceberg_error(ice.post(path, content=raw(body)), 400, "BadRequestException")
         assert where in message and "not valid Unicode" in message, message
@@ -218,7 +217,7 @@ def test_default_value_limits_are_413_and_write_nothing(server: EmbeddedServer,
               "--max-property-value-bytes"),
              (ice, "/namespaces/db/properties", {"updates": {"k": big}},
               "--max-property-value-bytes"),
-             (ice, "/namespaces/db/tables", {"name": big[:2000], "schema": SCHEMA},
+             (ice, "/namespaces/db/tables", {"name": big[:2000], "schema": ID_REST_JSON},
               "--max-key-bytes")]
     for client, path, body, option in cases:
         r = client.post(path, json=body)

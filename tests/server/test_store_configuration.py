@@ -10,16 +10,15 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from spark_lakeversion.cli.serve import serve_in_subprocess
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app
-from spark_lakeversion.server.embedded import start_embedded_server
+from spark_lakeversion.server.embedded import serve_in_subprocess, start_embedded_server
 from spark_lakeversion.versioning import open_store
+from tests.lake import ID_ARROW
 from tests.server.helpers import iceberg_error
 from tests.store.helpers import snapshot_of_store
 
-SCHEMA = pa.schema([pa.field("id", pa.int64())])
 LONG_NAMESPACE = "n" * 60  # 60 bytes: over a 40-byte key limit
 
 
@@ -30,10 +29,10 @@ def gated_merge_then_long_key(base_url: str) -> None:
     api = f"{base_url}/api/v1"
     main = RestCatalog("lv-main", uri=f"{base_url}/iceberg", warehouse="main")
     main.create_namespace("db")
-    main.create_table("db.t", schema=SCHEMA).append(pa.table({"id": [1]}, schema=SCHEMA))
+    main.create_table("db.t", schema=ID_ARROW).append(pa.table({"id": [1]}, schema=ID_ARROW))
     assert httpx.post(f"{api}/refs", json={"name": "dev"}).status_code == 201
     dev = RestCatalog("lv-dev", uri=f"{base_url}/iceberg", warehouse="dev")
-    dev.load_table("db.t").append(pa.table({"id": [2]}, schema=SCHEMA))
+    dev.load_table("db.t").append(pa.table({"id": [2]}, schema=ID_ARROW))
     check = {"branch": "main", "name": "no_negative", "kind": "sql",
              "spec": "SELECT id FROM db.t WHERE id < 0"}
     assert httpx.post(f"{api}/checks", json=check).status_code == 201

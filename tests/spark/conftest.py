@@ -10,23 +10,23 @@ from typing import Any
 import pytest
 
 from spark_lakeversion.server.embedded import start_embedded_server
-from tests.spark.helpers import Lake, register_catalog
+from tests.spark.helpers import SparkLake, register_catalog
 
 
 @pytest.fixture
-def lake(spark: Any, tmp_path: Path) -> Iterator[Lake]:
+def lake(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
     server = start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", str(tmp_path / "wh"))
     name = f"lv_{uuid.uuid4().hex[:8]}"
     register_catalog(spark, name, server.url)
     try:
-        yield Lake(spark, server, name)
+        yield SparkLake(spark, server, name)
     finally:
         spark.conf.unset("spark.lakeversion.catalog")
         server.stop()
 
 
 @pytest.fixture
-def orders(lake: Lake) -> Lake:
+def orders(lake: SparkLake) -> SparkLake:
     """`db.t (id INT, v STRING)` on main with ids 1 and 2."""
     lake.sql("CREATE NAMESPACE {lv}.db")
     lake.sql("CREATE TABLE {lv}.db.t (id INT, v STRING) USING iceberg")

@@ -1,4 +1,4 @@
-"""`Lake` (one test's server, catalog and SQL helpers) and runtime catalog registration."""
+"""`SparkLake` (one test's server, catalog and SQL helpers) and runtime catalog registration."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ CATALOG_CLASS = "io.lakeversion.spark.LakeVersionCatalog"
 
 
 @dataclass
-class Lake:
+class SparkLake:
     """One test's lakehouse: its server, its catalog name, and SQL helpers."""
 
     spark: Any

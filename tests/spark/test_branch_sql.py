@@ -11,12 +11,12 @@ from chispa import assert_df_equality
 
 from spark_lakeversion.errors import ConflictError, InvalidName, ReadOnlyRef, RefNotFound
 from spark_lakeversion.spark import jvm
-from tests.spark.helpers import Lake, register_catalog
+from tests.spark.helpers import SparkLake, register_catalog
 
 pytestmark = pytest.mark.spark
 
 
-def test_write_on_dev_is_invisible_on_main(orders: Lake) -> None:
+def test_write_on_dev_is_invisible_on_main(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
     orders.sql("UPDATE {lv}.db@dev.t SET v = 'z' WHERE id = 1")
@@ -28,7 +28,7 @@ def test_write_on_dev_is_invisible_on_main(orders: Lake) -> None:
     assert_df_equality(main, expected, ignore_row_order=True)
 
 
-def test_dataframe_api_and_ctas_accept_ref_names(orders: Lake) -> None:
+def test_dataframe_api_and_ctas_accept_ref_names(orders: SparkLake) -> None:
     spark = orders.spark
     orders.sql("CREATE BRANCH dev")
     # two-part names go to spark.lakeversion.catalog while the current catalog is not ours
@@ -42,7 +42,7 @@ def test_dataframe_api_and_ctas_accept_ref_names(orders: Lake) -> None:
     assert [r.tableName for r in orders.rows("SHOW TABLES IN {lv}.db")] == ["t"]
 
 
-def test_reads_at_tag_and_commit_and_write_to_tag_is_refused(orders: Lake) -> None:
+def test_reads_at_tag_and_commit_and_write_to_tag_is_refused(orders: SparkLake) -> None:
     orders.sql("CREATE TAG v1")
     commit = orders.rows("SHOW LOG LIMIT 1")[0].commit_id
     orders.sql("INSERT INTO {lv}.db.t VALUES (3, 'c')")
@@ -56,7 +56,7 @@ def test_reads_at_tag_and_commit_and_write_to_tag_is_refused(orders: Lake) -> No
     assert orders.ids("db@v1.t") == [1, 2]
 
 
-def test_unknown_ref_and_invalid_name_are_typed_errors(orders: Lake) -> None:
+def test_unknown_ref_and_invalid_name_are_typed_errors(orders: SparkLake) -> None:
     with pytest.raises(RefNotFound, match="nope"):
         orders.sql("SELECT * FROM {lv}.db@nope.t")
     with pytest.raises(RefNotFound):
@@ -68,7 +68,7 @@ def test_unknown_ref_and_invalid_name_are_typed_errors(orders: Lake) -> None:
     assert jvm.current_ref(orders.spark, orders.catalog) == "main"
 
 
-def test_branches_and_tags_are_listed_and_dropped(orders: Lake) -> None:
+def test_branches_and_tags_are_listed_and_dropped(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("CREATE BRANCH IF NOT EXISTS dev")
     orders.sql("CREATE TAG v1 FROM dev")
@@ -79,7 +79,7 @@ def test_branches_and_tags_are_listed_and_dropped(orders: Lake) -> None:
     assert orders.rows(f"SHOW TAGS IN {orders.catalog}") == []
 
 
-def test_use_branch_switches_unqualified_names(orders: Lake) -> None:
+def test_use_branch_switches_unqualified_names(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     row = orders.rows("USE BRANCH dev")[0]
     assert (row.ref, row.writable) == ("dev", True)
@@ -94,7 +94,7 @@ def test_use_branch_switches_unqualified_names(orders: Lake) -> None:
     assert orders.ids("db.t") == [1, 2]
 
 
-def test_merge_fast_forward(orders: Lake) -> None:
+def test_merge_fast_forward(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
     rows = orders.rows("MERGE BRANCH dev INTO main")
@@ -103,7 +103,7 @@ def test_merge_fast_forward(orders: Lake) -> None:
     assert orders.ids("db.t") == [1, 2, 3]
 
 
-def test_merge_three_way(orders: Lake) -> None:
+def test_merge_three_way(orders: SparkLake) -> None:
     orders.sql("CREATE TABLE {lv}.db.u (id INT) USING iceberg")
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
@@ -118,7 +118,7 @@ def test_merge_three_way(orders: Lake) -> None:
     assert len(orders.rows("SHOW LOG LIMIT 1")[0].parents.split(",")) == 2
 
 
-def test_merge_conflict_rows_then_error_then_strategy(orders: Lake) -> None:
+def test_merge_conflict_rows_then_error_then_strategy(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("UPDATE {lv}.db@dev.t SET v = 'dev' WHERE id = 1")
     orders.sql("UPDATE {lv}.db.t SET v = 'main' WHERE id = 1")
@@ -136,7 +136,7 @@ def test_merge_conflict_rows_then_error_then_strategy(orders: Lake) -> None:
     assert orders.rows("SELECT v FROM {lv}.db.t WHERE id = 1")[0].v == "dev"
 
 
-def test_rollback_table_and_revert_commit(orders: Lake) -> None:
+def test_rollback_table_and_revert_commit(orders: SparkLake) -> None:
     orders.sql("CREATE TABLE {lv}.db.u (id INT) USING iceberg")
     orders.sql("CREATE TAG good")
     orders.sql("INSERT INTO {lv}.db.t VALUES (66, 'bad')")
@@ -156,7 +156,7 @@ def test_rollback_table_and_revert_commit(orders: Lake) -> None:
     assert orders.ids("db.u") == [7, 8]
 
 
-def test_rollback_on_another_branch(orders: Lake) -> None:
+def test_rollback_on_another_branch(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
     orders.sql("ROLLBACK TABLE db.t TO main ON BRANCH dev")
@@ -166,7 +166,7 @@ def test_rollback_on_another_branch(orders: Lake) -> None:
         orders.sql("ROLLBACK TABLE db.t TO main ON BRANCH v1")
 
 
-def test_show_diff_and_log(orders: Lake) -> None:
+def test_show_diff_and_log(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     assert orders.rows("SHOW DIFF FROM main TO dev") == []
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
@@ -177,14 +177,14 @@ def test_show_diff_and_log(orders: Lake) -> None:
     assert len(log) == 2 and log[0].message == "append 1 row (1 file) to db.t"
 
 
-def test_commits_carry_spark_application_id_and_name(orders: Lake) -> None:
+def test_commits_carry_spark_application_id_and_name(orders: SparkLake) -> None:
     props = orders.rows("SHOW LOG LIMIT 1")[0].properties
     spark = orders.spark
     assert f'"spark.app.id":"{spark.sparkContext.applicationId}"' in props
     assert f'"spark.app.name":"{spark.sparkContext.appName}"' in props
 
 
-def test_two_writers_on_different_branches_at_once(orders: Lake) -> None:
+def test_two_writers_on_different_branches_at_once(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH b1")
     orders.sql("CREATE BRANCH b2")
     errors: list[BaseException] = []
@@ -208,7 +208,7 @@ def test_two_writers_on_different_branches_at_once(orders: Lake) -> None:
     assert orders.ids("db.t") == [1, 2]
 
 
-def test_no_stale_table_after_a_merge_from_outside(orders: Lake) -> None:
+def test_no_stale_table_after_a_merge_from_outside(orders: SparkLake) -> None:
     """Regression: Iceberg's table cache must not hide a merge done by another client."""
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
@@ -222,7 +222,7 @@ def test_no_stale_table_after_a_merge_from_outside(orders: Lake) -> None:
     assert orders.ids("db.t") == [1, 2, 3, 4]
 
 
-def test_cached_catalog_is_refreshed_by_branch_sql(orders: Lake, spark: Any) -> None:
+def test_cached_catalog_is_refreshed_by_branch_sql(orders: SparkLake, spark: Any) -> None:
     """With caching explicitly on, our own merge/rollback still drop the cached tables."""
     cached = orders.catalog + "_cached"
     register_catalog(spark, cached, orders.server.url, **{"cache-enabled": "true"})
@@ -235,7 +235,7 @@ def test_cached_catalog_is_refreshed_by_branch_sql(orders: Lake, spark: Any) -> 
         == [1, 2, 3]
 
 
-def test_iceberg_procedures_and_branch_ddl_still_work(orders: Lake) -> None:
+def test_iceberg_procedures_and_branch_ddl_still_work(orders: SparkLake) -> None:
     orders.sql("ALTER TABLE {lv}.db.t CREATE BRANCH audit")
     orders.sql("INSERT INTO {lv}.db.t.branch_audit VALUES (7, 'x')")
     assert orders.ids("db.t.branch_audit") == [1, 2, 7]

@@ -16,7 +16,7 @@ from pyiceberg.catalog.rest import RestCatalog
 
 from spark_lakeversion.cli.main import cli as cli_main
 from spark_lakeversion.errors import ConflictError
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 MODES = {
     "copy-on-write": "'write.delete.mode'='copy-on-write', 'write.update.mode'='copy-on-write'",
@@ -24,7 +24,7 @@ MODES = {
 }
 
 
-def _events(lake: Lake, mode: str) -> Lake:
+def _events(lake: SparkLake, mode: str) -> SparkLake:
     lake.sql("CREATE NAMESPACE {lv}.db")
     lake.sql("CREATE TABLE {lv}.db.events (id INT, day STRING) USING iceberg "
              f"PARTITIONED BY (day) TBLPROPERTIES ('format-version'='2', {MODES[mode]})")
@@ -33,22 +33,22 @@ def _events(lake: Lake, mode: str) -> Lake:
     return lake
 
 
-def _ids(lake: Lake, ref: str = "main") -> list[int]:
+def _ids(lake: SparkLake, ref: str = "main") -> list[int]:
     return [r.id for r in lake.rows(f"SELECT id FROM {{lv}}.`db@{ref}`.events ORDER BY id")]
 
 
-def _pyiceberg_ids(lake: Lake, ref: str = "main") -> list[int]:
+def _pyiceberg_ids(lake: SparkLake, ref: str = "main") -> list[int]:
     catalog = RestCatalog("check", uri=lake.server.iceberg_uri, warehouse=ref)
     table = catalog.load_table(("db", "events"))
     return sorted(table.scan().to_arrow().column("id").to_pylist())
 
 
-def _data_files(lake: Lake) -> set[Path]:
+def _data_files(lake: SparkLake) -> set[Path]:
     return {p for p in Path(urlparse(lake.server.warehouse).path).rglob("*.parquet")}
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_appends_on_both_sides_replay_without_writing_data(lake: Lake, mode: str) -> None:
+def test_appends_on_both_sides_replay_without_writing_data(lake: SparkLake, mode: str) -> None:
     _events(lake, mode)
     lake.sql("INSERT INTO {lv}.db@dev.events VALUES (10, 'mon'), (11, 'wed')")
     lake.sql("INSERT INTO {lv}.db.events VALUES (20, 'mon')")
@@ -75,7 +75,7 @@ def test_appends_on_both_sides_replay_without_writing_data(lake: Lake, mode: str
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_source_deletes_in_an_untouched_partition_replay(lake: Lake, mode: str) -> None:
+def test_source_deletes_in_an_untouched_partition_replay(lake: SparkLake, mode: str) -> None:
     _events(lake, mode)
     lake.sql("DELETE FROM {lv}.db@dev.events WHERE id = 3")  # tue
     lake.sql("INSERT INTO {lv}.db.events VALUES (20, 'mon')")  # target appends in mon only
@@ -90,7 +90,7 @@ def test_source_deletes_in_an_untouched_partition_replay(lake: Lake, mode: str) 
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_delete_where_the_target_appended_conflicts_under_serializable(lake: Lake,
+def test_delete_where_the_target_appended_conflicts_under_serializable(lake: SparkLake,
                                                                        mode: str) -> None:
     _events(lake, mode)
     lake.sql("DELETE FROM {lv}.db@dev.events WHERE id = 1")  # mon
@@ -112,7 +112,7 @@ def test_delete_where_the_target_appended_conflicts_under_serializable(lake: Lak
     assert _pyiceberg_ids(lake) == [2, 3, 20]
 
 
-def test_repeated_merges_in_both_directions(lake: Lake) -> None:
+def test_repeated_merges_in_both_directions(lake: SparkLake) -> None:
     _events(lake, "merge-on-read")
     expected = {1, 2, 3}
     for round_ in range(3):
@@ -127,7 +127,7 @@ def test_repeated_merges_in_both_directions(lake: Lake) -> None:
     assert _pyiceberg_ids(lake, "dev") == sorted(expected)
 
 
-def test_update_of_the_same_row_on_both_sides_is_a_real_conflict(lake: Lake) -> None:
+def test_update_of_the_same_row_on_both_sides_is_a_real_conflict(lake: SparkLake) -> None:
     _events(lake, "merge-on-read")
     lake.sql("UPDATE {lv}.db@dev.events SET day = 'mon' WHERE id = 3")
     lake.sql("DELETE FROM {lv}.db.events WHERE id = 3")

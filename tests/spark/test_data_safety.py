@@ -14,21 +14,21 @@ import pytest
 
 from spark_lakeversion.errors import UnsafeOperation
 from spark_lakeversion.gc import collect_garbage
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 
-def _files(lake: Lake) -> set[Path]:
+def _files(lake: SparkLake) -> set[Path]:
     root = Path(urlparse(lake.server.warehouse).path)
     return {p for p in root.rglob("*") if p.is_file()}
 
 
-def _reads(lake: Lake, refs: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+def _reads(lake: SparkLake, refs: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     return {ref: [tuple(r) for r in lake.rows(f"SELECT * FROM {{lv}}.`db@{ref}`.t ORDER BY id")]
             for ref in refs}
 
 
 @pytest.fixture
-def branched(orders: Lake) -> Lake:
+def branched(orders: SparkLake) -> SparkLake:
     """main (1, 2) tagged v1, then (3) on main; dev adds (10)."""
     orders.sql("CREATE TAG v1")
     orders.sql("INSERT INTO {lv}.db.t VALUES (3, 'c')")
@@ -37,7 +37,7 @@ def branched(orders: Lake) -> Lake:
     return orders
 
 
-def test_drop_purge_on_a_branch_drops_it_there_only(branched: Lake) -> None:
+def test_drop_purge_on_a_branch_drops_it_there_only(branched: SparkLake) -> None:
     lake = branched
     refs = ["main", "v1", "main~1"]
     before, files = _reads(lake, refs), _files(lake)
@@ -51,7 +51,7 @@ def test_drop_purge_on_a_branch_drops_it_there_only(branched: Lake) -> None:
     assert _files(lake) == files
 
 
-def test_file_deleting_procedures_are_refused_with_a_pointer_to_gc(branched: Lake) -> None:
+def test_file_deleting_procedures_are_refused_with_a_pointer_to_gc(branched: SparkLake) -> None:
     lake = branched
     before, files = _reads(lake, ["main", "v1", "dev"]), _files(lake)
     for call in ("CALL {lv}.system.remove_orphan_files(table => 'db.t', older_than => "
@@ -64,7 +64,7 @@ def test_file_deleting_procedures_are_refused_with_a_pointer_to_gc(branched: Lak
 
 
 def test_stock_iceberg_rest_clients_cannot_delete_shared_files(spark: Any,
-                                                               branched: Lake) -> None:
+                                                               branched: SparkLake) -> None:
     """Spark's own REST catalog purges and cleans up on the client: the server tells it
     `gc.enabled=false`, so Iceberg itself refuses."""
     lake = branched
@@ -84,7 +84,7 @@ def test_stock_iceberg_rest_clients_cannot_delete_shared_files(spark: Any,
 
 
 def test_gc_after_dropping_a_branch_reclaims_its_files_and_keeps_every_read(
-        branched: Lake) -> None:
+        branched: SparkLake) -> None:
     lake = branched
     refs = ["main", "v1"]
     before = _reads(lake, refs)

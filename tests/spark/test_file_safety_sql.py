@@ -10,7 +10,7 @@ import pytest
 
 from spark_lakeversion.errors import InvalidInput, LakeVersionError, LocationNotAllowed
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 
 def listing(*dirs: Path) -> dict[str, str]:
@@ -28,7 +28,7 @@ def victim(tmp_path: Path) -> Path:
 
 
 def test_spark_sql_cannot_place_files_outside_the_allowed_roots(
-        orders: Lake, victim: Path, tmp_path: Path) -> None:
+        orders: SparkLake, victim: Path, tmp_path: Path) -> None:
     warehouse = tmp_path / "wh"
     store = orders.server.store
     heads = {r.name: r.head for r in store.list_refs()}
@@ -53,7 +53,7 @@ def test_spark_sql_cannot_place_files_outside_the_allowed_roots(
     assert orders.ids("db.t") == [1, 2]
 
 
-def test_spark_sql_cannot_reuse_another_tables_location(orders: Lake) -> None:
+def test_spark_sql_cannot_reuse_another_tables_location(orders: SparkLake) -> None:
     location = orders.rows("DESCRIBE TABLE EXTENDED {lv}.db.t")
     table_dir = next(r[1] for r in location if r[0] == "Location")
     with pytest.raises(LocationNotAllowed, match=OVERLAPS):

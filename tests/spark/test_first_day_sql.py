@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from spark_lakeversion.errors import InvalidInput, RefNotFound, UnmergedBranch
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 pytestmark = pytest.mark.spark
 
 
-def test_drop_branch_needs_force_for_unmerged_commits(orders: Lake) -> None:
+def test_drop_branch_needs_force_for_unmerged_commits(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
     before = orders.server.store.get_ref("dev").head
@@ -25,14 +25,14 @@ def test_drop_branch_needs_force_for_unmerged_commits(orders: Lake) -> None:
     assert orders.rows("DROP BRANCH merged")[0].dropped is True
 
 
-def test_drop_branch_main_says_the_default_branch_cannot_be_deleted(orders: Lake) -> None:
+def test_drop_branch_main_says_the_default_branch_cannot_be_deleted(orders: SparkLake) -> None:
     with pytest.raises(InvalidInput, match="the default branch 'main' cannot be deleted"):
         orders.sql("DROP BRANCH main")
     with pytest.raises(InvalidInput, match="unexpected 'FORCE'"):
         orders.sql("DROP TAG v1 FORCE")
 
 
-def test_a_misspelled_ref_suggests_the_closest(orders: Lake) -> None:
+def test_a_misspelled_ref_suggests_the_closest(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH develop")
     with pytest.raises(RefNotFound, match=r"'mian' \(did you mean 'main'\?\)"):
         orders.sql("SELECT * FROM {lv}.db@mian.t")

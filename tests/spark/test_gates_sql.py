@@ -12,7 +12,7 @@ import pytest
 
 from spark_lakeversion.errors import ChecksFailed, ProtectedBranch
 from spark_lakeversion.model import CheckKind, CheckSpec
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 pytestmark = pytest.mark.spark
 
@@ -20,11 +20,11 @@ UNIQUE_IDS = "SELECT id, count(*) AS n FROM db.t GROUP BY id HAVING count(*) > 1
 NO_NULL_V = "SELECT * FROM db.t WHERE v IS NULL"
 
 
-def metadata_files(lake: Lake) -> set[Path]:
+def metadata_files(lake: SparkLake) -> set[Path]:
     return set(Path(lake.server.warehouse.removeprefix("file://")).rglob("*.metadata.json"))
 
 
-def test_insert_into_protected_main_is_refused(orders: Lake) -> None:
+def test_insert_into_protected_main_is_refused(orders: SparkLake) -> None:
     rows = orders.rows("ALTER BRANCH main SET PROTECTED")
     assert [(r.name, r.protected, r.changed) for r in rows] == [("main", True, True)]
     store = orders.server.store
@@ -45,7 +45,7 @@ def test_insert_into_protected_main_is_refused(orders: Lake) -> None:
     assert orders.ids("db.t") == [1, 2, 3, 4]
 
 
-def test_merge_branch_goes_through_the_gate(orders: Lake) -> None:
+def test_merge_branch_goes_through_the_gate(orders: SparkLake) -> None:
     store = orders.server.store
     store.add_check(CheckSpec("main", "unique_ids", CheckKind.SQL, UNIQUE_IDS))
     orders.sql("CREATE BRANCH dev")
@@ -75,7 +75,7 @@ def test_merge_branch_goes_through_the_gate(orders: Lake) -> None:
     assert [r.status for r in orders.rows("SHOW CHECK RUNS")] == ["passed", "failed"]
 
 
-def test_rollback_on_protected_main_restores_only_published_states(orders: Lake) -> None:
+def test_rollback_on_protected_main_restores_only_published_states(orders: SparkLake) -> None:
     """Issue 20's reproduction: the fixed row merged through the gate; the NULL row it
     fixed is an ancestor of main but was never published there, so it cannot come back."""
     store = orders.server.store
@@ -114,7 +114,7 @@ def test_rollback_on_protected_main_restores_only_published_states(orders: Lake)
     assert orders.ids("`db@main@{2}`.t") == [1, 2]
 
 
-def test_merge_branch_no_ff_makes_a_merge_commit(orders: Lake) -> None:
+def test_merge_branch_no_ff_makes_a_merge_commit(orders: SparkLake) -> None:
     store = orders.server.store
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")

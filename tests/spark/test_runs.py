@@ -10,17 +10,17 @@ import pytest
 from spark_lakeversion.api import connect
 from spark_lakeversion.errors import ChecksFailed
 from spark_lakeversion.runs import RUN_BRANCH, RUN_ID
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 pytestmark = [pytest.mark.spark]
 
 
-def insert(lake: Lake, branch: str, *ids: int) -> None:
+def insert(lake: SparkLake, branch: str, *ids: int) -> None:
     values = ", ".join(f"({i}, 'run')" for i in ids)
     lake.sql(f"INSERT INTO {{lv}}.`db@{branch}`.t VALUES {values}")
 
 
-def test_clean_exit_merges_and_deletes_the_branch(orders: Lake) -> None:
+def test_clean_exit_merges_and_deletes_the_branch(orders: SparkLake) -> None:
     catalog = connect(orders.server.url)
     before = catalog.branch("main").head.id
     with catalog.run(on="main") as run:
@@ -38,7 +38,7 @@ def test_clean_exit_merges_and_deletes_the_branch(orders: Lake) -> None:
     assert not run.branch.exists() and run.branch_deleted
 
 
-def test_exception_keeps_the_branch_and_leaves_main_untouched(orders: Lake) -> None:
+def test_exception_keeps_the_branch_and_leaves_main_untouched(orders: SparkLake) -> None:
     catalog = connect(orders.server.url)
     before = catalog.branch("main").head.id
     with pytest.raises(RuntimeError, match="job broke"), \
@@ -52,7 +52,7 @@ def test_exception_keeps_the_branch_and_leaves_main_untouched(orders: Lake) -> N
     assert not run.succeeded
 
 
-def test_failing_checks_keep_the_branch_and_leave_main_untouched(orders: Lake) -> None:
+def test_failing_checks_keep_the_branch_and_leave_main_untouched(orders: SparkLake) -> None:
     catalog = connect(orders.server.url)
     catalog.branch("main").add_check("no_negative_ids", sql="SELECT * FROM db.t WHERE id < 0")
     before = catalog.branch("main").head.id
@@ -97,7 +97,7 @@ def test_env_contract_reaches_session_conf(monkeypatch: pytest.MonkeyPatch,
     assert configure(Builder(), branch="dev")._options["spark.lakeversion.branch"] == "dev"
 
 
-def test_airflow_run_branch_names_read_in_spark_sql(orders: Lake) -> None:
+def test_airflow_run_branch_names_read_in_spark_sql(orders: SparkLake) -> None:
     """An Airflow run id becomes a branch Spark SQL reads, unquoted (`lv.db@etl/….t`) and as
     the callback's pasteable name; the old dotted name was a PARSE_SYNTAX_ERROR."""
     from spark_lakeversion.runs import run_branch_name

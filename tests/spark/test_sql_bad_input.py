@@ -14,7 +14,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     RefNotFound,
 )
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 CASES: list[tuple[str, type[LakeVersionError], str]] = [
     ("CREATE BRANCH `bad name`", InvalidName, "not allowed"),
@@ -39,7 +39,7 @@ CASES: list[tuple[str, type[LakeVersionError], str]] = [
 @pytest.mark.parametrize(("statement", "error", "says"), CASES,
                          ids=[c[0] for c in CASES])
 def test_bad_sql_is_a_typed_error_and_writes_nothing(
-        orders: Lake, statement: str, error: type[LakeVersionError], says: str) -> None:
+        orders: SparkLake, statement: str, error: type[LakeVersionError], says: str) -> None:
     orders.sql("CREATE TAG v1")
     store = orders.server.store
     refs = store.list_refs()

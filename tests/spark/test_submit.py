@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from spark_lakeversion.spark.submit import build_command
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def test_command_line_carries_branch_catalog_and_server(tmp_path: Path) -> None:
     assert cmd[cmd.index("--name") + 1] == "job"
 
 
-def test_job_on_dev_leaves_main_untouched(orders: Lake, tmp_path: Path, spark: Any) -> None:
+def test_job_on_dev_leaves_main_untouched(orders: SparkLake, tmp_path: Path, spark: Any) -> None:
     from spark_lakeversion.cli.submit import spark_submit
 
     orders.sql("CREATE BRANCH dev")

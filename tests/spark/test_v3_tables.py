@@ -16,26 +16,26 @@ from pyiceberg.types import IntegerType
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.gc.collect import compute_reachability
-from tests.spark.helpers import Lake
+from tests.spark.helpers import SparkLake
 
 V3_MOR = ("'format-version'='3', 'write.delete.mode'='merge-on-read', "
           "'write.update.mode'='merge-on-read'")
 
 
-def _table(lake: Lake, ref: str) -> Table:
+def _table(lake: SparkLake, ref: str) -> Table:
     return RestCatalog("check", uri=lake.server.iceberg_uri, warehouse=ref).load_table("db.t")
 
 
-def _pyiceberg_ids(lake: Lake, ref: str) -> list[int]:
+def _pyiceberg_ids(lake: SparkLake, ref: str) -> list[int]:
     return sorted(_table(lake, ref).scan().to_arrow().column("id").to_pylist())
 
 
-def _metadata_file(lake: Lake, ref: str) -> dict[str, Any]:
+def _metadata_file(lake: SparkLake, ref: str) -> dict[str, Any]:
     location = _table(lake, ref).metadata_location
     return json.loads(Path(urlparse(location).path).read_text())  # type: ignore[no-any-return]
 
 
-def test_v3_table_with_deletion_vectors_on_a_branch(lake: Lake) -> None:
+def test_v3_table_with_deletion_vectors_on_a_branch(lake: SparkLake) -> None:
     lake.sql("CREATE NAMESPACE {lv}.db")
     lake.sql(f"CREATE TABLE {{lv}}.db.t (id INT, v STRING) USING iceberg TBLPROPERTIES ({V3_MOR})")
     lake.sql("INSERT INTO {lv}.db.t SELECT /*+ REPARTITION(1) */ CAST(id AS INT), 'x' "
@@ -95,7 +95,7 @@ def test_v3_table_with_deletion_vectors_on_a_branch(lake: Lake) -> None:
     assert puffins | {p.name for p in warehouse.rglob("*.parquet")} <= reached
 
 
-def test_ctas_and_upgrade_to_v3_from_spark(lake: Lake) -> None:
+def test_ctas_and_upgrade_to_v3_from_spark(lake: SparkLake) -> None:
     lake.sql("CREATE NAMESPACE {lv}.db")
     lake.sql("CREATE BRANCH dev")
     lake.sql("CREATE TABLE {lv}.db@dev.t USING iceberg TBLPROPERTIES ('format-version'='3') "

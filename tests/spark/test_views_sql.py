@@ -7,18 +7,18 @@ import httpx
 import pytest
 
 from spark_lakeversion.errors import ConflictError, ReadOnlyRef
-from tests.spark.helpers import Lake, register_catalog
+from tests.spark.helpers import SparkLake, register_catalog
 
 pytestmark = pytest.mark.spark
 
 
-def view_names(lake: Lake, namespace: str) -> list[str]:
+def view_names(lake: SparkLake, namespace: str) -> list[str]:
     """The catalog's views (SHOW VIEWS also lists the shared session's temporary views)."""
     return sorted(r.viewName for r in lake.rows(f"SHOW VIEWS IN {{lv}}.{namespace}")
                   if not r.isTemporary)
 
 
-def test_view_on_dev_is_visible_on_main_only_after_merge(orders: Lake) -> None:
+def test_view_on_dev_is_visible_on_main_only_after_merge(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("CREATE VIEW {lv}.db@dev.big AS SELECT id, v FROM {lv}.db.t WHERE id > 1")
     assert [tuple(r) for r in orders.rows("SELECT * FROM {lv}.db@dev.big")] == [(2, "b")]
@@ -33,7 +33,7 @@ def test_view_on_dev_is_visible_on_main_only_after_merge(orders: Lake) -> None:
     assert [r.tableName for r in orders.rows("SHOW TABLES IN {lv}.db")] == ["t"]
 
 
-def test_replace_on_both_branches_conflicts_and_one_side_fast_forwards(orders: Lake) -> None:
+def test_replace_on_both_branches_conflicts_and_one_side_fast_forwards(orders: SparkLake) -> None:
     orders.sql("CREATE VIEW {lv}.db.v AS SELECT id FROM {lv}.db.t")
     orders.sql("CREATE BRANCH dev")
     orders.sql("CREATE OR REPLACE VIEW {lv}.db@dev.v AS SELECT id FROM {lv}.db.t WHERE id = 1")
@@ -50,7 +50,7 @@ def test_replace_on_both_branches_conflicts_and_one_side_fast_forwards(orders: L
     assert [r.id for r in orders.rows("SELECT * FROM {lv}.db.v")] == [1]
 
 
-def test_drop_and_rename_view_stay_on_their_branch(orders: Lake) -> None:
+def test_drop_and_rename_view_stay_on_their_branch(orders: SparkLake) -> None:
     orders.sql("CREATE VIEW {lv}.db.v AS SELECT id FROM {lv}.db.t")
     orders.sql("CREATE BRANCH dev")
     orders.sql("ALTER VIEW {lv}.db@dev.v RENAME TO db@dev.w")
@@ -63,7 +63,7 @@ def test_drop_and_rename_view_stay_on_their_branch(orders: Lake) -> None:
                                                                ["rename", "view"]]
 
 
-def test_view_over_a_branch_table_and_two_part_names(orders: Lake) -> None:
+def test_view_over_a_branch_table_and_two_part_names(orders: SparkLake) -> None:
     orders.sql("CREATE BRANCH dev")
     orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
     # the view's SQL names dev's table: it reads dev's rows from any ref
@@ -77,7 +77,7 @@ def test_view_over_a_branch_table_and_two_part_names(orders: Lake) -> None:
     assert [r.id for r in orders.rows("SELECT * FROM {lv}.db@dev.two")] == [7]
 
 
-def test_views_on_a_tag_are_read_only(orders: Lake) -> None:
+def test_views_on_a_tag_are_read_only(orders: SparkLake) -> None:
     orders.sql("CREATE VIEW {lv}.db.v AS SELECT id FROM {lv}.db.t")
     orders.sql("CREATE TAG v1")
     assert sorted(r.id for r in orders.rows("SELECT * FROM {lv}.db@v1.v")) == [1, 2]
@@ -88,7 +88,7 @@ def test_views_on_a_tag_are_read_only(orders: Lake) -> None:
     assert view_names(orders, "db@v1") == ["v"]
 
 
-def test_spark_pages_through_listings(orders: Lake) -> None:
+def test_spark_pages_through_listings(orders: SparkLake) -> None:
     for name in ("a", "b", "c"):
         orders.sql(f"CREATE TABLE {{lv}}.db.{name} (id INT) USING iceberg")
         orders.sql(f"CREATE VIEW {{lv}}.db.v{name} AS SELECT 1 AS id")

@@ -1,5 +1,6 @@
 """The wheel ships the shim: installed into a fresh venv, away from the checkout,
-`spark_lakeversion.spark.session()` compiles the shim from the packaged sources into the
+`spark_lakeversion.spark.session()` compiles the shim from the sources the wheel carries
+(copied from `jars/shim/src` by setup.py's build hook) into the
 user's cache and runs SQL through the lakeversion catalog."""
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ def _dependency_dirs() -> list[str]:
 def test_installed_wheel_starts_a_session_outside_the_checkout(tmp_path: Path) -> None:
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "spark_lakeversion", source / "spark_lakeversion",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("spark_lakeversion", "jars"):
+        shutil.copytree(REPO / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(dist), str(source)], check=True, cwd=tmp_path)

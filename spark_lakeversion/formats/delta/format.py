@@ -24,8 +24,8 @@ class DeltaFormat(TableFormat):
                  io_properties: Mapping[str, str]) -> Content:
         """`root` and `location` lie under the allowed roots, `location` inside `root`;
         the log reads at `version`, its metaData id is the content id and its protocol
-        needs nothing delta-rs cannot write (deletion vectors). (delta-rs opens the log
-        with its own storage settings: `io_properties` are not used yet.)"""
+        needs nothing delta-rs cannot write (deletion vectors). The log is opened with
+        the storage options `io_properties` give."""
         from spark_lakeversion.formats.delta import log
 
         parse_location(content.fields.get("location"), f"Delta table {key} location")
@@ -35,7 +35,7 @@ class DeltaFormat(TableFormat):
         if not location.is_under(root):
             raise InvalidInput(f"put {key}: location {state.location!r} is not inside the "
                                f"table root {state.root!r}")
-        table = log.open_table(location.uri, state.version)
+        table = log.open_table(location.uri, state.version, io=io_properties)
         log.check_protocol(log.protocol_action(table), state.location)
         if table.metadata().id != content.id:
             raise InvalidInput(f"put {key}: content id {content.id!r} is not the Delta "

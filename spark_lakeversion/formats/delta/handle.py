@@ -27,6 +27,7 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     UnsafeOperation,
 )
+from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import deltalake, log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
@@ -98,7 +99,10 @@ class DeltaHandle:
         mis-reads branch logs, whose files are named by absolute URI."""
         state = self.state()
         try:
-            return _catalog_table_class()(state.location, version=state.version)
+            return _catalog_table_class()(
+                state.location, version=state.version,
+                storage_options=deltalake_storage_options(state.location,
+                                                          self._store.io_properties))
         except deltalake().exceptions.DeltaError as exc:
             raise InvalidInput(f"cannot read Delta table {self.key}: {exc}") from None
 

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import normalize_path
+from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import deltalake
-from spark_lakeversion.locations import parse_location
+from spark_lakeversion.locations import normalize_path, parse_location
 
 #: operation names of the commits we write ourselves (commitInfo.operation)
 OP_BRANCH = "LAKEVERSION BRANCH"
@@ -127,11 +127,14 @@ def partition_text(value: Any) -> str | None:
     return str(value)
 
 
-def open_table(location: str, version: int | None = None) -> Any:
-    """A `deltalake.DeltaTable` at `version` (the latest when None)."""
+def open_table(location: str, version: int | None = None, *,
+               io: Mapping[str, str] | None = None) -> Any:
+    """A `deltalake.DeltaTable` at `version` (the latest when None), opened with the
+    storage options the server's FileIO properties `io` give (`spark_lakeversion.fileio`)."""
     module = deltalake()
     try:
-        return module.DeltaTable(location, version=version)
+        return module.DeltaTable(location, version=version,
+                                 storage_options=deltalake_storage_options(location, io))
     except module.exceptions.TableNotFoundError:
         raise InvalidInput(f"no Delta table at {location}") from None
     except Exception as exc:  # noqa: BLE001 - deltalake raises OSError, DeltaError, ...

@@ -9,10 +9,10 @@ import os
 import re
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles, normalize_path
+from spark_lakeversion.formats.base import StateFiles
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.locations import AllowedRoots, parse_location
+from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
 
 _LOG_FILE = re.compile(r"^(\d{20})\.")

@@ -26,14 +26,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from pyiceberg.io import FileIO, InputFile, InputStream, load_file_io
+from pyiceberg.io import FileIO, InputFile, InputStream
 from pyiceberg.manifest import read_manifest_list
 from pyiceberg.serializers import FromByteStream
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.config import Config
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.fileio import FileIOConfig, pyiceberg_file_io
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
 
@@ -58,30 +58,12 @@ class UnreadableFile(InvalidInput):
     deliberately one message for all of them."""
 
 
-_ios_lock = threading.Lock()
-_ios: dict[tuple[Any, str], FileIO] = {}
-
-
 def file_io(location: str, io_properties: Mapping[str, str] | None = None) -> FileIO:
-    """pyiceberg's FileIO for `location` under the server's FileIO properties
-    (`spark_lakeversion.fileio.FileIOConfig`), opened once per configuration and scheme:
-    an S3 file system is costly to set up. Never a client's table properties: they could
-    name another endpoint or a FileIO class to import."""
-    config = FileIOConfig.of(io_properties)
-    scheme = location.partition("://")[0].lower() if "://" in location else "file"
-    key = (config.cache_key, scheme)
-    with _ios_lock:
-        io = _ios.get(key)
-    if io is None:
-        props = dict(config)
-        if scheme in ("s3", "s3a", "s3n") and config.region() is None:
-            # without a region pyarrow asks AWS where the bucket lives: a custom endpoint
-            # (MinIO, moto) has no such answer, so default as the AWS SDKs do
-            props["s3.region"] = "us-east-1"
-        io = load_file_io(props, location)
-        with _ios_lock:
-            io = _ios.setdefault(key, io)
-    return io
+    """pyiceberg's FileIO for `location` under the server's FileIO properties, as
+    `spark_lakeversion.fileio.pyiceberg_file_io` builds and caches it (never from a
+    client's table properties)."""
+    opened: FileIO = pyiceberg_file_io(location, io_properties)
+    return opened
 
 
 # ---- validation -----------------------------------------------------------------------------

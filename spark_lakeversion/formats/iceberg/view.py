@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.base import StateFiles, TableFormat, normalize_path
+from spark_lakeversion.formats.base import StateFiles, TableFormat
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
-from spark_lakeversion.locations import AllowedRoots, Location, parse_location
+from spark_lakeversion.locations import AllowedRoots, Location, normalize_path, parse_location
 from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
 
 if TYPE_CHECKING:

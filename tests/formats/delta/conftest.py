@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.api import Catalog, connect
-from tests.formats.delta.helpers import SCHEMA, data
+from tests.formats.delta.helpers import ID_P_V_ARROW, data
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
 def events(catalog: Catalog) -> Catalog:
     """`db.events` on main, partitioned by p: two files in partition a, one in b."""
     handle = catalog.branch("main").delta("db.events")
-    handle.create(SCHEMA, partition_by=["p"])
+    handle.create(ID_P_V_ARROW, partition_by=["p"])
     handle.append(data((1, "a", 10), (2, "a", 20), (3, "b", 30)))
     handle.append(data((4, "a", 40)))
     return catalog

@@ -14,12 +14,12 @@ import pyarrow as pa
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.handle import DeltaHandle
 
-SCHEMA = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
+ID_P_V_ARROW = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
 
 
 def data(*rows: tuple[int, str, int]) -> pa.Table:
     return pa.table({"id": [r[0] for r in rows], "p": [r[1] for r in rows],
-                     "v": [r[2] for r in rows]}, schema=SCHEMA)
+                     "v": [r[2] for r in rows]}, schema=ID_P_V_ARROW)
 
 
 def rows(handle: DeltaHandle) -> list[tuple[Any, ...]]:

@@ -21,7 +21,7 @@ from spark_lakeversion.errors import (
     UnsafeOperation,
 )
 from spark_lakeversion.formats.delta.handle import DeltaHandle
-from tests.formats.delta.helpers import SCHEMA, data, data_files, independent_rows, rows
+from tests.formats.delta.helpers import ID_P_V_ARROW, data, data_files, independent_rows, rows
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 
@@ -87,7 +87,7 @@ def test_row_level_edits_on_a_branch_log_rewrite_only_the_files_they_touch(
 
 def test_row_level_edits_on_an_unpartitioned_branch_table(catalog: Catalog) -> None:
     main = catalog.branch("main").delta("flat")
-    main.create(SCHEMA)
+    main.create(ID_P_V_ARROW)
     main.append(data((1, "x", 1), (2, "y", 2)))
     catalog.branch("dev").create()
     dev = catalog.branch("dev").delta("flat")
@@ -151,7 +151,7 @@ def test_bad_requests_get_typed_errors(events: Catalog, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="not a Delta table"):
         main.delta("db").to_arrow()  # the namespace
     with pytest.raises(AlreadyExists):
-        main.delta("db.events").create(SCHEMA)
+        main.delta("db.events").create(ID_P_V_ARROW)
     with pytest.raises(InvalidInput, match="unknown columns: nope"):
         main.delta("db.events").update({"nope": "1"}, "id = 1")
     with pytest.raises(InvalidInput):
@@ -165,7 +165,7 @@ def test_a_table_needing_deletion_vectors_is_refused(catalog: Catalog, tmp_path:
     from deltalake import DeltaTable
 
     location = tmp_path / "warehouse" / "dv"
-    DeltaTable.create(str(location), SCHEMA,
+    DeltaTable.create(str(location), ID_P_V_ARROW,
                       configuration={"delta.enableDeletionVectors": "true"})
     with pytest.raises(InvalidInput, match="deletionVectors"):
         catalog.branch("main").delta("dv").register(str(location))

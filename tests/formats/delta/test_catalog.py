@@ -17,7 +17,7 @@ from spark_lakeversion.api import connect
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import LocationNotAllowed
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
-from tests.formats.delta.helpers import SCHEMA, data, independent_rows, rows
+from tests.formats.delta.helpers import ID_P_V_ARROW, data, independent_rows, rows
 from tests.helpers import make_store_url
 
 DELTA_SCHEMA = {"type": "struct", "fields": [
@@ -97,7 +97,7 @@ def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,
                                                        tmp_path: Path) -> None:
     with connect(server.url, warehouse=str(tmp_path / "warehouse")) as catalog:
         main = catalog.branch("main").delta("db.events")
-        main.create(SCHEMA, partition_by=["p"])
+        main.create(ID_P_V_ARROW, partition_by=["p"])
         main.append(data((1, "a", 1), (2, "b", 2)))
         catalog.branch("dev").create()
         dev = catalog.branch("dev").delta("db.events")
@@ -111,7 +111,7 @@ def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,
         assert rows(main) == [(1, "a", 1), (2, "b", 2)]
     with connect(server.url, warehouse=str(tmp_path / "elsewhere")) as catalog, \
             pytest.raises(LocationNotAllowed):
-        catalog.branch("main").delta("db.other").create(SCHEMA)
+        catalog.branch("main").delta("db.other").create(ID_P_V_ARROW)
 
 
 def test_iceberg_rest_omits_delta_tables_and_refuses_to_load_one(server: EmbeddedServer,
@@ -164,7 +164,7 @@ def test_delta_branches_on_postgresql(tmp_path: Path) -> None:
     url = make_store_url("postgres", tmp_path)
     with connect(url, warehouse=str(tmp_path / "warehouse")) as catalog:
         main = catalog.branch("main").delta("db.events")
-        main.create(SCHEMA, partition_by=["p"])
+        main.create(ID_P_V_ARROW, partition_by=["p"])
         main.append(data((1, "a", 1), (2, "b", 2)))
         catalog.branch("dev").create()
         dev = catalog.branch("dev").delta("db.events")

@@ -11,7 +11,7 @@ import pytest
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.model import ConflictType, MergeAction
-from tests.formats.delta.helpers import SCHEMA, data, data_files, independent_rows, rows
+from tests.formats.delta.helpers import ID_P_V_ARROW, data, data_files, independent_rows, rows
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 
@@ -103,7 +103,7 @@ def test_concurrent_append_from_a_non_blind_write_under_write_serializable(
 
 def test_isolation_level_table_property(catalog: Catalog) -> None:
     main = catalog.branch("main").delta("t")
-    main.create(SCHEMA, partition_by=["p"],
+    main.create(ID_P_V_ARROW, partition_by=["p"],
                 configuration={"delta.isolationLevel": "Serializable"})
     main.append(data((1, "a", 1), (2, "a", 2)))
     catalog.branch("dev").create()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from spark_lakeversion.api import connect
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.formats.delta.handle import DeltaHandle
-from tests.formats.delta.helpers import SCHEMA, data, independent_rows, rows
+from tests.formats.delta.helpers import ID_P_V_ARROW, data, independent_rows, rows
 
 BASE = [(1, "a", 1), (2, "a", 2), (3, "b", 3), (4, "c", 4)]
 PARTS = ("a", "b", "c")
@@ -55,7 +55,7 @@ def test_successful_merges_combine_both_sides(source_ops: list[Any],
             connect(f"sqlite:///{Path(tmp) / 'store.db'}",
                     warehouse=str(Path(tmp) / "warehouse")) as catalog:
         main = catalog.branch("main").delta("db.t")
-        main.create(SCHEMA, partition_by=["p"])
+        main.create(ID_P_V_ARROW, partition_by=["p"])
         main.append(data(*BASE[:2]))
         main.append(data(*BASE[2:]))
         catalog.branch("dev").create()

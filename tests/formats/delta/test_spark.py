@@ -11,7 +11,7 @@ import pytest
 
 from spark_lakeversion.api import connect
 from spark_lakeversion.server.embedded import start_embedded_server
-from tests.formats.delta.helpers import SCHEMA, data
+from tests.formats.delta.helpers import ID_P_V_ARROW, data
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -21,7 +21,7 @@ def test_spark_reading_a_delta_table_gets_the_clear_error(spark: Any, tmp_path: 
                                warehouse=str(tmp_path / "warehouse")) as srv:
         with connect(srv.url, warehouse=str(tmp_path / "warehouse")) as catalog:
             events = catalog.branch("main").delta("db.events")
-            events.create(SCHEMA)
+            events.create(ID_P_V_ARROW)
             events.append(data((1, "a", 1)))
         name = f"ice_{uuid.uuid4().hex[:8]}"
         conf = f"spark.sql.catalog.{name}"

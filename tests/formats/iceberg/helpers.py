@@ -25,7 +25,7 @@ from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
 from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.model import Content, Key
 
-SCHEMA = Schema(
+ID_P_V_ICEBERG = Schema(
     NestedField(1, "id", LongType(), required=False),
     NestedField(2, "p", IntegerType(), required=False),
     NestedField(3, "v", StringType(), required=False),
@@ -35,7 +35,7 @@ ARROW = pa.schema([("id", pa.int64()), ("p", pa.int32()), ("v", pa.string())])
 KEY = Key(("db", "t"))
 
 
-class Lake:
+class TableBranches:
     """A SQLite-backed pyiceberg catalog in a temp dir, with table "branches"."""
 
     def __init__(self, root: Path, partitioned: bool = True, format_version: int = 2,
@@ -47,7 +47,7 @@ class Lake:
         self.ids = itertools.count(1)
         self.names = itertools.count(1)
         self.main = self.catalog.create_table(
-            "db.t", SCHEMA, partition_spec=SPEC if partitioned else PartitionSpec(),
+            "db.t", ID_P_V_ICEBERG, partition_spec=SPEC if partitioned else PartitionSpec(),
             properties={"format-version": str(format_version), **(properties or {})})
 
     def branch(self, table: Table) -> Table:

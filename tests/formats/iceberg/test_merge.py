@@ -28,7 +28,7 @@ from spark_lakeversion.model import (
 from spark_lakeversion.versioning import VersionStore, open_store
 from tests.formats.iceberg.helpers import (
     KEY,
-    Lake,
+    TableBranches,
     add_delete_file,
     content,
     ids_at,
@@ -42,7 +42,7 @@ class Env:
 
     def __init__(self, tmp_path: Path, **lake_options: Any) -> None:
         self.store: VersionStore = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-        self.lake = Lake(tmp_path, **lake_options)
+        self.lake = TableBranches(tmp_path, **lake_options)
         self.main: Table = self.lake.main
         for p in (0, 1, 2):
             self.main.append(self.lake.rows(p, 3, "base"))

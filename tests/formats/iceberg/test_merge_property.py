@@ -14,14 +14,14 @@ from pyiceberg.table import Table
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.model import MergeAction, Put
 from spark_lakeversion.versioning import open_store
-from tests.formats.iceberg.helpers import KEY, Lake, content, table_rows
+from tests.formats.iceberg.helpers import KEY, TableBranches, content, table_rows
 
 Op = tuple[str, int, int]
 ops = st.lists(st.tuples(st.sampled_from(["append", "append", "delete", "drop"]),
                          st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=4)
 
 
-def run(lake: Lake, table: Table, steps: list[Op], tag: str) -> None:
+def run(lake: TableBranches, table: Table, steps: list[Op], tag: str) -> None:
     for kind, p, n in steps:
         if kind == "append":
             table.append(lake.rows(p, n, tag))
@@ -45,7 +45,7 @@ def test_successful_merge_is_base_plus_both_changes(target_ops: list[Op], source
         root = Path(tmp)
         store = open_store(f"sqlite:///{root / 'store.db'}")
         try:
-            lake = Lake(root)
+            lake = TableBranches(root)
             main = lake.main
             for p in (0, 1, 2):
                 main.append(lake.rows(p, 3, "b"))

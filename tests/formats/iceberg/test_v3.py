@@ -7,7 +7,6 @@ import json
 
 import pytest
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
-from pyiceberg.schema import Schema
 from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil, new_table_metadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
@@ -16,17 +15,16 @@ from pyiceberg.table.update import (
     UpgradeFormatVersionUpdate,
     update_table_metadata,
 )
-from pyiceberg.types import LongType, NestedField
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import v3
+from tests.lake import ID_ICEBERG
 
-SCHEMA = Schema(NestedField(1, "id", LongType(), required=False))
 UPGRADE = UpgradeFormatVersionUpdate.model_validate({"format-version": 3})
 
 
 def _table(version: int) -> TableMetadata:
-    metadata = new_table_metadata(SCHEMA, UNPARTITIONED_PARTITION_SPEC, UNSORTED_SORT_ORDER,
+    metadata = new_table_metadata(ID_ICEBERG, UNPARTITIONED_PARTITION_SPEC, UNSORTED_SORT_ORDER,
                                   "file:///wh/db/t", {"format-version": str(version)})
     return v3.with_row_lineage(metadata, None)
 

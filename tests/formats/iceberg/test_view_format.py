@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spark_lakeversion.formats.base import FORMATS, normalize_path
+from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.formats.iceberg.view import IcebergViewFormat, ViewStateFiles
-from spark_lakeversion.locations import AllowedRoots
+from spark_lakeversion.locations import AllowedRoots, normalize_path
 from spark_lakeversion.model import Content, ContentType
 
 

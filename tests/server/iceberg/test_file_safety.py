@@ -19,7 +19,8 @@ import pytest
 from pyiceberg.exceptions import BadRequestError
 
 from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from tests.server.files import SCHEMA, Site
+from tests.lake import ID_REST_JSON
+from tests.server.files import Site
 from tests.server.helpers import create_table_updates
 
 UNREADABLE = "not a readable Iceberg metadata file under the allowed locations"
@@ -68,7 +69,7 @@ def test_question_mark_location_does_not_delete_the_file_it_points_at(
     for location in [f"file://{site.victim}/secret.txt?", f"{site.w}/zz?",
                      f"{site.w}/db/t#frag", f"{site.w}/a%2F..%2F..%2Fvictim"]:
         r = db.post("/namespaces/db/tables",
-                    json={"name": "zz", "location": location, "schema": SCHEMA})
+                    json={"name": "zz", "location": location, "schema": ID_REST_JSON})
         assert "may not contain ? # % \\ or control characters" in error(r)
     with pytest.raises(BadRequestError, match="may not contain"):
         catalog(site).create_table("db.zz", schema=_schema(),
@@ -79,14 +80,14 @@ def test_question_mark_location_does_not_delete_the_file_it_points_at(
 
 def test_a_table_name_cannot_point_at_another_tables_metadata_file(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "victim", "schema": SCHEMA}
+    db.post("/namespaces/db/tables", json={"name": "victim", "schema": ID_REST_JSON}
             ).raise_for_status()
     current = metadata_file(db, "victim")
     evil = f"{current.parent.parent.name}/metadata/{current.name}#"
     httpx.post(site.server.api_url + "/refs", json={"name": "dev"}).raise_for_status()
     before = site.listing()
     for client in (db, ice(site, "dev")):  # any branch: branches share files
-        r = client.post("/namespaces/db/tables", json={"name": evil, "schema": SCHEMA})
+        r = client.post("/namespaces/db/tables", json={"name": evil, "schema": ID_REST_JSON})
         message = error(r)
         assert "table name" in message and "'#/'" in message
     with pytest.raises(BadRequestError, match="table name"):
@@ -97,7 +98,7 @@ def test_a_table_name_cannot_point_at_another_tables_metadata_file(
 
 def test_write_metadata_path_with_a_question_mark_is_refused(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     before = site.listing()
     for value in [f"file://{site.victim}/file.txt?", f"{site.w}/db/file.txt?"]:
         r = db.post("/namespaces/db/tables/t", json={"updates": [
@@ -113,7 +114,7 @@ def test_names_with_question_marks_are_refused_so_they_cannot_collide(
         site: Site, db: httpx.Client) -> None:
     before = site.listing()
     for name in ["a?1", "a?2", "a#1", "50%", "a\\b", "x/y", ".", "..", "tab\tname", "nul\x00"]:
-        r = db.post("/namespaces/db/tables", json={"name": name, "schema": SCHEMA})
+        r = db.post("/namespaces/db/tables", json={"name": name, "schema": ID_REST_JSON})
         assert "table name" in error(r), name
     assert site.listing() == before
     assert db.get("/namespaces/db/tables").json()["identifiers"] == []
@@ -132,12 +133,12 @@ def test_unsafe_namespace_levels_are_refused(site: Site, namespace: list[str]) -
 
 def test_unsafe_table_names_are_refused_on_every_creating_route(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     good = metadata_file(db, "t")
     before = site.listing()
     heads = {r.name: r.head for r in site.server.store.list_refs()}
     evil = "../../escape"
-    r = db.post("/namespaces/db/tables", json={"name": evil, "schema": SCHEMA,
+    r = db.post("/namespaces/db/tables", json={"name": evil, "schema": ID_REST_JSON,
                                                "stage-create": True})
     assert "table name" in error(r)
     r = db.post("/namespaces/db/register",
@@ -157,7 +158,8 @@ def test_unsafe_table_names_are_refused_on_every_creating_route(
 def test_unicode_names_keep_working(site: Site) -> None:
     client = ice(site)
     client.post("/namespaces", json={"namespace": ["données"]}).raise_for_status()
-    r = client.post("/namespaces/données/tables", json={"name": "tábla_ü 1", "schema": SCHEMA})
+    r = client.post("/namespaces/données/tables",
+                    json={"name": "tábla_ü 1", "schema": ID_REST_JSON})
     assert r.status_code == 200, r.text
     location = Path(urlparse(r.json()["metadata"]["location"]).path)
     assert location.parent == site.warehouse / "données"
@@ -167,7 +169,7 @@ def test_unicode_names_keep_working(site: Site) -> None:
 # ---- 3. allowed roots ---------------------------------------------------------------------
 def test_every_client_location_must_lie_under_an_allowed_root(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     outside = f"file://{site.victim}/t"
     roots = f"{site.w}, file://{site.extra}"
     before = site.listing()
@@ -178,12 +180,12 @@ def test_every_client_location_must_lie_under_an_allowed_root(
         assert OUTSIDE_ROOTS in message and roots in message, message
 
     refused(db.post("/namespaces/db/tables",
-                    json={"name": "x", "schema": SCHEMA, "location": outside}))
+                    json={"name": "x", "schema": ID_REST_JSON, "location": outside}))
     refused(db.post("/namespaces/db/tables",
-                    json={"name": "x", "schema": SCHEMA, "location": outside,
+                    json={"name": "x", "schema": ID_REST_JSON, "location": outside,
                           "stage-create": True}))
     refused(db.post("/namespaces/db/tables", json={
-        "name": "x", "schema": SCHEMA, "properties": {"write.data.path": outside}}))
+        "name": "x", "schema": ID_REST_JSON, "properties": {"write.data.path": outside}}))
     refused(ice(site).post("/namespaces", json={"namespace": ["ns2"],
                                                 "properties": {"location": outside}}))
     refused(db.post("/namespaces/db/properties", json={"updates": {"location": outside}}))
@@ -196,7 +198,7 @@ def test_every_client_location_must_lie_under_an_allowed_root(
         {"identifier": {"namespace": ["db"], "name": "t"},
          "updates": [{"action": "set-location", "location": "/etc"}]}]}))
     # a table exactly at a root would own every other table's files
-    r = db.post("/namespaces/db/tables", json={"name": "x", "schema": SCHEMA,
+    r = db.post("/namespaces/db/tables", json={"name": "x", "schema": ID_REST_JSON,
                                                "location": site.w})
     assert "inside (not at)" in error(r)
     assert site.listing() == before
@@ -216,7 +218,7 @@ def test_locations_under_an_extra_allowed_root_work(site: Site, db: httpx.Client
     # a namespace location under a root: its tables go there, named by the one builder
     ice(site).post("/namespaces", json={"namespace": ["n2"], "properties": {
         "location": f"file://{site.extra}/n2"}}).raise_for_status()
-    r = ice(site).post("/namespaces/n2/tables", json={"name": "y", "schema": SCHEMA})
+    r = ice(site).post("/namespaces/n2/tables", json={"name": "y", "schema": ID_REST_JSON})
     assert r.status_code == 200, r.text
     assert r.json()["metadata"]["location"].startswith(f"file://{site.extra}/n2/y_")
 
@@ -225,7 +227,7 @@ def test_locations_under_an_extra_allowed_root_work(site: Site, db: httpx.Client
 def test_a_location_cannot_overlap_another_tables_on_any_ref(
         site: Site, db: httpx.Client) -> None:
     a = f"{site.w}/shared/a"
-    db.post("/namespaces/db/tables", json={"name": "a", "schema": SCHEMA, "location": a}
+    db.post("/namespaces/db/tables", json={"name": "a", "schema": ID_REST_JSON, "location": a}
             ).raise_for_status()
     httpx.post(site.server.api_url + "/refs", json={"name": "dev"}).raise_for_status()
     # drop it on main: its files live on in history and on dev, so it still owns them
@@ -234,10 +236,10 @@ def test_a_location_cannot_overlap_another_tables_on_any_ref(
     for client in (db, ice(site, "dev")):
         for location in [a, f"{a}/sub", f"{site.w}/shared", f"file:{site.warehouse}/shared/a/"]:
             r = client.post("/namespaces/db/tables",
-                            json={"name": "b", "schema": SCHEMA, "location": location})
+                            json={"name": "b", "schema": ID_REST_JSON, "location": location})
             assert OVERLAPS in error(r), location
     dev = ice(site, "dev")
-    dev.post("/namespaces/db/tables", json={"name": "c", "schema": SCHEMA}).raise_for_status()
+    dev.post("/namespaces/db/tables", json={"name": "c", "schema": ID_REST_JSON}).raise_for_status()
     r = dev.post("/namespaces/db/tables/c", json={"updates": [
         {"action": "set-location", "location": f"{a}/inside"}]})
     assert OVERLAPS in error(r)
@@ -248,7 +250,7 @@ def test_a_location_cannot_overlap_another_tables_on_any_ref(
                                       if "/c_" in str(p)}
     # a sibling sharing a name prefix is not inside: `shared/ab` is fine
     r = db.post("/namespaces/db/tables",
-                json={"name": "b", "schema": SCHEMA, "location": f"{a}b"})
+                json={"name": "b", "schema": ID_REST_JSON, "location": f"{a}b"})
     assert r.status_code == 200, r.text
     # the same table keeps its own location on another branch
     r = dev.post("/namespaces/db/tables/a", json={"updates": [
@@ -259,7 +261,7 @@ def test_a_location_cannot_overlap_another_tables_on_any_ref(
 # ---- 5. committed snapshots: manifest lists must be real files under a root ----------------
 def test_a_snapshot_whose_manifest_list_is_outside_missing_or_garbage_is_refused(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     tdir = table_dir(db, "t")
     (tdir / "metadata").mkdir(exist_ok=True)
     (tdir / "metadata" / "garbage.avro").write_text("not avro")
@@ -292,7 +294,7 @@ def test_a_snapshot_whose_manifest_list_is_outside_missing_or_garbage_is_refused
 # ---- 6. register reads only regular files under a root ---------------------------------------
 def test_register_gives_one_generic_error_and_never_hangs_on_special_files(
         site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     good = metadata_file(db, "t")
     fifo = site.warehouse / "pipe.metadata.json"
     os.mkfifo(fifo)
@@ -329,7 +331,7 @@ def test_register_gives_one_generic_error_and_never_hangs_on_special_files(
 
 # ---- /api/v1/commits validates contents through their format ----------------------------------
 def test_api_commits_validate_iceberg_contents(site: Site, db: httpx.Client) -> None:
-    db.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    db.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     api = httpx.Client(base_url=site.server.api_url, timeout=60)
     content = api.post("/contents/lookup", json={"ref": "main", "keys": [["db", "t"]]}
                        ).json()["entries"][0]["content"]
@@ -393,7 +395,7 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
     from click.testing import CliRunner
 
     from spark_lakeversion.cli.main import cli
-    from spark_lakeversion.cli.serve import serve_in_subprocess
+    from spark_lakeversion.server.embedded import serve_in_subprocess
 
     store = f"sqlite:///{tmp_path / 'store.db'}"
     result = CliRunner().invoke(cli, ["serve", "--store", store, "--warehouse",
@@ -407,11 +409,11 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
     try:
         client = httpx.Client(base_url=url + "/iceberg/v1/main", timeout=60)
         client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
-        r = client.post("/namespaces/db/tables", json={"name": "x", "schema": SCHEMA,
+        r = client.post("/namespaces/db/tables", json={"name": "x", "schema": ID_REST_JSON,
                                                        "location": f"file://{extra}/x"})
         assert r.status_code == 200, r.text
         assert list((extra / "x" / "metadata").iterdir())
-        r = client.post("/namespaces/db/tables", json={"name": "y", "schema": SCHEMA,
+        r = client.post("/namespaces/db/tables", json={"name": "y", "schema": ID_REST_JSON,
                                                        "location": f"file://{victim}/y"})
         assert OUTSIDE_ROOTS in error(r) and f"file://{extra}" in error(r)
         assert not list(victim.iterdir())
@@ -422,7 +424,7 @@ def test_serve_takes_allowed_locations_and_refuses_bad_ones(tmp_path: Path) -> N
 
 def test_one_transaction_cannot_create_two_tables_in_one_directory(
         site: Site, db: httpx.Client) -> None:
-    create = create_table_updates(SCHEMA)
+    create = create_table_updates(ID_REST_JSON)
     before = site.listing()
 
     def change(name: str, location: str, uuid: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spark_lakeversion.locations import AllowedRoots
-from tests.server.files import SCHEMA, Site
+from tests.lake import ID_REST_JSON
+from tests.server.files import Site
 
 SEGMENTS = ["t", "db", "..", ".", "", "x?", "y#", "%2e%2e", "secret.txt", "file.txt?",
             "metadata", "ü", "a b", "00000-x.metadata.json#", "\x1f"]
@@ -38,7 +39,7 @@ def requests(site: Site) -> st.SearchStrategy[tuple[str, str, Any]]:
                          "write.py-location-provider.impl", "k"]),
         locations(site), max_size=2)
     create = st.builds(lambda n, loc, p: ("POST", "/namespaces/db/tables",
-                                          {"name": n, "schema": SCHEMA, "properties": p,
+                                          {"name": n, "schema": ID_REST_JSON, "properties": p,
                                            **({"location": loc} if loc else {})}),
                        names(), st.none() | locations(site), props)
     namespace = st.builds(lambda levels, loc: ("POST", "/namespaces", {
@@ -56,7 +57,7 @@ def requests(site: Site) -> st.SearchStrategy[tuple[str, str, Any]]:
 def test_the_server_refuses_or_writes_only_under_its_roots(site: Site) -> None:
     client = httpx.Client(base_url=site.server.iceberg_uri + "/v1/main", timeout=60)
     client.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
-    client.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}
+    client.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}
                 ).raise_for_status()
     roots = AllowedRoots([f"file://{site.warehouse}", f"file://{site.extra}"])
     state: dict[str, Any] = {"before": site.listing(), "accepted": 0, "refused": 0}

@@ -31,13 +31,12 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
 from spark_lakeversion.model import ContentType
 from spark_lakeversion.server import api_v1
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.lake import ID_REST_JSON
 from tests.server.helpers import written
 from tests.server.strategies import RAW_BODIES, from_model, text
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = {"type": "struct", "schema-id": 0,
-          "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 
 
 @dataclass(frozen=True)
@@ -151,10 +150,10 @@ def seeded(server: EmbeddedServer) -> Iterator[EmbeddedServer]:
     httpx.post(base + "/namespaces", json={"namespace": ["db"]}).raise_for_status()
     httpx.post(base + "/namespaces", json={"namespace": ["db", "sub"]}).raise_for_status()
     for name in ("t", "u"):
-        httpx.post(base + "/namespaces/db/tables", json={"name": name, "schema": SCHEMA}
+        httpx.post(base + "/namespaces/db/tables", json={"name": name, "schema": ID_REST_JSON}
                    ).raise_for_status()
     httpx.post(base + "/namespaces/db/views", json={
-        "name": "w", "schema": SCHEMA, "view-version": {
+        "name": "w", "schema": ID_REST_JSON, "view-version": {
             "version-id": 1, "schema-id": 0, "timestamp-ms": 1, "default-namespace": ["db"],
             "representations": [{"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]}}
                ).raise_for_status()

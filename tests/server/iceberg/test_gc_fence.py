@@ -20,11 +20,11 @@ from spark_lakeversion.model import Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.versioning import VersionStore, open_store
 
-SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False)])
+REQUIRED_ID_ARROW = pa.schema([pa.field("id", pa.int64(), nullable=False)])
 
 
 def rows(*ids: int) -> pa.Table:
-    return pa.table({"id": list(ids)}, schema=SCHEMA)
+    return pa.table({"id": list(ids)}, schema=REQUIRED_ID_ARROW)
 
 
 def ids_of(table: Any) -> list[int]:
@@ -52,7 +52,7 @@ def test_files_older_than_gcs_cutoff_cannot_be_committed(
         server: EmbeddedServer, rest_catalog: Callable[..., Any]) -> None:
     catalog = rest_catalog(server)
     catalog.create_namespace("db")
-    table = catalog.create_table("db.t", schema=SCHEMA)
+    table = catalog.create_table("db.t", schema=REQUIRED_ID_ARROW)
     table.append(rows(1))
     warehouse = Path(server.warehouse[len("file://"):])
     metadata_before = sorted(warehouse.rglob("*.metadata.json"))
@@ -71,7 +71,7 @@ def test_files_older_than_gcs_cutoff_cannot_be_committed(
     # creating a table rewrites its own metadata file and retries; with a cutoff in the
     # future every attempt is refused (pyiceberg reads a 409 on create as "exists")
     with pytest.raises(TableAlreadyExistsError, match="metadata file .* before gc's cutoff"):
-        catalog.create_table("db.u", schema=SCHEMA)
+        catalog.create_table("db.u", schema=REQUIRED_ID_ARROW)
     assert not catalog.table_exists("db.u")
     assert sorted(warehouse.rglob("*.metadata.json")) == metadata_before
 
@@ -91,7 +91,7 @@ def test_acknowledged_appends_survive_gc_running_in_a_loop(
     catalog = rest_catalog(server)
     catalog.create_namespace("db")
     for w in range(writers):
-        catalog.create_table(f"db.t{w}", schema=SCHEMA)
+        catalog.create_table(f"db.t{w}", schema=REQUIRED_ID_ARROW)
     acked: dict[int, set[int]] = {w: set() for w in range(writers)}
     refused: list[str] = []
     lost_in_flight: list[str] = []

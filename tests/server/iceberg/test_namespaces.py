@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
@@ -17,9 +16,8 @@ from pyiceberg.exceptions import (
 )
 
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.lake import ID_ARROW
 from tests.server.helpers import iceberg_error
-
-SCHEMA = pa.schema([pa.field("id", pa.int64())])
 
 
 def test_implicit_parents_exist_and_are_listed(server: EmbeddedServer,
@@ -32,8 +30,8 @@ def test_implicit_parents_exist_and_are_listed(server: EmbeddedServer,
     assert cat.namespace_exists("a") and cat.namespace_exists(("a", "b"))
     assert cat.load_namespace_properties("a") == {}
     # a table under an implicit namespace makes its parents exist too
-    cat.create_table(("a", "b", "t"), schema=SCHEMA)
-    cat.create_table(("a", "b", "c", "u"), schema=SCHEMA)
+    cat.create_table(("a", "b", "t"), schema=ID_ARROW)
+    cat.create_table(("a", "b", "c", "u"), schema=ID_ARROW)
     assert cat.list_namespaces(("a", "b")) == [("a", "b", "c")]
     assert cat.list_tables(("a", "b")) == [("a", "b", "t")]
     # creating a namespace that exists implicitly is refused, as in the reference catalog
@@ -77,7 +75,7 @@ def test_a_namespace_with_children_is_never_dropped(server: EmbeddedServer,
     with pytest.raises(NamespaceNotEmptyError,
                        match=r"Namespace db is not empty\. 1 namespace\(s\) exist\. Ref: main\.$"):
         cat.drop_namespace("db")
-    cat.create_table(("db", "t"), schema=SCHEMA)
+    cat.create_table(("db", "t"), schema=ID_ARROW)
     with pytest.raises(NamespaceNotEmptyError,
                        match=r"Namespace db is not empty\. 1 table\(s\) and 1 namespace"):
         cat.drop_namespace("db")

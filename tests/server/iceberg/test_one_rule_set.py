@@ -16,8 +16,9 @@ import pytest
 
 from spark_lakeversion.auth import load_auth_config
 from spark_lakeversion.server.embedded import start_embedded_server
+from tests.lake import ID_REST_JSON
 from tests.server.access_helpers import write_auth_config
-from tests.server.files import SCHEMA, Site, plant
+from tests.server.files import Site, plant
 from tests.server.helpers import api_error, create_table_updates, iceberg_error
 from tests.store.helpers import snapshot_of_store
 
@@ -40,12 +41,12 @@ def lake(tmp_path: Path) -> Iterator[tuple[Site, dict[str, str]]]:
         site = Site(root, warehouse, extra, victim, server)
         admin = ice(site, tokens["admin"])
         admin.post("/namespaces", json={"namespace": ["db"]}).raise_for_status()
-        admin.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}
+        admin.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}
                    ).raise_for_status()
         server.store.create_ref("etl-1")
         server.store.create_ref("secret")
         ice(site, tokens["admin"], "secret").post(
-            "/namespaces/db/tables", json={"name": "secret_t", "schema": SCHEMA}
+            "/namespaces/db/tables", json={"name": "secret_t", "schema": ID_REST_JSON}
         ).raise_for_status()
         yield site, tokens
 
@@ -99,7 +100,7 @@ def test_register_refuses_another_refs_table_and_view(lake: tuple[Site, dict[str
     admin_secret = ice(site, tokens["admin"], "secret")
     secret_file = loaded(admin_secret, "secret_t")["metadata-location"]
     view = admin_secret.post("/namespaces/db/views", json={
-        "name": "secret_v", "schema": SCHEMA, "view-version": {
+        "name": "secret_v", "schema": ID_REST_JSON, "view-version": {
             "version-id": 1, "timestamp-ms": 1, "schema-id": 0, "summary": {},
             "default-namespace": ["db"], "representations": [
                 {"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]}})
@@ -148,7 +149,7 @@ def test_write_paths_inside_another_table_are_refused_on_every_surface(
     assert message == (f"table db.mine property {prop} {inside!r} overlaps the location of "
                        "another table: tables never share files; choose another location")
     # Iceberg REST: create with the property, and a commit setting it
-    r = admin.post("/namespaces/db/tables", json={"name": "u", "schema": SCHEMA,
+    r = admin.post("/namespaces/db/tables", json={"name": "u", "schema": ID_REST_JSON,
                                                   "properties": {prop: inside}})
     assert iceberg_error(r, 400, "BadRequestException") == message.replace("db.mine", "db.u")
     r = admin.post("/namespaces/db/tables/t", json={"updates": [
@@ -215,7 +216,7 @@ def test_overlap_refusals_name_only_the_callers_input(lake: tuple[Site, dict[str
     secret = loaded(ice(site, tokens["admin"], "secret"), "secret_t")["metadata"]
     etl = ice(site, tokens["etl"], "etl-1")
     before = unchanged(site)
-    r = etl.post("/namespaces/db/tables", json={"name": "ov", "schema": SCHEMA,
+    r = etl.post("/namespaces/db/tables", json={"name": "ov", "schema": ID_REST_JSON,
                                                 "location": f"{site.w}/db"})
     message = iceberg_error(r, 400, "BadRequestException")
     assert message == (f"table db.ov location '{site.w}/db' overlaps the location of "
@@ -238,14 +239,15 @@ def test_refused_creates_leave_no_directory(lake: tuple[Site, dict[str, str]]) -
     admin = ice(site, tokens["admin"])
     before = unchanged(site)
     dirs = {p for p in site.warehouse.rglob("*") if p.is_dir()}
-    view = {"name": "v", "schema": SCHEMA, "view-version": {
+    view = {"name": "v", "schema": ID_REST_JSON, "view-version": {
         "version-id": 1, "timestamp-ms": 1, "schema-id": 0, "summary": {},
         "default-namespace": ["db"], "representations": [
             {"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]}}
     for _ in range(2):
         iceberg_error(admin.post("/namespaces/db/views", json=view), 403,
                       "ForbiddenException")
-        iceberg_error(admin.post("/namespaces/db/tables", json={"name": "n", "schema": SCHEMA}),
+        iceberg_error(admin.post("/namespaces/db/tables",
+                                 json={"name": "n", "schema": ID_REST_JSON}),
                       403, "ForbiddenException")
     assert {p for p in site.warehouse.rglob("*") if p.is_dir()} == dirs
     assert unchanged(site) == before
@@ -278,7 +280,7 @@ def test_create_updates_reach_the_same_rules(lake: tuple[Site, dict[str, str]]) 
     before = unchanged(site)
     r = admin.post("/namespaces/db/tables/c", json={
         "requirements": [{"type": "assert-create"}],
-        "updates": [*create_table_updates(SCHEMA),
+        "updates": [*create_table_updates(ID_REST_JSON),
                     {"action": "set-location", "location": f"{site.w}/db/c_1"},
                     {"action": "set-properties", "updates": {"write.data.path": victim}}]})
     assert "overlaps the location of another table" in iceberg_error(

@@ -10,20 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-from pyiceberg.schema import Schema
-from pyiceberg.types import LongType, NestedField
 from pyiceberg.view.metadata import ViewVersion
 
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.server.iceberg.paging import PageRequest, paginate
+from tests.lake import ID_ICEBERG
 from tests.server.helpers import create_table_updates, iceberg_error
-
-SCHEMA = Schema(NestedField(1, "id", LongType(), required=False))
 
 
 def seed_tables(server: EmbeddedServer, names: list[str], batch: int = 100) -> None:
     """Create the tables through the catalog's multi-table transactions, `batch` a commit."""
-    updates = create_table_updates(SCHEMA.model_dump(by_alias=True))
+    updates = create_table_updates(ID_ICEBERG.model_dump(by_alias=True))
     warehouse = server.warehouse.rstrip("/")
     for start in range(0, len(names), batch):
         changes = [{"identifier": {"namespace": ["db"], "name": name},
@@ -64,8 +61,8 @@ def test_1000_tables_in_pages_of_100_with_creates_during_the_listing(
         # offset-based token would then repeat an item), one ahead of the cursor
         behind.append(f"a{pages:03d}")
         ahead.append(f"t{pages * 100 + 50:04d}x")
-        cat.create_table(f"db.{behind[-1]}", schema=SCHEMA)
-        cat.create_table(f"db.{ahead[-1]}", schema=SCHEMA)
+        cat.create_table(f"db.{behind[-1]}", schema=ID_ICEBERG)
+        cat.create_table(f"db.{ahead[-1]}", schema=ID_ICEBERG)
     assert len(seen) == len(set(seen))  # nothing twice
     assert [n for n in seen if n in set(originals)] == originals  # each once, in order
     assert set(seen) - set(originals) == set(ahead)  # created ahead: listed, once
@@ -89,7 +86,7 @@ def test_pyiceberg_pages_through_tables_while_another_client_creates(
         i = 0
         while not stop.is_set():
             name = f"{'a' if i % 2 else 'u'}_{i:04d}"
-            other.create_table(f"db.{name}", schema=SCHEMA)
+            other.create_table(f"db.{name}", schema=ID_ICEBERG)
             created.append(name)
             i += 1
 
@@ -125,7 +122,7 @@ def test_namespace_and_view_listings_page_too(server: EmbeddedServer,
         "representations": [{"type": "sql", "sql": "SELECT 1 AS id", "dialect": "spark"}]})
     views = [f"v{i}" for i in range(9)]
     for name in views:
-        cat.create_view(f"ns00.{name}", SCHEMA, version)
+        cat.create_view(f"ns00.{name}", ID_ICEBERG, version)
     assert [n for (_, n) in cat.list_views("ns00")] == views
 
 
@@ -197,6 +194,6 @@ def test_config_lists_exactly_the_endpoints_served(server: EmbeddedServer,
     assert Capability.V1_REGISTER_VIEW in cat._supported_endpoints
     # and nothing unlisted is served: a spec route we do not serve answers 404/405
     cat.create_namespace("db")
-    cat.create_table("db.t", schema=SCHEMA)
+    cat.create_table("db.t", schema=ID_ICEBERG)
     base = f"{server.iceberg_uri}/v1/main/namespaces/db/tables/t"
     iceberg_error(httpx.post(base + "/plan"), 405, "UnsupportedOperationException")

@@ -15,10 +15,8 @@ import pyarrow as pa
 import pytest
 
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.lake import ID_REST_JSON
 from tests.server.helpers import create_table_updates, iceberg_error
-
-SCHEMA = {"type": "struct", "schema-id": 0,
-          "fields": [{"id": 1, "name": "id", "type": "long", "required": False}]}
 
 
 @pytest.fixture
@@ -46,7 +44,7 @@ def _snapshot(snapshot_id: int, location: str, **lineage: int) -> dict[str, Any]
 
 def test_create_and_load_a_v3_table(server: EmbeddedServer, ice: httpx.Client,
                                     rest_catalog: Callable[..., Any]) -> None:
-    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA,
+    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON,
                                                 "properties": {"format-version": "3"}})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -60,13 +58,13 @@ def test_create_and_load_a_v3_table(server: EmbeddedServer, ice: httpx.Client,
 
 def test_stage_create_commit_of_a_v3_table(ice: httpx.Client) -> None:
     """What Spark's CTAS sends: the create as a commit with `upgrade-format-version` 3."""
-    staged = ice.post("/namespaces/db/tables", json={"name": "s", "schema": SCHEMA,
+    staged = ice.post("/namespaces/db/tables", json={"name": "s", "schema": ID_REST_JSON,
                                                      "stage-create": True,
                                                      "properties": {"format-version": "3"}})
     assert staged.status_code == 200, staged.text
     location = staged.json()["metadata"]["location"]
     updates = [{"action": "upgrade-format-version", "format-version": 3},
-               *create_table_updates(SCHEMA)[1:],
+               *create_table_updates(ID_REST_JSON)[1:],
                {"action": "set-location", "location": location}]
     r = ice.post("/namespaces/db/tables/s",
                  json={"requirements": [{"type": "assert-create"}], "updates": updates})
@@ -76,7 +74,7 @@ def test_stage_create_commit_of_a_v3_table(ice: httpx.Client) -> None:
 
 
 def test_upgrade_to_v3_starts_row_lineage(ice: httpx.Client) -> None:
-    ice.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA}).raise_for_status()
+    ice.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON}).raise_for_status()
     r = ice.post("/namespaces/db/tables/t", json={
         "updates": [{"action": "upgrade-format-version", "format-version": 3}]})
     assert r.status_code == 200, r.text
@@ -87,7 +85,7 @@ def test_upgrade_to_v3_starts_row_lineage(ice: httpx.Client) -> None:
 def test_snapshots_that_break_row_lineage_are_refused(server: EmbeddedServer,
                                                       ice: httpx.Client) -> None:
     created = ice.post("/namespaces/db/tables", json={
-        "name": "t", "schema": SCHEMA, "properties": {"format-version": "3"}})
+        "name": "t", "schema": ID_REST_JSON, "properties": {"format-version": "3"}})
     location = created.json()["metadata"]["location"]
     before = _metadata_files(server)
     without = ice.post("/namespaces/db/tables/t", json={"updates": [_snapshot(1, location)]})
@@ -106,23 +104,23 @@ def test_snapshots_that_break_row_lineage_are_refused(server: EmbeddedServer,
 def test_a_create_the_server_cannot_serve_is_a_400_with_the_reason(
         server: EmbeddedServer, ice: httpx.Client, rest_catalog: Callable[..., Any]) -> None:
     before = _metadata_files(server)
-    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA,
+    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON,
                                                 "properties": {"format-version": "4"}})
     assert "Unknown format version: 4" in iceberg_error(r, 400, "BadRequestException")
-    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA,
+    r = ice.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON,
                                                 "properties": {"format-version": "x"}})
     iceberg_error(r, 400, "BadRequestException")
     r = ice.post("/namespaces/db/tables/u", json={
         "requirements": [{"type": "assert-create"}],
         "updates": [{"action": "upgrade-format-version", "format-version": 4},
-                    *create_table_updates(SCHEMA)[1:],
+                    *create_table_updates(ID_REST_JSON)[1:],
                     {"action": "set-location", "location": server.warehouse + "/db/u"}]})
     assert "Unsupported table format version: 4" in iceberg_error(r, 400, "BadRequestException")
     assert _metadata_files(server) == before
     assert not rest_catalog(server).table_exists("db.t")
     # pyiceberg 0.12 itself cannot append to a v3 table (a client-side limit): the table the
     # server created stays readable and empty
-    ice.post("/namespaces/db/tables", json={"name": "t", "schema": SCHEMA,
+    ice.post("/namespaces/db/tables", json={"name": "t", "schema": ID_REST_JSON,
                                             "properties": {"format-version": "3"}}
              ).raise_for_status()
     table = rest_catalog(server).load_table("db.t")
@@ -134,7 +132,7 @@ def test_a_create_the_server_cannot_serve_is_a_400_with_the_reason(
 def test_register_a_v3_table_and_refuse_fields_that_would_be_lost(
         server: EmbeddedServer, ice: httpx.Client, rest_catalog: Callable[..., Any]) -> None:
     created = ice.post("/namespaces/db/tables", json={
-        "name": "t", "schema": SCHEMA, "properties": {"format-version": "3"}}).json()
+        "name": "t", "schema": ID_REST_JSON, "properties": {"format-version": "3"}}).json()
     raw = _file(created["metadata-location"])
     folder = Path(urlparse(server.warehouse).path) / "elsewhere" / "metadata"
     folder.mkdir(parents=True)

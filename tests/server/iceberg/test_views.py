@@ -21,14 +21,12 @@ from pyiceberg.exceptions import (
     ViewAlreadyExistsError,
 )
 from pyiceberg.schema import Schema
-from pyiceberg.types import LongType, NestedField
 from pyiceberg.view.metadata import ViewVersion
 
 from spark_lakeversion.model import ContentType, Key
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.lake import ID_ICEBERG
 from tests.server.helpers import api_error, iceberg_error, written
-
-SCHEMA = Schema(NestedField(1, "id", LongType(), required=False))
 
 
 def version(sql: str, schema_id: int = 0, **extra: Any) -> ViewVersion:
@@ -44,7 +42,7 @@ def sql_of(view: Any) -> str:
     return str(current.representations[0].root.sql)
 
 
-def replace_body(uuid: str, sql: str, *, schema: Schema = SCHEMA) -> dict[str, Any]:
+def replace_body(uuid: str, sql: str, *, schema: Schema = ID_ICEBERG) -> dict[str, Any]:
     """A replace as Iceberg's Java client sends it (CREATE OR REPLACE VIEW)."""
     return {"requirements": [{"type": "assert-view-uuid", "uuid": uuid}],
             "updates": [
@@ -69,31 +67,31 @@ def cat(server: EmbeddedServer, rest_catalog: Callable[..., Any]) -> Any:
 
 def test_pyiceberg_view_calls_on_two_branches(server: EmbeddedServer, cat: Any,
                                               rest_catalog: Callable[..., Any]) -> None:
-    created = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"),
+    created = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"),
                               properties={"owner": "ann"})
     assert created.metadata.properties == {"owner": "ann"}
     assert cat.view_exists("db.v") and not cat.view_exists("db.nope")
     assert cat.list_views("db") == [("db", "v")]
     assert sql_of(cat.load_view("db.v")) == "SELECT 1 AS id"
     with pytest.raises(ViewAlreadyExistsError):
-        cat.create_view("db.v", SCHEMA, version("SELECT 2 AS id"))
+        cat.create_view("db.v", ID_ICEBERG, version("SELECT 2 AS id"))
     with pytest.raises(NoSuchViewError):
         cat.load_view("db.nope")
     with pytest.raises(NoSuchNamespaceError):
         cat.list_views("nope")
     # dev branched before the view: it is not there, and db@dev writes go to dev only
     assert not cat.view_exists("db@dev.v")
-    cat.create_view("db@dev.w", SCHEMA, version("SELECT 3 AS id"))
+    cat.create_view("db@dev.w", ID_ICEBERG, version("SELECT 3 AS id"))
     dev = rest_catalog(server, warehouse="dev")
     assert dev.list_views("db") == [("db", "w")] and cat.list_views("db") == [("db", "v")]
     assert sql_of(dev.load_view("db.w")) == "SELECT 3 AS id"
     # a view is not a table, and a table and a view never share a key
     assert cat.list_tables("db") == []
     with pytest.raises(TableAlreadyExistsError):
-        cat.create_table("db.v", schema=SCHEMA)
-    cat.create_table("db.t", schema=SCHEMA)
+        cat.create_table("db.v", schema=ID_ICEBERG)
+    cat.create_table("db.t", schema=ID_ICEBERG)
     with pytest.raises(ViewAlreadyExistsError):
-        cat.create_view("db.t", SCHEMA, version("SELECT 1 AS id"))
+        cat.create_view("db.t", ID_ICEBERG, version("SELECT 1 AS id"))
     iceberg_error(httpx.get(f"{server.iceberg_uri}/v1/main/namespaces/db/tables/v"),
                   404, "NoSuchTableException")
     cat.drop_view("db.v")
@@ -103,7 +101,7 @@ def test_pyiceberg_view_calls_on_two_branches(server: EmbeddedServer, cat: Any,
 
 
 def test_replace_rename_and_register(server: EmbeddedServer, cat: Any) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     first = server.store.get_content("main", Key.of("db.v")).fields["metadata_location"]
     r = httpx.post(view_url(server, "v"), json=replace_body(view.metadata.view_uuid,
                                                            "SELECT 2 AS id"))
@@ -151,9 +149,9 @@ def test_replace_rename_and_register(server: EmbeddedServer, cat: Any) -> None:
 
 def test_bad_view_requests_write_nothing(server: EmbeddedServer, cat: Any,
                                          tmp_path: Path) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     uuid = view.metadata.view_uuid
-    create = {"name": "x", "schema": SCHEMA.model_dump(by_alias=True),
+    create = {"name": "x", "schema": ID_ICEBERG.model_dump(by_alias=True),
               "view-version": version("SELECT 1").model_dump(by_alias=True)}
     base = f"{server.iceberg_uri}/v1/main/namespaces/db"
     httpx.post(server.api_url + "/refs", json={"name": "v1", "type": "TAG"}).raise_for_status()
@@ -201,7 +199,7 @@ def test_bad_view_requests_write_nothing(server: EmbeddedServer, cat: Any,
 
 
 def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     content = server.store.get_content("main", Key.of("db.v"))
     assert content is not None and content.type is ContentType.ICEBERG_VIEW
     assert content.id == view.metadata.view_uuid and content.fields["version_id"] == 1
@@ -230,7 +228,7 @@ def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) ->
 
 def test_merge_at_view_level(server: EmbeddedServer, cat: Any,
                              rest_catalog: Callable[..., Any]) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     uuid = view.metadata.view_uuid
     httpx.post(server.api_url + "/refs", json={"name": "a"}).raise_for_status()
     httpx.post(server.api_url + "/refs", json={"name": "b"}).raise_for_status()
@@ -266,7 +264,7 @@ def test_merge_at_view_level(server: EmbeddedServer, cat: Any,
 
 def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedServer,
                                                              cat: Any) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     uuid = view.metadata.view_uuid
     first = server.store.get_content("main", Key.of("db.v")).fields["metadata_location"]
     httpx.post(server.api_url + "/refs", json={"name": "keep", "type": "TAG"}
@@ -277,12 +275,12 @@ def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedSer
     on_main = httpx.post(view_url(server, "v"), json=replace_body(uuid, "SELECT 3 AS id"))
     on_main.raise_for_status()
     # a second view replaced on main only: its first file is held by no ref
-    w = cat.create_view("db.w", SCHEMA, version("SELECT 1 AS id"))
+    w = cat.create_view("db.w", ID_ICEBERG, version("SELECT 1 AS id"))
     w_first = server.store.get_content("main", Key.of("db.w")).fields["metadata_location"]
     httpx.post(view_url(server, "w"), json=replace_body(
         w.metadata.view_uuid, "SELECT 5 AS id")).raise_for_status()
     # a view dropped from the only branch that held it: its directory is listed, its file goes
-    cat.create_view("db.gone", SCHEMA, version("SELECT 6 AS id"))
+    cat.create_view("db.gone", ID_ICEBERG, version("SELECT 6 AS id"))
     gone = server.store.get_content("main", Key.of("db.gone"))
     cat.drop_view("db.gone")
     warehouse = Path(server.warehouse.removeprefix("file://"))
@@ -309,7 +307,7 @@ def test_gc_keeps_the_metadata_files_of_retained_view_states(server: EmbeddedSer
 
 
 def test_rollback_and_time_travel_of_a_view(server: EmbeddedServer, cat: Any) -> None:
-    view = cat.create_view("db.v", SCHEMA, version("SELECT 1 AS id"))
+    view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     created_at = server.store.resolve("main").commit_id
     httpx.post(view_url(server, "v"), json=replace_body(view.metadata.view_uuid,
                                                         "SELECT 2 AS id")).raise_for_status()
