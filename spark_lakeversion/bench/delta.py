@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from spark_lakeversion.api import Catalog, connect
-from spark_lakeversion.formats.delta import deltalake
+from spark_lakeversion.formats.delta.lib import deltalake
 
 SCHEMA = pa.schema([("id", pa.int64()), ("part", pa.int32())])
 

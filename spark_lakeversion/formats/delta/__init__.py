@@ -5,32 +5,8 @@ root, writer})``: the log directory this ref reads, its log version, the table's
 directory (branch logs live under ``<root>/_branches/``) and the branch that owns the log
 at ``location``. A branch shares its parent's state until its first write, which starts a
 branch log listing the parent's live files by absolute URI (`branching.py`), so no data file
-is copied. deltalake is imported where it is used (`deltalake()`), never by loading the
+is copied. deltalake is imported where it is used (`lib.deltalake()`), never by loading the
 format. Everything of Delta lives here: the handle behind `Reference.delta`
 (`handle.py`) and the server's create and register (`tables.py`) too; the server and the
 CLI only route to them.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from spark_lakeversion.errors import InvalidInput
-
-INSTALL_HINT = "Delta tables need deltalake: pip install spark-lakeversion[delta]"
-
-
-def deltalake() -> Any:
-    """The deltalake module, or `InvalidInput` with the install hint."""
-    try:
-        import deltalake as module
-    except ImportError:
-        raise InvalidInput(INSTALL_HINT) from None
-    return module
-
-
-# the format itself (no deltalake import): also where an install made before this package
-# existed finds it (entry point `spark_lakeversion.formats.delta:DeltaFormat`)
-from spark_lakeversion.formats.delta.format import DeltaFormat  # noqa: E402
-
-__all__ = ["INSTALL_HINT", "DeltaFormat", "deltalake"]

@@ -28,10 +28,11 @@ from spark_lakeversion.errors import (
     UnsafeOperation,
 )
 from spark_lakeversion.fileio import deltalake_storage_options
-from spark_lakeversion.formats.delta import deltalake, log, tables, writes
+from spark_lakeversion.formats.delta import log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
+from spark_lakeversion.formats.delta.lib import deltalake
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put

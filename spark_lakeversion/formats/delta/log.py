@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import deltalake_storage_options
-from spark_lakeversion.formats.delta import deltalake
+from spark_lakeversion.formats.delta.lib import deltalake
 from spark_lakeversion.locations import normalize_path, parse_location
 
 #: operation names of the commits we write ourselves (commitInfo.operation)

@@ -22,8 +22,9 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     ReferenceConflict,
 )
-from spark_lakeversion.formats.delta import deltalake, log, writes
+from spark_lakeversion.formats.delta import log, writes
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.lib import deltalake
 from spark_lakeversion.locations import AllowedRoots, Location, table_location
 from spark_lakeversion.model import Commit, Content, ContentType, Key, Put
 from spark_lakeversion.versioning.interface import VersionStore

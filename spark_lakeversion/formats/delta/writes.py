@@ -23,8 +23,9 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
-from spark_lakeversion.formats.delta import deltalake, log
+from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.lib import deltalake
 
 #: delta-rs's partition directory name for a null value
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
