@@ -7,14 +7,17 @@ surface of one real loopback server: `/api/v1` over httpx, the Python API over H
 
 - the surface succeeded exactly when the model allows the operation;
 - a refusal is the model's typed error (`Forbidden` naming the principal, permission and ref
-  the model finds missing; `ProtectedBranch`; `RefNotFound`; `AlreadyExists`) with the
-  surface's own status or exit code, and it changed nothing (every ref's head, protection);
-- refs, their types and the protected set are the model's; a write moved only its own ref.
+  the model finds missing; `ProtectedBranch`; `RefNotFound`; `AlreadyExists`;
+  `UnmergedBranch`) with the surface's own status or exit code, and it changed nothing
+  (every ref's head, protection);
+- refs, their types and the protected set are the model's; a write moved only its own ref;
+- on a protected branch a merge or a revert makes a new commit on the old head (never a
+  fast-forward), and a table rollback or forced reset restores only a published state
+  (issue 20: the model tracks which heads each branch held; the first-parent chain is read).
 
-Not modelled: rollback and revert (their rule on protected branches is changing to "only
-states on the branch's first-parent chain", issue 20), cherry-pick (which commits it may
-pick without conflict is beyond a small model), writes aimed at tags, and merge gates'
-checks (none are configured here).
+Not modelled: cherry-pick (which commits it may pick without conflict is beyond a small
+model; a revert here undoes the branch's own head, which never conflicts), writes aimed at
+tags, and merge gates' checks (none are configured here).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from hypothesis.stateful import (
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.auth import Permission, load_auth_config
 from spark_lakeversion.auth.config import parse_auth_config
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.errors import LakeVersionError, RefNotFound
 from spark_lakeversion.model import Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning.protection import PROTECTED_WORDING
@@ -60,12 +63,15 @@ from tests.auth.access_model import (
     Verdict,
     commit_rule,
     create_rule,
+    is_commit_id,
     delete_rule,
     merge_rule,
     protect_rule,
     read_rule,
     reads,
     reset_rule,
+    revert_rule,
+    rollback_rule,
 )
 from tests.server.access_helpers import AuthedServer, Captured, catalog, client, write_auth_config
 
@@ -121,8 +127,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 # ---- the surfaces: each returns (error type or "ok", message) ---------------------------
 Outcome = tuple[str, str]
-STATUS = {"Forbidden": 403, "ProtectedBranch": 403, "RefNotFound": 404, "AlreadyExists": 409}
-EXIT = {"Forbidden": 6, "ProtectedBranch": 1, "RefNotFound": 2, "AlreadyExists": 1}
+STATUS = {"Forbidden": 403, "ProtectedBranch": 403, "RefNotFound": 404, "AlreadyExists": 409,
+          "UnmergedBranch": 409}
+EXIT = {"Forbidden": 6, "ProtectedBranch": 1, "RefNotFound": 2, "AlreadyExists": 1,
+        "UnmergedBranch": 3}
 
 
 def api(site: Site, who: str, method: str, path: str, **kwargs: Any) -> tuple[Outcome, Any]:
@@ -183,6 +191,9 @@ CORNERS = st.sampled_from(["root", "writer", "etl", "reader", "maker", "steward"
 WHO = st.one_of(CORNERS, CORNERS, st.sampled_from(sorted(PRINCIPALS)))
 BRANCH = st.sampled_from(BRANCHES)
 NOT_MAIN = st.sampled_from(BRANCHES[1:] + TAGS)
+#: rollbacks and reverts are drawn as often as any rule; half of them by a principal who
+#: writes somewhere, so they reach the published-state rule
+WRITERS = st.one_of(WHO, st.sampled_from(["root", "writer", "etl"]))
 FORCE = st.sampled_from([False, False, True])  # forcing needs admin: rarer
 
 
@@ -199,14 +210,25 @@ def existing(names: Sequence[str]) -> st.SearchStrategy[str]:
 A_BRANCH = existing(BRANCHES)
 A_REF = existing(BRANCHES + TAGS)
 A_REF_NOT_MAIN = existing(BRANCHES[1:] + TAGS)
+#: where protection matters (resets, rollbacks, reverts, merges): a protected branch a
+#: third of the time
+A_TARGET = st.runner().flatmap(lambda machine: st.one_of(
+    A_BRANCH, A_BRANCH, st.sampled_from(sorted(machine.model.protected)))
+    if machine.model.protected else A_BRANCH)
 
 
 def readable_expressions() -> st.SearchStrategy[str]:
     """A ref, `ref~1`, or a commit id seen in this example (some reachable from no ref)."""
     def pick(machine: AccessModel) -> st.SearchStrategy[str]:
         return st.one_of(A_REF, A_REF.map(lambda name: f"{name}~1"),
-                         st.sampled_from(sorted(machine.commits)))
+                         st.sampled_from(list(machine.commits)))
     return st.runner().flatmap(pick)
+
+
+def rollback_targets() -> st.SearchStrategy[str]:
+    """`~1` or `@{1}` (of the branch rolled back), or a commit id seen in this example."""
+    return st.runner().flatmap(lambda machine: st.one_of(
+        st.sampled_from(["~1", "@{1}"]), st.sampled_from(list(machine.commits))))
 
 
 def surfaces(*offered: str) -> st.SearchStrategy[str]:
@@ -221,10 +243,13 @@ class AccessModel(RuleBasedStateMachine):
         self.site, self.seen = site, seen
         site.restore()
         self.model = Model(PRINCIPALS)
+        # main held every state of its history the fixture made (earlier examples' heads
+        # are off this example's chains)
+        self.model.held["main"] = set(self._chain(site.initial_main))
         #: every head seen in this example: reads by commit id, some no ref reaches any more
-        self.commits = {site.initial_main}
+        self.commits = {site.initial_main: None}  # in the order seen: draws repeat exactly
 
-    @initialize(refs=st.sets(NOT_MAIN), protected=st.sets(BRANCH, max_size=2))
+    @initialize(refs=st.sets(NOT_MAIN), protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2))
     def scene(self, refs: set[str], protected: set[str]) -> None:
         """The operator's starting refs and protected branches (no principal involved)."""
         for name in sorted(refs):
@@ -239,6 +264,30 @@ class AccessModel(RuleBasedStateMachine):
                 name: {c.id for c in self.site.store.log(name, limit=1000).commits}
                 for name in self.model.refs}
 
+    def _chain(self, head: str) -> list[str]:
+        """`head` and its first parents, down to the first commit (observed)."""
+        chain = [head]
+        while parents := self.site.store.get_commit(chain[-1]).parents:
+            chain.append(parents[0])
+        return chain
+
+    def _observe(self, branch: str, to: str) -> None:
+        """Before a rollback or reset of `branch` to `to`: what `to` resolves to and the
+        branch's first-parent chain (observed data; which heads it held the model tracks)."""
+        self._observe_history(to)
+        try:
+            self.model.resolved = {to: self.site.store.resolve(to).commit_id}
+        except RefNotFound:
+            self.model.resolved = {to: None}
+        head = self.site.state()[0].get(branch, ("", ""))[1]
+        self.model.chains = {branch: self._chain(head) if head else []}
+
+    def _observe_heads(self) -> None:
+        """Before a delete: each ref's head and history (whether a branch is merged)."""
+        self.model.heads = {name: head for name, (_, head) in self.site.state()[0].items()}
+        self.model.history = {name: {c.id for c in self.site.store.log(name, limit=1000).commits}
+                              for name in self.model.refs}
+
     def _before(self) -> State:
         self.step_started = datetime.now(timezone.utc)
         return self.site.state()
@@ -250,8 +299,9 @@ class AccessModel(RuleBasedStateMachine):
         if expected[0] == "Forbidden":
             ref = expected[2].removeprefix("ref ").strip("'")
             assert any(r.outcome.value == "denied" and r.ref == ref for r in records), records
-        elif expected[0] == "ProtectedBranch":
-            assert any(r.outcome.value == "failed" and r.detail == "PROTECTED_BRANCH"
+        elif expected[0] in ("ProtectedBranch", "UnmergedBranch"):
+            code = "PROTECTED_BRANCH" if expected[0] == "ProtectedBranch" else "UNMERGED_BRANCH"
+            assert any(r.outcome.value == "failed" and r.detail == code
                        for r in records), records
 
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
@@ -261,12 +311,15 @@ class AccessModel(RuleBasedStateMachine):
         expected = self.model.verdict(who, steps)
         operation = sys._getframe(1).f_code.co_name  # the calling rule: create, read...
         event(f"{operation} on {surface}: {expected[0]}")
-        self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok")}
+        print("DBG", operation, expected[0], touched and touched[0] in self.model.protected)
+        self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok"),
+                      (operation, expected[0] + (" protected" if touched and touched[0]
+                                                 in self.model.protected else ""))}
         assert outcome[0] == expected[0], (who, steps, expected, outcome)
         if expected[0] == "Forbidden":
             permission, shown = expected[1], expected[2]
             assert f"principal {who!r} lacks {permission!r} on {shown}" in outcome[1], outcome
-        self.commits |= {head for _, head in before[0].values()}
+        self.commits.update(dict.fromkeys(head for _, head in before[0].values()))
         if expected[0] != "ok":
             assert self.site.state() == before, "a refusal changed the store"
             self._audited(who, expected)
@@ -322,6 +375,8 @@ class AccessModel(RuleBasedStateMachine):
           surface=surfaces("api", "python", "cli"))
     def delete(self, who: str, name: str, force: bool, surface: str) -> None:
         kind = "TAG" if name in TAGS else "BRANCH"
+        self._observe_heads()
+        protected = name in self.model.protected
         before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/delete",
@@ -332,14 +387,16 @@ class AccessModel(RuleBasedStateMachine):
         else:
             outcome, _ = cli(self.site, who, kind.lower(), "delete", name,
                              *(["--force"] if force else []))
-        if self._check(who, surface, delete_rule(name, force, surface), outcome, before, [name]):
+        if self._check(who, surface, delete_rule(name, force, protected, surface), outcome,
+                       before, [name]):
             del self.model.refs[name]
+            self.model.held.pop(name, None)  # a new branch of that name held nothing yet
             self.model.protected.discard(name)  # a new branch of that name starts unprotected
 
-    @rule(who=WHO, branch=A_BRANCH, to=readable_expressions(), force=FORCE,
+    @rule(who=WHO, branch=A_TARGET, to=readable_expressions(), force=FORCE,
           surface=surfaces("api", "python", "cli"))
     def reset(self, who: str, branch: str, to: str, force: bool, surface: str) -> None:
-        self._observe_history(to)
+        self._observe(branch, to)
         before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/assign",
@@ -370,7 +427,7 @@ class AccessModel(RuleBasedStateMachine):
             log = self.site.store.log(branch, limit=1).commits
             assert log[0].id != before[0][branch][1] and log[0].author == who
 
-    @rule(who=WHO, source=readable_expressions(), into=A_BRANCH, dry_run=st.booleans(),
+    @rule(who=WHO, source=readable_expressions(), into=A_TARGET, dry_run=st.booleans(),
           surface=surfaces("api", "python", "cli"))
     def merge(self, who: str, source: str, into: str, dry_run: bool, surface: str) -> None:
         assume(source != into)
@@ -385,8 +442,61 @@ class AccessModel(RuleBasedStateMachine):
         else:
             outcome, _ = cli(self.site, who, "merge", source, "--into", into,
                              *(["--dry-run"] if dry_run else []))
-        self._check(who, surface, merge_rule(source, into, dry_run), outcome, before,
-                    [] if dry_run else [into])
+        if self._check(who, surface, merge_rule(source, into, dry_run), outcome, before,
+                       [] if dry_run else [into]) and not dry_run:
+            self._new_state_on(into, before)
+
+    def _new_state_on(self, branch: str, before: State) -> None:
+        """README: a merge (or revert) into a protected branch never fast-forwards: the new
+        head is a commit on the old head, which its gate saw (`lakeversion.checks`)."""
+        old, new = before[0][branch][1], self.site.store.get_ref(branch).head
+        if branch in self.model.protected and new != old:
+            commit = self.site.store.get_commit(new)
+            assert commit.parents[0] == old and "lakeversion.checks" in commit.properties
+
+    @rule(who=WRITERS, branch=A_TARGET, to=rollback_targets(),
+          surface=surfaces("api", "python", "cli"))
+    def rollback(self, who: str, branch: str, to: str, surface: str) -> None:
+        """`db.t` on `branch` back to `branch~1`, `branch@{1}` or a commit seen (often
+        another branch's)."""
+        to = to if is_commit_id(to) else branch + to
+        self._observe(branch, to)
+        before = self._before()
+        if surface == "api":
+            outcome, _ = api(self.site, who, "POST", "/rollback",
+                             json={"branch": branch, "table": "db.t", "to": to})
+        elif surface == "python":
+            outcome, _ = python(self.site, who,
+                                lambda c: c.branch(branch).rollback_table("db.t", to=to))
+        else:
+            outcome, _ = cli(self.site, who, "rollback", "db.t", "--to", to, "--on", branch)
+        if self._check(who, surface, rollback_rule(branch, to), outcome, before, [branch]):
+            commit = self.site.store.get_commit(self.site.store.get_ref(branch).head)
+            assert commit.parents == (before[0][branch][1],) and commit.author == who
+            assert ("lakeversion.recovery" in commit.properties) == \
+                (branch in self.model.protected)
+
+    @rule(who=WHO, branch=A_TARGET, other=st.runner().flatmap(
+        lambda machine: st.sampled_from(list(machine.commits))),
+          dry_run=st.booleans(), surface=surfaces("api", "python", "cli"))
+    def revert(self, who: str, branch: str, other: str, dry_run: bool, surface: str) -> None:
+        """Undo the branch's own head (never a conflict); a missing branch: a seen commit."""
+        commit = self.site.state()[0].get(branch, ("", other))[1]
+        self._observe_history(commit)
+        before = self._before()
+        if surface == "api":
+            outcome, _ = api(self.site, who, "POST", "/revert",
+                             json={"commit": commit, "branch": branch, "dry_run": dry_run})
+        elif surface == "python":
+            outcome, _ = python(self.site, who,
+                                lambda c: c.branch(branch).revert(commit, dry_run=dry_run))
+        else:
+            outcome, _ = cli(self.site, who, "revert", commit, "--on", branch,
+                             *(["--dry-run"] if dry_run else []))
+        if self._check(who, surface, revert_rule(commit, branch, dry_run, surface), outcome,
+                       before, [] if dry_run else [branch]) and not dry_run:
+            assert self.site.store.get_ref(branch).head != commit
+            self._new_state_on(branch, before)
 
     @rule(who=WHO, ref=readable_expressions(), surface=surfaces("api", "python", "cli", "iceberg"))
     def read(self, who: str, ref: str, surface: str) -> None:
@@ -444,6 +554,9 @@ class AccessModel(RuleBasedStateMachine):
     @invariant()
     def store_is_the_model(self) -> None:
         refs, protected, _ = self.site.state()
+        for name, (kind, head) in refs.items():  # the model's own reflog
+            if kind == "BRANCH":
+                self.model.held.setdefault(name, set()).add(head)
         assert {n: kind for n, (kind, _) in refs.items()} == self.model.refs
         assert protected == self.model.protected
 
@@ -462,10 +575,16 @@ def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
     run_state_machine_as_test(machine, settings=settings(  # type: ignore[arg-type]
         max_examples=40, stateful_step_count=15, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
-    drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect",
+    drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect", "rollback",
+             "revert",
              "api", "python", "cli", "iceberg")
-    missing = {(what, ok) for what in drawn for ok in (True, False)} - seen
-    assert not missing, f"never drawn (change the seed): {sorted(missing)}"
+    # and the rules of protection, each way: recovery allowed and refused, a forced delete
+    refinements = {("delete", "UnmergedBranch"), ("delete", "ok protected"),
+                   ("rollback", "ok protected"), ("rollback", "ProtectedBranch protected"),
+                   ("reset", "ok protected"), ("reset", "ProtectedBranch protected"),
+                   ("revert", "ok protected"), ("merge", "ok protected")}
+    missing = ({(what, ok) for what in drawn for ok in (True, False)} | refinements) - seen
+    assert not missing, f"never drawn (change the seed): {sorted(map(str, missing))}"
 
 
 def test_cli_creates_a_ref_its_principal_cannot_read(site: Site) -> None:
