@@ -518,6 +518,24 @@ def test_cli_creates_a_ref_its_principal_cannot_read(site: Site) -> None:
     assert outcome == ("ok", "") and site.store.get_ref("v1").head == site.initial_main
 
 
+
+def test_forcing_a_delete_needs_admin_only_on_a_protected_branch(site: Site) -> None:
+    """README: `force` on an unprotected branch holding unmerged commits needs `delete`
+    alone; on a protected one `admin` too (the state machine rarely draws this corner)."""
+    site.restore()
+    for name in ("etl-1", "etl-2"):
+        site.store.create_ref(name)
+        site.store.commit(name, [namespace_put()], message="operator")
+    site.store.protect_branch("etl-2")
+    before = site.state()
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-2", "force": True})
+    assert outcome[0] == "Forbidden" and "lacks 'admin' on ref 'etl-2'" in outcome[1]
+    assert site.state() == before
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-1"})
+    assert outcome[0] == "UnmergedBranch" and site.state() == before
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-1", "force": True})
+    assert outcome == ("ok", "") and {n for n, _, _ in site.authed.refs()} == {"main", "etl-2"}
+
 # ---- any grant, not only the pool's: the model's rule is the server's, glob by glob -------
 GLOB_PART = st.sampled_from(["a", "b", "-", "/", ".", "*", "?", "[ab]", "[a/]"])
 
