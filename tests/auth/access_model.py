@@ -8,6 +8,7 @@ one that fails is the refusal the server must answer.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +20,9 @@ GLOBS = ("*", "main", "etl-*", "etl-?", "team/*", "team/*/c", "t-[ab]", "t?", "*
 Grants = tuple[tuple[str, frozenset[str]], ...]
 #: one step of an operation's rule, checked in order: ("need", permission, ref) refuses with
 #: Forbidden, ("exists", ref) with RefNotFound, ("absent", ref) with AlreadyExists,
-#: ("unprotected", branch) with ProtectedBranch
+#: ("unprotected", branch) with ProtectedBranch, ("resolves", expression) with RefNotFound,
+#: ("published", branch, expression) with ProtectedBranch, ("merged", ref) with
+#: UnmergedBranch
 Step = tuple[str, ...]
 Verdict = tuple[str, ...]
 
@@ -46,6 +49,13 @@ class Model:
     protected: set[str] = field(default_factory=set)
     #: ref -> the commits of its history (observed data, not a rule), for reads by commit id
     history: Mapping[str, set[str]] = field(default_factory=dict)
+    #: observed data too: each ref's head, what an expression resolves to (None: nothing),
+    #: each branch's first-parent chain from its head
+    heads: Mapping[str, str] = field(default_factory=dict)
+    resolved: Mapping[str, str | None] = field(default_factory=dict)
+    chains: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: what the model tracks itself: every head each branch held since it was created
+    held: dict[str, set[str]] = field(default_factory=dict)
 
     def may(self, who: str, permission: str, ref: str) -> bool:
         """A grant whose glob matches `ref` gives `permission`, or `admin` (every one)."""
@@ -57,6 +67,17 @@ class Model:
         return any(glob == "*" and allow & {"read", "admin"} for glob, allow in self.grants[who]
                    ) or any(self.may(who, "read", ref) and commit in self.history.get(ref, ())
                             for ref in self.refs)
+
+    def published(self, branch: str, commit: str | None) -> bool:
+        """README *Published states*: on the branch's first-parent chain, and once its head."""
+        return commit in self.chains.get(branch, ()) and commit in self.held.get(branch, ())
+
+    def unmerged(self, name: str) -> bool:
+        """A branch whose head no other ref's history holds (then it holds commits only it
+        holds; git's `-d` refusal)."""
+        return self.refs.get(name) == "BRANCH" and not any(
+            self.heads.get(name) in commits for ref, commits in self.history.items()
+            if ref != name)
 
     def verdict(self, who: str, steps: Sequence[Step]) -> Verdict:
         for kind, *args in steps:
@@ -70,6 +91,13 @@ class Model:
                 return ("AlreadyExists",)
             if kind == "unprotected" and args[0] in self.protected:
                 return ("ProtectedBranch",)
+            if kind == "resolves" and self.resolved.get(args[0]) is None:
+                return ("RefNotFound",)
+            if kind == "published" and args[0] in self.protected and not self.published(
+                    args[0], self.resolved.get(args[1])):
+                return ("ProtectedBranch",)
+            if kind == "merged" and self.unmerged(args[0]):
+                return ("UnmergedBranch",)
         return ("ok",)
 
     def readable(self, who: str, kind: str) -> set[str]:
@@ -81,12 +109,16 @@ def need(permission: str, ref: str) -> Step:
     return ("need", permission, ref)
 
 
+def is_commit_id(expression: str) -> bool:
+    return len(expression) == 40 and set(expression) <= set("0123456789abcdef")
+
+
 def reads(expression: str) -> list[Step]:
-    """README: `R~N` needs `read` on R (and R must exist); a commit id needs the commit
-    rule (`Model.may_read_commit`)."""
-    if len(expression) == 40 and set(expression) <= set("0123456789abcdef"):
+    """README: `R~N` and `R@{N}` need `read` on R (and R must exist); a commit id needs the
+    commit rule (`Model.may_read_commit`)."""
+    if is_commit_id(expression):
         return [("commit", expression)]
-    base = expression.split("~", 1)[0]
+    base = re.split(r"[~@]", expression, maxsplit=1)[0]
     return [need("read", base), ("exists", base)]
 
 
@@ -102,19 +134,39 @@ def create_rule(name: str, source: str) -> list[Step]:
     return [need("create", name), *reads(source), ("absent", name)]
 
 
-def delete_rule(name: str, force: bool, surface: str) -> list[Step]:
-    """`delete`; forcing (a protected branch) is an admin action."""
+def delete_rule(name: str, force: bool, protected: bool, surface: str) -> list[Step]:
+    """`delete`, git's `-d`: a branch holding commits no other ref holds is refused
+    (`UnmergedBranch`), and so is a protected one, unless forced (`-D`); forcing needs
+    `delete` alone on an unprotected branch, and `admin` too on a protected one."""
     return (pre_read(name, surface, ("cli",)) + [need("delete", name)]
-            + ([need("admin", name)] if force else [])
-            + [("exists", name)] + ([] if force else [("unprotected", name)]))
+            + ([need("admin", name)] if force and protected else [])
+            + [("exists", name)]
+            + ([] if force else [("unprotected", name), ("merged", name)]))
 
 
 def reset_rule(branch: str, to: str, force: bool, surface: str) -> list[Step]:
-    """A reset is a write to the branch and a read of where it goes; forced: admin."""
+    """A reset is a write to the branch and a read of where it goes; forced: admin, and a
+    protected branch goes back only to a published state (a whole-branch rollback)."""
     return (pre_read(branch, surface, ("cli", "python")) + [need("write", branch)]
             + ([need("admin", branch)] if force else [])
             + reads(to) + [("exists", branch)]
-            + ([] if force else [("unprotected", branch)]))
+            + ([("published", branch, to)] if force else [("unprotected", branch)]))
+
+
+def rollback_rule(branch: str, to: str) -> list[Step]:
+    """A table rollback is a write to the branch and a read of `to`; on a protected branch
+    it is a recovery: only a published state (no checks run)."""
+    return [need("write", branch), *reads(to), ("exists", branch), ("resolves", to),
+            ("published", branch, to)]
+
+
+def revert_rule(commit: str, branch: str, dry_run: bool, surface: str) -> list[Step]:
+    """`write` on the branch (a dry run: `read`) and a read of the commit; a protected
+    branch takes it through its gate like a merge. Python and the CLI resolve the commit
+    first (a read)."""
+    return ((reads(commit) if surface in ("python", "cli") else [])
+            + [need("read" if dry_run else "write", branch), *reads(commit),
+               ("exists", branch)])
 
 
 def commit_rule(branch: str, surface: str) -> list[Step]:

@@ -7,30 +7,26 @@ surface of one real loopback server: `/api/v1` over httpx, the Python API over H
 
 - the surface succeeded exactly when the model allows the operation;
 - a refusal is the model's typed error (`Forbidden` naming the principal, permission and ref
-  the model finds missing; `ProtectedBranch`; `RefNotFound`; `AlreadyExists`) with the
-  surface's own status or exit code, and it changed nothing (every ref's head, protection);
-- refs, their types and the protected set are the model's; a write moved only its own ref.
+  the model finds missing; `ProtectedBranch`; `RefNotFound`; `AlreadyExists`;
+  `UnmergedBranch`) with the surface's own status or exit code, and it changed nothing
+  (every ref's head, protection);
+- refs, their types and the protected set are the model's; a write moved only its own ref;
+- on a protected branch a merge or a revert makes a new commit on the old head (never a
+  fast-forward), and a table rollback or forced reset restores only a published state
+  (issue 20: the model tracks which heads each branch held; the first-parent chain is read).
 
-Not modelled: rollback and revert (their rule on protected branches is changing to "only
-states on the branch's first-parent chain", issue 20), cherry-pick (which commits it may
-pick without conflict is beyond a small model), writes aimed at tags, and merge gates'
-checks (none are configured here).
+Not modelled: cherry-pick (which commits it may pick without conflict is beyond a small
+model; a revert here undoes the branch's own head, which never conflicts), writes aimed at
+tags, and merge gates' checks (none are configured here).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
-import httpx
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, assume, event, given, seed, settings
 from hypothesis import strategies as st
@@ -42,13 +38,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from spark_lakeversion.api import Catalog
 from spark_lakeversion.auth import Permission, load_auth_config
 from spark_lakeversion.auth.config import parse_auth_config
-from spark_lakeversion.errors import LakeVersionError
-from spark_lakeversion.model import Content, ContentType, Key, Put
+from spark_lakeversion.errors import RefNotFound
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from tests.auth.access_model import (
     BRANCHES,
     PERMISSIONS,
@@ -61,48 +54,32 @@ from tests.auth.access_model import (
     commit_rule,
     create_rule,
     delete_rule,
+    is_commit_id,
     merge_rule,
     protect_rule,
     read_rule,
     reads,
     reset_rule,
+    revert_rule,
+    rollback_rule,
 )
-from tests.server.access_helpers import AuthedServer, Captured, catalog, client, write_auth_config
-
-LAKEVERSION = Path(sys.executable).parent / "lakeversion"
-ROWS = pa.table({"id": pa.array([1, 2], pa.int64())})
-State = tuple[dict[str, tuple[str, str]], set[str], set[Path]]
+from tests.auth.surfaces import (
+    ROWS,
+    Outcome,
+    Site,
+    State,
+    api,
+    cli,
+    iceberg,
+    namespace_put,
+    python,
+)
+from tests.server.access_helpers import AuthedServer, Captured, catalog, write_auth_config
 
 
 def toml_grants(grants: Grants) -> str:
     return "[" + ", ".join(f'{{ refs = "{glob}", allow = {json.dumps(sorted(allow))} }}'
                            for glob, allow in grants) + "]"
-
-
-@dataclass
-class Site:
-    authed: AuthedServer
-    warehouse: Path
-    initial_main: str
-
-    @property
-    def store(self) -> Any:
-        return self.authed.server.store
-
-    def restore(self) -> None:
-        """Every example starts from `main` at its first table state, alone, unprotected."""
-        for ref in self.store.list_refs():
-            if ref.name != "main":
-                self.store.delete_ref(ref.name, force=True)
-        for name in self.store.protected_branches():
-            self.store.unprotect_branch(name)
-        self.store.assign_ref("main", self.initial_main, force=True)
-
-    def state(self) -> State:
-        """What a refusal must leave as it was: every ref (type, head), the protections and
-        the table metadata files the server wrote (data files are the client's)."""
-        return ({name: (kind, head) for name, kind, head in self.authed.refs()},
-                self.store.protected_branches(), set(self.warehouse.rglob("*.metadata.json")))
 
 
 @pytest.fixture(scope="module")
@@ -119,70 +96,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(authed, root / "wh", srv.store.get_ref("main").head)
 
 
-# ---- the surfaces: each returns (error type or "ok", message) ---------------------------
-Outcome = tuple[str, str]
-STATUS = {"Forbidden": 403, "ProtectedBranch": 403, "RefNotFound": 404, "AlreadyExists": 409}
-EXIT = {"Forbidden": 6, "ProtectedBranch": 1, "RefNotFound": 2, "AlreadyExists": 1}
-
-
-def api(site: Site, who: str, method: str, path: str, **kwargs: Any) -> tuple[Outcome, Any]:
-    r = httpx.request(method, site.authed.server.api_url + path,
-                      headers=site.authed.headers(who), timeout=60, **kwargs)
-    if r.is_success:
-        return ("ok", ""), r.json()
-    error = r.json()["error"]
-    assert r.status_code == STATUS.get(error["type"]), (r.status_code, error)
-    return (error["type"], error["message"]), None
-
-
-def python(site: Site, who: str, call: Callable[[Catalog], Any]) -> tuple[Outcome, Any]:
-    with Catalog(client(site.authed, who)) as cat:
-        try:
-            return ("ok", ""), call(cat)
-        except LakeVersionError as exc:
-            return (type(exc).__name__, exc.message), None
-
-
-def cli(site: Site, who: str, *args: str) -> tuple[Outcome, Any]:
-    """The installed console script: one JSON document on stdout, success or not."""
-    done = subprocess.run([str(LAKEVERSION), "--store", site.authed.server.url, "--output",
-                           "json", *args], capture_output=True, text=True, timeout=120,
-                          env={"LAKEVERSION_TOKEN": site.authed.tokens[who],
-                               "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)})
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    document = json.loads(done.stdout)
-    if done.returncode == 0:
-        return ("ok", ""), document
-    error = document["error"]
-    assert done.returncode == EXIT.get(error["type"]), (done.returncode, error)
-    return (error["type"], error["message"]), None
-
-
-def iceberg(site: Site, who: str, ref: str, call: Callable[[Any], Any]) -> tuple[Outcome, Any]:
-    """pyiceberg at `ref` (`warehouse`), so the config request reads `ref` itself."""
-    from pyiceberg.exceptions import BadRequestError, ForbiddenError
-
-    try:
-        return ("ok", ""), call(catalog(site.authed, who, ref).load_table("db.t"))
-    except ForbiddenError as exc:
-        kind = "ProtectedBranch" if PROTECTED_WORDING in str(exc) else "Forbidden"
-        return (kind, str(exc)), None
-    except BadRequestError as exc:  # /v1/config?warehouse= names no ref
-        assert "must name a ref" in str(exc), exc
-        return ("RefNotFound", str(exc)), None
-
-
-def namespace_put() -> Put:
-    name = f"n{uuid.uuid4().hex[:10]}"
-    return Put(Key((name,)), Content(ContentType.NAMESPACE, uuid.uuid4().hex, {"properties": {}}))
-
-
 # ---- the state machine -------------------------------------------------------------------
 #: two times in three one of the fixed corners, so allowed operations are common too
 CORNERS = st.sampled_from(["root", "writer", "etl", "reader", "maker", "steward"])
 WHO = st.one_of(CORNERS, CORNERS, st.sampled_from(sorted(PRINCIPALS)))
 BRANCH = st.sampled_from(BRANCHES)
 NOT_MAIN = st.sampled_from(BRANCHES[1:] + TAGS)
+#: rollbacks and reverts are drawn as often as any rule; half of them by a principal who
+#: writes somewhere, so they reach the published-state rule
+WRITERS = st.one_of(WHO, st.sampled_from(["root", "writer", "etl"]))
 FORCE = st.sampled_from([False, False, True])  # forcing needs admin: rarer
 
 
@@ -201,12 +123,31 @@ A_REF = existing(BRANCHES + TAGS)
 A_REF_NOT_MAIN = existing(BRANCHES[1:] + TAGS)
 
 
+def targets(names: Sequence[str]) -> st.SearchStrategy[str]:
+    """Where protection matters (deletes, resets, rollbacks, reverts, merges): one of
+    `names` (`existing`), or one of them that is protected a third of the time."""
+    def pick(machine: AccessModel) -> st.SearchStrategy[str]:
+        shielded = sorted(machine.model.protected & set(names))
+        return st.one_of(existing(names), existing(names), st.sampled_from(shielded)) \
+            if shielded else existing(names)
+    return st.runner().flatmap(pick)
+
+
+A_TARGET = targets(BRANCHES)
+
+
 def readable_expressions() -> st.SearchStrategy[str]:
     """A ref, `ref~1`, or a commit id seen in this example (some reachable from no ref)."""
     def pick(machine: AccessModel) -> st.SearchStrategy[str]:
         return st.one_of(A_REF, A_REF.map(lambda name: f"{name}~1"),
-                         st.sampled_from(sorted(machine.commits)))
+                         st.sampled_from(list(machine.commits)))
     return st.runner().flatmap(pick)
+
+
+def rollback_targets() -> st.SearchStrategy[str]:
+    """`~1` or `@{1}` (of the branch rolled back), or a commit id seen in this example."""
+    return st.runner().flatmap(lambda machine: st.one_of(
+        st.sampled_from(["~1", "@{1}"]), st.sampled_from(list(machine.commits))))
 
 
 def surfaces(*offered: str) -> st.SearchStrategy[str]:
@@ -221,14 +162,21 @@ class AccessModel(RuleBasedStateMachine):
         self.site, self.seen = site, seen
         site.restore()
         self.model = Model(PRINCIPALS)
+        # main held every state of its history the fixture made (earlier examples' heads
+        # are off this example's chains)
+        self.model.held["main"] = set(self._chain(site.initial_main))
         #: every head seen in this example: reads by commit id, some no ref reaches any more
-        self.commits = {site.initial_main}
+        self.commits = {site.initial_main: None}  # in the order seen: draws repeat exactly
 
-    @initialize(refs=st.sets(NOT_MAIN), protected=st.sets(BRANCH, max_size=2))
-    def scene(self, refs: set[str], protected: set[str]) -> None:
-        """The operator's starting refs and protected branches (no principal involved)."""
+    @initialize(refs=st.sets(NOT_MAIN), diverged=st.sets(NOT_MAIN, max_size=2),
+                protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2))
+    def scene(self, refs: set[str], protected: set[str], diverged: set[str]) -> None:
+        """The operator's starting refs, some with commits of their own (unmerged), and
+        protected branches (no principal involved)."""
         for name in sorted(refs):
             self.operator_creates(name)
+        for branch in sorted(diverged & refs):
+            self.operator_commits(branch)
         for branch in sorted(protected):
             self.operator_protects(branch)
 
@@ -238,6 +186,30 @@ class AccessModel(RuleBasedStateMachine):
             self.model.history = {
                 name: {c.id for c in self.site.store.log(name, limit=1000).commits}
                 for name in self.model.refs}
+
+    def _chain(self, head: str) -> list[str]:
+        """`head` and its first parents, down to the first commit (observed)."""
+        chain = [head]
+        while parents := self.site.store.get_commit(chain[-1]).parents:
+            chain.append(parents[0])
+        return chain
+
+    def _observe(self, branch: str, to: str) -> None:
+        """Before a rollback or reset of `branch` to `to`: what `to` resolves to and the
+        branch's first-parent chain (observed data; which heads it held the model tracks)."""
+        self._observe_history(to)
+        try:
+            self.model.resolved = {to: self.site.store.resolve(to).commit_id}
+        except RefNotFound:
+            self.model.resolved = {to: None}
+        head = self.site.state()[0].get(branch, ("", ""))[1]
+        self.model.chains = {branch: self._chain(head) if head else []}
+
+    def _observe_heads(self) -> None:
+        """Before a delete: each ref's head and history (whether a branch is merged)."""
+        self.model.heads = {name: head for name, (_, head) in self.site.state()[0].items()}
+        self.model.history = {name: {c.id for c in self.site.store.log(name, limit=1000).commits}
+                              for name in self.model.refs}
 
     def _before(self) -> State:
         self.step_started = datetime.now(timezone.utc)
@@ -250,8 +222,9 @@ class AccessModel(RuleBasedStateMachine):
         if expected[0] == "Forbidden":
             ref = expected[2].removeprefix("ref ").strip("'")
             assert any(r.outcome.value == "denied" and r.ref == ref for r in records), records
-        elif expected[0] == "ProtectedBranch":
-            assert any(r.outcome.value == "failed" and r.detail == "PROTECTED_BRANCH"
+        elif expected[0] in ("ProtectedBranch", "UnmergedBranch"):
+            code = "PROTECTED_BRANCH" if expected[0] == "ProtectedBranch" else "UNMERGED_BRANCH"
+            assert any(r.outcome.value == "failed" and r.detail == code
                        for r in records), records
 
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
@@ -261,12 +234,14 @@ class AccessModel(RuleBasedStateMachine):
         expected = self.model.verdict(who, steps)
         operation = sys._getframe(1).f_code.co_name  # the calling rule: create, read...
         event(f"{operation} on {surface}: {expected[0]}")
-        self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok")}
+        self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok"),
+                      (operation, expected[0] + (" protected" if touched and touched[0]
+                                                 in self.model.protected else ""))}
         assert outcome[0] == expected[0], (who, steps, expected, outcome)
         if expected[0] == "Forbidden":
             permission, shown = expected[1], expected[2]
             assert f"principal {who!r} lacks {permission!r} on {shown}" in outcome[1], outcome
-        self.commits |= {head for _, head in before[0].values()}
+        self.commits.update(dict.fromkeys(head for _, head in before[0].values()))
         if expected[0] != "ok":
             assert self.site.state() == before, "a refusal changed the store"
             self._audited(who, expected)
@@ -318,10 +293,12 @@ class AccessModel(RuleBasedStateMachine):
         if self._check(who, surface, create_rule(name, source), outcome, before, [name]):
             self.model.refs[name] = kind
 
-    @rule(who=WHO, name=A_REF_NOT_MAIN, force=FORCE,
+    @rule(who=WHO, name=targets(BRANCHES[1:] + TAGS), force=FORCE,
           surface=surfaces("api", "python", "cli"))
     def delete(self, who: str, name: str, force: bool, surface: str) -> None:
         kind = "TAG" if name in TAGS else "BRANCH"
+        self._observe_heads()
+        protected = name in self.model.protected
         before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/delete",
@@ -332,14 +309,16 @@ class AccessModel(RuleBasedStateMachine):
         else:
             outcome, _ = cli(self.site, who, kind.lower(), "delete", name,
                              *(["--force"] if force else []))
-        if self._check(who, surface, delete_rule(name, force, surface), outcome, before, [name]):
+        if self._check(who, surface, delete_rule(name, force, protected, surface), outcome,
+                       before, [name]):
             del self.model.refs[name]
+            self.model.held.pop(name, None)  # a new branch of that name held nothing yet
             self.model.protected.discard(name)  # a new branch of that name starts unprotected
 
-    @rule(who=WHO, branch=A_BRANCH, to=readable_expressions(), force=FORCE,
+    @rule(who=WHO, branch=A_TARGET, to=readable_expressions(), force=FORCE,
           surface=surfaces("api", "python", "cli"))
     def reset(self, who: str, branch: str, to: str, force: bool, surface: str) -> None:
-        self._observe_history(to)
+        self._observe(branch, to)
         before = self._before()
         if surface == "api":
             outcome, _ = api(self.site, who, "POST", "/refs/assign",
@@ -370,7 +349,7 @@ class AccessModel(RuleBasedStateMachine):
             log = self.site.store.log(branch, limit=1).commits
             assert log[0].id != before[0][branch][1] and log[0].author == who
 
-    @rule(who=WHO, source=readable_expressions(), into=A_BRANCH, dry_run=st.booleans(),
+    @rule(who=WHO, source=readable_expressions(), into=A_TARGET, dry_run=st.booleans(),
           surface=surfaces("api", "python", "cli"))
     def merge(self, who: str, source: str, into: str, dry_run: bool, surface: str) -> None:
         assume(source != into)
@@ -385,8 +364,61 @@ class AccessModel(RuleBasedStateMachine):
         else:
             outcome, _ = cli(self.site, who, "merge", source, "--into", into,
                              *(["--dry-run"] if dry_run else []))
-        self._check(who, surface, merge_rule(source, into, dry_run), outcome, before,
-                    [] if dry_run else [into])
+        if self._check(who, surface, merge_rule(source, into, dry_run), outcome, before,
+                       [] if dry_run else [into]) and not dry_run:
+            self._new_state_on(into, before)
+
+    def _new_state_on(self, branch: str, before: State) -> None:
+        """README: a merge (or revert) into a protected branch never fast-forwards: the new
+        head is a commit on the old head, which its gate saw (`lakeversion.checks`)."""
+        old, new = before[0][branch][1], self.site.store.get_ref(branch).head
+        if branch in self.model.protected and new != old:
+            commit = self.site.store.get_commit(new)
+            assert commit.parents[0] == old and "lakeversion.checks" in commit.properties
+
+    @rule(who=WRITERS, branch=A_TARGET, to=rollback_targets(),
+          surface=surfaces("api", "python", "cli"))
+    def rollback(self, who: str, branch: str, to: str, surface: str) -> None:
+        """`db.t` on `branch` back to `branch~1`, `branch@{1}` or a commit seen (often
+        another branch's)."""
+        to = to if is_commit_id(to) else branch + to
+        self._observe(branch, to)
+        before = self._before()
+        if surface == "api":
+            outcome, _ = api(self.site, who, "POST", "/rollback",
+                             json={"branch": branch, "table": "db.t", "to": to})
+        elif surface == "python":
+            outcome, _ = python(self.site, who,
+                                lambda c: c.branch(branch).rollback_table("db.t", to=to))
+        else:
+            outcome, _ = cli(self.site, who, "rollback", "db.t", "--to", to, "--on", branch)
+        if self._check(who, surface, rollback_rule(branch, to), outcome, before, [branch]):
+            commit = self.site.store.get_commit(self.site.store.get_ref(branch).head)
+            assert commit.parents == (before[0][branch][1],) and commit.author == who
+            assert ("lakeversion.recovery" in commit.properties) == \
+                (branch in self.model.protected)
+
+    @rule(who=WRITERS, branch=A_TARGET, other=st.runner().flatmap(
+        lambda machine: st.sampled_from(list(machine.commits))),
+          dry_run=st.booleans(), surface=surfaces("api", "python", "cli"))
+    def revert(self, who: str, branch: str, other: str, dry_run: bool, surface: str) -> None:
+        """Undo the branch's own head (never a conflict); a missing branch: a seen commit."""
+        commit = self.site.state()[0].get(branch, ("", other))[1]
+        self._observe_history(commit)
+        before = self._before()
+        if surface == "api":
+            outcome, _ = api(self.site, who, "POST", "/revert",
+                             json={"commit": commit, "branch": branch, "dry_run": dry_run})
+        elif surface == "python":
+            outcome, _ = python(self.site, who,
+                                lambda c: c.branch(branch).revert(commit, dry_run=dry_run))
+        else:
+            outcome, _ = cli(self.site, who, "revert", commit, "--on", branch,
+                             *(["--dry-run"] if dry_run else []))
+        if self._check(who, surface, revert_rule(commit, branch, dry_run, surface), outcome,
+                       before, [] if dry_run else [branch]) and not dry_run:
+            assert self.site.store.get_ref(branch).head != commit
+            self._new_state_on(branch, before)
 
     @rule(who=WHO, ref=readable_expressions(), surface=surfaces("api", "python", "cli", "iceberg"))
     def read(self, who: str, ref: str, surface: str) -> None:
@@ -444,6 +476,9 @@ class AccessModel(RuleBasedStateMachine):
     @invariant()
     def store_is_the_model(self) -> None:
         refs, protected, _ = self.site.state()
+        for name, (kind, head) in refs.items():  # the model's own reflog
+            if kind == "BRANCH":
+                self.model.held.setdefault(name, set()).add(head)
         assert {n: kind for n, (kind, _) in refs.items()} == self.model.refs
         assert protected == self.model.protected
 
@@ -462,10 +497,14 @@ def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
     run_state_machine_as_test(machine, settings=settings(  # type: ignore[arg-type]
         max_examples=40, stateful_step_count=15, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
-    drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect",
+    drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect", "rollback",
+             "revert",
              "api", "python", "cli", "iceberg")
-    missing = {(what, ok) for what in drawn for ok in (True, False)} - seen
-    assert not missing, f"never drawn (change the seed): {sorted(missing)}"
+    # and the newer rules: git's -d, a recovery allowed and refused, a gated revert
+    refinements = {("delete", "UnmergedBranch"), ("rollback", "ok protected"),
+                   ("rollback", "ProtectedBranch protected"), ("revert", "ok protected")}
+    missing = ({(what, ok) for what in drawn for ok in (True, False)} | refinements) - seen
+    assert not missing, f"never drawn (change the seed): {sorted(map(str, missing))}"
 
 
 def test_cli_creates_a_ref_its_principal_cannot_read(site: Site) -> None:
@@ -478,6 +517,24 @@ def test_cli_creates_a_ref_its_principal_cannot_read(site: Site) -> None:
     outcome, _ = cli(site, "maker", "tag", "create", "v1")
     assert outcome == ("ok", "") and site.store.get_ref("v1").head == site.initial_main
 
+
+
+def test_forcing_a_delete_needs_admin_only_on_a_protected_branch(site: Site) -> None:
+    """README: `force` on an unprotected branch holding unmerged commits needs `delete`
+    alone; on a protected one `admin` too (the state machine rarely draws this corner)."""
+    site.restore()
+    for name in ("etl-1", "etl-2"):
+        site.store.create_ref(name)
+        site.store.commit(name, [namespace_put()], message="operator")
+    site.store.protect_branch("etl-2")
+    before = site.state()
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-2", "force": True})
+    assert outcome[0] == "Forbidden" and "lacks 'admin' on ref 'etl-2'" in outcome[1]
+    assert site.state() == before
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-1"})
+    assert outcome[0] == "UnmergedBranch" and site.state() == before
+    outcome, _ = api(site, "writer", "POST", "/refs/delete", json={"name": "etl-1", "force": True})
+    assert outcome == ("ok", "") and {n for n, _, _ in site.authed.refs()} == {"main", "etl-2"}
 
 # ---- any grant, not only the pool's: the model's rule is the server's, glob by glob -------
 GLOB_PART = st.sampled_from(["a", "b", "-", "/", ".", "*", "?", "[ab]", "[a/]"])
