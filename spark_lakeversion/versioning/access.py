@@ -45,6 +45,7 @@ from spark_lakeversion.model import (
     RefType,
     ResolvedRef,
 )
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import (
     DEFAULT_BRANCH,
     TABLE_STATES_PAGE,
@@ -87,6 +88,10 @@ class AccessControlledStore(VersionStore):
     @property
     def io_properties(self) -> Mapping[str, str]:
         return self.inner.io_properties
+
+    @property
+    def check_policy(self) -> CheckPolicy:
+        return self.inner.check_policy
 
     # ---- the checks -------------------------------------------------------------------
     def _denied(self, who: Principal, permission: Permission, ref: str,
