@@ -14,6 +14,7 @@ from spark_lakeversion.model.gates import CheckKind, CheckReport, CheckRun, Chec
 from spark_lakeversion.model.gc import GcState
 from spark_lakeversion.model.keys import KEY_SEPARATOR, Key, KeyLike
 from spark_lakeversion.model.merges import (
+    STRATEGY_NAMES,
     Conflict,
     ConflictType,
     KeyMergeDetail,
@@ -26,6 +27,7 @@ from spark_lakeversion.model.refs import Ref, ReflogEntry, RefType, ResolvedRef
 __all__ = [
     "KEY_SEPARATOR",
     "MAX_AUDIT_RECORDS",
+    "STRATEGY_NAMES",
     "AuditRecord",
     "CheckKind",
     "CheckReport",

@@ -11,25 +11,39 @@ from spark_lakeversion.model.keys import Key
 
 
 class MergeBehavior(str, enum.Enum):
+    """How a merge treats one table; on the wire each has a strategy name (`STRATEGY_NAMES`)."""
+
     NORMAL = "NORMAL"  # three-way; both sides changed -> content merge or conflict
     FORCE = "FORCE"  # source wins
     DROP = "DROP"  # target wins (source change dropped)
 
+    @property
+    def strategy_name(self) -> str:
+        """The documented spelling: ``normal``, ``source-wins``, ``target-wins``."""
+        return STRATEGY_NAMES[self]
+
     @classmethod
     def parse(cls, value: str | MergeBehavior) -> MergeBehavior:
+        """A strategy name (``source-wins``; SQL's ``source_wins``) or a behaviour's own
+        name (``FORCE``), in any case: every surface accepts both spellings."""
         if isinstance(value, MergeBehavior):
             return value
-        aliases = {"source-wins": cls.FORCE, "source_wins": cls.FORCE,
-                   "target-wins": cls.DROP, "target_wins": cls.DROP}
-        normalized = value.strip().lower()
-        if normalized in aliases:
-            return aliases[normalized]
-        try:
-            return cls(normalized.upper())
-        except ValueError:
-            raise InvalidInput(
-                f"unknown merge strategy {value!r}: use normal, source-wins or target-wins"
-            ) from None
+        if not isinstance(value, str):
+            raise InvalidInput(f"a merge strategy must be a string, not {value!r}")
+        normalized = value.strip().lower().replace("_", "-")
+        for behavior, name in STRATEGY_NAMES.items():
+            if normalized in (name, behavior.value.lower()):
+                return behavior
+        raise InvalidInput(f"unknown merge strategy {value!r}: use "
+                           f"{', '.join(STRATEGY_NAMES.values())}")
+
+
+#: THE list of merge strategies and how they are spelled in JSON, the CLI, Python and SQL
+#: (SQL writes ``_`` for ``-``: ``USING STRATEGY source_wins``); the Java shim's copy in
+#: `BranchSql.java` is held to it by `tests/spark/test_parser.py`
+STRATEGY_NAMES: dict[MergeBehavior, str] = {
+    MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins",
+    MergeBehavior.DROP: "target-wins"}
 
 
 class ConflictType(str, enum.Enum):

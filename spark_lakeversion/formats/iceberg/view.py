@@ -207,7 +207,7 @@ class ViewMerger(ContentMerger):
                 f"view {key} was changed on both sides to different versions (target "
                 f"{context.target}: version {ours.current_version_id} {_shown(ours)}, source "
                 f"{context.source}: version {theirs.current_version_id} {_shown(theirs)}); "
-                f"pick one with behaviors {{'{key}': 'FORCE'}} (source) or 'DROP' (target)",
+                f"pick one with behaviors {{'{key}': 'source-wins'}} or 'target-wins'",
                 {"target_version": ours.current_version_id,
                  "source_version": theirs.current_version_id}))
         return _ViewPlan(key, target, conflicts)
