@@ -26,10 +26,11 @@ from spark_lakeversion.errors import (
 )
 from spark_lakeversion.formats.delta import deltalake, log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
-from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put
+from spark_lakeversion.model import Commit, Content, Key, KeyLike, Put
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Reference
@@ -69,7 +70,7 @@ class DeltaHandle:
         found = self._store.get_content(self.ref.expression, self.key)
         if found is None:
             raise KeyNotFound(f"{self.key} does not exist at {self.ref.expression}")
-        if found.type is not ContentType.DELTA_TABLE:
+        if found.type is not DELTA_TABLE:
             raise InvalidInput(f"{self.key} is not a Delta table at {self.ref.expression}")
         return found
 

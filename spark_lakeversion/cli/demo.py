@@ -23,6 +23,7 @@ from spark_lakeversion.cli.output import (
     short,
 )
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.model import Content, ContentType, Key, Put
 
 Say = Callable[[str], None]
@@ -30,7 +31,7 @@ Say = Callable[[str], None]
 
 def delta_table(table_id: str, name: str, version: int) -> Content:
     """A Delta table state: where it lives and which log version is current."""
-    return Content(ContentType.DELTA_TABLE, table_id,
+    return Content(DELTA_TABLE, table_id,
                    {"location": f"s3://lake/sales/{name}", "version": version})
 
 

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.base import StateFiles, TableFormat, normalize_path
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.locations import AllowedRoots, Location, parse_location
-from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, Key
 
 if TYPE_CHECKING:
     from pyiceberg.view.metadata import ViewMetadata, ViewVersion
@@ -37,7 +38,7 @@ VIEW_FIELDS = ("metadata_location", "version_id", "location")
 def view_content(metadata: ViewMetadata, metadata_location: str) -> Content:
     """The store value of a view whose current metadata file is `metadata_location`; the
     id is the view UUID (it survives replaces and renames, not a drop and re-create)."""
-    return Content(ContentType.ICEBERG_VIEW, id=str(metadata.view_uuid), fields={
+    return Content(ICEBERG_VIEW, id=str(metadata.view_uuid), fields={
         "metadata_location": metadata_location,
         "version_id": metadata.current_version_id,
         "location": metadata.location,
@@ -45,7 +46,7 @@ def view_content(metadata: ViewMetadata, metadata_location: str) -> Content:
 
 
 def view_metadata_location(content: Content) -> str:
-    if content.type is not ContentType.ICEBERG_VIEW:
+    if content.type is not ICEBERG_VIEW:
         raise InvalidInput(f"content {content.id} is a {content.type.value}, not an Iceberg "
                            "view")
     location = content.fields.get("metadata_location")
@@ -147,7 +148,7 @@ def same_definition(a: ViewMetadata, b: ViewMetadata) -> bool:
 
 # ---- the plugin ----------------------------------------------------------------------------
 class IcebergViewFormat(TableFormat):
-    content_type = ContentType.ICEBERG_VIEW
+    content_type = ICEBERG_VIEW
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:
@@ -194,7 +195,7 @@ class ViewMerger(ContentMerger):
     """A view changed on both sides: equal definitions merge (the target's file is kept),
     different ones conflict. Nothing is ever written."""
 
-    content_type = ContentType.ICEBERG_VIEW
+    content_type = ICEBERG_VIEW
 
     def plan(self, key: Key, base: Content, target: Content, source: Content,
              context: MergeContext) -> ContentMergePlan:

@@ -10,8 +10,10 @@ from typing import Any
 from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.formats.validate import check_claims
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.locations import (
@@ -75,10 +77,10 @@ class CatalogBase:
         key = addr.key(name)
         check_key(key, self.store.limits)  # before a metadata file is written under it
         content = self.store.get_content(addr.commit_id, key)
-        if content is not None and content.type is ContentType.DELTA_TABLE:
+        if content is not None and content.type is DELTA_TABLE:
             raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
                               "Delta API")
-        if content is not None and content.type is not ContentType.ICEBERG_TABLE:
+        if content is not None and content.type is not ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
 

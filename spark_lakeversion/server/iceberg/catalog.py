@@ -27,8 +27,9 @@ from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.formats.validate import check_not_owned
-from spark_lakeversion.model import ContentType, Delete, Put
+from spark_lakeversion.model import Delete, Put
 from spark_lakeversion.server.errors import (
     already_exists,
     bad_request,
@@ -79,7 +80,7 @@ class IcebergCatalog(ViewCatalog):
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self._list_names(prefix, namespace, ContentType.ICEBERG_TABLE)
+        return self._list_names(prefix, namespace, ICEBERG_TABLE)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
         addr = self.address(prefix, split_namespace(namespace), table_op=True)
