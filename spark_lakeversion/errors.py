@@ -9,7 +9,8 @@ meaning, not by where the error came from::
     │   ├── InvalidRefExpression      `ref~N`, `ref#time`, hash prefix... not parseable
     │   ├── InvalidKey                an empty or malformed table/namespace key
     │   ├── TooLarge                  over a documented limit (body, key, message...): 413
-    │   └── LocationNotAllowed        a location outside the catalog's allowed roots
+    │   ├── LocationNotAllowed        a location outside the catalog's allowed roots
+    │   └── Unauthorized              no or unknown bearer token: no principal (401)
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
     │   ├── CommitNotFound
@@ -32,14 +33,35 @@ meaning, not by where the error came from::
 
 Retryable (`ReferenceConflict`) and outcome-unknown errors are deliberately apart:
 retrying an unknown outcome blindly can apply a change twice.
+
+ONE TABLE: each class carries how every surface shows it, as class attributes read by
+the servers, the CLI and the Spark side (nobody classifies errors a second time):
+`code` (the machine name in every JSON body and in the Java shim's ``[LAKEVERSION:<CODE>]``
+marker), `http_status` (`/api/v1`), `exit_code` (the CLI), `iceberg_type` and
+`iceberg_status` (`/iceberg`, Iceberg's REST error model). A subclass inherits its
+parent's row and overrides only what differs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import enum
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from spark_lakeversion.model import Conflict, MergeResult
+
+
+class ExitCode(enum.IntEnum):
+    """The `lakeversion` CLI's exit codes (README documents them; scripts rely on them)."""
+
+    OK = 0
+    INVALID = 1  # bad input, bad usage, already exists, write to a read-only ref
+    NOT_FOUND = 2
+    CONFLICT = 3
+    FAILED = 4  # commit outcome unknown, server error, internal error
+    CHECKS_FAILED = 5  # a merge gate refused the merge (gc: completed, some tables skipped)
+    FORBIDDEN = 6  # the principal lacks a grant (nothing was written)
 
 
 class LakeVersionError(Exception):
@@ -47,6 +69,13 @@ class LakeVersionError(Exception):
 
     #: stable machine-readable name, used by the CLI's JSON output and the REST API
     code: str = "LAKEVERSION_ERROR"
+    #: the status `/api/v1` answers with
+    http_status: ClassVar[int] = 500
+    #: the CLI's exit code
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+    #: the Iceberg REST exception name and status `/iceberg` answers with
+    iceberg_type: ClassVar[str] = "ServiceFailureException"
+    iceberg_status: ClassVar[int] = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -58,6 +87,10 @@ class LakeVersionError(Exception):
 
 class InvalidInput(LakeVersionError):
     code = "INVALID_INPUT"
+    http_status = 400
+    exit_code = ExitCode.INVALID
+    iceberg_type = "BadRequestException"
+    iceberg_status = 400
 
 
 class InvalidName(InvalidInput):
@@ -76,6 +109,8 @@ class TooLarge(InvalidInput):
     """A request or value over one of the limits in `spark_lakeversion.limits`."""
 
     code = "TOO_LARGE"
+    http_status = 413
+    iceberg_status = 413  # no Iceberg type of its own: a bad request, status 413
 
 
 class LocationNotAllowed(InvalidInput):
@@ -84,8 +119,24 @@ class LocationNotAllowed(InvalidInput):
     code = "LOCATION_NOT_ALLOWED"
 
 
+class Unauthorized(InvalidInput):
+    """No principal: the request carried no bearer token, or one the server does not know.
+    (A subclass of `InvalidInput`: the request as sent is wrong; the CLI exits 1.)"""
+
+    code = "UNAUTHORIZED"
+    http_status = 401
+    iceberg_type = "NotAuthorizedException"
+    iceberg_status = 401
+
+
 class NotFound(LakeVersionError):
     code = "NOT_FOUND"
+    http_status = 404
+    exit_code = ExitCode.NOT_FOUND
+    #: a namespace route answers ``NoSuchNamespaceException`` instead (`server/errors.py`);
+    #: an unknown ref or commit in a prefix or ``db@ref``: the table is not there
+    iceberg_type = "NoSuchTableException"
+    iceberg_status = 404
 
 
 class RefNotFound(NotFound):
@@ -111,10 +162,18 @@ class KeyNotFound(NotFound):
 
 class AlreadyExists(LakeVersionError):
     code = "ALREADY_EXISTS"
+    http_status = 409
+    exit_code = ExitCode.INVALID
+    iceberg_type = "AlreadyExistsException"
+    iceberg_status = 409
 
 
 class ReadOnlyRef(LakeVersionError):
     code = "READ_ONLY_REF"
+    http_status = 403
+    exit_code = ExitCode.INVALID
+    iceberg_type = "ForbiddenException"
+    iceberg_status = 403
 
 
 class Forbidden(LakeVersionError):
@@ -124,16 +183,25 @@ class Forbidden(LakeVersionError):
     permission and the ref, never a token; nothing was written."""
 
     code = "FORBIDDEN"
+    http_status = 403
+    exit_code = ExitCode.FORBIDDEN
+    iceberg_type = "ForbiddenException"
+    iceberg_status = 403
 
 
-#: how every `Forbidden` message starts (Iceberg's error model has no code: clients of
-#: `/iceberg` that see a 403 tell it from `ReadOnlyRef` by this wording)
+#: how every `Forbidden` message starts, for people: programs read the error's `code`
 FORBIDDEN_PREFIX = "access denied: "
+
+
 class ProtectedBranch(LakeVersionError):
     """A direct write (commit, cherry-pick, reset, delete) to a protected branch, or a
     rollback there to a state never published on it (off its first-parent chain)."""
 
     code = "PROTECTED_BRANCH"
+    http_status = 403
+    exit_code = ExitCode.INVALID
+    iceberg_type = "ForbiddenException"
+    iceberg_status = 403
 
 
 class ChecksFailed(LakeVersionError):
@@ -143,6 +211,8 @@ class ChecksFailed(LakeVersionError):
     duration_ms, message); `preview` is the commit the checks read (kept for debugging)."""
 
     code = "CHECKS_FAILED"
+    http_status = 412
+    exit_code = ExitCode.CHECKS_FAILED
 
     def __init__(self, message: str, reports: list[dict[str, Any]] | None = None,
                  preview: str | None = None) -> None:
@@ -161,18 +231,26 @@ class UnsafeOperation(LakeVersionError):
     """Refused because it would delete files that other branches, tags or commits read."""
 
     code = "UNSAFE_OPERATION"
+    http_status = 403
+    exit_code = ExitCode.INVALID
 
 
 class HistoryCollected(LakeVersionError):
     """The commit is outside gc's retained history: files it reaches may be deleted."""
 
     code = "HISTORY_COLLECTED"
+    http_status = 409
+    exit_code = ExitCode.CONFLICT
 
 
 class ConflictError(LakeVersionError):
     """A change that cannot be applied as asked; `conflicts` says exactly why."""
 
     code = "CONFLICT"
+    http_status = 409
+    exit_code = ExitCode.CONFLICT
+    iceberg_type = "CommitFailedException"
+    iceberg_status = 409
 
     def __init__(
         self,
@@ -211,10 +289,14 @@ class UnmergedBranch(ConflictError):
 
 class CommitOutcomeUnknown(LakeVersionError):
     code = "COMMIT_OUTCOME_UNKNOWN"
+    http_status = 503
+    iceberg_type = "CommitStateUnknownException"
+    iceberg_status = 503
 
 
 class ServerError(LakeVersionError):
     code = "SERVER_ERROR"
+    http_status = 502
 
 
 #: every concrete error by its `code`, so a REST client can rebuild the right type
@@ -228,6 +310,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidKey,
         TooLarge,
         LocationNotAllowed,
+        Unauthorized,
         NotFound,
         RefNotFound,
         CommitNotFound,
@@ -246,3 +329,14 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         ServerError,
     )
 }
+
+
+#: where a message that travels without its JSON body carries its error's code: first in
+#: the Java shim's `LakeVersionException` and in every `/iceberg` error message (Iceberg's
+#: error model has no field for it, and its clients keep only the message)
+CODE_MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
+
+
+def marked_message(error: LakeVersionError) -> str:
+    """The error's message behind its code marker: ``[LAKEVERSION:PROTECTED_BRANCH] ...``."""
+    return f"[LAKEVERSION:{error.code}] {error.message}"

@@ -14,11 +14,12 @@ import pytest
 
 import spark_lakeversion as lv
 from spark_lakeversion import errors
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.model import Content, ContentType, Delete, DiffKind, Key, Put
 
 
 def table(table_id: str, version: int) -> Content:
-    return Content(ContentType.DELTA_TABLE, table_id,
+    return Content(DELTA_TABLE, table_id,
                    {"location": f"file:///lake/{table_id}", "version": version})
 
 

@@ -117,9 +117,10 @@ class _TableBuilder:
         return path
 
     def content(self, metadata_location: str, snapshot_id: int) -> Any:
-        from spark_lakeversion.model import Content, ContentType
+        from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+        from spark_lakeversion.model import Content
 
-        return Content(ContentType.ICEBERG_TABLE, self.uuid, {
+        return Content(ICEBERG_TABLE, self.uuid, {
             "metadata_location": metadata_location, "snapshot_id": snapshot_id,
             "schema_id": 0, "spec_id": 0, "sort_order_id": 0})
 

@@ -20,14 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import Content, ContentType, Key, Put, RefType
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+from spark_lakeversion.model import Content, Key, Put, RefType
 from spark_lakeversion.versioning import VersionStore, open_store
 
 _PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
 def _table(i: int, version: int) -> Content:
-    return Content(ContentType.ICEBERG_TABLE, f"00000000-0000-0000-0000-{i:012d}", {
+    return Content(ICEBERG_TABLE, f"00000000-0000-0000-0000-{i:012d}", {
         "metadata_location": f"file:///warehouse/ns{i % 50}/t{i}/metadata/{version:05d}.json",
         "snapshot_id": version * 1000 + i, "schema_id": 0, "spec_id": 0, "sort_order_id": 0})
 

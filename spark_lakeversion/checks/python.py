@@ -16,7 +16,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, ContentType, Key
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Key
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
@@ -41,14 +42,14 @@ class StateCatalog:
 
     def list_tables(self) -> list[str]:
         return sorted(str(k) for k, c in self._tables.items()
-                      if c.type is ContentType.ICEBERG_TABLE)
+                      if c.type is ICEBERG_TABLE)
 
     def load_table(self, name: str | tuple[str, ...]) -> Any:
         from pyiceberg.table import StaticTable
 
         key = Key.of(".".join(name) if isinstance(name, tuple) else name)
         content = self._tables.get(key)
-        if content is None or content.type is not ContentType.ICEBERG_TABLE:
+        if content is None or content.type is not ICEBERG_TABLE:
             raise InvalidInput(f"no Iceberg table {key} in the {self.which} state")
         return StaticTable.from_metadata(str(content.fields["metadata_location"]),
                                          properties=dict(self._io))

@@ -36,9 +36,11 @@ import pyarrow as pa
 from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import duckdb_s3_secret
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.log import open_table
-from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Content, ContentType, Key
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Content, Key
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 
 MAX_SAMPLES = 10
@@ -116,7 +118,7 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     then lock DuckDB down to their files."""
     tables = [(alias, key, content) for alias in RELATIONS
               for key, content in sorted(relations.get(alias, {}).items())
-              if content.type in (ContentType.ICEBERG_TABLE, ContentType.DELTA_TABLE)
+              if content.type in (ICEBERG_TABLE, DELTA_TABLE)
               and (names is None or _named(alias, key, names))]
     locations = [_location(key, content) for _, key, content in tables]
     s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
@@ -126,7 +128,7 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
         con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
     for number, (alias, key, content) in enumerate(tables):
         schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
-        if content.type is ContentType.ICEBERG_TABLE:
+        if content.type is ICEBERG_TABLE:
             metadata = str(content.fields.get("metadata_location") or "")
             source = f"iceberg_scan({_quote(_local(metadata))})"
         else:
@@ -167,7 +169,7 @@ def _plain(table: pa.Table) -> pa.Table:
 
 def _location(key: Key, content: Content) -> str:
     """The directory a table's files live under (Delta: its root, branch logs included)."""
-    if content.type is ContentType.DELTA_TABLE:
+    if content.type is DELTA_TABLE:
         return DeltaState.of(content, key).root
     metadata = str(content.fields.get("metadata_location") or "")
     return str(content.fields.get("location") or metadata.rsplit("/metadata/", 1)[0])

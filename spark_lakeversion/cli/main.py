@@ -32,8 +32,7 @@ from spark_lakeversion.cli.output import (
     to_json,
 )
 from spark_lakeversion.errors import ConflictError, InvalidInput, LakeVersionError
-from spark_lakeversion.model import KeyLike, MergeBehavior, MergeResult, RefType
-from spark_lakeversion.versioning.options import STRATEGY_NAMES
+from spark_lakeversion.model import STRATEGY_NAMES, KeyLike, MergeBehavior, MergeResult, RefType
 
 if TYPE_CHECKING:
     from spark_lakeversion.api import Branch, Tag

@@ -5,8 +5,9 @@ Rules (documented in README, relied on by scripts):
 - ``--output json``: stdout carries exactly one JSON document, the result or
   ``{"error": {"type", "code", "message", ...}}``; nothing else is printed.
 - exit codes: 0 success, 1 bad input or usage, 2 not found, 3 conflict,
-  4 outcome unknown / server or internal error, 5 a merge gate's checks failed.
-  `exit_code_for` is the only mapping.
+  4 outcome unknown / server or internal error, 5 a merge gate's checks failed,
+  6 forbidden. Each error class carries its own (`errors.ExitCode`); `exit_code_for`
+  only reads it.
 
 Command modules use `emit()` for results and `get_state()` for the store, and rely on
 the root group, which maps every `LakeVersionError`.
@@ -24,19 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from spark_lakeversion.errors import (
-    AlreadyExists,
-    ChecksFailed,
-    ConflictError,
-    Forbidden,
-    HistoryCollected,
-    InvalidInput,
-    LakeVersionError,
-    NotFound,
-    ProtectedBranch,
-    ReadOnlyRef,
-    UnsafeOperation,
-)
+from spark_lakeversion.errors import ChecksFailed, ConflictError, ExitCode, LakeVersionError
 from spark_lakeversion.runs import RUN_ID
 
 if TYPE_CHECKING:
@@ -44,32 +33,16 @@ if TYPE_CHECKING:
     from spark_lakeversion.model import Commit, Content, DiffEntry, Key, MergeResult, Ref
 
 
-class ExitCode(enum.IntEnum):
-    OK = 0
-    INVALID = 1  # bad input, bad usage, already exists, write to a read-only ref
-    NOT_FOUND = 2
-    CONFLICT = 3
-    FAILED = 4  # commit outcome unknown, server error, internal error
-    CHECKS_FAILED = 5  # a merge gate refused the merge (gc: completed, some tables skipped)
-    FORBIDDEN = 6  # the principal lacks a grant (nothing was written)
-
-
 OUTPUT_FORMATS = ("text", "json")
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
-    """The one mapping from error type to exit code."""
-    if isinstance(error, Forbidden):
-        return ExitCode.FORBIDDEN
-    if isinstance(error, ChecksFailed):
-        return ExitCode.CHECKS_FAILED
-    if isinstance(error, (InvalidInput, AlreadyExists, ReadOnlyRef, ProtectedBranch,
-                          UnsafeOperation, click.UsageError)):
+    """An error's exit code: ours carry theirs (`errors.py`'s table); click's usage errors
+    are bad input; anything else failed."""
+    if isinstance(error, LakeVersionError):
+        return error.exit_code
+    if isinstance(error, click.UsageError):
         return ExitCode.INVALID
-    if isinstance(error, NotFound):
-        return ExitCode.NOT_FOUND
-    if isinstance(error, (ConflictError, HistoryCollected)):
-        return ExitCode.CONFLICT
     return ExitCode.FAILED
 
 

@@ -19,20 +19,32 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.model import (
+    FORMATS_ENTRY_POINT_GROUP,
+    ConflictType,
+    Content,
+    ContentType,
+    Key,
+)
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
 
 #: the entry-point group a format package declares its `TableFormat` factory in
-ENTRY_POINT_GROUP = "spark_lakeversion.formats"
+ENTRY_POINT_GROUP = FORMATS_ENTRY_POINT_GROUP
 
 
 class TableFormat(ABC):
-    """One content type's behaviour. Subclasses override what their format supports."""
+    """One content type's behaviour. Subclasses override what their format supports.
+
+    `content_type` and `conflict_types` are the format's own codes of the model's open
+    vocabularies: loading the format registers them (`FormatRegistry`), so a plugin brings
+    new types beside the built-in ones (or replaces a built-in format for its type)."""
 
     content_type: ContentType
+    #: the conflicts this format's merger reports
+    conflict_types: tuple[ConflictType, ...] = ()
 
     @abstractmethod
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
@@ -154,7 +166,7 @@ class FormatRegistry:
                     factory = ep.load()
                 except ImportError:  # the format's optional dependency is not installed
                     continue
-                fmt = factory() if callable(factory) else factory
+                fmt = _registered(factory() if callable(factory) else factory)
                 if ep.value.startswith(_BUILTIN):
                     self._formats.setdefault(fmt.content_type, fmt)
                 else:  # an installed plugin replaces our format for its content type
@@ -179,11 +191,18 @@ class FormatRegistry:
     def register(self, fmt: TableFormat) -> None:
         """Add or replace a format by hand (tests, embedding applications)."""
         self._load()
-        self._formats[fmt.content_type] = fmt
+        self._formats[_registered(fmt).content_type] = fmt
 
     def unregister(self, content_type: ContentType) -> None:
         self._load()
         self._formats.pop(content_type, None)
+
+
+def _registered(fmt: TableFormat) -> TableFormat:
+    """`fmt`, its codes registered (a plugin may spell them as plain strings)."""
+    fmt.content_type = ContentType.register(fmt.content_type)
+    fmt.conflict_types = tuple(ConflictType.register(c) for c in fmt.conflict_types)
+    return fmt
 
 
 FORMATS = FormatRegistry()

@@ -7,6 +7,7 @@ versioning, formats, server, CLI) may use them. One module per idea; import from
 """
 
 from spark_lakeversion.model.audit import MAX_AUDIT_RECORDS, AuditRecord, Outcome
+from spark_lakeversion.model.codes import Code
 from spark_lakeversion.model.commits import Commit
 from spark_lakeversion.model.contents import Content, ContentType, Delete, Operation, Put
 from spark_lakeversion.model.diff import DiffEntry, DiffKind
@@ -14,6 +15,7 @@ from spark_lakeversion.model.gates import CheckKind, CheckReport, CheckRun, Chec
 from spark_lakeversion.model.gc import GcState
 from spark_lakeversion.model.keys import KEY_SEPARATOR, Key, KeyLike
 from spark_lakeversion.model.merges import (
+    STRATEGY_NAMES,
     Conflict,
     ConflictType,
     KeyMergeDetail,
@@ -21,17 +23,21 @@ from spark_lakeversion.model.merges import (
     MergeBehavior,
     MergeResult,
 )
+from spark_lakeversion.model.plugins import FORMATS_ENTRY_POINT_GROUP
 from spark_lakeversion.model.refs import Ref, ReflogEntry, RefType, ResolvedRef
 
 __all__ = [
+    "FORMATS_ENTRY_POINT_GROUP",
     "KEY_SEPARATOR",
     "MAX_AUDIT_RECORDS",
+    "STRATEGY_NAMES",
     "AuditRecord",
     "CheckKind",
     "CheckReport",
     "CheckRun",
     "CheckSpec",
     "CheckStatus",
+    "Code",
     "Commit",
     "Conflict",
     "ConflictType",

@@ -6,19 +6,25 @@ formats (Iceberg, Delta) own the rest of the fields, which keeps the store forma
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
+from spark_lakeversion.model.codes import Code
 from spark_lakeversion.model.keys import Key
 
 
-class ContentType(str, enum.Enum):
-    NAMESPACE = "NAMESPACE"
-    ICEBERG_TABLE = "ICEBERG_TABLE"
-    DELTA_TABLE = "DELTA_TABLE"
-    ICEBERG_VIEW = "ICEBERG_VIEW"
+class ContentType(Code):
+    """What a key holds: an open registry of codes (`model.codes`). The store knows only
+    namespaces; each table format registers its own (``ICEBERG_TABLE`` and ``ICEBERG_VIEW``
+    in `formats/iceberg/codes.py`, ``DELTA_TABLE`` in `formats/delta/codes.py`)."""
+
+    #: the store's own structure (keys nest under namespaces; limits and the location index
+    #: treat them apart), so the model registers it rather than a plugin
+    NAMESPACE: ClassVar[ContentType]
+
+
+ContentType.NAMESPACE = ContentType.register("NAMESPACE")
 
 
 @dataclass(frozen=True)

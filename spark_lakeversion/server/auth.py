@@ -14,16 +14,15 @@ records on every server: it names who said they were, not who was proven to be.
 
 from __future__ import annotations
 
-import json
 from contextvars import ContextVar
-from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.auth.grants import ANONYMOUS, Principal
-from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.errors import InvalidInput, Unauthorized
 from spark_lakeversion.limits import DEFAULT_LIMITS, check_text
+from spark_lakeversion.server.boundary import error_response
 
 #: outside a request nobody is authenticated: no grants, so every check fails closed
 NOBODY = Principal("unauthenticated")
@@ -101,15 +100,10 @@ class ClientAuthor:
 
 
 async def _unauthorized(scope: Scope, send: Send) -> None:
-    """401 in the API's own error shape (Iceberg's under /iceberg)."""
-    if str(scope.get("path", "")).startswith("/iceberg"):
-        body: dict[str, Any] = {"error": {"message": _MESSAGE, "type": "NotAuthorizedException",
-                                          "code": 401}}
-    else:
-        body = {"error": {"type": "Unauthorized", "code": "UNAUTHORIZED", "message": _MESSAGE,
-                          "conflicts": []}}
-    payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": 401,
+    """401 in the API's own error shape (Iceberg's under /iceberg): `errors.Unauthorized`'s row."""
+    response = error_response(str(scope.get("path", "")), Unauthorized(_MESSAGE))
+    payload = response.body
+    await send({"type": "http.response.start", "status": response.status_code,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(payload)).encode()),
                             (b"www-authenticate", b"Bearer")]})

@@ -77,12 +77,11 @@ def error_response(path: str, exc: LakeVersionError) -> JSONResponse:
         api_error_body,
         iceberg_from_lakeversion,
         iceberg_response,
-        status_of,
     )
 
     if path.startswith("/iceberg"):
         return iceberg_response(iceberg_from_lakeversion(exc))
-    return JSONResponse(api_error_body(exc), status_code=status_of(exc))
+    return JSONResponse(api_error_body(exc), status_code=exc.http_status)
 
 
 class InputBoundary:

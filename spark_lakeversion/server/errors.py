@@ -16,29 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from spark_lakeversion.errors import (
-    AlreadyExists,
-    ChecksFailed,
-    CommitOutcomeUnknown,
     ConflictError,
-    Forbidden,
-    HistoryCollected,
     InvalidInput,
-    KeyNotFound,
     LakeVersionError,
     NotFound,
-    ProtectedBranch,
-    ReadOnlyRef,
-    ServerError,
-    TooLarge,
-    UnsafeOperation,
+    marked_message,
 )
 from spark_lakeversion.formats.iceberg.catalog.errors import (
     IcebergError,
-    already_exists,
     bad_request,
-    commit_failed,
-    no_such_namespace,
-    no_such_table,
 )
 
 log = logging.getLogger("spark_lakeversion.server")
@@ -53,25 +39,6 @@ class SafeJSONResponse(JSONResponse):
                           separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
-def status_of(exc: LakeVersionError) -> int:
-    """HTTP status of an error of our tree (the table in DEVELOPERS.md)."""
-    if isinstance(exc, TooLarge):
-        return 413
-    if isinstance(exc, InvalidInput):
-        return 400
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, (AlreadyExists, ConflictError, HistoryCollected)):
-        return 409
-    if isinstance(exc, (ReadOnlyRef, ProtectedBranch, UnsafeOperation, Forbidden)):
-        return 403
-    if isinstance(exc, ChecksFailed):
-        return 412
-    if isinstance(exc, CommitOutcomeUnknown):
-        return 503
-    if isinstance(exc, ServerError):
-        return 502
-    return 500
 
 
 def api_error_body(exc: LakeVersionError) -> dict[str, Any]:
@@ -83,25 +50,13 @@ def api_error_body(exc: LakeVersionError) -> dict[str, Any]:
 
 
 def iceberg_from_lakeversion(exc: LakeVersionError, *, table_op: bool = False) -> IcebergError:
-    """Our error as the Iceberg exception a stock client understands."""
-    if isinstance(exc, KeyNotFound):
-        return no_such_table(exc.message) if table_op else no_such_namespace(exc.message)
-    if isinstance(exc, NotFound):
-        # an unknown ref/commit in a prefix or `db@ref`: the table/namespace is not there
-        return no_such_table(exc.message) if table_op else no_such_namespace(exc.message)
-    if isinstance(exc, TooLarge):  # no Iceberg type of its own: a bad request, status 413
-        return IcebergError(413, "BadRequestException", exc.message)
-    if isinstance(exc, InvalidInput):
-        return bad_request(exc.message)
-    if isinstance(exc, AlreadyExists):
-        return already_exists(exc.message)
-    if isinstance(exc, ConflictError):
-        return commit_failed(exc.message)
-    if isinstance(exc, (ReadOnlyRef, ProtectedBranch, Forbidden)):
-        return IcebergError(403, "ForbiddenException", exc.message)
-    if isinstance(exc, CommitOutcomeUnknown):
-        return IcebergError(503, "CommitStateUnknownException", exc.message)
-    return IcebergError(500, "ServiceFailureException", exc.message)
+    """Our error as the Iceberg exception a stock client understands (its row in `errors.py`),
+    the message behind the error's code marker, which is all an Iceberg client keeps. Only
+    not-found depends on the route: a namespace operation answers ``NoSuchNamespace``."""
+    type_ = exc.iceberg_type
+    if isinstance(exc, NotFound) and not table_op:
+        type_ = "NoSuchNamespaceException"
+    return IcebergError(exc.iceberg_status, type_, marked_message(exc))
 
 
 def iceberg_response(exc: IcebergError) -> SafeJSONResponse:
@@ -124,7 +79,7 @@ async def handle_lakeversion_error(request: Request, exc: Exception) -> SafeJSON
     assert isinstance(exc, LakeVersionError)
     if is_iceberg_path(request):
         return iceberg_response(iceberg_from_lakeversion(exc))
-    return SafeJSONResponse(api_error_body(exc), status_code=status_of(exc))
+    return SafeJSONResponse(api_error_body(exc), status_code=exc.http_status)
 
 
 #: Iceberg exception names of the statuses the router itself answers (no such route, method)

@@ -1,7 +1,9 @@
 """The one place Python touches py4j: JVM errors in, typed `spark_lakeversion.errors` out.
 
 The Java shim raises `io.lakeversion.spark.LakeVersionException`, whose message starts with
-`[LAKEVERSION:<CODE>]` and which keeps the server's JSON error body. PySpark turns JVM
+`[LAKEVERSION:<CODE>]` and which keeps the server's JSON error body; the server's `/iceberg`
+error messages start with the same marker (`errors.marked_message`), so an Iceberg client
+exception is mapped by its code too, never by its wording. PySpark turns JVM
 errors into its own exceptions (or leaves a raw `Py4JJavaError`); `translate` walks the
 Java cause chain and rebuilds our error, so callers catch `RefNotFound`, not strings.
 """
@@ -9,28 +11,22 @@ Java cause chain and rebuilds our error, so callers catch `RefNotFound`, not str
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from spark_lakeversion.errors import (
-    FORBIDDEN_PREFIX,
+    CODE_MARKER,
     CommitOutcomeUnknown,
-    Forbidden,
     InvalidInput,
     LakeVersionError,
-    LocationNotAllowed,
-    ProtectedBranch,
     ReadOnlyRef,
 )
-from spark_lakeversion.locations import OUTSIDE_ROOTS, OVERLAPS
-from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from spark_lakeversion.versioning.wire import error_from_json
 
-MARKER = re.compile(r"\[LAKEVERSION:([A-Z_]+)\] ?(.*)", re.DOTALL)
 SHIM_EXCEPTION = "io.lakeversion.spark.LakeVersionException"
-#: Iceberg REST client exceptions our server answers with, by meaning
+#: Iceberg REST client exceptions by meaning, for an answer without our code marker (every
+#: error of ours on `/iceberg` carries one: `errors.marked_message`)
 ICEBERG_EXCEPTIONS: dict[str, type[LakeVersionError]] = {
     "org.apache.iceberg.exceptions.ForbiddenException": ReadOnlyRef,
     "org.apache.iceberg.exceptions.CommitStateUnknownException": CommitOutcomeUnknown,
@@ -51,7 +47,8 @@ def _java_throwable(exc: BaseException) -> Any | None:
 
 
 def _from_text(text: str) -> LakeVersionError | None:
-    match = MARKER.search(text)
+    """The error named by the code marker in `text` (never by the wording around it)."""
+    match = CODE_MARKER.search(text)
     if not match:
         return None
     # the whole (possibly multi-line) message, minus a Java stack trace glued after it
@@ -70,7 +67,7 @@ def translate(exc: BaseException) -> LakeVersionError | None:
             class_name = throwable.getClass().getName()
             if class_name == SHIM_EXCEPTION:
                 raw = str(throwable.getMessage() or "")
-                match = MARKER.search(raw)
+                match = CODE_MARKER.search(raw)
                 message = match.group(2) if match else raw
                 payload_text = throwable.payload()
                 payload = json.loads(payload_text) if payload_text else None
@@ -79,15 +76,7 @@ def translate(exc: BaseException) -> LakeVersionError | None:
                 message = str(throwable.getMessage())
                 for prefix in _ICEBERG_PREFIXES:
                     message = message.removeprefix(prefix)
-                cls = ICEBERG_EXCEPTIONS[class_name]
-                if cls is InvalidInput and (OUTSIDE_ROOTS in message or OVERLAPS in message):
-                    # Iceberg's error model has no code: the server's wording names it
-                    cls = LocationNotAllowed
-                if cls is ReadOnlyRef and message.startswith(FORBIDDEN_PREFIX):
-                    cls = Forbidden  # a grant refused it, not a read-only ref
-                if cls is ReadOnlyRef and PROTECTED_WORDING in message:
-                    cls = ProtectedBranch
-                return cls(message)
+                return _from_text(message) or ICEBERG_EXCEPTIONS[class_name](message)
             found = _from_text(str(throwable.getMessage() or ""))
             if found is not None:
                 return found

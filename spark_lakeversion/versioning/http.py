@@ -24,6 +24,7 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     ServerError,
     TooLarge,
+    Unauthorized,
 )
 from spark_lakeversion.limits import Limits, invalid_unicode_path
 from spark_lakeversion.model import (
@@ -309,5 +310,5 @@ def _error_from(response: httpx.Response) -> LakeVersionError:
             return InvalidInput(text)
         return ServerError(text)
     if response.status_code == 401:
-        return InvalidInput(f"unauthorized: {message}")  # no principal: a bad token
+        return Unauthorized(f"unauthorized: {message}")  # no principal: a bad token
     return error_from_json(code, message, error, default=ServerError)

@@ -3,7 +3,7 @@
 Parsed once, whatever the surface: Python keywords (`MergeOptions(...)` normalises them),
 JSON bodies of `/api/v1/merge` (`from_dict`, and `to_dict` for the REST client), the CLI
 and Spark SQL (which go through those two). The strategy vocabulary is `MergeBehavior`,
-spelled on the wire as `STRATEGY_NAMES`.
+spelled on the wire as `model.merges.STRATEGY_NAMES` (the one list).
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Key, KeyLike, MergeBehavior
-
-#: how strategies are spelled in JSON, the CLI and SQL
-STRATEGY_NAMES: dict[MergeBehavior, str] = {
-    MergeBehavior.NORMAL: "normal", MergeBehavior.FORCE: "source-wins",
-    MergeBehavior.DROP: "target-wins"}
 
 
 def _text(value: object, what: str) -> str | None:
@@ -73,8 +68,9 @@ class MergeOptions:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MergeOptions:
-        """From an `/api/v1/merge` body (the REST shape: `strategy` as in `STRATEGY_NAMES`,
-        `behaviors` {"db.t": "FORCE"}, `expected_target_head`, `options`)."""
+        """From an `/api/v1/merge` body (the REST shape: `strategy` and `behaviors`
+        {"db.t": "source-wins"} spelled as strategy names, any case, `FORCE`-style
+        behaviour names accepted too; `expected_target_head`, `options`)."""
         behaviors = data.get("behaviors") or {}
         if not isinstance(behaviors, Mapping) or any(not k for k in behaviors):
             raise InvalidInput("behaviors must map non-empty table keys such as db.orders "
@@ -93,8 +89,8 @@ class MergeOptions:
         """The `/api/v1/merge` body fields (without source and target)."""
         body: dict[str, Any] = {
             "dry_run": self.dry_run, "fast_forward": self.fast_forward,
-            "strategy": STRATEGY_NAMES[self.strategy],
-            "behaviors": {str(k): v.value for k, v in self.behaviors.items()},
+            "strategy": self.strategy.strategy_name,
+            "behaviors": {str(k): v.strategy_name for k, v in self.behaviors.items()},
             "message": self.message, "author": self.author,
             "properties": dict(self.properties),
             "options": {"isolation_level": self.isolation_level}

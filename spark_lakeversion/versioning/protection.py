@@ -30,8 +30,8 @@ from spark_lakeversion.errors import ProtectedBranch
 from spark_lakeversion.model import Commit
 from spark_lakeversion.store.spi import StorageReader
 
-#: how every refusal reads ("branch 'x' is protected: ..."); Iceberg's error model has no
-#: code, so a client seeing a 403 ForbiddenException tells protection apart by it
+#: how every refusal reads ("branch 'x' is protected: ..."), for people: programs read the
+#: error's code, `PROTECTED_BRANCH` (on `/iceberg` the message's code marker)
 PROTECTED_WORDING = "is protected: "
 #: commit property marking a rollback allowed on a protected branch (reflog operation of a
 #: forced reset of one)

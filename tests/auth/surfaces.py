@@ -16,9 +16,8 @@ import httpx
 import pyarrow as pa
 
 from spark_lakeversion.api import Catalog
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.errors import CODE_MARKER, ERRORS_BY_CODE, LakeVersionError
 from spark_lakeversion.model import Content, ContentType, Key, Put
-from spark_lakeversion.versioning.protection import PROTECTED_WORDING
 from tests.server.access_helpers import AuthedServer, catalog, client
 
 LAKEVERSION = Path(sys.executable).parent / "lakeversion"
@@ -102,8 +101,9 @@ def iceberg(site: Site, who: str, ref: str, call: Callable[[Any], Any]) -> tuple
     try:
         return ("ok", ""), call(catalog(site.authed, who, ref).load_table("db.t"))
     except ForbiddenError as exc:
-        kind = "ProtectedBranch" if PROTECTED_WORDING in str(exc) else "Forbidden"
-        return (kind, str(exc)), None
+        marker = CODE_MARKER.search(str(exc))  # our code, never the wording, names the type
+        assert marker is not None, exc
+        return (ERRORS_BY_CODE[marker.group(1)].__name__, str(exc)), None
     except BadRequestError as exc:  # /v1/config?warehouse= names no ref
         assert "must name a ref" in str(exc), exc
         return ("RefNotFound", str(exc)), None

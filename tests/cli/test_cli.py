@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import spark_lakeversion as lv
 from spark_lakeversion.cli.main import LakeVersionGroup, cli
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.model import Content, ContentType, Key, Put
 from tests.cli.helpers import run, run_json
 from tests.helpers import make_store_url
@@ -28,7 +29,7 @@ LAKEVERSION = Path(sys.executable).parent / "lakeversion"
 
 
 def table(table_id: str, version: int) -> Content:
-    return Content(ContentType.DELTA_TABLE, table_id,
+    return Content(DELTA_TABLE, table_id,
                    {"location": f"file:///lake/{table_id}", "version": version})
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import spark_lakeversion as lv
-from spark_lakeversion.model import Content, ContentType
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.model import Content
 from tests.cli import helpers
 from tests.cli.helpers import run
 from tests.helpers import make_store_url
@@ -27,7 +28,7 @@ def fails(ctx: Any) -> tuple[bool, str]:
 
 
 def table(version: int) -> Content:
-    return Content(ContentType.DELTA_TABLE, "orders",
+    return Content(DELTA_TABLE, "orders",
                    {"location": "file:///lake/orders", "version": version})
 
 

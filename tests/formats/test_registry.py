@@ -19,11 +19,13 @@ from spark_lakeversion.formats.base import (
     StateFiles,
     TableFormat,
 )
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.format import DeltaFormat
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.formats.iceberg.format import IcebergFormat
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.locations import AllowedRoots, normalize_path
-from spark_lakeversion.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import ConflictType, Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning import open_store
 
@@ -41,7 +43,7 @@ class ListedFiles(StateFiles):
 class StrictDelta(TableFormat):
     """A third party's Delta format: locations under the roots only, files it can list."""
 
-    content_type = ContentType.DELTA_TABLE
+    content_type = DELTA_TABLE
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:
@@ -64,8 +66,8 @@ def test_a_format_declared_by_an_entry_point_is_found(tmp_path: Path,
         f"[{ENTRY_POINT_GROUP}]\nstrict = tests.formats.test_registry:StrictDelta\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = FormatRegistry()
-    assert type(registry.require(ContentType.DELTA_TABLE)) is StrictDelta  # replaces ours
-    assert type(registry.require(ContentType.ICEBERG_TABLE)) is IcebergFormat
+    assert type(registry.require(DELTA_TABLE)) is StrictDelta  # replaces ours
+    assert type(registry.require(ICEBERG_TABLE)) is IcebergFormat
 
 
 def test_without_the_plugin_our_own_formats_are_found() -> None:
@@ -114,7 +116,7 @@ def test_gc_asks_the_registered_format_which_files_a_state_reaches(tmp_path: Pat
         old = time.time() - 3 * 86400
         os.utime(path, (old, old))
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    store.commit("main", [Put(Key.of("t"), Content(ContentType.DELTA_TABLE, "d", {
+    store.commit("main", [Put(Key.of("t"), Content(DELTA_TABLE, "d", {
         "location": table.as_uri(), "files": [kept.as_uri()]}))], message="m")
     roots = [warehouse.as_uri()]
 
@@ -130,3 +132,69 @@ def test_gc_asks_the_registered_format_which_files_a_state_reaches(tmp_path: Pat
     assert [f.path for f in theirs.garbage] == [dropped.as_uri()]
     assert theirs.locations == [table.as_uri()] and theirs.protected_locations == []
     store.close()
+
+
+class ListedTable(TableFormat):
+    """A third party's own type, beside the built-in ones: codes spelled as plain strings,
+    as a plugin that knows nothing of our registry writes them."""
+
+    content_type = "LISTED_TABLE"  # type: ignore[assignment]
+    conflict_types = ("LISTED_FILES_DIFFER",)  # type: ignore[assignment]
+
+    def validate(self, key: Key, content: Content, roots: AllowedRoots,
+                 io_properties: Mapping[str, str]) -> Content:
+        roots.check(content.fields.get("location"), f"listed table {key} location")
+        return content
+
+    def state_files(self, reachable: set[str], roots: AllowedRoots | None,
+                    io_properties: object) -> StateFiles:
+        return ListedFiles(reachable)
+
+
+def test_a_plugin_adds_a_content_type_beside_the_built_in_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "listed-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: listed\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nlisted = tests.formats.test_registry:ListedTable\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = FormatRegistry()
+    assert {type(f) for f in registry.all()} >= {ListedTable, IcebergFormat, DeltaFormat}
+    listed = ContentType("LISTED_TABLE")  # loading the format registered its codes
+    assert type(registry.require(listed)) is ListedTable
+    assert type(registry.require(DELTA_TABLE)) is DeltaFormat  # nothing was replaced
+    assert type(registry.require(ICEBERG_TABLE)) is IcebergFormat
+    assert ConflictType("LISTED_FILES_DIFFER").value == "LISTED_FILES_DIFFER"
+    assert listed is ContentType("LISTED_TABLE") and listed == "LISTED_TABLE"
+
+
+def test_a_plugin_type_commits_and_reads_back_and_unknown_types_stay_refused(
+        tmp_path: Path) -> None:
+    FORMATS.register(ListedTable())
+    warehouse = tmp_path / "warehouse"
+    inside = (warehouse / "listed" / "t").as_uri()
+    try:
+        with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                                   warehouse=str(warehouse)) as server, \
+                httpx.Client(base_url=server.api_url, timeout=60) as api:
+            def put(content: dict[str, object]) -> httpx.Response:
+                return api.post("/commits", json={
+                    "branch": "main", "message": "m",
+                    "operations": [{"op": "put", "key": ["t"], "content": content}]})
+
+            assert put({"type": "LISTED_TABLE", "id": "l", "location": inside}
+                       ).status_code == 201
+            head = api.get("/refs/get", params={"name": "main"}).json()["head"]
+            entries = api.get("/contents", params={"ref": "main"}).json()["entries"]
+            assert [e["content"] for e in entries] == [
+                {"type": "LISTED_TABLE", "id": "l", "location": inside}]
+            refused = put({"type": "NOPE_TABLE", "id": "n", "location": inside})
+            assert refused.status_code == 400
+            assert refused.json()["error"]["code"] == "INVALID_INPUT"
+            assert "'NOPE_TABLE' is not a valid ContentType" in refused.json()["error"][
+                "message"]
+            assert api.get("/refs/get", params={"name": "main"}).json()["head"] == head
+            assert api.get("/contents", params={"ref": "main"}).json()["entries"] == entries
+    finally:
+        FORMATS.unregister(ContentType("LISTED_TABLE"))

@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from spark_lakeversion.cli.gc import EXIT_SKIPPED_TABLES
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.gc import collect_garbage
-from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.versioning import open_store
 from tests.gc.helpers import StoreLake
@@ -42,7 +43,7 @@ def plant(path: Path, data: bytes = b"precious") -> Path:
 
 def raw_table(store: Any, key: str, table_id: str, metadata_location: str) -> Content:
     """A table state committed straight into the store, as an old store may hold it."""
-    content = Content(ContentType.ICEBERG_TABLE, id=table_id,
+    content = Content(ICEBERG_TABLE, id=table_id,
                       fields={"metadata_location": metadata_location, "snapshot_id": None})
     store.commit("main", [Put(Key.of(key), content)], message=f"raw {key}")
     return content

@@ -10,7 +10,8 @@ import pytest
 
 from spark_lakeversion.checks import sql
 from spark_lakeversion.errors import ChecksFailed
-from spark_lakeversion.model import CheckKind, CheckSpec, ContentType
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+from spark_lakeversion.model import CheckKind, CheckSpec
 from tests.lake import ID_ARROW
 from tests.s3.helpers import S3Lake
 
@@ -46,7 +47,7 @@ def test_duckdb_on_s3_reads_only_the_tables_of_the_three_states(s3_lake: S3Lake)
     other.append(rows(9))
     secret = s3_lake.s3.put(s3_lake.bucket, "elsewhere/secret.txt", b"SECRET")
     tables = {k: c for k, c in s3_lake.server.store.list_keys("main")
-              if c.type is ContentType.ICEBERG_TABLE and str(k) == "db.t"}
+              if c.type is ICEBERG_TABLE and str(k) == "db.t"}
     con = sql.connect()
     try:
         sql.confine(con, {"preview": tables, "target": tables, "source": tables},

@@ -12,6 +12,7 @@ import pytest
 from chispa import assert_df_equality
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.model import STRATEGY_NAMES, MergeBehavior
 from spark_lakeversion.spark import jvm
 
 pytestmark = pytest.mark.spark
@@ -115,6 +116,20 @@ def test_branch_statements_become_calls(spark: Any, sql: str, call: str) -> None
 ])
 def test_other_statements_are_not_ours(spark: Any, sql: str) -> None:
     assert jvm.branch_sql_to_call(spark, sql) is None
+
+
+def test_the_shim_spells_the_one_list_of_strategies(spark: Any) -> None:
+    """The Java shim's copy of the strategy names is the server's, and each SQL spelling
+    becomes the name the server parses back into its behaviour."""
+    shim = list(spark.sparkContext._jvm.io.lakeversion.spark.BranchSql.STRATEGIES)
+    assert shim == list(STRATEGY_NAMES.values())
+    for behavior, name in STRATEGY_NAMES.items():
+        sql_name = name.replace("-", "_").upper()
+        call = jvm.branch_sql_to_call(spark, f"MERGE BRANCH dev INTO main USING STRATEGY "
+                                             f"{sql_name}")
+        assert call == ("CALL `lv`.lakeversion.merge(source => 'dev', target => "
+                        f"'main', strategy => '{name}')")
+        assert MergeBehavior.parse(sql_name) is MergeBehavior.parse(name) is behavior
 
 
 @pytest.mark.parametrize(("sql", "fragment"), [

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from spark_lakeversion.errors import ConflictError, InvalidKey
-from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning import commits as commits_module
@@ -24,7 +25,7 @@ def db(store: VersionStore) -> VersionStore:
 
 
 def delta(table_id: str, location: str) -> Content:
-    return Content(ContentType.DELTA_TABLE, table_id, {"location": location, "version": 1})
+    return Content(DELTA_TABLE, table_id, {"location": location, "version": 1})
 
 
 def test_owner_finds_equal_containing_and_contained_locations(db: VersionStore) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from spark_lakeversion.formats.base import TableFormat
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.locations import AllowedRoots, parse_location
 from spark_lakeversion.model import Content, ContentType, Key
 
@@ -13,7 +14,7 @@ class PlainTables(TableFormat):
     """Stands in for the Delta format in this suite: table states with no files behind
     them, a location that must parse, no content merger (the table-level rule applies)."""
 
-    content_type = ContentType.DELTA_TABLE
+    content_type = DELTA_TABLE
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:
@@ -24,7 +25,7 @@ class PlainTables(TableFormat):
 
 def table(table_id: str, version: str) -> Content:
     """A table state for table-level semantics (`PlainTables`: no content merger)."""
-    return Content(ContentType.DELTA_TABLE, table_id,
+    return Content(DELTA_TABLE, table_id,
                    {"location": f"file:///wh/{table_id}", "version": version})
 
 

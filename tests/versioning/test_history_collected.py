@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import HistoryCollected
-from spark_lakeversion.model import Content, ContentType, Key, Put, RefType
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.model import Content, Key, Put, RefType
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.http import RestVersionStore
@@ -25,7 +26,7 @@ from spark_lakeversion.versioning.http import RestVersionStore
 def table(n: int) -> Content:
     """A Delta table: `/api/v1/commits` checks only that its location parses (an Iceberg
     content must name a readable metadata file under the server's roots)."""
-    return Content(ContentType.DELTA_TABLE, id=f"t{n}", fields={"location": f"file:///nowhere/t{n}"})
+    return Content(DELTA_TABLE, id=f"t{n}", fields={"location": f"file:///nowhere/t{n}"})
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import Key, MergeBehavior
+from spark_lakeversion.model import STRATEGY_NAMES, Key, MergeBehavior
 from spark_lakeversion.versioning import MergeOptions
 
 
@@ -21,10 +21,26 @@ def test_keywords_and_json_give_the_same_value() -> None:
         author="alice", properties={"job": "etl"}, expected_head="0123abcd")
     assert from_keywords.to_dict() == {
         "dry_run": True, "fast_forward": False, "strategy": "source-wins",
-        "behaviors": {"db.t": "DROP"}, "message": "m", "author": "alice",
+        "behaviors": {"db.t": "target-wins"}, "message": "m", "author": "alice",
         "properties": {"job": "etl"}, "options": {"isolation_level": "snapshot"},
         "expected_target_head": "0123abcd"}
     assert MergeOptions.from_dict(from_keywords.to_dict()) == from_keywords
+
+
+@pytest.mark.parametrize(("spellings", "behavior"), [
+    (("normal", "NORMAL", "Normal"), MergeBehavior.NORMAL),
+    (("source-wins", "source_wins", "SOURCE_WINS", "FORCE", "force"), MergeBehavior.FORCE),
+    (("target-wins", "Target_Wins", "DROP", "drop"), MergeBehavior.DROP),
+])
+def test_strategies_and_behaviors_accept_both_spellings_in_any_case(
+        spellings: tuple[str, ...], behavior: MergeBehavior) -> None:
+    """A body may say `source-wins` (documented) or `FORCE` (older clients), in any case,
+    for the default strategy and per table alike; the client sends strategy names only."""
+    for spelling in spellings:
+        options = MergeOptions.from_dict({"strategy": spelling, "behaviors": {"db.t": spelling}})
+        assert (options.strategy, options.behaviors) == (behavior, {Key.of("db.t"): behavior})
+        assert options.to_dict()["behaviors"] == {"db.t": STRATEGY_NAMES[behavior]}
+        assert options.to_dict()["strategy"] == STRATEGY_NAMES[behavior]
 
 
 def test_defaults() -> None:

@@ -21,10 +21,11 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
     RefNotFound,
 )
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.model import (
     ConflictType,
     Content,
-    ContentType,
     Delete,
     DiffKind,
     Key,
@@ -423,7 +424,7 @@ def test_many_keys_bulk_commit_and_prefix_listing(store: VersionStore) -> None:
 
 
 def test_content_roundtrip_keeps_fields(store: VersionStore) -> None:
-    value = Content(ContentType.DELTA_TABLE, "delta-id", {"location": "file:///x", "version": 3})
+    value = Content(DELTA_TABLE, "delta-id", {"location": "file:///x", "version": 3})
     store.commit("main", [Put(Key.of("d"), value)], message="delta")
     assert store.get_content("main", "d") == value
 
@@ -438,7 +439,7 @@ def test_time_travel_to_a_commits_own_timestamp_finds_that_commit(store: Version
 
 def test_unreadable_iceberg_metadata_is_a_conflict_not_a_crash(store: VersionStore) -> None:
     def iceberg(version: str) -> Content:
-        return Content(ContentType.ICEBERG_TABLE, "t-id",
+        return Content(ICEBERG_TABLE, "t-id",
                        {"metadata_location": f"file:///nowhere/t/metadata/{version}.json"})
 
     # metadata files that vanished after their commits: `/api/v1/commits` refuses to

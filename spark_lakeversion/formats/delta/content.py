@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.model import Content, Key
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class DeltaState:
 
     @classmethod
     def of(cls, content: Content, key: Key | str = "table") -> DeltaState:
-        if content.type is not ContentType.DELTA_TABLE:
+        if content.type is not DELTA_TABLE:
             raise InvalidInput(f"{key} is not a Delta table")
         fields = content.fields
         location, version = fields.get("location"), fields.get("version")
@@ -42,7 +43,7 @@ class DeltaState:
                                      "root": self.root}
         if self.writer is not None:
             fields["writer"] = self.writer
-        return Content(ContentType.DELTA_TABLE, self.table_id, fields)
+        return Content(DELTA_TABLE, self.table_id, fields)
 
     def at(self, version: int) -> DeltaState:
         return DeltaState(self.table_id, self.location, version, self.root, self.writer)

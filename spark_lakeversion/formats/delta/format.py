@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
+from spark_lakeversion.formats.delta.codes import DELTA_CONFLICTS, DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
-from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.model import Content, Key
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class DeltaFormat(TableFormat):
-    content_type = ContentType.DELTA_TABLE
+    content_type = DELTA_TABLE
+    conflict_types = DELTA_CONFLICTS
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:
@@ -58,7 +60,7 @@ class DeltaFormat(TableFormat):
 
         state = DeltaState.of(content)
         old = DeltaState.of(base) if base is not None and \
-            base.type is ContentType.DELTA_TABLE and base.id == content.id else None
+            base.type is DELTA_TABLE and base.id == content.id else None
         if old is not None and (old.location, old.version) == (state.location, state.version):
             return
         first = old.version + 1 if old is not None and old.location == state.location else 0

@@ -30,12 +30,13 @@ from spark_lakeversion.errors import (
 from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.delta.lib import deltalake
 from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.locations import AllowedRoots
-from spark_lakeversion.model import Commit, Content, ContentType, Key, KeyLike, Put
+from spark_lakeversion.model import Commit, Content, Key, KeyLike, Put
 from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import expression_of
 from spark_lakeversion.versioning.suggest import key_not_found
@@ -82,7 +83,7 @@ class DeltaHandle:
         if found is None:
             raise key_not_found(self._store, self.expression, self.key,
                                 f"{self.key} does not exist at {self.expression}")
-        if found.type is not ContentType.DELTA_TABLE:
+        if found.type is not DELTA_TABLE:
             raise InvalidInput(f"{self.key} is not a Delta table at {self.expression}")
         return found
 

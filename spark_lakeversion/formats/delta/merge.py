@@ -34,9 +34,17 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput, ReferenceConflict
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.branching import writable
+from spark_lakeversion.formats.delta.codes import (
+    DELTA_CONCURRENT_APPEND,
+    DELTA_CONCURRENT_DELETE_DELETE,
+    DELTA_CONCURRENT_DELETE_READ,
+    DELTA_METADATA_CHANGED,
+    DELTA_PROTOCOL_CHANGED,
+    DELTA_TABLE,
+)
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
-from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, Key
 
 SERIALIZABLE = "Serializable"
 WRITE_SERIALIZABLE = "WriteSerializable"
@@ -128,7 +136,7 @@ class DeltaMergePlan(ContentMergePlan):
 
 
 class DeltaContentMerger(ContentMerger):
-    content_type = ContentType.DELTA_TABLE
+    content_type = DELTA_TABLE
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         level = options.get("isolation_level")
@@ -188,21 +196,21 @@ class DeltaContentMerger(ContentMerger):
     @staticmethod
     def check(key: Key, src: SideChange, tgt: SideChange, isolation: str) -> Conflict | None:
         if tgt.protocol_changed and src.state.protocol != tgt.state.protocol:
-            return Conflict(ConflictType.DELTA_PROTOCOL_CHANGED, key,
+            return Conflict(DELTA_PROTOCOL_CHANGED, key,
                             f"{key}: the target changed the Delta protocol since the source "
                             "branched")
         if tgt.metadata_changed and _metadata_view(src.state.metadata) != _metadata_view(
                 tgt.state.metadata):
-            return Conflict(ConflictType.DELTA_METADATA_CHANGED, key,
+            return Conflict(DELTA_METADATA_CHANGED, key,
                             f"{key}: the target changed the table's schema, partitioning or "
                             "configuration since the source branched")
         if src.metadata_changed and (tgt.added or tgt.removed):
-            return Conflict(ConflictType.DELTA_METADATA_CHANGED, key,
+            return Conflict(DELTA_METADATA_CHANGED, key,
                             f"{key}: the source changed the table's schema, partitioning or "
                             "configuration while the target changed its data")
         both = sorted(set(src.removed) & set(tgt.removed))
         if both:
-            return Conflict(ConflictType.DELTA_CONCURRENT_DELETE_DELETE, key,
+            return Conflict(DELTA_CONCURRENT_DELETE_DELETE, key,
                             f"{key}: both sides removed the same {len(both)} file(s)",
                             {"files": both[:20]})
         read = set() if src.blind else src.partitions()
@@ -210,13 +218,13 @@ class DeltaContentMerger(ContentMerger):
         read_files = [k for k, f in tgt.removed.items()
                       if not src.blind and (whole or _partition(f) in read)]
         if read_files:
-            return Conflict(ConflictType.DELTA_CONCURRENT_DELETE_READ, key,
+            return Conflict(DELTA_CONCURRENT_DELETE_READ, key,
                             f"{key}: the target removed {len(read_files)} file(s) the "
                             "source read", {"files": sorted(read_files)[:20]})
         if not src.blind and (isolation == SERIALIZABLE or not tgt.blind):
             appended = [k for k, f in tgt.added.items() if whole or _partition(f) in read]
             if appended:
-                return Conflict(ConflictType.DELTA_CONCURRENT_APPEND, key,
+                return Conflict(DELTA_CONCURRENT_APPEND, key,
                                 f"{key}: the target added {len(appended)} file(s) in "
                                 f"partitions the source read ({isolation})",
                                 {"files": sorted(appended)[:20]})

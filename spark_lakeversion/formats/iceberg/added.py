@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from spark_lakeversion.model import Content, ContentType
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
+from spark_lakeversion.model import Content
 
 _ADDED = 1  # ManifestEntryStatus.ADDED
 
@@ -45,7 +46,7 @@ def content_files(base: Content | None, content: Content,
     location = content.fields.get("metadata_location")
     if not isinstance(location, str):
         return
-    same = base is not None and base.type is ContentType.ICEBERG_TABLE and base.id == content.id
+    same = base is not None and base.type is ICEBERG_TABLE and base.id == content.id
     base_location = base.fields.get("metadata_location") if same and base else None
     if base_location == location:
         return

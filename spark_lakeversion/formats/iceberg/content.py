@@ -20,6 +20,7 @@ from pyiceberg.table.metadata import TableMetadata
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.model import Content, ContentType
 
 _METADATA_FILE = re.compile(r"^(\d+)-[0-9a-fA-F-]+\.metadata\.json$")
@@ -31,7 +32,7 @@ def iceberg_content(metadata: TableMetadata, metadata_location: str) -> Content:
     `location` (the table's directory) is a generic content field the store indexes to keep
     two tables from sharing files (`VersionStore.location_owner`)."""
     return Content(
-        ContentType.ICEBERG_TABLE,
+        ICEBERG_TABLE,
         id=str(metadata.table_uuid),
         fields={
             "metadata_location": metadata_location,
@@ -57,7 +58,7 @@ def namespace_properties(content: Content) -> dict[str, str]:
 
 
 def metadata_location_of(content: Content) -> str:
-    if content.type is not ContentType.ICEBERG_TABLE:
+    if content.type is not ICEBERG_TABLE:
         raise InvalidInput(f"content {content.id} is a {content.type.value}, not an Iceberg table")
     location = content.fields.get("metadata_location")
     if not isinstance(location, str) or not location:

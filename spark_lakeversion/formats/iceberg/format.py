@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.base import StateFiles, TableFormat
-from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_CONFLICTS, ICEBERG_TABLE
+from spark_lakeversion.model import Content, Key
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.merger import ContentMerger
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class IcebergFormat(TableFormat):
-    content_type = ContentType.ICEBERG_TABLE
+    content_type = ICEBERG_TABLE
+    conflict_types = ICEBERG_CONFLICTS
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.base import StateFiles, TableFormat
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.locations import AllowedRoots, Location, normalize_path, parse_location
-from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, Key
 
 if TYPE_CHECKING:
     from pyiceberg.view.metadata import ViewMetadata, ViewVersion
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 def view_content(metadata: ViewMetadata, metadata_location: str) -> Content:
     """The store value of a view whose current metadata file is `metadata_location`; the
     id is the view UUID (it survives replaces and renames, not a drop and re-create)."""
-    return Content(ContentType.ICEBERG_VIEW, id=str(metadata.view_uuid), fields={
+    return Content(ICEBERG_VIEW, id=str(metadata.view_uuid), fields={
         "metadata_location": metadata_location,
         "version_id": metadata.current_version_id,
         "location": metadata.location,
@@ -42,7 +43,7 @@ def view_content(metadata: ViewMetadata, metadata_location: str) -> Content:
 
 
 def view_metadata_location(content: Content) -> str:
-    if content.type is not ContentType.ICEBERG_VIEW:
+    if content.type is not ICEBERG_VIEW:
         raise InvalidInput(f"content {content.id} is a {content.type.value}, not an Iceberg "
                            "view")
     location = content.fields.get("metadata_location")
@@ -144,7 +145,7 @@ def same_definition(a: ViewMetadata, b: ViewMetadata) -> bool:
 
 # ---- the plugin ----------------------------------------------------------------------------
 class IcebergViewFormat(TableFormat):
-    content_type = ContentType.ICEBERG_VIEW
+    content_type = ICEBERG_VIEW
 
     def validate(self, key: Key, content: Content, roots: AllowedRoots,
                  io_properties: Mapping[str, str]) -> Content:
@@ -188,7 +189,7 @@ class ViewMerger(ContentMerger):
     """A view changed on both sides: equal definitions merge (the target's file is kept),
     different ones conflict. Nothing is ever written."""
 
-    content_type = ContentType.ICEBERG_VIEW
+    content_type = ICEBERG_VIEW
 
     def plan(self, key: Key, base: Content, target: Content, source: Content,
              context: MergeContext) -> ContentMergePlan:
@@ -201,7 +202,7 @@ class ViewMerger(ContentMerger):
                 f"view {key} was changed on both sides to different versions (target "
                 f"{context.target}: version {ours.current_version_id} {_shown(ours)}, source "
                 f"{context.source}: version {theirs.current_version_id} {_shown(theirs)}); "
-                f"pick one with behaviors {{'{key}': 'FORCE'}} (source) or 'DROP' (target)",
+                f"pick one with behaviors {{'{key}': 'source-wins'}} or 'target-wins'",
                 {"target_version": ours.current_version_id,
                  "source_version": theirs.current_version_id}))
         return _ViewPlan(key, target, conflicts)

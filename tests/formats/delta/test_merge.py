@@ -10,6 +10,13 @@ import pytest
 
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.formats.delta.codes import (
+    DELTA_CONCURRENT_APPEND,
+    DELTA_CONCURRENT_DELETE_DELETE,
+    DELTA_CONCURRENT_DELETE_READ,
+    DELTA_METADATA_CHANGED,
+    DELTA_PROTOCOL_CHANGED,
+)
 from spark_lakeversion.model import ConflictType, MergeAction
 from tests.formats.delta.helpers import ID_P_V_ARROW, data, data_files, independent_rows, rows
 
@@ -87,7 +94,7 @@ def test_concurrent_append_under_serializable(events: Catalog) -> None:
     dev, main = sides(events)
     dev.delete("id = 1")  # reads partition a
     main.append(data((9, "a", 90)))  # a blind append into it
-    refused(events, ConflictType.DELTA_CONCURRENT_APPEND,
+    refused(events, DELTA_CONCURRENT_APPEND,
             options={"isolation_level": "serializable"})
     # WriteSerializable, the table's default: a blind append does not conflict
     merged(events, [(2, "a", 20), (3, "b", 30), (4, "a", 40), (9, "a", 90)])
@@ -98,7 +105,7 @@ def test_concurrent_append_from_a_non_blind_write_under_write_serializable(
     dev, main = sides(events)
     dev.update({"v": "0"}, "p = 'a'")
     main.merge(data((9, "a", 90)), on="id")  # a MERGE reads: its add is not blind
-    refused(events, ConflictType.DELTA_CONCURRENT_APPEND)
+    refused(events, DELTA_CONCURRENT_APPEND)
 
 
 def test_isolation_level_table_property(catalog: Catalog) -> None:
@@ -110,7 +117,7 @@ def test_isolation_level_table_property(catalog: Catalog) -> None:
     catalog.branch("dev").delta("t").delete("id = 1")
     main.append(data((3, "a", 3)))
     dry = catalog.store.merge("dev", "main", dry_run=True)
-    assert [c.type for c in dry.conflicts] == [ConflictType.DELTA_CONCURRENT_APPEND]
+    assert [c.type for c in dry.conflicts] == [DELTA_CONCURRENT_APPEND]
     assert dry.details[0].statistics["isolation_level"] == "Serializable"
     ok = catalog.store.merge("dev", "main", dry_run=True,
                              options={"isolation_level": "snapshot"})
@@ -122,14 +129,14 @@ def test_concurrent_delete_read(events: Catalog) -> None:
     dev, main = sides(events)
     dev.delete("id = 1")  # rewrites the file of ids 1, 2; reads partition a
     main.delete("id = 4")  # removes the other file of partition a, adds nothing
-    refused(events, ConflictType.DELTA_CONCURRENT_DELETE_READ)
+    refused(events, DELTA_CONCURRENT_DELETE_READ)
 
 
 def test_concurrent_delete_delete(events: Catalog) -> None:
     dev, main = sides(events)
     dev.delete("id = 1")
     main.delete("id = 2")
-    refused(events, ConflictType.DELTA_CONCURRENT_DELETE_DELETE)
+    refused(events, DELTA_CONCURRENT_DELETE_DELETE)
 
 
 def test_metadata_changed(events: Catalog) -> None:
@@ -145,7 +152,7 @@ def test_metadata_changed(events: Catalog) -> None:
 
     events.branch("main").commit(
         [Put(main.key, state.at(state.version + 1).content())], message="schema change")
-    refused(events, ConflictType.DELTA_METADATA_CHANGED)
+    refused(events, DELTA_METADATA_CHANGED)
 
 
 def test_protocol_changed(events: Catalog) -> None:
@@ -160,7 +167,7 @@ def test_protocol_changed(events: Catalog) -> None:
                                  allow_protocol_versions_increase=True)
     events.branch("main").commit(
         [Put(main.key, state.at(state.version + 1).content())], message="protocol")
-    refused(events, ConflictType.DELTA_PROTOCOL_CHANGED)
+    refused(events, DELTA_PROTOCOL_CHANGED)
 
 
 def test_a_bad_isolation_level_is_refused_before_anything_runs(events: Catalog) -> None:

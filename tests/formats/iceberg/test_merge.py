@@ -16,6 +16,15 @@ from pyiceberg.table import StaticTable, Table
 from pyiceberg.types import LongType, StringType
 
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.iceberg.codes import (
+    CONCURRENT_APPEND_IN_READ_PARTITION,
+    CONCURRENT_DELETE,
+    CONCURRENT_REWRITE,
+    EQUALITY_DELETE_CONFLICT,
+    PROPERTY_CONFLICT,
+    SCHEMA_CONFLICT,
+    SPEC_CONFLICT,
+)
 from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
 from spark_lakeversion.model import (
     ConflictType,
@@ -292,7 +301,7 @@ def test_dry_run_reports_a_conflict_with_statistics(env: Env) -> None:
     result = env.merge(dry_run=True)
     [detail] = result.details
     assert detail.action is MergeAction.CONFLICT
-    assert detail.conflict is not None and detail.conflict.type is ConflictType.PROPERTY_CONFLICT
+    assert detail.conflict is not None and detail.conflict.type is PROPERTY_CONFLICT
     assert detail.statistics["properties_changed"] == ["owner"]
 
 
@@ -374,7 +383,7 @@ def test_rule2_schema_changed_on_both_sides(env: Env) -> None:
     with env.main.update_schema() as update:
         update.add_column("b", LongType())
     env.commit_main(env.lake.catalog.load_table(env.main.name()))
-    error = assert_conflict(env, ConflictType.SCHEMA_CONFLICT)
+    error = assert_conflict(env, SCHEMA_CONFLICT)
     assert error.conflicts[0].details["fields"] == ["a", "b"]
 
 
@@ -384,7 +393,7 @@ def test_rule3_target_changed_partition_spec(env: Env) -> None:
     env.commit_main(env.lake.catalog.load_table(env.main.name()))
     env.dev.append(env.lake.rows(0, 1, "s"))
     env.commit_dev()
-    assert_conflict(env, ConflictType.SPEC_CONFLICT)
+    assert_conflict(env, SPEC_CONFLICT)
 
 
 def test_rule4_same_file_rewritten_on_both_sides(env: Env) -> None:
@@ -395,7 +404,7 @@ def test_rule4_same_file_rewritten_on_both_sides(env: Env) -> None:
     env.commit_main()
     env.dev.delete(f"id = {in_p1[1]}")
     env.commit_dev()
-    error = assert_conflict(env, ConflictType.CONCURRENT_REWRITE)
+    error = assert_conflict(env, CONCURRENT_REWRITE)
     assert error.conflicts[0].details["files"] == [f1]
 
 
@@ -404,7 +413,7 @@ def test_rule5_source_position_deletes_point_at_a_file_the_target_removed(env: E
     env.commit_dev(add_delete_file(env.dev, 1, positions={f1: [1]}))
     env.main.delete("p = 1")  # the whole file goes: no rewrite
     env.commit_main()
-    error = assert_conflict(env, ConflictType.CONCURRENT_DELETE)
+    error = assert_conflict(env, CONCURRENT_DELETE)
     assert error.conflicts[0].details["files"] == [f1]
 
 
@@ -413,7 +422,7 @@ def test_rule6_source_deletes_where_target_appended_under_serializable(env: Env)
     env.commit_main()
     env.dev.delete(f"id = {env.base_ids[0]}")  # p=0 rewritten, predicate not recorded
     env.commit_dev()
-    error = assert_conflict(env, ConflictType.CONCURRENT_APPEND_IN_READ_PARTITION)
+    error = assert_conflict(env, CONCURRENT_APPEND_IN_READ_PARTITION)
     assert len(error.conflicts[0].details["files"]) == 1
     # the same merge under snapshot isolation (per-merge override) replays
     replayed(env.merge(options={"isolation_level": "snapshot"}))
@@ -425,7 +434,7 @@ def test_rule7_source_equality_deletes_with_target_appends(env: Env) -> None:
     env.commit_main()
     env.commit_dev(add_delete_file(env.dev, 0, equality_ids=[1],
                                    properties={"ids": str(env.base_ids[0])}))
-    assert_conflict(env, ConflictType.EQUALITY_DELETE_CONFLICT,
+    assert_conflict(env, EQUALITY_DELETE_CONFLICT,
                     options={"isolation_level": "snapshot"})
 
 
@@ -438,7 +447,7 @@ def test_rule8_property_changed_on_both_sides(env: Env) -> None:
     env.dev = env.lake.catalog.load_table(env.dev.name())
     env.dev.append(env.lake.rows(1, 1, "s"))
     env.commit_dev()
-    error = assert_conflict(env, ConflictType.PROPERTY_CONFLICT)
+    error = assert_conflict(env, PROPERTY_CONFLICT)
     assert error.conflicts[0].details["fields"] == ["owner"]
 
 

@@ -6,18 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from spark_lakeversion.formats.base import FORMATS
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
 from spark_lakeversion.formats.iceberg.view import IcebergViewFormat, ViewStateFiles
 from spark_lakeversion.locations import AllowedRoots, normalize_path
-from spark_lakeversion.model import Content, ContentType
+from spark_lakeversion.model import Content
 
 
 def view(location: str, metadata: str) -> Content:
-    return Content(ContentType.ICEBERG_VIEW, "00000000-0000-0000-0000-0000000000aa",
+    return Content(ICEBERG_VIEW, "00000000-0000-0000-0000-0000000000aa",
                    {"metadata_location": metadata, "version_id": 1, "location": location})
 
 
 def test_the_view_format_is_registered_by_its_entry_point() -> None:
-    assert isinstance(FORMATS.get(ContentType.ICEBERG_VIEW), IcebergViewFormat)
+    assert isinstance(FORMATS.get(ICEBERG_VIEW), IcebergViewFormat)
 
 
 def test_a_view_state_reaches_its_metadata_file_and_owns_its_location(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
     CreateViewBody,
     RegisterViewBody,
 )
-from spark_lakeversion.model import ContentType
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE, ICEBERG_VIEW
 from spark_lakeversion.server import api_v1
 from spark_lakeversion.server.embedded import EmbeddedServer
 from tests.lake import ID_REST_JSON
@@ -165,7 +165,7 @@ def seeded(server: EmbeddedServer) -> Iterator[EmbeddedServer]:
 def unreadable_tables(server: EmbeddedServer, client: httpx.Client) -> list[str]:
     """Every Iceberg table and view of every branch that does not load over REST."""
     bad = []
-    kinds = {ContentType.ICEBERG_TABLE: "tables", ContentType.ICEBERG_VIEW: "views"}
+    kinds = {ICEBERG_TABLE: "tables", ICEBERG_VIEW: "views"}
     for ref in server.store.list_refs():
         for key, content in server.store.list_keys(ref.name):
             if content.type not in kinds:

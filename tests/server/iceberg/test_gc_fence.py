@@ -15,8 +15,9 @@ import pytest
 from pyiceberg.exceptions import BadRequestError, CommitFailedException, TableAlreadyExistsError
 
 from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.gc import collect_garbage
-from spark_lakeversion.model import Content, ContentType, Key, Put
+from spark_lakeversion.model import Content, Key, Put
 from spark_lakeversion.server.embedded import EmbeddedServer
 from spark_lakeversion.versioning import VersionStore, open_store
 
@@ -32,7 +33,7 @@ def ids_of(table: Any) -> list[int]:
 
 
 def test_a_commit_checked_in_an_older_gc_epoch_is_refused(store: VersionStore) -> None:
-    content = Content(ContentType.ICEBERG_TABLE, id="t", fields={"metadata_location": "x"})
+    content = Content(ICEBERG_TABLE, id="t", fields={"metadata_location": "x"})
     epoch = store.gc_state().epoch
     assert epoch == 0
     head = store.get_ref("main").head

@@ -148,10 +148,12 @@ def test_write_paths_inside_another_table_are_refused_on_every_surface(
                         400, "LOCATION_NOT_ALLOWED")
     assert message == (f"table db.mine property {prop} {inside!r} overlaps the location of "
                        "another table: tables never share files; choose another location")
-    # Iceberg REST: create with the property, and a commit setting it
+    # Iceberg REST: create with the property, and a commit setting it (the same message,
+    # behind the code marker Iceberg clients keep)
     r = admin.post("/namespaces/db/tables", json={"name": "u", "schema": ID_REST_JSON,
                                                   "properties": {prop: inside}})
-    assert iceberg_error(r, 400, "BadRequestException") == message.replace("db.mine", "db.u")
+    assert iceberg_error(r, 400, "BadRequestException") == (
+        "[LAKEVERSION:LOCATION_NOT_ALLOWED] " + message.replace("db.mine", "db.u"))
     r = admin.post("/namespaces/db/tables/t", json={"updates": [
         {"action": "set-properties", "updates": {prop: f"{site.w}/db"}}]})
     assert "overlaps the location of another table" in iceberg_error(
@@ -219,7 +221,8 @@ def test_overlap_refusals_name_only_the_callers_input(lake: tuple[Site, dict[str
     r = etl.post("/namespaces/db/tables", json={"name": "ov", "schema": ID_REST_JSON,
                                                 "location": f"{site.w}/db"})
     message = iceberg_error(r, 400, "BadRequestException")
-    assert message == (f"table db.ov location '{site.w}/db' overlaps the location of "
+    assert message == (f"[LAKEVERSION:LOCATION_NOT_ALLOWED] table db.ov location '{site.w}/db' "
+                       "overlaps the location of "
                        "another table: tables never share files; choose another location")
     assert secret["table-uuid"] not in message and secret["location"] not in message
     # the same through /api/v1/commits: a new table whose location holds `secret`'s
@@ -228,7 +231,8 @@ def test_overlap_refusals_name_only_the_callers_input(lake: tuple[Site, dict[str
     before = unchanged(site)
     r = put(api(site, tokens["etl"]), "etl-1", ["db", "ov"],
             {"type": "ICEBERG_TABLE", "id": table_uuid, "metadata_location": path})
-    assert api_error(r, 400, "LOCATION_NOT_ALLOWED") == message
+    marker = "[LAKEVERSION:LOCATION_NOT_ALLOWED] "  # what only Iceberg clients need
+    assert marker + api_error(r, 400, "LOCATION_NOT_ALLOWED") == message
     assert unchanged(site) == before
 
 

@@ -23,7 +23,8 @@ from pyiceberg.exceptions import (
 from pyiceberg.schema import Schema
 from pyiceberg.view.metadata import ViewVersion
 
-from spark_lakeversion.model import ContentType, Key
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
+from spark_lakeversion.model import Key
 from spark_lakeversion.server.embedded import EmbeddedServer
 from tests.lake import ID_ICEBERG
 from tests.server.helpers import api_error, iceberg_error, written
@@ -201,7 +202,7 @@ def test_bad_view_requests_write_nothing(server: EmbeddedServer, cat: Any,
 def test_api_commits_validate_view_contents(server: EmbeddedServer, cat: Any) -> None:
     view = cat.create_view("db.v", ID_ICEBERG, version("SELECT 1 AS id"))
     content = server.store.get_content("main", Key.of("db.v"))
-    assert content is not None and content.type is ContentType.ICEBERG_VIEW
+    assert content is not None and content.type is ICEBERG_VIEW
     assert content.id == view.metadata.view_uuid and content.fields["version_id"] == 1
 
     def put(key: str, body: dict[str, Any], branch: str = "main") -> httpx.Response:

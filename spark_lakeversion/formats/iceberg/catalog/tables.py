@@ -25,6 +25,7 @@ from pyiceberg.table.update import (
 )
 
 from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
+from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
@@ -58,9 +59,10 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
     RenameBody,
     TransactionBody,
 )
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
-from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.versioning.suggest import table_hint
 
 
@@ -109,23 +111,23 @@ class TableService:
         key = addr.key(name)
         check_key(key, self.ctx.store.limits)  # before a metadata file is written under it
         content = self.ctx.store.get_content(addr.commit_id, key)
-        if content is not None and content.type is ContentType.DELTA_TABLE:
+        if content is not None and content.type is DELTA_TABLE:
             raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
                               "Delta API")
-        if content is not None and content.type is not ContentType.ICEBERG_TABLE:
+        if content is not None and content.type is not ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
 
     def _missing_table(self, addr: Address, key: Key) -> IcebergError:
         """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
         tables = [k for k, c in self.ctx.store.list_keys(addr.commit_id, Key(key.namespace))
-                  if c.type is ContentType.ICEBERG_TABLE and k.namespace == key.namespace] \
+                  if c.type is ICEBERG_TABLE and k.namespace == key.namespace] \
             if key.namespace else []
         return table_not_found(key, addr.resolved.expression, table_hint(key, tables))
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self.namespaces.list_names(prefix, namespace, ContentType.ICEBERG_TABLE)
+        return self.namespaces.list_names(prefix, namespace, ICEBERG_TABLE)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)

@@ -50,6 +50,7 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
     UpgradeViewFormatVersion,
     ViewUpdate,
 )
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
 from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
@@ -183,7 +184,7 @@ class ViewService:
         key = addr.key(name)
         check_key(key, self.ctx.store.limits)
         content = self.ctx.store.get_content(addr.commit_id, key)
-        if content is not None and content.type is not ContentType.ICEBERG_VIEW:
+        if content is not None and content.type is not ICEBERG_VIEW:
             content = None
         return key, content
 
@@ -192,7 +193,7 @@ class ViewService:
         other = self.ctx.store.get_content(addr.commit_id, key)
         if other is None:
             return
-        what = {ContentType.ICEBERG_VIEW: "View", ContentType.NAMESPACE: "Namespace"}.get(
+        what = {ICEBERG_VIEW: "View", ContentType.NAMESPACE: "Namespace"}.get(
             other.type, "Table with same name")
         raise already_exists(f"{what} already exists: {key}."
                              + ref_sentence(addr.resolved.expression))
@@ -209,7 +210,7 @@ class ViewService:
 
     # ---- reads -----------------------------------------------------------------------------
     def list_views(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self.namespaces.list_names(prefix, namespace, ContentType.ICEBERG_VIEW)
+        return self.namespaces.list_names(prefix, namespace, ICEBERG_VIEW)
 
     def load_view(self, prefix: str | None, namespace: str, view: str) -> LoadedView:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)

@@ -25,6 +25,7 @@ from pyiceberg.table.update import TableUpdate
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.formats.iceberg import content as iceberg_format
+from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.formats.iceberg.files import file_io
 from spark_lakeversion.formats.iceberg.merge.diff import (
     FileChange,
@@ -40,7 +41,7 @@ from spark_lakeversion.formats.iceberg.merge.write import (
     write_replay,
 )
 from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
-from spark_lakeversion.model import Conflict, ConflictType, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, ConflictType, Content, Key
 
 #: snapshot summary keys of a merge snapshot
 SUMMARY_SOURCE_REF = "lakeversion.merge.source-ref"
@@ -95,7 +96,7 @@ class IcebergContentMerger(ContentMerger):
     """Plans Iceberg content merges; files are opened with the FileIO properties the merge
     engine hands in (`MergeContext.io_properties`: the server's), over `io_properties`."""
 
-    content_type = ContentType.ICEBERG_TABLE
+    content_type = ICEBERG_TABLE
 
     def __init__(self, io_properties: dict[str, str] | None = None) -> None:
         self.io_properties = dict(io_properties or {})

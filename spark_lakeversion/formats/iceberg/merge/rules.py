@@ -29,6 +29,15 @@ from pyiceberg.table.update import (
 )
 
 from spark_lakeversion.formats.iceberg import v3
+from spark_lakeversion.formats.iceberg.codes import (
+    CONCURRENT_APPEND_IN_READ_PARTITION,
+    CONCURRENT_DELETE,
+    CONCURRENT_REWRITE,
+    EQUALITY_DELETE_CONFLICT,
+    PROPERTY_CONFLICT,
+    SCHEMA_CONFLICT,
+    SPEC_CONFLICT,
+)
 from spark_lakeversion.formats.iceberg.merge.diff import (
     FileChange,
     PartitionKey,
@@ -117,7 +126,7 @@ class Rules:
             names = sorted({f.name for f in target.fields} ^ {f.name for f in source.fields}
                            | {f.name for f in target.fields for g in source.fields
                               if f.field_id == g.field_id and f != g})
-            self.conflict(ConflictType.SCHEMA_CONFLICT,
+            self.conflict(SCHEMA_CONFLICT,
                           f"schema changed on both sides differently (target schema "
                           f"{target.schema_id}, source schema {source.schema_id})",
                           fields=names or [f.name for f in source.fields],
@@ -126,7 +135,7 @@ class Rules:
         known = {s.schema_id: s for s in self.target.metadata.schemas}
         for schema in self.source.metadata.schemas:
             if not self.bring_over(schema, known.get(schema.schema_id),
-                                   AddSchemaUpdate(schema=schema), ConflictType.SCHEMA_CONFLICT,
+                                   AddSchemaUpdate(schema=schema), SCHEMA_CONFLICT,
                                    f"schema id {schema.schema_id} means different schemas on "
                                    "the two sides", [f.name for f in schema.fields]):
                 return
@@ -139,7 +148,7 @@ class Rules:
         target_changed = target != base
         self.statistics["spec_changed"] = {"source": source_changed, "target": target_changed}
         if target_changed:
-            self.conflict(ConflictType.SPEC_CONFLICT,
+            self.conflict(SPEC_CONFLICT,
                           f"the target changed the partition spec (spec {base.spec_id} -> "
                           f"{target.spec_id})" + (" and so did the source" if source_changed
                                                   else "; only a source-side change replays"),
@@ -150,7 +159,7 @@ class Rules:
             for spec in self.source.metadata.partition_specs:
                 if not self.bring_over(spec, specs.get(spec.spec_id),
                                        AddPartitionSpecUpdate(spec=spec),
-                                       ConflictType.SPEC_CONFLICT,
+                                       SPEC_CONFLICT,
                                        f"partition spec id {spec.spec_id} means different "
                                        "specs on the two sides", ["partition-spec"]):
                     return
@@ -162,7 +171,7 @@ class Rules:
         self.statistics["sort_order_changed"] = {"source": source_changed,
                                                  "target": target_changed}
         if source_changed and target_changed and so != to:
-            self.conflict(ConflictType.SPEC_CONFLICT,
+            self.conflict(SPEC_CONFLICT,
                           f"sort order changed on both sides differently (target order "
                           f"{to.order_id}, source order {so.order_id})", fields=["sort-order"])
         elif source_changed and not target_changed:
@@ -171,7 +180,7 @@ class Rules:
                 if order.order_id not in known_orders:
                     self.updates.append(AddSortOrderUpdate(sort_order=order))  # type: ignore[call-arg]
                 elif known_orders[order.order_id] != order:
-                    self.conflict(ConflictType.SPEC_CONFLICT,
+                    self.conflict(SPEC_CONFLICT,
                                   f"sort order id {order.order_id} means different orders on "
                                   "the two sides", fields=["sort-order"])
                     return
@@ -191,7 +200,7 @@ class Rules:
                      if self._replaces(src, src.removed[p].data_file)
                      or self._replaces(tgt, tgt.removed[p].data_file)]
         if rewritten:
-            self.conflict(ConflictType.CONCURRENT_REWRITE,
+            self.conflict(CONCURRENT_REWRITE,
                           f"{len(rewritten)} file(s) were removed on both sides and replaced on "
                           "at least one (rewrite, copy-on-write delete or compaction)",
                           files=rewritten)
@@ -225,7 +234,7 @@ class Rules:
             if lost:
                 parts.append(f"the source rewrote {len(lost)} file(s) the target deleted "
                              "rows from")
-            self.conflict(ConflictType.CONCURRENT_DELETE, "; ".join(parts),
+            self.conflict(CONCURRENT_DELETE, "; ".join(parts),
                           files=sorted(set(missing) | lost))
 
     def _pointed_at(self, delete_file: DataFile, candidates: dict[str, DataFile]) -> set[str]:
@@ -283,7 +292,7 @@ class Rules:
             hits.add(appended.file_path)
             partitions.add(repr(key))
         if hits:
-            self.conflict(ConflictType.CONCURRENT_APPEND_IN_READ_PARTITION,
+            self.conflict(CONCURRENT_APPEND_IN_READ_PARTITION,
                           f"under serializable isolation: the source deleted or overwrote rows "
                           f"in {len(partitions)} partition(s) where the target appended "
                           f"{len(hits)} file(s) since the common ancestor",
@@ -321,7 +330,7 @@ class Rules:
         if source_eq:
             files |= _covered(_equality_deletes(tgt), src.added_data())
         if files:
-            self.conflict(ConflictType.EQUALITY_DELETE_CONFLICT,
+            self.conflict(EQUALITY_DELETE_CONFLICT,
                           "equality deletes on one side cover rows the other side appended "
                           "to the same partition", files=sorted(files))
 
@@ -335,7 +344,7 @@ class Rules:
                           if target.get(k) != base.get(k) and target.get(k) != source.get(k))
         self.statistics["properties_changed"] = sorted(changed)
         if clashing:
-            self.conflict(ConflictType.PROPERTY_CONFLICT,
+            self.conflict(PROPERTY_CONFLICT,
                           f"table properties changed on both sides to different values: "
                           f"{', '.join(clashing)}", fields=clashing,
                           values={k: {"base": base.get(k), "target": target.get(k),

@@ -27,6 +27,12 @@ public final class BranchSql {
 
   /** Procedure namespace inside a LakeVersion catalog. */
   public static final String NAMESPACE = "lakeversion";
+  /**
+   * The merge strategies as the server spells them (Python's
+   * spark_lakeversion.model.merges.STRATEGY_NAMES, the one list; a test holds this copy to
+   * it). SQL writes '_' for '-': USING STRATEGY source_wins.
+   */
+  public static final List<String> STRATEGIES = List.of("normal", "source-wins", "target-wins");
 
   private static final String[][] STARTS = {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
@@ -282,13 +288,11 @@ public final class BranchSql {
               args.put("fast_forward", false);
             } else if (accept("USING")) {
               expect("STRATEGY");
-              String strategy = next("normal, source_wins or target_wins")
-                  .toLowerCase(Locale.ROOT).replace('_', '-');
-              if (!strategy.equals("normal") && !strategy.equals("source-wins")
-                  && !strategy.equals("target-wins")) {
+              String sqlNames = String.join(", ", STRATEGIES).replace('-', '_');
+              String strategy = next(sqlNames).toLowerCase(Locale.ROOT).replace('_', '-');
+              if (!STRATEGIES.contains(strategy)) {
                 throw LakeVersionException.invalid(
-                    "unknown merge strategy '" + strategy + "': use normal, source_wins or "
-                        + "target_wins");
+                    "unknown merge strategy '" + strategy + "': use " + sqlNames);
               }
               args.put("strategy", strategy);
             } else {
