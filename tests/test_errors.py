@@ -41,6 +41,7 @@ TABLE: dict[str, tuple[int, int, str, int]] = {
     "HistoryCollected": (409, 3, "ServiceFailureException", 500),
     "ConflictError": (409, 3, "CommitFailedException", 409),
     "ReferenceConflict": (409, 3, "CommitFailedException", 409),
+    "UnmergedBranch": (409, 3, "CommitFailedException", 409),
     "CommitOutcomeUnknown": (503, 4, "CommitStateUnknownException", 503),
     "ServerError": (502, 4, "ServiceFailureException", 500),
 }

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import TableFormat
 from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.tableformat.base import TableFormat
 
 if TYPE_CHECKING:
     from spark_lakeversion.locations import AllowedRoots

@@ -76,8 +76,8 @@ def fence(store: Any, puts: Sequence[tuple[Key, Content | None, Content]],
     of a state at a location no table owns yet (a registered table, a new one) cannot be
     collected by a run already under way, and a run that starts later sees the commit
     (or moves the epoch, and the store refuses it)."""
-    from spark_lakeversion.formats.base import FORMATS
-    from spark_lakeversion.formats.validate import owned
+    from spark_lakeversion.tableformat.base import FORMATS
+    from spark_lakeversion.tableformat.validate import owned
 
     state: GcState = store.gc_state()
     if state.cutoff is None:

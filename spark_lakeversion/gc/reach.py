@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from spark_lakeversion.formats.base import (
+from spark_lakeversion.locations import AllowedRoots, normalize_path
+from spark_lakeversion.model import Content, ContentType
+from spark_lakeversion.tableformat.base import (
     ProtectedLocations,
     StateFiles,
     table_format,
 )
-from spark_lakeversion.locations import AllowedRoots, normalize_path
-from spark_lakeversion.model import Content, ContentType
 
 
 class Reach:

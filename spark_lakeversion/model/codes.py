@@ -5,7 +5,7 @@ always had), interned, so ``content.type is NAMESPACE`` holds. The vocabulary is
 model registers only the codes the store itself speaks (namespaces; the key-level
 conflicts), and each table format registers its own where it is defined, e.g.
 ``ICEBERG_TABLE = ContentType.register("ICEBERG_TABLE")`` in `formats/iceberg/codes.py`.
-`formats.base.FORMATS` also registers what every format it loads declares, so a third-party
+`tableformat.base.FORMATS` also registers what every format it loads declares, so a third-party
 plugin adds a type without replacing a built-in one.
 
 Parsing is strict, as the enums it replaces were: `ContentType("FOO")` of a code nobody

@@ -1,7 +1,7 @@
 """Where the open vocabularies find the codes of installed formats.
 
 A table format declares itself in the entry-point group `FORMATS_ENTRY_POINT_GROUP`
-(`formats.base.FormatRegistry` loads it there too). Loading an entry point imports the
+(`tableformat.base.FormatRegistry` loads it there too). Loading an entry point imports the
 format, which registers its codes, and a format that merely declares `content_type` /
 `conflict_types` as strings gets them registered here. `Code` runs this on the first code
 nobody registered, so stored data reads the same whichever module ran first; nothing here

@@ -25,7 +25,6 @@ from spark_lakeversion.errors import (
     LakeVersionError,
     LocationNotAllowed,
 )
-from spark_lakeversion.formats.validate import check_overlap, owned, validate_content
 from spark_lakeversion.gc.fence import fence
 from spark_lakeversion.locations import AllowedRoots, check_new_key
 from spark_lakeversion.model import (
@@ -40,6 +39,7 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.server.context import ServerContext
 from spark_lakeversion.server.headers import commit_meta
+from spark_lakeversion.tableformat.validate import check_overlap, owned, validate_content
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, TABLE_STATES_PAGE, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
 

@@ -1,7 +1,7 @@
 """Which content merger a merge uses: the one of the key's table format.
 
 The version-control layer's merge is format-agnostic: when both sides changed one key and the
-behaviour is NORMAL, it asks that content type's `TableFormat` (`formats.base` registry) for
+behaviour is NORMAL, it asks that content type's `TableFormat` (`tableformat.base` registry) for
 its merger (`formats.merger`) and the merger for a plan. No merger means the table-level
 rule: VALUE_DIFFERS.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spark_lakeversion.formats.base import FORMATS, table_format
-from spark_lakeversion.formats.merger import ContentMerger
 from spark_lakeversion.model import ContentType
+from spark_lakeversion.tableformat.base import FORMATS, table_format
+from spark_lakeversion.tableformat.merger import ContentMerger
 
 
 def content_merger_for(content_type: ContentType) -> ContentMerger | None:

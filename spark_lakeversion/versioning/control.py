@@ -15,7 +15,6 @@ from spark_lakeversion.errors import (
     ProtectedBranch,
     ReferenceConflict,
 )
-from spark_lakeversion.formats.base import table_format
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.model import (
     Commit,
@@ -28,6 +27,7 @@ from spark_lakeversion.model import (
     Operation,
     Put,
 )
+from spark_lakeversion.tableformat.base import table_format
 from spark_lakeversion.versioning.gates.gate import GatedStore, GateRound
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.protection import (

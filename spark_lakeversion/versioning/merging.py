@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
-from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.limits import check_commit
 from spark_lakeversion.model import (
     Commit,
@@ -23,6 +22,7 @@ from spark_lakeversion.model import (
     MergeResult,
 )
 from spark_lakeversion.store.spi import StorageReader
+from spark_lakeversion.tableformat.merger import MergeContext
 from spark_lakeversion.versioning.commits import SameTree, check_properties
 from spark_lakeversion.versioning.content import check_merger_options
 from spark_lakeversion.versioning.history import HistoryStore

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from spark_lakeversion.formats.merger import ContentMergePlan, MergeContext
 from spark_lakeversion.model import (
     Conflict,
     ConflictType,
@@ -24,6 +23,7 @@ from spark_lakeversion.model import (
     MergeAction,
     MergeBehavior,
 )
+from spark_lakeversion.tableformat.merger import ContentMergePlan, MergeContext
 from spark_lakeversion.versioning.content import content_merger_for
 
 #: the changes a side made since the base: key -> (base content, side content)

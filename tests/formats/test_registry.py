@@ -12,13 +12,6 @@ import httpx
 import pytest
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import (
-    ENTRY_POINT_GROUP,
-    FORMATS,
-    FormatRegistry,
-    StateFiles,
-    TableFormat,
-)
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
@@ -27,6 +20,13 @@ from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.locations import AllowedRoots, normalize_path
 from spark_lakeversion.model import ConflictType, Content, ContentType, Key, Put
 from spark_lakeversion.server.embedded import start_embedded_server
+from spark_lakeversion.tableformat.base import (
+    ENTRY_POINT_GROUP,
+    FORMATS,
+    FormatRegistry,
+    StateFiles,
+    TableFormat,
+)
 from spark_lakeversion.versioning import open_store
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.formats.delta.format import DeltaFormat
+from spark_lakeversion.tableformat.base import FORMATS
 from spark_lakeversion.versioning import VersionStore, open_store
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from tests.helpers import BACKENDS, make_store_url

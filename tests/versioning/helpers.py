@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from spark_lakeversion.formats.base import TableFormat
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.locations import AllowedRoots, parse_location
 from spark_lakeversion.model import Content, ContentType, Key
+from spark_lakeversion.tableformat.base import TableFormat
 
 
 class PlainTables(TableFormat):

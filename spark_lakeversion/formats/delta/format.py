@@ -7,15 +7,15 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles, TableFormat, nothing
 from spark_lakeversion.formats.delta.codes import DELTA_CONFLICTS, DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
 from spark_lakeversion.model import Content, Key
+from spark_lakeversion.tableformat.base import StateFiles, TableFormat, nothing
 
 if TYPE_CHECKING:
-    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.tableformat.merger import ContentMerger
 
 
 class DeltaFormat(TableFormat):

@@ -34,9 +34,9 @@ from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.delta.lib import deltalake
-from spark_lakeversion.formats.validate import check_not_owned, check_overlap
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.model import Commit, Content, Key, KeyLike, Put
+from spark_lakeversion.tableformat.validate import check_not_owned, check_overlap
 from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import expression_of
 from spark_lakeversion.versioning.suggest import key_not_found

@@ -43,8 +43,8 @@ from spark_lakeversion.formats.delta.codes import (
     DELTA_TABLE,
 )
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 SERIALIZABLE = "Serializable"
 WRITE_SERIALIZABLE = "WriteSerializable"

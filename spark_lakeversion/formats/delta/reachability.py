@@ -9,11 +9,11 @@ import os
 import re
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
+from spark_lakeversion.tableformat.base import StateFiles
 
 _LOG_FILE = re.compile(r"^(\d{20})\.")
 

@@ -106,8 +106,8 @@ def _prepare(store: VersionStore, table: str, branch: str, expected_head: str | 
 def _land(store: VersionStore, key: Key, branch: str, head: str, content: Content,
           message: str, author: str | None, io: Mapping[str, str]) -> Commit:
     """The new table and its missing namespaces in one commit, fenced against gc."""
-    from spark_lakeversion.formats.validate import check_overlap
     from spark_lakeversion.gc.fence import fence
+    from spark_lakeversion.tableformat.validate import check_overlap
 
     puts = missing_namespaces(key, store.get_contents(head, namespace_keys(key)))
     check_overlap(store, key, content)
@@ -139,7 +139,7 @@ def register_table(store: VersionStore, roots: AllowedRoots, table: str, locatio
     """The existing table at `location` (under `roots`, owned by no other table),
     committed on `branch` at its latest version."""
     from spark_lakeversion.formats.delta.format import DeltaFormat
-    from spark_lakeversion.formats.validate import check_not_owned
+    from spark_lakeversion.tableformat.validate import check_not_owned
 
     key, branch, head = _prepare(store, table, branch, expected_head)
     content = existing_table(key, location, roots)

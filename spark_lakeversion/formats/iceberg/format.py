@@ -7,13 +7,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles, TableFormat
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_CONFLICTS, ICEBERG_TABLE
 from spark_lakeversion.model import Content, Key
+from spark_lakeversion.tableformat.base import StateFiles, TableFormat
 
 if TYPE_CHECKING:
-    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.tableformat.merger import ContentMerger
 
 
 class IcebergFormat(TableFormat):

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.base import StateFiles
 from spark_lakeversion.formats.iceberg.files import PATH_PROPERTIES
 from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
+from spark_lakeversion.tableformat.base import StateFiles
 
 
 class IcebergStateFiles(StateFiles):

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.base import StateFiles, TableFormat
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
-from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.locations import AllowedRoots, Location, normalize_path, parse_location
 from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.tableformat.base import StateFiles, TableFormat
+from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 if TYPE_CHECKING:
     from pyiceberg.view.metadata import ViewMetadata, ViewVersion

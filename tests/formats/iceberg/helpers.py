@@ -22,8 +22,8 @@ from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
 from spark_lakeversion.formats.iceberg.content import iceberg_content
 from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
-from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.model import Content, Key
+from spark_lakeversion.tableformat.merger import MergeContext
 
 ID_P_V_ICEBERG = Schema(
     NestedField(1, "id", LongType(), required=False),

@@ -463,8 +463,8 @@ def test_source_only_property_change_is_merged(env: Env) -> None:
 
 
 def test_without_a_registered_merger_the_table_level_rule_applies(env: Env) -> None:
-    from spark_lakeversion.formats.base import FORMATS
     from spark_lakeversion.formats.iceberg.format import IcebergFormat
+    from spark_lakeversion.tableformat.base import FORMATS
 
     class WithoutMerger(IcebergFormat):
         def merger(self) -> None:

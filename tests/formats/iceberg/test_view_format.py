@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
 from spark_lakeversion.formats.iceberg.view import IcebergViewFormat, ViewStateFiles
 from spark_lakeversion.locations import AllowedRoots, normalize_path
 from spark_lakeversion.model import Content
+from spark_lakeversion.tableformat.base import FORMATS
 
 
 def view(location: str, metadata: str) -> Content:

@@ -60,9 +60,9 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
     TransactionBody,
 )
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
-from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.model import Content, Delete, Key, Put
+from spark_lakeversion.tableformat.validate import check_claims, check_not_owned
 from spark_lakeversion.versioning.suggest import table_hint
 
 

@@ -51,9 +51,9 @@ from spark_lakeversion.formats.iceberg.catalog.requests import (
     ViewUpdate,
 )
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_VIEW
-from spark_lakeversion.formats.validate import check_claims, check_not_owned
 from spark_lakeversion.limits import check_key
 from spark_lakeversion.model import Content, ContentType, Delete, Key, Put
+from spark_lakeversion.tableformat.validate import check_claims, check_not_owned
 
 #: `schema-id` / `view-version-id` -1 in an update: the one added earlier in the same change
 LAST_ADDED = -1

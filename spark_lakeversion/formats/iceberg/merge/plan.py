@@ -40,8 +40,8 @@ from spark_lakeversion.formats.iceberg.merge.write import (
     discard_files,
     write_replay,
 )
-from spark_lakeversion.formats.merger import ContentMergePlan, ContentMerger, MergeContext
 from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 #: snapshot summary keys of a merge snapshot
 SUMMARY_SOURCE_REF = "lakeversion.merge.source-ref"

@@ -47,8 +47,8 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     position_delete_targets,
     referenced_data_file,
 )
-from spark_lakeversion.formats.merger import MergeContext
 from spark_lakeversion.model import Conflict, ConflictType, Key
+from spark_lakeversion.tableformat.merger import MergeContext
 
 SUPPORTED_FORMAT_VERSIONS = (1, 2)
 

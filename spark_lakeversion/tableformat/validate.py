@@ -16,9 +16,9 @@ from typing import Protocol
 
 from spark_lakeversion.errors import LocationNotAllowed
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.base import FORMATS
 from spark_lakeversion.locations import OVERLAPS, AllowedRoots
 from spark_lakeversion.model import Content, Key
+from spark_lakeversion.tableformat.base import FORMATS
 
 
 class LocationIndex(Protocol):

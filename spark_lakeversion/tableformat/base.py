@@ -28,8 +28,8 @@ from spark_lakeversion.model import (
 )
 
 if TYPE_CHECKING:
-    from spark_lakeversion.formats.merger import ContentMerger
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.tableformat.merger import ContentMerger
 
 #: the entry-point group a format package declares its `TableFormat` factory in
 ENTRY_POINT_GROUP = FORMATS_ENTRY_POINT_GROUP
