@@ -213,6 +213,9 @@ class ChecksFailed(LakeVersionError):
     code = "CHECKS_FAILED"
     http_status = 412
     exit_code = ExitCode.CHECKS_FAILED
+    # never a 5xx: a gate refused a change, which Iceberg clients know as a failed commit
+    iceberg_type = "CommitFailedException"
+    iceberg_status = 409
 
     def __init__(self, message: str, reports: list[dict[str, Any]] | None = None,
                  preview: str | None = None) -> None:
@@ -233,6 +236,8 @@ class UnsafeOperation(LakeVersionError):
     code = "UNSAFE_OPERATION"
     http_status = 403
     exit_code = ExitCode.INVALID
+    iceberg_type = "ForbiddenException"
+    iceberg_status = 403
 
 
 class HistoryCollected(LakeVersionError):
@@ -241,6 +246,9 @@ class HistoryCollected(LakeVersionError):
     code = "HISTORY_COLLECTED"
     http_status = 409
     exit_code = ExitCode.CONFLICT
+    # a ref expression reaching past gc's retained history: the request cannot be served
+    iceberg_type = "BadRequestException"
+    iceberg_status = 400
 
 
 class ConflictError(LakeVersionError):
@@ -297,6 +305,8 @@ class CommitOutcomeUnknown(LakeVersionError):
 class ServerError(LakeVersionError):
     code = "SERVER_ERROR"
     http_status = 502
+    iceberg_type = "ServiceUnavailableException"  # an upstream answered badly
+    iceberg_status = 502
 
 
 #: every concrete error by its `code`, so a REST client can rebuild the right type

@@ -36,14 +36,14 @@ TABLE: dict[str, tuple[int, int, str, int]] = {
     "ReadOnlyRef": (403, 1, "ForbiddenException", 403),
     "Forbidden": (403, 6, "ForbiddenException", 403),
     "ProtectedBranch": (403, 1, "ForbiddenException", 403),
-    "ChecksFailed": (412, 5, "ServiceFailureException", 500),
-    "UnsafeOperation": (403, 1, "ServiceFailureException", 500),
-    "HistoryCollected": (409, 3, "ServiceFailureException", 500),
+    "ChecksFailed": (412, 5, "CommitFailedException", 409),
+    "UnsafeOperation": (403, 1, "ForbiddenException", 403),
+    "HistoryCollected": (409, 3, "BadRequestException", 400),
     "ConflictError": (409, 3, "CommitFailedException", 409),
     "ReferenceConflict": (409, 3, "CommitFailedException", 409),
     "UnmergedBranch": (409, 3, "CommitFailedException", 409),
     "CommitOutcomeUnknown": (503, 4, "CommitStateUnknownException", 503),
-    "ServerError": (502, 4, "ServiceFailureException", 500),
+    "ServerError": (502, 4, "ServiceUnavailableException", 502),
 }
 
 CLASSES = [*ERRORS_BY_CODE.values(), GcEpochChanged]
