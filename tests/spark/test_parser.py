@@ -88,6 +88,16 @@ def test_quoted_at_column_resolves_in_a_dataframe(spark: Any) -> None:
     ("SHOW CHECKS ON BRANCH main", "CALL `lv`.lakeversion.list_checks(branch => 'main')"),
     ("SHOW CHECK RUNS ON BRANCH main LIMIT 3", "CALL `lv`.lakeversion.check_runs("
                                               "branch => 'main', max_runs => 3)"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT * FROM db.t WHERE v = \\'x\\'' TIMEOUT '1.5m' "
+     "TABLES db.t, db.u ALLOW MISSING IN lv2",
+     "CALL `lv2`.lakeversion.add_check(name => 'c', branch => 'main', "
+     "sql => 'SELECT * FROM db.t WHERE v = \\'x\\'', timeout_s => 90.0, "
+     "tables => 'db.t,db.u', allow_missing => true)"),
+    ("add check c on branch main as 'SELECT 1 WHERE false' timeout 30",
+     "CALL `lv`.lakeversion.add_check(name => 'c', branch => 'main', "
+     "sql => 'SELECT 1 WHERE false', timeout_s => 30.0)"),
+    ("DROP CHECK IF EXISTS c ON BRANCH main",
+     "CALL `lv`.lakeversion.drop_check(if_exists => true, name => 'c', branch => 'main')"),
     ("MERGE BRANCH dev INTO main DRY RUN USING STRATEGY target_wins",
      "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', dry_run => true, "
      "strategy => 'target-wins')"),
@@ -143,6 +153,17 @@ def test_the_shim_spells_the_one_list_of_strategies(spark: Any) -> None:
     ("ALTER BRANCH main PROTECT", "SET PROTECTED or UNSET PROTECTED"),
     ("ALTER BRANCH main SET LOCKED", "expected PROTECTED"),
     ("SHOW CHECK RUNS LIMIT lots", "LIMIT needs a number"),
+    ("ADD CHECK c AS 'SELECT 1'", "expected ON but found 'AS'"),
+    ("ADD CHECK c ON BRANCH main", "expected AS but found the end"),
+    ("ADD CHECK c ON BRANCH main AS", "expected the check's SQL as a string after AS"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TIMEOUT soon", "TIMEOUT needs a duration"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TIMEOUT", "a duration after TIMEOUT"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TABLES db.t,,db.u", "TABLES needs table names"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TABLES", "TABLES needs table names"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' ALLOW", "expected MISSING"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' PYTHON m:f", "unexpected 'PYTHON'"),
+    ("DROP CHECK c", "expected ON but found the end"),
+    ("DROP CHECK c ON BRANCH main FORCE", "unexpected 'FORCE'"),
 ])
 def test_malformed_branch_statements_are_invalid_input(spark: Any, sql: str,
                                                        fragment: str) -> None:

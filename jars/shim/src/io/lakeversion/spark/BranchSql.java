@@ -5,6 +5,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.apache.spark.sql.catalyst.expressions.Literal$;
 import org.apache.spark.sql.catalyst.plans.logical.CallArgument;
 import org.apache.spark.sql.catalyst.plans.logical.CallStatement;
@@ -38,8 +40,14 @@ public final class BranchSql {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
     {"SHOW", "BRANCHES"}, {"SHOW", "TAGS"}, {"USE", "BRANCH"}, {"SHOW", "LOG"},
     {"SHOW", "DIFF"}, {"MERGE", "BRANCH"}, {"ROLLBACK", "TABLE"}, {"REVERT", "COMMIT"},
-    {"ALTER", "BRANCH"}, {"SHOW", "CHECK"}, {"SHOW", "CHECKS"},
+    {"ALTER", "BRANCH"}, {"SHOW", "CHECK"}, {"SHOW", "CHECKS"}, {"ADD", "CHECK"},
+    {"DROP", "CHECK"},
   };
+
+  /** Units of a check's TIMEOUT, as the CLI's durations (spark_lakeversion.gc.durations). */
+  private static final Pattern DURATION = Pattern.compile(
+      "(\\d+(?:\\.\\d+)?)\\s*(ms|s|sec|m|min|h|hr|d|day|days|w|wk)?",
+      Pattern.CASE_INSENSITIVE);
 
   /** One parsed branch statement: which procedure of which catalog, with which arguments. */
   public static final class Parsed {
@@ -59,7 +67,8 @@ public final class BranchSql {
       for (Map.Entry<String, Object> arg : args.entrySet()) {
         Object v = arg.getValue();
         DataType type = v instanceof Boolean ? DataTypes.BooleanType
-            : v instanceof Integer ? DataTypes.IntegerType : DataTypes.StringType;
+            : v instanceof Integer ? DataTypes.IntegerType
+            : v instanceof Double ? DataTypes.DoubleType : DataTypes.StringType;
         callArgs.add(new NamedArgument(arg.getKey(), Literal$.MODULE$.create(v, type)));
       }
       List<String> name = List.of(catalog, NAMESPACE, procedure);
@@ -118,7 +127,7 @@ public final class BranchSql {
   }
 
   private static String literal(Object value) {
-    if (value instanceof Boolean || value instanceof Integer) {
+    if (value instanceof Boolean || value instanceof Integer || value instanceof Double) {
       return value.toString();
     }
     String s = value.toString().replace("\\", "\\\\").replace("'", "\\'");
@@ -346,9 +355,77 @@ public final class BranchSql {
             }
           }
           return "check_runs";
+        case "ADD CHECK":
+          // ADD CHECK name ON BRANCH b AS 'sql' [TIMEOUT '60s'] [TABLES db.t, ...]
+          //   [ALLOW MISSING]: a SQL check; Python and webhook checks stay CLI/REST/Python
+          args.put("name", next("a check name"));
+          onBranch();
+          expect("AS");
+          args.put("sql", next("the check's SQL as a string after AS"));
+          while (more()) {
+            if (accept("TIMEOUT")) {
+              args.put("timeout_s", seconds(next("a duration after TIMEOUT, e.g. '60s'")));
+            } else if (accept("TABLES")) {
+              args.put("tables", tables());
+            } else if (accept("ALLOW")) {
+              expect("MISSING");
+              args.put("allow_missing", true);
+            } else {
+              clause();
+            }
+          }
+          return "add_check";
+        case "DROP CHECK":
+          if (accept("IF")) {
+            expect("EXISTS");
+            args.put("if_exists", true);
+          }
+          args.put("name", next("a check name"));
+          onBranch();
+          rest();
+          return "drop_check";
         default:
           throw LakeVersionException.invalid("not a branch statement: " + a + " " + b);
       }
+    }
+
+    /** The required {@code ON BRANCH b} of a check statement. */
+    private void onBranch() {
+      expect("ON");
+      expect("BRANCH");
+      args.put("branch", next("a branch after ON BRANCH"));
+    }
+
+    /** {@code '60s'}, {@code 5m}, {@code 90} (seconds) as seconds; the server checks range. */
+    private Double seconds(String text) {
+      Matcher m = DURATION.matcher(text.trim());
+      if (!m.matches()) {
+        throw LakeVersionException.invalid("TIMEOUT needs a duration such as '30s' or '5m', not '"
+            + text + "'");
+      }
+      String unit = m.group(2) == null ? "s" : m.group(2).toLowerCase(Locale.ROOT);
+      double scale = unit.equals("ms") ? 0.001 : unit.startsWith("s") ? 1
+          : unit.startsWith("m") ? 60 : unit.startsWith("h") ? 3600
+          : unit.startsWith("d") ? 86400 : 604800;
+      return Double.parseDouble(m.group(1)) * scale;
+    }
+
+    /** {@code TABLES db.t, db.u}: comma-separated names up to the next clause. */
+    private String tables() {
+      StringBuilder text = new StringBuilder();
+      while (more() && !List.of("TIMEOUT", "ALLOW", "IN").contains(
+          w.get(pos).toUpperCase(Locale.ROOT))) {
+        text.append(w.get(pos++));
+      }
+      List<String> names = new ArrayList<>();
+      for (String name : text.toString().split(",", -1)) {
+        if (name.isEmpty()) {
+          throw LakeVersionException.invalid(
+              "TABLES needs table names separated by commas, e.g. TABLES db.t, db.u");
+        }
+        names.add(name);
+      }
+      return String.join(",", names);
     }
 
     private void onBranchAndRest() {

@@ -1,6 +1,7 @@
 package io.lakeversion.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -45,6 +46,7 @@ final class LakeVersionProcedures {
   static final StructType PROTECT_ROWS = schema("name", S, "protected", B, "changed", B);
   static final StructType CHECK_ROWS = schema("branch", S, "name", S, "kind", S, "spec", S,
       "tables", S, "timeout_s", DataTypes.DoubleType);
+  static final StructType DROP_CHECK_ROWS = schema("branch", S, "name", S, "dropped", B);
   static final StructType CHECK_RUN_ROWS = schema("timestamp", S, "branch", S, "source", S,
       "attempt", S, "preview", S, "kind", S, "check", S, "status", S,
       "violations", DataTypes.LongType, "duration_ms", DataTypes.LongType, "message", S,
@@ -125,11 +127,49 @@ final class LakeVersionProcedures {
             q.put("branch", a.str("branch", null));
             List<Object[]> rows = new ArrayList<>();
             for (JsonNode c : catalog.client().get("/checks", q).path("checks")) {
-              rows.add(new Object[] {text(c, "branch"), text(c, "name"), text(c, "kind"),
-                  text(c, "spec"), c.path("tables").toString(),
-                  c.path("timeout_s").asDouble()});
+              rows.add(checkRow(c));
             }
             return rows;
+          }
+        };
+      case "add_check":
+        // the server validates it (parses, reads only preview/target/source, runs once on
+        // the branch) and checks the grant before storing anything, as for the CLI
+        return new Proc(catalog, CHECK_ROWS, "attach a SQL check to merges into a branch",
+            req("name"), req("branch"), req("sql"), opt("timeout_s", DataTypes.DoubleType),
+            opt("tables"), opt("allow_missing", B)) {
+          @Override
+          List<Object[]> run(Args a) {
+            ObjectNode body = LakeVersionClient.object()
+                .put("branch", a.str("branch")).put("name", a.str("name"))
+                .put("kind", "sql").put("spec", a.str("sql"))
+                .put("allow_missing", a.bool("allow_missing"));
+            if (a.present("timeout_s")) {
+              body.put("timeout_s", a.dbl("timeout_s"));
+            }
+            ArrayNode tables = body.putArray("tables");
+            for (String t : a.str("tables", "").split(",")) {
+              if (!t.isEmpty()) {
+                tables.add(t);
+              }
+            }
+            return List.<Object[]>of(checkRow(catalog.client().post("/checks", body)));
+          }
+        };
+      case "drop_check":
+        return new Proc(catalog, DROP_CHECK_ROWS, "detach a check from a branch",
+            req("name"), req("branch"), opt("if_exists", B)) {
+          @Override
+          List<Object[]> run(Args a) {
+            ObjectNode body = LakeVersionClient.object()
+                .put("branch", a.str("branch")).put("name", a.str("name"));
+            boolean dropped = catalog.client().post("/checks/delete", body)
+                .path("deleted").asBoolean();
+            if (!dropped && !a.bool("if_exists")) {
+              throw new LakeVersionException("NOT_FOUND", "branch '" + a.str("branch")
+                  + "' has no check named '" + a.str("name") + "'");
+            }
+            return List.<Object[]>of(new Object[] {a.str("branch"), a.str("name"), dropped});
           }
         };
       case "check_runs":
@@ -333,6 +373,11 @@ final class LakeVersionProcedures {
     }
   }
 
+  private static Object[] checkRow(JsonNode c) {
+    return new Object[] {text(c, "branch"), text(c, "name"), text(c, "kind"),
+        text(c, "spec"), c.path("tables").toString(), c.path("timeout_s").asDouble()};
+  }
+
   private static Object[] refRow(JsonNode ref) {
     return new Object[] {text(ref, "name"), text(ref, "type"), text(ref, "head")};
   }
@@ -402,6 +447,14 @@ final class LakeVersionProcedures {
     boolean bool(String name, boolean dflt) {
       int i = index(name);
       return row.isNullAt(i) ? dflt : row.getBoolean(i);
+    }
+
+    boolean present(String name) {
+      return !row.isNullAt(index(name));
+    }
+
+    double dbl(String name) {
+      return row.getDouble(index(name));
     }
 
     int integer(String name, int dflt) {
