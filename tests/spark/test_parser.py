@@ -12,6 +12,7 @@ import pytest
 from chispa import assert_df_equality
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.gc import durations
 from spark_lakeversion.model import STRATEGY_NAMES, MergeBehavior
 from spark_lakeversion.spark import jvm
 
@@ -142,6 +143,17 @@ def test_the_shim_spells_the_one_list_of_strategies(spark: Any) -> None:
         assert MergeBehavior.parse(sql_name) is MergeBehavior.parse(name) is behavior
 
 
+def test_the_shim_spells_the_one_list_of_duration_units(spark: Any) -> None:
+    """ADD CHECK's TIMEOUT reads durations as the CLI's `--timeout` does."""
+    shim = dict(spark.sparkContext._jvm.io.lakeversion.spark.BranchSql.DURATION_UNITS)
+    assert shim == {unit: float(s) for unit, s in durations._UNITS.items()}
+    for unit, seconds in durations._UNITS.items():
+        call = jvm.branch_sql_to_call(spark, f"ADD CHECK c ON BRANCH main AS 'x' "
+                                             f"TIMEOUT '2 {unit.upper()}'")
+        assert call is not None and call.endswith(f"timeout_s => {2.0 * seconds!r})")
+        assert durations.parse_duration(f"2 {unit.upper()}").total_seconds() == 2 * seconds
+
+
 @pytest.mark.parametrize(("sql", "fragment"), [
     ("MERGE BRANCH dev", "expected INTO"),
     ("MERGE BRANCH dev INTO main USING STRATEGY ours", "unknown merge strategy"),
@@ -160,6 +172,7 @@ def test_the_shim_spells_the_one_list_of_strategies(spark: Any) -> None:
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TIMEOUT", "a duration after TIMEOUT"),
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TABLES db.t,,db.u", "TABLES needs table names"),
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TABLES", "TABLES needs table names"),
+    ("ADD CHECK c ON BRANCH main AS 'SELECT 1' TABLES db.t db.u", "TABLES needs table names"),
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1' ALLOW", "expected MISSING"),
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1' PYTHON m:f", "unexpected 'PYTHON'"),
     ("DROP CHECK c", "expected ON but found the end"),

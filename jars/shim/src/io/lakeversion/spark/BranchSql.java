@@ -44,10 +44,17 @@ public final class BranchSql {
     {"DROP", "CHECK"},
   };
 
-  /** Units of a check's TIMEOUT, as the CLI's durations (spark_lakeversion.gc.durations). */
-  private static final Pattern DURATION = Pattern.compile(
-      "(\\d+(?:\\.\\d+)?)\\s*(ms|s|sec|m|min|h|hr|d|day|days|w|wk)?",
-      Pattern.CASE_INSENSITIVE);
+  /**
+   * Seconds per unit of a check's TIMEOUT, as the CLI's durations spell them (Python's
+   * spark_lakeversion.gc.durations._UNITS, the one list; a test holds this copy to it).
+   */
+  public static final Map<String, Double> DURATION_UNITS = Map.ofEntries(
+      Map.entry("ms", 0.001), Map.entry("s", 1.0), Map.entry("sec", 1.0),
+      Map.entry("m", 60.0), Map.entry("min", 60.0), Map.entry("h", 3600.0),
+      Map.entry("hr", 3600.0), Map.entry("d", 86400.0), Map.entry("day", 86400.0),
+      Map.entry("days", 86400.0), Map.entry("w", 604800.0), Map.entry("wk", 604800.0));
+  private static final Pattern DURATION = Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*("
+      + String.join("|", DURATION_UNITS.keySet()) + ")?", Pattern.CASE_INSENSITIVE);
 
   /** One parsed branch statement: which procedure of which catalog, with which arguments. */
   public static final class Parsed {
@@ -404,22 +411,20 @@ public final class BranchSql {
             + text + "'");
       }
       String unit = m.group(2) == null ? "s" : m.group(2).toLowerCase(Locale.ROOT);
-      double scale = unit.equals("ms") ? 0.001 : unit.startsWith("s") ? 1
-          : unit.startsWith("m") ? 60 : unit.startsWith("h") ? 3600
-          : unit.startsWith("d") ? 86400 : 604800;
-      return Double.parseDouble(m.group(1)) * scale;
+      return Double.parseDouble(m.group(1)) * DURATION_UNITS.get(unit);
     }
 
     /** {@code TABLES db.t, db.u}: comma-separated names up to the next clause. */
     private String tables() {
-      StringBuilder text = new StringBuilder();
+      List<String> text = new ArrayList<>();
       while (more() && !List.of("TIMEOUT", "ALLOW", "IN").contains(
           w.get(pos).toUpperCase(Locale.ROOT))) {
-        text.append(w.get(pos++));
+        text.add(w.get(pos++));
       }
       List<String> names = new ArrayList<>();
-      for (String name : text.toString().split(",", -1)) {
-        if (name.isEmpty()) {
+      for (String name : String.join(" ", text).split(",", -1)) {
+        name = name.trim();
+        if (name.isEmpty() || name.chars().anyMatch(Character::isWhitespace)) {
           throw LakeVersionException.invalid(
               "TABLES needs table names separated by commas, e.g. TABLES db.t, db.u");
         }
