@@ -175,14 +175,18 @@ def changes_a_table(diff: Any) -> bool:
 
 
 class DeleteBranchOperator(LakeVersionOperator):
-    """Delete `branch`; XCom: its head before deletion (None if absent and `if_exists`)."""
+    """Delete `branch`; XCom: its head before deletion (None if absent and `if_exists`).
+    A branch holding commits no other ref holds fails the task (`UnmergedBranch`, git's
+    ``-d``) unless `force` (git's ``-D``): a run's unpublished work is not dropped silently."""
 
     template_fields: Sequence[str] = ("branch",)
 
-    def __init__(self, *, branch: str, if_exists: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, branch: str, if_exists: bool = False, force: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.branch = branch
         self.if_exists = if_exists
+        self.force = force
 
     def run(self, catalog: Catalog, context: Any) -> str | None:
         handle = catalog.branch(self.branch)
@@ -192,7 +196,7 @@ class DeleteBranchOperator(LakeVersionOperator):
             if self.if_exists:
                 return None
             raise
-        handle.delete(expected_head=head)
+        handle.delete(expected_head=head, force=self.force)
         self.log.info("deleted branch %s (was at %s)", self.branch, head)
         return head
 

@@ -115,6 +115,31 @@ def test_failed_checks_fail_the_merge_task_and_keep_the_branch(prefix: str,
     assert rows(connection, target.name) == [1, 9]
 
 
+def test_delete_branch_keeps_unmerged_work_unless_forced(prefix: str, connection: str) -> None:
+    """As git's `branch -d` and `-D`: a run branch with commits no other ref holds."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from spark_lakeversion.airflow.operators import DeleteBranchOperator
+
+    catalog = connect(connection)
+    work = catalog.branch(f"{prefix}_work")
+    refused = load_dag(DAGS, "lv_delete_unmerged").test(run_conf={"prefix": prefix})
+    assert states(refused) == {"create_branch": "success", "append": "success",
+                               "delete_branch": "failed"}
+    head = work.head.id  # kept, as it was
+    assert rows(connection, work.name) == [1, 5]
+    assert catalog.store.get_commit(head).message.startswith("append")
+    with pytest.raises(AirflowFailException, match="UnmergedBranch: .*force"):  # no retry
+        DeleteBranchOperator(task_id="again", branch=work.name).execute({})
+    assert work.head.id == head
+    work.delete(force=True)
+    forced = load_dag(DAGS, "lv_delete_unmerged_forced").test(run_conf={"prefix": prefix})
+    assert set(states(forced).values()) == {"success"}
+    assert not work.exists()
+    assert catalog.store.get_commit(xcom(forced, "delete_branch")).message.startswith("append")
+    assert rows(connection, f"{prefix}_target") == [1]
+
+
 def test_failure_callback_keeps_the_branch_and_rolls_the_target_back(
         prefix: str, connection: str) -> None:
     catalog = connect(connection)

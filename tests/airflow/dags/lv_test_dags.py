@@ -70,3 +70,17 @@ with DAG("lv_rollback_callback", schedule=None, start_date=START, params={"prefi
     publish_bad = append(TARGET, "-1")  # bad data reached the target...
     check = fail()                      # ...and a later task finds out
     create >> publish_bad >> check
+
+
+def delete_unmerged(dag_id: str, force: bool) -> DAG:
+    """Create the run branch, write to it, delete it unmerged (with or without `force`)."""
+    with DAG(dag_id, schedule=None, start_date=START, params={"prefix": "x"}) as dag:
+        create = CreateBranchOperator(task_id="create_branch", branch=WORK, source=TARGET)
+        write = append(WORK, "5")
+        delete = DeleteBranchOperator(task_id="delete_branch", branch=WORK, force=force)
+        create >> write >> delete
+    return dag
+
+
+unmerged = delete_unmerged("lv_delete_unmerged", force=False)
+unmerged_forced = delete_unmerged("lv_delete_unmerged_forced", force=True)
