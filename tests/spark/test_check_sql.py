@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from spark_lakeversion.auth import load_auth_config
-from spark_lakeversion.errors import ChecksFailed, Forbidden, InvalidInput, NotFound
+from spark_lakeversion.errors import (
+    ChecksFailed,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RefNotFound,
+)
 from spark_lakeversion.server.embedded import start_embedded_server
 from tests.server.access_helpers import write_auth_config
 from tests.spark.helpers import SparkLake, register_catalog
@@ -88,10 +94,10 @@ def test_allow_missing_accepts_a_table_still_to_come(orders: SparkLake) -> None:
 @pytest.mark.parametrize(("statement", "error", "fragment"), [
     ("ADD CHECK c ON BRANCH main AS 'SELECT 1 WHERE false' TIMEOUT '0s'", InvalidInput,
      "check timeout must be within"),
-    ("ADD CHECK c ON BRANCH nosuch AS 'SELECT 1 WHERE false'", NotFound, "nosuch"),
+    ("ADD CHECK c ON BRANCH nosuch AS 'SELECT 1 WHERE false'", RefNotFound, "'nosuch'"),
     ("ADD CHECK 'bad name!' ON BRANCH main AS 'SELECT 1 WHERE false'", InvalidInput,
      "check name 'bad name!'"),
-    ("DROP CHECK c ON BRANCH nosuch", NotFound, "nosuch"),
+    ("DROP CHECK c ON BRANCH nosuch", RefNotFound, "'nosuch'"),
 ])
 def test_the_servers_refusals_are_typed(orders: SparkLake, statement: str,
                                         error: type[Exception], fragment: str) -> None:
