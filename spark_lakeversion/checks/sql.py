@@ -23,6 +23,7 @@ materialised in Python. The report keeps the violation count and up to `MAX_SAMP
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -183,6 +184,24 @@ class _Spares:
         self._ready: list[Any] = []
         self._lock = threading.Lock()
         self._making = 0
+        self._closed = False
+        atexit.register(self.close)
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """At exit: close the spares, after the ones being made (bounded). A DuckDB
+        database still open, or still being opened by a daemon thread, when the interpreter
+        finalizes aborts the process ("terminate called without an active exception")."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self._lock:
+                self._closed = True
+                ready, self._ready = self._ready, []
+                making = self._making
+            for con in ready:
+                _close_quietly(con)
+            if not making or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
     def take(self) -> Any:
         with self._lock:
@@ -192,7 +211,7 @@ class _Spares:
 
     def _refill(self) -> None:
         with self._lock:
-            if len(self._ready) + self._making >= SPARES:
+            if self._closed or len(self._ready) + self._making >= SPARES:
                 return
             self._making += 1
 
@@ -203,8 +222,11 @@ class _Spares:
                 con = None
             with self._lock:
                 self._making -= 1
-                if con is not None:
+                keep = con is not None and not self._closed
+                if keep:
                     self._ready.append(con)
+            if con is not None and not keep:
+                _close_quietly(con)
 
         threading.Thread(target=make, name="lakeversion-duckdb-spare", daemon=True).start()
 
