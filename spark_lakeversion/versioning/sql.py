@@ -11,6 +11,8 @@ from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 
 class SqlVersionStore(VersionControl):
+    """Only opens the storage: everything else is `VersionControl`'s."""
+
     def __init__(self, url: str, *, limits: Limits | None = None,
                  io: Mapping[str, str] | None = None,
                  check_policy: CheckPolicy | None = None) -> None:
