@@ -6,7 +6,7 @@ takes a ref accepts a name/expression string or a handle (or a `Commit`), so cod
 pass around whichever it has.
 
 A `Catalog` wraps any `VersionStore`; `connect(url)` only picks one, with the one factory
-`spark_lakeversion.versioning.open_store` (databases and ``http(s)://`` servers alike).
+`spark_lakeversion.wiring.open_store` (databases and ``http(s)://`` servers alike).
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ from spark_lakeversion.model import (
     RefType,
     ResolvedRef,
 )
-from spark_lakeversion.versioning import DEFAULT_BRANCH, MergeOptions, VersionStore, open_store
+from spark_lakeversion.versioning import DEFAULT_BRANCH, MergeOptions, VersionStore
 from spark_lakeversion.versioning.names import expression_of, validate_ref_name
 from spark_lakeversion.versioning.suggest import key_not_found
+from spark_lakeversion.wiring import open_store
 
 __all__ = [
     "Branch",

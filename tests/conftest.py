@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 from tests.helpers import BACKENDS, make_store_url
 from tests.netguard import STRAY_CALLS, install
 from tests.s3.helpers import MotoS3, start_moto

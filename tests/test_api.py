@@ -74,7 +74,7 @@ def test_importing_the_package_stays_light() -> None:
 
 
 def test_a_catalog_wraps_any_version_store(store_url: str) -> None:
-    from spark_lakeversion.versioning import open_store
+    from spark_lakeversion.wiring import open_store
 
     store = open_store(store_url)
     catalog = lv.Catalog(store)

@@ -30,6 +30,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("gc", ("gc",)),
     ("formats", ("formats",)),
     ("checks", ("checks",)),
+    ("composition root", ("wiring",)),
     ("server", ("server",)),
     ("surfaces", ("__init__", "api", "runs", "delta", "cli", "spark", "bench", "preflight")),
     ("airflow", ("airflow",)),

@@ -25,7 +25,7 @@ import pyarrow as pa
 from spark_lakeversion.checks.runner import run_checks
 from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning.gates.gate import GatedStore
+from spark_lakeversion.versioning.control import VersionControl
 
 ARROW = pa.schema([pa.field("id", pa.int64()), pa.field("amount", pa.float64())])
 
@@ -75,7 +75,7 @@ def run(rows: int = 1_000_000, rounds: int = 5, **_: Any) -> dict[str, Any]:
                     times.append(time.perf_counter() - started)
 
             head = store.get_ref("main").head
-            assert isinstance(store, GatedStore)  # the server's own store: the gate's context
+            assert isinstance(store, VersionControl)  # the server's own store: the gate's context
             context = store.check_context(head, "main", head, "main", head, ())
             spec = CheckSpec("main", "quality", CheckKind.SQL, check_sql("bench.big"), (),
                              3600)

@@ -153,7 +153,7 @@ def build(root: Path, tables: int, snapshots: int, branches: int) -> tuple[Any, 
     from pyiceberg.io.pyarrow import PyArrowFileIO
 
     from spark_lakeversion.model import RefType
-    from spark_lakeversion.versioning import open_store
+    from spark_lakeversion.wiring import open_store
 
     store = open_store(f"sqlite:///{root / 'store.db'}")
     io = PyArrowFileIO()

@@ -27,7 +27,8 @@ from pyiceberg.types import IntegerType, LongType, NestedField
 
 from spark_lakeversion.formats.iceberg.content import iceberg_content
 from spark_lakeversion.model import Key, MergeAction, Put
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 
 SCHEMA = Schema(NestedField(1, "id", LongType(), required=False),
                 NestedField(2, "p", IntegerType(), required=False))

@@ -22,7 +22,8 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.model import Content, Key, Put, RefType
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 
 _PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 

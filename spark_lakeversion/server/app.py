@@ -38,9 +38,10 @@ from spark_lakeversion.server.errors import (
     handle_validation_error,
 )
 from spark_lakeversion.server.iceberg import routes as iceberg_routes
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.access import AccessControlledStore
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
+from spark_lakeversion.wiring import open_store
 
 log = logging.getLogger("spark_lakeversion.server")
 

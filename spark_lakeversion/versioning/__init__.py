@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import lakeversion_home
+from spark_lakeversion.versioning.gates.context import NO_ENGINES, CheckEngines
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, LogPage, VersionStore
 from spark_lakeversion.versioning.options import MergeOptions
@@ -35,14 +36,17 @@ def default_store_url() -> str:
 
 def open_store(url: str | None = None, *, limits: Limits | None = None,
                io: Mapping[str, str] | None = None,
-               check_policy: CheckPolicy | None = None) -> VersionStore:
+               check_policy: CheckPolicy | None = None,
+               check_engines: CheckEngines = NO_ENGINES) -> VersionStore:
     """The store at `url`, configured once: `limits` (default `Limits()`) hold every commit,
     `io` are the FileIO properties content merges open table files with (default: the
     standard `AWS_...`/`PYICEBERG_...` environment), and `check_policy` is what merge-gate
     checks run in this process may reach (default: `CheckPolicy.from_environment()`,
     `LAKEVERSION_CHECK_MODULES` and `LAKEVERSION_WEBHOOK_ALLOW`; a server's own comes from
     `lakeversion serve`). None of them changes after opening. A server store (http) keeps
-    its own: `io` is refused for it."""
+    its own: `io` is refused for it. `check_engines` run its gates' checks: this layer
+    cannot import them, so `spark_lakeversion.wiring.open_store`, the composition root
+    every surface opens stores with, hands them in; without them no check can run."""
     from spark_lakeversion.errors import InvalidInput
     from spark_lakeversion.fileio import FileIOConfig
 
@@ -71,6 +75,7 @@ def open_store(url: str | None = None, *, limits: Limits | None = None,
 
         return SqlVersionStore(url, limits=limits, io=FileIOConfig.of(io) if io is not None
                                else FileIOConfig.from_environment(),
-                               check_policy=check_policy or CheckPolicy.from_environment())
+                               check_policy=check_policy or CheckPolicy.from_environment(),
+                               check_engines=check_engines)
     raise InvalidInput(f"unsupported store URL {url!r}: use sqlite:///PATH, "
                        "postgresql+psycopg://USER@HOST/DB or http(s)://HOST:PORT")

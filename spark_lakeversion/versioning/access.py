@@ -1,10 +1,12 @@
 """Grants enforced once: `AccessControlledStore` wraps any `VersionStore` for a principal.
 
 Every surface of the server (Iceberg REST, `/api/v1`, the CLI and Spark over HTTP, the
-embedded server) reaches the store through this wrapper, so one table (`RULES`) decides
-who may do what. Each operation checks its permission on the ref(s) it touches *before*
-delegating (a refusal writes nothing) and leaves an audit record (done, denied or failed)
-in the store. Listings show only refs the principal may read.
+embedded server) reaches the store through this wrapper, so one table (`RULES`, one row
+per `VersionStore` operation) decides who may do what, applied by one wrapper
+(`AccessControlledStore._apply`); an operation without a row is refused. Each operation
+checks its permission on the ref(s) it touches *before* delegating (a refusal writes
+nothing) and a write leaves an audit record (done, denied or failed) in the store.
+Listings show only refs the principal may read.
 
 Reads by commit id and time travel: `main~2` and `main#<time>` need `read` on `main`; a
 commit id (or prefix) needs a store-wide `read` grant (`refs = "*"`), or `read` on a ref
@@ -17,42 +19,19 @@ author, as before: it names nobody).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.model import (
-    MAX_AUDIT_RECORDS,
-    AuditRecord,
-    CheckReport,
-    CheckRun,
-    CheckSpec,
-    Commit,
-    Content,
-    DiffEntry,
-    GcState,
-    Key,
-    KeyLike,
-    MergeResult,
-    Operation,
-    Outcome,
-    Ref,
-    ReflogEntry,
-    RefType,
-    ResolvedRef,
-)
+from spark_lakeversion.model import AuditRecord, CheckRun, Outcome
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
-from spark_lakeversion.versioning.interface import (
-    DEFAULT_BRANCH,
-    TABLE_STATES_PAGE,
-    LogPage,
-    TableStatesPage,
-    VersionStore,
-)
+from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import (
     FULL_HASH_LENGTH,
     is_commit_hash,
@@ -61,7 +40,6 @@ from spark_lakeversion.versioning.names import (
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.suggest import rehint
 
-T = TypeVar("T")
 log = logging.getLogger("spark_lakeversion.audit")
 CLIENT_AUTHOR = "lakeversion.client-author"
 
@@ -70,7 +48,174 @@ READ, WRITE, CREATE, DELETE, MERGE, ADMIN = (
     Permission.MERGE, Permission.ADMIN)
 
 
-class AccessControlledStore(VersionStore):
+#: an operation's arguments by name, defaults applied (`inspect.BoundArguments.arguments`)
+Args = Mapping[str, Any]
+Needs = Sequence[tuple[Permission, str]]
+
+
+def _none(*_: Any) -> Sequence[Any]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one `VersionStore` operation is guarded.
+
+    `needs(args, inner)`: the (permission, ref) pairs it needs; `reads(args)`: the ref
+    expressions it reads (the read rule of the module docstring); `audit_ref(args)`: for a
+    write, the ref its audit record names (None: not audited); `authored`: makes the
+    principal the author (rewrites `args`); `shown`: filters what a listing answers;
+    `rehint`: a `RefNotFound`'s "did you mean" is picked among readable refs; `operation`:
+    its name in refusals and the audit trail (default: the method's); `is_open`: no check
+    at all (gc's epoch, the server's own overlap check, the audit writer)."""
+
+    needs: Callable[[Args, VersionStore], Needs] = _none
+    reads: Callable[[Args], Iterable[str]] = _none
+    audit_ref: Callable[[Args], str] | None = None
+    authored: Callable[[AccessControlledStore, Principal, dict[str, Any]], None] | None = None
+    shown: Callable[[AccessControlledStore, Principal, Any], Any] | None = None
+    rehint: bool = True
+    operation: str | None = None
+    is_open: bool = False
+
+
+def read(*names: str) -> Rule:
+    """Reads the ref expressions in the arguments `names` (a None one reads nothing)."""
+    return Rule(reads=lambda a: [a[n] for n in names if a[n] is not None])
+
+
+def write(ref: str, needs: Callable[[Args, VersionStore], Needs], *,
+          reads: Callable[[Args], Iterable[str]] = _none, operation: str | None = None,
+          authored: Callable[[AccessControlledStore, Principal, dict[str, Any]], None]
+          | None = None) -> Rule:
+    """A write, audited under the ref in argument `ref`."""
+    return Rule(needs=needs, reads=reads, audit_ref=lambda a: a[ref], authored=authored,
+                operation=operation)
+
+
+def on(permission: Permission, ref: str) -> Callable[[Args, VersionStore], Needs]:
+    """`permission` on the ref in argument `ref`."""
+    return lambda a, _: [(permission, a[ref])]
+
+
+def listing(shown: Callable[[AccessControlledStore, Principal, Any], Any],
+            needs: Callable[[Args, VersionStore], Needs] = _none) -> Rule:
+    return Rule(needs=needs, shown=shown, rehint=False)
+
+
+STORE_WIDE = Rule(needs=lambda *_: [(ADMIN, EVERY_REF)], rehint=False)
+OPEN = Rule(is_open=True)
+
+
+def _read_if_given(name: str) -> Callable[[Args, VersionStore], Needs]:
+    return lambda a, _: [(READ, a[name])] if a[name] is not None else []
+
+
+def _author(store: AccessControlledStore, who: Principal, a: dict[str, Any]) -> None:
+    a["author"] = store._authored(who, a["author"], {})[0]
+
+
+def _author_and_properties(store: AccessControlledStore, who: Principal,
+                           a: dict[str, Any]) -> None:
+    a["author"], a["properties"] = store._authored(who, a["author"], a["properties"])
+
+
+def _merge_author(store: AccessControlledStore, who: Principal, a: dict[str, Any]) -> None:
+    options: MergeOptions = a["options"]
+    by, props = store._authored(who, options.author, options.properties)
+    a["options"] = MergeOptions.from_dict({**options.to_dict(), "author": by,
+                                           "properties": props})
+
+
+def _delete_needs(a: Args, inner: VersionStore) -> Needs:
+    """`force` deletes a branch with commits no other ref holds (`delete` is enough) or a
+    protected branch (that needs `admin` too)."""
+    protected = a["force"] and a["name"] in inner.protected_branches()
+    return [(DELETE, a["name"])] + ([(ADMIN, a["name"])] if protected else [])
+
+
+def _check_runs_shown(store: AccessControlledStore, who: Principal,
+                      runs: list[CheckRun]) -> list[CheckRun]:
+    """A run's samples are rows of its target and its source: both must be readable."""
+    readable: dict[str, bool] = {}
+    return [r for r in runs
+            if who.may(READ, r.branch) and store._may_read(who, r.source, readable)]
+
+
+#: one row per `VersionStore` operation; an operation without one is refused
+RULES: dict[str, Rule] = {
+    # refs: listings show only readable refs
+    "list_refs": listing(lambda _, who, refs: [r for r in refs if who.may(READ, r.name)]),
+    "get_ref": read("name"),
+    "resolve": read("expression"),
+    "create_ref": write("name", on(CREATE, "name"), reads=lambda a: [a["from_ref"]]),
+    "delete_ref": write("name", _delete_needs),
+    # a branch reset needs `write` (tags are immutable: the store refuses them); `force`
+    # (resetting a protected branch) needs `admin` too
+    "assign_ref": write("name", lambda a, _: [(WRITE, a["name"])]
+                        + ([(ADMIN, a["name"])] if a["force"] else []),
+                        reads=lambda a: [a["to"]]),
+    # merge gates: protection and check settings need admin on the branch
+    "protect_branch": write("name", on(ADMIN, "name")),
+    "unprotect_branch": write("name", on(ADMIN, "name")),
+    "protected_branches": listing(lambda _, who, names: {b for b in names
+                                                         if who.may(READ, b)}),
+    "add_check": Rule(needs=lambda a, _: [(ADMIN, a["spec"].branch)],
+                      audit_ref=lambda a: a["spec"].branch),
+    "remove_check": write("branch", on(ADMIN, "branch")),
+    # as a dry-run merge: read on the branch and on the source
+    "test_check": Rule(reads=lambda a: [a["branch"], *([a["source"]] if a["source"] else [])]),
+    "list_checks": listing(lambda _, who, checks: [c for c in checks
+                                                   if who.may(READ, c.branch)],
+                           _read_if_given("branch")),
+    "check_runs": listing(_check_runs_shown, _read_if_given("branch")),
+    "preview_commits": STORE_WIDE,  # what gc keeps: store-wide, like gc's other reads
+    # commits and contents
+    "commit": write("branch", on(WRITE, "branch"), authored=_author_and_properties),
+    "get_commit": read("commit_id"),
+    "log": read("ref"),
+    "get_contents": read("ref"),
+    "list_keys": read("ref"),
+    "diff": read("from_ref", "to_ref"),
+    # merging
+    "merge_base": read("a", "b"),
+    "merge_with": write("target", lambda a, _: [
+        (READ if a["options"].dry_run else MERGE, a["target"])],
+        reads=lambda a: [a["source"]], operation="merge", authored=_merge_author),
+    "cherry_pick": write("onto", lambda a, _: [(READ if a["dry_run"] else WRITE, a["onto"])],
+                         reads=lambda a: a["commit_ids"], authored=_author),
+    "revert": write("on", lambda a, _: [(READ if a["dry_run"] else WRITE, a["on"])],
+                    reads=lambda a: [a["commit_id"]], authored=_author),
+    "rollback_table": write("branch", on(WRITE, "branch"), reads=lambda a: [a["to"]],
+                            operation="rollback", authored=_author_and_properties),
+    # file safety: the server's own overlap check, which must see every table
+    "location_owner": OPEN,
+    # store-wide: gc, its reads and the audit trail need admin on every ref
+    "reflog": STORE_WIDE,
+    "table_states": STORE_WIDE,
+    "gc_state": OPEN,  # commits read gc's epoch (it holds no table data)
+    "begin_gc": Rule(needs=lambda *_: [(ADMIN, EVERY_REF)], audit_ref=lambda _: EVERY_REF,
+                     operation="gc"),
+    "audit": STORE_WIDE,
+    "record_audit": OPEN,
+    "close": OPEN,
+}
+SIGNATURES = {name: inspect.signature(getattr(VersionStore, name)) for name in RULES}
+
+
+def _guarded(name: str) -> Callable[..., Any]:
+    def guarded(self: AccessControlledStore, *args: Any, **kwargs: Any) -> Any:
+        return self._apply(name, args, kwargs)
+    guarded.__name__ = guarded.__qualname__ = name
+    guarded.__doc__ = getattr(VersionStore, name).__doc__
+    return guarded
+
+
+#: every operation of `RULES`, each through `AccessControlledStore._apply`
+_Guarded: Any = type("_Guarded", (), {name: _guarded(name) for name in RULES})
+
+
+class AccessControlledStore(_Guarded, VersionStore):
     """`inner` as seen by the principal `principal()` returns (called once per operation,
     so the server can pass the request's principal through a context variable)."""
 
@@ -150,34 +295,6 @@ class AccessControlledStore(VersionStore):
             log.exception("audit record lost: %s %s %s %s", who.name, operation, ref,
                           outcome.value)
 
-    def _read(self, operation: str, expressions: Iterable[str], call: Callable[[], T]) -> T:
-        who = self._principal()
-        for expression in expressions:
-            self._require_read(who, expression, operation)
-        try:
-            return call()
-        except RefNotFound as exc:
-            raise self._rehinted(who, exc) from None
-
-    def _mutate(self, operation: str, ref: str,
-                needs: Sequence[tuple[Permission, str]], reads: Iterable[str],
-                call: Callable[[Principal], T]) -> T:
-        """Check every (permission, ref) and read, then run and audit the mutation."""
-        who = self._principal()
-        for permission, name in needs:
-            self._require(who, permission, name, operation)
-        for expression in reads:
-            self._require_read(who, expression, operation)
-        try:
-            result = call(who)
-        except LakeVersionError as exc:
-            self._audit(who, operation, ref, Outcome.FAILED, exc.code)
-            if isinstance(exc, RefNotFound):
-                raise self._rehinted(who, exc) from None
-            raise
-        self._audit(who, operation, ref, Outcome.DONE)
-        return result
-
     def _rehinted(self, who: Principal, error: RefNotFound) -> RefNotFound:
         """The error's "did you mean" chosen among the refs `who` may read only."""
         if who.may_everywhere(READ):
@@ -193,78 +310,6 @@ class AccessControlledStore(VersionStore):
         if author and author != who.name:
             props[CLIENT_AUTHOR] = author
         return who.name, props
-
-    # ---- refs -------------------------------------------------------------------------
-    def list_refs(self, type: RefType | None = None) -> list[Ref]:
-        who = self._principal()
-        return [r for r in self.inner.list_refs(type) if who.may(READ, r.name)]
-
-    def get_ref(self, name: str) -> Ref:
-        return self._read("get_ref", [name], lambda: self.inner.get_ref(name))
-
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
-        return self._mutate("create_ref", name, [(CREATE, name)], [from_ref],
-                            lambda _: self.inner.create_ref(name, type, from_ref))
-
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
-        """`force` deletes a branch with commits no other ref holds (`delete` is enough) or
-        a protected branch (that needs `admin` too)."""
-        protected = force and name in self.inner.protected_branches()
-        needs = [(DELETE, name)] + ([(ADMIN, name)] if protected else [])
-        self._mutate("delete_ref", name, needs, [],
-                     lambda _: self.inner.delete_ref(name, type, expected_head, force=force))
-
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
-        """A branch reset needs `write` (tags are immutable: the store refuses them);
-        `force` (resetting a protected branch) needs `admin` too."""
-        needs = [(WRITE, name)] + ([(ADMIN, name)] if force else [])
-        return self._mutate("assign_ref", name, needs, [to],
-                            lambda _: self.inner.assign_ref(name, to, expected_head,
-                                                            force=force))
-
-    # ---- merge gates: protection and check settings need admin on the branch -------------
-    def protect_branch(self, name: str) -> bool:
-        return self._mutate("protect_branch", name, [(ADMIN, name)], [],
-                            lambda _: self.inner.protect_branch(name))
-
-    def unprotect_branch(self, name: str) -> bool:
-        return self._mutate("unprotect_branch", name, [(ADMIN, name)], [],
-                            lambda _: self.inner.unprotect_branch(name))
-
-    def protected_branches(self) -> set[str]:
-        who = self._principal()
-        return {b for b in self.inner.protected_branches() if who.may(READ, b)}
-
-    def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
-        return self._mutate("add_check", spec.branch, [(ADMIN, spec.branch)], [],
-                            lambda _: self.inner.add_check(spec, allow_missing))
-
-    def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
-        """As a dry-run merge: `read` on the branch and on the source."""
-        return self._read("test_check", [branch, *([source] if source else [])],
-                          lambda: self.inner.test_check(branch, name, source))
-
-    def remove_check(self, branch: str, name: str) -> bool:
-        return self._mutate("remove_check", branch, [(ADMIN, branch)], [],
-                            lambda _: self.inner.remove_check(branch, name))
-
-    def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
-        who = self._principal()
-        if branch is not None:
-            self._require(who, READ, branch, "list_checks")
-        return [c for c in self.inner.list_checks(branch) if who.may(READ, c.branch)]
-
-    def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
-        who = self._principal()
-        if branch is not None:
-            self._require(who, READ, branch, "check_runs")
-        # a run's samples are rows of its target and its source: both must be readable
-        readable: dict[str, bool] = {}
-        return [r for r in self.inner.check_runs(branch, limit)
-                if who.may(READ, r.branch) and self._may_read(who, r.source, readable)]
 
     def _may_read(self, who: Principal, expression: str, seen: dict[str, bool]) -> bool:
         """`_require_read` as a yes/no, without an audit record per listed row."""
@@ -282,130 +327,50 @@ class AccessControlledStore(VersionStore):
                 seen[expression] = who.may_everywhere(READ)
         return seen[expression]
 
-    def preview_commits(self, since: datetime) -> list[str]:
-        """What gc keeps: store-wide, like gc's other reads."""
-        self._require(self._principal(), ADMIN, EVERY_REF, "preview_commits")
-        return self.inner.preview_commits(since)
+    # ---- the one wrapper ------------------------------------------------------------------
+    def _apply(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Operation `name` under its rule (`RULES`): every permission and read checked
+        first (a refusal writes nothing), then the call, then the audit record of a write
+        and the filter of a listing."""
+        rule = RULES.get(name)
+        if rule is None:
+            raise no_rule(name)
+        bound = SIGNATURES[name].bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        if rule.is_open:
+            return getattr(self.inner, name)(*bound.args[1:], **bound.kwargs)
+        operation = rule.operation or name
+        who = self._principal()
+        for permission, ref in rule.needs(a, self.inner):
+            self._require(who, permission, ref, operation)
+        for expression in rule.reads(a):
+            self._require_read(who, expression, operation)
+        if rule.authored is not None:
+            rule.authored(self, who, a)
+        try:
+            result = getattr(self.inner, name)(*bound.args[1:], **bound.kwargs)
+        except LakeVersionError as exc:
+            if rule.audit_ref is not None:
+                self._audit(who, operation, rule.audit_ref(a), Outcome.FAILED, exc.code)
+            if rule.rehint and isinstance(exc, RefNotFound):
+                raise self._rehinted(who, exc) from None
+            raise
+        if rule.audit_ref is not None:
+            self._audit(who, operation, rule.audit_ref(a), Outcome.DONE)
+        return result if rule.shown is None else rule.shown(self, who, result)
 
-    def resolve(self, expression: str) -> ResolvedRef:
-        return self._read("resolve", [expression], lambda: self.inner.resolve(expression))
-
-    # ---- commits ----------------------------------------------------------------------
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
-        def run(who: Principal) -> Commit:
-            by, props = self._authored(who, author, properties)
-            return self.inner.commit(branch, operations, message=message, author=by,
-                                     properties=props, expected_head=expected_head,
-                                     expected_gc_epoch=expected_gc_epoch)
-        return self._mutate("commit", branch, [(WRITE, branch)], [], run)
-
-    def get_commit(self, commit_id: str) -> Commit:
-        return self._read("get_commit", [commit_id], lambda: self.inner.get_commit(commit_id))
-
-    def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
-            page_token: str | None = None) -> LogPage:
-        return self._read("log", [ref], lambda: self.inner.log(
-            ref, key=key, limit=limit, page_token=page_token))
-
-    # ---- contents ---------------------------------------------------------------------
-    def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
-        return self._read("get_contents", [ref], lambda: self.inner.get_contents(ref, keys))
-
-    def list_keys(self, ref: str, prefix: KeyLike | None = None) -> list[tuple[Key, Content]]:
-        return self._read("list_keys", [ref], lambda: self.inner.list_keys(ref, prefix))
-
-    def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
-        return self._read("diff", [from_ref, to_ref],
-                          lambda: self.inner.diff(from_ref, to_ref))
-
-    # ---- merging ----------------------------------------------------------------------
-    def merge_base(self, a: str, b: str) -> str | None:
-        return self._read("merge_base", [a, b], lambda: self.inner.merge_base(a, b))
-
-    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
-        def run(who: Principal) -> MergeResult:
-            by, props = self._authored(who, options.author, options.properties)
-            return self.inner.merge_with(source, target, MergeOptions.from_dict(
-                {**options.to_dict(), "author": by, "properties": props}))
-        needs = [(READ if options.dry_run else MERGE, target)]
-        return self._mutate("merge", target, needs, [source], run)
-
-    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
-                    author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult:
-        return self._mutate(
-            "cherry_pick", onto, [(READ if dry_run else WRITE, onto)], commit_ids,
-            lambda who: self.inner.cherry_pick(
-                commit_ids, onto, dry_run=dry_run, author=self._authored(who, author, {})[0],
-                expected_head=expected_head))
-
-    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult:
-        return self._mutate(
-            "revert", on, [(READ if dry_run else WRITE, on)], [commit_id],
-            lambda who: self.inner.revert(
-                commit_id, on, dry_run=dry_run, author=self._authored(who, author, {})[0],
-                expected_head=expected_head))
-
-    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
-                       author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None,
-                       properties: Mapping[str, str] | None = None) -> Commit:
-        return self._mutate(
-            "rollback", branch, [(WRITE, branch)], [to],
-            lambda who: self._rollback(who, branch, key, to, author, message,
-                                       expected_head, properties))
-
-    def _rollback(self, who: Principal, branch: str, key: KeyLike, to: str,
-                  author: str | None, message: str | None, expected_head: str | None,
-                  properties: Mapping[str, str] | None) -> Commit:
-        by, props = self._authored(who, author, properties)
-        return self.inner.rollback_table(branch, key, to, author=by, message=message,
-                                         expected_head=expected_head, properties=props)
-
-    # ---- file safety: the server's own overlap check, which must see every table --------
-    def location_owner(self, location: str, content_id: str | None = None
-                       ) -> tuple[str, str] | None:
-        return self.inner.location_owner(location, content_id)
-
-    # ---- store-wide: gc, its reads and the audit trail need admin on every ref ----------
-    def reflog(self, since: datetime) -> list[ReflogEntry]:
-        self._require(self._principal(), ADMIN, EVERY_REF, "reflog")
-        return self.inner.reflog(since)
-
-    def table_states(self, page_token: str | None = None,
-                     limit: int = TABLE_STATES_PAGE) -> TableStatesPage:
-        self._require(self._principal(), ADMIN, EVERY_REF, "table_states")
-        return self.inner.table_states(page_token, limit)
-
-    def gc_state(self) -> GcState:
-        """Open to every principal: commits read gc's epoch (it holds no table data)."""
-        return self.inner.gc_state()
-
-    def begin_gc(self, cutoff: datetime, retained_since: datetime) -> GcState:
-        return self._mutate("gc", EVERY_REF, [(ADMIN, EVERY_REF)], [],
-                            lambda _: self.inner.begin_gc(cutoff, retained_since))
-
-    def audit(self, since: datetime | None = None, principal: str | None = None,
-              limit: int = MAX_AUDIT_RECORDS) -> list[AuditRecord]:
-        self._require(self._principal(), ADMIN, EVERY_REF, "audit")
-        return self.inner.audit(since, principal, limit)
-
-    def record_audit(self, record: AuditRecord) -> None:
-        self.inner.record_audit(record)
-
-    def close(self) -> None:
-        self.inner.close()
 
     def __getattr__(self, name: str) -> Any:
         """An operation this wrapper has no rule for is refused, never passed through."""
         if name.startswith("_") or not hasattr(self.inner, name):
             raise AttributeError(name)
-        raise Forbidden(f"{FORBIDDEN_PREFIX}{name} has no access rule "
-                        "(spark_lakeversion.versioning.access)")
+        raise no_rule(name)
+
+
+def no_rule(name: str) -> Forbidden:
+    return Forbidden(f"{FORBIDDEN_PREFIX}{name} has no access rule "
+                     "(spark_lakeversion.versioning.access)")
 
 
 def _shown(ref: str) -> str:

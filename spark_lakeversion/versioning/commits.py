@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from spark_lakeversion.errors import ConflictError, GcEpochChanged, InvalidInput, ReferenceConflict
-from spark_lakeversion.limits import check_commit
+from spark_lakeversion.limits import Limits, check_commit
 from spark_lakeversion.locations import check_new_key
 from spark_lakeversion.model import (
     Commit,
@@ -26,10 +26,13 @@ from spark_lakeversion.model import (
     Put,
 )
 from spark_lakeversion.store.objects import content_hash, make_commit, to_us
-from spark_lakeversion.store.spi import StorageWriter
+from spark_lakeversion.store.spi import Storage, StorageWriter
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
+from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.protection import check_not_protected
-from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, RefStore
+from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, Refs
+from spark_lakeversion.versioning.requests import CommitRequest
+from spark_lakeversion.versioning.retention import Retention
 from spark_lakeversion.versioning.tree import TreeWriter
 
 #: a tree given as another root and the changes that turn it into the wanted tree
@@ -63,14 +66,36 @@ def operations_to_changes(operations: Sequence[Operation]) -> dict[Key, Content 
     return changes
 
 
-class CommitStore(RefStore):
+class CommitListener(Protocol):
+    """Who hears of table commits (the gates' notifications, `gates.notify`)."""
+
+    def to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
+        """Whom to tell about a commit to `branch` (read in its transaction)."""
+
+    def committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
+                  changes: Mapping[Key, Content | None]) -> None:
+        """Told after a table commit landed (post-commit notifications)."""
+
+
+class Commits:
+    """Table commits and the reads of table states at a ref."""
+
+    def __init__(self, storage: Storage, objects: Objects, limits: Limits, refs: Refs,
+                 retention: Retention, listener: CommitListener) -> None:
+        self.storage = storage
+        self.objects = objects
+        self.limits = limits
+        self.refs = refs
+        self.retention = retention
+        self.listener = listener
+
     # ---- reads ------------------------------------------------------------------------
     def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
         wanted = [Key.of(k) for k in keys]
-        return self.objects.values(self.objects.root_of(self.resolve(ref).commit_id), wanted)
+        return self.objects.values(self.objects.root_of(self.refs.resolve(ref).commit_id), wanted)
 
     def list_keys(self, ref: str, prefix: KeyLike | None = None) -> list[tuple[Key, Content]]:
-        root = self.objects.root_of(self.resolve(ref).commit_id)
+        root = self.objects.root_of(self.refs.resolve(ref).commit_id)
         if prefix is None or prefix == "" or prefix == ():
             lo, hi = "", None
         else:
@@ -81,8 +106,8 @@ class CommitStore(RefStore):
         return [(Key.from_stored(k), contents[h]) for k, h in entries]
 
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
-        a = self.objects.root_of(self.resolve(from_ref).commit_id)
-        b = self.objects.root_of(self.resolve(to_ref).commit_id)
+        a = self.objects.root_of(self.refs.resolve(from_ref).commit_id)
+        b = self.objects.root_of(self.refs.resolve(to_ref).commit_id)
         out = []
         for key, (before, after) in sorted(self.objects.changes(a, b).items()):
             kind = DiffKind.ADDED if before is None else \
@@ -91,7 +116,7 @@ class CommitStore(RefStore):
         return out
 
     # ---- writes -----------------------------------------------------------------------
-    def _write_commit(self, tx: StorageWriter, branch: str | None, expected_head: str,
+    def write(self, tx: StorageWriter, branch: str | None, expected_head: str,
                       parents: tuple[str, ...], base_root: str | None,
                       changes: Mapping[Key, Content | None], author: str, message: str,
                       properties: Mapping[str, str], operation: str,
@@ -102,7 +127,7 @@ class CommitStore(RefStore):
         is `base_root` + `changes`, or, when given, `same_tree_from` = (another root, the
         changes that turn it into that same tree): trees are canonical, so either way gives
         the same root, and the caller picks the cheaper one. With `branch` None, no ref
-        moves: the commit is a merge preview, published later by `_publish`.
+        moves: the commit is a merge preview, published later by the gate (`gates.gate`).
         """
         writer = TreeWriter()
         content_rows: dict[str, str] = {}
@@ -135,33 +160,24 @@ class CommitStore(RefStore):
             self.objects.nodes.put(h, n)
         return commit
 
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
-        return self._commit_operations(branch, operations, message=message, author=author,
-                                       properties=properties, expected_head=expected_head,
-                                       expected_gc_epoch=expected_gc_epoch)
-
-    def _commit_operations(self, branch: str, operations: Sequence[Operation], *,
-                           message: str, author: str | None,
-                           properties: Mapping[str, str] | None, expected_head: str | None,
-                           expected_gc_epoch: int | None = None,
-                           from_commits: Sequence[str] = (),
-                           recovery: Callable[[str], None] | None = None) -> Commit:
+    def commit(self, request: CommitRequest,
+               recovery: Callable[[str], None] | None = None) -> Commit:
         """`recovery`: a rollback, allowed on a protected branch when it restores a state
         published there; called with the head the commit goes onto, in its transaction,
         it raises `ProtectedBranch` when that is not so."""
-        changes = operations_to_changes(operations)
+        message, author = request.message, request.author
+        expected_head, expected_gc_epoch = request.expected_head, request.expected_gc_epoch
+        from_commits = request.from_commits
+        changes = operations_to_changes(request.operations)
         for key, value in changes.items():
             if value is not None:  # a new or changed key: it must be a safe name
                 check_new_key(key.elements, "key element")
         if not isinstance(message, str):
             raise InvalidInput("a commit message must be a string")
-        props = check_properties(properties)
+        props = check_properties(request.properties)
         check_commit(self.limits, message=message, author=author, properties=props,
                      changes=changes)
-        ref = self._writable_branch(branch)
+        ref = self.refs.writable_branch(request.branch)
         base = self.objects.expand_hash(expected_head) if expected_head else ref.head
         base_values = self.objects.values(self.objects.root_of(base), changes) \
             if expected_head else None
@@ -178,29 +194,20 @@ class CommitStore(RefStore):
                         recovery(head)
                     if expected_gc_epoch is not None or from_commits:
                         self._check_gc_epoch(tx, expected_gc_epoch)
-                        self._require_retained(tx, from_commits)
-                    commit = self._write_commit(tx, ref.name, head, (head,), head_root,
-                                                changes, author or DEFAULT_AUTHOR, message,
-                                                props, "commit")
-                    told = self._to_tell(tx, ref.name)
+                        self.retention.require(tx, from_commits)
+                    commit = self.write(tx, ref.name, head, (head,), head_root, changes,
+                                        author or DEFAULT_AUTHOR, message, props, "commit")
+                    told = self.listener.to_tell(tx, ref.name)
                 self.objects.written(commit)
                 if told:
-                    self._committed(told, ref.name, head, commit, changes)
+                    self.listener.committed(told, ref.name, head, commit, changes)
                 return commit
             except ReferenceConflict:
                 if base_values is None:  # based on the head we read: re-check from there
                     base, base_values = head, self.objects.values(head_root, changes)
-                head = self.get_ref(ref.name).head
+                head = self.refs.get(ref.name).head
         raise ReferenceConflict(f"branch {ref.name!r} kept moving; gave up after "
                                 f"{MAX_CAS_ATTEMPTS} attempts")
-
-    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
-        """Whom to tell about a commit to `branch` (read in its transaction): none here."""
-        return []
-
-    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
-                   changes: Mapping[Key, Content | None]) -> None:
-        """Told after a table commit landed (post-commit notifications)."""
 
     def _check_unchanged(self, branch: str, base: str, base_values: Mapping[Key, Content],
                          head_root: str | None, keys: Iterable[Key]) -> None:

@@ -17,7 +17,7 @@ from spark_lakeversion.model import (
     KeyLike,
     ReflogEntry,
 )
-from spark_lakeversion.versioning.commits import CommitStore
+from spark_lakeversion.store.spi import Storage
 from spark_lakeversion.versioning.interface import (
     TABLE_STATES_PAGE,
     LogPage,
@@ -26,9 +26,19 @@ from spark_lakeversion.versioning.interface import (
     encode_page_token,
 )
 from spark_lakeversion.versioning.names import FULL_HASH_LENGTH, is_commit_hash
+from spark_lakeversion.versioning.objects import Objects
+from spark_lakeversion.versioning.refs import Refs
 
 
-class HistoryStore(CommitStore):
+class History:
+    """Reads of the past: log, merge base, reflog, table states, gc's state, the audit
+    trail."""
+
+    def __init__(self, storage: Storage, objects: Objects, refs: Refs) -> None:
+        self.storage = storage
+        self.objects = objects
+        self.refs = refs
+
     def _ancestors(self, head: str) -> Iterator[Commit]:
         """Every ancestor once, newest generation first (git's date-order-ish walk)."""
         seen = {head}
@@ -51,7 +61,7 @@ class HistoryStore(CommitStore):
         if not isinstance(limit, int) or limit < 1:
             raise InvalidInput("limit must be a positive integer")
         skip = decode_page_token(page_token) if page_token else 0
-        head = self.resolve(ref).commit_id
+        head = self.refs.resolve(ref).commit_id
         touching = self.storage.commits_changing(Key.of(key)) if key is not None else None
         out: list[Commit] = []
         seen = 0
@@ -66,9 +76,10 @@ class HistoryStore(CommitStore):
         return LogPage(out, None)
 
     def merge_base(self, a: str, b: str) -> str | None:
-        return self._merge_base(self.resolve(a).commit_id, self.resolve(b).commit_id)
+        return self.merge_base_of(self.refs.resolve(a).commit_id,
+                                  self.refs.resolve(b).commit_id)
 
-    def _merge_base(self, a: str, b: str) -> str | None:
+    def merge_base_of(self, a: str, b: str) -> str | None:
         """Highest-generation common ancestor; walks only commits above it."""
         if a == b:
             return a
@@ -134,4 +145,4 @@ class HistoryStore(CommitStore):
         return self.storage.audit(since, principal, limit)
 
 
-__all__ = ["HistoryStore"]
+__all__ = ["History"]

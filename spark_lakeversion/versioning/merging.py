@@ -1,17 +1,18 @@
 """Three-way merge over any storage: fast-forward when it can, otherwise plan key by key
 (`three_way.plan_merge`, content mergers for tables both sides changed), then commit with
 two parents; re-planned when the target moved meanwhile. The merged tree is built from the
-side that needs fewer edits. A merge into a branch with checks, or a protected one, goes
-through the gate (`versioning.gates`)."""
+side that needs fewer edits. `MergePlanner` plans and writes; `Merging` runs a merge, and
+hands one into a branch with checks, or a protected one, to its `MergeGate` (the gate of
+`versioning.gates`, given to it by the wiring in `control.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from spark_lakeversion.errors import ConflictError, ReferenceConflict
-from spark_lakeversion.limits import check_commit
+from spark_lakeversion.limits import Limits, check_commit
 from spark_lakeversion.model import (
     Commit,
     Content,
@@ -21,14 +22,16 @@ from spark_lakeversion.model import (
     MergeBehavior,
     MergeResult,
 )
-from spark_lakeversion.store.spi import StorageReader
+from spark_lakeversion.store.spi import Storage, StorageReader
 from spark_lakeversion.tableformat.merger import MergeContext
-from spark_lakeversion.versioning.commits import SameTree, check_properties
+from spark_lakeversion.versioning.commits import Commits, SameTree, check_properties
 from spark_lakeversion.versioning.content import check_merger_options
-from spark_lakeversion.versioning.history import HistoryStore
+from spark_lakeversion.versioning.history import History
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
+from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.options import MergeOptions
-from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS
+from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, Refs
+from spark_lakeversion.versioning.retention import Retention
 from spark_lakeversion.versioning.three_way import Changes, MergePlan, plan_merge
 
 #: merges changing at most this many tables are applied to the target's tree directly
@@ -86,65 +89,30 @@ def _unprotected(tx: StorageReader, branch: str) -> None:
         raise ReferenceConflict(f"branch {branch!r} was protected during the merge")
 
 
-class MergingStore(HistoryStore):
-    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
-        check_merger_options(options.merger_options())
-        props = check_properties(options.properties)
-        check_commit(self.limits, message=options.message, author=options.author,
-                     properties=props)
-        target_ref = self._writable_branch(target)
-        for _ in range(MAX_CAS_ATTEMPTS):
-            # read for every round: a new check or protection applies at once
-            checks, protected = self._merge_guards(target_ref.name)
-            if self._gated(checks) or protected:
-                return self._gated_merge(source, target_ref.name, options, props, checks)
-            step = self._plan_merge(source, target_ref.name, options)
-            if step.done is not None:
-                return step.done
-            if options.dry_run:
-                return step.result(source, target_ref.name, True, None)
-            try:
-                new_head = self._commit_step(step, source, target_ref.name, options, props,
-                                             move=True)
-            except ReferenceConflict:
-                step.discard()
-                continue  # the target moved (or was protected) while planning: plan again
-            self._merged(checks, source, target_ref.name, step, new_head)
-            return step.result(source, target_ref.name, False, new_head)
-        raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")
+class MergePlanner:
+    """Plans a merge on the target's current head, and writes what it planned."""
 
-    def _merge_checks(self, branch: str) -> list[Any]:
-        """What guards merges into `branch` (`versioning.gates`): nothing here."""
-        return []
+    def __init__(self, storage: Storage, objects: Objects, refs: Refs, retention: Retention,
+                 commits: Commits, history: History, io: Mapping[str, str]) -> None:
+        self.storage = storage
+        self.objects = objects
+        self.refs = refs
+        self.retention = retention
+        self.commits = commits
+        self.history = history
+        self.io = io
 
-    def _merge_guards(self, branch: str) -> tuple[list[Any], bool]:
-        """`branch`'s merge checks and whether it is protected (`versioning.gates` reads
-        both in one transaction)."""
-        return self._merge_checks(branch), branch in self.protected_branches()
-
-    def _gated(self, checks: list[Any]) -> bool:
-        return False
-
-    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
-                new_head: str) -> None:
-        """Told after an ungated merge landed (post-merge notifications)."""
-
-    def _gated_merge(self, source: str, target: str, options: MergeOptions,
-                     props: dict[str, str], checks: list[Any]
-                     ) -> MergeResult:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _plan_merge(self, source: str, target: str, options: MergeOptions) -> MergeStep:
+    def plan(self, source: str, target: str, options: MergeOptions) -> MergeStep:
         """Plan `source` into `target` on the target's current head; writes nothing."""
         default, per_key, dry_run = options.strategy, options.behaviors, options.dry_run
-        source_head = self.resolve(source).commit_id
-        self._require_retained(None, [source_head])
-        target_head = self.get_ref(target).head
+        source_head = self.refs.resolve(source).commit_id
+        self.retention.require(None, [source_head])
+        target_head = self.refs.get(target).head
         if options.expected_head and \
                 self.objects.expand_hash(options.expected_head) != target_head:
             raise ReferenceConflict(f"branch {target!r} is not at the expected "
                                     f"head {options.expected_head}")
-        base = self._merge_base(source_head, target_head)
+        base = self.history.merge_base_of(source_head, target_head)
         base_root = self.objects.root_of(base) if base else None
 
         def done(details: Sequence[KeyMergeDetail], new_head: str | None, ff: bool
@@ -158,7 +126,7 @@ class MergingStore(HistoryStore):
         changes = self.objects.changes(base_root, self.objects.root_of(source_head))
         target_root = self.objects.root_of(target_head)
         context = MergeContext(source, source_head, target, target_head,
-                               options.merger_options(), self.io_properties)
+                               options.merger_options(), self.io)
         if base == target_head and options.fast_forward and not any(
                 per_key.get(k, default) is MergeBehavior.DROP for k in changes):
             details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
@@ -181,7 +149,7 @@ class MergingStore(HistoryStore):
         return MergeStep(source_head, target_head, plan=plan, merge_input=merge_input,
                          base=base)
 
-    def _commit_step(self, step: MergeStep, source: str, target: str, options: MergeOptions,
+    def commit_step(self, step: MergeStep, source: str, target: str, options: MergeOptions,
                      props: Mapping[str, str], *, move: bool) -> str:
         """Write what `step` planned: the new head's id. With `move`, the target moves
         (compare-and-swap; `ReferenceConflict` when it moved); without, a fast-forward
@@ -192,7 +160,7 @@ class MergingStore(HistoryStore):
             if move:
                 with self.storage.writing() as tx:
                     _unprotected(tx, target)
-                    self._require_retained(tx, [step.source_head])
+                    self.retention.require(tx, [step.source_head])
                     tx.move_branch(target, step.target_head, step.source_head,
                                    f"fast-forward from {source}"[:32])
             return step.source_head
@@ -214,8 +182,8 @@ class MergingStore(HistoryStore):
         with self.storage.writing() as tx:
             if branch is not None:
                 _unprotected(tx, branch)
-            self._require_retained(tx, parents[1:])
-            commit = self._write_commit(tx, branch, head, parents, head_root, changes,
+            self.retention.require(tx, parents[1:])
+            commit = self.commits.write(tx, branch, head, parents, head_root, changes,
                                         author, message, properties, "merge",
                                         self._cheaper_side(merge_input, changes))
         self.objects.written(commit)
@@ -242,3 +210,59 @@ class MergingStore(HistoryStore):
         if len(on_source) >= len(changes):
             return None
         return merge_input.source_root, on_source
+
+
+class MergeGate(Protocol):
+    """What guards merges into a branch (`versioning.gates.gate.Gates`)."""
+
+    def guards(self, branch: str) -> tuple[list[Any], bool]:
+        """`branch`'s merge checks and whether it is protected (read together)."""
+
+    def gated(self, checks: list[Any]) -> bool:
+        """Whether these checks gate a merge (notifications alone do not)."""
+
+    def gated_merge(self, source: str, target: str, options: MergeOptions,
+                    props: dict[str, str], checks: list[Any]) -> MergeResult:
+        """A merge into a branch with checks or a protected one."""
+
+    def merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+               new_head: str) -> None:
+        """Told after an ungated merge landed (post-merge notifications)."""
+
+
+class Merging:
+    """`merge_with`: fast-forward or three-way merge, retried while the target moves; one
+    the gate guards is the gate's."""
+
+    def __init__(self, limits: Limits, refs: Refs, planner: MergePlanner, gate: MergeGate
+                 ) -> None:
+        self.limits = limits
+        self.refs = refs
+        self.planner = planner
+        self.gate = gate
+
+    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
+        check_merger_options(options.merger_options())
+        props = check_properties(options.properties)
+        check_commit(self.limits, message=options.message, author=options.author,
+                     properties=props)
+        target_ref = self.refs.writable_branch(target)
+        for _ in range(MAX_CAS_ATTEMPTS):
+            # read for every round: a new check or protection applies at once
+            checks, protected = self.gate.guards(target_ref.name)
+            if self.gate.gated(checks) or protected:
+                return self.gate.gated_merge(source, target_ref.name, options, props, checks)
+            step = self.planner.plan(source, target_ref.name, options)
+            if step.done is not None:
+                return step.done
+            if options.dry_run:
+                return step.result(source, target_ref.name, True, None)
+            try:
+                new_head = self.planner.commit_step(step, source, target_ref.name, options,
+                                                    props, move=True)
+            except ReferenceConflict:
+                step.discard()
+                continue  # the target moved (or was protected) while planning: plan again
+            self.gate.merged(checks, source, target_ref.name, step, new_head)
+            return step.result(source, target_ref.name, False, new_head)
+        raise ReferenceConflict(f"branch {target_ref.name!r} kept moving during the merge")

@@ -25,10 +25,14 @@ wrapped around the `VersionStore` methods (`protect_branch`, `unprotect_branch`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from spark_lakeversion.errors import ProtectedBranch
-from spark_lakeversion.model import Commit
-from spark_lakeversion.store.spi import StorageReader
+from spark_lakeversion.errors import ProtectedBranch, ReadOnlyRef, RefNotFound
+from spark_lakeversion.model import Commit, Ref, RefType
+from spark_lakeversion.store.spi import Storage, StorageReader
+
+if TYPE_CHECKING:
+    from spark_lakeversion.versioning.objects import Objects
 
 #: how every refusal reads ("branch 'x' is protected: ..."), for people: programs read the
 #: error's code, `PROTECTED_BRANCH` (on `/iceberg` the message's code marker)
@@ -80,3 +84,32 @@ def require_published(branch: str, head: str, restored: str, operation: str,
             f"({branch}, {branch}~1, {branch}~2, …; {branch}@{{N}} when it is one of them), "
             f"and {restored[:12]} is not; write to a branch and merge it into {branch!r} "
             "(merges pass its checks)")
+
+
+def require_published_on(storage: Storage, objects: Objects, branch: str, head: str,
+                         restored: str, operation: str) -> None:
+    """`require_published` over a store's storage and its cached objects."""
+    require_published(branch, head, restored, operation, objects.commit_and_generation,
+                      lambda commit_id: storage.held_head(branch, commit_id))
+
+
+class Protection:
+    """Protecting and unprotecting branches (admin operations: an access-control layer
+    wraps them). `get_ref` is the ref lookup (`Refs.get`), with its "did you mean"."""
+
+    def __init__(self, storage: Storage, get_ref: Callable[[str], Ref]) -> None:
+        self.storage = storage
+        self.get_ref = get_ref
+
+    def set_protected(self, name: str, on: bool) -> bool:
+        ref = self.get_ref(name)
+        if ref.type is not RefType.BRANCH:
+            raise ReadOnlyRef(f"{name!r} is a tag: only branches are protected")
+        with self.storage.writing() as tx:
+            if tx.heads().get(name) is None:
+                raise RefNotFound(f"no branch named {name!r}")
+            return tx.set_protected(name, on)
+
+    def branches(self) -> set[str]:
+        with self.storage.reading() as reader:
+            return reader.protected_branches()

@@ -1,13 +1,12 @@
 """Refs over any storage: create, delete and assign by compare-and-swap, and the
 resolution of ref expressions (`names.py`), time travel through the reflog included.
 
-`RefStore` is the first of the version-control layer's classes; each later one
-(`commits`, `history`, `merging`, `control`) adds one concern on top of it."""
+`Refs` is one of the objects `VersionControl` composes (`control.py` wires them); the
+others (`commits`, `history`, `merging`, `gates`, `picks`) receive it."""
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from spark_lakeversion.errors import (
@@ -18,11 +17,9 @@ from spark_lakeversion.errors import (
     RefNotFound,
     UnmergedBranch,
 )
-from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import Commit, Ref, RefType, ResolvedRef
-from spark_lakeversion.store.spi import Storage, StorageWriter
-from spark_lakeversion.versioning.gates.policy import CheckPolicy
-from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
+from spark_lakeversion.store.spi import Storage
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
 from spark_lakeversion.versioning.names import (
     FULL_HASH_LENGTH,
     is_commit_hash,
@@ -33,9 +30,10 @@ from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.protection import (
     RECOVERY_RESET,
     check_not_protected,
-    require_published,
+    require_published_on,
 )
-from spark_lakeversion.versioning.retention import require_retained
+from spark_lakeversion.versioning.requests import RefAssign, RefCreate, RefDelete
+from spark_lakeversion.versioning.retention import Retention
 from spark_lakeversion.versioning.suggest import ref_not_found
 
 #: compare-and-swap attempts before a write on a branch that keeps moving gives up
@@ -51,58 +49,53 @@ def unmerged_error(branch: str, lost: int) -> UnmergedBranch:
         f"`DROP BRANCH {branch} FORCE`, Python `.delete(force=True)`)")
 
 
-class RefStore(VersionStore):
-    def __init__(self, storage: Storage, *, limits: Limits | None = None,
-                 io: Mapping[str, str] | None = None,
-                 check_policy: CheckPolicy | None = None) -> None:
-        self._configure(limits, io, check_policy)
+class Refs:
+    """Ref lookups, ref expressions and the three ref writes."""
+
+    def __init__(self, storage: Storage, objects: Objects, retention: Retention) -> None:
         self.storage = storage
-        self.url = storage.url
-        self.objects = Objects(storage)
+        self.objects = objects
+        self.retention = retention
 
-    def close(self) -> None:
-        self.storage.close()
-
-    # ---- refs -------------------------------------------------------------------------
     def list_refs(self, type: RefType | None = None) -> list[Ref]:
         return self.storage.list_refs(type)
 
-    def get_ref(self, name: str) -> Ref:
+    def get(self, name: str) -> Ref:
         validate_ref_name(name)
         ref = self.storage.find_ref(name)
         if ref is None:
-            raise self._ref_not_found(f"no branch or tag named {name!r}", name)
+            raise self._not_found(f"no branch or tag named {name!r}", name)
         return ref
 
-    def _ref_not_found(self, message: str, name: str) -> RefNotFound:
+    def _not_found(self, message: str, name: str) -> RefNotFound:
         return ref_not_found(message, name, (r.name for r in self.storage.list_refs()))
 
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
+    def create(self, request: RefCreate) -> Ref:
+        name = request.name
         validate_ref_name(name)
-        ref_type = RefType(type)
-        head = self.resolve(from_ref).commit_id
+        ref_type = RefType(request.type)
+        head = self.resolve(request.from_ref).commit_id
         # gc's rule is checked once, in the transaction that holds gc's state (a refusal
         # there writes nothing): a check before it as well only doubled the reads
         with self.storage.writing() as tx:
-            self._require_retained(tx, [head])
+            self.retention.require(tx, [head])
             tx.create_ref(name, ref_type, head, f"create {ref_type.value.lower()}")
         return Ref(name, ref_type, head)
 
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
-        ref = self.get_ref(name)
+    def delete(self, request: RefDelete) -> None:
+        name, type, expected_head = request.name, request.type, request.expected_head
+        ref = self.get(name)
         if type is not None and ref.type is not RefType(type):
             raise RefNotFound(f"{name!r} is a {ref.type.value.lower()}, "
                               f"not a {RefType(type).value.lower()}")
         if ref.type is RefType.BRANCH and name == DEFAULT_BRANCH:
             raise InvalidInput(f"the default branch {DEFAULT_BRANCH!r} cannot be deleted")
         expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
-        check_merged = not force and ref.type is RefType.BRANCH
+        check_merged = not request.force and ref.type is RefType.BRANCH
         for _ in range(MAX_CAS_ATTEMPTS):
             # the walk reads commits outside the write transaction; the transaction then
             # checks that no ref moved since, so a concurrent delete cannot orphan commits
-            heads = self._read_heads() if check_merged else {}
+            heads = self.retention.read_heads() if check_merged else {}
             lost = self._lost_commits(heads, name, expected) if check_merged else 0
             with self.storage.writing() as tx:
                 if check_merged:
@@ -149,52 +142,28 @@ class RefStore(VersionStore):
                 flags[parent] = new
         return lost
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
-        ref = self.get_ref(name)
+    def assign(self, request: RefAssign) -> Ref:
+        name = request.name
+        ref = self.get(name)
         if ref.type is RefType.TAG:
             raise ReadOnlyRef(f"tag {name!r} is immutable: delete it and create it again")
-        target = self.resolve(to).commit_id
-        expected = self.objects.expand_hash(expected_head) if expected_head else ref.head
-        self._require_retained(None, [target])
+        target = self.resolve(request.to).commit_id
+        expected = self.objects.expand_hash(request.expected_head) if request.expected_head \
+            else ref.head
+        self.retention.require(None, [target])
         operation = "assign"
         with self.storage.writing() as tx:
             if name in tx.protected_branches():
-                if not force:
+                if not request.force:
                     check_not_protected(tx, name, "resetting it (without force)")
                 # a forced reset of a protected branch rolls the whole branch back: only
                 # to a state published on it (its first-parent chain), as a recovery
-                self._published(name, expected, target, "a reset")
+                require_published_on(self.storage, self.objects, name, expected, target,
+                                     "a reset")
                 operation = RECOVERY_RESET
-            self._require_retained(tx, [target])
+            self.retention.require(tx, [target])
             tx.move_branch(name, expected, target, operation)
         return Ref(name, ref.type, target)
-
-    def _published(self, branch: str, head: str, restored: str, operation: str) -> None:
-        """`ProtectedBranch` unless `restored` was published on `branch` (`protection`)."""
-        require_published(branch, head, restored, operation,
-                          self.objects.commit_and_generation,
-                          lambda commit_id: self.storage.held_head(branch, commit_id))
-
-    # ---- protection (admin operations: an access-control layer wraps these) ---------------
-    def protect_branch(self, name: str) -> bool:
-        return self._set_protected(name, True)
-
-    def unprotect_branch(self, name: str) -> bool:
-        return self._set_protected(name, False)
-
-    def _set_protected(self, name: str, on: bool) -> bool:
-        ref = self.get_ref(name)
-        if ref.type is not RefType.BRANCH:
-            raise ReadOnlyRef(f"{name!r} is a tag: only branches are protected")
-        with self.storage.writing() as tx:
-            if tx.heads().get(name) is None:
-                raise RefNotFound(f"no branch named {name!r}")
-            return tx.set_protected(name, on)
-
-    def protected_branches(self) -> set[str]:
-        with self.storage.reading() as reader:
-            return reader.protected_branches()
 
     # ---- ref expressions ------------------------------------------------------------------
     def get_commit(self, commit_id: str) -> Commit:
@@ -212,7 +181,7 @@ class RefStore(VersionStore):
         elif is_commit_hash(expr.base):
             head = self.objects.expand_hash(expr.base)
         else:
-            raise self._ref_not_found(f"no branch, tag or commit named {expr.base!r}",
+            raise self._not_found(f"no branch, tag or commit named {expr.base!r}",
                                       expr.base)
         if expr.reflog is not None:
             if ref is None:
@@ -254,7 +223,7 @@ class RefStore(VersionStore):
             commit = self.objects.commit(commit.parents[0])
         return commit.id
 
-    def _writable_branch(self, branch: str) -> Ref:
+    def writable_branch(self, branch: str) -> Ref:
         if not isinstance(branch, str):
             raise InvalidInput("a branch name must be a string")
         resolved = self.resolve(branch)
@@ -266,27 +235,3 @@ class RefStore(VersionStore):
                               "commits, tags and time-travel expressions cannot be written")
         assert resolved.ref is not None
         return resolved.ref
-
-    # ---- gc's retained history ------------------------------------------------------------
-    def _require_retained(self, tx: StorageWriter | None, commit_ids: Sequence[str]) -> None:
-        """`HistoryCollected` unless gc's walk retains every commit of `commit_ids`.
-
-        In a write transaction (`tx`), gc's state is held, so no gc run can begin until the
-        caller's ref move is committed (and then that run sees it)."""
-        if not commit_ids:
-            return
-        load = self.objects.commit_and_generation
-        if tx is not None:
-            require_retained(tx.hold_gc_state(), commit_ids, load, tx.heads, tx.reflog_rows)
-            return
-        with self.storage.reading() as reader:
-            state = reader.gc_state()
-        require_retained(state, commit_ids, load, self._read_heads, self._read_reflog)
-
-    def _read_heads(self) -> dict[str, str]:
-        with self.storage.reading() as reader:
-            return reader.heads()
-
-    def _read_reflog(self) -> list[tuple[str, str | None, int]]:
-        with self.storage.reading() as reader:
-            return reader.reflog_rows()

@@ -14,6 +14,8 @@ from datetime import datetime
 from spark_lakeversion.errors import HistoryCollected
 from spark_lakeversion.model import Commit, GcState
 from spark_lakeversion.store.objects import to_us
+from spark_lakeversion.store.spi import Storage, StorageWriter
+from spark_lakeversion.versioning.objects import Objects
 
 
 def walk_retained(roots: Iterable[str], cutoff: datetime, load: Callable[[str], Commit],
@@ -99,4 +101,35 @@ def require_retained(state: GcState, commit_ids: Sequence[str],
             "reverted; use a ref head or a more recent commit")
 
 
-__all__ = ["reflog_heads", "require_retained", "walk_retained"]
+class Retention:
+    """gc's retained-history rule as the writes of the version-control layer ask it."""
+
+    def __init__(self, storage: Storage, objects: Objects) -> None:
+        self.storage = storage
+        self.objects = objects
+
+    def require(self, tx: StorageWriter | None, commit_ids: Sequence[str]) -> None:
+        """`HistoryCollected` unless gc's walk retains every commit of `commit_ids`.
+
+        In a write transaction (`tx`), gc's state is held, so no gc run can begin until the
+        caller's ref move is committed (and then that run sees it)."""
+        if not commit_ids:
+            return
+        load = self.objects.commit_and_generation
+        if tx is not None:
+            require_retained(tx.hold_gc_state(), commit_ids, load, tx.heads, tx.reflog_rows)
+            return
+        with self.storage.reading() as reader:
+            state = reader.gc_state()
+        require_retained(state, commit_ids, load, self.read_heads, self.read_reflog)
+
+    def read_heads(self) -> dict[str, str]:
+        with self.storage.reading() as reader:
+            return reader.heads()
+
+    def read_reflog(self) -> list[tuple[str, str | None, int]]:
+        with self.storage.reading() as reader:
+            return reader.reflog_rows()
+
+
+__all__ = ["Retention", "reflog_heads", "require_retained", "walk_retained"]

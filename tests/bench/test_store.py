@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spark_lakeversion.bench.store import _seed
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 
 
 def test_seed_splits_a_catalog_over_the_operation_limit_into_several_commits() -> None:

@@ -27,7 +27,7 @@ from spark_lakeversion.tableformat.base import (
     StateFiles,
     TableFormat,
 )
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 
 
 class ListedFiles(StateFiles):

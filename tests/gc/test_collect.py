@@ -16,8 +16,8 @@ from spark_lakeversion.gc import GcReport, collect_garbage
 from spark_lakeversion.gc.durations import parse_duration
 from spark_lakeversion.locations import normalize_path
 from spark_lakeversion.model import RefType
-from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.sql import SqlVersionStore
+from spark_lakeversion.wiring import open_store
 from tests.gc.helpers import StoreLake
 
 

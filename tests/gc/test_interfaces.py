@@ -19,7 +19,7 @@ from spark_lakeversion.cli.main import cli
 from spark_lakeversion.model import RefType
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 from tests.gc.helpers import StoreLake
 
 

@@ -14,8 +14,9 @@ import pytest
 from spark_lakeversion.gc import GcReport, collect_garbage
 from spark_lakeversion.model import RefType
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.http import RestVersionStore
+from spark_lakeversion.wiring import open_store
 from tests.gc.helpers import StoreLake
 
 

@@ -26,7 +26,7 @@ from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.server.app import create_app
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 from tests.gc.helpers import StoreLake
 
 TEN_DAYS = 10 * 86400

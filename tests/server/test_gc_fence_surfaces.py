@@ -23,7 +23,7 @@ from spark_lakeversion.api import connect
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 from tests.server.helpers import api_error, iceberg_error
 from tests.store.helpers import snapshot_of_store
 

@@ -14,7 +14,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app
 from spark_lakeversion.server.embedded import serve_in_subprocess, start_embedded_server
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 from tests.lake import ID_ARROW
 from tests.server.helpers import iceberg_error
 from tests.store.helpers import snapshot_of_store

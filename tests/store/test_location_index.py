@@ -12,8 +12,9 @@ from spark_lakeversion.errors import ConflictError, InvalidKey
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.store.sql import schema as sql_store
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning import commits as commits_module
+from spark_lakeversion.wiring import open_store
 from tests.helpers import make_store_url
 from tests.store.helpers import snapshot_of_store
 

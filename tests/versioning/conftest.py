@@ -9,8 +9,9 @@ import pytest
 
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.tableformat.base import FORMATS
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
+from spark_lakeversion.wiring import open_store
 from tests.helpers import BACKENDS, make_store_url
 from tests.versioning.helpers import PlainTables
 

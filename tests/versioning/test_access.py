@@ -13,9 +13,9 @@ from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.auth.grants import Principal
 from spark_lakeversion.errors import Forbidden
 from spark_lakeversion.model import Outcome, Put, RefType
-from spark_lakeversion.versioning import open_store
-from spark_lakeversion.versioning.access import CLIENT_AUTHOR, AccessControlledStore
+from spark_lakeversion.versioning.access import CLIENT_AUTHOR, RULES, AccessControlledStore
 from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.wiring import open_store
 from tests.versioning.helpers import namespace
 
 
@@ -53,9 +53,20 @@ def test_every_operation_of_the_interface_has_a_rule() -> None:
     public = {n for n, v in inspect.getmembers(VersionStore, inspect.isfunction)
               if not n.startswith("_")}
     inherited_ok = {"merge", "get_content", "iter_table_states"}  # defined via the others
-    mine = {n for n in public if n in AccessControlledStore.__dict__}
-    assert public - inherited_ok - mine == set()
+    assert VersionStore.__abstractmethods__ <= set(RULES)
+    assert public - inherited_ok == set(RULES)
+    # each goes through the one wrapper, none is delegated by hand
+    assert not {n for n in RULES if n in AccessControlledStore.__dict__}
     assert not inspect.isabstract(AccessControlledStore)
+
+
+def test_an_operation_whose_row_is_gone_is_refused(db: VersionStore,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    guarded = AccessControlledStore(db, principals()["admin"])
+    assert guarded.get_ref("main").name == "main"
+    monkeypatch.delitem(RULES, "get_ref")
+    with pytest.raises(Forbidden, match="get_ref has no access rule"):
+        guarded.get_ref("main")
 
 
 def test_denied_operations_raise_forbidden_naming_who_what_where_and_write_nothing(

@@ -19,8 +19,9 @@ from spark_lakeversion.errors import HistoryCollected
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.model import Content, Key, Put, RefType
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.http import RestVersionStore
+from spark_lakeversion.wiring import open_store
 
 
 def table(n: int) -> Content:

@@ -13,8 +13,9 @@ from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import InvalidInput, InvalidRefExpression, TooLarge
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import Put
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.interface import decode_page_token, encode_page_token
+from spark_lakeversion.wiring import open_store
 from tests.store.helpers import snapshot_of_store
 from tests.versioning.helpers import namespace, table
 

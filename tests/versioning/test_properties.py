@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spark_lakeversion.model import Delete, Key, Put
-from spark_lakeversion.versioning import open_store
 from spark_lakeversion.versioning.tree import Node, Trees, TreeWriter
+from spark_lakeversion.wiring import open_store
 from tests.versioning.helpers import table
 
 KEYS = st.sampled_from([f"db.t{i:03d}" for i in range(60)] + ["a.b.c", "x"])

@@ -11,8 +11,9 @@ import pytest
 from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.errors import Forbidden, InvalidRefExpression, RefNotFound
 from spark_lakeversion.model import Key, Put, RefType
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.access import AccessControlledStore
+from spark_lakeversion.wiring import open_store
 from tests.versioning.helpers import table
 
 

@@ -14,9 +14,10 @@ from spark_lakeversion.api import connect
 from spark_lakeversion.auth.grants import Grant, Permission, Principal
 from spark_lakeversion.errors import KeyNotFound, RefNotFound
 from spark_lakeversion.server.embedded import start_embedded_server
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.versioning.access import AccessControlledStore
 from spark_lakeversion.versioning.suggest import closest
+from spark_lakeversion.wiring import open_store
 from tests.cli.helpers import run
 
 

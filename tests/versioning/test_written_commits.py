@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from spark_lakeversion.model import Key, Put, RefType
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 from tests.helpers import make_store_url
 from tests.versioning.helpers import table
 

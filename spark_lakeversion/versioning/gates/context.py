@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from spark_lakeversion.errors import UnsafeOperation
 from spark_lakeversion.fileio import NO_FILE_IO
 from spark_lakeversion.model import CheckReport, CheckSpec, Content, DiffEntry, Key
 from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 
 if TYPE_CHECKING:
     from spark_lakeversion.versioning.interface import VersionStore
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,27 @@ Notifier = Callable[[GateContext, Sequence[CheckSpec], str, str], None]
 Validator = Callable[[CheckSpec, CheckPolicy, "GateContext | None", bool], None]
 
 
-def default_runner() -> tuple[CheckRunner, Notifier]:
-    """The engines of `spark_lakeversion.checks` (imported only when a gated merge runs:
-    they sit above this layer, as they need DuckDB, pyiceberg and httpx)."""
-    from spark_lakeversion.checks.runner import notify, run_checks
+@dataclass(frozen=True)
+class CheckEngines:
+    """The check engines a store's gate runs (`spark_lakeversion.checks`), injected when
+    the store is wired (`spark_lakeversion.wiring.open_store`): they sit above this layer
+    (DuckDB, pyiceberg, httpx), so this layer never imports them."""
 
-    return run_checks, notify
+    run: CheckRunner
+    notify: Notifier
+    validate: Validator
 
 
-def default_validator() -> Validator:
-    """The engines' own check of a new spec (imported when a check is added)."""
-    from spark_lakeversion.checks.runner import validate
+def _unwired(*_: object) -> Any:
+    raise UnsafeOperation("this store was opened without check engines, so it cannot run "
+                          "or add checks: open it with spark_lakeversion.wiring.open_store")
 
-    return validate
+
+def _unwired_notify(*_: object) -> None:
+    _LOG.warning("a notification was not sent: this store was opened without check engines "
+                 "(open it with spark_lakeversion.wiring.open_store)")
+
+
+#: a store opened below the composition root: no check can run or be added (fail closed);
+#: merges into branches without checks work as ever
+NO_ENGINES = CheckEngines(_unwired, _unwired_notify, _unwired)

@@ -37,33 +37,34 @@ from spark_lakeversion.model import (
     CheckRun,
     CheckSpec,
     CheckStatus,
-    Commit,
-    Content,
     ContentType,
     DiffEntry,
-    DiffKind,
     Key,
     MergeResult,
     RefType,
 )
 from spark_lakeversion.store.objects import make_commit, to_us
-from spark_lakeversion.store.spi import StorageWriter
+from spark_lakeversion.store.spi import Storage
+from spark_lakeversion.versioning.commits import Commits
 from spark_lakeversion.versioning.gates.context import (
+    CheckEngines,
     GateContext,
-    default_runner,
-    default_validator,
 )
-from spark_lakeversion.versioning.merging import MergeStep, MergingStore
+from spark_lakeversion.versioning.gates.notify import Notifications, preview_diff
+from spark_lakeversion.versioning.gates.policy import CheckPolicy
+from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.versioning.merging import MergePlanner, MergeStep
+from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.protection import no_ff_reason
+from spark_lakeversion.versioning.refs import Refs
+from spark_lakeversion.versioning.retention import Retention
 
 #: plan-and-check rounds before a gated merge on a target that keeps moving gives up
 MAX_GATE_ATTEMPTS = 3
 MAX_CHECK_SPEC_CHARS = 64 * 1024
 MAX_CHECK_TIMEOUT_S = 3600.0
 MAX_CHECK_RUNS_PAGE = 1000
-#: how stale the commit path's view of notification webhooks may be, in seconds
-NOTIFY_REFRESH_S = 1.0
 _CHECK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _PYTHON_TARGET = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")
 
@@ -126,48 +127,65 @@ def checks_summary(reports: Sequence[CheckReport]) -> str:
     return "; ".join(f"{status}: {', '.join(names)}" for status, names in by_status.items())
 
 
-class GatedStore(MergingStore):
-    _notifiers: tuple[float, dict[str, list[CheckSpec]]] | None = None
+class Gates:
+    """The gate (`through_gates`) for merges and reverts, and the check settings. It is
+    the `MergeGate` that `merging.Merging` is given."""
+
+    def __init__(self, storage: Storage, objects: Objects, refs: Refs, retention: Retention,
+                 commits: Commits, planner: MergePlanner, notifications: Notifications,
+                 store: VersionStore, io: Mapping[str, str], policy: CheckPolicy,
+                 engines: CheckEngines) -> None:
+        self.storage = storage
+        self.objects = objects
+        self.refs = refs
+        self.retention = retention
+        self.commits = commits
+        self.planner = planner
+        self.notifications = notifications
+        self.store = store  # what a check is handed to read with (`GateContext.store`)
+        self.io = io
+        self.policy = policy
+        self.engines = engines
 
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
     def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
-        ref = self.get_ref(spec.branch)
+        ref = self.refs.get(spec.branch)
         if ref.type is not RefType.BRANCH:
             raise ReadOnlyRef(f"{spec.branch!r} is a tag: checks guard merges into branches")
         stored = validate_check(spec)
         # before anything is stored: the engines' rules, then one run on the branch as it is
         trial = self.check_context(ref.head, spec.branch, ref.head, spec.branch, ref.head, ())
-        default_validator()(stored, self.check_policy, trial, allow_missing)
+        self.engines.validate(stored, self.policy, trial, allow_missing)
         self.storage.add_check(stored)
-        self._notifiers = None  # this process hears its own changes at once
+        self.notifications.forget()  # this process hears its own changes at once
         return stored
 
     def remove_check(self, branch: str, name: str) -> bool:
-        self.get_ref(branch)
+        self.refs.get(branch)
         removed = self.storage.remove_check(branch, name)
-        self._notifiers = None
+        self.notifications.forget()
         return removed
 
     def test_check(self, branch: str, name: str, source: str | None = None) -> CheckReport:
         found = [c for c in self.list_checks(branch) if c.name == name]
         if not found:
             raise NotFound(f"no check {name!r} on {branch!r}")
-        head = self.get_ref(branch).head
+        head = self.refs.get(branch).head
         preview, source_head = head, head
         if source is not None:
-            step = self._plan_merge(source, branch, MergeOptions())
+            step = self.planner.plan(source, branch, MergeOptions())
             source_head = step.source_head
             if step.done is None:  # a merge to make: its preview, on no ref
-                preview = self._commit_step(step, source, branch, MergeOptions(), {},
+                preview = self.planner.commit_step(step, source, branch, MergeOptions(), {},
                                             move=False)
         context = self.check_context(preview, source or branch, source_head, branch, head,
-                                     tuple(self._preview_diff(head, preview)))
-        [report] = default_runner()[0](context, found)
+                                     tuple(preview_diff(self.objects, head, preview)))
+        [report] = self.engines.run(context, found)
         return report
 
     def list_checks(self, branch: str | None = None) -> list[CheckSpec]:
         if branch is not None:
-            self.get_ref(branch)
+            self.refs.get(branch)
         return self.storage.checks(branch)
 
     def check_runs(self, branch: str | None = None, limit: int = 50) -> list[CheckRun]:
@@ -179,36 +197,40 @@ class GatedStore(MergingStore):
         return self.storage.previews_since(since)
 
     # ---- the gated merge --------------------------------------------------------------------
-    def _merge_checks(self, branch: str) -> list[Any]:
+    def merge_checks(self, branch: str) -> list[Any]:
         return self.storage.checks(branch)  # read for every merge: a new check applies at once
 
-    def _merge_guards(self, branch: str) -> tuple[list[Any], bool]:
+    def guards(self, branch: str) -> tuple[list[Any], bool]:
         with self.storage.reading() as reader:  # one read where two were, for every merge
             return reader.branch_checks(branch), branch in reader.protected_branches()
 
-    def _gated(self, checks: list[Any]) -> bool:
+    def _protected(self, branch: str) -> bool:
+        with self.storage.reading() as reader:
+            return branch in reader.protected_branches()
+
+    def gated(self, checks: list[Any]) -> bool:
         return any(c.kind is not CheckKind.NOTIFY for c in checks)
 
-    def _gated_merge(self, source: str, target: str, options: MergeOptions,
+    def gated_merge(self, source: str, target: str, options: MergeOptions,
                      props: dict[str, str], checks: list[Any]) -> MergeResult:
         """A merge into a branch with checks or a protected one (no fast-forward there)."""
         steps: dict[str, MergeStep] = {}  # preview -> the step that planned it
         reasons: dict[str, str | None] = {}
 
         def prepare() -> GateRound | MergeResult:
-            protected = target in self.protected_branches()
+            protected = self._protected(target)
             opts = replace(options, fast_forward=False) if protected else options
-            step = self._plan_merge(source, target, opts)
+            step = self.planner.plan(source, target, opts)
             if step.done is not None:
                 return step.done
-            preview = self._commit_step(step, source, target, opts, props, move=False)
+            preview = self.planner.commit_step(step, source, target, opts, props, move=False)
             steps[preview] = step
             reasons[preview] = no_ff_reason(target) \
                 if protected and options.fast_forward else None
             return GateRound(step.target_head, source, step.source_head, preview,
                              (step.source_head,), fast_forward=step.plan is None)
 
-        gated = self._through_gates(target, f"merge of {source!r}", options.dry_run, checks,
+        gated = self.through_gates(target, f"merge of {source!r}", options.dry_run, checks,
                                     prepare)
         if isinstance(gated, MergeResult):
             return gated
@@ -218,7 +240,7 @@ class GatedStore(MergingStore):
         return replace(result, checks=outcome, preview=done.preview,
                        no_ff_reason=reasons[done.preview])
 
-    def _through_gates(self, target: str, what: str, dry_run: bool, checks: list[Any],
+    def through_gates(self, target: str, what: str, dry_run: bool, checks: list[Any],
                        prepare: Callable[[], GateRound | MergeResult]
                        ) -> MergeResult | tuple[GateRound, tuple[dict[str, Any], ...],
                                                 str | None]:
@@ -227,7 +249,7 @@ class GatedStore(MergingStore):
         a `MergeResult` when there is nothing to write); then the checks, then the
         compare-and-swap publish. Answers (the round, its reports, the new head: None for a
         dry run) or what `prepare` answered."""
-        run_checks = default_runner()[0]
+        run_checks = self.engines.run
         specs: list[CheckSpec] = checks
         for attempt in range(MAX_GATE_ATTEMPTS):
             if attempt:  # checks may have changed while the last round ran
@@ -237,8 +259,8 @@ class GatedStore(MergingStore):
                 return planned
             context = self.check_context(
                 planned.preview, planned.source, planned.source_head, target,
-                planned.target_head, tuple(self._preview_diff(planned.target_head,
-                                                              planned.preview)))
+                planned.target_head, tuple(preview_diff(self.objects, planned.target_head,
+                                                                planned.preview)))
             gates = [s for s in specs if s.kind is not CheckKind.NOTIFY]
             reports = self._run_gates(context, gates, run_checks)
             outcome = tuple(r.to_dict() for r in reports)
@@ -259,79 +281,22 @@ class GatedStore(MergingStore):
             except ReferenceConflict:
                 planned.discard()
                 continue  # the target moved during the checks: plan and check again
-            self._notify(context, specs, new_head)
+            self.notifications.notify(context, specs, new_head)
             return planned, outcome, new_head
         raise ReferenceConflict(f"branch {target!r} kept moving during the gated {what}; "
                                 f"gave up after {MAX_GATE_ATTEMPTS} rounds of checks")
-
-    def _merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
-                new_head: str) -> None:
-        specs: list[CheckSpec] = checks
-        if specs:
-            self._notify(GateContext(uuid.uuid4().hex, new_head, source, step.source_head,
-                                     target, step.target_head,
-                                     tuple(self._preview_diff(step.target_head,
-                                                              new_head)), self,
-                                     policy=self.check_policy),
-                         specs, new_head)
-
-    def _to_tell(self, tx: StorageWriter, branch: str) -> list[Any]:
-        """The branch's notification webhooks, from a snapshot of every branch's checks
-        re-read at most every `NOTIFY_REFRESH_S` (a commit pays no extra query; a new
-        notification is heard by other processes within that time)."""
-        now = time.monotonic()
-        cached = getattr(self, "_notifiers", None)
-        if cached is None or now - cached[0] > NOTIFY_REFRESH_S:
-            by_branch: dict[str, list[CheckSpec]] = {}
-            for spec in tx.branch_checks(None):
-                if spec.kind is CheckKind.NOTIFY:
-                    by_branch.setdefault(spec.branch, []).append(spec)
-            cached = (now, by_branch)
-            self._notifiers = cached
-        return list(cached[1].get(branch, ()))
-
-    def _committed(self, told: list[Any], branch: str, parent: str, commit: Commit,
-                   changes: Mapping[Key, Content | None]) -> None:
-        specs: list[CheckSpec] = told
-        if specs:
-            before = self.objects.values(self.objects.root_of(parent), changes)
-            diff = tuple(DiffEntry(k, DiffKind.REMOVED if after is None else
-                                   DiffKind.ADDED if k not in before else DiffKind.CHANGED,
-                                   before.get(k), after)
-                         for k, after in sorted(changes.items()))
-            self._notify(GateContext(uuid.uuid4().hex, commit.id, branch, commit.id, branch,
-                                     parent, diff, self, policy=self.check_policy),
-                         specs, commit.id, "committed")
-
-    @staticmethod
-    def _notify(context: GateContext, specs: Sequence[CheckSpec], new_head: str,
-                event: str = "merged") -> None:
-        """Post-commit and post-merge notifications: in the background, never blocking."""
-        notifiers = [s for s in specs if s.kind is CheckKind.NOTIFY]
-        if notifiers:
-            default_runner()[1](context, notifiers, new_head, event)
 
     def check_context(self, preview: str, source: str, source_head: str, target: str,
                  target_head: str, changes: tuple[DiffEntry, ...]) -> GateContext:
         """What the check engines get: the three states' table contents (read here, by
         commit id, so a check never names a ref), the FileIO properties and the policy."""
-        relations = {name: {key: content for key, content in self.list_keys(commit)
+        relations = {name: {key: content for key, content in self.commits.list_keys(commit)
                             if content.type is not ContentType.NAMESPACE}
                      for name, commit in (("preview", preview), ("target", target_head),
                                           ("source", source_head))}
         return GateContext(uuid.uuid4().hex, preview, source, source_head, target,
-                           target_head, changes, self, relations, self.io_properties,
-                           self.check_policy)
-
-    def _preview_diff(self, target_head: str, preview: str) -> list[DiffEntry]:
-        before = self.objects.root_of(target_head)
-        after = self.objects.root_of(preview)
-        out = []
-        for key, (old, new) in sorted(self.objects.changes(before, after).items()):
-            kind = DiffKind.ADDED if old is None else \
-                DiffKind.REMOVED if new is None else DiffKind.CHANGED
-            out.append(DiffEntry(key, kind, old, new))
-        return out
+                           target_head, changes, self.store, relations, self.io,
+                           self.policy)
 
     def _run_gates(self, context: GateContext, specs: Sequence[CheckSpec],
                    run_checks: object) -> list[CheckReport]:
@@ -364,7 +329,7 @@ class GatedStore(MergingStore):
                    "lakeversion.checks.preview": planned.preview,
                    "lakeversion.checks.attempt": attempt}
         with self.storage.writing() as tx:
-            self._require_retained(tx, planned.retained)
+            self.retention.require(tx, planned.retained)
             if planned.fast_forward:
                 if target in tx.protected_branches():
                     raise ReferenceConflict(f"branch {target!r} was protected during the "
@@ -382,3 +347,8 @@ class GatedStore(MergingStore):
             tx.put_commit(commit, self.objects.generation(planned.preview), changed)
             tx.move_branch(target, planned.target_head, commit.id, "gated merge", ts_us)
             return commit.id
+
+    def merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
+               new_head: str) -> None:
+        self.notifications.merged(checks, source, target, step.source_head,
+                                  step.target_head, new_head)

@@ -34,7 +34,8 @@ from spark_lakeversion.model import (
     MergeResult,
     Put,
 )
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 from tests.formats.iceberg.helpers import (
     KEY,
     TableBranches,

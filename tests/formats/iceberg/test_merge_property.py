@@ -13,7 +13,7 @@ from pyiceberg.table import Table
 
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.model import MergeAction, Put
-from spark_lakeversion.versioning import open_store
+from spark_lakeversion.wiring import open_store
 from tests.formats.iceberg.helpers import KEY, TableBranches, content, table_rows
 
 Op = tuple[str, int, int]

@@ -19,7 +19,8 @@ from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import Content, Key, Put
 from spark_lakeversion.server.embedded import EmbeddedServer
-from spark_lakeversion.versioning import VersionStore, open_store
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
 
 REQUIRED_ID_ARROW = pa.schema([pa.field("id", pa.int64(), nullable=False)])
 
