@@ -44,9 +44,10 @@ def s3_spark(spark: Any, moto_s3: MotoS3, tmp_path: Path) -> Iterator[SparkLake]
     assert options[f"spark.sql.catalog.{name}.header.X-Iceberg-Access-Delegation"] == \
         "vended-credentials"
     assert not any("s3." in key or "secret" in value for key, value in options.items())
-    from spark_lakeversion import spark as lv_spark
+    from spark_lakeversion.server import embedded
 
-    server: EmbeddedServer = lv_spark._servers[-1]
+    # the server configure() started (stopped at exit; this fixture stops it sooner)
+    server: EmbeddedServer = embedded._at_exit[-1]
     for key, value in options.items():
         if key.startswith(f"spark.sql.catalog.{name}"):
             spark.conf.set(key, value)
