@@ -16,9 +16,15 @@ from pyiceberg.table.metadata import TableMetadata
 
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.iceberg import content as fmt
-from spark_lakeversion.formats.iceberg.catalog.addressing import Address, resolve_address
+from spark_lakeversion.formats.iceberg.catalog.addressing import (
+    Address,
+    resolve_address,
+    split_namespace,
+)
 from spark_lakeversion.formats.iceberg.catalog.commits import commit_to_store
+from spark_lakeversion.formats.iceberg.catalog.errors import bad_request
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
+from spark_lakeversion.formats.iceberg.catalog.requests import RenameBody
 from spark_lakeversion.locations import (
     AllowedRoots,
     Location,
@@ -53,6 +59,17 @@ class CatalogContext:
     def address(self, prefix: str | None, namespace: Sequence[str], *,
                 table_op: bool = False) -> Address:
         return resolve_address(self.store, prefix, namespace, table_op=table_op)
+
+    def rename_addresses(self, prefix: str | None, req: RenameBody) -> tuple[Address, Address]:
+        """A rename's source and destination, both at the source's commit: a rename (of a
+        table or a view) stays on one branch."""
+        src = self.address(prefix, split_namespace(req.source.namespace.root), table_op=True)
+        dst = self.address(prefix, split_namespace(req.destination.namespace.root),
+                           table_op=True)
+        if dst.branch() != src.branch():
+            raise bad_request("rename must stay on one branch (source and destination refs "
+                              f"differ: {src.resolved.expression}, {dst.resolved.expression})")
+        return src, dst.at(src.resolved)
 
     def commit(self, addr: Address, operations: list[Operation], meta: CommitMeta,
                message: str, properties: dict[str, Any], written: Sequence[str] = (),

@@ -304,14 +304,7 @@ class ViewService:
                         {"iceberg.operation": "drop-view", "iceberg.view": str(key)})
 
     def rename_view(self, prefix: str | None, req: RenameBody, meta: CommitMeta) -> None:
-        src = self.ctx.address(prefix, split_namespace(req.source.namespace.root), table_op=True)
-        dst = self.ctx.address(prefix, split_namespace(req.destination.namespace.root),
-                           table_op=True)
-        branch = src.branch()
-        if dst.branch() != branch:
-            raise bad_request("rename must stay on one branch (source and destination refs "
-                              f"differ: {src.resolved.expression}, {dst.resolved.expression})")
-        dst = dst.at(src.resolved)
+        src, dst = self.ctx.rename_addresses(prefix, req)
         src_key, content = self._view(src, req.source.name)
         if content is None:
             raise no_such_view(src_key, src.resolved.expression)
