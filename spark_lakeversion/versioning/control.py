@@ -90,7 +90,7 @@ class VersionControl(VersionStore):
                                     self.check_policy, check_engines)
         self._merging = Merging(self.limits, refs, planner, gates)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
-                            self._protection)
+                            self._protection, self.io_properties)
 
     def close(self) -> None:
         self.storage.close()

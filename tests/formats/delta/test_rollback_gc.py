@@ -132,11 +132,11 @@ def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands
     second = other.branch("main").delta("db.events")
     real_append = delta_handles.writes.append
 
-    def late(state: object, rows_in: object) -> object:
+    def late(state: object, rows_in: object, io: object) -> object:
         """The second writer lands entirely between the first's read and its log write."""
         monkeypatch.setattr(delta_handles.writes, "append", real_append)
         second.append(data((9, "b", 90)))
-        return real_append(state, rows_in)  # type: ignore[arg-type]
+        return real_append(state, rows_in, io)  # type: ignore[arg-type]
 
     monkeypatch.setattr(delta_handles.writes, "append", late)
     try:
