@@ -89,8 +89,11 @@ class DeltaHandle:
         return catalog_table(state.location, state.version, self._io)
 
     @property
-    def _io(self) -> Mapping[str, str]:
+    def io_properties(self) -> Mapping[str, str]:
+        """The FileIO properties its files are opened with: the store's (the server's)."""
         return self._store.io_properties
+
+    _io = io_properties
 
     def to_arrow(self, columns: Sequence[str] | None = None,
                  predicate: str | None = None) -> Any:
@@ -106,9 +109,14 @@ class DeltaHandle:
             raise InvalidInput(f"cannot read {self.key}: {exc}") from None
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Delta's commit history of the log this ref reads, newest first (a branch log
-        starts at its branch point)."""
-        return list(self.table.history(limit))
+        """Delta's commit history of the log this ref reads up to its version, newest
+        first (a branch log starts at its branch point): each version's commitInfo with its
+        `version`, read through `log` (deltalake's `history()` lists the log with a request
+        moto's S3 never answers)."""
+        state = self.state()
+        first = max(0, state.version - limit + 1) if limit is not None else 0
+        return [{**log.commit_info(v, state.location, self._io), "version": v}
+                for v in range(state.version, first - 1, -1)]
 
     def vacuum(self, *args: Any, **kwargs: Any) -> None:
         raise UnsafeOperation(VACUUM_REFUSED)

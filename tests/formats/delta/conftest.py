@@ -17,37 +17,26 @@ from tests.formats.delta.helpers import ID_P_V_ARROW, DeltaLake, data
 from tests.s3.helpers import MotoS3
 
 
-def _local_files(root: str) -> set[str]:
-    base = Path(root[len("file://"):])
-    return {"file://" + str(p) for p in base.rglob("*") if p.is_file()}
-
-
 @pytest.fixture(params=["local", "s3"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeltaLake]:
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     if request.param == "local":
         with connect(store_url, author="tester",
                      warehouse=str(tmp_path / "warehouse")) as cat:
-            yield DeltaLake(cat, FileIOConfig(), _local_files)
+            yield DeltaLake(cat, FileIOConfig(), store_url)
         return
     moto: MotoS3 = request.getfixturevalue("moto_s3")
     bucket = moto.bucket()
     io = FileIOConfig(moto.io())
-
-    def s3_files(root: str) -> set[str]:
-        prefix = root[len(f"s3://{bucket}/"):].rstrip("/") + "/"
-        return {f"s3://{bucket}/{k}" for k in moto.keys(bucket, prefix)}
-
     with Catalog(open_store(store_url, io=io), author="tester",
                  warehouse=f"s3://{bucket}/wh") as cat:
-        yield DeltaLake(cat, io, s3_files)
+        yield DeltaLake(cat, io, store_url)
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    with connect(f"sqlite:///{tmp_path / 'store.db'}", author="tester",
-                 warehouse=str(tmp_path / "warehouse")) as cat:
-        yield cat
+def catalog(lake: DeltaLake) -> Catalog:
+    """The lake's catalog: every test of the suite runs on local files and on S3."""
+    return lake.catalog
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ independent readers), data files on local disk or S3."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,14 @@ class DeltaLake:
 
     catalog: Catalog
     io: Mapping[str, str]
-    list_files: Callable[[str], set[str]]  # every file (URI) under a location
+    store_url: str
+
+    def open_again(self) -> Catalog:
+        """A second catalog over the same store and warehouse (another writer)."""
+        from spark_lakeversion.wiring import open_store
+
+        return Catalog(open_store(self.store_url, io=self.io),
+                       warehouse=self.catalog.warehouse)
 
     @property
     def local(self) -> bool:
@@ -110,13 +117,17 @@ def _live_paths(location: str, version: int, io: Mapping[str, str] | None
     return list(live.values())
 
 
-def independent_rows(state: DeltaState, io: Mapping[str, str] | None = None) -> Rows:
-    """The rows of a state read without deltalake: the JSON log replayed here and each
-    file read with pyarrow's Parquet reader (the partition value from the log)."""
+def independent_rows(state: DeltaState | DeltaHandle,
+                     io: Mapping[str, str] | None = None) -> Rows:
+    """The rows of a state (a handle's: opened with its FileIO properties) read without
+    deltalake: the JSON log replayed here and each file read with pyarrow's Parquet reader
+    (the partition value from the log)."""
     import pyarrow.parquet as pq
 
     from spark_lakeversion.fileio import pyarrow_filesystem
 
+    if isinstance(state, DeltaHandle):
+        state, io = state.state(), state.io_properties
     out: Rows = []
     for uri, partition, _ in _live_paths(state.location, state.version, io):
         fs = pyarrow_filesystem(uri, io)
@@ -128,13 +139,24 @@ def independent_rows(state: DeltaState, io: Mapping[str, str] | None = None) -> 
     return sorted(out)
 
 
-def data_files(root: str, lake: DeltaLake | None = None) -> set[str]:
-    """Parquet files under a table root (branch directories included)."""
-    if lake is None:
+def all_files(root: str, io: Mapping[str, str] | None) -> set[str]:
+    """Every file under a location, as URIs (S3 listed with boto3)."""
+    if root.startswith("file:"):
         base = Path(unquote(root[len("file://"):]))
-        return {str(p) for p in base.rglob("*.parquet") if "_delta_log" not in p.parts}
-    return {f for f in lake.list_files(root) if f.endswith(".parquet")
-            and "/_delta_log/" not in f}
+        return {"file://" + str(p) for p in base.rglob("*") if p.is_file()}
+    from spark_lakeversion.fileio import boto3_s3_client
+
+    bucket, _, prefix = root[len("s3://"):].partition("/")
+    pages = boto3_s3_client(io).get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    return {f"s3://{bucket}/{item['Key']}" for page in pages
+            for item in page.get("Contents") or ()}
+
+
+def data_files(handle: DeltaHandle) -> set[str]:
+    """Parquet files under a handle's table root (branch directories included), as URIs."""
+    return {f for f in all_files(handle.state().root, handle.io_properties)
+            if f.endswith(".parquet") and "/_delta_log/" not in f}
 
 
 def live_files(state: DeltaState, io: Mapping[str, str] | None = None
