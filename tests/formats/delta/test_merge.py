@@ -18,7 +18,14 @@ from spark_lakeversion.formats.delta.codes import (
     DELTA_PROTOCOL_CHANGED,
 )
 from spark_lakeversion.model import ConflictType, MergeAction
-from tests.formats.delta.helpers import ID_P_V_ARROW, data, data_files, independent_rows, rows
+from tests.formats.delta.helpers import (
+    ID_P_V_ARROW,
+    data,
+    data_files,
+    independent_rows,
+    rows,
+    sorted_rows,
+)
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 
@@ -187,3 +194,24 @@ def test_after_a_fast_forward_both_branches_keep_their_own_logs(events: Catalog)
     merged(events, [*BASE, (5, "a", 50), (6, "b", 60), (7, "c", 70)])
     dev.append(data((8, "a", 80)))
     assert rows(dev) == sorted([*BASE, (5, "a", 50), (6, "b", 60), (8, "a", 80)])
+
+
+def test_a_replay_onto_a_state_another_branch_owns_starts_a_log_that_removes_right(
+        events: Catalog) -> None:
+    """feat shares main's log; dev's delete replays onto feat in a new branch log, whose
+    remove actions spell the files as that log's version 0 lists them (Delta matches
+    removes to adds by path)."""
+    dev, main = sides(events)
+    dev.delete("p = 'b'")
+    main.append(data((5, "a", 50)))
+    events.branch("feat").create(from_="main")
+    feat = events.branch("feat").delta("db.events")
+    assert feat.state().writer == "main"
+    result = events.store.merge("dev", "feat")
+    assert result.successful and result.details[0].action is MergeAction.REPLAYED
+    state = feat.state()
+    assert state.location.startswith(state.root + "/_branches/feat-")
+    expected = [(1, "a", 10), (2, "a", 20), (4, "a", 40), (5, "a", 50)]
+    assert rows(feat) == expected == independent_rows(feat)
+    assert sorted_rows(feat.table.to_pyarrow_table()) == expected
+    assert rows(main) == sorted([*BASE, (5, "a", 50)])
