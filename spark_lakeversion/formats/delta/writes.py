@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +120,8 @@ def delete(state: DeltaState, predicate: str, io: IO = None) -> WriteOutcome:
     files = log.read_state(state.location, state.version, io=io)
     if files.inside_root():
         return _delta_rs(state, "delete", lambda t, props: t.delete(predicate, **props), io)
-    return _Rewrite(state, files, io).delete(predicate)
+    rewrite = _Rewrite(state, files, io)
+    return rewrite.run(lambda: rewrite.delete(predicate))
 
 
 def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None,
@@ -134,7 +135,8 @@ def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None,
     if files.inside_root():
         return _delta_rs(state, "update", lambda t, props: t.update(
             updates=dict(updates), predicate=predicate, **props), io)
-    return _Rewrite(state, files, io).update(updates, predicate)
+    rewrite = _Rewrite(state, files, io)
+    return rewrite.run(lambda: rewrite.update(updates, predicate))
 
 
 def merge(state: DeltaState, source: Any, on: Sequence[str], io: IO = None) -> WriteOutcome:
@@ -148,7 +150,8 @@ def merge(state: DeltaState, source: Any, on: Sequence[str], io: IO = None) -> W
         return _delta_rs(state, "merge", lambda t, props: t.merge(
             source, predicate, source_alias="s", target_alias="t", **props)
             .when_matched_update_all().when_not_matched_insert_all().execute(), io)
-    return _Rewrite(state, files, io).merge(source, on)
+    rewrite = _Rewrite(state, files, io)
+    return rewrite.run(lambda: rewrite.merge(source, on))
 
 
 def rollback(state: DeltaState, to: DeltaState, io: IO = None) -> WriteOutcome:
@@ -281,16 +284,20 @@ class _Rewrite:
         if not self.removed and not self.added:
             return WriteOutcome(self.state.version)
         actions = [f.remove_action() for f in self.removed] + self.added
-        try:
-            outcome = _write(self.state, actions, operation, parameters, self.io)
-        except ConflictError:
-            log.delete_created(self.written, self.io)
-            raise
+        outcome = _write(self.state, actions, operation, parameters, self.io)
         outcome.created[:0] = self.written
         outcome.data_files_written = len(self.added)
         return outcome
 
     # ---- the edits --------------------------------------------------------------------
+    def run(self, edit: Callable[[], WriteOutcome]) -> WriteOutcome:
+        """Run one edit; if it fails, the data files it wrote go again (they are new)."""
+        try:
+            return edit()
+        except BaseException:
+            log.delete_created(self.written, self.io)
+            raise
+
     def delete(self, predicate: str) -> WriteOutcome:
         import pyarrow.compute as pc
 
