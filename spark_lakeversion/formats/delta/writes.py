@@ -26,6 +26,7 @@ from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.lib import deltalake
+from spark_lakeversion.locations import normalize_path
 
 #: delta-rs's partition directory name for a null value
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -78,12 +79,12 @@ def _data_files_added(location: str, versions: range, io: IO) -> list[str]:
     """The data files our own new log versions add: delta-rs writes each under a fresh
     name in the log's directory for this request, so a refused store commit removes them
     too (nothing stays)."""
+    inside = normalize_path(location).rstrip("/") + "/"
     added: list[str] = []
     for version in versions:
         for action in log.commit_actions(location, version, io):
             path = (action.get("add") or {}).get("path")
-            if isinstance(path, str) and "://" not in path and \
-                    not path.startswith(("/", "../")):
+            if isinstance(path, str) and log.file_id(location, path).startswith(inside):
                 added.append(log.file_id(location, path))
     return added
 
