@@ -47,3 +47,26 @@ def test_a_long_branch_log_gets_a_checkpoint_and_a_refused_write_removes_it(
     assert any(n.endswith(".checkpoint.parquet") for n in names) and "_last_checkpoint" in names
     expected = [(0, "a", 0), (1, "b", 1), (2, "c", 2), (9, "a", 9)]
     assert rows(dev) == expected == independent_rows(dev)
+
+
+def test_a_refused_commit_leaves_no_file_on_either_backend(lake: DeltaLake) -> None:
+    """A write on a protected branch (refused by the store after the files are written)
+    and a fork's refused first write both take back everything they wrote."""
+    from spark_lakeversion.errors import ProtectedBranch
+
+    cat = lake.catalog
+    main = cat.branch("main").delta("db.events")
+    main.create(data().schema, partition_by=["p"])
+    main.append(data((1, "a", 1)))
+    cat.branch("dev").create()
+    cat.branch("main").protect()
+    root = main.state().root
+    before = all_files(root, lake.io)
+    with pytest.raises(ProtectedBranch):
+        main.append(data((2, "b", 2)))
+    with pytest.raises(ProtectedBranch):
+        main.delete("id = 1")
+    assert all_files(root, lake.io) == before
+    cat.branch("dev").delta("db.events").delete("id = 1")  # dev is not protected
+    assert rows(cat.branch("dev").delta("db.events")) == []
+    assert rows(main) == [(1, "a", 1)]
