@@ -46,10 +46,38 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from spark_lakeversion.model import Conflict, MergeResult
+
+class _Coded(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class ConflictLike(Protocol):
+    """What a `ConflictError` needs of one conflict (`model.Conflict` is one). Typed by its
+    shape, since the model sits beside this module and imports it: errors import nothing."""
+
+    @property
+    def type(self) -> _Coded: ...
+
+    @property
+    def key(self) -> object: ...
+
+    @property
+    def message(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class MergeOutcome(Protocol):
+    """What a `ConflictError` needs of a refused merge's result (`model.MergeResult`)."""
+
+    @property
+    def conflicts(self) -> Sequence[ConflictLike]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class ExitCode(enum.IntEnum):
@@ -263,11 +291,12 @@ class ConflictError(LakeVersionError):
     def __init__(
         self,
         message: str,
-        conflicts: list[Conflict] | None = None,
-        result: MergeResult | None = None,
+        conflicts: Sequence[ConflictLike] | None = None,
+        result: MergeOutcome | None = None,
     ) -> None:
         super().__init__(message)
-        self.conflicts: list[Conflict] = list(conflicts or (result.conflicts if result else []))
+        self.conflicts: list[ConflictLike] = list(
+            conflicts or (result.conflicts if result else []))
         self.result = result
 
     def to_dict(self) -> dict[str, Any]:
