@@ -8,12 +8,12 @@ concern, wired here and only here (`__init__`):
 Each object holds only what it needs (the storage, the objects cache, the store's fixed
 configuration) and gets its collaborators in its constructor; the gate is handed to
 merging, and the notifications to commits, as strategy objects. The methods below only
-turn the public interface's arguments into a request value (`requests.py`) and delegate.
+hand the public interface's request values (`requests.py`) to their object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from spark_lakeversion.limits import Limits
@@ -30,7 +30,6 @@ from spark_lakeversion.model import (
     Key,
     KeyLike,
     MergeResult,
-    Operation,
     Ref,
     ReflogEntry,
     RefType,
@@ -44,7 +43,6 @@ from spark_lakeversion.versioning.gates.notify import Notifications
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.history import History
 from spark_lakeversion.versioning.interface import (
-    DEFAULT_BRANCH,
     TABLE_STATES_PAGE,
     LogPage,
     TableStatesPage,
@@ -102,17 +100,14 @@ class VersionControl(VersionStore):
     def get_ref(self, name: str) -> Ref:
         return self._refs.get(name)
 
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
-        return self._refs.create(RefCreate(name, type, from_ref))
+    def create_ref_with(self, request: RefCreate) -> Ref:
+        return self._refs.create(request)
 
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
-        self._refs.delete(RefDelete(name, type, expected_head, force))
+    def delete_ref_with(self, request: RefDelete) -> None:
+        self._refs.delete(request)
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
-        return self._refs.assign(RefAssign(name, to, expected_head, force))
+    def assign_ref_with(self, request: RefAssign) -> Ref:
+        return self._refs.assign(request)
 
     def resolve(self, expression: str) -> ResolvedRef:
         return self._refs.resolve(expression)
@@ -155,13 +150,8 @@ class VersionControl(VersionStore):
                                          changes)
 
     # ---- commits and contents ---------------------------------------------------------
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
-        return self._commits.commit(CommitRequest(
-            branch, operations, message, author, properties, expected_head,
-            expected_gc_epoch))
+    def commit_with(self, request: CommitRequest) -> Commit:
+        return self._commits.commit(request)
 
     def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
         return self._commits.get_contents(ref, keys)
@@ -208,20 +198,8 @@ class VersionControl(VersionStore):
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
         return self._merging.merge_with(source, target, options)
 
-    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
-                    author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult:
-        return self._picks.apply(PickRequest("cherry-pick", commit_ids, onto, dry_run, author,
-                                             expected_head))
+    def pick_with(self, request: PickRequest) -> MergeResult:
+        return self._picks.apply(request)
 
-    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult:
-        return self._picks.apply(PickRequest("revert", [commit_id], on, dry_run, author,
-                                             expected_head))
-
-    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
-                       author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None,
-                       properties: Mapping[str, str] | None = None) -> Commit:
-        return self._picks.rollback(RollbackRequest(branch, key, to, author, message,
-                                                    expected_head, properties))
+    def rollback_table_with(self, request: RollbackRequest) -> Commit:
+        return self._picks.rollback(request)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,6 @@ from spark_lakeversion.model import (
     Key,
     KeyLike,
     MergeResult,
-    Operation,
     Put,
     Ref,
     ReflogEntry,
@@ -49,13 +48,20 @@ from spark_lakeversion.model import (
     ResolvedRef,
 )
 from spark_lakeversion.versioning.interface import (
-    DEFAULT_BRANCH,
     TABLE_STATES_PAGE,
     LogPage,
     TableStatesPage,
     VersionStore,
 )
 from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.requests import (
+    CommitRequest,
+    PickRequest,
+    RefAssign,
+    RefCreate,
+    RefDelete,
+    RollbackRequest,
+)
 from spark_lakeversion.versioning.wire import error_from_json
 
 
@@ -111,21 +117,20 @@ class RestVersionStore(VersionStore):
     def get_ref(self, name: str) -> Ref:
         return Ref.from_dict(self._call("GET", "/refs/get", params={"name": name}))
 
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
-        body = {"name": name, "type": RefType(type).value, "from": from_ref}
+    def create_ref_with(self, request: RefCreate) -> Ref:
+        body = {"name": request.name, "type": RefType(request.type).value,
+                "from": request.from_ref}
         return Ref.from_dict(self._call("POST", "/refs", body=body))
 
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
+    def delete_ref_with(self, request: RefDelete) -> None:
         self._call("POST", "/refs/delete", body={
-            "name": name, "type": RefType(type).value if type else None,
-            "expected_head": expected_head, "force": force})
+            "name": request.name, "type": RefType(request.type).value if request.type else None,
+            "expected_head": request.expected_head, "force": request.force})
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
+    def assign_ref_with(self, request: RefAssign) -> Ref:
         return Ref.from_dict(self._call("POST", "/refs/assign", body={
-            "name": name, "to": to, "expected_head": expected_head, "force": force}))
+            "name": request.name, "to": request.to, "expected_head": request.expected_head,
+            "force": request.force}))
 
     # ---- merge gates ----------------------------------------------------------------------
     def protect_branch(self, name: str) -> bool:
@@ -170,12 +175,9 @@ class RestVersionStore(VersionStore):
         return ResolvedRef(data["expression"], data["commit_id"], data["branch"])
 
     # ---- commits and contents ---------------------------------------------------------------
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
+    def commit_with(self, request: CommitRequest) -> Commit:
         ops = []
-        for op in operations:
+        for op in request.operations:
             if isinstance(op, Put):
                 ops.append({"op": "put", "key": list(Key.of(op.key).elements),
                             "content": op.content.to_dict()})
@@ -184,10 +186,11 @@ class RestVersionStore(VersionStore):
             else:
                 raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
         body: dict[str, Any] = {
-            "branch": branch, "operations": ops, "message": message, "author": author,
-            "properties": dict(properties or {}), "expected_head": expected_head}
-        if expected_gc_epoch is not None:
-            body["expected_gc_epoch"] = expected_gc_epoch
+            "branch": request.branch, "operations": ops, "message": request.message,
+            "author": request.author, "properties": dict(request.properties or {}),
+            "expected_head": request.expected_head}
+        if request.expected_gc_epoch is not None:
+            body["expected_gc_epoch"] = request.expected_gc_epoch
         return Commit.from_dict(self._call("POST", "/commits", body=body))
 
     def get_commit(self, commit_id: str) -> Commit:
@@ -230,27 +233,21 @@ class RestVersionStore(VersionStore):
         body = {"source": source, "target": target, **options.to_dict()}
         return MergeResult.from_dict(self._call("POST", "/merge", body=body))
 
-    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
-                    author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult:
-        return MergeResult.from_dict(self._call("POST", "/cherry-pick", body={
-            "commits": list(commit_ids), "branch": onto, "dry_run": dry_run,
-            "expected_head": expected_head}, headers=_author(author)))
+    def pick_with(self, request: PickRequest) -> MergeResult:
+        body: dict[str, Any] = {"branch": request.onto, "dry_run": request.dry_run,
+                                "expected_head": request.expected_head}
+        if request.kind == "revert":
+            path, body["commit"] = "/revert", request.commit_ids[0]
+        else:
+            path, body["commits"] = "/cherry-pick", list(request.commit_ids)
+        return MergeResult.from_dict(self._call("POST", path, body=body,
+                                                headers=_author(request.author)))
 
-    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult:
-        return MergeResult.from_dict(self._call("POST", "/revert", body={
-            "commit": commit_id, "branch": on, "dry_run": dry_run,
-            "expected_head": expected_head}, headers=_author(author)))
-
-    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
-                       author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None,
-                       properties: Mapping[str, str] | None = None) -> Commit:
+    def rollback_table_with(self, request: RollbackRequest) -> Commit:
         return Commit.from_dict(self._call("POST", "/rollback", body={
-            "branch": branch, "table": str(Key.of(key)), "to": to, "message": message,
-            "expected_head": expected_head, "properties": dict(properties or {})},
-            headers=_author(author)))
+            "branch": request.branch, "table": str(Key.of(request.key)), "to": request.to,
+            "message": request.message, "expected_head": request.expected_head,
+            "properties": dict(request.properties or {})}, headers=_author(request.author)))
 
     # ---- gc ------------------------------------------------------------------------------
     def gc_state(self) -> GcState:
