@@ -25,7 +25,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", ("errors", "model")),
     ("shared rules", ("auth", "limits", "locations", "fileio")),
     ("store", ("store",)),
-    ("format interfaces", ("tableformat",)),
+    ("format interfaces", ("tableformat", "rows")),
     ("versioning", ("versioning",)),
     ("gc", ("gc",)),
     ("formats", ("formats",)),

@@ -351,20 +351,24 @@ def _parse_behaviors(values: Sequence[str]) -> dict[KeyLike, MergeBehavior | str
 @click.option("-m", "--message", help="Merge commit message.")
 @click.option("--isolation-level", type=click.Choice(["serializable", "snapshot"]),
               help="For tables both sides changed: override the tables' own isolation level.")
+@click.option("--row-conflicts", metavar="source-wins|target-wins",
+              help="Settle rows both sides changed differently (ROW_CONFLICT) this way.")
 @click.pass_context
 def merge(ctx: click.Context, source: str, target: str, dry_run: bool,
           no_fast_forward: bool, strategy: str, table_strategies: tuple[str, ...],
-          message: str | None, isolation_level: str | None) -> None:
+          message: str | None, isolation_level: str | None,
+          row_conflicts: str | None) -> None:
     """Three-way merge of SOURCE (any ref) into a branch.
 
     Tables changed on both sides are merged inside their content when the changes commute
-    (Iceberg: REPLAYED); otherwise they are reported as conflicts (exit 3).
+    (Iceberg: REPLAYED), down to rows where both sides rewrote the same files; otherwise
+    they are reported as conflicts (exit 3).
     """
     catalog = get_state(ctx).catalog
     result = catalog.ref(source).merge_into(
         target, dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
         behaviors=_parse_behaviors(table_strategies), message=message,
-        isolation_level=isolation_level)
+        isolation_level=isolation_level, row_conflicts=row_conflicts)
     _emit_merge(ctx, result, "merge")
 
 
