@@ -48,6 +48,9 @@ class Limits:
     max_row_merge_bytes: int = _limit(256 * MIB, "Most data-file bytes one table's row-level "
                                                  "merge reads (files both sides rewrote); past "
                                                  "it the file-level conflict stands.")
+    max_row_memory_bytes: int = _limit(512 * MIB, "Memory budget of row-level work (row "
+                                                  "diffs, `changes.` checks): past it DuckDB "
+                                                  "spills to a temporary directory, in bytes.")
 
     def __post_init__(self) -> None:
         for f in fields(self):
