@@ -42,8 +42,8 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
 from spark_lakeversion.formats.iceberg.merge.row_merge import (
     ROW_MERGEABLE,
     CannotMergeRows,
-    RowMerger,
     RowOutcome,
+    merge_rows,
 )
 from spark_lakeversion.formats.iceberg.merge.rules import SERIALIZABLE, SNAPSHOT, Rules
 from spark_lakeversion.formats.iceberg.merge.write import (
@@ -183,7 +183,7 @@ class _Planner(Rules):
                           "often than the target's sequence numbers leave room for",
                           files=[e.data_file.file_path for e in src.added_deletes()])
         if self.conflicts and all(c.type.value in ROW_MERGEABLE for c in self.conflicts):
-            outcome = self.merge_rows(reader, src, tgt, source_snapshots, isolation)
+            outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation)
             if outcome is not None:
                 self.conflicts = outcome.conflicts
                 if not self.conflicts:
@@ -195,25 +195,22 @@ class _Planner(Rules):
                                              sequence_numbers or {}))
 
     # ---- down to rows ---------------------------------------------------------------------
-    def merge_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
+    def down_to_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
                    source_snapshots: list[Snapshot], isolation: str) -> RowOutcome | None:
         """The row-level merge of the files both sides changed; None when the region
         cannot go down to rows (the reason is in the statistics; the conflict stands)."""
         settled = sorted({c.type.value for c in self.conflicts})
-        merger = RowMerger(
-            self.key, self.io, reader, self.base, self.target, self.source, src, tgt,
-            resolution=self.context.options.get("row_conflicts"),
-            serializable=isolation == SERIALIZABLE,
-            source_predicate=self.source_delete_predicate(source_snapshots),
-            budget_bytes=self.context.row_merge_bytes)
         try:
-            outcome = merger.plan()
+            outcome = merge_rows(
+                self.key, self.base, self.target, self.source, self.io.properties,
+                resolution=self.context.options.get("row_conflicts"),
+                serializable=isolation == SERIALIZABLE,
+                source_predicate=self.source_delete_predicate(source_snapshots),
+                budget_bytes=self.context.row_merge_bytes)
         except CannotMergeRows as exc:
             self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
             return None
-        self.statistics[ROW_MERGE] = {"file_conflicts": settled, "files_rewritten": 0,
-                                      "rows_rewritten": 0, "bytes_written": 0,
-                                      **outcome.statistics}
+        self.statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         return outcome
 
     def build_row_replay(self, reader: ManifestReader, outcome: RowOutcome,
