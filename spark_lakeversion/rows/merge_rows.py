@@ -13,8 +13,8 @@ it holds a row whose merged state differs from the target's; its other rows are 
 again with the merged ones, so each affected file is rewritten once.
 
 Serializable isolation at row grain: a row the target inserted (a key the ancestor lacked;
-keyless, one more copy of a row) in a partition where the source removed a row is a
-conflict (`inserted`), unless the caller's `matches` says the source's recorded delete
+keyless, a row added beyond those the target removed in that partition, so an UPDATE is no
+insert) in a partition where the source removed a row is a conflict (`inserted`), unless the caller's `matches` says the source's recorded delete
 predicate does not match it. Memory: the region's rows are held in memory up to
 `budget_bytes` (their Arrow size); past it the merge is `CannotMergeRows`.
 """
@@ -182,12 +182,37 @@ class RowMerger:
                     seen[ident] > max(base_ids.get(ident, 0), source_ids.get(ident, 0))
                 if new and near:
                     inserted.append((f.partition, r))
+        if not self.identifier:
+            inserted = self._net(inserted, base, target)
         if inserted and self.matches is not None:
             table = pa.Table.from_pylist([dict(zip(self.columns, r, strict=True))
                                           for _, r in inserted], schema=self.schema)
             flags = self.matches(table)
             inserted = [x for x, hit in zip(inserted, flags, strict=True) if hit]
         return inserted
+
+    def _net(self, inserted: list[tuple[str, Row]], base: list[_FileRows],
+             target: list[_FileRows]) -> list[tuple[str, Row]]:
+        """Keyless: an UPDATE is a row out and a row in; per partition, only the rows the
+        target added beyond those it removed count as inserts (keyed updates keep their key
+        and are never inserts either)."""
+        def by_partition(files: list[_FileRows]) -> dict[str, dict[Row, int]]:
+            out: dict[str, dict[Row, int]] = {}
+            for f in files:
+                counts = out.setdefault(f.partition, {})
+                for r in f.rows:
+                    ident = self._identity(r)
+                    counts[ident] = counts.get(ident, 0) + 1
+            return out
+
+        before, after = by_partition(base), by_partition(target)
+        kept: list[tuple[str, Row]] = []
+        for label in dict.fromkeys(p for p, _ in inserted):
+            b, t = before.get(label, {}), after.get(label, {})
+            removed = sum(max(0, n - t.get(i, 0)) for i, n in b.items())
+            here = [x for x in inserted if x[0] == label]
+            kept += here[removed:] if removed < len(here) else []
+        return kept
 
     # ---- what the target rewrites --------------------------------------------------------
     def _rewrite(self, outcome: RowMergeOutcome, target: list[_FileRows],

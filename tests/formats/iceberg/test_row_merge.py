@@ -94,18 +94,9 @@ class Lake:
         return {str(p) for p in (self.root / "warehouse").rglob("*") if p.is_file()}
 
 
-#: without identifier fields an update is a delete plus an insert of whole rows, which
-#: serializable isolation refuses next to the other side's deletes (their predicates are not
-#: recorded): the keyless reproductions run under snapshot isolation (the table's setting)
-SNAPSHOT_ISOLATION = {"write.delete.isolation-level": "snapshot",
-                      "write.merge.isolation-level": "snapshot",
-                      "write.update.isolation-level": "snapshot"}
-
-
 @pytest.fixture(params=[True, False], ids=["keyed", "keyless"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    keyed = request.param
-    return Lake(tmp_path, keyed=keyed, properties=None if keyed else SNAPSHOT_ISOLATION)
+    return Lake(tmp_path, keyed=request.param)
 
 
 def row_merged(result: MergeResult) -> dict[str, Any]:
@@ -222,18 +213,6 @@ def test_keyed_delete_against_update_is_a_row_conflict(tmp_path: Path) -> None:
     assert lake.rows() == expected(lake.base, {5: None})
 
 
-def test_keyless_update_conflicts_with_a_delete_under_serializable(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=False)
-    lake.update(lake.main, (1, "main", 1))
-    lake.commit("main", lake.main)
-    lake.update(lake.dev, (2, "dev", 2))
-    lake.commit("dev", lake.dev)
-    result = lake.store.merge("dev", "main", dry_run=True)
-    assert [c.type.value for c in result.conflicts] == ["CONCURRENT_APPEND_IN_READ_PARTITION"]
-    lake.store.merge("dev", "main", isolation_level="snapshot")
-    assert lake.rows() == expected(lake.base, {1: (1, "main", 1)}, {2: (2, "dev", 2)})
-
-
 def test_keyless_rows_whose_count_changed_differently_conflict(tmp_path: Path) -> None:
     """Without identifier fields an update is a delete and an insert of whole rows: two
     different updates of one id keep both new rows; a row deleted on one side and
@@ -259,17 +238,19 @@ def test_keyless_rows_whose_count_changed_differently_conflict(tmp_path: Path) -
 def test_serializable_delete_conflicts_with_rows_the_other_side_inserted(
         tmp_path: Path, keyed: bool) -> None:
     lake = Lake(tmp_path, keyed=keyed)
-    lake.main.append(arrow(lake.schema, [(11, "new", 11)]))
-    lake.main.delete("id = 1")
+    lake.main.append(arrow(lake.schema, [(11, "new", 11), (12, "new", 12)]))
+    lake.main.delete("id = 1")  # keyless: one row out, two in: one net insert
     lake.commit("main", lake.main)
     lake.dev.delete("id = 2")
     lake.commit("dev", lake.dev)
     with pytest.raises(ConflictError) as caught:
         lake.store.merge("dev", "main")
-    assert [c.type.value for c in caught.value.conflicts] == [
-        "CONCURRENT_APPEND_IN_READ_PARTITION"]
+    [conflict] = caught.value.conflicts
+    assert conflict.type.value == "CONCURRENT_APPEND_IN_READ_PARTITION"
+    assert conflict.details["rows"] == (2 if keyed else 1)
     lake.store.merge("dev", "main", isolation_level="snapshot")
-    assert lake.rows() == expected(lake.base, {1: None, 2: None, 11: (11, "new", 11)})
+    assert lake.rows() == expected(lake.base, {1: None, 2: None, 11: (11, "new", 11),
+                                               12: (12, "new", 12)})
 
 
 def test_recorded_delete_predicate_spares_rows_it_does_not_match(tmp_path: Path) -> None:
