@@ -14,9 +14,10 @@ again with the merged ones, so each affected file is rewritten once.
 
 Serializable isolation at row grain: a row the target inserted (a key the ancestor lacked;
 keyless, a row added beyond those the target removed in that partition, so an UPDATE is no
-insert) in a partition where the source removed a row is a conflict (`inserted`), unless the caller's `matches` says the source's recorded delete
-predicate does not match it. Memory: the region's rows are held in memory up to
-`budget_bytes` (their Arrow size); past it the merge is `CannotMergeRows`.
+insert) in a partition where the source removed a row is a conflict (`inserted`), unless
+the caller's `matches` says the source's recorded delete predicate does not match it.
+Memory: the region's rows are held in memory up to `budget_bytes` (their Arrow size); past
+it the merge is `CannotMergeRows`.
 """
 
 from __future__ import annotations
