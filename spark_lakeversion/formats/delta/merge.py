@@ -128,7 +128,8 @@ class DeltaMergePlan(ContentMergePlan):
 
     def apply(self) -> Content:
         assert self.target is not None and not self.conflicts
-        if not self.actions and (self.rows is None or not self.rows.removed):
+        if not self.actions and (self.rows is None or (
+                not self.rows.removed and self.rows.rows is None)):
             return self.target.content()
         out = writable(self.target, self.target_branch)
         self.created.extend(out.created)
