@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 
+from spark_lakeversion.errors import InvalidInput, KeyNotFound, LakeVersionError, RefNotFound
 from spark_lakeversion.formats.iceberg.rows import row_changes
 from tests.rows.helpers import as_counter, reference_diff
 from tests.spark.helpers import SparkLake
@@ -77,3 +78,33 @@ def test_spark_written_changes(lake: SparkLake, mode: str, keyed: bool) -> None:
     assert len(untouched) == 2 and not opened & untouched
     if mode.startswith("mor"):
         assert dev["deletes"] and dev["deletes"] <= opened
+
+
+def test_show_diff_rows_in_spark_sql(orders: SparkLake) -> None:
+    """`SHOW DIFF FROM a TO b FOR TABLE db.t ROWS`: the server's row diff as a relation Spark
+    can query, `change` first, the table's columns and types after."""
+    orders.sql("CREATE BRANCH dev")
+    orders.sql("UPDATE {lv}.db@dev.t SET v = 'B' WHERE id = 2")
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
+    frame = orders.sql("SHOW DIFF FROM main TO dev FOR TABLE db.t ROWS")
+    assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
+        ("change", "string"), ("id", "int"), ("v", "string")]
+    assert sorted(tuple(r) for r in frame.collect()) == [
+        ("delete", 2, "b"), ("insert", 2, "B"), ("insert", 3, "c")]
+    assert len(orders.rows("SHOW DIFF FROM main TO dev FOR TABLE db.t ROWS LIMIT 1")) == 1
+    orders.sql("SHOW DIFF FROM main TO dev FOR TABLE db.t ROWS") \
+        .createOrReplaceTempView("changed")
+    assert orders.rows("SELECT count(*) FROM changed WHERE change = 'insert'")[0][0] == 2
+
+
+@pytest.mark.parametrize(("statement", "error", "says"), [
+    ("SHOW DIFF FROM main TO main ROWS", InvalidInput, "FOR TABLE"),
+    ("SHOW DIFF FROM main TO main FOR TABLE db.t", InvalidInput, "ROWS"),
+    ("SHOW DIFF FROM main TO main FOR TABLE db.t ROWS LIMIT x", InvalidInput, "LIMIT"),
+    ("SHOW DIFF FROM main TO nope FOR TABLE db.t ROWS", RefNotFound, "'nope'"),
+    ("SHOW DIFF FROM main TO main FOR TABLE db.none ROWS", KeyNotFound, "db.none"),
+])
+def test_show_diff_rows_bad_input_is_typed(orders: SparkLake, statement: str,
+                                           error: type[LakeVersionError], says: str) -> None:
+    with pytest.raises(error, match=says):
+        orders.sql(statement).collect()
