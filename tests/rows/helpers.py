@@ -75,3 +75,11 @@ def as_counter(table: pa.Table) -> Counter[tuple[Any, ...]]:
         change = row.pop("change")
         out[(change, *sorted(row.items()))] += 1
     return out
+
+
+def no_null_v_in_new_rows(ctx: Any) -> tuple[bool, str]:
+    """A Python check (`--check-module tests.rows.helpers`): the rows the merge inserts or
+    updates into db.k have a v."""
+    rows = ctx.changes("db.k").to_pylist()
+    bad = [r["id"] for r in rows if r["change"] in ("insert", "update_after") and r["v"] is None]
+    return not bad, f"{len(rows)} changed row(s); null v in ids {bad}"
