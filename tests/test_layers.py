@@ -27,6 +27,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("model",)),
     ("shared rules", ("auth", "limits", "locations", "fileio")),
     ("store", ("store",)),
+    ("row algorithms", ("rows",)),
     ("format interfaces", ("tableformat",)),
     ("versioning", ("versioning",)),
     ("gc", ("gc",)),
