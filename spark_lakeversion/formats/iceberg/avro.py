@@ -1,4 +1,6 @@
-"""Fast path reads of the only Avro fields gc needs: manifest paths and data file paths.
+"""Fast path reads of the only Avro fields gc needs: manifest paths and data file paths;
+and whole records with the file's own schema (`read_records`), which the server's rebase
+of appends rewrites (`formats/iceberg/rebase.py`).
 
 pyiceberg's own readers rebuild the Avro-to-Iceberg schema resolution for every file; over
 tens of thousands of manifests that resolution is most of the time. Here the resolved
@@ -19,7 +21,8 @@ from typing import Any
 from pyiceberg.io import FileIO
 
 _LOCK = threading.Lock()
-_READERS: dict[tuple[str, str], tuple[Any, Any]] = {}
+_READERS: dict[str, tuple[Any, Any]] = {}
+_POSITIONS: dict[tuple[str, int], tuple[int, ...]] = {}
 
 
 def _positions(file_schema: Any, kind: str) -> tuple[int, ...]:
@@ -34,6 +37,21 @@ def _positions(file_schema: Any, kind: str) -> tuple[int, ...]:
 
 
 def _projected_records(io: FileIO, path: str, kind: str) -> tuple[list[Any], tuple[int, ...]]:
+    _, file_schema, records = read_records(io, path)
+    key = (kind, id(file_schema))  # one schema object per distinct header (cached)
+    with _LOCK:
+        positions = _POSITIONS.get(key)
+    if positions is None:
+        positions = _positions(file_schema, kind)
+        with _LOCK:
+            _POSITIONS[key] = positions
+    return records, positions
+
+
+def read_records(io: FileIO, path: str) -> tuple[dict[str, str], Any, list[Any]]:
+    """An Avro file's header metadata, its own schema (pyiceberg's `Schema`, field ids
+    kept) and every record read with that schema (pyiceberg `Record`s, fields in the
+    schema's order): nothing is dropped or defaulted, so the records can be written back."""
     from pyiceberg.avro.decoder import new_decoder
     from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader, Block
     from pyiceberg.avro.resolver import construct_reader, resolve_reader
@@ -41,15 +59,15 @@ def _projected_records(io: FileIO, path: str, kind: str) -> tuple[list[Any], tup
     with io.new_input(path).open() as stream:
         decoder = new_decoder(stream.read())
     header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
-    key = (kind, header.meta.get("avro.schema", ""))
+    key = header.meta.get("avro.schema", "")
     with _LOCK:
         resolved = _READERS.get(key)
     if resolved is None:
         file_schema = header.get_schema()
-        resolved = (_positions(file_schema, kind), resolve_reader(file_schema, file_schema))
+        resolved = (file_schema, resolve_reader(file_schema, file_schema))
         with _LOCK:
             _READERS[key] = resolved
-    reader = resolved[1]
+    file_schema, reader = resolved
     codec = header.compression_codec()
     records: list[Any] = []
     first = True
@@ -71,7 +89,7 @@ def _projected_records(io: FileIO, path: str, kind: str) -> tuple[list[Any], tup
             data = codec.decompress(data)
         block: Any = Block(reader=reader, block_records=count, block_decoder=new_decoder(data))
         records.extend(block)
-    return records, resolved[0]
+    return dict(header.meta), file_schema, records
 
 
 def _fallback(io: FileIO, path: str, kind: str) -> list[str]:

@@ -36,7 +36,11 @@ from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.formats.iceberg.catalog.addressing import Address
-from spark_lakeversion.formats.iceberg.catalog.errors import GcRefused, bad_request, commit_failed
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    GcRefused,
+    StoreConflict,
+    bad_request,
+)
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.requests import PYICEBERG_INPUT_ERRORS
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
@@ -212,7 +216,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
     except ConflictError as exc:
         for location in written:
             iceberg_files.delete_created(location)
-        raise commit_failed(
+        raise StoreConflict(
             f"commit to {branch} failed, a concurrent change touched the same keys: "
             f"{exc.message}") from None
     except LakeVersionError:
