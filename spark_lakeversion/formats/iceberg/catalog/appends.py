@@ -201,7 +201,8 @@ class AppendCommitter:
     def _rebase(self, key: Key, current: TableMetadata, request: AppendRequest,
                 refused: CommitFailedException) -> rebase.Rebased:
         if not rebase.enabled(current):
-            raise commit_failed(f"{key}: {refused}")
+            raise commit_failed(f"{key}: {refused} (not rebased: table property "
+                                f"{rebase.REBASE_PROPERTY} is false)")
         try:
             return rebase.rebase_append(current, request.requirements, request.updates,
                                         self.ctx.io, self.ctx.roots.check)
