@@ -59,7 +59,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates", "contention")
 
 
 def load_attribute(target: str) -> Any:
@@ -473,6 +473,18 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--rows"], type=click.IntRange(1000), default=1_000_000,
                                    show_default=True,
                                    help="Rows of the table the SQL check reads (README: 10M)."))
+    if name == "contention":
+        params.append(click.Option(["--duration"], type=click.FloatRange(0.5, 3600),
+                                   default=30.0, show_default=True,
+                                   help="Seconds of writing per layout (one table, own "
+                                        "tables), split over the alternating rounds."))
+        params.append(click.Option(["--writers"], type=click.IntRange(1, 64), default=8,
+                                   show_default=True, help="Writer processes."))
+        params.append(click.Option(["--rounds"], type=click.IntRange(1, 100), default=3,
+                                   show_default=True, help="Alternating rounds per layout."))
+        params.append(click.Option(["--scenarios"], default="rebase,no_rebase,postgres",
+                                   show_default=True,
+                                   help="Comma-separated: rebase, no_rebase, postgres."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 
