@@ -52,24 +52,51 @@ def read_records(io: FileIO, path: str) -> tuple[dict[str, str], Any, list[Any]]
     """An Avro file's header metadata, its own schema (pyiceberg's `Schema`, field ids
     kept) and every record read with that schema (pyiceberg `Record`s, fields in the
     schema's order): nothing is dropped or defaulted, so the records can be written back."""
-    from pyiceberg.avro.decoder import new_decoder
-    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader, Block
-    from pyiceberg.avro.resolver import construct_reader, resolve_reader
-
     with io.new_input(path).open() as stream:
-        decoder = new_decoder(stream.read())
-    header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
-    key = header.meta.get("avro.schema", "")
+        data = stream.read()
+    return decode_records(data, path)
+
+
+def decode_records(data: bytes, path: str = "avro file"
+                   ) -> tuple[dict[str, str], Any, list[Any]]:
+    """`read_records` of bytes already read."""
+    from pyiceberg.avro.decoder import new_decoder
+    from pyiceberg.avro.file import Block
+    from pyiceberg.avro.resolver import resolve_reader
+
+    meta, blocks = raw_blocks(data, path)
+    key = meta.get("avro.schema", "")
     with _LOCK:
         resolved = _READERS.get(key)
     if resolved is None:
-        file_schema = header.get_schema()
+        from pyiceberg.avro.file import AvroFileHeader
+
+        file_schema = AvroFileHeader(b"", meta, b"").get_schema()
         resolved = (file_schema, resolve_reader(file_schema, file_schema))
         with _LOCK:
             _READERS[key] = resolved
     file_schema, reader = resolved
-    codec = header.compression_codec()
+    codec = _codec(meta)
     records: list[Any] = []
+    for count, payload in blocks:
+        block: Any = Block(reader=reader, block_records=count,
+                           block_decoder=new_decoder(codec.decompress(payload) if codec
+                                                     else payload))
+        records.extend(block)
+    return meta, file_schema, records
+
+
+def raw_blocks(data: bytes, path: str = "avro file"
+               ) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+    """An Avro file's header metadata and its blocks as stored (record count, encoded and
+    compressed bytes): what a writer with the same schema and codec can copy unchanged."""
+    from pyiceberg.avro.decoder import new_decoder
+    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader
+    from pyiceberg.avro.resolver import construct_reader
+
+    decoder = new_decoder(data)
+    header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
+    blocks: list[tuple[int, bytes]] = []
     first = True
     while True:
         if not first:
@@ -84,12 +111,14 @@ def read_records(io: FileIO, path: str) -> tuple[dict[str, str], Any, list[Any]]
             count = decoder.read_int()
         except EOFError:
             break
-        data = decoder.read_bytes()
-        if codec:
-            data = codec.decompress(data)
-        block: Any = Block(reader=reader, block_records=count, block_decoder=new_decoder(data))
-        records.extend(block)
-    return dict(header.meta), file_schema, records
+        blocks.append((count, decoder.read_bytes()))
+    return dict(header.meta), blocks
+
+
+def _codec(meta: dict[str, str]) -> Any:
+    from pyiceberg.avro.file import AvroFileHeader
+
+    return AvroFileHeader(b"", meta, b"").compression_codec()
 
 
 def _fallback(io: FileIO, path: str, kind: str) -> list[str]:

@@ -29,9 +29,12 @@ isolation). Manifests merged by the client (EXISTING entries) are refused too.
 from __future__ import annotations
 
 import io as _io
+import json
 import posixpath
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +51,10 @@ from pyiceberg.table.update import (
 )
 from pyiceberg.typedef import Record
 
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import files as iceberg_files
-from spark_lakeversion.formats.iceberg.avro import read_records
+from spark_lakeversion.formats.iceberg.avro import decode_records, raw_blocks
+from spark_lakeversion.locations import AllowedRoots
 
 #: the table property that turns the rebase off for one table (`false`)
 REBASE_PROPERTY = "lakeversion.rebase-appends"
@@ -132,14 +137,14 @@ def enabled(metadata: TableMetadata) -> bool:
 
 def rebase_append(current: TableMetadata, requirements: Sequence[TableRequirement],
                   updates: Sequence[TableUpdate], io_properties: Mapping[str, str],
-                  allowed: Callable[[str, str], object]) -> Rebased:
+                  roots: AllowedRoots) -> Rebased:
     """The client's append re-applied on `current` (the table at the head), with its new
     manifest list written (create-exclusive; the caller deletes it if the commit is
     refused); files are opened with the server's FileIO properties, and a file the client
-    names is read only once `allowed(location, what)` accepted it (the server's roots).
-    NotRebased when it is not safe."""
+    names is read only under `roots`, bounded (`files.read_client_file`).
+    NotRebased when it is not safe; InvalidInput when it names files it may not."""
     try:
-        return _rebase(current, requirements, updates, io_properties, allowed)
+        return _rebase(current, requirements, updates, io_properties, roots)
     except NotRebased:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
@@ -148,7 +153,7 @@ def rebase_append(current: TableMetadata, requirements: Sequence[TableRequiremen
 
 def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
             updates: Sequence[TableUpdate], io_properties: Mapping[str, str],
-            allowed: Callable[[str, str], object]) -> Rebased:
+            roots: AllowedRoots) -> Rebased:
     shape = append_shape(requirements, updates)
     if shape is None:
         raise NotRebased("only a pure append (one add-snapshot with operation append and "
@@ -171,23 +176,24 @@ def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
         raise NotRebased("the table's schema changed since the snapshot was written")
     fmt_version = current.format_version
     io = iceberg_files.file_io(current.location, io_properties)
-    allowed(snapshot.manifest_list, f"snapshot {snapshot.snapshot_id} manifest list")
-    list_meta, client_records = _records(io, snapshot.manifest_list)
+    list_meta, list_schema, client_records = decode_records(_client_bytes(
+        snapshot.manifest_list, f"snapshot {snapshot.snapshot_id} manifest list", roots,
+        io_properties))
     if int(list_meta.get("format-version", "1")) != fmt_version:
         raise NotRebased("the manifest list's format version is not the table's")
-    parent_paths = set(_manifest_paths(io, current, shape.asserted))
+    head = _head_list(io, current, onto)
+    at = _positions(list_schema.as_struct())
     new: list[dict[int, Any]] = []
-    seen: set[str] = set()
-    for fields in client_records:
-        seen.add(fields[_PATH])
-        if fields[_PATH] not in parent_paths:
-            new.append(fields)
-    if parent_paths - seen:
-        raise NotRebased("its manifest list leaves out manifests of its parent (merged or "
-                         "rewritten manifests)")
+    for record in client_records:
+        path = record[at[_PATH]]
+        if record[at[_SNAP]] == snapshot.snapshot_id:
+            new.append(_by_id(record, list_schema.as_struct()))
+        elif head is None or path not in head.paths:
+            # carried over from its parent, so still at the head when only appends landed
+            raise NotRebased(f"manifest {path} of its list is neither its own nor live at "
+                             "the head (merged or rewritten manifests)")
     for fields in new:
-        allowed(fields[_PATH], f"snapshot {snapshot.snapshot_id} manifest")
-        _check_new_manifest(io, current, snapshot.snapshot_id, fields)
+        _check_new_manifest(current, snapshot.snapshot_id, fields, roots, io_properties)
     sequence = int(getattr(current, "last_sequence_number", 0) or 0) + 1 \
         if fmt_version >= 2 else None
     first_row_id = _assign(new, sequence, current, fmt_version)
@@ -198,7 +204,6 @@ def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
         if snapshot.added_rows is not None and snapshot.added_rows != added_rows:
             raise NotRebased(f"added-rows {snapshot.added_rows} does not match its manifests "
                              f"({added_rows})")
-    head_records = _list_records(io, current, onto)
     location = _list_location(current, snapshot.snapshot_id)
     meta = {"snapshot-id": str(snapshot.snapshot_id),
             "parent-snapshot-id": str(onto) if onto is not None else "null",
@@ -207,9 +212,10 @@ def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
         meta["sequence-number"] = str(sequence)
     if first_row_id is not None:
         meta["first-row-id"] = str(first_row_id)
-    if "avro.codec" in list_meta:
-        meta["avro.codec"] = list_meta["avro.codec"]
-    _write_list(location, fmt_version, [*new, *head_records], meta, io_properties)
+    codec = (head.meta if head is not None else list_meta).get("avro.codec")
+    if codec:
+        meta["avro.codec"] = codec
+    _write_list(location, fmt_version, new, head, meta, io_properties)
     parent = current.snapshot_by_id(onto) if onto is not None else None
     rebased = snapshot.model_copy(update={
         "parent_snapshot_id": onto,
@@ -263,39 +269,89 @@ def _check_landed(current: TableMetadata, onto: int | None, asserted: int | None
         at, walked = snap.parent_snapshot_id, walked + 1
 
 
-def _manifest_paths(io: Any, current: TableMetadata, snapshot_id: int | None) -> list[str]:
-    return [r[_PATH] for r in _list_records(io, current, snapshot_id)]
+def _client_bytes(location: str, what: str, roots: AllowedRoots,
+                  io_properties: Mapping[str, str]) -> bytes:
+    """A file the client names: under a root (else LocationNotAllowed), read bounded."""
+    roots.check(location, what)
+    try:
+        return iceberg_files.read_client_file(location, roots,
+                                              limit=iceberg_files.MAX_MANIFEST_LIST_BYTES,
+                                              io_properties=io_properties)
+    except iceberg_files.UnreadableFile:
+        raise InvalidInput(f"{what} {location!r} is not a readable Iceberg file under the "
+                           "allowed locations") from None
 
 
-def _list_records(io: Any, current: TableMetadata, snapshot_id: int | None
-                  ) -> list[dict[int, Any]]:
+@dataclass(frozen=True)
+class _ListFile:
+    """A committed manifest list: its bytes (copied block by block into a rebased list
+    when the schema is the one written) and the manifests it lists."""
+
+    meta: dict[str, str]
+    data: bytes
+    paths: frozenset[str]
+
+
+_LISTS: OrderedDict[str, _ListFile] = OrderedDict()
+_LISTS_LOCK = threading.Lock()
+_LISTS_KEPT = 64
+
+
+def _remember(location: str, listed: _ListFile) -> None:
+    with _LISTS_LOCK:
+        _LISTS[location] = listed
+        _LISTS.move_to_end(location)
+        while len(_LISTS) > _LISTS_KEPT:
+            _LISTS.popitem(last=False)
+
+
+def _head_list(io: Any, current: TableMetadata, snapshot_id: int | None) -> _ListFile | None:
+    """The head snapshot's manifest list (files never change: cached by location)."""
     if snapshot_id is None:
-        return []
+        return None
     snap = current.snapshot_by_id(snapshot_id)
     if snap is None:
         raise NotRebased(f"snapshot {snapshot_id} is no longer in the table")
-    return _records(io, snap.manifest_list)[1]
+    with _LISTS_LOCK:
+        cached = _LISTS.get(snap.manifest_list)
+    if cached is not None:
+        return cached
+    with io.new_input(snap.manifest_list).open() as stream:
+        data = stream.read()
+    meta, schema, records = decode_records(data, snap.manifest_list)
+    at = _positions(schema.as_struct())[_PATH]
+    listed = _ListFile(meta, data, frozenset(r[at] for r in records))
+    _remember(snap.manifest_list, listed)
+    return listed
 
 
-def _check_new_manifest(io: Any, current: TableMetadata, snapshot_id: int,
-                        fields: Mapping[int, Any]) -> None:
+def _positions(struct: Any) -> dict[int, int]:
+    return {field.field_id: i for i, field in enumerate(struct.fields)}
+
+
+def _check_new_manifest(current: TableMetadata, snapshot_id: int, fields: Mapping[int, Any],
+                        roots: AllowedRoots, io_properties: Mapping[str, str]) -> None:
     path = fields[_PATH]
     if fields.get(_CONTENT, _DATA) != _DATA:
         raise NotRebased(f"manifest {path} holds delete files")
-    if fields.get(_SNAP) != snapshot_id:
-        raise NotRebased(f"manifest {path} was not added by snapshot {snapshot_id}")
     if fields.get(_SPEC) != current.default_spec_id:
         raise NotRebased("the table's partition spec changed since the snapshot was written")
-    for e in _records(io, path)[1]:
-        data_file = e.get(_DATA_FILE) or {}
-        if e.get(_STATUS) != _ADDED or e.get(_ENTRY_SEQ) is not None \
-                or e.get(_ENTRY_FILE_SEQ) is not None:
+    _, schema, entries = decode_records(_client_bytes(
+        path, f"snapshot {snapshot_id} manifest", roots, io_properties), path)
+    struct = schema.as_struct()
+    at = _positions(struct)
+    file_at = _positions(struct.fields[at[_DATA_FILE]].field_type)
+    for e in entries:
+        data_file = e[at[_DATA_FILE]]
+        if e[at[_STATUS]] != _ADDED or e[at[_ENTRY_SEQ]] is not None \
+                or (_ENTRY_FILE_SEQ in at and e[at[_ENTRY_FILE_SEQ]] is not None):
             raise NotRebased(f"manifest {path} holds entries other than added files with "
                              "inherited sequence numbers")
-        if e.get(_ENTRY_SNAP) not in (None, snapshot_id):
+        if e[at[_ENTRY_SNAP]] not in (None, snapshot_id):
             raise NotRebased(f"manifest {path} holds entries of another snapshot")
-        if data_file.get(_FILE_CONTENT, _DATA) != _DATA \
-                or data_file.get(_FILE_FIRST_ROW_ID) is not None:
+        if (_FILE_CONTENT in file_at and data_file[file_at[_FILE_CONTENT]] not in (None, _DATA)) \
+                or (_FILE_FIRST_ROW_ID in file_at
+                    and data_file[file_at[_FILE_FIRST_ROW_ID]] is not None):
             raise NotRebased(f"manifest {path} holds delete files or fixed row ids")
 
 
@@ -314,13 +370,6 @@ def _assign(new: list[dict[int, Any]], sequence: int | None, current: TableMetad
             fields[_FIRST_ROW_ID] = next_id
             next_id += int(fields.get(_ADDED_ROWS) or 0) + int(fields.get(_EXISTING_ROWS) or 0)
     return first
-
-
-def _records(io: Any, path: str) -> tuple[dict[str, str], list[dict[int, Any]]]:
-    """An Avro file's header metadata and its records keyed by field id (nested too)."""
-    meta, schema, records = read_records(io, path)
-    struct = schema.as_struct()
-    return meta, [_by_id(r, struct) for r in records]
 
 
 def _by_id(record: Any, struct: Any) -> dict[int, Any]:
@@ -367,18 +416,41 @@ class _MemoryOutput:
         return self.buffer
 
 
-def _write_list(location: str, fmt_version: int, records: list[dict[int, Any]],
-                meta: dict[str, str], io_properties: Mapping[str, str]) -> None:
+def _write_list(location: str, fmt_version: int, new: list[dict[int, Any]],
+                head: _ListFile | None, meta: dict[str, str],
+                io_properties: Mapping[str, str]) -> None:
+    """The rebased list: the new manifests, then the head's, whose blocks are copied as
+    stored when the head's schema is the one written here (else re-encoded)."""
     from pyiceberg.avro.file import AvroOutputFile
     from pyiceberg.manifest import MANIFEST_LIST_FILE_SCHEMAS
+    from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
     schema = MANIFEST_LIST_FILE_SCHEMAS[fmt_version]
     struct = schema.as_struct()
+    schema_json = json.dumps(AvroSchemaConversion().iceberg_to_avro(
+        schema, schema_name="manifest_file"))
+    records = [_record(struct, fields) for fields in new]
+    copied: list[tuple[int, bytes]] = []
+    if head is not None:
+        if head.meta.get("avro.schema") == schema_json:
+            copied = raw_blocks(head.data)[1]
+        else:
+            _, head_schema, head_records = decode_records(head.data)
+            records += [_record(struct, _by_id(r, head_schema.as_struct()))
+                        for r in head_records]
     out = _MemoryOutput()
     with AvroOutputFile[Any](output_file=out, file_schema=schema,  # type: ignore[arg-type]
                              schema_name="manifest_file", metadata=meta) as writer:
-        writer.write_block([_record(struct, fields) for fields in records])
-    iceberg_files.write_new_file(location, out.buffer.value, io_properties)
+        writer.write_block(records)
+        for count, payload in copied:
+            writer.encoder.write_int(count)
+            writer.encoder.write_int(len(payload))
+            writer.encoder.write(payload)
+            writer.encoder.write(writer.sync_bytes)
+    data = out.buffer.value
+    iceberg_files.write_new_file(location, data, io_properties)
+    paths = frozenset(f[_PATH] for f in new) | (head.paths if head is not None else frozenset())
+    _remember(location, _ListFile({**meta, "avro.schema": schema_json}, data, paths))
 
 
 def _record(struct: Any, fields: Mapping[int, Any]) -> Record:

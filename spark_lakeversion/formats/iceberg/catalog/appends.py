@@ -183,7 +183,7 @@ class AppendCommitter:
             except CommitFailedException as exc:
                 rebased = self._rebase(key, current, request, exc)
                 updates = rebased.updates
-            metadata = apply_updates(key, current, current_location, updates)
+            metadata = apply_updates(key, current, current_location, updates, shallow=True)
             self.tables.check_metadata(key, metadata, current)
         except (IcebergError, LakeVersionError) as exc:
             if rebased is not None:
@@ -205,7 +205,7 @@ class AppendCommitter:
                                 f"{rebase.REBASE_PROPERTY} is false)")
         try:
             return rebase.rebase_append(current, request.requirements, request.updates,
-                                        self.ctx.io, self.ctx.roots.check)
+                                        self.ctx.io, self.ctx.roots)
         except rebase.NotRebased as exc:
             raise commit_failed(f"{key}: {refused} (not rebased: {exc.reason})") from None
 
