@@ -480,7 +480,7 @@ def _bench_command(name: str) -> click.Command:
                                         "tables), split over the alternating rounds."))
         params.append(click.Option(["--writers"], type=click.IntRange(1, 64), default=8,
                                    show_default=True, help="Writer processes."))
-        params.append(click.Option(["--rounds"], type=click.IntRange(1, 100), default=3,
+        params.append(click.Option(["--rounds"], type=click.IntRange(1, 100), default=6,
                                    show_default=True, help="Alternating rounds per layout."))
         params.append(click.Option(["--scenarios"], default="rebase,no_rebase,postgres",
                                    show_default=True,

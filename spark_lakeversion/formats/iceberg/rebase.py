@@ -135,35 +135,84 @@ def enabled(metadata: TableMetadata) -> bool:
     return str(metadata.properties.get(REBASE_PROPERTY, "true")).strip().lower() != "false"
 
 
-def rebase_append(current: TableMetadata, requirements: Sequence[TableRequirement],
-                  updates: Sequence[TableUpdate], io_properties: Mapping[str, str],
-                  roots: AllowedRoots) -> Rebased:
-    """The client's append re-applied on `current` (the table at the head), with its new
-    manifest list written (create-exclusive; the caller deletes it if the commit is
-    refused); files are opened with the server's FileIO properties, and a file the client
-    names is read only under `roots`, bounded (`files.read_client_file`).
-    NotRebased when it is not safe; InvalidInput when it names files it may not."""
+@dataclass(frozen=True)
+class Inspected:
+    """What a pure append brings, read once from its files (no head needed, so the
+    request's own thread reads it before it queues): its own manifests, checked, and
+    the other manifests its list names."""
+
+    shape: AppendShape
+    uuid: Any
+    format_version: int
+    codec: str | None
+    new: tuple[dict[int, Any], ...]
+    carried: frozenset[str]
+    spec_ids: frozenset[int]
+
+
+def inspect_append(requirements: Sequence[TableRequirement], updates: Sequence[TableUpdate],
+                   io_properties: Mapping[str, str], roots: AllowedRoots) -> Inspected:
+    """Read and check a pure append's manifest list and new manifests; files the client
+    names are read only under `roots`, bounded (`files.read_client_file`).
+    NotRebased when it is not a safe append whatever the head; InvalidInput when it names
+    files it may not."""
     try:
-        return _rebase(current, requirements, updates, io_properties, roots)
-    except NotRebased:
+        return _inspect(requirements, updates, io_properties, roots)
+    except (NotRebased, InvalidInput):
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
         raise NotRebased(f"its manifests cannot be read ({type(exc).__name__})") from None
 
 
-def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
-            updates: Sequence[TableUpdate], io_properties: Mapping[str, str],
-            roots: AllowedRoots) -> Rebased:
+def _inspect(requirements: Sequence[TableRequirement], updates: Sequence[TableUpdate],
+             io_properties: Mapping[str, str], roots: AllowedRoots) -> Inspected:
     shape = append_shape(requirements, updates)
     if shape is None:
         raise NotRebased("only a pure append (one add-snapshot with operation append and "
                          "its set-snapshot-ref, asserting only the table uuid and the ref) "
                          "is rebased")
+    snapshot = shape.snapshot
+    list_meta, list_schema, client_records = decode_records(_client_bytes(
+        snapshot.manifest_list, f"snapshot {snapshot.snapshot_id} manifest list", roots,
+        io_properties))
+    at = _positions(list_schema.as_struct())
+    new: list[dict[int, Any]] = []
+    carried: set[str] = set()
+    for record in client_records:
+        if record[at[_SNAP]] == snapshot.snapshot_id:
+            new.append(_by_id(record, list_schema.as_struct()))
+        else:
+            carried.add(record[at[_PATH]])
+    for fields in new:
+        _check_new_manifest(snapshot.snapshot_id, fields, roots, io_properties)
+    uuids = [r.uuid for r in requirements if isinstance(r, AssertTableUUID)]
+    return Inspected(shape, uuids[0] if uuids else None,
+                     int(list_meta.get("format-version", "1")), list_meta.get("avro.codec"),
+                     tuple(new), frozenset(carried),
+                     frozenset(int(f.get(_SPEC, 0)) for f in new))
+
+
+def rebase_append(current: TableMetadata, inspected: Inspected,
+                  io_properties: Mapping[str, str]) -> Rebased:
+    """The inspected append re-applied on `current` (the table at the head), with its new
+    manifest list written (create-exclusive; the caller deletes it if the commit is
+    refused). NotRebased when it is not safe on this head."""
+    try:
+        return _rebase(current, inspected, io_properties)
+    except NotRebased:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
+        raise NotRebased(f"the head's manifests cannot be read ({type(exc).__name__})"
+                         ) from None
+
+
+def _rebase(current: TableMetadata, inspected: Inspected,
+            io_properties: Mapping[str, str]) -> Rebased:
+    shape = inspected.shape
     if not enabled(current):
         raise NotRebased(f"table property {REBASE_PROPERTY} is false")
-    for requirement in requirements:
-        if isinstance(requirement, AssertTableUUID) and requirement.uuid != current.table_uuid:
-            raise NotRebased("the table's uuid changed")
+    if inspected.uuid is not None and inspected.uuid != current.table_uuid:
+        raise NotRebased("the table's uuid changed")
     snapshot = shape.snapshot
     if current.snapshot_by_id(snapshot.snapshot_id) is not None:
         raise NotRebased(f"snapshot {snapshot.snapshot_id} is already in the table")
@@ -175,25 +224,16 @@ def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
     if snapshot.schema_id is None or snapshot.schema_id != current.current_schema_id:
         raise NotRebased("the table's schema changed since the snapshot was written")
     fmt_version = current.format_version
-    io = iceberg_files.file_io(current.location, io_properties)
-    list_meta, list_schema, client_records = decode_records(_client_bytes(
-        snapshot.manifest_list, f"snapshot {snapshot.snapshot_id} manifest list", roots,
-        io_properties))
-    if int(list_meta.get("format-version", "1")) != fmt_version:
+    if inspected.format_version != fmt_version:
         raise NotRebased("the manifest list's format version is not the table's")
-    head = _head_list(io, current, onto)
-    at = _positions(list_schema.as_struct())
-    new: list[dict[int, Any]] = []
-    for record in client_records:
-        path = record[at[_PATH]]
-        if record[at[_SNAP]] == snapshot.snapshot_id:
-            new.append(_by_id(record, list_schema.as_struct()))
-        elif head is None or path not in head.paths:
-            # carried over from its parent, so still at the head when only appends landed
-            raise NotRebased(f"manifest {path} of its list is neither its own nor live at "
-                             "the head (merged or rewritten manifests)")
-    for fields in new:
-        _check_new_manifest(current, snapshot.snapshot_id, fields, roots, io_properties)
+    if inspected.spec_ids - {current.default_spec_id}:
+        raise NotRebased("the table's partition spec changed since the snapshot was written")
+    head = _head_list(iceberg_files.file_io(current.location, io_properties), current, onto)
+    if inspected.carried - (head.paths if head is not None else frozenset()):
+        # carried over from its parent, so still at the head when only appends landed
+        raise NotRebased("its list names manifests that are neither its own nor live at "
+                         "the head (merged or rewritten manifests)")
+    new = [dict(f) for f in inspected.new]
     sequence = int(getattr(current, "last_sequence_number", 0) or 0) + 1 \
         if fmt_version >= 2 else None
     first_row_id = _assign(new, sequence, current, fmt_version)
@@ -212,7 +252,7 @@ def _rebase(current: TableMetadata, requirements: Sequence[TableRequirement],
         meta["sequence-number"] = str(sequence)
     if first_row_id is not None:
         meta["first-row-id"] = str(first_row_id)
-    codec = (head.meta if head is not None else list_meta).get("avro.codec")
+    codec = head.meta.get("avro.codec") if head is not None else inspected.codec
     if codec:
         meta["avro.codec"] = codec
     _write_list(location, fmt_version, new, head, meta, io_properties)
@@ -329,13 +369,11 @@ def _positions(struct: Any) -> dict[int, int]:
     return {field.field_id: i for i, field in enumerate(struct.fields)}
 
 
-def _check_new_manifest(current: TableMetadata, snapshot_id: int, fields: Mapping[int, Any],
-                        roots: AllowedRoots, io_properties: Mapping[str, str]) -> None:
+def _check_new_manifest(snapshot_id: int, fields: Mapping[int, Any], roots: AllowedRoots,
+                        io_properties: Mapping[str, str]) -> None:
     path = fields[_PATH]
     if fields.get(_CONTENT, _DATA) != _DATA:
         raise NotRebased(f"manifest {path} holds delete files")
-    if fields.get(_SPEC) != current.default_spec_id:
-        raise NotRebased("the table's partition spec changed since the snapshot was written")
     _, schema, entries = decode_records(_client_bytes(
         path, f"snapshot {snapshot_id} manifest", roots, io_properties), path)
     struct = schema.as_struct()

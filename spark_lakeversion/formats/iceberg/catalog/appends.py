@@ -15,7 +15,7 @@ Any other refusal of a chain of several is answered member by member, each commi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pyiceberg.exceptions import CommitFailedException
@@ -70,6 +70,9 @@ class AppendRequest:
     requirements: tuple[TableRequirement, ...]
     updates: tuple[TableUpdate, ...]
     meta: CommitMeta
+    #: its files read and checked ahead, in its own thread (`rebase.inspect_append`), or
+    #: why it cannot be rebased; None when it looked fresh (read if a rebase is needed)
+    inspection: rebase.Inspected | Exception | None = None
 
 
 @dataclass
@@ -98,9 +101,29 @@ class AppendCommitter:
     def commit(self, addr: Address, request: AppendRequest) -> LoadedTable:
         key = addr.key(request.table)
         meta = request.meta
+        if self._stale(addr, request):  # the head-independent work, outside the queue
+            request = replace(request, inspection=self._inspect(request))
         lane = (addr.branch(), str(key), self.ctx.caller(), meta.author, meta.message,
                 tuple(sorted(meta.properties.items())))
         return self.groups.submit(lane, request, self._run)
+
+    def _stale(self, addr: Address, request: AppendRequest) -> bool:
+        """Whether the table at the head the request resolved no longer has the snapshot
+        it asserts (then it will be rebased: its files are read before it queues)."""
+        shape = rebase.append_shape(request.requirements, request.updates)
+        _, content = self.tables.lookup(addr, request.table)
+        if shape is None or content is None:
+            return False
+        current = self.tables.read_metadata(fmt.metadata_location_of(content))
+        ref = current.refs.get(shape.ref)
+        return (ref.snapshot_id if ref is not None else None) != shape.asserted
+
+    def _inspect(self, request: AppendRequest) -> rebase.Inspected | Exception:
+        try:
+            return rebase.inspect_append(request.requirements, request.updates, self.ctx.io,
+                                         self.ctx.roots)
+        except (rebase.NotRebased, LakeVersionError) as exc:
+            return exc
 
     # ---- one chain -------------------------------------------------------------------
     def _run(self, members: list[Member[AppendRequest, LoadedTable]]) -> None:
@@ -184,7 +207,10 @@ class AppendCommitter:
                 rebased = self._rebase(key, current, request, exc)
                 updates = rebased.updates
             metadata = apply_updates(key, current, current_location, updates, shallow=True)
-            self.tables.check_metadata(key, metadata, current)
+            # a list the server wrote names only manifests it checked (the new ones when
+            # inspected, the head's when committed): not read back
+            self.tables.check_metadata(key, metadata, current, written_lists=frozenset(
+                [rebased.manifest_list] if rebased is not None else []))
         except (IcebergError, LakeVersionError) as exc:
             if rebased is not None:
                 iceberg_files.delete_created(rebased.manifest_list)
@@ -203,9 +229,12 @@ class AppendCommitter:
         if not rebase.enabled(current):
             raise commit_failed(f"{key}: {refused} (not rebased: table property "
                                 f"{rebase.REBASE_PROPERTY} is false)")
+        inspection = request.inspection if request.inspection is not None \
+            else self._inspect(request)
         try:
-            return rebase.rebase_append(current, request.requirements, request.updates,
-                                        self.ctx.io, self.ctx.roots)
+            if isinstance(inspection, Exception):  # why it cannot be rebased, read ahead
+                raise inspection
+            return rebase.rebase_append(current, inspection, self.ctx.io)
         except rebase.NotRebased as exc:
             raise commit_failed(f"{key}: {refused} (not rebased: {exc.reason})") from None
 

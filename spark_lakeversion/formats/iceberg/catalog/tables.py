@@ -88,12 +88,15 @@ class TableService:
     # ---- file safety -------------------------------------------------------------------
     def check_metadata(self, key: Key, metadata: TableMetadata,
                        base: TableMetadata | None = None, *,
-                       read_current_only: bool = False) -> None:
+                       read_current_only: bool = False,
+                       written_lists: frozenset[str] = frozenset()) -> None:
         """Every location the metadata names is under a root, and its table location and
-        `write.*.path` directories overlap no other table's location: before any write."""
+        `write.*.path` directories overlap no other table's location: before any write.
+        `written_lists`: manifest lists this request wrote from checked manifests."""
         iceberg_files.validate_metadata(metadata, self.ctx.roots, base, what=f"table {key}",
                                         read_current_only=read_current_only,
-                                        io_properties=self.ctx.io)
+                                        io_properties=self.ctx.io,
+                                        written_lists=written_lists)
         claims = iceberg_files.claimed_locations(metadata)
         if base is not None and iceberg_files.claimed_locations(base) == claims:
             return  # nothing moved: already checked when it was set
