@@ -124,3 +124,55 @@ def test_a_rebased_append_meets_protection(tmp_path: Path) -> None:
             b.append(rows(2))
         assert ids(catalog(server).load_table("db.t")) == [1]
         assert _rebased_lists(tmp_path) == []  # the server removed the list it wrote
+
+
+def test_a_rebased_append_passes_gcs_fence(tmp_path: Path) -> None:
+    """The files a rebased commit adds (its manifests and data files, the list the server
+    wrote) pass gc's fence: older than gc's cutoff, the commit is refused."""
+    from datetime import datetime, timedelta, timezone
+
+    from spark_lakeversion.gc import collect_garbage
+    from spark_lakeversion.wiring import open_store
+
+    with served(tmp_path) as server:
+        new_table(server, properties=NO_RETRY)
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(1))
+        gc_store = open_store(server.store.url)
+        later = datetime.now(timezone.utc) + timedelta(hours=1)  # every file is older
+        collect_garbage(gc_store, roots=[server.warehouse], older_than="0s", force=True,
+                        now=later)
+        gc_store.close()
+        head = log(server)[0]["id"]
+        with pytest.raises(CommitFailedException, match="gc may already have collected"):
+            b.append(rows(2))
+        assert log(server)[0]["id"] == head
+        assert ids(catalog(server).load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []
+
+
+def test_a_rebased_append_meets_grants(tmp_path: Path) -> None:
+    from spark_lakeversion.auth import load_auth_config
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from tests.server.access_helpers import write_auth_config
+
+    tokens = write_auth_config(tmp_path / "auth.toml", {
+        "writer": '[{ refs = "*", allow = ["read", "write", "create"] }]',
+        "reader": '[{ refs = "*", allow = ["read"] }]'})
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               auth=load_auth_config(tmp_path / "auth.toml")) as server:
+        from pyiceberg.catalog.rest import RestCatalog
+
+        def as_(who: str) -> object:
+            return RestCatalog(who, uri=server.iceberg_uri, token=tokens[who])
+
+        writer = as_("writer")
+        writer.create_namespace("db")
+        writer.create_table("db.t", schema=rows().schema, properties=NO_RETRY)
+        stale = as_("reader").load_table("db.t")
+        writer.load_table("db.t").append(rows(1))
+        with pytest.raises(ForbiddenError, match="reader"):
+            stale.append(rows(2))  # stale: would be rebased, but the grant comes first
+        assert ids(writer.load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []
