@@ -59,7 +59,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates", "rows")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates", "rows", "contention")
 
 
 def load_attribute(target: str) -> Any:
@@ -512,6 +512,18 @@ def _bench_command(name: str) -> click.Command:
                 ("--spread", 5, "Files those updates are spread over, on each branch.")):
             params.append(click.Option([option], type=click.IntRange(min=1), default=default,
                                        show_default=True, help=text))
+    if name == "contention":
+        params.append(click.Option(["--duration"], type=click.FloatRange(0.5, 3600),
+                                   default=30.0, show_default=True,
+                                   help="Seconds of writing per layout (one table, own "
+                                        "tables), split over the alternating rounds."))
+        params.append(click.Option(["--writers"], type=click.IntRange(1, 64), default=8,
+                                   show_default=True, help="Writer processes."))
+        params.append(click.Option(["--rounds"], type=click.IntRange(1, 100), default=6,
+                                   show_default=True, help="Alternating rounds per layout."))
+        params.append(click.Option(["--scenarios"], default="rebase,no_rebase,postgres",
+                                   show_default=True,
+                                   help="Comma-separated: rebase, no_rebase, postgres."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 
