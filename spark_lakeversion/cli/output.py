@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -168,7 +168,7 @@ def render_error_text(error: BaseException) -> str:
             for c in error.conflicts:
                 lines.append(f"  {c.type.value:<20} {c.key}: {c.message}")
                 if c.type is ConflictType.ROW_CONFLICT:
-                    lines += [f"      {line}" for line in _row_conflict_lines(c)]
+                    lines += [f"      {line}" for line in _row_conflict_lines(cast(Conflict, c))]
         if isinstance(error, ChecksFailed):
             lines += [render_check_report(r) for r in error.reports]
             if error.preview:

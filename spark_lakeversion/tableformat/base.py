@@ -76,13 +76,14 @@ class TableFormat(ABC):
         None: then only the table-level rule applies."""
         return None
 
-    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str,
+                io_properties: Mapping[str, str] | None = None
                 ) -> tuple[Content, Callable[[], None]]:
         """The content a rollback or revert of `key` on `branch` puts to bring the table
         from `current` back to `wanted` (same table id), and how to undo what that wrote
-        if the commit then fails. The default puts `wanted` as it is (Iceberg: the old
-        metadata file); a format whose log versions are sequential (Delta) writes a new
-        version instead."""
+        if the commit then fails (files opened with the store's `io_properties`). The
+        default puts `wanted` as it is (Iceberg: the old metadata file); a format whose
+        log versions are sequential (Delta) writes a new version instead."""
         return wanted, nothing
 
     def row_changes(self, before: Content | None, after: Content | None,

@@ -13,7 +13,7 @@ hand the public interface's request values (`requests.py`) to their object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -93,7 +93,7 @@ class VersionControl(VersionStore):
                                     self.check_policy, check_engines)
         self._merging = Merging(self.limits, refs, planner, gates)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
-                            self._protection)
+                            self._protection, self.io_properties)
         self._row_diffs = RowDiffs(refs, commits, self.limits, self.io_properties)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ rollback there is a recovery (`protection`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from spark_lakeversion.errors import (
     ConflictError,
@@ -51,7 +51,7 @@ class Picks:
 
     def __init__(self, storage: Storage, objects: Objects, limits: Limits, refs: Refs,
                  retention: Retention, commits: Commits, gates: Gates,
-                 protection: Protection) -> None:
+                 protection: Protection, io_properties: Mapping[str, str]) -> None:
         self.storage = storage
         self.objects = objects
         self.limits = limits
@@ -60,6 +60,7 @@ class Picks:
         self.commits = commits
         self.gates = gates
         self.protection = protection
+        self.io_properties = io_properties  # how a format's restore opens table files
 
     def apply(self, request: PickRequest) -> MergeResult:
         """Cherry-pick (base = parent, change = commit) or revert (the reverse). A revert
@@ -161,7 +162,7 @@ class Picks:
         for k, wanted in staged.items():
             now = head_values.get(k)
             if wanted is not None and now is not None:
-                out[k], undo = restored(k, now, wanted, branch)
+                out[k], undo = restored(k, now, wanted, branch, self.io_properties)
                 if undo is not None:
                     undos.append(undo)
 
@@ -230,7 +231,7 @@ class Picks:
             props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None
         if target is not None and current is not None:
-            target, undo = restored(k, current, target, ref.name)
+            target, undo = restored(k, current, target, ref.name, self.io_properties)
         op: Operation = Put(k, target) if target is not None else Delete(k)
         try:
             return self.commits.commit(CommitRequest(
@@ -243,8 +244,8 @@ class Picks:
             raise
 
 
-def restored(key: Key, current: Content, wanted: Content, branch: str
-             ) -> tuple[Content, Callable[[], None] | None]:
+def restored(key: Key, current: Content, wanted: Content, branch: str,
+             io_properties: Mapping[str, str]) -> tuple[Content, Callable[[], None] | None]:
     """What putting `wanted` back over `current` means for the table's format (a Delta
     table gets a new log version); unchanged for another table or an unknown format."""
     if current == wanted or current.type is not wanted.type or current.id != wanted.id:
@@ -252,4 +253,4 @@ def restored(key: Key, current: Content, wanted: Content, branch: str
     fmt = table_format(wanted.type)
     if fmt is None:
         return wanted, None
-    return fmt.restore(key, current, wanted, branch)
+    return fmt.restore(key, current, wanted, branch, io_properties)

@@ -1,7 +1,8 @@
 """Branch logs: the first write of a branch to a Delta table starts the branch's own log.
 
 Version 0 of a branch log copies the parent state's `protocol` and `metaData` and lists
-the parent's live files by absolute URI, so no data file is copied; branch creation stays
+the parent's live files by the path `log.add_path` gives (relative, ``../../p=a/...`` for
+the table's own files), so no data file is copied; branch creation stays
 O(1) and only this first write pays O(live files) in log bytes (with a checkpoint when the
 list is long). A state is written in place only by the branch owning its log, and only
 while it is that log's newest version; anything else (a state brought over by a merge or a
@@ -10,13 +11,13 @@ rollback, a log that moved on) starts a fresh branch log.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spark_lakeversion.errors import ConflictError
-from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
 
@@ -36,8 +37,8 @@ class WritableLog:
     log_bytes: int = 0
 
 
-def owns(state: DeltaState, branch: str) -> bool:
-    return state.writer == branch and log.latest_version(state.location) == state.version
+def owns(state: DeltaState, branch: str, io: Mapping[str, str] | None = None) -> bool:
+    return state.writer == branch and log.latest_version(state.location, io) == state.version
 
 
 def branch_dir(root: str, branch: str) -> str:
@@ -48,31 +49,32 @@ def branch_dir(root: str, branch: str) -> str:
 
 
 def start_branch_log(state: DeltaState, branch: str,
-                     files: log.LogState | None = None) -> WritableLog:
+                     files: log.LogState | None = None, *,
+                     io: Mapping[str, str] | None = None) -> WritableLog:
     """Write version 0 of a new branch log for `branch` holding `state`'s table."""
-    parent = files or log.read_state(state.location, state.version)
+    parent = files or log.read_state(state.location, state.version, io=io)
     log.check_protocol(parent.protocol, state.location)
     location = branch_dir(state.root, branch)
     actions = [{"protocol": parent.protocol}, {"metaData": parent.metadata},
-               *(f.add_action(absolute_path=True, data_change=False)
+               *(f.add_action(log_location=location, data_change=False)
                  for f in parent.files.values())]
-    path = log.write_commit(location, 0, actions, log.OP_BRANCH,
-                            {"parentLocation": state.location,
-                             "parentVersion": str(state.version)}, blind_append=True)
-    if path is None:  # a random directory: someone else cannot have written it
+    uri = log.write_commit(location, 0, actions, log.OP_BRANCH,
+                           {"parentLocation": state.location,
+                            "parentVersion": str(state.version)}, blind_append=True, io=io)
+    if uri is None:  # a random directory: someone else cannot have written it
         raise ConflictError(f"branch log {location} exists already")
-    created = [path]
+    created = [uri]
     if len(parent.files) > CHECKPOINT_FILES:
-        log.open_table(location, 0).create_checkpoint()
-        directory = os.path.dirname(path)
-        created.extend(os.path.join(directory, n) for n in sorted(os.listdir(directory))
-                       if n != os.path.basename(path))  # the checkpoint and its pointer
+        log.open_table(location, 0, io=io).create_checkpoint()
+        created.extend(u for _, u in sorted(log.log_files(location, io)) if u != uri)
+        created.append(f"{log.log_dir(location)}/_last_checkpoint")
     forked = DeltaState(state.table_id, location, 0, state.root, branch)
-    return WritableLog(forked, created, True, sum(os.path.getsize(p) for p in created))
+    return WritableLog(forked, created, True, sum(storage.size(u, io) for u in created))
 
 
-def writable(state: DeltaState, branch: str) -> WritableLog:
+def writable(state: DeltaState, branch: str, io: Mapping[str, str] | None = None
+             ) -> WritableLog:
     """`state` when `branch` may write on its log in place, else a new branch log."""
-    if owns(state, branch):
+    if owns(state, branch, io):
         return WritableLog(state)
-    return start_branch_log(state, branch)
+    return start_branch_log(state, branch, io=io)

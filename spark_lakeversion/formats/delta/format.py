@@ -67,8 +67,9 @@ class DeltaFormat(TableFormat):
         first = old.version + 1 if old is not None and old.location == state.location else 0
         for version in range(first, state.version + 1):
             yield "log file", f"{state.location}/_delta_log/{log.log_name(version)}"
-        known = set(log.read_state(old.location, old.version).files) if old else set()
-        for fid in log.read_state(state.location, state.version).files:
+        known = set(log.read_state(old.location, old.version, io=io_properties).files) \
+            if old else set()
+        for fid in log.read_state(state.location, state.version, io=io_properties).files:
             if fid not in known:
                 yield "data file", fid
 
@@ -78,7 +79,8 @@ class DeltaFormat(TableFormat):
 
         return row_changes(before, after, io_properties)
 
-    def restore(self, key: Key, current: Content, wanted: Content, branch: str
+    def restore(self, key: Key, current: Content, wanted: Content, branch: str,
+                io_properties: Mapping[str, str] | None = None
                 ) -> tuple[Content, Callable[[], None]]:
         """A new version on the branch's log whose files equal `wanted`'s: the log's
         version numbers stay sequential and history is never rewritten."""
@@ -88,18 +90,18 @@ class DeltaFormat(TableFormat):
         try:
             old = DeltaState.of(wanted, key)
             now = DeltaState.of(current, key)
-            log.read_state(old.location, old.version)
+            log.read_state(old.location, old.version, io=io_properties)
         except InvalidInput:
             return wanted, nothing  # a state whose log cannot be read: put it back as it is
-        out = writable(now, branch)
+        out = writable(now, branch, io_properties)
         try:
-            outcome = writes.rollback(out.state, old)
+            outcome = writes.rollback(out.state, old, io_properties)
         except BaseException:
-            log.delete_created(out.created)
+            log.delete_created(out.created, io_properties)
             raise
         created = [*out.created, *outcome.created]
         return (out.state.at(outcome.version).content(),
-                lambda: log.delete_created(reversed(created)))
+                lambda: log.delete_created(reversed(created), io_properties))
 
     def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.delta.merge import DeltaContentMerger
@@ -110,4 +112,4 @@ class DeltaFormat(TableFormat):
                     io_properties: Mapping[str, str]) -> StateFiles:
         from spark_lakeversion.formats.delta.reachability import DeltaStateFiles
 
-        return DeltaStateFiles(reachable, roots)
+        return DeltaStateFiles(reachable, roots, io_properties)

@@ -15,7 +15,6 @@ expression, the author and where tables may live as values (`api.Reference.delta
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from spark_lakeversion.errors import (
@@ -27,34 +26,19 @@ from spark_lakeversion.errors import (
     ReadOnlyRef,
     UnsafeOperation,
 )
-from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import log, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.format import DeltaFormat
 from spark_lakeversion.formats.delta.lib import deltalake
+from spark_lakeversion.formats.delta.reader import VACUUM_REFUSED, catalog_table
 from spark_lakeversion.locations import AllowedRoots
 from spark_lakeversion.model import Commit, Content, Key, KeyLike, Put
 from spark_lakeversion.tableformat.validate import check_not_owned, check_overlap
 from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import expression_of
 from spark_lakeversion.versioning.suggest import key_not_found
-
-VACUUM_REFUSED = ("vacuum is refused on a catalog Delta table: other branches, tags and "
-                  "commits may still read the files it would delete; run `lakeversion gc`")
-
-
-@cache
-def _catalog_table_class() -> type:
-    """`deltalake.DeltaTable` whose `vacuum` is refused (only the project's gc deletes)."""
-    base = deltalake().DeltaTable
-
-    class CatalogDeltaTable(base):  # type: ignore[misc, valid-type]
-        def vacuum(self, *args: Any, **kwargs: Any) -> list[str]:
-            raise UnsafeOperation(VACUUM_REFUSED)
-
-    return CatalogDeltaTable
 
 
 class DeltaHandle:
@@ -96,17 +80,20 @@ class DeltaHandle:
 
     @property
     def table(self) -> Any:
-        """The underlying `deltalake.DeltaTable` at this ref's version (its `vacuum` is
-        refused). Read it with `scan()` / `QueryBuilder`: deltalake's `to_pyarrow_table`
-        mis-reads branch logs, whose files are named by absolute URI."""
+        """The underlying `deltalake.DeltaTable` at this ref's version, opened with the
+        server's FileIO properties. Every reader of it reads a branch: `scan()`,
+        `QueryBuilder`, and `to_pyarrow_table`/`to_pyarrow_dataset`/`to_pandas`, whose
+        file system resolves the log's paths as our handles do (`reader.py`); its
+        `vacuum` is refused."""
         state = self.state()
-        try:
-            return _catalog_table_class()(
-                state.location, version=state.version,
-                storage_options=deltalake_storage_options(state.location,
-                                                          self._store.io_properties))
-        except deltalake().exceptions.DeltaError as exc:
-            raise InvalidInput(f"cannot read Delta table {self.key}: {exc}") from None
+        return catalog_table(state.location, state.version, self._io)
+
+    @property
+    def io_properties(self) -> Mapping[str, str]:
+        """The FileIO properties its files are opened with: the store's (the server's)."""
+        return self._store.io_properties
+
+    _io = io_properties
 
     def to_arrow(self, columns: Sequence[str] | None = None,
                  predicate: str | None = None) -> Any:
@@ -122,9 +109,14 @@ class DeltaHandle:
             raise InvalidInput(f"cannot read {self.key}: {exc}") from None
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Delta's commit history of the log this ref reads, newest first (a branch log
-        starts at its branch point)."""
-        return list(self.table.history(limit))
+        """Delta's commit history of the log this ref reads up to its version, newest
+        first (a branch log starts at its branch point): each version's commitInfo with its
+        `version`, read through `log` (deltalake's `history()` lists the log with a request
+        moto's S3 never answers)."""
+        state = self.state()
+        first = max(0, state.version - limit + 1) if limit is not None else 0
+        return [{**log.commit_info(v, state.location, self._io), "version": v}
+                for v in range(state.version, first - 1, -1)]
 
     def vacuum(self, *args: Any, **kwargs: Any) -> None:
         raise UnsafeOperation(VACUUM_REFUSED)
@@ -154,15 +146,15 @@ class DeltaHandle:
                message: str | None) -> Commit | None:
         branch, head = self._branch()
         current = self._state_at(head)
-        target: WritableLog = writable(current, branch)
+        target: WritableLog = writable(current, branch, self._io)
         try:
             outcome = run(target.state)
         except BaseException:
-            log.delete_created(target.created)
+            log.delete_created(target.created, self._io)
             raise
         created = [*target.created, *outcome.created]
         if outcome.version == target.state.version:
-            log.delete_created(target.created)  # nothing changed: no branch log needed
+            log.delete_created(target.created, self._io)  # nothing changed: no new log
             return None
         new = target.state.at(outcome.version)
         try:
@@ -174,7 +166,7 @@ class DeltaHandle:
                                 base=current.content())
         except LakeVersionError as exc:
             if not isinstance(exc, CommitOutcomeUnknown):  # refused: nothing landed
-                log.delete_created(reversed(created))
+                log.delete_created(reversed(created), self._io)
             raise
 
     def _state_at(self, commit_id: str) -> DeltaState:
@@ -184,26 +176,27 @@ class DeltaHandle:
         return DeltaState.of(found, self.key)
 
     def append(self, data: Any, *, message: str | None = None) -> Commit | None:
-        return self._write("append", lambda s: writes.append(s, data), message)
+        return self._write("append", lambda s: writes.append(s, data, self._io), message)
 
     def overwrite(self, data: Any, predicate: str | None = None, *,
                   message: str | None = None) -> Commit | None:
-        return self._write("overwrite", lambda s: writes.overwrite(s, data, predicate),
-                           message)
+        return self._write("overwrite",
+                           lambda s: writes.overwrite(s, data, predicate, self._io), message)
 
     def delete(self, predicate: str, *, message: str | None = None) -> Commit | None:
-        return self._write("delete", lambda s: writes.delete(s, predicate), message)
+        return self._write("delete", lambda s: writes.delete(s, predicate, self._io), message)
 
     def update(self, updates: Mapping[str, str], predicate: str | None = None, *,
                message: str | None = None) -> Commit | None:
         """`updates` maps columns to SQL expressions, as delta-rs takes them."""
-        return self._write("update", lambda s: writes.update(s, updates, predicate), message)
+        return self._write("update", lambda s: writes.update(s, updates, predicate, self._io),
+                           message)
 
     def merge(self, source: Any, on: str | Sequence[str], *,
               message: str | None = None) -> Commit | None:
         """Upsert `source`: rows matching on the `on` columns replace the table's."""
         keys = [on] if isinstance(on, str) else list(on)
-        return self._write("merge", lambda s: writes.merge(s, source, keys), message)
+        return self._write("merge", lambda s: writes.merge(s, source, keys, self._io), message)
 
     def rollback(self, to: Any, *, message: str | None = None) -> Commit:
         """A new version on this branch whose files equal the table's at `to` (any ref
@@ -224,7 +217,7 @@ class DeltaHandle:
         partitions = [partition_by] if isinstance(partition_by, str) else partition_by
         warehouse = self._roots().check(self._warehouse(), "warehouse")
         content, cleanup = tables.new_table(warehouse, self.key, schema, partitions,
-                                            configuration, branch)
+                                            configuration, branch, self._io)
         try:
             return self._commit(branch, head, content,
                                 message or f"Create Delta table {self.key}",
@@ -240,7 +233,7 @@ class DeltaHandle:
         catalog at its latest version."""
         branch, head = self._branch()
         self._check_absent(head)
-        content = tables.existing_table(self.key, location, self._roots())
+        content = tables.existing_table(self.key, location, self._roots(), self._io)
         check_overlap(self._store, self.key, content)
         check_not_owned(self._store, f"cannot register {self.key}",
                         DeltaFormat().claimed_locations(content, self._store.io_properties))

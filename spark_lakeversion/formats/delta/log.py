@@ -1,17 +1,27 @@
 """Reading and writing Delta logs: a state's live files, protocol and metadata (read with
 deltalake, which also reads checkpoints), and put-if-absent commits of our own actions.
 
-Files are identified across logs by their normalized absolute path (`file_id`), because a
-branch log names its parent's files by absolute URI while the parent names them relative
-to its own root. Our own log writes are create-exclusive local files (``file://``): a
-version someone else wrote first is a lost race, never overwritten.
+Add paths: `absolute` is the ONE resolver of an add path (as any log writes it) to the
+file's URI, and `add_path` the one place the form we write is chosen. A log names a file
+under its own directory relatively (``p=a/part-0.parquet``), and a file elsewhere on the
+same file system or bucket by a relative reference with ``..`` (a branch log at
+``<root>/_branches/<b>`` names its parent's ``<root>/p=a/part-0.parquet`` as
+``../../p=a/part-0.parquet``): RFC 3986 resolves it, and so do DuckDB's `delta_scan` (on
+local files), deltalake's DataFusion reader and JVM Delta; README has the measurement of
+every form with every reader. Logs written before named such files by absolute
+``file:///`` URIs; `absolute` still reads them. A file on another bucket or file system
+keeps its absolute URI.
+
+Files are identified across logs by their normalized absolute path (`file_id`). Our own
+log writes go through `storage` (local files and S3, with the server's FileIO
+properties): a version someone else wrote first is a lost race, never overwritten.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import posixpath
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +31,9 @@ from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import deltalake_storage_options
+from spark_lakeversion.formats.delta import storage
 from spark_lakeversion.formats.delta.lib import deltalake
-from spark_lakeversion.locations import normalize_path, parse_location
+from spark_lakeversion.locations import normalize_path
 
 #: operation names of the commits we write ourselves (commitInfo.operation)
 OP_BRANCH = "LAKEVERSION BRANCH"
@@ -34,13 +45,26 @@ OP_MERGE_ROWS = "MERGE"
 
 #: reader/writer features delta-rs cannot honour on write: tables needing them are refused
 UNSUPPORTED_FEATURES = frozenset({"deletionVectors"})
+#: characters an add path we write keeps unencoded (delta-rs writes ``p=a/...`` so too)
+PATH_SAFE = "/="
+
+
+def _split(uri: str) -> tuple[str, str, str]:
+    """(scheme, authority, unencoded path) of a normalized URI (`normalize_path`)."""
+    scheme, _, rest = normalize_path(unquote(uri)).partition("://")
+    authority, slash, path = rest.partition("/")
+    return scheme, authority, slash + path
 
 
 def absolute(location: str, path: str) -> str:
-    """A log path as an absolute, percent-encoded URI (paths with a scheme are kept)."""
+    """THE resolver: an add path as the log at `location` writes it, as an absolute,
+    percent-encoded URI. A path with a scheme is kept; ``/x`` is on the log's own bucket
+    or file system; a relative path is resolved against `location`, ``..`` included."""
     if "://" in path or path.startswith("file:"):
         return path
-    return location.rstrip("/") + "/" + quote(unquote(path), safe="/")
+    scheme, authority, base = _split(location)
+    joined = unquote(path) if path.startswith("/") else base.rstrip("/") + "/" + unquote(path)
+    return f"{scheme}://{authority}{quote(posixpath.normpath(joined), safe='/')}"
 
 
 def file_id(location: str, path: str) -> str:
@@ -48,15 +72,19 @@ def file_id(location: str, path: str) -> str:
     return normalize_path(unquote(absolute(location, path)))
 
 
-def local_dir(location: str) -> str:
-    """The local directory of a ``file://`` location; other schemes are refused for our
-    own log writes."""
-    parsed = parse_location(location, "Delta table location")
-    path = parsed.local_path
-    if path is None:
-        raise InvalidInput(f"Delta branch logs are written on local file systems only for "
-                           f"now, not at {location}")
-    return path
+def add_path(location: str, uri: str) -> str:
+    """The path the log at `location` writes for the file at `uri`: relative (with ``..``
+    when the file lies outside the log's directory) on the same bucket or file system,
+    else the absolute URI."""
+    scheme, authority, base = _split(location)
+    file_scheme, file_authority, path = _split(uri)
+    if (scheme, authority) != (file_scheme, file_authority):
+        return uri
+    return quote(posixpath.relpath(path, base.rstrip("/") or "/"), safe=PATH_SAFE)
+
+
+def log_dir(location: str) -> str:
+    return location.rstrip("/") + "/_delta_log"
 
 
 def log_name(version: int) -> str:
@@ -74,16 +102,20 @@ class DataFile:
     modification_time: int
     num_records: int | None
 
-    def add_action(self, *, absolute_path: bool, data_change: bool) -> dict[str, Any]:
+    def add_action(self, *, log_location: str, data_change: bool) -> dict[str, Any]:
+        """The add action the log at `log_location` writes for this file (`add_path`)."""
         stats = json.dumps({"numRecords": self.num_records}) \
             if self.num_records is not None else None
-        return {"add": {"path": self.uri if absolute_path else self.path,
+        return {"add": {"path": add_path(log_location, self.uri),
                         "partitionValues": self.partition, "size": self.size,
                         "modificationTime": self.modification_time,
                         "dataChange": data_change, "stats": stats}}
 
-    def remove_action(self) -> dict[str, Any]:
-        return {"remove": {"path": self.path, "dataChange": True,
+    def remove_action(self, *, log_location: str | None = None) -> dict[str, Any]:
+        """The remove action for this file: in the path string of the log that added it
+        (Delta matches them), or of the new branch log at `log_location` that listed it."""
+        path = self.path if log_location is None else add_path(log_location, self.uri)
+        return {"remove": {"path": path, "dataChange": True,
                            "deletionTimestamp": int(time.time() * 1000),
                            "extendedFileMetadata": True, "partitionValues": self.partition,
                            "size": self.size}}
@@ -128,13 +160,15 @@ def partition_text(value: Any) -> str | None:
 
 
 def open_table(location: str, version: int | None = None, *,
-               io: Mapping[str, str] | None = None) -> Any:
-    """A `deltalake.DeltaTable` at `version` (the latest when None), opened with the
-    storage options the server's FileIO properties `io` give (`spark_lakeversion.fileio`)."""
+               io: Mapping[str, str] | None = None, cls: type | None = None) -> Any:
+    """A `deltalake.DeltaTable` (or subclass `cls`) at `version` (the latest when None),
+    opened with the storage options the server's FileIO properties `io` give
+    (`spark_lakeversion.fileio`)."""
     module = deltalake()
     try:
-        return module.DeltaTable(location, version=version,
-                                 storage_options=deltalake_storage_options(location, io))
+        return (cls or module.DeltaTable)(
+            location, version=version,
+            storage_options=deltalake_storage_options(location, io))
     except module.exceptions.TableNotFoundError:
         raise InvalidInput(f"no Delta table at {location}") from None
     except Exception as exc:  # noqa: BLE001 - deltalake raises OSError, DeltaError, ...
@@ -174,11 +208,12 @@ def check_protocol(protocol: Mapping[str, Any], location: str) -> None:
                            "spark-lakeversion cannot write on branches: disable them first")
 
 
-def read_state(location: str, version: int) -> LogState:
+def read_state(location: str, version: int, *, io: Mapping[str, str] | None = None
+               ) -> LogState:
     """Live files, protocol and metadata of `location` at `version`."""
     import pyarrow as pa
 
-    table = open_table(location, version)
+    table = open_table(location, version, io=io)
     state = LogState(location, version, protocol_action(table), metadata_action(table))
     actions = pa.table(table.get_add_actions(flatten=False))
     names = set(actions.column_names)
@@ -193,29 +228,41 @@ def read_state(location: str, version: int) -> LogState:
     return state
 
 
-def latest_version(location: str) -> int | None:
-    """The newest version in a local log (None: no log yet)."""
-    log = os.path.join(local_dir(location), "_delta_log")
-    try:
-        names = os.listdir(log)
-    except FileNotFoundError:
-        return None
-    versions = [int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json")
-                and n[:20].isdigit()]
+def log_files(location: str, io: Mapping[str, str] | None = None) -> list[tuple[int, str]]:
+    """Every versioned file of the log (commits, checkpoints) as (version, URI)."""
+    directory = log_dir(location)
+    return [(int(n[:20]), f"{directory}/{n}") for n in storage.list_names(directory, io)
+            if len(n) > 21 and n[:20].isdigit() and n[20] == "."]
+
+
+def latest_version(location: str, io: Mapping[str, str] | None = None) -> int | None:
+    """The newest JSON commit of a log (None: no log yet)."""
+    versions = [int(n[:20]) for n in storage.list_names(log_dir(location), io)
+                if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
     return max(versions, default=None)
 
 
-def commit_info(version: int, location: str) -> dict[str, Any]:
-    """The commitInfo of one version (empty when absent or unreadable)."""
-    path = os.path.join(local_dir(location), "_delta_log", log_name(version))
+def commit_uri(location: str, version: int) -> str:
+    return f"{log_dir(location)}/{log_name(version)}"
+
+
+def commit_actions(location: str, version: int, io: Mapping[str, str] | None = None
+                   ) -> list[dict[str, Any]]:
+    """The actions of one JSON commit (empty when absent or unreadable)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                action = json.loads(line)
-                if "commitInfo" in action:
-                    return dict(action["commitInfo"])
+        data = storage.read_bytes(commit_uri(location, version), io)
+        return [json.loads(line) for line in (data or b"").decode("utf-8").splitlines()
+                if line.strip()]
     except (OSError, ValueError):
-        return {}
+        return []
+
+
+def commit_info(version: int, location: str, io: Mapping[str, str] | None = None
+                ) -> dict[str, Any]:
+    """The commitInfo of one version (empty when absent or unreadable)."""
+    for action in commit_actions(location, version, io):
+        if "commitInfo" in action:
+            return dict(action["commitInfo"])
     return {}
 
 
@@ -232,30 +279,20 @@ def is_blind_append(info: Mapping[str, Any]) -> bool:
 
 def write_commit(location: str, version: int, actions: Iterable[Mapping[str, Any]],
                  operation: str, parameters: Mapping[str, Any] | None = None, *,
-                 blind_append: bool = False) -> str | None:
-    """Write `version` of the log at `location` if nobody has: the created file's path, or
+                 blind_append: bool = False, io: Mapping[str, str] | None = None
+                 ) -> str | None:
+    """Write `version` of the log at `location` if nobody has: the created file's URI, or
     None when the version exists already (a lost race)."""
-    log = os.path.join(local_dir(location), "_delta_log")
-    os.makedirs(log, exist_ok=True)
     info = {"commitInfo": {"timestamp": int(time.time() * 1000), "operation": operation,
                            "operationParameters": dict(parameters or {}),
                            "isBlindAppend": blind_append,
                            "engineInfo": "spark-lakeversion"}}
     text = "".join(json.dumps(a, separators=(",", ":")) + "\n" for a in [info, *actions])
-    path = os.path.join(log, log_name(version))
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return path
+    uri = commit_uri(location, version)
+    return uri if storage.put_if_absent(uri, text.encode("utf-8"), io) else None
 
 
-def delete_created(paths: Iterable[str]) -> None:
-    """Remove log files this request created (its commit lost the race in the store)."""
-    for path in paths:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+def delete_created(uris: Iterable[str], io: Mapping[str, str] | None = None) -> None:
+    """Remove files this request created (its commit lost the race in the store)."""
+    for uri in uris:
+        storage.remove(uri, io)

@@ -24,7 +24,9 @@ the merge goes down to rows (`row_merge.py`): a clean row merge is one commit re
 target's affected files once; rows both sides changed differently are a ROW_CONFLICT.
 When the rules pass, the source's net actions are replayed as ONE put-if-absent commit on
 the target's log: `remove` actions in the target's own path strings, `add` actions naming
-the source's files by absolute URI. No data file is read or written.
+the source's files by the path the target's log writes for them (`log.add_path`: relative,
+files of a branch directory merged into the table's own log are ``_branches/<b>/...``). No
+data file is read or written, except by a row merge.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _metadata_view(metadata: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(repr(metadata.get(k)) for k in METADATA_FIELDS)
 
 
-def _blind(base: DeltaState, side: DeltaState, removed: bool) -> bool:
+def _blind(base: DeltaState, side: DeltaState, removed: bool,
+           io: Mapping[str, str] | None) -> bool:
     """Whether every commit of `side` since the ancestor was a blind append."""
     if removed:
         return False
@@ -100,15 +103,16 @@ def _blind(base: DeltaState, side: DeltaState, removed: bool) -> bool:
         versions = range(base.version + 1, side.version + 1)
     else:  # a branch log: its version 0 is the branch point, no data change
         versions = range(1, side.version + 1)
-    return all(log.is_blind_append(log.commit_info(v, side.location)) for v in versions)
+    return all(log.is_blind_append(log.commit_info(v, side.location, io)) for v in versions)
 
 
-def side_change(base: DeltaState, base_state: log.LogState, side: DeltaState) -> SideChange:
-    state = log.read_state(side.location, side.version)
+def side_change(base: DeltaState, base_state: log.LogState, side: DeltaState,
+                io: Mapping[str, str] | None = None) -> SideChange:
+    state = log.read_state(side.location, side.version, io=io)
     added = {k: f for k, f in state.files.items() if k not in base_state.files}
     removed = {k: f for k, f in base_state.files.items() if k not in state.files}
     return SideChange(
-        state, added, removed, _blind(base, side, bool(removed)),
+        state, added, removed, _blind(base, side, bool(removed), io),
         _metadata_view(state.metadata) != _metadata_view(base_state.metadata),
         state.protocol != base_state.protocol)
 
@@ -125,42 +129,51 @@ class DeltaMergePlan(ContentMergePlan):
     created: list[str] = field(default_factory=list)
     #: a row-level merge: the target's files to remove and the rows to write
     rows: DeltaRowOutcome | None = None
+    io: Mapping[str, str] = field(default_factory=dict)
+    #: the source's files to add and the target's to remove, spelled at apply by the log
+    #: the replay lands on (a new branch log names the target's files its own way)
+    adds: list[log.DataFile] = field(default_factory=list)
+    removes: list[log.DataFile] = field(default_factory=list)
 
     def apply(self) -> Content:
         assert self.target is not None and not self.conflicts
-        if not self.actions and (self.rows is None or (
-                not self.rows.removed and self.rows.rows is None)):
+        if not self.actions and not self.adds and not self.removes and (
+                self.rows is None or (not self.rows.removed and self.rows.rows is None)):
             return self.target.content()
-        out = writable(self.target, self.target_branch)
+        out = writable(self.target, self.target_branch, self.io)
         self.created.extend(out.created)
-        actions = list(self.actions)
-        if self.rows is not None:
-            actions += self._row_actions(out.state)
         version = out.state.version + 1
+        at = out.state.location if out.forked else None
+        actions = [*self.actions, *(f.remove_action(log_location=at) for f in self.removes),
+                   *(f.add_action(log_location=out.state.location, data_change=True)
+                     for f in self.adds)]
+        if self.rows is not None:
+            actions += self._row_actions(out.state, at)
         path = log.write_commit(out.state.location, version, actions, log.OP_MERGE,
-                                self.parameters)
+                                self.parameters, io=self.io)
         if path is None:
             raise ReferenceConflict(f"the Delta log of {self.key} moved during the merge")
         self.created.append(path)
         return out.state.at(version).content()
 
-    def _row_actions(self, state: DeltaState) -> list[dict[str, Any]]:
+    def _row_actions(self, state: DeltaState, at: str | None) -> list[dict[str, Any]]:
         """A row merge's removes (as the log written on names the files) and the adds of
         its rows, written now into that log's directory."""
         from spark_lakeversion.formats.delta.writes import write_rows
 
         assert self.rows is not None
-        files = log.read_state(state.location, state.version).files
-        actions = [files[fid].remove_action() for fid in sorted(self.rows.removed)]
+        files = log.read_state(state.location, state.version, io=self.io).files
+        actions = [files[fid].remove_action(log_location=at)
+                   for fid in sorted(self.rows.removed)]
         if self.rows.rows is not None:
-            adds, paths, size = write_rows(state, self.rows.rows)
-            self.created.extend(paths)
+            adds, written, size = write_rows(state, self.rows.rows, self.io)
+            self.created.extend(written)
             actions += adds
             self.statistics[ROW_MERGE]["bytes_written"] = size
         return actions
 
     def discard(self) -> None:
-        log.delete_created(reversed(self.created))
+        log.delete_created(reversed(self.created), self.io)
         self.created.clear()
 
 
@@ -177,9 +190,10 @@ class DeltaContentMerger(ContentMerger):
              context: MergeContext) -> DeltaMergePlan:
         try:
             b, t, s = (DeltaState.of(c, key) for c in (base, target, source))
-            base_state = log.read_state(b.location, b.version)
-            src = side_change(b, base_state, s)
-            tgt = side_change(b, base_state, t)
+            io = context.io_properties
+            base_state = log.read_state(b.location, b.version, io=io)
+            src = side_change(b, base_state, s, io)
+            tgt = side_change(b, base_state, t, io)
         except InvalidInput as exc:  # a state whose log cannot be read: the table-level rule
             return DeltaMergePlan(key, [Conflict(
                 ConflictType.VALUE_DIFFERS, key,
@@ -204,8 +218,6 @@ class DeltaContentMerger(ContentMerger):
             actions.append({"metaData": src.state.metadata})
         removes = [tgt.state.files[k] for k in src.removed if k in tgt.state.files]
         adds = [f for k, f in src.added.items() if k not in tgt.state.files]
-        actions.extend(f.remove_action() for f in removes)
-        actions.extend(f.add_action(absolute_path=True, data_change=True) for f in adds)
         statistics["replay"] = {
             "data_files_added": len(adds), "files_removed": len(removes),
             "rows_added": sum(f.num_records or 0 for f in adds),
@@ -215,7 +227,8 @@ class DeltaContentMerger(ContentMerger):
         parameters = {"source": context.source, "sourceCommit": context.source_commit,
                       "sourceLocation": s.location, "sourceVersion": str(s.version),
                       "target": context.target, "isolationLevel": isolation}
-        return DeltaMergePlan(key, [], statistics, t, context.target, actions, parameters)
+        return DeltaMergePlan(key, [], statistics, t, context.target, actions, parameters,
+                              io=io, adds=adds, removes=removes)
 
     @staticmethod
     def down_to_rows(key: Key, conflict: Conflict, base: Content, target: Content,
@@ -239,7 +252,7 @@ class DeltaContentMerger(ContentMerger):
         parameters = {"source": context.source, "sourceCommit": context.source_commit,
                       "target": context.target, "rowMerge": "true"}
         return DeltaMergePlan(key, [], statistics, state, context.target, [], parameters,
-                              rows=outcome)
+                              rows=outcome, io=dict(context.io_properties))
 
     @staticmethod
     def isolation_level(target: log.LogState, context: MergeContext) -> str:

@@ -5,8 +5,7 @@ once no retained state reaches them."""
 
 from __future__ import annotations
 
-import os
-import re
+from collections.abc import Mapping
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta import log
@@ -15,16 +14,16 @@ from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_loca
 from spark_lakeversion.model import Content
 from spark_lakeversion.tableformat.base import StateFiles
 
-_LOG_FILE = re.compile(r"^(\d{20})\.")
-
 
 class DeltaStateFiles(StateFiles):
-    def __init__(self, reachable: set[str], roots: AllowedRoots | None) -> None:
+    def __init__(self, reachable: set[str], roots: AllowedRoots | None,
+                 io: Mapping[str, str] | None = None) -> None:
         super().__init__(reachable)
         self.roots = roots
+        self.io = io
         self.states_read = 0
         self._followed: set[tuple[str, int]] = set()
-        self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, file)
+        self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, URI)
 
     def _refused(self, location: str) -> str | None:
         try:
@@ -53,7 +52,7 @@ class DeltaStateFiles(StateFiles):
             return
         self._followed.add((state.location, state.version))
         try:
-            files = log.read_state(state.location, state.version)
+            files = log.read_state(state.location, state.version, io=self.io)
             self.states_read += 1
             for fid in files.files:
                 self.mark(fid)
@@ -63,18 +62,12 @@ class DeltaStateFiles(StateFiles):
 
     def _mark_log(self, location: str, version: int) -> None:
         entries = self._logs.get(location)
-        directory = os.path.join(log.local_dir(location), "_delta_log")
         if entries is None:
-            entries = []
-            for name in os.listdir(directory):
-                match = _LOG_FILE.match(name)
-                if match:
-                    entries.append((int(match.group(1)), name))
-            self._logs[location] = entries
-        for number, name in entries:
+            entries = self._logs[location] = log.log_files(location, self.io)
+        for number, uri in entries:
             if number <= version:
-                self.mark(normalize_path(os.path.join(directory, name)))
-        self.mark(normalize_path(os.path.join(directory, "_last_checkpoint")))
+                self.mark(normalize_path(uri))
+        self.mark(normalize_path(f"{log.log_dir(location)}/_last_checkpoint"))
 
     def followed(self, content: Content) -> bool:
         fields = content.fields

@@ -43,33 +43,38 @@ def parse_schema(schema: Any) -> Any:
 
 
 def new_table(warehouse: Location, key: Key, schema: Any, partition_by: Sequence[str] | None,
-              configuration: Mapping[str, str] | None, branch: str
-              ) -> tuple[Content, Callable[[], None]]:
+              configuration: Mapping[str, str] | None, branch: str,
+              io: Mapping[str, str] | None = None) -> tuple[Content, Callable[[], None]]:
     """Create an empty table at `<warehouse>/<namespace...>/<name>_<uuid>` owned by
-    `branch`; its content and the cleanup that removes the directory again."""
+    `branch` (files opened with the server's FileIO properties `io`); its content and the
+    cleanup that removes what the create wrote again."""
     location = table_location(warehouse, key.namespace, key.name, uuid.uuid4().hex)
-    table = writes.create(location.uri, parse_schema(schema), partition_by, configuration)
+    table = writes.create(location.uri, parse_schema(schema), partition_by, configuration,
+                          io)
     log.check_protocol(log.protocol_action(table), location.uri)
     local = location.local_path
 
     def cleanup() -> None:  # the directory is new and random: this request made it
         if local:
             shutil.rmtree(local, ignore_errors=True)
+        else:  # an object store: the log files of the new, random prefix
+            log.delete_created([u for _, u in log.log_files(location.uri, io)], io)
 
     state = DeltaState(table.metadata().id, location.uri, table.version(), location.uri,
                        branch)
     return state.content(), cleanup
 
 
-def existing_table(key: Key, location: str, roots: AllowedRoots) -> Content:
+def existing_table(key: Key, location: str, roots: AllowedRoots,
+                   io: Mapping[str, str] | None = None) -> Content:
     """An existing Delta table under the roots, at its latest version. Its log stays its
     own (no writer): the first write of any branch starts a branch log."""
     from spark_lakeversion.formats.delta.format import DeltaFormat
 
     where = roots.check(location, f"Delta table {key} location").uri
-    table = log.open_table(where)
+    table = log.open_table(where, io=io)
     state = DeltaState(table.metadata().id, where, table.version(), where, None)
-    return DeltaFormat().validate(key, state.content(), roots, {})
+    return DeltaFormat().validate(key, state.content(), roots, io or {})
 
 
 def missing_namespaces(key: Key, present: Iterable[Key]) -> list[Put]:
@@ -124,7 +129,8 @@ def create_table(store: VersionStore, warehouse: Location, table: str, schema: A
     """A new, empty table under the server's `warehouse`, committed on `branch`; its
     directory is removed again if the commit is refused."""
     key, branch, head = _prepare(store, table, branch, expected_head)
-    content, cleanup = new_table(warehouse, key, schema, partition_by, configuration, branch)
+    content, cleanup = new_table(warehouse, key, schema, partition_by, configuration, branch,
+                                 io)
     try:
         return _land(store, key, branch, head, content,
                      message or f"Create Delta table {key}", author, io)
@@ -143,7 +149,7 @@ def register_table(store: VersionStore, roots: AllowedRoots, table: str, locatio
     from spark_lakeversion.tableformat.validate import check_not_owned
 
     key, branch, head = _prepare(store, table, branch, expected_head)
-    content = existing_table(key, location, roots)
+    content = existing_table(key, location, roots, io)
     check_not_owned(store, f"cannot register {key}",
                     DeltaFormat().claimed_locations(content, io))
     return _land(store, key, branch, head, content,

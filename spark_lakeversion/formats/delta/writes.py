@@ -2,17 +2,17 @@
 
 delta-rs writes where it can. It never retries onto a version someone else wrote (that is
 the caller's conflict) and never cleans up expired log files (retained refs may pin them).
-Row-level edits on a branch log whose live files include its parent's (absolute URIs
-outside the log's root, which delta-rs refuses: delta-rs issue 1748) use our own rewrite:
-each live file is read on its own, the edit is applied, the surviving rows are written as
-a new file into the branch directory, and one commit removes the old files and adds the
-new ones. Rollback is a new version whose file set equals the old state's.
+Row-level edits on a branch log whose live files include its parent's (files outside the
+log's root, which delta-rs refuses: delta-rs issue 1748) use our own rewrite: each live
+file is read on its own, the edit is applied, the surviving rows are written as a new file
+into the branch directory, and one commit removes the old files and adds the new ones.
+Rollback is a new version whose file set equals the old state's. Every function takes the
+server's FileIO properties `io`: local files and S3 alike.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
 
 from spark_lakeversion.errors import ConflictError, InvalidInput
-from spark_lakeversion.formats.delta import log
+from spark_lakeversion.fileio import deltalake_storage_options
+from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.lib import deltalake
 
@@ -31,11 +31,15 @@ from spark_lakeversion.formats.delta.lib import deltalake
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 #: the column our rewrite computes a predicate into
 HIT = "__lakeversion_hit"
+#: the directory (under a log on S3) of our rewrite's one-file scratch logs
+SCRATCH_DIR = "_lakeversion_scratch"
+
+IO = Mapping[str, str] | None
 
 
 @dataclass
 class WriteOutcome:
-    """What a write did: the new log version and the log files it created."""
+    """What a write did: the new log version and the files it created (URIs)."""
 
     version: int
     created: list[str] = field(default_factory=list)
@@ -51,10 +55,10 @@ def _commit_properties(operation: str) -> dict[str, Any]:
                 cleanup_expired_logs=False)}
 
 
-def _delta_rs(state: DeltaState, operation: str, run: Any) -> WriteOutcome:
+def _delta_rs(state: DeltaState, operation: str, run: Any, io: IO) -> WriteOutcome:
     """Run a delta-rs write on `state`; a version somebody else wrote first is a conflict."""
     module = deltalake()
-    table = log.open_table(state.location, state.version)
+    table = log.open_table(state.location, state.version, io=io)
     try:
         run(table, _commit_properties(operation))
     except module.exceptions.CommitFailedError as exc:
@@ -65,29 +69,27 @@ def _delta_rs(state: DeltaState, operation: str, run: Any) -> WriteOutcome:
             ValueError, TypeError) as exc:
         raise InvalidInput(f"Delta {operation} failed: {exc}") from None
     version = table.version()  # the table object follows its own commit, not others'
-    created = [os.path.join(log.local_dir(state.location), "_delta_log", log.log_name(v))
-               for v in range(state.version + 1, version + 1)]
-    return WriteOutcome(version, [*_data_files_added(state.location, created), *created])
+    versions = range(state.version + 1, version + 1)
+    created = [log.commit_uri(state.location, v) for v in versions]
+    return WriteOutcome(version, [*_data_files_added(state.location, versions, io), *created])
 
 
-def _data_files_added(location: str, log_files: Sequence[str]) -> list[str]:
+def _data_files_added(location: str, versions: range, io: IO) -> list[str]:
     """The data files our own new log versions add: delta-rs writes each under a fresh
-    name for this request, so a refused store commit removes them too (nothing stays)."""
-    root = log.local_dir(location)
+    name in the log's directory for this request, so a refused store commit removes them
+    too (nothing stays)."""
     added: list[str] = []
-    for path in log_files:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                action = json.loads(line).get("add")
-                relative = action.get("path") if isinstance(action, dict) else None
-                if isinstance(relative, str) and "://" not in relative and \
-                        not relative.startswith("/"):
-                    added.append(os.path.join(root, unquote(relative)))
+    for version in versions:
+        for action in log.commit_actions(location, version, io):
+            path = (action.get("add") or {}).get("path")
+            if isinstance(path, str) and "://" not in path and \
+                    not path.startswith(("/", "../")):
+                added.append(log.file_id(location, path))
     return added
 
 
 def create(location: str, schema: Any, partition_by: Sequence[str] | None,
-           configuration: Mapping[str, str] | None) -> Any:
+           configuration: Mapping[str, str] | None, io: IO = None) -> Any:
     """Create a new Delta table at `location`; the new `DeltaTable`. Properties of our own
     (``lakeversion.*``, e.g. the row identity `rows.IDENTIFIER_PROPERTY`) are refused by
     delta-rs' create, so they are set by a second commit (version 1)."""
@@ -95,39 +97,43 @@ def create(location: str, schema: Any, partition_by: Sequence[str] | None,
     config = dict(configuration or {})
     ours = {k: v for k, v in config.items() if k.startswith("lakeversion.")}
     try:
+        options = deltalake_storage_options(location, io)
         table = module.DeltaTable.create(
-            location, schema, mode="error", partition_by=list(partition_by or []) or None,
+            location, schema, mode="error", storage_options=options,
+            partition_by=list(partition_by or []) or None,
             configuration={k: v for k, v in config.items() if k not in ours} or None,
             **_commit_properties("create"))
         if ours:
             table.alter.set_table_properties(ours, raise_if_not_exists=False)
-            table = module.DeltaTable(location)
+            table = module.DeltaTable(location, storage_options=options)
         return table
     except (module.exceptions.DeltaError, ValueError, TypeError) as exc:
         raise InvalidInput(f"cannot create a Delta table at {location}: {exc}") from None
 
 
-def append(state: DeltaState, data: Any) -> WriteOutcome:
+def append(state: DeltaState, data: Any, io: IO = None) -> WriteOutcome:
     module = deltalake()
     return _delta_rs(state, "append", lambda t, props: module.write_deltalake(
-        t, data, mode="append", **props))
+        t, data, mode="append", **props), io)
 
 
-def overwrite(state: DeltaState, data: Any, predicate: str | None) -> WriteOutcome:
+def overwrite(state: DeltaState, data: Any, predicate: str | None, io: IO = None
+              ) -> WriteOutcome:
     module = deltalake()
     return _delta_rs(state, "overwrite", lambda t, props: module.write_deltalake(
-        t, data, mode="overwrite", predicate=predicate, **props))
+        t, data, mode="overwrite", predicate=predicate, **props), io)
 
 
-def delete(state: DeltaState, predicate: str) -> WriteOutcome:
-    files = log.read_state(state.location, state.version)
+def delete(state: DeltaState, predicate: str, io: IO = None) -> WriteOutcome:
+    files = log.read_state(state.location, state.version, io=io)
     if files.inside_root():
-        return _delta_rs(state, "delete", lambda t, props: t.delete(predicate, **props))
-    return _Rewrite(state, files).delete(predicate)
+        return _delta_rs(state, "delete", lambda t, props: t.delete(predicate, **props), io)
+    return _Rewrite(state, files, io).delete(predicate)
 
 
-def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None) -> WriteOutcome:
-    files = log.read_state(state.location, state.version)
+def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None,
+           io: IO = None) -> WriteOutcome:
+    files = log.read_state(state.location, state.version, io=io)
     columns = {f["name"] for f in json.loads(files.metadata["schemaString"])["fields"]}
     unknown = sorted(set(updates) - columns)
     if unknown or not updates:
@@ -135,28 +141,28 @@ def update(state: DeltaState, updates: Mapping[str, str], predicate: str | None)
                            else "update needs at least one column to set")
     if files.inside_root():
         return _delta_rs(state, "update", lambda t, props: t.update(
-            updates=dict(updates), predicate=predicate, **props))
-    return _Rewrite(state, files).update(updates, predicate)
+            updates=dict(updates), predicate=predicate, **props), io)
+    return _Rewrite(state, files, io).update(updates, predicate)
 
 
-def merge(state: DeltaState, source: Any, on: Sequence[str]) -> WriteOutcome:
+def merge(state: DeltaState, source: Any, on: Sequence[str], io: IO = None) -> WriteOutcome:
     """Upsert: rows of `source` matching a target row on every `on` column replace it,
     the others are inserted."""
     if not on:
         raise InvalidInput("merge needs at least one key column in on=")
-    files = log.read_state(state.location, state.version)
+    files = log.read_state(state.location, state.version, io=io)
     if files.inside_root():
         predicate = " AND ".join(f't."{c}" = s."{c}"' for c in on)
         return _delta_rs(state, "merge", lambda t, props: t.merge(
             source, predicate, source_alias="s", target_alias="t", **props)
-            .when_matched_update_all().when_not_matched_insert_all().execute())
-    return _Rewrite(state, files).merge(source, on)
+            .when_matched_update_all().when_not_matched_insert_all().execute(), io)
+    return _Rewrite(state, files, io).merge(source, on)
 
 
-def rollback(state: DeltaState, to: DeltaState) -> WriteOutcome:
+def rollback(state: DeltaState, to: DeltaState, io: IO = None) -> WriteOutcome:
     """A new version of `state`'s log whose files, metadata and protocol equal `to`'s."""
-    current = log.read_state(state.location, state.version)
-    old = log.read_state(to.location, to.version)
+    current = log.read_state(state.location, state.version, io=io)
+    old = log.read_state(to.location, to.version, io=io)
     log.check_protocol(old.protocol, to.location)
     actions: list[dict[str, Any]] = []
     if old.protocol != current.protocol:
@@ -164,66 +170,76 @@ def rollback(state: DeltaState, to: DeltaState) -> WriteOutcome:
     if old.metadata != current.metadata:
         actions.append({"metaData": old.metadata})
     actions.extend(f.remove_action() for k, f in current.files.items() if k not in old.files)
-    actions.extend(f.add_action(absolute_path=True, data_change=True)
+    actions.extend(f.add_action(log_location=state.location, data_change=True)
                    for k, f in old.files.items() if k not in current.files)
     return _write(state, actions, log.OP_ROLLBACK,
-                  {"toLocation": to.location, "toVersion": str(to.version)})
+                  {"toLocation": to.location, "toVersion": str(to.version)}, io)
 
 
 def _write(state: DeltaState, actions: list[dict[str, Any]], operation: str,
-           parameters: Mapping[str, str]) -> WriteOutcome:
+           parameters: Mapping[str, str], io: IO) -> WriteOutcome:
     version = state.version + 1
-    path = log.write_commit(state.location, version, actions, operation, parameters)
+    path = log.write_commit(state.location, version, actions, operation, parameters, io=io)
     if path is None:
         raise ConflictError(f"the Delta log at {state.location} moved past version "
                             f"{state.version} while writing: read again and retry")
     return WriteOutcome(version, [path])
 
 
-def write_rows(state: DeltaState, rows: Any) -> tuple[list[dict[str, Any]], list[str], int]:
+def write_rows(state: DeltaState, rows: Any, io: IO = None
+               ) -> tuple[list[dict[str, Any]], list[str], int]:
     """Write `rows` (the table's columns, partition columns included) as new data files in
     `state`'s log directory, one per partition, as our rewrite does: returns their add
-    actions, the local paths written and the bytes written. A row-level merge uses it."""
-    rewrite = _Rewrite(state, log.read_state(state.location, state.version))
+    actions, the URIs written and the bytes written. A row-level merge uses it."""
+    rewrite = _Rewrite(state, log.read_state(state.location, state.version, io=io), io)
     rewrite._write_rows(rewrite._conform(rows))
-    root = log.local_dir(state.location)
-    paths = [os.path.join(root, *unquote(a["add"]["path"]).split("/")) for a in rewrite.added]
-    return rewrite.added, paths, sum(int(a["add"]["size"]) for a in rewrite.added)
+    return rewrite.added, list(rewrite.written), sum(int(a["add"]["size"])
+                                                      for a in rewrite.added)
 
 
 class _Rewrite:
     """Our own row-level edit over a branch log: one file at a time, SQL predicates
-    evaluated by deltalake's query engine over a one-file temporary log."""
+    evaluated by deltalake's query engine over a one-file temporary log (in a local
+    temporary directory, or on S3 beside the log: DataFusion reads a table's files
+    through that table's own object store)."""
 
-    def __init__(self, state: DeltaState, files: log.LogState) -> None:
+    def __init__(self, state: DeltaState, files: log.LogState, io: IO) -> None:
         import pyarrow as pa
 
         self.pa = pa
         self.state = state
         self.files = files
-        table = log.open_table(state.location, state.version)
+        self.io = io
+        table = log.open_table(state.location, state.version, io=io)
         self.schema = pa.schema(table.schema().to_arrow())
         self.partition_columns = files.partition_columns
         self.removed: list[log.DataFile] = []
         self.added: list[dict[str, Any]] = []
+        self.written: list[str] = []  # the data files this edit wrote (URIs)
 
     # ---- reading one file -------------------------------------------------------------
     def _query(self, data_file: log.DataFile, sql: str) -> Any:
         """Run `sql` over table `t`: the one file, with its partition values."""
         module = deltalake()
-        scratch = tempfile.mkdtemp(prefix="lakeversion-delta-")
+        local = self.state.location.startswith("file:")
+        scratch = tempfile.mkdtemp(prefix="lakeversion-delta-") if local else ""
+        location = "file://" + scratch if local else \
+            f"{self.state.location}/{SCRATCH_DIR}/{uuid.uuid4().hex}"
+        created = None
         try:
-            location = "file://" + scratch
             actions = [{"protocol": self.files.protocol}, {"metaData": self.files.metadata},
-                       data_file.add_action(absolute_path=True, data_change=False)]
-            log.write_commit(location, 0, actions, "SCAN")
-            table = module.DeltaTable(location)
+                       data_file.add_action(log_location=location, data_change=False)]
+            created = log.write_commit(location, 0, actions, "SCAN", io=self.io)
+            table = log.open_table(location, io=self.io)
             reader = module.QueryBuilder().register("t", table).execute(sql)
             return self.pa.table(reader)
         except module.exceptions.DeltaError as exc:
             raise InvalidInput(f"cannot evaluate the edit: {exc}") from None
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if local:
+                shutil.rmtree(scratch, ignore_errors=True)
+            elif created:
+                log.delete_created([created], self.io)
 
     def _rows(self, data_file: log.DataFile) -> Any:
         return self._conform(self._query(data_file, "SELECT * FROM t"))
@@ -264,27 +280,32 @@ class _Rewrite:
                                 zip(self.partition_columns, values)}, part))
         else:
             groups.append(({}, rows))
-        root = log.local_dir(self.state.location)
         for partition, part in groups:
             data = part.drop_columns(self.partition_columns) if self.partition_columns \
                 else part
-            dirs = [quote(f"{c}={NULL_PARTITION if v is None else v}", safe="=")
-                    for c, v in partition.items()]
+            dirs = [f"{c}={NULL_PARTITION if v is None else v}" for c, v in partition.items()]
             name = f"part-00000-{uuid.uuid4()}-lakeversion.snappy.parquet"
-            relative = "/".join([*dirs, name])
-            path = os.path.join(root, *dirs, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            pq.write_table(data, path, compression="snappy")
+            uri = "/".join([self.state.location, *dirs, name])
+            fs, path = storage.filesystem(uri, self.io)
+            if uri.startswith("file:"):
+                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            self.written.append(uri)
+            pq.write_table(data, path, compression="snappy", filesystem=fs)
             self.added.append(log.DataFile(
-                quote(relative, safe="/="), "", partition, os.path.getsize(path),
-                int(time.time() * 1000), part.num_rows).add_action(
-                    absolute_path=False, data_change=True))
+                "", uri, partition, storage.size(uri, self.io), int(time.time() * 1000),
+                part.num_rows).add_action(log_location=self.state.location,
+                                          data_change=True))
 
     def _commit(self, operation: str, parameters: Mapping[str, str]) -> WriteOutcome:
         if not self.removed and not self.added:
             return WriteOutcome(self.state.version)
         actions = [f.remove_action() for f in self.removed] + self.added
-        outcome = _write(self.state, actions, operation, parameters)
+        try:
+            outcome = _write(self.state, actions, operation, parameters, self.io)
+        except ConflictError:
+            log.delete_created(self.written, self.io)
+            raise
+        outcome.created[:0] = self.written
         outcome.data_files_written = len(self.added)
         return outcome
 

@@ -1,20 +1,57 @@
-"""Helpers of the Delta suite: rows as sorted tuples (through deltalake and through an
-independent reader), data files on disk."""
+"""Helpers of the Delta suite: rows as sorted tuples (through deltalake and through
+independent readers), data files on local disk or S3."""
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
 
+from spark_lakeversion.api import Catalog
+from spark_lakeversion.fileio import deltalake_storage_options, duckdb_s3_secret
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.handle import DeltaHandle
 
 ID_P_V_ARROW = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass
+class DeltaLake:
+    """One test's catalog over a local or S3 warehouse, with what plain readers need to
+    reach its files (the catalog's FileIO properties, which the store was opened with)."""
+
+    catalog: Catalog
+    io: Mapping[str, str]
+    store_url: str
+
+    def open_again(self) -> Catalog:
+        """A second catalog over the same store and warehouse (another writer)."""
+        from spark_lakeversion.wiring import open_store
+
+        return Catalog(open_store(self.store_url, io=self.io),
+                       warehouse=self.catalog.warehouse)
+
+    @property
+    def local(self) -> bool:
+        return self.catalog.warehouse.startswith("file:")
+
+    def storage_options(self, location: str) -> dict[str, str] | None:
+        return deltalake_storage_options(location, self.io)
+
+    def duckdb(self) -> Any:
+        con = _duckdb()
+        con.execute("LOAD delta")
+        if not self.local:
+            con.execute("LOAD httpfs")
+            bucket = self.catalog.warehouse.split("/")[2]
+            con.execute(duckdb_s3_secret(self.io, [f"s3://{bucket}"]))
+        return con
 
 
 def data(*rows: tuple[int, str, int]) -> pa.Table:
@@ -22,10 +59,15 @@ def data(*rows: tuple[int, str, int]) -> pa.Table:
                      "v": [r[2] for r in rows]}, schema=ID_P_V_ARROW)
 
 
-def rows(handle: DeltaHandle) -> list[tuple[Any, ...]]:
-    """The handle's rows through deltalake, as sorted (id, p, v) tuples."""
-    table = handle.to_arrow()
+def sorted_rows(table: Any) -> Rows:
+    """(id, p, v) tuples of an Arrow table or reader, sorted."""
+    table = pa.table(table)
     return sorted(zip(*(table.column(c).to_pylist() for c in ("id", "p", "v"))))
+
+
+def rows(handle: DeltaHandle) -> Rows:
+    """The handle's rows through deltalake, as sorted (id, p, v) tuples."""
+    return sorted_rows(handle.to_arrow())
 
 
 def _duckdb() -> Any:
@@ -37,69 +79,95 @@ def _duckdb() -> Any:
                                   "autoload_known_extensions": False})
 
 
-def _live_paths(location: str, version: int
+def _read(uri: str, io: Mapping[str, str] | None) -> bytes:
+    from spark_lakeversion.formats.delta import storage
+
+    data = storage.read_bytes(uri, io)
+    assert data is not None, uri
+    return data
+
+
+def _resolve(location: str, path: str) -> str:
+    """An add path resolved by RFC 3986's rules (`urllib`, not the package's resolver)."""
+    from urllib.parse import urljoin, urlsplit
+
+    if "://" in path or path.startswith("file:"):
+        return "file://" + unquote(urlsplit(path).path) if path.startswith("file:") \
+            else unquote(path)
+    scheme, _, rest = location.partition("://")
+    authority, _, base = rest.partition("/")
+    resolved = urlsplit(urljoin(f"http://h/{base}/", path)).path  # dot segments too
+    return f"{scheme}://{authority}{unquote(resolved)}"
+
+
+def _live_paths(location: str, version: int, io: Mapping[str, str] | None
                 ) -> list[tuple[str, dict[str, str | None], str]]:
-    """Replay the JSON commits 0..version of a local log: live (local path, partition,
-    the path as the log writes it)."""
-    root = unquote(location[len("file://"):])
+    """Replay the JSON commits 0..version of a log: live (file URI, partition, the path
+    as the log writes it)."""
     live: dict[str, tuple[str, dict[str, str | None], str]] = {}
     for v in range(version + 1):
-        with open(os.path.join(root, "_delta_log", f"{v:020d}.json"), encoding="utf-8") as f:
-            for line in f:
-                action = json.loads(line)
-                if "add" in action:
-                    path = action["add"]["path"]
-                    local = unquote(path[len("file://"):]) if path.startswith("file://") \
-                        else os.path.join(root, unquote(path))
-                    live[local] = (local, action["add"]["partitionValues"], path)
-                elif "remove" in action:
-                    path = action["remove"]["path"]
-                    local = unquote(path[len("file://"):]) if path.startswith("file://") \
-                        else os.path.join(root, unquote(path))
-                    live.pop(local, None)
+        text = _read(f"{location}/_delta_log/{v:020d}.json", io).decode()
+        for line in text.splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                uri = _resolve(location, action["add"]["path"])
+                live[uri] = (uri, action["add"]["partitionValues"], action["add"]["path"])
+            elif "remove" in action:
+                live.pop(_resolve(location, action["remove"]["path"]), None)
     return list(live.values())
 
 
-def independent_rows(state: DeltaState) -> list[tuple[Any, ...]]:
-    """The rows of a state read without deltalake: DuckDB's delta extension for a table's
-    log at its newest version when the log names its files relatively; otherwise (branch
-    logs and merged logs name files by absolute URI, which that extension wrongly prefixes
-    with the table root; older versions) the JSON log is replayed here and the files read
-    with DuckDB's read_parquet."""
-    con = _duckdb()
-    try:
-        files = _live_paths(state.location, state.version)
-        if _is_latest(state) and not any("://" in raw for _, _, raw in files):
-            con.execute("LOAD delta")
-            got = con.execute(
-                f"SELECT id, p, v FROM delta_scan('{state.location}')").fetchall()
-        else:
-            got = _read_files(con, files)
-        return sorted(tuple(r) for r in got)
-    finally:
-        con.close()
+def independent_rows(state: DeltaState | DeltaHandle,
+                     io: Mapping[str, str] | None = None) -> Rows:
+    """The rows of a state (a handle's: opened with its FileIO properties) read without
+    deltalake: the JSON log replayed here and each file read with pyarrow's Parquet reader
+    (the partition value from the log)."""
+    import pyarrow.parquet as pq
+
+    from spark_lakeversion.fileio import pyarrow_filesystem
+
+    if isinstance(state, DeltaHandle):
+        state, io = state.state(), state.io_properties
+    out: Rows = []
+    for uri, partition, _ in _live_paths(state.location, state.version, io):
+        fs = pyarrow_filesystem(uri, io)
+        path = uri.split("://", 1)[1]
+        table = pq.read_table(path, filesystem=fs)
+        ps = table.column("p").to_pylist() if "p" in table.column_names \
+            else [partition.get("p")] * table.num_rows
+        out.extend(zip(table.column("id").to_pylist(), ps, table.column("v").to_pylist()))
+    return sorted(out)
 
 
-def _is_latest(state: DeltaState) -> bool:
-    log = Path(unquote(state.location[7:])) / "_delta_log"
-    versions = [int(n[:20]) for n in os.listdir(log) if n.endswith(".json")]
-    return max(versions) == state.version
+def all_files(root: str, io: Mapping[str, str] | None) -> set[str]:
+    """Every file under a location, as URIs (S3 listed with boto3)."""
+    if root.startswith("file:"):
+        base = Path(unquote(root[len("file://"):]))
+        return {"file://" + str(p) for p in base.rglob("*") if p.is_file()}
+    from spark_lakeversion.fileio import boto3_s3_client
+
+    bucket, _, prefix = root[len("s3://"):].partition("/")
+    pages = boto3_s3_client(io).get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    return {f"s3://{bucket}/{item['Key']}" for page in pages
+            for item in page.get("Contents") or ()}
 
 
-def _read_files(con: Any, files: list[tuple[str, dict[str, str | None], str]]
-                ) -> list[Any]:
-    out: list[Any] = []
-    for path, partition, _ in files:
-        columns = [r[0] for r in con.execute(
-            "DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()]
-        p = "p" if "p" in columns else "?::VARCHAR"
-        params = [] if "p" in columns else [partition.get("p")]
-        out.extend(con.execute(f"SELECT id, {p}, v FROM read_parquet('{path}')",
-                               params).fetchall())
-    return out
+def data_files(handle: DeltaHandle) -> set[str]:
+    """Parquet files under a handle's table root (branch directories included), as URIs."""
+    return {f for f in all_files(handle.state().root, handle.io_properties)
+            if f.endswith(".parquet") and "/_delta_log/" not in f}
 
 
-def data_files(root: str) -> set[str]:
-    """Parquet files under a table root (branch directories included)."""
-    base = Path(unquote(root[len("file://"):]))
-    return {str(p) for p in base.rglob("*.parquet") if "_delta_log" not in p.parts}
+def live_files(state: DeltaState, io: Mapping[str, str] | None = None
+               ) -> list[tuple[str, str]]:
+    """A state's live files (URI, the path as its log writes it), replaying its log here."""
+    return [(uri, raw) for uri, _, raw in _live_paths(state.location, state.version, io)]
+
+
+def newest_version(location: str, io: Mapping[str, str] | None = None) -> int:
+    from spark_lakeversion.formats.delta import log
+
+    version = log.latest_version(location, io)
+    assert version is not None
+    return version

@@ -19,6 +19,7 @@ from spark_lakeversion.errors import LocationNotAllowed
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
 from tests.formats.delta.helpers import ID_P_V_ARROW, data, independent_rows, rows
 from tests.helpers import make_store_url
+from tests.s3.helpers import MotoS3
 
 DELTA_SCHEMA = {"type": "struct", "fields": [
     {"name": "id", "type": "long", "nullable": True, "metadata": {}},
@@ -172,3 +173,41 @@ def test_delta_branches_on_postgresql(tmp_path: Path) -> None:
         main.append(data((3, "c", 3)))
         assert catalog.store.merge("dev", "main").successful
         assert rows(main) == [(1, "a", 2), (2, "b", 2), (3, "c", 3)]
+
+
+def test_api_v1_creates_and_registers_delta_tables_on_s3(moto_s3: MotoS3,
+                                                          tmp_path: Path) -> None:
+    """The server creates and registers Delta tables in an S3 warehouse, opening them with
+    its own FileIO properties (the client sends none)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from spark_lakeversion.fileio import deltalake_storage_options
+
+    bucket = moto_s3.bucket()
+    io = moto_s3.io()
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=f"s3://{bucket}/wh",
+                               allowed_locations=[f"s3://{bucket}/extra"], io=io) as srv, \
+            httpx.Client(base_url=srv.api_url, timeout=60) as api:
+        created = api.post("/delta/create", json={"table": "db.events",
+                                                  "schema": DELTA_SCHEMA,
+                                                  "partition_by": ["p"]})
+        assert created.status_code == 201, created.text
+        content = {e["key"]: e["content"] for e in api.get(
+            "/contents", params={"ref": "main"}).json()["entries"]}["db.events"]
+        location = content["location"]
+        assert location.startswith(f"s3://{bucket}/wh/db/events_")
+        table = DeltaTable(location, storage_options=deltalake_storage_options(location, io))
+        assert (table.version(), table.metadata().partition_columns) == (0, ["p"])
+        before = moto_s3.keys(bucket)
+        assert error(api.post("/delta/create", json={"table": "db.x", "schema": {"bad": 1}}),
+                     400, "INVALID_INPUT")
+        assert moto_s3.keys(bucket) == before  # a refused create writes nothing
+        extra = f"s3://{bucket}/extra/t"
+        write_deltalake(extra, data((1, "a", 1)), partition_by=["p"],
+                        storage_options=deltalake_storage_options(extra, io))
+        registered = api.post("/delta/register", json={"table": "db.t", "location": extra})
+        assert registered.status_code == 201, registered.text
+        with connect(srv.url) as catalog:
+            state = catalog.ref("main").delta("db.t").state()
+            assert (state.location, state.version) == (extra, 0)

@@ -46,14 +46,14 @@ def refused(events: Catalog, conflict: ConflictType, **options: Any) -> None:
 def merged(events: Catalog, expected: list[tuple[Any, ...]], **options: Any) -> dict[str, Any]:
     """dev merges into main by replay: no data file written, the rows `expected`."""
     main = events.branch("main").delta("db.events")
-    files = data_files(main.state().root)
+    files = data_files(main)
     result = events.store.merge("dev", "main", **options)
     detail = result.details[0]
     assert detail.action is MergeAction.REPLAYED and result.successful
-    assert data_files(main.state().root) == files  # a merge never writes data
+    assert data_files(main) == files  # a merge never writes data
     assert detail.statistics["replay"]["data_bytes_written"] == 0
     assert rows(main) == sorted(expected)
-    assert independent_rows(main.state()) == sorted(expected)
+    assert independent_rows(main) == sorted(expected)
     return detail.statistics
 
 
