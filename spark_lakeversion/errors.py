@@ -10,6 +10,8 @@ meaning, not by where the error came from::
     │   ├── InvalidKey                an empty or malformed table/namespace key
     │   ├── TooLarge                  over a documented limit (body, key, message...): 413
     │   ├── LocationNotAllowed        a location outside the catalog's allowed roots
+    │   ├── UnsupportedTableFeature   the table uses a feature this operation cannot read
+    │   │                             (e.g. Delta deletion vectors in a row diff): refused
     │   └── Unauthorized              no or unknown bearer token: no principal (401)
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
@@ -46,10 +48,38 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from spark_lakeversion.model import Conflict, MergeResult
+
+class _Coded(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class ConflictLike(Protocol):
+    """What a `ConflictError` needs of one conflict (`model.Conflict` is one). Typed by its
+    shape, since the model sits beside this module and imports it: errors import nothing."""
+
+    @property
+    def type(self) -> _Coded: ...
+
+    @property
+    def key(self) -> object: ...
+
+    @property
+    def message(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class MergeOutcome(Protocol):
+    """What a `ConflictError` needs of a refused merge's result (`model.MergeResult`)."""
+
+    @property
+    def conflicts(self) -> Sequence[ConflictLike]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class ExitCode(enum.IntEnum):
@@ -117,6 +147,13 @@ class LocationNotAllowed(InvalidInput):
     """A location a client gave lies outside the roots the server writes under."""
 
     code = "LOCATION_NOT_ALLOWED"
+
+
+class UnsupportedTableFeature(InvalidInput):
+    """The table uses a feature this operation cannot read correctly (the message names it):
+    refused rather than answered with wrong rows."""
+
+    code = "UNSUPPORTED_TABLE_FEATURE"
 
 
 class Unauthorized(InvalidInput):
@@ -263,11 +300,12 @@ class ConflictError(LakeVersionError):
     def __init__(
         self,
         message: str,
-        conflicts: list[Conflict] | None = None,
-        result: MergeResult | None = None,
+        conflicts: Sequence[ConflictLike] | None = None,
+        result: MergeOutcome | None = None,
     ) -> None:
         super().__init__(message)
-        self.conflicts: list[Conflict] = list(conflicts or (result.conflicts if result else []))
+        self.conflicts: list[ConflictLike] = list(
+            conflicts or (result.conflicts if result else []))
         self.result = result
 
     def to_dict(self) -> dict[str, Any]:
@@ -320,6 +358,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidKey,
         TooLarge,
         LocationNotAllowed,
+        UnsupportedTableFeature,
         Unauthorized,
         NotFound,
         RefNotFound,

@@ -74,10 +74,9 @@ class LakeVersionOperator(BaseOperator):
 def describe_failure(error: LakeVersionError) -> list[str]:
     """Log lines for a refused operation: the error, each conflict, each check report."""
     lines = [f"{type(error).__name__} ({error.code}): {error.message}"]
-    if isinstance(error, ConflictError) and error.result is not None:
-        for detail in error.result.details:
-            if detail.conflict is not None:
-                lines.append(f"  conflict on {detail.key}: {detail.conflict.message}")
+    if isinstance(error, ConflictError):
+        for conflict in error.conflicts:
+            lines.append(f"  conflict on {conflict.key}: {conflict.message}")
     if isinstance(error, ChecksFailed):
         if error.preview:
             lines.append(f"  the checks read the merge preview {error.preview} "

@@ -59,7 +59,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates", "rows", "contention")
 
 
 def load_attribute(target: str) -> Any:
@@ -305,10 +305,37 @@ def log(ctx: click.Context, ref: str, table: str | None, limit: int | None) -> N
 @cli.command()
 @click.argument("from_ref", metavar="FROM")
 @click.argument("to_ref", metavar="TO")
+@click.option("--table", "table", metavar="KEY", default=None,
+              help="Only this table (with --rows: the table whose rows to compare).")
+@click.option("--rows", "rows", is_flag=True,
+              help="The rows that differ (change: insert, delete, update_before, "
+                   "update_after; then the table's columns), read from the files live on "
+                   "one side only.")
+@click.option("--columns", default=None, metavar="A,B",
+              help="With --rows: only these columns after change.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="With --rows: at most N rows.")
+@click.option("--summary", is_flag=True,
+              help="With --rows: rows inserted, deleted and updated per partition.")
+@click.option("--output", "-o", "output", type=click.Choice(("text", "json", "csv")),
+              default=None, help="text, json or (with --rows) csv; default the global one.")
 @click.pass_context
-def diff(ctx: click.Context, from_ref: str, to_ref: str) -> None:
-    """Tables added (+), removed (-) and changed (~) going from FROM to TO."""
+def diff(ctx: click.Context, from_ref: str, to_ref: str, table: str | None, rows: bool,
+         columns: str | None, limit: int | None, summary: bool, output: str | None) -> None:
+    """Tables added (+), removed (-) and changed (~) going from FROM to TO; with --rows,
+    the rows of one table."""
+    if rows:
+        from spark_lakeversion.cli.rows import emit_row_diff
+
+        emit_row_diff(ctx, from_ref, to_ref, table, columns, limit, summary, output)
+        return
+    if columns is not None or limit is not None or summary or output == "csv":
+        raise InvalidInput("--columns, --limit, --summary and -o csv go with --rows")
+    if output is not None:
+        get_state(ctx).output = output
     entries = get_state(ctx).catalog.ref(from_ref).diff(to_ref)
+    if table is not None:
+        entries = [e for e in entries if str(e.key) == table]
     emit(ctx, {"from": from_ref, "to": to_ref, "diffs": [d.to_dict() for d in entries]},
          lambda _: render_diff(entries))
 
@@ -351,20 +378,24 @@ def _parse_behaviors(values: Sequence[str]) -> dict[KeyLike, MergeBehavior | str
 @click.option("-m", "--message", help="Merge commit message.")
 @click.option("--isolation-level", type=click.Choice(["serializable", "snapshot"]),
               help="For tables both sides changed: override the tables' own isolation level.")
+@click.option("--row-conflicts", metavar="source-wins|target-wins",
+              help="Settle rows both sides changed differently (ROW_CONFLICT) this way.")
 @click.pass_context
 def merge(ctx: click.Context, source: str, target: str, dry_run: bool,
           no_fast_forward: bool, strategy: str, table_strategies: tuple[str, ...],
-          message: str | None, isolation_level: str | None) -> None:
+          message: str | None, isolation_level: str | None,
+          row_conflicts: str | None) -> None:
     """Three-way merge of SOURCE (any ref) into a branch.
 
     Tables changed on both sides are merged inside their content when the changes commute
-    (Iceberg: REPLAYED); otherwise they are reported as conflicts (exit 3).
+    (Iceberg: REPLAYED), down to rows where both sides rewrote the same files; otherwise
+    they are reported as conflicts (exit 3).
     """
     catalog = get_state(ctx).catalog
     result = catalog.ref(source).merge_into(
         target, dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
         behaviors=_parse_behaviors(table_strategies), message=message,
-        isolation_level=isolation_level)
+        isolation_level=isolation_level, row_conflicts=row_conflicts)
     _emit_merge(ctx, result, "merge")
 
 
@@ -473,6 +504,26 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--rows"], type=click.IntRange(1000), default=1_000_000,
                                    show_default=True,
                                    help="Rows of the table the SQL check reads (README: 10M)."))
+    if name == "rows":
+        for option, default, text in (
+                ("--rows", 2_000_000, "Rows of the keyed table."),
+                ("--files", 200, "Its data files (contiguous ids)."),
+                ("--updates", 1000, "Rows each branch updates."),
+                ("--spread", 5, "Files those updates are spread over, on each branch.")):
+            params.append(click.Option([option], type=click.IntRange(min=1), default=default,
+                                       show_default=True, help=text))
+    if name == "contention":
+        params.append(click.Option(["--duration"], type=click.FloatRange(0.5, 3600),
+                                   default=30.0, show_default=True,
+                                   help="Seconds of writing per layout (one table, own "
+                                        "tables), split over the alternating rounds."))
+        params.append(click.Option(["--writers"], type=click.IntRange(1, 64), default=8,
+                                   show_default=True, help="Writer processes."))
+        params.append(click.Option(["--rounds"], type=click.IntRange(1, 100), default=6,
+                                   show_default=True, help="Alternating rounds per layout."))
+        params.append(click.Option(["--scenarios"], default="rebase,no_rebase,postgres",
+                                   show_default=True,
+                                   help="Comma-separated: rebase, no_rebase, postgres."))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 

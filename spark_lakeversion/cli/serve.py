@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits, iter_limits
 from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
 
@@ -93,6 +94,16 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="A host (glob, repeatable) webhooks may reach although it is loopback, "
                    "link-local or private; other webhooks must resolve to public addresses "
                    "(env LAKEVERSION_WEBHOOK_ALLOW).")
+@click.option("--no-rebase-appends", "no_rebase_appends", is_flag=True,
+              help="Answer every stale Iceberg append 409, as other catalogs do, instead of "
+                   "rebasing pure appends onto the head (per table: the property "
+                   "lakeversion.rebase-appends=false).")
+@click.option("--group-commit-max", "group_commit_max", default=AppendSettings.group_max,
+              show_default=True, type=click.IntRange(1, 1000),
+              help="Most appends to one table committed together in one store commit.")
+@click.option("--group-commit-wait", "group_commit_wait", default=AppendSettings.group_wait_s,
+              show_default=True, type=click.FloatRange(0, 600),
+              help="Longest a queued append waits for its turn (seconds), then commits alone.")
 @io_options
 @limit_options
 @click.pass_context
@@ -101,7 +112,8 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
           auth_config: Path | None, token_file: Path | None, token: str | None,
           insecure: bool, log_level: str, check_modules: tuple[str, ...],
           webhook_allow: tuple[str, ...], io_options: tuple[str, ...],
-          io_config: str | None, **limit_values: int) -> None:
+          io_config: str | None, no_rebase_appends: bool, group_commit_max: int,
+          group_commit_wait: float, **limit_values: int) -> None:
     """Run the HTTP server until interrupted (limits: see README, "Limits")."""
     from spark_lakeversion.server.app import create_app
     from spark_lakeversion.server.embedded import serve_forever
@@ -119,7 +131,10 @@ def serve(ctx: click.Context, store_url: str | None, warehouse: str | None,
     auth = server_auth(auth_config, token_file, token, host, insecure)
     try:
         app = create_app(store_url, warehouse, None, limits, allowed_locations, auth, io,
-                         check_modules, webhook_allow)
+                         check_modules, webhook_allow,
+                         AppendSettings(rebase=not no_rebase_appends,
+                                        group_max=group_commit_max,
+                                        group_wait_s=group_commit_wait))
     except InvalidInput as exc:
         raise click.BadParameter(exc.message, param_hint="--warehouse/--allowed-location/"
                                  "--check-module/--webhook-allow") from None

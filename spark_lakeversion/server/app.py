@@ -22,10 +22,18 @@ from starlette.exceptions import HTTPException
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots, root_uri, warehouse_uri
-from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
+from spark_lakeversion.server import (
+    api_v1,
+    audit_routes,
+    delta_routes,
+    gates_routes,
+    gc_routes,
+    rows_routes,
+)
 from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
@@ -61,7 +69,8 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
                auth: AuthConfig | None = None,
                io: Mapping[str, str] | None = None,
                check_modules: Sequence[str] | None = None,
-               webhook_allow: Sequence[str] | None = None) -> FastAPI:
+               webhook_allow: Sequence[str] | None = None,
+               appends: AppendSettings | None = None) -> FastAPI:
     """Build the app over `store` (an open store, a store URL, or the default store).
 
     Authentication: `auth` (principals and grants, `lakeversion serve --auth-config`), or
@@ -78,7 +87,9 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     `InvalidInput` here, before anything listens.
     `check_modules` and `webhook_allow` are what merge-gate checks may reach (`CheckPolicy`:
     `lakeversion serve --check-module NAME --webhook-allow HOST[:PORT]`; neither given: the
-    environment's, `CheckPolicy.from_environment`), part of the store's configuration too."""
+    environment's, `CheckPolicy.from_environment`), part of the store's configuration too.
+    `appends`: how the Iceberg catalog rebases and groups concurrent appends
+    (`lakeversion serve --no-rebase-appends --group-commit-max --group-commit-wait`)."""
     policy = None if check_modules is None and webhook_allow is None else \
         CheckPolicy.of(check_modules, webhook_allow)
     if token is not None:
@@ -98,7 +109,8 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     limits, io = store.limits, FileIOConfig.of(store.io_properties)
     backing = store
     store = AccessControlledStore(backing, current_principal)  # grants (if any) and audit
-    catalog = IcebergCatalog(store, warehouse, roots, io)
+    catalog = IcebergCatalog(store, warehouse, roots, io, appends,
+                             caller=lambda: current_principal().name)
     app = FastAPI(
         title="spark-lakeversion",
         summary="Git for lakehouse tables: refs, commits, diff, merge (the Iceberg REST "
@@ -112,7 +124,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     ctx = ServerContext(store, catalog, limits, auth, backing)
     app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
-                   audit_routes.router,
+                   audit_routes.router, rows_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)

@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import ServerError
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app, uvicorn_limits
 from spark_lakeversion.server.context import ServerContext
@@ -104,15 +105,16 @@ def start_embedded_server(store_url: str | VersionStore | None = None,
                           io: Mapping[str, str] | None = None,
                           check_modules: Sequence[str] | None = None,
                           webhook_allow: Sequence[str] | None = None,
-                          stop_at_exit: bool = False) -> EmbeddedServer:
+                          stop_at_exit: bool = False,
+                          appends: AppendSettings | None = None) -> EmbeddedServer:
     """Start the server on 127.0.0.1 and an OS-chosen free port; wait until it serves.
     Table files go only under the warehouse and `allowed_locations`, opened with the FileIO
     properties `io` (default: the standard environment; `spark_lakeversion.fileio`);
-    `auth` or `token`, `check_modules` and `webhook_allow` as for `create_app`.
+    `auth` or `token`, `check_modules`, `webhook_allow` and `appends` as for `create_app`.
     `EmbeddedServer.store` is the store itself, unchecked. With `stop_at_exit` the server
     is also stopped at interpreter exit (Spark helpers, `lakeversion run`)."""
     app = create_app(store_url, warehouse, token, limits, allowed_locations, auth, io,
-                     check_modules, webhook_allow)
+                     check_modules, webhook_allow, appends)
     ctx: ServerContext = app.state.ctx
     store = ctx.backing or ctx.store
     # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto

@@ -58,6 +58,12 @@ class StorageReader(ABC):
         """Names of the protected branches (read in a write transaction: no race with
         `set_protected`)."""
 
+    @abstractmethod
+    def held_head(self, name: str, commit_id: str) -> bool:
+        """Whether ref `name`, since it was last created, had `commit_id` as its head (its
+        reflog says so): what a protected branch published, read in the transaction that
+        moves it."""
+
 
 class StorageWriter(StorageReader):
     """One write transaction: everything lands, or nothing."""
@@ -134,11 +140,6 @@ class Storage(ABC):
     @abstractmethod
     def reflog(self) -> list[ReflogEntry]:
         """Every ref movement, oldest first."""
-
-    @abstractmethod
-    def held_head(self, name: str, commit_id: str) -> bool:
-        """Whether ref `name`, since it was last created, had `commit_id` as its head (its
-        reflog says so): what a protected branch published."""
 
     @abstractmethod
     def reflog_heads(self, name: str, limit: int) -> list[str | None]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,7 +48,8 @@ READ, WRITE, CREATE, DELETE, MERGE, ADMIN = (
     Permission.MERGE, Permission.ADMIN)
 
 
-#: an operation's arguments by name, defaults applied (`inspect.BoundArguments.arguments`)
+#: an operation's arguments by name, defaults applied (`inspect.BoundArguments.arguments`);
+#: for a write, its request value's fields (`versioning.requests`)
 Args = Mapping[str, Any]
 Needs = Sequence[tuple[Permission, str]]
 
@@ -66,8 +67,9 @@ class Rule:
     write, the ref its audit record names (None: not audited); `authored`: makes the
     principal the author (rewrites `args`); `shown`: filters what a listing answers;
     `rehint`: a `RefNotFound`'s "did you mean" is picked among readable refs; `operation`:
-    its name in refusals and the audit trail (default: the method's); `is_open`: no check
-    at all (gc's epoch, the server's own overlap check, the audit writer)."""
+    its name in refusals and the audit trail, or how to read it from `args` (default: the
+    method's, without `_with`); `is_open`: no check at all (gc's epoch, the server's own
+    overlap check, the audit writer)."""
 
     needs: Callable[[Args, VersionStore], Needs] = _none
     reads: Callable[[Args], Iterable[str]] = _none
@@ -75,7 +77,7 @@ class Rule:
     authored: Callable[[AccessControlledStore, Principal, dict[str, Any]], None] | None = None
     shown: Callable[[AccessControlledStore, Principal, Any], Any] | None = None
     rehint: bool = True
-    operation: str | None = None
+    operation: str | Callable[[Args], str] | None = None
     is_open: bool = False
 
 
@@ -85,7 +87,8 @@ def read(*names: str) -> Rule:
 
 
 def write(ref: str, needs: Callable[[Args, VersionStore], Needs], *,
-          reads: Callable[[Args], Iterable[str]] = _none, operation: str | None = None,
+          reads: Callable[[Args], Iterable[str]] = _none,
+          operation: str | Callable[[Args], str] | None = None,
           authored: Callable[[AccessControlledStore, Principal, dict[str, Any]], None]
           | None = None) -> Rule:
     """A write, audited under the ref in argument `ref`."""
@@ -120,6 +123,11 @@ def _author_and_properties(store: AccessControlledStore, who: Principal,
     a["author"], a["properties"] = store._authored(who, a["author"], a["properties"])
 
 
+def _pick_name(a: Args) -> str:
+    """A pick's name in refusals and the audit trail: `cherry_pick` or `revert`."""
+    return str(a["kind"]).replace("-", "_")
+
+
 def _merge_author(store: AccessControlledStore, who: Principal, a: dict[str, Any]) -> None:
     options: MergeOptions = a["options"]
     by, props = store._authored(who, options.author, options.properties)
@@ -142,17 +150,19 @@ def _check_runs_shown(store: AccessControlledStore, who: Principal,
             if who.may(READ, r.branch) and store._may_read(who, r.source, readable)]
 
 
-#: one row per `VersionStore` operation; an operation without one is refused
+#: one row per `VersionStore` operation; an operation without one is refused. A write's row
+#: reads its request value's fields by name; its keyword form (`create_ref` for
+#: `create_ref_with`) is the interface's own and reaches the row through it
 RULES: dict[str, Rule] = {
     # refs: listings show only readable refs
     "list_refs": listing(lambda _, who, refs: [r for r in refs if who.may(READ, r.name)]),
     "get_ref": read("name"),
     "resolve": read("expression"),
-    "create_ref": write("name", on(CREATE, "name"), reads=lambda a: [a["from_ref"]]),
-    "delete_ref": write("name", _delete_needs),
+    "create_ref_with": write("name", on(CREATE, "name"), reads=lambda a: [a["from_ref"]]),
+    "delete_ref_with": write("name", _delete_needs),
     # a branch reset needs `write` (tags are immutable: the store refuses them); `force`
     # (resetting a protected branch) needs `admin` too
-    "assign_ref": write("name", lambda a, _: [(WRITE, a["name"])]
+    "assign_ref_with": write("name", lambda a, _: [(WRITE, a["name"])]
                         + ([(ADMIN, a["name"])] if a["force"] else []),
                         reads=lambda a: [a["to"]]),
     # merge gates: protection and check settings need admin on the branch
@@ -171,23 +181,24 @@ RULES: dict[str, Rule] = {
     "check_runs": listing(_check_runs_shown, _read_if_given("branch")),
     "preview_commits": STORE_WIDE,  # what gc keeps: store-wide, like gc's other reads
     # commits and contents
-    "commit": write("branch", on(WRITE, "branch"), authored=_author_and_properties),
+    "commit_with": write("branch", on(WRITE, "branch"), authored=_author_and_properties),
     "get_commit": read("commit_id"),
     "log": read("ref"),
     "get_contents": read("ref"),
     "list_keys": read("ref"),
     "diff": read("from_ref", "to_ref"),
+    # rows of both refs: read on both
+    "diff_rows": read("from_ref", "to_ref"),
     # merging
     "merge_base": read("a", "b"),
     "merge_with": write("target", lambda a, _: [
         (READ if a["options"].dry_run else MERGE, a["target"])],
         reads=lambda a: [a["source"]], operation="merge", authored=_merge_author),
-    "cherry_pick": write("onto", lambda a, _: [(READ if a["dry_run"] else WRITE, a["onto"])],
-                         reads=lambda a: a["commit_ids"], authored=_author),
-    "revert": write("on", lambda a, _: [(READ if a["dry_run"] else WRITE, a["on"])],
-                    reads=lambda a: [a["commit_id"]], authored=_author),
-    "rollback_table": write("branch", on(WRITE, "branch"), reads=lambda a: [a["to"]],
-                            operation="rollback", authored=_author_and_properties),
+    "pick_with": write("onto", lambda a, _: [(READ if a["dry_run"] else WRITE, a["onto"])],
+                       reads=lambda a: a["commit_ids"], operation=_pick_name,
+                       authored=_author),
+    "rollback_table_with": write("branch", on(WRITE, "branch"), reads=lambda a: [a["to"]],
+                                 operation="rollback", authored=_author_and_properties),
     # file safety: the server's own overlap check, which must see every table
     "location_owner": OPEN,
     # store-wide: gc, its reads and the audit trail need admin on every ref
@@ -337,10 +348,13 @@ class AccessControlledStore(_Guarded, VersionStore):
             raise no_rule(name)
         bound = SIGNATURES[name].bind(self, *args, **kwargs)
         bound.apply_defaults()
-        a = bound.arguments
         if rule.is_open:
             return getattr(self.inner, name)(*bound.args[1:], **bound.kwargs)
-        operation = rule.operation or name
+        request = bound.arguments.get("request")
+        a: dict[str, Any] = bound.arguments if request is None else \
+            {f.name: getattr(request, f.name) for f in fields(request)}
+        operation = rule.operation(a) if callable(rule.operation) else \
+            rule.operation or name.removesuffix("_with")
         who = self._principal()
         for permission, ref in rule.needs(a, self.inner):
             self._require(who, permission, ref, operation)
@@ -348,8 +362,10 @@ class AccessControlledStore(_Guarded, VersionStore):
             self._require_read(who, expression, operation)
         if rule.authored is not None:
             rule.authored(self, who, a)
+        call = getattr(self.inner, name)
         try:
-            result = getattr(self.inner, name)(*bound.args[1:], **bound.kwargs)
+            result = call(*bound.args[1:], **bound.kwargs) if request is None \
+                else call(replace(request, **a))
         except LakeVersionError as exc:
             if rule.audit_ref is not None:
                 self._audit(who, operation, rule.audit_ref(a), Outcome.FAILED, exc.code)

@@ -26,7 +26,7 @@ from spark_lakeversion.model import (
     Put,
 )
 from spark_lakeversion.store.objects import content_hash, make_commit, to_us
-from spark_lakeversion.store.spi import Storage, StorageWriter
+from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
 from spark_lakeversion.versioning.interface import DEFAULT_AUTHOR
 from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.protection import check_not_protected
@@ -160,14 +160,15 @@ class Commits:
             self.objects.nodes.put(h, n)
         return commit
 
-    def commit(self, request: CommitRequest,
-               recovery: Callable[[str], None] | None = None) -> Commit:
-        """`recovery`: a rollback, allowed on a protected branch when it restores a state
-        published there; called with the head the commit goes onto, in its transaction,
-        it raises `ProtectedBranch` when that is not so."""
+    def commit(self, request: CommitRequest, *, from_commits: Sequence[str] = (),
+               recovery: Callable[[StorageReader, str], None] | None = None) -> Commit:
+        """`from_commits`: commits the change's states come from (a rollback's source), which
+        must still be in gc's retained history, checked in the commit's transaction.
+        `recovery`: a rollback, allowed on a protected branch when it restores a state
+        published there; called with the commit's transaction and the head the commit goes
+        onto, it raises `ProtectedBranch` when that is not so."""
         message, author = request.message, request.author
         expected_head, expected_gc_epoch = request.expected_head, request.expected_gc_epoch
-        from_commits = request.from_commits
         changes = operations_to_changes(request.operations)
         for key, value in changes.items():
             if value is not None:  # a new or changed key: it must be a safe name
@@ -191,9 +192,9 @@ class Commits:
                     if recovery is None:
                         check_not_protected(tx, ref.name, "a direct commit")
                     elif ref.name in tx.protected_branches():
-                        recovery(head)
+                        recovery(tx, head)
                     if expected_gc_epoch is not None or from_commits:
-                        self._check_gc_epoch(tx, expected_gc_epoch)
+                        self.check_gc_epoch(tx, expected_gc_epoch)
                         self.retention.require(tx, from_commits)
                     commit = self.write(tx, ref.name, head, (head,), head_root, changes,
                                         author or DEFAULT_AUTHOR, message, props, "commit")
@@ -222,7 +223,7 @@ class Commits:
                 f"{base[:12]}: re-read and try again", conflicts)
 
     @staticmethod
-    def _check_gc_epoch(tx: StorageWriter, expected: int | None) -> None:
+    def check_gc_epoch(tx: StorageWriter, expected: int | None) -> None:
         if expected is None:
             return
         state = tx.hold_gc_state()

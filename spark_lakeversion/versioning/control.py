@@ -8,13 +8,14 @@ concern, wired here and only here (`__init__`):
 Each object holds only what it needs (the storage, the objects cache, the store's fixed
 configuration) and gets its collaborators in its constructor; the gate is handed to
 merging, and the notifications to commits, as strategy objects. The methods below only
-turn the public interface's arguments into a request value (`requests.py`) and delegate.
+hand the public interface's request values (`requests.py`) to their object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import (
@@ -30,7 +31,6 @@ from spark_lakeversion.model import (
     Key,
     KeyLike,
     MergeResult,
-    Operation,
     Ref,
     ReflogEntry,
     RefType,
@@ -44,7 +44,6 @@ from spark_lakeversion.versioning.gates.notify import Notifications
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.history import History
 from spark_lakeversion.versioning.interface import (
-    DEFAULT_BRANCH,
     TABLE_STATES_PAGE,
     LogPage,
     TableStatesPage,
@@ -65,6 +64,10 @@ from spark_lakeversion.versioning.requests import (
     RollbackRequest,
 )
 from spark_lakeversion.versioning.retention import Retention
+from spark_lakeversion.versioning.rowdiff import RowDiffs
+
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
 
 
 class VersionControl(VersionStore):
@@ -84,13 +87,14 @@ class VersionControl(VersionStore):
                                           notifications)
         self._history = history = History(storage, objects, refs)
         planner = MergePlanner(storage, objects, refs, retention, commits, history,
-                               self.io_properties)
+                               self.io_properties, self.limits)
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,
                                     notifications, self, self.io_properties,
                                     self.check_policy, check_engines)
         self._merging = Merging(self.limits, refs, planner, gates)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
                             self._protection, self.io_properties)
+        self._row_diffs = RowDiffs(refs, commits, self.limits, self.io_properties)
 
     def close(self) -> None:
         self.storage.close()
@@ -102,17 +106,14 @@ class VersionControl(VersionStore):
     def get_ref(self, name: str) -> Ref:
         return self._refs.get(name)
 
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
-        return self._refs.create(RefCreate(name, type, from_ref))
+    def create_ref_with(self, request: RefCreate) -> Ref:
+        return self._refs.create(request)
 
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
-        self._refs.delete(RefDelete(name, type, expected_head, force))
+    def delete_ref_with(self, request: RefDelete) -> None:
+        self._refs.delete(request)
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
-        return self._refs.assign(RefAssign(name, to, expected_head, force))
+    def assign_ref_with(self, request: RefAssign) -> Ref:
+        return self._refs.assign(request)
 
     def resolve(self, expression: str) -> ResolvedRef:
         return self._refs.resolve(expression)
@@ -155,13 +156,8 @@ class VersionControl(VersionStore):
                                          changes)
 
     # ---- commits and contents ---------------------------------------------------------
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
-        return self._commits.commit(CommitRequest(
-            branch, operations, message, author, properties, expected_head,
-            expected_gc_epoch))
+    def commit_with(self, request: CommitRequest) -> Commit:
+        return self._commits.commit(request)
 
     def get_contents(self, ref: str, keys: Iterable[KeyLike]) -> dict[Key, Content]:
         return self._commits.get_contents(ref, keys)
@@ -171,6 +167,12 @@ class VersionControl(VersionStore):
 
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
         return self._commits.diff(from_ref, to_ref)
+
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        return self._row_diffs.diff_rows(from_ref, to_ref, key, columns=columns, limit=limit,
+                                         page_token=page_token, summary=summary)
 
     # ---- history ----------------------------------------------------------------------
     def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,
@@ -208,20 +210,8 @@ class VersionControl(VersionStore):
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
         return self._merging.merge_with(source, target, options)
 
-    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
-                    author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult:
-        return self._picks.apply(PickRequest("cherry-pick", commit_ids, onto, dry_run, author,
-                                             expected_head))
+    def pick_with(self, request: PickRequest) -> MergeResult:
+        return self._picks.apply(request)
 
-    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult:
-        return self._picks.apply(PickRequest("revert", [commit_id], on, dry_run, author,
-                                             expected_head))
-
-    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
-                       author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None,
-                       properties: Mapping[str, str] | None = None) -> Commit:
-        return self._picks.rollback(RollbackRequest(branch, key, to, author, message,
-                                                    expected_head, properties))
+    def rollback_table_with(self, request: RollbackRequest) -> Commit:
+        return self._picks.rollback(request)

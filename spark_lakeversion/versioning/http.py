@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -41,7 +41,6 @@ from spark_lakeversion.model import (
     Key,
     KeyLike,
     MergeResult,
-    Operation,
     Put,
     Ref,
     ReflogEntry,
@@ -49,14 +48,24 @@ from spark_lakeversion.model import (
     ResolvedRef,
 )
 from spark_lakeversion.versioning.interface import (
-    DEFAULT_BRANCH,
     TABLE_STATES_PAGE,
     LogPage,
     TableStatesPage,
     VersionStore,
 )
 from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.requests import (
+    CommitRequest,
+    PickRequest,
+    RefAssign,
+    RefCreate,
+    RefDelete,
+    RollbackRequest,
+)
 from spark_lakeversion.versioning.wire import error_from_json
+
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
 
 
 class RestVersionStore(VersionStore):
@@ -97,6 +106,8 @@ class RestVersionStore(VersionStore):
                     "re-read the branch before retrying") from exc
             raise ServerError(f"{method} {path} to {self.url} failed: {exc}") from exc
         if response.status_code < 400:
+            if (headers or {}).get("accept", "").startswith("application/vnd.apache.arrow"):
+                return response.content
             return response.json() if response.content else None
         raise _error_from(response)
 
@@ -111,21 +122,20 @@ class RestVersionStore(VersionStore):
     def get_ref(self, name: str) -> Ref:
         return Ref.from_dict(self._call("GET", "/refs/get", params={"name": name}))
 
-    def create_ref(self, name: str, type: RefType = RefType.BRANCH,
-                   from_ref: str = DEFAULT_BRANCH) -> Ref:
-        body = {"name": name, "type": RefType(type).value, "from": from_ref}
+    def create_ref_with(self, request: RefCreate) -> Ref:
+        body = {"name": request.name, "type": RefType(request.type).value,
+                "from": request.from_ref}
         return Ref.from_dict(self._call("POST", "/refs", body=body))
 
-    def delete_ref(self, name: str, type: RefType | None = None,
-                   expected_head: str | None = None, force: bool = False) -> None:
+    def delete_ref_with(self, request: RefDelete) -> None:
         self._call("POST", "/refs/delete", body={
-            "name": name, "type": RefType(type).value if type else None,
-            "expected_head": expected_head, "force": force})
+            "name": request.name, "type": RefType(request.type).value if request.type else None,
+            "expected_head": request.expected_head, "force": request.force})
 
-    def assign_ref(self, name: str, to: str, expected_head: str | None = None,
-                   force: bool = False) -> Ref:
+    def assign_ref_with(self, request: RefAssign) -> Ref:
         return Ref.from_dict(self._call("POST", "/refs/assign", body={
-            "name": name, "to": to, "expected_head": expected_head, "force": force}))
+            "name": request.name, "to": request.to, "expected_head": request.expected_head,
+            "force": request.force}))
 
     # ---- merge gates ----------------------------------------------------------------------
     def protect_branch(self, name: str) -> bool:
@@ -170,12 +180,9 @@ class RestVersionStore(VersionStore):
         return ResolvedRef(data["expression"], data["commit_id"], data["branch"])
 
     # ---- commits and contents ---------------------------------------------------------------
-    def commit(self, branch: str, operations: Sequence[Operation], *, message: str,
-               author: str | None = None, properties: Mapping[str, str] | None = None,
-               expected_head: str | None = None,
-               expected_gc_epoch: int | None = None) -> Commit:
+    def commit_with(self, request: CommitRequest) -> Commit:
         ops = []
-        for op in operations:
+        for op in request.operations:
             if isinstance(op, Put):
                 ops.append({"op": "put", "key": list(Key.of(op.key).elements),
                             "content": op.content.to_dict()})
@@ -184,10 +191,11 @@ class RestVersionStore(VersionStore):
             else:
                 raise InvalidInput(f"unknown operation {op!r}: use Put or Delete")
         body: dict[str, Any] = {
-            "branch": branch, "operations": ops, "message": message, "author": author,
-            "properties": dict(properties or {}), "expected_head": expected_head}
-        if expected_gc_epoch is not None:
-            body["expected_gc_epoch"] = expected_gc_epoch
+            "branch": request.branch, "operations": ops, "message": request.message,
+            "author": request.author, "properties": dict(request.properties or {}),
+            "expected_head": request.expected_head}
+        if request.expected_gc_epoch is not None:
+            body["expected_gc_epoch"] = request.expected_gc_epoch
         return Commit.from_dict(self._call("POST", "/commits", body=body))
 
     def get_commit(self, commit_id: str) -> Commit:
@@ -221,6 +229,24 @@ class RestVersionStore(VersionStore):
         data = self._call("GET", "/diff", params={"from": from_ref, "to": to_ref})
         return [DiffEntry.from_dict(d) for d in data["diffs"]]
 
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        """One page as an Arrow IPC stream (the table's own types); the server caps a page
+        at its `MAX_ROW_PAGE` rows."""
+        from spark_lakeversion.rows.page import ARROW_STREAM, RowDiffPage
+
+        params: dict[str, Any] = {"from": from_ref, "to": to_ref, "table": str(Key.of(key)),
+                                  "summary": "true" if summary else "false"}
+        if columns is not None:
+            params["columns"] = ",".join(columns)
+        if limit is not None:
+            params["limit"] = limit
+        if page_token:
+            params["page_token"] = page_token
+        data = self._call("GET", "/diff/rows", params=params, headers={"accept": ARROW_STREAM})
+        return RowDiffPage.from_ipc(data)
+
     # ---- merging ---------------------------------------------------------------------
     def merge_base(self, a: str, b: str) -> str | None:
         data = self._call("GET", "/merge-base", params={"a": a, "b": b})
@@ -230,27 +256,21 @@ class RestVersionStore(VersionStore):
         body = {"source": source, "target": target, **options.to_dict()}
         return MergeResult.from_dict(self._call("POST", "/merge", body=body))
 
-    def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
-                    author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult:
-        return MergeResult.from_dict(self._call("POST", "/cherry-pick", body={
-            "commits": list(commit_ids), "branch": onto, "dry_run": dry_run,
-            "expected_head": expected_head}, headers=_author(author)))
+    def pick_with(self, request: PickRequest) -> MergeResult:
+        body: dict[str, Any] = {"branch": request.onto, "dry_run": request.dry_run,
+                                "expected_head": request.expected_head}
+        if request.kind == "revert":
+            path, body["commit"] = "/revert", request.commit_ids[0]
+        else:
+            path, body["commits"] = "/cherry-pick", list(request.commit_ids)
+        return MergeResult.from_dict(self._call("POST", path, body=body,
+                                                headers=_author(request.author)))
 
-    def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult:
-        return MergeResult.from_dict(self._call("POST", "/revert", body={
-            "commit": commit_id, "branch": on, "dry_run": dry_run,
-            "expected_head": expected_head}, headers=_author(author)))
-
-    def rollback_table(self, branch: str, key: KeyLike, to: str, *,
-                       author: str | None = None, message: str | None = None,
-                       expected_head: str | None = None,
-                       properties: Mapping[str, str] | None = None) -> Commit:
+    def rollback_table_with(self, request: RollbackRequest) -> Commit:
         return Commit.from_dict(self._call("POST", "/rollback", body={
-            "branch": branch, "table": str(Key.of(key)), "to": to, "message": message,
-            "expected_head": expected_head, "properties": dict(properties or {})},
-            headers=_author(author)))
+            "branch": request.branch, "table": str(Key.of(request.key)), "to": request.to,
+            "message": request.message, "expected_head": request.expected_head,
+            "properties": dict(request.properties or {})}, headers=_author(request.author)))
 
     # ---- gc ------------------------------------------------------------------------------
     def gc_state(self) -> GcState:

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
@@ -43,9 +43,19 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from spark_lakeversion.versioning.options import MergeOptions
+from spark_lakeversion.versioning.requests import DEFAULT_AUTHOR as DEFAULT_AUTHOR
+from spark_lakeversion.versioning.requests import DEFAULT_BRANCH as DEFAULT_BRANCH
+from spark_lakeversion.versioning.requests import (
+    CommitRequest,
+    PickRequest,
+    RefAssign,
+    RefCreate,
+    RefDelete,
+    RollbackRequest,
+)
 
-DEFAULT_BRANCH = "main"
-DEFAULT_AUTHOR = "lakeversion"
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,14 @@ def decode_page_token(token: object) -> int:
 class VersionStore(ABC):
     """The public interface: `spark_lakeversion.versioning.open_store(url)` gives the
     version-control layer over a database (`VersionControl`) or a server's `/api/v1`
-    (`RestVersionStore`)."""
+    (`RestVersionStore`).
+
+    Every write takes one request value (`versioning.requests`; a merge's is
+    `MergeOptions`): `create_ref_with`, `delete_ref_with`, `assign_ref_with`,
+    `commit_with`, `pick_with`, `rollback_table_with` and `merge_with` are what an
+    implementation provides. `create_ref`, `delete_ref`, `assign_ref`, `commit`,
+    `cherry_pick`, `revert`, `rollback_table` and `merge` are their keyword forms, defined
+    here once: they only build the value."""
 
     url: str
     _limits: Limits = DEFAULT_LIMITS
@@ -143,21 +160,33 @@ class VersionStore(ABC):
     def get_ref(self, name: str) -> Ref:
         """A branch or tag by exact name (`RefNotFound` otherwise)."""
 
-    @abstractmethod
     def create_ref(self, name: str, type: RefType = RefType.BRANCH,
                    from_ref: str = DEFAULT_BRANCH) -> Ref:
-        """O(1): a new ref points at the commit `from_ref` resolves to; nothing is copied."""
+        """`create_ref_with`, by keywords."""
+        return self.create_ref_with(RefCreate(name, type, from_ref))
 
     @abstractmethod
+    def create_ref_with(self, request: RefCreate) -> Ref:
+        """O(1): a new ref points at the commit `from_ref` resolves to; nothing is copied."""
+
     def delete_ref(self, name: str, type: RefType | None = None,
                    expected_head: str | None = None, force: bool = False) -> None:
+        """`delete_ref_with`, by keywords."""
+        self.delete_ref_with(RefDelete(name, type, expected_head, force))
+
+    @abstractmethod
+    def delete_ref_with(self, request: RefDelete) -> None:
         """A branch holding commits that no other branch or tag holds (`UnmergedBranch`,
         naming how many) or a protected branch (an admin action) is deleted only with
         `force`, as git's ``-D``."""
 
-    @abstractmethod
     def assign_ref(self, name: str, to: str, expected_head: str | None = None,
                    force: bool = False) -> Ref:
+        """`assign_ref_with`, by keywords."""
+        return self.assign_ref_with(RefAssign(name, to, expected_head, force))
+
+    @abstractmethod
+    def assign_ref_with(self, request: RefAssign) -> Ref:
         """Reset a branch (or re-point a tag explicitly) to what `to` resolves to; a
         protected branch only with `force` (an admin action) and only to a state on its
         first-parent chain (`versioning.protection`: a whole-branch rollback)."""
@@ -205,7 +234,6 @@ class VersionStore(ABC):
         previous head, from its reflog), `ref#<ISO-8601>`."""
 
     # ---- commits ----------------------------------------------------------------------
-    @abstractmethod
     def commit(
         self,
         branch: str,
@@ -217,6 +245,12 @@ class VersionStore(ABC):
         expected_head: str | None = None,
         expected_gc_epoch: int | None = None,
     ) -> Commit:
+        """`commit_with`, by keywords."""
+        return self.commit_with(CommitRequest(branch, operations, message, author, properties,
+                                              expected_head, expected_gc_epoch))
+
+    @abstractmethod
+    def commit_with(self, request: CommitRequest) -> Commit:
         """Apply Put/Delete operations atomically as one commit on `branch`.
 
         With `expected_gc_epoch`, the commit lands only if no gc run began since the caller
@@ -247,6 +281,14 @@ class VersionStore(ABC):
     @abstractmethod
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]: ...
 
+    @abstractmethod
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        """The rows of table `key` that differ from `from_ref` to `to_ref` (`change` column
+        first), one page of at most `limit` rows, from the files live on exactly one side
+        (`versioning.rowdiff`); `summary`: counts per partition instead."""
+
     # ---- merging ----------------------------------------------------------------------
     @abstractmethod
     def merge_base(self, a: str, b: str) -> str | None:
@@ -266,20 +308,33 @@ class VersionStore(ABC):
     @abstractmethod
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult: ...
 
-    @abstractmethod
     def cherry_pick(self, commit_ids: Sequence[str], onto: str, *, dry_run: bool = False,
                     author: str | None = None,
-                    expected_head: str | None = None) -> MergeResult: ...
+                    expected_head: str | None = None) -> MergeResult:
+        """`pick_with` a cherry-pick, by keywords."""
+        return self.pick_with(PickRequest("cherry-pick", commit_ids, onto, dry_run, author,
+                                          expected_head))
 
-    @abstractmethod
     def revert(self, commit_id: str, on: str, *, dry_run: bool = False,
-               author: str | None = None, expected_head: str | None = None) -> MergeResult: ...
+               author: str | None = None, expected_head: str | None = None) -> MergeResult:
+        """`pick_with` a revert, by keywords."""
+        return self.pick_with(PickRequest("revert", [commit_id], on, dry_run, author,
+                                          expected_head))
 
     @abstractmethod
+    def pick_with(self, request: PickRequest) -> MergeResult:
+        """Cherry-pick commits onto a branch, or revert one; a dry run writes nothing."""
+
     def rollback_table(self, branch: str, key: KeyLike, to: str, *,
                        author: str | None = None, message: str | None = None,
                        expected_head: str | None = None,
                        properties: Mapping[str, str] | None = None) -> Commit:
+        """`rollback_table_with`, by keywords."""
+        return self.rollback_table_with(RollbackRequest(branch, key, to, author, message,
+                                                        expected_head, properties))
+
+    @abstractmethod
+    def rollback_table_with(self, request: RollbackRequest) -> Commit:
         """Set one table on `branch` to its state at `to` (absent there: deleted);
         `properties` are added to the commit's (e.g. the run or DAG that rolled back)."""
 

@@ -26,7 +26,7 @@ from spark_lakeversion.model import (
     Operation,
     Put,
 )
-from spark_lakeversion.store.spi import Storage
+from spark_lakeversion.store.spi import Storage, StorageReader
 from spark_lakeversion.tableformat.base import table_format
 from spark_lakeversion.versioning.commits import Commits
 from spark_lakeversion.versioning.gates.gate import GateRound, Gates
@@ -36,6 +36,7 @@ from spark_lakeversion.versioning.protection import (
     RECOVERY_PROPERTY,
     Protection,
     check_not_protected,
+    check_published,
     protected_error,
     require_published_on,
 )
@@ -219,12 +220,14 @@ class Picks:
             raise KeyNotFound(f"{k} exists neither on {branch!r} nor at {to!r}")
         props = {**(request.properties or {}), "lakeversion.rollback.to": to,
                  "lakeversion.rollback.to-commit": to_commit}
-        published: Callable[[str], None] | None = None
+        published: Callable[[StorageReader, str], None] | None = None
         if ref.name in self.protection.branches():
-            def published(head: str) -> None:
-                require_published_on(self.storage, self.objects, ref.name, head, to_commit,
-                                      "rollback")
-            published(self.refs.get(ref.name).head)  # before a format writes anything
+            def published(reader: StorageReader, head: str) -> None:
+                require_published_on(reader, self.objects, ref.name, head, to_commit,
+                                     "rollback")
+            # before a format writes anything
+            check_published(self.storage, self.objects, ref.name, self.refs.get(ref.name).head,
+                            to_commit, "rollback")
             props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None
         if target is not None and current is not None:
@@ -233,8 +236,8 @@ class Picks:
         try:
             return self.commits.commit(CommitRequest(
                 ref.name, [op], message=request.message or f"Roll back {k} to {to}",
-                author=request.author, expected_head=expected_head, from_commits=[to_commit],
-                properties=props), recovery=published)
+                author=request.author, expected_head=expected_head, properties=props),
+                from_commits=[to_commit], recovery=published)
         except (ConflictError, ProtectedBranch):
             if undo is not None:
                 undo()  # what the format wrote for a commit that did not land

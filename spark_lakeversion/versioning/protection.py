@@ -86,11 +86,24 @@ def require_published(branch: str, head: str, restored: str, operation: str,
             "(merges pass its checks)")
 
 
-def require_published_on(storage: Storage, objects: Objects, branch: str, head: str,
+def require_published_on(reader: StorageReader, objects: Objects, branch: str, head: str,
                          restored: str, operation: str) -> None:
-    """`require_published` over a store's storage and its cached objects."""
+    """`require_published` over a write transaction's reflog and the store's cached
+    objects. `check_published` runs first, outside it, so the walk finds every commit in
+    the cache: no commit read in the transaction needs a connection of its own (an
+    in-memory SQLite database has only one)."""
     require_published(branch, head, restored, operation, objects.commit_and_generation,
-                      lambda commit_id: storage.held_head(branch, commit_id))
+                      lambda commit_id: reader.held_head(branch, commit_id))
+
+
+def check_published(storage: Storage, objects: Objects, branch: str, head: str,
+                    restored: str, operation: str) -> None:
+    """`require_published_on` before the write, outside any transaction: it refuses early
+    (before a format writes anything) and loads the commits the walk needs."""
+    def held(commit_id: str) -> bool:
+        with storage.reading() as reader:
+            return reader.held_head(branch, commit_id)
+    require_published(branch, head, restored, operation, objects.commit_and_generation, held)
 
 
 class Protection:

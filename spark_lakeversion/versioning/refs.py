@@ -30,6 +30,7 @@ from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.protection import (
     RECOVERY_RESET,
     check_not_protected,
+    check_published,
     require_published_on,
 )
 from spark_lakeversion.versioning.requests import RefAssign, RefCreate, RefDelete
@@ -151,6 +152,11 @@ class Refs:
         expected = self.objects.expand_hash(request.expected_head) if request.expected_head \
             else ref.head
         self.retention.require(None, [target])
+        if request.force:
+            with self.storage.reading() as reader:
+                protected = name in reader.protected_branches()
+            if protected:  # checked again, in the transaction, below
+                check_published(self.storage, self.objects, name, expected, target, "a reset")
         operation = "assign"
         with self.storage.writing() as tx:
             if name in tx.protected_branches():
@@ -158,8 +164,7 @@ class Refs:
                     check_not_protected(tx, name, "resetting it (without force)")
                 # a forced reset of a protected branch rolls the whole branch back: only
                 # to a state published on it (its first-parent chain), as a recovery
-                require_published_on(self.storage, self.objects, name, expected, target,
-                                     "a reset")
+                require_published_on(tx, self.objects, name, expected, target, "a reset")
                 operation = RECOVERY_RESET
             self.retention.require(tx, [target])
             tx.move_branch(name, expected, target, operation)

@@ -1,17 +1,23 @@
 """Every write of the version-control layer as one value, as a merge takes `MergeOptions`.
 
-`VersionControl` builds one from its public method's arguments and hands it to the one
-object that carries the write out (`refs.Refs`, `commits.Commits`, `picks.Picks`), so a new
-keyword touches the request and its consumer only. Values are checked by that consumer, in
-the order the write has always checked them (a refusal writes nothing)."""
+The public `VersionStore` takes these: each write is one method over one request value
+(`create_ref_with(RefCreate(...))`, `commit_with(CommitRequest(...))`...), which every
+implementation (`VersionControl`, `RestVersionStore`, `AccessControlledStore`) implements
+once; the keyword forms (`create_ref(name, ...)`, `commit(branch, ops, message=...)`) only
+build the value. So a new keyword touches the request, its consumer and its wire form
+only. Values are checked by that consumer, in the order the write has always checked them
+(a refusal writes nothing)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import KeyLike, Operation, RefType
-from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
+
+DEFAULT_BRANCH = "main"
+DEFAULT_AUTHOR = "lakeversion"
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,8 @@ class RefAssign:
 
 @dataclass(frozen=True)
 class CommitRequest:
-    """A table commit. `from_commits` must still be in gc's retained history (a rollback's
-    source state); `recovery` marks a rollback, allowed on a protected branch when it
-    restores a published state (checked by `Picks`, in the commit's transaction)."""
+    """A table commit. With `expected_gc_epoch`, it lands only if no gc run began since the
+    caller read that epoch (`gc_state()`) and checked its new files against gc's cutoff."""
 
     branch: str
     operations: Sequence[Operation]
@@ -54,13 +59,16 @@ class CommitRequest:
     properties: Mapping[str, str] | None = None
     expected_head: str | None = None
     expected_gc_epoch: int | None = None
-    from_commits: Sequence[str] = ()
+
+
+#: what a `PickRequest` does: the commits' changes, or their reverse
+PICK_KINDS = ("cherry-pick", "revert")
 
 
 @dataclass(frozen=True)
 class PickRequest:
     """A cherry-pick (`kind` "cherry-pick": the commits' changes) or a revert ("revert":
-    their reverse) onto the branch `onto`."""
+    the reverse of one commit) onto the branch `onto`."""
 
     kind: str
     commit_ids: Sequence[str]
@@ -69,10 +77,17 @@ class PickRequest:
     author: str | None = None
     expected_head: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in PICK_KINDS:
+            raise InvalidInput(f"unknown pick {self.kind!r}: use {', '.join(PICK_KINDS)}")
+        if self.kind == "revert" and len(self.commit_ids) != 1:
+            raise InvalidInput("a revert undoes exactly one commit")
+
 
 @dataclass(frozen=True)
 class RollbackRequest:
-    """One table of `branch` put back as it was at `to`."""
+    """One table of `branch` put back as it was at `to`; `properties` are added to the
+    commit's (e.g. the run or DAG that rolled back)."""
 
     branch: str
     key: KeyLike

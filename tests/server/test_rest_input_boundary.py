@@ -331,7 +331,7 @@ def test_outcome_unknown_only_when_the_store_commit_fails(server: EmbeddedServer
         r = ice.post("/namespaces/db/properties", json={"updates": {"k": "v"}})
         assert "internal error" in iceberg_error(r, 500, "ServiceFailureException")
     with monkeypatch.context() as patch:  # the store commit itself failed: unknown
-        patch.setattr(server.store, "commit", broken)
+        patch.setattr(server.store, "commit_with", broken)
         r = ice.post("/namespaces/db/properties", json={"updates": {"k": "v"}})
         assert "may or may not have landed" in iceberg_error(r, 503,
                                                              "CommitStateUnknownException")

@@ -19,11 +19,14 @@ specific first, give at most one conflict, typed after Delta's exception:
    (= WriteSerializable, the weakest isolation Delta writes under).
 
 A blind append (`isBlindAppend`, or delta-rs's WRITE in Append mode) reads nothing, so
-appends on both sides always commute. When the rules pass, the source's net actions are
-replayed as ONE put-if-absent commit on the target's log: `remove` actions in the target's
-own path strings, `add` actions naming the source's files by the path the target's log
-writes for them (`log.add_path`: relative, files of a branch directory merged into the
-table's own log are ``_branches/<b>/...``). No data file is read or written.
+appends on both sides always commute. When the only conflict is about files (3, 4 or 5),
+the merge goes down to rows (`row_merge.py`): a clean row merge is one commit rewriting the
+target's affected files once; rows both sides changed differently are a ROW_CONFLICT.
+When the rules pass, the source's net actions are replayed as ONE put-if-absent commit on
+the target's log: `remove` actions in the target's own path strings, `add` actions naming
+the source's files by the path the target's log writes for them (`log.add_path`: relative,
+files of a branch directory merged into the table's own log are ``_branches/<b>/...``). No
+data file is read or written, except by a row merge.
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ from spark_lakeversion.formats.delta.codes import (
     DELTA_TABLE,
 )
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.formats.delta.row_merge import (
+    ROW_MERGEABLE,
+    CannotMergeRows,
+    DeltaRowOutcome,
+    merge_rows,
+)
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 SERIALIZABLE = "Serializable"
@@ -118,6 +127,8 @@ class DeltaMergePlan(ContentMergePlan):
     actions: list[dict[str, Any]] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
+    #: a row-level merge: the target's files to remove and the rows to write
+    rows: DeltaRowOutcome | None = None
     io: Mapping[str, str] = field(default_factory=dict)
     #: the source's files to add and the target's to remove, spelled at apply by the log
     #: the replay lands on (a new branch log names the target's files its own way)
@@ -126,7 +137,8 @@ class DeltaMergePlan(ContentMergePlan):
 
     def apply(self) -> Content:
         assert self.target is not None and not self.conflicts
-        if not self.actions and not self.adds and not self.removes:
+        if not self.actions and not self.adds and not self.removes and (
+                self.rows is None or (not self.rows.removed and self.rows.rows is None)):
             return self.target.content()
         out = writable(self.target, self.target_branch, self.io)
         self.created.extend(out.created)
@@ -135,12 +147,30 @@ class DeltaMergePlan(ContentMergePlan):
         actions = [*self.actions, *(f.remove_action(log_location=at) for f in self.removes),
                    *(f.add_action(log_location=out.state.location, data_change=True)
                      for f in self.adds)]
+        if self.rows is not None:
+            actions += self._row_actions(out.state, at)
         path = log.write_commit(out.state.location, version, actions, log.OP_MERGE,
                                 self.parameters, io=self.io)
         if path is None:
             raise ReferenceConflict(f"the Delta log of {self.key} moved during the merge")
         self.created.append(path)
         return out.state.at(version).content()
+
+    def _row_actions(self, state: DeltaState, at: str | None) -> list[dict[str, Any]]:
+        """A row merge's removes (as the log written on names the files) and the adds of
+        its rows, written now into that log's directory."""
+        from spark_lakeversion.formats.delta.writes import write_rows
+
+        assert self.rows is not None
+        files = log.read_state(state.location, state.version, io=self.io).files
+        actions = [files[fid].remove_action(log_location=at)
+                   for fid in sorted(self.rows.removed)]
+        if self.rows.rows is not None:
+            adds, written, size = write_rows(state, self.rows.rows, self.io)
+            self.created.extend(written)
+            actions += adds
+            self.statistics[ROW_MERGE]["bytes_written"] = size
+        return actions
 
     def discard(self) -> None:
         log.delete_created(reversed(self.created), self.io)
@@ -176,6 +206,9 @@ class DeltaContentMerger(ContentMerger):
             "target": {**tgt.statistics(), "blind_append": tgt.blind},
         }
         conflict = self.check(key, src, tgt, isolation)
+        if conflict is not None and conflict.type in ROW_MERGEABLE:
+            return self.down_to_rows(key, conflict, base, target, source, t, context,
+                                     isolation == SERIALIZABLE or not tgt.blind, statistics)
         if conflict is not None:
             return DeltaMergePlan(key, [conflict], statistics)
         actions: list[dict[str, Any]] = []
@@ -196,6 +229,30 @@ class DeltaContentMerger(ContentMerger):
                       "target": context.target, "isolationLevel": isolation}
         return DeltaMergePlan(key, [], statistics, t, context.target, actions, parameters,
                               io=io, adds=adds, removes=removes)
+
+    @staticmethod
+    def down_to_rows(key: Key, conflict: Conflict, base: Content, target: Content,
+                     source: Content, state: DeltaState, context: MergeContext,
+                     serializable: bool, statistics: dict[str, Any]) -> DeltaMergePlan:
+        """The row-level merge behind a file-level conflict; the conflict stands when the
+        files cannot go down to rows."""
+        try:
+            outcome = merge_rows(key, base, target, source, context.io_properties,
+                                 resolution=context.options.get("row_conflicts"),
+                                 serializable=serializable,
+                                 budget_bytes=context.row_merge_bytes)
+        except CannotMergeRows as exc:
+            statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
+                                     "not_merged": str(exc)}
+            return DeltaMergePlan(key, [conflict], statistics)
+        statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
+                                 **outcome.statistics}
+        if outcome.conflicts:
+            return DeltaMergePlan(key, outcome.conflicts, statistics)
+        parameters = {"source": context.source, "sourceCommit": context.source_commit,
+                      "target": context.target, "rowMerge": "true"}
+        return DeltaMergePlan(key, [], statistics, state, context.target, [], parameters,
+                              rows=outcome, io=dict(context.io_properties))
 
     @staticmethod
     def isolation_level(target: log.LogState, context: MergeContext) -> str:

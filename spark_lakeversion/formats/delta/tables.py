@@ -60,7 +60,8 @@ def new_table(warehouse: Location, key: Key, schema: Any, partition_by: Sequence
         else:  # an object store: the log files of the new, random prefix
             log.delete_created([u for _, u in log.log_files(location.uri, io)], io)
 
-    state = DeltaState(table.metadata().id, location.uri, 0, location.uri, branch)
+    state = DeltaState(table.metadata().id, location.uri, table.version(), location.uri,
+                       branch)
     return state.content(), cleanup
 
 

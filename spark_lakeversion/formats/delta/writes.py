@@ -91,15 +91,23 @@ def _data_files_added(location: str, versions: range, io: IO) -> list[str]:
 
 def create(location: str, schema: Any, partition_by: Sequence[str] | None,
            configuration: Mapping[str, str] | None, io: IO = None) -> Any:
-    """Create a new Delta table (version 0) at `location`; the new `DeltaTable`."""
+    """Create a new Delta table at `location`; the new `DeltaTable`. Properties of our own
+    (``lakeversion.*``, e.g. the row identity `rows.IDENTIFIER_PROPERTY`) are refused by
+    delta-rs' create, so they are set by a second commit (version 1)."""
     module = deltalake()
+    config = dict(configuration or {})
+    ours = {k: v for k, v in config.items() if k.startswith("lakeversion.")}
     try:
-        return module.DeltaTable.create(location, schema, mode="error",
-                                        storage_options=deltalake_storage_options(
-                                            location, io),
-                                        partition_by=list(partition_by or []) or None,
-                                        configuration=dict(configuration or {}) or None,
-                                        **_commit_properties("create"))
+        options = deltalake_storage_options(location, io)
+        table = module.DeltaTable.create(
+            location, schema, mode="error", storage_options=options,
+            partition_by=list(partition_by or []) or None,
+            configuration={k: v for k, v in config.items() if k not in ours} or None,
+            **_commit_properties("create"))
+        if ours:
+            table.alter.set_table_properties(ours, raise_if_not_exists=False)
+            table = module.DeltaTable(location, storage_options=options)
+        return table
     except (module.exceptions.DeltaError, ValueError, TypeError) as exc:
         raise InvalidInput(f"cannot create a Delta table at {location}: {exc}") from None
 
@@ -180,6 +188,17 @@ def _write(state: DeltaState, actions: list[dict[str, Any]], operation: str,
         raise ConflictError(f"the Delta log at {state.location} moved past version "
                             f"{state.version} while writing: read again and retry")
     return WriteOutcome(version, [path])
+
+
+def write_rows(state: DeltaState, rows: Any, io: IO = None
+               ) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Write `rows` (the table's columns, partition columns included) as new data files in
+    `state`'s log directory, one per partition, as our rewrite does: returns their add
+    actions, the URIs written and the bytes written. A row-level merge uses it."""
+    rewrite = _Rewrite(state, log.read_state(state.location, state.version, io=io), io)
+    rewrite._write_rows(rewrite._conform(rows))
+    return rewrite.added, list(rewrite.written), sum(int(a["add"]["size"])
+                                                      for a in rewrite.added)
 
 
 class _Rewrite:

@@ -1,4 +1,6 @@
-"""Fast path reads of the only Avro fields gc needs: manifest paths and data file paths.
+"""Fast path reads of the only Avro fields gc needs: manifest paths and data file paths;
+and whole records with the file's own schema (`read_records`), which the server's rebase
+of appends rewrites (`formats/iceberg/rebase.py`).
 
 pyiceberg's own readers rebuild the Avro-to-Iceberg schema resolution for every file; over
 tens of thousands of manifests that resolution is most of the time. Here the resolved
@@ -19,7 +21,8 @@ from typing import Any
 from pyiceberg.io import FileIO
 
 _LOCK = threading.Lock()
-_READERS: dict[tuple[str, str], tuple[Any, Any]] = {}
+_READERS: dict[str, tuple[Any, Any]] = {}
+_POSITIONS: dict[tuple[str, int], tuple[int, ...]] = {}
 
 
 def _positions(file_schema: Any, kind: str) -> tuple[int, ...]:
@@ -34,24 +37,66 @@ def _positions(file_schema: Any, kind: str) -> tuple[int, ...]:
 
 
 def _projected_records(io: FileIO, path: str, kind: str) -> tuple[list[Any], tuple[int, ...]]:
-    from pyiceberg.avro.decoder import new_decoder
-    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader, Block
-    from pyiceberg.avro.resolver import construct_reader, resolve_reader
+    _, file_schema, records = read_records(io, path)
+    key = (kind, id(file_schema))  # one schema object per distinct header (cached)
+    with _LOCK:
+        positions = _POSITIONS.get(key)
+    if positions is None:
+        positions = _positions(file_schema, kind)
+        with _LOCK:
+            _POSITIONS[key] = positions
+    return records, positions
 
+
+def read_records(io: FileIO, path: str) -> tuple[dict[str, str], Any, list[Any]]:
+    """An Avro file's header metadata, its own schema (pyiceberg's `Schema`, field ids
+    kept) and every record read with that schema (pyiceberg `Record`s, fields in the
+    schema's order): nothing is dropped or defaulted, so the records can be written back."""
     with io.new_input(path).open() as stream:
-        decoder = new_decoder(stream.read())
-    header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
-    key = (kind, header.meta.get("avro.schema", ""))
+        data = stream.read()
+    return decode_records(data, path)
+
+
+def decode_records(data: bytes, path: str = "avro file"
+                   ) -> tuple[dict[str, str], Any, list[Any]]:
+    """`read_records` of bytes already read."""
+    from pyiceberg.avro.decoder import new_decoder
+    from pyiceberg.avro.file import Block
+    from pyiceberg.avro.resolver import resolve_reader
+
+    meta, blocks = raw_blocks(data, path)
+    key = meta.get("avro.schema", "")
     with _LOCK:
         resolved = _READERS.get(key)
     if resolved is None:
-        file_schema = header.get_schema()
-        resolved = (_positions(file_schema, kind), resolve_reader(file_schema, file_schema))
+        from pyiceberg.avro.file import AvroFileHeader
+
+        file_schema = AvroFileHeader(b"", meta, b"").get_schema()
+        resolved = (file_schema, resolve_reader(file_schema, file_schema))
         with _LOCK:
             _READERS[key] = resolved
-    reader = resolved[1]
-    codec = header.compression_codec()
+    file_schema, reader = resolved
+    codec = _codec(meta)
     records: list[Any] = []
+    for count, payload in blocks:
+        block: Any = Block(reader=reader, block_records=count,
+                           block_decoder=new_decoder(codec.decompress(payload) if codec
+                                                     else payload))
+        records.extend(block)
+    return meta, file_schema, records
+
+
+def raw_blocks(data: bytes, path: str = "avro file"
+               ) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
+    """An Avro file's header metadata and its blocks as stored (record count, encoded and
+    compressed bytes): what a writer with the same schema and codec can copy unchanged."""
+    from pyiceberg.avro.decoder import new_decoder
+    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader
+    from pyiceberg.avro.resolver import construct_reader
+
+    decoder = new_decoder(data)
+    header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
+    blocks: list[tuple[int, bytes]] = []
     first = True
     while True:
         if not first:
@@ -66,12 +111,14 @@ def _projected_records(io: FileIO, path: str, kind: str) -> tuple[list[Any], tup
             count = decoder.read_int()
         except EOFError:
             break
-        data = decoder.read_bytes()
-        if codec:
-            data = codec.decompress(data)
-        block: Any = Block(reader=reader, block_records=count, block_decoder=new_decoder(data))
-        records.extend(block)
-    return records, resolved[0]
+        blocks.append((count, decoder.read_bytes()))
+    return dict(header.meta), blocks
+
+
+def _codec(meta: dict[str, str]) -> Any:
+    from pyiceberg.avro.file import AvroFileHeader
+
+    return AvroFileHeader(b"", meta, b"").compression_codec()
 
 
 def _fallback(io: FileIO, path: str, kind: str) -> list[str]:

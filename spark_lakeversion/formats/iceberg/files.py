@@ -70,14 +70,17 @@ def file_io(location: str, io_properties: Mapping[str, str] | None = None) -> Fi
 def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
                       base: TableMetadata | None = None, *, what: str = "table",
                       read_current_only: bool = False,
-                      io_properties: Mapping[str, str] | None = None) -> Location:
+                      io_properties: Mapping[str, str] | None = None,
+                      written_lists: frozenset[str] = frozenset()) -> Location:
     """Check every location `metadata` would make the server write or follow; returns the
     parsed table location.
 
     Snapshots not in `base` must have a readable manifest list (a regular file under a
     root) whose manifests lie under a root too. With `read_current_only` (a registered or
     API-committed table: its history may be long) every snapshot's manifest list must lie
-    under a root, and only the current snapshot's is read."""
+    under a root, and only the current snapshot's is read. A list in `written_lists` was
+    written by the server from manifests it checked (a rebased append): only its location
+    is checked."""
     location = roots.check(metadata.location, f"{what} location", strictly=True)
     for prop in PATH_PROPERTIES:
         value = metadata.properties.get(prop)
@@ -97,7 +100,8 @@ def validate_metadata(metadata: TableMetadata, roots: AllowedRoots,
         if snapshot.snapshot_id in known:
             continue
         label = f"{what} snapshot {snapshot.snapshot_id}"
-        if read_current_only and snapshot.snapshot_id != metadata.current_snapshot_id:
+        if snapshot.manifest_list in written_lists or \
+                read_current_only and snapshot.snapshot_id != metadata.current_snapshot_id:
             roots.check(snapshot.manifest_list, f"{label} manifest list")
         else:
             check_manifest_list(snapshot.manifest_list, roots, what=label,

@@ -86,6 +86,14 @@ class _Reader(StorageReader):
     def protected_branches(self) -> set[str]:
         return gates.protected(self.conn)
 
+    def held_head(self, name: str, commit_id: str) -> bool:
+        log = reflog_table.c
+        deleted = self.conn.execute(sa.select(sa.func.max(log.seq)).where(
+            log.name == name, log.head.is_(None))).scalar()
+        return self.conn.execute(sa.select(log.seq).where(
+            log.name == name, log.head == commit_id, log.seq > (deleted or 0))
+            .limit(1)).first() is not None
+
     def branch_checks(self, branch: str | None) -> list[CheckSpec]:
         return gates.checks(self.conn, branch)
 
@@ -303,15 +311,6 @@ class SqlStorage(Storage):
                 .order_by(reflog_table.c.ts_us.desc(), reflog_table.c.seq.desc())
                 .limit(1)).first()
         return (False, None) if row is None else (True, row[0])
-
-    def held_head(self, name: str, commit_id: str) -> bool:
-        log = reflog_table.c
-        with self.db.read() as conn:
-            deleted = conn.execute(sa.select(sa.func.max(log.seq)).where(
-                log.name == name, log.head.is_(None))).scalar()
-            return conn.execute(sa.select(log.seq).where(
-                log.name == name, log.head == commit_id, log.seq > (deleted or 0))
-                .limit(1)).first() is not None
 
     def reflog_heads(self, name: str, limit: int) -> list[str | None]:
         with self.db.read() as conn:

@@ -7,9 +7,10 @@ return, the catalog knows nothing of HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from spark_lakeversion.fileio import FileIOConfig
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
 from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
 from spark_lakeversion.formats.iceberg.catalog.tables import TableService
@@ -23,8 +24,10 @@ class IcebergCatalog:
 
     def __init__(self, store: VersionStore, warehouse: str,
                  roots: AllowedRoots | None = None,
-                 io: Mapping[str, str] | None = None) -> None:
-        self.ctx = CatalogContext.of(store, warehouse, roots, io)
+                 io: Mapping[str, str] | None = None,
+                 appends: AppendSettings | None = None,
+                 caller: Callable[[], str] | None = None) -> None:
+        self.ctx = CatalogContext.of(store, warehouse, roots, io, appends, caller)
         self.namespaces = NamespaceService(self.ctx)
         self.tables = TableService(self.ctx, self.namespaces)
         self.views = ViewService(self.ctx, self.namespaces)

@@ -10,6 +10,7 @@ retries), a change of another table does not.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,11 @@ from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.formats.iceberg.catalog.addressing import Address
-from spark_lakeversion.formats.iceberg.catalog.errors import GcRefused, bad_request, commit_failed
+from spark_lakeversion.formats.iceberg.catalog.errors import (
+    GcRefused,
+    StoreConflict,
+    bad_request,
+)
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.requests import PYICEBERG_INPUT_ERRORS
 from spark_lakeversion.locations import OVERLAPS, Location, parse_location
@@ -124,15 +129,20 @@ class Planned:
 
 
 def apply_updates(key: Key, base: TableMetadata | None, base_location: str | None,
-                  updates: Sequence[TableUpdate]) -> TableMetadata:
-    """The table's new metadata (a new table when `base` is None), or a 400 saying why not."""
+                  updates: Sequence[TableUpdate], *, shallow: bool = False) -> TableMetadata:
+    """The table's new metadata (a new table when `base` is None), or a 400 saying why not.
+    `shallow`: share the base's unchanged parts instead of deep-copying them (the server
+    never mutates metadata; a chain of group-committed appends applies many)."""
     updates = _known_removals(key, base, updates)
     try:
-        metadata = update_table_metadata(
-            base_metadata=(base if base is not None
-                           else MetastoreCatalog._empty_table_metadata()),
-            updates=v3.prepare_updates(updates), enforce_validation=base is None,
-            metadata_location=base_location)
+        if shallow and base is not None:
+            metadata = _update_shallow(base, v3.prepare_updates(updates), base_location)
+        else:
+            metadata = update_table_metadata(
+                base_metadata=(base if base is not None
+                               else MetastoreCatalog._empty_table_metadata()),
+                updates=v3.prepare_updates(updates), enforce_validation=base is None,
+                metadata_location=base_location)
         metadata = v3.with_row_lineage(metadata, base, f"table {key}")
     except InvalidInput as exc:
         raise bad_request(f"cannot apply the updates to {key}: {exc.message}") from None
@@ -147,6 +157,31 @@ def apply_updates(key: Key, base: TableMetadata | None, base_location: str | Non
         raise bad_request(f"cannot apply the updates to {key}: {why}") from None
     if base is None and not metadata.location:
         raise bad_request(f"creating {key} needs a set-location update")
+    return metadata
+
+
+def _update_shallow(base: TableMetadata, updates: Sequence[TableUpdate],
+                    metadata_location: str | None) -> TableMetadata:
+    """pyiceberg's `update_table_metadata` (same handlers, same checks) without its final
+    deep copy of the whole metadata, which grows with every snapshot."""
+    from pyiceberg.table.update import (
+        _apply_table_update,
+        _TableMetadataUpdateContext,
+        _update_table_metadata_log,
+    )
+
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for update in updates:
+        metadata = _apply_table_update(update, metadata, context)
+    if context.has_changes():
+        if metadata_location:
+            metadata = _update_table_metadata_log(metadata, metadata_location,
+                                                  base.last_updated_ms)
+        if base.last_updated_ms == metadata.last_updated_ms:
+            metadata = metadata.model_copy(update={"last_updated_ms": int(time.time() * 1000)})
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
     return metadata
 
 
@@ -212,7 +247,7 @@ def commit_to_store(store: VersionStore, addr: Address, operations: list[Operati
     except ConflictError as exc:
         for location in written:
             iceberg_files.delete_created(location)
-        raise commit_failed(
+        raise StoreConflict(
             f"commit to {branch} failed, a concurrent change touched the same keys: "
             f"{exc.message}") from None
     except LakeVersionError:

@@ -8,8 +8,8 @@ One `CatalogContext` is built per catalog and handed to each service (`namespace
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyiceberg.table.metadata import TableMetadata
@@ -21,6 +21,7 @@ from spark_lakeversion.formats.iceberg.catalog.addressing import (
     resolve_address,
     split_namespace,
 )
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.commits import commit_to_store
 from spark_lakeversion.formats.iceberg.catalog.errors import bad_request
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
@@ -46,15 +47,22 @@ class CatalogContext:
     warehouse_location: Location
     roots: AllowedRoots
     io: FileIOConfig
+    #: how concurrent appends are rebased and grouped (`appends.AppendSettings`)
+    appends: AppendSettings = AppendSettings()
+    #: who is calling (the server: the request's principal), so one group commit never
+    #: mixes callers: it commits as one
+    caller: Callable[[], str] = field(default=lambda: "")
 
     @classmethod
     def of(cls, store: VersionStore, warehouse: str, roots: AllowedRoots | None = None,
-           io: Mapping[str, str] | None = None) -> CatalogContext:
+           io: Mapping[str, str] | None = None, appends: AppendSettings | None = None,
+           caller: Callable[[], str] | None = None) -> CatalogContext:
         warehouse = warehouse.rstrip("/")
         location = parse_location(warehouse, "warehouse")
         return cls(store, warehouse, location,
                    AllowedRoots([location, *(roots.roots if roots else ())]),
-                   FileIOConfig.of(io))
+                   FileIOConfig.of(io), appends or AppendSettings(),
+                   caller or (lambda: ""))
 
     def address(self, prefix: str | None, namespace: Sequence[str], *,
                 table_op: bool = False) -> Address:

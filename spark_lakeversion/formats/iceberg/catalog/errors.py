@@ -23,6 +23,14 @@ class GcRefused(IcebergError):
         super().__init__(409, "CommitFailedException", message)
 
 
+class StoreConflict(IcebergError):
+    """The store refused the commit: a concurrent change touched the same table (409
+    CommitFailed); a pure append may be rebased onto the new head and tried again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "CommitFailedException", message)
+
+
 def bad_request(message: str) -> IcebergError:
     return IcebergError(400, "BadRequestException", message)
 

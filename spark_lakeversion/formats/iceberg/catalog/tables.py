@@ -30,6 +30,7 @@ from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
 from spark_lakeversion.formats.iceberg.catalog.addressing import Address, split_namespace
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendCommitter, AppendRequest
 from spark_lakeversion.formats.iceberg.catalog.commits import (
     CREATE_ATTEMPTS,
     Planned,
@@ -82,16 +83,20 @@ class TableService:
     def __init__(self, ctx: CatalogContext, namespaces: NamespaceService) -> None:
         self.ctx = ctx
         self.namespaces = namespaces
+        self.appends = AppendCommitter(self)
 
     # ---- file safety -------------------------------------------------------------------
     def check_metadata(self, key: Key, metadata: TableMetadata,
                        base: TableMetadata | None = None, *,
-                       read_current_only: bool = False) -> None:
+                       read_current_only: bool = False,
+                       written_lists: frozenset[str] = frozenset()) -> None:
         """Every location the metadata names is under a root, and its table location and
-        `write.*.path` directories overlap no other table's location: before any write."""
+        `write.*.path` directories overlap no other table's location: before any write.
+        `written_lists`: manifest lists this request wrote from checked manifests."""
         iceberg_files.validate_metadata(metadata, self.ctx.roots, base, what=f"table {key}",
                                         read_current_only=read_current_only,
-                                        io_properties=self.ctx.io)
+                                        io_properties=self.ctx.io,
+                                        written_lists=written_lists)
         claims = iceberg_files.claimed_locations(metadata)
         if base is not None and iceberg_files.claimed_locations(base) == claims:
             return  # nothing moved: already checked when it was set
@@ -117,6 +122,13 @@ class TableService:
         if content is not None and content.type is not ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
+
+    def lookup(self, addr: Address, name: str) -> tuple[Key, Content | None]:
+        """The table's key and its content at `addr` (None: no Iceberg table there)."""
+        return self._table(addr, name)
+
+    def missing_table(self, addr: Address, key: Key) -> IcebergError:
+        return self._missing_table(addr, key)
 
     def _missing_table(self, addr: Address, key: Key) -> IcebergError:
         """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
@@ -233,6 +245,9 @@ class TableService:
                      req: CommitTableBody, meta: CommitMeta) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
+        if self.appends.accepts(req.requirements, req.updates):  # rebased and grouped
+            return self.appends.commit(addr, AppendRequest(
+                prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta))
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
             self.ctx.commit(addr, [Put(plan.key, plan.content)], meta, plan.description,

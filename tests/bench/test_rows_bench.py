@@ -1,0 +1,29 @@
+"""`lakeversion bench rows`, small: every figure is there and the diff reads only the
+changed files (performance itself is the benchmark's, not a test's)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from spark_lakeversion.cli.main import cli
+
+
+def test_bench_rows_runs_small() -> None:
+    result = CliRunner().invoke(cli, ["bench", "rows", "--json", "--rows", "4000", "--files",
+                                      "20", "--updates", "50", "--spread", "5"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["diff_rows"] == figures["diff_rows_expected"] == 100
+    assert figures["plain_rows"] == 100
+    assert figures["diff_files_read"] == 10 and figures["diff_files_skipped"] == 15
+    assert figures["changes_check_status"] == figures["whole_table_check_status"] == "passed"
+    for name in ("diff_to_plain_ratio", "changes_to_whole_ratio", "diff_s",
+                 "whole_table_check_s"):
+        assert figures[name] > 0
+
+
+def test_bench_rows_refuses_impossible_sizes() -> None:
+    result = CliRunner().invoke(cli, ["bench", "rows", "--files", "4", "--spread", "5"])
+    assert result.exit_code == 1 and "files >= 2 x spread" in result.output

@@ -1,0 +1,178 @@
+"""Server-side rebase of pure appends (issue 24): a stale append lands as the client's own
+retry would have made it, and every other commit still answers 409."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from pyiceberg.exceptions import CommitFailedException, ForbiddenError
+from pyiceberg.manifest import read_manifest_list
+from pyiceberg.types import StringType
+
+from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
+from tests.contention.helpers import (
+    NO_RETRY,
+    catalog,
+    duckdb_ids,
+    ids,
+    log,
+    new_table,
+    rows,
+    served,
+)
+
+FLINK = {"flink.job-id": "job-1", "flink.max-committed-checkpoint-id": "7",
+         "flink.operator-id": "op-9"}
+
+
+def _rebased_lists(root: Path) -> list[Path]:
+    return sorted(root.rglob("snap-*-rebased-*.avro"))
+
+
+def test_a_stale_append_is_rebased_as_the_clients_retry_would_make_it(tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        new_table(server, properties=NO_RETRY)  # no client retry: a 409 would surface
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(1, 2))
+        head = a.metadata.current_snapshot()
+        b.append(rows(3), snapshot_properties=FLINK)
+        table = catalog(server).load_table("db.t")
+        snap = table.metadata.current_snapshot()
+        # the client's own snapshot id, on top of the head, with the next sequence number
+        assert snap.snapshot_id == b.metadata.current_snapshot().snapshot_id
+        assert (snap.parent_snapshot_id, snap.sequence_number) == \
+            (head.snapshot_id, head.sequence_number + 1)
+        # totals recomputed on the head's; every other key (Flink's state) kept as written
+        summary = snap.summary.additional_properties
+        assert (summary["total-records"], summary["total-data-files"],
+                summary["added-records"]) == ("3", "2", "1")
+        assert {k: summary[k] for k in FLINK} == FLINK
+        # a new manifest list the server wrote under the metadata path; the client's file
+        # is still there, untouched, and its manifests are reused verbatim
+        listed = Path(urlparse(snap.manifest_list).path)
+        assert listed.parent == Path(urlparse(table.metadata.location).path) / "metadata"
+        assert listed.name.startswith(f"snap-{snap.snapshot_id}-rebased-")
+        own = [p for p in listed.parent.glob(f"snap-{snap.snapshot_id}-*.avro") if p != listed]
+        assert len(own) == 1
+        io = table.io
+        client_paths = [m.manifest_path for m in read_manifest_list(io.new_input(str(own[0])))]
+        head_paths = [m.manifest_path for m in head.manifests(io)]
+        rebased = snap.manifests(io)
+        assert [m.manifest_path for m in rebased] == \
+            [p for p in client_paths if p not in head_paths] + head_paths
+        assert all(m.sequence_number == snap.sequence_number for m in rebased[:1])
+        assert ids(table) == [1, 2, 3] == duckdb_ids(table.metadata_location)
+        commit = log(server)[0]
+        assert commit["properties"]["lakeversion.rebased"] == str(snap.snapshot_id)
+        assert commit["properties"]["lakeversion.rebased-from"] == "none"
+        assert f"rebased onto snapshot {head.snapshot_id}" in commit["message"]
+
+
+@pytest.mark.parametrize("between", ["overwrite", "delete", "schema change",
+                                     "table property off", "merged manifests"])
+def test_a_stale_append_that_is_not_safe_answers_409(tmp_path: Path, between: str) -> None:
+    with served(tmp_path) as server:
+        props = dict(NO_RETRY)
+        if between == "table property off":
+            props["lakeversion.rebase-appends"] = "false"
+        if between == "merged manifests":
+            props.update({"commit.manifest-merge.enabled": "true",
+                          "commit.manifest.min-count-to-merge": "2"})
+        new_table(server, properties=props).append(rows(1))
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        if between == "overwrite":
+            a.overwrite(rows(5))
+        elif between == "delete":
+            a.delete("id = 1")
+        elif between == "schema change":  # then an append, so the ref moved too
+            with a.update_schema() as update:
+                update.add_column("note", StringType())
+            catalog(server).load_table("db.t").append(rows(2))
+        else:
+            a.append(rows(2))
+        before, head = ids(catalog(server).load_table("db.t")), log(server)[0]["id"]
+        with pytest.raises(CommitFailedException, match="not rebased|rebase-appends"):
+            b.append(rows(3))
+        assert ids(catalog(server).load_table("db.t")) == before
+        assert log(server)[0]["id"] == head
+        assert _rebased_lists(tmp_path) == []  # a refused rebase leaves no file behind
+        fresh = catalog(server).load_table("db.t")
+        fresh.append(rows(4))
+        assert ids(fresh) == sorted([*before, 4])
+
+
+def test_serve_without_rebase_answers_409_as_before(tmp_path: Path) -> None:
+    with served(tmp_path, AppendSettings(rebase=False)) as server:
+        new_table(server, properties=NO_RETRY)
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(1))
+        with pytest.raises(CommitFailedException, match="Requirement failed: branch main"):
+            b.append(rows(2))
+        assert ids(catalog(server).load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []
+
+
+def test_a_rebased_append_meets_protection(tmp_path: Path) -> None:
+    with served(tmp_path) as server:
+        new_table(server, properties=NO_RETRY)
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(1))
+        server.store.protect_branch("main")
+        with pytest.raises(ForbiddenError, match="protected"):
+            b.append(rows(2))
+        assert ids(catalog(server).load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []  # the server removed the list it wrote
+
+
+def test_a_rebased_append_passes_gcs_fence(tmp_path: Path) -> None:
+    """The files a rebased commit adds (its manifests and data files, the list the server
+    wrote) pass gc's fence: older than gc's cutoff, the commit is refused."""
+    from datetime import datetime, timedelta, timezone
+
+    from spark_lakeversion.gc import collect_garbage
+    from spark_lakeversion.wiring import open_store
+
+    with served(tmp_path) as server:
+        new_table(server, properties=NO_RETRY)
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(1))
+        gc_store = open_store(server.store.url)
+        later = datetime.now(timezone.utc) + timedelta(hours=1)  # every file is older
+        collect_garbage(gc_store, roots=[server.warehouse], older_than="0s", force=True,
+                        now=later)
+        gc_store.close()
+        head = log(server)[0]["id"]
+        with pytest.raises(CommitFailedException, match="gc may already have collected"):
+            b.append(rows(2))
+        assert log(server)[0]["id"] == head
+        assert ids(catalog(server).load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []
+
+
+def test_a_rebased_append_meets_grants(tmp_path: Path) -> None:
+    from spark_lakeversion.auth import load_auth_config
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from tests.server.access_helpers import write_auth_config
+
+    tokens = write_auth_config(tmp_path / "auth.toml", {
+        "writer": '[{ refs = "*", allow = ["read", "write", "create"] }]',
+        "reader": '[{ refs = "*", allow = ["read"] }]'})
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               auth=load_auth_config(tmp_path / "auth.toml")) as server:
+        from pyiceberg.catalog.rest import RestCatalog
+
+        def as_(who: str) -> object:
+            return RestCatalog(who, uri=server.iceberg_uri, token=tokens[who])
+
+        writer = as_("writer")
+        writer.create_namespace("db")
+        writer.create_table("db.t", schema=rows().schema, properties=NO_RETRY)
+        stale = as_("reader").load_table("db.t")
+        writer.load_table("db.t").append(rows(1))
+        with pytest.raises(ForbiddenError, match="reader"):
+            stale.append(rows(2))  # stale: would be rebased, but the grant comes first
+        assert ids(writer.load_table("db.t")) == [1]
+        assert _rebased_lists(tmp_path) == []
