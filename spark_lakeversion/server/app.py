@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots, root_uri, warehouse_uri
 from spark_lakeversion.server import (

@@ -133,7 +133,7 @@ def row_merged(events: Catalog, expected: list[tuple[Any, ...]], conflict: Confl
     result = events.store.merge("dev", "main")
     assert result.successful
     assert result.details[0].statistics["row_merge"]["file_conflicts"] == [conflict.value]
-    assert rows(main) == sorted(expected) == independent_rows(main.state())
+    assert rows(main) == sorted(expected) == independent_rows(main)
 
 
 def test_concurrent_delete_read(events: Catalog) -> None:

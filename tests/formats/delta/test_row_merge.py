@@ -70,10 +70,10 @@ def test_updates_of_different_ids_in_one_file_merge_to_both(lake: Catalog) -> No
     dry = lake.store.merge("dev", "main", dry_run=True)
     assert dry.successful and dry.stats["files_rewritten"] == 1
     assert dry.stats["bytes_written"] == 0
-    before = data_files(handle(lake, "main").state().root)
+    before = data_files(handle(lake, "main"))
     assert merged_rows(lake) == expected(
         {1: (1, "a", 111)}, {2: (2, "a", 222)})
-    assert len(data_files(handle(lake, "main").state().root) - before) == 1
+    assert len(data_files(handle(lake, "main")) - before) == 1
 
 
 def test_deletes_of_different_ids_in_one_file_merge_to_both(lake: Catalog) -> None:

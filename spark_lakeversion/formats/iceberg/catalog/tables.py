@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pyiceberg.exceptions import CommitFailedException
@@ -50,6 +49,7 @@ from spark_lakeversion.formats.iceberg.catalog.errors import (
     table_already_exists,
     table_not_found,
 )
+from spark_lakeversion.formats.iceberg.catalog.loaded import LoadedTable as LoadedTable
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
 from spark_lakeversion.formats.iceberg.catalog.requests import (
@@ -65,15 +65,6 @@ from spark_lakeversion.limits import check_key
 from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.tableformat.validate import check_claims, check_not_owned
 from spark_lakeversion.versioning.suggest import table_hint
-
-
-@dataclass(frozen=True)
-class LoadedTable:
-    """The spec's LoadTableResult: a table's metadata and where it is stored (None while a
-    staged create has written nothing)."""
-
-    metadata: TableMetadata
-    metadata_location: str | None
 
 
 class TableService:
