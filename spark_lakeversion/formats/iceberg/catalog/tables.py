@@ -26,6 +26,8 @@ from pyiceberg.table.update import (
 
 from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg import translate as delta_facade
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
@@ -64,6 +66,9 @@ from spark_lakeversion.limits import check_key
 from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.tableformat.validate import check_claims, check_not_owned
 from spark_lakeversion.versioning.suggest import table_hint
+
+#: what the catalog serves as tables: Iceberg's, and Delta's as Iceberg metadata
+TABLE_TYPES = (ICEBERG_TABLE, DELTA_TABLE)
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,14 @@ class TableService:
         return fmt.write_metadata(metadata, previous_location, self.ctx.io)
 
     # ---- lookups -----------------------------------------------------------------------
-    def _table(self, addr: Address, name: str) -> tuple[Key, Content | None]:
+    def _table(self, addr: Address, name: str, *, delta: bool = True
+               ) -> tuple[Key, Content | None]:
+        """The Iceberg or (`delta`) Delta table at `name`; None for anything else."""
         key = addr.key(name)
         check_key(key, self.ctx.store.limits)  # before a metadata file is written under it
         content = self.ctx.store.get_content(addr.commit_id, key)
-        if content is not None and content.type is DELTA_TABLE:
-            raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
-                              "Delta API")
+        if content is not None and content.type is DELTA_TABLE and delta:
+            return key, content
         if content is not None and content.type is not ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
@@ -121,19 +127,22 @@ class TableService:
     def _missing_table(self, addr: Address, key: Key) -> IcebergError:
         """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
         tables = [k for k, c in self.ctx.store.list_keys(addr.commit_id, Key(key.namespace))
-                  if c.type is ICEBERG_TABLE and k.namespace == key.namespace] \
+                  if c.type in TABLE_TYPES and k.namespace == key.namespace] \
             if key.namespace else []
         return table_not_found(key, addr.resolved.expression, table_hint(key, tables))
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self.namespaces.list_names(prefix, namespace, ICEBERG_TABLE)
+        return self.namespaces.list_names(prefix, namespace, TABLE_TYPES)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._table(addr, table)
         if content is None:
             raise self._missing_table(addr, key)
+        if content.type is DELTA_TABLE:
+            served = delta_facade.load(DeltaState.of(content, key), self.ctx.io)
+            return LoadedTable(served.metadata, served.location)
         location = fmt.metadata_location_of(content)
         return LoadedTable(self.read_metadata(location), location)
 
@@ -192,6 +201,9 @@ class TableService:
               updates: Sequence[TableUpdate]) -> Planned:
         """Validate and apply one table's change; writes its new metadata file."""
         key, content = self._table(addr, name)
+        if content is not None and content.type is DELTA_TABLE:
+            raise bad_request(f"{key} is a Delta table: Iceberg commits to it are not "
+                              "supported yet; write it with spark_lakeversion's Delta API")
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
             raise self._missing_table(addr, key)
@@ -323,7 +335,7 @@ class TableService:
         addr.new_key(req.name)
         addr.branch()
         self.namespaces.require(addr)
-        key, existing = self._table(addr, req.name)
+        key, existing = self._table(addr, req.name, delta=False)
         other = self.ctx.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
             raise table_already_exists(key, addr.resolved.expression)
