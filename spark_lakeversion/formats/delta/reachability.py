@@ -11,6 +11,7 @@ import re
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg.translate import META_DIR, reachable_names
 from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
 from spark_lakeversion.tableformat.base import StateFiles
@@ -25,6 +26,7 @@ class DeltaStateFiles(StateFiles):
         self.states_read = 0
         self._followed: set[tuple[str, int]] = set()
         self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, file)
+        self._iceberg: dict[str, list[str]] = {}  # location -> its Iceberg metadata files
 
     def _refused(self, location: str) -> str | None:
         try:
@@ -75,6 +77,22 @@ class DeltaStateFiles(StateFiles):
             if number <= version:
                 self.mark(normalize_path(os.path.join(directory, name)))
         self.mark(normalize_path(os.path.join(directory, "_last_checkpoint")))
+        self._mark_iceberg(location, version)
+
+    def _mark_iceberg(self, location: str, version: int) -> None:
+        """The Iceberg metadata served for this log (`formats/delta/iceberg/translate.py`)
+        that a state at `version` may reach: every file a version up to it wrote. Later
+        versions' files (a log that moved on without a retained state) are collectable."""
+        names = self._iceberg.get(location)
+        directory = os.path.join(log.local_dir(location), META_DIR)
+        if names is None:
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                names = []
+            self._iceberg[location] = names
+        for name in reachable_names(names, version):
+            self.mark(normalize_path(os.path.join(directory, name)))
 
     def followed(self, content: Content) -> bool:
         fields = content.fields

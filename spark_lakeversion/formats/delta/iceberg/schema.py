@@ -10,8 +10,8 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from pyiceberg.partitioning import PartitionField, PartitionSpec
