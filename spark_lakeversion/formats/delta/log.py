@@ -48,6 +48,18 @@ def file_id(location: str, path: str) -> str:
     return normalize_path(unquote(absolute(location, path)))
 
 
+def add_path(location: str, file_location: str) -> str:
+    """The `add` path the log at `location` writes for the data file at `file_location`
+    (an absolute URI or path, any spelling): relative and percent-encoded when the file
+    lies under the log's directory, else its absolute URI. The inverse of `file_id`."""
+    fid = normalize_path(file_location)
+    prefix = normalize_path(location).rstrip("/") + "/"
+    if fid.startswith(prefix):
+        return quote(fid[len(prefix):], safe="/")
+    scheme, _, rest = fid.partition("://")
+    return f"{scheme}://{quote(rest, safe='/')}"
+
+
 def local_dir(location: str) -> str:
     """The local directory of a ``file://`` location; other schemes are refused for our
     own log writes."""

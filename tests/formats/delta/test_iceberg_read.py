@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.conversions import from_bytes
+from pyiceberg.exceptions import BadRequestError
 from pyiceberg.types import LongType
 
 from spark_lakeversion.api import Catalog, connect
@@ -222,3 +223,63 @@ def test_duckdb_reads_a_delta_table_through_the_iceberg_catalog(
                 "AUTHORIZATION_TYPE 'none')")
     assert con.execute("SELECT id, p, v FROM lv.db.events ORDER BY id").fetchall() == \
         [(1, "a", 10), (2, "b", 20)]
+
+
+def test_pyiceberg_writes_become_delta_versions_and_a_stale_commit_conflicts(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    main = lake.branch("main").delta("db.events")
+    main.create(ID_P_V_ARROW, partition_by=["p"])
+    main.append(data((1, "a", 10), (2, "a", 20), (3, "b", 30)))
+    lake.branch("dev").create("main")
+    dev = lake.branch("dev").delta("db.events")
+    cat = rest(server)
+    table = cat.load_table(("db@dev", "events"))
+    table.append(data((4, "c", 40)))
+    expected = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "c", 40)]
+    assert sorted(tuple(r.values()) for r in dev.to_arrow().to_pylist()) == expected
+    assert rows(cat.load_table(("db@dev", "events"))) == expected
+    assert rows(cat.load_table("db.events")) == expected[:3]  # main unchanged
+    table = cat.load_table(("db@dev", "events"))
+    table.delete("id = 2")
+    expected.remove((2, "a", 20))
+    assert sorted(tuple(r.values()) for r in dev.to_arrow().to_pylist()) == expected
+    history = dev.history()
+    assert history[0]["operation"] == "WRITE" and not history[0]["isBlindAppend"]
+    # written by Iceberg, then by deltalake, then by Iceberg: one history
+    dev.append(data((5, "a", 50)))
+    stale = table.metadata
+    cat.load_table(("db@dev", "events")).append(data((6, "a", 60)))
+    body = {"requirements": [{"type": "assert-ref-snapshot-id", "ref": "main",
+                              "snapshot-id": stale.current_snapshot_id}],
+            "updates": []}
+    answer = httpx.post(f"{server.iceberg_uri}/v1/namespaces/db@dev/tables/events",
+                        json=body)
+    assert answer.status_code == 409
+    assert answer.json()["error"]["type"] == "CommitFailedException"
+    assert sorted(tuple(r.values()) for r in dev.to_arrow().to_pylist()) == \
+        [*expected, (5, "a", 50), (6, "a", 60)]
+
+
+def test_an_iceberg_commit_naming_files_outside_the_table_root_is_refused(
+        lake: Catalog, server: EmbeddedServer, tmp_path: Path) -> None:
+    t = lake.branch("main").delta("db.t")
+    t.create(ID_P_V_ARROW)
+    table = rest(server).load_table("db.t")
+    version = t.version
+    outside = tmp_path / "wh" / "elsewhere"
+    outside.mkdir(parents=True)
+    pq.write_table(data((1, "a", 1)), outside / "x.parquet")
+    with pytest.raises(BadRequestError, match="is not under the Delta table's root"):
+        table.add_files([f"file://{outside / 'x.parquet'}"])
+    assert t.version == version
+
+
+def test_schema_and_property_changes_are_refused_with_the_reason(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    t = lake.branch("main").delta("db.t")
+    t.create(ID_P_V_ARROW)
+    body = {"requirements": [], "updates": [{"action": "set-properties",
+                                             "updates": {"a": "b"}}]}
+    answer = httpx.post(f"{server.iceberg_uri}/v1/namespaces/db/tables/t", json=body)
+    assert answer.status_code == 400
+    assert "set-properties is not a data change" in answer.json()["error"]["message"]

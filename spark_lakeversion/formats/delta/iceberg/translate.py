@@ -65,6 +65,8 @@ DELTA_VERSION = "delta-version"
 DELTA_METADATA = "lakeversion.delta.metadata"
 DELTA_TABLE_ID = "lakeversion.delta.table-id"
 DELTA_LOG = "lakeversion.delta.log"
+#: the commitInfo parameter naming the Iceberg snapshot a version was written as
+ICEBERG_SNAPSHOT_ID = "icebergSnapshotId"
 #: Delta reader features whose files read the same through Iceberg metadata
 READABLE_FEATURES = frozenset({"columnMapping", "timestampNtz", "v2Checkpoint",
                                "vacuumProtocolCheck"})
@@ -315,7 +317,7 @@ class _Generator:
                 info = action["commitInfo"]
         if table is None:
             raise untranslatable(f"version {version} of its log has no metaData action")
-        sid = snapshot_id(self.location, version)
+        sid = _recorded_id(info, table) or snapshot_id(self.location, version)
         sequence = version + 1
         paths = {log.file_id(self.location, a["path"]): a for a in adds}
         gone = {log.file_id(self.location, r["path"]) for r in removes}
@@ -483,6 +485,18 @@ class _Generator:
             "sort-orders": [UNSORTED_SORT_ORDER], "default-sort-order-id": 0,
             "refs": {"main": main},
             "last-sequence-number": current.sequence_number or 0})
+
+
+def _recorded_id(info: Mapping[str, Any], table: _Table) -> int | None:
+    """The Iceberg snapshot id a version written through the catalog records (so the
+    writer finds its snapshot again), unless it is not a fresh positive id."""
+    text = (info.get("operationParameters") or {}).get(ICEBERG_SNAPSHOT_ID)
+    if not isinstance(text, str) or not text.isdigit():
+        return None
+    value = int(text)
+    if not 0 < value < 2**63 or any(s.snapshot_id == value for s in table.snapshots):
+        return None
+    return value
 
 
 def _table_uuid(table_id: str) -> uuid.UUID:

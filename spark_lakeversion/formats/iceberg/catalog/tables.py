@@ -24,9 +24,11 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
+from spark_lakeversion.errors import CommitOutcomeUnknown, InvalidInput, LocationNotAllowed
+from spark_lakeversion.formats.delta import log as delta_log
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg import commit as delta_commit
 from spark_lakeversion.formats.delta.iceberg import translate as delta_facade
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
@@ -202,8 +204,8 @@ class TableService:
         """Validate and apply one table's change; writes its new metadata file."""
         key, content = self._table(addr, name)
         if content is not None and content.type is DELTA_TABLE:
-            raise bad_request(f"{key} is a Delta table: Iceberg commits to it are not "
-                              "supported yet; write it with spark_lakeversion's Delta API")
+            raise bad_request(f"{key} is a Delta table: commit to it on its own, not in a "
+                              "multi-table transaction")
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
             raise self._missing_table(addr, key)
@@ -245,6 +247,9 @@ class TableService:
                      req: CommitTableBody, meta: CommitMeta) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
+        key, content = self._table(addr, table)
+        if content is not None and content.type is DELTA_TABLE:
+            return self._commit_delta(addr, key, content, req, meta)
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
             self.ctx.commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
@@ -252,6 +257,39 @@ class TableService:
                              **plan.props}, written=[plan.location],
                             changes=[(plan.base, plan.metadata)])
         return LoadedTable(plan.metadata, plan.location)
+
+    def _commit_delta(self, addr: Address, key: Key, content: Content, req: CommitTableBody,
+                      meta: CommitMeta) -> LoadedTable:
+        """An Iceberg commit on a Delta table: one new Delta version on the branch's log
+        (`formats/delta/iceberg/commit.py`), then one store commit fenced against gc."""
+        branch = addr.branch()
+        state = DeltaState.of(content, key)
+        served = delta_facade.load(state, self.ctx.io)
+        try:
+            write = delta_commit.apply(state, served.metadata, req.requirements, req.updates,
+                                       branch, self.ctx.io)
+        except delta_commit.StaleCommit as exc:
+            raise commit_failed(f"{key}: {exc.message}"
+                                + ref_sentence(addr.resolved.expression)) from None
+        if write is None:
+            return LoadedTable(served.metadata, served.location)
+        new = write.state.content()
+        try:
+            self.ctx.commit(addr, [Put(key, new)], meta,
+                            f"{write.operation} on Delta table {key} (version "
+                            f"{write.state.version}: {write.added} added, {write.removed} "
+                            "removed)",
+                            {"iceberg.operation": write.operation, "iceberg.table": str(key),
+                             "lakeversion.delta.operation": f"iceberg {write.operation}",
+                             "lakeversion.delta.version": str(write.state.version)},
+                            added=[(key, content, new)])
+        except CommitOutcomeUnknown:
+            raise  # it may have landed: its log files are not ours to remove
+        except BaseException:
+            delta_log.delete_created(reversed(write.created))
+            raise
+        loaded = delta_facade.load(write.state, self.ctx.io)
+        return LoadedTable(loaded.metadata, loaded.location)
 
     def commit_transaction(self, prefix: str | None, req: TransactionBody,
                            meta: CommitMeta) -> None:

@@ -1,0 +1,296 @@
+"""Iceberg commits on a Delta table become one Delta version.
+
+A commit is checked against the served metadata of the Delta version its snapshot came
+from (its requirements); the data files its new snapshot adds and deletes (read from the
+manifests that snapshot wrote, never a data file's footer) become `add` and `remove`
+actions with partition values and stats, written as the next version of the branch's log
+by put-if-absent (`log.write_commit`): a version someone wrote first is a conflict. Every
+added file must lie under the Delta table's root, where plain Delta readers find it by a
+relative path; delete files (merge-on-read) are refused, naming the property that makes a
+writer copy on write. Only data changes are accepted: schema and property changes are
+refused with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyiceberg.conversions import from_bytes
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.manifest import (
+    DataFileContent,
+    FileFormat,
+    ManifestContent,
+    ManifestEntryStatus,
+    read_manifest_list,
+)
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update import (
+    AddSnapshotUpdate,
+    AssertCreate,
+    SetSnapshotRefUpdate,
+    TableRequirement,
+    TableUpdate,
+)
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DoubleType,
+    FloatType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    PrimitiveType,
+    StringType,
+    TimestampType,
+    TimestamptzType,
+)
+
+from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.fileio import FileIOConfig, pyiceberg_file_io
+from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.branching import WritableLog, writable
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg.errors import Untranslatable
+from spark_lakeversion.formats.delta.iceberg.schema import Translated, translate_schema
+from spark_lakeversion.formats.delta.iceberg.translate import (
+    DELTA_METADATA,
+    ICEBERG_SNAPSHOT_ID,
+)
+from spark_lakeversion.locations import normalize_path
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class StaleCommit(ConflictError):
+    """The commit's requirements do not hold for the Delta version it is checked against,
+    or that log moved on while writing: reload and retry (Iceberg's CommitFailed)."""
+
+
+def refused(why: str) -> Untranslatable:
+    return Untranslatable(f"this Iceberg commit cannot become a Delta version: {why}")
+
+
+@dataclass
+class DeltaWrite:
+    """What a commit wrote: the new state and the log files this request created."""
+
+    state: DeltaState
+    created: list[str] = field(default_factory=list)
+    operation: str = "append"
+    added: int = 0
+    removed: int = 0
+
+
+def _new_snapshot(base: TableMetadata, updates: Sequence[TableUpdate]) -> Snapshot | None:
+    snapshot: Snapshot | None = None
+    for update in updates:
+        if isinstance(update, AddSnapshotUpdate):
+            if snapshot is not None:
+                raise refused("it adds more than one snapshot")
+            snapshot = update.snapshot
+        elif isinstance(update, SetSnapshotRefUpdate):
+            if update.ref_name != "main":
+                raise refused(f"it sets the Iceberg ref {update.ref_name!r}; branch the "
+                              "catalog instead (CREATE BRANCH)")
+        else:
+            raise refused(f"{update.action} is not a data change (a Delta table served "
+                          "as Iceberg accepts appends, overwrites and deletes; change its "
+                          "schema and properties through Delta)")
+    if snapshot is not None:
+        if any(s.snapshot_id == snapshot.snapshot_id for s in base.snapshots):
+            raise refused(f"snapshot id {snapshot.snapshot_id} exists already")
+        for update in updates:
+            if isinstance(update, SetSnapshotRefUpdate) and \
+                    update.snapshot_id != snapshot.snapshot_id:
+                raise refused("it points main at a snapshot it does not add")
+    return snapshot
+
+
+def check_requirements(base: TableMetadata, requirements: Sequence[TableRequirement]) -> None:
+    if any(isinstance(r, AssertCreate) for r in requirements):
+        raise StaleCommit("the table exists already")
+    try:
+        for requirement in requirements:
+            requirement.validate(base)
+    except CommitFailedException as exc:
+        raise StaleCommit(str(exc)) from None
+
+
+def apply(state: DeltaState, base: TableMetadata, requirements: Sequence[TableRequirement],
+          updates: Sequence[TableUpdate], branch: str, io: Mapping[str, str]
+          ) -> DeltaWrite | None:
+    """Write the commit as the next version of `branch`'s log (None: nothing to write)."""
+    check_requirements(base, requirements)
+    snapshot = _new_snapshot(base, updates)
+    if snapshot is None:
+        return None
+    config = FileIOConfig.of(io)
+    adds, removed = _changes(snapshot, base, state, config)
+    if not adds and not removed:
+        return None
+    target: WritableLog = writable(state, branch)
+    try:
+        return _write(state, target, base, snapshot, adds, removed)
+    except BaseException:
+        log.delete_created(target.created)
+        raise
+
+
+def _changes(snapshot: Snapshot, base: TableMetadata, state: DeltaState, io: FileIOConfig
+             ) -> tuple[list[Any], set[str]]:
+    """The data files the snapshot's own manifests add and delete."""
+    manifest_list = snapshot.manifest_list
+    if not normalize_path(manifest_list).startswith(normalize_path(state.root) + "/"):
+        raise refused(f"its manifest list {manifest_list} is not under the table root "
+                      f"{state.root}")
+    fio = pyiceberg_file_io(manifest_list, io)
+    adds: list[Any] = []
+    removed: set[str] = set()
+    root = normalize_path(state.root).rstrip("/") + "/"
+    for manifest in read_manifest_list(fio.new_input(manifest_list)):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue  # carried from the base snapshot: nothing new in it
+        if not normalize_path(manifest.manifest_path).startswith(root):
+            raise refused(f"its manifest {manifest.manifest_path} is not under the table "
+                          f"root {state.root}")
+        if manifest.content != ManifestContent.DATA:
+            raise refused("it writes delete files (merge-on-read); set write.delete.mode, "
+                          "write.update.mode and write.merge.mode to copy-on-write")
+        if manifest.partition_spec_id != base.default_spec_id:
+            raise refused(f"it writes partition spec {manifest.partition_spec_id}, not the "
+                          "table's")
+        for entry in manifest.fetch_manifest_entry(fio, discard_deleted=False):
+            if entry.snapshot_id != snapshot.snapshot_id:
+                continue
+            data = entry.data_file
+            if entry.status == ManifestEntryStatus.ADDED:
+                if data.content != DataFileContent.DATA:
+                    raise refused("it adds delete files; set write.delete.mode to "
+                                  "copy-on-write")
+                if data.file_format != FileFormat.PARQUET:
+                    raise refused(f"file {data.file_path} is {data.file_format}, Delta "
+                                  "reads Parquet only")
+                if not normalize_path(data.file_path).startswith(root):
+                    raise refused(f"data file {data.file_path} is not under the Delta "
+                                  f"table's root {state.root}")
+                adds.append(data)
+            elif entry.status == ManifestEntryStatus.DELETED:
+                removed.add(normalize_path(data.file_path))
+    return adds, removed
+
+
+def _write(state: DeltaState, target: WritableLog, base: TableMetadata, snapshot: Snapshot,
+           adds: list[Any], removed: set[str]) -> DeltaWrite:
+    delta_meta = json_meta(base)
+    translated = translate_schema(delta_meta["schemaString"],
+                                  delta_meta.get("configuration") or {})
+    partition_columns = list(delta_meta.get("partitionColumns") or [])
+    location = target.state.location
+    actions: list[dict[str, Any]] = []
+    if removed:
+        live = log.read_state(location, target.state.version).files
+        for fid in sorted(removed):
+            found = live.get(fid)
+            if found is None:
+                raise StaleCommit(f"data file {fid} is no longer in the table")
+            actions.append(found.remove_action())
+    for data in adds:
+        actions.append(_add_action(location, data, translated, partition_columns,
+                                   snapshot.timestamp_ms))
+    operation = snapshot.summary.operation.value if snapshot.summary else "append"
+    blind = not removed
+    parameters = {ICEBERG_SNAPSHOT_ID: str(snapshot.snapshot_id),
+                  "mode": "Append" if blind else "Overwrite",
+                  "icebergOperation": operation}
+    version = target.state.version + 1
+    path = log.write_commit(location, version, actions, "WRITE" if blind else "DELETE"
+                            if not adds else "WRITE", parameters, blind_append=blind)
+    if path is None:
+        raise StaleCommit(f"the Delta log at {location} has a version {version} already: "
+                          "reload the table and retry")
+    return DeltaWrite(target.state.at(version), [*target.created, path], operation,
+                      len(adds), len(removed))
+
+
+def json_meta(base: TableMetadata) -> dict[str, Any]:
+    import json
+
+    text = base.properties.get(DELTA_METADATA)
+    if not text:
+        raise refused("its served metadata does not name its Delta metadata")
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def _add_action(location: str, data: Any, translated: Translated,
+                partition_columns: list[str], timestamp_ms: int) -> dict[str, Any]:
+    import json
+
+    by_id = {c.field_id: c for c in translated.columns.values() if len(c.path) == 1}
+    values = list(data.partition) if data.partition is not None else []
+    partition: dict[str, str | None] = {}
+    for name, value in zip(partition_columns, values):
+        source = translated.columns[(name,)]
+        partition[source.physical] = _partition_text(value, source.type)
+    minimum: dict[str, Any] = {}
+    maximum: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for bounds, out in ((data.lower_bounds or {}, minimum), (data.upper_bounds or {}, maximum)):
+        for field_id, raw in bounds.items():
+            column = by_id.get(field_id)
+            if column is None or column.path[0] in partition_columns:
+                continue
+            value = _stat(raw, column.type)
+            if value is not None:
+                out[column.physical] = value
+    for field_id, count in (data.null_value_counts or {}).items():
+        column = by_id.get(field_id)
+        if column is not None and column.path[0] not in partition_columns:
+            nulls[column.physical] = int(count)
+    stats = {"numRecords": int(data.record_count), "minValues": minimum,
+             "maxValues": maximum, "nullCount": nulls}
+    return {"add": {"path": log.add_path(location, data.file_path),
+                    "partitionValues": partition, "size": int(data.file_size_in_bytes),
+                    "modificationTime": timestamp_ms, "dataChange": True,
+                    "stats": json.dumps(stats, separators=(",", ":"))}}
+
+
+def _iso_micros(micros: int, *, spaced: bool) -> str:
+    moment = _EPOCH + dt.timedelta(microseconds=micros)
+    if spaced:
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _partition_text(value: Any, itype: IcebergType) -> str | None:
+    if value is None:
+        return None
+    if isinstance(itype, DateType) and isinstance(value, int):
+        return (dt.date(1970, 1, 1) + dt.timedelta(days=value)).isoformat()
+    if isinstance(itype, (TimestampType, TimestamptzType)) and isinstance(value, int):
+        return _iso_micros(value, spaced=True)
+    return log.partition_text(value)
+
+
+def _stat(raw: bytes, itype: IcebergType) -> Any:
+    """An Iceberg bound as a Delta stat value (None: a type Delta stats skip here)."""
+    if not isinstance(itype, PrimitiveType):
+        return None
+    try:
+        value = from_bytes(itype, raw)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    if isinstance(itype, (IntegerType, LongType, BooleanType, StringType)):
+        return value
+    if isinstance(itype, (FloatType, DoubleType)):
+        return float(value)
+    if isinstance(itype, DateType):
+        return (dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()
+    if isinstance(itype, (TimestampType, TimestamptzType)):
+        return _iso_micros(int(value), spaced=False)
+    return None
