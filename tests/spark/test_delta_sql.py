@@ -4,6 +4,7 @@ catalog serves each Delta table as Iceberg metadata, at every ref."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,47 @@ def test_spark_selects_a_delta_table_on_branches_tags_and_history(lake: SparkLak
     assert lake.rows("SELECT id FROM {lv}.db@dev.events WHERE p = 'a'") == [(3,)]
     names = {r.tableName for r in lake.rows("SHOW TABLES IN {lv}.db@dev")}
     assert names == {"events", "plain"}
+
+
+def _delta_rows(catalog: Any, ref: str) -> list[tuple[Any, ...]]:
+    got = catalog.ref(ref).delta("db.events").to_arrow()
+    return sorted(zip(*(got.column(c).to_pylist() for c in ("id", "p", "v"))))
+
+
+def _spark_rows(lake: SparkLake, table: str) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in lake.rows(f"SELECT id, p, v FROM {{lv}}.{table}"))
+
+
+def test_spark_writes_to_a_delta_table_on_a_branch_land_in_its_delta_log(
+        lake: SparkLake, tmp_path: Path) -> None:
+    with connect(lake.server.url, warehouse=str(tmp_path / "wh")) as catalog:
+        events = catalog.branch("main").delta("db.events")
+        events.create(ID_P_V_ARROW, partition_by=["p"])
+        events.append(data((1, "a", 10), (2, "b", 20)))
+        catalog.branch("dev").create("main")
+        main_rows = _delta_rows(catalog, "main")
+        steps = [
+            "INSERT INTO {lv}.db@dev.events VALUES (3, 'a', 30), (4, 'c', 40)",
+            "DELETE FROM {lv}.db@dev.events WHERE id = 1",
+            "UPDATE {lv}.db@dev.events SET v = v + 1 WHERE p = 'b'",
+            "MERGE INTO {lv}.db@dev.events t USING (SELECT 4 AS id, 'c' AS p, 400 AS v "
+            "UNION ALL SELECT 5, 'a', 50) s ON t.id = s.id "
+            "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT *",
+            "INSERT OVERWRITE {lv}.db@dev.events SELECT id, p, v * 2 FROM "
+            "{lv}.db@dev.events WHERE p = 'a'",
+        ]
+        for step in steps:
+            lake.sql(step)
+            spark_rows = _spark_rows(lake, "db@dev.events")
+            assert _delta_rows(catalog, "dev") == spark_rows, step
+            assert _delta_rows(catalog, "main") == main_rows, step
+        # a static INSERT OVERWRITE replaced the whole table with the rows of p = 'a'
+        assert spark_rows == [(3, "a", 60), (5, "a", 100)]
+        # deltalake writes next on the same branch: one history for both writers
+        catalog.branch("dev").delta("db.events").append(data((6, "d", 60)))
+        assert (6, "d", 60) in _spark_rows(lake, "db@dev.events")
+        lake.sql("INSERT INTO {lv}.db@dev.events VALUES (7, 'd', 70)")
+        assert _delta_rows(catalog, "dev") == _spark_rows(lake, "db@dev.events")
+        lake.sql("MERGE BRANCH dev INTO main")
+        assert _delta_rows(catalog, "main") == _spark_rows(lake, "db.events") == \
+            _delta_rows(catalog, "dev")
