@@ -103,9 +103,10 @@ def spark_insert_figures(inserts: int = 10, rounds: int = 3,
     server = start_embedded_server(f"sqlite:///{tmp / 'store.db'}", str(tmp / "wh"),
                                    stop_at_exit=True)
     try:
-        spark = session(branch="main", server=server.url, **{
+        settings: dict[str, Any] = {
             "spark.master": "local[2]", "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "1"})
+            "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "1"}
+        spark = session(branch="main", server=server.url, **settings)
         spark.sparkContext.setLogLevel("ERROR")
         schema = pa.schema([("id", pa.int32()), ("v", pa.string())])
         seed = pa.table({"id": pa.array(range(rows), pa.int32()),
