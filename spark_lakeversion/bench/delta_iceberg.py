@@ -116,7 +116,8 @@ def spark_insert_figures(inserts: int = 10, rounds: int = 3,
             delta.create(schema)
             delta.append(seed)
         spark.sql("CREATE TABLE lv.db.i (id INT, v STRING) USING iceberg")
-        spark.createDataFrame(seed.to_pandas()).writeTo("lv.db.i").append()
+        spark.sql(f"INSERT INTO lv.db.i SELECT CAST(id AS INT), concat('row ', id) "
+                  f"FROM range({rows})")
         spark.sql("CREATE BRANCH bench")
         tables = {"delta": "lv.db@bench.d", "iceberg": "lv.db@bench.i"}
 

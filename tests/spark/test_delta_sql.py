@@ -83,3 +83,22 @@ def test_spark_writes_to_a_delta_table_on_a_branch_land_in_its_delta_log(
         lake.sql("MERGE BRANCH dev INTO main")
         assert _delta_rows(catalog, "main") == _spark_rows(lake, "db.events") == \
             _delta_rows(catalog, "dev")
+
+
+def test_create_table_using_delta_then_rollback_table(lake: SparkLake) -> None:
+    lake.sql("CREATE NAMESPACE {lv}.db")
+    lake.sql("CREATE BRANCH dev")
+    lake.sql("CREATE TABLE {lv}.db@dev.made (id INT, p STRING) USING delta PARTITIONED BY (p)")
+    lake.sql("INSERT INTO {lv}.db@dev.made VALUES (1, 'a'), (2, 'b')")
+    lake.sql("INSERT INTO {lv}.db@dev.made VALUES (3, 'a')")
+    with connect(lake.server.url) as catalog:
+        handle = catalog.ref("dev").delta("db.made")
+        assert handle.table.metadata().partition_columns == ["p"]
+        assert sorted(r["id"] for r in handle.to_arrow().to_pylist()) == [1, 2, 3]
+        assert catalog.ref("main").tables() == {}  # created on dev only
+        lake.sql("ROLLBACK TABLE db.made TO dev~1 ON BRANCH dev")
+        assert lake.ids("db@dev.made") == [1, 2]
+        assert sorted(r["id"] for r in catalog.ref("dev").delta("db.made").to_arrow()
+                      .to_pylist()) == [1, 2]
+    with pytest.raises(Exception, match="USING delta AS SELECT"):
+        lake.sql("CREATE TABLE {lv}.db@dev.copy USING delta AS SELECT * FROM {lv}.db@dev.made")

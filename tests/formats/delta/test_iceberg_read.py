@@ -283,3 +283,29 @@ def test_schema_and_property_changes_are_refused_with_the_reason(
     answer = httpx.post(f"{server.iceberg_uri}/v1/namespaces/db/tables/t", json=body)
     assert answer.status_code == 400
     assert "set-properties is not a data change" in answer.json()["error"]["message"]
+
+
+def test_an_iceberg_create_asking_for_delta_makes_a_delta_table(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import BucketTransform, IdentityTransform
+    from pyiceberg.types import IntegerType, NestedField, StringType
+
+    cat = rest(server)
+    cat.create_namespace("db")
+    schema = Schema(NestedField(1, "id", IntegerType()), NestedField(2, "p", StringType()))
+    spec = PartitionSpec(PartitionField(2, 1000, IdentityTransform(), "p"))
+    table = cat.create_table("db.made", schema, partition_spec=spec,
+                             properties={"lakeversion.table-format": "delta"})
+    assert table.metadata.properties["write.delete.mode"] == "copy-on-write"
+    handle = lake.branch("main").delta("db.made")
+    assert handle.table.metadata().partition_columns == ["p"]
+    table.append(pa.table({"id": pa.array([1], pa.int32()), "p": ["x"]}))
+    assert handle.to_arrow().to_pylist() == [{"id": 1, "p": "x"}]
+    bucketed = PartitionSpec(PartitionField(1, 1000, BucketTransform(4), "b"))
+    with pytest.raises(BadRequestError, match="partitions by column values only"):
+        cat.create_table("db.bad", schema, partition_spec=bucketed,
+                         properties={"lakeversion.table-format": "delta"})
+    with pytest.raises(BadRequestError, match="creates iceberg or delta tables"):
+        cat.create_table("db.bad", schema, properties={"lakeversion.table-format": "hudi"})

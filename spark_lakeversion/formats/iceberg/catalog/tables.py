@@ -26,9 +26,11 @@ from pyiceberg.table.update import (
 
 from spark_lakeversion.errors import CommitOutcomeUnknown, InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.delta import log as delta_log
+from spark_lakeversion.formats.delta import tables as delta_tables
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.iceberg import commit as delta_commit
+from spark_lakeversion.formats.delta.iceberg import create as delta_create
 from spark_lakeversion.formats.delta.iceberg import translate as delta_facade
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
@@ -165,6 +167,8 @@ class TableService:
         if not req.stage_create:
             addr.branch()  # refuse read-only refs before writing any file
         namespace_content = self.namespaces.require(addr)
+        if delta_create.wants_delta(dict(req.properties)):
+            return self._create_delta(addr, key, req, meta)
         table_uuid = uuid.uuid4()
         location = (req.location.rstrip("/") if req.location
                     else self.ctx.default_location(addr, namespace_content, req.name, table_uuid))
@@ -257,6 +261,31 @@ class TableService:
                              **plan.props}, written=[plan.location],
                             changes=[(plan.base, plan.metadata)])
         return LoadedTable(plan.metadata, plan.location)
+
+    def _create_delta(self, addr: Address, key: Key, req: CreateTableRequest,
+                      meta: CommitMeta) -> LoadedTable:
+        """`CREATE TABLE ... USING delta`: a Delta table made by our Delta writer under the
+        warehouse (`formats/delta/tables.create_table`), then served as Iceberg."""
+        if req.stage_create:
+            raise bad_request(f"cannot create Delta table {key} from a query (CREATE TABLE "
+                              "... USING delta AS SELECT): create it, then INSERT")
+        if req.location:
+            raise bad_request(f"cannot create Delta table {key} at a location of the "
+                              "client's choice: the server places it under its warehouse")
+        schema, partition_by = delta_create.delta_schema(req.table_schema, req.partition_spec)
+        # Delta's own settings only (`delta.*`); Spark's `owner` and the like stay out of
+        # the log
+        extra = {k: v for k, v in req.properties.items() if k.startswith("delta.")}
+        commit = delta_tables.create_table(
+            self.ctx.store, self.ctx.warehouse_location, str(key), schema, partition_by,
+            extra, branch=addr.branch(), expected_head=addr.commit_id,
+            message=meta.message_or(f"create Delta table {key}"), author=meta.author,
+            io=self.ctx.io)
+        content = self.ctx.store.get_content(commit.id, key)
+        if content is None:  # pragma: no cover - the commit just put it
+            raise self._missing_table(addr, key)
+        served = delta_facade.load(DeltaState.of(content, key), self.ctx.io)
+        return LoadedTable(served.metadata, served.location)
 
     def _commit_delta(self, addr: Address, key: Key, content: Content, req: CommitTableBody,
                       meta: CommitMeta) -> LoadedTable:
