@@ -282,7 +282,8 @@ def test_schema_and_property_changes_are_refused_with_the_reason(
                                              "updates": {"a": "b"}}]}
     answer = httpx.post(f"{server.iceberg_uri}/v1/namespaces/db/tables/t", json=body)
     assert answer.status_code == 400
-    assert "set-properties is not a data change" in answer.json()["error"]["message"]
+    assert "set-properties is not a change a Delta version can hold" in \
+        answer.json()["error"]["message"]
 
 
 def test_an_iceberg_create_asking_for_delta_makes_a_delta_table(
@@ -309,3 +310,34 @@ def test_an_iceberg_create_asking_for_delta_makes_a_delta_table(
                          properties={"lakeversion.table-format": "delta"})
     with pytest.raises(BadRequestError, match="creates iceberg or delta tables"):
         cat.create_table("db.bad", schema, properties={"lakeversion.table-format": "hudi"})
+
+
+def test_schema_changes_delta_can_express_become_a_metadata_action(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    from pyiceberg.types import StringType
+
+    t = lake.branch("main").delta("db.s")
+    t.create(ID_P_V_ARROW)
+    t.append(data((1, "a", 10)))
+    cat = rest(server)
+    table = cat.load_table("db.s")
+    with table.update_schema() as update:
+        update.add_column("note", StringType())
+    assert [f["name"] for f in json.loads(t.table.schema().to_json())["fields"]] == \
+        ["id", "p", "v", "note"]
+    assert t.history()[0]["operation"] == "CHANGE COLUMNS"
+    table = cat.load_table("db.s")
+    assert table.schema().find_field("note").field_id == 4
+    table.append(pa.table({"id": [2], "p": ["b"], "v": [20], "note": ["hi"]},
+                          schema=table.schema().as_arrow()))
+    got = t.to_arrow()
+    assert sorted(zip(got["id"].to_pylist(), got["note"].to_pylist())) == \
+        [(1, None), (2, "hi")]
+    version = t.version
+    with pytest.raises(BadRequestError, match="renames columns only with column mapping"), \
+            cat.load_table("db.s").update_schema() as update:
+        update.rename_column("v", "value")
+    with pytest.raises(BadRequestError, match="earlier schema current again"), \
+            cat.load_table("db.s").update_schema() as update:
+        update.delete_column("note")
+    assert t.version == version

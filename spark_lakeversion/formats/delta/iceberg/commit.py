@@ -27,11 +27,15 @@ from pyiceberg.manifest import (
     ManifestEntryStatus,
     read_manifest_list,
 )
+from pyiceberg.schema import Schema
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import (
+    AddSchemaUpdate,
     AddSnapshotUpdate,
     AssertCreate,
+    SetCurrentSchemaUpdate,
+    SetPropertiesUpdate,
     SetSnapshotRefUpdate,
     TableRequirement,
     TableUpdate,
@@ -56,6 +60,7 @@ from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.iceberg.errors import Untranslatable
+from spark_lakeversion.formats.delta.iceberg.evolve import evolve
 from spark_lakeversion.formats.delta.iceberg.schema import Translated, translate_schema
 from spark_lakeversion.formats.delta.iceberg.translate import (
     DELTA_METADATA,
@@ -64,6 +69,8 @@ from spark_lakeversion.formats.delta.iceberg.translate import (
 from spark_lakeversion.locations import normalize_path
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: table properties a client may send back that the served metadata derives anyway
+DERIVED_PROPERTIES = frozenset({"schema.name-mapping.default"})
 
 
 class StaleCommit(ConflictError):
@@ -86,8 +93,12 @@ class DeltaWrite:
     removed: int = 0
 
 
-def _new_snapshot(base: TableMetadata, updates: Sequence[TableUpdate]) -> Snapshot | None:
+def _requested(base: TableMetadata, updates: Sequence[TableUpdate]
+               ) -> tuple[Snapshot | None, Schema | None]:
+    """The snapshot and the new current schema a commit asks for; anything else refused."""
     snapshot: Snapshot | None = None
+    schema: Schema | None = None
+    current = False
     for update in updates:
         if isinstance(update, AddSnapshotUpdate):
             if snapshot is not None:
@@ -97,10 +108,26 @@ def _new_snapshot(base: TableMetadata, updates: Sequence[TableUpdate]) -> Snapsh
             if update.ref_name != "main":
                 raise refused(f"it sets the Iceberg ref {update.ref_name!r}; branch the "
                               "catalog instead (CREATE BRANCH)")
+        elif isinstance(update, AddSchemaUpdate):
+            if schema is not None:
+                raise refused("it adds more than one schema")
+            schema = update.schema_
+        elif isinstance(update, SetPropertiesUpdate) and \
+                set(update.updates) <= DERIVED_PROPERTIES:
+            continue  # the facade derives these from the Delta log (pyiceberg sends its
+            # updated name mapping with a schema change)
+        elif isinstance(update, SetCurrentSchemaUpdate):
+            if update.schema_id not in (-1, schema.schema_id if schema else -1):
+                raise refused("it makes an earlier schema current again (a column dropped "
+                              "or restored): change such columns through Delta")
+            current = True
         else:
-            raise refused(f"{update.action} is not a data change (a Delta table served "
-                          "as Iceberg accepts appends, overwrites and deletes; change its "
-                          "schema and properties through Delta)")
+            raise refused(f"{update.action} is not a change a Delta version can hold (a "
+                          "Delta table served as Iceberg takes data changes and added or "
+                          "(with column mapping) renamed columns; change its properties "
+                          "and partitioning through Delta)")
+    if schema is not None and not current:
+        raise refused("it adds a schema without making it current")
     if snapshot is not None:
         if any(s.snapshot_id == snapshot.snapshot_id for s in base.snapshots):
             raise refused(f"snapshot id {snapshot.snapshot_id} exists already")
@@ -108,7 +135,7 @@ def _new_snapshot(base: TableMetadata, updates: Sequence[TableUpdate]) -> Snapsh
             if isinstance(update, SetSnapshotRefUpdate) and \
                     update.snapshot_id != snapshot.snapshot_id:
                 raise refused("it points main at a snapshot it does not add")
-    return snapshot
+    return snapshot, schema
 
 
 def check_requirements(base: TableMetadata, requirements: Sequence[TableRequirement]) -> None:
@@ -126,16 +153,17 @@ def apply(state: DeltaState, base: TableMetadata, requirements: Sequence[TableRe
           ) -> DeltaWrite | None:
     """Write the commit as the next version of `branch`'s log (None: nothing to write)."""
     check_requirements(base, requirements)
-    snapshot = _new_snapshot(base, updates)
-    if snapshot is None:
-        return None
-    config = FileIOConfig.of(io)
-    adds, removed = _changes(snapshot, base, state, config)
-    if not adds and not removed:
+    snapshot, schema = _requested(base, updates)
+    delta_meta = json_meta(base)
+    if schema is not None:
+        delta_meta = evolve(delta_meta, base.schema(), schema)
+    adds, removed = _changes(snapshot, base, state, FileIOConfig.of(io)) \
+        if snapshot is not None else ([], set())
+    if not adds and not removed and schema is None:
         return None
     target: WritableLog = writable(state, branch)
     try:
-        return _write(state, target, base, snapshot, adds, removed)
+        return _write(target, delta_meta, schema is not None, snapshot, adds, removed)
     except BaseException:
         log.delete_created(target.created)
         raise
@@ -184,14 +212,15 @@ def _changes(snapshot: Snapshot, base: TableMetadata, state: DeltaState, io: Fil
     return adds, removed
 
 
-def _write(state: DeltaState, target: WritableLog, base: TableMetadata, snapshot: Snapshot,
-           adds: list[Any], removed: set[str]) -> DeltaWrite:
-    delta_meta = json_meta(base)
+def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
+           snapshot: Snapshot | None, adds: list[Any], removed: set[str]) -> DeltaWrite:
+    """One version on the target log: the metaData action if the schema `changed`, the
+    removes and the adds (with `delta_meta`'s schema and partition columns)."""
     translated = translate_schema(delta_meta["schemaString"],
                                   delta_meta.get("configuration") or {})
     partition_columns = list(delta_meta.get("partitionColumns") or [])
     location = target.state.location
-    actions: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = [{"metaData": delta_meta}] if changed else []
     if removed:
         live = log.read_state(location, target.state.version).files
         for fid in sorted(removed):
@@ -199,17 +228,20 @@ def _write(state: DeltaState, target: WritableLog, base: TableMetadata, snapshot
             if found is None:
                 raise StaleCommit(f"data file {fid} is no longer in the table")
             actions.append(found.remove_action())
+    timestamp = snapshot.timestamp_ms if snapshot is not None else 0
     for data in adds:
-        actions.append(_add_action(location, data, translated, partition_columns,
-                                   snapshot.timestamp_ms))
-    operation = snapshot.summary.operation.value if snapshot.summary else "append"
-    blind = not removed
-    parameters = {ICEBERG_SNAPSHOT_ID: str(snapshot.snapshot_id),
-                  "mode": "Append" if blind else "Overwrite",
-                  "icebergOperation": operation}
+        actions.append(_add_action(location, data, translated, partition_columns, timestamp))
+    if snapshot is None:
+        operation, name = "schema", "CHANGE COLUMNS"
+    else:
+        operation = snapshot.summary.operation.value if snapshot.summary else "append"
+        name = "DELETE" if removed and not adds else "WRITE"
+    blind = not removed and not changed
+    parameters = {"mode": "Append" if blind else "Overwrite", "icebergOperation": operation}
+    if snapshot is not None:
+        parameters[ICEBERG_SNAPSHOT_ID] = str(snapshot.snapshot_id)
     version = target.state.version + 1
-    path = log.write_commit(location, version, actions, "WRITE" if blind else "DELETE"
-                            if not adds else "WRITE", parameters, blind_append=blind)
+    path = log.write_commit(location, version, actions, name, parameters, blind_append=blind)
     if path is None:
         raise StaleCommit(f"the Delta log at {location} has a version {version} already: "
                           "reload the table and retry")
