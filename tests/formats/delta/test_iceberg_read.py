@@ -160,6 +160,14 @@ def test_column_mapping_ids_are_the_delta_ids(lake: Catalog, server: EmbeddedSer
     assert rows(table) == [(1, "x"), (2, "y")]
     (task,) = list(table.scan().plan_files())
     assert from_bytes(LongType(), task.file.upper_bounds[7]) == 2
+    # with column mapping a rename is a metaData version: the files keep their names
+    with table.update_schema() as update:
+        update.rename_column("label", "name")
+    renamed = rest(server).load_table("db.mapped")
+    assert [(f.field_id, f.name) for f in renamed.schema().fields] == [(7, "id"), (9, "name")]
+    assert rows(renamed) == [(1, "x"), (2, "y")]
+    handle = lake.branch("main").delta("db.mapped")
+    assert handle.to_arrow().column_names == ["id", "name"]
 
 
 def test_untranslatable_features_are_refused_naming_them(lake: Catalog,
