@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from spark_lakeversion.api import connect
-from tests.formats.delta.helpers import ID_P_V_ARROW, data
+from tests.formats.delta.helpers import ID_P_V_ARROW, data, independent_rows
 from tests.spark.helpers import SparkLake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -72,6 +72,9 @@ def test_spark_writes_to_a_delta_table_on_a_branch_land_in_its_delta_log(
             lake.sql(step)
             spark_rows = _spark_rows(lake, "db@dev.events")
             assert _delta_rows(catalog, "dev") == spark_rows, step
+            # an independent reader of the log (DuckDB) agrees
+            state = catalog.ref("dev").delta("db.events").state()
+            assert independent_rows(state) == spark_rows, step
             assert _delta_rows(catalog, "main") == main_rows, step
         # a static INSERT OVERWRITE replaced the whole table with the rows of p = 'a'
         assert spark_rows == [(3, "a", 60), (5, "a", 100)]
@@ -80,9 +83,15 @@ def test_spark_writes_to_a_delta_table_on_a_branch_land_in_its_delta_log(
         assert (6, "d", 60) in _spark_rows(lake, "db@dev.events")
         lake.sql("INSERT INTO {lv}.db@dev.events VALUES (7, 'd', 70)")
         assert _delta_rows(catalog, "dev") == _spark_rows(lake, "db@dev.events")
+        lake.sql("ALTER TABLE {lv}.db@dev.events ADD COLUMN note STRING")
+        lake.sql("INSERT INTO {lv}.db@dev.events VALUES (8, 'd', 80, 'hi')")
+        got = catalog.ref("dev").delta("db.events").to_arrow()
+        assert dict(zip(got["id"].to_pylist(), got["note"].to_pylist()))[8] == "hi"
+        assert lake.rows("SELECT note FROM {lv}.db@dev.events WHERE id = 8") == [("hi",)]
         lake.sql("MERGE BRANCH dev INTO main")
         assert _delta_rows(catalog, "main") == _spark_rows(lake, "db.events") == \
             _delta_rows(catalog, "dev")
+        assert lake.rows("SELECT note FROM {lv}.db.events WHERE id = 8") == [("hi",)]
 
 
 def test_create_table_using_delta_then_rollback_table(lake: SparkLake) -> None:
