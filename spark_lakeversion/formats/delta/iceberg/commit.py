@@ -13,7 +13,6 @@ refused with the reason.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +58,7 @@ from spark_lakeversion.fileio import FileIOConfig, pyiceberg_file_io
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg import values
 from spark_lakeversion.formats.delta.iceberg.errors import Untranslatable
 from spark_lakeversion.formats.delta.iceberg.evolve import evolve
 from spark_lakeversion.formats.delta.iceberg.schema import Translated, translate_schema
@@ -68,7 +68,6 @@ from spark_lakeversion.formats.delta.iceberg.translate import (
 )
 from spark_lakeversion.locations import normalize_path
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: table properties a client may send back that the served metadata derives anyway
 DERIVED_PROPERTIES = frozenset({"schema.name-mapping.default"})
 
@@ -292,20 +291,13 @@ def _add_action(location: str, data: Any, translated: Translated,
                     "stats": json.dumps(stats, separators=(",", ":"))}}
 
 
-def _iso_micros(micros: int, *, spaced: bool) -> str:
-    moment = _EPOCH + dt.timedelta(microseconds=micros)
-    if spaced:
-        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def _partition_text(value: Any, itype: IcebergType) -> str | None:
     if value is None:
         return None
     if isinstance(itype, DateType) and isinstance(value, int):
-        return (dt.date(1970, 1, 1) + dt.timedelta(days=value)).isoformat()
+        return values.date_text(value)
     if isinstance(itype, (TimestampType, TimestamptzType)) and isinstance(value, int):
-        return _iso_micros(value, spaced=True)
+        return values.timestamp_text(value, stats=False)
     return log.partition_text(value)
 
 
@@ -322,7 +314,7 @@ def _stat(raw: bytes, itype: IcebergType) -> Any:
     if isinstance(itype, (FloatType, DoubleType)):
         return float(value)
     if isinstance(itype, DateType):
-        return (dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()
+        return values.date_text(int(value))
     if isinstance(itype, (TimestampType, TimestamptzType)):
-        return _iso_micros(int(value), spaced=False)
+        return values.timestamp_text(int(value), stats=True)
     return None

@@ -11,22 +11,11 @@ from typing import Any
 
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
-    BinaryType,
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    FloatType,
     IcebergType,
-    IntegerType,
     ListType,
-    LongType,
     MapType,
     NestedField,
-    StringType,
     StructType,
-    TimestampType,
-    TimestamptzType,
 )
 
 from spark_lakeversion.formats.delta.iceberg.errors import Untranslatable
@@ -34,13 +23,8 @@ from spark_lakeversion.formats.delta.iceberg.schema import (
     MAPPING_ID,
     MAPPING_MODE,
     PHYSICAL_NAME,
+    delta_primitive,
 )
-
-_PRIMITIVES: list[tuple[type, str]] = [
-    (StringType, "string"), (LongType, "long"), (IntegerType, "integer"),
-    (FloatType, "float"), (DoubleType, "double"), (BooleanType, "boolean"),
-    (BinaryType, "binary"), (DateType, "date"), (TimestamptzType, "timestamp"),
-    (TimestampType, "timestamp_ntz")]
 
 
 def refused(why: str) -> Untranslatable:
@@ -49,11 +33,9 @@ def refused(why: str) -> Untranslatable:
 
 def delta_type(itype: IcebergType, name: str) -> Any:
     """An Iceberg type as Delta's schema JSON (for a new column)."""
-    for cls, text in _PRIMITIVES:
-        if isinstance(itype, cls):
-            return text
-    if isinstance(itype, DecimalType):
-        return f"decimal({itype.precision},{itype.scale})"
+    primitive = delta_primitive(itype)
+    if primitive is not None:
+        return primitive
     if isinstance(itype, StructType):
         return {"type": "struct", "fields": [_new_field(f) for f in itype.fields]}
     if isinstance(itype, ListType):

@@ -6,7 +6,6 @@ columns, and Delta's partition value strings as Iceberg values."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from spark_lakeversion.formats.delta.iceberg import values
 from spark_lakeversion.formats.delta.iceberg.errors import untranslatable
 
 MAPPING_ID = "delta.columnMapping.id"
@@ -50,6 +50,17 @@ _PRIMITIVES: dict[str, IcebergType] = {
     "double": DoubleType(), "boolean": BooleanType(), "binary": BinaryType(),
     "date": DateType(), "timestamp": TimestamptzType(), "timestamp_ntz": TimestampType(),
 }
+
+
+def delta_primitive(itype: IcebergType) -> str | None:
+    """The Delta name of an Iceberg primitive (the inverse of `_PRIMITIVES`; Delta's byte
+    and short come back as integer)."""
+    for name, value in _PRIMITIVES.items():
+        if value == itype and name not in ("short", "byte"):
+            return name
+    if isinstance(itype, DecimalType):
+        return f"decimal({itype.precision},{itype.scale})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -224,9 +235,6 @@ def partition_spec(translated: Translated, partition_columns: list[str],
     return PartitionSpec(*fields, spec_id=spec_id)
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
 def partition_value(text: str | None, itype: IcebergType, column: str) -> Any:
     """Delta's partition value string as the Iceberg value a manifest holds."""
     if text is None:
@@ -241,15 +249,11 @@ def partition_value(text: str | None, itype: IcebergType, column: str) -> Any:
         if isinstance(itype, BooleanType):
             return text.strip().lower() == "true"
         if isinstance(itype, DateType):
-            return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+            return values.days(text)
         if isinstance(itype, DecimalType):
             return Decimal(text)
         if isinstance(itype, (TimestampType, TimestamptzType)):
-            moment = dt.datetime.fromisoformat(text.replace(" ", "T").rstrip("Z"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
-            delta = moment - _EPOCH
-            return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+            return values.micros(text)
         if isinstance(itype, BinaryType):
             return text.encode("utf-8")
     except ValueError:

@@ -8,7 +8,6 @@ binaries and nested values carry none."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -29,12 +28,12 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from spark_lakeversion.formats.delta.iceberg import values
 from spark_lakeversion.formats.delta.iceberg.errors import untranslatable
 from spark_lakeversion.formats.delta.iceberg.schema import Translated, partition_value
 
 #: Delta truncates string statistics to this many characters by default
 STRING_PREFIX = 32
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _flatten(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], Any]) -> None:
@@ -43,14 +42,6 @@ def _flatten(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], Any])
             _flatten(v, (*path, str(k)), out)
     else:
         out[path] = value
-
-
-def _micros(text: str) -> int:
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _bound(value: Any, itype: IcebergType, upper: bool) -> bytes | None:
@@ -69,10 +60,10 @@ def _bound(value: Any, itype: IcebergType, upper: bool) -> bytes | None:
             and len(value) < STRING_PREFIX:
         return to_bytes(itype, value)
     if isinstance(itype, DateType) and isinstance(value, str):
-        return to_bytes(itype, (dt.date.fromisoformat(value[:10]) - dt.date(1970, 1, 1)).days)
+        return to_bytes(itype, values.days(value))
     if isinstance(itype, (TimestampType, TimestamptzType)) and isinstance(value, str):
-        micros = _micros(value)
-        return to_bytes(itype, micros + 999 if upper else micros)
+        moment = values.micros(value)
+        return to_bytes(itype, moment + 999 if upper else moment)
     return None
 
 
