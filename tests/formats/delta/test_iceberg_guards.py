@@ -72,3 +72,25 @@ def test_grants_apply_to_iceberg_reads_and_writes_of_delta_tables(
         with pytest.raises(ForbiddenError, match="lacks 'read'"):
             RestCatalog("n", uri=srv.iceberg_uri, token=tokens["nobody"]).load_table(
                 ("db@etl-1", "events"))
+
+
+def test_limits_apply_to_iceberg_commits_on_delta_tables(tmp_path: Path) -> None:
+    from spark_lakeversion.limits import Limits
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               limits=Limits(max_message_bytes=100)) as srv, \
+            connect(srv.url, warehouse=str(tmp_path / "wh")) as catalog:
+        events = catalog.branch("main").delta("db.events")
+        events.create(ID_P_V_ARROW)
+        loud = RestCatalog("lv", uri=srv.iceberg_uri,
+                           **{"header.X-Lakeversion-Message": "m" * 200})
+        table = loud.load_table("db.events")
+        head, logs = catalog.branch("main").head.id, _log_files(events.state().location)
+        with pytest.raises(Exception, match="TOO_LARGE.*commit message is 200 bytes"):
+            table.append(data((1, "a", 10)))
+        assert catalog.branch("main").head.id == head
+        assert _log_files(events.state().location) == logs
+        RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events").append(
+            data((1, "a", 10)))
+        assert events.to_arrow().num_rows == 1
