@@ -218,8 +218,10 @@ def test_duckdb_reads_a_delta_table_through_the_iceberg_catalog(
     import duckdb
 
     t = lake.branch("main").delta("db.events")
-    t.create(ID_P_V_ARROW)
+    t.create(ID_P_V_ARROW, partition_by=["p"])  # p is not in the files: from the manifests
     t.append(data((1, "a", 10), (2, "b", 20)))
+    lake.branch("dev").create("main")
+    lake.branch("dev").delta("db.events").append(data((3, "c", 30)))
     spec = importlib.util.find_spec("duckdb_ext")
     assert spec is not None and spec.submodule_search_locations
     extensions = Path(list(spec.submodule_search_locations)[0]) / "extensions"
@@ -231,6 +233,10 @@ def test_duckdb_reads_a_delta_table_through_the_iceberg_catalog(
                 "AUTHORIZATION_TYPE 'none')")
     assert con.execute("SELECT id, p, v FROM lv.db.events ORDER BY id").fetchall() == \
         [(1, "a", 10), (2, "b", 20)]
+    con.execute(f"ATTACH 'dev' AS lv_dev (TYPE iceberg, ENDPOINT '{server.iceberg_uri}', "
+                "AUTHORIZATION_TYPE 'none')")
+    assert con.execute("SELECT id, p, v FROM lv_dev.db.events ORDER BY id").fetchall() == \
+        [(1, "a", 10), (2, "b", 20), (3, "c", 30)]
 
 
 def test_pyiceberg_writes_become_delta_versions_and_a_stale_commit_conflicts(
