@@ -355,3 +355,18 @@ def test_schema_changes_delta_can_express_become_a_metadata_action(
             cat.load_table("db.s").update_schema() as update:
         update.delete_column("note")
     assert t.version == version
+
+
+def test_drop_and_rename_through_the_iceberg_catalog_cover_delta_tables(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    t = lake.branch("main").delta("db.events")
+    t.create(ID_P_V_ARROW)
+    t.append(data((1, "a", 10)))
+    lake.branch("dev").create("main")
+    cat = rest(server)
+    cat.rename_table(("db@dev", "events"), ("db@dev", "renamed"))
+    assert rows(cat.load_table(("db@dev", "renamed"))) == [(1, "a", 10)]
+    assert lake.ref("dev").delta("db.renamed").to_arrow().num_rows == 1
+    cat.drop_table(("db@dev", "renamed"))
+    assert cat.list_tables(("db@dev",)) == []
+    assert rows(cat.load_table("db.events")) == [(1, "a", 10)]  # main keeps it
