@@ -272,6 +272,14 @@ def test_pyiceberg_writes_become_delta_versions_and_a_stale_commit_conflicts(
     assert answer.json()["error"]["type"] == "CommitFailedException"
     assert sorted(tuple(r.values()) for r in dev.to_arrow().to_pylist()) == \
         [*expected, (5, "a", 50), (6, "a", 60)]
+    # an overwrite by filter: copy-on-write removes and adds in one Delta version
+    version = dev.version
+    cat.load_table(("db@dev", "events")).overwrite(data((9, "a", 90)), "p = 'a'")
+    assert dev.version == version + 1
+    assert sorted(tuple(r.values()) for r in dev.to_arrow().to_pylist()) == \
+        [(3, "b", 30), (4, "c", 40), (9, "a", 90)]
+    assert rows(cat.load_table(("db@dev", "events"))) == [(3, "b", 30), (4, "c", 40),
+                                                          (9, "a", 90)]
 
 
 def test_an_iceberg_commit_naming_files_outside_the_table_root_is_refused(

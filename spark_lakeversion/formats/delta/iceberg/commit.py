@@ -93,16 +93,16 @@ class DeltaWrite:
 
 
 def _requested(base: TableMetadata, updates: Sequence[TableUpdate]
-               ) -> tuple[Snapshot | None, Schema | None]:
-    """The snapshot and the new current schema a commit asks for; anything else refused."""
-    snapshot: Snapshot | None = None
+               ) -> tuple[list[Snapshot], Schema | None]:
+    """The snapshots (a chain from the base's current one: pyiceberg's overwrite adds a
+    delete and an append) and the new current schema a commit asks for; anything else
+    refused. Main must end at the last snapshot."""
+    snapshots: list[Snapshot] = []
     schema: Schema | None = None
     current = False
     for update in updates:
         if isinstance(update, AddSnapshotUpdate):
-            if snapshot is not None:
-                raise refused("it adds more than one snapshot")
-            snapshot = update.snapshot
+            snapshots.append(update.snapshot)
         elif isinstance(update, SetSnapshotRefUpdate):
             if update.ref_name != "main":
                 raise refused(f"it sets the Iceberg ref {update.ref_name!r}; branch the "
@@ -127,14 +127,20 @@ def _requested(base: TableMetadata, updates: Sequence[TableUpdate]
                           "and partitioning through Delta)")
     if schema is not None and not current:
         raise refused("it adds a schema without making it current")
-    if snapshot is not None:
+    parent = base.current_snapshot_id
+    for snapshot in snapshots:
         if any(s.snapshot_id == snapshot.snapshot_id for s in base.snapshots):
             raise refused(f"snapshot id {snapshot.snapshot_id} exists already")
-        for update in updates:
-            if isinstance(update, SetSnapshotRefUpdate) and \
-                    update.snapshot_id != snapshot.snapshot_id:
-                raise refused("it points main at a snapshot it does not add")
-    return snapshot, schema
+        if snapshot.parent_snapshot_id != parent:
+            raise refused(f"snapshot {snapshot.snapshot_id} does not follow "
+                          f"{parent} (the table's current snapshot, then each added one)")
+        parent = snapshot.snapshot_id
+    refs = [u.snapshot_id for u in updates if isinstance(u, SetSnapshotRefUpdate)]
+    added = {s.snapshot_id for s in snapshots}
+    if snapshots and (not refs or refs[-1] != snapshots[-1].snapshot_id) or \
+            any(r not in added for r in refs):
+        raise refused("it must end with main at the last snapshot it adds")
+    return snapshots, schema
 
 
 def check_requirements(base: TableMetadata, requirements: Sequence[TableRequirement]) -> None:
@@ -152,36 +158,54 @@ def apply(state: DeltaState, base: TableMetadata, requirements: Sequence[TableRe
           ) -> DeltaWrite | None:
     """Write the commit as the next version of `branch`'s log (None: nothing to write)."""
     check_requirements(base, requirements)
-    snapshot, schema = _requested(base, updates)
+    snapshots, schema = _requested(base, updates)
     delta_meta = json_meta(base)
     if schema is not None:
         delta_meta = evolve(delta_meta, base.schema(), schema)
-    adds, removed = _changes(snapshot, base, state, FileIOConfig.of(io)) \
-        if snapshot is not None else ([], set())
+    adds, removed = _changes(snapshots, base, state, FileIOConfig.of(io))
     if not adds and not removed and schema is None:
         return None
     target: WritableLog = writable(state, branch)
     try:
-        return _write(target, delta_meta, schema is not None, snapshot, adds, removed)
+        return _write(target, delta_meta, schema is not None,
+                      snapshots[-1] if snapshots else None, adds, removed)
     except BaseException:
         log.delete_created(target.created)
         raise
 
 
-def _changes(snapshot: Snapshot, base: TableMetadata, state: DeltaState, io: FileIOConfig
-             ) -> tuple[list[Any], set[str]]:
-    """The data files the snapshot's own manifests add and delete."""
+def _changes(snapshots: list[Snapshot], base: TableMetadata, state: DeltaState,
+             io: FileIOConfig) -> tuple[list[Any], set[str]]:
+    """The data files the snapshots' own manifests add and delete, net (a file one of
+    them adds and a later one deletes is neither)."""
+    adds: dict[str, Any] = {}
+    removed: set[str] = set()
+    for snapshot in snapshots:
+        for status, data in _own_entries(snapshot, base, state, io):
+            path = normalize_path(data.file_path)
+            if status == ManifestEntryStatus.ADDED:
+                adds[path] = data
+            elif path in adds:
+                del adds[path]
+            else:
+                removed.add(path)
+    return list(adds.values()), removed
+
+
+def _own_entries(snapshot: Snapshot, base: TableMetadata, state: DeltaState,
+                 io: FileIOConfig) -> list[tuple[ManifestEntryStatus, Any]]:
+    """The entries a snapshot's own manifests add and delete, checked: Parquet data files
+    under the table root, no delete files, the table's partition spec."""
     manifest_list = snapshot.manifest_list
     if not normalize_path(manifest_list).startswith(normalize_path(state.root) + "/"):
         raise refused(f"its manifest list {manifest_list} is not under the table root "
                       f"{state.root}")
     fio = pyiceberg_file_io(manifest_list, io)
-    adds: list[Any] = []
-    removed: set[str] = set()
+    found: list[tuple[ManifestEntryStatus, Any]] = []
     root = normalize_path(state.root).rstrip("/") + "/"
     for manifest in read_manifest_list(fio.new_input(manifest_list)):
         if manifest.added_snapshot_id != snapshot.snapshot_id:
-            continue  # carried from the base snapshot: nothing new in it
+            continue  # carried from an earlier snapshot: nothing new in it
         if not normalize_path(manifest.manifest_path).startswith(root):
             raise refused(f"its manifest {manifest.manifest_path} is not under the table "
                           f"root {state.root}")
@@ -205,10 +229,10 @@ def _changes(snapshot: Snapshot, base: TableMetadata, state: DeltaState, io: Fil
                 if not normalize_path(data.file_path).startswith(root):
                     raise refused(f"data file {data.file_path} is not under the Delta "
                                   f"table's root {state.root}")
-                adds.append(data)
+                found.append((entry.status, data))
             elif entry.status == ManifestEntryStatus.DELETED:
-                removed.add(normalize_path(data.file_path))
-    return adds, removed
+                found.append((entry.status, data))
+    return found
 
 
 def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
