@@ -378,3 +378,22 @@ def test_drop_and_rename_through_the_iceberg_catalog_cover_delta_tables(
     cat.drop_table(("db@dev", "renamed"))
     assert cat.list_tables(("db@dev",)) == []
     assert rows(cat.load_table("db.events")) == [(1, "a", 10)]  # main keeps it
+
+
+def test_a_log_cleaned_up_to_a_checkpoint_starts_its_history_there(
+        lake: Catalog, server: EmbeddedServer, tmp_path: Path) -> None:
+    from deltalake import DeltaTable, write_deltalake
+
+    root = tmp_path / "wh" / "ext" / "cleaned"
+    for i in range(3):
+        write_deltalake(str(root), data((i, "a", i * 10)), mode="append")
+    DeltaTable(str(root)).create_checkpoint()
+    (root / "_delta_log" / f"{0:020d}.json").unlink()
+    (root / "_delta_log" / f"{1:020d}.json").unlink()
+    lake.branch("main").delta("db.cleaned").register(str(root))
+    table = rest(server).load_table("db.cleaned")
+    assert rows(table) == [(0, "a", 0), (1, "a", 10), (2, "a", 20)]
+    assert [s.summary["delta-version"] for s in table.metadata.snapshots] == ["2"]
+    (task, *_) = list(table.scan(row_filter="id = 1").plan_files())
+    assert task.file.record_count == 1  # bounds from the checkpoint's stats prune the rest
+    assert len(list(table.scan(row_filter="id = 1").plan_files())) == 1

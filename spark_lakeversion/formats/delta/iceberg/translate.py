@@ -227,6 +227,7 @@ class _Generator:
         self.io = io
         self.location = state.location.rstrip("/")
         self.fio = pyiceberg_file_io(self.location, io)
+        self._first: bytes | None = None  # version 0's JSON, once read
 
     # ---- entry --------------------------------------------------------------------------
     def run(self) -> Served:
@@ -235,6 +236,13 @@ class _Generator:
         if existing is not None:
             return Served(existing, target)
         base_version, table = self._base()
+        if table is None and self._cleaned_up():
+            # history starts where the log does: the state at this version, in one snapshot
+            from spark_lakeversion.formats.delta.iceberg.checkpoint import actions_at
+
+            base_version = self.state.version
+            table = self._apply(None, base_version,
+                                actions_at(self.location, base_version, self.io))
         for version in range(base_version + 1, self.state.version + 1):
             table = self._apply(table, version)
         if table is None:
@@ -291,17 +299,27 @@ class _Generator:
 
     # ---- one version --------------------------------------------------------------------
     def _actions(self, version: int) -> list[dict[str, Any]]:
-        path = f"{self.location}/_delta_log/{log.log_name(version)}"
-        data = _read_bytes(path, self.io)
-        COUNTERS.log_files_read += 1
+        if version == 0 and self._first is not None:
+            data: bytes | None = self._first
+        else:
+            path = f"{self.location}/_delta_log/{log.log_name(version)}"
+            data = _read_bytes(path, self.io)
+            COUNTERS.log_files_read += 1
         if data is None:
             raise untranslatable(f"version {version} of its log at {self.location} is not "
-                                 "readable as JSON (a log cleaned up to a checkpoint is "
-                                 "not translated yet)")
+                                 "readable")
         return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
-    def _apply(self, table: _Table | None, version: int) -> _Table:
-        actions = self._actions(version)
+    def _cleaned_up(self) -> bool:
+        """Whether the log's version 0 is gone (cleaned up behind a checkpoint)."""
+        path = f"{self.location}/_delta_log/{log.log_name(0)}"
+        self._first = _read_bytes(path, self.io)  # read once: replay starts with it
+        COUNTERS.log_files_read += 1
+        return self._first is None
+
+    def _apply(self, table: _Table | None, version: int,
+               actions: list[dict[str, Any]] | None = None) -> _Table:
+        actions = self._actions(version) if actions is None else actions
         adds, removes = [], []
         info: dict[str, Any] = {}
         for action in actions:
