@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import ForbiddenError
@@ -94,3 +95,44 @@ def test_limits_apply_to_iceberg_commits_on_delta_tables(tmp_path: Path) -> None
         RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events").append(
             data((1, "a", 10)))
         assert events.to_arrow().num_rows == 1
+
+
+def test_a_commit_with_delete_files_is_refused_naming_the_properties(tmp_path: Path) -> None:
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+    from pyiceberg.manifest import ManifestContent, ManifestFile, write_manifest_list
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh")) as srv, \
+            connect(srv.url, warehouse=str(tmp_path / "wh")) as catalog:
+        events = catalog.branch("main").delta("db.events")
+        events.create(ID_P_V_ARROW)
+        table = RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events")
+        base = table.metadata
+        new_id = 4242
+        listing = f"{base.properties['write.metadata.path']}/snap-{new_id}.avro"
+        deletes = ManifestFile.from_args(
+            manifest_path=f"{base.properties['write.metadata.path']}/d.avro",
+            manifest_length=1, partition_spec_id=0, content=ManifestContent.DELETES,
+            sequence_number=base.last_sequence_number + 1,
+            min_sequence_number=base.last_sequence_number + 1, added_snapshot_id=new_id,
+            added_files_count=1, existing_files_count=0, deleted_files_count=0,
+            added_rows_count=1, existing_rows_count=0, deleted_rows_count=0)
+        with write_manifest_list(2, PyArrowFileIO().new_output(listing), new_id,
+                                 base.current_snapshot_id,
+                                 base.last_sequence_number + 1, "null") as writer:
+            writer.add_manifests([deletes])
+        body = {"requirements": [{"type": "assert-ref-snapshot-id", "ref": "main",
+                                  "snapshot-id": base.current_snapshot_id}],
+                "updates": [
+                    {"action": "add-snapshot", "snapshot": {
+                        "snapshot-id": new_id, "parent-snapshot-id": base.current_snapshot_id,
+                        "sequence-number": base.last_sequence_number + 1,
+                        "timestamp-ms": 1, "manifest-list": listing,
+                        "summary": {"operation": "delete"}, "schema-id": 0}},
+                    {"action": "set-snapshot-ref", "ref-name": "main", "type": "branch",
+                     "snapshot-id": new_id}]}
+        version = events.version
+        answer = httpx.post(f"{srv.iceberg_uri}/v1/namespaces/db/tables/events", json=body)
+        assert answer.status_code == 400
+        assert "write.delete.mode" in answer.json()["error"]["message"]
+        assert events.version == version
