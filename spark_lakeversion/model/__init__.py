@@ -25,12 +25,14 @@ from spark_lakeversion.model.merges import (
 )
 from spark_lakeversion.model.plugins import FORMATS_ENTRY_POINT_GROUP
 from spark_lakeversion.model.refs import Ref, ReflogEntry, RefType, ResolvedRef
+from spark_lakeversion.model.reviews import Approval, MergeRequest, MrStatus
 
 __all__ = [
     "FORMATS_ENTRY_POINT_GROUP",
     "KEY_SEPARATOR",
     "MAX_AUDIT_RECORDS",
     "STRATEGY_NAMES",
+    "Approval",
     "AuditRecord",
     "CheckKind",
     "CheckReport",
@@ -52,6 +54,8 @@ __all__ = [
     "KeyMergeDetail",
     "MergeAction",
     "MergeBehavior",
+    "MergeRequest",
+    "MrStatus",
     "MergeResult",
     "Operation",
     "Outcome",

@@ -25,7 +25,14 @@ from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots, root_uri, warehouse_uri
-from spark_lakeversion.server import api_v1, audit_routes, delta_routes, gates_routes, gc_routes
+from spark_lakeversion.server import (
+    api_v1,
+    audit_routes,
+    delta_routes,
+    gates_routes,
+    gc_routes,
+    review_routes,
+)
 from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
 from spark_lakeversion.server.context import ServerContext
@@ -112,7 +119,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     ctx = ServerContext(store, catalog, limits, auth, backing)
     app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
-                   audit_routes.router,
+                   audit_routes.router, review_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
     app.add_exception_handler(IcebergError, handle_iceberg_error)
