@@ -62,6 +62,25 @@ def uvicorn_limits(limits: Limits) -> dict[str, Any]:
     return {"http": "h11", "h11_max_incomplete_event_size": limits.max_header_bytes}
 
 
+def _mount_ui(app: FastAPI, ctx: ServerContext) -> None:
+    """The web UI at /ui (/ redirects there), when the `ui` extra is installed; else /ui
+    says how to get it."""
+    try:
+        import multipart  # noqa: F401 - form posts need it
+
+        from spark_lakeversion.server import ui
+    except ImportError as exc:
+        missing = str(exc)
+
+        @app.get("/ui", include_in_schema=False)
+        @app.get("/", include_in_schema=False)
+        async def no_ui() -> Any:
+            raise InvalidInput(f"the web UI needs pip install 'spark-lakeversion[ui]' "
+                               f"({missing})")
+        return
+    ui.mount(app, ctx)
+
+
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
                token: str | None = None, limits: Limits | None = None,
                allowed_locations: Sequence[str] | None = None,
@@ -122,6 +141,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
                    audit_routes.router, review_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
+    _mount_ui(app, ctx)
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
