@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar, Union
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from spark_lakeversion.formats.delta.handle import DeltaHandle
     from spark_lakeversion.gc import GcReport
     from spark_lakeversion.locations import AllowedRoots
@@ -284,6 +286,35 @@ class Reference:
     def diff(self, other: RefLike) -> list[DiffEntry]:
         """What changed going from this ref to `other` (ADDED = only in `other`)."""
         return self.store.diff(self.expression, ref_expression(other))
+
+    def diff_rows(self, other: RefLike, table: KeyLike, columns: Sequence[str] | None = None,
+                  limit: int | None = None, summary: bool = False) -> pa.Table:
+        """The rows of `table` that differ going from this ref to `other`, as an Arrow table:
+        `change` (insert, delete, update_before, update_after) first, then the table's
+        columns (or `columns`), at most `limit` rows; `summary`: counts inserted, deleted and
+        updated per partition. Only the files live on one side are read; over HTTP the
+        server pages it (`/api/v1/diff/rows`) and this gathers the pages."""
+        import pyarrow as pa
+
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or limit < 0):
+            raise InvalidInput(f"limit must be an integer >= 0, not {limit!r}")
+        if isinstance(columns, str):
+            raise InvalidInput("columns must be a list of column names, not one string")
+        target = ref_expression(other)
+        pages: list[pa.Table] = []
+        token: str | None = None
+        remaining = limit
+        while True:
+            page = self.store.diff_rows(self.expression, target, table, columns=columns,
+                                        limit=remaining, page_token=token, summary=summary)
+            pages.append(page.rows)
+            if remaining is not None:
+                remaining -= page.rows.num_rows
+            token = page.next_page_token
+            if not token or remaining == 0 or page.rows.num_rows == 0:
+                break
+        return pa.concat_tables(pages) if len(pages) > 1 else pages[0]
 
     def entries(self, prefix: KeyLike | None = None) -> dict[Key, Content]:
         """Every namespace and table under `prefix`, in key order."""

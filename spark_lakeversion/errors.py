@@ -10,6 +10,8 @@ meaning, not by where the error came from::
     │   ├── InvalidKey                an empty or malformed table/namespace key
     │   ├── TooLarge                  over a documented limit (body, key, message...): 413
     │   ├── LocationNotAllowed        a location outside the catalog's allowed roots
+    │   ├── UnsupportedTableFeature   the table uses a feature this operation cannot read
+    │   │                             (e.g. Delta deletion vectors in a row diff): refused
     │   └── Unauthorized              no or unknown bearer token: no principal (401)
     ├── NotFound                      nothing was written
     │   ├── RefNotFound
@@ -117,6 +119,13 @@ class LocationNotAllowed(InvalidInput):
     """A location a client gave lies outside the roots the server writes under."""
 
     code = "LOCATION_NOT_ALLOWED"
+
+
+class UnsupportedTableFeature(InvalidInput):
+    """The table uses a feature this operation cannot read correctly (the message names it):
+    refused rather than answered with wrong rows."""
+
+    code = "UNSUPPORTED_TABLE_FEATURE"
 
 
 class Unauthorized(InvalidInput):
@@ -320,6 +329,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         InvalidKey,
         TooLarge,
         LocationNotAllowed,
+        UnsupportedTableFeature,
         Unauthorized,
         NotFound,
         RefNotFound,

@@ -45,6 +45,9 @@ class Limits:
     max_content_bytes: int = _limit(1 * MIB, "Largest stored state of one table or namespace "
                                              "(its canonical JSON), in bytes.")
     max_operations: int = _limit(10_000, "Most operations (puts and deletes) in one commit.")
+    max_row_memory_bytes: int = _limit(512 * MIB, "Memory budget of row-level work (row "
+                                                  "diffs, `changes.` checks): past it DuckDB "
+                                                  "spills to a temporary directory, in bytes.")
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -27,6 +27,7 @@ TABLE: dict[str, tuple[int, int, str, int]] = {
     "InvalidKey": (400, 1, "BadRequestException", 400),
     "TooLarge": (413, 1, "BadRequestException", 413),
     "LocationNotAllowed": (400, 1, "BadRequestException", 400),
+    "UnsupportedTableFeature": (400, 1, "BadRequestException", 400),
     "Unauthorized": (401, 1, "NotAuthorizedException", 401),
     "NotFound": (404, 2, "NoSuchTableException", 404),
     "RefNotFound": (404, 2, "NoSuchTableException", 404),

@@ -25,6 +25,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", ("errors", "model")),
     ("shared rules", ("auth", "limits", "locations", "fileio")),
     ("store", ("store",)),
+    ("row algorithms", ("rows",)),
     ("format interfaces", ("tableformat",)),
     ("versioning", ("versioning",)),
     ("gc", ("gc",)),

@@ -32,6 +32,7 @@ from spark_lakeversion.server import (
     gates_routes,
     gc_routes,
     review_routes,
+    rows_routes,
 )
 from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
 from spark_lakeversion.server.boundary import ErrorBoundary, InputBoundary
@@ -138,7 +139,7 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     ctx = ServerContext(store, catalog, limits, auth, backing)
     app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
-                   audit_routes.router, review_routes.router,
+                   audit_routes.router, review_routes.router, rows_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
     _mount_ui(app, ctx)

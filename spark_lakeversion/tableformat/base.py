@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
 from spark_lakeversion.model import (
     FORMATS_ENTRY_POINT_GROUP,
     ConflictType,
@@ -29,6 +29,7 @@ from spark_lakeversion.model import (
 
 if TYPE_CHECKING:
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.rows.source import RowChanges
     from spark_lakeversion.tableformat.merger import ContentMerger
 
 #: the entry-point group a format package declares its `TableFormat` factory in
@@ -83,6 +84,16 @@ class TableFormat(ABC):
         metadata file); a format whose log versions are sequential (Delta) writes a new
         version instead."""
         return wanted, nothing
+
+    def row_changes(self, before: Content | None, after: Content | None,
+                    io_properties: Mapping[str, str]) -> RowChanges:
+        """The rows that differ between two states of one table (`before` or `after` None:
+        the table is absent on that side), by files: the files live on exactly one side
+        (or whose deletes differ) read on demand through the server's FileIO properties
+        `io_properties`, never by table properties; shared files skipped from metadata
+        alone (`spark_lakeversion.rows`). A feature the format cannot read correctly raises
+        `UnsupportedTableFeature` naming it. The default reads no rows."""
+        raise UnsupportedTableFeature(f"{self.content_type.value} tables have no row reader")
 
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,
                     io_properties: Mapping[str, str]) -> StateFiles:

@@ -201,6 +201,8 @@ RULES: dict[str, Rule] = {
     "get_contents": read("ref"),
     "list_keys": read("ref"),
     "diff": read("from_ref", "to_ref"),
+    # rows of both refs: read on both
+    "diff_rows": read("from_ref", "to_ref"),
     # merging
     "merge_base": read("a", "b"),
     "merge_with": write("target", lambda a, _: [

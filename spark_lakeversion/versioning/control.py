@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import (
@@ -68,6 +69,10 @@ from spark_lakeversion.versioning.requests import (
 )
 from spark_lakeversion.versioning.retention import Retention
 from spark_lakeversion.versioning.reviews import MergeRequests
+from spark_lakeversion.versioning.rowdiff import RowDiffs
+
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
 
 
 class VersionControl(VersionStore):
@@ -98,6 +103,7 @@ class VersionControl(VersionStore):
         self._merging = Merging(self.limits, refs, planner, gates, reviews.required)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
                             self._protection)
+        self._row_diffs = RowDiffs(refs, commits, self.limits, self.io_properties)
 
     def close(self) -> None:
         self.storage.close()
@@ -186,6 +192,12 @@ class VersionControl(VersionStore):
 
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
         return self._commits.diff(from_ref, to_ref)
+
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        return self._row_diffs.diff_rows(from_ref, to_ref, key, columns=columns, limit=limit,
+                                         page_token=page_token, summary=summary)
 
     # ---- history ----------------------------------------------------------------------
     def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,

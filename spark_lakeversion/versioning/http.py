@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -60,6 +60,9 @@ from spark_lakeversion.versioning.interface import (
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.wire import error_from_json
 
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
+
 
 class RestVersionStore(VersionStore):
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, *,
@@ -99,6 +102,8 @@ class RestVersionStore(VersionStore):
                     "re-read the branch before retrying") from exc
             raise ServerError(f"{method} {path} to {self.url} failed: {exc}") from exc
         if response.status_code < 400:
+            if (headers or {}).get("accept", "").startswith("application/vnd.apache.arrow"):
+                return response.content
             return response.json() if response.content else None
         raise _error_from(response)
 
@@ -229,6 +234,24 @@ class RestVersionStore(VersionStore):
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
         data = self._call("GET", "/diff", params={"from": from_ref, "to": to_ref})
         return [DiffEntry.from_dict(d) for d in data["diffs"]]
+
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        """One page as an Arrow IPC stream (the table's own types); the server caps a page
+        at its `MAX_ROW_PAGE` rows."""
+        from spark_lakeversion.rows.page import ARROW_STREAM, RowDiffPage
+
+        params: dict[str, Any] = {"from": from_ref, "to": to_ref, "table": str(Key.of(key)),
+                                  "summary": "true" if summary else "false"}
+        if columns is not None:
+            params["columns"] = ",".join(columns)
+        if limit is not None:
+            params["limit"] = limit
+        if page_token:
+            params["page_token"] = page_token
+        data = self._call("GET", "/diff/rows", params=params, headers={"accept": ARROW_STREAM})
+        return RowDiffPage.from_ipc(data)
 
     # ---- merging ---------------------------------------------------------------------
     def merge_base(self, a: str, b: str) -> str | None:

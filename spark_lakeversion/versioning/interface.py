@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import NO_FILE_IO
@@ -45,6 +45,9 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.versioning.gates.policy import DEFAULT_CHECK_POLICY, CheckPolicy
 from spark_lakeversion.versioning.options import MergeOptions
+
+if TYPE_CHECKING:
+    from spark_lakeversion.rows.page import RowDiffPage
 
 DEFAULT_BRANCH = "main"
 DEFAULT_AUTHOR = "lakeversion"
@@ -281,6 +284,14 @@ class VersionStore(ABC):
 
     @abstractmethod
     def close_merge_request(self, number: int) -> MergeRequest: ...
+
+    @abstractmethod
+    def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                  columns: Sequence[str] | None = None, limit: int | None = None,
+                  page_token: str | None = None, summary: bool = False) -> RowDiffPage:
+        """The rows of table `key` that differ from `from_ref` to `to_ref` (`change` column
+        first), one page of at most `limit` rows, from the files live on exactly one side
+        (`versioning.rowdiff`); `summary`: counts per partition instead."""
 
     # ---- merging ----------------------------------------------------------------------
     @abstractmethod

@@ -15,6 +15,7 @@ from spark_lakeversion.tableformat.base import StateFiles, TableFormat, nothing
 
 if TYPE_CHECKING:
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.rows.source import RowChanges
     from spark_lakeversion.tableformat.merger import ContentMerger
 
 
@@ -70,6 +71,12 @@ class DeltaFormat(TableFormat):
         for fid in log.read_state(state.location, state.version).files:
             if fid not in known:
                 yield "data file", fid
+
+    def row_changes(self, before: Content | None, after: Content | None,
+                    io_properties: Mapping[str, str]) -> RowChanges:
+        from spark_lakeversion.formats.delta.rows import row_changes
+
+        return row_changes(before, after, io_properties)
 
     def restore(self, key: Key, current: Content, wanted: Content, branch: str
                 ) -> tuple[Content, Callable[[], None]]:

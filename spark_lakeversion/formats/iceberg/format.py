@@ -13,6 +13,7 @@ from spark_lakeversion.tableformat.base import StateFiles, TableFormat
 
 if TYPE_CHECKING:
     from spark_lakeversion.locations import AllowedRoots
+    from spark_lakeversion.rows.source import RowChanges
     from spark_lakeversion.tableformat.merger import ContentMerger
 
 
@@ -69,6 +70,12 @@ class IcebergFormat(TableFormat):
         from spark_lakeversion.formats.iceberg.merge.plan import IcebergContentMerger
 
         return IcebergContentMerger()
+
+    def row_changes(self, before: Content | None, after: Content | None,
+                    io_properties: Mapping[str, str]) -> RowChanges:
+        from spark_lakeversion.formats.iceberg.rows import row_changes
+
+        return row_changes(before, after, io_properties)
 
     def state_files(self, reachable: set[str], roots: AllowedRoots | None,
                     io_properties: Mapping[str, str]) -> StateFiles:

@@ -1,0 +1,51 @@
+"""Rows: format-neutral row algorithms over Arrow. Its floor sits under `tableformat/`
+(so the `TableFormat` interface can return its values) and over the shared rules; it
+imports only `errors` and `limits`, and DuckDB lazily.
+
+API (the row diff, the row merge and `changes.` checks build on it):
+
+* `source.py`: what a format hands back for two states of one table,
+  `TableFormat.row_changes(before, after, io_properties) -> RowChanges`:
+
+  - `RowChanges(schema, identifier, before, after, counter, skipped)`: `schema` is the union
+    of both sides' columns matched by field id (`schema.FIELD_ID` metadata); `identifier`
+    the row-identity columns (empty: rows are a counted multiset); `before`/`after` are
+    `RowSide`s; `counter` the `ReadCounter` of data and delete files opened; `skipped` the
+    shared data files never opened.
+  - `RowSide.files`: the `FileRef`s (path, partition label, records, deletes applied,
+    the format's `handle`) live on that side only, or whose deletes differ;
+    `RowSide.batches(files=None, partition=False)`: their rows with that side's deletes
+    applied, in `schema`, plus `PARTITION_COLUMN` on request. A merge may read a subset.
+* `schema.py`: `union_schema`, `align` (a batch to the union by field id, else name),
+  `field_id`, `check_columns`, `CHANGE_COLUMN` (``change``).
+* `diff.py`: `RowDiff(changes, memory_bytes=)` loads both sides once into DuckDB (out of
+  core: `engine.duckdb_connect`, spilling past `Limits.max_row_memory_bytes`), cancels
+  carry-over rows by counting, pairs per identifier into `update_before`/`update_after`;
+  `.rows(columns, limit=, offset=)` (fixed order, so pages never overlap), `.total`,
+  `.summary()` (inserted/deleted/updated per partition). `diff_rows(...)` does it in one
+  call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`.
+* `engine.py`: `duckdb_connect(memory_bytes, spill_dir)`, the one way row work opens DuckDB.
+"""
+
+from spark_lakeversion.rows.diff import (
+    CHANGES,
+    DELETE,
+    INSERT,
+    UPDATE_AFTER,
+    UPDATE_BEFORE,
+    RowDiff,
+    diff_rows,
+)
+from spark_lakeversion.rows.schema import CHANGE_COLUMN, FIELD_ID
+from spark_lakeversion.rows.source import (
+    PARTITION_COLUMN,
+    EmptySide,
+    FileRef,
+    ReadCounter,
+    RowChanges,
+    RowSide,
+)
+
+__all__ = ["CHANGES", "CHANGE_COLUMN", "DELETE", "FIELD_ID", "INSERT", "PARTITION_COLUMN",
+           "UPDATE_AFTER", "UPDATE_BEFORE", "EmptySide", "FileRef", "ReadCounter", "RowChanges",
+           "RowDiff", "RowSide", "diff_rows"]

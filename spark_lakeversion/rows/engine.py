@@ -1,0 +1,28 @@
+"""The DuckDB database a piece of row work runs in: its own, in memory, capped at the
+memory budget and spilling to a directory the caller owns (out of core, never a whole table
+held by the server). No extension is loaded: the rows arrive as Arrow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spark_lakeversion.errors import InvalidInput
+
+
+def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:
+    """A new in-memory DuckDB connection limited to `memory_bytes`, spilling to `spill_dir`."""
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise InvalidInput("row-level work needs DuckDB: "
+                           "pip install 'spark-lakeversion[rows]'") from exc
+    return duckdb.connect(config={
+        "memory_limit": f"{max(int(memory_bytes) // (1024 * 1024), 16)}MB",
+        "temp_directory": spill_dir,
+        "preserve_insertion_order": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+
+
+__all__ = ["duckdb_connect"]
