@@ -154,11 +154,10 @@ def commit_page(view: View, commit_id: str) -> Page:
     commit = store.get_commit(commit_id)
     parent = commit.parents[0] if commit.parents else None
     diffs = store.diff(parent, commit.id) if parent else []
-    offset = view.number("row", 0, 0, 100_000)
-    changes = table_changes(view, parent, commit.id, diffs, offset) if parent else []
+    changes = table_changes(view, parent, commit.id, diffs) if parent else []
     branches = [r.name for r in store.list_refs(RefType.BRANCH)]
     return Page("commit.html", {"commit": commit, "parent": parent, "changes": changes,
-                                "offset": offset, "branches": branches,
+                                "branches": branches,
                                 "may_revert": any(view.may("write", b) for b in branches)})
 
 
@@ -170,7 +169,7 @@ def revert(view: View, commit_id: str) -> Response:
 
 def compare_page(view: View, a: str, b: str, reports: list[dict] | None = None,
                  status: int = 200) -> Page:
-    comparison = compare(view, a, b, view.number("row", 0, 0, 100_000))
+    comparison = compare(view, a, b)
     return Page("compare.html", {"c": comparison, "reports": reports,
                                  "may_merge": view.may("merge", a),
                                  "may_read_both": True}, status)

@@ -11,7 +11,13 @@ from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.model import Content, DiffEntry, MergeResult
 from spark_lakeversion.server.ui import rows
 from spark_lakeversion.server.ui.render import View
-from spark_lakeversion.server.ui.tables import TableView, describe, is_table, schema_diff
+from spark_lakeversion.server.ui.tables import (
+    TableView,
+    describe,
+    is_table,
+    kind_of,
+    schema_diff,
+)
 
 #: tables one compare shows in full (the rest are listed)
 MAX_TABLES = 20
@@ -54,8 +60,7 @@ def _view(content: Content | None, view: View) -> TableView | None:
     return describe(content, view.io)
 
 
-def table_changes(view: View, a: str, b: str, diffs: list[DiffEntry], offset: int = 0
-                  ) -> list[TableChange]:
+def table_changes(view: View, a: str, b: str, diffs: list[DiffEntry]) -> list[TableChange]:
     """Each changed table's schema diff and row diff (going from `a` to `b`)."""
     changes: list[TableChange] = []
     for d in diffs[:MAX_TABLES]:
@@ -68,16 +73,17 @@ def table_changes(view: View, a: str, b: str, diffs: list[DiffEntry], offset: in
             change.schema = schema_diff(_view(d.from_content, view), _view(d.to_content, view))
         except (LakeVersionError, OSError, ValueError) as exc:
             change.note = f"schema unreadable: {getattr(exc, 'message', None) or exc}"
-        change.rows = rows.row_diff(view, a, b, str(d.key), offset)
+        if d.from_content is None or kind_of(d.from_content) != "Iceberg view":
+            change.rows = rows.row_diff(view, a, b, str(d.key))
         changes.append(change)
     return changes
 
 
-def compare(view: View, a: str, b: str, offset: int = 0) -> Comparison:
+def compare(view: View, a: str, b: str) -> Comparison:
     """`a...b`: what merging `b` into `a` would bring (the diff goes from `a` to `b`)."""
     store = view.store
     diffs = store.diff(a, b)
-    result = Comparison(a, b, table_changes(view, a, b, diffs, offset),
+    result = Comparison(a, b, table_changes(view, a, b, diffs),
                         max(0, len(diffs) - MAX_TABLES))
     resolved = store.resolve(a)
     result.target_is_branch = resolved.branch is not None and resolved.expression == \

@@ -53,8 +53,7 @@ def _number(text: str) -> int:
 def mr_page(view: View, number: str, failure: ChecksFailed | None = None) -> Page:
     store = view.store
     request = store.get_merge_request(_number(number))
-    comparison = compare(view, request.target, request.source,
-                         view.number("row", 0, 0, 100_000)) \
+    comparison = compare(view, request.target, request.source) \
         if request.status is MrStatus.OPEN else None
     sources = {request.source, request.source_head}
     runs = [r for r in store.check_runs(request.target, 200) if r.source in sources]
