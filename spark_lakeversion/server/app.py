@@ -67,7 +67,7 @@ def _mount_ui(app: FastAPI, ctx: ServerContext) -> None:
     """The web UI at /ui (/ redirects there), when the `ui` extra is installed; else /ui
     says how to get it."""
     try:
-        import multipart  # noqa: F401 - form posts need it
+        import python_multipart  # noqa: F401 - form posts need it
 
         from spark_lakeversion.server import ui
     except ImportError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.errors import ChecksFailed, ConflictError, LakeVersionError
 from spark_lakeversion.model import Content, DiffEntry, MergeResult
 from spark_lakeversion.server.ui import rows
 from spark_lakeversion.server.ui.render import View
@@ -43,10 +43,18 @@ class Comparison:
     target_is_branch: bool = False
     checks: list[Any] = field(default_factory=list)
     required_approvals: int = 0
+    #: the reports of the target's checks on the dry run's preview
+    check_reports: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def checks_failed(self) -> bool:
+        return isinstance(self.dry_run_error, ChecksFailed)
 
     @property
     def clean(self) -> bool:
-        return self.dry_run is not None and self.dry_run.successful
+        """No conflict, and every check passes on the preview."""
+        return self.dry_run is not None and self.dry_run.successful and \
+            self.dry_run_error is None
 
     def conflicts(self) -> list[dict[str, Any]]:
         if self.dry_run is None:
@@ -91,9 +99,13 @@ def compare(view: View, a: str, b: str) -> Comparison:
     if result.target_is_branch:
         try:
             result.dry_run = store.merge(b, a, dry_run=True)
+            result.check_reports = list(result.dry_run.checks)
+        except ChecksFailed as exc:
+            result.dry_run_error = exc
+            result.check_reports = list(exc.reports)
         except LakeVersionError as exc:
             result.dry_run_error = exc
-            if hasattr(exc, "result") and exc.result is not None:
+            if isinstance(exc, ConflictError) and exc.result is not None:
                 result.dry_run = exc.result
         result.checks = [c for c in store.list_checks(a) if c.kind.value != "notify"]
         result.required_approvals = store.required_approvals().get(a, 0)
