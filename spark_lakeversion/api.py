@@ -352,16 +352,20 @@ class Reference:
         expected_target_head: str | None = None,
         isolation_level: str | None = None,
         properties: Mapping[str, str] | None = None,
+        row_conflicts: str | None = None,
     ) -> MergeResult:
         """Three-way merge of this ref into branch `target`.
 
         `strategy` is the default for every table (normal, source-wins, target-wins);
         `behaviors` overrides it per table. `isolation_level` ("serializable" or
-        "snapshot") overrides the tables' own for content-aware merges. Conflicts raise
-        `ConflictError` carrying the `MergeResult`; a dry run writes nothing.
+        "snapshot") overrides the tables' own for content-aware merges. `row_conflicts`
+        ("source-wins" or "target-wins") settles rows both sides changed differently (else
+        a ROW_CONFLICT). Conflicts raise `ConflictError` carrying the `MergeResult`; a dry
+        run writes nothing.
         """
         return self.store.merge(self.expression, branch_name(target), MergeOptions.of(
             strategy=strategy, behaviors=behaviors or {}, isolation_level=isolation_level,
+            row_conflicts=row_conflicts,
             fast_forward=fast_forward, dry_run=dry_run, message=message,
             author=self.catalog.author, expected_head=expected_target_head,
             properties={**self.catalog.properties, **(properties or {})}))

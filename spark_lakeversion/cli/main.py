@@ -307,10 +307,37 @@ def log(ctx: click.Context, ref: str, table: str | None, limit: int | None) -> N
 @cli.command()
 @click.argument("from_ref", metavar="FROM")
 @click.argument("to_ref", metavar="TO")
+@click.option("--table", "table", metavar="KEY", default=None,
+              help="Only this table (with --rows: the table whose rows to compare).")
+@click.option("--rows", "rows", is_flag=True,
+              help="The rows that differ (change: insert, delete, update_before, "
+                   "update_after; then the table's columns), read from the files live on "
+                   "one side only.")
+@click.option("--columns", default=None, metavar="A,B",
+              help="With --rows: only these columns after change.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="With --rows: at most N rows.")
+@click.option("--summary", is_flag=True,
+              help="With --rows: rows inserted, deleted and updated per partition.")
+@click.option("--output", "-o", "output", type=click.Choice(("text", "json", "csv")),
+              default=None, help="text, json or (with --rows) csv; default the global one.")
 @click.pass_context
-def diff(ctx: click.Context, from_ref: str, to_ref: str) -> None:
-    """Tables added (+), removed (-) and changed (~) going from FROM to TO."""
+def diff(ctx: click.Context, from_ref: str, to_ref: str, table: str | None, rows: bool,
+         columns: str | None, limit: int | None, summary: bool, output: str | None) -> None:
+    """Tables added (+), removed (-) and changed (~) going from FROM to TO; with --rows,
+    the rows of one table."""
+    if rows:
+        from spark_lakeversion.cli.rows import emit_row_diff
+
+        emit_row_diff(ctx, from_ref, to_ref, table, columns, limit, summary, output)
+        return
+    if columns is not None or limit is not None or summary or output == "csv":
+        raise InvalidInput("--columns, --limit, --summary and -o csv go with --rows")
+    if output is not None:
+        get_state(ctx).output = output
     entries = get_state(ctx).catalog.ref(from_ref).diff(to_ref)
+    if table is not None:
+        entries = [e for e in entries if str(e.key) == table]
     emit(ctx, {"from": from_ref, "to": to_ref, "diffs": [d.to_dict() for d in entries]},
          lambda _: render_diff(entries))
 
@@ -353,20 +380,24 @@ def _parse_behaviors(values: Sequence[str]) -> dict[KeyLike, MergeBehavior | str
 @click.option("-m", "--message", help="Merge commit message.")
 @click.option("--isolation-level", type=click.Choice(["serializable", "snapshot"]),
               help="For tables both sides changed: override the tables' own isolation level.")
+@click.option("--row-conflicts", metavar="source-wins|target-wins",
+              help="Settle rows both sides changed differently (ROW_CONFLICT) this way.")
 @click.pass_context
 def merge(ctx: click.Context, source: str, target: str, dry_run: bool,
           no_fast_forward: bool, strategy: str, table_strategies: tuple[str, ...],
-          message: str | None, isolation_level: str | None) -> None:
+          message: str | None, isolation_level: str | None,
+          row_conflicts: str | None) -> None:
     """Three-way merge of SOURCE (any ref) into a branch.
 
     Tables changed on both sides are merged inside their content when the changes commute
-    (Iceberg: REPLAYED); otherwise they are reported as conflicts (exit 3).
+    (Iceberg: REPLAYED), down to rows where both sides rewrote the same files; otherwise
+    they are reported as conflicts (exit 3).
     """
     catalog = get_state(ctx).catalog
     result = catalog.ref(source).merge_into(
         target, dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
         behaviors=_parse_behaviors(table_strategies), message=message,
-        isolation_level=isolation_level)
+        isolation_level=isolation_level, row_conflicts=row_conflicts)
     _emit_merge(ctx, result, "merge")
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spark_lakeversion.errors import ChecksFailed, ConflictError, ExitCode, LakeVersionError
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType
 from spark_lakeversion.runs import RUN_ID
 
 if TYPE_CHECKING:
@@ -301,10 +302,38 @@ def render_merge_result(result: MergeResult, verb: str = "merge") -> str:
             stats = detail.statistics.get(side)
             if isinstance(stats, dict):
                 lines.append(f"      {side}: {_side_statistics(stats)}")
+        rows = detail.statistics.get(ROW_MERGE)
+        if isinstance(rows, dict):
+            lines.append(f"      rows: {_row_statistics(rows)}")
+        if detail.conflict is not None and detail.conflict.type is ConflictType.ROW_CONFLICT:
+            lines += [f"      {line}" for line in _row_conflict_lines(detail.conflict)]
     if result.checks:
         lines.append(f"checks on preview {short(result.preview)}:")
         lines += [render_check_report(r) for r in result.checks]
     return "\n".join(lines)
+
+
+def _row_statistics(rows: dict[str, Any]) -> str:
+    """What a row-level merge read and rewrote in one table."""
+    return (f"{rows.get('files_rewritten', 0)} file(s) rewritten, "
+            f"{rows.get('rows_rewritten', 0)} row(s) written, "
+            f"{rows.get('bytes_written', 0)} bytes; {rows.get('rows_read', 0)} row(s) read "
+            f"from {rows.get('files_read', 0)} file(s)")
+
+
+def _row_conflict_lines(conflict: Conflict) -> list[str]:
+    """The conflicting keys of a ROW_CONFLICT, one line each (as listed: at most 100)."""
+    keys = conflict.details.get("keys") or []
+    lines = [f"{conflict.details.get('count', len(keys))} conflicting row(s)"
+             + (f", {len(keys)} listed" if len(keys) < conflict.details.get("count", 0) else "")
+             + "; settle them with --row-conflicts source-wins|target-wins"]
+    for entry in keys:
+        if isinstance(entry, dict):
+            lines.append(f"  {entry.get('reason')} {json.dumps(entry.get('key'), default=str)}:"
+                         f" base {json.dumps(entry.get('base'), default=str)}"
+                         f" target {json.dumps(entry.get('target'), default=str)}"
+                         f" source {json.dumps(entry.get('source'), default=str)}")
+    return lines
 
 
 def _side_statistics(stats: dict[str, Any]) -> str:

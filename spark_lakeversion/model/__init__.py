@@ -15,6 +15,9 @@ from spark_lakeversion.model.gates import CheckKind, CheckReport, CheckRun, Chec
 from spark_lakeversion.model.gc import GcState
 from spark_lakeversion.model.keys import KEY_SEPARATOR, Key, KeyLike
 from spark_lakeversion.model.merges import (
+    ROW_CONFLICT_KEYS_LISTED,
+    ROW_MERGE,
+    ROW_MERGE_STATS,
     STRATEGY_NAMES,
     Conflict,
     ConflictType,
@@ -31,6 +34,9 @@ __all__ = [
     "FORMATS_ENTRY_POINT_GROUP",
     "KEY_SEPARATOR",
     "MAX_AUDIT_RECORDS",
+    "ROW_CONFLICT_KEYS_LISTED",
+    "ROW_MERGE",
+    "ROW_MERGE_STATS",
     "STRATEGY_NAMES",
     "Approval",
     "AuditRecord",

@@ -58,6 +58,10 @@ class ConflictType(Code):
     VALUE_DIFFERS: ClassVar[ConflictType]  # both sides changed the same table differently
     CONTENT_ID_DIFFERS: ClassVar[ConflictType]  # a side dropped and re-created the table
     UNSUPPORTED: ClassVar[ConflictType]  # no merger can combine the two changes
+    #: rows both sides changed differently, found by a format's row-level merge; its
+    #: details list the keys (`ROW_CONFLICT_KEYS_LISTED` at most) with their base, source and
+    #: target values, and their count. The per-merge option ``row_conflicts`` settles them
+    ROW_CONFLICT: ClassVar[ConflictType]
 
 
 ConflictType.KEY_EXISTS = ConflictType.register("KEY_EXISTS")
@@ -65,6 +69,10 @@ ConflictType.KEY_DOES_NOT_EXIST = ConflictType.register("KEY_DOES_NOT_EXIST")
 ConflictType.VALUE_DIFFERS = ConflictType.register("VALUE_DIFFERS")
 ConflictType.CONTENT_ID_DIFFERS = ConflictType.register("CONTENT_ID_DIFFERS")
 ConflictType.UNSUPPORTED = ConflictType.register("UNSUPPORTED")
+ConflictType.ROW_CONFLICT = ConflictType.register("ROW_CONFLICT")
+
+#: a ROW_CONFLICT lists at most this many keys (and counts them all)
+ROW_CONFLICT_KEYS_LISTED = 100
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,14 @@ class KeyMergeDetail:
                    dict(data.get("statistics") or {}))
 
 
+#: where a key's statistics hold what its row-level merge did (`ROW_MERGE_STATS` counts)
+ROW_MERGE = "row_merge"
+#: what a merge rewrote below the file level, summed over its tables (`MergeResult.stats`):
+#: data files of the target replaced, rows written into new files, and their bytes (a dry
+#: run writes nothing: its bytes are 0, its files and rows what the merge would rewrite)
+ROW_MERGE_STATS = ("files_rewritten", "rows_rewritten", "bytes_written")
+
+
 @dataclass(frozen=True)
 class MergeResult:
     """Outcome of a merge, cherry-pick or revert; also what a dry run reports."""
@@ -152,6 +168,17 @@ class MergeResult:
     def successful(self) -> bool:
         return not self.conflicts
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """Files and rows rewritten and bytes written by row-level merges, all tables."""
+        totals = dict.fromkeys(ROW_MERGE_STATS, 0)
+        for detail in self.details:
+            rows = detail.statistics.get(ROW_MERGE)
+            if isinstance(rows, dict):
+                for name in ROW_MERGE_STATS:
+                    totals[name] += int(rows.get(name) or 0)
+        return totals
+
     def to_dict(self) -> dict[str, Any]:
         data = {
             "source": self.source,
@@ -164,6 +191,7 @@ class MergeResult:
             "successful": self.successful,
             "details": [d.to_dict() for d in self.details],
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "stats": self.stats,
         }
         if self.preview is not None:  # a gated merge: its checks' reports and preview
             data["checks"] = list(self.checks)

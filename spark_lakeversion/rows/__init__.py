@@ -1,6 +1,6 @@
 """Rows: format-neutral row algorithms over Arrow. Its floor sits under `tableformat/`
 (so the `TableFormat` interface can return its values) and over the shared rules; it
-imports only `errors` and `limits`, and DuckDB lazily.
+imports only `errors`, `model` and `limits`, and DuckDB lazily.
 
 API (the row diff, the row merge and `changes.` checks build on it):
 
@@ -25,6 +25,12 @@ API (the row diff, the row merge and `changes.` checks build on it):
   `.summary()` (inserted/deleted/updated per partition). `diff_rows(...)` does it in one
   call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`.
 * `engine.py`: `duckdb_connect(memory_bytes, spill_dir)`, the one way row work opens DuckDB.
+* `merge3.py`: the three-way row rule of a row-level merge, per identity: `merge_keyed`
+  (cell by cell, Dolt's rule), `merge_keyless` (counted rows), `RowConflict`, the
+  ``row_conflicts`` resolutions (`parse_resolution`: ``source-wins`` / ``target-wins``).
+* `conflicts.py`: a row merge's conflicts as data: `row_conflict` builds the ROW_CONFLICT
+  (at most `model.ROW_CONFLICT_KEYS_LISTED` keys with base, target and source values, and
+  the count), values made JSON-safe once (`json_value`).
 """
 
 from spark_lakeversion.rows.diff import (

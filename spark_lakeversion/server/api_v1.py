@@ -93,6 +93,8 @@ class MergeBody(Body):
     expected_target_head: str | None = None
     #: passed to content mergers, e.g. {"isolation_level": "snapshot"}
     options: dict[str, str] = Field(default_factory=dict)
+    #: how row-level merges settle ROW_CONFLICTs: "source-wins" | "target-wins" (None: report)
+    row_conflicts: str | None = None
 
 
 class OperationBody(Body):

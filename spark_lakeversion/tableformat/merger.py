@@ -28,6 +28,9 @@ class MergeContext:
     #: how table files are opened: the store's `io_properties` (the server's FileIO
     #: configuration, `spark_lakeversion.fileio`), never anything a client sent
     io_properties: Mapping[str, str] = field(default_factory=dict)
+    #: the memory budget of a row-level merge: the most data-file bytes one table's row
+    #: merge may read (`Limits.max_row_merge_bytes`); past it the file-level conflict stands
+    row_merge_bytes: int = 256 * 1024 * 1024
 
 
 class ContentMergePlan(ABC):

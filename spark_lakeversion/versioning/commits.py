@@ -193,7 +193,7 @@ class Commits:
                     elif ref.name in tx.protected_branches():
                         recovery(head)
                     if expected_gc_epoch is not None or from_commits:
-                        self._check_gc_epoch(tx, expected_gc_epoch)
+                        self.check_gc_epoch(tx, expected_gc_epoch)
                         self.retention.require(tx, from_commits)
                     commit = self.write(tx, ref.name, head, (head,), head_root, changes,
                                         author or DEFAULT_AUTHOR, message, props, "commit")
@@ -222,7 +222,7 @@ class Commits:
                 f"{base[:12]}: re-read and try again", conflicts)
 
     @staticmethod
-    def _check_gc_epoch(tx: StorageWriter, expected: int | None) -> None:
+    def check_gc_epoch(tx: StorageWriter, expected: int | None) -> None:
         if expected is None:
             return
         state = tx.hold_gc_state()

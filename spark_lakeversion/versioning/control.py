@@ -92,7 +92,7 @@ class VersionControl(VersionStore):
                                           notifications)
         self._history = history = History(storage, objects, refs)
         planner = MergePlanner(storage, objects, refs, retention, commits, history,
-                               self.io_properties)
+                               self.io_properties, self.limits)
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,
                                     notifications, self, self.io_properties,
                                     self.check_policy, check_engines)

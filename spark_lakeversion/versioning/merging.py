@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from spark_lakeversion.errors import ConflictError, ReferenceConflict
+from spark_lakeversion.errors import ConflictError, GcEpochChanged, ReferenceConflict
 from spark_lakeversion.limits import Limits, check_commit
 from spark_lakeversion.model import (
     Commit,
@@ -94,8 +94,10 @@ class MergePlanner:
     """Plans a merge on the target's current head, and writes what it planned."""
 
     def __init__(self, storage: Storage, objects: Objects, refs: Refs, retention: Retention,
-                 commits: Commits, history: History, io: Mapping[str, str]) -> None:
+                 commits: Commits, history: History, io: Mapping[str, str],
+                 limits: Limits) -> None:
         self.storage = storage
+        self.limits = limits
         self.objects = objects
         self.refs = refs
         self.retention = retention
@@ -127,7 +129,8 @@ class MergePlanner:
         changes = self.objects.changes(base_root, self.objects.root_of(source_head))
         target_root = self.objects.root_of(target_head)
         context = MergeContext(source, source_head, target, target_head,
-                               options.merger_options(), self.io)
+                               options.merger_options(), self.io,
+                               self.limits.max_row_merge_bytes)
         if base == target_head and options.fast_forward and not any(
                 per_key.get(k, default) is MergeBehavior.DROP for k in changes):
             details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
@@ -179,14 +182,24 @@ class MergePlanner:
     def _commit_merge(self, branch: str | None, head: str, head_root: str | None,
                       parents: tuple[str, ...], plan: MergePlan, merge_input: _MergeInput,
                       author: str, message: str, properties: Mapping[str, str]) -> Commit:
+        # gc's fence: the files the content mergers write now (new manifests, data files a
+        # row-level merge rewrote) are younger than any cutoff; the commit lands only if no
+        # gc run began meanwhile, so none listed the store before they were reachable
+        epoch = self.history.gc_state().epoch
         changes = plan.materialize()
-        with self.storage.writing() as tx:
-            if branch is not None:
-                _unprotected(tx, branch)
-            self.retention.require(tx, parents[1:])
-            commit = self.commits.write(tx, branch, head, parents, head_root, changes,
-                                        author, message, properties, "merge",
-                                        self._cheaper_side(merge_input, changes))
+        try:
+            with self.storage.writing() as tx:
+                if branch is not None:
+                    _unprotected(tx, branch)
+                Commits.check_gc_epoch(tx, epoch)
+                self.retention.require(tx, parents[1:])
+                commit = self.commits.write(tx, branch, head, parents, head_root, changes,
+                                            author, message, properties, "merge",
+                                            self._cheaper_side(merge_input, changes))
+        except GcEpochChanged:
+            for content_plan in plan.content_plans.values():
+                content_plan.discard()
+            raise
         self.objects.written(commit)
         return commit
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Key, KeyLike, MergeBehavior
+from spark_lakeversion.rows.merge3 import parse_resolution
 
 
 def _text(value: object, what: str) -> str | None:
@@ -25,7 +26,9 @@ def _text(value: object, what: str) -> str | None:
 @dataclass(frozen=True)
 class MergeOptions:
     """How to merge. `isolation_level` is carried opaquely to the content mergers, which
-    check it (Iceberg: serializable or snapshot); `expected_head` is the target's."""
+    check it (Iceberg: serializable or snapshot); `expected_head` is the target's.
+    `row_conflicts` (``source-wins`` / ``target-wins``; None: report them) settles the
+    ROW_CONFLICTs of row-level merges (`rows.merge3`)."""
 
     strategy: MergeBehavior = MergeBehavior.NORMAL
     behaviors: Mapping[Key, MergeBehavior] = field(default_factory=dict)
@@ -36,6 +39,7 @@ class MergeOptions:
     author: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     expected_head: str | None = None
+    row_conflicts: str | None = None
 
     def __post_init__(self) -> None:
         behaviors: Mapping[KeyLike, MergeBehavior | str] = self.behaviors  # type: ignore[assignment]
@@ -46,6 +50,7 @@ class MergeOptions:
         set_(self, "behaviors", {Key.of(k): MergeBehavior.parse(v)
                                  for k, v in behaviors.items()})
         set_(self, "properties", dict(self.properties or {}))
+        set_(self, "row_conflicts", parse_resolution(self.row_conflicts))
         for name in ("isolation_level", "message", "author", "expected_head"):
             _text(getattr(self, name), name)
 
@@ -70,7 +75,7 @@ class MergeOptions:
     def from_dict(cls, data: Mapping[str, Any]) -> MergeOptions:
         """From an `/api/v1/merge` body (the REST shape: `strategy` and `behaviors`
         {"db.t": "source-wins"} spelled as strategy names, any case, `FORCE`-style
-        behaviour names accepted too; `expected_target_head`, `options`)."""
+        behaviour names accepted too; `expected_target_head`, `options`, `row_conflicts`)."""
         behaviors = data.get("behaviors") or {}
         if not isinstance(behaviors, Mapping) or any(not k for k in behaviors):
             raise InvalidInput("behaviors must map non-empty table keys such as db.orders "
@@ -83,7 +88,8 @@ class MergeOptions:
                    fast_forward=bool(data.get("fast_forward", True)),
                    dry_run=bool(data.get("dry_run", False)), message=data.get("message"),
                    author=data.get("author"), properties=data.get("properties") or {},
-                   expected_head=data.get("expected_target_head"))
+                   expected_head=data.get("expected_target_head"),
+                   row_conflicts=data.get("row_conflicts"))
 
     def to_dict(self) -> dict[str, Any]:
         """The `/api/v1/merge` body fields (without source and target)."""
@@ -97,9 +103,15 @@ class MergeOptions:
             if self.isolation_level is not None else {}}
         if self.expected_head:
             body["expected_target_head"] = self.expected_head
+        if self.row_conflicts:
+            body["row_conflicts"] = self.row_conflicts
         return body
 
     def merger_options(self) -> dict[str, Any]:
         """What content mergers receive (`MergeContext.options`)."""
-        return {"isolation_level": self.isolation_level} \
-            if self.isolation_level is not None else {}
+        options: dict[str, Any] = {}
+        if self.isolation_level is not None:
+            options["isolation_level"] = self.isolation_level
+        if self.row_conflicts is not None:
+            options["row_conflicts"] = self.row_conflicts
+        return options

@@ -14,7 +14,9 @@ from chispa import assert_df_equality
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.gc import durations
 from spark_lakeversion.model import STRATEGY_NAMES, MergeBehavior
+from spark_lakeversion.rows.merge3 import RESOLUTIONS
 from spark_lakeversion.spark import jvm
+from spark_lakeversion.versioning.options import MergeOptions
 
 pytestmark = pytest.mark.spark
 
@@ -104,6 +106,9 @@ def test_quoted_at_column_resolves_in_a_dataframe(spark: Any) -> None:
      "strategy => 'target-wins')"),
     ("MERGE BRANCH dev INTO main NO FF",
      "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', fast_forward => false)"),
+    ("merge branch dev into main on row conflict source_wins dry run",
+     "CALL `lv`.lakeversion.merge(source => 'dev', target => 'main', "
+     "row_conflicts => 'source-wins', dry_run => true)"),
     ("ROLLBACK TABLE db.t TO main@{1}",
      "CALL `lv`.lakeversion.rollback_table(table => 'db.t', to_ref => 'main@{1}')"),
     ("ROLLBACK TABLE db.t TO main~1 ON BRANCH dev",
@@ -143,6 +148,18 @@ def test_the_shim_spells_the_one_list_of_strategies(spark: Any) -> None:
         assert MergeBehavior.parse(sql_name) is MergeBehavior.parse(name) is behavior
 
 
+def test_the_shim_spells_the_one_list_of_row_conflict_resolutions(spark: Any) -> None:
+    """ON ROW CONFLICT takes the resolutions `MergeOptions.row_conflicts` parses."""
+    shim = list(spark.sparkContext._jvm.io.lakeversion.spark.BranchSql.ROW_CONFLICTS)
+    assert shim == list(RESOLUTIONS)
+    for name in RESOLUTIONS:
+        call = jvm.branch_sql_to_call(spark, "MERGE BRANCH dev INTO main ON ROW CONFLICT "
+                                             + name.replace("-", "_").upper())
+        assert call == ("CALL `lv`.lakeversion.merge(source => 'dev', target => "
+                        f"'main', row_conflicts => '{name}')")
+        assert MergeOptions(row_conflicts=name.upper()).row_conflicts == name
+
+
 def test_the_shim_spells_the_one_list_of_duration_units(spark: Any) -> None:
     """ADD CHECK's TIMEOUT reads durations as the CLI's `--timeout` does."""
     shim = dict(spark.sparkContext._jvm.io.lakeversion.spark.BranchSql.DURATION_UNITS)
@@ -158,6 +175,9 @@ def test_the_shim_spells_the_one_list_of_duration_units(spark: Any) -> None:
     ("MERGE BRANCH dev", "expected INTO"),
     ("MERGE BRANCH dev INTO main USING STRATEGY ours", "unknown merge strategy"),
     ("MERGE BRANCH dev INTO main NO", "expected FF"),
+    ("MERGE BRANCH dev INTO main ON ROW CONFLICT mine", "unknown ON ROW CONFLICT 'mine'"),
+    ("MERGE BRANCH dev INTO main ON CONFLICT source_wins", "expected ROW but found"),
+    ("MERGE BRANCH dev INTO main ON ROW CONFLICT", "expected source_wins, target_wins"),
     ("MERGE BRANCH dev INTO main NO FAST", "expected FF but found 'FAST'"),
     ("SHOW LOG LIMIT many", "LIMIT needs a number"),
     ("CREATE BRANCH dev FROM", "a ref after FROM"),

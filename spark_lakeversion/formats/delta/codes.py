@@ -14,7 +14,11 @@ DELTA_CONCURRENT_DELETE_DELETE = ConflictType.register("ConcurrentDeleteDelete")
 DELTA_METADATA_CHANGED = ConflictType.register("MetadataChanged")
 DELTA_PROTOCOL_CHANGED = ConflictType.register("ProtocolChanged")
 
+#: rows both sides changed differently (the model's code, met by the row-level merge when
+#: files both sides removed go down to rows)
+ROW_CONFLICT = ConflictType.ROW_CONFLICT
+
 #: every conflict code of Delta's merge (`DeltaFormat.conflict_types`)
 DELTA_CONFLICTS = (DELTA_CONCURRENT_APPEND, DELTA_CONCURRENT_DELETE_READ,
                    DELTA_CONCURRENT_DELETE_DELETE, DELTA_METADATA_CHANGED,
-                   DELTA_PROTOCOL_CHANGED)
+                   DELTA_PROTOCOL_CHANGED, ROW_CONFLICT)

@@ -56,7 +56,8 @@ def new_table(warehouse: Location, key: Key, schema: Any, partition_by: Sequence
         if local:
             shutil.rmtree(local, ignore_errors=True)
 
-    state = DeltaState(table.metadata().id, location.uri, 0, location.uri, branch)
+    state = DeltaState(table.metadata().id, location.uri, table.version(), location.uri,
+                       branch)
     return state.content(), cleanup
 
 

@@ -88,13 +88,21 @@ def _data_files_added(location: str, log_files: Sequence[str]) -> list[str]:
 
 def create(location: str, schema: Any, partition_by: Sequence[str] | None,
            configuration: Mapping[str, str] | None) -> Any:
-    """Create a new Delta table (version 0) at `location`; the new `DeltaTable`."""
+    """Create a new Delta table at `location`; the new `DeltaTable`. Properties of our own
+    (``lakeversion.*``, e.g. the row identity `rows.IDENTIFIER_PROPERTY`) are refused by
+    delta-rs' create, so they are set by a second commit (version 1)."""
     module = deltalake()
+    config = dict(configuration or {})
+    ours = {k: v for k, v in config.items() if k.startswith("lakeversion.")}
     try:
-        return module.DeltaTable.create(location, schema, mode="error",
-                                        partition_by=list(partition_by or []) or None,
-                                        configuration=dict(configuration or {}) or None,
-                                        **_commit_properties("create"))
+        table = module.DeltaTable.create(
+            location, schema, mode="error", partition_by=list(partition_by or []) or None,
+            configuration={k: v for k, v in config.items() if k not in ours} or None,
+            **_commit_properties("create"))
+        if ours:
+            table.alter.set_table_properties(ours, raise_if_not_exists=False)
+            table = module.DeltaTable(location)
+        return table
     except (module.exceptions.DeltaError, ValueError, TypeError) as exc:
         raise InvalidInput(f"cannot create a Delta table at {location}: {exc}") from None
 

@@ -18,7 +18,11 @@ CONCURRENT_APPEND_IN_READ_PARTITION = ConflictType.register(
 EQUALITY_DELETE_CONFLICT = ConflictType.register("EQUALITY_DELETE_CONFLICT")
 PROPERTY_CONFLICT = ConflictType.register("PROPERTY_CONFLICT")
 
+#: rows both sides changed differently (the model's code: the row-level merge of
+#: `merge/rows.py` meets it when files both sides rewrote go down to rows)
+ROW_CONFLICT = ConflictType.ROW_CONFLICT
+
 #: every conflict code of Iceberg's merge (`IcebergFormat.conflict_types`)
 ICEBERG_CONFLICTS = (SCHEMA_CONFLICT, SPEC_CONFLICT, CONCURRENT_REWRITE, CONCURRENT_DELETE,
                      CONCURRENT_APPEND_IN_READ_PARTITION, EQUALITY_DELETE_CONFLICT,
-                     PROPERTY_CONFLICT)
+                     PROPERTY_CONFLICT, ROW_CONFLICT)

@@ -26,6 +26,7 @@ from spark_lakeversion.formats.iceberg.codes import (
     SPEC_CONFLICT,
 )
 from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import (
     ConflictType,
     Content,
@@ -50,8 +51,10 @@ from tests.formats.iceberg.helpers import (
 class Env:
     """A store with `main` and `dev` branches over one table with 3 rows in p=0,1,2 each."""
 
-    def __init__(self, tmp_path: Path, **lake_options: Any) -> None:
-        self.store: VersionStore = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    def __init__(self, tmp_path: Path, limits: Limits | None = None,
+                 **lake_options: Any) -> None:
+        self.store: VersionStore = open_store(f"sqlite:///{tmp_path / 'store.db'}",
+                                              limits=limits)
         self.lake = TableBranches(tmp_path, **lake_options)
         self.main: Table = self.lake.main
         for p in (0, 1, 2):
@@ -397,7 +400,10 @@ def test_rule3_target_changed_partition_spec(env: Env) -> None:
     assert_conflict(env, SPEC_CONFLICT)
 
 
-def test_rule4_same_file_rewritten_on_both_sides(env: Env) -> None:
+def test_rule4_same_file_rewritten_on_both_sides(tmp_path: Path) -> None:
+    """Past the row merge's memory budget the file-level conflict stands (the row merge
+    itself: tests/formats/iceberg/test_row_merge.py)."""
+    env = Env(tmp_path, limits=Limits(max_row_merge_bytes=1))
     ids = {r["id"]: r["p"] for r in table_rows(env.main.metadata_location)}
     in_p1 = [i for i, p in ids.items() if p == 1]
     [f1] = env.files_in(1, env.main)  # the ancestor's p=1 file, rewritten by both
@@ -407,15 +413,27 @@ def test_rule4_same_file_rewritten_on_both_sides(env: Env) -> None:
     env.commit_dev()
     error = assert_conflict(env, CONCURRENT_REWRITE)
     assert error.conflicts[0].details["files"] == [f1]
+    assert "memory budget" in env.merge(dry_run=True).details[0].statistics[
+        "row_merge"]["not_merged"]
+    # within the budget the same merge goes down to rows: both deletes apply
+    env.store = open_store(env.store.url)
+    result = env.merge()
+    assert result.successful and result.stats["files_rewritten"] == 1
+    assert set(ids_at(env.location())) == set(env.base_ids) - set(in_p1[:2])
 
 
-def test_rule5_source_position_deletes_point_at_a_file_the_target_removed(env: Env) -> None:
+def test_rule5_source_position_deletes_point_at_a_file_the_target_removed(tmp_path: Path
+                                                                          ) -> None:
+    env = Env(tmp_path, limits=Limits(max_row_merge_bytes=1))
     [f1] = env.files_in(1, env.dev)
     env.commit_dev(add_delete_file(env.dev, 1, positions={f1: [1]}))
     env.main.delete("p = 1")  # the whole file goes: no rewrite
     env.commit_main()
     error = assert_conflict(env, CONCURRENT_DELETE)
     assert error.conflicts[0].details["files"] == [f1]
+    env.store = open_store(env.store.url)  # by rows: the row is gone on both sides
+    assert env.merge().successful
+    assert [r["p"] for r in table_rows(env.location())].count(1) == 0
 
 
 def test_rule6_source_deletes_where_target_appended_under_serializable(env: Env) -> None:

@@ -9,6 +9,11 @@ order (cheapest first): UNSUPPORTED, SCHEMA_CONFLICT, SPEC_CONFLICT, CONCURRENT_
 CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION, EQUALITY_DELETE_CONFLICT,
 PROPERTY_CONFLICT. Later rules that also fail are listed in ``details["also"]``.
 
+When the only failing rules are about files both sides rewrote (`row_merge.ROW_MERGEABLE`),
+the merge goes down to rows for the files the sides changed (`row_merge.py`): a clean row
+merge replaces the conflict by a snapshot that rewrites the target's affected files once;
+rows both sides changed differently are a ROW_CONFLICT (or settled by ``row_conflicts``).
+
 The merge engine finds `IcebergContentMerger` through the Iceberg `TableFormat`.
 """
 
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyiceberg.io import FileIO
-from pyiceberg.manifest import DataFileContent, ManifestEntry, ManifestFile
+from pyiceberg.manifest import DataFileContent, ManifestContent, ManifestEntry, ManifestFile
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableUpdate
 
@@ -34,13 +39,19 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     live_file_diff,
     load_state,
 )
+from spark_lakeversion.formats.iceberg.merge.row_merge import (
+    ROW_MERGEABLE,
+    CannotMergeRows,
+    RowMerger,
+    RowOutcome,
+)
 from spark_lakeversion.formats.iceberg.merge.rules import SERIALIZABLE, SNAPSHOT, Rules
 from spark_lakeversion.formats.iceberg.merge.write import (
     ReplayInput,
     discard_files,
     write_replay,
 )
-from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 #: snapshot summary keys of a merge snapshot
@@ -80,6 +91,8 @@ class IcebergMergePlan(ContentMergePlan):
             return self._result
         out = write_replay(self.io, self.replay)
         self.written_files = out.written_files
+        if isinstance(self.statistics.get(ROW_MERGE), dict):
+            self.statistics[ROW_MERGE]["bytes_written"] = out.data_bytes_written
         self._result = self.target_content.with_fields(
             **iceberg_format.iceberg_content(out.metadata, out.metadata_location).fields)
         return self._result
@@ -169,10 +182,78 @@ class _Planner(Rules):
                           "the source's equality deletes interleave with its appends more "
                           "often than the target's sequence numbers leave room for",
                           files=[e.data_file.file_path for e in src.added_deletes()])
+        if self.conflicts and all(c.type.value in ROW_MERGEABLE for c in self.conflicts):
+            outcome = self.merge_rows(reader, src, tgt, source_snapshots, isolation)
+            if outcome is not None:
+                self.conflicts = outcome.conflicts
+                if not self.conflicts:
+                    return self.result(self.build_row_replay(reader, outcome,
+                                                             source_snapshots))
         if self.conflicts:
             return self.result()
         return self.result(self.build_replay(reader, src, tgt, source_snapshots,
                                              sequence_numbers or {}))
+
+    # ---- down to rows ---------------------------------------------------------------------
+    def merge_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
+                   source_snapshots: list[Snapshot], isolation: str) -> RowOutcome | None:
+        """The row-level merge of the files both sides changed; None when the region
+        cannot go down to rows (the reason is in the statistics; the conflict stands)."""
+        settled = sorted({c.type.value for c in self.conflicts})
+        merger = RowMerger(
+            self.key, self.io, reader, self.base, self.target, self.source, src, tgt,
+            resolution=self.context.options.get("row_conflicts"),
+            serializable=isolation == SERIALIZABLE,
+            source_predicate=self.source_delete_predicate(source_snapshots),
+            budget_bytes=self.context.row_merge_bytes)
+        try:
+            outcome = merger.plan()
+        except CannotMergeRows as exc:
+            self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
+            return None
+        self.statistics[ROW_MERGE] = {"file_conflicts": settled, "files_rewritten": 0,
+                                      "rows_rewritten": 0, "bytes_written": 0,
+                                      **outcome.statistics}
+        return outcome
+
+    def build_row_replay(self, reader: ManifestReader, outcome: RowOutcome,
+                         source_snapshots: list[Snapshot]) -> ReplayInput | None:
+        """The snapshot of a row-level merge: the target's affected files out, the merged
+        rows in (written by `apply`), the source's metadata changes; nothing else of the
+        source is replayed (its data changes arrived as rows)."""
+        removed = set(outcome.removed_paths)
+        if not removed and outcome.rows is None and not self.updates:
+            return None
+        kept: list[ManifestFile] = []
+        rewritten: list[tuple[ManifestFile, list[ManifestEntry]]] = []
+        manifests = reader.manifests(self.target.snapshot)
+        # the files to remove sit in manifests already read (diffs, the region's lookup)
+        ordered = sorted(manifests, key=lambda m: not reader.is_read(m.manifest_path))
+        missing = set(removed)
+        for manifest in ordered:
+            if missing and manifest.content == ManifestContent.DATA:
+                live = reader.live_entries(manifest)
+                paths = {e.data_file.file_path for e in live}
+                if paths & removed:
+                    rewritten.append((manifest, live))
+                    missing -= paths
+                    continue
+            kept.append(manifest)
+        if missing:  # pragma: no cover - the region's files are live on the target
+            raise LookupError(f"{len(missing)} file(s) to rewrite are not live on the target")
+        return ReplayInput(
+            target_metadata=self.target.metadata,
+            target_metadata_location=self.target.metadata_location,
+            target_snapshot=self.target.snapshot,
+            metadata_updates=list(self.updates),
+            kept_manifests=kept,
+            rewritten_manifests=rewritten,
+            removed_paths=removed,
+            added=[],
+            summary_properties=self.summary(source_snapshots),
+            avoid_snapshot_ids={s.snapshot_id for s in self.source.metadata.snapshots},
+            new_rows=outcome.rows,
+        )
 
     # ---- history (recorded, never used to compute the change) ---------------------------
     def source_only_snapshots(self) -> list[Snapshot]:
@@ -225,16 +306,6 @@ class _Planner(Rules):
         }
         if not added and not removed and not self.updates:
             return None
-        ids = [s.snapshot_id for s in source_snapshots]
-        summary = {
-            SUMMARY_SOURCE_REF: self.context.source,
-            SUMMARY_SOURCE_COMMIT: self.context.source_commit,
-            SUMMARY_TARGET_REF: self.context.target,
-            SUMMARY_TARGET_COMMIT: self.context.target_commit,
-            SUMMARY_SOURCE_SNAPSHOT_ID: str(self.source.snapshot_id),
-            SUMMARY_SOURCE_SNAPSHOT_IDS: ",".join(
-                str(i) for i in reversed(ids[:MAX_SUMMARY_SNAPSHOT_IDS])),
-        }
         return ReplayInput(
             target_metadata=self.target.metadata,
             target_metadata_location=self.target.metadata_location,
@@ -244,6 +315,19 @@ class _Planner(Rules):
             rewritten_manifests=rewritten,
             removed_paths=removed,
             added=added,
-            summary_properties=summary,
+            summary_properties=self.summary(source_snapshots),
             avoid_snapshot_ids={s.snapshot_id for s in self.source.metadata.snapshots},
         )
+
+    def summary(self, source_snapshots: list[Snapshot]) -> dict[str, str]:
+        """The merge snapshot's summary properties: where it came from."""
+        ids = [s.snapshot_id for s in source_snapshots]
+        return {
+            SUMMARY_SOURCE_REF: self.context.source,
+            SUMMARY_SOURCE_COMMIT: self.context.source_commit,
+            SUMMARY_TARGET_REF: self.context.target,
+            SUMMARY_TARGET_COMMIT: self.context.target_commit,
+            SUMMARY_SOURCE_SNAPSHOT_ID: str(self.source.snapshot_id),
+            SUMMARY_SOURCE_SNAPSHOT_IDS: ",".join(
+                str(i) for i in reversed(ids[:MAX_SUMMARY_SNAPSHOT_IDS])),
+        }

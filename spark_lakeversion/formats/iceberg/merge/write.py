@@ -12,8 +12,9 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import pyarrow as pa
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import (
@@ -73,6 +74,8 @@ class ReplayInput:
     added: list[tuple[ManifestEntry, int | None]]
     summary_properties: dict[str, str]
     avoid_snapshot_ids: set[int] = field(default_factory=set)
+    #: rows a row-level merge writes into new data files of this snapshot (target schema)
+    new_rows: pa.Table | None = None
 
 
 @dataclass
@@ -81,6 +84,7 @@ class ReplayOutput:
     metadata_location: str
     snapshot_id: int | None
     written_files: list[str]
+    data_bytes_written: int = 0
 
 
 def _metadata_dir(metadata_location: str) -> str:
@@ -96,7 +100,11 @@ def write_replay(io: FileIO, spec: ReplayInput) -> ReplayOutput:
               if spec.metadata_updates else base)
     updates: list[TableUpdate] = list(spec.metadata_updates)
     snapshot_id: int | None = None
+    data_bytes = 0
     try:
+        if spec.new_rows is not None and spec.new_rows.num_rows:
+            new, data_bytes = _write_rows(io, staged, spec.new_rows, written)
+            spec = replace(spec, added=[*spec.added, *new])
         if spec.added or spec.removed_paths:
             snapshot_id = staged.new_snapshot_id()
             while snapshot_id in spec.avoid_snapshot_ids:
@@ -116,7 +124,25 @@ def write_replay(io: FileIO, spec: ReplayInput) -> ReplayOutput:
     except BaseException:
         discard_files(io, written)
         raise
-    return ReplayOutput(final, location, snapshot_id, written)
+    return ReplayOutput(final, location, snapshot_id, written, data_bytes)
+
+
+def _write_rows(io: FileIO, metadata: TableMetadata, rows: pa.Table, written: list[str]
+                ) -> tuple[list[tuple[ManifestEntry, int | None]], int]:
+    """Write a row-level merge's rows with pyiceberg's writer: new data files under the
+    table's data location (its location provider, the server's FileIO), partitioned by the
+    current spec. Returns their entries for the snapshot and the bytes written."""
+    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+    entries: list[tuple[ManifestEntry, int | None]] = []
+    size = 0
+    for data_file in _dataframe_to_data_files(metadata, rows, io):
+        data_file.spec_id = metadata.default_spec_id  # pyiceberg's committer sets it later
+        written.append(data_file.file_path)
+        size += data_file.file_size_in_bytes
+        entries.append((ManifestEntry.from_args(
+            status=ManifestEntryStatus.ADDED, snapshot_id=None, data_file=data_file), None))
+    return entries, size
 
 
 def _write_snapshot(io: FileIO, spec: ReplayInput, staged: TableMetadata, snapshot_id: int,

@@ -35,6 +35,11 @@ public final class BranchSql {
    * it). SQL writes '_' for '-': USING STRATEGY source_wins.
    */
   public static final List<String> STRATEGIES = List.of("normal", "source-wins", "target-wins");
+  /**
+   * How MERGE BRANCH ... ON ROW CONFLICT settles rows both sides changed differently (Python's
+   * spark_lakeversion.rows.merge3.RESOLUTIONS, the one list; a test holds this copy to it).
+   */
+  public static final List<String> ROW_CONFLICTS = List.of("source-wins", "target-wins");
 
   private static final String[][] STARTS = {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
@@ -311,6 +316,17 @@ public final class BranchSql {
                     "unknown merge strategy '" + strategy + "': use " + sqlNames);
               }
               args.put("strategy", strategy);
+            } else if (accept("ON")) {
+              // MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins
+              expect("ROW");
+              expect("CONFLICT");
+              String sqlNames = String.join(", ", ROW_CONFLICTS).replace('-', '_');
+              String how = next(sqlNames).toLowerCase(Locale.ROOT).replace('_', '-');
+              if (!ROW_CONFLICTS.contains(how)) {
+                throw LakeVersionException.invalid(
+                    "unknown ON ROW CONFLICT '" + how + "': use " + sqlNames);
+              }
+              args.put("row_conflicts", how);
             } else {
               clause();
             }

@@ -254,7 +254,8 @@ final class LakeVersionProcedures {
         };
       case "merge":
         return new Proc(catalog, MERGE_ROWS, "merge one ref into a branch", req("source"),
-            req("target"), opt("dry_run", B), opt("strategy"), opt("fast_forward", B)) {
+            req("target"), opt("dry_run", B), opt("strategy"), opt("fast_forward", B),
+            opt("row_conflicts")) {
           @Override
           List<Object[]> run(Args a) {
             ObjectNode body = LakeVersionClient.object()
@@ -262,6 +263,10 @@ final class LakeVersionProcedures {
                 .put("dry_run", a.bool("dry_run"))
                 .put("fast_forward", a.bool("fast_forward", true))
                 .put("strategy", a.str("strategy", "normal"));
+            String rowConflicts = a.str("row_conflicts", null);
+            if (rowConflicts != null) {
+              body.put("row_conflicts", rowConflicts);
+            }
             return mergeRows(catalog, () -> catalog.client().post("/merge", body),
                 a.bool("dry_run"), "merge of " + a.str("source") + " into " + a.str("target"));
           }
