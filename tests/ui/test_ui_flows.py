@@ -192,7 +192,12 @@ def test_a_conflicting_merge_is_refused_with_its_conflicts(browser: Any, site: S
     page.goto("/ui/compare/ann-base...ann-c")
     expect(page.locator(".dryrun")).to_contain_text("Conflicts: 1")
     conflict = page.locator("section.conflict")
-    expect(conflict).to_contain_text("db.t")
+    expect(conflict.locator("h3")).to_have_text("ROW_CONFLICT db.t")
+    [row] = table_texts(page, ".rowconflicts")
+    key, _, columns, base, source, target = row
+    assert (key, columns) == ('{"id": 5}', "v")
+    assert ('"v": "v5"' in base, '"v": "c-side"' in source, '"v": "base-side"' in target) \
+        == (True, True, True)
     assert page.locator("#merge").is_disabled()
     forged = page.context.request.post("/ui/compare/ann-base...ann-c/merge",
                                        form={"csrf": csrf_of(page)})
