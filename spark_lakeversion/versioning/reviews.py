@@ -29,6 +29,15 @@ MAX_TITLE_BYTES = 500
 MERGE_REQUEST_PROPERTY = "lakeversion.merge-request"
 #: the most requests one listing answers
 MAX_PAGE = 200
+#: request numbers are below this (a 64-bit column; JSON clients read 53 bits exactly)
+MAX_NUMBER = 2**53
+
+
+def check_number(number: object, what: str = "a merge request number") -> int:
+    if isinstance(number, bool) or not isinstance(number, int) or \
+            not 1 <= number < MAX_NUMBER:
+        raise InvalidInput(f"{what} is a whole number from 1 to {MAX_NUMBER - 1}")
+    return number
 
 
 def approvals_error(target: str, required: int, have: int) -> ProtectedBranch:
@@ -100,8 +109,7 @@ class MergeRequests:
         return self.get(number)
 
     def get(self, number: int) -> MergeRequest:
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise InvalidInput("a merge request number is a whole number from 1")
+        check_number(number)
         with self.storage.reading() as reader:
             found = reader.merge_request(number)
         if found is None:
@@ -110,8 +118,10 @@ class MergeRequests:
 
     def list(self, status: MrStatus | None, before: int | None, limit: int
              ) -> list[MergeRequest]:
-        if not 1 <= limit <= MAX_PAGE:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be from 1 to {MAX_PAGE}")
+        if before is not None:
+            check_number(before, "before")
         with self.storage.reading() as reader:
             found = reader.merge_requests(status, before, limit)
         return [self._filled(r) for r in found]

@@ -67,6 +67,18 @@ def test_sign_in_browse_refs_and_create_a_branch(browser: Any, site: Site) -> No
                                                ["db.t", "db", "Iceberg"]]
     assert site.server.store.get_ref("ann-new").head == \
         site.server.store.get_ref("ann-dev").head
+    # delete it, after a confirmation
+    page.goto("/ui/refs")
+    row = page.locator("table.grid tr", has=page.locator("td:first-child a:text-is('ann-new')"))
+    row.locator("button:has-text('delete')").click()
+    expect(page.locator("h1")).to_have_text("Delete branch ann-new?")
+    assert site.server.store.get_ref("ann-new")  # nothing deleted yet
+    page.click("button:has-text('Delete ann-new')")
+    expect(page.locator("h1")).to_have_text("Refs")
+    assert "ann-new" not in [r.name for r in site.server.store.list_refs()]
+    # main is not hers to delete: the button is disabled
+    main_row = page.locator("table.grid tr", has=page.locator("td:first-child a:text-is('main')"))
+    assert main_row.locator("button:has-text('delete')").is_disabled()
     # a name main may not have: ann creates only ann-*
     page.goto("/ui/refs")
     page.fill("form[action='/ui/refs/create'] input[name=name]", "not-hers")

@@ -32,6 +32,9 @@ from spark_lakeversion.server.ui.session import (
 
 log = logging.getLogger("spark_lakeversion.server.ui")
 HERE = Path(__file__).parent
+#: scripts and styles from the package only; no framing, forms post only here
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 #: the most bytes of one form field the UI accepts
 MAX_FIELD = 100_000
 
@@ -127,6 +130,7 @@ class Ui:
             is_admin=bool(principal and principal.may_everywhere(Permission.ADMIN)))
         return HTMLResponse(html, status_code=page.status,
                             headers={"Cache-Control": "no-store",
+                                     "Content-Security-Policy": CSP,
                                      "X-Frame-Options": "DENY",
                                      "Referrer-Policy": "same-origin",
                                      "X-Content-Type-Options": "nosniff"})

@@ -3,6 +3,7 @@ target...source, live, with its check runs and approvals), check runs and the au
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from starlette.responses import RedirectResponse, Response
@@ -45,7 +46,7 @@ def open_mr(view: View) -> Response:
 
 
 def _number(text: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+    if not re.fullmatch(r"[0-9]{1,15}", text):
         raise InvalidInput(f"a merge request number is a whole number, not {text[:32]!r}")
     return int(text)
 
