@@ -144,8 +144,14 @@ def test_rest_shapes_paging_and_bad_input(site: Site) -> None:
            api.post("/merge-requests", json={"source": "ann-1", "title": "  "}),
            api.post("/merge-requests", json={"source": "main", "title": "x"}),
            api.get("/merge-requests", params={"status": "weird"}),
-           api.get("/merge-requests/0"), api.get("/merge-requests/99")]
-    assert [r.status_code for r in bad] == [404, 400, 400, 400, 400, 404]
+           api.get("/merge-requests/0"), api.get("/merge-requests/99"),
+           api.get(f"/merge-requests/{2**80}"),
+           api.post("/merge-requests", json={"source": "ann-1", "title": "t" * 501}),
+           api.post("/merge-requests", headers={"content-type": "application/json"},
+                    content=b'{"source": "ann-1", "title": "x", "description": "\\ud800"}')]
+    assert [r.status_code for r in bad] == [404, 400, 400, 400, 400, 404, 400, 413, 400]
+    assert [r["number"] for r in api.get("/merge-requests").json()["merge_requests"]] == \
+        [3, 2, 1]  # nothing stored by a refusal
     assert site.api("bob").post("/merge-requests/1/close").json()["status"] == "closed"
     again = site.api("bob").post("/merge-requests/1/close")
     assert (again.status_code, again.json()["error"]["type"]) == (409, "ConflictError")
