@@ -16,6 +16,8 @@ from playwright.sync_api import expect
 from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
+from spark_lakeversion.api import Catalog
+from spark_lakeversion.versioning.http import RestVersionStore
 from tests.ui.helpers import Site, sign_in
 
 WIDE_COLUMNS = [f"column_{i:02d}" for i in range(12)]
@@ -50,6 +52,11 @@ def lake(site: Site) -> None:
     site.update("ann-dev", 2, "two")
     dev_wide = site.catalog("ann-dev").load_table("db.wide")
     dev_wide.delete("column_00 == 'column_00-value-that-is-long-0'")
+    catalog = Catalog(RestVersionStore(site.url, token=site.tokens["root"]),
+                      warehouse=str(site.root / "wh"))
+    delta = catalog.branch("main").delta("db.d")
+    delta.create(pa.schema([("id", pa.int64()), ("amount", pa.float64())]))
+    delta.append(pa.table({"id": [1, 2], "amount": [1.5, 2.5]}))
     for name in ODD_BRANCHES:
         site.branch(name)
     site.server.store.open_merge_request("ann-dev", "main", title="review ann-dev",
@@ -62,6 +69,7 @@ def pages(site: Site) -> list[tuple[str, str, str]]:
     return [("refs", "/ui/refs", "Refs"),
             ("catalog", "/ui/ref/main", "Catalog at main"),
             ("table", "/ui/ref/main/table/db.t", "db.t at main Iceberg"),
+            ("delta-table", "/ui/ref/main/table/db.d", "db.d at main Delta"),
             ("log", "/ui/ref/ann-dev/log", "Log of ann-dev"),
             ("commit", f"/ui/commit/{head}", f"Commit {head[:12]}"),
             ("compare", "/ui/compare/main...ann-dev", "Compare main ... ann-dev"),

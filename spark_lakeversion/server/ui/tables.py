@@ -119,7 +119,8 @@ def _delta(content: Content, io: Mapping[str, str]) -> TableView:
     state = DeltaState.of(content)
     table = open_table(state.location, state.version, io=io)
     schema = table.schema()
-    fields = [Field(None, f.name, str(f.type), not f.nullable) for f in schema.fields]
+    fields = [Field(None, f.name, str(getattr(f.type, "type", f.type)), not f.nullable)
+              for f in schema.fields]
     history = table.history(limit=50)
     versions = [(str(h.get("version", "")), _ms(h.get("timestamp")),
                  str(h.get("operation", "")),
