@@ -54,6 +54,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
               "Show the audit trail: who did what to which ref (admin)."),
     "check": ("spark_lakeversion.cli.gates:check",
               "Merge gates: checks that run on a merge's preview, and their runs."),
+    "mr": ("spark_lakeversion.cli.reviews:mr",
+           "Merge requests: open, list, show, approve, merge, close."),
     "run": ("spark_lakeversion.cli.run:run",
             "Run a job on a new branch; merge it only if the job succeeds."),
 }
