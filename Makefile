@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup jars demo test lint typecheck unit clean bench
+.PHONY: setup jars demo test lint typecheck unit clean bench chromium
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta,checks,s3,airflow]'
+	$(PY) -m pip install -q -e '.[dev,spark,postgres,delta,checks,s3,airflow,ui]'
 	# AWS SDK v2 jars for Iceberg's S3FileIO in Spark (its own deps would clash: --no-deps)
 	$(PY) -m pip install -q --no-deps 'bodo-iceberg-connector==2026.10'
 	touch $(STAMP)
@@ -28,7 +28,11 @@ lint: setup
 	$(VENV)/bin/ruff check spark_lakeversion tests examples
 	$(VENV)/bin/mypy
 
-test: setup jars lint
+# the web UI's browser tests drive Debian's Chromium (Playwright never downloads a browser)
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+test: setup jars lint chromium
 	$(PY) -m pytest
 
 bench: setup jars

@@ -43,7 +43,9 @@ from spark_lakeversion.model import (
     Key,
     KeyLike,
     MergeBehavior,
+    MergeRequest,
     MergeResult,
+    MrStatus,
     Operation,
     Put,
     Ref,
@@ -183,6 +185,34 @@ class Catalog:
         return collect_garbage(self.store, roots=roots, older_than=older_than,
                                keep_commits_since=keep_commits_since, dry_run=dry_run,
                                force=force, io_properties=io)
+
+    # ---- merge requests (`spark_lakeversion.versioning.reviews`) --------------------------
+    def open_merge_request(self, source: str | Branch, target: str | Branch = DEFAULT_BRANCH,
+                           *, title: str, description: str = "") -> MergeRequest:
+        """Propose merging branch `source` into `target`; merged by `merge_request_merge`."""
+        return self.store.open_merge_request(branch_name(source), branch_name(target),
+                                             title=title, description=description,
+                                             author=self.author)
+
+    def merge_request(self, number: int) -> MergeRequest:
+        return self.store.get_merge_request(number)
+
+    def merge_requests(self, status: MrStatus | str | None = None, *,
+                       before: int | None = None, limit: int = 50) -> list[MergeRequest]:
+        """Newest first; `before`: the last number of the previous page."""
+        return self.store.list_merge_requests(MrStatus(status) if status else None,
+                                              before, limit)
+
+    def approve_merge_request(self, number: int) -> MergeRequest:
+        """Approve its source's current head (a later push to the source voids it)."""
+        return self.store.approve_merge_request(number, self.author)
+
+    def merge_merge_request(self, number: int, *, message: str | None = None) -> MergeResult:
+        """Merge it through the merge path (checks, protection, approvals)."""
+        return self.store.merge_merge_request(number, author=self.author, message=message)
+
+    def close_merge_request(self, number: int) -> MergeRequest:
+        return self.store.close_merge_request(number)
 
     def close(self) -> None:
         self.store.close()
@@ -461,9 +491,10 @@ class Branch(_NamedRef):
     def protected(self) -> bool:
         return self.name in self.store.protected_branches()
 
-    def protect(self) -> bool:
-        """Refuse direct writes to this branch: merges (through its checks) only."""
-        return self.store.protect_branch(self.name)
+    def protect(self, *, require_approvals: int | None = None) -> bool:
+        """Refuse direct writes to this branch: merges (through its checks) only;
+        `require_approvals`: merges then need that many approvals of a merge request."""
+        return self.store.protect_branch(self.name, require_approvals)
 
     def unprotect(self) -> bool:
         return self.store.unprotect_branch(self.name)

@@ -34,7 +34,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("formats", ("formats",)),
     ("checks", ("checks",)),
     ("composition root", ("wiring",)),
-    ("server", ("server",)),
+    ("server", ("server", "server.ui")),  # server.ui: the web UI, a surface on this floor
     ("surfaces", ("__init__", "api", "runs", "delta", "cli", "spark", "bench", "preflight")),
     ("airflow", ("airflow",)),
 ]

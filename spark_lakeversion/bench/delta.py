@@ -60,7 +60,20 @@ def _timed(action: Any) -> float:
     return time.perf_counter() - start
 
 
-def run(files: int = 10_000, appends: int = 200) -> dict[str, Any]:
+def run(files: int = 10_000, appends: int = 200, iceberg_files: int = 10_000,
+        spark_inserts: int = 10) -> dict[str, Any]:
+    """Branching figures, then the Iceberg facade's (`bench/delta_iceberg.py`; Spark's
+    INSERT comparison unless `spark_inserts` is 0)."""
+    from spark_lakeversion.bench import delta_iceberg
+
+    figures = _branching(files, appends)
+    figures.update(delta_iceberg.metadata_figures(iceberg_files))
+    if spark_inserts:
+        figures.update(delta_iceberg.spark_insert_figures(spark_inserts))
+    return figures
+
+
+def _branching(files: int, appends: int) -> dict[str, Any]:
     deltalake()
     tmp = Path(tempfile.mkdtemp(prefix="lakeversion-bench-delta-"))
     try:

@@ -16,12 +16,19 @@ from spark_lakeversion.model import CheckRun, CheckSpec
 
 @click.command("protect")
 @click.argument("name")
+@click.option("--require-approvals", type=click.IntRange(0, 100), default=None, metavar="N",
+              help="Merges into it then need N approvals of a merge request (lakeversion "
+                   "mr) by principals with 'merge' on it other than the author; 0: none.")
 @click.pass_context
-def protect(ctx: click.Context, name: str) -> None:
+def protect(ctx: click.Context, name: str, require_approvals: int | None) -> None:
     """Protect branch NAME: direct writes are refused; merges (through its checks) only."""
-    changed = get_state(ctx).catalog.branch(name).protect()
-    emit(ctx, {"name": name, "protected": True, "changed": changed},
-         lambda _: f"branch {name} is protected" + ("" if changed else " (already)"))
+    catalog = get_state(ctx).catalog
+    changed = catalog.branch(name).protect(require_approvals=require_approvals)
+    required = catalog.store.required_approvals().get(name, 0)
+    emit(ctx, {"name": name, "protected": True, "changed": changed,
+               "require_approvals": required},
+         lambda _: f"branch {name} is protected" + ("" if changed else " (already)")
+         + (f"; merges need {required} approval(s)" if required else ""))
 
 
 @click.command("unprotect")

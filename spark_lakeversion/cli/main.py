@@ -54,6 +54,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
               "Show the audit trail: who did what to which ref (admin)."),
     "check": ("spark_lakeversion.cli.gates:check",
               "Merge gates: checks that run on a merge's preview, and their runs."),
+    "mr": ("spark_lakeversion.cli.reviews:mr",
+           "Merge requests: open, list, show, approve, merge, close."),
     "run": ("spark_lakeversion.cli.run:run",
             "Run a job on a new branch; merge it only if the job succeeds."),
 }
@@ -492,6 +494,13 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--appends"], type=click.IntRange(min=1), default=200,
                                    show_default=True,
                                    help="Single-file appends on each side of the merge."))
+        params.append(click.Option(["--iceberg-files"], type=click.IntRange(min=1),
+                                   default=10_000, show_default=True,
+                                   help="Files of the Delta table served as Iceberg."))
+        params.append(click.Option(["--spark-inserts"], type=click.IntRange(min=0),
+                                   default=10, show_default=True,
+                                   help="Spark INSERTs per round, Delta vs Iceberg "
+                                        "(0: skip Spark)."))
     if name == "rest":
         params.append(click.Option(
             ["--auth"], is_flag=True,

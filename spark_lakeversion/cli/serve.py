@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.limits import DEFAULT_LIMITS, Limits, iter_limits
 from spark_lakeversion.server.app import DEFAULT_HOST, DEFAULT_PORT
 

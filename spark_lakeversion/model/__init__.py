@@ -28,6 +28,7 @@ from spark_lakeversion.model.merges import (
 )
 from spark_lakeversion.model.plugins import FORMATS_ENTRY_POINT_GROUP
 from spark_lakeversion.model.refs import Ref, ReflogEntry, RefType, ResolvedRef
+from spark_lakeversion.model.reviews import Approval, MergeRequest, MrStatus
 
 __all__ = [
     "FORMATS_ENTRY_POINT_GROUP",
@@ -37,6 +38,7 @@ __all__ = [
     "ROW_MERGE",
     "ROW_MERGE_STATS",
     "STRATEGY_NAMES",
+    "Approval",
     "AuditRecord",
     "CheckKind",
     "CheckReport",
@@ -58,6 +60,8 @@ __all__ = [
     "KeyMergeDetail",
     "MergeAction",
     "MergeBehavior",
+    "MergeRequest",
+    "MrStatus",
     "MergeResult",
     "Operation",
     "Outcome",

@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.catalog import IcebergCatalog
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.locations import AllowedRoots, root_uri, warehouse_uri
 from spark_lakeversion.server import (
@@ -32,6 +32,7 @@ from spark_lakeversion.server import (
     delta_routes,
     gates_routes,
     gc_routes,
+    review_routes,
     rows_routes,
 )
 from spark_lakeversion.server.auth import Authentication, ClientAuthor, current_principal
@@ -61,6 +62,25 @@ def uvicorn_limits(limits: Limits) -> dict[str, Any]:
     """uvicorn settings enforcing the header limit: the h11 parser (always, so the limit
     does not depend on what is installed) caps the request line and headers together."""
     return {"http": "h11", "h11_max_incomplete_event_size": limits.max_header_bytes}
+
+
+def _mount_ui(app: FastAPI, ctx: ServerContext) -> None:
+    """The web UI at /ui (/ redirects there), when the `ui` extra is installed; else /ui
+    says how to get it."""
+    try:
+        import python_multipart  # noqa: F401 - form posts need it
+
+        from spark_lakeversion.server import ui
+    except ImportError as exc:
+        missing = str(exc)
+
+        @app.get("/ui", include_in_schema=False)
+        @app.get("/", include_in_schema=False)
+        async def no_ui() -> Any:
+            raise InvalidInput(f"the web UI needs pip install 'spark-lakeversion[ui]' "
+                               f"({missing})")
+        return
+    ui.mount(app, ctx)
 
 
 def create_app(store: VersionStore | str | None = None, warehouse: str | None = None,
@@ -124,9 +144,10 @@ def create_app(store: VersionStore | str | None = None, warehouse: str | None = 
     ctx = ServerContext(store, catalog, limits, auth, backing)
     app.state.ctx = ctx
     for router in (api_v1.router, gc_routes.router, gates_routes.router, delta_routes.router,
-                   audit_routes.router, rows_routes.router,
+                   audit_routes.router, review_routes.router, rows_routes.router,
                    iceberg_routes.router):
         app.include_router(router(ctx))
+    _mount_ui(app, ctx)
     app.add_exception_handler(IcebergError, handle_iceberg_error)
     app.add_exception_handler(LakeVersionError, handle_lakeversion_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

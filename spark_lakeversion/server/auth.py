@@ -14,6 +14,8 @@ records on every server: it names who said they were, not who was proven to be.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,7 +24,7 @@ from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.auth.grants import ANONYMOUS, Principal
 from spark_lakeversion.errors import InvalidInput, Unauthorized
 from spark_lakeversion.limits import DEFAULT_LIMITS, check_text
-from spark_lakeversion.server.boundary import error_response
+from spark_lakeversion.server.boundary import error_response, is_ui_path
 
 #: outside a request nobody is authenticated: no grants, so every check fails closed
 NOBODY = Principal("unauthenticated")
@@ -55,6 +57,11 @@ class Authentication:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if is_ui_path(str(scope.get("path", ""))):
+            # the web UI signs in with the same tokens, once, into a session of its own
+            # (`server.ui.session`); its routes act as the session's principal
+            await self.app(scope, receive, send)
+            return
         token = bearer_token(scope.get("headers", []))
         principal = self.config.authenticate(token) if token is not None else None
         if principal is None:
@@ -65,6 +72,17 @@ class Authentication:
             await self.app(scope, receive, send)
         finally:
             _CURRENT.reset(reset)
+
+
+@contextmanager
+def acting_as(principal: Principal) -> Iterator[None]:
+    """Serve the rest of this request (and the worker threads it starts) as `principal`:
+    the web UI's session principal."""
+    reset = _CURRENT.set(principal)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(reset)
 
 
 def client_author(headers: list[tuple[bytes, bytes]]) -> Principal:

@@ -7,6 +7,7 @@ Two pure ASGI middlewares wrap the whole app (both APIs):
   bytes (and refuses an oversized Content-Length before reading any), then checks it is
   JSON nested at most `max_json_depth` levels with only valid Unicode strings. Handlers
   then read the parsed value with `request_json`, never parsing untrusted bytes themselves.
+  The web UI's form posts (`is_ui_path`) are bounded the same way and parsed by the UI.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ SCOPE_JSON = "lakeversion.json"
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def is_ui_path(path: str) -> bool:
+    """The web UI's paths (`server.ui`): HTML forms, signed in by session cookie, not JSON
+    bodies and bearer tokens."""
+    return path in ("/", "/ui") or path.startswith("/ui/")
 
 
 def _reject_constant(name: str) -> Any:
@@ -98,7 +105,7 @@ class InputBoundary:
         try:
             self._check_headers(scope)
             body = await self._read(scope, receive)
-            if body.strip():
+            if body.strip() and not is_ui_path(str(scope.get("path", ""))):
                 scope[SCOPE_JSON] = parse_json(body, "the request body",
                                                self.limits.max_json_depth)
         except LakeVersionError as exc:

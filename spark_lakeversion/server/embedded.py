@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from spark_lakeversion.auth.config import AuthConfig
 from spark_lakeversion.errors import ServerError
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.app import create_app, uvicorn_limits
 from spark_lakeversion.server.context import ServerContext

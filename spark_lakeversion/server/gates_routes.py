@@ -24,6 +24,11 @@ class BranchBody(_Body):
     name: str
 
 
+class ProtectBody(_Body):
+    name: str
+    require_approvals: int | None = None  # merges into it need N approvals (None: unchanged)
+
+
 class CheckBody(_Body):
     branch: str
     name: str
@@ -51,12 +56,18 @@ def router(ctx: ServerContext) -> APIRouter:
 
     @router.get("/protected-branches")
     async def protected() -> dict[str, Any]:
-        return {"branches": sorted(await run_in_threadpool(store.protected_branches))}
+        branches = sorted(await run_in_threadpool(store.protected_branches))
+        required = await run_in_threadpool(store.required_approvals)
+        return {"branches": branches,
+                "required_approvals": {b: n for b, n in required.items() if b in branches}}
 
     @router.post("/branches/protect")
-    async def protect(body: BranchBody) -> dict[str, Any]:
-        changed = await run_in_threadpool(store.protect_branch, body.name)
-        return {"name": body.name, "protected": True, "changed": changed}
+    async def protect(body: ProtectBody) -> dict[str, Any]:
+        changed = await run_in_threadpool(store.protect_branch, body.name,
+                                          body.require_approvals)
+        required = (await run_in_threadpool(store.required_approvals)).get(body.name, 0)
+        return {"name": body.name, "protected": True, "changed": changed,
+                "require_approvals": required}
 
     @router.post("/branches/unprotect")
     async def unprotect(body: BranchBody) -> dict[str, Any]:

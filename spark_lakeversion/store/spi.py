@@ -6,7 +6,8 @@ A storage keeps, and knows nothing about merges or history:
 - refs, moved only by compare-and-swap, each movement appended to the reflog;
 - the keys each commit changed (for `log --table`), the location index of table contents
   (no two tables share a directory), gc's state (epoch and cutoffs) and the audit trail;
-- merge gates' settings and records (`model/gates.py`): protected branches, checks, runs.
+- merge gates' settings and records (`model/gates.py`): protected branches, checks, runs;
+- merge requests, their approvals and the approvals a branch requires (`model/reviews.py`).
 
 Every write happens in one `writing()` transaction, so objects land before the ref moves
 and a ref never points at a missing commit. `spark_lakeversion.versioning` holds every
@@ -28,6 +29,8 @@ from spark_lakeversion.model import (
     Content,
     GcState,
     Key,
+    MergeRequest,
+    MrStatus,
     Ref,
     ReflogEntry,
     RefType,
@@ -64,6 +67,19 @@ class StorageReader(ABC):
         reflog says so): what a protected branch published, read in the transaction that
         moves it."""
 
+    @abstractmethod
+    def required_approvals(self) -> dict[str, int]:
+        """Branch -> approvals a merge into it needs (branches needing none left out)."""
+
+    @abstractmethod
+    def merge_request(self, number: int) -> MergeRequest | None:
+        """The request with its approvals (source head and requirement not filled in)."""
+
+    @abstractmethod
+    def merge_requests(self, status: MrStatus | None, before: int | None,
+                       limit: int) -> list[MergeRequest]:
+        """Newest first, numbers below `before`."""
+
 
 class StorageWriter(StorageReader):
     """One write transaction: everything lands, or nothing."""
@@ -97,6 +113,25 @@ class StorageWriter(StorageReader):
     @abstractmethod
     def set_protected(self, branch: str, protected: bool) -> bool:
         """Protect or unprotect `branch`; whether that changed anything."""
+
+    @abstractmethod
+    def set_required_approvals(self, branch: str, required: int) -> None: ...
+
+    @abstractmethod
+    def add_merge_request(self, source: str, target: str, title: str, description: str,
+                          author: str, now: datetime) -> int:
+        """A new open request; its number."""
+
+    @abstractmethod
+    def approve_merge_request(self, number: int, principal: str, source_head: str,
+                              now: datetime) -> None:
+        """Record (or renew) `principal`'s approval of `source_head`."""
+
+    @abstractmethod
+    def set_merge_request_status(self, number: int, expected: MrStatus, status: MrStatus,
+                                 now: datetime, merged_commit: str | None = None,
+                                 merged_source: str | None = None) -> bool:
+        """Compare-and-set of a request's status; whether it was still `expected`."""
 
 
 class Storage(ABC):

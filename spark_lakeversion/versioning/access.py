@@ -29,7 +29,7 @@ from typing import Any
 from spark_lakeversion.auth.grants import EVERY_REF, Permission, Principal
 from spark_lakeversion.errors import FORBIDDEN_PREFIX, Forbidden, LakeVersionError, RefNotFound
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.model import AuditRecord, CheckRun, Outcome
+from spark_lakeversion.model import AuditRecord, CheckRun, MergeRequest, Outcome
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import (
@@ -150,6 +150,28 @@ def _check_runs_shown(store: AccessControlledStore, who: Principal,
             if who.may(READ, r.branch) and store._may_read(who, r.source, readable)]
 
 
+def _on_request(*needs: Permission) -> Callable[[Args, VersionStore], Needs]:
+    """Permissions on a merge request's target (the first) and `read` on its source."""
+    def needed(a: Args, inner: VersionStore) -> Needs:
+        request = inner.get_merge_request(a["number"])
+        return [(p, request.target) for p in needs] + [(READ, request.source)]
+    return needed
+
+
+def _request_ref(a: Args) -> str:
+    return f"merge-request/{a['number']}"
+
+
+def _approver(store: AccessControlledStore, who: Principal, a: dict[str, Any]) -> None:
+    """The principal approves (unrestricted, as without authentication: the name sent)."""
+    a["approver"] = (a["approver"] or who.name) if who.unrestricted else who.name
+
+
+def _requests_shown(store: AccessControlledStore, who: Principal,
+                    requests: list[MergeRequest]) -> list[MergeRequest]:
+    return [r for r in requests if who.may(READ, r.target) and who.may(READ, r.source)]
+
+
 #: one row per `VersionStore` operation; an operation without one is refused. A write's row
 #: reads its request value's fields by name; its keyword form (`create_ref` for
 #: `create_ref_with`) is the interface's own and reaches the row through it
@@ -170,6 +192,8 @@ RULES: dict[str, Rule] = {
     "unprotect_branch": write("name", on(ADMIN, "name")),
     "protected_branches": listing(lambda _, who, names: {b for b in names
                                                          if who.may(READ, b)}),
+    "required_approvals": listing(lambda _, who, required: {
+        b: n for b, n in required.items() if who.may(READ, b)}),
     "add_check": Rule(needs=lambda a, _: [(ADMIN, a["spec"].branch)],
                       audit_ref=lambda a: a["spec"].branch),
     "remove_check": write("branch", on(ADMIN, "branch")),
@@ -199,6 +223,19 @@ RULES: dict[str, Rule] = {
                        authored=_author),
     "rollback_table_with": write("branch", on(WRITE, "branch"), reads=lambda a: [a["to"]],
                                  operation="rollback", authored=_author_and_properties),
+    # merge requests: opening reads both sides; approving and merging need `merge` on the
+    # target (the principal is the approver); closing too
+    "open_merge_request": write("target", lambda a, _: [(READ, a["target"]),
+                                                          (READ, a["source"])],
+                                authored=_author),
+    "list_merge_requests": listing(_requests_shown),
+    "get_merge_request": Rule(needs=_on_request(READ)),
+    "approve_merge_request": Rule(needs=_on_request(MERGE), audit_ref=_request_ref,
+                                  authored=_approver, operation="approve"),
+    "merge_merge_request": Rule(needs=_on_request(MERGE), audit_ref=_request_ref,
+                                authored=_author, operation="merge"),
+    "close_merge_request": Rule(needs=_on_request(MERGE), audit_ref=_request_ref,
+                                operation="close"),
     # file safety: the server's own overlap check, which must see every table
     "location_owner": OPEN,
     # store-wide: gc, its reads and the audit trail need admin on every ref

@@ -30,7 +30,9 @@ from spark_lakeversion.model import (
     GcState,
     Key,
     KeyLike,
+    MergeRequest,
     MergeResult,
+    MrStatus,
     Ref,
     ReflogEntry,
     RefType,
@@ -56,6 +58,7 @@ from spark_lakeversion.versioning.picks import Picks
 from spark_lakeversion.versioning.protection import Protection
 from spark_lakeversion.versioning.refs import Refs
 from spark_lakeversion.versioning.requests import (
+    DEFAULT_BRANCH,
     CommitRequest,
     PickRequest,
     RefAssign,
@@ -64,6 +67,7 @@ from spark_lakeversion.versioning.requests import (
     RollbackRequest,
 )
 from spark_lakeversion.versioning.retention import Retention
+from spark_lakeversion.versioning.reviews import MergeRequests
 from spark_lakeversion.versioning.rowdiff import RowDiffs
 
 if TYPE_CHECKING:
@@ -91,7 +95,11 @@ class VersionControl(VersionStore):
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,
                                     notifications, self, self.io_properties,
                                     self.check_policy, check_engines)
-        self._merging = Merging(self.limits, refs, planner, gates)
+        self._reviews = reviews = MergeRequests(
+            storage, self.limits, refs,
+            lambda source, target, options: self._merging.merge_with(
+                source, target, options, approved=True))
+        self._merging = Merging(self.limits, refs, planner, gates, reviews.required)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
                             self._protection, self.io_properties)
         self._row_diffs = RowDiffs(refs, commits, self.limits, self.io_properties)
@@ -122,8 +130,16 @@ class VersionControl(VersionStore):
         return self._refs.get_commit(commit_id)
 
     # ---- protection and the gate's settings ----------------------------------------------
-    def protect_branch(self, name: str) -> bool:
-        return self._protection.set_protected(name, True)
+    def protect_branch(self, name: str, require_approvals: int | None = None) -> bool:
+        changed = self._protection.set_protected(name, True)
+        if require_approvals is not None:
+            before = self._reviews.required(name)
+            self._reviews.set_required(name, require_approvals)
+            changed = changed or before != require_approvals
+        return changed
+
+    def required_approvals(self) -> dict[str, int]:
+        return self._reviews.all_required()
 
     def unprotect_branch(self, name: str) -> bool:
         return self._protection.set_protected(name, False)
@@ -205,6 +221,28 @@ class VersionControl(VersionStore):
     def audit(self, since: datetime | None = None, principal: str | None = None,
               limit: int = MAX_AUDIT_RECORDS) -> list[AuditRecord]:
         return self._history.audit(since, principal, limit)
+
+    # ---- merge requests -------------------------------------------------------------------
+    def open_merge_request(self, source: str, target: str = DEFAULT_BRANCH, *, title: str,
+                           description: str = "", author: str | None = None) -> MergeRequest:
+        return self._reviews.open(source, target, title, description, author)
+
+    def list_merge_requests(self, status: MrStatus | None = None, before: int | None = None,
+                            limit: int = 50) -> list[MergeRequest]:
+        return self._reviews.list(status, before, limit)
+
+    def get_merge_request(self, number: int) -> MergeRequest:
+        return self._reviews.get(number)
+
+    def approve_merge_request(self, number: int, approver: str | None = None) -> MergeRequest:
+        return self._reviews.approve(number, approver)
+
+    def merge_merge_request(self, number: int, *, author: str | None = None,
+                            message: str | None = None) -> MergeResult:
+        return self._reviews.merge(number, author, message)
+
+    def close_merge_request(self, number: int) -> MergeRequest:
+        return self._reviews.close(number)
 
     # ---- merge, cherry-pick, revert, rollback -----------------------------------------------
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:

@@ -40,7 +40,9 @@ from spark_lakeversion.model import (
     GcState,
     Key,
     KeyLike,
+    MergeRequest,
     MergeResult,
+    MrStatus,
     Put,
     Ref,
     ReflogEntry,
@@ -55,6 +57,7 @@ from spark_lakeversion.versioning.interface import (
 )
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.requests import (
+    DEFAULT_BRANCH,
     CommitRequest,
     PickRequest,
     RefAssign,
@@ -138,8 +141,15 @@ class RestVersionStore(VersionStore):
             "force": request.force}))
 
     # ---- merge gates ----------------------------------------------------------------------
-    def protect_branch(self, name: str) -> bool:
-        return bool(self._call("POST", "/branches/protect", body={"name": name})["changed"])
+    def protect_branch(self, name: str, require_approvals: int | None = None) -> bool:
+        body: dict[str, Any] = {"name": name}
+        if require_approvals is not None:
+            body["require_approvals"] = require_approvals
+        return bool(self._call("POST", "/branches/protect", body=body)["changed"])
+
+    def required_approvals(self) -> dict[str, int]:
+        found = self._call("GET", "/protected-branches").get("required_approvals") or {}
+        return {str(b): int(n) for b, n in found.items()}
 
     def unprotect_branch(self, name: str) -> bool:
         return bool(self._call("POST", "/branches/unprotect", body={"name": name})["changed"])
@@ -251,6 +261,39 @@ class RestVersionStore(VersionStore):
     def merge_base(self, a: str, b: str) -> str | None:
         data = self._call("GET", "/merge-base", params={"a": a, "b": b})
         return data["commit_id"]  # type: ignore[no-any-return]
+
+    # ---- merge requests -------------------------------------------------------------------
+    def open_merge_request(self, source: str, target: str = DEFAULT_BRANCH, *, title: str,
+                           description: str = "", author: str | None = None) -> MergeRequest:
+        return MergeRequest.from_dict(self._call("POST", "/merge-requests", body={
+            "source": source, "target": target, "title": title,
+            "description": description}, headers=_author(author)))
+
+    def list_merge_requests(self, status: MrStatus | None = None, before: int | None = None,
+                            limit: int = 50) -> list[MergeRequest]:
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = MrStatus(status).value
+        if before is not None:
+            params["before"] = before
+        return [MergeRequest.from_dict(r) for r in self._call(
+            "GET", "/merge-requests", params=params)["merge_requests"]]
+
+    def get_merge_request(self, number: int) -> MergeRequest:
+        return MergeRequest.from_dict(self._call("GET", f"/merge-requests/{int(number)}"))
+
+    def approve_merge_request(self, number: int, approver: str | None = None) -> MergeRequest:
+        return MergeRequest.from_dict(self._call(
+            "POST", f"/merge-requests/{int(number)}/approve", body={"approver": approver}))
+
+    def merge_merge_request(self, number: int, *, author: str | None = None,
+                            message: str | None = None) -> MergeResult:
+        return MergeResult.from_dict(self._call(
+            "POST", f"/merge-requests/{int(number)}/merge", body={"message": message},
+            headers=_author(author)))
+
+    def close_merge_request(self, number: int) -> MergeRequest:
+        return MergeRequest.from_dict(self._call("POST", f"/merge-requests/{int(number)}/close"))
 
     def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
         body = {"source": source, "target": target, **options.to_dict()}

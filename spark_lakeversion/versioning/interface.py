@@ -34,7 +34,9 @@ from spark_lakeversion.model import (
     GcState,
     Key,
     KeyLike,
+    MergeRequest,
     MergeResult,
+    MrStatus,
     Operation,
     Ref,
     ReflogEntry,
@@ -193,8 +195,14 @@ class VersionStore(ABC):
 
     # ---- merge gates: protection and checks (settings, not versioned data) ---------------
     @abstractmethod
-    def protect_branch(self, name: str) -> bool:
-        """Refuse direct writes to `name` (`ProtectedBranch`); whether that changed."""
+    def protect_branch(self, name: str, require_approvals: int | None = None) -> bool:
+        """Refuse direct writes to `name` (`ProtectedBranch`); whether that changed.
+        `require_approvals`: merges into it then need that many approvals of a merge
+        request (`versioning.reviews`; 0: none; None: as it was)."""
+
+    @abstractmethod
+    def required_approvals(self) -> dict[str, int]:
+        """Branch -> approvals a merge into it needs (branches needing none left out)."""
 
     @abstractmethod
     def unprotect_branch(self, name: str) -> bool: ...
@@ -280,6 +288,33 @@ class VersionStore(ABC):
 
     @abstractmethod
     def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]: ...
+
+    # ---- merge requests (`versioning.reviews`) ---------------------------------------------
+    @abstractmethod
+    def open_merge_request(self, source: str, target: str = DEFAULT_BRANCH, *, title: str,
+                           description: str = "", author: str | None = None) -> MergeRequest:
+        """A new open request to merge branch `source` into branch `target`."""
+
+    @abstractmethod
+    def list_merge_requests(self, status: MrStatus | None = None, before: int | None = None,
+                            limit: int = 50) -> list[MergeRequest]:
+        """Newest first; numbers below `before` (the next page)."""
+
+    @abstractmethod
+    def get_merge_request(self, number: int) -> MergeRequest: ...
+
+    @abstractmethod
+    def approve_merge_request(self, number: int, approver: str | None = None) -> MergeRequest:
+        """Approve the source's current head (the access layer names the approver)."""
+
+    @abstractmethod
+    def merge_merge_request(self, number: int, *, author: str | None = None,
+                            message: str | None = None) -> MergeResult:
+        """Merge the request's approved source head through the merge path (gates and
+        checks apply); `ProtectedBranch` when it lacks approvals."""
+
+    @abstractmethod
+    def close_merge_request(self, number: int) -> MergeRequest: ...
 
     @abstractmethod
     def diff_rows(self, from_ref: str, to_ref: str, key: KeyLike, *,

@@ -7,7 +7,7 @@ hands one into a branch with checks, or a protected one, to its `MergeGate` (the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, Refs
 from spark_lakeversion.versioning.retention import Retention
+from spark_lakeversion.versioning.reviews import approvals_error
 from spark_lakeversion.versioning.three_way import Changes, MergePlan, plan_merge
 
 #: merges changing at most this many tables are applied to the target's tree directly
@@ -247,19 +248,27 @@ class Merging:
     """`merge_with`: fast-forward or three-way merge, retried while the target moves; one
     the gate guards is the gate's."""
 
-    def __init__(self, limits: Limits, refs: Refs, planner: MergePlanner, gate: MergeGate
-                 ) -> None:
+    def __init__(self, limits: Limits, refs: Refs, planner: MergePlanner, gate: MergeGate,
+                 required_approvals: Callable[[str], int] = lambda _: 0) -> None:
         self.limits = limits
         self.refs = refs
         self.planner = planner
         self.gate = gate
+        self.required_approvals = required_approvals
 
-    def merge_with(self, source: str, target: str, options: MergeOptions) -> MergeResult:
+    def merge_with(self, source: str, target: str, options: MergeOptions, *,
+                   approved: bool = False) -> MergeResult:
+        """`approved`: the merge of a merge request whose approvals were counted
+        (`versioning.reviews`); any other merge into a branch requiring approvals is
+        refused (dry runs excepted)."""
         check_merger_options(options.merger_options())
         props = check_properties(options.properties)
         check_commit(self.limits, message=options.message, author=options.author,
                      properties=props)
         target_ref = self.refs.writable_branch(target)
+        required = self.required_approvals(target_ref.name)
+        if required and not approved and not options.dry_run:
+            raise approvals_error(target_ref.name, required, 0)
         for _ in range(MAX_CAS_ATTEMPTS):
             # read for every round: a new check or protection applies at once
             checks, protected = self.gate.guards(target_ref.name)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.server.embedded import EmbeddedServer, start_embedded_server
 
 SCHEMA = pa.schema([pa.field("id", pa.int64())])

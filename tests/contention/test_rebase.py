@@ -11,7 +11,7 @@ from pyiceberg.exceptions import CommitFailedException, ForbiddenError
 from pyiceberg.manifest import read_manifest_list
 from pyiceberg.types import StringType
 
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from tests.contention.helpers import (
     NO_RETRY,
     catalog,

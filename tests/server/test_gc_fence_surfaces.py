@@ -183,3 +183,25 @@ def test_delta_create_register_and_writes_are_fenced(
         assert server.store.get_ref("main").head == head
         assert state(server)[1] == files
         assert events.to_arrow()["id"].to_pylist() == [7]
+
+
+def test_iceberg_commits_on_delta_tables_are_fenced(
+        server: EmbeddedServer, gc_begins_during_commit: Callable[[], None],
+        caplog: pytest.LogCaptureFixture) -> None:
+    from pyiceberg.catalog.rest import RestCatalog
+
+    api = httpx.Client(base_url=server.api_url, timeout=60)
+    assert api.post("/delta/create", json={"table": "db.e", "schema": DELTA_SCHEMA}
+                    ).status_code == 201
+    table = RestCatalog("lv", uri=server.iceberg_uri).load_table("db.e")
+    log_dir = Path(table.metadata.location.removeprefix("file://")) / "_delta_log"
+    logs = sorted(p.name for p in log_dir.iterdir())
+    gc_begins_during_commit()
+    # the first attempt is refused (409 CommitFailed: gc began), pyiceberg retries on a
+    # fresh load and lands: one new Delta version, the refused one left nothing behind
+    table.append(ROWS)
+    assert "Commit failed due to a concurrent update" in caplog.text
+    assert sorted(p.name for p in log_dir.iterdir()) == sorted(
+        [*logs, "00000000000000000001.json"])
+    table = RestCatalog("lv", uri=server.iceberg_uri).load_table("db.e")
+    assert sorted(table.scan().to_arrow()["id"].to_pylist()) == [1, 2]

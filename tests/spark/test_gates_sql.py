@@ -45,6 +45,20 @@ def test_insert_into_protected_main_is_refused(orders: SparkLake) -> None:
     assert orders.ids("db.t") == [1, 2, 3, 4]
 
 
+def test_protected_branch_requiring_approvals(orders: SparkLake) -> None:
+    rows = orders.rows("ALTER BRANCH main SET PROTECTED REQUIRE 1 APPROVALS")
+    assert [(r.name, r.protected, r.changed) for r in rows] == [("main", True, True)]
+    store = orders.server.store
+    assert store.required_approvals() == {"main": 1}
+    orders.sql("CREATE BRANCH dev")
+    orders.sql("INSERT INTO {lv}.db@dev.t VALUES (3, 'c')")
+    with pytest.raises(ProtectedBranch, match="needs 1 approval"):
+        orders.sql("MERGE BRANCH dev INTO main")
+    assert orders.ids("db.t") == [1, 2]
+    orders.sql("ALTER BRANCH main UNSET PROTECTED")
+    assert store.required_approvals() == {}
+
+
 def test_merge_branch_goes_through_the_gate(orders: SparkLake) -> None:
     store = orders.server.store
     store.add_check(CheckSpec("main", "unique_ids", CheckKind.SQL, UNIQUE_IDS))

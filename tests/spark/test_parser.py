@@ -88,6 +88,9 @@ def test_quoted_at_column_resolves_in_a_dataframe(spark: Any) -> None:
                                         "protected => true)"),
     ("alter branch main unset protected", "CALL `lv`.lakeversion.set_protected("
                                           "name => 'main', protected => false)"),
+    ("ALTER BRANCH main SET PROTECTED REQUIRE 2 APPROVALS",
+     "CALL `lv`.lakeversion.set_protected(name => 'main', protected => true, "
+     "require_approvals => 2)"),
     ("SHOW CHECKS ON BRANCH main", "CALL `lv`.lakeversion.list_checks(branch => 'main')"),
     ("SHOW CHECK RUNS ON BRANCH main LIMIT 3", "CALL `lv`.lakeversion.check_runs("
                                               "branch => 'main', max_runs => 3)"),
@@ -183,6 +186,8 @@ def test_the_shim_spells_the_one_list_of_duration_units(spark: Any) -> None:
     ("CREATE BRANCH dev FROM", "a ref after FROM"),
     ("SHOW BRANCHES please", "unexpected 'please'"),
     ("ALTER BRANCH main PROTECT", "SET PROTECTED or UNSET PROTECTED"),
+    ("ALTER BRANCH main SET PROTECTED REQUIRE two APPROVALS", "REQUIRE needs a number"),
+    ("ALTER BRANCH main SET PROTECTED REQUIRE 2", "takes APPROVALS"),
     ("ALTER BRANCH main SET LOCKED", "expected PROTECTED"),
     ("SHOW CHECK RUNS LIMIT lots", "LIMIT needs a number"),
     ("ADD CHECK c AS 'SELECT 1'", "expected ON but found 'AS'"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg.translate import META_DIR, reachable_names
 from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
 from spark_lakeversion.tableformat.base import StateFiles
@@ -23,7 +24,8 @@ class DeltaStateFiles(StateFiles):
         self.io = io
         self.states_read = 0
         self._followed: set[tuple[str, int]] = set()
-        self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, URI)
+        self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, file)
+        self._iceberg: dict[str, list[str]] = {}  # location -> its Iceberg metadata files
 
     def _refused(self, location: str) -> str | None:
         try:
@@ -68,6 +70,18 @@ class DeltaStateFiles(StateFiles):
             if number <= version:
                 self.mark(normalize_path(uri))
         self.mark(normalize_path(f"{log.log_dir(location)}/_last_checkpoint"))
+        self._mark_iceberg(location, version)
+
+    def _mark_iceberg(self, location: str, version: int) -> None:
+        """The Iceberg metadata served for this log (`formats/delta/iceberg/translate.py`)
+        that a state at `version` may reach: every file a version up to it wrote. Later
+        versions' files (a log that moved on without a retained state) are collectable."""
+        names = self._iceberg.get(location)
+        directory = f"{location.rstrip('/')}/{META_DIR}"
+        if names is None:
+            names = self._iceberg[location] = storage.list_names(directory, self.io)
+        for name in reachable_names(names, version):
+            self.mark(normalize_path(f"{directory}/{name}"))
 
     def followed(self, content: Content) -> bool:
         fields = content.fields

@@ -23,13 +23,15 @@ from spark_lakeversion.model import (
     Content,
     GcState,
     Key,
+    MergeRequest,
+    MrStatus,
     Ref,
     ReflogEntry,
     RefType,
 )
 from spark_lakeversion.store.objects import from_us, root_commit, to_us
 from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
-from spark_lakeversion.store.sql import audit, gates, gc_state, location_index
+from spark_lakeversion.store.sql import audit, gates, gc_state, location_index, reviews
 from spark_lakeversion.store.sql.engine import Database
 from spark_lakeversion.store.sql.schema import (
     INSERT_COMMIT,
@@ -97,6 +99,16 @@ class _Reader(StorageReader):
     def branch_checks(self, branch: str | None) -> list[CheckSpec]:
         return gates.checks(self.conn, branch)
 
+    def required_approvals(self) -> dict[str, int]:
+        return reviews.required_approvals(self.conn)
+
+    def merge_request(self, number: int) -> MergeRequest | None:
+        return reviews.get(self.conn, number)
+
+    def merge_requests(self, status: MrStatus | None, before: int | None,
+                       limit: int) -> list[MergeRequest]:
+        return reviews.page(self.conn, status, before, limit)
+
 
 class _Writer(_Reader, StorageWriter):
     def __init__(self, conn: Connection, db: Database) -> None:
@@ -156,7 +168,27 @@ class _Writer(_Reader, StorageWriter):
         self._reflog(branch, new_head, operation, ts_us)
 
     def set_protected(self, branch: str, protected: bool) -> bool:
-        return gates.set_protected(self.conn, branch, protected)
+        changed = gates.set_protected(self.conn, branch, protected)
+        if not protected:  # approvals are a rule of protected branches
+            reviews.set_required_approvals(self.conn, branch, 0)
+        return changed
+
+    def set_required_approvals(self, branch: str, required: int) -> None:
+        reviews.set_required_approvals(self.conn, branch, required)
+
+    def add_merge_request(self, source: str, target: str, title: str, description: str,
+                          author: str, now: datetime) -> int:
+        return reviews.add(self.conn, source, target, title, description, author, now)
+
+    def approve_merge_request(self, number: int, principal: str, source_head: str,
+                              now: datetime) -> None:
+        reviews.approve(self.conn, number, principal, source_head, now)
+
+    def set_merge_request_status(self, number: int, expected: MrStatus, status: MrStatus,
+                                 now: datetime, merged_commit: str | None = None,
+                                 merged_source: str | None = None) -> bool:
+        return reviews.set_status(self.conn, number, expected, status, now, merged_commit,
+                                  merged_source)
 
 
 class SqlStorage(Storage):
@@ -176,6 +208,7 @@ class SqlStorage(Storage):
                     gc_state.create(conn)
                     audit.create(conn)
                     gates.create(conn)
+                    reviews.create(conn)
                 self._bootstrap()
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:

@@ -171,3 +171,29 @@ def newest_version(location: str, io: Mapping[str, str] | None = None) -> int:
     version = log.latest_version(location, io)
     assert version is not None
     return version
+
+
+def write_log(root: Path, version: int, actions: list[dict[str, Any]]) -> None:
+    """One hand-written JSON commit of a Delta log (for logs delta-rs would not write)."""
+    log = root / "_delta_log"
+    log.mkdir(parents=True, exist_ok=True)
+    info = {"commitInfo": {"timestamp": 1_700_000_000_000 + version, "operation": "WRITE"}}
+    text = "".join(json.dumps(a) + "\n" for a in [info, *actions])
+    (log / f"{version:020d}.json").write_text(text)
+
+
+def delta_metadata(table_id: str, fields: list[dict[str, Any]],
+                   partition_columns: list[str] | None = None,
+                   configuration: dict[str, str] | None = None) -> dict[str, Any]:
+    schema = {"type": "struct", "fields": fields}
+    return {"metaData": {"id": table_id, "format": {"provider": "parquet", "options": {}},
+                         "schemaString": json.dumps(schema),
+                         "partitionColumns": partition_columns or [],
+                         "configuration": configuration or {}, "createdTime": 0}}
+
+
+def add_action(path: str, records: int, partition: dict[str, str | None] | None = None,
+               stats: dict[str, Any] | None = None, size: int = 100) -> dict[str, Any]:
+    return {"add": {"path": path, "partitionValues": partition or {}, "size": size,
+                    "modificationTime": 0, "dataChange": True,
+                    "stats": json.dumps({"numRecords": records, **(stats or {})})}}

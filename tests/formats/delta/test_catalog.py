@@ -115,17 +115,20 @@ def test_the_http_client_writes_through_api_v1_commits(server: EmbeddedServer,
         catalog.branch("main").delta("db.other").create(ID_P_V_ARROW)
 
 
-def test_iceberg_rest_omits_delta_tables_and_refuses_to_load_one(server: EmbeddedServer,
-                                                                 api: httpx.Client) -> None:
+def test_iceberg_rest_lists_and_loads_delta_tables(server: EmbeddedServer,
+                                                   api: httpx.Client) -> None:
     assert api.post("/delta/create", json={"table": "db.events",
                                            "schema": DELTA_SCHEMA}).status_code == 201
     with httpx.Client(base_url=server.iceberg_uri, timeout=60) as iceberg:
         listed = iceberg.get("/v1/namespaces/db/tables")
-        assert listed.status_code == 200 and listed.json()["identifiers"] == []
+        assert listed.status_code == 200
+        assert listed.json()["identifiers"] == [{"namespace": ["db"], "name": "events"}]
         loaded = iceberg.get("/v1/namespaces/db/tables/events")
-        assert loaded.status_code == 400
-        assert loaded.json()["error"]["message"] == (
-            "db.events is a Delta table: read it with spark_lakeversion's Delta API")
+        assert loaded.status_code == 200
+        metadata = loaded.json()["metadata"]
+        assert metadata["format-version"] == 2
+        assert metadata["snapshots"][0]["summary"]["delta-version"] == "0"
+        assert "/_lakeversion_iceberg/" in loaded.json()["metadata-location"]
 
 
 def cli_run(url: str, *args: str) -> Any:

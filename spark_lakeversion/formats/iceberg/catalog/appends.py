@@ -16,7 +16,7 @@ Any other refusal of a chain of several is answered member by member, each commi
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table.metadata import TableMetadata
@@ -38,26 +38,34 @@ from spark_lakeversion.formats.iceberg.catalog.errors import (
     commit_failed,
 )
 from spark_lakeversion.formats.iceberg.catalog.group import GroupCommits, Member
+from spark_lakeversion.formats.iceberg.catalog.loaded import LoadedTable
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
-from spark_lakeversion.model import Key, Put
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings as AppendSettings
+from spark_lakeversion.model import Content, Key, Put
 
 if TYPE_CHECKING:
-    from spark_lakeversion.formats.iceberg.catalog.tables import LoadedTable, TableService
+    from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
 
 
-@dataclass(frozen=True)
-class AppendSettings:
-    """How the catalog treats concurrent appends, fixed when the catalog is built
-    (`lakeversion serve --no-rebase-appends --group-commit-max N --group-commit-wait S`)."""
+class TableAccess(Protocol):
+    """What the append committer needs of the table service that composes it (typed by
+    shape: the service imports this module)."""
 
-    #: rebase pure appends onto the head (off: every stale append answers 409, as before)
-    rebase: bool = True
-    #: most appends committed together in one store commit
-    group_max: int = 32
-    #: longest a queued append waits for its turn before it commits alone (seconds)
-    group_wait_s: float = 10.0
-    #: how often a chain is rebuilt when the store refused it (the table moved meanwhile)
-    store_retries: int = 50
+    ctx: CatalogContext
+
+    def lookup(self, addr: Address, name: str) -> tuple[Key, Content | None]: ...
+
+    def missing_table(self, addr: Address, key: Key) -> IcebergError: ...
+
+    def read_metadata(self, metadata_location: str) -> TableMetadata: ...
+
+    def write_metadata(self, metadata: TableMetadata, previous_location: str | None = None
+                       ) -> str: ...
+
+    def check_metadata(self, key: Key, metadata: TableMetadata,
+                       base: TableMetadata | None = None, *,
+                       read_current_only: bool = False,
+                       written_lists: frozenset[str] = frozenset()) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class _Step:
 class AppendCommitter:
     """The rebase and group commit of one catalog's table service."""
 
-    def __init__(self, tables: TableService) -> None:
+    def __init__(self, tables: TableAccess) -> None:
         self.tables = tables
         self.ctx = tables.ctx
         self.settings = self.ctx.appends
@@ -185,8 +193,6 @@ class AppendCommitter:
             for s in steps:  # a failed member fails alone: each one on its own
                 self._run([s.member])
             return []
-        from spark_lakeversion.formats.iceberg.catalog.tables import LoadedTable
-
         for s in steps:
             s.member.succeed(LoadedTable(current, location))
         return []

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from spark_lakeversion.fileio import FileIOConfig
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
 from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.tables import TableService
 from spark_lakeversion.formats.iceberg.catalog.views import ViewService
 from spark_lakeversion.locations import AllowedRoots, Location

@@ -21,11 +21,11 @@ from spark_lakeversion.formats.iceberg.catalog.addressing import (
     resolve_address,
     split_namespace,
 )
-from spark_lakeversion.formats.iceberg.catalog.appends import AppendSettings
 from spark_lakeversion.formats.iceberg.catalog.commits import commit_to_store
 from spark_lakeversion.formats.iceberg.catalog.errors import bad_request
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.requests import RenameBody
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
 from spark_lakeversion.locations import (
     AllowedRoots,
     Location,

@@ -176,14 +176,15 @@ class NamespaceService:
         return content
 
     def list_names(self, prefix: str | None, namespace: str,
-                   content_type: ContentType) -> dict[str, Any]:
+                   content_type: ContentType | tuple[ContentType, ...]) -> dict[str, Any]:
         """The identifiers of one namespace's direct children of `content_type` (tables
         or views); an absent namespace is `NoSuchNamespaceException`."""
         addr = self.ctx.address(prefix, split_namespace(namespace))
         entries = self.ctx.store.list_keys(addr.commit_id, addr.key())
         depth = len(addr.namespace) + 1
+        types = content_type if isinstance(content_type, tuple) else (content_type,)
         names = [key.name for key, content in entries
-                 if content.type is content_type and len(key.elements) == depth]
+                 if content.type in types and len(key.elements) == depth]
         if not names:
             self.require(addr)
         return {"identifiers": [{"namespace": list(addr.echo), "name": n} for n in names],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pyiceberg.exceptions import CommitFailedException
@@ -24,8 +23,14 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from spark_lakeversion.errors import InvalidInput, LocationNotAllowed
+from spark_lakeversion.errors import CommitOutcomeUnknown, InvalidInput, LocationNotAllowed
+from spark_lakeversion.formats.delta import log as delta_log
+from spark_lakeversion.formats.delta import tables as delta_tables
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
+from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.iceberg import commit as delta_commit
+from spark_lakeversion.formats.delta.iceberg import create as delta_create
+from spark_lakeversion.formats.delta.iceberg import translate as delta_facade
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.formats.iceberg import v3
@@ -50,6 +55,7 @@ from spark_lakeversion.formats.iceberg.catalog.errors import (
     table_already_exists,
     table_not_found,
 )
+from spark_lakeversion.formats.iceberg.catalog.loaded import LoadedTable as LoadedTable
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.namespaces import NamespaceService
 from spark_lakeversion.formats.iceberg.catalog.requests import (
@@ -66,14 +72,8 @@ from spark_lakeversion.model import Content, Delete, Key, Put
 from spark_lakeversion.tableformat.validate import check_claims, check_not_owned
 from spark_lakeversion.versioning.suggest import table_hint
 
-
-@dataclass(frozen=True)
-class LoadedTable:
-    """The spec's LoadTableResult: a table's metadata and where it is stored (None while a
-    staged create has written nothing)."""
-
-    metadata: TableMetadata
-    metadata_location: str | None
+#: what the catalog serves as tables: Iceberg's, and Delta's as Iceberg metadata
+TABLE_TYPES = (ICEBERG_TABLE, DELTA_TABLE)
 
 
 class TableService:
@@ -112,13 +112,14 @@ class TableService:
         return fmt.write_metadata(metadata, previous_location, self.ctx.io)
 
     # ---- lookups -----------------------------------------------------------------------
-    def _table(self, addr: Address, name: str) -> tuple[Key, Content | None]:
+    def _table(self, addr: Address, name: str, *, delta: bool = True
+               ) -> tuple[Key, Content | None]:
+        """The Iceberg or (`delta`) Delta table at `name`; None for anything else."""
         key = addr.key(name)
         check_key(key, self.ctx.store.limits)  # before a metadata file is written under it
         content = self.ctx.store.get_content(addr.commit_id, key)
-        if content is not None and content.type is DELTA_TABLE:
-            raise bad_request(f"{key} is a Delta table: read it with spark_lakeversion's "
-                              "Delta API")
+        if content is not None and content.type is DELTA_TABLE and delta:
+            return key, content
         if content is not None and content.type is not ICEBERG_TABLE:
             content = None  # a namespace is not an Iceberg table
         return key, content
@@ -133,19 +134,22 @@ class TableService:
     def _missing_table(self, addr: Address, key: Key) -> IcebergError:
         """404 for `key` at `addr`, hinting at the closest Iceberg table of its namespace."""
         tables = [k for k, c in self.ctx.store.list_keys(addr.commit_id, Key(key.namespace))
-                  if c.type is ICEBERG_TABLE and k.namespace == key.namespace] \
+                  if c.type in TABLE_TYPES and k.namespace == key.namespace] \
             if key.namespace else []
         return table_not_found(key, addr.resolved.expression, table_hint(key, tables))
 
     # ---- tables ------------------------------------------------------------------------
     def list_tables(self, prefix: str | None, namespace: str) -> dict[str, Any]:
-        return self.namespaces.list_names(prefix, namespace, ICEBERG_TABLE)
+        return self.namespaces.list_names(prefix, namespace, TABLE_TYPES)
 
     def load_table(self, prefix: str | None, namespace: str, table: str) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         key, content = self._table(addr, table)
         if content is None:
             raise self._missing_table(addr, key)
+        if content.type is DELTA_TABLE:
+            served = delta_facade.load(DeltaState.of(content, key), self.ctx.io)
+            return LoadedTable(served.metadata, served.location)
         location = fmt.metadata_location_of(content)
         return LoadedTable(self.read_metadata(location), location)
 
@@ -166,6 +170,8 @@ class TableService:
         if not req.stage_create:
             addr.branch()  # refuse read-only refs before writing any file
         namespace_content = self.namespaces.require(addr)
+        if delta_create.wants_delta(dict(req.properties)):
+            return self._create_delta(addr, key, req, meta)
         table_uuid = uuid.uuid4()
         location = (req.location.rstrip("/") if req.location
                     else self.ctx.default_location(addr, namespace_content, req.name, table_uuid))
@@ -204,6 +210,9 @@ class TableService:
               updates: Sequence[TableUpdate]) -> Planned:
         """Validate and apply one table's change; writes its new metadata file."""
         key, content = self._table(addr, name)
+        if content is not None and content.type is DELTA_TABLE:
+            raise bad_request(f"{key} is a Delta table: commit to it on its own, not in a "
+                              "multi-table transaction")
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if content is None and not creating:
             raise self._missing_table(addr, key)
@@ -245,6 +254,9 @@ class TableService:
                      req: CommitTableBody, meta: CommitMeta) -> LoadedTable:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
+        key, content = self._table(addr, table)
+        if content is not None and content.type is DELTA_TABLE:
+            return self._commit_delta(addr, key, content, req, meta)
         if self.appends.accepts(req.requirements, req.updates):  # rebased and grouped
             return self.appends.commit(addr, AppendRequest(
                 prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta))
@@ -255,6 +267,64 @@ class TableService:
                              **plan.props}, written=[plan.location],
                             changes=[(plan.base, plan.metadata)])
         return LoadedTable(plan.metadata, plan.location)
+
+    def _create_delta(self, addr: Address, key: Key, req: CreateTableRequest,
+                      meta: CommitMeta) -> LoadedTable:
+        """`CREATE TABLE ... USING delta`: a Delta table made by our Delta writer under the
+        warehouse (`formats/delta/tables.create_table`), then served as Iceberg."""
+        if req.stage_create:
+            raise bad_request(f"cannot create Delta table {key} from a query (CREATE TABLE "
+                              "... USING delta AS SELECT): create it, then INSERT")
+        if req.location:
+            raise bad_request(f"cannot create Delta table {key} at a location of the "
+                              "client's choice: the server places it under its warehouse")
+        schema, partition_by = delta_create.delta_schema(req.table_schema, req.partition_spec)
+        # Delta's own settings only (`delta.*`); Spark's `owner` and the like stay out of
+        # the log
+        extra = {k: v for k, v in req.properties.items() if k.startswith("delta.")}
+        commit = delta_tables.create_table(
+            self.ctx.store, self.ctx.warehouse_location, str(key), schema, partition_by,
+            extra, branch=addr.branch(), expected_head=addr.commit_id,
+            message=meta.message_or(f"create Delta table {key}"), author=meta.author,
+            io=self.ctx.io)
+        content = self.ctx.store.get_content(commit.id, key)
+        if content is None:  # pragma: no cover - the commit just put it
+            raise self._missing_table(addr, key)
+        served = delta_facade.load(DeltaState.of(content, key), self.ctx.io)
+        return LoadedTable(served.metadata, served.location)
+
+    def _commit_delta(self, addr: Address, key: Key, content: Content, req: CommitTableBody,
+                      meta: CommitMeta) -> LoadedTable:
+        """An Iceberg commit on a Delta table: one new Delta version on the branch's log
+        (`formats/delta/iceberg/commit.py`), then one store commit fenced against gc."""
+        branch = addr.branch()
+        state = DeltaState.of(content, key)
+        served = delta_facade.load(state, self.ctx.io)
+        try:
+            write = delta_commit.apply(state, served.metadata, req.requirements, req.updates,
+                                       branch, self.ctx.io)
+        except delta_commit.StaleCommit as exc:
+            raise commit_failed(f"{key}: {exc.message}"
+                                + ref_sentence(addr.resolved.expression)) from None
+        if write is None:
+            return LoadedTable(served.metadata, served.location)
+        new = write.state.content()
+        try:
+            self.ctx.commit(addr, [Put(key, new)], meta,
+                            f"{write.operation} on Delta table {key} (version "
+                            f"{write.state.version}: {write.added} added, {write.removed} "
+                            "removed)",
+                            {"iceberg.operation": write.operation, "iceberg.table": str(key),
+                             "lakeversion.delta.operation": f"iceberg {write.operation}",
+                             "lakeversion.delta.version": str(write.state.version)},
+                            added=[(key, content, new)])
+        except CommitOutcomeUnknown:
+            raise  # it may have landed: its log files are not ours to remove
+        except BaseException:
+            delta_log.delete_created(reversed(write.created))
+            raise
+        loaded = delta_facade.load(write.state, self.ctx.io)
+        return LoadedTable(loaded.metadata, loaded.location)
 
     def commit_transaction(self, prefix: str | None, req: TransactionBody,
                            meta: CommitMeta) -> None:
@@ -338,7 +408,7 @@ class TableService:
         addr.new_key(req.name)
         addr.branch()
         self.namespaces.require(addr)
-        key, existing = self._table(addr, req.name)
+        key, existing = self._table(addr, req.name, delta=False)
         other = self.ctx.store.get_content(addr.commit_id, key)
         if other is not None and not (req.overwrite and existing is not None):
             raise table_already_exists(key, addr.resolved.expression)

@@ -378,17 +378,30 @@ public final class BranchSql {
           onBranchAndRest();
           return "revert_commit";
         case "ALTER BRANCH":
-          // ALTER BRANCH main SET PROTECTED | UNSET PROTECTED
+          // ALTER BRANCH main SET PROTECTED [REQUIRE n APPROVALS] | UNSET PROTECTED
           args.put("name", next("a branch name"));
+          boolean on;
           if (accept("SET")) {
-            args.put("protected", true);
+            on = true;
           } else if (accept("UNSET")) {
-            args.put("protected", false);
+            on = false;
           } else {
             throw LakeVersionException.invalid(
                 "ALTER BRANCH takes SET PROTECTED or UNSET PROTECTED");
           }
+          args.put("protected", on);
           expect("PROTECTED");
+          if (on && accept("REQUIRE")) {
+            String n = next("a number after REQUIRE");
+            try {
+              args.put("require_approvals", Integer.parseInt(n));
+            } catch (NumberFormatException e) {
+              throw LakeVersionException.invalid("REQUIRE needs a number, not '" + n + "'");
+            }
+            if (!accept("APPROVALS") && !accept("APPROVAL")) {
+              throw LakeVersionException.invalid("REQUIRE n takes APPROVALS after the number");
+            }
+          }
           rest();
           return "set_protected";
         case "SHOW CHECKS":

@@ -151,23 +151,41 @@ public class LakeVersionCatalog extends SparkCatalog {
     return load(ident, () -> super.loadTable(ident, timestamp));
   }
 
+  /** The table property that asks the server for a Delta table (CREATE TABLE ... USING delta):
+   * Iceberg's catalog drops the provider, so it travels as a property the server reads. */
+  static final String TABLE_FORMAT = "lakeversion.table-format";
+
+  static Map<String, String> withFormat(Map<String, String> properties) {
+    String provider = properties.get("provider");
+    if (provider == null || !provider.equalsIgnoreCase("delta")) {
+      return properties;
+    }
+    Map<String, String> copy = new HashMap<>(properties);
+    copy.remove("provider");  // Iceberg's catalog refuses any provider but its own
+    copy.put(TABLE_FORMAT, "delta");
+    return copy;
+  }
+
   @Override
   public Table createTable(Identifier ident, StructType schema, Transform[] partitions,
       Map<String, String> properties) throws TableAlreadyExistsException {
-    return withRefCheck(ident, () -> super.createTable(ident, schema, partitions, properties));
+    Map<String, String> props = withFormat(properties);
+    return withRefCheck(ident, () -> super.createTable(ident, schema, partitions, props));
   }
 
   @Override
   public StagedTable stageCreate(Identifier ident, StructType schema, Transform[] partitions,
       Map<String, String> properties) throws TableAlreadyExistsException {
-    return withRefCheck(ident, () -> super.stageCreate(ident, schema, partitions, properties));
+    Map<String, String> props = withFormat(properties);
+    return withRefCheck(ident, () -> super.stageCreate(ident, schema, partitions, props));
   }
 
   @Override
   public StagedTable stageCreateOrReplace(Identifier ident, StructType schema,
       Transform[] partitions, Map<String, String> properties) {
+    Map<String, String> props = withFormat(properties);
     return withRefCheck(ident,
-        () -> super.stageCreateOrReplace(ident, schema, partitions, properties));
+        () -> super.stageCreateOrReplace(ident, schema, partitions, props));
   }
 
   /**

@@ -107,11 +107,15 @@ final class LakeVersionProcedures {
         };
       case "set_protected":
         return new Proc(catalog, PROTECT_ROWS, "protect or unprotect a branch",
-            req("name"), opt("protected", B)) {
+            req("name"), opt("protected", B), opt("require_approvals", DataTypes.IntegerType)) {
           @Override
           List<Object[]> run(Args a) {
             boolean on = a.bool("protected");
             ObjectNode body = LakeVersionClient.object().put("name", a.str("name"));
+            int required = a.integer("require_approvals", -1);
+            if (on && required >= 0) {
+              body.put("require_approvals", required);
+            }
             JsonNode r = catalog.client().post(
                 on ? "/branches/protect" : "/branches/unprotect", body);
             return List.<Object[]>of(new Object[] {a.str("name"), on,

@@ -1,0 +1,71 @@
+"""gc knows the Iceberg metadata served for Delta tables: kept while a retained state
+reaches it, collected once none does."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from pyiceberg.io.pyarrow import PyArrowFileIO
+from pyiceberg.table import StaticTable
+
+from spark_lakeversion.api import Catalog
+from spark_lakeversion.formats.delta.iceberg import translate
+from tests.formats.delta.helpers import data
+
+
+def _age(root: str, seconds: float) -> None:
+    then = time.time() - seconds
+    for path in Path(unquote(root[7:])).rglob("*"):
+        if path.is_file():
+            os.utime(path, (then, then))
+
+
+def _files(directory: str) -> set[str]:
+    base = Path(unquote(directory[7:]))
+    return {str(p) for p in base.iterdir()} if base.exists() else set()
+
+
+def _rows(location: str) -> list[tuple[object, ...]]:
+    table = StaticTable.from_metadata(location)
+    table.io = PyArrowFileIO()
+    got = table.scan().to_arrow()
+    return sorted(zip(*(got.column(c).to_pylist() for c in ("id", "p", "v"))))
+
+
+# local only: it ages files with os.utime to pass gc's grace period (gc of Delta tables on
+# S3, with the lake's FileIO, is in test_rollback_gc.py)
+@pytest.mark.parametrize("lake", ["local"], indirect=True)
+def test_gc_keeps_served_metadata_while_reached_and_collects_it_after(
+        events: Catalog, tmp_path: Path) -> None:
+    main = events.branch("main").delta("db.events")
+    served_main = translate.load(main.state())
+    events.branch("dev").create()
+    dev = events.branch("dev").delta("db.events")
+    dev.append(data((9, "z", 90)))
+    dev_state = dev.state()
+    translate.load(dev_state)
+    main_meta = translate.meta_dir(main.state().location)
+    dev_meta = translate.meta_dir(dev_state.location)
+    kept = _files(main_meta)
+    assert kept and _files(dev_meta)
+    # a file of a version no retained state reaches (a log that moved on without one)
+    stray = Path(unquote(main_meta[7:])) / f"v{99:020d}-orphan-m0.avro"
+    stray.write_bytes(b"x")
+    root = main.state().root
+    _age(root, 3 * 86400)
+    roots = [str(tmp_path / "warehouse")]
+    events.collect_garbage(roots=roots, older_than="1d", keep_commits_since="0s")
+    assert _files(main_meta) == kept - {str(stray)}
+    assert not stray.exists()
+    assert _files(dev_meta)
+    assert _rows(served_main.location) == [(1, "a", 10), (2, "a", 20), (3, "b", 30),
+                                           (4, "a", 40)]
+    events.branch("dev").delete(force=True)
+    _age(root, 3 * 86400)
+    events.collect_garbage(roots=roots, older_than="1d", keep_commits_since="0s")
+    assert _files(dev_meta) == set()
+    assert _files(main_meta) == kept - {str(stray)}
