@@ -435,3 +435,20 @@ def test_concurrent_iceberg_appends_on_one_branch_all_land_once(
     branches = Path(dev.state().root.removeprefix("file://")) / "_branches"
     assert len([d for d in branches.iterdir() if any(d.rglob("*.json"))]) == 1
     assert dev.version == 4
+
+
+def test_a_log_naming_itself_as_its_parent_is_served_without_a_parent(
+        lake: Catalog, server: EmbeddedServer, tmp_path: Path) -> None:
+    root = tmp_path / "wh" / "ext" / "selfish"
+    fields = [{"name": "id", "type": "long", "nullable": True, "metadata": {}}]
+    log_dir = root / "_delta_log"
+    log_dir.mkdir(parents=True)
+    info = {"commitInfo": {"timestamp": 1, "operation": "LAKEVERSION BRANCH",
+                           "operationParameters": {"parentLocation": f"file://{root}",
+                                                   "parentVersion": "0"}}}
+    actions = [info, {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+               delta_metadata(str(uuid.uuid4()), fields)]
+    (log_dir / f"{0:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions))
+    lake.branch("main").delta("db.selfish").register(str(root))
+    table = rest(server).load_table("db.selfish")  # answers; never waits on itself
+    assert [s.summary["delta-version"] for s in table.metadata.snapshots] == ["0"]

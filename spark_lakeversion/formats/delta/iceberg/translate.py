@@ -160,6 +160,8 @@ _CACHE_SIZE = 256
 _cache: OrderedDict[tuple[Any, str, int], Served] = OrderedDict()
 _cache_lock = threading.Lock()
 _log_locks: dict[str, threading.Lock] = {}
+#: the logs this thread is generating metadata for (a branch log loads its parent's first)
+_generating = threading.local()
 
 
 def _cached(key: tuple[Any, str, int]) -> Served | None:
@@ -188,10 +190,17 @@ def load(state: DeltaState, io: Mapping[str, str] | None = None) -> Served:
         return found
     with _cache_lock:
         lock = _log_locks.setdefault(state.location, threading.Lock())
+    chain = getattr(_generating, "chain", ())
+    if normalize_path(state.location) in chain:
+        raise untranslatable(f"its log at {state.location} names itself as its own parent")
     with lock:
         found = _cached(key)
         if found is None:
-            found = _Generator(state, config).run()
+            _generating.chain = (*chain, normalize_path(state.location))
+            try:
+                found = _Generator(state, config).run()
+            finally:
+                _generating.chain = chain
             _remember(key, found)
     return found
 
@@ -320,8 +329,13 @@ class _Generator:
 
     def _fork(self) -> tuple[str, int] | None:
         """The parent state a branch log's version 0 was forked from, if it names one
-        inside the table's root."""
-        return fork_of(self._first, self.state.root)
+        inside the table's root that is not already being generated on this thread (a
+        crafted log naming itself, or a cycle, is served without its parent's history)."""
+        fork = fork_of(self._first, self.state.root)
+        chain = getattr(_generating, "chain", ())
+        if fork is None or normalize_path(fork[0]) in chain:
+            return None
+        return fork
 
     def _resume(self, metadata: TableMetadata) -> _Table:
         delta_meta = json.loads(metadata.properties[DELTA_METADATA])
