@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.formats.delta.iceberg.translate import META_DIR, reachable_names
+from spark_lakeversion.formats.delta.iceberg.translate import (
+    META_DIR,
+    fork_of,
+    reachable_names,
+)
 from spark_lakeversion.locations import AllowedRoots, normalize_path, parse_location
 from spark_lakeversion.model import Content
 from spark_lakeversion.tableformat.base import StateFiles
@@ -26,6 +30,7 @@ class DeltaStateFiles(StateFiles):
         self._followed: set[tuple[str, int]] = set()
         self._logs: dict[str, list[tuple[int, str]]] = {}  # location -> (version, file)
         self._iceberg: dict[str, list[str]] = {}  # location -> its Iceberg metadata files
+        self._iceberg_followed: set[tuple[str, int]] = set()
 
     def _refused(self, location: str) -> str | None:
         try:
@@ -58,11 +63,11 @@ class DeltaStateFiles(StateFiles):
             self.states_read += 1
             for fid in files.files:
                 self.mark(fid)
-            self._mark_log(state.location, state.version)
+            self._mark_log(state.location, state.version, state.root)
         except Exception as exc:  # noqa: BLE001 - any failure means "unknown": keep the table
             self.table_errors[content.id][state.location] = f"{type(exc).__name__}: {exc}"
 
-    def _mark_log(self, location: str, version: int) -> None:
+    def _mark_log(self, location: str, version: int, root: str) -> None:
         entries = self._logs.get(location)
         if entries is None:
             entries = self._logs[location] = log.log_files(location, self.io)
@@ -70,18 +75,26 @@ class DeltaStateFiles(StateFiles):
             if number <= version:
                 self.mark(normalize_path(uri))
         self.mark(normalize_path(f"{log.log_dir(location)}/_last_checkpoint"))
-        self._mark_iceberg(location, version)
+        self._mark_iceberg(location, version, root)
 
-    def _mark_iceberg(self, location: str, version: int) -> None:
+    def _mark_iceberg(self, location: str, version: int, root: str) -> None:
         """The Iceberg metadata served for this log (`formats/delta/iceberg/translate.py`)
-        that a state at `version` may reach: every file a version up to it wrote. Later
+        that a state at `version` may reach: every file a version up to it wrote, and for a
+        branch log its parent's up to the fork (its served history reuses them). Later
         versions' files (a log that moved on without a retained state) are collectable."""
+        if (location, version) in self._iceberg_followed:
+            return
+        self._iceberg_followed.add((location, version))
         names = self._iceberg.get(location)
         directory = f"{location.rstrip('/')}/{META_DIR}"
         if names is None:
             names = self._iceberg[location] = storage.list_names(directory, self.io)
         for name in reachable_names(names, version):
             self.mark(normalize_path(f"{directory}/{name}"))
+        first = storage.read_bytes(log.commit_uri(location, 0), self.io)
+        fork = fork_of(first, root) if first is not None else None
+        if fork is not None:
+            self._mark_iceberg(fork[0], fork[1], root)
 
     def followed(self, content: Content) -> bool:
         fields = content.fields

@@ -47,7 +47,7 @@ def test_gc_keeps_served_metadata_while_reached_and_collects_it_after(
     dev = events.branch("dev").delta("db.events")
     dev.append(data((9, "z", 90)))
     dev_state = dev.state()
-    translate.load(dev_state)
+    served_dev = translate.load(dev_state)  # reuses main's manifests up to the fork
     main_meta = translate.meta_dir(main.state().location)
     dev_meta = translate.meta_dir(dev_state.location)
     kept = _files(main_meta)
@@ -64,8 +64,31 @@ def test_gc_keeps_served_metadata_while_reached_and_collects_it_after(
     assert _files(dev_meta)
     assert _rows(served_main.location) == [(1, "a", 10), (2, "a", 20), (3, "b", 30),
                                            (4, "a", 40)]
+    assert _rows(served_dev.location) == [(1, "a", 10), (2, "a", 20), (3, "b", 30),
+                                          (4, "a", 40), (9, "z", 90)]
     events.branch("dev").delete(force=True)
     _age(root, 3 * 86400)
     events.collect_garbage(roots=roots, older_than="1d", keep_commits_since="0s")
     assert _files(dev_meta) == set()
     assert _files(main_meta) == kept - {str(stray)}
+
+
+def test_a_branch_of_a_deleted_branch_keeps_the_manifests_it_reuses(
+        events: Catalog, tmp_path: Path) -> None:
+    events.branch("a").create()
+    a = events.branch("a").delta("db.events")
+    a.append(data((5, "a", 50)))
+    a_state = a.state()
+    translate.load(a_state)
+    events.branch("b").create(from_="a")
+    b = events.branch("b").delta("db.events")
+    b.append(data((6, "b", 60)))
+    served_b = translate.load(b.state())  # a's history, then b's own version
+    events.branch("a").delete(force=True)
+    root = a_state.root
+    _age(root, 3 * 86400)
+    events.collect_garbage(roots=[str(tmp_path / "warehouse")], older_than="1d",
+                           keep_commits_since="0s")
+    assert _files(translate.meta_dir(a_state.location))  # b's served history reads them
+    assert _rows(served_b.location) == [(1, "a", 10), (2, "a", 20), (3, "b", 30),
+                                        (4, "a", 40), (5, "a", 50), (6, "b", 60)]

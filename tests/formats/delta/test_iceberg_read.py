@@ -86,8 +86,14 @@ def test_pyiceberg_reads_a_partitioned_delta_table_at_every_ref(
         [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
     lake.branch("dev").create("main")
     lake.branch("dev").delta("db.events").append(data((5, "c", 50)))
-    assert rows(cat.load_table(("db@dev", "events"))) == \
-        [(1, "a", 10), (3, "b", 30), (4, "a", 40), (5, "c", 50)]
+    dev = cat.load_table(("db@dev", "events"))
+    assert rows(dev) == [(1, "a", 10), (3, "b", 30), (4, "a", 40), (5, "c", 50)]
+    # a branch log's history is main's up to the fork (same ids, same manifests), then its own
+    main_ids = [s.snapshot_id for s in table.metadata.snapshots]
+    assert [s.snapshot_id for s in dev.metadata.snapshots][:4] == main_ids
+    assert [s.summary["delta-version"] for s in dev.metadata.snapshots] == \
+        ["0", "1", "2", "3", "1"]
+    assert [s.sequence_number for s in dev.metadata.snapshots] == [1, 2, 3, 4, 5]
     assert rows(cat.load_table("db.events")) == [(1, "a", 10), (3, "b", 30), (4, "a", 40)]
     assert cat.list_tables("db") == [("db", "events")]
 
@@ -397,3 +403,52 @@ def test_a_log_cleaned_up_to_a_checkpoint_starts_its_history_there(
     (task, *_) = list(table.scan(row_filter="id = 1").plan_files())
     assert task.file.record_count == 1  # bounds from the checkpoint's stats prune the rest
     assert len(list(table.scan(row_filter="id = 1").plan_files())) == 1
+
+
+def test_concurrent_iceberg_appends_on_one_branch_all_land_once(
+        lake: Catalog, server: EmbeddedServer) -> None:
+    import threading
+
+    t = lake.branch("main").delta("db.race")
+    t.create(ID_P_V_ARROW)
+    lake.branch("dev").create("main")  # the first writer forks dev's log, the others follow
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            table = RestCatalog(f"c{i}", uri=server.iceberg_uri).load_table(("db@dev", "race"))
+            table.append(data((i, "a", i)))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    dev = lake.branch("dev").delta("db.race")
+    assert sorted(r["id"] for r in dev.to_arrow().to_pylist()) == [0, 1, 2, 3]
+    assert rows(rest(server).load_table(("db@dev", "race"))) == \
+        [(0, "a", 0), (1, "a", 1), (2, "a", 2), (3, "a", 3)]
+    # one log: the fork, then one version per append; the losers' forks left no log file
+    branches = Path(dev.state().root.removeprefix("file://")) / "_branches"
+    assert len([d for d in branches.iterdir() if any(d.rglob("*.json"))]) == 1
+    assert dev.version == 4
+
+
+def test_a_log_naming_itself_as_its_parent_is_served_without_a_parent(
+        lake: Catalog, server: EmbeddedServer, tmp_path: Path) -> None:
+    root = tmp_path / "wh" / "ext" / "selfish"
+    fields = [{"name": "id", "type": "long", "nullable": True, "metadata": {}}]
+    log_dir = root / "_delta_log"
+    log_dir.mkdir(parents=True)
+    info = {"commitInfo": {"timestamp": 1, "operation": "LAKEVERSION BRANCH",
+                           "operationParameters": {"parentLocation": f"file://{root}",
+                                                   "parentVersion": "0"}}}
+    actions = [info, {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+               delta_metadata(str(uuid.uuid4()), fields)]
+    (log_dir / f"{0:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in actions))
+    lake.branch("main").delta("db.selfish").register(str(root))
+    table = rest(server).load_table("db.selfish")  # answers; never waits on itself
+    assert [s.summary["delta-version"] for s in table.metadata.snapshots] == ["0"]

@@ -57,6 +57,7 @@ from spark_lakeversion.formats.delta.iceberg.schema import (
 from spark_lakeversion.formats.delta.iceberg.stats import data_file
 from spark_lakeversion.formats.iceberg import content as fmt
 from spark_lakeversion.formats.iceberg import files as iceberg_files
+from spark_lakeversion.locations import normalize_path
 
 #: the hidden folder of a log's directory that holds its Iceberg metadata
 META_DIR = "_lakeversion_iceberg"
@@ -65,6 +66,7 @@ DELTA_VERSION = "delta-version"
 DELTA_METADATA = "lakeversion.delta.metadata"
 DELTA_TABLE_ID = "lakeversion.delta.table-id"
 DELTA_LOG = "lakeversion.delta.log"
+SEQUENCE_BASE = "lakeversion.delta.sequence-base"
 #: the commitInfo parameter naming the Iceberg snapshot a version was written as
 ICEBERG_SNAPSHOT_ID = "icebergSnapshotId"
 #: Delta reader features whose files read the same through Iceberg metadata
@@ -96,6 +98,30 @@ def reachable_names(names: list[str], version: int) -> list[str]:
         if match and int(match.group(1)) <= version:
             out.append(name)
     return out
+
+
+def fork_of(first: bytes | None, root: str) -> tuple[str, int] | None:
+    """The (parent log, version) a log's version 0 (its JSON) says it was forked from
+    (`branching.start_branch_log`), when that parent lies inside the table `root`."""
+    if not first:
+        return None
+    for line in first.decode("utf-8", "replace").splitlines():
+        try:
+            info = json.loads(line).get("commitInfo")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(info, dict):
+            continue
+        params = info.get("operationParameters") or {}
+        parent, version = params.get("parentLocation"), params.get("parentVersion")
+        if info.get("operation") != log.OP_BRANCH or not isinstance(parent, str) or \
+                not str(version).isdigit():
+            return None
+        inside = normalize_path(root).rstrip("/") + "/"
+        if not (normalize_path(parent) + "/").startswith(inside):
+            return None
+        return parent.rstrip("/"), int(str(version))
+    return None
 
 
 def snapshot_id(location: str, version: int) -> int:
@@ -134,6 +160,8 @@ _CACHE_SIZE = 256
 _cache: OrderedDict[tuple[Any, str, int], Served] = OrderedDict()
 _cache_lock = threading.Lock()
 _log_locks: dict[str, threading.Lock] = {}
+#: the logs this thread is generating metadata for (a branch log loads its parent's first)
+_generating = threading.local()
 
 
 def _cached(key: tuple[Any, str, int]) -> Served | None:
@@ -162,10 +190,17 @@ def load(state: DeltaState, io: Mapping[str, str] | None = None) -> Served:
         return found
     with _cache_lock:
         lock = _log_locks.setdefault(state.location, threading.Lock())
+    chain = getattr(_generating, "chain", ())
+    if normalize_path(state.location) in chain:
+        raise untranslatable(f"its log at {state.location} names itself as its own parent")
     with lock:
         found = _cached(key)
         if found is None:
-            found = _Generator(state, config).run()
+            _generating.chain = (*chain, normalize_path(state.location))
+            try:
+                found = _Generator(state, config).run()
+            finally:
+                _generating.chain = chain
             _remember(key, found)
     return found
 
@@ -207,6 +242,7 @@ class _Table:
     total_records: int = 0
     total_files: int = 0
     index: dict[str, int] | None = None  # file path -> position in `manifests`
+    sequence_base: int = 0  # a version's sequence number is this + version + 1
 
     @property
     def partition_columns(self) -> list[str]:
@@ -236,7 +272,17 @@ class _Generator:
         if existing is not None:
             return Served(existing, target)
         base_version, table = self._base()
-        if table is None and self._cleaned_up():
+        fork = self._fork() if table is None and not self._cleaned_up() else None
+        if fork is not None:
+            # a branch log: its history is its parent's up to the fork (same snapshot ids
+            # and manifests), then one snapshot per version after its version 0
+            parent = load(DeltaState(self.state.table_id, fork[0], fork[1], self.state.root,
+                                     None), self.io)
+            table = self._resume(parent.metadata)
+            current = parent.metadata.current_snapshot()
+            table.sequence_base = (current.sequence_number or 1) - 1 if current else 0
+            base_version = 0
+        elif table is None and self._first is None:
             # history starts where the log does: the state at this version, in one snapshot
             from spark_lakeversion.formats.delta.iceberg.checkpoint import actions_at
 
@@ -281,6 +327,16 @@ class _Generator:
             return -1, None
         return best, self._resume(metadata)
 
+    def _fork(self) -> tuple[str, int] | None:
+        """The parent state a branch log's version 0 was forked from, if it names one
+        inside the table's root that is not already being generated on this thread (a
+        crafted log naming itself, or a cycle, is served without its parent's history)."""
+        fork = fork_of(self._first, self.state.root)
+        chain = getattr(_generating, "chain", ())
+        if fork is None or normalize_path(fork[0]) in chain:
+            return None
+        return fork
+
     def _resume(self, metadata: TableMetadata) -> _Table:
         delta_meta = json.loads(metadata.properties[DELTA_METADATA])
         previous = _translated_of(metadata.schema(), metadata.last_column_id)
@@ -295,7 +351,8 @@ class _Generator:
                       list(metadata.partition_specs), manifests, list(metadata.snapshots),
                       list(metadata.snapshot_log),
                       int(summary.get("total-records", 0)),
-                      int(summary.get("total-data-files", 0)))
+                      int(summary.get("total-data-files", 0)),
+                      sequence_base=int(metadata.properties.get(SEQUENCE_BASE, "0")))
 
     # ---- one version --------------------------------------------------------------------
     def _actions(self, version: int) -> list[dict[str, Any]]:
@@ -336,7 +393,7 @@ class _Generator:
         if table is None:
             raise untranslatable(f"version {version} of its log has no metaData action")
         sid = _recorded_id(info, table) or snapshot_id(self.location, version)
-        sequence = version + 1
+        sequence = table.sequence_base + version + 1
         paths = {log.file_id(self.location, a["path"]): a for a in adds}
         gone = {log.file_id(self.location, r["path"]) for r in removes}
         rewritten_adds = [p for p, a in paths.items() if not a.get("dataChange", True)]
@@ -486,6 +543,7 @@ class _Generator:
             DELTA_METADATA: json.dumps(table.delta_meta, separators=(",", ":")),
             DELTA_TABLE_ID: state.table_id,
             DELTA_LOG: self.location,
+            SEQUENCE_BASE: str(table.sequence_base),
         }
         main = SnapshotRef.model_validate({"snapshot-id": current.snapshot_id,
                               "type": SnapshotRefType.BRANCH})
