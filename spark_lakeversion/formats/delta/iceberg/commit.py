@@ -165,12 +165,12 @@ def apply(state: DeltaState, base: TableMetadata, requirements: Sequence[TableRe
     adds, removed = _changes(snapshots, base, state, FileIOConfig.of(io))
     if not adds and not removed and schema is None:
         return None
-    target: WritableLog = writable(state, branch)
+    target: WritableLog = writable(state, branch, io)
     try:
         return _write(target, delta_meta, schema is not None,
-                      snapshots[-1] if snapshots else None, adds, removed)
+                      snapshots[-1] if snapshots else None, adds, removed, io)
     except BaseException:
-        log.delete_created(target.created)
+        log.delete_created(target.created, io)
         raise
 
 
@@ -236,7 +236,8 @@ def _own_entries(snapshot: Snapshot, base: TableMetadata, state: DeltaState,
 
 
 def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
-           snapshot: Snapshot | None, adds: list[Any], removed: set[str]) -> DeltaWrite:
+           snapshot: Snapshot | None, adds: list[Any], removed: set[str],
+           io: Mapping[str, str]) -> DeltaWrite:
     """One version on the target log: the metaData action if the schema `changed`, the
     removes and the adds (with `delta_meta`'s schema and partition columns)."""
     translated = translate_schema(delta_meta["schemaString"],
@@ -245,12 +246,13 @@ def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
     location = target.state.location
     actions: list[dict[str, Any]] = [{"metaData": delta_meta}] if changed else []
     if removed:
-        live = log.read_state(location, target.state.version).files
+        live = log.read_state(location, target.state.version, io=io).files
+        at = location if target.forked else None  # a new branch log names them its way
         for fid in sorted(removed):
             found = live.get(fid)
             if found is None:
                 raise StaleCommit(f"data file {fid} is no longer in the table")
-            actions.append(found.remove_action())
+            actions.append(found.remove_action(log_location=at))
     timestamp = snapshot.timestamp_ms if snapshot is not None else 0
     for data in adds:
         actions.append(_add_action(location, data, translated, partition_columns, timestamp))
@@ -264,7 +266,8 @@ def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
     if snapshot is not None:
         parameters[ICEBERG_SNAPSHOT_ID] = str(snapshot.snapshot_id)
     version = target.state.version + 1
-    path = log.write_commit(location, version, actions, name, parameters, blind_append=blind)
+    path = log.write_commit(location, version, actions, name, parameters, blind_append=blind,
+                            io=io)
     if path is None:
         raise StaleCommit(f"the Delta log at {location} has a version {version} already: "
                           "reload the table and retry")
