@@ -42,7 +42,10 @@ from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.model import Key, Put
 
 if TYPE_CHECKING:
-    from spark_lakeversion.formats.iceberg.catalog.tables import LoadedTable, TableService
+    from spark_lakeversion.formats.iceberg.catalog.tables import TableService
+
+#: what a committed append answers: the table's metadata and its metadata file
+Committed = tuple[TableMetadata, str]
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class AppendRequest:
 
 @dataclass
 class _Step:
-    member: Member[AppendRequest, LoadedTable]
+    member: Member[AppendRequest, Committed]
     rebased: rebase.Rebased | None
     description: str
     snapshot_id: int
@@ -90,7 +93,7 @@ class AppendCommitter:
         self.tables = tables
         self.ctx = tables.ctx
         self.settings = self.ctx.appends
-        self.groups: GroupCommits[AppendRequest, LoadedTable] = GroupCommits(
+        self.groups: GroupCommits[AppendRequest, Committed] = GroupCommits(
             self.settings.group_max, self.settings.group_wait_s)
 
     def accepts(self, requirements: Any, updates: Any) -> bool:
@@ -98,7 +101,7 @@ class AppendCommitter:
         append. Anything else never waits in a queue."""
         return self.settings.rebase and rebase.append_shape(requirements, updates) is not None
 
-    def commit(self, addr: Address, request: AppendRequest) -> LoadedTable:
+    def commit(self, addr: Address, request: AppendRequest) -> Committed:
         key = addr.key(request.table)
         meta = request.meta
         if self._stale(addr, request):  # the head-independent work, outside the queue
@@ -126,15 +129,15 @@ class AppendCommitter:
             return exc
 
     # ---- one chain -------------------------------------------------------------------
-    def _run(self, members: list[Member[AppendRequest, LoadedTable]]) -> None:
+    def _run(self, members: list[Member[AppendRequest, Committed]]) -> None:
         pending = list(members)
         for attempt in range(self.settings.store_retries + 1):
             pending = self._attempt(pending, last=attempt == self.settings.store_retries)
             if not pending:
                 return
 
-    def _attempt(self, members: list[Member[AppendRequest, LoadedTable]], *, last: bool
-                 ) -> list[Member[AppendRequest, LoadedTable]]:
+    def _attempt(self, members: list[Member[AppendRequest, Committed]], *, last: bool
+                 ) -> list[Member[AppendRequest, Committed]]:
         """One try of the chain on the branch head: the members to try again (the store
         refused because the table moved), answering every other one."""
         first = members[0].request
@@ -185,14 +188,12 @@ class AppendCommitter:
             for s in steps:  # a failed member fails alone: each one on its own
                 self._run([s.member])
             return []
-        from spark_lakeversion.formats.iceberg.catalog.tables import LoadedTable
-
         for s in steps:
-            s.member.succeed(LoadedTable(current, location))
+            s.member.succeed((current, location))
         return []
 
     def _step(self, key: Key, current: TableMetadata, current_location: str | None,
-              member: Member[AppendRequest, LoadedTable]
+              member: Member[AppendRequest, Committed]
               ) -> tuple[_Step | None, TableMetadata | None]:
         """One member applied on the chain so far, rebased when its ref moved; a member
         that cannot be applied is answered here, alone."""

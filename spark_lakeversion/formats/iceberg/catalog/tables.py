@@ -246,8 +246,8 @@ class TableService:
         addr = self.ctx.address(prefix, split_namespace(namespace), table_op=True)
         addr.branch()
         if self.appends.accepts(req.requirements, req.updates):  # rebased and grouped
-            return self.appends.commit(addr, AppendRequest(
-                prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta))
+            return LoadedTable(*self.appends.commit(addr, AppendRequest(
+                prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta)))
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
             self.ctx.commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
