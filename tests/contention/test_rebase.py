@@ -176,3 +176,38 @@ def test_a_rebased_append_meets_grants(tmp_path: Path) -> None:
             stale.append(rows(2))  # stale: would be rebased, but the grant comes first
         assert ids(writer.load_table("db.t")) == [1]
         assert _rebased_lists(tmp_path) == []
+
+
+def test_serve_option_turns_the_rebase_off(tmp_path: Path) -> None:
+    """`lakeversion serve --no-rebase-appends`: the option reaches the catalog."""
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.server.embedded import serve_in_subprocess
+
+    proc, url = serve_in_subprocess(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "wh",
+                                    extra_args=["--no-rebase-appends",
+                                                "--group-commit-max", "4",
+                                                "--group-commit-wait", "1.5"])
+    try:
+        cat = RestCatalog("c", uri=url + "/iceberg")
+        cat.create_namespace("db")
+        cat.create_table("db.t", schema=rows().schema, properties=NO_RETRY)
+        a, b = cat.load_table("db.t"), cat.load_table("db.t")
+        a.append(rows(1))
+        with pytest.raises(CommitFailedException, match="Requirement failed"):
+            b.append(rows(2))
+        assert ids(cat.load_table("db.t")) == [1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_refuses_a_group_of_none(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spark_lakeversion.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
+                                      "--group-commit-max", "0"])
+    assert result.exit_code == 1  # a usage error, before anything listens
+    assert "--group-commit-max': 0 is not in the range" in result.output
