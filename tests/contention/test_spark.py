@@ -107,3 +107,38 @@ def test_two_spark_writers_on_a_v3_table_keep_row_lineage(lake: SparkLake) -> No
     assert [first for first, _ in lineage] == [2 * n for n in range(8)]
     assert written["next-row-id"] == 16
     assert duckdb_ids(location) == expected
+
+
+def test_a_stale_spark_append_to_a_v3_table_gets_fresh_row_ids(lake: SparkLake) -> None:
+    """Deterministic: Spark's own v3 append made on a branch from snapshot S1 is sent to
+    main, whose head moved to S2: the server rebases it, its rows get the next row ids."""
+    import httpx
+
+    lake.sql("CREATE NAMESPACE {lv}.db")
+    lake.sql("CREATE TABLE {lv}.db.t (id BIGINT) USING iceberg "
+             "TBLPROPERTIES ('format-version'='3')")
+    lake.sql("INSERT INTO {lv}.db.t VALUES (1), (2)")
+    lake.sql("CREATE BRANCH dev")
+    lake.sql("INSERT INTO {lv}.db@dev.t VALUES (5), (6)")  # Spark's append on S1
+    lake.sql("INSERT INTO {lv}.db.t VALUES (3), (4)")  # main moves on to S2
+    dev = RestCatalog("dev", uri=lake.server.iceberg_uri, warehouse="dev").load_table("db.t")
+    raw = json.loads(Path(urlparse(dev.metadata_location).path).read_text())
+    appended = next(s for s in raw["snapshots"] if s["snapshot-id"] == raw["current-snapshot-id"])
+    main = _table(lake.server)
+    body = {"requirements": [
+        {"type": "assert-table-uuid", "uuid": str(main.metadata.table_uuid)},
+        {"type": "assert-ref-snapshot-id", "ref": "main",
+         "snapshot-id": appended["parent-snapshot-id"]}],
+        "updates": [{"action": "add-snapshot", "snapshot": appended},
+                    {"action": "set-snapshot-ref", "ref-name": "main", "type": "branch",
+                     "snapshot-id": appended["snapshot-id"]}]}
+    r = httpx.post(f"{lake.server.iceberg_uri}/v1/main/namespaces/db/tables/t", json=body,
+                   timeout=60)
+    assert r.status_code == 200, r.text
+    snap = r.json()["metadata"]["snapshots"][-1]
+    assert (snap["snapshot-id"], snap["first-row-id"], snap["added-rows"]) == \
+        (appended["snapshot-id"], 4, 2)  # was 2: rows 2 and 3 are S2's
+    assert r.json()["metadata"]["next-row-id"] == 6
+    rows = lake.rows("SELECT id, _row_id FROM {lv}.db.t ORDER BY id")
+    assert [(x.id, x._row_id) for x in rows] == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4), (6, 5)]
+    assert duckdb_ids(_table(lake.server).metadata_location) == [1, 2, 3, 4, 5, 6]
