@@ -211,3 +211,25 @@ def test_serve_refuses_a_group_of_none(tmp_path: Path) -> None:
                                       "--group-commit-max", "0"])
     assert result.exit_code == 1  # a usage error, before anything listens
     assert "--group-commit-max': 0 is not in the range" in result.output
+
+
+def test_summary_totals_are_recomputed_and_every_other_key_kept() -> None:
+    from pyiceberg.table.snapshots import Operation, Summary
+
+    from spark_lakeversion.formats.iceberg.rebase import rebased_summary
+
+    client = Summary(Operation.APPEND, **{
+        "added-records": "5", "added-data-files": "1", "added-files-size": "100",
+        "total-records": "5", "total-data-files": "1", "total-files-size": "100",
+        "total-delete-files": "0", **FLINK})
+    head = Summary(Operation.APPEND, **{"total-records": "40", "total-data-files": "4",
+                                        "total-files-size": "1000"})
+    rebased = rebased_summary(client, head)
+    assert rebased is not None and rebased.operation == Operation.APPEND
+    props = rebased.additional_properties
+    assert (props["total-records"], props["total-data-files"], props["total-files-size"]) \
+        == ("45", "5", "1100")
+    assert "total-delete-files" not in props  # the head's is unknown: not made up
+    assert {k: props[k] for k in FLINK} == FLINK and props["added-records"] == "5"
+    first = rebased_summary(client, None)  # onto an empty table: totals from zero
+    assert first is not None and first.additional_properties["total-records"] == "5"
