@@ -40,7 +40,7 @@ from typing import Any
 
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import SnapshotRefType
-from pyiceberg.table.snapshots import Snapshot, Summary
+from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.update import (
     AddSnapshotUpdate,
     AssertRefSnapshotId,
@@ -261,7 +261,9 @@ def _rebase(current: TableMetadata, inspected: Inspected,
         "parent_snapshot_id": onto,
         "sequence_number": sequence if sequence is not None else snapshot.sequence_number,
         "manifest_list": location,
-        "summary": rebased_summary(snapshot.summary, parent.summary if parent else None),
+        # a head without a summary has unknown totals (none made up); no head: from zero
+        "summary": rebased_summary(snapshot.summary, None if parent is None else (
+            parent.summary or Summary(Operation.APPEND))),
         "timestamp_ms": max(snapshot.timestamp_ms, current.last_updated_ms),
         **({"first_row_id": first_row_id, "added_rows": added_rows}
            if fmt_version >= 3 else {}),
