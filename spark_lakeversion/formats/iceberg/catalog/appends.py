@@ -104,10 +104,12 @@ class AppendCommitter:
     def commit(self, addr: Address, request: AppendRequest) -> Committed:
         key = addr.key(request.table)
         meta = request.meta
-        if self._stale(addr, request):  # the head-independent work, outside the queue
-            request = replace(request, inspection=self._inspect(request))
         lane = (addr.branch(), str(key), self.ctx.caller(), meta.author, meta.message,
                 tuple(sorted(meta.properties.items())))
+        # stale already, or about to be (a commit of its table is in flight): the
+        # head-independent work of its rebase runs here, in its own thread, not in the chain
+        if self.groups.busy(lane) or self._stale(addr, request):
+            request = replace(request, inspection=self._inspect(request))
         return self.groups.submit(lane, request, self._run)
 
     def _stale(self, addr: Address, request: AppendRequest) -> bool:
