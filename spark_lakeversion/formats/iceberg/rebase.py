@@ -17,13 +17,19 @@ verbatim, and a NEW manifest list written by the server under the table's metada
 It refuses (`NotRebased`, answered 409 as before) unless every condition holds: only
 `assert-table-uuid` and `assert-ref-snapshot-id` as requirements; exactly one
 `add-snapshot` (operation `append`) and one `set-snapshot-ref` on the asserted branch;
-the manifest list holds the parent's manifests plus new data manifests whose entries are
-all ADDED data files with inherited sequence numbers and row ids; only appends or
+besides manifests still live at the head (those it carried over from its parent), the
+manifest list holds only its own new data manifests, whose entries are all ADDED data
+files with inherited sequence numbers and row ids; only appends or
 compactions (`replace`, which commute with an append) landed since the asserted snapshot,
 with no schema or partition spec change; and the table property
 `lakeversion.rebase-appends` is not `false`. An overwrite or delete that landed in between
 always refuses: its filter is not recorded, so it could match the new rows (serializable
 isolation). Manifests merged by the client (EXISTING entries) are refused too.
+
+The work is split so little of it is serialized: `inspect_append` reads and checks the
+client's own files and needs no head (the request's thread does it before it queues);
+`rebase_append` does the head-dependent checks and writes the list, copying the head's
+manifest entries block by block.
 """
 
 from __future__ import annotations
