@@ -176,3 +176,60 @@ def test_a_rebased_append_meets_grants(tmp_path: Path) -> None:
             stale.append(rows(2))  # stale: would be rebased, but the grant comes first
         assert ids(writer.load_table("db.t")) == [1]
         assert _rebased_lists(tmp_path) == []
+
+
+def test_serve_option_turns_the_rebase_off(tmp_path: Path) -> None:
+    """`lakeversion serve --no-rebase-appends`: the option reaches the catalog."""
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.server.embedded import serve_in_subprocess
+
+    proc, url = serve_in_subprocess(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "wh",
+                                    extra_args=["--no-rebase-appends",
+                                                "--group-commit-max", "4",
+                                                "--group-commit-wait", "1.5"])
+    try:
+        cat = RestCatalog("c", uri=url + "/iceberg")
+        cat.create_namespace("db")
+        cat.create_table("db.t", schema=rows().schema, properties=NO_RETRY)
+        a, b = cat.load_table("db.t"), cat.load_table("db.t")
+        a.append(rows(1))
+        with pytest.raises(CommitFailedException, match="Requirement failed"):
+            b.append(rows(2))
+        assert ids(cat.load_table("db.t")) == [1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_refuses_a_group_of_none(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spark_lakeversion.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
+                                      "--group-commit-max", "0"])
+    assert result.exit_code == 1  # a usage error, before anything listens
+    assert "--group-commit-max': 0 is not in the range" in result.output
+
+
+def test_summary_totals_are_recomputed_and_every_other_key_kept() -> None:
+    from pyiceberg.table.snapshots import Operation, Summary
+
+    from spark_lakeversion.formats.iceberg.rebase import rebased_summary
+
+    client = Summary(Operation.APPEND, **{
+        "added-records": "5", "added-data-files": "1", "added-files-size": "100",
+        "total-records": "5", "total-data-files": "1", "total-files-size": "100",
+        "total-delete-files": "0", **FLINK})
+    head = Summary(Operation.APPEND, **{"total-records": "40", "total-data-files": "4",
+                                        "total-files-size": "1000"})
+    rebased = rebased_summary(client, head)
+    assert rebased is not None and rebased.operation == Operation.APPEND
+    props = rebased.additional_properties
+    assert (props["total-records"], props["total-data-files"], props["total-files-size"]) \
+        == ("45", "5", "1100")
+    assert "total-delete-files" not in props  # the head's is unknown: not made up
+    assert {k: props[k] for k in FLINK} == FLINK and props["added-records"] == "5"
+    first = rebased_summary(client, None)  # onto an empty table: totals from zero
+    assert first is not None and first.additional_properties["total-records"] == "5"

@@ -17,13 +17,19 @@ verbatim, and a NEW manifest list written by the server under the table's metada
 It refuses (`NotRebased`, answered 409 as before) unless every condition holds: only
 `assert-table-uuid` and `assert-ref-snapshot-id` as requirements; exactly one
 `add-snapshot` (operation `append`) and one `set-snapshot-ref` on the asserted branch;
-the manifest list holds the parent's manifests plus new data manifests whose entries are
-all ADDED data files with inherited sequence numbers and row ids; only appends or
+besides manifests still live at the head (those it carried over from its parent), the
+manifest list holds only its own new data manifests, whose entries are all ADDED data
+files with inherited sequence numbers and row ids; only appends or
 compactions (`replace`, which commute with an append) landed since the asserted snapshot,
 with no schema or partition spec change; and the table property
 `lakeversion.rebase-appends` is not `false`. An overwrite or delete that landed in between
 always refuses: its filter is not recorded, so it could match the new rows (serializable
 isolation). Manifests merged by the client (EXISTING entries) are refused too.
+
+The work is split so little of it is serialized: `inspect_append` reads and checks the
+client's own files and needs no head (the request's thread does it before it queues);
+`rebase_append` does the head-dependent checks and writes the list, copying the head's
+manifest entries block by block.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from typing import Any
 
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import SnapshotRefType
-from pyiceberg.table.snapshots import Snapshot, Summary
+from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.update import (
     AddSnapshotUpdate,
     AssertRefSnapshotId,
@@ -261,7 +267,9 @@ def _rebase(current: TableMetadata, inspected: Inspected,
         "parent_snapshot_id": onto,
         "sequence_number": sequence if sequence is not None else snapshot.sequence_number,
         "manifest_list": location,
-        "summary": rebased_summary(snapshot.summary, parent.summary if parent else None),
+        # a head without a summary has unknown totals (none made up); no head: from zero
+        "summary": rebased_summary(snapshot.summary, None if parent is None else (
+            parent.summary or Summary(Operation.APPEND))),
         "timestamp_ms": max(snapshot.timestamp_ms, current.last_updated_ms),
         **({"first_row_id": first_row_id, "added_rows": added_rows}
            if fmt_version >= 3 else {}),

@@ -38,13 +38,15 @@ from spark_lakeversion.formats.iceberg.catalog.errors import (
     commit_failed,
 )
 from spark_lakeversion.formats.iceberg.catalog.group import GroupCommits, Member
-from spark_lakeversion.formats.iceberg.catalog.loaded import LoadedTable
 from spark_lakeversion.formats.iceberg.catalog.meta import CommitMeta
 from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings as AppendSettings
 from spark_lakeversion.model import Content, Key, Put
 
 if TYPE_CHECKING:
     from spark_lakeversion.formats.iceberg.catalog.context import CatalogContext
+
+#: what a committed append answers: the table's metadata and its metadata file
+Committed = tuple[TableMetadata, str]
 
 
 class TableAccess(Protocol):
@@ -85,7 +87,7 @@ class AppendRequest:
 
 @dataclass
 class _Step:
-    member: Member[AppendRequest, LoadedTable]
+    member: Member[AppendRequest, Committed]
     rebased: rebase.Rebased | None
     description: str
     snapshot_id: int
@@ -98,7 +100,7 @@ class AppendCommitter:
         self.tables = tables
         self.ctx = tables.ctx
         self.settings = self.ctx.appends
-        self.groups: GroupCommits[AppendRequest, LoadedTable] = GroupCommits(
+        self.groups: GroupCommits[AppendRequest, Committed] = GroupCommits(
             self.settings.group_max, self.settings.group_wait_s)
 
     def accepts(self, requirements: Any, updates: Any) -> bool:
@@ -106,13 +108,15 @@ class AppendCommitter:
         append. Anything else never waits in a queue."""
         return self.settings.rebase and rebase.append_shape(requirements, updates) is not None
 
-    def commit(self, addr: Address, request: AppendRequest) -> LoadedTable:
+    def commit(self, addr: Address, request: AppendRequest) -> Committed:
         key = addr.key(request.table)
         meta = request.meta
-        if self._stale(addr, request):  # the head-independent work, outside the queue
-            request = replace(request, inspection=self._inspect(request))
         lane = (addr.branch(), str(key), self.ctx.caller(), meta.author, meta.message,
                 tuple(sorted(meta.properties.items())))
+        # stale already, or about to be (a commit of its table is in flight): the
+        # head-independent work of its rebase runs here, in its own thread, not in the chain
+        if self.groups.busy(lane) or self._stale(addr, request):
+            request = replace(request, inspection=self._inspect(request))
         return self.groups.submit(lane, request, self._run)
 
     def _stale(self, addr: Address, request: AppendRequest) -> bool:
@@ -134,15 +138,15 @@ class AppendCommitter:
             return exc
 
     # ---- one chain -------------------------------------------------------------------
-    def _run(self, members: list[Member[AppendRequest, LoadedTable]]) -> None:
+    def _run(self, members: list[Member[AppendRequest, Committed]]) -> None:
         pending = list(members)
         for attempt in range(self.settings.store_retries + 1):
             pending = self._attempt(pending, last=attempt == self.settings.store_retries)
             if not pending:
                 return
 
-    def _attempt(self, members: list[Member[AppendRequest, LoadedTable]], *, last: bool
-                 ) -> list[Member[AppendRequest, LoadedTable]]:
+    def _attempt(self, members: list[Member[AppendRequest, Committed]], *, last: bool
+                 ) -> list[Member[AppendRequest, Committed]]:
         """One try of the chain on the branch head: the members to try again (the store
         refused because the table moved), answering every other one."""
         first = members[0].request
@@ -194,11 +198,11 @@ class AppendCommitter:
                 self._run([s.member])
             return []
         for s in steps:
-            s.member.succeed(LoadedTable(current, location))
+            s.member.succeed((current, location))
         return []
 
     def _step(self, key: Key, current: TableMetadata, current_location: str | None,
-              member: Member[AppendRequest, LoadedTable]
+              member: Member[AppendRequest, Committed]
               ) -> tuple[_Step | None, TableMetadata | None]:
         """One member applied on the chain so far, rebased when its ref moved; a member
         that cannot be applied is answered here, alone."""

@@ -57,6 +57,11 @@ class GroupCommits(Generic[T, R]):
         self._lock = threading.Lock()
         self._lanes: dict[Hashable, _Lane] = {}
 
+    def busy(self, lane_key: Hashable) -> bool:
+        """Whether a commit of this lane is in flight (a request arriving now will wait)."""
+        with self._lock:
+            return lane_key in self._lanes
+
     def submit(self, lane_key: Hashable, request: T,
                run: Callable[[list[Member[T, R]]], None]) -> R:
         """`request`'s answer: committed alone when its lane is idle, else with the

@@ -258,8 +258,8 @@ class TableService:
         if content is not None and content.type is DELTA_TABLE:
             return self._commit_delta(addr, key, content, req, meta)
         if self.appends.accepts(req.requirements, req.updates):  # rebased and grouped
-            return self.appends.commit(addr, AppendRequest(
-                prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta))
+            return LoadedTable(*self.appends.commit(addr, AppendRequest(
+                prefix, namespace, table, tuple(req.requirements), tuple(req.updates), meta)))
         plan = self._plan(addr, table, req.requirements, req.updates)
         if plan.new_file:
             self.ctx.commit(addr, [Put(plan.key, plan.content)], meta, plan.description,
