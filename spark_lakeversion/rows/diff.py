@@ -72,31 +72,32 @@ class RowDiff:
 
     # ---- loading --------------------------------------------------------------------------
     def _load(self) -> None:
+        """+1 per row after, -1 per row before, summed per distinct row in one pass over both
+        sides' streams: what is left (`lv_net`) is the change, usually small."""
         con, schema = self._con, self.schema
         cols = ", ".join(quote(n) for n in schema.names)
-        for name, side in (("lv_before", self.changes.before), ("lv_after", self.changes.after)):
-            reader = _reader(schema, side.batches(partition=True))
-            con.register(f"{name}_src", reader)
-            con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, "
-                        f"{quote(PARTITION_COLUMN)} AS {_P} FROM {name}_src")
-            con.unregister(f"{name}_src")
-        # +1 per row after, -1 per row before: what is left is the net change per row
+        for name, side in (("lv_before_src", self.changes.before),
+                           ("lv_after_src", self.changes.after)):
+            con.register(name, _reader(schema, side.batches(partition=True)))
+        part = quote(PARTITION_COLUMN)
         con.execute(f"""
             CREATE TEMP TABLE lv_net AS
             SELECT {cols}, CAST(sum({_S}) AS BIGINT) AS {_N},
                    any_value({_P}) FILTER (WHERE {_S} > 0) AS lv_pa,
                    any_value({_P}) FILTER (WHERE {_S} < 0) AS lv_pb
-            FROM (SELECT {cols}, 1 AS {_S}, {_P} FROM lv_after
-                  UNION ALL SELECT {cols}, -1 AS {_S}, {_P} FROM lv_before)
+            FROM (SELECT {cols}, 1 AS {_S}, {part} AS {_P} FROM lv_after_src
+                  UNION ALL SELECT {cols}, -1 AS {_S}, {part} AS {_P} FROM lv_before_src)
             GROUP BY {cols} HAVING sum({_S}) <> 0""")
-        con.execute("DROP TABLE lv_before; DROP TABLE lv_after")
-        for name, sign, part in (("lv_ins", ">", "lv_pa"), ("lv_del", "<", "lv_pb")):
-            con.execute(f"""
-                CREATE TEMP TABLE {name} AS
-                SELECT {cols}, {part} AS {_P} FROM (
-                    SELECT *, unnest(range(abs({_N}))) AS lv_i FROM lv_net
-                    WHERE {_N} {sign} 0)""")
+        for name in ("lv_before_src", "lv_after_src"):
+            con.unregister(name)
         self._result()
+
+    def _side(self, sign: str) -> str:
+        """The query of one side's remaining rows, each repeated as often as it counts."""
+        cols = ", ".join(quote(n) for n in self.schema.names)
+        part = "lv_pa" if sign == ">" else "lv_pb"
+        return (f"SELECT {cols}, {part} AS {_P} FROM (SELECT *, unnest(range(abs({_N}))) "
+                f"AS lv_i FROM lv_net WHERE {_N} {sign} 0)")
 
     def _result(self) -> None:
         con = self._con
@@ -106,15 +107,15 @@ class RowDiff:
             con.execute(f"""
                 CREATE TEMP TABLE lv_result AS
                 SELECT '{DELETE}' AS {quote(CHANGE_COLUMN)}, 2 AS {_R}, {cols}, {_P},
-                       0 AS {_N} FROM lv_del
+                       0 AS {_N} FROM ({self._side("<")})
                 UNION ALL
-                SELECT '{INSERT}', 3, {cols}, {_P}, 0 FROM lv_ins""")
+                SELECT '{INSERT}', 3, {cols}, {_P}, 0 FROM ({self._side(">")})""")
             self._order = f"{cols}, {_R}"
             return
         keys = ", ".join(key)
-        for name in ("lv_del", "lv_ins"):
-            con.execute(f"""CREATE TEMP TABLE {name}_n AS SELECT *, row_number() OVER
-                (PARTITION BY {keys} ORDER BY {cols}) AS {_N} FROM {name}""")
+        for name, sign in (("lv_del_n", "<"), ("lv_ins_n", ">")):
+            con.execute(f"""CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER
+                (PARTITION BY {keys} ORDER BY {cols}) AS {_N} FROM ({self._side(sign)})""")
         on = " AND ".join([f"d.{k} IS NOT DISTINCT FROM i.{k}" for k in key] +
                           [f"d.{_N} = i.{_N}"])
         d_cols = ", ".join(f"d.{quote(n)}" for n in self.schema.names)
