@@ -116,13 +116,14 @@ def _directories(location: str) -> list[str]:
     return [base]
 
 
-def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]]
-                   ) -> dict[Key, pa.Table]:
+def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]],
+                   con: Any = None) -> dict[Key, pa.Table]:
     """The row diffs (target -> preview) of the tables the query names as `changes.db.t`,
-    read before the lock through the formats' row readers (only the changed files)."""
+    read before the lock through the formats' row readers (only the changed files), in
+    the check's own database `con` when given."""
     keys = set(context.relations.get("preview", {})) | set(context.relations.get("target", {}))
     wanted = {(s, t) for c, s, t in names if c == CHANGES}
-    return {key: changes_table(context, key) for key in sorted(keys)
+    return {key: changes_table(context, key, con) for key in sorted(keys)
             if (".".join(key.elements[:-1]).lower(), key.elements[-1].lower()) in wanted}
 
 
@@ -305,7 +306,7 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
     on_cancel(con.interrupt)
     try:
         confine(con, context.relations, context.io, _default_namespace(context), names,
-                changed_tables(context, names))
+                changed_tables(context, names, con))
         count, samples = violations(con, spec.spec)
     finally:
         _close_quietly(con)

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
-from spark_lakeversion.rows.engine import duckdb_connect
+from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
 
@@ -59,12 +59,19 @@ class RowDiff:
     total and its per-partition summary. Close it (or use `with`) to free the database."""
 
     def __init__(self, changes: RowChanges, *,
-                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes) -> None:
+                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes,
+                 con: Any = None) -> None:
+        """`con`: run in this DuckDB connection instead of a new one (a SQL check's, saving
+        a database start); its settings are restored and the diff's tables dropped on
+        close."""
         self.changes = changes
         self.schema = changes.schema
         self._spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
-        self._con: Any = duckdb_connect(memory_bytes, self._spill)
+        self._own = con is None
+        self._con: Any = duckdb_connect(memory_bytes, self._spill) if con is None else con
         try:
+            if con is not None:
+                borrow(con, memory_bytes, self._spill)
             self._load()
         except BaseException:
             self.close()
@@ -171,8 +178,17 @@ class RowDiff:
 
     def close(self) -> None:
         con, self._con = getattr(self, "_con", None), None
-        if con is not None:
+        if con is not None and self._own:
             con.close()
+        elif con is not None:
+            for table in ("lv_result", "lv_del_n", "lv_ins_n", "lv_net"):
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+            for name in ("lv_before_src", "lv_after_src"):
+                try:
+                    con.unregister(name)
+                except Exception:  # noqa: BLE001 - not registered (loading never began)
+                    pass
+            give_back(con)
         shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> RowDiff:
