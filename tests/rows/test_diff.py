@@ -121,3 +121,15 @@ def test_the_memory_budget_is_the_databases_limit_and_a_borrowed_one_is_given_ba
     tables = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
     assert tables == []
     con.close()
+
+
+def test_limits_and_offsets_past_64_bits_are_refused() -> None:
+    from spark_lakeversion.rows.page import PageToken
+
+    with RowDiff(changes([(1, "a")], [(2, "b")])) as diff:
+        with pytest.raises(InvalidInput, match="limit"):
+            diff.rows(limit=10**30)
+        with pytest.raises(InvalidInput, match="offset"):
+            diff.rows(offset=10**30)
+    with pytest.raises(InvalidInput, match="page_token"):
+        PageToken.decode(PageToken("a", "b", 10**30).encode())
