@@ -5,13 +5,14 @@ of contiguous ids, written through the real server. Two branches, `ours` and `th
 update `updates` rows spread over `spread` files (different files on each side), each file
 rewritten whole (copy-on-write, as Spark does: the file's other rows carried over).
 
-Measurements, one function each in `MEASUREMENTS` (the row merge adds its own there: it
-gets the same `RowsLake` and returns its figures):
+Measurements, one function each in `MEASUREMENTS`, each given the same `RowsLake`:
 - `measure_diff`: the row diff main -> ours (time, files read: target <= 2 x spread), next
   to the same diff done without us: two full pyiceberg scans and an anti-join both ways
   in pyarrow. Target: ours <= 0.1x;
 - `measure_changes_check`: a `changes.` null check of the merge of ours into main, next to
-  the same null check over the whole table (the preview). Target: <= 0.1x.
+  the same null check over the whole table (the preview). Target: <= 0.1x;
+- `row_merge.measure_merge`: two more branches update as many rows over the same files,
+  merged by rows: time, files read and rewritten (target <= 2 x spread), bytes written.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spark_lakeversion.bench.row_merge import measure_merge
 from spark_lakeversion.checks.runner import run_checks
 from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
@@ -156,7 +158,8 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
 
 #: one function per measurement, each given the same lake; the row merge appends its own
 MEASUREMENTS: list[Callable[[RowsLake], dict[str, Any]]] = [measure_diff,
-                                                            measure_changes_check]
+                                                            measure_changes_check,
+                                                            measure_merge]
 
 
 def run(rows: int = 2_000_000, files: int = 200, updates: int = 1000, spread: int = 5,

@@ -20,8 +20,13 @@ def test_bench_rows_runs_small() -> None:
     assert figures["diff_files_read"] == 10 and figures["diff_files_skipped"] == 15
     assert figures["changes_check_status"] == figures["whole_table_check_status"] == "passed"
     for name in ("diff_to_plain_ratio", "changes_to_whole_ratio", "diff_s",
-                 "whole_table_check_s"):
+                 "whole_table_check_s", "merge_s", "merge_bytes_written"):
         assert figures[name] > 0
+    # the row merge: both sides rewrote the same 5 files; each is rewritten once
+    assert "CONCURRENT_REWRITE" in figures["merge_file_conflicts"]
+    assert figures["merge_dry_run_successful"] is True
+    assert figures["merge_files_rewritten"] == 5 and figures["merge_rows_updated_per_side"] == 50
+    assert figures["merge_files_read"] <= 15
 
 
 def test_bench_rows_refuses_impossible_sizes() -> None:
