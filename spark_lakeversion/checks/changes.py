@@ -10,7 +10,7 @@ gate's own relations.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Key, KeyLike
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 CHANGES = "changes"
 
 
-def changes_table(context: GateContext, table: KeyLike) -> pa.Table:
+def changes_table(context: GateContext, table: KeyLike, con: Any = None) -> pa.Table:
     """The rows of `table` the merge changes (target -> preview); `InvalidInput` when the
-    table is in neither state."""
+    table is in neither state. `con`: the SQL check's DuckDB connection, not yet confined,
+    to run the diff in (one database start fewer)."""
     key = Key.of(table)
     before = context.relations.get("target", {}).get(key)
     after = context.relations.get("preview", {}).get(key)
@@ -35,7 +36,8 @@ def changes_table(context: GateContext, table: KeyLike) -> pa.Table:
         raise InvalidInput(f"no table {key} in the target or the preview: changes.{key} "
                            "reads the rows a merge changes in one of them")
     changes = row_changes_of(before, after, key, context.io)
-    with RowDiff(changes, memory_bytes=context.store.limits.max_row_memory_bytes) as diff:
+    with RowDiff(changes, memory_bytes=context.store.limits.max_row_memory_bytes,
+                 con=con) as diff:
         return diff.rows()
 
 

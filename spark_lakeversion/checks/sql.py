@@ -116,13 +116,14 @@ def _directories(location: str) -> list[str]:
     return [base]
 
 
-def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]]
-                   ) -> dict[Key, pa.Table]:
+def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]],
+                   con: Any = None) -> dict[Key, pa.Table]:
     """The row diffs (target -> preview) of the tables the query names as `changes.db.t`,
-    read before the lock through the formats' row readers (only the changed files)."""
+    read before the lock through the formats' row readers (only the changed files), in
+    the check's own database `con` when given."""
     keys = set(context.relations.get("preview", {})) | set(context.relations.get("target", {}))
     wanted = {(s, t) for c, s, t in names if c == CHANGES}
-    return {key: changes_table(context, key) for key in sorted(keys)
+    return {key: changes_table(context, key, con) for key in sorted(keys)
             if (".".join(key.elements[:-1]).lower(), key.elements[-1].lower()) in wanted}
 
 
@@ -226,6 +227,18 @@ class _Spares:
                 return
             time.sleep(0.01)
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Whether a spare is ready within `timeout_s` (benchmarks time a check's own work,
+        not the start of a database a real gate makes ahead)."""
+        self._refill()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._ready:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def take(self) -> Any:
         with self._lock:
             con = self._ready.pop() if self._ready else None
@@ -258,6 +271,11 @@ SPARES = 2
 _SPARES = _Spares()
 
 
+def wait_for_spare(timeout_s: float = 60.0) -> bool:
+    """Whether a spare database is ready within `timeout_s` (for benchmarks)."""
+    return _SPARES.wait_ready(timeout_s)
+
+
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`).
     An error names the user's SQL and DuckDB's message, never the wrapper around it."""
@@ -288,7 +306,7 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
     on_cancel(con.interrupt)
     try:
         confine(con, context.relations, context.io, _default_namespace(context), names,
-                changed_tables(context, names))
+                changed_tables(context, names, con))
         count, samples = violations(con, spec.spec)
     finally:
         _close_quietly(con)

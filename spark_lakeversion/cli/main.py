@@ -509,7 +509,8 @@ def _bench_command(name: str) -> click.Command:
                 ("--rows", 2_000_000, "Rows of the keyed table."),
                 ("--files", 200, "Its data files (contiguous ids)."),
                 ("--updates", 1000, "Rows each branch updates."),
-                ("--spread", 5, "Files those updates are spread over, on each branch.")):
+                ("--spread", 5, "Files those updates are spread over, on each branch."),
+                ("--rounds", 3, "Timed rounds per measurement (the median is reported).")):
             params.append(click.Option([option], type=click.IntRange(min=1), default=default,
                                        show_default=True, help=text))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,

@@ -12,15 +12,18 @@ from spark_lakeversion.cli.main import cli
 
 def test_bench_rows_runs_small() -> None:
     result = CliRunner().invoke(cli, ["bench", "rows", "--json", "--rows", "4000", "--files",
-                                      "20", "--updates", "50", "--spread", "5"])
+                                      "20", "--updates", "50", "--spread", "5", "--rounds", "1"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["diff_rows"] == figures["diff_rows_expected"] == 100
     assert figures["plain_rows"] == 100
     assert figures["diff_files_read"] == 10 and figures["diff_files_skipped"] == 15
-    assert figures["changes_check_status"] == figures["whole_table_check_status"] == "passed"
-    for name in ("diff_to_plain_ratio", "changes_to_whole_ratio", "diff_s",
-                 "whole_table_check_s", "merge_s", "merge_bytes_written"):
+    for label in ("null", "empty"):
+        assert figures[f"changes_{label}_check_status"] == "passed"
+        assert figures[f"whole_table_{label}_check_status"] == "passed"
+    for name in ("diff_to_plain_ratio", "changes_to_whole_null_ratio",
+                 "changes_to_whole_empty_ratio", "diff_s", "whole_table_null_check_s",
+                 "merge_s", "merge_bytes_written"):
         assert figures[name] > 0
     # the row merge: both sides rewrote the same 5 files; each is rewritten once
     assert "CONCURRENT_REWRITE" in figures["merge_file_conflicts"]

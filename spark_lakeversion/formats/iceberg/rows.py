@@ -52,6 +52,7 @@ from spark_lakeversion.rows.source import (
     ReadCounter,
     RowChanges,
     RowSide,
+    partition_labels,
 )
 
 
@@ -163,8 +164,8 @@ class IcebergSide(RowSide):
             for batch in scan.to_record_batches([FileScanTask(data, positional)]):
                 for names, rows in dropped:
                     batch = _drop_equal(batch, names, rows)
-                extra = [(PARTITION_COLUMN, pa.array([ref.partition] * batch.num_rows,
-                                                     pa.string()))] if partition else []
+                extra = [(PARTITION_COLUMN, partition_labels(ref.partition, batch.num_rows))] \
+                    if partition else []
                 yield align(batch, self.arrow, self.target, extra)
 
     def _equality_rows(self, delete: DataFile) -> tuple[list[str], set[tuple[Any, ...]]]:
