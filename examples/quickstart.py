@@ -56,10 +56,11 @@ def main() -> int:
         return sql(f"SELECT id, item, amount, status FROM lv.db@{ref}.orders ORDER BY id") \
             .collect()
 
-    step(1, "Create db.orders on main")
+    step(1, "Create db.orders on main, keyed by id (its identifier field)")
     sql("CREATE NAMESPACE lv.db")
-    sql("CREATE TABLE lv.db.orders (id INT, item STRING, amount DOUBLE, status STRING) "
-        "USING iceberg")
+    sql("CREATE TABLE lv.db.orders (id INT NOT NULL, item STRING, amount DOUBLE, "
+        "status STRING) USING iceberg")
+    sql("ALTER TABLE lv.db.orders SET IDENTIFIER FIELDS id")
     sql("INSERT INTO lv.db.orders VALUES (1, 'book', 12.0, 'open'), (2, 'lamp', 30.0, 'open'),"
         " (3, 'desk', 150.0, 'open')")
     table(orders())
@@ -74,22 +75,26 @@ def main() -> int:
     print("   main:")
     table(orders("main"))
 
-    step(4, "A conflicting hotfix lands on main; the merge detects it (dry run)")
+    step(4, "A hotfix lands on main; both sides rewrote the same file: merged row by row")
     hotfix = "UPDATE lv.db.orders SET status = 'cancelled' WHERE id = 2"
     print(f"   main: {hotfix}")
     sql(hotfix)
+    table(sql("MERGE BRANCH dev INTO main").collect(), ["table", "action", "commit_id"])
+    print("   row 2 has main's status and dev's amount (merged cell by cell):")
+    table(orders())
+
+    step(5, "Both sides change the same cell: a ROW_CONFLICT, settled ON ROW CONFLICT")
+    sql("UPDATE lv.db@dev.orders SET status = 'shipped' WHERE id = 3")
+    sql("UPDATE lv.db.orders SET status = 'lost' WHERE id = 3")
     table(sql("MERGE BRANCH dev INTO main DRY RUN").collect(),
           ["table", "action", "conflict_type", "message"])
     try:
         sql("MERGE BRANCH dev INTO main")
     except ConflictError as exc:
         print(f"   a real merge is refused: {type(exc).__name__}: {exc.message.splitlines()[0]}")
-
-    step(5, "Resolve: replay the hotfix on dev, then merge with dev's version winning")
-    sql(hotfix.replace("lv.db.orders", "lv.db@dev.orders"))
-    table(sql("MERGE BRANCH dev INTO main USING STRATEGY source_wins").collect(),
+    table(sql("MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins").collect(),
           ["table", "action", "commit_id"])
-    table(orders("main"))
+    table(orders())
 
     step(6, "Both sides append to db.orders: merged inside the table, no conflict")
     sql("INSERT INTO lv.db@dev.orders VALUES (4, 'chair', 45.0, 'open')")

@@ -55,17 +55,36 @@ class StateCatalog:
                                          properties=dict(self._io))
 
 
+class TableChanges(tuple):  # type: ignore[type-arg]
+    """The table-level diff (target -> preview) as a tuple of `DiffEntry`, and callable:
+    `ctx.changes("db.t")` is the row diff of one table, an Arrow table (`checks.changes`),
+    reading only the files the merge changes."""
+
+    gate: GateContext
+
+    def __new__(cls, gate: GateContext) -> TableChanges:
+        made = super().__new__(cls, gate.changes)
+        made.gate = gate
+        return made
+
+    def __call__(self, table: str) -> Any:
+        from spark_lakeversion.checks.changes import changes_table
+
+        return changes_table(self.gate, table)
+
+
 class CheckContext:
     """What a Python check reads: the preview (a readable ref expression), source and
-    target with their heads, the changed tables with their table-level diff, the store,
-    and `catalog()`: the tables of the preview (`catalog("target")`, `catalog("source")`)."""
+    target with their heads, the changed tables with their table-level diff (`changes`;
+    `changes("db.t")`: the rows the merge changes, an Arrow table), the store, and
+    `catalog()`: the tables of the preview (`catalog("target")`, `catalog("source")`)."""
 
     def __init__(self, gate: GateContext) -> None:
         self.gate = gate
         self.preview = gate.preview
         self.source, self.source_head = gate.source, gate.source_head
         self.target, self.target_head = gate.target, gate.target_head
-        self.changes = gate.changes
+        self.changes = TableChanges(gate)
         self.changed_tables = gate.changed_tables
         self.store = gate.store
 

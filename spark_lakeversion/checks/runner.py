@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 from spark_lakeversion.checks.python import load_callable, run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
-from spark_lakeversion.checks.sql_rules import check_sql
+from spark_lakeversion.checks.sql_rules import CATALOGS, check_sql
 from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
-from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
+from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
 log = logging.getLogger("spark_lakeversion.checks")
@@ -73,7 +73,7 @@ def missing_tables(trial: GateContext, names: Sequence[tuple[str, str, str]]) ->
             schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
             found.update({(schema, table), ("", table)})
     return sorted(".".join(p for p in pair if p) for pair in wanted
-                  if pair not in found and not (pair[0] in RELATIONS and ("", pair[1]) in found))
+                  if pair not in found and not (pair[0] in CATALOGS and ("", pair[1]) in found))
 
 
 def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,

@@ -5,7 +5,10 @@ violating the check, as in dbt tests; it passes when it returns no rows. Names:
 - `db.table` (and a bare `table` of the first changed table's namespace): the preview;
 - `target.db.table`: the target at the head the merge was planned on;
 - `source.db.table`: the source's head;
-- `preview.db.table`: the preview, spelled out.
+- `preview.db.table`: the preview, spelled out;
+- `changes.db.table`: the rows the merge changes (target -> preview), `change` column
+  first (`insert`, `delete`, `update_before`, `update_after`): read before the lock from
+  only the files live on one side (`checks/changes.py`), so its cost follows the change.
 
 Least authority: each check gets a new DuckDB database in which `preview`, `target` and
 `source` are in-memory catalogs of views over `iceberg_scan` of exactly the metadata file
@@ -34,6 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from spark_lakeversion.checks.changes import CHANGES, changes_table
 from spark_lakeversion.checks.sql_rules import check_sql, duckdb_module
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import duckdb_s3_secret
@@ -112,21 +116,41 @@ def _directories(location: str) -> list[str]:
     return [base]
 
 
+def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]],
+                   con: Any = None) -> dict[Key, pa.Table]:
+    """The row diffs (target -> preview) of the tables the query names as `changes.db.t`,
+    read before the lock through the formats' row readers (only the changed files), in
+    the check's own database `con` when given."""
+    keys = set(context.relations.get("preview", {})) | set(context.relations.get("target", {}))
+    wanted = {(s, t) for c, s, t in names if c == CHANGES}
+    return {key: changes_table(context, key, con) for key in sorted(keys)
+            if (".".join(key.elements[:-1]).lower(), key.elements[-1].lower()) in wanted}
+
+
 def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
-            namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None
-            ) -> None:
-    """Set up the three catalogs of views (of the tables `names` may mean; None: all),
-    then lock DuckDB down to their files."""
+            namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None,
+            changes: Mapping[Key, pa.Table] | None = None) -> None:
+    """Set up the three catalogs of views (of the tables `names` may mean; None: all) and
+    the `changes` catalog of row diffs (`changed_tables`), then lock DuckDB down to the
+    tables' files."""
     tables = [(alias, key, content) for alias in RELATIONS
               for key, content in sorted(relations.get(alias, {}).items())
               if content.type in (ICEBERG_TABLE, DELTA_TABLE)
-              and (names is None or _named(alias, key, names))]
+              and (names is None or _named(alias, key,
+                                           [n for n in names if n[0] != CHANGES]))]
     locations = [_location(key, content) for _, key, content in tables]
     s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
     if s3:  # before any view: a view reads its metadata file when it is created
         con.execute(duckdb_s3_secret(io, s3))
-    for alias in RELATIONS:
+    for alias in (*RELATIONS, CHANGES):
         con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
+    for number, (key, rows) in enumerate(sorted((changes or {}).items())):
+        schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
+        name = f"__lakeversion_changes_{number}"
+        con.register(name, _plain(rows))
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {CHANGES}.{_ident(schema)}")
+        con.execute(f"CREATE VIEW {CHANGES}.{_ident(schema)}.{_ident(table)} AS "
+                    f"SELECT * FROM temp.main.{_ident(name)}")
     for number, (alias, key, content) in enumerate(tables):
         schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
         if content.type is ICEBERG_TABLE:
@@ -203,6 +227,18 @@ class _Spares:
                 return
             time.sleep(0.01)
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Whether a spare is ready within `timeout_s` (benchmarks time a check's own work,
+        not the start of a database a real gate makes ahead)."""
+        self._refill()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._ready:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def take(self) -> Any:
         with self._lock:
             con = self._ready.pop() if self._ready else None
@@ -235,6 +271,11 @@ SPARES = 2
 _SPARES = _Spares()
 
 
+def wait_for_spare(timeout_s: float = 60.0) -> bool:
+    """Whether a spare database is ready within `timeout_s` (for benchmarks)."""
+    return _SPARES.wait_ready(timeout_s)
+
+
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     """Run a check query once: (how many rows it selects, the first `MAX_SAMPLES`).
     An error names the user's SQL and DuckDB's message, never the wrapper around it."""
@@ -264,7 +305,8 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
     con = _SPARES.take()
     on_cancel(con.interrupt)
     try:
-        confine(con, context.relations, context.io, _default_namespace(context), names)
+        confine(con, context.relations, context.io, _default_namespace(context), names,
+                changed_tables(context, names, con))
         count, samples = violations(con, spec.spec)
     finally:
         _close_quietly(con)

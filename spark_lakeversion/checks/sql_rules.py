@@ -3,10 +3,11 @@ when the check is added and again before it runs.
 
 A check is one query (`SELECT`, `WITH ... SELECT`, `FROM t`) that reads only the three
 relations a gate hands it: `preview.db.t`, `target.db.t`, `source.db.t`, and `db.t` or `t`
-(the preview). So, refused:
-- a catalog other than `preview`, `target`, `source` (`memory.`, `system.`, an `ATTACH`ed
-  name), and any name holding a ref (`preview."db@secret".t`) or a path (`'x.parquet'`,
-  a replacement scan);
+(the preview), plus `changes.db.t`, the rows the merge changes (target -> preview, with
+their `change` column). So, refused:
+- a catalog other than `preview`, `target`, `source`, `changes` (`memory.`, `system.`, an
+  `ATTACH`ed name), and any name holding a ref (`preview."db@secret".t`) or a path
+  (`'x.parquet'`, a replacement scan);
 - time travel (`AT (VERSION => ...)`, `AT (TIMESTAMP => ...)`): a check reads one state;
 - table functions (`read_text`, `read_blob`, `glob`, `iceberg_scan`, `delta_scan`,
   `read_parquet`, `query`, ...) except the few that read nothing (`range`,
@@ -22,6 +23,9 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.versioning.gates.context import RELATIONS
+
+#: the catalogs a check's SQL may name: the three states and `changes` (their row diff)
+CATALOGS = (*RELATIONS, "changes")
 
 #: table functions that read no file, no setting and no other relation
 SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -87,7 +91,7 @@ def check_sql(sql: str) -> list[tuple[str, str, str]]:
             name = str((node.get("function") or {}).get("function_name", "")).lower()
             if name not in SAFE_TABLE_FUNCTIONS:
                 raise InvalidInput(
-                    f"a check reads only {', '.join(RELATIONS)} (and db.t for the preview); "
+                    f"a check reads only {', '.join(CATALOGS)} (and db.t for the preview); "
                     f"the table function {name}() is not allowed in: {sql.strip()}")
         elif node.get("class") == "FUNCTION":
             name = str(node.get("function_name", "")).lower()
@@ -103,8 +107,8 @@ def _check_table(node: dict[str, Any], sql: str) -> None:
     schema = str(node.get("schema_name") or "")
     table = str(node.get("table_name") or "")
     shown = ".".join(part for part in (catalog, schema, table) if part)
-    reads = f"a check reads only {', '.join(RELATIONS)} (and db.t for the preview)"
-    if catalog and catalog.lower() not in RELATIONS:
+    reads = f"a check reads only {', '.join(CATALOGS)} (and db.t for the preview)"
+    if catalog and catalog.lower() not in CATALOGS:
         raise InvalidInput(f"{reads}; {shown} names the catalog {catalog!r}, in: "
                            f"{sql.strip()}")
     if any(c in schema or c in table for c in _NOT_IN_NAMES) or "." in table:

@@ -105,7 +105,9 @@ def walkthrough(catalog: Catalog, say: Say = print) -> None:
 
     step("1. main starts with two Delta tables, sales.orders and sales.customers")
     main_orders, main_customers = main.delta("sales.orders"), main.delta("sales.customers")
-    main_orders.create(orders((1, "book", 0.0)).schema)
+    # keyed by `id` (the row identity a row-level merge uses; README: Delta identifier)
+    main_orders.create(orders((1, "book", 0.0)).schema,
+                       configuration={"lakeversion.identifierFields": "id"})
     main_orders.append(orders((1, "book", 12.0), (2, "lamp", 30.0)),
                        message="load orders")
     main_customers.create(customers((1, "ada")).schema)

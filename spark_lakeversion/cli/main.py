@@ -61,7 +61,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 #: benchmark name -> module whose `run(**options) -> dict` it calls
-BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates")
+BENCHMARKS = ("store", "rest", "spark", "gc", "merge", "delta", "gates", "rows")
 
 
 def load_attribute(target: str) -> Any:
@@ -506,6 +506,15 @@ def _bench_command(name: str) -> click.Command:
         params.append(click.Option(["--rows"], type=click.IntRange(1000), default=1_000_000,
                                    show_default=True,
                                    help="Rows of the table the SQL check reads (README: 10M)."))
+    if name == "rows":
+        for option, default, text in (
+                ("--rows", 2_000_000, "Rows of the keyed table."),
+                ("--files", 200, "Its data files (contiguous ids)."),
+                ("--updates", 1000, "Rows each branch updates."),
+                ("--spread", 5, "Files those updates are spread over, on each branch."),
+                ("--rounds", 3, "Timed rounds per measurement (the median is reported).")):
+            params.append(click.Option([option], type=click.IntRange(min=1), default=default,
+                                       show_default=True, help=text))
     return click.Command(name, callback=click.pass_context(run_benchmark), params=params,
                          help=f"Run the {name} benchmark (spark_lakeversion.bench.{name}).")
 

@@ -165,7 +165,10 @@ def render_error_text(error: BaseException) -> str:
         lines = [f"error: {error.message}"]
         if isinstance(error, ConflictError) and error.conflicts:
             lines.append(f"{len(error.conflicts)} conflict(s):")
-            lines += [f"  {c.type.value:<20} {c.key}: {c.message}" for c in error.conflicts]
+            for c in error.conflicts:
+                lines.append(f"  {c.type.value:<20} {c.key}: {c.message}")
+                if c.type is ConflictType.ROW_CONFLICT:
+                    lines += [f"      {line}" for line in _row_conflict_lines(c)]
         if isinstance(error, ChecksFailed):
             lines += [render_check_report(r) for r in error.reports]
             if error.preview:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
-from spark_lakeversion.rows.engine import duckdb_connect
+from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
 
@@ -59,12 +59,19 @@ class RowDiff:
     total and its per-partition summary. Close it (or use `with`) to free the database."""
 
     def __init__(self, changes: RowChanges, *,
-                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes) -> None:
+                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes,
+                 con: Any = None) -> None:
+        """`con`: run in this DuckDB connection instead of a new one (a SQL check's, saving
+        a database start); its settings are restored and the diff's tables dropped on
+        close."""
         self.changes = changes
         self.schema = changes.schema
         self._spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
-        self._con: Any = duckdb_connect(memory_bytes, self._spill)
+        self._own = con is None
+        self._con: Any = duckdb_connect(memory_bytes, self._spill) if con is None else con
         try:
+            if con is not None:
+                borrow(con, memory_bytes, self._spill)
             self._load()
         except BaseException:
             self.close()
@@ -72,31 +79,32 @@ class RowDiff:
 
     # ---- loading --------------------------------------------------------------------------
     def _load(self) -> None:
+        """+1 per row after, -1 per row before, summed per distinct row in one pass over both
+        sides' streams: what is left (`lv_net`) is the change, usually small."""
         con, schema = self._con, self.schema
         cols = ", ".join(quote(n) for n in schema.names)
-        for name, side in (("lv_before", self.changes.before), ("lv_after", self.changes.after)):
-            reader = _reader(schema, side.batches(partition=True))
-            con.register(f"{name}_src", reader)
-            con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, "
-                        f"{quote(PARTITION_COLUMN)} AS {_P} FROM {name}_src")
-            con.unregister(f"{name}_src")
-        # +1 per row after, -1 per row before: what is left is the net change per row
+        for name, side in (("lv_before_src", self.changes.before),
+                           ("lv_after_src", self.changes.after)):
+            con.register(name, _reader(schema, side.batches(partition=True)))
+        part = quote(PARTITION_COLUMN)
         con.execute(f"""
             CREATE TEMP TABLE lv_net AS
             SELECT {cols}, CAST(sum({_S}) AS BIGINT) AS {_N},
                    any_value({_P}) FILTER (WHERE {_S} > 0) AS lv_pa,
                    any_value({_P}) FILTER (WHERE {_S} < 0) AS lv_pb
-            FROM (SELECT {cols}, 1 AS {_S}, {_P} FROM lv_after
-                  UNION ALL SELECT {cols}, -1 AS {_S}, {_P} FROM lv_before)
+            FROM (SELECT {cols}, 1 AS {_S}, {part} AS {_P} FROM lv_after_src
+                  UNION ALL SELECT {cols}, -1 AS {_S}, {part} AS {_P} FROM lv_before_src)
             GROUP BY {cols} HAVING sum({_S}) <> 0""")
-        con.execute("DROP TABLE lv_before; DROP TABLE lv_after")
-        for name, sign, part in (("lv_ins", ">", "lv_pa"), ("lv_del", "<", "lv_pb")):
-            con.execute(f"""
-                CREATE TEMP TABLE {name} AS
-                SELECT {cols}, {part} AS {_P} FROM (
-                    SELECT *, unnest(range(abs({_N}))) AS lv_i FROM lv_net
-                    WHERE {_N} {sign} 0)""")
+        for name in ("lv_before_src", "lv_after_src"):
+            con.unregister(name)
         self._result()
+
+    def _side(self, sign: str) -> str:
+        """The query of one side's remaining rows, each repeated as often as it counts."""
+        cols = ", ".join(quote(n) for n in self.schema.names)
+        part = "lv_pa" if sign == ">" else "lv_pb"
+        return (f"SELECT {cols}, {part} AS {_P} FROM (SELECT *, unnest(range(abs({_N}))) "
+                f"AS lv_i FROM lv_net WHERE {_N} {sign} 0)")
 
     def _result(self) -> None:
         con = self._con
@@ -106,15 +114,15 @@ class RowDiff:
             con.execute(f"""
                 CREATE TEMP TABLE lv_result AS
                 SELECT '{DELETE}' AS {quote(CHANGE_COLUMN)}, 2 AS {_R}, {cols}, {_P},
-                       0 AS {_N} FROM lv_del
+                       0 AS {_N} FROM ({self._side("<")})
                 UNION ALL
-                SELECT '{INSERT}', 3, {cols}, {_P}, 0 FROM lv_ins""")
+                SELECT '{INSERT}', 3, {cols}, {_P}, 0 FROM ({self._side(">")})""")
             self._order = f"{cols}, {_R}"
             return
         keys = ", ".join(key)
-        for name in ("lv_del", "lv_ins"):
-            con.execute(f"""CREATE TEMP TABLE {name}_n AS SELECT *, row_number() OVER
-                (PARTITION BY {keys} ORDER BY {cols}) AS {_N} FROM {name}""")
+        for name, sign in (("lv_del_n", "<"), ("lv_ins_n", ">")):
+            con.execute(f"""CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER
+                (PARTITION BY {keys} ORDER BY {cols}) AS {_N} FROM ({self._side(sign)})""")
         on = " AND ".join([f"d.{k} IS NOT DISTINCT FROM i.{k}" for k in key] +
                           [f"d.{_N} = i.{_N}"])
         d_cols = ", ".join(f"d.{quote(n)}" for n in self.schema.names)
@@ -170,8 +178,17 @@ class RowDiff:
 
     def close(self) -> None:
         con, self._con = getattr(self, "_con", None), None
-        if con is not None:
+        if con is not None and self._own:
             con.close()
+        elif con is not None:
+            for table in ("lv_result", "lv_del_n", "lv_ins_n", "lv_net"):
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+            for name in ("lv_before_src", "lv_after_src"):
+                try:
+                    con.unregister(name)
+                except Exception:  # noqa: BLE001 - not registered (loading never began)
+                    pass
+            give_back(con)
         shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> RowDiff:

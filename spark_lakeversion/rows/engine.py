@@ -9,6 +9,10 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput
 
 
+def _megabytes(memory_bytes: int) -> str:
+    return f"{max(int(memory_bytes) // (1024 * 1024), 16)}MB"
+
+
 def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:
     """A new in-memory DuckDB connection limited to `memory_bytes`, spilling to `spill_dir`."""
     try:
@@ -17,7 +21,7 @@ def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:
         raise InvalidInput("row-level work needs DuckDB: "
                            "pip install 'spark-lakeversion[rows]'") from exc
     return duckdb.connect(config={
-        "memory_limit": f"{max(int(memory_bytes) // (1024 * 1024), 16)}MB",
+        "memory_limit": _megabytes(memory_bytes),
         "temp_directory": spill_dir,
         "preserve_insertion_order": False,
         "autoinstall_known_extensions": False,
@@ -25,4 +29,17 @@ def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:
     })
 
 
-__all__ = ["duckdb_connect"]
+def borrow(con: Any, memory_bytes: int, spill_dir: str) -> None:
+    """Run row work in a caller's connection (a SQL check's, before it is confined): the same
+    budget and spill directory, until `give_back`."""
+    con.execute(f"SET memory_limit = '{_megabytes(memory_bytes)}'")
+    con.execute("SET temp_directory = '" + spill_dir.replace("'", "''") + "'")
+
+
+def give_back(con: Any) -> None:
+    """The caller's connection as it was before `borrow`."""
+    con.execute("RESET memory_limit")
+    con.execute("RESET temp_directory")
+
+
+__all__ = ["borrow", "duckdb_connect", "give_back"]

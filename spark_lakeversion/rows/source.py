@@ -23,6 +23,12 @@ import pyarrow as pa
 PARTITION_COLUMN = "__lakeversion_partition"
 
 
+def partition_labels(label: str, rows: int) -> pa.Array:
+    """`PARTITION_COLUMN`'s values for a batch of one file: its label, `rows` times (built
+    without a Python list)."""
+    return pa.nulls(rows, pa.string()).fill_null(label)
+
+
 class ReadCounter:
     """The data and delete files a reader opened, path -> times (thread-safe: formats read
     in parallel). A test proves from it that shared files were never opened."""
@@ -114,4 +120,5 @@ class RowChanges:
                 "files_skipped": self.skipped, "files_read": self.files_read}
 
 
-__all__ = ["PARTITION_COLUMN", "EmptySide", "FileRef", "ReadCounter", "RowChanges", "RowSide"]
+__all__ = ["PARTITION_COLUMN", "EmptySide", "FileRef", "ReadCounter", "RowChanges", "RowSide",
+           "partition_labels"]

@@ -422,8 +422,9 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     out = result.stdout
     assert "Kernel error" not in out and "(unexpected)" not in out
     for line in ("== 1. main starts", "== 4. two branches change the same rows",
-                 "ConcurrentDeleteDelete on sales.orders: sales.orders: both sides removed "
-                 "the same 1 file(s)", "main still at", ": nothing was written",
+                 "ROW_CONFLICT on sales.orders: 1 key(s) of sales.orders changed "
+                 "differently on both sides, e.g. {'id': 2}",
+                 "main still at", ": nothing was written",
                  "merged fix-orders into main", "rolled back to main~1",
                  "sales.orders on main: (1, 'book', 12.0), (2, 'lamp', 33.0), "
                  "(3, 'desk', 150.0)",

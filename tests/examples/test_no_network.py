@@ -69,7 +69,7 @@ def test_job_and_dag_examples_import_offline(script: str, tmp_path: Path) -> Non
 
 def test_demo_shows_a_real_conflict_offline(tmp_path: Path) -> None:
     out = run_guarded(["-m", "spark_lakeversion.cli.main", "demo"], tmp_path).stdout
-    assert "ConcurrentDeleteDelete on sales.orders" in out
+    assert "ROW_CONFLICT on sales.orders" in out  # a delete against an update of id 2
     assert "cannot be compared" not in out and "Kernel error" not in out
     assert list(tmp_path.iterdir()) == []  # the throwaway store and warehouse are gone
 

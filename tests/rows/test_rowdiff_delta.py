@@ -92,3 +92,22 @@ def test_deletion_vectors_are_refused_by_name(tmp_path: Path) -> None:
     state = Content(DELTA_TABLE, table_id, {"location": location.as_uri(), "version": 1})
     with pytest.raises(UnsupportedTableFeature, match="deletion vectors"):
         row_changes(None, state, {})
+
+
+def test_a_changes_check_on_a_delta_table(catalog: Catalog) -> None:
+    """`changes.db.keyed` in a SQL check: the rows the merge brings, from the branch log's
+    new files only."""
+    from spark_lakeversion.errors import ChecksFailed
+    from spark_lakeversion.model import CheckKind, CheckSpec
+
+    catalog.store.add_check(CheckSpec(
+        "main", "small_values", CheckKind.SQL,
+        "SELECT id, v FROM changes.db.keyed WHERE change IN ('insert', 'update_after') "
+        "AND v > 100"))
+    catalog.branch("dev").delta("db.keyed").append(rows((6, "a", 60)))
+    assert catalog.store.merge("dev", "main").checks[0]["status"] == "passed"
+    catalog.store.create_ref("dev2")
+    catalog.branch("dev2").delta("db.keyed").update({"v": "500"}, "id = 1")
+    with pytest.raises(ChecksFailed) as caught:
+        catalog.store.merge("dev2", "main")
+    assert caught.value.reports[0]["samples"] == [{"id": 1, "v": 500}]

@@ -173,14 +173,41 @@ def test_diff_equals_the_plain_diff_of_full_scans(lake: ServerLake,
     for op, key, value in history:
         table = lake.catalog(branch).load_table("db.k")
         present = key in table.scan().to_arrow()["id"].to_pylist()
-        if op == "delete":
+        if op == "delete" and present:
             table.delete(f"id = {key}")
         elif op == "update" and present:
             update(lake, branch, "db.k", key, value)
-        elif not present:
+        elif op != "delete" and not present:
             table.append(pa.table({"id": [key], "v": [value]}, schema=KEYED_ARROW))
         lake.append(branch, "db.t", [key % 4])
     for name, key in (("db.k", "id"), ("db.t", None)):
         got = lake.store.diff_rows("main", branch, Key.of(name)).rows
         assert as_counter(got) == reference_diff(scan(lake, "main", name),
                                                  scan(lake, branch, name), key), name
+
+
+def test_a_renamed_column_is_matched_by_field_id(lake: ServerLake) -> None:
+    lake.store.create_ref("dev")
+    table = lake.catalog("dev").load_table("db.k")
+    with table.update_schema() as update:
+        update.rename_column("v", "label")
+    table = lake.catalog("dev").load_table("db.k")
+    table.overwrite(pa.table({"id": [5], "label": ["five"]},
+                             schema=table.schema().as_arrow()), overwrite_filter="id = 5")
+    rows = lake.store.diff_rows("main", "dev", "db.k").rows
+    assert rows.column_names == ["change", "id", "label"]
+    assert rows.to_pylist() == [{"change": "update_before", "id": 5, "label": "v5"},
+                                {"change": "update_after", "id": 5, "label": "five"}]
+    # the other direction names it as main does
+    back = lake.store.diff_rows("dev", "main", "db.k").rows
+    assert back.column_names == ["change", "id", "v"]
+
+
+def test_a_table_on_one_side_only_is_all_inserts_or_deletes(lake: ServerLake) -> None:
+    lake.store.create_ref("dev")
+    lake.catalog("dev").create_table("db.new", schema=KEYED_ARROW).append(
+        pa.table({"id": [1, 2], "v": ["a", "b"]}, schema=KEYED_ARROW))
+    added = lake.store.diff_rows("main", "dev", "db.new").rows
+    assert [r["change"] for r in added.to_pylist()] == ["insert", "insert"]
+    dropped = lake.store.diff_rows("dev", "main", "db.new").rows
+    assert [r["change"] for r in dropped.to_pylist()] == ["delete", "delete"]

@@ -15,7 +15,9 @@ def test_quickstart_tells_the_whole_story(tmp_path: Path) -> None:
     home = tmp_path / "elsewhere"
     out = _run("quickstart.py", tmp_path, env={"LAKEVERSION_HOME": str(home)})
     for expected in ("== 1. Create db.orders on main", "== 2. CREATE BRANCH dev",
-                     "CONFLICT", "a real merge is refused: ConflictError", "REPLAYED",
+                     "2   lamp  33.0    cancelled", "ROW_CONFLICT",
+                     "a real merge is refused: ConflictError", "REPLAYED",
+                     "3   desk  165.0   shipped",
                      "ROLLBACK TABLE", "== 8. SHOW LOG", "Roll back db.orders"):
         assert expected in out, expected
     assert (home / "quickstart" / "store.db").is_file()  # it honours LAKEVERSION_HOME
@@ -33,7 +35,7 @@ def test_write_audit_publish(tmp_path: Path) -> None:
 
 def test_store_walkthrough(tmp_path: Path) -> None:
     out = _run("store_walkthrough.py", tmp_path)
-    assert "ConcurrentDeleteDelete on sales.orders" in out  # a real Delta conflict
+    assert "ROW_CONFLICT on sales.orders" in out  # a real Delta conflict, by rows
 
 
 def test_views_on_branches(tmp_path: Path) -> None:

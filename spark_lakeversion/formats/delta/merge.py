@@ -19,10 +19,12 @@ specific first, give at most one conflict, typed after Delta's exception:
    (= WriteSerializable, the weakest isolation Delta writes under).
 
 A blind append (`isBlindAppend`, or delta-rs's WRITE in Append mode) reads nothing, so
-appends on both sides always commute. When the rules pass, the source's net actions are
-replayed as ONE put-if-absent commit on the target's log: `remove` actions in the target's
-own path strings, `add` actions naming the source's files by absolute URI. No data file is
-read or written.
+appends on both sides always commute. When the only conflict is about files (3, 4 or 5),
+the merge goes down to rows (`row_merge.py`): a clean row merge is one commit rewriting the
+target's affected files once; rows both sides changed differently are a ROW_CONFLICT.
+When the rules pass, the source's net actions are replayed as ONE put-if-absent commit on
+the target's log: `remove` actions in the target's own path strings, `add` actions naming
+the source's files by absolute URI. No data file is read or written.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from spark_lakeversion.formats.delta.codes import (
     DELTA_TABLE,
 )
 from spark_lakeversion.formats.delta.content import DeltaState
-from spark_lakeversion.model import Conflict, ConflictType, Content, Key
+from spark_lakeversion.formats.delta.row_merge import (
+    ROW_MERGEABLE,
+    CannotMergeRows,
+    DeltaRowOutcome,
+    merge_rows,
+)
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 SERIALIZABLE = "Serializable"
@@ -115,20 +123,41 @@ class DeltaMergePlan(ContentMergePlan):
     actions: list[dict[str, Any]] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
+    #: a row-level merge: the target's files to remove and the rows to write
+    rows: DeltaRowOutcome | None = None
 
     def apply(self) -> Content:
         assert self.target is not None and not self.conflicts
-        if not self.actions:
+        if not self.actions and (self.rows is None or (
+                not self.rows.removed and self.rows.rows is None)):
             return self.target.content()
         out = writable(self.target, self.target_branch)
         self.created.extend(out.created)
+        actions = list(self.actions)
+        if self.rows is not None:
+            actions += self._row_actions(out.state)
         version = out.state.version + 1
-        path = log.write_commit(out.state.location, version, self.actions, log.OP_MERGE,
+        path = log.write_commit(out.state.location, version, actions, log.OP_MERGE,
                                 self.parameters)
         if path is None:
             raise ReferenceConflict(f"the Delta log of {self.key} moved during the merge")
         self.created.append(path)
         return out.state.at(version).content()
+
+    def _row_actions(self, state: DeltaState) -> list[dict[str, Any]]:
+        """A row merge's removes (as the log written on names the files) and the adds of
+        its rows, written now into that log's directory."""
+        from spark_lakeversion.formats.delta.writes import write_rows
+
+        assert self.rows is not None
+        files = log.read_state(state.location, state.version).files
+        actions = [files[fid].remove_action() for fid in sorted(self.rows.removed)]
+        if self.rows.rows is not None:
+            adds, paths, size = write_rows(state, self.rows.rows)
+            self.created.extend(paths)
+            actions += adds
+            self.statistics[ROW_MERGE]["bytes_written"] = size
+        return actions
 
     def discard(self) -> None:
         log.delete_created(reversed(self.created))
@@ -163,6 +192,9 @@ class DeltaContentMerger(ContentMerger):
             "target": {**tgt.statistics(), "blind_append": tgt.blind},
         }
         conflict = self.check(key, src, tgt, isolation)
+        if conflict is not None and conflict.type in ROW_MERGEABLE:
+            return self.down_to_rows(key, conflict, base, target, source, t, context,
+                                     isolation == SERIALIZABLE or not tgt.blind, statistics)
         if conflict is not None:
             return DeltaMergePlan(key, [conflict], statistics)
         actions: list[dict[str, Any]] = []
@@ -184,6 +216,30 @@ class DeltaContentMerger(ContentMerger):
                       "sourceLocation": s.location, "sourceVersion": str(s.version),
                       "target": context.target, "isolationLevel": isolation}
         return DeltaMergePlan(key, [], statistics, t, context.target, actions, parameters)
+
+    @staticmethod
+    def down_to_rows(key: Key, conflict: Conflict, base: Content, target: Content,
+                     source: Content, state: DeltaState, context: MergeContext,
+                     serializable: bool, statistics: dict[str, Any]) -> DeltaMergePlan:
+        """The row-level merge behind a file-level conflict; the conflict stands when the
+        files cannot go down to rows."""
+        try:
+            outcome = merge_rows(key, base, target, source, context.io_properties,
+                                 resolution=context.options.get("row_conflicts"),
+                                 serializable=serializable,
+                                 budget_bytes=context.row_merge_bytes)
+        except CannotMergeRows as exc:
+            statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
+                                     "not_merged": str(exc)}
+            return DeltaMergePlan(key, [conflict], statistics)
+        statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
+                                 **outcome.statistics}
+        if outcome.conflicts:
+            return DeltaMergePlan(key, outcome.conflicts, statistics)
+        parameters = {"source": context.source, "sourceCommit": context.source_commit,
+                      "target": context.target, "rowMerge": "true"}
+        return DeltaMergePlan(key, [], statistics, state, context.target, [], parameters,
+                              rows=outcome)
 
     @staticmethod
     def isolation_level(target: log.LogState, context: MergeContext) -> str:

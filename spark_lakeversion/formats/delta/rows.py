@@ -35,6 +35,7 @@ from spark_lakeversion.rows.source import (
     ReadCounter,
     RowChanges,
     RowSide,
+    partition_labels,
 )
 
 #: the table property naming the identifier columns (README documents it)
@@ -141,7 +142,7 @@ class DeltaSide(RowSide):
         batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(
             [pa.field(f.name, a.type, metadata=f.metadata) for f, a in zip(fields, arrays,
                                                                              strict=True)]))
-        extra = [(PARTITION_COLUMN, pa.array([ref.partition] * raw.num_rows, pa.string()))] \
+        extra = [(PARTITION_COLUMN, partition_labels(ref.partition, raw.num_rows))] \
             if partition else []
         return align(batch, snap.schema, self.target, extra)
 

@@ -180,6 +180,17 @@ def _write(state: DeltaState, actions: list[dict[str, Any]], operation: str,
     return WriteOutcome(version, [path])
 
 
+def write_rows(state: DeltaState, rows: Any) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Write `rows` (the table's columns, partition columns included) as new data files in
+    `state`'s log directory, one per partition, as our rewrite does: returns their add
+    actions, the local paths written and the bytes written. A row-level merge uses it."""
+    rewrite = _Rewrite(state, log.read_state(state.location, state.version))
+    rewrite._write_rows(rewrite._conform(rows))
+    root = log.local_dir(state.location)
+    paths = [os.path.join(root, *unquote(a["add"]["path"]).split("/")) for a in rewrite.added]
+    return rewrite.added, paths, sum(int(a["add"]["size"]) for a in rewrite.added)
+
+
 class _Rewrite:
     """Our own row-level edit over a branch log: one file at a time, SQL predicates
     evaluated by deltalake's query engine over a one-file temporary log."""

@@ -24,7 +24,13 @@ import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO, InputFile, OutputFile
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
-from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent, ManifestEntry
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    FileFormat,
+    ManifestContent,
+    ManifestEntry,
+)
 from pyiceberg.table import FileScanTask
 
 from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
@@ -46,6 +52,7 @@ from spark_lakeversion.rows.source import (
     ReadCounter,
     RowChanges,
     RowSide,
+    partition_labels,
 )
 
 
@@ -81,20 +88,42 @@ def _has_deletes(reader: ManifestReader, state: TableState | None) -> bool:
                                      for m in reader.manifests(state.snapshot))
 
 
-def _target(delete: DataFile) -> str | None:
-    """The one data file a position-delete file or deletion vector is scoped to."""
-    try:
-        ref = getattr(delete, "referenced_data_file", None)
-    except IndexError:
-        ref = None
-    return str(ref) if ref else referenced_data_file(delete)
+class Targets:
+    """The data files each delete file is scoped to, when it says so: a position-delete file
+    by its `file_path` bounds, a deletion-vector (Puffin) file by its blobs'
+    ``referenced-data-file`` (pyiceberg reads manifests with the v2 schema, which drops the
+    entry's own field, so the Puffin footer is read, through the counting FileIO, once)."""
+
+    def __init__(self, io: FileIO) -> None:
+        self.io = io
+        self._cache: dict[str, frozenset[str] | None] = {}
+
+    def of(self, delete: DataFile) -> frozenset[str] | None:
+        path = delete.file_path
+        if path not in self._cache:
+            self._cache[path] = self._read(delete)
+        return self._cache[path]
+
+    def _read(self, delete: DataFile) -> frozenset[str] | None:
+        if delete.content == DataFileContent.EQUALITY_DELETES:
+            return None
+        if delete.file_format == FileFormat.PUFFIN:
+            from pyiceberg.table.puffin import PuffinFile
+
+            with self.io.new_input(delete.file_path).open() as stream:
+                footer = PuffinFile(stream.read()).footer
+            return frozenset(str(b.properties.get("referenced-data-file"))
+                             for b in footer.blobs if b.properties.get("referenced-data-file"))
+        single = referenced_data_file(delete)
+        return frozenset({single}) if single is not None else None
 
 
 def _seq(entry: ManifestEntry) -> int:
     return int(entry.sequence_number or 0)
 
 
-def applies(delete: ManifestEntry, data: ManifestEntry, specs: Mapping[int, Any]) -> bool:
+def applies(delete: ManifestEntry, data: ManifestEntry, specs: Mapping[int, Any],
+            targets: Targets) -> bool:
     """Whether `delete` applies to `data` on one side (Iceberg's scan-planning rules)."""
     d, f = delete.data_file, data.data_file
     if d.content == DataFileContent.EQUALITY_DELETES:
@@ -105,9 +134,9 @@ def applies(delete: ManifestEntry, data: ManifestEntry, specs: Mapping[int, Any]
             d.spec_id == f.spec_id and d.partition == f.partition)
     if _seq(data) > _seq(delete):
         return False
-    target = _target(d)
-    if target is not None:
-        return target == f.file_path
+    scoped = targets.of(d)
+    if scoped is not None:
+        return f.file_path in scoped
     return d.spec_id == f.spec_id and d.partition == f.partition and \
         position_delete_may_reference(d, f.file_path)
 
@@ -135,8 +164,8 @@ class IcebergSide(RowSide):
             for batch in scan.to_record_batches([FileScanTask(data, positional)]):
                 for names, rows in dropped:
                     batch = _drop_equal(batch, names, rows)
-                extra = [(PARTITION_COLUMN, pa.array([ref.partition] * batch.num_rows,
-                                                     pa.string()))] if partition else []
+                extra = [(PARTITION_COLUMN, partition_labels(ref.partition, batch.num_rows))] \
+                    if partition else []
                 yield align(batch, self.arrow, self.target, extra)
 
     def _equality_rows(self, delete: DataFile) -> tuple[list[str], set[tuple[Any, ...]]]:
@@ -183,13 +212,13 @@ def _ref(state: TableState, entry: ManifestEntry, deletes: list[DataFile]) -> Fi
 
 
 def _deletes_for(entry: ManifestEntry, live: Mapping[str, ManifestEntry],
-                 specs: Mapping[int, Any]) -> list[DataFile]:
+                 specs: Mapping[int, Any], targets: Targets) -> list[DataFile]:
     return [e.data_file for e in live.values()
-            if e.data_file.content != DataFileContent.DATA and applies(e, entry, specs)]
+            if e.data_file.content != DataFileContent.DATA and applies(e, entry, specs, targets)]
 
 
-def _plan(reader: ManifestReader, before: TableState | None, after: TableState | None
-          ) -> tuple[list[FileRef], list[FileRef], int]:
+def _plan(reader: ManifestReader, before: TableState | None, after: TableState | None,
+          targets: Targets) -> tuple[list[FileRef], list[FileRef], int]:
     """(before files, after files, shared data files skipped)."""
     if not _has_deletes(reader, before) and not _has_deletes(reader, after):
         change = live_file_diff(reader, before.snapshot if before else None,
@@ -212,14 +241,14 @@ def _plan(reader: ManifestReader, before: TableState | None, after: TableState |
             if entry.data_file.content == DataFileContent.DATA or path in other:
                 continue
             affected.update(p for p in shared if p not in affected
-                            and applies(entry, data[p], specs))
+                            and applies(entry, data[p], specs, targets))
     refs: list[list[FileRef]] = []
     for live, data, state in ((live_b, data_b, before), (live_a, data_a, after)):
         if state is None:
             refs.append([])
             continue
         specs = state.metadata.specs()
-        refs.append([_ref(state, data[p], _deletes_for(data[p], live, specs))
+        refs.append([_ref(state, data[p], _deletes_for(data[p], live, specs, targets))
                      for p in sorted(affected) if p in data])
     # a shared file whose deletes came out equal on both sides has equal rows: skip it
     b_refs, a_refs = refs
@@ -257,7 +286,7 @@ def row_changes(before: Content | None, after: Content | None,
     counter = ReadCounter()
     counting = CountingFileIO(io, counter)
     reader = ManifestReader(io)
-    b_files, a_files, skipped = _plan(reader, state_b, state_a)
+    b_files, a_files, skipped = _plan(reader, state_b, state_a, Targets(counting))
     arrows = [schema_to_pyarrow(s.metadata.schema(), include_field_ids=True)
               for s in (state_b, state_a) if s is not None]
     target = union_schema(arrows[0], arrows[-1])

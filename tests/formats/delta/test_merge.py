@@ -125,18 +125,29 @@ def test_isolation_level_table_property(catalog: Catalog) -> None:
     assert ok.details[0].statistics["isolation_level"] == "WriteSerializable"
 
 
+def row_merged(events: Catalog, expected: list[tuple[Any, ...]], conflict: ConflictType
+               ) -> None:
+    """dev merges into main by rows behind the file-level `conflict` (the row merge's own
+    tests: tests/formats/delta/test_row_merge.py)."""
+    main = events.branch("main").delta("db.events")
+    result = events.store.merge("dev", "main")
+    assert result.successful
+    assert result.details[0].statistics["row_merge"]["file_conflicts"] == [conflict.value]
+    assert rows(main) == sorted(expected) == independent_rows(main.state())
+
+
 def test_concurrent_delete_read(events: Catalog) -> None:
     dev, main = sides(events)
     dev.delete("id = 1")  # rewrites the file of ids 1, 2; reads partition a
     main.delete("id = 4")  # removes the other file of partition a, adds nothing
-    refused(events, DELTA_CONCURRENT_DELETE_READ)
+    row_merged(events, [(2, "a", 20), (3, "b", 30)], DELTA_CONCURRENT_DELETE_READ)
 
 
 def test_concurrent_delete_delete(events: Catalog) -> None:
     dev, main = sides(events)
     dev.delete("id = 1")
     main.delete("id = 2")
-    refused(events, DELTA_CONCURRENT_DELETE_DELETE)
+    row_merged(events, [(3, "b", 30), (4, "a", 40)], DELTA_CONCURRENT_DELETE_DELETE)
 
 
 def test_metadata_changed(events: Catalog) -> None:

@@ -442,7 +442,8 @@ def test_rule6_source_deletes_where_target_appended_under_serializable(env: Env)
     env.dev.delete(f"id = {env.base_ids[0]}")  # p=0 rewritten, predicate not recorded
     env.commit_dev()
     error = assert_conflict(env, CONCURRENT_APPEND_IN_READ_PARTITION)
-    assert len(error.conflicts[0].details["files"]) == 1
+    # at row grain: the target's two new rows in the partition the source deleted from
+    assert error.conflicts[0].details["rows"] == 2
     # the same merge under snapshot isolation (per-merge override) replays
     replayed(env.merge(options={"isolation_level": "snapshot"}))
     assert env.base_ids[0] not in ids_at(env.location())

@@ -38,12 +38,13 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     TableState,
     live_file_diff,
     load_state,
+    position_delete_targets,
 )
 from spark_lakeversion.formats.iceberg.merge.row_merge import (
     ROW_MERGEABLE,
     CannotMergeRows,
-    RowMerger,
     RowOutcome,
+    merge_rows,
 )
 from spark_lakeversion.formats.iceberg.merge.rules import SERIALIZABLE, SNAPSHOT, Rules
 from spark_lakeversion.formats.iceberg.merge.write import (
@@ -61,6 +62,10 @@ SUMMARY_SOURCE_SNAPSHOT_ID = "lakeversion.merge.source-snapshot-id"
 SUMMARY_SOURCE_SNAPSHOT_IDS = "lakeversion.merge.source-snapshot-ids"
 SUMMARY_TARGET_REF = "lakeversion.merge.target-ref"
 SUMMARY_TARGET_COMMIT = "lakeversion.merge.target-commit"
+
+#: why a merge whose files commute went down to rows: both sides position-deleted rows of
+#: one data file of a keyed table (`_Planner.keyed_deletes_meet`)
+SHARED_POSITION_DELETES = "SHARED_POSITION_DELETES"
 
 #: at most this many source snapshot ids are listed in the merge snapshot's summary
 MAX_SUMMARY_SNAPSHOT_IDS = 1000
@@ -182,8 +187,9 @@ class _Planner(Rules):
                           "the source's equality deletes interleave with its appends more "
                           "often than the target's sequence numbers leave room for",
                           files=[e.data_file.file_path for e in src.added_deletes()])
-        if self.conflicts and all(c.type.value in ROW_MERGEABLE for c in self.conflicts):
-            outcome = self.merge_rows(reader, src, tgt, source_snapshots, isolation)
+        if (self.conflicts and all(c.type.value in ROW_MERGEABLE for c in self.conflicts)) \
+                or (not self.conflicts and self.keyed_deletes_meet(src, tgt)):
+            outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation)
             if outcome is not None:
                 self.conflicts = outcome.conflicts
                 if not self.conflicts:
@@ -195,26 +201,38 @@ class _Planner(Rules):
                                              sequence_numbers or {}))
 
     # ---- down to rows ---------------------------------------------------------------------
-    def merge_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
+    def down_to_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
                    source_snapshots: list[Snapshot], isolation: str) -> RowOutcome | None:
         """The row-level merge of the files both sides changed; None when the region
         cannot go down to rows (the reason is in the statistics; the conflict stands)."""
-        settled = sorted({c.type.value for c in self.conflicts})
-        merger = RowMerger(
-            self.key, self.io, reader, self.base, self.target, self.source, src, tgt,
-            resolution=self.context.options.get("row_conflicts"),
-            serializable=isolation == SERIALIZABLE,
-            source_predicate=self.source_delete_predicate(source_snapshots),
-            budget_bytes=self.context.row_merge_bytes)
+        settled = sorted({c.type.value for c in self.conflicts}) or [SHARED_POSITION_DELETES]
         try:
-            outcome = merger.plan()
+            outcome = merge_rows(
+                self.key, self.base, self.target, self.source, self.io.properties,
+                resolution=self.context.options.get("row_conflicts"),
+                serializable=isolation == SERIALIZABLE,
+                source_predicate=self.source_delete_predicate(source_snapshots),
+                budget_bytes=self.context.row_merge_bytes)
         except CannotMergeRows as exc:
             self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
             return None
-        self.statistics[ROW_MERGE] = {"file_conflicts": settled, "files_rewritten": 0,
-                                      "rows_rewritten": 0, "bytes_written": 0,
-                                      **outcome.statistics}
+        self.statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         return outcome
+
+    def keyed_deletes_meet(self, src: FileChange, tgt: FileChange) -> bool:
+        """Both sides added position deletes to one data file of a table with identifier
+        fields: the files commute, the rows may not (a delete against an update, or two
+        updates of one key, would replay as a lost update or a duplicate key)."""
+        if not self.target.metadata.schema().identifier_field_ids:
+            return False
+        sides = []
+        for change in (src, tgt):
+            pointed: set[str] = set()
+            for entry in change.added_deletes():
+                if entry.data_file.content == DataFileContent.POSITION_DELETES:
+                    pointed |= position_delete_targets(self.io, entry.data_file)
+            sides.append(pointed)
+        return bool(sides[0] & sides[1])
 
     def build_row_replay(self, reader: ManifestReader, outcome: RowOutcome,
                          source_snapshots: list[Snapshot]) -> ReplayInput | None:

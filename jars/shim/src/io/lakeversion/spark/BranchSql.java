@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.apache.spark.sql.catalyst.analysis.UnresolvedRelation;
 import org.apache.spark.sql.catalyst.expressions.Literal$;
 import org.apache.spark.sql.catalyst.plans.logical.CallArgument;
 import org.apache.spark.sql.catalyst.plans.logical.CallStatement;
@@ -14,6 +15,7 @@ import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.NamedArgument;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 import scala.collection.JavaConverters;
 
 /**
@@ -73,8 +75,17 @@ public final class BranchSql {
       this.args = args;
     }
 
-    /** Iceberg's unresolved CALL plan; Iceberg's analyzer rules resolve and run it. */
+    /**
+     * Iceberg's unresolved CALL plan; Iceberg's analyzer rules resolve and run it. A row
+     * diff is a relation instead ({@link RowDiffTable}): its columns are the table's.
+     */
     public LogicalPlan toPlan() {
+      if (procedure.equals("diff_rows")) {
+        List<String> name = List.of(catalog, RowDiffTable.NAMESPACE[0],
+            RowDiffTable.NAMESPACE[1], RowDiffTable.encode(args));
+        return new UnresolvedRelation(JavaConverters.asScalaBuffer(name).toSeq(),
+            new CaseInsensitiveStringMap(Map.of()), false);
+      }
       List<CallArgument> callArgs = new ArrayList<>();
       for (Map.Entry<String, Object> arg : args.entrySet()) {
         Object v = arg.getValue();
@@ -90,6 +101,10 @@ public final class BranchSql {
 
     /** The same statement as CALL text, for humans (EXPLAIN-like debugging, tests). */
     public String toCallText() {
+      if (procedure.equals("diff_rows")) {
+        return "SELECT * FROM " + RefSyntax.quote(catalog) + "." + String.join(".",
+            RowDiffTable.NAMESPACE) + "." + RefSyntax.quote(RowDiffTable.encode(args));
+      }
       StringBuilder call = new StringBuilder("CALL ")
           .append(RefSyntax.quote(catalog)).append('.').append(NAMESPACE).append('.')
           .append(procedure).append('(');
@@ -294,8 +309,28 @@ public final class BranchSql {
           args.put("from_ref", next("a ref after FROM"));
           expect("TO");
           args.put("to_ref", next("a ref after TO"));
-          rest();
-          return "diff";
+          boolean rows = false;
+          while (more()) {
+            if (accept("FOR")) {
+              expect("TABLE");
+              args.put("table", next("a table name after FOR TABLE"));
+            } else if (accept("ROWS")) {
+              rows = true;
+            } else if (accept("LIMIT")) {
+              String limit = next("a number after LIMIT");
+              if (!limit.matches("\\d{1,9}")) {
+                throw LakeVersionException.invalid("LIMIT needs a number, not '" + limit + "'");
+              }
+              args.put("limit", Integer.parseInt(limit));
+            } else {
+              clause();
+            }
+          }
+          if (rows != args.containsKey("table") || (args.containsKey("limit") && !rows)) {
+            throw LakeVersionException.invalid("the rows of one table: SHOW DIFF FROM a TO b "
+                + "FOR TABLE db.t ROWS [LIMIT n], in: " + String.join(" ", w));
+          }
+          return rows ? "diff_rows" : "diff";
         case "MERGE BRANCH":
           args.put("source", next("the source ref"));
           expect("INTO");

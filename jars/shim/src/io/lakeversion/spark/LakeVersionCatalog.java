@@ -135,6 +135,9 @@ public class LakeVersionCatalog extends SparkCatalog {
 
   @Override
   public Table loadTable(Identifier ident) throws NoSuchTableException {
+    if (RowDiffTable.matches(ident)) { // SHOW DIFF ... ROWS: the server's row diff
+      return RowDiffTable.load(this, ident.name());
+    }
     return load(ident, () -> super.loadTable(ident));
   }
 

@@ -1,0 +1,81 @@
+"""Down to rows for a Delta merge whose rules found both sides removing the same files
+(ConcurrentDeleteDelete), the target removing files the source read (ConcurrentDeleteRead),
+or the target adding files where the source read (ConcurrentAppend), as copy-on-write
+UPDATEs and DELETEs on both sides do.
+
+The rows come from Delta's row reader (`rows.py`: the add actions a side changed, read
+through the server's FileIO) and the format-neutral merge (`rows.merge_rows`). At row grain
+Delta's isolation keeps its meaning: under ``Serializable``, and under ``WriteSerializable``
+when the target's writes were not blind appends, a row the target inserted in a partition
+where the source removed rows conflicts (ConcurrentAppend). A clean merge is one commit on
+the target's log: the target's affected files removed, the merged rows written once into new
+files in that log's directory (`writes.write_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from spark_lakeversion.errors import LakeVersionError
+from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.codes import (
+    DELTA_CONCURRENT_APPEND,
+    DELTA_CONCURRENT_DELETE_DELETE,
+    DELTA_CONCURRENT_DELETE_READ,
+)
+from spark_lakeversion.model import Conflict, Content, Key
+from spark_lakeversion.rows.conflicts import row_conflict
+from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger
+
+#: the file-level conflicts a row-level merge may settle
+ROW_MERGEABLE = (DELTA_CONCURRENT_DELETE_DELETE, DELTA_CONCURRENT_DELETE_READ,
+                 DELTA_CONCURRENT_APPEND)
+
+__all__ = ["ROW_MERGEABLE", "CannotMergeRows", "DeltaRowOutcome", "merge_rows"]
+
+
+@dataclass
+class DeltaRowOutcome:
+    """Conflicts, or the target's files to remove (file ids) and the rows to write."""
+
+    conflicts: list[Conflict] = field(default_factory=list)
+    removed: set[str] = field(default_factory=set)
+    rows: pa.Table | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+
+def merge_rows(key: Key, base: Content, target: Content, source: Content,
+               io_properties: Mapping[str, str], *, resolution: str | None,
+               serializable: bool, budget_bytes: int) -> DeltaRowOutcome:
+    """The row-level merge of the files the sides changed; `CannotMergeRows` when the region
+    cannot go down to rows (the file-level conflict stands)."""
+    from spark_lakeversion.formats.delta.rows import row_changes
+
+    try:
+        changes = [row_changes(base, side, io_properties) for side in (target, source)]
+        merger = RowMerger(*changes, resolution=resolution, serializable=serializable,
+                           budget_bytes=budget_bytes)
+        planned = merger.plan()
+    except LakeVersionError as exc:  # deletion vectors and the like, named
+        raise CannotMergeRows(exc.message) from None
+    outcome = DeltaRowOutcome(statistics={**planned.statistics,
+                                          "files_read": sum(c.files_read for c in changes)})
+    if planned.merge.conflicts:
+        outcome.conflicts.append(row_conflict(key, planned.merge.conflicts, merger.columns,
+                                              merger.identifier))
+    if planned.inserted:
+        partitions = sorted({p for p, _ in planned.inserted})
+        outcome.conflicts.append(Conflict(
+            DELTA_CONCURRENT_APPEND, key,
+            f"{key}: the target inserted {len(planned.inserted)} row(s) in partitions "
+            "the source read and deleted from", {"rows": len(planned.inserted),
+                                                  "partitions": partitions[:20]}))
+    if outcome.conflicts:
+        return outcome
+    outcome.removed = {log.file_id(ref.path, ref.path) for ref in planned.removed.values()}
+    outcome.rows = planned.rows
+    return outcome

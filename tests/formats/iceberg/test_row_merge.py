@@ -1,0 +1,307 @@
+"""Row-level three-way merge of Iceberg tables (issue 23, section 2), pyiceberg tables through
+the real store: keyed (identifier field `id`) and keyless, copy-on-write rewrites and
+merge-on-read position deletes. After every merge the rows are read back with pyiceberg and
+with DuckDB's `iceberg_scan`; the target is unchanged (store and disk) after a conflict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import StaticTable, Table
+from pyiceberg.types import IntegerType, LongType, NestedField, StringType
+
+from spark_lakeversion.checks.sql import connect as duckdb_connect
+from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.limits import Limits
+from spark_lakeversion.model import ConflictType, MergeAction, MergeResult, Put
+from spark_lakeversion.versioning import VersionStore
+from spark_lakeversion.wiring import open_store
+from tests.formats.iceberg.helpers import KEY, add_delete_file, content
+
+KEYED = Schema(NestedField(1, "id", LongType(), required=True),
+               NestedField(2, "a", StringType(), required=False),
+               NestedField(3, "b", IntegerType(), required=False),
+               identifier_field_ids=[1])
+KEYLESS = Schema(NestedField(1, "id", LongType(), required=False),
+                 NestedField(2, "a", StringType(), required=False),
+                 NestedField(3, "b", IntegerType(), required=False))
+
+
+def arrow(schema: Schema, rows: list[tuple[int, str, int]]) -> pa.Table:
+    fields = [pa.field("id", pa.int64(), nullable=not schema.identifier_field_ids),
+              pa.field("a", pa.string()), pa.field("b", pa.int32())]
+    return pa.Table.from_pylist([dict(zip(("id", "a", "b"), r, strict=True)) for r in rows],
+                                schema=pa.schema(fields))
+
+
+class Lake:
+    """main and dev over one table of ten rows in ONE data file (ids 1..10)."""
+
+    def __init__(self, root: Path, keyed: bool, limits: Limits | None = None,
+                 properties: dict[str, str] | None = None) -> None:
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        self.schema = KEYED if keyed else KEYLESS
+        self.store: VersionStore = open_store(f"sqlite:///{root / 'store.db'}", limits=limits)
+        self.catalog = SqlCatalog("lake", uri=f"sqlite:///{root / 'catalog.db'}",
+                                  warehouse=f"file://{root / 'warehouse'}")
+        self.catalog.create_namespace("db")
+        self.root = root
+        self.main: Table = self.catalog.create_table(
+            "db.t", self.schema, partition_spec=PartitionSpec(),
+            properties={"format-version": "2", **(properties or {})})
+        self.base = [(i, f"a{i}", i) for i in range(1, 11)]
+        self.main.append(arrow(self.schema, self.base))
+        self.store.commit("main", [Put(KEY, content(self.main))], message="base")
+        self.store.create_ref("dev", from_ref="main")
+        self.dev: Table = self.catalog.register_table("db.dev", self.main.metadata_location)
+
+    def update(self, table: Table, row: tuple[int, str, int]) -> None:
+        """Copy-on-write UPDATE of one id: the file rewritten without it, the new row added."""
+        table.delete(f"id = {row[0]}")
+        table.append(arrow(self.schema, [row]))
+
+    def commit(self, ref: str, table: Table) -> None:
+        table.refresh()
+        self.store.commit(ref, [Put(KEY, content(table))], message=f"{ref} change")
+
+    def location(self, ref: str = "main") -> str:
+        c = self.store.get_content(ref, KEY)
+        assert c is not None
+        return str(c.fields["metadata_location"])
+
+    def rows(self, ref: str = "main") -> list[tuple[Any, ...]]:
+        """The rows at `ref`, read by pyiceberg and by DuckDB (both must agree)."""
+        location = self.location(ref)
+        by_pyiceberg = sorted(tuple(r.values()) for r in
+                              StaticTable.from_metadata(location).scan().to_arrow().to_pylist())
+        con = duckdb_connect()
+        try:
+            by_duckdb = sorted(con.execute(
+                f"SELECT id, a, b FROM iceberg_scan('{location.removeprefix('file://')}')"
+            ).fetchall())
+        finally:
+            con.close()
+        assert by_pyiceberg == by_duckdb
+        return by_pyiceberg
+
+    def files_on_disk(self) -> set[str]:
+        return {str(p) for p in (self.root / "warehouse").rglob("*") if p.is_file()}
+
+
+@pytest.fixture(params=[True, False], ids=["keyed", "keyless"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    return Lake(tmp_path, keyed=request.param)
+
+
+def row_merged(result: MergeResult) -> dict[str, Any]:
+    assert result.successful, result.conflicts
+    [detail] = result.details
+    assert detail.action is MergeAction.REPLAYED
+    stats = detail.statistics["row_merge"]
+    assert stats["file_conflicts"]
+    return dict(stats)
+
+
+def expected(base: list[tuple[int, str, int]], *changes: dict[int, tuple[int, str, int] | None]
+             ) -> list[tuple[Any, ...]]:
+    rows = {r[0]: r for r in base}
+    for change in changes:
+        for i, r in change.items():
+            if r is None:
+                rows.pop(i, None)
+            else:
+                rows[i] = r
+    return sorted(rows.values())
+
+
+def test_updates_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> None:
+    lake.update(lake.main, (1, "main", 1))
+    lake.commit("main", lake.main)
+    lake.update(lake.dev, (2, "dev", 2))
+    lake.commit("dev", lake.dev)
+    dry = lake.store.merge("dev", "main", dry_run=True)
+    assert dry.successful and dry.stats["files_rewritten"] == 1
+    assert dry.stats["bytes_written"] == 0
+    result = lake.store.merge("dev", "main")
+    stats = row_merged(result)
+    assert "CONCURRENT_REWRITE" in stats["file_conflicts"]
+    assert result.stats["bytes_written"] > 0
+    assert result.stats["files_rewritten"] == 1
+    # the target file holding id 2 (nine rows) is written again, with the source's id 2
+    assert result.stats["rows_rewritten"] == dry.stats["rows_rewritten"] == 9
+    assert lake.rows() == expected(lake.base, {1: (1, "main", 1)}, {2: (2, "dev", 2)})
+
+
+def test_deletes_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> None:
+    lake.main.delete("id = 3")
+    lake.commit("main", lake.main)
+    lake.dev.delete("id = 4")
+    lake.commit("dev", lake.dev)
+    row_merged(lake.store.merge("dev", "main"))
+    assert lake.rows() == expected(lake.base, {3: None, 4: None})
+
+
+def test_same_update_on_both_sides_merges_once(lake: Lake) -> None:
+    for table, ref in ((lake.main, "main"), (lake.dev, "dev")):
+        lake.update(table, (5, "same", 50))
+        lake.commit(ref, table)
+    lake.store.merge("dev", "main")
+    assert lake.rows() == expected(lake.base, {5: (5, "same", 50)})
+
+
+def test_merge_on_read_delete_on_one_side_copy_on_write_on_the_other(lake: Lake) -> None:
+    [data_file] = [t.file.file_path for t in lake.dev.scan().plan_files()]
+    lake.dev = add_delete_file(lake.dev, None, positions={data_file: [6]})  # id 7
+    lake.commit("dev", lake.dev)
+    lake.update(lake.main, (1, "main", 1))
+    lake.commit("main", lake.main)
+    row_merged(lake.store.merge("dev", "main"))
+    assert lake.rows() == expected(lake.base, {1: (1, "main", 1)}, {7: None})
+
+
+def test_keyed_same_cell_different_values_is_a_row_conflict(tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    lake.update(lake.main, (5, "main", 5))
+    lake.commit("main", lake.main)
+    lake.update(lake.dev, (5, "dev", 5))
+    lake.commit("dev", lake.dev)
+    head, files = lake.store.get_ref("main").head, lake.files_on_disk()
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    [conflict] = caught.value.conflicts
+    assert conflict.type is ConflictType.ROW_CONFLICT and conflict.key == KEY
+    assert conflict.details["count"] == 1
+    assert conflict.details["keys"] == [{
+        "key": {"id": 5}, "reason": "update/update", "columns": ["a"],
+        "base": {"id": 5, "a": "a5", "b": 5}, "target": {"id": 5, "a": "main", "b": 5},
+        "source": {"id": 5, "a": "dev", "b": 5}}]
+    assert lake.store.get_ref("main").head == head and lake.files_on_disk() == files
+    # the option settles it, either way
+    lake.store.merge("dev", "main", row_conflicts="target-wins", dry_run=True)
+    lake.store.merge("dev", "main", row_conflicts="source-wins")
+    assert lake.rows() == expected(lake.base, {5: (5, "dev", 5)})
+
+
+def test_keyed_different_cells_of_one_row_merge_cell_by_cell(tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    lake.update(lake.main, (5, "main", 5))
+    lake.commit("main", lake.main)
+    lake.update(lake.dev, (5, "a5", 500))
+    lake.commit("dev", lake.dev)
+    lake.store.merge("dev", "main")
+    assert lake.rows() == expected(lake.base, {5: (5, "main", 500)})
+
+
+def test_keyed_delete_against_update_is_a_row_conflict(tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    lake.main.delete("id = 5")
+    lake.commit("main", lake.main)
+    lake.update(lake.dev, (5, "dev", 5))
+    lake.commit("dev", lake.dev)
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    [conflict] = caught.value.conflicts
+    assert conflict.details["keys"][0]["reason"] == "delete/update"
+    assert conflict.details["keys"][0]["target"] is None
+    lake.store.merge("dev", "main", row_conflicts="target-wins")
+    assert lake.rows() == expected(lake.base, {5: None})
+
+
+def test_keyless_rows_whose_count_changed_differently_conflict(tmp_path: Path) -> None:
+    """Without identifier fields an update is a delete and an insert of whole rows: two
+    different updates of one id keep both new rows; a row deleted on one side and
+    duplicated on the other changed its count differently: ROW_CONFLICT."""
+    lake = Lake(tmp_path, keyed=False)
+    lake.main.delete("id = 5")
+    lake.commit("main", lake.main)
+    lake.dev.append(arrow(lake.schema, [(5, "a5", 5)]))
+    lake.dev.delete("id = 6")
+    lake.commit("dev", lake.dev)
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main", isolation_level="snapshot")
+    [conflict] = caught.value.conflicts
+    assert conflict.type is ConflictType.ROW_CONFLICT
+    assert conflict.details["keys"] == [{"key": {"id": 5, "a": "a5", "b": 5},
+                                         "reason": "count/count", "base": 1, "target": 0,
+                                         "source": 2}]
+    lake.store.merge("dev", "main", isolation_level="snapshot", row_conflicts="source-wins")
+    assert lake.rows() == sorted([*expected(lake.base, {6: None}), (5, "a5", 5)])
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "keyless"])
+def test_serializable_delete_conflicts_with_rows_the_other_side_inserted(
+        tmp_path: Path, keyed: bool) -> None:
+    lake = Lake(tmp_path, keyed=keyed)
+    lake.main.append(arrow(lake.schema, [(11, "new", 11), (12, "new", 12)]))
+    lake.main.delete("id = 1")  # keyless: one row out, two in: one net insert
+    lake.commit("main", lake.main)
+    lake.dev.delete("id = 2")
+    lake.commit("dev", lake.dev)
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    [conflict] = caught.value.conflicts
+    assert conflict.type.value == "CONCURRENT_APPEND_IN_READ_PARTITION"
+    assert conflict.details["rows"] == (2 if keyed else 1)
+    lake.store.merge("dev", "main", isolation_level="snapshot")
+    assert lake.rows() == expected(lake.base, {1: None, 2: None, 11: (11, "new", 11),
+                                               12: (12, "new", 12)})
+
+
+def test_recorded_delete_predicate_spares_rows_it_does_not_match(tmp_path: Path) -> None:
+    from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
+
+    lake = Lake(tmp_path, keyed=True)
+    lake.main.append(arrow(lake.schema, [(11, "new", 11)]))
+    lake.main.delete("id = 1")
+    lake.commit("main", lake.main)
+    lake.dev.delete("id = 2", snapshot_properties={DELETE_PREDICATE_PROPERTY: "id = 2"})
+    lake.commit("dev", lake.dev)
+    lake.store.merge("dev", "main")
+    assert lake.rows() == expected(lake.base, {1: None, 2: None, 11: (11, "new", 11)})
+
+
+def test_past_the_memory_budget_the_file_level_conflict_stands(tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True, limits=Limits(max_row_merge_bytes=10))
+    lake.main.delete("id = 3")
+    lake.commit("main", lake.main)
+    lake.dev.delete("id = 4")
+    lake.commit("dev", lake.dev)
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    assert caught.value.conflicts[0].type.value == "CONCURRENT_REWRITE"
+    [detail] = caught.value.result.details  # type: ignore[union-attr]
+    assert "memory budget" in detail.statistics["row_merge"]["not_merged"]
+
+
+@pytest.mark.parametrize("value", ["theirs", "", "source wins"])
+def test_a_bad_row_conflicts_value_is_refused_before_anything(tmp_path: Path,
+                                                              value: str) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    head = lake.store.get_ref("main").head
+    with pytest.raises(InvalidInput, match="row_conflicts"):
+        lake.store.merge("dev", "main", row_conflicts=value)
+    assert lake.store.get_ref("main").head == head
+
+
+def test_rewritten_files_are_new_files_under_the_table_location(tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    lake.update(lake.main, (1, "main", 1))
+    lake.commit("main", lake.main)
+    lake.update(lake.dev, (2, "dev", 2))
+    lake.commit("dev", lake.dev)
+    before = lake.files_on_disk()
+    result = lake.store.merge("dev", "main")
+    new_data = {f for f in lake.files_on_disk() - before if f.endswith(".parquet")}
+    assert len(new_data) == 1 and result.stats["files_rewritten"] == 1
+    table_dir = lake.location().removeprefix("file://").rsplit("/metadata/", 1)[0]
+    assert all(f.startswith(table_dir + "/data/") for f in new_data)
+    live = {t.file.file_path.removeprefix("file://")
+            for t in StaticTable.from_metadata(lake.location()).scan().plan_files()}
+    assert new_data <= live
+    assert before >= {f for f in live if f not in new_data}  # the rest reused
