@@ -37,6 +37,8 @@ SUMMARY_SCHEMA = pa.schema([("partition", pa.string()), ("inserted", pa.int64())
                             ("deleted", pa.int64()), ("updated", pa.int64())])
 
 _P, _S, _N, _R = "__lv_p", "__lv_s", "__lv_n", "__lv_rank"
+#: more rows than any diff holds (DuckDB's LIMIT and OFFSET are 64-bit)
+_MAX_ROWS = 2**62
 
 
 def quote(name: str) -> str:
@@ -151,10 +153,12 @@ class RowDiff:
     def rows(self, columns: Sequence[str] | None = None, *, limit: int | None = None,
              offset: int = 0) -> pa.Table:
         """Rows `offset`.. of the diff (at most `limit`), `change` first, then `columns`."""
-        if limit is not None and (isinstance(limit, bool) or limit < 0):
-            raise InvalidInput(f"limit must be an integer >= 0, not {limit!r}")
-        if isinstance(offset, bool) or offset < 0:
-            raise InvalidInput(f"offset must be an integer >= 0, not {offset!r}")
+        if limit is not None and (isinstance(limit, bool) or not 0 <= limit < _MAX_ROWS):
+            raise InvalidInput(f"limit must be an integer from 0 to {_MAX_ROWS - 1}, "
+                               f"not {limit!r}")
+        if isinstance(offset, bool) or not 0 <= offset < _MAX_ROWS:
+            raise InvalidInput(f"offset must be an integer from 0 to {_MAX_ROWS - 1}, "
+                               f"not {offset!r}")
         names = check_columns(self.schema, columns)
         wanted = ", ".join([quote(CHANGE_COLUMN), *map(quote, names)])
         page = f" LIMIT {int(limit)}" if limit is not None else ""

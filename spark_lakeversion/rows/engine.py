@@ -10,7 +10,7 @@ from spark_lakeversion.errors import InvalidInput
 
 
 def _megabytes(memory_bytes: int) -> str:
-    return f"{max(int(memory_bytes) // (1024 * 1024), 16)}MB"
+    return f"{max(int(memory_bytes) // (1024 * 1024), 16)}MiB"
 
 
 def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:

@@ -45,7 +45,7 @@ class PageToken:
             token_ = cls(str(data["f"]), str(data["t"]), int(data["o"]))
         except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise InvalidInput("page_token is not one a row diff gave") from None
-        if token_.offset < 0:
+        if not 0 <= token_.offset < 2**62:
             raise InvalidInput("page_token is not one a row diff gave")
         return token_
 

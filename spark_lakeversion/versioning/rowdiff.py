@@ -56,8 +56,8 @@ class RowDiffs:
 
         k = Key.of(key)
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                                  or limit < 0):
-            raise InvalidInput(f"limit must be an integer >= 0, not {limit!r}")
+                                  or not 0 <= limit < 2**62):
+            raise InvalidInput(f"limit must be an integer from 0 to 2**62 - 1, not {limit!r}")
         from_commit = self.refs.resolve(from_ref).commit_id
         to_commit = self.refs.resolve(to_ref).commit_id
         offset = 0

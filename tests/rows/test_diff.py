@@ -102,3 +102,34 @@ def test_columns_match_by_field_id_across_a_rename() -> None:
                        with_field_id(pa.field("name", pa.int32()), 3)])
     union = union_schema(before, after)
     assert union.names == ["full_name", "name"]
+
+
+def test_the_memory_budget_is_the_databases_limit_and_a_borrowed_one_is_given_back() -> None:
+    import duckdb
+
+    with RowDiff(changes([(1, "a")], [(1, "b")]), memory_bytes=48 * 1024 * 1024) as diff:
+        limit = diff._con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.startswith("48")
+    con = duckdb.connect()
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with RowDiff(changes([(1, "a")], [(2, "a")]), memory_bytes=32 * 1024 * 1024,
+                 con=con) as diff:
+        assert diff.total == 2
+        inside = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert inside.startswith("32")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    tables = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    assert tables == []
+    con.close()
+
+
+def test_limits_and_offsets_past_64_bits_are_refused() -> None:
+    from spark_lakeversion.rows.page import PageToken
+
+    with RowDiff(changes([(1, "a")], [(2, "b")])) as diff:
+        with pytest.raises(InvalidInput, match="limit"):
+            diff.rows(limit=10**30)
+        with pytest.raises(InvalidInput, match="offset"):
+            diff.rows(offset=10**30)
+    with pytest.raises(InvalidInput, match="page_token"):
+        PageToken.decode(PageToken("a", "b", 10**30).encode())
