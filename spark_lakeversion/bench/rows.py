@@ -5,14 +5,15 @@ of contiguous ids, written through the real server. Two branches, `ours` and `th
 update `updates` rows spread over `spread` files (different files on each side), each file
 rewritten whole (copy-on-write, as Spark does: the file's other rows carried over).
 
-Measurements, one function each in `MEASUREMENTS` (the row merge adds its own there: it
-gets the same `RowsLake` and returns its figures):
+Measurements, one function each in `MEASUREMENTS`, each given the same `RowsLake`:
 - `measure_diff`: the row diff main -> ours (time, files read: target <= 2 x spread), next
   to the same diff done without us: two full pyiceberg scans and an anti-join both ways
   in pyarrow. Target: ours <= 0.1x;
 - `measure_changes_check`: `changes.` checks of the merge of ours into main, next to the
   same checks over the whole table (the preview): a null check and an empty-label check.
-  Target: <= 0.1x.
+  Target: <= 0.1x;
+- `row_merge.measure_merge`: two more branches update as many rows over the same files,
+  merged by rows: time, files read and rewritten (target <= 2 x spread), bytes written.
 Each is warmed once, then timed `rounds` times (the median is reported); a check's timed
 run starts, as a gate's does, with a spare DuckDB database made ahead (`checks/sql.py`).
 """
@@ -31,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spark_lakeversion.bench.row_merge import measure_merge
 from spark_lakeversion.checks.runner import run_checks
 from spark_lakeversion.checks.sql import wait_for_spare
 from spark_lakeversion.model import CheckKind, CheckSpec
@@ -189,7 +191,8 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
 
 #: one function per measurement, each given the same lake; the row merge appends its own
 MEASUREMENTS: list[Callable[[RowsLake], dict[str, Any]]] = [measure_diff,
-                                                            measure_changes_check]
+                                                            measure_changes_check,
+                                                            measure_merge]
 
 
 def run(rows: int = 2_000_000, files: int = 200, updates: int = 1000, spread: int = 5,

@@ -22,7 +22,7 @@ it the merge is `CannotMergeRows`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,10 @@ class _FileRows:
     path: str
     partition: str
     rows: list[Row]
+    ids: list[Row]  # each row's identity (`RowMerger._identity`), computed once
+
+    def pairs(self) -> Iterator[tuple[Row, Row]]:
+        return zip(self.ids, self.rows, strict=True)
 
 
 @dataclass
@@ -91,6 +95,8 @@ class RowMerger:
         self.columns = list(self.schema.names)
         self.identifier = list(target.identifier)
         self.key_positions = [self.columns.index(c) for c in self.identifier]
+        identity = [self.schema.field(c) for c in (self.identifier or self.columns)]
+        self.nested = any(pa.types.is_nested(f.type) for f in identity)
         self.resolution = resolution
         self.serializable = serializable
         self.matches = matches
@@ -107,7 +113,13 @@ class RowMerger:
             raise CannotMergeRows(f"the rows to merge exceed the row merge's memory budget "
                                   f"of {self.budget_bytes} bytes")
         columns = [table.column(c).to_pylist() for c in self.columns]
-        return _FileRows(ref.path, ref.partition, list(zip(*columns, strict=True)))
+        rows = list(zip(*columns, strict=True))
+        if not self.nested:  # flat values hash as they are
+            ids = list(zip(*(columns[i] for i in self.key_positions), strict=True)) \
+                if self.identifier else rows
+        else:
+            ids = [self._identity(r) for r in rows]
+        return _FileRows(ref.path, ref.partition, rows, ids)
 
     def _identity(self, row: Row) -> Row:
         """The identifier fields' values (keyed), else the whole row; hashable."""
@@ -116,7 +128,7 @@ class RowMerger:
         return tuple(_freeze(v) for v in row)
 
     def _counted(self, files: list[_FileRows]) -> dict[Row, int]:
-        return count_rows(self._identity(r) for f in files for r in f.rows)
+        return count_rows(i for f in files for i in f.ids)
 
     # ---- the merge ------------------------------------------------------------------------
     def plan(self) -> RowMergeOutcome:
@@ -151,11 +163,10 @@ class RowMerger:
               source: list[_FileRows]) -> RowMerge:
         if self.identifier:
             def keyed(files: list[_FileRows]) -> dict[Hashable, Row]:
-                return {self._identity(r): r for f in files for r in f.rows}
+                return {i: r for f in files for i, r in f.pairs()}
 
             return merge_keyed(keyed(base), keyed(target), keyed(source), self.resolution)
-        self._originals = {self._identity(r): r for f in [*base, *target, *source]
-                           for r in f.rows}
+        self._originals = {i: r for f in [*base, *target, *source] for i, r in f.pairs()}
         return merge_keyless(self._counted(base), self._counted(target),
                              self._counted(source), self.resolution)
 
@@ -163,18 +174,17 @@ class RowMerger:
                   source: list[_FileRows]) -> list[tuple[str, Row]]:
         """The target's new rows in partitions where the source removed rows."""
         base_ids, source_ids = self._counted(base), self._counted(source)
-        removed_in = {f.partition for f in base for r in f.rows
-                      if source_ids.get(self._identity(r), 0) < base_ids[self._identity(r)]}
+        removed_in = {f.partition for f in base for i in f.ids
+                      if source_ids.get(i, 0) < base_ids[i]}
         if not removed_in:
             return []
-        source_rows = {self._identity(r): r for f in source for r in f.rows} \
+        source_rows = {i: r for f in source for i, r in f.pairs()} \
             if self.identifier else {}
         seen: dict[Row, int] = {}
         inserted: list[tuple[str, Row]] = []
         for f in target:
             near = f.partition in removed_in or not f.partition
-            for r in f.rows:
-                ident = self._identity(r)
+            for ident, r in f.pairs():
                 seen[ident] = seen.get(ident, 0) + 1
                 # keyed: a key the ancestor lacked; keyless: one more copy than it had; a
                 # row the source inserted the same way is no surprise to it
@@ -201,8 +211,7 @@ class RowMerger:
             out: dict[str, dict[Row, int]] = {}
             for f in files:
                 counts = out.setdefault(f.partition, {})
-                for r in f.rows:
-                    ident = self._identity(r)
+                for ident in f.ids:
                     counts[ident] = counts.get(ident, 0) + 1
             return out
 
@@ -222,9 +231,9 @@ class RowMerger:
         changed = merged.changed
         rows: list[Row] = []
         for f in target:
-            if any(self._identity(r) in changed for r in f.rows):
+            if any(i in changed for i in f.ids):
                 outcome.removed[f.path] = refs[f.path]
-                rows += [r for r in f.rows if self._identity(r) not in changed]
+                rows += [r for i, r in f.pairs() if i not in changed]
         if self.identifier:
             rows += [merged.rows[k] for k in changed if k in merged.rows]
         else:
@@ -234,5 +243,7 @@ class RowMerger:
         outcome.statistics.update(files_rewritten=len(outcome.removed),
                                   rows_rewritten=len(rows))
         if rows:
-            outcome.rows = pa.Table.from_pylist(
-                [dict(zip(self.columns, r, strict=True)) for r in rows], schema=self.schema)
+            columns = list(zip(*rows, strict=True))
+            outcome.rows = pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)],
+                schema=self.schema)

@@ -22,8 +22,14 @@ def test_bench_rows_runs_small() -> None:
         assert figures[f"changes_{label}_check_status"] == "passed"
         assert figures[f"whole_table_{label}_check_status"] == "passed"
     for name in ("diff_to_plain_ratio", "changes_to_whole_null_ratio",
-                 "changes_to_whole_empty_ratio", "diff_s", "whole_table_null_check_s"):
+                 "changes_to_whole_empty_ratio", "diff_s", "whole_table_null_check_s",
+                 "merge_s", "merge_bytes_written"):
         assert figures[name] > 0
+    # the row merge: both sides rewrote the same 5 files; each is rewritten once
+    assert "CONCURRENT_REWRITE" in figures["merge_file_conflicts"]
+    assert figures["merge_dry_run_successful"] is True
+    assert figures["merge_files_rewritten"] == 5 and figures["merge_rows_updated_per_side"] == 50
+    assert figures["merge_files_read"] <= 15
 
 
 def test_bench_rows_refuses_impossible_sizes() -> None:

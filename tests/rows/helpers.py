@@ -83,3 +83,74 @@ def no_null_v_in_new_rows(ctx: Any) -> tuple[bool, str]:
     rows = ctx.changes("db.k").to_pylist()
     bad = [r["id"] for r in rows if r["change"] in ("insert", "update_after") and r["v"] is None]
     return not bad, f"{len(rows)} changed row(s); null v in ids {bad}"
+
+
+# ---- the three-way row merge's plain reference (tests/rows/test_merge3.py, the table-level
+# properties of tests/formats/iceberg/test_row_merge_property.py) ---------------------------
+DELETED = "<deleted>"
+
+
+def side_edit(base: tuple | None, side: tuple | None) -> Any:
+    """What one side did to a key, as the reference sees it: None (nothing), DELETED, or
+    {column: new value} (an insert is every column)."""
+    if side == base:
+        return None
+    if side is None:
+        return DELETED
+    return {i: v for i, v in enumerate(side) if base is None or base[i] != v}
+
+
+def reference_keyed(base: dict, target: dict, source: dict, resolution: str | None
+                    ) -> tuple[dict, set]:
+    """The issue's rule, case by case: returns (merged rows, conflicting keys)."""
+    merged: dict = {}
+    conflicts: set = set()
+    for key in set(base) | set(target) | set(source):
+        b = base.get(key)
+        te, se = side_edit(b, target.get(key)), side_edit(b, source.get(key))
+        if se is None:
+            result = target.get(key)
+        elif te is None:
+            result = source.get(key)
+        elif te == se:
+            result = target.get(key)
+        elif DELETED in (te, se):
+            conflicts.add(key)
+            result = {"source-wins": source.get(key)}.get(resolution or "", target.get(key))
+        else:
+            clash = {c for c in set(te) & set(se) if te[c] != se[c]}
+            row = list(b) if b is not None else list(target[key])
+            for c, v in te.items():
+                row[c] = v
+            for c, v in se.items():
+                if c not in clash:
+                    row[c] = v
+            if clash:
+                conflicts.add(key)
+                if resolution == "source-wins":
+                    for c in clash:
+                        row[c] = se[c]
+                elif resolution is None:
+                    row = list(target[key])
+            result = tuple(row)
+        if result is not None:
+            merged[key] = result
+    return merged, conflicts
+
+
+def reference_keyless(base: list, target: list, source: list, resolution: str | None
+                      ) -> tuple[list, set]:
+    """Multisets as sorted lists: per distinct row, the count rule."""
+    out: list = []
+    conflicts: set = set()
+    for row in set(base) | set(target) | set(source):
+        b, t, s = base.count(row), target.count(row), source.count(row)
+        if t - b == 0:
+            n = s
+        elif s - b == 0 or s == t:
+            n = t
+        else:
+            conflicts.add(row)
+            n = s if resolution == "source-wins" else t
+        out += [row] * n
+    return sorted(out), conflicts

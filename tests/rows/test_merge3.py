@@ -3,8 +3,6 @@ ancestors and random edits on both sides, keyed and keyless; and the issue's cas
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,75 +17,7 @@ from spark_lakeversion.rows.merge3 import (
     merge_keyless,
     parse_resolution,
 )
-
-DELETED = "<deleted>"
-
-
-def side_edit(base: tuple | None, side: tuple | None) -> Any:
-    """What one side did to a key, as the reference sees it: None (nothing), DELETED, or
-    {column: new value} (an insert is every column)."""
-    if side == base:
-        return None
-    if side is None:
-        return DELETED
-    return {i: v for i, v in enumerate(side) if base is None or base[i] != v}
-
-
-def reference_keyed(base: dict, target: dict, source: dict, resolution: str | None
-                    ) -> tuple[dict, set]:
-    """The issue's rule, case by case: returns (merged rows, conflicting keys)."""
-    merged: dict = {}
-    conflicts: set = set()
-    for key in set(base) | set(target) | set(source):
-        b = base.get(key)
-        te, se = side_edit(b, target.get(key)), side_edit(b, source.get(key))
-        if se is None:
-            result = target.get(key)
-        elif te is None:
-            result = source.get(key)
-        elif te == se:
-            result = target.get(key)
-        elif DELETED in (te, se):
-            conflicts.add(key)
-            result = {"source-wins": source.get(key)}.get(resolution or "", target.get(key))
-        else:
-            clash = {c for c in set(te) & set(se) if te[c] != se[c]}
-            row = list(b) if b is not None else list(target[key])
-            for c, v in te.items():
-                row[c] = v
-            for c, v in se.items():
-                if c not in clash:
-                    row[c] = v
-            if clash:
-                conflicts.add(key)
-                if resolution == "source-wins":
-                    for c in clash:
-                        row[c] = se[c]
-                elif resolution is None:
-                    row = list(target[key])
-            result = tuple(row)
-        if result is not None:
-            merged[key] = result
-    return merged, conflicts
-
-
-def reference_keyless(base: list, target: list, source: list, resolution: str | None
-                      ) -> tuple[list, set]:
-    """Multisets as sorted lists: per distinct row, the count rule."""
-    out: list = []
-    conflicts: set = set()
-    for row in set(base) | set(target) | set(source):
-        b, t, s = base.count(row), target.count(row), source.count(row)
-        if t - b == 0:
-            n = s
-        elif s - b == 0 or s == t:
-            n = t
-        else:
-            conflicts.add(row)
-            n = s if resolution == "source-wins" else t
-        out += [row] * n
-    return sorted(out), conflicts
-
+from tests.rows.helpers import reference_keyed, reference_keyless
 
 VALUES = st.integers(0, 2)
 ROWS = st.tuples(VALUES, VALUES)  # two value columns besides the key

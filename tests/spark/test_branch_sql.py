@@ -119,21 +119,24 @@ def test_merge_three_way(orders: SparkLake) -> None:
 
 
 def test_merge_conflict_rows_then_error_then_strategy(orders: SparkLake) -> None:
+    orders.sql("CREATE TABLE {lv}.db.k (id INT NOT NULL, v STRING) USING iceberg")
+    orders.sql("ALTER TABLE {lv}.db.k SET IDENTIFIER FIELDS id")
+    orders.sql("INSERT INTO {lv}.db.k VALUES (1, 'a'), (2, 'b')")
     orders.sql("CREATE BRANCH dev")
-    orders.sql("UPDATE {lv}.db@dev.t SET v = 'dev' WHERE id = 1")
-    orders.sql("UPDATE {lv}.db.t SET v = 'main' WHERE id = 1")
+    orders.sql("UPDATE {lv}.db@dev.k SET v = 'dev' WHERE id = 1")
+    orders.sql("UPDATE {lv}.db.k SET v = 'main' WHERE id = 1")
     rows = orders.rows("MERGE BRANCH dev INTO main DRY RUN")
     # both sides rewrote the same data file (copy-on-write UPDATE of the same row): the
-    # content-aware merge names exactly that collision
+    # merge goes down to rows and names exactly that collision, key and values
     assert [(r.table, r.action, r.conflict_type) for r in rows] == [
-        ("db.t", "CONFLICT", "CONCURRENT_REWRITE")]
-    assert "both sides" in rows[0].message
-    with pytest.raises(ConflictError, match="db.t: CONCURRENT_REWRITE") as caught:
+        ("db.k", "CONFLICT", "ROW_CONFLICT")]
+    assert "changed differently on both sides, e.g. {'id': 1}" in rows[0].message
+    with pytest.raises(ConflictError, match="db.k: ROW_CONFLICT") as caught:
         orders.sql("MERGE BRANCH dev INTO main")
-    assert [str(c.key) for c in caught.value.conflicts] == ["db.t"]
-    assert orders.rows("SELECT v FROM {lv}.db.t WHERE id = 1")[0].v == "main"
+    assert [str(c.key) for c in caught.value.conflicts] == ["db.k"]
+    assert orders.rows("SELECT v FROM {lv}.db.k WHERE id = 1")[0].v == "main"
     orders.sql("MERGE BRANCH dev INTO main USING STRATEGY source_wins")
-    assert orders.rows("SELECT v FROM {lv}.db.t WHERE id = 1")[0].v == "dev"
+    assert orders.rows("SELECT v FROM {lv}.db.k WHERE id = 1")[0].v == "dev"
 
 
 def test_rollback_table_and_revert_commit(orders: SparkLake) -> None:

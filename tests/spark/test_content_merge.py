@@ -127,12 +127,31 @@ def test_repeated_merges_in_both_directions(lake: SparkLake) -> None:
     assert _pyiceberg_ids(lake, "dev") == sorted(expected)
 
 
-def test_update_of_the_same_row_on_both_sides_is_a_real_conflict(lake: SparkLake) -> None:
-    _events(lake, "merge-on-read")
+def test_update_against_delete_of_one_row_is_a_row_conflict_with_keys(lake: SparkLake
+                                                                      ) -> None:
+    """Both sides touched id 3's file: the merge goes down to rows. With identifier fields
+    a delete against an update of one key is a ROW_CONFLICT; without them (`_events`) the
+    update's new row is a row the target never saw, and it is merged."""
+    lake.sql("CREATE NAMESPACE {lv}.db")
+    lake.sql("CREATE TABLE {lv}.db.events (id INT NOT NULL, day STRING) USING iceberg "
+             f"PARTITIONED BY (day) TBLPROPERTIES ('format-version'='2', "
+             f"{MODES['merge-on-read']})")
+    lake.sql("ALTER TABLE {lv}.db.events SET IDENTIFIER FIELDS id")
+    lake.sql("INSERT INTO {lv}.db.events VALUES (1, 'mon'), (2, 'mon'), (3, 'tue')")
+    lake.sql("CREATE BRANCH dev")
     lake.sql("UPDATE {lv}.db@dev.events SET day = 'mon' WHERE id = 3")
     lake.sql("DELETE FROM {lv}.db.events WHERE id = 3")
     rows: list[Any] = lake.rows("MERGE BRANCH dev INTO main DRY RUN")
-    assert [r.action for r in rows] == ["CONFLICT"]
-    # main dropped the `tue` file (its only row is gone); dev position-deletes from it
-    assert rows[0].conflict_type == "CONCURRENT_DELETE"
-    assert "no longer live on the target" in rows[0].message
+    assert [(r.action, r.conflict_type) for r in rows] == [("CONFLICT", "ROW_CONFLICT")]
+    assert "1 key(s) of db.events changed differently" in rows[0].message
+    assert _ids(lake) == [1, 2]
+
+
+def test_update_against_delete_without_keys_merges_the_new_row(lake: SparkLake) -> None:
+    _events(lake, "merge-on-read")
+    lake.sql("UPDATE {lv}.db@dev.events SET day = 'mon' WHERE id = 3")
+    lake.sql("DELETE FROM {lv}.db.events WHERE id = 3")
+    [row] = lake.rows("MERGE BRANCH dev INTO main")
+    assert (row.action, row.conflict_type) == ("REPLAYED", None)
+    assert json.loads(row.statistics)["row_merge"]["file_conflicts"] == ["CONCURRENT_DELETE"]
+    assert _ids(lake) == _pyiceberg_ids(lake) == [1, 2, 3]

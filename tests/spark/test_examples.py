@@ -35,7 +35,7 @@ def test_write_audit_publish(tmp_path: Path) -> None:
 
 def test_store_walkthrough(tmp_path: Path) -> None:
     out = _run("store_walkthrough.py", tmp_path)
-    assert "ConcurrentDeleteDelete on sales.orders" in out  # a real Delta conflict
+    assert "ROW_CONFLICT on sales.orders" in out  # a real Delta conflict, by rows
 
 
 def test_views_on_branches(tmp_path: Path) -> None:

@@ -67,3 +67,19 @@ def test_bad_options_are_refused(body: dict[str, object], message: str) -> None:
 def test_unknown_keywords_are_a_type_error() -> None:
     with pytest.raises(TypeError, match="unknown merge option.*sideways"):
         MergeOptions.of(sideways=True)
+
+
+def test_row_conflicts_travel_from_keywords_and_json_to_the_mergers() -> None:
+    options = MergeOptions.of(row_conflicts="SOURCE_WINS", isolation_level="snapshot")
+    assert options.row_conflicts == "source-wins"
+    assert options.to_dict()["row_conflicts"] == "source-wins"
+    assert MergeOptions.from_dict(options.to_dict()) == options
+    assert options.merger_options() == {"isolation_level": "snapshot",
+                                        "row_conflicts": "source-wins"}
+    assert "row_conflicts" not in MergeOptions().to_dict()
+
+
+@pytest.mark.parametrize("value", ["theirs", "", 1, ["source-wins"]])
+def test_a_bad_row_conflicts_is_invalid_input(value: object) -> None:
+    with pytest.raises(InvalidInput, match="row_conflicts"):
+        MergeOptions.from_dict({"row_conflicts": value})
