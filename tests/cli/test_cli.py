@@ -289,7 +289,8 @@ def test_merge_dry_run_then_resolved_by_strategy(url: str) -> None:
                       "-m", "take dev's orders")
     assert set(merged) == {"source", "target", "common_ancestor", "target_head_before",
                            "new_head", "fast_forward", "dry_run", "successful", "details",
-                           "conflicts"}
+                           "conflicts", "stats"}
+    assert merged["stats"] == {"files_rewritten": 0, "rows_rewritten": 0, "bytes_written": 0}
     assert merged["successful"] is True and merged["fast_forward"] is False
     assert {d["key"]: (d["action"], d["behavior"]) for d in merged["details"]} == {
         "db.orders": ("APPLIED", "FORCE"), "db.returns": ("APPLIED", "NORMAL")}
