@@ -29,12 +29,6 @@ public final class BranchSql {
 
   /** Procedure namespace inside a LakeVersion catalog. */
   public static final String NAMESPACE = "lakeversion";
-  /**
-   * The merge strategies as the server spells them (Python's
-   * spark_lakeversion.model.merges.STRATEGY_NAMES, the one list; a test holds this copy to
-   * it). SQL writes '_' for '-': USING STRATEGY source_wins.
-   */
-  public static final List<String> STRATEGIES = List.of("normal", "source-wins", "target-wins");
 
   private static final String[][] STARTS = {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
@@ -303,14 +297,11 @@ public final class BranchSql {
               expect("FF");
               args.put("fast_forward", false);
             } else if (accept("USING")) {
+              // the names are the server's (GET /api/v1/merge-strategies): the merge
+              // procedure checks this one against them; SQL writes '_' for '-'
               expect("STRATEGY");
-              String sqlNames = String.join(", ", STRATEGIES).replace('-', '_');
-              String strategy = next(sqlNames).toLowerCase(Locale.ROOT).replace('_', '-');
-              if (!STRATEGIES.contains(strategy)) {
-                throw LakeVersionException.invalid(
-                    "unknown merge strategy '" + strategy + "': use " + sqlNames);
-              }
-              args.put("strategy", strategy);
+              args.put("strategy", next("a merge strategy after USING STRATEGY")
+                  .toLowerCase(Locale.ROOT).replace('_', '-'));
             } else {
               clause();
             }
