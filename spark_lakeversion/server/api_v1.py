@@ -243,6 +243,12 @@ def router(ctx: ServerContext) -> APIRouter:
     store, roots = ctx.store, ctx.roots
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
+    @router.get("/config")
+    async def config() -> dict[str, Any]:
+        """What a client sets itself up by: the schemes of the roots table files live under
+        (`spark.spark_conf` adds the AWS SDK's jars to Spark only for `s3`)."""
+        return {"storage_schemes": sorted({root.scheme for root in roots.roots})}
+
     @router.get("/merge-strategies")
     async def merge_strategies() -> dict[str, Any]:
         """The merge strategy names every surface accepts (`model.merges.STRATEGY_NAMES`,
