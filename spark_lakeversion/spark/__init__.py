@@ -81,9 +81,9 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
 
 def _server_uses_s3(server_url: str, token: str | None) -> bool:
     """Whether the server keeps tables on S3 (`GET /api/v1/config`): only then does Spark
-    get the AWS SDK's jars (38 jars, ~23 MB, that every session otherwise loads and copies
-    for its executors: its start took 1.2x as long). Unknown (an older server, no answer in
-    time): yes, as before."""
+    get the AWS SDK's jars (38 jars, ~23 MB, that every session otherwise loads: they came
+    with S3 support, and with them session start grew; README, Benchmarks). Unknown (an
+    older server, no answer in time): yes, as before."""
     import httpx
 
     from spark_lakeversion.preflight import PREFLIGHT_TIMEOUT_S
