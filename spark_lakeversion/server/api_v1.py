@@ -245,6 +245,19 @@ def router(ctx: ServerContext) -> APIRouter:
     store, roots = ctx.store, ctx.roots
     router = APIRouter(prefix="/api/v1", tags=["lakeversion"])
 
+    @router.get("/config")
+    async def config() -> dict[str, Any]:
+        """What a client sets itself up by: the schemes of the roots table files live under
+        (`spark.spark_conf` adds the AWS SDK's jars to Spark only for `s3`)."""
+        return {"storage_schemes": sorted({root.scheme for root in roots.roots})}
+
+    @router.get("/merge-strategies")
+    async def merge_strategies() -> dict[str, Any]:
+        """The merge strategy names every surface accepts (`model.merges.STRATEGY_NAMES`,
+        the one list), for clients that must not spell them again: the Java shim."""
+        return {"strategies": list(STRATEGY_NAMES.values()),
+                "default": STRATEGY_NAMES[MergeBehavior.NORMAL]}
+
     @router.get("/refs")
     async def list_refs(type: RefTypeName | None = None) -> dict[str, Any]:
         refs = await run_in_threadpool(store.list_refs, _ref_type(type))

@@ -48,9 +48,12 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
         raise InvalidInput(f"catalog name {catalog!r} must be letters, digits and _")
     iceberg = find_iceberg_runtime_jar(iceberg_jar)
     shim = Path(shim_jar) if shim_jar else ensure_shim_jar(iceberg)
+    # the AWS SDK v2 (when installed) lets Iceberg's S3FileIO read and write s3:// tables
+    aws = find_aws_sdk_jars()
+    if aws and not _server_uses_s3(server_url, token):
+        aws = []
     conf = {
-        # the AWS SDK v2 (when installed) lets Iceberg's S3FileIO read and write s3:// tables
-        "spark.jars": ",".join(str(j) for j in (iceberg, shim, *find_aws_sdk_jars()) if j),
+        "spark.jars": ",".join(str(j) for j in (iceberg, shim, *aws) if j),
         "spark.sql.extensions": f"{ICEBERG_EXTENSION},{SHIM_EXTENSION}",
         f"spark.sql.catalog.{catalog}": CATALOG_CLASS,
         f"spark.sql.catalog.{catalog}.uri": server_url.rstrip("/"),
@@ -74,6 +77,25 @@ def spark_conf(server_url: str, *, branch: str = "main", catalog: str = "lv",
                                "spaces and a string value")
         conf[PROPERTY_CONF_PREFIX + key] = value
     return conf
+
+
+def _server_uses_s3(server_url: str, token: str | None) -> bool:
+    """Whether the server keeps tables on S3 (`GET /api/v1/config`): only then does Spark
+    get the AWS SDK's jars (38 jars, ~23 MB, that every session otherwise loads: they came
+    with S3 support, and with them session start grew; README, Benchmarks). Unknown (an
+    older server, no answer in time): yes, as before."""
+    import httpx
+
+    from spark_lakeversion.preflight import PREFLIGHT_TIMEOUT_S
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        answer = httpx.get(server_url.rstrip("/") + "/api/v1/config", headers=headers,
+                           timeout=PREFLIGHT_TIMEOUT_S)
+        schemes = answer.json()["storage_schemes"] if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        schemes = None
+    return not isinstance(schemes, list) or "s3" in schemes
 
 
 _PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

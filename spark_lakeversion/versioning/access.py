@@ -65,11 +65,11 @@ class Rule:
     `needs(args, inner)`: the (permission, ref) pairs it needs; `reads(args)`: the ref
     expressions it reads (the read rule of the module docstring); `audit_ref(args)`: for a
     write, the ref its audit record names (None: not audited); `authored`: makes the
-    principal the author (rewrites `args`); `shown`: filters what a listing answers;
-    `rehint`: a `RefNotFound`'s "did you mean" is picked among readable refs; `operation`:
-    its name in refusals and the audit trail, or how to read it from `args` (default: the
-    method's, without `_with`); `is_open`: no check at all (gc's epoch, the server's own
-    overlap check, the audit writer)."""
+    principal the author, or states its authority (rewrites `args`); `shown`: filters what
+    a listing answers; `rehint`: a `RefNotFound`'s "did you mean" is picked among readable
+    refs; `operation`: its name in refusals and the audit trail, or how to read it from
+    `args` (default: the method's, without `_with`); `is_open`: no check at all (gc's
+    epoch, the server's own overlap check, the audit writer)."""
 
     needs: Callable[[Args, VersionStore], Needs] = _none
     reads: Callable[[Args], Iterable[str]] = _none
@@ -137,9 +137,17 @@ def _merge_author(store: AccessControlledStore, who: Principal, a: dict[str, Any
 
 def _delete_needs(a: Args, inner: VersionStore) -> Needs:
     """`force` deletes a branch with commits no other ref holds (`delete` is enough) or a
-    protected branch (that needs `admin` too)."""
+    protected branch (that needs `admin` too). Read here to refuse early; the delete's
+    transaction checks protection again (`_delete_authority`)."""
     protected = a["force"] and a["name"] in inner.protected_branches()
     return [(DELETE, a["name"])] + ([(ADMIN, a["name"])] if protected else [])
+
+
+def _delete_authority(store: AccessControlledStore, who: Principal, a: dict[str, Any]) -> None:
+    """Whether this principal's forced delete may remove a protected branch, decided by its
+    grant and checked by the store in the delete's transaction: a branch protected after
+    `_delete_needs` read it is not deleted by someone without `admin` on it."""
+    a["allow_protected"] = who.may(ADMIN, a["name"])
 
 
 def _check_runs_shown(store: AccessControlledStore, who: Principal,
@@ -181,7 +189,7 @@ RULES: dict[str, Rule] = {
     "get_ref": read("name"),
     "resolve": read("expression"),
     "create_ref_with": write("name", on(CREATE, "name"), reads=lambda a: [a["from_ref"]]),
-    "delete_ref_with": write("name", _delete_needs),
+    "delete_ref_with": write("name", _delete_needs, authored=_delete_authority),
     # a branch reset needs `write` (tags are immutable: the store refuses them); `force`
     # (resetting a protected branch) needs `admin` too
     "assign_ref_with": write("name", lambda a, _: [(WRITE, a["name"])]

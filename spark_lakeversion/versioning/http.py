@@ -131,6 +131,9 @@ class RestVersionStore(VersionStore):
         return Ref.from_dict(self._call("POST", "/refs", body=body))
 
     def delete_ref_with(self, request: RefDelete) -> None:
+        if not request.allow_protected:  # the server decides it, from the token's grants
+            raise InvalidInput("allow_protected is the server's to decide over HTTP: a forced "
+                               "delete of a protected branch needs admin on it")
         self._call("POST", "/refs/delete", body={
             "name": request.name, "type": RefType(request.type).value if request.type else None,
             "expected_head": request.expected_head, "force": request.force})

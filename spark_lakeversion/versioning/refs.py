@@ -99,6 +99,8 @@ class Refs:
             heads = self.retention.read_heads() if check_merged else {}
             lost = self._lost_commits(heads, name, expected) if check_merged else 0
             with self.storage.writing() as tx:
+                if not request.allow_protected:
+                    check_not_protected(tx, name, "deleting it (that needs admin)")
                 if check_merged:
                     check_not_protected(tx, name, "deleting it (without force)")
                     if tx.heads() != heads:

@@ -29,12 +29,16 @@ class RefCreate:
 
 @dataclass(frozen=True)
 class RefDelete:
-    """`force` deletes a branch with commits no other ref holds, or a protected one."""
+    """`force` deletes a branch with commits no other ref holds, or a protected one when
+    `allow_protected`: the access layer sets that from the principal's `admin` grant, and
+    the store checks the branch's protection in the delete's own transaction (a branch
+    protected after the access check is not deleted by someone who may not)."""
 
     name: str
     type: RefType | str | None = None
     expected_head: str | None = None
     force: bool = False
+    allow_protected: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 from spark_lakeversion.auth.config import parse_auth_config
 from spark_lakeversion.auth.grants import Principal
-from spark_lakeversion.errors import Forbidden
+from spark_lakeversion.errors import Forbidden, ProtectedBranch
 from spark_lakeversion.model import Outcome, Put, RefType
 from spark_lakeversion.versioning.access import CLIENT_AUTHOR, RULES, AccessControlledStore
 from spark_lakeversion.versioning.interface import VersionStore
@@ -200,3 +200,33 @@ def test_resets_need_write_on_the_branch(db: VersionStore) -> None:
     with pytest.raises(Forbidden, match="lacks 'write' on ref 'main'"):
         etl.assign_ref("main", first)
     assert db.get_ref("main").head != first
+
+
+def test_a_forced_delete_checks_protection_in_its_own_transaction(
+        db: VersionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race: the branch is protected after the access layer read protection and before
+    the delete's transaction. A principal without admin on it must not delete it."""
+    put(db, "main", "a")
+    db.create_ref("etl-1")
+    put(db, "etl-1", "b")
+    etl = AccessControlledStore(db, principals()["etl"])
+    unprotected = db.protected_branches
+
+    def protected_right_after_the_read() -> set[str]:
+        seen = unprotected()
+        db.protect_branch("etl-1")  # an admin, between the check and the delete
+        return seen
+
+    monkeypatch.setattr(db, "protected_branches", protected_right_after_the_read)
+    with pytest.raises(ProtectedBranch, match="needs admin"):
+        etl.delete_ref("etl-1", force=True)
+    monkeypatch.undo()
+    assert "etl-1" in {r.name for r in db.list_refs()}
+    last = db.audit()[-1]
+    assert (last.principal, last.operation, last.outcome) == ("etl", "delete_ref",
+                                                              Outcome.FAILED)
+    with pytest.raises(Forbidden, match="lacks 'admin'"):  # as now seen: refused up front
+        etl.delete_ref("etl-1", force=True)
+    admin = AccessControlledStore(db, principals()["admin"])
+    admin.delete_ref("etl-1", force=True)  # admin may delete a protected branch
+    assert "etl-1" not in {r.name for r in db.list_refs()}

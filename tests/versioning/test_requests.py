@@ -94,3 +94,19 @@ def test_the_access_layer_reads_the_request_and_authors_it(store_url: str) -> No
         assert ops == [("create_ref", "etl-1"), ("commit", "etl-1"), ("revert", "etl-1")]
     finally:
         db.close()
+
+
+def test_a_delete_that_may_not_remove_a_protected_branch(store: VersionStore) -> None:
+    store.commit("main", [Put(("db",), namespace())], message="db")
+    store.create_ref("dev")
+    store.protect_branch("dev")
+    request = RefDelete("dev", force=True, allow_protected=False)
+    if isinstance(store, RestVersionStore):  # the server decides it from the token's grants
+        with pytest.raises(InvalidInput, match="the server's to decide"):
+            store.delete_ref_with(request)
+    else:
+        with pytest.raises(ProtectedBranch, match="needs admin"):
+            store.delete_ref_with(request)
+    assert "dev" in {r.name for r in store.list_refs()}
+    store.delete_ref_with(RefDelete("dev", force=True))
+    assert "dev" not in {r.name for r in store.list_refs()}

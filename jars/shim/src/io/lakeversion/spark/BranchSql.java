@@ -31,17 +31,6 @@ public final class BranchSql {
 
   /** Procedure namespace inside a LakeVersion catalog. */
   public static final String NAMESPACE = "lakeversion";
-  /**
-   * The merge strategies as the server spells them (Python's
-   * spark_lakeversion.model.merges.STRATEGY_NAMES, the one list; a test holds this copy to
-   * it). SQL writes '_' for '-': USING STRATEGY source_wins.
-   */
-  public static final List<String> STRATEGIES = List.of("normal", "source-wins", "target-wins");
-  /**
-   * How MERGE BRANCH ... ON ROW CONFLICT settles rows both sides changed differently (Python's
-   * spark_lakeversion.rows.merge3.RESOLUTIONS, the one list; a test holds this copy to it).
-   */
-  public static final List<String> ROW_CONFLICTS = List.of("source-wins", "target-wins");
 
   private static final String[][] STARTS = {
     {"CREATE", "BRANCH"}, {"CREATE", "TAG"}, {"DROP", "BRANCH"}, {"DROP", "TAG"},
@@ -343,25 +332,18 @@ public final class BranchSql {
               expect("FF");
               args.put("fast_forward", false);
             } else if (accept("USING")) {
+              // the names are the server's (GET /api/v1/merge-strategies): the merge
+              // procedure checks this one against them; SQL writes '_' for '-'
               expect("STRATEGY");
-              String sqlNames = String.join(", ", STRATEGIES).replace('-', '_');
-              String strategy = next(sqlNames).toLowerCase(Locale.ROOT).replace('_', '-');
-              if (!STRATEGIES.contains(strategy)) {
-                throw LakeVersionException.invalid(
-                    "unknown merge strategy '" + strategy + "': use " + sqlNames);
-              }
-              args.put("strategy", strategy);
+              args.put("strategy", next("a merge strategy after USING STRATEGY")
+                  .toLowerCase(Locale.ROOT).replace('_', '-'));
             } else if (accept("ON")) {
-              // MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins
+              // MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins: the server checks the
+              // name (its list is in its error); SQL writes '_' for '-'
               expect("ROW");
               expect("CONFLICT");
-              String sqlNames = String.join(", ", ROW_CONFLICTS).replace('-', '_');
-              String how = next(sqlNames).toLowerCase(Locale.ROOT).replace('_', '-');
-              if (!ROW_CONFLICTS.contains(how)) {
-                throw LakeVersionException.invalid(
-                    "unknown ON ROW CONFLICT '" + how + "': use " + sqlNames);
-              }
-              args.put("row_conflicts", how);
+              args.put("row_conflicts", next("source_wins or target_wins after ON ROW CONFLICT")
+                  .toLowerCase(Locale.ROOT).replace('_', '-'));
             } else {
               clause();
             }

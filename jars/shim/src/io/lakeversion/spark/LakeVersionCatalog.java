@@ -1,9 +1,11 @@
 package io.lakeversion.spark;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -48,6 +50,8 @@ public class LakeVersionCatalog extends SparkCatalog {
   private boolean userEnabledCache;
   private Map<String, String> commitProperties = new LinkedHashMap<>();
   private String author;
+  /** The server's merge strategy names, asked once per catalog (null: not yet). */
+  private volatile List<String> strategies;
 
   @Override
   protected Catalog buildIcebergCatalog(String name, CaseInsensitiveStringMap options) {
@@ -110,6 +114,28 @@ public class LakeVersionCatalog extends SparkCatalog {
   /** The client for {@code /api/v1}; procedures use it, never their own HTTP. */
   public LakeVersionClient client() {
     return client;
+  }
+
+  /**
+   * {@code name} (any case, {@code _} for {@code -}) as the server spells the strategy, or
+   * {@code INVALID_INPUT} listing the server's names as SQL writes them. The names come
+   * from the server ({@code GET /api/v1/merge-strategies}, Python's
+   * {@code model.merges.STRATEGY_NAMES}), asked once per catalog: the shim spells none.
+   */
+  public String mergeStrategy(String name) {
+    List<String> known = strategies;
+    if (known == null) {
+      List<String> fetched = new ArrayList<>();
+      client.get("/merge-strategies", Map.of()).path("strategies")
+          .forEach(s -> fetched.add(s.asText()));
+      strategies = known = List.copyOf(fetched);
+    }
+    String wanted = name.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+    if (!known.contains(wanted)) {
+      throw LakeVersionException.invalid("unknown merge strategy '" + name + "': use "
+          + String.join(", ", known).replace('-', '_'));
+    }
+    return wanted;
   }
 
   /** The ref unqualified names read and write right now. */

@@ -265,8 +265,11 @@ final class LakeVersionProcedures {
             ObjectNode body = LakeVersionClient.object()
                 .put("source", a.str("source")).put("target", a.str("target"))
                 .put("dry_run", a.bool("dry_run"))
-                .put("fast_forward", a.bool("fast_forward", true))
-                .put("strategy", a.str("strategy", "normal"));
+                .put("fast_forward", a.bool("fast_forward", true));
+            String strategy = a.str("strategy", null);
+            if (strategy != null) { // none: the server's default
+              body.put("strategy", catalog.mergeStrategy(strategy));
+            }
             String rowConflicts = a.str("row_conflicts", null);
             if (rowConflicts != null) {
               body.put("row_conflicts", rowConflicts);
