@@ -193,7 +193,8 @@ class DeltaHandle:
         new = target.state.at(outcome.version)
         properties = {"lakeversion.delta.operation": operation,
                       "lakeversion.delta.version": str(new.version)}
-        properties.update(note)
+        if note:
+            properties.update({"lakeversion.rebased": "true", **note})
         try:
             return self._commit(branch, head, new.content(),
                                 message or f"Delta {operation} on {self.key} "

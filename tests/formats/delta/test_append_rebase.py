@@ -11,17 +11,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from spark_lakeversion.api import Catalog
+from spark_lakeversion.api import Catalog, connect
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.formats.delta import handle as handle_module
 from spark_lakeversion.formats.delta import log, rebase
 from spark_lakeversion.formats.delta.branching import writable
 from spark_lakeversion.formats.delta.handle import DeltaHandle
-from tests.formats.delta.helpers import DeltaLake, Rows, data, rows, sorted_rows
+from spark_lakeversion.formats.iceberg.catalog.settings import AppendSettings
+from spark_lakeversion.server.embedded import start_embedded_server
+from tests.formats.delta.helpers import ID_P_V_ARROW, DeltaLake, Rows, data, rows, sorted_rows
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 
@@ -152,3 +155,66 @@ def test_two_threads_appending_to_one_branch_lose_nothing(
     assert len(acknowledged) == 2 * per_writer
     assert rows(mine) == expected
     assert _query(mine) == expected
+
+
+RETRIED = "Commit failed due to a concurrent update"  # pyiceberg's log line on a 409
+
+
+def test_a_stale_pure_append_through_the_iceberg_facade_is_rebased(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from pyiceberg.catalog.rest import RestCatalog
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh")) as srv, \
+            connect(srv.url, warehouse=str(tmp_path / "wh"), author="tester") as cat:
+        mine = cat.branch("main").delta("db.events")
+        mine.create(ID_P_V_ARROW, partition_by=["p"])
+        mine.append(data((1, "a", 10)))
+        table = RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events")
+        read = mine.state()
+        mine.append(data((2, "b", 20)))  # the log moves past the version the client read
+        table.append(data((3, "a", 30)))
+        assert RETRIED not in caplog.text  # answered 200 at once
+        expected = [(1, "a", 10), (2, "b", 20), (3, "a", 30)]
+        assert rows(mine) == expected
+        assert _query(mine) == expected
+        info = mine.history(1)[0]
+        assert info["operationParameters"][rebase.REBASED] == f"{read.location}@{read.version}"
+        head = cat.store.get_commit(cat.store.resolve("main").commit_id)
+        assert head.properties["lakeversion.rebased"] == "true"
+        assert table.refresh().current_snapshot().snapshot_id == \
+            table.metadata.current_snapshot_id
+
+
+def test_a_stale_facade_append_after_a_metadata_change_conflicts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from pyiceberg.catalog.rest import RestCatalog
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh")) as srv, \
+            connect(srv.url, warehouse=str(tmp_path / "wh"), author="tester") as cat:
+        mine = cat.branch("main").delta("db.events")
+        mine.create(ID_P_V_ARROW, partition_by=["p"])
+        mine.append(data((1, "a", 10)))
+        table = RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events")
+        change_configuration(cat, "db.events", {"delta.appendOnly": "false"})
+        table.append(data((3, "a", 30)))  # 409, then pyiceberg's own retry lands
+        assert RETRIED in caplog.text
+        assert rows(mine) == [(1, "a", 10), (3, "a", 30)]
+
+
+def test_with_rebase_off_on_the_server_a_stale_facade_append_conflicts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from pyiceberg.catalog.rest import RestCatalog
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               appends=AppendSettings(rebase=False)) as srv, \
+            connect(srv.url, warehouse=str(tmp_path / "wh"), author="tester") as cat:
+        mine = cat.branch("main").delta("db.events")
+        mine.create(ID_P_V_ARROW, partition_by=["p"])
+        table = RestCatalog("lv", uri=srv.iceberg_uri).load_table("db.events")
+        mine.append(data((1, "a", 10)))
+        table.append(data((3, "a", 30)))  # 409, then pyiceberg's own retry lands
+        assert RETRIED in caplog.text
+        assert rows(mine) == [(1, "a", 10), (3, "a", 30)]
