@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from spark_lakeversion.api import Catalog, connect
-from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.errors import ConflictError, ProtectedBranch
 from spark_lakeversion.formats.delta import handle as handle_module
 from spark_lakeversion.formats.delta import log, rebase
 from spark_lakeversion.formats.delta.branching import writable
@@ -218,3 +218,20 @@ def test_with_rebase_off_on_the_server_a_stale_facade_append_conflicts(
         table.append(data((3, "a", 30)))  # 409, then pyiceberg's own retry lands
         assert RETRIED in caplog.text
         assert rows(mine) == [(1, "a", 10), (3, "a", 30)]
+
+
+def test_a_rebased_append_meets_branch_protection_and_writes_nothing(
+        events: Catalog, lake: DeltaLake, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = lake.open_again()
+    mine = events.branch("main").delta("db.events")
+
+    def append_then_protect() -> None:
+        other.branch("main").delta("db.events").append(data((5, "b", 50)))
+        other.branch("main").protect()
+
+    with landing_first(monkeypatch, append_then_protect), \
+            pytest.raises(ProtectedBranch):
+        mine.append(data((6, "a", 60)))
+    state = mine.state()
+    assert log.latest_version(state.location, lake.io) == state.version  # nothing left
+    assert rows(mine) == sorted([*BASE, (5, "b", 50)])
