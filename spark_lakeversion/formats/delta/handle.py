@@ -14,19 +14,23 @@ expression, the author and where tables may live as values (`api.Reference.delta
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from spark_lakeversion.errors import (
     AlreadyExists,
     CommitOutcomeUnknown,
+    ConflictError,
+    GcEpochChanged,
     InvalidInput,
     KeyNotFound,
     LakeVersionError,
     ReadOnlyRef,
     UnsafeOperation,
 )
-from spark_lakeversion.formats.delta import log, tables, writes
+from spark_lakeversion.formats.delta import log, rebase, tables, writes
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.codes import DELTA_TABLE
 from spark_lakeversion.formats.delta.content import DeltaState
@@ -39,6 +43,9 @@ from spark_lakeversion.tableformat.validate import check_not_owned, check_overla
 from spark_lakeversion.versioning.interface import VersionStore
 from spark_lakeversion.versioning.names import expression_of
 from spark_lakeversion.versioning.suggest import key_not_found
+
+#: one write on a state; the mapping notes a rebase in the commitInfo (appends only)
+Run = Callable[[DeltaState, Mapping[str, str]], writes.WriteOutcome]
 
 
 class DeltaHandle:
@@ -142,13 +149,40 @@ class DeltaHandle:
             properties=dict(properties), expected_head=head, expected_gc_epoch=epoch)
         return commit
 
-    def _write(self, operation: str, run: Callable[[DeltaState], writes.WriteOutcome],
-               message: str | None) -> Commit | None:
+    def _write(self, operation: str, run: Run,
+               message: str | None, *, blind_append: bool = False) -> Commit | None:
+        """One write on the branch's table state. A blind append that loses the race is
+        written again on the new state when `rebase.refusal` allows it (Delta's own
+        optimistic retry); a write on a log version someone else wrote but has not
+        committed yet waits a moment and tries again."""
         branch, head = self._branch()
-        current = self._state_at(head)
+        base = current = self._state_at(head)
+        for attempt in range(1, rebase.MAX_ATTEMPTS + 1):
+            try:
+                return self._write_on(branch, head, current, operation, run, message,
+                                      None if current is base else base)
+            except ConflictError as exc:
+                if not blind_append or isinstance(exc, GcEpochChanged) \
+                        or attempt == rebase.MAX_ATTEMPTS or not rebase.enabled(base, self._io):
+                    raise
+                branch, head = self._branch()
+                new = self._state_at(head)
+                if new == current:  # another writer's log version awaits its store commit
+                    time.sleep(min(0.5, 0.01 * 2 ** attempt) * random.random())
+                    continue
+                if rebase.refusal(base, new, self._io) is not None:
+                    raise
+                current = new
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _write_on(self, branch: str, head: str, current: DeltaState, operation: str,
+                  run: Run, message: str | None,
+                  rebased_from: DeltaState | None) -> Commit | None:
         target: WritableLog = writable(current, branch, self._io)
+        note = {} if rebased_from is None else \
+            {rebase.REBASED: f"{rebased_from.location}@{rebased_from.version}"}
         try:
-            outcome = run(target.state)
+            outcome = run(target.state, note)
         except BaseException:
             log.delete_created(target.created, self._io)
             raise
@@ -157,12 +191,14 @@ class DeltaHandle:
             log.delete_created(target.created, self._io)  # nothing changed: no new log
             return None
         new = target.state.at(outcome.version)
+        properties = {"lakeversion.delta.operation": operation,
+                      "lakeversion.delta.version": str(new.version)}
+        if note:
+            properties.update({"lakeversion.rebased": "true", **note})
         try:
             return self._commit(branch, head, new.content(),
                                 message or f"Delta {operation} on {self.key} "
-                                f"(version {new.version})",
-                                {"lakeversion.delta.operation": operation,
-                                 "lakeversion.delta.version": str(new.version)},
+                                f"(version {new.version})", properties,
                                 base=current.content())
         except LakeVersionError as exc:
             if not isinstance(exc, CommitOutcomeUnknown):  # refused: nothing landed
@@ -176,27 +212,32 @@ class DeltaHandle:
         return DeltaState.of(found, self.key)
 
     def append(self, data: Any, *, message: str | None = None) -> Commit | None:
-        return self._write("append", lambda s: writes.append(s, data, self._io), message)
+        """A blind append: when another write lands first it is written again on the new
+        state unless that write changed the table's metadata or protocol (`rebase`)."""
+        rows = data.read_all() if hasattr(data, "read_all") else data  # may be written twice
+        return self._write("append", lambda s, note: writes.append(
+            s, rows, self._io, note), message,
+            blind_append=True)
 
     def overwrite(self, data: Any, predicate: str | None = None, *,
                   message: str | None = None) -> Commit | None:
         return self._write("overwrite",
-                           lambda s: writes.overwrite(s, data, predicate, self._io), message)
+                           lambda s, _: writes.overwrite(s, data, predicate, self._io), message)
 
     def delete(self, predicate: str, *, message: str | None = None) -> Commit | None:
-        return self._write("delete", lambda s: writes.delete(s, predicate, self._io), message)
+        return self._write("delete", lambda s, _: writes.delete(s, predicate, self._io), message)
 
     def update(self, updates: Mapping[str, str], predicate: str | None = None, *,
                message: str | None = None) -> Commit | None:
         """`updates` maps columns to SQL expressions, as delta-rs takes them."""
-        return self._write("update", lambda s: writes.update(s, updates, predicate, self._io),
+        return self._write("update", lambda s, _: writes.update(s, updates, predicate, self._io),
                            message)
 
     def merge(self, source: Any, on: str | Sequence[str], *,
               message: str | None = None) -> Commit | None:
         """Upsert `source`: rows matching on the `on` columns replace the table's."""
         keys = [on] if isinstance(on, str) else list(on)
-        return self._write("merge", lambda s: writes.merge(s, source, keys, self._io), message)
+        return self._write("merge", lambda s, _: writes.merge(s, source, keys, self._io), message)
 
     def rollback(self, to: Any, *, message: str | None = None) -> Commit:
         """A new version on this branch whose files equal the table's at `to` (any ref

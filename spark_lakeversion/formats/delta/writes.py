@@ -47,21 +47,25 @@ class WriteOutcome:
     data_files_written: int = 0
 
 
-def _commit_properties(operation: str) -> dict[str, Any]:
+def _commit_properties(operation: str, note: Mapping[str, str] | None = None
+                       ) -> dict[str, Any]:
+    """Commit properties of our delta-rs writes: never retried by delta-rs, no log
+    cleanup; `note` goes into the commitInfo (a rebased append says so)."""
     module = deltalake()
     return {"commit_properties": module.CommitProperties(
                 max_commit_retries=0,
-                custom_metadata={"lakeversion": operation}),
+                custom_metadata={"lakeversion": operation, **(note or {})}),
             "post_commithook_properties": module.PostCommitHookProperties(
                 cleanup_expired_logs=False)}
 
 
-def _delta_rs(state: DeltaState, operation: str, run: Any, io: IO) -> WriteOutcome:
+def _delta_rs(state: DeltaState, operation: str, run: Any, io: IO,
+              note: Mapping[str, str] | None = None) -> WriteOutcome:
     """Run a delta-rs write on `state`; a version somebody else wrote first is a conflict."""
     module = deltalake()
     table = log.open_table(state.location, state.version, io=io)
     try:
-        run(table, _commit_properties(operation))
+        run(table, _commit_properties(operation, note))
     except module.exceptions.CommitFailedError as exc:
         raise ConflictError(f"the Delta log at {state.location} moved past version "
                             f"{state.version} while writing: read again and retry "
@@ -112,10 +116,11 @@ def create(location: str, schema: Any, partition_by: Sequence[str] | None,
         raise InvalidInput(f"cannot create a Delta table at {location}: {exc}") from None
 
 
-def append(state: DeltaState, data: Any, io: IO = None) -> WriteOutcome:
+def append(state: DeltaState, data: Any, io: IO = None,
+           note: Mapping[str, str] | None = None) -> WriteOutcome:
     module = deltalake()
     return _delta_rs(state, "append", lambda t, props: module.write_deltalake(
-        t, data, mode="append", **props), io)
+        t, data, mode="append", **props), io, note)
 
 
 def overwrite(state: DeltaState, data: Any, predicate: str | None, io: IO = None

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from spark_lakeversion.api import Catalog
-from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.formats.delta import storage
 from spark_lakeversion.gc import collect_garbage
 from tests.formats.delta.helpers import (
@@ -95,7 +94,7 @@ def test_gc_keeps_every_retained_read_and_reclaims_a_dropped_branch(
         assert rows(handle) == refs[ref] and independent_rows(handle) == refs[ref]
 
 
-def test_two_writers_on_one_branch_the_second_conflicts_and_its_retry_lands(
+def test_two_writers_on_one_branch_the_first_append_is_rebased_on_the_second(
         lake: DeltaLake, events: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     other = lake.open_again()
     first = events.branch("main").delta("db.events")
@@ -111,17 +110,15 @@ def test_two_writers_on_one_branch_the_second_conflicts_and_its_retry_lands(
 
     monkeypatch.setattr(events.store, "commit", interleaved)
     try:
-        with pytest.raises(ConflictError):
-            first.append(data((8, "a", 80)))
-        assert rows(first) == [*BASE, (9, "b", 90)]  # the second writer's change only
-        first.append(data((8, "a", 80)))  # the retry lands on top of it
+        commit = first.append(data((8, "a", 80)))  # written again on top of the second
+        assert commit is not None and commit.properties["lakeversion.rebased"] == "true"
         expected = sorted([*BASE, (8, "a", 80), (9, "b", 90)])
         assert rows(first) == expected and independent_rows(first) == expected
     finally:
         other.close()
 
 
-def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands(
+def test_an_append_whose_log_version_is_taken_is_rebased_in_place(
         lake: DeltaLake, events: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     from spark_lakeversion.formats.delta import handle as delta_handles
 
@@ -130,17 +127,16 @@ def test_a_writer_whose_log_version_is_taken_gets_a_conflict_and_its_retry_lands
     second = other.branch("main").delta("db.events")
     real_append = delta_handles.writes.append
 
-    def late(state: object, rows_in: object, io: object) -> object:
+    def late(state: object, rows_in: object, io: object, note: object = None) -> object:
         """The second writer lands entirely between the first's read and its log write."""
         monkeypatch.setattr(delta_handles.writes, "append", real_append)
         second.append(data((9, "b", 90)))
-        return real_append(state, rows_in, io)  # type: ignore[arg-type]
+        return real_append(state, rows_in, io, note)  # type: ignore[arg-type]
 
     monkeypatch.setattr(delta_handles.writes, "append", late)
     try:
-        with pytest.raises(ConflictError, match="moved past version"):
-            first.append(data((8, "a", 80)))
-        first.append(data((8, "a", 80)))
+        commit = first.append(data((8, "a", 80)))  # lost the log race: written again
+        assert commit is not None and commit.properties["lakeversion.rebased"] == "true"
         expected = sorted([*BASE, (8, "a", 80), (9, "b", 90)])
         assert rows(first) == expected and independent_rows(first) == expected
         assert first.state().location == first.state().root  # no branch log was needed
@@ -224,8 +220,8 @@ def test_a_delta_write_whose_files_vanished_after_gc_is_fenced(
     state, head = dev.state(), events.branch("dev").head.id
     real_append = delta_handles.writes.append
 
-    def vanishing(state: object, rows_in: object, io: object) -> object:
-        outcome = real_append(state, rows_in, io)  # type: ignore[arg-type]
+    def vanishing(state: object, rows_in: object, io: object, note: object = None) -> object:
+        outcome = real_append(state, rows_in, io, note)  # type: ignore[arg-type]
         storage.remove(next(f for f in outcome.created if f.endswith(".parquet")),
                        lake.io)
         return outcome

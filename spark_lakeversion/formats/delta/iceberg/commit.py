@@ -13,6 +13,7 @@ refused with the reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from pyiceberg.table.update import (
     AddSchemaUpdate,
     AddSnapshotUpdate,
     AssertCreate,
+    AssertTableUUID,
     SetCurrentSchemaUpdate,
     SetPropertiesUpdate,
     SetSnapshotRefUpdate,
@@ -56,6 +58,7 @@ from pyiceberg.types import (
 from spark_lakeversion.errors import ConflictError
 from spark_lakeversion.fileio import FileIOConfig, pyiceberg_file_io
 from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta import rebase as delta_rebase
 from spark_lakeversion.formats.delta.branching import WritableLog, writable
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.iceberg import values
@@ -65,9 +68,14 @@ from spark_lakeversion.formats.delta.iceberg.schema import Translated, translate
 from spark_lakeversion.formats.delta.iceberg.translate import (
     DELTA_METADATA,
     ICEBERG_SNAPSHOT_ID,
+    fork_of,
+    snapshot_id,
 )
+from spark_lakeversion.formats.iceberg import rebase as iceberg_rebase
 from spark_lakeversion.locations import normalize_path
 
+#: how many log versions a stale append's snapshot is looked for, newest first
+MAX_WALK = 1000
 #: table properties a client may send back that the served metadata derives anyway
 DERIVED_PROPERTIES = frozenset({"schema.name-mapping.default"})
 
@@ -90,13 +98,15 @@ class DeltaWrite:
     operation: str = "append"
     added: int = 0
     removed: int = 0
+    rebased_from: str | None = None  # the state a rebased append read (location@version)
 
 
-def _requested(base: TableMetadata, updates: Sequence[TableUpdate]
-               ) -> tuple[list[Snapshot], Schema | None]:
+def _requested(base: TableMetadata, updates: Sequence[TableUpdate],
+               rebased_onto: int | None = None) -> tuple[list[Snapshot], Schema | None]:
     """The snapshots (a chain from the base's current one: pyiceberg's overwrite adds a
     delete and an append) and the new current schema a commit asks for; anything else
-    refused. Main must end at the last snapshot."""
+    refused. Main must end at the last snapshot. A rebased append's snapshot follows the
+    snapshot it read, not the base's current one (`rebased_onto`)."""
     snapshots: list[Snapshot] = []
     schema: Schema | None = None
     current = False
@@ -131,7 +141,7 @@ def _requested(base: TableMetadata, updates: Sequence[TableUpdate]
     for snapshot in snapshots:
         if any(s.snapshot_id == snapshot.snapshot_id for s in base.snapshots):
             raise refused(f"snapshot id {snapshot.snapshot_id} exists already")
-        if snapshot.parent_snapshot_id != parent:
+        if snapshot.parent_snapshot_id != parent and rebased_onto is None:
             raise refused(f"snapshot {snapshot.snapshot_id} does not follow "
                           f"{parent} (the table's current snapshot, then each added one)")
         parent = snapshot.snapshot_id
@@ -154,21 +164,34 @@ def check_requirements(base: TableMetadata, requirements: Sequence[TableRequirem
 
 
 def apply(state: DeltaState, base: TableMetadata, requirements: Sequence[TableRequirement],
-          updates: Sequence[TableUpdate], branch: str, io: Mapping[str, str]
-          ) -> DeltaWrite | None:
-    """Write the commit as the next version of `branch`'s log (None: nothing to write)."""
-    check_requirements(base, requirements)
-    snapshots, schema = _requested(base, updates)
+          updates: Sequence[TableUpdate], branch: str, io: Mapping[str, str], *,
+          rebase_appends: bool = False) -> DeltaWrite | None:
+    """Write the commit as the next version of `branch`'s log (None: nothing to write).
+    A pure append whose asserted snapshot is an earlier version of the table is written
+    on the current one when `rebase_appends` and Delta's rule allow it (`_rebased_from`)."""
+    rebased_from: DeltaState | None = None
+    try:
+        check_requirements(base, requirements)
+    except StaleCommit:
+        rebased_from = _rebased_from(state, base, requirements, updates, rebase_appends, io)
+        if rebased_from is None:
+            raise
+    snapshots, schema = _requested(
+        base, updates, None if rebased_from is None else base.current_snapshot_id)
+    if rebased_from is not None:
+        check_requirements(base, [r for r in requirements if isinstance(r, AssertTableUUID)])
     delta_meta = json_meta(base)
     if schema is not None:
         delta_meta = evolve(delta_meta, base.schema(), schema)
     adds, removed = _changes(snapshots, base, state, FileIOConfig.of(io))
     if not adds and not removed and schema is None:
         return None
+    if rebased_from is not None and removed:
+        raise StaleCommit("the append removes files: it cannot be written on a newer version")
     target: WritableLog = writable(state, branch, io)
     try:
         return _write(target, delta_meta, schema is not None,
-                      snapshots[-1] if snapshots else None, adds, removed, io)
+                      snapshots[-1] if snapshots else None, adds, removed, io, rebased_from)
     except BaseException:
         log.delete_created(target.created, io)
         raise
@@ -235,9 +258,44 @@ def _own_entries(snapshot: Snapshot, base: TableMetadata, state: DeltaState,
     return found
 
 
+def _rebased_from(state: DeltaState, base: TableMetadata,
+                  requirements: Sequence[TableRequirement], updates: Sequence[TableUpdate],
+                  enabled: bool, io: Mapping[str, str]) -> DeltaState | None:
+    """The earlier state of the table a stale pure append read, when it may be written
+    on `state` under Delta's rule (`formats/delta/rebase.py`); None otherwise."""
+    shape = iceberg_rebase.append_shape(requirements, updates)
+    if not enabled or shape is None or shape.ref != "main" or shape.asserted is None:
+        return None
+    read = _state_of_snapshot(state, shape.asserted, io)
+    if read is None or read == state or delta_rebase.refusal(read, state, io) is not None:
+        return None
+    return read
+
+
+def _state_of_snapshot(state: DeltaState, snapshot: int, io: Mapping[str, str]
+                       ) -> DeltaState | None:
+    """The earlier state of the table whose served snapshot is `snapshot`: its log walked
+    back from `state` (through each branch log's parent), at most `MAX_WALK` versions."""
+    location, version, walked = state.location, state.version, 0
+    while walked < MAX_WALK:
+        for v in range(version, -1, -1):
+            walked += 1
+            info = log.commit_info(v, location, io)
+            recorded = str((info.get("operationParameters") or {}).get(ICEBERG_SNAPSHOT_ID))
+            sid = int(recorded) if recorded.isdigit() else snapshot_id(location, v)
+            if sid == snapshot:
+                return DeltaState(state.table_id, location, v, state.root, state.writer)
+            if v == 0:
+                parent = fork_of(json.dumps({"commitInfo": info}).encode(), state.root)
+                if parent is None:
+                    return None
+                location, version = parent
+    return None
+
+
 def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
            snapshot: Snapshot | None, adds: list[Any], removed: set[str],
-           io: Mapping[str, str]) -> DeltaWrite:
+           io: Mapping[str, str], rebased_from: DeltaState | None = None) -> DeltaWrite:
     """One version on the target log: the metaData action if the schema `changed`, the
     removes and the adds (with `delta_meta`'s schema and partition columns)."""
     translated = translate_schema(delta_meta["schemaString"],
@@ -265,6 +323,10 @@ def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
     parameters = {"mode": "Append" if blind else "Overwrite", "icebergOperation": operation}
     if snapshot is not None:
         parameters[ICEBERG_SNAPSHOT_ID] = str(snapshot.snapshot_id)
+    rebased = None if rebased_from is None else \
+        f"{rebased_from.location}@{rebased_from.version}"
+    if rebased is not None:
+        parameters[delta_rebase.REBASED] = rebased
     version = target.state.version + 1
     path = log.write_commit(location, version, actions, name, parameters, blind_append=blind,
                             io=io)
@@ -272,7 +334,7 @@ def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
         raise StaleCommit(f"the Delta log at {location} has a version {version} already: "
                           "reload the table and retry")
     return DeltaWrite(target.state.at(version), [*target.created, path], operation,
-                      len(adds), len(removed))
+                      len(adds), len(removed), rebased)
 
 
 def json_meta(base: TableMetadata) -> dict[str, Any]:

@@ -302,13 +302,16 @@ class TableService:
         served = delta_facade.load(state, self.ctx.io)
         try:
             write = delta_commit.apply(state, served.metadata, req.requirements, req.updates,
-                                       branch, self.ctx.io)
+                                       branch, self.ctx.io,
+                                       rebase_appends=self.ctx.appends.rebase)
         except delta_commit.StaleCommit as exc:
             raise commit_failed(f"{key}: {exc.message}"
                                 + ref_sentence(addr.resolved.expression)) from None
         if write is None:
             return LoadedTable(served.metadata, served.location)
         new = write.state.content()
+        rebased = {} if write.rebased_from is None else {
+            "lakeversion.rebased": "true", "lakeversion.rebased-from": write.rebased_from}
         try:
             self.ctx.commit(addr, [Put(key, new)], meta,
                             f"{write.operation} on Delta table {key} (version "
@@ -316,7 +319,8 @@ class TableService:
                             "removed)",
                             {"iceberg.operation": write.operation, "iceberg.table": str(key),
                              "lakeversion.delta.operation": f"iceberg {write.operation}",
-                             "lakeversion.delta.version": str(write.state.version)},
+                             "lakeversion.delta.version": str(write.state.version),
+                             **rebased},
                             added=[(key, content, new)])
         except CommitOutcomeUnknown:
             raise  # it may have landed: its log files are not ours to remove
