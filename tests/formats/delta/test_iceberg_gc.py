@@ -73,6 +73,7 @@ def test_gc_keeps_served_metadata_while_reached_and_collects_it_after(
     assert _files(main_meta) == kept - {str(stray)}
 
 
+@pytest.mark.parametrize("lake", ["local"], indirect=True)  # ages files: local only
 def test_a_branch_of_a_deleted_branch_keeps_the_manifests_it_reuses(
         events: Catalog, tmp_path: Path) -> None:
     events.branch("a").create()
