@@ -67,7 +67,8 @@ class Rule:
     write, the ref its audit record names (None: not audited); `authored`: makes the
     principal the author (rewrites `args`); `shown`: filters what a listing answers;
     `audited(args)`: whether this call of a write is audited (a plan-only merge preview
-    writes nothing: not); `rehint`: a `RefNotFound`'s "did you mean" is picked among readable refs; `operation`:
+    writes nothing: not); `rehint`: a `RefNotFound`'s "did you mean" is picked among
+    readable refs; `operation`:
     its name in refusals and the audit trail, or how to read it from `args` (default: the
     method's, without `_with`); `is_open`: no check at all (gc's epoch, the server's own
     overlap check, the audit writer)."""
