@@ -212,3 +212,25 @@ def test_a_revert_on_a_branch_needing_approvals_takes_a_merge_request(
     site.rest("root").protect_branch("main", require_approvals=0)
     site.append("ann-undo", [5])
     assert site.rest("root").revert(merged.new_head, "main").new_head
+
+
+def test_a_plan_only_dry_run_records_nothing_and_needs_dry_run(site: Site) -> None:
+    """What a UI page view asks for: the plan (over REST too), with no audit record, no
+    check run and no preview; `plan_only` alone (a merge skipping its checks) is 400."""
+    root = site.rest("root")
+    root.add_check(CheckSpec("main", "few", CheckKind.SQL,
+                             "SELECT * FROM preview.db.t WHERE id > 1"))
+    store = site.server.store
+    before = (store.audit(None, None, 1000), store.check_runs(None, 1000))
+    planned = site.rest("dan").merge("ann-1", "main", dry_run=True, plan_only=True)
+    assert planned.dry_run and planned.successful and planned.checks == ()
+    assert [str(d.key) for d in planned.details] == ["db.t"] and planned.preview is None
+    assert (store.audit(None, None, 1000), store.check_runs(None, 1000)) == before
+    refused = site.api("root").post("/merge", json={"source": "ann-1", "plan_only": True})
+    assert refused.status_code == 400 and "set dry_run too" in refused.json()["error"][
+        "message"]
+    with pytest.raises(ChecksFailed):  # the full dry run runs the check, recorded
+        site.rest("dan").merge("ann-1", "main", dry_run=True)
+    assert len(store.check_runs(None, 1000)) == len(before[1]) + 1
+    assert [(r.principal, r.operation) for r in store.audit(None, None, 1000)][-1] == \
+        ("dan", "merge")
