@@ -95,6 +95,8 @@ class MergeBody(Body):
     options: dict[str, str] = Field(default_factory=dict)
     #: how row-level merges settle ROW_CONFLICTs: "source-wins" | "target-wins" (None: report)
     row_conflicts: str | None = None
+    #: with dry_run: plan only (no check runs, nothing written or audited)
+    plan_only: bool = False
 
 
 class OperationBody(Body):

@@ -66,14 +66,16 @@ class Rule:
     expressions it reads (the read rule of the module docstring); `audit_ref(args)`: for a
     write, the ref its audit record names (None: not audited); `authored`: makes the
     principal the author, or states its authority (rewrites `args`); `shown`: filters what
-    a listing answers; `rehint`: a `RefNotFound`'s "did you mean" is picked among readable
-    refs; `operation`: its name in refusals and the audit trail, or how to read it from
-    `args` (default: the method's, without `_with`); `is_open`: no check at all (gc's
-    epoch, the server's own overlap check, the audit writer)."""
+    a listing answers; `audited(args)`: whether this call of a write is audited (a plan-only
+    merge preview writes nothing: not); `rehint`: a `RefNotFound`'s "did you mean" is
+    picked among readable refs; `operation`: its name in refusals and the audit trail, or
+    how to read it from `args` (default: the method's, without `_with`); `is_open`: no
+    check at all (gc's epoch, the server's own overlap check, the audit writer)."""
 
     needs: Callable[[Args, VersionStore], Needs] = _none
     reads: Callable[[Args], Iterable[str]] = _none
     audit_ref: Callable[[Args], str] | None = None
+    audited: Callable[[Args], bool] = lambda _: True
     authored: Callable[[AccessControlledStore, Principal, dict[str, Any]], None] | None = None
     shown: Callable[[AccessControlledStore, Principal, Any], Any] | None = None
     rehint: bool = True
@@ -223,9 +225,12 @@ RULES: dict[str, Rule] = {
     "diff_rows": read("from_ref", "to_ref"),
     # merging
     "merge_base": read("a", "b"),
-    "merge_with": write("target", lambda a, _: [
+    # a dry run reads; one that runs the checks is audited (it records check runs), a
+    # plan-only preview (what a UI page view shows) is not
+    "merge_with": replace(write("target", lambda a, _: [
         (READ if a["options"].dry_run else MERGE, a["target"])],
         reads=lambda a: [a["source"]], operation="merge", authored=_merge_author),
+        audited=lambda a: not a["options"].plan_only),
     "pick_with": write("onto", lambda a, _: [(READ if a["dry_run"] else WRITE, a["onto"])],
                        reads=lambda a: a["commit_ids"], operation=_pick_name,
                        authored=_author),
@@ -412,12 +417,12 @@ class AccessControlledStore(_Guarded, VersionStore):
             result = call(*bound.args[1:], **bound.kwargs) if request is None \
                 else call(replace(request, **a))
         except LakeVersionError as exc:
-            if rule.audit_ref is not None:
+            if rule.audit_ref is not None and rule.audited(a):
                 self._audit(who, operation, rule.audit_ref(a), Outcome.FAILED, exc.code)
             if rule.rehint and isinstance(exc, RefNotFound):
                 raise self._rehinted(who, exc) from None
             raise
-        if rule.audit_ref is not None:
+        if rule.audit_ref is not None and rule.audited(a):
             self._audit(who, operation, rule.audit_ref(a), Outcome.DONE)
         return result if rule.shown is None else rule.shown(self, who, result)
 

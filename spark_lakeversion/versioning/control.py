@@ -101,7 +101,7 @@ class VersionControl(VersionStore):
                 source, target, options, approved=True))
         self._merging = Merging(self.limits, refs, planner, gates, reviews.required)
         self._picks = Picks(storage, objects, self.limits, refs, retention, commits, gates,
-                            self._protection, self.io_properties)
+                            self._protection, self.io_properties, reviews.required)
         self._row_diffs = RowDiffs(refs, commits, self.limits, self.io_properties)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ hands one into a branch with checks, or a protected one, to its `MergeGate` (the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from spark_lakeversion.errors import ConflictError, GcEpochChanged, ReferenceConflict
@@ -260,7 +260,8 @@ class Merging:
                    approved: bool = False) -> MergeResult:
         """`approved`: the merge of a merge request whose approvals were counted
         (`versioning.reviews`); any other merge into a branch requiring approvals is
-        refused (dry runs excepted)."""
+        refused (dry runs excepted). A `plan_only` dry run plans without the gate: no
+        check runs, no preview written."""
         check_merger_options(options.merger_options())
         props = check_properties(options.properties)
         check_commit(self.limits, message=options.message, author=options.author,
@@ -272,12 +273,17 @@ class Merging:
         for _ in range(MAX_CAS_ATTEMPTS):
             # read for every round: a new check or protection applies at once
             checks, protected = self.gate.guards(target_ref.name)
-            if self.gate.gated(checks) or protected:
+            gated = self.gate.gated(checks) or protected
+            if gated and not options.plan_only:
                 return self.gate.gated_merge(source, target_ref.name, options, props, checks)
-            step = self.planner.plan(source, target_ref.name, options)
+            # a plan-only preview of a protected branch plans what its gate would publish
+            step = self.planner.plan(source, target_ref.name, replace(
+                options, fast_forward=False) if protected else options)
             if step.done is not None:
                 return step.done
             if options.dry_run:
+                if options.plan_only:
+                    step.discard()
                 return step.result(source, target_ref.name, True, None)
             try:
                 new_head = self.planner.commit_step(step, source, target_ref.name, options,

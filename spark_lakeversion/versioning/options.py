@@ -28,7 +28,9 @@ class MergeOptions:
     """How to merge. `isolation_level` is carried opaquely to the content mergers, which
     check it (Iceberg: serializable or snapshot); `expected_head` is the target's.
     `row_conflicts` (``source-wins`` / ``target-wins``; None: report them) settles the
-    ROW_CONFLICTs of row-level merges (`rows.merge3`)."""
+    ROW_CONFLICTs of row-level merges (`rows.merge3`). `plan_only` (with `dry_run` only)
+    is a read-only preview: the merge is planned, no check runs and nothing is written or
+    audited (what the web UI shows on a page view)."""
 
     strategy: MergeBehavior = MergeBehavior.NORMAL
     behaviors: Mapping[Key, MergeBehavior] = field(default_factory=dict)
@@ -40,6 +42,7 @@ class MergeOptions:
     properties: Mapping[str, str] = field(default_factory=dict)
     expected_head: str | None = None
     row_conflicts: str | None = None
+    plan_only: bool = False
 
     def __post_init__(self) -> None:
         behaviors: Mapping[KeyLike, MergeBehavior | str] = self.behaviors  # type: ignore[assignment]
@@ -53,6 +56,8 @@ class MergeOptions:
         set_(self, "row_conflicts", parse_resolution(self.row_conflicts))
         for name in ("isolation_level", "message", "author", "expected_head"):
             _text(getattr(self, name), name)
+        if self.plan_only and not self.dry_run:  # else a merge that skips its checks
+            raise InvalidInput("plan_only is a dry run's option: set dry_run too")
 
     @classmethod
     def of(cls, *, default_behavior: MergeBehavior | str | None = None,
@@ -89,7 +94,8 @@ class MergeOptions:
                    dry_run=bool(data.get("dry_run", False)), message=data.get("message"),
                    author=data.get("author"), properties=data.get("properties") or {},
                    expected_head=data.get("expected_target_head"),
-                   row_conflicts=data.get("row_conflicts"))
+                   row_conflicts=data.get("row_conflicts"),
+                   plan_only=bool(data.get("plan_only", False)))
 
     def to_dict(self) -> dict[str, Any]:
         """The `/api/v1/merge` body fields (without source and target)."""
@@ -105,6 +111,8 @@ class MergeOptions:
             body["expected_target_head"] = self.expected_head
         if self.row_conflicts:
             body["row_conflicts"] = self.row_conflicts
+        if self.plan_only:
+            body["plan_only"] = True
         return body
 
     def merger_options(self) -> dict[str, Any]:

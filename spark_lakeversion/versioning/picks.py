@@ -1,8 +1,9 @@
 """Cherry-pick, revert and rollback: they replay one commit's diff (or its reverse, or one
 table's old state) with the same three-way rule as merge. Putting a table's old state back
 is its format's call (`TableFormat.restore`): a Delta table gets a new log version, never a
-rewound one. A revert on a protected branch goes through the gate (`gates.gate`); a
-rollback there is a recovery (`protection`)."""
+rewound one. A revert on a protected branch goes through the gate (`gates.gate`), and on
+one requiring approvals is refused (dry runs excepted): its new state takes a merge request;
+a rollback there is a recovery to a published state (`protection`)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from spark_lakeversion.versioning.protection import (
 from spark_lakeversion.versioning.refs import MAX_CAS_ATTEMPTS, Refs
 from spark_lakeversion.versioning.requests import CommitRequest, PickRequest, RollbackRequest
 from spark_lakeversion.versioning.retention import Retention
+from spark_lakeversion.versioning.reviews import revert_needs_review
 from spark_lakeversion.versioning.three_way import plan_merge
 
 
@@ -51,8 +53,10 @@ class Picks:
 
     def __init__(self, storage: Storage, objects: Objects, limits: Limits, refs: Refs,
                  retention: Retention, commits: Commits, gates: Gates,
-                 protection: Protection, io_properties: Mapping[str, str]) -> None:
+                 protection: Protection, io_properties: Mapping[str, str],
+                 required_approvals: Callable[[str], int] = lambda _: 0) -> None:
         self.storage = storage
+        self.required_approvals = required_approvals
         self.objects = objects
         self.limits = limits
         self.refs = refs
@@ -87,6 +91,9 @@ class Picks:
         props = {f"lakeversion.{kind}": ",".join(c.id for c in picked)}
         if ref.name in self.protection.branches():
             if kind == "revert":
+                required = self.required_approvals(ref.name)
+                if required and not dry_run:
+                    raise revert_needs_review(ref.name, required)
                 return self._gated_revert(ref.name, picked, needed, dry_run,
                                           author or DEFAULT_AUTHOR, message, props,
                                           expected_head)

@@ -48,6 +48,17 @@ def approvals_error(target: str, required: int, have: int) -> ProtectedBranch:
         "approved")
 
 
+def revert_needs_review(branch: str, required: int) -> ProtectedBranch:
+    """A revert publishes a state on `branch` no approver has seen: it takes the road of
+    any new state of a branch requiring approvals, a merge request."""
+    return ProtectedBranch(
+        f"branch {branch!r} is protected: a new state of it needs {required} approval(s), "
+        "and a revert publishes one; revert on a branch made from it "
+        f"(lakeversion branch create NAME --from {branch}; lakeversion revert COMMIT --on "
+        f"NAME), then open a merge request (lakeversion mr open NAME --into {branch}) and "
+        "have it approved")
+
+
 def check_required(required: object) -> int:
     if isinstance(required, bool) or not isinstance(required, int) or not 0 <= required <= 100:
         raise InvalidInput("require_approvals must be a whole number from 0 to 100")

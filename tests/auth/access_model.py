@@ -22,7 +22,10 @@ Grants = tuple[tuple[str, frozenset[str]], ...]
 #: Forbidden, ("exists", ref) with RefNotFound, ("absent", ref) with AlreadyExists,
 #: ("unprotected", branch) with ProtectedBranch, ("resolves", expression) with RefNotFound,
 #: ("published", branch, expression) with ProtectedBranch, ("merged", ref) with
-#: UnmergedBranch
+#: UnmergedBranch, ("approvals", branch) with ProtectedBranch (a direct merge or revert
+#: into a branch requiring approvals); of merge request n: ("open", n) and ("source", n)
+#: with ConflictError (not open; its source is gone), ("other", n, who) with InvalidInput
+#: (its author approving), ("approved", n) with ProtectedBranch
 Step = tuple[str, ...]
 Verdict = tuple[str, ...]
 
@@ -43,6 +46,18 @@ def glob_match(glob: str, name: str) -> bool:
 
 
 @dataclass
+class Request:
+    """A merge request as the model sees it: `approvals` maps each approver to the source
+    head they approved (observed when they approved)."""
+
+    source: str
+    target: str
+    author: str
+    status: str = "open"
+    approvals: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Model:
     grants: Mapping[str, Grants]
     refs: dict[str, str] = field(default_factory=lambda: {"main": "BRANCH"})
@@ -56,6 +71,16 @@ class Model:
     chains: Mapping[str, Sequence[str]] = field(default_factory=dict)
     #: what the model tracks itself: every head each branch held since it was created
     held: dict[str, set[str]] = field(default_factory=dict)
+    #: approvals a protected branch requires (README: `--require-approvals N`), and the
+    #: merge requests of this example by number
+    required: dict[str, int] = field(default_factory=dict)
+    requests: dict[int, Request] = field(default_factory=dict)
+
+    def valid_approvals(self, number: int) -> set[str]:
+        """Approvals of the source's current head (observed): a moved source voids them."""
+        request = self.requests[number]
+        head = self.heads.get(request.source)
+        return {who for who, seen in request.approvals.items() if seen == head}
 
     def may(self, who: str, permission: str, ref: str) -> bool:
         """A grant whose glob matches `ref` gives `permission`, or `admin` (every one)."""
@@ -98,6 +123,17 @@ class Model:
                 return ("ProtectedBranch",)
             if kind == "merged" and self.unmerged(args[0]):
                 return ("UnmergedBranch",)
+            if kind == "approvals" and self.required.get(args[0], 0):
+                return ("ProtectedBranch",)
+            if kind == "open" and self.requests[int(args[0])].status != "open":
+                return ("ConflictError",)
+            if kind == "source" and self.requests[int(args[0])].source not in self.refs:
+                return ("ConflictError",)
+            if kind == "other" and self.requests[int(args[0])].author == args[1]:
+                return ("InvalidInput",)
+            if kind == "approved" and len(self.valid_approvals(int(args[0]))) < \
+                    self.required.get(self.requests[int(args[0])].target, 0):
+                return ("ProtectedBranch",)
         return ("ok",)
 
     def readable(self, who: str, kind: str) -> set[str]:
@@ -162,11 +198,12 @@ def rollback_rule(branch: str, to: str) -> list[Step]:
 
 def revert_rule(commit: str, branch: str, dry_run: bool, surface: str) -> list[Step]:
     """`write` on the branch (a dry run: `read`) and a read of the commit; a protected
-    branch takes it through its gate like a merge. Python and the CLI resolve the commit
-    first (a read)."""
+    branch takes it through its gate like a merge, and one requiring approvals refuses it
+    (its new state takes a merge request). Python and the CLI resolve the commit first (a
+    read)."""
     return ((reads(commit) if surface in ("python", "cli") else [])
             + [need("read" if dry_run else "write", branch), *reads(commit),
-               ("exists", branch)])
+               ("exists", branch)] + ([] if dry_run else [("approvals", branch)]))
 
 
 def commit_rule(branch: str, surface: str) -> list[Step]:
@@ -177,8 +214,27 @@ def commit_rule(branch: str, surface: str) -> list[Step]:
 
 def merge_rule(source: str, target: str, dry_run: bool) -> list[Step]:
     """`merge` on the target (a dry run: `read`), `read` on the source; merges are the way
-    into a protected branch."""
-    return [need("read" if dry_run else "merge", target), *reads(source), ("exists", target)]
+    into a protected branch; into one requiring approvals, only a merge request's."""
+    return [need("read" if dry_run else "merge", target), *reads(source), ("exists", target)
+            ] + ([] if dry_run else [("approvals", target)])
+
+
+def open_request_rule(source: str, target: str) -> list[Step]:
+    """`read` on the target and the source, both existing branches."""
+    return [need("read", target), need("read", source), ("exists", source), ("exists", target)]
+
+
+def request_rule(number: int, request_: Request, action: str, who: str) -> list[Step]:
+    """Approve, merge or close request `number`: `merge` on its target and `read` on its
+    source, an open request; an approval by another than its author, of a source that
+    exists; a merge of a source that exists, approved enough, into a target that exists."""
+    n = str(number)
+    steps = [need("merge", request_.target), need("read", request_.source), ("open", n)]
+    if action == "approve":
+        steps += [("other", n, who), ("source", n)]
+    elif action == "merge":
+        steps += [("source", n), ("approved", n), ("exists", request_.target)]
+    return steps
 
 
 def read_rule(expression: str) -> list[Step]:

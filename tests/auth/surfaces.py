@@ -56,9 +56,9 @@ class Site:
 # ---- the surfaces: each returns (error type or "ok", message) ---------------------------
 Outcome = tuple[str, str]
 STATUS = {"Forbidden": 403, "ProtectedBranch": 403, "RefNotFound": 404, "AlreadyExists": 409,
-          "UnmergedBranch": 409}
+          "UnmergedBranch": 409, "ConflictError": 409, "InvalidInput": 400}
 EXIT = {"Forbidden": 6, "ProtectedBranch": 1, "RefNotFound": 2, "AlreadyExists": 1,
-        "UnmergedBranch": 3}
+        "UnmergedBranch": 3, "ConflictError": 3, "InvalidInput": 1}
 
 
 def api(site: Site, who: str, method: str, path: str, **kwargs: Any) -> tuple[Outcome, Any]:

@@ -13,7 +13,11 @@ surface of one real loopback server: `/api/v1` over httpx, the Python API over H
 - refs, their types and the protected set are the model's; a write moved only its own ref;
 - on a protected branch a merge or a revert makes a new commit on the old head (never a
   fast-forward), and a table rollback or forced reset restores only a published state
-  (issue 20: the model tracks which heads each branch held; the first-parent chain is read).
+  (issue 20: the model tracks which heads each branch held; the first-parent chain is read);
+- merge requests (issue 26): opening reads both branches; approving, merging and closing
+  need `merge` on the target and `read` on the source; the author's approval is refused;
+  a branch requiring approvals takes no direct merge or revert, and a request's merge only
+  with that many approvals of the source's current head (a source that moved voids them).
 
 Not modelled: cherry-pick (which commits it may pick without conflict is beyond a small
 model; a revert here undoes the branch's own head, which never conflicts), writes aimed at
@@ -28,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, seed, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -49,6 +53,7 @@ from tests.auth.access_model import (
     TAGS,
     Grants,
     Model,
+    Request,
     Step,
     Verdict,
     commit_rule,
@@ -56,9 +61,11 @@ from tests.auth.access_model import (
     delete_rule,
     is_commit_id,
     merge_rule,
+    open_request_rule,
     protect_rule,
     read_rule,
     reads,
+    request_rule,
     reset_rule,
     revert_rule,
     rollback_rule,
@@ -169,16 +176,21 @@ class AccessModel(RuleBasedStateMachine):
         self.commits = {site.initial_main: None}  # in the order seen: draws repeat exactly
 
     @initialize(refs=st.sets(NOT_MAIN), diverged=st.sets(NOT_MAIN, max_size=2),
-                protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2))
-    def scene(self, refs: set[str], protected: set[str], diverged: set[str]) -> None:
+                protected=st.sets(st.one_of(st.just("main"), BRANCH), max_size=2),
+                required=st.sampled_from([0, 1, 1, 2]))
+    def scene(self, refs: set[str], protected: set[str], diverged: set[str],
+              required: int) -> None:
         """The operator's starting refs, some with commits of their own (unmerged), and
-        protected branches (no principal involved)."""
+        protected branches, the first requiring `required` approvals (no principal
+        involved)."""
         for name in sorted(refs):
             self.operator_creates(name)
         for branch in sorted(diverged & refs):
             self.operator_commits(branch)
         for branch in sorted(protected):
             self.operator_protects(branch)
+        if required and protected:
+            self.operator_requires_approvals(sorted(protected)[0], required)
 
     def _observe_history(self, expression: str) -> None:
         """Before a read of `expression`: each ref's commits, if a commit id is read."""
@@ -229,10 +241,11 @@ class AccessModel(RuleBasedStateMachine):
 
     def _check(self, who: str, surface: str, steps: Sequence[Step], outcome: Outcome,
                before: State,
-               touched: Sequence[str] = ()) -> bool:
+               touched: Sequence[str] = (), operation: str = "") -> bool:
         """The surface did what the model says; True if the operation was allowed."""
         expected = self.model.verdict(who, steps)
-        operation = sys._getframe(1).f_code.co_name  # the calling rule: create, read...
+        # the calling rule: create, read...
+        operation = operation or sys._getframe(1).f_code.co_name
         event(f"{operation} on {surface}: {expected[0]}")
         self.seen |= {(operation, expected[0] == "ok"), (surface, expected[0] == "ok"),
                       (operation, expected[0] + (" protected" if touched and touched[0]
@@ -275,6 +288,14 @@ class AccessModel(RuleBasedStateMachine):
         if self.model.refs.get(branch) == "BRANCH" and branch not in self.model.protected:
             self.site.store.commit(branch, [namespace_put()], message="operator")
 
+    @rule(branch=BRANCH, required=st.sampled_from([1, 2]))
+    def operator_requires_approvals(self, branch: str, required: int) -> None:
+        """`branch protect B --require-approvals N`: merges into B take merge requests."""
+        if self.model.refs.get(branch) == "BRANCH":
+            self.site.store.protect_branch(branch, require_approvals=required)
+            self.model.protected.add(branch)
+            self.model.required[branch] = required
+
     # ---- principals ------------------------------------------------------------------------
     @rule(who=WHO, name=NOT_MAIN, source=readable_expressions(),
           surface=surfaces("api", "python", "cli"))
@@ -314,6 +335,7 @@ class AccessModel(RuleBasedStateMachine):
             del self.model.refs[name]
             self.model.held.pop(name, None)  # a new branch of that name held nothing yet
             self.model.protected.discard(name)  # a new branch of that name starts unprotected
+            self.model.required.pop(name, None)
 
     @rule(who=WHO, branch=A_TARGET, to=readable_expressions(), force=FORCE,
           surface=surfaces("api", "python", "cli"))
@@ -472,6 +494,60 @@ class AccessModel(RuleBasedStateMachine):
             outcome, _ = cli(self.site, who, "branch", verb, branch)
         if self._check(who, surface, protect_rule(branch), outcome, before):
             (self.model.protected.add if on else self.model.protected.discard)(branch)
+            if not on:  # approvals are a rule of protected branches
+                self.model.required.pop(branch, None)
+
+    # ---- merge requests: the approval rule between principals -----------------------------
+    @rule(who=WHO, source=A_BRANCH, into=A_TARGET, surface=surfaces("api", "cli"),
+          actions=st.lists(st.tuples(st.sampled_from(["approve", "approve", "merge", "close",
+                                                      "move"]), WRITERS, surfaces("api", "cli")),
+                           min_size=1, max_size=4))
+    def review(self, who: str, source: str, into: str, surface: str,
+               actions: list[tuple[str, str, str]]) -> None:
+        """A merge request opened, then approved, merged or closed by principals in turn,
+        its source moving between (the operator commits on it: older approvals are void).
+        README: an approver holds `merge` on the target and is not the author; a merge into a
+        branch requiring approvals needs that many of the source's current head."""
+        assume(source != into)
+        before = self._before()
+        if surface == "api":
+            outcome, opened = api(self.site, who, "POST", "/merge-requests",
+                                  json={"source": source, "target": into, "title": "model"})
+        else:
+            outcome, opened = cli(self.site, who, "mr", "open", source, "--into", into,
+                                  "--title", "model")
+        if not self._check(who, surface, open_request_rule(source, into), outcome, before,
+                           operation="open_request"):
+            return
+        assert (opened["author"], opened["status"]) == (who, "open")
+        number = opened["number"]
+        request = self.model.requests[number] = Request(source, into, who)
+        for action, actor, on in actions:
+            if action == "move":
+                self.operator_commits(source)
+            else:
+                allowed, old = self._act_on_request(actor, number, action, on)
+                if allowed and action == "approve":
+                    request.approvals[actor] = self.model.heads[source]
+                elif allowed:
+                    request.status = "merged" if action == "merge" else "closed"
+                    if action == "merge":
+                        self._new_state_on(into, old)
+            self.store_is_the_model()  # and every head a branch held (published states)
+
+    def _act_on_request(self, who: str, number: int, action: str, surface: str
+                        ) -> tuple[bool, State]:
+        """Approve, merge or close request `number` on `surface`: whether it was allowed."""
+        request = self.model.requests[number]
+        self.model.heads = {name: head for name, (_, head) in self.site.state()[0].items()}
+        before = self._before()
+        if surface == "api":
+            outcome, _ = api(self.site, who, "POST", f"/merge-requests/{number}/{action}")
+        else:
+            outcome, _ = cli(self.site, who, "mr", action, str(number))
+        return self._check(who, surface, request_rule(number, request, action, who), outcome,
+                           before, [request.target] if action == "merge" else [],
+                           operation=f"{action}_request"), before
 
     @invariant()
     def store_is_the_model(self) -> None:
@@ -490,17 +566,18 @@ def test_every_surface_allows_exactly_what_the_model_allows(site: Site) -> None:
     is not vacuous."""
     seen: set[tuple[str, bool]] = set()
 
-    @seed(20)
+    @seed(21)
     def machine() -> AccessModel:
         return AccessModel(site, seen)
 
     run_state_machine_as_test(machine, settings=settings(  # type: ignore[arg-type]
-        max_examples=40, stateful_step_count=15, deadline=None, database=None,
+        max_examples=60, stateful_step_count=15, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
     drawn = ("create", "delete", "reset", "commit", "merge", "read", "protect", "rollback",
-             "revert",
+             "revert", "open_request", "approve_request", "merge_request",
              "api", "python", "cli", "iceberg")
     # and the newer rules: git's -d, a recovery allowed and refused, a gated revert
+    # (a merge request's rarer corners, and closing, are driven by the next test)
     refinements = {("delete", "UnmergedBranch"), ("rollback", "ok protected"),
                    ("rollback", "ProtectedBranch protected"), ("revert", "ok protected")}
     missing = ({(what, ok) for what in drawn for ok in (True, False)} | refinements) - seen
@@ -555,3 +632,36 @@ def test_the_auth_config_grants_what_the_model_grants(
     principal = config.principals[0]
     assert principal.may(Permission(permission), name) == \
         Model({"p": tuple(grants)}).may("p", permission, name)
+
+
+@settings(max_examples=1, deadline=None, database=None, phases=[Phase.generate])
+@given(st.none())  # the machine's rules record Hypothesis events: run them inside a test
+def test_merge_requests_follow_the_model_through_every_refusal(site: Site, _: None) -> None:
+    """The state machine's own rules, driven through one review's corners (which random
+    draws reach rarely): the author's approval, one without `merge`, a merge short of the
+    two approvals `main` requires, a source that moves and voids an approval, the merge,
+    a closed request, and a direct merge and revert into `main` refused."""
+    seen: set[tuple[str, bool]] = set()
+    machine = AccessModel(site, seen)
+    machine.scene(refs={"etl-1"}, protected={"main"}, diverged={"etl-1"}, required=2)
+    machine.review("etl", "etl-1", "main", "api", [
+        ("approve", "etl", "api"), ("approve", "reader", "cli"), ("approve", "root", "api"),
+        ("merge", "writer", "api"), ("move", "", ""), ("approve", "writer", "cli"),
+        ("merge", "root", "cli"), ("approve", "root", "api"), ("merge", "etl", "api"),
+        ("approve", "writer", "api")])
+    machine.operator_commits("etl-1")
+    machine.review("writer", "etl-1", "main", "api", [
+        ("close", "reader", "api"), ("close", "etl", "cli"), ("approve", "root", "api")])
+    machine.merge("root", "etl-1", "main", False, "api")
+    machine.revert("root", "main", "", False, "cli")
+    machine.revert("root", "main", "", True, "api")
+    machine.store_is_the_model()
+    assert {("open_request", "ok"), ("approve_request", "InvalidInput"),
+            ("approve_request", "Forbidden"), ("approve_request", "ok"),
+            ("approve_request", "ConflictError"),
+            ("merge_request", "ProtectedBranch protected"), ("merge_request", "ok protected"),
+            ("close_request", "Forbidden"), ("close_request", "ok"),
+            ("merge", "ProtectedBranch protected"), ("revert", "ProtectedBranch protected"),
+            ("revert", "ok")} <= seen, sorted(map(str, seen))
+    assert [r.status.value for r in site.store.list_merge_requests(None, None, 2)] == \
+        ["closed", "merged"]

@@ -179,3 +179,58 @@ def test_cli(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0 and merged["new_head"]
     assert run("dan", "mr", "show", "1")[1]["status"] == "merged"
     assert run("dan", "mr", "close", "1")[0] == 6  # Forbidden
+
+
+def test_a_revert_on_a_branch_needing_approvals_takes_a_merge_request(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A revert publishes a state nobody approved: refused on REST and the CLI (a dry run
+    still answers), pointing to the merge request, which then lands it."""
+    store = site.server.store
+    head = store.get_ref("main").head
+    with pytest.raises(ProtectedBranch, match="a revert publishes one.*mr open"):
+        site.rest("root").revert(head, "main")
+    dry = site.rest("bob").revert(head, "main", dry_run=True)
+    assert dry.dry_run and dry.successful and dry.new_head is None
+    monkeypatch.setenv("LAKEVERSION_TOKEN", site.tokens["root"])
+    out = CliRunner().invoke(cli, ["--store", site.server.url, "-o", "json", "revert", head,
+                                   "--on", "main"])
+    assert (out.exit_code, json.loads(out.output)["error"]["type"]) == (1, "ProtectedBranch")
+    assert "lakeversion mr open NAME --into main" in json.loads(out.output)["error"]["message"]
+    assert store.get_ref("main").head == head and [r.operation for r in store.audit(
+        None, "root", 100)][-1:] == ["revert"]
+    # the road it points to: revert on a branch, a merge request, two approvals, the merge
+    ann = site.rest("ann")
+    ann.create_ref("ann-undo", from_ref="main")
+    ann.revert(head, "ann-undo")
+    number = ann.open_merge_request("ann-undo", title="undo v1").number
+    site.rest("bob").approve_merge_request(number)
+    site.rest("cy").approve_merge_request(number)
+    merged = site.rest("cy").merge_merge_request(number)
+    assert merged.new_head == store.get_ref("main").head != head
+    assert store.list_keys("main") and store.diff(f"{head}~1", "main") == []
+    # without the requirement, the revert goes through the gate directly
+    site.rest("root").protect_branch("main", require_approvals=0)
+    site.append("ann-undo", [5])
+    assert site.rest("root").revert(merged.new_head, "main").new_head
+
+
+def test_a_plan_only_dry_run_records_nothing_and_needs_dry_run(site: Site) -> None:
+    """What a UI page view asks for: the plan (over REST too), with no audit record, no
+    check run and no preview; `plan_only` alone (a merge skipping its checks) is 400."""
+    root = site.rest("root")
+    root.add_check(CheckSpec("main", "few", CheckKind.SQL,
+                             "SELECT * FROM preview.db.t WHERE id > 1"))
+    store = site.server.store
+    before = (store.audit(None, None, 1000), store.check_runs(None, 1000))
+    planned = site.rest("dan").merge("ann-1", "main", dry_run=True, plan_only=True)
+    assert planned.dry_run and planned.successful and planned.checks == ()
+    assert [str(d.key) for d in planned.details] == ["db.t"] and planned.preview is None
+    assert (store.audit(None, None, 1000), store.check_runs(None, 1000)) == before
+    refused = site.api("root").post("/merge", json={"source": "ann-1", "plan_only": True})
+    assert refused.status_code == 400 and "set dry_run too" in refused.json()["error"][
+        "message"]
+    with pytest.raises(ChecksFailed):  # the full dry run runs the check, recorded
+        site.rest("dan").merge("ann-1", "main", dry_run=True)
+    assert len(store.check_runs(None, 1000)) == len(before[1]) + 1
+    assert [(r.principal, r.operation) for r in store.audit(None, None, 1000)][-1] == \
+        ("dan", "merge")

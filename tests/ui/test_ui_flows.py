@@ -160,7 +160,10 @@ def test_merge_request_blocked_by_a_check_then_fixed_approved_and_merged(
     bob.click("#approve")
     expect(bob.locator("#approvals")).to_contain_text("bob approved")
     expect(bob.locator("h2", has_text="Approvals")).to_have_text("Approvals 1/1")
-    # the dry run on the preview fails the check: blocked, with the report, merge disabled
+    # viewing runs no check; running them on the preview fails one: blocked, with the
+    # report, merge disabled
+    expect(bob.locator("#checks-not-run")).to_be_visible()
+    bob.click("#run-checks")
     expect(bob.locator(".blocked h3")).to_have_text("Blocked by checks on the merge preview")
     report = table_texts(bob, ".blocked table.reports")[0]
     assert report[:3] == [CHECK, "failed", "1"] and '"id":-1' in report[4].replace(" ", "")
@@ -238,4 +241,42 @@ def test_without_merge_the_button_is_disabled_and_a_forged_post_is_403(
     assert bare.status == 403 and "CSRF" in bare.text()
     page.goto("/ui/audit")
     expect(page.locator("h1")).to_have_text("Forbidden")
+    page.context.close()
+
+
+def test_viewing_a_compare_or_a_merge_request_records_nothing(browser: Any, site: Site
+                                                             ) -> None:
+    """A page view plans the merge only: the audit trail, the check runs and the previews,
+    read through the API, are the same after five views of each page; "Run checks" is an
+    action, recorded."""
+    site.branch("ann-view")
+    site.table("ann-view").append(site.rows([-5]))  # the check fails on its merge
+    request = site.server.store.open_merge_request("ann-view", "main", title="view only")
+    api = browser.new_context(base_url=site.url, extra_http_headers={
+        "Authorization": f"Bearer {site.tokens['root']}"}).request
+
+    def recorded() -> tuple[list[Any], list[Any], list[Any]]:
+        audit = api.get("/api/v1/audit?since=2000-01-01T00:00:00Z")
+        runs = api.get("/api/v1/check-runs?limit=1000")
+        previews = api.get("/api/v1/previews?since=2000-01-01T00:00:00Z")
+        assert (audit.status, runs.status, previews.status) == (200, 200, 200)
+        return audit.json()["records"], runs.json()["runs"], previews.json()["commits"]
+
+    before = recorded()
+    page = sign_in(browser, site, "bob")
+    signed_in = recorded()  # signing in is not audited either
+    assert signed_in == before
+    for _ in range(5):
+        page.goto("/ui/compare/main...ann-view")
+        expect(page.locator(".dryrun")).to_contain_text("Clean")
+        expect(page.locator("#checks-not-run")).to_be_visible()
+        page.goto(f"/ui/mr/{request.number}")
+        expect(page.locator("#checks-not-run")).to_be_visible()
+    assert recorded() == before
+    page.click("#run-checks")  # an action: its runs and its dry-run merge are recorded
+    expect(page.locator(".blocked h3")).to_have_text("Blocked by checks on the merge preview")
+    audit, runs, _ = recorded()
+    assert len(runs) == len(before[1]) + 1 and runs[0]["status"] == "failed"
+    assert [(r["principal"], r["operation"], r["ref"]) for r in audit[len(before[0]):]] == \
+        [("bob", "merge", "main")]
     page.context.close()

@@ -204,7 +204,7 @@ def router(ctx: ServerContext) -> APIRouter:
     @r.post("/ui/mr/{number}/{action}")
     async def mr_action(request: Request, number: str, action: str) -> Response:
         handler = {"approve": review.approve, "merge": review.merge,
-                   "close": review.close}.get(action)
+                   "close": review.close, "checks": review.run_checks}.get(action)
         if handler is None:
             return await ui.handle(request, _not_found, write=True)
         return await ui.handle(request, lambda v: handler(v, number), write=True)

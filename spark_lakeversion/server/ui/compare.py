@@ -45,6 +45,8 @@ class Comparison:
     required_approvals: int = 0
     #: the reports of the target's checks on the dry run's preview
     check_reports: list[dict[str, Any]] = field(default_factory=list)
+    #: whether the checks ran on this view (a page view only plans the merge)
+    checks_run: bool = False
 
     @property
     def checks_failed(self) -> bool:
@@ -52,7 +54,7 @@ class Comparison:
 
     @property
     def clean(self) -> bool:
-        """No conflict, and every check passes on the preview."""
+        """No conflict, and no check failed (if they ran: the merge runs them anyway)."""
         return self.dry_run is not None and self.dry_run.successful and \
             self.dry_run_error is None
 
@@ -87,8 +89,12 @@ def table_changes(view: View, a: str, b: str, diffs: list[DiffEntry]) -> list[Ta
     return changes
 
 
-def compare(view: View, a: str, b: str) -> Comparison:
-    """`a...b`: what merging `b` into `a` would bring (the diff goes from `a` to `b`)."""
+def compare(view: View, a: str, b: str, run_checks: bool = False) -> Comparison:
+    """`a...b`: what merging `b` into `a` would bring (the diff goes from `a` to `b`).
+
+    A page view plans the merge only (`plan_only`: no check runs, nothing written or
+    audited); `run_checks` (a "Run checks" POST) is the full dry run through the gate,
+    whose check runs are recorded and which is audited like any dry-run merge."""
     store = view.store
     diffs = store.diff(a, b)
     result = Comparison(a, b, table_changes(view, a, b, diffs),
@@ -98,7 +104,7 @@ def compare(view: View, a: str, b: str) -> Comparison:
         resolved.branch
     if result.target_is_branch:
         try:
-            result.dry_run = store.merge(b, a, dry_run=True)
+            result.dry_run = store.merge(b, a, dry_run=True, plan_only=not run_checks)
             result.check_reports = list(result.dry_run.checks)
         except ChecksFailed as exc:
             result.dry_run_error = exc
@@ -108,5 +114,6 @@ def compare(view: View, a: str, b: str) -> Comparison:
             if isinstance(exc, ConflictError) and exc.result is not None:
                 result.dry_run = cast(MergeResult, exc.result)
         result.checks = [c for c in store.list_checks(a) if c.kind.value != "notify"]
+        result.checks_run = run_checks
         result.required_approvals = store.required_approvals().get(a, 0)
     return result

@@ -51,10 +51,12 @@ def _number(text: str) -> int:
     return int(text)
 
 
-def mr_page(view: View, number: str, failure: ChecksFailed | None = None) -> Page:
+def mr_page(view: View, number: str, failure: ChecksFailed | None = None,
+            run_checks: bool = False) -> Page:
+    """The request; its compare view plans the merge only, unless `run_checks`."""
     store = view.store
     request = store.get_merge_request(_number(number))
-    comparison = compare(view, request.target, request.source) \
+    comparison = compare(view, request.target, request.source, run_checks) \
         if request.status is MrStatus.OPEN else None
     sources = {request.source, request.source_head}
     runs = [r for r in store.check_runs(request.target, 200) if r.source in sources]
@@ -71,6 +73,11 @@ def mr_page(view: View, number: str, failure: ChecksFailed | None = None) -> Pag
         and comparison is not None and comparison.clean,
         "may_close": is_open and may_merge,
         "is_author": me == request.author}, failure.http_status if failure else 200)
+
+
+def run_checks(view: View, number: str) -> Page:
+    """The request's merge, dry run through the gate (its check runs are recorded)."""
+    return mr_page(view, number, run_checks=True)
 
 
 def approve(view: View, number: str) -> Response:
