@@ -187,7 +187,7 @@ class _Planner(Rules):
                           "the source's equality deletes interleave with its appends more "
                           "often than the target's sequence numbers leave room for",
                           files=[e.data_file.file_path for e in src.added_deletes()])
-        if (self.conflicts and all(c.type.value in ROW_MERGEABLE for c in self.conflicts)) \
+        if (self.conflicts and all(c.type in ROW_MERGEABLE for c in self.conflicts)) \
                 or (not self.conflicts and self.keyed_deletes_meet(src, tgt)):
             outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation)
             if outcome is not None:

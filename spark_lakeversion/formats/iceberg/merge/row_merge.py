@@ -22,15 +22,18 @@ from pyiceberg.expressions import BooleanExpression
 from pyiceberg.io.pyarrow import expression_to_pyarrow, schema_to_pyarrow
 
 from spark_lakeversion.errors import LakeVersionError
-from spark_lakeversion.formats.iceberg.codes import CONCURRENT_APPEND_IN_READ_PARTITION
+from spark_lakeversion.formats.iceberg.codes import (
+    CONCURRENT_APPEND_IN_READ_PARTITION,
+    CONCURRENT_DELETE,
+    CONCURRENT_REWRITE,
+)
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.model import Conflict, Key
 from spark_lakeversion.rows.conflicts import row_conflict
 from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger
 
 #: the file-level conflicts a row-level merge may settle
-ROW_MERGEABLE = ("CONCURRENT_REWRITE", "CONCURRENT_DELETE",
-                 "CONCURRENT_APPEND_IN_READ_PARTITION")
+ROW_MERGEABLE = (CONCURRENT_REWRITE, CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION)
 
 __all__ = ["ROW_MERGEABLE", "CannotMergeRows", "RowOutcome", "merge_rows"]
 
