@@ -175,13 +175,14 @@ class Catalog:
         `roots` (the warehouse and any allowed locations) are required for a local store;
         over HTTP gc runs on the server with its own. `older_than` below 1h needs `force`.
         `io`: the FileIO properties files are opened with (`spark_lakeversion.fileio`;
-        default the standard `AWS_...`/`PYICEBERG_...` environment; not over HTTP).
+        default the store's own, fixed when it was opened, else the standard
+        `AWS_...`/`PYICEBERG_...` environment; not over HTTP).
         """
         from spark_lakeversion.fileio import FileIOConfig
         from spark_lakeversion.gc import collect_garbage
 
         if io is None and not hasattr(self.store, "gc_on_server"):
-            io = FileIOConfig.from_environment()
+            io = self.store.io_properties or FileIOConfig.from_environment()
         return collect_garbage(self.store, roots=roots, older_than=older_than,
                                keep_commits_since=keep_commits_since, dry_run=dry_run,
                                force=force, io_properties=io)

@@ -159,8 +159,8 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
         else:
             state = DeltaState.of(content, key)
             name = f"__lakeversion_delta_{number}"
-            # read here, before the lock, through deltalake's scan (DuckDB's delta reader
-            # and pyarrow datasets mis-read branch logs, whose files are absolute URIs)
+            # read here, before the lock, through deltalake's scan (DuckDB's delta reader on
+            # S3 and deltalake's pyarrow reader cannot follow a branch log's `../` paths)
             con.register(name, _plain(pa.table(open_table(state.location, state.version,
                                                           io=io).scan())))
             source = f"temp.main.{_ident(name)}"
