@@ -114,6 +114,11 @@ def test_a_commit_and_its_row_diff(browser: Any, site: Site) -> None:
     assert table_texts(page, ".rowdiff") == [["update_before", "2", "v2"],
                                              ["update_after", "2", "two"]]
     assert changed_cells(page, ".rowdiff") == ["v2", "two"]
+    # main needs an approval: a revert is not offered there, the page says how instead
+    options = page.locator("select[name=branch] option").all_inner_texts()
+    assert "main" not in options
+    expect(page.locator(".review-note")).to_have_text(
+        "main needs 1 approval: revert on a branch of it, then open a merge request into main.")
     page.context.close()
 
 

@@ -156,9 +156,14 @@ def commit_page(view: View, commit_id: str) -> Page:
     diffs = store.diff(parent, commit.id) if parent else []
     changes = table_changes(view, parent, commit.id, diffs) if parent else []
     branches = [r.name for r in store.list_refs(RefType.BRANCH)]
+    # a branch needing approvals takes a revert through a merge request (the store refuses
+    # it there): offer only the branches a revert may land on directly
+    required = store.required_approvals()
+    revertable = [b for b in branches if view.may("write", b) and not required.get(b)]
+    reviewed = {b: n for b, n in required.items() if b in branches}
     return Page("commit.html", {"commit": commit, "parent": parent, "changes": changes,
-                                "branches": branches,
-                                "may_revert": any(view.may("write", b) for b in branches)})
+                                "branches": revertable, "reviewed": reviewed,
+                                "may_revert": bool(revertable)})
 
 
 def revert(view: View, commit_id: str) -> Response:
