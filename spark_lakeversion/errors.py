@@ -322,7 +322,10 @@ class ReferenceConflict(ConflictError):
 
 class GcEpochChanged(ConflictError):
     """A commit checked in one gc epoch would land in another: refused, nothing written.
-    (It keeps `ConflictError`'s code, so over HTTP it arrives as a plain `ConflictError`.)"""
+    A code of its own, so a client over HTTP knows it too: an append's rebase must not
+    retry it as if only the ref had moved."""
+
+    code = "GC_EPOCH_CHANGED"
 
 
 class UnmergedBranch(ConflictError):
@@ -373,6 +376,7 @@ ERRORS_BY_CODE: dict[str, type[LakeVersionError]] = {
         HistoryCollected,
         ConflictError,
         ReferenceConflict,
+        GcEpochChanged,
         UnmergedBranch,
         CommitOutcomeUnknown,
         ServerError,

@@ -128,7 +128,7 @@ def test_api_commits_are_fenced(server: EmbeddedServer, ice: httpx.Client,
 
     before = state(server)
     gc_begins_during_commit()
-    assert "gc started a new run" in api_error(put(), 409, "CONFLICT")
+    assert "gc started a new run" in api_error(put(), 409, "GC_EPOCH_CHANGED")
     assert state(server) == before
     head = server.store.get_ref("main").head
     # a gc run whose cutoff is later than the files the put adds: refused for good
@@ -156,7 +156,7 @@ def test_delta_create_register_and_writes_are_fenced(
                         ("register", {"table": "db.x", "location": str(external)})):
         gc_begins_during_commit()
         r = api.post(f"/delta/{route}", json=body)
-        assert "gc started a new run" in api_error(r, 409, "CONFLICT"), route
+        assert "gc started a new run" in api_error(r, 409, "GC_EPOCH_CHANGED"), route
         assert state(server) == before
     assert api.post("/delta/create", json={"table": "db.e", "schema": DELTA_SCHEMA}
                     ).status_code == 201
