@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -47,6 +46,12 @@ from spark_lakeversion.fileio import FileIOConfig, pyarrow_filesystem, pyiceberg
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.iceberg.errors import untranslatable
+from spark_lakeversion.formats.delta.iceberg.layout import META_DIR as META_DIR
+from spark_lakeversion.formats.delta.iceberg.layout import VERSIONED
+from spark_lakeversion.formats.delta.iceberg.layout import fork_of as fork_of
+from spark_lakeversion.formats.delta.iceberg.layout import meta_dir as meta_dir
+from spark_lakeversion.formats.delta.iceberg.layout import metadata_location as metadata_location
+from spark_lakeversion.formats.delta.iceberg.layout import reachable_names as reachable_names
 from spark_lakeversion.formats.delta.iceberg.schema import (
     MAPPING_MODE,
     Column,
@@ -60,7 +65,6 @@ from spark_lakeversion.formats.iceberg import files as iceberg_files
 from spark_lakeversion.locations import normalize_path
 
 #: the hidden folder of a log's directory that holds its Iceberg metadata
-META_DIR = "_lakeversion_iceberg"
 #: snapshot summary and table properties the translation sets
 DELTA_VERSION = "delta-version"
 DELTA_METADATA = "lakeversion.delta.metadata"
@@ -79,51 +83,6 @@ FACADE_PROPERTIES = {"write.delete.mode": "copy-on-write",
                      "write.merge.mode": "copy-on-write",
                      "write.format.default": "parquet",
                      "write.parquet.compression-codec": "snappy"}
-_VERSIONED = re.compile(r"^v(\d{20})[.-]")
-
-
-def meta_dir(location: str) -> str:
-    return f"{location.rstrip('/')}/{META_DIR}"
-
-
-def metadata_location(location: str, version: int) -> str:
-    return f"{meta_dir(location)}/v{version:020d}.metadata.json"
-
-
-def reachable_names(names: list[str], version: int) -> list[str]:
-    """The files of a log's Iceberg folder a state at `version` may reach (gc)."""
-    out = []
-    for name in names:
-        match = _VERSIONED.match(name)
-        if match and int(match.group(1)) <= version:
-            out.append(name)
-    return out
-
-
-def fork_of(first: bytes | None, root: str) -> tuple[str, int] | None:
-    """The (parent log, version) a log's version 0 (its JSON) says it was forked from
-    (`branching.start_branch_log`), when that parent lies inside the table `root`."""
-    if not first:
-        return None
-    for line in first.decode("utf-8", "replace").splitlines():
-        try:
-            info = json.loads(line).get("commitInfo")
-        except (ValueError, AttributeError):
-            return None
-        if not isinstance(info, dict):
-            continue
-        params = info.get("operationParameters") or {}
-        parent, version = params.get("parentLocation"), params.get("parentVersion")
-        if info.get("operation") != log.OP_BRANCH or not isinstance(parent, str) or \
-                not str(version).isdigit():
-            return None
-        inside = normalize_path(root).rstrip("/") + "/"
-        if not (normalize_path(parent) + "/").startswith(inside):
-            return None
-        return parent.rstrip("/"), int(str(version))
-    return None
-
-
 def snapshot_id(location: str, version: int) -> int:
     """The snapshot of `version` of the log at `location`: the same for every load."""
     digest = hashlib.sha256(f"{location.rstrip('/')}#{version}".encode()).digest()
@@ -315,7 +274,7 @@ class _Generator:
         """The newest metadata this log has on disk below the wanted version."""
         best = -1
         for name in _list_names(meta_dir(self.location), self.io):
-            match = _VERSIONED.match(name)
+            match = VERSIONED.match(name)
             if match and name.endswith(".metadata.json"):
                 number = int(match.group(1))
                 if best < number < self.state.version:
