@@ -154,3 +154,74 @@ def read_paths(io: FileIO, path: str, kind: str) -> list[str]:
     except (ImportError, AttributeError, TypeError):  # pyiceberg internals moved
         _read = _fallback
         return _fallback(io, path, kind)
+
+
+_RESOLVED: dict[tuple[str, str], Any] = {}
+
+
+def _read_resolved(io: FileIO, path: str, kind: str, read_schema: Any, read_types: Any,
+                   read_enums: Any) -> list[Any]:
+    """Every record of an Avro file read into pyiceberg's classes, as its `AvroFile` does,
+    with the resolution cached per (kind, distinct file schema): the file itself is read on
+    every call, nothing of its content is kept."""
+    from pyiceberg.avro.decoder import new_decoder
+    from pyiceberg.avro.file import AvroFileHeader, Block
+    from pyiceberg.avro.resolver import resolve_reader
+
+    with io.new_input(path).open() as stream:
+        data = stream.read()
+    meta, blocks = raw_blocks(data, path)
+    key = (kind, meta.get("avro.schema", ""))
+    with _LOCK:
+        reader = _RESOLVED.get(key)
+    if reader is None:
+        file_schema = AvroFileHeader(b"", meta, b"").get_schema()
+        reader = resolve_reader(file_schema, read_schema, read_types, read_enums)
+        with _LOCK:
+            _RESOLVED[key] = reader
+    codec = _codec(meta)
+    records: list[Any] = []
+    for count, payload in blocks:
+        records.extend(Block(reader=reader, block_records=count,
+                             block_decoder=new_decoder(codec.decompress(payload) if codec
+                                                       else payload)))
+    return records
+
+
+def read_manifest_list(io: FileIO, path: str) -> list[Any]:
+    """pyiceberg's `read_manifest_list` (its `ManifestFile`s, partition summaries and
+    content enum included), resolved once per file schema."""
+    from pyiceberg.manifest import (
+        DEFAULT_READ_VERSION,
+        MANIFEST_LIST_FILE_SCHEMAS,
+        ManifestContent,
+        ManifestFile,
+        PartitionFieldSummary,
+    )
+
+    return _read_resolved(io, path, "manifest_list",
+                          MANIFEST_LIST_FILE_SCHEMAS[DEFAULT_READ_VERSION],
+                          {-1: ManifestFile, 508: PartitionFieldSummary},
+                          {517: ManifestContent})
+
+
+def read_live_entries(io: FileIO, manifest: Any) -> list[Any]:
+    """pyiceberg's `ManifestFile.fetch_manifest_entry(io, discard_deleted=True)` (entries
+    inherit the manifest's sequence numbers and spec), resolved once per file schema."""
+    from pyiceberg.manifest import (
+        DEFAULT_READ_VERSION,
+        MANIFEST_ENTRY_SCHEMAS,
+        DataFile,
+        DataFileContent,
+        FileFormat,
+        ManifestEntry,
+        ManifestEntryStatus,
+        _inherit_from_manifest,
+    )
+
+    entries = _read_resolved(io, manifest.manifest_path, "manifest",
+                             MANIFEST_ENTRY_SCHEMAS[DEFAULT_READ_VERSION],
+                             {-1: ManifestEntry, 2: DataFile},
+                             {0: ManifestEntryStatus, 101: FileFormat, 134: DataFileContent})
+    return [_inherit_from_manifest(e, manifest) for e in entries
+            if e.status != ManifestEntryStatus.DELETED]

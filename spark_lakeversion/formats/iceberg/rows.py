@@ -4,8 +4,8 @@ rows differ between two states of one table, each side's deletes applied.
 Which files, from metadata alone (manifests): a data file live on exactly one side, and a
 data file live on both to which a delete file live on one side only applies (position
 deletes by path bounds or referenced data file, deletion vectors by referenced data file,
-equality deletes by partition and sequence number). When neither side has delete
-manifests, only the manifests that differ are read (`merge.diff.live_file_diff`). Every data
+equality deletes by partition and sequence number), planned by `row_plan.plan`, which opens
+only the manifests the change needs (a manifest on both sides is skipped). Every data
 or delete file opened goes through a `CountingFileIO` over the server's FileIO
 (`files.file_io`), never the table's properties.
 
@@ -24,24 +24,18 @@ import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO, InputFile, OutputFile
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
-from pyiceberg.manifest import (
-    DataFile,
-    DataFileContent,
-    FileFormat,
-    ManifestContent,
-    ManifestEntry,
-)
+from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.table import FileScanTask
 
 from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
 from spark_lakeversion.formats.iceberg.files import file_io
-from spark_lakeversion.formats.iceberg.merge.diff import (
-    ManifestReader,
-    TableState,
-    live_file_diff,
+from spark_lakeversion.formats.iceberg.merge.diff import TableState
+from spark_lakeversion.formats.iceberg.row_plan import (
+    ListReader,
+    Targets,
+    applies,
     load_state,
-    position_delete_may_reference,
-    referenced_data_file,
+    plan,
 )
 from spark_lakeversion.model import Content
 from spark_lakeversion.rows.schema import align, field_id, union_schema
@@ -73,72 +67,6 @@ class CountingFileIO(FileIO):
 
     def delete(self, location: str | InputFile | OutputFile) -> None:
         raise UnsupportedTableFeature("the row reader never deletes")
-
-
-def _live(reader: ManifestReader, state: TableState | None) -> dict[str, ManifestEntry]:
-    if state is None:
-        return {}
-    manifests = reader.manifests(state.snapshot)
-    reader.read(manifests)
-    return {e.data_file.file_path: e for m in manifests for e in reader.live_entries(m)}
-
-
-def _has_deletes(reader: ManifestReader, state: TableState | None) -> bool:
-    return state is not None and any(m.content == ManifestContent.DELETES
-                                     for m in reader.manifests(state.snapshot))
-
-
-class Targets:
-    """The data files each delete file is scoped to, when it says so: a position-delete file
-    by its `file_path` bounds, a deletion-vector (Puffin) file by its blobs'
-    ``referenced-data-file`` (pyiceberg reads manifests with the v2 schema, which drops the
-    entry's own field, so the Puffin footer is read, through the counting FileIO, once)."""
-
-    def __init__(self, io: FileIO) -> None:
-        self.io = io
-        self._cache: dict[str, frozenset[str] | None] = {}
-
-    def of(self, delete: DataFile) -> frozenset[str] | None:
-        path = delete.file_path
-        if path not in self._cache:
-            self._cache[path] = self._read(delete)
-        return self._cache[path]
-
-    def _read(self, delete: DataFile) -> frozenset[str] | None:
-        if delete.content == DataFileContent.EQUALITY_DELETES:
-            return None
-        if delete.file_format == FileFormat.PUFFIN:
-            from pyiceberg.table.puffin import PuffinFile
-
-            with self.io.new_input(delete.file_path).open() as stream:
-                footer = PuffinFile(stream.read()).footer
-            return frozenset(str(b.properties.get("referenced-data-file"))
-                             for b in footer.blobs if b.properties.get("referenced-data-file"))
-        single = referenced_data_file(delete)
-        return frozenset({single}) if single is not None else None
-
-
-def _seq(entry: ManifestEntry) -> int:
-    return int(entry.sequence_number or 0)
-
-
-def applies(delete: ManifestEntry, data: ManifestEntry, specs: Mapping[int, Any],
-            targets: Targets) -> bool:
-    """Whether `delete` applies to `data` on one side (Iceberg's scan-planning rules)."""
-    d, f = delete.data_file, data.data_file
-    if d.content == DataFileContent.EQUALITY_DELETES:
-        if _seq(data) >= _seq(delete):
-            return False
-        spec = specs.get(d.spec_id)
-        return spec is None or not spec.fields or (
-            d.spec_id == f.spec_id and d.partition == f.partition)
-    if _seq(data) > _seq(delete):
-        return False
-    scoped = targets.of(d)
-    if scoped is not None:
-        return f.file_path in scoped
-    return d.spec_id == f.spec_id and d.partition == f.partition and \
-        position_delete_may_reference(d, f.file_path)
 
 
 class IcebergSide(RowSide):
@@ -202,75 +130,6 @@ def _drop_equal(batch: pa.RecordBatch, names: list[str], rows: set[tuple[Any, ..
     return batch.filter(keep)
 
 
-def _ref(state: TableState, entry: ManifestEntry, deletes: list[DataFile]) -> FileRef:
-    data = entry.data_file
-    spec = state.metadata.specs().get(data.spec_id)
-    label = spec.partition_to_path(data.partition, state.metadata.schema()) \
-        if spec is not None and spec.fields else ""
-    return FileRef(data.file_path, label, int(data.record_count),
-                   tuple(sorted(d.file_path for d in deletes)), (data, deletes))
-
-
-def _deletes_for(entry: ManifestEntry, live: Mapping[str, ManifestEntry],
-                 specs: Mapping[int, Any], targets: Targets) -> list[DataFile]:
-    return [e.data_file for e in live.values()
-            if e.data_file.content != DataFileContent.DATA and applies(e, entry, specs, targets)]
-
-
-def _plan(reader: ManifestReader, before: TableState | None, after: TableState | None,
-          targets: Targets) -> tuple[list[FileRef], list[FileRef], int]:
-    """(before files, after files, shared data files skipped)."""
-    if not _has_deletes(reader, before) and not _has_deletes(reader, after):
-        change = live_file_diff(reader, before.snapshot if before else None,
-                                after.snapshot if after else None)
-        removed = [e for e in change.removed.values()
-                   if e.data_file.content == DataFileContent.DATA]
-        added = [e for e in change.added.values() if e.data_file.content == DataFileContent.DATA]
-        return ([_ref(before, e, []) for e in removed] if before else [],
-                [_ref(after, e, []) for e in added] if after else [],
-                max(_total_data_files(after) - len(added), 0))
-    live_b, live_a = _live(reader, before), _live(reader, after)
-    data_b = {p: e for p, e in live_b.items() if e.data_file.content == DataFileContent.DATA}
-    data_a = {p: e for p, e in live_a.items() if e.data_file.content == DataFileContent.DATA}
-    affected = set(data_b) ^ set(data_a)
-    shared = set(data_b) & set(data_a)
-    for live, other, state in ((live_b, live_a, before), (live_a, live_b, after)):
-        specs = state.metadata.specs() if state else {}
-        data = data_b if live is live_b else data_a
-        for path, entry in live.items():
-            if entry.data_file.content == DataFileContent.DATA or path in other:
-                continue
-            affected.update(p for p in shared if p not in affected
-                            and applies(entry, data[p], specs, targets))
-    refs: list[list[FileRef]] = []
-    for live, data, state in ((live_b, data_b, before), (live_a, data_a, after)):
-        if state is None:
-            refs.append([])
-            continue
-        specs = state.metadata.specs()
-        refs.append([_ref(state, data[p], _deletes_for(data[p], live, specs, targets))
-                     for p in sorted(affected) if p in data])
-    # a shared file whose deletes came out equal on both sides has equal rows: skip it
-    b_refs, a_refs = refs
-    same = {r.path for r in b_refs} & {r.path for r in a_refs}
-    equal = {p for p in same if _deletes(b_refs, p) == _deletes(a_refs, p)}
-    b_refs = [r for r in b_refs if r.path not in equal]
-    a_refs = [r for r in a_refs if r.path not in equal]
-    return b_refs, a_refs, len(shared) - len(same - equal)
-
-
-def _deletes(refs: list[FileRef], path: str) -> tuple[str, ...]:
-    return next(r.deletes for r in refs if r.path == path)
-
-
-def _total_data_files(state: TableState | None) -> int:
-    """The live data files of `state`, from its snapshot summary (0 when it has none)."""
-    if state is None or state.snapshot is None or state.snapshot.summary is None:
-        return 0
-    total = state.snapshot.summary.additional_properties.get("total-data-files")
-    return int(total) if total is not None and str(total).isdigit() else 0
-
-
 def row_changes(before: Content | None, after: Content | None,
                 io_properties: Mapping[str, str]) -> RowChanges:
     """`TableFormat.row_changes` for Iceberg tables (see the module's docstring)."""
@@ -285,8 +144,7 @@ def row_changes(before: Content | None, after: Content | None,
     state_b, state_a = states
     counter = ReadCounter()
     counting = CountingFileIO(io, counter)
-    reader = ManifestReader(io)
-    b_files, a_files, skipped = _plan(reader, state_b, state_a, Targets(counting))
+    b_files, a_files, skipped = plan(ListReader(io), state_b, state_a, Targets(counting))
     arrows = [schema_to_pyarrow(s.metadata.schema(), include_field_ids=True)
               for s in (state_b, state_a) if s is not None]
     target = union_schema(arrows[0], arrows[-1])
@@ -301,4 +159,4 @@ def row_changes(before: Content | None, after: Content | None,
     return RowChanges(target, identifier, sides[0], sides[1], counter, skipped)
 
 
-__all__ = ["CountingFileIO", "IcebergSide", "applies", "row_changes"]
+__all__ = ["CountingFileIO", "IcebergSide", "Targets", "applies", "row_changes"]
