@@ -56,6 +56,30 @@ def test_shared_files_are_never_opened(lake: ServerLake) -> None:
     assert not changes.counter.paths() & shared
 
 
+def test_a_manifest_on_both_sides_is_never_opened(lake: ServerLake,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every metadata, manifest list and manifest the planner opens is recorded: of the
+    manifests, only those listed on exactly one side are opened."""
+    from spark_lakeversion.formats.iceberg import rows
+    from spark_lakeversion.rows.source import ReadCounter
+
+    lake.store.create_ref("dev")
+    update(lake, "dev", "db.k", 2, "two")
+    opened = ReadCounter()
+    real = rows.file_io
+    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
+        real(location, properties), opened))
+    before = lake.store.get_content("main", "db.k")
+    after = lake.store.get_content("dev", "db.k")
+    rows.row_changes(before, after, lake.store.io_properties)
+    listed = [{m.manifest_path for m in lake.catalog(ref).load_table("db.k")
+               .current_snapshot().manifests(lake.catalog(ref).load_table("db.k").io)}
+              for ref in ("main", "dev")]
+    shared = listed[0] & listed[1]
+    assert len(shared) >= 3 and listed[0] ^ listed[1]
+    assert opened.paths() & (listed[0] | listed[1]) == listed[0] ^ listed[1]
+
+
 def test_summary_paging_and_columns(lake: ServerLake) -> None:
     lake.store.create_ref("dev")
     for key in (1, 6, 11):
