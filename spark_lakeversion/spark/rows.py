@@ -43,7 +43,7 @@ def run_plan(spark: Any, plan: Mapping[str, Any], catalog: str | None = None) ->
 
     from spark_lakeversion.rows.diff import typed
     from spark_lakeversion.rows.plan import schema_of
-    from spark_lakeversion.spark.jvm import lakeversion_errors
+    from spark_lakeversion.spark.jvm import install_error_translation, lakeversion_errors
 
     schema = schema_of(str(plan["schema"]))
     text = json.dumps(plan)
@@ -55,6 +55,8 @@ def run_plan(spark: Any, plan: Mapping[str, Any], catalog: str | None = None) ->
             batches = frame._collect_as_arrow()
         finally:
             engine.release(spark._jsparkSession, text)
+            # PySpark re-patches py4j when it makes the DataFrame's SQLContext: ours again
+            install_error_translation()
     if not batches:
         return schema.empty_table()
     table = pa.Table.from_batches(batches)

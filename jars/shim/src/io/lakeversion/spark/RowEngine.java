@@ -143,13 +143,31 @@ public final class RowEngine {
         .createOrReplaceTempView(view);
   }
 
-  /** One spelling per file location ({@code file:/x}, {@code file:///x} and {@code /x} alike). */
+  /**
+   * One spelling per file location: {@code file:/x}, {@code file:///x} and {@code /x} alike,
+   * percent-escapes decoded (a Delta log's add path is a URI: {@code p%3Da} is {@code p=a}).
+   */
   static String normalize(String location) {
     String s = location;
     if (s.startsWith("file:")) {
       s = s.substring("file:".length()).replaceFirst("^/+", "/");
     }
-    return s;
+    if (s.indexOf('%') < 0) {
+      return s;
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    byte[] raw = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    for (int i = 0; i < raw.length; i++) {
+      int hi = i + 2 < raw.length ? Character.digit(raw[i + 1], 16) : -1;
+      int lo = i + 2 < raw.length ? Character.digit(raw[i + 2], 16) : -1;
+      if (raw[i] == '%' && hi >= 0 && lo >= 0) {
+        out.write(hi * 16 + lo);
+        i += 2;
+      } else {
+        out.write(raw[i]);
+      }
+    }
+    return new String(out.toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
   }
 
   private static LakeVersionCatalog lakeVersionCatalog(SparkSession spark, String name) {
