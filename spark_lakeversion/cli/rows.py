@@ -63,7 +63,8 @@ def spark_session(store_url: str | None) -> Iterator[Any]:
     existing = SparkSession.getActiveSession()
     try:
         if existing is None:
-            conf = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+            conf: dict[str, Any] = {"spark.ui.enabled": "false", "spark.log.level": "ERROR",
+                                    "spark.ui.showConsoleProgress": "false"}
             if token:
                 conf["spark.sql.catalog.lv.token"] = token
             spark = session(server=url, **conf)
