@@ -31,3 +31,13 @@ DUCKDB = Dialect("duckdb", '"')
 SPARK = Dialect("spark", "`")
 
 __all__ = ["DUCKDB", "SPARK", "Dialect"]
+
+
+def same(dialect: Dialect, left: str, right: str) -> str:
+    """Null-safe equality (NULL equals NULL), as each engine spells it."""
+    if dialect.name == "spark":
+        return f"({left} <=> {right})"
+    return f"({left} IS NOT DISTINCT FROM {right})"
+
+
+__all__ += ["same"]
