@@ -247,13 +247,14 @@ class MergeSQL:
         lacked, unless the source inserted the same row; keyless: copies beyond the
         ancestor's and the source's count, and per partition only those beyond the rows the
         target removed there) in a partition where the source removed a row, or in no
-        partition. Columns: the table's and `PART`."""
+        partition when the source removed any. Columns: the table's and `PART`."""
         q = self.q
         cols = ", ".join(f"t.{q(c)} AS {q(c)}" for c in self.columns)
         removed_where = "NOT m.__lv_sp" if self.keyed else "m.__lv_ns < m.__lv_nb"
         removed_in = (f"SELECT DISTINCT b.{q(PART)} FROM {self.base} AS b JOIN {merged} AS m "
                       f"ON {self._match('b', 'm')} WHERE {removed_where}")
-        near = f"(t.{q(PART)} IN ({removed_in}) OR t.{q(PART)} = '')"
+        near = (f"(t.{q(PART)} IN ({removed_in}) OR (t.{q(PART)} = '' AND "
+                f"(SELECT count(*) FROM ({removed_in}) AS ri) > 0))")
         if self.keyed:
             return (f"SELECT {cols}, t.{q(PART)} AS {q(PART)} FROM {self.target} AS t "
                     f"JOIN {merged} AS m ON {self._match('t', 'm')} "
