@@ -365,3 +365,25 @@ def test_appends_of_different_new_keys_still_replay_files(tmp_path: Path) -> Non
     assert "row_merge" not in detail.statistics
     assert result.stats["files_rewritten"] == 0
     assert lake.rows() == expected(lake.base, {11: (11, "x", 11), 12: (12, "x", 12)})
+
+
+def test_equality_deletes_are_row_diffed_and_row_merged(tmp_path: Path) -> None:
+    """A real equality-delete file (on `id`, with field ids, committed through the catalog
+    with pyiceberg's own writers) on one side: the row diff shows the rows it deletes, and
+    the row merge (both sides position-deleted rows of the same file) reads that side's rows
+    with it applied, so every delete lands."""
+    lake = Lake(tmp_path, keyed=True)
+    [data_file] = [t.file.file_path for t in lake.dev.scan().plan_files()]
+    lake.dev = add_delete_file(lake.dev, None, equality_ids=[1], properties={"ids": "7,8"})
+    lake.dev = add_delete_file(lake.dev, None, positions={data_file: [2]})  # id 3
+    lake.commit("dev", lake.dev)
+    page = lake.store.diff_rows("main", "dev", KEY)
+    assert sorted((r["change"], r["id"]) for r in page.rows.to_pylist()) == [
+        ("delete", 3), ("delete", 7), ("delete", 8)]
+    lake.main = add_delete_file(lake.main, None, positions={data_file: [3]})  # id 4
+    lake.commit("main", lake.main)
+    assert row_merged(lake.store.merge("dev", "main"))["file_conflicts"] == [
+        "SHARED_POSITION_DELETES"]
+    assert lake.rows() == expected(lake.base, {3: None, 4: None, 7: None, 8: None})
+    page = lake.store.diff_rows("dev", "main", KEY)
+    assert [(r["change"], r["id"]) for r in page.rows.to_pylist()] == [("delete", 4)]
