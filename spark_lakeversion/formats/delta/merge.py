@@ -209,7 +209,7 @@ class DeltaContentMerger(ContentMerger):
         }
         conflict = self.check(key, src, tgt, isolation)
         if conflict is None and src.added and tgt.added \
-                and self.new_keys_meet(base, target, source, context):
+                and self.new_keys_meet(tgt.state, base, target, source, context):
             conflict = Conflict(ConflictType.UNSUPPORTED, key,
                                 f"both sides of {key} added rows of one key and they cannot "
                                 "be merged by rows here")
@@ -241,10 +241,14 @@ class DeltaContentMerger(ContentMerger):
                               io=io, adds=adds, removes=removes)
 
     @staticmethod
-    def new_keys_meet(base: Content, target: Content, source: Content,
+    def new_keys_meet(state: log.LogState, base: Content, target: Content, source: Content,
                       context: MergeContext) -> bool:
         """Both sides added rows of one key (keyed tables): replaying both sides' files
         would leave the key twice, so the merge goes down to rows."""
+        from spark_lakeversion.formats.delta.rows import IDENTIFIER_PROPERTY
+
+        if not state.configuration.get(IDENTIFIER_PROPERTY, "").strip():
+            return False
         try:
             return new_keys_meet(base, target, source, context.io_properties,
                                  context.row_memory_bytes)
