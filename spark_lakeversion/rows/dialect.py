@@ -33,6 +33,16 @@ SPARK = Dialect("spark", "`")
 __all__ = ["DUCKDB", "SPARK", "Dialect"]
 
 
+def same(dialect: Dialect, left: str, right: str) -> str:
+    """Null-safe equality (NULL equals NULL), as each engine spells it."""
+    if dialect.name == "spark":
+        return f"({left} <=> {right})"
+    return f"({left} IS NOT DISTINCT FROM {right})"
+
+
+__all__ += ["same"]
+
+
 # ---- what else the two engines spell differently (the row diff's statements) -------------
 
 def temp_relation(dialect: Dialect, name: str, query: str) -> str:
