@@ -10,9 +10,9 @@ append also needs every manifest of the snapshot its client read (those it carri
 merged) still listed at the head, which a concurrent merge of the same manifests breaks.
 Within a burst on such a table which member merges first is the race's: every member the
 rules refuse is refused and at least one allowed member lands. Every acknowledged append
-is then present exactly once, every refused one absent, pyiceberg and DuckDB read the same
-rows, the snapshots form one valid chain, and every commit recorded as rebased was a pure
-append with only appends between the snapshot it asserted and its new parent.
+is then present exactly once, every refused one absent, pyiceberg, DuckDB and Spark read
+the same rows, the snapshots form one valid chain, and every commit recorded as rebased
+was a pure append with only appends between the snapshot it asserted and its new parent.
 """
 
 from __future__ import annotations
@@ -52,6 +52,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
     with served(tmp_path_factory.mktemp("property")) as srv:
         catalog(srv).create_namespace("db")
         yield srv
+
+
+@pytest.fixture(scope="module")
+def spark_catalog(spark: Any, server: EmbeddedServer) -> Iterator[str]:
+    """The property's server as a Spark catalog (Iceberg's Java REST client)."""
+    from tests.spark.helpers import register_catalog
+
+    name = f"lv_p{uuid.uuid4().hex[:8]}"
+    register_catalog(spark, name, server.url)
+    try:
+        yield name
+    finally:
+        spark.conf.unset("spark.lakeversion.catalog")
 
 
 @dataclass
@@ -100,6 +113,7 @@ def _append(table: Any, client: int, ids: list[int], outcomes: dict[int, bool]) 
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=3, max_size=10), merging=st.booleans())
 def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServer,
+                                                           spark: Any, spark_catalog: str,
                                                            steps: list[tuple[str, Any]],
                                                            merging: bool) -> None:
     name = f"db.p_{uuid.uuid4().hex[:8]}"
@@ -173,6 +187,8 @@ def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServe
     assert all(read[i] <= 1 for i in acknowledged)  # never twice
     if final.metadata.current_snapshot() is not None:
         assert duckdb_ids(final.metadata_location) == sorted(model.ids.elements())
+    spark_read = spark.sql(f"SELECT id FROM {spark_catalog}.{name}").collect()
+    assert Counter(r.id for r in spark_read) == model.ids
     _check_chain(final, server)
 
 
