@@ -14,12 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
+from spark_lakeversion.checks.changes import shared_changes
 from spark_lakeversion.checks.python import load_callable, run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
 from spark_lakeversion.checks.sql_rules import CATALOGS, check_sql
 from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
+from spark_lakeversion.versioning.access import VISIBLE_REFS
 from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
@@ -65,10 +67,13 @@ def validate(spec: CheckSpec, policy: CheckPolicy, trial: GateContext | None = N
 
 
 def missing_tables(trial: GateContext, names: Sequence[tuple[str, str, str]]) -> list[str]:
-    """The tables of `names` that no ref of the store has."""
+    """The tables of `names` that no ref of the store has, counting only the refs the
+    principal adding the check may read (`VISIBLE_REFS`): a table only on a ref it cannot
+    read is missing to it, so the answer tells nothing of that ref."""
     wanted = {(s, t) for _, s, t in names}
     found: set[tuple[str, str]] = set()
-    for ref in trial.store.list_refs():
+    visible = VISIBLE_REFS.get()
+    for ref in (r for r in trial.store.list_refs() if visible(r.name)):
         for key, _ in trial.store.list_keys(ref.head):
             schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
             found.update({(schema, table), ("", table)})
@@ -91,6 +96,13 @@ def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
 
 
 def run_checks(context: GateContext, specs: Sequence[CheckSpec]) -> list[CheckReport]:
+    """One report per spec, in order. The checks of one run share each table's row diff
+    (`changes.db.t`, `ctx.changes`): it is planned and read once per merge preview."""
+    with shared_changes(context):
+        return _run(context, specs)
+
+
+def _run(context: GateContext, specs: Sequence[CheckSpec]) -> list[CheckReport]:
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(specs))),
                               thread_name_prefix="lakeversion-check")
     try:
