@@ -45,12 +45,15 @@ class Limits:
     max_content_bytes: int = _limit(1 * MIB, "Largest stored state of one table or namespace "
                                              "(its canonical JSON), in bytes.")
     max_operations: int = _limit(10_000, "Most operations (puts and deletes) in one commit.")
-    max_row_merge_bytes: int = _limit(256 * MIB, "Most data-file bytes one table's row-level "
-                                                 "merge reads (files both sides rewrote); past "
-                                                 "it the file-level conflict stands.")
+    max_row_merge_bytes: int = _limit(4096 * MIB, "Most row data (Arrow bytes of the changed "
+                                                  "files' rows) one table's row-level merge "
+                                                  "takes on in the server; past it the "
+                                                  "file-level conflict stands and the merge "
+                                                  "goes to Spark (--engine spark).")
     max_row_memory_bytes: int = _limit(512 * MIB, "Memory budget of row-level work (row "
-                                                  "diffs, `changes.` checks): past it DuckDB "
-                                                  "spills to a temporary directory, in bytes.")
+                                                  "diffs, row merges, `changes.` checks): past "
+                                                  "it DuckDB spills to a temporary directory, "
+                                                  "in bytes.")
 
     def __post_init__(self) -> None:
         for f in fields(self):

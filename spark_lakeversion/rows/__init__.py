@@ -23,11 +23,23 @@ API (the row diff, the row merge and `changes.` checks build on it):
   carry-over rows by counting, pairs per identifier into `update_before`/`update_after`;
   `.rows(columns, limit=, offset=)` (fixed order, so pages never overlap), `.total`,
   `.summary()` (inserted/deleted/updated per partition). `diff_rows(...)` does it in one
-  call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`.
+  call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`. Its statements
+  are `DiffSql(dialect, ...)`'s, one text for DuckDB and Spark.
+* `plan.py`: `plan_diff(changes, key, commits, dialect)`, the diff planned for Spark, which
+  reads the rows itself: per side the table at its commit and the files live only there,
+  columns by field id (`RowSide.arrow`), then `DiffSql`'s statements (no row read here).
 * `engine.py`: `duckdb_connect(memory_bytes, spill_dir)`, the one way row work opens DuckDB.
-* `merge3.py`: the three-way row rule of a row-level merge, per identity: `merge_keyed`
-  (cell by cell, Dolt's rule), `merge_keyless` (counted rows), `RowConflict`, the
-  ``row_conflicts`` resolutions (`parse_resolution`: ``source-wins`` / ``target-wins``).
+* `merge3.py`: the three-way row rule of a row-level merge, per identity, in plain Python
+  (`merge_keyed`, cell by cell, Dolt's rule; `merge_keyless`, counted rows: the reference
+  the SQL is tested against), `RowConflict`, the ``row_conflicts`` resolutions
+  (`parse_resolution`: ``source-wins`` / ``target-wins``).
+* `dialect.py`, `merge_sql.py`: the same rule as SQL (`MergeSQL(dialect, columns,
+  identifier, base, target, source, resolution)`: `merged()`, `conflicts()`,
+  `rewritten_files()`, `rows_out()`, `inserted()`), one text for DuckDB and Spark.
+* `merge_rows.py`: `RowMerger(target_changes, source_changes, resolution=, serializable=,
+  matches=, memory_bytes=, max_bytes=).plan()` runs it out of core in DuckDB:
+  `RowMergeOutcome` (conflicts listed and counted, serializable's inserts, target files to
+  replace, a `RowStream` of the rows to write); `keys_meet`; `CannotMergeRows`.
 * `conflicts.py`: a row merge's conflicts as data: `row_conflict` builds the ROW_CONFLICT
   (at most `model.ROW_CONFLICT_KEYS_LISTED` keys with base, target and source values, and
   the count), values made JSON-safe once (`json_value`).

@@ -40,9 +40,11 @@ def _named(columns: Sequence[str], row: Sequence[Any] | None) -> dict[str, Any] 
 
 
 def row_conflict(key: Key, conflicts: Sequence[RowConflict], columns: Sequence[str],
-                 identifier: Sequence[str]) -> Conflict:
+                 identifier: Sequence[str], count: int | None = None) -> Conflict:
     """One ROW_CONFLICT for a table: its first `ROW_CONFLICT_KEYS_LISTED` keys (ordered by
-    key) with base, target and source values, and how many there are in all."""
+    key) with base, target and source values, and how many there are in all (`count`, when
+    `conflicts` lists only the first of them)."""
+    count = len(conflicts) if count is None else count
     listed = sorted(conflicts, key=lambda c: repr(c.identity))[:ROW_CONFLICT_KEYS_LISTED]
     entries: list[dict[str, Any]] = []
     for c in listed:
@@ -64,7 +66,7 @@ def row_conflict(key: Key, conflicts: Sequence[RowConflict], columns: Sequence[s
     what = "key" if keyed else "row"
     return Conflict(
         ConflictType.ROW_CONFLICT, key,
-        f"{len(conflicts)} {what}(s) of {key} changed differently on both sides, e.g. "
+        f"{count} {what}(s) of {key} changed differently on both sides, e.g. "
         f"{first}; settle them with row_conflicts='source-wins' or 'target-wins'",
-        {"count": len(conflicts), "keys": entries,
+        {"count": count, "keys": entries,
          "identifier_fields": list(identifier), "values": "rows" if keyed else "counts"})

@@ -1,8 +1,8 @@
 """The three-way row rule: what merging one table's rows means, per row identity.
 
-Format-neutral and pure: the formats read the common ancestor's rows, the target's and the
-source's (only those of the files both sides rewrote) and ask this module what the merged
-rows are. Two identities:
+Format-neutral and pure, in plain Python: the definition the out-of-core engine
+(`merge_sql`, run by `merge_rows` in DuckDB, or by Spark) is tested against, and the
+vocabulary both share (`RowConflict`, its reasons, the resolutions). Two identities:
 
 - keyed (the table has identifier fields): per key, Dolt's rule. Changed on one side: take
   it. The same change on both sides: take it once. Different columns of one row changed:

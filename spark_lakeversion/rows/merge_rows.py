@@ -1,5 +1,6 @@
-"""The row-level merge of one table, format-neutral: which rows to read, the three-way row
-rule over them, and what the target must rewrite. The format reads and writes.
+"""The row-level merge of one table, format-neutral and out of core: which rows to read, the
+three-way row rule over them (`rows.merge_sql`, run in a DuckDB database of the merge's own)
+and what the target must rewrite. The format reads and writes.
 
 Input: the target's and the source's `RowChanges` against the common ancestor (each format's
 `TableFormat.row_changes(base, side)`): the files a side changed, read on demand. The region
@@ -7,75 +8,160 @@ is the ancestor's files either side changed; each side's rows of the region are 
 files' rows plus the ancestor's rows of the region files it left alone. Files no side
 changed are never opened.
 
-Output (`RowMergeOutcome`): the conflicts (`rows.merge3`), and, when there are none, the
-target's files to replace and the rows replacing them. A target file is replaced only when
-it holds a row whose merged state differs from the target's; its other rows are written
-again with the merged ones, so each affected file is rewritten once.
+Memory: the rows stream into DuckDB batch by batch (`rows.engine.duckdb_connect`: its
+`memory_limit` is `memory_bytes`, `Limits.max_row_memory_bytes`, and it spills past it to a
+temporary directory); no Python list of rows is ever built. `max_bytes`
+(`Limits.max_row_merge_bytes`) caps how much row data (Arrow bytes) the server takes on at
+all: past it the merge is `CannotMergeRows`, naming Spark (`--engine spark`) as the way.
 
-Serializable isolation at row grain: a row the target inserted (a key the ancestor lacked;
-keyless, a row added beyond those the target removed in that partition, so an UPDATE is no
-insert) in a partition where the source removed a row is a conflict (`inserted`), unless
-the caller's `matches` says the source's recorded delete predicate does not match it.
-Memory: the region's rows are held in memory up to `budget_bytes` (their Arrow size); past
-it the merge is `CannotMergeRows`.
+Output (`RowMergeOutcome`): the conflicts (at most `CONFLICTS_LISTED`, and their count), and,
+when there are none, the target's files to replace and a `RowStream` of the rows replacing
+them, read in batches when the format writes (the database lives until then). A target file
+is replaced only when it holds a row whose merged state differs from the target's; its other
+rows are written again with the merged ones, so each affected file is rewritten once.
+
+Serializable isolation at row grain (`MergeSQL.inserted`): a row the target inserted in a
+partition where the source removed a row is a conflict, unless the caller's `matches` says
+the source's recorded delete predicate does not match it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from spark_lakeversion.rows.merge3 import Row, RowMerge, count_rows, merge_keyed, merge_keyless
+from spark_lakeversion.model import ROW_CONFLICT_KEYS_LISTED
+from spark_lakeversion.rows.dialect import DUCKDB
+from spark_lakeversion.rows.engine import duckdb_connect
+from spark_lakeversion.rows.merge3 import RowConflict
+from spark_lakeversion.rows.merge_sql import FILE, ORD, PART, MergeSQL, side
 from spark_lakeversion.rows.source import FileRef, RowChanges, RowSide
+
+#: rows per batch streamed out of the database (to the writers, to `matches`)
+BATCH_ROWS = 64 * 1024
+#: the most Arrow bytes of rows handed to a writer at once (`RowStream.tables`)
+CHUNK_BYTES = 64 * 1024 * 1024
+#: how many conflicts are fetched (the ROW_CONFLICT lists this many; all are counted)
+CONFLICTS_LISTED = ROW_CONFLICT_KEYS_LISTED
+#: the region's tables in the merge's database
+_BASE, _TNEW, _SNEW = "lv_base", "lv_target_new", "lv_source_new"
+_TARGET, _SOURCE, _MERGED, _FILES = "lv_target", "lv_source", "lv_merged", "lv_files"
+_TKEPT, _SKEPT = "__lv_tk", "__lv_sk"
 
 
 class CannotMergeRows(Exception):
-    """The region cannot go down to rows (the message says why); the caller's file-level
-    conflict stands."""
+    """The region cannot go down to rows here (the message says why); the caller's
+    file-level conflict stands."""
 
 
-@dataclass
-class _FileRows:
-    """The rows of one data file as one state has them."""
+def _close(con: Any, spill: str) -> None:
+    try:
+        con.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
-    path: str
-    partition: str
-    rows: list[Row]
-    ids: list[Row]  # each row's identity (`RowMerger._identity`), computed once
 
-    def pairs(self) -> Iterator[tuple[Row, Row]]:
-        return zip(self.ids, self.rows, strict=True)
+class _Database:
+    """The merge's own DuckDB database and spill directory; closed explicitly, or when the
+    last holder (the merger, a `RowStream`) is gone."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.spill = tempfile.mkdtemp(prefix="lakeversion-rowmerge-")
+        try:
+            self.con: Any = duckdb_connect(memory_bytes, self.spill)
+        except BaseException:
+            shutil.rmtree(self.spill, ignore_errors=True)
+            raise
+        self._finalizer = weakref.finalize(self, _close, self.con, self.spill)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def scalar(self, sql: str) -> int:
+        row = self.con.execute(sql).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+class RowStream:
+    """The rows a row merge writes, streamed out of its database in batches of the table's
+    Arrow schema; read once (then the database closes)."""
+
+    def __init__(self, db: _Database, sql: str, schema: pa.Schema, rows: int) -> None:
+        self._db: _Database | None = db
+        self.sql = sql
+        self.schema = schema
+        self.num_rows = rows
+
+    def batches(self, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        db, self._db = self._db, None
+        if db is None:
+            raise RuntimeError("a row merge's rows are read once")
+        try:
+            reader = db.con.execute(self.sql).fetch_record_batch(rows)
+            for batch in reader:
+                if batch.num_rows:
+                    yield typed(batch, self.schema)
+        finally:
+            db.close()
+
+    def tables(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Table]:
+        """The rows as tables of about `chunk_bytes` each (what a writer takes at once)."""
+        held: list[pa.RecordBatch] = []
+        size = 0
+        for batch in self.batches():
+            held.append(batch)
+            size += batch.nbytes
+            if size >= chunk_bytes:
+                yield pa.Table.from_batches(held)
+                held, size = [], 0
+        if held:
+            yield pa.Table.from_batches(held)
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+
+def typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """DuckDB's batch in the table's own Arrow types and field metadata (a type DuckDB
+    cannot give back keeps DuckDB's, with the field's name and metadata)."""
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        fields = [pa.field(f.name, batch.schema.field(i).type, metadata=f.metadata)
+                  for i, f in enumerate(schema)]
+        return batch.cast(pa.schema(fields))
 
 
 @dataclass
 class RowMergeOutcome:
     """What the row merge decided.
 
-    `merge` holds the rule's result (its `conflicts`); `inserted` the target's rows that
-    serializable isolation refuses (partition label, row); `removed` the target's data
-    files to replace and `rows` their replacement (None: nothing to write)."""
+    `conflicts` lists at most `CONFLICTS_LISTED` of the `conflict_count` identities changed
+    differently on both sides (none when a resolution settled them: `resolved`);
+    `inserted` counts the target's rows serializable isolation refuses, in
+    `inserted_partitions`; `removed` the target's data files to replace and `rows` their
+    replacement (None: nothing to write)."""
 
-    merge: RowMerge
-    inserted: list[tuple[str, Row]] = field(default_factory=list)
+    conflicts: list[RowConflict] = field(default_factory=list)
+    conflict_count: int = 0
+    resolved: int = 0
+    inserted: int = 0
+    inserted_partitions: list[str] = field(default_factory=list)
     removed: dict[str, FileRef] = field(default_factory=dict)
-    rows: pa.Table | None = None
+    rows: RowStream | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not self.merge.conflicts and not self.inserted
-
-
-def _freeze(value: Any) -> Hashable:
-    """A cell as a hashable value (nested lists, maps and structs included)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value  # type: ignore[no-any-return]
+        return not self.conflict_count and not self.inserted
 
 
 class RowMerger:
@@ -84,7 +170,8 @@ class RowMerger:
     def __init__(self, target: RowChanges, source: RowChanges, *,
                  resolution: str | None = None, serializable: bool = False,
                  matches: Callable[[pa.Table], Sequence[bool]] | None = None,
-                 budget_bytes: int = 256 * 1024 * 1024) -> None:
+                 memory_bytes: int = 512 * 1024 * 1024,
+                 max_bytes: int = 4 * 1024 * 1024 * 1024) -> None:
         if target.schema.remove_metadata() != source.schema.remove_metadata() or \
                 [f.metadata for f in target.schema] != [f.metadata for f in source.schema]:
             raise CannotMergeRows("the table's schema differs between the states")
@@ -94,156 +181,187 @@ class RowMerger:
         self.schema = target.schema
         self.columns = list(self.schema.names)
         self.identifier = list(target.identifier)
-        self.key_positions = [self.columns.index(c) for c in self.identifier]
-        identity = [self.schema.field(c) for c in (self.identifier or self.columns)]
-        self.nested = any(pa.types.is_nested(f.type) for f in identity)
         self.resolution = resolution
         self.serializable = serializable
         self.matches = matches
-        self.budget_bytes = budget_bytes
-        self.bytes_held = 0
-        self.files_read = 0
+        self.memory_bytes = memory_bytes
+        self.max_bytes = max_bytes
+        self.bytes_read = 0
+        self.sql = MergeSQL(DUCKDB, tuple(self.columns), tuple(self.identifier),
+                            _BASE, _TARGET, _SOURCE, resolution)
 
-    # ---- reading --------------------------------------------------------------------------
-    def _read(self, side: RowSide, ref: FileRef) -> _FileRows:
-        table = pa.Table.from_batches(list(side.batches([ref])), schema=self.schema)
-        self.files_read += 1
-        self.bytes_held += table.nbytes
-        if self.bytes_held > self.budget_bytes:
-            raise CannotMergeRows(f"the rows to merge exceed the row merge's memory budget "
-                                  f"of {self.budget_bytes} bytes")
-        columns = [table.column(c).to_pylist() for c in self.columns]
-        rows = list(zip(*columns, strict=True))
-        if not self.nested:  # flat values hash as they are
-            ids = list(zip(*(columns[i] for i in self.key_positions), strict=True)) \
-                if self.identifier else rows
-        else:
-            ids = [self._identity(r) for r in rows]
-        return _FileRows(ref.path, ref.partition, rows, ids)
-
-    def _identity(self, row: Row) -> Row:
-        """The identifier fields' values (keyed), else the whole row; hashable."""
-        if self.identifier:
-            return tuple(_freeze(row[i]) for i in self.key_positions)
-        return tuple(_freeze(v) for v in row)
-
-    def _counted(self, files: list[_FileRows]) -> dict[Row, int]:
-        return count_rows(i for f in files for i in f.ids)
+    # ---- loading --------------------------------------------------------------------------
+    def _load(self, db: _Database, table: str, parts: Sequence[tuple[RowSide, FileRef]],
+              first: int, flags: Callable[[str], tuple[bool, bool]] | None = None) -> None:
+        """Stream the rows of `parts` into `table`, batch by batch, each row tagged with its
+        file, partition and file ordinal (from `first`); `flags` adds the base's kept
+        columns."""
+        extra = [pa.field(FILE, pa.string()), pa.field(PART, pa.string()),
+                 pa.field(ORD, pa.int64())]
+        if flags is not None:
+            extra += [pa.field(_TKEPT, pa.bool_()), pa.field(_SKEPT, pa.bool_())]
+        schema = pa.schema([*self.schema, *extra])
+        db.con.register("lv_in", schema.empty_table())
+        db.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM lv_in")
+        db.con.unregister("lv_in")
+        for ordinal, (row_side, ref) in enumerate(parts, start=first):
+            for batch in row_side.batches([ref]):
+                if not batch.num_rows:
+                    continue
+                self.bytes_read += batch.nbytes
+                if self.bytes_read > self.max_bytes:
+                    raise CannotMergeRows(
+                        f"the rows to merge exceed the row merge's limit of {self.max_bytes} "
+                        "bytes (--max-row-merge-bytes), the most the server merges by rows: "
+                        "merge this table with --engine spark (Spark SQL's MERGE BRANCH)")
+                n = batch.num_rows
+                columns = [*batch.columns, pa.nulls(n, pa.string()).fill_null(ref.path),
+                           pa.nulls(n, pa.string()).fill_null(ref.partition),
+                           pa.nulls(n, pa.int64()).fill_null(ordinal)]
+                if flags is not None:
+                    kept = flags(ref.path)
+                    columns += [pa.nulls(n, pa.bool_()).fill_null(kept[0]),
+                                pa.nulls(n, pa.bool_()).fill_null(kept[1])]
+                db.con.register("lv_in", pa.RecordBatch.from_arrays(columns, schema=schema))
+                db.con.execute(f"INSERT INTO {table} SELECT * FROM lv_in")
+                db.con.unregister("lv_in")
 
     # ---- the merge ------------------------------------------------------------------------
     def plan(self) -> RowMergeOutcome:
+        db = _Database(self.memory_bytes)
+        try:
+            outcome = self._plan(db)
+        except BaseException:
+            db.close()
+            raise
+        if outcome.rows is None:
+            db.close()
+        return outcome
+
+    def _plan(self, db: _Database) -> RowMergeOutcome:
         tb = {r.path: r for r in self.target.before.files}
         sb = {r.path: r for r in self.source.before.files}
         region = sorted(set(tb) | set(sb))
-        base_by_path = {p: self._read(self.target.before if p in tb else self.source.before,
-                                      tb.get(p) or sb[p]) for p in region}
-        base = list(base_by_path.values())
-        target = [base_by_path[p] for p in region if p not in tb] + \
-            [self._read(self.target.after, r) for r in self.target.after.files]
-        source = [base_by_path[p] for p in region if p not in sb] + \
-            [self._read(self.source.after, r) for r in self.source.after.files]
-        merged = self._rule(base, target, source)
-        outcome = RowMergeOutcome(merged)
+        self._load(db, _BASE, [(self.target.before, tb[p]) if p in tb
+                               else (self.source.before, sb[p]) for p in region], 0,
+                   lambda p: (p not in tb, p not in sb))
+        self._load(db, _TNEW, [(self.target.after, r) for r in self.target.after.files],
+                   len(region))
+        self._load(db, _SNEW, [(self.source.after, r) for r in self.source.after.files],
+                   len(region))
+        for name, kept, new in ((_TARGET, _TKEPT, _TNEW), (_SOURCE, _SKEPT, _SNEW)):
+            db.con.execute(f"CREATE TEMP VIEW {name} AS "
+                           f"{side(DUCKDB, self.columns, _BASE, kept, new)}")
+        if self.identifier:
+            for name, what in ((_BASE, "ancestor"), (_TARGET, "target"), (_SOURCE, "source")):
+                if db.scalar(self.sql.duplicate_keys(name)):
+                    raise CannotMergeRows(f"the identifier fields ({', '.join(self.identifier)})"
+                                          f" do not name one row on the {what}")
+        db.con.execute(f"CREATE TEMP TABLE {_MERGED} AS {self.sql.merged()}")
+        count = db.scalar(self.sql.conflict_count(_MERGED))
+        outcome = RowMergeOutcome()
+        if self.resolution is None:
+            outcome.conflict_count = count
+            outcome.conflicts = self._conflicts(db) if count else []
+        else:
+            outcome.resolved = count
         outcome.statistics = {
-            "files_read": self.files_read,
-            "rows_read": sum(len(f.rows) for f in base)
-            + sum(len(f.rows) for f in target if f.path not in base_by_path)
-            + sum(len(f.rows) for f in source if f.path not in base_by_path),
-            "conflicts": len(merged.conflicts), "resolved": merged.resolved,
+            "files_read": len(region) + len(self.target.after.files)
+            + len(self.source.after.files),
+            "rows_read": sum(db.scalar(f"SELECT count(*) FROM {t}")
+                             for t in (_BASE, _TNEW, _SNEW)),
+            "conflicts": outcome.conflict_count, "resolved": outcome.resolved,
             "files_rewritten": 0, "rows_rewritten": 0, "bytes_written": 0}
         if self.serializable:
-            outcome.inserted = self._inserted(base, target, source)
+            self._inserted(db, outcome)
         if outcome.clean:
-            target_refs = {**{p: tb.get(p) or sb[p] for p in region if p not in tb},
-                           **{r.path: r for r in self.target.after.files}}
-            self._rewrite(outcome, target, target_refs)
+            self._rewrite(db, outcome, {**{p: tb.get(p) or sb[p] for p in region},
+                                        **{r.path: r for r in self.target.after.files}})
         return outcome
 
-    def _rule(self, base: list[_FileRows], target: list[_FileRows],
-              source: list[_FileRows]) -> RowMerge:
-        if self.identifier:
-            def keyed(files: list[_FileRows]) -> dict[Hashable, Row]:
-                return {i: r for f in files for i, r in f.pairs()}
+    def _conflicts(self, db: _Database) -> list[RowConflict]:
+        table = db.con.execute(self.sql.conflicts(_MERGED, CONFLICTS_LISTED)).fetch_arrow_table()
+        n = len(self.columns)
+        out: list[RowConflict] = []
+        for row in table.to_pylist():  # at most CONFLICTS_LISTED rows
+            identity = tuple(row[f"__lv_k{j}"] for j in range(len(self.sql.identity)))
+            if not self.identifier:
+                b, t, s = (int(row[f"__lv_n{a}"]) for a in "bts")
+                out.append(RowConflict(identity, row["__lv_reason"], identity if b else None,
+                                       identity if t else None, identity if s else None,
+                                       counts=(b, t, s)))
+                continue
 
-            return merge_keyed(keyed(base), keyed(target), keyed(source), self.resolution)
-        self._originals = {i: r for f in [*base, *target, *source] for i, r in f.pairs()}
-        return merge_keyless(self._counted(base), self._counted(target),
-                             self._counted(source), self.resolution)
+            def state(a: str, row: dict[str, Any] = row) -> tuple[Any, ...] | None:
+                return tuple(row[f"__lv_{a}{i}"] for i in range(n)) \
+                    if row[f"__lv_{a}p"] else None
 
-    def _inserted(self, base: list[_FileRows], target: list[_FileRows],
-                  source: list[_FileRows]) -> list[tuple[str, Row]]:
-        """The target's new rows in partitions where the source removed rows."""
-        base_ids, source_ids = self._counted(base), self._counted(source)
-        removed_in = {f.partition for f in base for i in f.ids
-                      if source_ids.get(i, 0) < base_ids[i]}
-        if not removed_in:
-            return []
-        source_rows = {i: r for f in source for i, r in f.pairs()} \
-            if self.identifier else {}
-        seen: dict[Row, int] = {}
-        inserted: list[tuple[str, Row]] = []
-        for f in target:
-            near = f.partition in removed_in or not f.partition
-            for ident, r in f.pairs():
-                seen[ident] = seen.get(ident, 0) + 1
-                # keyed: a key the ancestor lacked; keyless: one more copy than it had; a
-                # row the source inserted the same way is no surprise to it
-                new = (base_ids.get(ident, 0) == 0 and source_rows.get(ident) != r) \
-                    if self.identifier else \
-                    seen[ident] > max(base_ids.get(ident, 0), source_ids.get(ident, 0))
-                if new and near:
-                    inserted.append((f.partition, r))
-        if not self.identifier:
-            inserted = self._net(inserted, base, target)
-        if inserted and self.matches is not None:
-            table = pa.Table.from_pylist([dict(zip(self.columns, r, strict=True))
-                                          for _, r in inserted], schema=self.schema)
-            flags = self.matches(table)
-            inserted = [x for x, hit in zip(inserted, flags, strict=True) if hit]
-        return inserted
+            clashes = tuple(i for i in range(n) if row[f"__lv_x{i}"]) \
+                if row["__lv_case"] == "X" else ()
+            out.append(RowConflict(identity, row["__lv_reason"], state("b"), state("t"),
+                                   state("s"), clashes))
+        return out
 
-    def _net(self, inserted: list[tuple[str, Row]], base: list[_FileRows],
-             target: list[_FileRows]) -> list[tuple[str, Row]]:
-        """Keyless: an UPDATE is a row out and a row in; per partition, only the rows the
-        target added beyond those it removed count as inserts (keyed updates keep their key
-        and are never inserts either)."""
-        def by_partition(files: list[_FileRows]) -> dict[str, dict[Row, int]]:
-            out: dict[str, dict[Row, int]] = {}
-            for f in files:
-                counts = out.setdefault(f.partition, {})
-                for ident in f.ids:
-                    counts[ident] = counts.get(ident, 0) + 1
-            return out
-
-        before, after = by_partition(base), by_partition(target)
-        kept: list[tuple[str, Row]] = []
-        for label in dict.fromkeys(p for p, _ in inserted):
-            b, t = before.get(label, {}), after.get(label, {})
-            removed = sum(max(0, n - t.get(i, 0)) for i, n in b.items())
-            here = [x for x in inserted if x[0] == label]
-            kept += here[removed:] if removed < len(here) else []
-        return kept
+    def _inserted(self, db: _Database, outcome: RowMergeOutcome) -> None:
+        """Count the target's rows serializable isolation refuses (the predicate, when
+        there is one, evaluated batch by batch)."""
+        sql = self.sql.inserted(_MERGED)
+        partitions: set[str] = set()
+        if self.matches is None:
+            outcome.inserted = db.scalar(f"SELECT count(*) FROM ({sql}) AS i")
+            if outcome.inserted:
+                partitions = {r[0] for r in db.con.execute(
+                    f"SELECT DISTINCT {PART} FROM ({sql}) AS i ORDER BY 1 LIMIT 20").fetchall()}
+        else:
+            for batch in db.con.execute(sql).fetch_record_batch(BATCH_ROWS):
+                if not batch.num_rows:
+                    continue
+                labels = batch.column(PART)
+                rows = typed(batch.select(self.columns), self.schema)
+                hits = self.matches(pa.Table.from_batches([rows]))
+                picked = [i for i, hit in enumerate(hits) if hit]
+                outcome.inserted += len(picked)
+                if picked and len(partitions) < 20:
+                    partitions |= set(labels.take(pa.array(picked)).to_pylist())
+        outcome.inserted_partitions = sorted(partitions)[:20]
 
     # ---- what the target rewrites --------------------------------------------------------
-    def _rewrite(self, outcome: RowMergeOutcome, target: list[_FileRows],
+    def _rewrite(self, db: _Database, outcome: RowMergeOutcome,
                  refs: dict[str, FileRef]) -> None:
-        merged = outcome.merge
-        changed = merged.changed
-        rows: list[Row] = []
-        for f in target:
-            if any(i in changed for i in f.ids):
-                outcome.removed[f.path] = refs[f.path]
-                rows += [r for i, r in f.pairs() if i not in changed]
-        if self.identifier:
-            rows += [merged.rows[k] for k in changed if k in merged.rows]
-        else:
-            for ident, original in self._originals.items():
-                if ident in changed:
-                    rows += [original] * merged.rows.get(ident, 0)
-        outcome.statistics.update(files_rewritten=len(outcome.removed),
-                                  rows_rewritten=len(rows))
+        db.con.execute(f"CREATE TEMP TABLE {_FILES} AS {self.sql.rewritten_files(_MERGED)}")
+        files = [r[0] for r in db.con.execute(f"SELECT {FILE} FROM {_FILES}").fetchall()]
+        outcome.removed = {p: refs[p] for p in sorted(files)}
+        sql = self.sql.rows_out(_MERGED, _FILES)
+        rows = db.scalar(f"SELECT count(*) FROM ({sql}) AS o")
+        outcome.statistics.update(files_rewritten=len(files), rows_rewritten=rows)
         if rows:
-            columns = list(zip(*rows, strict=True))
-            outcome.rows = pa.Table.from_arrays(
-                [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)],
-                schema=self.schema)
+            outcome.rows = RowStream(db, sql, self.schema, rows)
+
+
+def keys_meet(target: RowChanges, source: RowChanges, memory_bytes: int) -> bool:
+    """Keyed tables: did both sides write rows of one key in files they added (two appends
+    of one new key)? Then the files commute but the rows do not: the merge goes down to
+    rows, which takes the key once or reports the clash. Reads both sides' added files."""
+    if not target.identifier or not target.after.files or not source.after.files \
+            or target.identifier != source.identifier:
+        return False
+    keys = [DUCKDB.quote(c) for c in target.identifier]
+    db = _Database(memory_bytes)
+    try:
+        for name, changes in (("lv_tk", target), ("lv_sk", source)):
+            fields = [changes.schema.field(c) for c in changes.identifier]
+            db.con.register("lv_in", pa.schema(fields).empty_table())
+            db.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM lv_in")
+            db.con.unregister("lv_in")
+            for batch in changes.after.batches():
+                db.con.register("lv_in", batch.select(list(changes.identifier)))
+                db.con.execute(f"INSERT INTO {name} SELECT {', '.join(keys)} FROM lv_in")
+                db.con.unregister("lv_in")
+        return bool(db.scalar("SELECT count(*) FROM (SELECT * FROM lv_tk INTERSECT "
+                              "SELECT * FROM lv_sk) AS m"))
+    finally:
+        db.close()
+
+
+__all__ = ["BATCH_ROWS", "CHUNK_BYTES", "CannotMergeRows", "RowMergeOutcome", "RowMerger",
+           "RowStream", "keys_meet", "typed"]

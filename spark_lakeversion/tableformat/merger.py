@@ -28,9 +28,11 @@ class MergeContext:
     #: how table files are opened: the store's `io_properties` (the server's FileIO
     #: configuration, `spark_lakeversion.fileio`), never anything a client sent
     io_properties: Mapping[str, str] = field(default_factory=dict)
-    #: the memory budget of a row-level merge: the most data-file bytes one table's row
-    #: merge may read (`Limits.max_row_merge_bytes`); past it the file-level conflict stands
-    row_merge_bytes: int = 256 * 1024 * 1024
+    #: the most row data (Arrow bytes) one table's row merge takes on in the server
+    #: (`Limits.max_row_merge_bytes`); past it the file-level conflict stands (Spark merges)
+    row_merge_bytes: int = 4 * 1024 * 1024 * 1024
+    #: the memory budget of row work (`Limits.max_row_memory_bytes`): DuckDB spills past it
+    row_memory_bytes: int = 512 * 1024 * 1024
 
 
 class ContentMergePlan(ABC):

@@ -130,7 +130,8 @@ class MergePlanner:
         target_root = self.objects.root_of(target_head)
         context = MergeContext(source, source_head, target, target_head,
                                options.merger_options(), self.io,
-                               self.limits.max_row_merge_bytes)
+                               self.limits.max_row_merge_bytes,
+                               self.limits.max_row_memory_bytes)
         if base == target_head and options.fast_forward and not any(
                 per_key.get(k, default) is MergeBehavior.DROP for k in changes):
             details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,

@@ -153,4 +153,4 @@ def reference_keyless(base: list, target: list, source: list, resolution: str | 
             conflicts.add(row)
             n = s if resolution == "source-wins" else t
         out += [row] * n
-    return sorted(out), conflicts
+    return sorted(out, key=repr), conflicts

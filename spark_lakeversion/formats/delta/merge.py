@@ -49,9 +49,11 @@ from spark_lakeversion.formats.delta.codes import (
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.row_merge import (
     ROW_MERGEABLE,
+    SHARED_NEW_KEYS,
     CannotMergeRows,
     DeltaRowOutcome,
     merge_rows,
+    new_keys_meet,
 )
 from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
@@ -166,7 +168,7 @@ class DeltaMergePlan(ContentMergePlan):
         actions = [files[fid].remove_action(log_location=at)
                    for fid in sorted(self.rows.removed)]
         if self.rows.rows is not None:
-            adds, written, size = write_rows(state, self.rows.rows, self.io)
+            adds, written, size = write_rows(state, self.rows.rows.tables(), self.io)
             self.created.extend(written)
             actions += adds
             self.statistics[ROW_MERGE]["bytes_written"] = size
@@ -206,6 +208,14 @@ class DeltaContentMerger(ContentMerger):
             "target": {**tgt.statistics(), "blind_append": tgt.blind},
         }
         conflict = self.check(key, src, tgt, isolation)
+        if conflict is None and src.added and tgt.added \
+                and self.new_keys_meet(tgt.state, base, target, source, context):
+            conflict = Conflict(ConflictType.UNSUPPORTED, key,
+                                f"both sides of {key} added rows of one key and they cannot "
+                                "be merged by rows here")
+            return self.down_to_rows(key, conflict, base, target, source, t, context,
+                                     isolation == SERIALIZABLE or not tgt.blind, statistics,
+                                     SHARED_NEW_KEYS)
         if conflict is not None and conflict.type in ROW_MERGEABLE:
             return self.down_to_rows(key, conflict, base, target, source, t, context,
                                      isolation == SERIALIZABLE or not tgt.blind, statistics)
@@ -231,22 +241,39 @@ class DeltaContentMerger(ContentMerger):
                               io=io, adds=adds, removes=removes)
 
     @staticmethod
+    def new_keys_meet(state: log.LogState, base: Content, target: Content, source: Content,
+                      context: MergeContext) -> bool:
+        """Both sides added rows of one key (keyed tables): replaying both sides' files
+        would leave the key twice, so the merge goes down to rows."""
+        from spark_lakeversion.formats.delta.rows import IDENTIFIER_PROPERTY
+
+        if not state.configuration.get(IDENTIFIER_PROPERTY, "").strip():
+            return False
+        try:
+            return new_keys_meet(base, target, source, context.io_properties,
+                                 context.row_memory_bytes)
+        except CannotMergeRows:
+            return False
+
+    @staticmethod
     def down_to_rows(key: Key, conflict: Conflict, base: Content, target: Content,
                      source: Content, state: DeltaState, context: MergeContext,
-                     serializable: bool, statistics: dict[str, Any]) -> DeltaMergePlan:
-        """The row-level merge behind a file-level conflict; the conflict stands when the
-        files cannot go down to rows."""
+                     serializable: bool, statistics: dict[str, Any],
+                     label: str | None = None) -> DeltaMergePlan:
+        """The row-level merge behind a file-level conflict (or `label`: why files that
+        commute went down to rows); the conflict stands when the files cannot go down to
+        rows."""
+        settled = [label or conflict.type.value]
         try:
             outcome = merge_rows(key, base, target, source, context.io_properties,
                                  resolution=context.options.get("row_conflicts"),
                                  serializable=serializable,
-                                 budget_bytes=context.row_merge_bytes)
+                                 memory_bytes=context.row_memory_bytes,
+                                 max_bytes=context.row_merge_bytes)
         except CannotMergeRows as exc:
-            statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
-                                     "not_merged": str(exc)}
+            statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
             return DeltaMergePlan(key, [conflict], statistics)
-        statistics[ROW_MERGE] = {"file_conflicts": [conflict.type.value],
-                                 **outcome.statistics}
+        statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         if outcome.conflicts:
             return DeltaMergePlan(key, outcome.conflicts, statistics)
         parameters = {"source": context.source, "sourceCommit": context.source_commit,

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.codes import (
@@ -29,13 +27,17 @@ from spark_lakeversion.formats.delta.codes import (
 )
 from spark_lakeversion.model import Conflict, Content, Key
 from spark_lakeversion.rows.conflicts import row_conflict
-from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger
+from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger, RowStream, keys_meet
 
 #: the file-level conflicts a row-level merge may settle
 ROW_MERGEABLE = (DELTA_CONCURRENT_DELETE_DELETE, DELTA_CONCURRENT_DELETE_READ,
                  DELTA_CONCURRENT_APPEND)
 
-__all__ = ["ROW_MERGEABLE", "CannotMergeRows", "DeltaRowOutcome", "merge_rows"]
+#: why a merge whose files commute went down to rows: both sides added rows of one key
+SHARED_NEW_KEYS = "SHARED_NEW_KEYS"
+
+__all__ = ["ROW_MERGEABLE", "SHARED_NEW_KEYS", "CannotMergeRows", "DeltaRowOutcome",
+           "merge_rows", "new_keys_meet"]
 
 
 @dataclass
@@ -44,13 +46,13 @@ class DeltaRowOutcome:
 
     conflicts: list[Conflict] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)
-    rows: pa.Table | None = None
+    rows: RowStream | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
 
 
 def merge_rows(key: Key, base: Content, target: Content, source: Content,
                io_properties: Mapping[str, str], *, resolution: str | None,
-               serializable: bool, budget_bytes: int) -> DeltaRowOutcome:
+               serializable: bool, memory_bytes: int, max_bytes: int) -> DeltaRowOutcome:
     """The row-level merge of the files the sides changed; `CannotMergeRows` when the region
     cannot go down to rows (the file-level conflict stands)."""
     from spark_lakeversion.formats.delta.rows import row_changes
@@ -58,24 +60,36 @@ def merge_rows(key: Key, base: Content, target: Content, source: Content,
     try:
         changes = [row_changes(base, side, io_properties) for side in (target, source)]
         merger = RowMerger(*changes, resolution=resolution, serializable=serializable,
-                           budget_bytes=budget_bytes)
+                           memory_bytes=memory_bytes, max_bytes=max_bytes)
         planned = merger.plan()
     except LakeVersionError as exc:  # deletion vectors and the like, named
         raise CannotMergeRows(exc.message) from None
     outcome = DeltaRowOutcome(statistics={**planned.statistics,
                                           "files_read": sum(c.files_read for c in changes)})
-    if planned.merge.conflicts:
-        outcome.conflicts.append(row_conflict(key, planned.merge.conflicts, merger.columns,
-                                              merger.identifier))
+    if planned.conflict_count:
+        outcome.conflicts.append(row_conflict(key, planned.conflicts, merger.columns,
+                                              merger.identifier, planned.conflict_count))
     if planned.inserted:
-        partitions = sorted({p for p, _ in planned.inserted})
         outcome.conflicts.append(Conflict(
             DELTA_CONCURRENT_APPEND, key,
-            f"{key}: the target inserted {len(planned.inserted)} row(s) in partitions "
-            "the source read and deleted from", {"rows": len(planned.inserted),
-                                                  "partitions": partitions[:20]}))
+            f"{key}: the target inserted {planned.inserted} row(s) in partitions "
+            "the source read and deleted from", {"rows": planned.inserted,
+                                                  "partitions": planned.inserted_partitions}))
     if outcome.conflicts:
         return outcome
     outcome.removed = {log.file_id(ref.path, ref.path) for ref in planned.removed.values()}
     outcome.rows = planned.rows
     return outcome
+
+
+def new_keys_meet(base: Content, target: Content, source: Content,
+                  io_properties: Mapping[str, str], memory_bytes: int) -> bool:
+    """Rows of one key in files each side added (`rows.merge_rows.keys_meet`); False when
+    the table has no identifier fields."""
+    from spark_lakeversion.formats.delta.rows import row_changes
+
+    try:
+        changes = [row_changes(base, side, io_properties) for side in (target, source)]
+        return keys_meet(changes[0], changes[1], memory_bytes)
+    except LakeVersionError as exc:
+        raise CannotMergeRows(exc.message) from None

@@ -197,11 +197,19 @@ def _write(state: DeltaState, actions: list[dict[str, Any]], operation: str,
 
 def write_rows(state: DeltaState, rows: Any, io: IO = None
                ) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Write `rows` (the table's columns, partition columns included) as new data files in
-    `state`'s log directory, one per partition, as our rewrite does: returns their add
-    actions, the URIs written and the bytes written. A row-level merge uses it."""
+    """Write `rows` (the table's columns, partition columns included; one Arrow table, or
+    an iterable of them streamed in, each written before the next is read) as new data
+    files in `state`'s log directory, one per partition and table, as our rewrite does:
+    returns their add actions, the URIs written and the bytes written. A row-level merge
+    uses it. On failure the files written so far go again."""
     rewrite = _Rewrite(state, log.read_state(state.location, state.version, io=io), io)
-    rewrite._write_rows(rewrite._conform(rows))
+    chunks = [rows] if hasattr(rows, "num_rows") and hasattr(rows, "column") else rows
+    try:
+        for chunk in chunks:
+            rewrite._write_rows(rewrite._conform(chunk))
+    except BaseException:
+        log.delete_created(rewrite.written, io)
+        raise
     return rewrite.added, list(rewrite.written), sum(int(a["add"]["size"])
                                                       for a in rewrite.added)
 

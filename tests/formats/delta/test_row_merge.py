@@ -107,7 +107,7 @@ def test_keyed_same_cell_different_values_is_a_row_conflict(tmp_path: Path) -> N
     assert merged_rows(lake, row_conflicts="source-wins") == expected({5: (5, "a", 2)})
 
 
-def test_past_the_memory_budget_the_file_level_conflict_stands(tmp_path: Path) -> None:
+def test_past_the_row_merge_limit_the_file_level_conflict_stands(tmp_path: Path) -> None:
     lake = table(Catalog(open_store(f"sqlite:///{tmp_path / 'store.db'}",
                                     limits=Limits(max_row_merge_bytes=10)),
                          warehouse=str(tmp_path / "warehouse")), keyed=True)
@@ -116,3 +116,37 @@ def test_past_the_memory_budget_the_file_level_conflict_stands(tmp_path: Path) -
     with pytest.raises(ConflictError) as caught:
         lake.store.merge("dev", "main")
     assert caught.value.conflicts[0].type.value == "ConcurrentDeleteDelete"
+
+
+def keyed_lake(tmp_path: Path) -> Catalog:
+    return table(Catalog(open_store(f"sqlite:///{tmp_path / 'store.db'}"),
+                         warehouse=str(tmp_path / "warehouse")), keyed=True)
+
+
+def append(lake: Catalog, branch: str, *rows_: tuple[int, str, int]) -> None:
+    handle(lake, branch).append(pa.Table.from_pylist(
+        [dict(zip(("id", "p", "v"), r, strict=True)) for r in rows_], schema=SCHEMA))
+
+
+def test_both_sides_appending_one_new_key_take_it_once(tmp_path: Path) -> None:
+    lake = keyed_lake(tmp_path)
+    append(lake, "main", (11, "a", 110), (12, "a", 120))
+    append(lake, "dev", (11, "a", 110), (13, "a", 130))
+    assert merged_rows(lake) == expected({11: (11, "a", 110), 12: (12, "a", 120),
+                                          13: (13, "a", 130)})
+
+
+def test_both_sides_appending_one_new_key_differently_is_a_row_conflict(
+        tmp_path: Path) -> None:
+    lake = keyed_lake(tmp_path)
+    append(lake, "main", (11, "a", 1))
+    append(lake, "dev", (11, "a", 2))
+    head, state = lake.branch("main").head.id, handle(lake, "main").state()
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    [conflict] = caught.value.conflicts
+    assert conflict.type is ConflictType.ROW_CONFLICT
+    assert conflict.details["keys"][0]["key"] == {"id": 11}
+    assert conflict.details["keys"][0]["reason"] == "insert/insert"
+    assert lake.branch("main").head.id == head and handle(lake, "main").state() == state
+    assert merged_rows(lake, row_conflicts="target-wins") == expected({11: (11, "a", 1)})

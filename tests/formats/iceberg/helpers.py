@@ -127,8 +127,10 @@ def add_delete_file(table: Table, partition_value: int | None, *,
     else:
         content_type = DataFileContent.EQUALITY_DELETES
         assert equality_ids == [1]
-        arrow = pa.table({"id": pa.array((properties or {}).pop("ids", "").split(","),
-                                         pa.string()).cast(pa.int64())})
+        # the equality columns carry their field ids, as the spec asks of a delete file
+        ids = pa.array((properties or {}).pop("ids", "").split(","), pa.string())
+        arrow = pa.table([ids.cast(pa.int64())], schema=pa.schema([pa.field(
+            "id", pa.int64(), metadata={b"PARQUET:field_id": b"1"})]))
     with io.new_output(path).create(overwrite=True) as out:
         pq.write_table(arrow, out)
     size = len(io.new_input(path))

@@ -401,8 +401,8 @@ def test_rule3_target_changed_partition_spec(env: Env) -> None:
 
 
 def test_rule4_same_file_rewritten_on_both_sides(tmp_path: Path) -> None:
-    """Past the row merge's memory budget the file-level conflict stands (the row merge
-    itself: tests/formats/iceberg/test_row_merge.py)."""
+    """Past the row merge's limit the file-level conflict stands (the row merge itself:
+    tests/formats/iceberg/test_row_merge.py)."""
     env = Env(tmp_path, limits=Limits(max_row_merge_bytes=1))
     ids = {r["id"]: r["p"] for r in table_rows(env.main.metadata_location)}
     in_p1 = [i for i, p in ids.items() if p == 1]
@@ -413,9 +413,9 @@ def test_rule4_same_file_rewritten_on_both_sides(tmp_path: Path) -> None:
     env.commit_dev()
     error = assert_conflict(env, CONCURRENT_REWRITE)
     assert error.conflicts[0].details["files"] == [f1]
-    assert "memory budget" in env.merge(dry_run=True).details[0].statistics[
+    assert "--engine spark" in env.merge(dry_run=True).details[0].statistics[
         "row_merge"]["not_merged"]
-    # within the budget the same merge goes down to rows: both deletes apply
+    # within the limit the same merge goes down to rows: both deletes apply
     env.store = open_store(env.store.url)
     result = env.merge()
     assert result.successful and result.stats["files_rewritten"] == 1

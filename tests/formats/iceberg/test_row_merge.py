@@ -266,7 +266,7 @@ def test_recorded_delete_predicate_spares_rows_it_does_not_match(tmp_path: Path)
     assert lake.rows() == expected(lake.base, {1: None, 2: None, 11: (11, "new", 11)})
 
 
-def test_past_the_memory_budget_the_file_level_conflict_stands(tmp_path: Path) -> None:
+def test_past_the_row_merge_limit_the_file_level_conflict_stands(tmp_path: Path) -> None:
     lake = Lake(tmp_path, keyed=True, limits=Limits(max_row_merge_bytes=10))
     lake.main.delete("id = 3")
     lake.commit("main", lake.main)
@@ -276,7 +276,20 @@ def test_past_the_memory_budget_the_file_level_conflict_stands(tmp_path: Path) -
         lake.store.merge("dev", "main")
     assert caught.value.conflicts[0].type.value == "CONCURRENT_REWRITE"
     [detail] = caught.value.result.details  # type: ignore[union-attr]
-    assert "memory budget" in detail.statistics["row_merge"]["not_merged"]
+    reason = detail.statistics["row_merge"]["not_merged"]
+    assert "--max-row-merge-bytes" in reason and "--engine spark" in reason
+
+
+def test_the_smallest_memory_budget_still_merges_out_of_core(tmp_path: Path) -> None:
+    """`max_row_memory_bytes` caps DuckDB (past it, it spills); it never refuses a merge."""
+    lake = Lake(tmp_path, keyed=True, limits=Limits(max_row_memory_bytes=1))
+    lake.main.delete("id = 3")
+    lake.commit("main", lake.main)
+    lake.dev.delete("id = 4")
+    lake.commit("dev", lake.dev)
+    result = lake.store.merge("dev", "main")
+    assert result.stats["files_rewritten"] == 1
+    assert lake.rows() == expected(lake.base, {3: None, 4: None})
 
 
 @pytest.mark.parametrize("value", ["theirs", "", "source wins"])
@@ -305,3 +318,72 @@ def test_rewritten_files_are_new_files_under_the_table_location(tmp_path: Path) 
             for t in StaticTable.from_metadata(lake.location()).scan().plan_files()}
     assert new_data <= live
     assert before >= {f for f in live if f not in new_data}  # the rest reused
+
+
+def test_both_sides_appending_one_new_key_take_it_once(tmp_path: Path) -> None:
+    """Each side appended a file of its own with the same new row: the files commute, the
+    key does not; the merge goes down to rows and keeps the row once."""
+    lake = Lake(tmp_path, keyed=True)
+    for table, ref, rows in ((lake.main, "main", [(11, "new", 11), (12, "m", 12)]),
+                             (lake.dev, "dev", [(11, "new", 11), (13, "d", 13)])):
+        table.append(arrow(lake.schema, rows))
+        lake.commit(ref, table)
+    result = lake.store.merge("dev", "main")
+    assert row_merged(result)["file_conflicts"] == ["SHARED_NEW_KEYS"]
+    assert lake.rows() == expected(lake.base, {11: (11, "new", 11), 12: (12, "m", 12),
+                                               13: (13, "d", 13)})
+
+
+def test_both_sides_appending_one_new_key_differently_is_a_row_conflict(
+        tmp_path: Path) -> None:
+    lake = Lake(tmp_path, keyed=True)
+    for table, ref, value in ((lake.main, "main", "m"), (lake.dev, "dev", "d")):
+        table.append(arrow(lake.schema, [(11, value, 11)]))
+        lake.commit(ref, table)
+    head, files = lake.store.get_ref("main").head, lake.files_on_disk()
+    with pytest.raises(ConflictError) as caught:
+        lake.store.merge("dev", "main")
+    [conflict] = caught.value.conflicts
+    assert conflict.type is ConflictType.ROW_CONFLICT
+    assert conflict.details["keys"] == [{
+        "key": {"id": 11}, "reason": "insert/insert", "columns": ["a"], "base": None,
+        "target": {"id": 11, "a": "m", "b": 11}, "source": {"id": 11, "a": "d", "b": 11}}]
+    assert lake.store.get_ref("main").head == head and lake.files_on_disk() == files
+    lake.store.merge("dev", "main", row_conflicts="source-wins")
+    assert lake.rows() == expected(lake.base, {11: (11, "d", 11)})
+
+
+def test_appends_of_different_new_keys_still_replay_files(tmp_path: Path) -> None:
+    """No key in common: the source's file is reused as it is (no row merge, nothing
+    rewritten)."""
+    lake = Lake(tmp_path, keyed=True)
+    for table, ref, key in ((lake.main, "main", 11), (lake.dev, "dev", 12)):
+        table.append(arrow(lake.schema, [(key, "x", key)]))
+        lake.commit(ref, table)
+    result = lake.store.merge("dev", "main")
+    [detail] = result.details
+    assert "row_merge" not in detail.statistics
+    assert result.stats["files_rewritten"] == 0
+    assert lake.rows() == expected(lake.base, {11: (11, "x", 11), 12: (12, "x", 12)})
+
+
+def test_equality_deletes_are_row_diffed_and_row_merged(tmp_path: Path) -> None:
+    """A real equality-delete file (on `id`, with field ids, committed through the catalog
+    with pyiceberg's own writers) on one side: the row diff shows the rows it deletes, and
+    the row merge (both sides position-deleted rows of the same file) reads that side's rows
+    with it applied, so every delete lands."""
+    lake = Lake(tmp_path, keyed=True)
+    [data_file] = [t.file.file_path for t in lake.dev.scan().plan_files()]
+    lake.dev = add_delete_file(lake.dev, None, equality_ids=[1], properties={"ids": "7,8"})
+    lake.dev = add_delete_file(lake.dev, None, positions={data_file: [2]})  # id 3
+    lake.commit("dev", lake.dev)
+    page = lake.store.diff_rows("main", "dev", KEY)
+    assert sorted((r["change"], r["id"]) for r in page.rows.to_pylist()) == [
+        ("delete", 3), ("delete", 7), ("delete", 8)]
+    lake.main = add_delete_file(lake.main, None, positions={data_file: [3]})  # id 4
+    lake.commit("main", lake.main)
+    assert row_merged(lake.store.merge("dev", "main"))["file_conflicts"] == [
+        "SHARED_POSITION_DELETES"]
+    assert lake.rows() == expected(lake.base, {3: None, 4: None, 7: None, 8: None})
+    page = lake.store.diff_rows("dev", "main", KEY)
+    assert [(r["change"], r["id"]) for r in page.rows.to_pylist()] == [("delete", 4)]

@@ -45,6 +45,7 @@ from spark_lakeversion.formats.iceberg.merge.row_merge import (
     CannotMergeRows,
     RowOutcome,
     merge_rows,
+    new_keys_meet,
 )
 from spark_lakeversion.formats.iceberg.merge.rules import SERIALIZABLE, SNAPSHOT, Rules
 from spark_lakeversion.formats.iceberg.merge.write import (
@@ -66,6 +67,8 @@ SUMMARY_TARGET_COMMIT = "lakeversion.merge.target-commit"
 #: why a merge whose files commute went down to rows: both sides position-deleted rows of
 #: one data file of a keyed table (`_Planner.keyed_deletes_meet`)
 SHARED_POSITION_DELETES = "SHARED_POSITION_DELETES"
+#: ... and when both sides added rows of one new key in files of their own
+SHARED_NEW_KEYS = "SHARED_NEW_KEYS"
 
 #: at most this many source snapshot ids are listed in the merge snapshot's summary
 MAX_SUMMARY_SNAPSHOT_IDS = 1000
@@ -187,9 +190,18 @@ class _Planner(Rules):
                           "the source's equality deletes interleave with its appends more "
                           "often than the target's sequence numbers leave room for",
                           files=[e.data_file.file_path for e in src.added_deletes()])
-        if (self.conflicts and all(c.type in ROW_MERGEABLE for c in self.conflicts)) \
-                or (not self.conflicts and self.keyed_deletes_meet(src, tgt)):
-            outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation)
+        label = SHARED_POSITION_DELETES
+        rows = bool(self.conflicts) and all(c.type in ROW_MERGEABLE for c in self.conflicts)
+        if not self.conflicts and self.keyed_deletes_meet(src, tgt):
+            rows = True
+        elif not self.conflicts and self.keyed_inserts_meet(src, tgt):
+            rows, label = True, SHARED_NEW_KEYS
+        if rows:
+            outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation, label)
+            if outcome is None and label == SHARED_NEW_KEYS:  # replaying would duplicate keys
+                self.conflict(ConflictType.UNSUPPORTED,
+                              "both sides added rows of one key and they cannot be merged "
+                              "by rows here: " + self.statistics[ROW_MERGE]["not_merged"])
             if outcome is not None:
                 self.conflicts = outcome.conflicts
                 if not self.conflicts:
@@ -202,22 +214,39 @@ class _Planner(Rules):
 
     # ---- down to rows ---------------------------------------------------------------------
     def down_to_rows(self, reader: ManifestReader, src: FileChange, tgt: FileChange,
-                   source_snapshots: list[Snapshot], isolation: str) -> RowOutcome | None:
+                     source_snapshots: list[Snapshot], isolation: str,
+                     label: str = SHARED_POSITION_DELETES) -> RowOutcome | None:
         """The row-level merge of the files both sides changed; None when the region
-        cannot go down to rows (the reason is in the statistics; the conflict stands)."""
-        settled = sorted({c.type.value for c in self.conflicts}) or [SHARED_POSITION_DELETES]
+        cannot go down to rows (the reason is in the statistics; the conflict stands).
+        `label` names why a merge without file-level conflicts went down to rows."""
+        settled = sorted({c.type.value for c in self.conflicts}) or [label]
         try:
             outcome = merge_rows(
                 self.key, self.base, self.target, self.source, self.io.properties,
                 resolution=self.context.options.get("row_conflicts"),
                 serializable=isolation == SERIALIZABLE,
                 source_predicate=self.source_delete_predicate(source_snapshots),
-                budget_bytes=self.context.row_merge_bytes)
+                memory_bytes=self.context.row_memory_bytes,
+                max_bytes=self.context.row_merge_bytes)
         except CannotMergeRows as exc:
             self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
             return None
         self.statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         return outcome
+
+    def keyed_inserts_meet(self, src: FileChange, tgt: FileChange) -> bool:
+        """Both sides added data files to a table with identifier fields and rows of one
+        key are in both: replaying the files would leave the key twice; the row merge takes
+        it once (same row) or reports the clash (`INSERT_INSERT`). Reads both sides' added
+        files (the change), never the files they share."""
+        if not self.target.metadata.schema().identifier_field_ids \
+                or not src.added_data() or not tgt.added_data():
+            return False
+        try:
+            return new_keys_meet(self.base, self.target, self.source, self.io.properties,
+                                 self.context.row_memory_bytes)
+        except CannotMergeRows:
+            return False
 
     def keyed_deletes_meet(self, src: FileChange, tgt: FileChange) -> bool:
         """Both sides added position deletes to one data file of a table with identifier

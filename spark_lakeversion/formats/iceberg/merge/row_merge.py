@@ -7,13 +7,14 @@ data files with that side's position, equality and deletion-vector deletes appli
 side changed never opened) and the format-neutral merge (`rows.merge_rows`). Here: the
 Iceberg parts, the source's recorded delete predicate (`rules.DELETE_PREDICATE_PROPERTY`)
 evaluated on the target's inserted rows, the outcome as conflicts (ROW_CONFLICT, or the
-serializable CONCURRENT_APPEND_IN_READ_PARTITION at row grain), and the rows to write in the
-target schema's Arrow form (`write.py` writes them with pyiceberg's writer).
+serializable CONCURRENT_APPEND_IN_READ_PARTITION at row grain), and the rows to write,
+streamed in chunks of the target schema's Arrow form (`write.py` writes each chunk with
+pyiceberg's writer as it arrives).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +31,31 @@ from spark_lakeversion.formats.iceberg.codes import (
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.model import Conflict, Key
 from spark_lakeversion.rows.conflicts import row_conflict
-from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger
+from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger, RowStream, keys_meet
 
 #: the file-level conflicts a row-level merge may settle
 ROW_MERGEABLE = (CONCURRENT_REWRITE, CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION)
 
-__all__ = ["ROW_MERGEABLE", "CannotMergeRows", "RowOutcome", "merge_rows"]
+__all__ = ["ROW_MERGEABLE", "CannotMergeRows", "IcebergRows", "RowOutcome", "merge_rows",
+           "new_keys_meet"]
+
+
+class IcebergRows:
+    """A row merge's rows to write, as tables in the target schema's Arrow form, each of
+    about `merge_rows.CHUNK_BYTES`, streamed out of the merge's database; iterated once."""
+
+    def __init__(self, stream: RowStream, schema: pa.Schema) -> None:
+        self.stream = stream
+        self.schema = schema
+        self.num_rows = stream.num_rows
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for table in self.stream.tables():
+            yield pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in self.schema],
+                                       schema=self.schema)
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 @dataclass
@@ -44,7 +64,7 @@ class RowOutcome:
 
     conflicts: list[Conflict] = field(default_factory=list)
     removed_paths: set[str] = field(default_factory=set)
-    rows: pa.Table | None = None
+    rows: IcebergRows | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +93,7 @@ def _matcher(state: TableState, predicate: BooleanExpression | None) -> Any:
 def merge_rows(key: Key, base: TableState, target: TableState, source: TableState,
                io_properties: Mapping[str, str], *, resolution: str | None,
                serializable: bool, source_predicate: BooleanExpression | None,
-               budget_bytes: int) -> RowOutcome:
+               memory_bytes: int, max_bytes: int) -> RowOutcome:
     """The row-level merge of the files the sides changed; `CannotMergeRows` when the region
     cannot go down to rows (the file-level conflict stands)."""
     from spark_lakeversion.formats.iceberg.rows import row_changes
@@ -83,28 +103,38 @@ def merge_rows(key: Key, base: TableState, target: TableState, source: TableStat
                    for side in (target, source)]
         merger = RowMerger(*changes, resolution=resolution, serializable=serializable,
                            matches=_matcher(target, source_predicate),
-                           budget_bytes=budget_bytes)
+                           memory_bytes=memory_bytes, max_bytes=max_bytes)
         planned = merger.plan()
     except LakeVersionError as exc:  # a feature the row reader refuses, named
         raise CannotMergeRows(exc.message) from None
     outcome = RowOutcome(statistics={**planned.statistics,
                                      "files_read": sum(c.files_read for c in changes)})
-    if planned.merge.conflicts:
-        outcome.conflicts.append(row_conflict(key, planned.merge.conflicts, merger.columns,
-                                              merger.identifier))
+    if planned.conflict_count:
+        outcome.conflicts.append(row_conflict(key, planned.conflicts, merger.columns,
+                                              merger.identifier, planned.conflict_count))
     if planned.inserted:
-        partitions = sorted({p for p, _ in planned.inserted})
+        partitions = planned.inserted_partitions
         outcome.conflicts.append(Conflict(
             CONCURRENT_APPEND_IN_READ_PARTITION, key,
-            f"under serializable isolation: the target inserted {len(planned.inserted)} "
-            f"row(s) in {len(partitions)} partition(s) where the source deleted or "
-            "overwrote rows since the common ancestor",
-            {"rows": len(planned.inserted), "partitions": partitions[:20]}))
+            f"under serializable isolation: the target inserted {planned.inserted} "
+            f"row(s) in partition(s) where the source deleted or overwrote rows since the "
+            "common ancestor", {"rows": planned.inserted, "partitions": partitions}))
     if outcome.conflicts:
         return outcome
     outcome.removed_paths = set(planned.removed)
     if planned.rows is not None:
-        arrow = schema_to_pyarrow(target.metadata.schema())
-        outcome.rows = pa.Table.from_arrays(
-            [planned.rows.column(f.name).cast(f.type) for f in arrow], schema=arrow)
+        outcome.rows = IcebergRows(planned.rows, schema_to_pyarrow(target.metadata.schema()))
     return outcome
+
+
+def new_keys_meet(base: TableState, target: TableState, source: TableState,
+                  io_properties: Mapping[str, str], memory_bytes: int) -> bool:
+    """Rows of one key in files each side added (`rows.merge_rows.keys_meet`)."""
+    from spark_lakeversion.formats.iceberg.rows import row_changes
+
+    try:
+        changes = [row_changes(base.content, side.content, io_properties)
+                   for side in (target, source)]
+        return keys_meet(changes[0], changes[1], memory_bytes)
+    except LakeVersionError as exc:
+        raise CannotMergeRows(exc.message) from None

@@ -11,7 +11,7 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -74,8 +74,9 @@ class ReplayInput:
     added: list[tuple[ManifestEntry, int | None]]
     summary_properties: dict[str, str]
     avoid_snapshot_ids: set[int] = field(default_factory=set)
-    #: rows a row-level merge writes into new data files of this snapshot (target schema)
-    new_rows: pa.Table | None = None
+    #: rows a row-level merge writes into new data files of this snapshot: chunks in the
+    #: target schema's Arrow form, streamed (each chunk written before the next is read)
+    new_rows: Iterable[pa.Table] | None = None
 
 
 @dataclass
@@ -102,7 +103,7 @@ def write_replay(io: FileIO, spec: ReplayInput) -> ReplayOutput:
     snapshot_id: int | None = None
     data_bytes = 0
     try:
-        if spec.new_rows is not None and spec.new_rows.num_rows:
+        if spec.new_rows is not None:
             new, data_bytes = _write_rows(io, staged, spec.new_rows, written)
             spec = replace(spec, added=[*spec.added, *new])
         if spec.added or spec.removed_paths:
@@ -127,21 +128,26 @@ def write_replay(io: FileIO, spec: ReplayInput) -> ReplayOutput:
     return ReplayOutput(final, location, snapshot_id, written, data_bytes)
 
 
-def _write_rows(io: FileIO, metadata: TableMetadata, rows: pa.Table, written: list[str]
-                ) -> tuple[list[tuple[ManifestEntry, int | None]], int]:
-    """Write a row-level merge's rows with pyiceberg's writer: new data files under the
-    table's data location (its location provider, the server's FileIO), partitioned by the
-    current spec. Returns their entries for the snapshot and the bytes written."""
+def _write_rows(io: FileIO, metadata: TableMetadata, chunks: Iterable[pa.Table],
+                written: list[str]) -> tuple[list[tuple[ManifestEntry, int | None]], int]:
+    """Write a row-level merge's rows with pyiceberg's writer, chunk by chunk as they
+    stream in: new data files under the table's data location (its location provider, the
+    server's FileIO), partitioned by the current spec. Returns their entries for the
+    snapshot and the bytes written."""
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
     entries: list[tuple[ManifestEntry, int | None]] = []
     size = 0
-    for data_file in _dataframe_to_data_files(metadata, rows, io):
-        data_file.spec_id = metadata.default_spec_id  # pyiceberg's committer sets it later
-        written.append(data_file.file_path)
-        size += data_file.file_size_in_bytes
-        entries.append((ManifestEntry.from_args(
-            status=ManifestEntryStatus.ADDED, snapshot_id=None, data_file=data_file), None))
+    for rows in chunks:
+        if not rows.num_rows:
+            continue
+        for data_file in _dataframe_to_data_files(metadata, rows, io):
+            data_file.spec_id = metadata.default_spec_id  # pyiceberg's committer sets it
+            written.append(data_file.file_path)
+            size += data_file.file_size_in_bytes
+            entries.append((ManifestEntry.from_args(
+                status=ManifestEntryStatus.ADDED, snapshot_id=None, data_file=data_file),
+                None))
     return entries, size
 
 
