@@ -35,6 +35,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("checks", ("checks",)),
     ("composition root", ("wiring",)),
     ("server", ("server", "server.ui")),  # server.ui: the web UI, a surface on this floor
+    # api: the package of the Python handles (catalog, reference, named, transaction)
     ("surfaces", ("__init__", "api", "runs", "delta", "cli", "spark", "bench", "preflight")),
     ("airflow", ("airflow",)),
 ]

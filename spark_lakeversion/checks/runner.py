@@ -20,6 +20,7 @@ from spark_lakeversion.checks.sql_rules import CATALOGS, check_sql
 from spark_lakeversion.checks.webhook import check_url, post, run_webhook_check
 from spark_lakeversion.errors import InvalidInput, LakeVersionError
 from spark_lakeversion.model import CheckKind, CheckReport, CheckRun, CheckSpec, CheckStatus
+from spark_lakeversion.versioning.access import VISIBLE_REFS
 from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 
@@ -65,10 +66,13 @@ def validate(spec: CheckSpec, policy: CheckPolicy, trial: GateContext | None = N
 
 
 def missing_tables(trial: GateContext, names: Sequence[tuple[str, str, str]]) -> list[str]:
-    """The tables of `names` that no ref of the store has."""
+    """The tables of `names` that no ref of the store has, counting only the refs the
+    principal adding the check may read (`VISIBLE_REFS`): a table only on a ref it cannot
+    read is missing to it, so the answer tells nothing of that ref."""
     wanted = {(s, t) for _, s, t in names}
     found: set[tuple[str, str]] = set()
-    for ref in trial.store.list_refs():
+    visible = VISIBLE_REFS.get()
+    for ref in (r for r in trial.store.list_refs() if visible(r.name)):
         for key, _ in trial.store.list_keys(ref.head):
             schema, table = ".".join(key.elements[:-1]).lower(), key.elements[-1].lower()
             found.update({(schema, table), ("", table)})

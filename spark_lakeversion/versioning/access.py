@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -53,6 +54,12 @@ READ, WRITE, CREATE, DELETE, MERGE, ADMIN = (
 Args = Mapping[str, Any]
 Needs = Sequence[tuple[Permission, str]]
 
+#: which refs' contents the call under way may count on where its answer would otherwise
+#: tell whether a table exists (`checks.runner.missing_tables`): every ref, or, while this
+#: wrapper runs a `scoped` operation, those its principal may read
+VISIBLE_REFS: ContextVar[Callable[[str], bool]] = ContextVar(
+    "lakeversion_visible_refs", default=lambda _: True)
+
 
 def _none(*_: Any) -> Sequence[Any]:
     return ()
@@ -70,7 +77,9 @@ class Rule:
     merge preview writes nothing: not); `rehint`: a `RefNotFound`'s "did you mean" is
     picked among readable refs; `operation`: its name in refusals and the audit trail, or
     how to read it from `args` (default: the method's, without `_with`); `is_open`: no
-    check at all (gc's epoch, the server's own overlap check, the audit writer)."""
+    check at all (gc's epoch, the server's own overlap check, the audit writer); `scoped`:
+    the call runs with `VISIBLE_REFS` narrowed to the refs the principal may read (adding a
+    check: whether a table it names exists on a ref it cannot read stays unsaid)."""
 
     needs: Callable[[Args, VersionStore], Needs] = _none
     reads: Callable[[Args], Iterable[str]] = _none
@@ -81,6 +90,7 @@ class Rule:
     rehint: bool = True
     operation: str | Callable[[Args], str] | None = None
     is_open: bool = False
+    scoped: bool = False
 
 
 def read(*names: str) -> Rule:
@@ -205,7 +215,7 @@ RULES: dict[str, Rule] = {
     "required_approvals": listing(lambda _, who, required: {
         b: n for b, n in required.items() if who.may(READ, b)}),
     "add_check": Rule(needs=lambda a, _: [(ADMIN, a["spec"].branch)],
-                      audit_ref=lambda a: a["spec"].branch),
+                      audit_ref=lambda a: a["spec"].branch, scoped=True),
     "remove_check": write("branch", on(ADMIN, "branch")),
     # as a dry-run merge: read on the branch and on the source
     "test_check": Rule(reads=lambda a: [a["branch"], *([a["source"]] if a["source"] else [])]),
@@ -413,6 +423,7 @@ class AccessControlledStore(_Guarded, VersionStore):
         if rule.authored is not None:
             rule.authored(self, who, a)
         call = getattr(self.inner, name)
+        scope = VISIBLE_REFS.set(lambda ref: who.may(READ, ref)) if rule.scoped else None
         try:
             result = call(*bound.args[1:], **bound.kwargs) if request is None \
                 else call(replace(request, **a))
@@ -422,6 +433,9 @@ class AccessControlledStore(_Guarded, VersionStore):
             if rule.rehint and isinstance(exc, RefNotFound):
                 raise self._rehinted(who, exc) from None
             raise
+        finally:
+            if scope is not None:
+                VISIBLE_REFS.reset(scope)
         if rule.audit_ref is not None and rule.audited(a):
             self._audit(who, operation, rule.audit_ref(a), Outcome.DONE)
         return result if rule.shown is None else rule.shown(self, who, result)

@@ -90,3 +90,48 @@ def test_spark_writes_and_reads_s3_tables_on_branches(s3_spark: SparkLake, moto_
     lake.sql("ROLLBACK TABLE db.t TO before")
     assert lake.ids("db.t") == [1, 2]
     assert lake.ids("db@dev.t") == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_spark_inserts_into_a_delta_table_on_s3(s3_spark: SparkLake, moto_s3: MotoS3) -> None:
+    """Spark's INSERT through the Iceberg facade into a Delta table on S3: each a Delta
+    version on the bucket, read back by deltalake, DuckDB's `delta_scan` and pyiceberg."""
+    from deltalake import DeltaTable
+    from pyiceberg.catalog.rest import RestCatalog
+
+    from spark_lakeversion.api import connect
+    from spark_lakeversion.fileio import FileIOConfig
+    from spark_lakeversion.formats.delta.content import DeltaState
+    from tests.formats.delta.helpers import DeltaLake, sorted_rows
+
+    lake = s3_spark
+    bucket = lake.bucket  # type: ignore[attr-defined]
+    lake.sql("CREATE NAMESPACE {lv}.db")
+    lake.sql("CREATE TABLE {lv}.db.events (id BIGINT, p STRING, v BIGINT) USING delta "
+             "PARTITIONED BY (p)")
+    lake.sql("INSERT INTO {lv}.db.events VALUES (1, 'a', 10), (2, 'b', 20)")
+    lake.sql("INSERT INTO {lv}.db.events VALUES (3, 'a', 30)")
+    expected = [(1, "a", 10), (2, "b", 20), (3, "a", 30)]
+    assert sorted(lake.rows("SELECT id, p, v FROM {lv}.db.events")) == expected
+    with connect(lake.server.url, warehouse=f"s3://{bucket}/wh") as catalog:
+        state = DeltaState.of(catalog.ref("main").table("db.events"))
+        reader = DeltaLake(catalog, FileIOConfig(moto_s3.io()), "")
+        assert state.location.startswith(f"s3://{bucket}/wh/db/events")
+        assert state.version == 2  # created, then one version per INSERT
+        plain = DeltaTable(state.location, version=state.version,
+                           storage_options=reader.storage_options(state.location))
+        assert sorted_rows(plain.to_pyarrow_table(columns=["id", "p", "v"])) == expected
+        con = reader.duckdb()
+        try:
+            assert sorted(con.execute(f"SELECT id, p, v FROM delta_scan('{state.location}')")
+                          .fetchall()) == expected
+        finally:
+            con.close()
+    table = RestCatalog("check", uri=lake.server.iceberg_uri).load_table("db.events")
+    assert sorted_rows(table.scan().to_arrow().select(["id", "p", "v"])) == expected
+    key = state.location[len(f"s3://{bucket}/"):]
+    keys = moto_s3.keys(bucket, key + "/")
+    # the files the log names are the table's objects on the bucket, under its root
+    assert {f"s3://{bucket}/{k}" for k in keys if k.endswith(".parquet")} == \
+        set(plain.file_uris())
+    assert sum(k.startswith(key + "/_delta_log/") and k.endswith(".json") for k in keys) == 3

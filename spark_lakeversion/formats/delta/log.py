@@ -292,7 +292,8 @@ def write_commit(location: str, version: int, actions: Iterable[Mapping[str, Any
     return uri if storage.put_if_absent(uri, text.encode("utf-8"), io) else None
 
 
-def delete_created(uris: Iterable[str], io: Mapping[str, str] | None = None) -> None:
-    """Remove files this request created (its commit lost the race in the store)."""
+def delete_created(uris: Iterable[str], io: Mapping[str, str] | None) -> None:
+    """Remove files this request created (its commit lost the race in the store), with
+    the FileIO they were written with (no default: on S3 another one cannot reach them)."""
     for uri in uris:
         storage.remove(uri, io)

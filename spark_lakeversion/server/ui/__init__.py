@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -108,12 +109,12 @@ def router(ctx: ServerContext) -> APIRouter:
                 "page and try again"), None)
         if ctx.auth is None:
             return RedirectResponse("/ui/refs", 303)
-        principal = ctx.auth.authenticate(form.get("token", "").strip()) \
-            if form.get("token", "").strip() else None
+        token = form.get("token", "").strip()
+        principal = ctx.auth.authenticate(token) if token else None
         if principal is None:
             return login_form(request, 401, "unknown token: use a token of the server's "
                                             "auth config (lakeversion token new)")
-        sid, _ = ui.sessions.open(principal)
+        sid, _ = await run_in_threadpool(ui.sessions.open, principal, token)
         response = RedirectResponse(_local(form.get("next")), 303)
         ui.set_session_cookie(request, response, sid)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")

@@ -28,6 +28,7 @@ from spark_lakeversion.server.ui.session import (
     Session,
     Sessions,
     same_secret,
+    session_table,
 )
 
 log = logging.getLogger("spark_lakeversion.server.ui")
@@ -115,7 +116,8 @@ class Ui:
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.sessions = Sessions()
+        # the store's database keeps the sessions (fixed here, for the server's life)
+        self.sessions = Sessions(session_table(ctx.backing or ctx.store), ctx.auth)
         self.env = _environment()
 
     @property
@@ -156,7 +158,7 @@ class Ui:
 
     async def handle(self, request: Request, handler: Handler, *,
                      write: bool = False) -> Response:
-        session, new_sid = self.session_of(request)
+        session, new_sid = await run_in_threadpool(self.session_of, request)
         if session is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/ui/login?next=" + quote(target, safe=""), 303)

@@ -9,7 +9,8 @@
 - ``lv_table_locations`` location -> table id (`location_index`);
 - ``lv_meta``    schema version and one-time marks;
 - ``lv_gc_state`` gc's epoch and cutoffs (`gc_state`);
-- ``lv_audit``   who did what to which ref, and how it ended (`audit`).
+- ``lv_audit``   who did what to which ref, and how it ended (`audit`);
+- ``lv_ui_sessions`` the web UI's sessions, by the SHA-256 of their id (`sessions`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,14 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.store.objects import from_us, root_commit, to_us
 from spark_lakeversion.store.spi import Storage, StorageReader, StorageWriter
-from spark_lakeversion.store.sql import audit, gates, gc_state, location_index, reviews
+from spark_lakeversion.store.sql import (
+    audit,
+    gates,
+    gc_state,
+    location_index,
+    reviews,
+    sessions,
+)
 from spark_lakeversion.store.sql.engine import Database
 from spark_lakeversion.store.sql.schema import (
     INSERT_COMMIT,
@@ -209,6 +216,7 @@ class SqlStorage(Storage):
                     audit.create(conn)
                     gates.create(conn)
                     reviews.create(conn)
+                    sessions.create(conn)
                 self._bootstrap()
                 return
             except (IntegrityError, OperationalError, ProgrammingError) as exc:

@@ -325,7 +325,7 @@ class TableService:
         except CommitOutcomeUnknown:
             raise  # it may have landed: its log files are not ours to remove
         except BaseException:
-            delta_log.delete_created(reversed(write.created))
+            delta_log.delete_created(reversed(write.created), self.ctx.io)
             raise
         loaded = delta_facade.load(write.state, self.ctx.io)
         return LoadedTable(loaded.metadata, loaded.location)
