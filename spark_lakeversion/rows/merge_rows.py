@@ -10,7 +10,9 @@ changed are never opened.
 
 Memory: the rows stream into DuckDB batch by batch (`rows.engine.duckdb_connect`: its
 `memory_limit` is `memory_bytes`, `Limits.max_row_memory_bytes`, and it spills past it to a
-temporary directory); no Python list of rows is ever built. `max_bytes`
+temporary directory that also holds its database file, so stored rows leave memory too; the
+keyed rule's joins run one per statement, `MergeSQL.steps`, because DuckDB spills a join but
+not a pipeline of several); no Python list of rows is ever built. `max_bytes`
 (`Limits.max_row_merge_bytes`) caps how much row data (Arrow bytes) the server takes on at
 all: past it the merge is `CannotMergeRows`, naming Spark (`--engine spark`) as the way.
 
