@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -131,13 +131,20 @@ class Reference:
         return self.store.diff(self.expression, ref_expression(other))
 
     def diff_rows(self, other: RefLike, table: KeyLike, columns: Sequence[str] | None = None,
-                  limit: int | None = None, summary: bool = False) -> pa.Table:
+                  limit: int | None = None, summary: bool = False, *,
+                  engine: str = "duckdb", spark: Any = None) -> pa.Table:
         """The rows of `table` that differ going from this ref to `other`, as an Arrow table:
         `change` (insert, delete, update_before, update_after) first, then the table's
         columns (or `columns`), at most `limit` rows; `summary`: counts inserted, deleted and
         updated per partition. Only the files live on one side are read; over HTTP the
-        server pages it (`/api/v1/diff/rows`) and this gathers the pages."""
+        server pages it (`/api/v1/diff/rows`) and this gathers the pages.
+
+        `engine="spark"` (past the server's memory budget) reads and diffs the rows in the
+        SparkSession `spark` instead, by the same SQL (`spark/rows.py`): the same rows in the
+        same order; the server only plans (`/api/v1/diff/rows/plan`)."""
         import pyarrow as pa
+
+        from spark_lakeversion.spark.rows import check_engine
 
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                                   or limit < 0):
@@ -145,6 +152,12 @@ class Reference:
         if isinstance(columns, str):
             raise InvalidInput("columns must be a list of column names, not one string")
         target = ref_expression(other)
+        if check_engine(engine, spark) == "spark":
+            from spark_lakeversion.spark.rows import run_plan
+
+            plan = self.store.plan_row_diff(self.expression, target, table, columns=columns,
+                                            limit=limit, summary=summary, dialect="spark")
+            return run_plan(spark, plan)
         pages: list[pa.Table] = []
         token: str | None = None
         remaining = limit

@@ -8,7 +8,10 @@ gives up. Rounds alternate between the two layouts for `duration` seconds of eac
 drift hits both alike; each round writes fresh tables (pyiceberg's own work per append
 grows with the table's snapshots, which one table collects `writers` times faster: that is
 not contention). Afterwards every acknowledged append is looked for in its table:
-`lost` counts those missing, `duplicates` those present twice.
+`lost` counts those missing, `duplicates` those present twice. Each layout also reports
+where the CPU went (`cpu`): the writers' own CPU time and the servers' per acknowledged
+append (Linux: read from /proc), and the cores both used together; with the load average
+around the scenario, they say whether the machine, the clients or the server set the pace.
 
 Scenarios (each a fresh store and `lakeversion serve` subprocess):
 - `rebase`: SQLite store, the server's defaults (appends rebased and grouped); its ratio
@@ -20,6 +23,7 @@ Scenarios (each a fresh store and `lakeversion serve` subprocess):
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import shutil
 import statistics
@@ -28,6 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +78,7 @@ def _worker(index: int, commands: Any, results: Any) -> None:
         retries = gave_up = errors = 0
         next_id = first_id
         time.sleep(max(0.0, start_at - time.time()))
+        cpu_started = time.process_time()
         deadline = time.monotonic() + duration
         while time.monotonic() < deadline:
             batch = pa.table({"id": list(range(next_id, next_id + ROWS_PER_APPEND)),
@@ -98,7 +104,8 @@ def _worker(index: int, commands: Any, results: Any) -> None:
                 latencies.append(time.perf_counter() - started)
                 break
             next_id += ROWS_PER_APPEND
-        results.put(("done", index, acked, latencies, retries, gave_up, errors))
+        results.put(("done", index, acked, latencies, retries, gave_up, errors,
+                     time.process_time() - cpu_started))
 
 
 @dataclass
@@ -111,6 +118,8 @@ class _Layout:
     retries: int = 0
     gave_up: int = 0
     errors: int = 0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float | None = 0.0
 
     def figures(self) -> dict[str, Any]:
         count = sum(len(v) for v in self.acked.values())
@@ -126,7 +135,17 @@ class _Layout:
                 "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
                 "p99_ms": pct(0.99),
                 "retries_per_append": round(self.retries / count, 3) if count else None,
-                "gave_up": self.gave_up, "errors": self.errors}
+                "gave_up": self.gave_up, "errors": self.errors,
+                "cpu": self._cpu(count)}
+
+    def _cpu(self, count: int) -> dict[str, float | None]:
+        server = self.server_cpu_s
+        return {"client_ms_per_append": round(1000 * self.client_cpu_s / count, 1)
+                if count else None,
+                "server_ms_per_append": round(1000 * server / count, 1)
+                if count and server is not None else None,
+                "cores_used": round((self.client_cpu_s + server) / self.seconds, 2)
+                if self.seconds and server is not None else None}
 
 
 class _Writers:
@@ -144,20 +163,25 @@ class _Writers:
             self.results.get(timeout=120)  # ("ready", i)
 
     def round(self, urls: list[str], tables: list[str], duration: float, round_no: int,
-              layout: _Layout) -> None:
+              layout: _Layout, servers: Sequence[int] = ()) -> None:
         start_at = time.time() + 1.0  # every writer loads its table first
         for i, queue in enumerate(self.commands):
             first_id = (round_no * WRITERS_MAX + i) * PER_WRITER
             queue.put((urls[i % len(urls)], tables[i % len(tables)], start_at, duration,
                        first_id))
+        server_started = _cpu_seconds(servers)
         for _ in self.commands:
-            _, i, acked, latencies, retries, gave_up, errors = self.results.get(
+            _, i, acked, latencies, retries, gave_up, errors, cpu = self.results.get(
                 timeout=duration + 600)
+            layout.client_cpu_s += cpu
             layout.acked.setdefault(tables[i % len(tables)], []).extend(acked)
             layout.latencies.extend(latencies)
             layout.retries += retries
             layout.gave_up += gave_up
             layout.errors += errors
+        server_done = _cpu_seconds(servers)
+        layout.server_cpu_s = None if layout.server_cpu_s is None or server_started is None \
+            or server_done is None else layout.server_cpu_s + server_done - server_started
         layout.seconds += duration
 
     def close(self) -> None:
@@ -167,6 +191,19 @@ class _Writers:
             p.join(30)
             if p.is_alive():
                 p.kill()
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float | None:
+    """CPU time (user + system) the processes used so far; None where /proc is not."""
+    total = 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 def _check(url: str, layouts: list[_Layout]) -> tuple[int, int]:
@@ -226,6 +263,7 @@ def _scenario(name: str, writers: _Writers, count: int, duration: float, rounds:
 
         schema_arrow = pa.schema([pa.field("id", pa.int64()), pa.field("writer", pa.int32())])
         layouts = {"one_table": _Layout(), "own_tables": _Layout()}
+        load_before = round(os.getloadavg()[0], 1)
         per_round = duration / rounds
         round_no = 0
         for _ in range(rounds):
@@ -236,7 +274,8 @@ def _scenario(name: str, writers: _Writers, count: int, duration: float, rounds:
                 for table in tables:
                     catalog.create_table(table, schema=schema_arrow,
                                          properties={"commit.retry.num-retries": "0"})
-                writers.round(urls, tables, per_round, round_no, layouts[layout])
+                writers.round(urls, tables, per_round, round_no, layouts[layout],
+                              [p.pid for p in procs])
                 round_no += 1
         lost, duplicates = _check(urls[0], list(layouts.values()))
         one_fig, own_fig = layouts["one_table"].figures(), layouts["own_tables"].figures()
@@ -244,6 +283,7 @@ def _scenario(name: str, writers: _Writers, count: int, duration: float, rounds:
                  if own_fig["appends_per_s"] else 0.0)
         return {"servers": servers, "store": "postgresql" if schemas else "sqlite",
                 "rebase": name != "no_rebase", "ratio": round(ratio, 3),
+                "load_average": [load_before, round(os.getloadavg()[0], 1)],
                 "one_table": one_fig, "own_tables": own_fig,
                 "lost": lost, "duplicates": duplicates}
     finally:

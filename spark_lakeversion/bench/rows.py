@@ -14,8 +14,11 @@ Measurements, one function each in `MEASUREMENTS`, each given the same `RowsLake
   Target: <= 0.1x;
 - `row_merge.measure_merge`: two more branches update as many rows over the same files,
   merged by rows: time, files read and rewritten (target <= 2 x spread), bytes written.
-Each is warmed once, then timed `rounds` times (the median is reported); a check's timed
-run starts, as a gate's does, with a spare DuckDB database made ahead (`checks/sql.py`).
+Each is warmed once, then timed `rounds` times (the median is reported). Both checks run
+through the same engine (`runner.run_checks`, one run per round, as one gate's): a
+whole-table check's timed run starts, as a gate's does, with a spare DuckDB database made
+ahead with its extensions; a `changes.`-only check starts a bare one (`checks/sql.py`), and
+its run plans and reads the row diff (`changes_row_diff_s` times that diff alone).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spark_lakeversion.bench.row_merge import measure_merge
+from spark_lakeversion.checks.changes import changes_table
 from spark_lakeversion.checks.runner import run_checks
 from spark_lakeversion.checks.sql import wait_for_spare
 from spark_lakeversion.model import CheckKind, CheckSpec
@@ -179,12 +183,16 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
         whole_s, [whole_report] = _median_s(
             lambda spec=whole: run_checks(context, [spec]), lake.rounds,  # type: ignore[misc]
             wait_for_spare)
+        # the row diff alone (planning, reading the changed files, counting), in its own
+        # database: what of the check is the change's cost
+        diff_s, _ = _median_s(lambda: changes_table(context, lake.table), lake.rounds)
         figures.update({
             f"changes_{label}_check_s": round(changed_s, 3),
             f"changes_{label}_check_status": changed_report.status.value,
             f"whole_table_{label}_check_s": round(whole_s, 3),
             f"whole_table_{label}_check_status": whole_report.status.value,
             f"changes_to_whole_{label}_ratio": round(changed_s / whole_s, 4),
+            f"changes_{label}_row_diff_s": round(diff_s, 3),
         })
     return figures
 

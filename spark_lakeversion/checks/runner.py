@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 
+from spark_lakeversion.checks.changes import shared_changes
 from spark_lakeversion.checks.python import load_callable, run_python_check
 from spark_lakeversion.checks.sql import run_sql_check
 from spark_lakeversion.checks.sql_rules import CATALOGS, check_sql
@@ -95,6 +96,13 @@ def _guarded(engine: Engine, context: GateContext, spec: CheckSpec,
 
 
 def run_checks(context: GateContext, specs: Sequence[CheckSpec]) -> list[CheckReport]:
+    """One report per spec, in order. The checks of one run share each table's row diff
+    (`changes.db.t`, `ctx.changes`): it is planned and read once per merge preview."""
+    with shared_changes(context):
+        return _run(context, specs)
+
+
+def _run(context: GateContext, specs: Sequence[CheckSpec]) -> list[CheckReport]:
     pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(specs))),
                               thread_name_prefix="lakeversion-check")
     try:

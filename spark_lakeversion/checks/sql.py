@@ -20,6 +20,11 @@ disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY
 the check's SQL, validated by `sql_rules.check_sql` first, runs. S3 tables are read with
 the server's FileIO credentials, through a DuckDB secret scoped to those locations.
 
+A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database: no
+extension loaded, no view, `allowed_directories` empty; its relations are the row diffs'
+Arrow tables, registered before the same lock. So its cost is the diff's, not a database
+start with extensions.
+
 DuckDB's iceberg extension reads only the columns and files the query needs: no table is
 materialised in Python. The report keeps the violation count and up to `MAX_SAMPLES` rows.
 """
@@ -64,16 +69,24 @@ def extension_directory() -> str:
     return str(Path(list(duckdb_ext.__path__)[0]) / "extensions")
 
 
-def connect() -> Any:
-    """A new DuckDB database with the iceberg, avro and httpfs extensions loaded (no
-    download: the extension directory comes from pip), not yet confined."""
+def connect(extensions: Sequence[str] = EXTENSIONS) -> Any:
+    """A new DuckDB database with `extensions` loaded (default: iceberg, avro and httpfs; no
+    download: the extension directory comes from pip, and nothing loads itself), not yet
+    confined. Without extensions it starts in ~15 ms; with them ~0.3-0.6 s."""
     duckdb = duckdb_module()
     con = duckdb.connect(config={"extension_directory": extension_directory(),
                                  "autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
-    for ext in EXTENSIONS:
+    for ext in extensions:
         con.execute(f"LOAD {ext}")
     return con
+
+
+def reads_only_changes(names: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether a query (its `check_sql` names) reads only `changes.db.t` relations: Arrow
+    from the row diff, registered into the database, so no extension and no table file
+    is needed (the database is confined all the same)."""
+    return all(catalog == CHANGES for catalog, _, _ in names)
 
 
 def _quote(text: str) -> str:
@@ -298,15 +311,29 @@ def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     return count, samples
 
 
-def run_sql_check(context: GateContext, spec: CheckSpec,
-                  on_cancel: Callable[[Callable[[], None]], None]) -> CheckReport:
-    started = time.monotonic()
-    names = check_sql(spec.spec)  # again when run: one stored before the rule is refused
-    con = _SPARES.take()
+def open_check_database(context: GateContext, names: Sequence[tuple[str, str, str]],
+                        on_cancel: Callable[[Callable[[], None]], None] = lambda _: None
+                        ) -> Any:
+    """The confined database a check whose query reads `names` runs in (close it after).
+    `changes.` only: a bare one (no extension, no view, no directory allowed), started in
+    ~15 ms; else one made ahead with the extensions (~0.5 s to start)."""
+    con = connect(()) if reads_only_changes(names) else _SPARES.take()
     on_cancel(con.interrupt)
     try:
         confine(con, context.relations, context.io, _default_namespace(context), names,
                 changed_tables(context, names, con))
+    except BaseException:
+        _close_quietly(con)
+        raise
+    return con
+
+
+def run_sql_check(context: GateContext, spec: CheckSpec,
+                  on_cancel: Callable[[Callable[[], None]], None]) -> CheckReport:
+    started = time.monotonic()
+    names = check_sql(spec.spec)  # again when run: one stored before the rule is refused
+    con = open_check_database(context, names, on_cancel)
+    try:
         count, samples = violations(con, spec.spec)
     finally:
         _close_quietly(con)

@@ -319,20 +319,27 @@ def log(ctx: click.Context, ref: str, table: str | None, limit: int | None) -> N
               help="With --rows: at most N rows.")
 @click.option("--summary", is_flag=True,
               help="With --rows: rows inserted, deleted and updated per partition.")
+@click.option("--engine", type=click.Choice(("duckdb", "spark")), default=None,
+              help="With --rows: where the rows are read and compared: duckdb (default, in "
+                   "the server, within its memory budget) or spark (a local SparkSession "
+                   "reads them, past the budget; the same rows in the same order).")
 @click.option("--output", "-o", "output", type=click.Choice(("text", "json", "csv")),
               default=None, help="text, json or (with --rows) csv; default the global one.")
 @click.pass_context
 def diff(ctx: click.Context, from_ref: str, to_ref: str, table: str | None, rows: bool,
-         columns: str | None, limit: int | None, summary: bool, output: str | None) -> None:
+         columns: str | None, limit: int | None, summary: bool, engine: str | None,
+         output: str | None) -> None:
     """Tables added (+), removed (-) and changed (~) going from FROM to TO; with --rows,
     the rows of one table."""
     if rows:
         from spark_lakeversion.cli.rows import emit_row_diff
 
-        emit_row_diff(ctx, from_ref, to_ref, table, columns, limit, summary, output)
+        emit_row_diff(ctx, from_ref, to_ref, table, columns, limit, summary, output,
+                      engine or "duckdb")
         return
-    if columns is not None or limit is not None or summary or output == "csv":
-        raise InvalidInput("--columns, --limit, --summary and -o csv go with --rows")
+    if columns is not None or limit is not None or summary or output == "csv" \
+            or engine is not None:
+        raise InvalidInput("--columns, --limit, --summary, --engine and -o csv go with --rows")
     if output is not None:
         get_state(ctx).output = output
     entries = get_state(ctx).catalog.ref(from_ref).diff(to_ref)

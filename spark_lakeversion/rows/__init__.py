@@ -23,7 +23,11 @@ API (the row diff, the row merge and `changes.` checks build on it):
   carry-over rows by counting, pairs per identifier into `update_before`/`update_after`;
   `.rows(columns, limit=, offset=)` (fixed order, so pages never overlap), `.total`,
   `.summary()` (inserted/deleted/updated per partition). `diff_rows(...)` does it in one
-  call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`.
+  call. Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`. Its statements
+  are `DiffSql(dialect, ...)`'s, one text for DuckDB and Spark.
+* `plan.py`: `plan_diff(changes, key, commits, dialect)`, the diff planned for Spark, which
+  reads the rows itself: per side the table at its commit and the files live only there,
+  columns by field id (`RowSide.arrow`), then `DiffSql`'s statements (no row read here).
 * `engine.py`: `duckdb_connect(memory_bytes, spill_dir)`, the one way row work opens DuckDB.
 * `merge3.py`: the three-way row rule of a row-level merge, per identity, in plain Python
   (`merge_keyed`, cell by cell, Dolt's rule; `merge_keyless`, counted rows: the reference

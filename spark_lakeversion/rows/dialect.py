@@ -41,3 +41,40 @@ def same(dialect: Dialect, left: str, right: str) -> str:
 
 
 __all__ += ["same"]
+
+
+# ---- what else the two engines spell differently (the row diff's statements) -------------
+
+def temp_relation(dialect: Dialect, name: str, query: str) -> str:
+    """The statement naming `query`'s rows `name` for the rest of one piece of row work:
+    a temporary table in DuckDB (materialized once, spilling past the budget), a temporary
+    view in Spark (the caller's session plans the whole chain as one job, lazily)."""
+    if dialect.name == "spark":
+        return f"CREATE OR REPLACE TEMPORARY VIEW {dialect.quote(name)} AS {query}"
+    return f"CREATE TEMP TABLE {dialect.quote(name)} AS {query}"
+
+
+def ascending(expressions: list[str]) -> str:
+    """An ORDER BY list both engines sort alike: ascending with nulls last (DuckDB's default
+    already, not Spark's)."""
+    return ", ".join(f"{e} ASC NULLS LAST" for e in expressions)
+
+
+def by_name(name: str) -> Dialect:
+    """The dialect an engine name stands for (`duckdb`, `spark`)."""
+    for dialect in (DUCKDB, SPARK):
+        if dialect.name == name:
+            return dialect
+    from spark_lakeversion.errors import InvalidInput
+
+    raise InvalidInput(f"unknown row engine {name!r}: duckdb or spark")
+
+
+def string_literal(dialect: Dialect, text: str) -> str:
+    """`text` as a SQL string literal (Spark reads backslashes as escapes, DuckDB does not)."""
+    if dialect.name == "spark":
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + text.replace("'", "''") + "'"
+
+
+__all__ += ["ascending", "by_name", "string_literal", "temp_relation"]

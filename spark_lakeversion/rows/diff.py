@@ -11,6 +11,10 @@ Both sides' rows go into a DuckDB database of this diff's own, whose `memory_lim
 budget (`Limits.max_row_memory_bytes`): past it DuckDB spills to a temporary directory,
 removed on close. Output order is fixed (identifier, then the pair; else every column), so
 pages (`offset`, `limit`) of one diff never overlap.
+
+The query texts are `DiffSql`'s, written once for every engine through `rows.dialect`:
+Spark runs the same statements in the caller's session (`rows.plan`, `spark/rows.py`) on
+the same two source relations, so both engines give the same rows in the same order.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pyarrow as pa
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
+from spark_lakeversion.rows.dialect import DUCKDB, Dialect, ascending, temp_relation
 from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
@@ -42,7 +47,7 @@ _MAX_ROWS = 2**62
 
 
 def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return DUCKDB.quote(name)
 
 
 def _reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
@@ -54,6 +59,121 @@ def output_schema(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
     """`change` first, then the asked columns as the table has them (field ids kept)."""
     return pa.schema([pa.field(CHANGE_COLUMN, pa.string(), nullable=False),
                       *(schema.field(c) for c in columns)])
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or not 0 <= limit < _MAX_ROWS):
+        raise InvalidInput(f"limit must be an integer from 0 to {_MAX_ROWS - 1}, "
+                           f"not {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < _MAX_ROWS:
+        raise InvalidInput(f"offset must be an integer from 0 to {_MAX_ROWS - 1}, "
+                           f"not {offset!r}")
+
+
+class DiffSql:
+    """The row diff's query texts in one dialect: what DuckDB runs in the server and Spark
+    in the caller's session (`rows.plan`), word for word but for `Dialect`'s spellings.
+
+    The relations are named `<prefix>before_src` and `<prefix>after_src` (each side's
+    changed rows in `names`' columns plus `PARTITION_COLUMN`), then `<prefix>net`,
+    `<prefix>del_n`, `<prefix>ins_n` and `<prefix>result` in `statements()`' order."""
+
+    def __init__(self, dialect: Dialect, names: Sequence[str], identifier: Sequence[str],
+                 prefix: str = "lv_") -> None:
+        self.d = dialect
+        self.names = list(names)
+        self.identifier = list(identifier)
+        self.prefix = prefix
+
+    def rel(self, name: str) -> str:
+        return self.d.quote(self.prefix + name)
+
+    def _cols(self, alias: str = "") -> str:
+        return ", ".join(alias + self.d.quote(n) for n in self.names)
+
+    def statements(self) -> list[tuple[str, str]]:
+        """(relation name, query) in order; each query reads the relations before it."""
+        q, cols = self.d.quote, self._cols()
+        p, s, n = q(_P), q(_S), q(_N)
+        part = q(PARTITION_COLUMN)
+        # +1 per row after, -1 per row before, summed per distinct row: what is left is the
+        # change, usually small; `min` picks a partition label the same in every engine
+        net = (f"SELECT {cols}, CAST(sum({s}) AS BIGINT) AS {n}, "
+               f"min({p}) FILTER (WHERE {s} > 0) AS lv_pa, "
+               f"min({p}) FILTER (WHERE {s} < 0) AS lv_pb "
+               f"FROM (SELECT {cols}, 1 AS {s}, {part} AS {p} FROM {self.rel('after_src')} "
+               f"UNION ALL SELECT {cols}, -1 AS {s}, {part} AS {p} "
+               f"FROM {self.rel('before_src')}) lv_signed "
+               f"GROUP BY {cols} HAVING sum({s}) <> 0")
+        out: list[tuple[str, str]] = [(self.prefix + "net", net)]
+        change, r = q(CHANGE_COLUMN), q(_R)
+        if not self.identifier:
+            out.append((self.prefix + "result",
+                        f"SELECT '{DELETE}' AS {change}, 2 AS {r}, {cols}, {p}, 0 AS {n} "
+                        f"FROM ({self._side('<')}) lv_d UNION ALL "
+                        f"SELECT '{INSERT}', 3, {cols}, {p}, 0 FROM ({self._side('>')}) lv_i"))
+            return out
+        keys = ", ".join(q(k) for k in self.identifier)
+        for name, sign in (("del_n", "<"), ("ins_n", ">")):
+            out.append((self.prefix + name,
+                        f"SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY "
+                        f"{ascending([q(c) for c in self.names])}) AS {n} "
+                        f"FROM ({self._side(sign)}) lv_s"))
+        on = " AND ".join([f"d.{q(k)} IS NOT DISTINCT FROM i.{q(k)}" for k in self.identifier]
+                          + [f"d.{n} = i.{n}"])
+        out.append((self.prefix + "result", f"""
+            SELECT CASE WHEN i.{n} IS NULL THEN '{DELETE}' ELSE '{UPDATE_BEFORE}' END
+                       AS {change},
+                   CASE WHEN i.{n} IS NULL THEN 2 ELSE 0 END AS {r},
+                   {self._cols('d.')}, d.{p} AS {p}, d.{n} AS {n}
+            FROM {self.rel('del_n')} d LEFT JOIN {self.rel('ins_n')} i ON {on}
+            UNION ALL
+            SELECT CASE WHEN d.{n} IS NULL THEN '{INSERT}' ELSE '{UPDATE_AFTER}' END,
+                   CASE WHEN d.{n} IS NULL THEN 3 ELSE 1 END,
+                   {self._cols('i.')}, i.{p}, i.{n}
+            FROM {self.rel('ins_n')} i LEFT JOIN {self.rel('del_n')} d ON {on}"""))
+        return out
+
+    def _side(self, sign: str) -> str:
+        """One side's remaining rows, each repeated as often as it counts."""
+        q, cols = self.d.quote, self._cols()
+        part = "lv_pa" if sign == ">" else "lv_pb"
+        count = f"CAST(abs({q(_N)}) AS INTEGER)"
+        return (f"SELECT {cols}, {part} AS {q(_P)} FROM (SELECT *, {self.d.repeat(count)} "
+                f"AS lv_i FROM {self.rel('net')} WHERE {q(_N)} {sign} 0) lv_r")
+
+    def order(self) -> str:
+        """The fixed order of the diff's rows (identifier, then the pair; else every
+        column), so pages never overlap and every engine lists them alike."""
+        q = self.d.quote
+        if self.identifier:
+            return ascending([*(q(k) for k in self.identifier), q(_N), q(_R)])
+        return ascending([*(q(c) for c in self.names), q(_R)])
+
+    def rows(self, columns: Sequence[str], limit: int | None, offset: int) -> str:
+        """Rows `offset`.. of the diff (at most `limit`), `change` first, then `columns`."""
+        check_page(limit, offset)
+        q = self.d.quote
+        wanted = ", ".join([q(CHANGE_COLUMN), *map(q, columns)])
+        page = f" LIMIT {int(limit)}" if limit is not None else ""
+        skip = f" OFFSET {int(offset)}" if offset else ""
+        return f"SELECT {wanted} FROM {self.rel('result')} ORDER BY {self.order()}{page}{skip}"
+
+    def total(self) -> str:
+        return f"SELECT count(*) AS total FROM {self.rel('result')}"
+
+    def summary(self) -> str:
+        """Per partition label: rows inserted, deleted and updated (one per pair, counted in
+        the partition of its after image)."""
+        q = self.d.quote
+        change = q(CHANGE_COLUMN)
+        return (f"SELECT coalesce({q(_P)}, '') AS {q('partition')}, "
+                f"count(*) FILTER (WHERE {change} = '{INSERT}') AS inserted, "
+                f"count(*) FILTER (WHERE {change} = '{DELETE}') AS deleted, "
+                f"count(*) FILTER (WHERE {change} = '{UPDATE_AFTER}') AS updated "
+                f"FROM {self.rel('result')} WHERE {change} <> '{UPDATE_BEFORE}' "
+                f"GROUP BY coalesce({q(_P)}, '') ORDER BY 1")
 
 
 class RowDiff:
@@ -68,6 +188,7 @@ class RowDiff:
         close."""
         self.changes = changes
         self.schema = changes.schema
+        self.sql = DiffSql(DUCKDB, self.schema.names, changes.identifier)
         self._spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
         self._own = con is None
         self._con: Any = duckdb_connect(memory_bytes, self._spill) if con is None else con
@@ -81,104 +202,37 @@ class RowDiff:
 
     # ---- loading --------------------------------------------------------------------------
     def _load(self) -> None:
-        """+1 per row after, -1 per row before, summed per distinct row in one pass over both
-        sides' streams: what is left (`lv_net`) is the change, usually small."""
+        """Both sides' streams registered as the two source relations, then the diff's
+        statements, each materialized (spilling past the budget)."""
         con, schema = self._con, self.schema
-        cols = ", ".join(quote(n) for n in schema.names)
         for name, side in (("lv_before_src", self.changes.before),
                            ("lv_after_src", self.changes.after)):
             con.register(name, _reader(schema, side.batches(partition=True)))
-        part = quote(PARTITION_COLUMN)
-        con.execute(f"""
-            CREATE TEMP TABLE lv_net AS
-            SELECT {cols}, CAST(sum({_S}) AS BIGINT) AS {_N},
-                   any_value({_P}) FILTER (WHERE {_S} > 0) AS lv_pa,
-                   any_value({_P}) FILTER (WHERE {_S} < 0) AS lv_pb
-            FROM (SELECT {cols}, 1 AS {_S}, {part} AS {_P} FROM lv_after_src
-                  UNION ALL SELECT {cols}, -1 AS {_S}, {part} AS {_P} FROM lv_before_src)
-            GROUP BY {cols} HAVING sum({_S}) <> 0""")
-        for name in ("lv_before_src", "lv_after_src"):
-            con.unregister(name)
-        self._result()
-
-    def _side(self, sign: str) -> str:
-        """The query of one side's remaining rows, each repeated as often as it counts."""
-        cols = ", ".join(quote(n) for n in self.schema.names)
-        part = "lv_pa" if sign == ">" else "lv_pb"
-        return (f"SELECT {cols}, {part} AS {_P} FROM (SELECT *, unnest(range(abs({_N}))) "
-                f"AS lv_i FROM lv_net WHERE {_N} {sign} 0)")
-
-    def _result(self) -> None:
-        con = self._con
-        cols = ", ".join(quote(n) for n in self.schema.names)
-        key = [quote(k) for k in self.changes.identifier]
-        if not key:
-            con.execute(f"""
-                CREATE TEMP TABLE lv_result AS
-                SELECT '{DELETE}' AS {quote(CHANGE_COLUMN)}, 2 AS {_R}, {cols}, {_P},
-                       0 AS {_N} FROM ({self._side("<")})
-                UNION ALL
-                SELECT '{INSERT}', 3, {cols}, {_P}, 0 FROM ({self._side(">")})""")
-            self._order = f"{cols}, {_R}"
-            return
-        keys = ", ".join(key)
-        for name, sign in (("lv_del_n", "<"), ("lv_ins_n", ">")):
-            con.execute(f"""CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER
-                (PARTITION BY {keys} ORDER BY {cols}) AS {_N} FROM ({self._side(sign)})""")
-        on = " AND ".join([f"d.{k} IS NOT DISTINCT FROM i.{k}" for k in key] +
-                          [f"d.{_N} = i.{_N}"])
-        d_cols = ", ".join(f"d.{quote(n)}" for n in self.schema.names)
-        i_cols = ", ".join(f"i.{quote(n)}" for n in self.schema.names)
-        con.execute(f"""
-            CREATE TEMP TABLE lv_result AS
-            SELECT CASE WHEN i.{_N} IS NULL THEN '{DELETE}' ELSE '{UPDATE_BEFORE}' END
-                       AS {quote(CHANGE_COLUMN)},
-                   CASE WHEN i.{_N} IS NULL THEN 2 ELSE 0 END AS {_R},
-                   {d_cols}, d.{_P} AS {_P}, d.{_N} AS {_N}
-            FROM lv_del_n d LEFT JOIN lv_ins_n i ON {on}
-            UNION ALL
-            SELECT CASE WHEN d.{_N} IS NULL THEN '{INSERT}' ELSE '{UPDATE_AFTER}' END,
-                   CASE WHEN d.{_N} IS NULL THEN 3 ELSE 1 END,
-                   {i_cols}, i.{_P}, i.{_N}
-            FROM lv_ins_n i LEFT JOIN lv_del_n d ON {on}""")
-        self._order = f"{keys}, {_N}, {_R}"
+        try:
+            for name, query in self.sql.statements():
+                con.execute(temp_relation(DUCKDB, name, query))
+        finally:
+            for name in ("lv_before_src", "lv_after_src"):
+                con.unregister(name)
 
     # ---- answers --------------------------------------------------------------------------
     @property
     def total(self) -> int:
         """How many rows the whole diff has."""
-        row = self._con.execute("SELECT count(*) FROM lv_result").fetchone()
+        row = self._con.execute(self.sql.total()).fetchone()
         return int(row[0]) if row else 0
 
     def rows(self, columns: Sequence[str] | None = None, *, limit: int | None = None,
              offset: int = 0) -> pa.Table:
         """Rows `offset`.. of the diff (at most `limit`), `change` first, then `columns`."""
-        if limit is not None and (isinstance(limit, bool) or not 0 <= limit < _MAX_ROWS):
-            raise InvalidInput(f"limit must be an integer from 0 to {_MAX_ROWS - 1}, "
-                               f"not {limit!r}")
-        if isinstance(offset, bool) or not 0 <= offset < _MAX_ROWS:
-            raise InvalidInput(f"offset must be an integer from 0 to {_MAX_ROWS - 1}, "
-                               f"not {offset!r}")
         names = check_columns(self.schema, columns)
-        wanted = ", ".join([quote(CHANGE_COLUMN), *map(quote, names)])
-        page = f" LIMIT {int(limit)}" if limit is not None else ""
-        table = self._con.execute(
-            f"SELECT {wanted} FROM lv_result ORDER BY {self._order}{page} OFFSET {int(offset)}"
-        ).fetch_arrow_table()
-        return _typed(table, output_schema(self.schema, names))
+        table = self._con.execute(self.sql.rows(names, limit, offset)).fetch_arrow_table()
+        return typed(table, output_schema(self.schema, names))
 
     def summary(self) -> pa.Table:
         """Per partition label: rows inserted, deleted and updated (one per pair, counted in
         the partition of its after image)."""
-        change = quote(CHANGE_COLUMN)
-        table = self._con.execute(f"""
-            SELECT coalesce({_P}, '') AS partition,
-                   count(*) FILTER (WHERE {change} = '{INSERT}') AS inserted,
-                   count(*) FILTER (WHERE {change} = '{DELETE}') AS deleted,
-                   count(*) FILTER (WHERE {change} = '{UPDATE_AFTER}') AS updated
-            FROM lv_result WHERE {change} <> '{UPDATE_BEFORE}'
-            GROUP BY 1 ORDER BY 1""").fetch_arrow_table()
-        return table.cast(SUMMARY_SCHEMA)
+        return self._con.execute(self.sql.summary()).fetch_arrow_table().cast(SUMMARY_SCHEMA)
 
     def close(self) -> None:
         con, self._con = getattr(self, "_con", None), None
@@ -202,7 +256,7 @@ class RowDiff:
         self.close()
 
 
-def _typed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def typed(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """DuckDB's answer in the table's own Arrow types and field ids (a type DuckDB cannot
     give back keeps DuckDB's, with the field's name and metadata)."""
     try:
@@ -222,4 +276,4 @@ def diff_rows(changes: RowChanges, *, columns: Sequence[str] | None = None,
 
 
 __all__ = ["CHANGES", "DELETE", "INSERT", "SUMMARY_SCHEMA", "UPDATE_AFTER", "UPDATE_BEFORE",
-           "RowDiff", "diff_rows", "output_schema"]
+           "DiffSql", "RowDiff", "check_page", "diff_rows", "output_schema", "typed"]

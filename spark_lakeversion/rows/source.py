@@ -69,7 +69,12 @@ class FileRef:
 
 
 class RowSide(ABC):
-    """One side's files live only there (or whose deletes differ), and how to read them."""
+    """One side's files live only there (or whose deletes differ), and how to read them.
+
+    `arrow` is the side's own schema (its names, field ids in metadata), which an engine
+    reading the files itself matches to the union schema (`rows.plan`); None: no rows."""
+
+    arrow: pa.Schema | None = None
 
     def __init__(self, files: Sequence[FileRef]) -> None:
         self.files: tuple[FileRef, ...] = tuple(files)

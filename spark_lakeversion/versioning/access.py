@@ -233,6 +233,7 @@ RULES: dict[str, Rule] = {
     "diff": read("from_ref", "to_ref"),
     # rows of both refs: read on both
     "diff_rows": read("from_ref", "to_ref"),
+    "plan_row_diff": read("from_ref", "to_ref"),
     # merging
     "merge_base": read("a", "b"),
     # a dry run reads; one that runs the checks is audited (it records check runs), a

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import (
@@ -189,6 +189,12 @@ class VersionControl(VersionStore):
                   page_token: str | None = None, summary: bool = False) -> RowDiffPage:
         return self._row_diffs.diff_rows(from_ref, to_ref, key, columns=columns, limit=limit,
                                          page_token=page_token, summary=summary)
+
+    def plan_row_diff(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                      columns: Sequence[str] | None = None, limit: int | None = None,
+                      summary: bool = False, dialect: str = "spark") -> dict[str, Any]:
+        return self._row_diffs.plan_row_diff(from_ref, to_ref, key, columns=columns,
+                                             limit=limit, summary=summary, dialect=dialect)
 
     # ---- history ----------------------------------------------------------------------
     def log(self, ref: str, *, key: KeyLike | None = None, limit: int = 50,

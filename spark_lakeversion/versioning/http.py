@@ -260,6 +260,18 @@ class RestVersionStore(VersionStore):
         data = self._call("GET", "/diff/rows", params=params, headers={"accept": ARROW_STREAM})
         return RowDiffPage.from_ipc(data)
 
+    def plan_row_diff(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                      columns: Sequence[str] | None = None, limit: int | None = None,
+                      summary: bool = False, dialect: str = "spark") -> dict[str, Any]:
+        params: dict[str, Any] = {"from": from_ref, "to": to_ref, "table": str(Key.of(key)),
+                                  "summary": "true" if summary else "false",
+                                  "dialect": dialect}
+        if columns is not None:
+            params["columns"] = ",".join(columns)
+        if limit is not None:
+            params["limit"] = limit
+        return self._call("GET", "/diff/rows/plan", params=params)  # type: ignore[no-any-return]
+
     # ---- merging ---------------------------------------------------------------------
     def merge_base(self, a: str, b: str) -> str | None:
         data = self._call("GET", "/merge-base", params={"a": a, "b": b})

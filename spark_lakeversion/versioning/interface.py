@@ -324,6 +324,13 @@ class VersionStore(ABC):
         first), one page of at most `limit` rows, from the files live on exactly one side
         (`versioning.rowdiff`); `summary`: counts per partition instead."""
 
+    @abstractmethod
+    def plan_row_diff(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                      columns: Sequence[str] | None = None, limit: int | None = None,
+                      summary: bool = False, dialect: str = "spark") -> dict[str, Any]:
+        """The same row diff planned for an engine that reads the rows itself (`rows.plan`:
+        each side's commit and files, the SQL in `dialect`); reads no row."""
+
     # ---- merging ----------------------------------------------------------------------
     @abstractmethod
     def merge_base(self, a: str, b: str) -> str | None:

@@ -12,7 +12,7 @@ diff runs, not when a store opens). Access (read on both refs) is the access lay
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput, KeyNotFound, ReferenceConflict
 from spark_lakeversion.limits import Limits
@@ -81,6 +81,27 @@ class RowDiffs:
         following = PageToken(from_commit, to_commit, end).encode() \
             if limit is not None and end < total else None
         return RowDiffPage(rows, total, following, changes.statistics())
+
+    def plan_row_diff(self, from_ref: str, to_ref: str, key: KeyLike, *,
+                      columns: Sequence[str] | None = None, limit: int | None = None,
+                      summary: bool = False, dialect: str = "spark") -> dict[str, Any]:
+        """The row diff planned for an engine that reads the rows itself (`rows.plan`):
+        both refs resolved to commits, the files live on one side only found from metadata;
+        no row is read here."""
+        from spark_lakeversion.rows.dialect import by_name
+        from spark_lakeversion.rows.plan import plan_diff
+
+        engine = by_name(dialect)
+        k = Key.of(key)
+        from_commit = self.refs.resolve(from_ref).commit_id
+        to_commit = self.refs.resolve(to_ref).commit_id
+        before = self.commits.get_contents(from_commit, [k]).get(k)
+        after = self.commits.get_contents(to_commit, [k]).get(k)
+        if before is None and after is None:
+            raise KeyNotFound(f"table {k} exists at neither {from_ref} nor {to_ref}")
+        changes = row_changes_of(before, after, k, self.io_properties)
+        return plan_diff(changes, k, (from_commit, to_commit), engine, columns=columns,
+                         limit=limit, summary=summary)
 
 
 __all__ = ["RowDiffs", "row_changes_of"]

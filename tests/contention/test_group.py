@@ -123,3 +123,52 @@ def test_8_writers_on_one_table_all_land_once_without_a_409(tmp_path: Path) -> N
                           for c in commits)
         assert sum(size * count for size, count in grouped.items()) == writers * appends
         assert max(grouped) > 1  # some appends were committed together
+
+
+def test_a_commit_that_is_not_an_append_never_waits_behind_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While an append's commit is in flight (held here), a property change and an
+    overwrite of the same table commit at once; the held append then meets the overwrite
+    and answers 409, as it would have without the queue."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    from spark_lakeversion.formats.iceberg.catalog.appends import AppendCommitter
+
+    armed, hold, entered = threading.Event(), threading.Event(), threading.Event()
+    original = AppendCommitter._run
+
+    def held(self: AppendCommitter, members: list[Member]) -> None:  # type: ignore[type-arg]
+        if armed.is_set() and not entered.is_set():
+            entered.set()
+            hold.wait(60)
+        original(self, members)
+
+    monkeypatch.setattr(AppendCommitter, "_run", held)
+    outcome: list[BaseException | None] = []
+
+    def append() -> None:
+        try:
+            catalog(server).load_table("db.t").append(rows(1))
+            outcome.append(None)
+        except CommitFailedException as exc:
+            outcome.append(exc)
+
+    with served(tmp_path) as server:
+        new_table(server, properties=NO_RETRY).append(rows(0))  # the overwrite replaces it
+        writer = threading.Thread(target=append)
+        armed.set()
+        writer.start()
+        try:
+            assert entered.wait(60)  # the append's lane is busy
+            other = catalog(server).load_table("db.t")
+            with other.transaction() as tx:
+                tx.set_properties(owner="etl")
+            other.overwrite(rows(7))
+            assert not hold.is_set() and writer.is_alive()  # both landed meanwhile
+        finally:
+            hold.set()
+            writer.join(60)
+        assert len(outcome) == 1 and isinstance(outcome[0], CommitFailedException)
+        assert "not rebased" in str(outcome[0])
+        table = catalog(server).load_table("db.t")
+        assert ids(table) == [7] and table.properties["owner"] == "etl"

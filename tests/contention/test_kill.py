@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 from pyiceberg.catalog.rest import RestCatalog
 
@@ -73,6 +74,11 @@ def test_kill_9_during_group_commits_loses_no_acknowledged_append(tmp_path: Path
         snapshots = table.metadata.snapshots
         assert [s.parent_snapshot_id for s in snapshots[1:]] == \
             [s.snapshot_id for s in snapshots[:-1]]
+        # the appends were being committed in groups when the server died
+        commits = httpx.get(url + "/api/v1/log", params={"ref": "main", "limit": 1000},
+                            timeout=60).json()["commits"]
+        assert max(int(c["properties"].get("lakeversion.group-commit", 1))
+                   for c in commits) > 1
         # the restarted server takes appends again
         table.append(pa.table({"id": [-3, -2, -1]}, schema=SCHEMA))
         assert len(table.refresh().scan().to_arrow()) == len(ids) + 3

@@ -4,10 +4,16 @@ deletes, schema changes and reloads from several stock pyiceberg clients on one 
 The model says which commit must land and which must answer 409: an append lands when
 only appends (or nothing) landed since its client last read the table, whether or not
 its ref moved (then the server rebases it); it is refused when an overwrite or a delete
-landed since, or a schema change and then a snapshot. Every acknowledged append is then
-present exactly once, every refused one absent, pyiceberg and DuckDB read the same rows,
-the snapshots form one valid chain, and every commit recorded as rebased was a pure
-append with only appends between the snapshot it asserted and its new parent.
+landed since, or a schema change when a snapshot landed since too (its ref moved). Half
+the examples run on a table whose clients merge manifests (`commit.manifest-merge.enabled`,
+at 3 manifests); there an append also needs every manifest of the snapshot its client read
+(those it carries or merged) still listed at the head, which a concurrent merge of the
+same manifests breaks.
+Within a burst on such a table which member merges first is the race's: every member the
+rules refuse is refused and at least one allowed member lands. Every acknowledged append
+is then present exactly once, every refused one absent, pyiceberg, DuckDB and Spark read
+the same rows, the snapshots form one valid chain, and every commit recorded as rebased
+was a pure append with only appends between the snapshot it asserted and its new parent.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from spark_lakeversion.server.embedded import EmbeddedServer
 from tests.contention.helpers import NO_RETRY, catalog, duckdb_ids, log, rows, served
 
 CLIENTS = 3
+MERGING = {"commit.manifest-merge.enabled": "true", "commit.manifest.min-count-to-merge": "3"}
 
 step = st.one_of(
     st.tuples(st.just("append"), st.integers(0, CLIENTS - 1)),
@@ -46,6 +53,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
     with served(tmp_path_factory.mktemp("property")) as srv:
         catalog(srv).create_namespace("db")
         yield srv
+
+
+@pytest.fixture(scope="module")
+def spark_catalog(spark: Any, server: EmbeddedServer) -> Iterator[str]:
+    """The property's server as a Spark catalog (Iceberg's Java REST client)."""
+    from tests.spark.helpers import register_catalog
+
+    name = f"lv_p{uuid.uuid4().hex[:8]}"
+    register_catalog(spark, name, server.url)
+    try:
+        yield name
+    finally:
+        spark.conf.unset("spark.lakeversion.catalog")
 
 
 @dataclass
@@ -65,9 +85,21 @@ class Model:
         since = self.events[self.seen[client]:]
         if any(e in ("overwrite", "delete") for e in since):
             return False
-        if "schema" in since:  # refused only once a snapshot moved its ref after it
-            return not any(e == "append" for e in since[since.index("schema"):])
+        if "schema" in since:  # refused once its ref moved too (before or after it):
+            return "append" not in since  # the rebase refuses a schema change between
         return True
+
+
+def _manifests_kept(client_table: Any, head: Any) -> bool:
+    """Whether every manifest with live files of the snapshot the client read (what its
+    append carries or merges) is still listed at the head."""
+    read = client_table.metadata.current_snapshot()
+    if read is None:
+        return True
+    mine = {m.manifest_path for m in read.manifests(client_table.io)
+            if m.has_added_files() or m.has_existing_files()}
+    now = head.metadata.current_snapshot()
+    return mine <= ({m.manifest_path for m in now.manifests(head.io)} if now else set())
 
 
 def _append(table: Any, client: int, ids: list[int], outcomes: dict[int, bool]) -> None:
@@ -78,14 +110,16 @@ def _append(table: Any, client: int, ids: list[int], outcomes: dict[int, bool]) 
         outcomes[client] = False
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=st.lists(step, min_size=3, max_size=10))
+@given(steps=st.lists(step, min_size=3, max_size=10), merging=st.booleans())
 def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServer,
-                                                           steps: list[tuple[str, Any]]
-                                                           ) -> None:
+                                                           spark: Any, spark_catalog: str,
+                                                           steps: list[tuple[str, Any]],
+                                                           merging: bool) -> None:
     name = f"db.p_{uuid.uuid4().hex[:8]}"
-    catalog(server).create_table(name, schema=rows().schema, properties=NO_RETRY)
+    catalog(server).create_table(name, schema=rows().schema,
+                                 properties={**NO_RETRY, **(MERGING if merging else {})})
     tables = [catalog(server).load_table(name) for _ in range(CLIENTS)]
     model = Model(seen={c: 0 for c in range(CLIENTS)})
     acknowledged: list[int] = []
@@ -100,7 +134,9 @@ def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServe
                     tables[c] = catalog(server).load_table(name)  # would make it matter
                     model.seen[c] = len(model.events)
             batches = {c: model.fresh_ids(2) for c in clients}
-            expected = {c: model.append_lands(c) for c in clients}
+            head = catalog(server).load_table(name)
+            expected = {c: model.append_lands(c) and _manifests_kept(tables[c], head)
+                        for c in clients}
             outcomes: dict[int, bool] = {}
             threads = [threading.Thread(target=_append,
                                         args=(tables[c], c, batches[c], outcomes))
@@ -109,7 +145,11 @@ def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServe
                 t.start()
             for t in threads:
                 t.join(60)
-            assert outcomes == expected, (kind, clients, model.events)
+            if kind == "burst" and merging:  # which merge lands first is the race's
+                assert not any(outcomes[c] and not expected[c] for c in clients)
+                assert any(outcomes.values()) or not any(expected.values())
+            else:
+                assert outcomes == expected, (kind, clients, model.events, merging)
             for c in clients:
                 if outcomes[c]:
                     model.ids.update(batches[c])
@@ -130,7 +170,8 @@ def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServe
             elif model.ids:
                 cut = sorted(model.ids)[len(model.ids) // 2]
                 gone = [i for i in model.ids if i < cut]
-                if not gone:
+                if not gone:  # nothing to remove: the client only read the table
+                    model.seen[arg] = len(model.events)
                     continue
                 if kind == "overwrite":
                     added = model.fresh_ids(1)
@@ -148,6 +189,8 @@ def test_interleavings_keep_every_acknowledged_append_once(server: EmbeddedServe
     assert all(read[i] <= 1 for i in acknowledged)  # never twice
     if final.metadata.current_snapshot() is not None:
         assert duckdb_ids(final.metadata_location) == sorted(model.ids.elements())
+    spark_read = spark.sql(f"SELECT id FROM {spark_catalog}.{name}").collect()
+    assert Counter(r.id for r in spark_read) == model.ids
     _check_chain(final, server)
 
 
@@ -182,5 +225,8 @@ def test_the_model_refuses_what_the_rules_refuse() -> None:
     assert not model.append_lands(0)  # a schema change and then a snapshot
     assert model.append_lands(1)  # only an append since
     assert not model.append_lands(2)
+    model = Model(events=["append", "schema"], seen={0: 0, 1: 1})
+    assert not model.append_lands(0)  # stale (an append) and a schema change between
+    assert model.append_lands(1)  # only the schema change: its ref did not move
     model = Model(events=["append", "delete"], seen={0: 0, 1: 2})
     assert not model.append_lands(0) and model.append_lands(1)

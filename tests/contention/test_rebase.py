@@ -70,21 +70,92 @@ def test_a_stale_append_is_rebased_as_the_clients_retry_would_make_it(tmp_path: 
         assert f"rebased onto snapshot {head.snapshot_id}" in commit["message"]
 
 
+MERGING = {"commit.manifest-merge.enabled": "true", "commit.manifest.min-count-to-merge": "3"}
+
+
+def _entries(table: object, manifest: object) -> list[tuple[str, str, int | None]]:
+    """(file name, status, sequence number) of a manifest's entries, as pyiceberg reads
+    them (sequence numbers inherited)."""
+    io = table.io  # type: ignore[attr-defined]
+    return sorted((Path(e.data_file.file_path).name, e.status.name, e.sequence_number)
+                  for e in manifest.fetch_manifest_entry(io, discard_deleted=False))  # type: ignore[attr-defined]
+
+
+def test_a_stale_append_whose_client_merged_manifests_is_rebased(tmp_path: Path) -> None:
+    """pyiceberg merges manifests (`commit.manifest-merge.enabled`): the merged manifest's
+    EXISTING files are all still live at the head, so it is reused verbatim and the
+    manifests it replaced are left out of the rebased list."""
+    with served(tmp_path) as server:
+        new_table(server, properties={**NO_RETRY, **MERGING}).append(rows(1))  # [m1]
+        a = catalog(server).load_table("db.t")  # reads [m1]: 2 manifests, no merge
+        catalog(server).load_table("db.t").append(rows(2))  # [m2, m1]
+        b = catalog(server).load_table("db.t")  # reads [m2, m1]: 3, merges them
+        a.append(rows(3))  # rebased: [a, m2, m1]
+        head = catalog(server).load_table("db.t").metadata.current_snapshot()
+        head_manifests = head.manifests(a.io)
+        assert len(head_manifests) == 3
+        b.append(rows(4))  # stale, merged: rebased onto [a, m2, m1] as [B, a]
+        table = catalog(server).load_table("db.t")
+        snap = table.metadata.current_snapshot()
+        assert snap.snapshot_id == b.metadata.current_snapshot().snapshot_id
+        assert (snap.parent_snapshot_id, snap.sequence_number) == \
+            (head.snapshot_id, head.sequence_number + 1)
+        manifests = snap.manifests(table.io)
+        # the client's merged manifest (its own, not the head's), then the head's but the
+        # two it merged (m2, m1): only a's is left
+        assert manifests[0].added_snapshot_id == snap.snapshot_id
+        assert [m.manifest_path for m in manifests[1:]] == [head_manifests[0].manifest_path]
+        assert manifests[0].sequence_number == snap.sequence_number
+        assert manifests[0].min_sequence_number == 1  # its oldest file's, kept
+        statuses = [status for _, status, _ in _entries(table, manifests[0])]
+        assert sorted(statuses) == ["ADDED", "EXISTING", "EXISTING"]
+        # the EXISTING files keep the sequence numbers they were added with
+        assert sorted(seq for _, status, seq in _entries(table, manifests[0])
+                      if status == "EXISTING") == [1, 2]
+        assert ids(table) == [1, 2, 3, 4] == duckdb_ids(table.metadata_location)
+        assert table.metadata.current_snapshot().summary.additional_properties[
+            "total-records"] == "4"
+        assert log(server)[0]["properties"]["lakeversion.rebased"] == str(snap.snapshot_id)
+
+
+def test_two_writers_merging_the_same_manifests_the_second_answers_409(tmp_path: Path
+                                                                          ) -> None:
+    """Both merged [m2, m1]; the first's merge took them off the head's list, so the
+    second's EXISTING files are no longer in the manifests it replaced: refused, and its
+    retry (a fresh read, merging again) lands."""
+    with served(tmp_path) as server:
+        table = new_table(server, properties={**NO_RETRY, **MERGING})
+        table.append(rows(1))
+        table.append(rows(2))
+        a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
+        a.append(rows(3))
+        head = log(server)[0]["id"]
+        with pytest.raises(CommitFailedException, match="not rebased: .*merged are no "
+                                                         "longer listed at the head"):
+            b.append(rows(4))
+        assert log(server)[0]["id"] == head
+        assert _rebased_lists(tmp_path) == []
+        b = catalog(server).load_table("db.t")
+        b.append(rows(4))
+        assert ids(b) == [1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("between", ["overwrite", "delete", "schema change",
-                                     "table property off", "merged manifests"])
+                                     "table property off", "merged manifests",
+                                     "merged manifests, then a delete"])
 def test_a_stale_append_that_is_not_safe_answers_409(tmp_path: Path, between: str) -> None:
     with served(tmp_path) as server:
         props = dict(NO_RETRY)
         if between == "table property off":
             props["lakeversion.rebase-appends"] = "false"
-        if between == "merged manifests":
+        if between.startswith("merged manifests"):
             props.update({"commit.manifest-merge.enabled": "true",
                           "commit.manifest.min-count-to-merge": "2"})
         new_table(server, properties=props).append(rows(1))
         a, b = catalog(server).load_table("db.t"), catalog(server).load_table("db.t")
         if between == "overwrite":
             a.overwrite(rows(5))
-        elif between == "delete":
+        elif between in ("delete", "merged manifests, then a delete"):
             a.delete("id = 1")
         elif between == "schema change":  # then an append, so the ref moved too
             with a.update_schema() as update:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from spark_lakeversion.checks import sql
+from spark_lakeversion.checks.sql_rules import check_sql
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.model import CheckKind, CheckSpec, ContentType
 from spark_lakeversion.versioning.http import RestVersionStore
@@ -116,6 +117,45 @@ def test_duckdb_is_confined_to_the_three_states(team_lake: TeamLake, statement: 
         assert con.execute("SELECT count(*) FROM target.db.t").fetchone() == (3,)
         with pytest.raises(duckdb.Error, match="disabled (by|through) configuration|"
                                                "configuration has been locked"):
+            con.execute(spec_of(site, statement)).fetchall()
+    finally:
+        con.close()
+    assert site.http.hits == []
+    assert not (site.root / "out.csv").exists() and not (site.root / "x.duckdb").exists()
+
+
+#: what a `changes.`-only check's bare database answers each reaching statement with
+CHANGES_ONLY = {**{t.replace("FROM db.t", "FROM changes.db.t"):
+                   "disabled (by|through) configuration|configuration has been locked"
+                   for t in CONFINED if t != REACHING["iceberg_scan"]},
+                REACHING["iceberg_scan"]: 'Function with name "?iceberg_scan"? is not in '
+                                          "the catalog",
+                **{t: "does not exist" for t in (
+                    "SELECT * FROM t", "SELECT * FROM preview.db.t",
+                    "SELECT * FROM target.db.t", "SELECT * FROM source.db.t",
+                    REACHING["other ref, spelled out"], REACHING["other ref, short"])}}
+
+
+@pytest.mark.parametrize("statement", list(CHANGES_ONLY))
+def test_a_changes_only_check_database_is_as_confined(team_lake: TeamLake,
+                                                      statement: str) -> None:
+    """A check that reads only `changes.` gets a bare database (no extension, no view of a
+    state): it reads its row diff, and still no file, URL, table function, table of a
+    state or another ref, nor a setting, whatever SQL reaches it."""
+    import duckdb
+
+    site = team_lake
+    store = site.server.store
+    target, dev = store.get_ref("team-1").head, store.get_ref("team-1-dev").head
+    context = store.check_context(dev, "team-1-dev", dev, "team-1", target,
+                                  tuple(store.diff("team-1", "team-1-dev")))
+    names = check_sql("SELECT * FROM changes.db.t WHERE v IS NULL")
+    assert sql.reads_only_changes(names)
+    con = sql.open_check_database(context, names)
+    try:
+        assert con.execute("SELECT change, id, v FROM changes.db.t").fetchall() == [
+            ("insert", 4, "d")]
+        with pytest.raises(duckdb.Error, match=CHANGES_ONLY[statement]):
             con.execute(spec_of(site, statement)).fetchall()
     finally:
         con.close()

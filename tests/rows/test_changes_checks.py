@@ -90,3 +90,39 @@ def test_changes_of_a_table_in_no_state_is_an_error_report(keyed: ServerLake) ->
     with pytest.raises(InvalidInput, match="changes"):
         store.add_check(CheckSpec("main", "none", CheckKind.SQL,
                                   "SELECT * FROM changes.db.nothing"))
+
+
+def test_one_check_run_plans_each_tables_diff_once(keyed: ServerLake,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two SQL checks and a Python check of `changes.db.k` in one merge: the row diff is
+    planned and read once for all three, and each sees it whole; the next merge plans its
+    own."""
+    from spark_lakeversion.checks import changes
+
+    planned: list[str] = []
+    real = changes.row_changes_of
+
+    def counting(*args: object, **kwargs: object) -> object:
+        planned.append(str(args[2]))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(changes, "row_changes_of", counting)
+    store = keyed.store
+    store.add_check(CheckSpec("main", "sql_new_nulls", CheckKind.SQL, NEW_NULLS))
+    store.add_check(CheckSpec("main", "sql_changed", CheckKind.SQL,
+                              "SELECT id FROM changes.db.k WHERE change = 'delete'"))
+    store.add_check(CheckSpec("main", "py_new_nulls", CheckKind.PYTHON,
+                              "tests.rows.helpers:no_null_v_in_new_rows"))
+    planned.clear()  # adding a SQL check runs it once on the branch as it is
+    store.create_ref("dev")
+    set_v(keyed, "dev", 3, None)
+    with pytest.raises(ChecksFailed) as caught:
+        store.merge("dev", "main")
+    reports = {r["name"]: r for r in caught.value.reports}
+    assert reports["sql_new_nulls"]["samples"] == [{"id": 3}]
+    assert reports["sql_changed"]["status"] == "passed"
+    assert reports["py_new_nulls"]["message"] == "2 changed row(s); null v in ids [3]"
+    assert planned == ["db.k"]
+    set_v(keyed, "dev", 3, "three")
+    assert store.merge("dev", "main").checks
+    assert planned == ["db.k", "db.k"]

@@ -104,6 +104,7 @@ class DeltaSide(RowSide):
                  target: pa.Schema, io: Mapping[str, str]) -> None:
         super().__init__(files)
         self.snap = snap
+        self.arrow = snap.schema
         self.counter = counter
         self.target = target
         self.io = io

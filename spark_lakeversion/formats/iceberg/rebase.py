@@ -18,13 +18,17 @@ It refuses (`NotRebased`, answered 409 as before) unless every condition holds: 
 `assert-table-uuid` and `assert-ref-snapshot-id` as requirements; exactly one
 `add-snapshot` (operation `append`) and one `set-snapshot-ref` on the asserted branch;
 besides manifests still live at the head (those it carried over from its parent), the
-manifest list holds only its own new data manifests, whose entries are all ADDED data
-files with inherited sequence numbers and row ids; only appends or
-compactions (`replace`, which commute with an append) landed since the asserted snapshot,
-with no schema or partition spec change; and the table property
-`lakeversion.rebase-appends` is not `false`. An overwrite or delete that landed in between
-always refuses: its filter is not recorded, so it could match the new rows (serializable
-isolation). Manifests merged by the client (EXISTING entries) are refused too.
+manifest list holds only its own new data manifests, whose entries are ADDED data files
+with inherited sequence numbers and row ids, or EXISTING ones where the client merged
+manifests (`commit.manifest-merge.enabled`); only appends or compactions (`replace`, which
+commute with an append) landed since the asserted snapshot, with no schema or partition
+spec change; and the table property `lakeversion.rebase-appends` is not `false`. An
+overwrite or delete that landed in between always refuses: its filter is not recorded, so
+it could match the new rows (serializable isolation). A merged manifest is reused only
+when every manifest it replaced is still listed at the head, so each of its EXISTING files
+is still live there, and their live files are exactly its EXISTING entries; the rebased
+list then leaves those manifests out (`_replaced`). When a commit since merged or
+rewrote them (two writers merging the same manifests), it refuses.
 
 The work is split so little of it is serialized: `inspect_append` reads and checks the
 client's own files and needs no head (the request's thread does it before it queues);
@@ -59,7 +63,7 @@ from pyiceberg.typedef import Record
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.formats.iceberg import files as iceberg_files
-from spark_lakeversion.formats.iceberg.avro import decode_records, raw_blocks
+from spark_lakeversion.formats.iceberg.avro import decode_records, raw_blocks, read_records
 from spark_lakeversion.locations import AllowedRoots
 
 #: the table property that turns the rebase off for one table (`false`)
@@ -77,12 +81,12 @@ TOTALS = {
     "total-position-deletes": ("added-position-deletes", "removed-position-deletes"),
     "total-equality-deletes": ("added-equality-deletes", "removed-equality-deletes"),
 }
-_ADDED, _DATA = 1, 0
+_EXISTING, _ADDED, _DELETED, _DATA = 0, 1, 2, 0
 # field ids of the Iceberg spec (manifest list; manifest entry; data file)
 _PATH, _SPEC, _CONTENT, _SEQ, _MIN_SEQ, _SNAP = 500, 502, 517, 515, 516, 503
 _ADDED_ROWS, _EXISTING_ROWS, _FIRST_ROW_ID = 512, 513, 520
 _STATUS, _ENTRY_SNAP, _ENTRY_SEQ, _ENTRY_FILE_SEQ, _DATA_FILE = 0, 1, 3, 4, 2
-_FILE_CONTENT, _FILE_FIRST_ROW_ID = 134, 142
+_FILE_PATH, _FILE_CONTENT, _FILE_FIRST_ROW_ID = 100, 134, 142
 
 
 class NotRebased(Exception):
@@ -154,6 +158,10 @@ class Inspected:
     new: tuple[dict[int, Any], ...]
     carried: frozenset[str]
     spec_ids: frozenset[int]
+    #: the data files its merged manifests hold as EXISTING entries (sorted, repeats kept)
+    existing: tuple[str, ...] = ()
+    #: its own manifests that hold EXISTING entries (their min sequence number is kept)
+    merged: frozenset[str] = frozenset()
 
 
 def inspect_append(requirements: Sequence[TableRequirement], updates: Sequence[TableUpdate],
@@ -189,13 +197,19 @@ def _inspect(requirements: Sequence[TableRequirement], updates: Sequence[TableUp
             new.append(_by_id(record, list_schema.as_struct()))
         else:
             carried.add(record[at[_PATH]])
+    existing: list[str] = []
+    merged: set[str] = set()
     for fields in new:
-        _check_new_manifest(snapshot.snapshot_id, fields, roots, io_properties)
+        held = _check_new_manifest(snapshot.snapshot_id, fields, roots, io_properties)
+        if held:
+            existing += held
+            merged.add(fields[_PATH])
     uuids = [r.uuid for r in requirements if isinstance(r, AssertTableUUID)]
     return Inspected(shape, uuids[0] if uuids else None,
                      int(list_meta.get("format-version", "1")), list_meta.get("avro.codec"),
                      tuple(new), frozenset(carried),
-                     frozenset(int(f.get(_SPEC, 0)) for f in new))
+                     frozenset(int(f.get(_SPEC, 0)) for f in new), tuple(sorted(existing)),
+                     frozenset(merged))
 
 
 def rebase_append(current: TableMetadata, inspected: Inspected,
@@ -234,15 +248,17 @@ def _rebase(current: TableMetadata, inspected: Inspected,
         raise NotRebased("the manifest list's format version is not the table's")
     if inspected.spec_ids - {current.default_spec_id}:
         raise NotRebased("the table's partition spec changed since the snapshot was written")
-    head = _head_list(iceberg_files.file_io(current.location, io_properties), current, onto)
+    file_io = iceberg_files.file_io(current.location, io_properties)
+    head = _head_list(file_io, current, onto)
     if inspected.carried - (head.paths if head is not None else frozenset()):
         # carried over from its parent, so still at the head when only appends landed
         raise NotRebased("its list names manifests that are neither its own nor live at "
-                         "the head (merged or rewritten manifests)")
+                         "the head (rewritten or merged since)")
+    replaced = _replaced(file_io, current, inspected, head)
     new = [dict(f) for f in inspected.new]
     sequence = int(getattr(current, "last_sequence_number", 0) or 0) + 1 \
         if fmt_version >= 2 else None
-    first_row_id = _assign(new, sequence, current, fmt_version)
+    first_row_id = _assign(new, sequence, current, fmt_version, inspected.merged)
     added_rows = None
     if fmt_version >= 3:
         added_rows = sum(int(f.get(_ADDED_ROWS) or 0) + int(f.get(_EXISTING_ROWS) or 0)
@@ -261,7 +277,7 @@ def _rebase(current: TableMetadata, inspected: Inspected,
     codec = head.meta.get("avro.codec") if head is not None else inspected.codec
     if codec:
         meta["avro.codec"] = codec
-    _write_list(location, fmt_version, new, head, meta, io_properties)
+    _write_list(location, fmt_version, new, head, meta, io_properties, replaced)
     parent = current.snapshot_by_id(onto) if onto is not None else None
     rebased = snapshot.model_copy(update={
         "parent_snapshot_id": onto,
@@ -378,7 +394,10 @@ def _positions(struct: Any) -> dict[int, int]:
 
 
 def _check_new_manifest(snapshot_id: int, fields: Mapping[int, Any], roots: AllowedRoots,
-                        io_properties: Mapping[str, str]) -> None:
+                        io_properties: Mapping[str, str]) -> list[str]:
+    """Check one of the snapshot's own manifests: ADDED data files of this snapshot with
+    inherited sequence numbers and row ids, or (a manifest the client merged) EXISTING
+    data files with the sequence numbers they had. The EXISTING files' paths."""
     path = fields[_PATH]
     if fields.get(_CONTENT, _DATA) != _DATA:
         raise NotRebased(f"manifest {path} holds delete files")
@@ -387,23 +406,82 @@ def _check_new_manifest(snapshot_id: int, fields: Mapping[int, Any], roots: Allo
     struct = schema.as_struct()
     at = _positions(struct)
     file_at = _positions(struct.fields[at[_DATA_FILE]].field_type)
+    existing: list[str] = []
     for e in entries:
         data_file = e[at[_DATA_FILE]]
-        if e[at[_STATUS]] != _ADDED or e[at[_ENTRY_SEQ]] is not None \
+        if _FILE_CONTENT in file_at and data_file[file_at[_FILE_CONTENT]] not in (None, _DATA):
+            raise NotRebased(f"manifest {path} holds delete files")
+        if e[at[_STATUS]] == _EXISTING:
+            if _ENTRY_SEQ in at and e[at[_ENTRY_SEQ]] is None:
+                raise NotRebased(f"manifest {path} holds existing files without their "
+                                 "sequence numbers")
+            existing.append(str(data_file[file_at[_FILE_PATH]]))
+            continue
+        if e[at[_STATUS]] != _ADDED or (_ENTRY_SEQ in at and e[at[_ENTRY_SEQ]] is not None) \
                 or (_ENTRY_FILE_SEQ in at and e[at[_ENTRY_FILE_SEQ]] is not None):
             raise NotRebased(f"manifest {path} holds entries other than added files with "
-                             "inherited sequence numbers")
+                             "inherited sequence numbers, or files it merged")
         if e[at[_ENTRY_SNAP]] not in (None, snapshot_id):
             raise NotRebased(f"manifest {path} holds entries of another snapshot")
-        if (_FILE_CONTENT in file_at and data_file[file_at[_FILE_CONTENT]] not in (None, _DATA)) \
-                or (_FILE_FIRST_ROW_ID in file_at
-                    and data_file[file_at[_FILE_FIRST_ROW_ID]] is not None):
-            raise NotRebased(f"manifest {path} holds delete files or fixed row ids")
+        if _FILE_FIRST_ROW_ID in file_at and data_file[file_at[_FILE_FIRST_ROW_ID]] is not None:
+            raise NotRebased(f"manifest {path} holds added files with fixed row ids")
+    return existing
+
+
+def _replaced(io: Any, current: TableMetadata, inspected: Inspected,
+              head: _ListFile | None) -> frozenset[str]:
+    """The manifests of the asserted snapshot that the client's list no longer names:
+    those it merged into its own (their files now EXISTING entries there). Reusing its
+    manifests verbatim is exact only when each of them is still listed at the head (so
+    every file it merged is still live there, and leaving it out of the rebased list
+    drops nothing) and their live files are exactly its EXISTING entries (nothing lost,
+    nothing twice). NotRebased otherwise: a commit since rewrote or merged them."""
+    parent = _head_list(io, current, inspected.shape.asserted)
+    replaced = (parent.paths if parent is not None else frozenset()) - inspected.carried
+    if not replaced and not inspected.existing:
+        return frozenset()
+    held = {manifest: _live_files(io, manifest) for manifest in replaced}
+    at_head = head.paths if head is not None else frozenset()
+    gone = [m for m, files in held.items() if files and m not in at_head]
+    if gone:  # (one with no live file, which pyiceberg leaves out, may be gone too)
+        raise NotRebased(f"{len(gone)} manifest(s) it merged are no longer listed at the "
+                         "head (a commit since rewrote or merged them), so its merged "
+                         "files may no longer be live there")
+    live = tuple(sorted(p for files in held.values() for p in files))
+    if live != inspected.existing:
+        raise NotRebased("its merged manifests do not hold exactly the live files of the "
+                         "manifests they replace")
+    return frozenset(replaced)
+
+
+_LIVE: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_LIVE_KEPT = 256
+
+
+def _live_files(io: Any, manifest: str) -> tuple[str, ...]:
+    """The data files a committed manifest holds live (ADDED or EXISTING entries); cached:
+    manifests never change."""
+    with _LISTS_LOCK:
+        cached = _LIVE.get(manifest)
+    if cached is not None:
+        return cached
+    _, schema, entries = read_records(io, manifest)
+    struct = schema.as_struct()
+    at = _positions(struct)
+    file_at = _positions(struct.fields[at[_DATA_FILE]].field_type)
+    live = tuple(str(e[at[_DATA_FILE]][file_at[_FILE_PATH]]) for e in entries
+                 if e[at[_STATUS]] != _DELETED)
+    with _LISTS_LOCK:
+        _LIVE[manifest] = live
+        while len(_LIVE) > _LIVE_KEPT:
+            _LIVE.popitem(last=False)
+    return live
 
 
 def _assign(new: list[dict[int, Any]], sequence: int | None, current: TableMetadata,
-            fmt_version: int) -> int | None:
-    """Sequence numbers and (v3) row ids of the new manifests; the snapshot's first row id."""
+            fmt_version: int, merged: frozenset[str] = frozenset()) -> int | None:
+    """Sequence numbers and (v3) row ids of the new manifests; the snapshot's first row id.
+    A merged manifest keeps the smallest sequence number of the files it holds."""
     first = None
     if fmt_version >= 3:
         first = getattr(current, "next_row_id", None) or 0
@@ -411,7 +489,9 @@ def _assign(new: list[dict[int, Any]], sequence: int | None, current: TableMetad
     for fields in new:
         if sequence is not None:
             fields[_SEQ] = sequence
-            fields[_MIN_SEQ] = sequence
+            kept = fields.get(_MIN_SEQ)
+            fields[_MIN_SEQ] = min(int(kept), sequence) \
+                if fields[_PATH] in merged and kept is not None else sequence
         if next_id is not None and fields.get(_CONTENT, _DATA) == _DATA:
             fields[_FIRST_ROW_ID] = next_id
             next_id += int(fields.get(_ADDED_ROWS) or 0) + int(fields.get(_EXISTING_ROWS) or 0)
@@ -464,9 +544,11 @@ class _MemoryOutput:
 
 def _write_list(location: str, fmt_version: int, new: list[dict[int, Any]],
                 head: _ListFile | None, meta: dict[str, str],
-                io_properties: Mapping[str, str]) -> None:
-    """The rebased list: the new manifests, then the head's, whose blocks are copied as
-    stored when the head's schema is the one written here (else re-encoded)."""
+                io_properties: Mapping[str, str], replaced: frozenset[str] = frozenset()
+                ) -> None:
+    """The rebased list: the new manifests, then the head's but those `replaced` (merged
+    into a new one), whose blocks are copied as stored when the head's schema is the one
+    written here and none is left out (else re-encoded)."""
     from pyiceberg.avro.file import AvroOutputFile
     from pyiceberg.manifest import MANIFEST_LIST_FILE_SCHEMAS
     from pyiceberg.utils.schema_conversion import AvroSchemaConversion
@@ -478,12 +560,12 @@ def _write_list(location: str, fmt_version: int, new: list[dict[int, Any]],
     records = [_record(struct, fields) for fields in new]
     copied: list[tuple[int, bytes]] = []
     if head is not None:
-        if head.meta.get("avro.schema") == schema_json:
+        if head.meta.get("avro.schema") == schema_json and not replaced:
             copied = raw_blocks(head.data)[1]
         else:
             _, head_schema, head_records = decode_records(head.data)
-            records += [_record(struct, _by_id(r, head_schema.as_struct()))
-                        for r in head_records]
+            kept = [_by_id(r, head_schema.as_struct()) for r in head_records]
+            records += [_record(struct, f) for f in kept if f[_PATH] not in replaced]
     out = _MemoryOutput()
     with AvroOutputFile[Any](output_file=out, file_schema=schema,  # type: ignore[arg-type]
                              schema_name="manifest_file", metadata=meta) as writer:
@@ -495,7 +577,8 @@ def _write_list(location: str, fmt_version: int, new: list[dict[int, Any]],
             writer.encoder.write(writer.sync_bytes)
     data = out.buffer.value
     iceberg_files.write_new_file(location, data, io_properties)
-    paths = frozenset(f[_PATH] for f in new) | (head.paths if head is not None else frozenset())
+    paths = frozenset(f[_PATH] for f in new) | (
+        head.paths - replaced if head is not None else frozenset())
     _remember(location, _ListFile({**meta, "avro.schema": schema_json}, data, paths))
 
 

@@ -54,6 +54,12 @@ public final class LakeVersionParser implements ParserInterface {
   public LogicalPlan parsePlan(String sqlText) throws ParseException {
     BranchSql.Parsed branchSql = BranchSql.parse(sqlText, defaultCatalog());
     if (branchSql != null) {
+      if (branchSql.procedure.equals("diff_rows") && RowEngine.inSession(session)) {
+        // past the server's memory budget, and always by default: the rows are read and
+        // diffed here, by the same SQL the server would run (RowEngine)
+        return delegate.parsePlan(RowEngine.prepareDiff(session, branchSql.catalog,
+            branchSql.args));
+      }
       return branchSql.toPlan();
     }
     return delegate.parsePlan(rewrite(sqlText));
