@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spark_lakeversion.rows.dialect import Dialect, same
+from spark_lakeversion.rows.dialect import Dialect, ascending, same, string_literal
 from spark_lakeversion.rows.merge3 import (
     COUNT_COUNT,
     DELETE_UPDATE,
@@ -55,10 +55,6 @@ def _and(terms: Sequence[str]) -> str:
 
 def _or(terms: Sequence[str]) -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def side(dialect: Dialect, columns: Sequence[str], base: str, kept: str, changed: str) -> str:
@@ -89,6 +85,9 @@ class MergeSQL:
     # ---- helpers --------------------------------------------------------------------------
     def q(self, name: str) -> str:
         return self.dialect.quote(name)
+
+    def _text(self, value: str) -> str:
+        return string_literal(self.dialect, value)
 
     @property
     def keyed(self) -> bool:
@@ -193,8 +192,8 @@ class MergeSQL:
         take = (f"CASE rr.__lv_case WHEN 'X' THEN {on_clash} WHEN 'D' THEN {on_delete} "
                 "ELSE rr.__lv_case END")
         reason = (f"CASE r.__lv_case WHEN 'X' THEN CASE WHEN r.__lv_bp THEN "
-                  f"{_text(UPDATE_UPDATE)} ELSE {_text(INSERT_INSERT)} END "
-                  f"WHEN 'D' THEN {_text(DELETE_UPDATE)} END")
+                  f"{self._text(UPDATE_UPDATE)} ELSE {self._text(INSERT_INSERT)} END "
+                  f"WHEN 'D' THEN {self._text(DELETE_UPDATE)} END")
         final = [f"CASE r.__lv_take WHEN 'S' THEN r.__lv_s{i} WHEN 'M' THEN r.__lv_m{i} "
                  f"WHEN 'MS' THEN CASE WHEN r.__lv_x{i} THEN r.__lv_s{i} ELSE r.__lv_m{i} END "
                  f"ELSE r.__lv_t{i} END" for i in range(n)]
@@ -227,7 +226,7 @@ class MergeSQL:
         case = ("CASE WHEN g.__lv_ns = g.__lv_nb OR g.__lv_ns = g.__lv_nt THEN 'T' "
                 "WHEN g.__lv_nt = g.__lv_nb THEN 'S' ELSE 'X' END")
         takes_source = "('S', 'X')" if self.resolution == SOURCE_WINS else "('S')"
-        decided = (f"SELECT c.*, CASE WHEN c.__lv_case = 'X' THEN {_text(COUNT_COUNT)} END "
+        decided = (f"SELECT c.*, CASE WHEN c.__lv_case = 'X' THEN {self._text(COUNT_COUNT)} END "
                    f"AS {REASON}, CASE WHEN c.__lv_case IN {takes_source} "
                    f"THEN c.__lv_ns ELSE c.__lv_nt END AS __lv_nf "
                    f"FROM (SELECT g.*, {case} AS __lv_case FROM ({grouped}) AS g) AS c")
@@ -240,7 +239,7 @@ class MergeSQL:
 
     def conflicts(self, merged: str, limit: int) -> str:
         """The first `limit` conflicting identities, in identity order, with their states."""
-        order = ", ".join(f"__lv_k{j}" for j in range(len(self.identity)))
+        order = ascending([f"__lv_k{j}" for j in range(len(self.identity))])
         return (f"SELECT * FROM {merged} WHERE {REASON} IS NOT NULL "
                 f"ORDER BY {order} LIMIT {int(limit)}")
 
