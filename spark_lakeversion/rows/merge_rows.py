@@ -14,7 +14,8 @@ temporary directory that also holds its database file, so stored rows leave memo
 keyed rule's joins run one per statement, `MergeSQL.steps`, because DuckDB spills a join but
 not a pipeline of several); no Python list of rows is ever built. `max_bytes`
 (`Limits.max_row_merge_bytes`) caps how much row data (Arrow bytes) the server takes on at
-all: past it the merge is `CannotMergeRows`, naming Spark (`--engine spark`) as the way.
+all: past it the merge is `CannotMergeRows` and the file-level conflict stands (only the row
+diff has a Spark engine so far).
 
 Output (`RowMergeOutcome`): the conflicts (at most `CONFLICTS_LISTED`, and their count), and,
 when there are none, the target's files to replace and a `RowStream` of the rows replacing
@@ -218,8 +219,9 @@ class RowMerger:
                 if self.bytes_read > self.max_bytes:
                     raise CannotMergeRows(
                         f"the rows to merge exceed the row merge's limit of {self.max_bytes} "
-                        "bytes (--max-row-merge-bytes), the most the server merges by rows: "
-                        "merge this table with --engine spark (Spark SQL's MERGE BRANCH)")
+                        "bytes (--max-row-merge-bytes), the most the server merges by rows; "
+                        "raise it on the server (the merge runs out of core within "
+                        "--max-row-memory-bytes)")
                 n = batch.num_rows
                 columns = [*batch.columns, pa.nulls(n, pa.string()).fill_null(ref.path),
                            pa.nulls(n, pa.string()).fill_null(ref.partition),

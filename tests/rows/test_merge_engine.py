@@ -155,7 +155,7 @@ def test_a_key_twice_on_one_side_cannot_go_down_to_rows() -> None:
 
 def test_past_the_row_merge_limit_nothing_is_merged_and_spark_is_named() -> None:
     base = [(k, 0, "b") for k in range(50)]
-    with pytest.raises(CannotMergeRows, match="--engine spark"):
+    with pytest.raises(CannotMergeRows, match="--max-row-memory-bytes"):
         RowMerger(changes(base, base[1:], True), changes(base, base[:-1], True),
                   max_bytes=100).plan()
 
