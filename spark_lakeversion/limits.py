@@ -48,8 +48,8 @@ class Limits:
     max_row_merge_bytes: int = _limit(4096 * MIB, "Most row data (Arrow bytes of the changed "
                                                   "files' rows) one table's row-level merge "
                                                   "takes on in the server; past it the "
-                                                  "file-level conflict stands and the merge "
-                                                  "goes to Spark (--engine spark).")
+                                                  "file-level conflict stands (the row merge "
+                                                  "has no Spark engine yet).")
     max_row_memory_bytes: int = _limit(512 * MIB, "Memory budget of row-level work (row "
                                                   "diffs, row merges, `changes.` checks): past "
                                                   "it DuckDB spills to a temporary directory, "

@@ -50,9 +50,21 @@ def quote(name: str) -> str:
     return DUCKDB.quote(name)
 
 
-def _reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
+def _reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+            failed: list[BaseException]) -> pa.RecordBatchReader:
+    """A side's stream for DuckDB. DuckDB reports an error raised inside the stream as its
+    own `InvalidInputException`; the original (a typed error of the row reader, say) is kept
+    in `failed` so `_load` raises it instead."""
     full = pa.schema([*schema, pa.field(PARTITION_COLUMN, pa.string())])
-    return pa.RecordBatchReader.from_batches(full, batches)
+
+    def kept() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    return pa.RecordBatchReader.from_batches(full, kept())
 
 
 def output_schema(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
@@ -205,12 +217,18 @@ class RowDiff:
         """Both sides' streams registered as the two source relations, then the diff's
         statements, each materialized (spilling past the budget)."""
         con, schema = self._con, self.schema
+        failed: list[BaseException] = []
         for name, side in (("lv_before_src", self.changes.before),
                            ("lv_after_src", self.changes.after)):
-            con.register(name, _reader(schema, side.batches(partition=True)))
+            con.register(name, _reader(schema, side.batches(partition=True), failed))
         try:
             for name, query in self.sql.statements():
-                con.execute(temp_relation(DUCKDB, name, query))
+                try:
+                    con.execute(temp_relation(DUCKDB, name, query))
+                except Exception:
+                    if failed:  # the row reader's own error, not DuckDB's wrapping of it
+                        raise failed[0] from None
+                    raise
         finally:
             for name in ("lv_before_src", "lv_after_src"):
                 con.unregister(name)

@@ -13,14 +13,16 @@ def _megabytes(memory_bytes: int) -> str:
     return f"{max(int(memory_bytes) // (1024 * 1024), 16)}MiB"
 
 
-def duckdb_connect(memory_bytes: int, spill_dir: str) -> Any:
-    """A new in-memory DuckDB connection limited to `memory_bytes`, spilling to `spill_dir`."""
+def duckdb_connect(memory_bytes: int, spill_dir: str, database: str = ":memory:") -> Any:
+    """A new DuckDB connection limited to `memory_bytes`, spilling to `spill_dir`; in memory,
+    or in a `database` file the caller owns (whose tables the buffer manager can evict, so
+    stored rows beyond the budget go to disk too)."""
     try:
         import duckdb
     except ImportError as exc:
         raise InvalidInput("row-level work needs DuckDB: "
                            "pip install 'spark-lakeversion[rows]'") from exc
-    return duckdb.connect(config={
+    return duckdb.connect(database, config={
         "memory_limit": _megabytes(memory_bytes),
         "temp_directory": spill_dir,
         "preserve_insertion_order": False,

@@ -10,9 +10,12 @@ changed are never opened.
 
 Memory: the rows stream into DuckDB batch by batch (`rows.engine.duckdb_connect`: its
 `memory_limit` is `memory_bytes`, `Limits.max_row_memory_bytes`, and it spills past it to a
-temporary directory); no Python list of rows is ever built. `max_bytes`
+temporary directory that also holds its database file, so stored rows leave memory too; the
+keyed rule's joins run one per statement, `MergeSQL.steps`, because DuckDB spills a join but
+not a pipeline of several); no Python list of rows is ever built. `max_bytes`
 (`Limits.max_row_merge_bytes`) caps how much row data (Arrow bytes) the server takes on at
-all: past it the merge is `CannotMergeRows`, naming Spark (`--engine spark`) as the way.
+all: past it the merge is `CannotMergeRows` and the file-level conflict stands (only the row
+diff has a Spark engine so far).
 
 Output (`RowMergeOutcome`): the conflicts (at most `CONFLICTS_LISTED`, and their count), and,
 when there are none, the target's files to replace and a `RowStream` of the rows replacing
@@ -27,6 +30,7 @@ the source's recorded delete predicate does not match it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -74,7 +78,10 @@ class _Database:
     def __init__(self, memory_bytes: int) -> None:
         self.spill = tempfile.mkdtemp(prefix="lakeversion-rowmerge-")
         try:
-            self.con: Any = duckdb_connect(memory_bytes, self.spill)
+            # a database file of its own: the region's tables are evicted to it past the
+            # budget (an in-memory database's tables cannot leave memory)
+            self.con: Any = duckdb_connect(memory_bytes, self.spill,
+                                           os.path.join(self.spill, "merge.duckdb"))
         except BaseException:
             shutil.rmtree(self.spill, ignore_errors=True)
             raise
@@ -202,7 +209,7 @@ class RowMerger:
             extra += [pa.field(_TKEPT, pa.bool_()), pa.field(_SKEPT, pa.bool_())]
         schema = pa.schema([*self.schema, *extra])
         db.con.register("lv_in", schema.empty_table())
-        db.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM lv_in")
+        db.con.execute(f"CREATE TABLE {table} AS SELECT * FROM lv_in")
         db.con.unregister("lv_in")
         for ordinal, (row_side, ref) in enumerate(parts, start=first):
             for batch in row_side.batches([ref]):
@@ -212,8 +219,9 @@ class RowMerger:
                 if self.bytes_read > self.max_bytes:
                     raise CannotMergeRows(
                         f"the rows to merge exceed the row merge's limit of {self.max_bytes} "
-                        "bytes (--max-row-merge-bytes), the most the server merges by rows: "
-                        "merge this table with --engine spark (Spark SQL's MERGE BRANCH)")
+                        "bytes (--max-row-merge-bytes), the most the server merges by rows; "
+                        "raise it on the server (the merge runs out of core within "
+                        "--max-row-memory-bytes)")
                 n = batch.num_rows
                 columns = [*batch.columns, pa.nulls(n, pa.string()).fill_null(ref.path),
                            pa.nulls(n, pa.string()).fill_null(ref.partition),
@@ -250,14 +258,21 @@ class RowMerger:
         self._load(db, _SNEW, [(self.source.after, r) for r in self.source.after.files],
                    len(region))
         for name, kept, new in ((_TARGET, _TKEPT, _TNEW), (_SOURCE, _SKEPT, _SNEW)):
-            db.con.execute(f"CREATE TEMP VIEW {name} AS "
+            db.con.execute(f"CREATE VIEW {name} AS "
                            f"{side(DUCKDB, self.columns, _BASE, kept, new)}")
         if self.identifier:
             for name, what in ((_BASE, "ancestor"), (_TARGET, "target"), (_SOURCE, "source")):
                 if db.scalar(self.sql.duplicate_keys(name)):
                     raise CannotMergeRows(f"the identifier fields ({', '.join(self.identifier)})"
                                           f" do not name one row on the {what}")
-        db.con.execute(f"CREATE TEMP TABLE {_MERGED} AS {self.sql.merged()}")
+        # one join per statement: DuckDB spills a single join past its budget, not a
+        # pipeline of several
+        steps = self.sql.steps("lv_step")
+        for name, sql in steps:
+            db.con.execute(f"CREATE TABLE {name} AS {sql}")
+        db.con.execute(f"CREATE VIEW {_MERGED} AS SELECT * FROM {steps[-1][0]}")
+        for name, _ in steps[:-1]:
+            db.con.execute(f"DROP TABLE {name}")
         count = db.scalar(self.sql.conflict_count(_MERGED))
         outcome = RowMergeOutcome()
         if self.resolution is None:
@@ -328,7 +343,7 @@ class RowMerger:
     # ---- what the target rewrites --------------------------------------------------------
     def _rewrite(self, db: _Database, outcome: RowMergeOutcome,
                  refs: dict[str, FileRef]) -> None:
-        db.con.execute(f"CREATE TEMP TABLE {_FILES} AS {self.sql.rewritten_files(_MERGED)}")
+        db.con.execute(f"CREATE TABLE {_FILES} AS {self.sql.rewritten_files(_MERGED)}")
         files = [r[0] for r in db.con.execute(f"SELECT {FILE} FROM {_FILES}").fetchall()]
         outcome.removed = {p: refs[p] for p in sorted(files)}
         sql = self.sql.rows_out(_MERGED, _FILES)
@@ -351,7 +366,7 @@ def keys_meet(target: RowChanges, source: RowChanges, memory_bytes: int) -> bool
         for name, changes in (("lv_tk", target), ("lv_sk", source)):
             fields = [changes.schema.field(c) for c in changes.identifier]
             db.con.register("lv_in", pa.schema(fields).empty_table())
-            db.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM lv_in")
+            db.con.execute(f"CREATE TABLE {name} AS SELECT * FROM lv_in")
             db.con.unregister("lv_in")
             for batch in changes.after.batches():
                 db.con.register("lv_in", batch.select(list(changes.identifier)))

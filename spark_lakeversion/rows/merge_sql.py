@@ -12,7 +12,9 @@ The caller provides three relations with the table's columns (by name) and three
   of the region files the side left alone plus the side's own changed files).
 
 `MergeSQL.merged()` is one row per identity (the identifier's values; keyless, the whole row)
-holding the three sides' states, the merged state and whether it differs from the target's;
+some side changed (identities alike on all three sides, the carry-over rows of a rewrite, are
+left out: no answer needs them), holding the three sides' states, the merged state and
+whether it differs from the target's;
 the caller materializes it (a temporary table, a cached view) under a name it passes to the
 other queries: the conflicts (`conflicts`, at most `limit`, and `conflict_count`), the
 target's files to rewrite (`rewritten_files`), the rows replacing them (`rows_out`) and, under
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spark_lakeversion.rows.dialect import Dialect, same
+from spark_lakeversion.rows.dialect import Dialect, ascending, same, string_literal
 from spark_lakeversion.rows.merge3 import (
     COUNT_COUNT,
     DELETE_UPDATE,
@@ -53,10 +55,6 @@ def _and(terms: Sequence[str]) -> str:
 
 def _or(terms: Sequence[str]) -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def side(dialect: Dialect, columns: Sequence[str], base: str, kept: str, changed: str) -> str:
@@ -87,6 +85,9 @@ class MergeSQL:
     # ---- helpers --------------------------------------------------------------------------
     def q(self, name: str) -> str:
         return self.dialect.quote(name)
+
+    def _text(self, value: str) -> str:
+        return string_literal(self.dialect, value)
 
     @property
     def keyed(self) -> bool:
@@ -119,28 +120,51 @@ class MergeSQL:
 
     # ---- the rule -------------------------------------------------------------------------
     def merged(self) -> str:
-        """One row per identity: the three states, the merged one, the conflict reason."""
-        return self._keyed() if self.keyed else self._keyless()
+        """One row per identity some side changed: the three states, the merged one, the
+        conflict reason. One statement (the steps of `steps()` nested)."""
+        if not self.keyed:
+            return self._keyless()
+        (_, first), _ = self._joins("lv_first")
+        _, (_, second) = self._joins(f"({first})")
+        return self._keyed(f"({second})")
 
-    def _keyed(self) -> str:
-        q, n = self.q, len(self.columns)
-        keys = ", ".join(q(c) for c in self.identifier)
-        k_cols = ", ".join(f"k.{q(c)} AS __lv_k{j}" for j, c in enumerate(self.identifier))
-        side_cols = ", ".join(f"{a}.{q(c)} AS __lv_{a}{i}" for a in "bts"
-                              for i, c in enumerate(self.columns))
-        present = ", ".join(f"{a}.__lv_one IS NOT NULL AS __lv_{a}p" for a in "bts")
+    def steps(self, prefix: str = "lv_step") -> list[tuple[str, str]]:
+        """`merged()` as steps, each one join, to materialize in order under the names
+        given (an engine whose multi-join pipelines cannot spill runs each alone); the
+        last step is the merged relation."""
+        if not self.keyed:
+            return [(f"{prefix}_merged", self._keyless())]
+        joins = self._joins(f"{prefix}_bt")
+        return [*joins, (f"{prefix}_merged", self._keyed(joins[-1][0]))]
 
-        def joined(alias: str, relation: str) -> str:
-            on = _and([same(self.dialect, f"k.{q(c)}", f"{alias}.{q(c)}")
-                       for c in self.identifier])
-            return (f"LEFT JOIN (SELECT *, 1 AS __lv_one FROM {relation}) AS {alias} "
-                    f"ON {on}")
+    def _joins(self, first: str) -> list[tuple[str, str]]:
+        """The three sides' rows of one key side by side: base FULL JOIN target (named
+        `first`), then that FULL JOIN source. Presence: the side's marker column."""
+        q, d = self.q, self.dialect
+        keys = list(self.identifier)
+        k_bt = ", ".join(f"coalesce(b.{q(c)}, t.{q(c)}) AS __lv_k{j}" for j, c in enumerate(keys))
+        cols_bt = ", ".join(f"{a}.{q(c)} AS __lv_{a}{i}" for a in "bt"
+                            for i, c in enumerate(self.columns))
+        on_bt = _and([same(d, f"b.{q(c)}", f"t.{q(c)}") for c in keys])
+        bt = (f"SELECT {k_bt}, b.__lv_one IS NOT NULL AS __lv_bp, "
+              f"t.__lv_one IS NOT NULL AS __lv_tp, {cols_bt} "
+              f"FROM (SELECT *, 1 AS __lv_one FROM {self.base}) AS b FULL OUTER JOIN "
+              f"(SELECT *, 1 AS __lv_one FROM {self.target}) AS t ON {on_bt}")
+        k_s = ", ".join(f"coalesce(j.__lv_k{j}, s.{q(c)}) AS __lv_k{j}"
+                        for j, c in enumerate(keys))
+        cols_s = ", ".join([f"j.__lv_{a}{i} AS __lv_{a}{i}" for a in "bt"
+                            for i in range(len(self.columns))]
+                           + [f"s.{q(c)} AS __lv_s{i}" for i, c in enumerate(self.columns)])
+        on_s = _and([same(d, f"j.__lv_k{j}", f"s.{q(c)}") for j, c in enumerate(keys)])
+        bts = (f"SELECT {k_s}, coalesce(j.__lv_bp, FALSE) AS __lv_bp, "
+               f"coalesce(j.__lv_tp, FALSE) AS __lv_tp, s.__lv_one IS NOT NULL AS __lv_sp, "
+               f"{cols_s} FROM {first} AS j FULL OUTER JOIN "
+               f"(SELECT *, 1 AS __lv_one FROM {self.source}) AS s ON {on_s}")
+        return [(first, bt), (f"{first}s", bts)]
 
-        j = (f"SELECT {k_cols}, {present}, {side_cols} FROM "
-             f"(SELECT {keys} FROM {self.base} UNION SELECT {keys} FROM {self.target} "
-             f"UNION SELECT {keys} FROM {self.source}) AS k "
-             f"{joined('b', self.base)} {joined('t', self.target)} "
-             f"{joined('s', self.source)}")
+    def _keyed(self, joined: str) -> str:
+        n = len(self.columns)
+        j = joined
 
         def cell(x: str, y: str, i: int) -> str:
             return same(self.dialect, f"j.__lv_{x}{i}", f"j.__lv_{y}{i}")
@@ -159,7 +183,8 @@ class MergeSQL:
         rule = (f"SELECT j.*, {case} AS __lv_case, {self._same('s', 't')} AS __lv_st, "
                 + ", ".join(f"{c} AS __lv_x{i}" for i, c in enumerate(clash)) + ", "
                 + ", ".join(f"{c} AS __lv_m{i}" for i, c in enumerate(merged_cell))
-                + f" FROM ({j}) AS j")
+                + f" FROM {j} AS j WHERE NOT ({self._same('s', 'b')} AND "
+                f"{self._same('t', 'b')})")
         # what each case takes, the resolution applied: T, S, M, or MS (merged cells, the
         # clashing ones from the source)
         on_clash = {SOURCE_WINS: "'MS'", TARGET_WINS: "'M'"}.get(self.resolution or "", "'T'")
@@ -167,8 +192,8 @@ class MergeSQL:
         take = (f"CASE rr.__lv_case WHEN 'X' THEN {on_clash} WHEN 'D' THEN {on_delete} "
                 "ELSE rr.__lv_case END")
         reason = (f"CASE r.__lv_case WHEN 'X' THEN CASE WHEN r.__lv_bp THEN "
-                  f"{_text(UPDATE_UPDATE)} ELSE {_text(INSERT_INSERT)} END "
-                  f"WHEN 'D' THEN {_text(DELETE_UPDATE)} END")
+                  f"{self._text(UPDATE_UPDATE)} ELSE {self._text(INSERT_INSERT)} END "
+                  f"WHEN 'D' THEN {self._text(DELETE_UPDATE)} END")
         final = [f"CASE r.__lv_take WHEN 'S' THEN r.__lv_s{i} WHEN 'M' THEN r.__lv_m{i} "
                  f"WHEN 'MS' THEN CASE WHEN r.__lv_x{i} THEN r.__lv_s{i} ELSE r.__lv_m{i} END "
                  f"ELSE r.__lv_t{i} END" for i in range(n)]
@@ -193,11 +218,15 @@ class MergeSQL:
         grouped = (f"SELECT {named}, {counts} FROM ("
                    f"SELECT {cols}, 0 AS __lv_side FROM {self.base} UNION ALL "
                    f"SELECT {cols}, 1 AS __lv_side FROM {self.target} UNION ALL "
-                   f"SELECT {cols}, 2 AS __lv_side FROM {self.source}) AS u GROUP BY {cols}")
+                   f"SELECT {cols}, 2 AS __lv_side FROM {self.source}) AS u GROUP BY {cols} "
+                   "HAVING NOT (sum(CASE WHEN __lv_side = 0 THEN 1 ELSE 0 END) = "
+                   "sum(CASE WHEN __lv_side = 1 THEN 1 ELSE 0 END) AND "
+                   "sum(CASE WHEN __lv_side = 1 THEN 1 ELSE 0 END) = "
+                   "sum(CASE WHEN __lv_side = 2 THEN 1 ELSE 0 END))")
         case = ("CASE WHEN g.__lv_ns = g.__lv_nb OR g.__lv_ns = g.__lv_nt THEN 'T' "
                 "WHEN g.__lv_nt = g.__lv_nb THEN 'S' ELSE 'X' END")
         takes_source = "('S', 'X')" if self.resolution == SOURCE_WINS else "('S')"
-        decided = (f"SELECT c.*, CASE WHEN c.__lv_case = 'X' THEN {_text(COUNT_COUNT)} END "
+        decided = (f"SELECT c.*, CASE WHEN c.__lv_case = 'X' THEN {self._text(COUNT_COUNT)} END "
                    f"AS {REASON}, CASE WHEN c.__lv_case IN {takes_source} "
                    f"THEN c.__lv_ns ELSE c.__lv_nt END AS __lv_nf "
                    f"FROM (SELECT g.*, {case} AS __lv_case FROM ({grouped}) AS g) AS c")
@@ -210,7 +239,7 @@ class MergeSQL:
 
     def conflicts(self, merged: str, limit: int) -> str:
         """The first `limit` conflicting identities, in identity order, with their states."""
-        order = ", ".join(f"__lv_k{j}" for j in range(len(self.identity)))
+        order = ascending([f"__lv_k{j}" for j in range(len(self.identity))])
         return (f"SELECT * FROM {merged} WHERE {REASON} IS NOT NULL "
                 f"ORDER BY {order} LIMIT {int(limit)}")
 

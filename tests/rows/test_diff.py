@@ -133,3 +133,21 @@ def test_limits_and_offsets_past_64_bits_are_refused() -> None:
             diff.rows(offset=10**30)
     with pytest.raises(InvalidInput, match="page_token"):
         PageToken.decode(PageToken("a", "b", 10**30).encode())
+
+
+class FailingSide(ListSide):
+    """A side whose reader refuses a file midway (as the Iceberg reader refuses a delete file
+    it cannot apply): the diff must raise that typed error, not DuckDB's wrapping of it."""
+
+    def batches(self, files: Sequence[FileRef] | None = None, *,
+                partition: bool = False) -> Iterator[pa.RecordBatch]:
+        yield from super().batches(files, partition=partition)
+        raise InvalidInput("the delete file names no field ids")
+
+
+def test_a_reader_error_inside_the_stream_is_raised_typed() -> None:
+    rows = [(i, f"v{i}") for i in range(10)]
+    broken = RowChanges(SCHEMA, ("id",), ListSide(rows, "p=1"), FailingSide(rows, "p=1"),
+                        ReadCounter())
+    with pytest.raises(InvalidInput, match="names no field ids"):
+        diff_rows(broken)

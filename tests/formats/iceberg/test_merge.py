@@ -413,7 +413,7 @@ def test_rule4_same_file_rewritten_on_both_sides(tmp_path: Path) -> None:
     env.commit_dev()
     error = assert_conflict(env, CONCURRENT_REWRITE)
     assert error.conflicts[0].details["files"] == [f1]
-    assert "--engine spark" in env.merge(dry_run=True).details[0].statistics[
+    assert "--max-row-memory-bytes" in env.merge(dry_run=True).details[0].statistics[
         "row_merge"]["not_merged"]
     # within the limit the same merge goes down to rows: both deletes apply
     env.store = open_store(env.store.url)

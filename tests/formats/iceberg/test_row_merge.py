@@ -277,7 +277,7 @@ def test_past_the_row_merge_limit_the_file_level_conflict_stands(tmp_path: Path)
     assert caught.value.conflicts[0].type.value == "CONCURRENT_REWRITE"
     [detail] = caught.value.result.details  # type: ignore[union-attr]
     reason = detail.statistics["row_merge"]["not_merged"]
-    assert "--max-row-merge-bytes" in reason and "--engine spark" in reason
+    assert "--max-row-merge-bytes" in reason and "--max-row-memory-bytes" in reason
 
 
 def test_the_smallest_memory_budget_still_merges_out_of_core(tmp_path: Path) -> None:
