@@ -11,7 +11,8 @@ from spark_lakeversion.cli.main import cli
 from tests.helpers import require_postgres
 
 LAYOUT_KEYS = {"appends", "appends_per_s", "p50_ms", "p99_ms", "retries_per_append",
-               "gave_up", "errors"}
+               "gave_up", "errors", "cpu"}
+CPU_KEYS = {"client_ms_per_append", "server_ms_per_append", "cores_used"}
 
 
 def test_bench_contention_runs_small() -> None:
@@ -32,6 +33,11 @@ def test_bench_contention_runs_small() -> None:
         for layout in ("one_table", "own_tables"):
             assert set(scenario[layout]) == LAYOUT_KEYS
             assert scenario[layout]["appends"] > 0
+            # where the CPU went: the writers' and the servers' own, per acknowledged append
+            cpu = scenario[layout]["cpu"]
+            assert set(cpu) == CPU_KEYS
+            assert cpu["client_ms_per_append"] > 0 and cpu["server_ms_per_append"] > 0
+            assert cpu["cores_used"] > 0
     # with the rebase on, a stale append is never refused: nobody retried or gave up
     assert figures["rebase"]["one_table"]["retries_per_append"] == 0.0
 
