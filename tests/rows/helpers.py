@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pyarrow as pa
+from hypothesis import strategies as st
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 
@@ -154,3 +155,21 @@ def reference_keyless(base: list, target: list, source: list, resolution: str | 
             n = s if resolution == "source-wins" else t
         out += [row] * n
     return sorted(out, key=repr), conflicts
+
+
+@st.composite
+def keyless_sides(draw: st.DrawFn, row: st.SearchStrategy[tuple]) -> tuple[list, list, list]:
+    """An ancestor's rows and two sides that each removed and appended a few: the keyless
+    merge's input, for the plain rule and the engine alike."""
+    base = draw(st.lists(row, max_size=8))
+
+    def edit() -> list:
+        side = list(base)
+        for _ in range(draw(st.integers(0, 4))):
+            if side and draw(st.booleans()):
+                side.pop(draw(st.integers(0, len(side) - 1)))
+            else:
+                side.append(draw(row))
+        return side
+
+    return base, edit(), edit()

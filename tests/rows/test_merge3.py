@@ -17,7 +17,7 @@ from spark_lakeversion.rows.merge3 import (
     merge_keyless,
     parse_resolution,
 )
-from tests.rows.helpers import reference_keyed, reference_keyless
+from tests.rows.helpers import keyless_sides, reference_keyed, reference_keyless
 
 VALUES = st.integers(0, 2)
 ROWS = st.tuples(VALUES, VALUES)  # two value columns besides the key
@@ -62,24 +62,8 @@ def test_keyed_rule_matches_reference(sides: tuple[dict, dict, dict], resolution
                            if got.rows.get(k) != target.get(k)}
 
 
-@st.composite
-def keyless_sides(draw: st.DrawFn) -> tuple[list, list, list]:
-    base = draw(st.lists(ROWS, max_size=8))
-
-    def edit() -> list:
-        side = list(base)
-        for _ in range(draw(st.integers(0, 4))):
-            if side and draw(st.booleans()):
-                side.pop(draw(st.integers(0, len(side) - 1)))
-            else:
-                side.append(draw(ROWS))
-        return side
-
-    return base, edit(), edit()
-
-
 @settings(max_examples=400, deadline=None)
-@given(keyless_sides(), st.sampled_from([None, "source-wins", "target-wins"]))
+@given(keyless_sides(ROWS), st.sampled_from([None, "source-wins", "target-wins"]))
 def test_keyless_rule_matches_reference(sides: tuple[list, list, list],
                                         resolution: str | None) -> None:
     base, target, source = sides

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger
 from spark_lakeversion.rows.source import FileRef, ReadCounter, RowChanges, RowSide
-from tests.rows.helpers import reference_keyed, reference_keyless
+from tests.rows.helpers import keyless_sides, reference_keyed, reference_keyless
 
 SCHEMA = pa.schema([("id", pa.int64()), ("a", pa.int64()), ("b", pa.string())])
 VALUES = st.one_of(st.none(), st.integers(0, 2))
 TEXTS = st.sampled_from([None, "x", "y"])
+KEYLESS_ROW = st.tuples(st.integers(0, 2), VALUES, TEXTS)
 
 
 class ArrowSide(RowSide):
@@ -104,25 +105,8 @@ def test_keyed_engine_matches_the_plain_reference(sides: tuple[list, list, list]
     assert got == sorted(want.values(), key=repr)
 
 
-@st.composite
-def keyless_sides(draw: st.DrawFn) -> tuple[list, list, list]:
-    row = st.tuples(st.integers(0, 2), VALUES, TEXTS)
-    base = draw(st.lists(row, max_size=8))
-
-    def edit() -> list:
-        side = list(base)
-        for _ in range(draw(st.integers(0, 4))):
-            if side and draw(st.booleans()):
-                side.pop(draw(st.integers(0, len(side) - 1)))
-            else:
-                side.append(draw(row))
-        return side
-
-    return base, edit(), edit()
-
-
 @settings(max_examples=150, deadline=None)
-@given(keyless_sides(), st.sampled_from([None, "source-wins", "target-wins"]))
+@given(keyless_sides(KEYLESS_ROW), st.sampled_from([None, "source-wins", "target-wins"]))
 def test_keyless_engine_matches_the_plain_reference(sides: tuple[list, list, list],
                                                     resolution: str | None) -> None:
     base, target, source = sides
