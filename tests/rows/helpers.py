@@ -4,6 +4,9 @@ plain reference diff computed from two full scans."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -173,3 +176,32 @@ def keyless_sides(draw: st.DrawFn, row: st.SearchStrategy[tuple]) -> tuple[list,
         return side
 
     return base, edit(), edit()
+
+
+def update(lake: ServerLake, ref: str, table: str, key: int, value: str) -> None:
+    """One copy-on-write update of row `key` on `ref`."""
+    t = lake.catalog(ref).load_table(table)
+    t.overwrite(pa.table({"id": [key], "v": [value]}, schema=KEYED_ARROW),
+                overwrite_filter=f"id = {key}")
+
+
+@contextmanager
+def team_reader_server(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A real server with two principals: `root` (admin everywhere) and `viewer` (read on
+    team-* only). `db.k` holds row 1 "secret" on main; team-1 changed it to "changed"."""
+    from spark_lakeversion.auth import load_auth_config
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from spark_lakeversion.versioning.http import RestVersionStore
+    from tests.server.access_helpers import write_auth_config
+
+    tokens = write_auth_config(tmp_path / "auth.toml", {
+        "root": '[{ refs = "*", allow = ["admin"] }]',
+        "viewer": '[{ refs = "team-*", allow = ["read"] }]'})
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               auth=load_auth_config(tmp_path / "auth.toml")) as server:
+        lake = ServerLake(server, tmp_path / "wh", tokens["root"])
+        create_keyed(lake, "db.k", {1: "secret"})
+        RestVersionStore(server.url, tokens["root"]).create_ref("team-1")
+        update(lake, "team-1", "db.k", 1, "changed")
+        yield server, tokens

@@ -16,14 +16,14 @@ from spark_lakeversion.api import connect
 from spark_lakeversion.errors import Forbidden, InvalidInput, KeyNotFound, RefNotFound
 from spark_lakeversion.model import Key
 from tests.lake import ServerLake
-from tests.rows.helpers import KEYED_ARROW, as_counter, create_keyed, reference_diff, scan
-from tests.server.access_helpers import write_auth_config
-
-
-def update(lake: ServerLake, ref: str, table: str, key: int, value: str) -> None:
-    t = lake.catalog(ref).load_table(table)
-    t.overwrite(pa.table({"id": [key], "v": [value]}, schema=KEYED_ARROW),
-                overwrite_filter=f"id = {key}")
+from tests.rows.helpers import (
+    KEYED_ARROW,
+    as_counter,
+    reference_diff,
+    scan,
+    team_reader_server,
+    update,
+)
 
 
 def test_one_update_in_a_copy_on_write_file_is_one_pair(lake: ServerLake) -> None:
@@ -117,20 +117,9 @@ def test_reading_a_diff_needs_read_on_both_refs(tmp_path: Path) -> None:
     and the refusal names no row."""
     import httpx
 
-    from spark_lakeversion.auth import load_auth_config
-    from spark_lakeversion.server.embedded import start_embedded_server
     from spark_lakeversion.versioning.http import RestVersionStore
 
-    tokens = write_auth_config(tmp_path / "auth.toml", {
-        "root": '[{ refs = "*", allow = ["admin"] }]',
-        "viewer": '[{ refs = "team-*", allow = ["read"] }]'})
-    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
-                               warehouse=str(tmp_path / "wh"),
-                               auth=load_auth_config(tmp_path / "auth.toml")) as server:
-        lake = ServerLake(server, tmp_path / "wh", tokens["root"])
-        create_keyed(lake, "db.k", {1: "secret"})
-        RestVersionStore(server.url, tokens["root"]).create_ref("team-1")
-        update(lake, "team-1", "db.k", 1, "changed")
+    with team_reader_server(tmp_path) as (server, tokens):
         viewer = RestVersionStore(server.url, tokens["viewer"])
         with pytest.raises(Forbidden):
             viewer.diff_rows("main", "team-1", "db.k")

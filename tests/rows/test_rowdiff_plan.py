@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
 import pytest
 
 from spark_lakeversion.api import connect
@@ -15,19 +14,12 @@ from spark_lakeversion.errors import Forbidden, InvalidInput, KeyNotFound, RefNo
 from spark_lakeversion.formats.iceberg.rows import row_changes
 from spark_lakeversion.rows.plan import schema_of
 from tests.lake import ServerLake
-from tests.rows.helpers import KEYED_ARROW, create_keyed
-from tests.server.access_helpers import write_auth_config
-
-
-def _update(lake: ServerLake, ref: str, key: int, value: str) -> None:
-    t = lake.catalog(ref).load_table("db.k")
-    t.overwrite(pa.table({"id": [key], "v": [value]}, schema=KEYED_ARROW),
-                overwrite_filter=f"id = {key}")
+from tests.rows.helpers import team_reader_server, update
 
 
 def test_plan_names_only_the_files_live_on_one_side(lake: ServerLake) -> None:
     lake.store.create_ref("dev")
-    _update(lake, "dev", 7, "seven")
+    update(lake, "dev", "db.k", 7, "seven")
     store = connect(lake.server.url).store
     plan = store.plan_row_diff("main", "dev", "db.k", columns=["v"], limit=5)
     main, dev = (store.resolve(r).commit_id for r in ("main", "dev"))
@@ -69,20 +61,9 @@ def test_plan_bad_input_is_typed(lake: ServerLake) -> None:
 
 def test_plan_needs_read_on_both_refs(tmp_path: Path) -> None:
     """A plan names data files: a reader of one side only gets 403 naming none."""
-    from spark_lakeversion.auth import load_auth_config
-    from spark_lakeversion.server.embedded import start_embedded_server
     from spark_lakeversion.versioning.http import RestVersionStore
 
-    tokens = write_auth_config(tmp_path / "auth.toml", {
-        "root": '[{ refs = "*", allow = ["admin"] }]',
-        "viewer": '[{ refs = "team-*", allow = ["read"] }]'})
-    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
-                               warehouse=str(tmp_path / "wh"),
-                               auth=load_auth_config(tmp_path / "auth.toml")) as server:
-        lake = ServerLake(server, tmp_path / "wh", tokens["root"])
-        create_keyed(lake, "db.k", {1: "secret"})
-        RestVersionStore(server.url, tokens["root"]).create_ref("team-1")
-        _update(lake, "team-1", 1, "changed")
+    with team_reader_server(tmp_path) as (server, tokens):
         viewer = RestVersionStore(server.url, tokens["viewer"])
         with pytest.raises(Forbidden):
             viewer.plan_row_diff("main", "team-1", "db.k")
