@@ -30,7 +30,7 @@ from spark_lakeversion.rows.source import PARTITION_COLUMN, FileRef, RowChanges,
 PLAN_VERSION = 1
 
 
-def _side_columns(dialect: Dialect, side: pa.Schema | None, target: pa.Schema) -> str:
+def side_columns(dialect: Dialect, side: pa.Schema | None, target: pa.Schema) -> str:
     """The union schema's columns read from one side's own: by field id, else by name."""
     by_id = {field_id(f): f.name for f in side or [] if field_id(f) is not None}
     names = set(side.names) if side is not None else set()
@@ -77,7 +77,7 @@ def plan_diff(changes: RowChanges, key: Key, commits: tuple[str, str], dialect: 
     for label, side, commit in (("before", changes.before, commits[0]),
                                 ("after", changes.after, commits[1])):
         parts = []
-        projection = _side_columns(dialect, _arrow(side), changes.schema)
+        projection = side_columns(dialect, _arrow(side), changes.schema)
         for i, (partition, paths) in enumerate(_groups(side.files).items()):
             view = f"{prefix}{label}_g{i}"
             scans.append({"side": label, "commit": commit, "view": view,
@@ -86,7 +86,7 @@ def plan_diff(changes: RowChanges, key: Key, commits: tuple[str, str], dialect: 
             parts.append(f"SELECT {projection}, {string_literal(dialect, partition)} AS "
                          f"{dialect.quote(PARTITION_COLUMN)} FROM {dialect.quote(view)}")
         if not parts:  # nothing to read on this side: no rows, the same columns
-            parts.append(f"SELECT {_side_columns(dialect, None, changes.schema)}, "
+            parts.append(f"SELECT {side_columns(dialect, None, changes.schema)}, "
                          f"'' AS {dialect.quote(PARTITION_COLUMN)} WHERE 1 = 0")
         name = f"{prefix}{label}_src"
         statements.append(temp_relation(dialect, name, " UNION ALL ".join(parts)))
@@ -108,4 +108,4 @@ def _arrow(side: RowSide) -> pa.Schema | None:
     return side.arrow
 
 
-__all__ = ["PLAN_VERSION", "plan_diff", "schema_of", "schema_text"]
+__all__ = ["PLAN_VERSION", "plan_diff", "schema_of", "schema_text", "side_columns"]

@@ -97,6 +97,10 @@ class MergeBody(Body):
     row_conflicts: str | None = None
     #: with dry_run: plan only (no check runs, nothing written or audited)
     plan_only: bool = False
+    #: with plan_only: plan each row-level merge for Spark (`rows.merge_plan`)
+    plan_rows: bool = False
+    #: what Spark computed for those row merges, per table (`EngineRows`)
+    row_results: dict[str, Any] = Field(default_factory=dict)
 
 
 class OperationBody(Body):

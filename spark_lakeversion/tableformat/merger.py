@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_lakeversion.model import Conflict, Content, ContentType, Key
+from spark_lakeversion.model import Conflict, Content, ContentType, GcState, Key
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,14 @@ class MergeContext:
     row_merge_bytes: int = 4 * 1024 * 1024 * 1024
     #: the memory budget of row work (`Limits.max_row_memory_bytes`): DuckDB spills past it
     row_memory_bytes: int = 512 * 1024 * 1024
+    #: the merge base's commit (None: the sides share no history)
+    base_commit: str | None = None
+    #: plan the row merges for an engine outside the server instead of running them
+    #: (`rows.merge_plan`: a format records each table's plan in its statistics)
+    plan_rows: bool = False
+    #: what such an engine handed back, per table (`rows.merge_plan.EngineRows`, checked
+    #: by the format before it writes anything)
+    row_results: Mapping[Key, Any] = field(default_factory=dict)
 
 
 class ContentMergePlan(ABC):
@@ -46,6 +54,12 @@ class ContentMergePlan(ABC):
 
     def discard(self) -> None:  # noqa: B027 - optional hook
         """Remove what `apply()` wrote, when its commit lost the race to the target."""
+
+    def fence(self, state: GcState) -> None:  # noqa: B027 - optional hook
+        """Refuse (a `ConflictError`) when files this plan adds that a client wrote (an
+        engine's row merge) may be collected by gc's run at `state`; the merge checks it
+        just before it commits in `state`'s epoch. Files `apply()` writes are younger
+        than any cutoff and need no check."""
 
 
 class ContentMerger(ABC):

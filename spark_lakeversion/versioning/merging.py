@@ -131,7 +131,8 @@ class MergePlanner:
         context = MergeContext(source, source_head, target, target_head,
                                options.merger_options(), self.io,
                                self.limits.max_row_merge_bytes,
-                               self.limits.max_row_memory_bytes)
+                               self.limits.max_row_memory_bytes, base,
+                               options.plan_rows, options.row_results)
         if base == target_head and options.fast_forward and not any(
                 per_key.get(k, default) is MergeBehavior.DROP for k in changes):
             details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
@@ -186,7 +187,10 @@ class MergePlanner:
         # gc's fence: the files the content mergers write now (new manifests, data files a
         # row-level merge rewrote) are younger than any cutoff; the commit lands only if no
         # gc run began meanwhile, so none listed the store before they were reachable
-        epoch = self.history.gc_state().epoch
+        state = self.history.gc_state()
+        epoch = state.epoch
+        for content_plan in plan.content_plans.values():
+            content_plan.fence(state)  # a client's files (an engine's row merge)
         changes = plan.materialize()
         try:
             with self.storage.writing() as tx:

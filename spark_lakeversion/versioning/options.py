@@ -15,6 +15,7 @@ from typing import Any
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Key, KeyLike, MergeBehavior
 from spark_lakeversion.rows.merge3 import parse_resolution
+from spark_lakeversion.rows.merge_plan import EngineRows, parse_row_results
 
 
 def _text(value: object, what: str) -> str | None:
@@ -30,7 +31,10 @@ class MergeOptions:
     `row_conflicts` (``source-wins`` / ``target-wins``; None: report them) settles the
     ROW_CONFLICTs of row-level merges (`rows.merge3`). `plan_only` (with `dry_run` only)
     is a read-only preview: the merge is planned, no check runs and nothing is written or
-    audited (what the web UI shows on a page view)."""
+    audited (what the web UI shows on a page view). `plan_rows` (with `plan_only`) plans
+    each row-level merge for Spark instead of running it (`rows.merge_plan`: the plans are
+    in the result's per-table statistics); `row_results` hands back what Spark computed,
+    per table (`EngineRows`), for the merge to check and commit."""
 
     strategy: MergeBehavior = MergeBehavior.NORMAL
     behaviors: Mapping[Key, MergeBehavior] = field(default_factory=dict)
@@ -43,6 +47,8 @@ class MergeOptions:
     expected_head: str | None = None
     row_conflicts: str | None = None
     plan_only: bool = False
+    plan_rows: bool = False
+    row_results: Mapping[Key, EngineRows] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         behaviors: Mapping[KeyLike, MergeBehavior | str] = self.behaviors  # type: ignore[assignment]
@@ -58,6 +64,11 @@ class MergeOptions:
             _text(getattr(self, name), name)
         if self.plan_only and not self.dry_run:  # else a merge that skips its checks
             raise InvalidInput("plan_only is a dry run's option: set dry_run too")
+        if self.plan_rows and not self.plan_only:
+            raise InvalidInput("plan_rows plans without merging: set dry_run and plan_only")
+        set_(self, "row_results", parse_row_results(self.row_results))
+        if self.row_results and self.dry_run:
+            raise InvalidInput("row_results are committed by a merge, not a dry run")
 
     @classmethod
     def of(cls, *, default_behavior: MergeBehavior | str | None = None,
@@ -95,7 +106,9 @@ class MergeOptions:
                    author=data.get("author"), properties=data.get("properties") or {},
                    expected_head=data.get("expected_target_head"),
                    row_conflicts=data.get("row_conflicts"),
-                   plan_only=bool(data.get("plan_only", False)))
+                   plan_only=bool(data.get("plan_only", False)),
+                   plan_rows=bool(data.get("plan_rows", False)),
+                   row_results=parse_row_results(data.get("row_results")))
 
     def to_dict(self) -> dict[str, Any]:
         """The `/api/v1/merge` body fields (without source and target)."""
@@ -113,6 +126,10 @@ class MergeOptions:
             body["row_conflicts"] = self.row_conflicts
         if self.plan_only:
             body["plan_only"] = True
+        if self.plan_rows:
+            body["plan_rows"] = True
+        if self.row_results:
+            body["row_results"] = {str(k): v.to_dict() for k, v in self.row_results.items()}
         return body
 
     def merger_options(self) -> dict[str, Any]:

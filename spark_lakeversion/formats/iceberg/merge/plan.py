@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyiceberg.io import FileIO
-from pyiceberg.manifest import DataFileContent, ManifestContent, ManifestEntry, ManifestFile
+from pyiceberg.manifest import (
+    DataFileContent,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestFile,
+)
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableUpdate
 
@@ -40,6 +46,7 @@ from spark_lakeversion.formats.iceberg.merge.diff import (
     load_state,
     position_delete_targets,
 )
+from spark_lakeversion.formats.iceberg.merge.row_engine import engine_outcome, engine_plan
 from spark_lakeversion.formats.iceberg.merge.row_merge import (
     ROW_MERGEABLE,
     CannotMergeRows,
@@ -53,7 +60,7 @@ from spark_lakeversion.formats.iceberg.merge.write import (
     discard_files,
     write_replay,
 )
-from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, GcState, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 #: snapshot summary keys of a merge snapshot
@@ -84,6 +91,8 @@ class IcebergMergePlan(ContentMergePlan):
     target_content: Content | None = None
     replay: ReplayInput | None = None
     written_files: list[str] = field(default_factory=list)
+    #: data files an engine outside the server wrote (never deleted here)
+    client_files: list[str] = field(default_factory=list)
     _result: Content | None = None
 
     def apply(self) -> Content:
@@ -104,6 +113,17 @@ class IcebergMergePlan(ContentMergePlan):
         self._result = self.target_content.with_fields(
             **iceberg_format.iceberg_content(out.metadata, out.metadata_location).fields)
         return self._result
+
+    def fence(self, state: GcState) -> None:
+        """The engine's files this snapshot adds, checked against gc's cutoff
+        (`gc.fence`): never collected between their writing and this commit."""
+        files = self.client_files
+        if files and self.io is not None:
+            from spark_lakeversion.gc.fence import FilesMayBeCollected, check_written, refusal
+
+            problems = check_written(state, files, self.io.properties)
+            if problems:
+                raise FilesMayBeCollected(refusal(problems, state))
 
     def discard(self) -> None:
         """Delete what `apply()` wrote, when the engine's compare-and-swap lost the race."""
@@ -205,8 +225,10 @@ class _Planner(Rules):
             if outcome is not None:
                 self.conflicts = outcome.conflicts
                 if not self.conflicts:
-                    return self.result(self.build_row_replay(reader, outcome,
-                                                             source_snapshots))
+                    planned = self.result(self.build_row_replay(reader, outcome,
+                                                                source_snapshots))
+                    planned.client_files = [f.file_path for f in outcome.added_files]
+                    return planned
         if self.conflicts:
             return self.result()
         return self.result(self.build_replay(reader, src, tgt, source_snapshots,
@@ -220,7 +242,26 @@ class _Planner(Rules):
         cannot go down to rows (the reason is in the statistics; the conflict stands).
         `label` names why a merge without file-level conflicts went down to rows."""
         settled = sorted({c.type.value for c in self.conflicts}) or [label]
+        resolution = self.context.options.get("row_conflicts")
+        serializable = isolation == SERIALIZABLE
+        engine_rows = self.context.row_results.get(self.key)
         try:
+            if self.context.plan_rows:  # planned for Spark, not run: the conflict stands
+                plan = engine_plan(self.key, self.base, self.target, self.source,
+                                   self.context, resolution=resolution,
+                                   serializable=serializable,
+                                   source_predicate=self.source_delete_predicate(
+                                       source_snapshots))
+                self.statistics[ROW_MERGE] = {"file_conflicts": settled, "engine": "spark",
+                                              "plan": plan}
+                return None
+            if engine_rows is not None:
+                outcome = engine_outcome(self.key, self.io, self.base, self.target,
+                                         self.source, self.context, engine_rows,
+                                         resolution=resolution, serializable=serializable)
+                self.statistics[ROW_MERGE] = {"file_conflicts": settled,
+                                              **outcome.statistics}
+                return outcome
             outcome = merge_rows(
                 self.key, self.base, self.target, self.source, self.io.properties,
                 resolution=self.context.options.get("row_conflicts"),
@@ -269,7 +310,8 @@ class _Planner(Rules):
         rows in (written by `apply`), the source's metadata changes; nothing else of the
         source is replayed (its data changes arrived as rows)."""
         removed = set(outcome.removed_paths)
-        if not removed and outcome.rows is None and not self.updates:
+        if not removed and outcome.rows is None and not outcome.added_files \
+                and not self.updates:
             return None
         kept: list[ManifestFile] = []
         rewritten: list[tuple[ManifestFile, list[ManifestEntry]]] = []
@@ -296,10 +338,12 @@ class _Planner(Rules):
             kept_manifests=kept,
             rewritten_manifests=rewritten,
             removed_paths=removed,
-            added=[],
             summary_properties=self.summary(source_snapshots),
             avoid_snapshot_ids={s.snapshot_id for s in self.source.metadata.snapshots},
             new_rows=outcome.rows,
+            added=[(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED,
+                                            snapshot_id=None, data_file=f), None)
+                   for f in outcome.added_files],
         )
 
     # ---- history (recorded, never used to compute the change) ---------------------------

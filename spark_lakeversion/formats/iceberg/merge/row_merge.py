@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.expressions import BooleanExpression
 from pyiceberg.io.pyarrow import expression_to_pyarrow, schema_to_pyarrow
+from pyiceberg.manifest import DataFile
 
 from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.formats.iceberg.codes import (
@@ -66,6 +67,8 @@ class RowOutcome:
     removed_paths: set[str] = field(default_factory=set)
     rows: IcebergRows | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
+    #: data files an engine outside the server wrote (`row_engine.engine_outcome`)
+    added_files: list[DataFile] = field(default_factory=list)
 
 
 def _matcher(state: TableState, predicate: BooleanExpression | None) -> Any:

@@ -1,6 +1,8 @@
 package io.lakeversion.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -8,13 +10,20 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.iceberg.BaseTable;
+import org.apache.iceberg.DataFile;
 import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.HasTableOperations;
+import org.apache.iceberg.LocationProviders;
 import org.apache.iceberg.ScanTask;
 import org.apache.iceberg.Table;
 import org.apache.iceberg.io.CloseableIterable;
+import org.apache.iceberg.io.LocationProvider;
+import org.apache.iceberg.spark.FileRewriteCoordinator;
 import org.apache.iceberg.spark.ScanTaskSetManager;
 import org.apache.iceberg.spark.SparkReadOptions;
 import org.apache.iceberg.spark.SparkTableCache;
+import org.apache.iceberg.spark.SparkWriteOptions;
 import org.apache.iceberg.spark.source.SparkTable;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -104,7 +113,210 @@ public final class RowEngine {
     }
   }
 
-  private static void stage(SparkSession spark, TableCatalog catalog, JsonNode scan) {
+  // ---- the row merge ----------------------------------------------------------------------
+
+  /** Merge attempts when the target moves between the plan and the merge. */
+  private static final int MERGE_ATTEMPTS = 3;
+
+  /**
+   * A merge whose row-level merges run in this session: the server plans them ({@code POST
+   * /merge} with {@code plan_rows}: per table the scans, the rule's SQL and a staging
+   * directory), this session runs each plan and writes the merged rows with Iceberg's own
+   * writer under that directory, and the merge is asked again with what was computed
+   * ({@code row_results}, pinned to the planned target head), where the server checks the
+   * files and commits one merge snapshot through the usual gates. {@code argsJson} is an
+   * {@code /api/v1/merge} body; the answer is the merge result's JSON. The files written
+   * here are deleted again when the server refuses them.
+   */
+  public static String merge(SparkSession spark, String catalogName, String argsJson) {
+    LakeVersionCatalog catalog = lakeVersionCatalog(spark, catalogName);
+    JsonNode args = parse(argsJson);
+    if (!args.isObject()) {
+      throw LakeVersionException.invalid("a merge's arguments must be a JSON object");
+    }
+    for (int attempt = 1; ; attempt++) {
+      ObjectNode planBody = ((ObjectNode) args).deepCopy();
+      planBody.remove("row_results");
+      planBody.put("dry_run", true).put("plan_only", true).put("plan_rows", true);
+      JsonNode planned = catalog.client().post("/merge", planBody);
+      ObjectNode results = LakeVersionClient.object();
+      List<Written> written = new ArrayList<>();
+      boolean clean = true;
+      try {
+        for (JsonNode detail : planned.path("details")) {
+          JsonNode plan = detail.path("statistics").path("row_merge").path("plan");
+          if (plan.isObject()) {
+            results.set(plan.path("table").asText(), runMerge(spark, catalog, plan, written));
+          } else if (detail.path("conflict").isObject()) {
+            clean = false; // a conflict no row merge settles: the merge below reports it
+          }
+        }
+      } catch (RuntimeException e) {
+        discard(written);
+        throw e;
+      }
+      ObjectNode body = ((ObjectNode) args).deepCopy();
+      if (results.size() > 0 && clean) {
+        body.set("row_results", results);
+        body.put("expected_target_head", planned.path("target_head_before").asText());
+      } else {
+        discard(written);
+        written.clear();
+      }
+      try {
+        return LakeVersionClient.JSON.writeValueAsString(catalog.client().post("/merge", body));
+      } catch (LakeVersionException e) {
+        discard(written); // refused: nothing references them
+        if (!"REFERENCE_CONFLICT".equals(e.code()) || attempt >= MERGE_ATTEMPTS
+            || written.isEmpty()) {
+          throw e;
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      } finally {
+        catalog.refresh();
+      }
+    }
+  }
+
+  /** The files one table's row merge wrote, with the FileIO that wrote them. */
+  private static final class Written {
+    final Table table;
+    final List<String> paths;
+
+    Written(Table table, List<String> paths) {
+      this.table = table;
+      this.paths = paths;
+    }
+  }
+
+  private static void discard(List<Written> written) {
+    for (Written w : written) {
+      for (String path : w.paths) {
+        try {
+          w.table.io().deleteFile(path);
+        } catch (RuntimeException ignored) {
+          // best effort: an unreferenced file is gc's to collect
+        }
+      }
+    }
+  }
+
+  private static long count(SparkSession spark, String sql) {
+    Row row = spark.sql(sql).first();
+    return row.isNullAt(0) ? 0L : ((Number) row.get(0)).longValue();
+  }
+
+  /** One table's row merge plan run here: what goes back to the server for it. */
+  static ObjectNode runMerge(SparkSession spark, TableCatalog catalog, JsonNode plan,
+      List<Written> written) {
+    ObjectNode out = LakeVersionClient.object();
+    out.set("commits", plan.path("commits"));
+    try {
+      for (JsonNode scan : plan.path("scans")) {
+        stage(spark, catalog, scan, true);
+      }
+      for (JsonNode statement : plan.path("statements")) {
+        spark.sql(statement.asText());
+      }
+      ObjectNode duplicates = out.putObject("duplicate_keys");
+      boolean duplicated = false;
+      java.util.Iterator<Map.Entry<String, JsonNode>> dups = plan.path("duplicate_keys").fields();
+      while (dups.hasNext()) {
+        Map.Entry<String, JsonNode> e = dups.next();
+        long n = count(spark, e.getValue().asText());
+        duplicates.put(e.getKey(), n);
+        duplicated |= n > 0;
+      }
+      if (duplicated) {
+        return out; // the server refuses the row merge: the file-level conflict stands
+      }
+      long conflicts = count(spark, plan.path("conflict_count").asText());
+      out.put("conflict_count", conflicts);
+      if (conflicts > 0 && plan.path("resolution").isNull()) {
+        ArrayNode listed = out.putArray("conflicts");
+        for (String row : spark.sql(plan.path("conflicts").asText()).toJSON().collectAsList()) {
+          listed.add(parse(row));
+        }
+        return out;
+      }
+      JsonNode inserted = plan.path("inserted");
+      if (inserted.isObject()) {
+        long n = count(spark, inserted.path("count").asText());
+        out.put("inserted", n);
+        if (n > 0) {
+          ArrayNode parts = out.putArray("inserted_partitions");
+          for (Row r : spark.sql(inserted.path("partitions").asText()).collectAsList()) {
+            parts.add(r.isNullAt(0) ? "" : r.getString(0));
+          }
+          return out;
+        }
+      }
+      ArrayNode removed = out.putArray("removed");
+      for (Row r : spark.sql(plan.path("files").asText()).collectAsList()) {
+        removed.add(r.getString(0));
+      }
+      JsonNode write = plan.path("write");
+      out.put("staging", write.path("staging").asText());
+      ArrayNode paths = out.putArray("written");
+      if (removed.size() > 0) {
+        Dataset<Row> rows = spark.sql(plan.path("rows").asText());
+        for (String path : writeRows(spark, catalog, write, rows, written)) {
+          paths.add(path);
+        }
+      }
+      return out;
+    } finally {
+      releaseMerge(spark, plan);
+    }
+  }
+
+  /**
+   * Write {@code rows} as new data files of the table the plan names, with Iceberg's own
+   * writer (field ids, metrics, the table's spec), under the plan's staging directory and
+   * committed nowhere: Iceberg's rewrite coordinator holds them, as {@code
+   * rewrite_data_files} does, and the server commits them. Returns their locations.
+   */
+  private static List<String> writeRows(SparkSession spark, TableCatalog catalog,
+      JsonNode write, Dataset<Row> rows, List<Written> written) {
+    Table table = load(catalog, write);
+    if (!(table instanceof HasTableOperations)) {
+      throw LakeVersionException.invalid(table.name() + " is not a table Iceberg writes");
+    }
+    Map<String, String> props = new HashMap<>(table.properties());
+    props.remove("write.object-storage.enabled");
+    props.remove("write.object-storage.path");
+    props.remove("write.folder-storage.path");
+    props.put("write.data.path", write.path("staging").asText());
+    LocationProvider staging = LocationProviders.locationsFor(table.location(), props);
+    Table staged = new BaseTable(((HasTableOperations) table).operations(), table.name()) {
+      @Override
+      public LocationProvider locationProvider() {
+        return staging;
+      }
+    };
+    String setId = "lv-rowmerge-" + java.util.UUID.randomUUID();
+    Written mine = new Written(staged, new ArrayList<>());
+    written.add(mine);
+    SparkTableCache.get().add(setId, staged);
+    try {
+      rows.write().format("iceberg")
+          .option(SparkWriteOptions.REWRITTEN_FILE_SCAN_TASK_SET_ID, setId)
+          .option(SparkWriteOptions.OUTPUT_SPEC_ID, write.path("spec_id").asText())
+          .option(SparkWriteOptions.CHECK_NULLABILITY, "false")
+          .option(SparkWriteOptions.FANOUT_ENABLED, "true")
+          .mode("append").save(setId);
+      for (Object f : FileRewriteCoordinator.get().fetchNewFiles(staged, setId)) {
+        mine.paths.add(((DataFile) f).location());
+      }
+    } finally {
+      FileRewriteCoordinator.get().clearRewrite(staged, setId);
+      SparkTableCache.get().remove(setId);
+    }
+    return mine.paths;
+  }
+
+  private static Table load(TableCatalog catalog, JsonNode scan) {
     List<String> namespace = new ArrayList<>();
     scan.path("namespace").forEach(n -> namespace.add(n.asText()));
     Identifier ident = Identifier.of(namespace.toArray(new String[0]), scan.path("name").asText());
@@ -117,15 +329,57 @@ public final class RowEngine {
     if (!(loaded instanceof SparkTable)) {
       throw LakeVersionException.invalid(ident + " is not a table Iceberg reads");
     }
-    Table table = ((SparkTable) loaded).table();
+    return ((SparkTable) loaded).table();
+  }
+
+  /** Forget a merge plan's staged scans, cached relations and views. */
+  private static void releaseMerge(SparkSession spark, JsonNode plan) {
+    for (JsonNode name : plan.path("cached")) {
+      spark.sql("UNCACHE TABLE IF EXISTS `" + name.asText().replace("`", "``") + "`");
+    }
+    for (JsonNode name : plan.path("views")) {
+      spark.catalog().dropTempView(name.asText());
+    }
+    for (JsonNode name : plan.path("cached")) {
+      spark.catalog().dropTempView(name.asText());
+    }
+    for (JsonNode scan : plan.path("scans")) {
+      String view = scan.path("view").asText();
+      Table table = SparkTableCache.get().remove(view);
+      if (table != null) {
+        ScanTaskSetManager.get().removeTasks(table, view);
+      }
+      spark.catalog().dropTempView(view);
+    }
+  }
+
+  public static void stageForDebug(SparkSession spark, String c, String scan) {
+    stage(spark, lakeVersionCatalog(spark, c), parse(scan), true);
+  }
+
+  private static void stage(SparkSession spark, TableCatalog catalog, JsonNode scan) {
+    stage(spark, catalog, scan, false);
+  }
+
+  /** Stage a scan; {@code withFile}: its view also has {@code __lv_file}, each row's data
+   * file as the plan spells it. */
+  private static void stage(SparkSession spark, TableCatalog catalog, JsonNode scan,
+      boolean withFile) {
+    Table table = load(catalog, scan);
+    String ident = table.name();
+    Map<String, String> spelled = new LinkedHashMap<>();
     Map<String, String> wanted = new HashMap<>();
     scan.path("files").forEach(f -> wanted.put(normalize(f.asText()), f.asText()));
     List<ScanTask> tasks = new ArrayList<>();
     if (!wanted.isEmpty() && table.currentSnapshot() != null) {
       try (CloseableIterable<FileScanTask> planned = table.newScan().planFiles()) {
         for (FileScanTask task : planned) {
-          if (wanted.remove(normalize(task.file().location())) != null) {
+          String plan = wanted.remove(normalize(task.file().location()));
+          if (plan != null) {
             tasks.add(task);
+            if (!plan.equals(task.file().location())) {
+              spelled.put(task.file().location(), plan);
+            }
           }
         }
       } catch (IOException e) {
@@ -139,8 +393,25 @@ public final class RowEngine {
     String view = scan.path("view").asText();
     ScanTaskSetManager.get().stageTasks(table, view, tasks);
     SparkTableCache.get().add(view, table);
-    spark.read().format("iceberg").option(SparkReadOptions.SCAN_TASK_SET_ID, view).load(view)
-        .createOrReplaceTempView(view);
+    Dataset<Row> read = spark.read().format("iceberg")
+        .option(SparkReadOptions.SCAN_TASK_SET_ID, view).load(view);
+    if (withFile) {
+      StringBuilder file = new StringBuilder("_file");
+      if (!spelled.isEmpty()) {
+        file = new StringBuilder("CASE _file");
+        for (Map.Entry<String, String> e : spelled.entrySet()) {
+          file.append(" WHEN ").append(literal(e.getKey())).append(" THEN ")
+              .append(literal(e.getValue()));
+        }
+        file.append(" ELSE _file END");
+      }
+      read = read.selectExpr("*", file + " AS __lv_file");
+    }
+    read.createOrReplaceTempView(view);
+  }
+
+  private static String literal(String text) {
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'";
   }
 
   /**
