@@ -211,7 +211,7 @@ def _check_segment(value: str, segment: str) -> None:
         raise InvalidInput(f"staged file {value!r} has an empty path segment ('//')")
     decoded = segment
     for _ in range(3):
-        if any(part in (".", "..") for part in re.split(r"[/\\\\]", decoded)):
+        if any(part in (".", "..") for part in re.split(r"[/\\]", decoded)):
             raise InvalidInput(f"staged file {value!r} has a '.' or '..' path segment")
         if any(unicodedata.category(c) == "Cc" for c in decoded):
             raise InvalidInput(f"staged file {value!r} encodes a control character")

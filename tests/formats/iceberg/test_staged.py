@@ -608,3 +608,56 @@ def test_s3_staged_files_match_pyiceberg_and_stay_in_their_bucket(
         staged_data_files(io, table.metadata, prefix, [prefix + "missing.parquet"])
     keys = moto_s3.keys(bucket, prefix.split("/", 3)[3])
     assert keys == {path.split("/", 3)[3] for path in staged}  # nothing deleted
+
+
+# ---- Spark's Iceberg writer ---------------------------------------------------------------------
+def test_files_spark_wrote_pass_and_match_what_its_manifests_record(
+        spark: Any, tmp_path: Path) -> None:
+    """The files the row merge will stage: Spark's Iceberg writer (parquet-mr), partition
+    directories and all, copied under the prefix. What Java's Iceberg recorded for them is
+    what we derive (Java adds NaN counts, which a Parquet footer cannot carry). A string
+    partition value gets an escaped directory (`region=a+b%2Fc`): `%XX` is accepted."""
+    from pyiceberg.table import StaticTable
+
+    name = f"stg{uuid.uuid4().hex[:6]}"
+    spark.conf.set(f"spark.sql.catalog.{name}", "org.apache.iceberg.spark.SparkCatalog")
+    spark.conf.set(f"spark.sql.catalog.{name}.type", "hadoop")
+    spark.conf.set(f"spark.sql.catalog.{name}.warehouse", f"file://{tmp_path / 'spark'}")
+    spark.sql(f"CREATE TABLE {name}.db.t (id BIGINT NOT NULL, region STRING, ts TIMESTAMP, "
+              "amount DOUBLE) USING iceberg PARTITIONED BY (region, days(ts))")
+    spark.sql(f"INSERT INTO {name}.db.t VALUES "
+              "(1, 'eu', TIMESTAMP '2024-03-01 08:30:00 UTC', 1.0), "
+              "(2, 'eu', TIMESTAMP '2024-03-01 10:00:00 UTC', NULL), "
+              "(3, 'us', TIMESTAMP '2024-03-02 23:59:00 UTC', 3.5), "
+              "(4, 'us', NULL, 4.5), (5, NULL, NULL, 5.5), "
+              "(6, 'a b/c', TIMESTAMP '2024-03-01 00:00:00 UTC', 6.5)")
+    metadata_dir = tmp_path / "spark" / "db" / "t" / "metadata"
+    table = StaticTable.from_metadata(str(sorted(metadata_dir.glob("v*.metadata.json"))[-1]))
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    theirs = [entry.data_file for manifest in snapshot.manifests(table.io)
+              for entry in manifest.fetch_manifest_entry(table.io)]
+    assert len(theirs) == 5
+    io = pyiceberg_file_io(table.metadata.location, FileIOConfig({}))
+    prefix = issued_prefix(table)
+    staged = []
+    for data_file in theirs:
+        relative = data_file.file_path.split("/data/", 1)[1]  # region=eu/ts_day=.../x.parquet
+        target = prefix + relative
+        Path(target.removeprefix("file://")).parent.mkdir(parents=True, exist_ok=True)
+        staged.append(copy_into(io, data_file.file_path, target))
+
+    watched = WatchedIO(io)
+    ours = staged_data_files(watched, table.metadata, prefix, staged)
+
+    assert watched.bytes_read == sum(footer_bytes(io, path) for path in staged)
+    for mine, reference, path in zip(ours, theirs, staged, strict=True):
+        assert mine.file_path == path
+        for field in ("content", "file_format", "partition", "record_count",
+                      "file_size_in_bytes", "column_sizes", "value_counts",
+                      "null_value_counts", "lower_bounds", "upper_bounds", "split_offsets"):
+            assert getattr(mine, field) == getattr(reference, field), field
+        assert mine.spec_id == table.metadata.default_spec_id
+    assert {(f.partition[0], f.partition[1]) for f in ours} == {
+        ("eu", 19783), ("us", 19784), ("us", None), (None, None), ("a b/c", 19783)}
+    assert any("/region=a+b%2Fc/" in path for path in staged)  # Iceberg's escaped directory
