@@ -352,10 +352,12 @@ def _check_schema(file_schema: Schema, table: Schema, shown: str) -> None:
         if expected is None:
             raise InvalidInput(f"staged file {shown!r} has field id {field_id} ({field.name!r}), "
                                "which the table's current schema does not have")
-        if not _same_type(field.field_type, expected.field_type) or \
-                file_parents.get(field_id) != table_parents.get(field_id):
+        if not _same_type(field.field_type, expected.field_type):
             raise InvalidInput(f"staged file {shown!r} has field id {field_id} as "
                                f"{field.field_type}, where the table has {expected.field_type}")
+        if file_parents.get(field_id) != table_parents.get(field_id):
+            raise InvalidInput(f"staged file {shown!r} has field id {field_id} "
+                               f"({field.name!r}) in another place than the table has it")
         if expected.required and not field.required:
             raise InvalidInput(f"staged file {shown!r} has field id {field_id} as optional; "
                                "the table requires it")

@@ -29,9 +29,11 @@ from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransfor
 from pyiceberg.typedef import Record
 from pyiceberg.types import (
     DoubleType,
+    ListType,
     LongType,
     NestedField,
     StringType,
+    StructType,
     TimestamptzType,
 )
 
@@ -42,7 +44,7 @@ from spark_lakeversion.errors import (
     UnsupportedTableFeature,
 )
 from spark_lakeversion.fileio import FileIOConfig, pyiceberg_file_io
-from spark_lakeversion.formats.iceberg.staged import staged_data_files
+from spark_lakeversion.formats.iceberg.staged import MAX_FOOTER_BYTES, staged_data_files
 from tests.s3.helpers import MotoS3
 
 SCHEMA = Schema(
@@ -436,6 +438,46 @@ def test_optional_columns_may_be_absent(lake: Lake) -> None:
     assert set(ours.value_counts) == {1}
 
 
+NESTED = Schema(
+    NestedField(1, "id", LongType(), required=True),
+    NestedField(2, "s", StructType(NestedField(3, "x", LongType(), required=False),
+                                   NestedField(4, "y", StringType(), required=True)),
+                required=False),
+    NestedField(5, "tags", ListType(6, StringType(), element_required=False), required=False),
+)
+
+
+def test_nested_sources_lists_and_a_moved_field_id(lake: Lake) -> None:
+    """Partition sources inside a struct are found by id (bounds for identity, the column
+    read for bucket); a list's element id is checked like any other; an id the file puts
+    under another parent is refused."""
+    spec = PartitionSpec(PartitionField(4, 1000, IdentityTransform(), "s_y"),
+                         PartitionField(3, 1001, BucketTransform(8), "s_x_bucket"))
+    table = lake.table("nested", spec, schema=NESTED)
+    io = lake.io(table)
+    prefix = issued_prefix(table)
+    bucket = BucketTransform(8).transform(LongType())
+    xs = [x for x in range(100) if bucket(x) == bucket(7)][:3]
+    data = pa.Table.from_pylist(
+        [{"id": n, "s": {"x": x, "y": "k"}, "tags": ["a", None]} for n, x in enumerate(xs)],
+        schema=schema_to_pyarrow(table.schema()))  # the catalog assigned fresh ids
+    path = write_parquet(io, prefix + "nested.parquet", data)
+
+    [ours] = staged_data_files(io, table.metadata, prefix, [path])
+    assert ours.partition == Record("k", bucket(7))
+    element = table.schema().find_field("tags.element").field_id
+    assert ours.value_counts[element] == 6 and ours.null_value_counts[element] == 3
+
+    x_id = table.schema().find_field("s.x").field_id
+    moved = pa.table([pa.array([1], pa.int64()), pa.array([5], pa.int64())], schema=pa.schema([
+        _field("id", pa.int64(), 1, nullable=False), _field("x", pa.int64(), x_id)]))
+    bad = write_parquet(io, prefix + "moved.parquet", moved)
+    with pytest.raises(InvalidInput) as refused:
+        staged_data_files(io, table.metadata, prefix, [bad])
+    assert refused.value.message == (f"staged file {bad!r} has field id {x_id} ('x') in "
+                                     "another place than the table has it")
+
+
 # ---- the paths ------------------------------------------------------------------------------
 @pytest.fixture
 def staged(lake: Lake) -> Iterator[tuple[Table, FileIO, str, str]]:
@@ -543,6 +585,11 @@ def test_a_file_that_is_not_parquet_is_refused(staged: tuple[Table, FileIO, str,
         data = stream.read()
     with io.new_output(truncated).create() as out:
         out.write(data[:-9] + b"PAR1")  # magic at both ends, footer length garbage
+    huge = prefix + "huge.parquet"
+    with io.new_output(huge).create() as out:
+        out.write(b"PAR1" + b"\0" * 64 + (MAX_FOOTER_BYTES + 1).to_bytes(4, "little") + b"PAR1")
+    with pytest.raises(TooLarge, match=f"has a footer over {MAX_FOOTER_BYTES} bytes"):
+        staged_data_files(io, table.metadata, prefix, [huge])
     for path in (fake, truncated):
         with pytest.raises(InvalidInput) as refused:
             staged_data_files(io, table.metadata, prefix, [path])
