@@ -25,7 +25,13 @@ from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.partitioning import PartitionField, PartitionFieldValue, PartitionKey, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, WriteTask
-from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransform
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    IdentityTransform,
+    MonthTransform,
+    TruncateTransform,
+)
 from pyiceberg.typedef import Record
 from pyiceberg.types import (
     DoubleType,
@@ -293,6 +299,27 @@ def test_identity_and_day_partitions_are_derived_from_each_file(
         ("eu", 19783), ("us", 19783), ("eu", 19784), ("us", 19784)}
     if properties:
         assert all(not f.lower_bounds and not f.value_counts for f in ours)
+
+
+def test_truncate_and_month_partitions_from_the_bounds(lake: Lake) -> None:
+    """Values differing past the truncation width, times within one month: one partition,
+    as pyiceberg's writer records it; a file reaching into the next month is refused."""
+    spec = PartitionSpec(PartitionField(2, 1000, TruncateTransform(2), "region_trunc"),
+                         PartitionField(3, 1001, MonthTransform(), "ts_month"))
+    table = lake.table("trunc", spec)
+    io = lake.io(table)
+    [theirs] = written_files(table, [(rows((1, "eu-west", DAY1, 1.0), (2, "eu-north", DAY2, 2.0)),
+                                      ["eu", 650])])
+    prefix = issued_prefix(table)
+    staged = copy_into(io, theirs.file_path, prefix + "t.parquet")
+    [ours] = staged_data_files(io, table.metadata, prefix, [staged])
+    assert_same(ours, theirs, staged)
+    assert ours.partition == Record("eu", 650)  # months since 1970-01: 2024-03
+
+    april = write_parquet(io, prefix + "april.parquet", spark_like(
+        rows((1, "eu", DAY1, 1.0), (2, "eu", dt.datetime(2024, 4, 1, tzinfo=UTC), 1.0))))
+    with pytest.raises(InvalidInput, match="partition field 'ts_month'"):
+        staged_data_files(io, table.metadata, prefix, [april])
 
 
 def test_bucket_partition_reads_the_source_column(lake: Lake) -> None:
