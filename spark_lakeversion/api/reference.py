@@ -209,6 +209,8 @@ class Reference:
         isolation_level: str | None = None,
         properties: Mapping[str, str] | None = None,
         row_conflicts: str | None = None,
+        engine: str = "duckdb",
+        spark: Any = None,
     ) -> MergeResult:
         """Three-way merge of this ref into branch `target`.
 
@@ -216,15 +218,22 @@ class Reference:
         `behaviors` overrides it per table. `isolation_level` ("serializable" or
         "snapshot") overrides the tables' own for content-aware merges. `row_conflicts`
         ("source-wins" or "target-wins") settles rows both sides changed differently (else
-        a ROW_CONFLICT). Conflicts raise `ConflictError` carrying the `MergeResult`; a dry
-        run writes nothing.
+        a ROW_CONFLICT). `engine="spark"` runs the row-level merges in `spark` (the
+        caller's session, through its lakeversion catalog on the same server) instead of
+        the server's DuckDB. Conflicts raise `ConflictError` carrying the `MergeResult`; a
+        dry run writes nothing.
         """
-        return self.store.merge(self.expression, branch_name(target), MergeOptions.of(
+        from spark_lakeversion.spark.rows import check_engine, merge_on_spark
+
+        options = MergeOptions.of(
             strategy=strategy, behaviors=behaviors or {}, isolation_level=isolation_level,
             row_conflicts=row_conflicts,
             fast_forward=fast_forward, dry_run=dry_run, message=message,
             author=self.catalog.author, expected_head=expected_target_head,
-            properties={**self.catalog.properties, **(properties or {})}))
+            properties={**self.catalog.properties, **(properties or {})})
+        if check_engine(engine, spark) == "spark":
+            return merge_on_spark(spark, self.expression, branch_name(target), options)
+        return self.store.merge(self.expression, branch_name(target), options)
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and isinstance(other, Reference)

@@ -389,22 +389,37 @@ def _parse_behaviors(values: Sequence[str]) -> dict[KeyLike, MergeBehavior | str
               help="For tables both sides changed: override the tables' own isolation level.")
 @click.option("--row-conflicts", metavar="source-wins|target-wins",
               help="Settle rows both sides changed differently (ROW_CONFLICT) this way.")
+@click.option("--engine", type=click.Choice(("duckdb", "spark")), default="duckdb",
+              show_default=True,
+              help="Where row-level merges run: duckdb (in the server, within its row limit) "
+                   "or spark (a local SparkSession reads the rows and writes the merged "
+                   "files; the server checks them and commits; the same rows).")
 @click.pass_context
 def merge(ctx: click.Context, source: str, target: str, dry_run: bool,
           no_fast_forward: bool, strategy: str, table_strategies: tuple[str, ...],
           message: str | None, isolation_level: str | None,
-          row_conflicts: str | None) -> None:
+          row_conflicts: str | None, engine: str) -> None:
     """Three-way merge of SOURCE (any ref) into a branch.
 
     Tables changed on both sides are merged inside their content when the changes commute
     (Iceberg: REPLAYED), down to rows where both sides rewrote the same files; otherwise
     they are reported as conflicts (exit 3).
     """
-    catalog = get_state(ctx).catalog
-    result = catalog.ref(source).merge_into(
-        target, dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
+    state = get_state(ctx)
+    args: dict[str, Any] = dict(
+        dry_run=dry_run, fast_forward=not no_fast_forward, strategy=strategy,
         behaviors=_parse_behaviors(table_strategies), message=message,
         isolation_level=isolation_level, row_conflicts=row_conflicts)
+    if engine == "spark":
+        from spark_lakeversion.cli.rows import spark_session
+
+        if dry_run:
+            raise InvalidInput("--dry-run plans in the server: leave out --engine spark")
+        with spark_session(state.store_url) as spark:
+            result = state.catalog.ref(source).merge_into(target, engine="spark", spark=spark,
+                                                          **args)
+    else:
+        result = state.catalog.ref(source).merge_into(target, **args)
     _emit_merge(ctx, result, "merge")
 
 

@@ -61,7 +61,12 @@ _TKEPT, _SKEPT = "__lv_tk", "__lv_sk"
 
 class CannotMergeRows(Exception):
     """The region cannot go down to rows here (the message says why); the caller's
-    file-level conflict stands."""
+    file-level conflict stands. `over_limit`: only because the rows exceed the server's
+    row limit (an engine outside the server, Spark, can merge them)."""
+
+    def __init__(self, message: str, *, over_limit: bool = False) -> None:
+        super().__init__(message)
+        self.over_limit = over_limit
 
 
 def _close(con: Any, spill: str) -> None:
@@ -221,7 +226,8 @@ class RowMerger:
                         f"the rows to merge exceed the row merge's limit of {self.max_bytes} "
                         "bytes (--max-row-merge-bytes), the most the server merges by rows; "
                         "raise it on the server (the merge runs out of core within "
-                        "--max-row-memory-bytes)")
+                        "--max-row-memory-bytes), or merge with the Spark engine",
+                        over_limit=True)
                 n = batch.num_rows
                 columns = [*batch.columns, pa.nulls(n, pa.string()).fill_null(ref.path),
                            pa.nulls(n, pa.string()).fill_null(ref.partition),

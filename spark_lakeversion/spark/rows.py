@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 
 from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.model import MergeResult
+from spark_lakeversion.versioning.options import MergeOptions
 
 #: the row engines a caller may name (`rows.dialect` has their SQL)
 ENGINES = ("duckdb", "spark")
@@ -63,4 +65,26 @@ def run_plan(spark: Any, plan: Mapping[str, Any], catalog: str | None = None) ->
     return typed(table.rename_columns(schema.names), schema)
 
 
-__all__ = ["ENGINES", "catalog_of", "check_engine", "run_plan"]
+def merge_on_spark(spark: Any, source: str, target: str, options: MergeOptions,
+                   catalog: str | None = None) -> MergeResult:
+    """Merge `source` into `target` with every row-level merge run in `spark` (the shim's
+    `RowEngine.merge`: the server plans each, Spark runs the rule and writes the merged rows
+    under a staging directory the server issued, the server checks the files and commits
+    one merge snapshot through the usual merge: protection, grants, gates, gc's fence).
+    Conflicts raise `ConflictError` with the result, as any merge's do."""
+    from spark_lakeversion.spark.jvm import install_error_translation, lakeversion_errors
+
+    if options.dry_run:
+        raise InvalidInput("a dry run plans in the server: merge without engine='spark'")
+    body = {"source": source, "target": target, **options.to_dict()}
+    engine = spark._jvm.io.lakeversion.spark.RowEngine
+    with lakeversion_errors():
+        try:
+            text = engine.merge(spark._jsparkSession, catalog or catalog_of(spark),
+                                json.dumps(body))
+        finally:
+            install_error_translation()
+    return MergeResult.from_dict(json.loads(text))
+
+
+__all__ = ["ENGINES", "catalog_of", "check_engine", "merge_on_spark", "run_plan"]

@@ -1,33 +1,37 @@
 """Row-level merge run in the caller's Spark session (issue 23, "Scale"): past the server's
-row limit the server only plans, Spark runs the rule's SQL and writes the merged rows with
-Iceberg's writer under a staging directory the server issued, and the server checks those
-files and commits one merge snapshot through the usual merge."""
+row limit the server only plans; Spark runs the rule's SQL and writes the merged rows with
+Iceberg's writer under a staging directory the server issued; the server reads those files
+back and commits one merge snapshot through the usual merge. The same histories merged by
+the server's DuckDB engine (`lake`, no limit hit) and by Spark (`small`, a 1-byte row limit)
+give the same rows, the same statistics and the same conflicts."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from spark_lakeversion.errors import ChecksFailed, ConflictError
 from spark_lakeversion.limits import Limits
+from spark_lakeversion.model import CheckKind, CheckSpec, Key
 from spark_lakeversion.server.embedded import start_embedded_server
-from tests.spark.helpers import SparkLake, register_catalog
+from spark_lakeversion.spark.rows import merge_on_spark
+from spark_lakeversion.versioning.options import MergeOptions
+from tests.spark.helpers import MODES, SparkLake, expected, register_catalog, scanned, table
 
-MODES = {
-    "copy-on-write": "'write.delete.mode'='copy-on-write', 'write.update.mode'='copy-on-write'",
-    "merge-on-read": "'write.delete.mode'='merge-on-read', 'write.update.mode'='merge-on-read'",
-}
-BASE = [(i, f"v{i}", i) for i in range(1, 9)]
+CASES = [(mode, keyed) for mode in sorted(MODES) for keyed in (True, False)]
+IDS = [f"{mode}-{'keyed' if keyed else 'keyless'}" for mode, keyed in CASES]
 
 
 @pytest.fixture
 def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
-    """A server whose row merges never run in it (a 1-byte row limit)."""
-    server = start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", str(tmp_path / "wh"),
+    """A server whose row merges never run in it (a 1-byte row limit): Spark runs them."""
+    server = start_embedded_server(f"sqlite:///{tmp_path / 'small.db'}",
+                                   str(tmp_path / "small-wh"),
                                    limits=Limits(max_row_merge_bytes=1))
     name = f"lv_{uuid.uuid4().hex[:8]}"
     register_catalog(spark, name, server.url)
@@ -38,72 +42,108 @@ def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
         server.stop()
 
 
-def table(lake: SparkLake, mode: str, keyed: bool) -> SparkLake:
-    lake.sql("CREATE NAMESPACE {lv}.db")
-    lake.sql("CREATE TABLE {lv}.db.t (id INT NOT NULL, v STRING, n INT) USING iceberg "
-             f"TBLPROPERTIES ('format-version'='2', {MODES[mode]})")
-    if keyed:
-        lake.sql("ALTER TABLE {lv}.db.t SET IDENTIFIER FIELDS id")
-    values = ", ".join(f"({i}, '{v}', {n})" for i, v, n in BASE)
-    lake.sql(f"INSERT INTO {{lv}}.db.t VALUES {values}")
-    lake.sql("CREATE BRANCH dev")
+def on(lake: SparkLake) -> SparkLake:
+    """Make `lake`'s catalog the session's lakeversion catalog (two lakes in one test)."""
+    lake.spark.conf.set("spark.lakeversion.catalog", lake.catalog)
     return lake
 
 
-def engine_merge(lake: SparkLake, **args: Any) -> dict[str, Any]:
-    jvm = lake.spark._jvm
-    text = jvm.io.lakeversion.spark.RowEngine.merge(
-        lake.spark._jsparkSession, lake.catalog,
-        json.dumps({"source": "dev", "target": "main", **args}))
-    return dict(json.loads(text))
+def row_stats(lake: SparkLake, sql: str = "MERGE BRANCH dev INTO main") -> dict[str, Any]:
+    [row] = on(lake).rows(sql)
+    assert (row.table, row.action, row.conflict_type) == ("db.t", "REPLAYED", None)
+    return dict(json.loads(row.statistics)["row_merge"])
 
 
-def test_two_updates_of_one_file_merge_on_spark(small: SparkLake) -> None:
-    lake = table(small, "copy-on-write", True)
+def staged_files(lake: SparkLake) -> list[Path]:
+    """Every file under a staging directory of db.t's data location, on disk."""
+    content = lake.server.store.get_content("main", Key.of("db.t"))
+    assert content is not None
+    root = Path(str(content.fields["metadata_location"]).removeprefix("file://")).parents[1]
+    return sorted(p for p in (root / "data").glob("lv-rowmerge-*/**/*") if p.is_file())
+
+
+History = Callable[[SparkLake], None]
+
+
+def updates(lake: SparkLake) -> None:
     lake.sql("UPDATE {lv}.`db@dev`.t SET v = 'dev' WHERE id = 2")
     lake.sql("UPDATE {lv}.db.t SET n = 70 WHERE id = 7")
-    result = engine_merge(lake)
-    print(json.dumps(result, indent=1)[:3000])
-    rows = sorted(tuple(r) for r in lake.rows("SELECT id, v, n FROM {lv}.db.t"))
-    want = sorted({**{r[0]: r for r in BASE}, 2: (2, "dev", 2), 7: (7, "v7", 70)}.values())
-    assert rows == want
 
 
-def test_timing_debug(small: SparkLake) -> None:
-    import time
-    lake = table(small, "copy-on-write", True)
-    lake.sql("UPDATE {lv}.`db@dev`.t SET v = 'dev' WHERE id = 2")
-    lake.sql("UPDATE {lv}.db.t SET n = 70 WHERE id = 7")
-    from spark_lakeversion.versioning.options import MergeOptions
-    res = lake.server.store.merge("dev", "main", MergeOptions(dry_run=True, plan_only=True, plan_rows=True))
-    plan = res.details[0].statistics["row_merge"]["plan"]
-    jvm = lake.spark._jvm
-    cat = lake.spark._jsparkSession.sessionState().catalogManager().catalog(lake.catalog)
-    import os
-    for kv in os.environ.get("DBG_CONF", "").split(","):
-        if kv:
-            k, v = kv.split("=")
-            lake.spark.conf.set(k, v)
-    for scan in plan["scans"]:
-        t = time.time()
-        jvm.io.lakeversion.spark.RowEngine.stageForDebug(lake.spark._jsparkSession, lake.catalog, json.dumps(scan))
-        print("stage", time.time() - t)
-    for st in plan["statements"]:
-        if st.startswith("CACHE TABLE") and "step_merged" in st:
-            sel = st[st.index(" AS ") + 4:]
-            df = lake.spark.sql(sel)
-            t = time.time(); df._jdf.queryExecution().analyzed(); print("analyzed", time.time() - t)
-            t = time.time(); df._jdf.queryExecution().optimizedPlan(); print("optimized", time.time() - t)
-            t = time.time(); df._jdf.queryExecution().executedPlan(); print("physical", time.time() - t)
-            t = time.time(); df.collect(); print("collect", time.time() - t)
-            t = time.time(); df.collect(); print("collect2", time.time() - t)
-        t = time.time()
-        lake.spark.sql(st)
-        print(round(time.time() - t, 2), st[:80], len(st))
-    for q in ("conflict_count", "files"):
-        t = time.time()
-        lake.spark.sql(plan[q]).collect()
-        print(q, round(time.time() - t, 2))
-    t = time.time()
-    lake.spark.sql(plan["rows"]).collect()
-    print("rows", round(time.time() - t, 2))
+def deletes_and_update(lake: SparkLake) -> None:
+    lake.sql("DELETE FROM {lv}.`db@dev`.t WHERE id = 4")
+    lake.sql("UPDATE {lv}.db.t SET v = 'main' WHERE id = 1")
+
+
+#: each case runs Spark a dozen times: every mode and key kind once, a delete in one more
+MATRIX = [(mode, keyed, updates, expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)}))
+          for mode, keyed in CASES] + [
+    ("merge-on-read", True, deletes_and_update, expected({4: None}, {1: (1, "main", 1)}))]
+
+
+@pytest.mark.parametrize(("mode", "keyed", "history", "want"), MATRIX,
+                         ids=[*IDS, "merge-on-read-keyed-delete"])
+def test_spark_and_the_server_merge_the_same_rows(lake: SparkLake, small: SparkLake,
+                                                  mode: str, keyed: bool, history: History,
+                                                  want: list[tuple[Any, ...]]) -> None:
+    stats = []
+    for each in (lake, small):
+        table(on(each), mode, keyed)
+        history(each)
+        stats.append(row_stats(each))
+        assert scanned(on(each)) == want  # Spark, pyiceberg and DuckDB agree
+    by_server, by_spark = stats
+    assert "engine" not in by_server and by_spark["engine"] == "spark"
+    for name in ("files_rewritten", "rows_rewritten", "conflicts", "resolved"):
+        assert by_spark[name] == by_server[name], name
+    assert by_spark["files_rewritten"] >= 1 and by_spark["bytes_written"] > 0
+    # the written files are the merge snapshot's, under the staging directory it issued
+    assert staged_files(small)
+    assert small.server.store.get_content("main", Key.of("db.t")) is not None
+
+
+def test_a_row_conflict_is_the_same_from_spark(lake: SparkLake, small: SparkLake) -> None:
+    caught = []
+    for each in (lake, small):
+        table(on(each), "copy-on-write", keyed=True)
+        each.sql("UPDATE {lv}.db.t SET v = 'main' WHERE id = 5")
+        each.sql("UPDATE {lv}.`db@dev`.t SET v = 'dev' WHERE id = 5")
+        head = each.server.store.get_ref("main").head
+        with pytest.raises(ConflictError) as error:
+            each.sql("MERGE BRANCH dev INTO main")
+        [conflict] = error.value.conflicts
+        caught.append(conflict)
+        assert each.server.store.get_ref("main").head == head  # nothing merged
+    assert staged_files(small) == []  # nothing was written for a conflicting merge
+    by_server, by_spark = caught
+    assert by_spark.type == by_server.type and by_spark.type.value == "ROW_CONFLICT"
+    assert by_spark.details == by_server.details
+    assert by_spark.details["keys"][0]["key"] == {"id": 5}
+    # settled with the same resolution, the same rows
+    for each in (lake, small):
+        row_stats(each, "MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins")
+        assert scanned(on(each)) == expected({5: (5, "dev", 5)})
+
+
+def test_the_python_surface_runs_the_row_merge_on_spark(small: SparkLake) -> None:
+    table(on(small), "merge-on-read", keyed=True)
+    updates(small)
+    result = merge_on_spark(small.spark, "dev", "main", MergeOptions(message="by spark"))
+    [detail] = result.details
+    assert detail.statistics["row_merge"]["engine"] == "spark"
+    [commit] = small.server.store.log("main", limit=1).commits
+    assert commit.message == "by spark"
+    assert scanned(small) == expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)})
+
+
+def test_a_failing_gate_refuses_the_spark_merge_and_its_files_go(small: SparkLake) -> None:
+    table(on(small), "copy-on-write", keyed=True)
+    small.server.store.add_check(CheckSpec("main", "no_dev", CheckKind.SQL,
+                                           "SELECT * FROM preview.db.t WHERE v = 'dev'"))
+    updates(small)
+    head = small.server.store.get_ref("main").head
+    with pytest.raises(ChecksFailed, match="no_dev"):
+        small.sql("MERGE BRANCH dev INTO main")
+    assert small.server.store.get_ref("main").head == head
+    assert staged_files(small) == []  # the engine's files of a refused merge are deleted
+    assert scanned(small) == expected({7: (7, "v7", 70)})

@@ -8,60 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from pyiceberg.catalog.rest import RestCatalog
 
-from spark_lakeversion.checks.sql import connect as duckdb_connect
 from spark_lakeversion.errors import ConflictError, InvalidInput
-from spark_lakeversion.model import Key
-from tests.spark.helpers import SparkLake
-
-MODES = {
-    "copy-on-write": "'write.delete.mode'='copy-on-write', 'write.update.mode'='copy-on-write'",
-    "merge-on-read": "'write.delete.mode'='merge-on-read', 'write.update.mode'='merge-on-read'",
-}
-BASE = [(i, f"v{i}", i) for i in range(1, 9)]
-
-
-def table(lake: SparkLake, mode: str, keyed: bool) -> SparkLake:
-    lake.sql("CREATE NAMESPACE {lv}.db")
-    lake.sql("CREATE TABLE {lv}.db.t (id INT NOT NULL, v STRING, n INT) USING iceberg "
-             f"TBLPROPERTIES ('format-version'='2', {MODES[mode]})")
-    if keyed:
-        lake.sql("ALTER TABLE {lv}.db.t SET IDENTIFIER FIELDS id")
-    values = ", ".join(f"({i}, '{v}', {n})" for i, v, n in BASE)
-    lake.sql(f"INSERT INTO {{lv}}.db.t VALUES {values}")  # one data file
-    lake.sql("CREATE BRANCH dev")
-    return lake
-
-
-def scanned(lake: SparkLake, ref: str = "main") -> list[tuple[Any, ...]]:
-    """The rows at `ref` by Spark, pyiceberg and DuckDB, which must agree."""
-    by_spark = sorted(tuple(r) for r in lake.rows(f"SELECT id, v, n FROM {{lv}}.`db@{ref}`.t"))
-    catalog = RestCatalog("check", uri=lake.server.iceberg_uri, warehouse=ref)
-    arrow = catalog.load_table(("db", "t")).scan().to_arrow()
-    by_pyiceberg = sorted(zip(*(arrow.column(c).to_pylist() for c in ("id", "v", "n"))))
-    content = lake.server.store.get_content(ref, Key.of("db.t"))
-    assert content is not None
-    location = str(content.fields["metadata_location"]).removeprefix("file://")
-    con = duckdb_connect()
-    try:
-        by_duckdb = sorted(con.execute(
-            f"SELECT id, v, n FROM iceberg_scan('{location}')").fetchall())
-    finally:
-        con.close()
-    assert by_spark == by_pyiceberg == by_duckdb
-    return by_spark
-
-
-def expected(*changes: dict[int, tuple[int, str, int] | None]) -> list[tuple[Any, ...]]:
-    rows = {r[0]: r for r in BASE}
-    for change in changes:
-        for i, r in change.items():
-            if r is None:
-                rows.pop(i, None)
-            else:
-                rows[i] = r
-    return sorted(rows.values())
+from tests.spark.helpers import MODES, SparkLake, expected, scanned, table
 
 
 def merged(lake: SparkLake, sql: str = "MERGE BRANCH dev INTO main", rewrites: int = 1

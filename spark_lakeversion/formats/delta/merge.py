@@ -271,7 +271,8 @@ class DeltaContentMerger(ContentMerger):
                                  memory_bytes=context.row_memory_bytes,
                                  max_bytes=context.row_merge_bytes)
         except CannotMergeRows as exc:
-            statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
+            statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc),
+                                          "over_limit": exc.over_limit}
             return DeltaMergePlan(key, [conflict], statistics)
         statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         if outcome.conflicts:

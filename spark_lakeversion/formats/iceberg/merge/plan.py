@@ -108,7 +108,7 @@ class IcebergMergePlan(ContentMergePlan):
             return self._result
         out = write_replay(self.io, self.replay)
         self.written_files = out.written_files
-        if isinstance(self.statistics.get(ROW_MERGE), dict):
+        if isinstance(self.statistics.get(ROW_MERGE), dict) and not self.client_files:
             self.statistics[ROW_MERGE]["bytes_written"] = out.data_bytes_written
         self._result = self.target_content.with_fields(
             **iceberg_format.iceberg_content(out.metadata, out.metadata_location).fields)
@@ -270,7 +270,8 @@ class _Planner(Rules):
                 memory_bytes=self.context.row_memory_bytes,
                 max_bytes=self.context.row_merge_bytes)
         except CannotMergeRows as exc:
-            self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc)}
+            self.statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc),
+                                          "over_limit": exc.over_limit}
             return None
         self.statistics[ROW_MERGE] = {"file_conflicts": settled, **outcome.statistics}
         return outcome

@@ -105,8 +105,7 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
         "engine": "spark", "conflicts": rows.conflict_count if resolution is None else 0,
         "resolved": rows.conflict_count if resolution is not None else 0,
         "files_rewritten": len(rows.removed), "files_written": len(rows.written),
-        **{k: v for k, v in rows.statistics.items()
-           if k in ("rows_read", "rows_rewritten", "files_read")}})
+        "rows_rewritten": 0, "bytes_written": 0})
     if rows.conflict_count and resolution is None:
         outcome.conflicts.append(row_conflict(key, conflicts_of(rows.conflicts, columns,
                                                                 identifier),
@@ -122,6 +121,8 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
         return outcome
     target_changes, source_changes = changes
     tb = {r.path for r in target_changes.before.files}
+    outcome.statistics["files_read"] = len(tb | {r.path for r in source_changes.before.files}) \
+        + len(target_changes.after.files) + len(source_changes.after.files)
     live = {r.path for r in source_changes.before.files} - tb
     live |= {r.path for r in target_changes.after.files}
     stray = sorted(set(rows.removed) - live)
@@ -134,6 +135,8 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
     outcome.removed_paths = set(rows.removed)
     outcome.added_files = staged_data_files(io, target.metadata, staging, list(rows.written),
                                             spec_id=target.metadata.default_spec_id)
-    outcome.statistics["bytes_written"] = sum(f.file_size_in_bytes
-                                              for f in outcome.added_files)
+    # what was written, as the files say (never the engine's numbers)
+    outcome.statistics.update(
+        rows_rewritten=sum(f.record_count for f in outcome.added_files),
+        bytes_written=sum(f.file_size_in_bytes for f in outcome.added_files))
     return outcome

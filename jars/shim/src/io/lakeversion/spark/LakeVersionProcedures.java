@@ -274,8 +274,20 @@ final class LakeVersionProcedures {
             if (rowConflicts != null) {
               body.put("row_conflicts", rowConflicts);
             }
-            return mergeRows(catalog, () -> catalog.client().post("/merge", body),
-                a.bool("dry_run"), "merge of " + a.str("source") + " into " + a.str("target"));
+            boolean dryRun = a.bool("dry_run");
+            return mergeRows(catalog, () -> {
+              try {
+                return catalog.client().post("/merge", body);
+              } catch (LakeVersionException e) {
+                // past the server's row limit, the row merges run in this session
+                org.apache.spark.sql.SparkSession spark =
+                    org.apache.spark.sql.SparkSession.active();
+                if (dryRun || !RowEngine.inSession(spark) || !RowEngine.overLimit(e)) {
+                  throw e;
+                }
+                return parse(RowEngine.merge(spark, catalog.name(), body.toString()));
+              }
+            }, dryRun, "merge of " + a.str("source") + " into " + a.str("target"));
           }
         };
       case "revert_commit":

@@ -179,6 +179,30 @@ public final class RowEngine {
     }
   }
 
+  /** Whether a refused merge's only obstacle is row merges past the server's row limit
+   * (each table's conflict carries {@code row_merge.over_limit}). */
+  static boolean overLimit(LakeVersionException e) {
+    JsonNode payload;
+    try {
+      payload = e.payload() == null ? null : LakeVersionClient.JSON.readTree(e.payload());
+    } catch (IOException bad) {
+      return false;
+    }
+    if (payload == null || !payload.path("result").isObject()) {
+      return false;
+    }
+    boolean any = false;
+    for (JsonNode detail : payload.path("result").path("details")) {
+      if (detail.path("conflict").isObject()) {
+        if (!detail.path("statistics").path("row_merge").path("over_limit").asBoolean(false)) {
+          return false;
+        }
+        any = true;
+      }
+    }
+    return any;
+  }
+
   /** The files one table's row merge wrote, with the FileIO that wrote them. */
   private static final class Written {
     final Table table;
@@ -351,10 +375,6 @@ public final class RowEngine {
       }
       spark.catalog().dropTempView(view);
     }
-  }
-
-  public static void stageForDebug(SparkSession spark, String c, String scan) {
-    stage(spark, lakeVersionCatalog(spark, c), parse(scan), true);
   }
 
   private static void stage(SparkSession spark, TableCatalog catalog, JsonNode scan) {
