@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import (
     Conflict,
     ConflictType,
@@ -107,6 +108,8 @@ def _content_plan(key: Key, base: Content | None, target: Content | None,
     try:
         return merger.plan(key, base, target, source, context)
     except Exception as exc:  # noqa: BLE001 - a merge must answer with data, not a trace
+        if isinstance(exc, InvalidInput) and key in context.row_results:
+            raise  # an engine's results for this table are the caller's input: a 400
         return _FailedPlan(key, Conflict(
             ConflictType.UNSUPPORTED, key,
             f"cannot merge inside {key}: {type(exc).__name__}: {exc}",
