@@ -174,6 +174,10 @@ class MergePlanner:
         msg = options.message or f"Merge {source} into {target}"
         merge_props = {"lakeversion.merge.source": source,
                        "lakeversion.merge.source-commit": step.source_head, **props}
+        if options.row_results:  # rows computed outside the server, for the audit trail
+            merge_props["lakeversion.merge.row-engine"] = "spark"
+            merge_props["lakeversion.merge.row-engine-tables"] = ",".join(
+                sorted(str(k) for k in options.row_results))[:1000]
         commit = self._commit_merge(target if move else None, step.target_head,
                                     step.merge_input.target_root,
                                     (step.target_head, step.source_head), step.plan,

@@ -22,7 +22,7 @@ import pytest
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
 from tests.lake import ServerLake
-from tests.rows.helpers import KEYED_ICEBERG, update
+from tests.rows.helpers import KEYED_ICEBERG, team_reader_server, update
 
 
 def merging(lake: ServerLake) -> dict[str, Any]:
@@ -172,3 +172,27 @@ def test_bad_row_results_are_typed_400s(lake: ServerLake, body: dict[str, Any],
     answer = httpx.post(f"{lake.server.url}/api/v1/merge",
                         json={"source": "dev", "target": "main", **body})
     refused(lake, answer, 400, "INVALID_INPUT", message, head, before)
+
+
+def test_planning_reads_both_refs_and_taking_results_back_is_a_merge(tmp_path: Path) -> None:
+    """The plan names files of both refs: `read` on both; results are a merge: `merge` on
+    the target. Refusals name no file."""
+    from spark_lakeversion.versioning.http import RestVersionStore
+
+    with team_reader_server(tmp_path) as (server, tokens):
+        root = RestVersionStore(server.url, tokens["root"])
+        root.create_ref("team-2", from_ref="main")
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        plan_body = {"dry_run": True, "plan_only": True, "plan_rows": True}
+        answer = httpx.post(f"{server.api_url}/merge", headers=viewer, json={
+            "source": "team-1", "target": "main", **plan_body})
+        assert answer.status_code == 403 and ".parquet" not in answer.text
+        answer = httpx.post(f"{server.api_url}/merge", headers=viewer, json={
+            "source": "team-1", "target": "team-2", **plan_body})
+        assert answer.status_code == 200, answer.text
+        head = root.get_ref("team-2").head
+        answer = httpx.post(f"{server.api_url}/merge", headers=viewer, json={
+            "source": "team-1", "target": "team-2", "row_results": {"db.k": {
+                "commits": {"base": "a", "target": "b", "source": "c"}}}})
+        assert answer.status_code == 403 and ".parquet" not in answer.text
+        assert root.get_ref("team-2").head == head

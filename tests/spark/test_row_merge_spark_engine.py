@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from spark_lakeversion.errors import ChecksFailed, ConflictError
+from spark_lakeversion.api import connect
+from spark_lakeversion.cli.main import cli
+from spark_lakeversion.errors import ChecksFailed, ConflictError, InvalidInput
 from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import CheckKind, CheckSpec, Key
 from spark_lakeversion.server.embedded import start_embedded_server
@@ -133,6 +136,8 @@ def test_the_python_surface_runs_the_row_merge_on_spark(small: SparkLake) -> Non
     assert detail.statistics["row_merge"]["engine"] == "spark"
     [commit] = small.server.store.log("main", limit=1).commits
     assert commit.message == "by spark"
+    assert commit.properties["lakeversion.merge.row-engine"] == "spark"
+    assert commit.properties["lakeversion.merge.row-engine-tables"] == "db.t"
     assert scanned(small) == expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)})
 
 
@@ -147,3 +152,45 @@ def test_a_failing_gate_refuses_the_spark_merge_and_its_files_go(small: SparkLak
     assert small.server.store.get_ref("main").head == head
     assert staged_files(small) == []  # the engine's files of a refused merge are deleted
     assert scanned(small) == expected({7: (7, "v7", 70)})
+    # a check the merged state passes: through the gate, its preview is Spark's rows
+    small.server.store.remove_check("main", "no_dev")
+    small.server.store.add_check(CheckSpec("main", "dev_once", CheckKind.SQL,
+                                           "SELECT 1 FROM (SELECT count(*) AS n FROM "
+                                           "preview.db.t WHERE v = 'dev') WHERE n <> 1"))
+    small.server.store.protect_branch("main")
+    stats = row_stats(small)
+    assert stats["engine"] == "spark" and stats["files_rewritten"] == 1
+    assert scanned(small) == expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)})
+    [run] = [r for r in small.server.store.check_runs("main", limit=5)
+             if r.report.name == "dev_once"]
+    assert run.report.status.value == "passed"
+
+
+def test_the_cli_runs_the_row_merge_on_spark(small: SparkLake) -> None:
+    """`lakeversion merge --engine spark` (the session already running is borrowed)."""
+    table(on(small), "copy-on-write", keyed=False)
+    updates(small)
+    runner = CliRunner()
+    base = ["--store", small.server.url, "-o", "json", "merge", "dev", "--into", "main"]
+    # the server alone cannot: the row merge is past its limit
+    refused = runner.invoke(cli, base)
+    assert refused.exit_code == 3 and "--max-row-merge-bytes" in refused.output
+    bad = runner.invoke(cli, [*base, "--engine", "gpu"])
+    assert bad.exit_code == 1 and "gpu" in bad.output and "Traceback" not in bad.output
+    dry = runner.invoke(cli, [*base, "--engine", "spark", "--dry-run"])
+    assert dry.exit_code == 1 and "leave out --engine spark" in dry.output
+    merged = runner.invoke(cli, [*base, "--engine", "spark"])
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.output)["details"][0]["statistics"]["row_merge"]["engine"] == "spark"
+    assert scanned(on(small)) == expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)})
+
+
+def test_python_bad_engine_arguments_are_typed(small: SparkLake) -> None:
+    table(on(small), "copy-on-write", keyed=True)
+    ref = connect(small.server.url).ref("dev")
+    with pytest.raises(InvalidInput, match="unknown row engine"):
+        ref.merge_into("main", engine="gpu")
+    with pytest.raises(InvalidInput, match="pass spark="):
+        ref.merge_into("main", engine="spark")
+    with pytest.raises(InvalidInput, match="a dry run plans in the server"):
+        ref.merge_into("main", engine="spark", spark=small.spark, dry_run=True)
