@@ -51,14 +51,17 @@ MODES = {
 BASE = [(i, f"v{i}", i) for i in range(1, 9)]
 
 
-def table(lake: SparkLake, mode: str, keyed: bool) -> SparkLake:
+def table(lake: SparkLake, mode: str, keyed: bool, partitioned: str = "") -> SparkLake:
+    """`db.t (id, v, n)` with `BASE`'s rows, in one data file unless `partitioned` (a
+    PARTITIONED BY list) splits them; branch `dev` from it."""
     lake.sql("CREATE NAMESPACE {lv}.db")
+    spec = f"PARTITIONED BY ({partitioned}) " if partitioned else ""
     lake.sql("CREATE TABLE {lv}.db.t (id INT NOT NULL, v STRING, n INT) USING iceberg "
-             f"TBLPROPERTIES ('format-version'='2', {MODES[mode]})")
+             f"{spec}TBLPROPERTIES ('format-version'='2', {MODES[mode]})")
     if keyed:
         lake.sql("ALTER TABLE {lv}.db.t SET IDENTIFIER FIELDS id")
     values = ", ".join(f"({i}, '{v}', {n})" for i, v, n in BASE)
-    lake.sql(f"INSERT INTO {{lv}}.db.t VALUES {values}")  # one data file
+    lake.sql(f"INSERT INTO {{lv}}.db.t VALUES {values}")
     lake.sql("CREATE BRANCH dev")
     return lake
 

@@ -88,10 +88,11 @@ MATRIX = [(mode, keyed, updates, expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)}
                          ids=[*IDS, "merge-on-read-keyed-delete"])
 def test_spark_and_the_server_merge_the_same_rows(lake: SparkLake, small: SparkLake,
                                                   mode: str, keyed: bool, history: History,
-                                                  want: list[tuple[Any, ...]]) -> None:
+                                                  want: list[tuple[Any, ...]],
+                                                  partitioned: str = "") -> None:
     stats = []
     for each in (lake, small):
-        table(on(each), mode, keyed)
+        table(on(each), mode, keyed, partitioned)
         history(each)
         stats.append(row_stats(each))
         assert scanned(on(each)) == want  # Spark, pyiceberg and DuckDB agree
@@ -103,6 +104,22 @@ def test_spark_and_the_server_merge_the_same_rows(lake: SparkLake, small: SparkL
     # the written files are the merge snapshot's, under the staging directory it issued
     assert staged_files(small)
     assert small.server.store.get_content("main", Key.of("db.t")) is not None
+
+
+@pytest.mark.parametrize("partitioned", ["bucket(1, id)", "truncate(1, v)"])
+def test_partitioned_tables_merge_the_same_rows_on_spark(lake: SparkLake, small: SparkLake,
+                                                         partitioned: str) -> None:
+    """Spark's writer splits the rows by the spec; the server derives each file's partition
+    from the file (a bucket from its rows, a truncate from its footer)."""
+    both = [(2, "dev", 2), (3, "dev", 3)]
+
+    def history(each: SparkLake) -> None:
+        each.sql("UPDATE {lv}.`db@dev`.t SET v = 'dev' WHERE id IN (2, 3)")
+        each.sql("UPDATE {lv}.db.t SET n = 70 WHERE id = 7")
+
+    test_spark_and_the_server_merge_the_same_rows(
+        lake, small, "copy-on-write", True, history,
+        expected({r[0]: r for r in both}, {7: (7, "v7", 70)}), partitioned)
 
 
 def test_a_row_conflict_is_the_same_from_spark(lake: SparkLake, small: SparkLake) -> None:
