@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Content, Key, KeyLike
-from spark_lakeversion.rows.diff import RowDiff
+from spark_lakeversion.rows.diff import diff_table
 from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.rowdiff import row_changes_of
 
@@ -91,10 +91,8 @@ def changes_table(context: GateContext, table: KeyLike, con: Any = None) -> pa.T
                            "reads the rows a merge changes in one of them")
 
     def compute() -> pa.Table:
-        changes = row_changes_of(before, after, key, context.io)
-        with RowDiff(changes, memory_bytes=context.store.limits.max_row_memory_bytes,
-                     con=con) as diff:
-            return diff.rows()
+        return diff_table(row_changes_of(before, after, key, context.io),
+                          memory_bytes=context.store.limits.max_row_memory_bytes, con=con)
 
     with _RUNS_LOCK:
         run = _RUNS.get(context.attempt)

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO, InputFile, OutputFile
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
-from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import FileScanTask
 
 from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
@@ -47,6 +48,7 @@ from spark_lakeversion.rows.source import (
     RowChanges,
     RowSide,
     partition_labels,
+    read_ahead,
 )
 
 
@@ -84,17 +86,40 @@ class IcebergSide(RowSide):
     def batches(self, files: Sequence[FileRef] | None = None, *,
                 partition: bool = False) -> Iterator[pa.RecordBatch]:
         scan = ArrowScan(self.state.metadata, self.io, self.schema, AlwaysTrue())
-        for ref in self.files if files is None else files:
+
+        def read(ref: FileRef) -> list[pa.RecordBatch]:
             data, deletes = _handle(ref)
             positional = {d for d in deletes if d.content != DataFileContent.EQUALITY_DELETES}
             equality = [d for d in deletes if d.content == DataFileContent.EQUALITY_DELETES]
             dropped = [self._equality_rows(d) for d in equality]
+            out = []
             for batch in scan.to_record_batches([FileScanTask(data, positional)]):
                 for names, rows in dropped:
                     batch = _drop_equal(batch, names, rows)
                 extra = [(PARTITION_COLUMN, partition_labels(ref.partition, batch.num_rows))] \
                     if partition else []
-                yield align(batch, self.arrow, self.target, extra)
+                out.append(align(batch, self.arrow, self.target, extra))
+            return out
+
+        for batches in read_ahead(self.files if files is None else files, read):
+            yield from batches
+
+    def plain_parquet(self) -> list[str] | None:
+        """The files' local paths when every one is a Parquet file with no delete applied,
+        in a table of format version 1 or 2 (no column defaults to fill) read through a
+        local FileIO; None otherwise."""
+        if self.state.metadata.format_version > 2:
+            return None
+        paths = []
+        for ref in self.files:
+            data, deletes = _handle(ref)
+            local = _local_path(ref.path)
+            if deletes or data.file_format != FileFormat.PARQUET or local is None:
+                return None
+            paths.append(local)
+        for ref in self.files:
+            self.io.counter.record(ref.path)
+        return paths
 
     def _equality_rows(self, delete: DataFile) -> tuple[list[str], set[tuple[Any, ...]]]:
         """The column names (this side's) and value tuples an equality-delete file deletes."""
@@ -114,6 +139,17 @@ class IcebergSide(RowSide):
                                           f"{delete.file_path}")
         values = zip(*(table.column(c).to_pylist() for c in columns if c is not None))
         return [n for n in names if n is not None], set(values)
+
+
+def _local_path(location: str) -> str | None:
+    """A `file:///` URI or absolute path as the path pyiceberg's local FileIO opens; None
+    for any other scheme (read through the server's FileIO instead)."""
+    if location.startswith("/"):
+        return location
+    parsed = urlparse(location)
+    if parsed.scheme == "file" and not parsed.netloc and parsed.path.startswith("/"):
+        return parsed.path
+    return None
 
 
 def _handle(ref: FileRef) -> tuple[DataFile, list[DataFile]]:
