@@ -3,8 +3,9 @@ table from the merge's target to its preview, `change` column first, as an Arrow
 
 Its cost follows the change: only the data and delete files live on one side of target and
 preview are read (`TableFormat.row_changes`), through the server's FileIO properties the gate
-hands over (`GateContext.io`), within the store's memory budget
-(`Limits.max_row_memory_bytes`). A check never names another ref: both states are the
+hands over (`GateContext.io`), or by DuckDB itself where a side is plain local Parquet
+(`rows.native`), within the store's memory budget (`Limits.max_row_memory_bytes`), as one
+query (`rows.diff.diff_table`). A check never names another ref: both states are the
 gate's own relations.
 
 One check run (`runner.run_checks`, one merge preview) plans and reads each table's diff

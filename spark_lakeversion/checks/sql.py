@@ -20,10 +20,12 @@ disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY
 the check's SQL, validated by `sql_rules.check_sql` first, runs. S3 tables are read with
 the server's FileIO credentials, through a DuckDB secret scoped to those locations.
 
-A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database: no
-extension loaded, no view, `allowed_directories` empty; its relations are the row diffs'
-Arrow tables, registered before the same lock. So its cost is the diff's, not a database
-start with extensions.
+A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database (made
+ahead, as the others' are): no extension loaded, no view, `allowed_directories` empty; its
+relations are the row diffs' Arrow tables, computed in it and registered before the same
+lock (the diff's DuckDB reads of the changed Parquet files, `rows.native`, happen before
+it too, with paths from the manifests, never the check's SQL). So its cost is the diff's,
+not a database start with extensions.
 
 DuckDB's iceberg extension reads only the columns and files the query needs: no table is
 materialised in Python. The report keeps the violation count and up to `MAX_SAMPLES` rows.
