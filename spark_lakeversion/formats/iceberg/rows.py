@@ -105,9 +105,9 @@ class IcebergSide(RowSide):
             yield from batches
 
     def plain_parquet(self) -> list[str] | None:
-        """The files' local paths when every one is a Parquet file with no delete applied,
-        in a table of format version 1 or 2 (no column defaults to fill) read through a
-        local FileIO; None otherwise."""
+        """The files' local paths when every one is a local (`file:` or absolute path)
+        Parquet file with no delete applied, in a table of format version 1 or 2 (no column
+        defaults to fill); None otherwise (S3 and other schemes stay with the FileIO)."""
         if self.state.metadata.format_version > 2:
             return None
         paths = []
