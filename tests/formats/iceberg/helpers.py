@@ -292,13 +292,20 @@ class RowLake:
         assert c is not None
         return str(c.fields["metadata_location"])
 
-    def rows(self, ref: str = "main") -> list[tuple[Any, ...]]:
+    def rows(self, ref: str = "main", duckdb: bool = True) -> list[tuple[Any, ...]]:
         """The rows at `ref`, read by pyiceberg (`scan_rows`) and by DuckDB (both must
-        agree)."""
+        agree). `duckdb=False` for tables DuckDB 1.4.4 misreads: when an equality delete
+        removes every row of a data file, its scan also drops the rows of the files it
+        scanned before that one."""
         location = self.location(ref)
         by_pyiceberg = sorted(tuple(r.values()) for r in scan_rows(location))
+        if not duckdb:
+            return by_pyiceberg
         con = duckdb_connect()
         try:
+            # one thread: DuckDB 1.4.4's scan of equality deletes sometimes fails on several
+            # ("Pipeline batch index - gotten lower batch index")
+            con.execute("SET threads TO 1")
             by_duckdb = sorted(con.execute(
                 f"SELECT id, a, b FROM iceberg_scan('{location.removeprefix('file://')}')"
             ).fetchall())
