@@ -231,6 +231,26 @@ def test_serializable_keeps_the_source_deletes_conflict_with_rows_the_target_ins
     assert lake.rows() == rule == expected(lake.base, {3: None, 11: (11, "new", 11)})
 
 
+def test_source_deletes_interleaved_past_the_sequence_room_merge_by_rows(
+        tmp_path: Path) -> None:
+    """Three equality deletes of the source between its appends need three sequence numbers
+    below the merge's to replay in order, and the target's one commit leaves too few: the
+    replay cannot (`UNSUPPORTED`), but the rows replay nothing and merge."""
+    lake = RowLake(tmp_path, keyed=True)
+    for key, new in ((1, 11), (2, 12)):
+        lake.dev = add_delete_file(lake.dev, None, equality_ids=[1],
+                                   properties={"ids": str(key)})
+        lake.dev.append(arrow(lake.schema, [(new, "dev", new)]))
+    equality_delete(lake, "dev", 3)
+    lake.main.append(arrow(lake.schema, [(13, "main", 13)]))
+    lake.commit("main", lake.main)
+    result = lake.store.merge("dev", "main", isolation_level="snapshot")
+    assert row_merged(result)["file_conflicts"] == [EQUALITY_DELETE_CONFLICT]
+    assert lake.rows() == expected(lake.base, {1: None, 2: None, 3: None,
+                                               11: (11, "dev", 11), 12: (12, "dev", 12),
+                                               13: (13, "main", 13)})
+
+
 def test_past_the_row_merge_limit_the_equality_delete_conflict_stands(tmp_path: Path) -> None:
     lake = RowLake(tmp_path, keyed=True, limits=Limits(max_row_merge_bytes=10))
     equality_delete(lake, "main", 3)
