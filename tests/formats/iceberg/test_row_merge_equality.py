@@ -84,6 +84,25 @@ def live_entries(location: str) -> list[ManifestEntry]:
             for e in m.fetch_manifest_entry(table.io, discard_deleted=True)]
 
 
+def test_delete_manifests_declare_equality_ids_as_the_spec_does(tmp_path: Path) -> None:
+    """`list<int>` (pyiceberg 0.12 writes long, which DuckDB's reader fails on)."""
+    from pyiceberg.avro.file import AvroFile
+    from pyiceberg.manifest import ManifestContent
+    from pyiceberg.types import IntegerType, ListType, StructType
+
+    lake = RowLake(tmp_path, keyed=True)
+    equality_delete(lake, "main", 3)
+    table = StaticTable.from_metadata(lake.location())
+    [manifest] = [m for m in snapshot_of(lake.location()).manifests(table.io)
+                  if m.content == ManifestContent.DELETES]
+    with AvroFile[Any](table.io.new_input(manifest.manifest_path)) as avro:
+        data_file = avro.schema.find_field("data_file").field_type
+    assert isinstance(data_file, StructType)
+    ids = data_file.field(135).field_type
+    assert isinstance(ids, ListType) and ids.element_type == IntegerType()
+    assert lake.rows() == expected(lake.base, {3: None})  # pyiceberg and DuckDB
+
+
 def test_target_equality_delete_and_source_rewrite_of_another_key_merge(
         lake: RowLake) -> None:
     """Before, this replayed the source's rewritten file above the target's delete: id 3
