@@ -338,7 +338,7 @@ class Rules:
         files = _covered(source_eq, tgt.added_data())
         if source_eq:
             files |= _covered(_equality_deletes(tgt), src.added_data())
-        changed = [f for f in src.removed_data()] + [
+        changed = list(src.removed_data()) + [
             e.data_file for e in src.added_deletes()
             if e.data_file.content != DataFileContent.EQUALITY_DELETES]
         reached = _covered(_equality_deletes(tgt), changed) if src.added_data() else set()
