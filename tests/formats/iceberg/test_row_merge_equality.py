@@ -6,9 +6,10 @@ The equality-delete files are real: Parquet with the column's field id, committe
 catalog with pyiceberg's own manifest and manifest-list writers (`helpers.add_delete_file`),
 as Flink's or pyiceberg-based writers' merge-on-read deletes are. After every merge the rows
 are read with pyiceberg (`helpers.scan_rows`: pyiceberg's planner refuses equality deletes,
-so the spec's rule is applied over its readers) and with DuckDB's `iceberg_scan`, and they
-equal the plain three-way row rule (`rows/merge3.py`) over the ancestor's and both sides'
-rows. After a conflict the target is unchanged, in the store and on disk."""
+so the spec's rule is applied over its readers) and with DuckDB's `iceberg_scan` (and, once,
+with Spark: Iceberg's own reader), and they equal the plain three-way row rule
+(`rows/merge3.py`) over the ancestor's and both sides' rows. After a conflict the target is
+unchanged, in the store and on disk."""
 
 from __future__ import annotations
 
@@ -300,6 +301,28 @@ def test_an_equality_delete_file_without_field_ids_keeps_the_conflict(tmp_path: 
     [detail] = caught.value.result.details  # type: ignore[union-attr]
     assert "without field ids" in detail.statistics["row_merge"]["not_merged"]
     assert lake.store.get_ref("main").head == head
+
+
+def test_spark_reads_the_merged_rows_as_pyiceberg_does(spark: Any, tmp_path: Path) -> None:
+    """Iceberg's own reader (Spark) on the merged table, where the target's equality delete
+    stays live: once over files it leaves rows in, once where it empties one (id 100's,
+    which DuckDB 1.4.4 misreads, dropping the rows of the files before it)."""
+    for keyed, emptied in ((True, False), (True, True), (False, True)):
+        root = tmp_path / f"{keyed}-{emptied}"
+        root.mkdir()
+        lake = RowLake(root, keyed=keyed)
+        if emptied:
+            lake.main.append(arrow(lake.schema, [(100, "main", 100)]))
+            lake.commit("main", lake.main)
+        equality_delete(lake, "main", *((3, 100) if emptied else (3,)))
+        lake.update(lake.dev, (7, "dev", 70))
+        lake.commit("dev", lake.dev)
+        row_merged(lake.store.merge("dev", "main"))
+        by_spark = sorted(tuple(r) for r in spark.read.format("iceberg").load(
+            lake.location()).select("id", "a", "b").collect())
+        assert by_spark == lake.rows(duckdb=not emptied) == expected(
+            lake.base, {3: None, 7: (7, "dev", 70)})
+        lake.store.close()
 
 
 #: (kind, key, value): a copy-on-write update or delete of a live key, or an insert
