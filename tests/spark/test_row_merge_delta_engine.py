@@ -1,0 +1,174 @@
+"""Row-level merge of DELTA tables run in the caller's Spark session (issue 23, "Scale";
+`formats/delta/row_engine.py`): past the server's row limit the server only plans; Spark
+reads the table as the Iceberg table the catalog serves for it, runs the rule's SQL and
+writes the merged rows with Iceberg's writer under a staging directory under the Delta
+table's root; the server reads those files back and commits one Delta version. The same
+histories merged by the server's DuckDB engine (`lake`) and by Spark (`small`, a 1-byte row
+limit) give the same rows (deltalake and DuckDB's `delta_scan` read them), the same
+statistics and the same ROW_CONFLICT. The table `db.t` (id, p, v) is partitioned by p: ids
+1..8 in one file of partition a, id 9 in partition b."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from spark_lakeversion.api import Catalog, connect
+from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.formats.delta import log
+from spark_lakeversion.limits import Limits
+from spark_lakeversion.server.embedded import start_embedded_server
+from tests.formats.delta.helpers import ID_P_V_ARROW, sorted_rows
+from tests.spark.helpers import SparkLake, register_catalog
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+BASE = [(i, "a", i * 10) for i in range(1, 9)]
+OTHER = (9, "b", 90)
+
+
+@pytest.fixture
+def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
+    """A server whose row merges never run in it (a 1-byte row limit): Spark runs them."""
+    server = start_embedded_server(f"sqlite:///{tmp_path / 'small.db'}",
+                                   str(tmp_path / "small-wh"),
+                                   limits=Limits(max_row_merge_bytes=1))
+    name = f"lv_{uuid.uuid4().hex[:8]}"
+    register_catalog(spark, name, server.url)
+    try:
+        yield SparkLake(spark, server, name)
+    finally:
+        spark.conf.unset("spark.lakeversion.catalog")
+        server.stop()
+
+
+def on(lake: SparkLake) -> SparkLake:
+    """Make `lake`'s catalog the session's lakeversion catalog (two lakes in one test)."""
+    lake.spark.conf.set("spark.lakeversion.catalog", lake.catalog)
+    return lake
+
+
+def catalog(lake: SparkLake) -> Catalog:
+    return connect(lake.server.url, warehouse=lake.server.warehouse)
+
+
+def table(lake: SparkLake, keyed: bool) -> None:
+    with catalog(lake) as cat:
+        main = cat.branch("main").delta("db.t")
+        main.create(ID_P_V_ARROW, partition_by=["p"],
+                    configuration={"lakeversion.identifierFields": "id"} if keyed else {})
+        main.append(pa.Table.from_pylist([dict(zip(("id", "p", "v"), r, strict=True))
+                                          for r in BASE], schema=ID_P_V_ARROW))
+        main.append(pa.Table.from_pylist([dict(zip(("id", "p", "v"), OTHER, strict=True))],
+                                         schema=ID_P_V_ARROW))
+        cat.branch("dev").create()
+
+
+def update(lake: SparkLake, branch: str, id_: int, v: int) -> None:
+    with catalog(lake) as cat:
+        cat.branch(branch).delta("db.t").update({"v": str(v)}, f"id = {id_}")
+
+
+def read_back(lake: SparkLake) -> list[tuple[Any, ...]]:
+    """main's rows by deltalake, by DuckDB's `delta_scan` and by Spark, which must agree."""
+    import duckdb
+
+    with catalog(lake) as cat:
+        handle = cat.branch("main").delta("db.t")
+        by_deltalake = sorted_rows(handle.to_arrow())
+        location = handle.state().location
+    extensions = Path(duckdb.__file__).parent.parent / "duckdb_ext" / "extensions"
+    con = duckdb.connect(config={"extension_directory": str(extensions),
+                                 "autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    try:
+        con.execute("LOAD delta")
+        by_duckdb = sorted(con.execute(
+            f"SELECT id, p, v FROM delta_scan('{location}')").fetchall())
+    finally:
+        con.close()
+    by_spark = sorted(tuple(r) for r in on(lake).rows("SELECT id, p, v FROM {lv}.db.t"))
+    assert by_deltalake == by_duckdb == by_spark
+    return by_deltalake
+
+
+def row_stats(lake: SparkLake, sql: str = "MERGE BRANCH dev INTO main") -> dict[str, Any]:
+    [row] = on(lake).rows(sql)
+    assert (row.table, row.action, row.conflict_type) == ("db.t", "REPLAYED", None)
+    return dict(json.loads(row.statistics)["row_merge"])
+
+
+def staged_files(lake: SparkLake) -> list[Path]:
+    """Every data file under a staging directory of db.t's root, on disk (Hadoop's local
+    file system writes a `.crc` beside each)."""
+    with catalog(lake) as cat:
+        root = cat.branch("main").delta("db.t").state().root
+    base = Path(root.removeprefix("file://"))
+    return sorted(p for p in base.glob("lv-rowmerge-*/**/*.parquet") if p.is_file())
+
+
+def expected(*changes: dict[int, tuple[int, str, int]]) -> list[tuple[Any, ...]]:
+    rows = {r[0]: r for r in [*BASE, OTHER]}
+    for change in changes:
+        rows.update(change)
+    return sorted(rows.values())
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "keyless"])
+def test_spark_and_the_server_merge_the_same_delta_rows(lake: SparkLake, small: SparkLake,
+                                                        keyed: bool) -> None:
+    stats = []
+    for each in (lake, small):
+        table(each, keyed)
+        update(each, "dev", 2, 222)
+        update(each, "main", 7, 777)
+        stats.append(row_stats(each))
+        assert read_back(each) == expected({2: (2, "a", 222)}, {7: (7, "a", 777)})
+    by_server, by_spark = stats
+    assert "engine" not in by_server and by_spark["engine"] == "spark"
+    for name in ("files_rewritten", "rows_rewritten", "conflicts", "resolved"):
+        assert by_spark[name] == by_server[name], name
+    assert by_spark["files_rewritten"] == 1 and by_spark["bytes_written"] > 0
+    # the written files are the merge's, under the staging directory it issued
+    [written] = staged_files(small)
+    assert written.parent.name == "p=a"
+    with catalog(small) as cat:
+        state = cat.branch("main").delta("db.t").state()
+    [add] = [a["add"] for a in log.commit_actions(state.location, state.version)
+             if "add" in a]  # the merge's one version adds it, as the footer says
+    assert log.file_id(state.location, add["path"]) == f"file://{written}"
+    assert not add["path"].startswith(("/", "file:"))  # relative to the table's log
+    assert add["partitionValues"] == {"p": "a"} and add["size"] == written.stat().st_size
+    stats = json.loads(add["stats"])
+    assert (stats["numRecords"], stats["minValues"], stats["maxValues"]) == \
+        (8, {"id": 1, "v": 10}, {"id": 8, "v": 777})
+
+
+def test_a_delta_row_conflict_is_the_same_from_spark(lake: SparkLake,
+                                                     small: SparkLake) -> None:
+    caught = []
+    for each in (lake, small):
+        table(each, keyed=True)
+        update(each, "main", 5, 500)
+        update(each, "dev", 5, 5000)
+        head = each.server.store.get_ref("main").head
+        with pytest.raises(ConflictError) as error:
+            on(each).sql("MERGE BRANCH dev INTO main")
+        [conflict] = error.value.conflicts
+        caught.append(conflict)
+        assert each.server.store.get_ref("main").head == head  # nothing merged
+    assert staged_files(small) == []  # nothing was written for a conflicting merge
+    by_server, by_spark = caught
+    assert by_spark.type == by_server.type and by_spark.type.value == "ROW_CONFLICT"
+    assert by_spark.details == by_server.details
+    assert by_spark.details["keys"][0]["key"] == {"id": 5}
+    # settled with the same resolution, the same rows
+    for each in (lake, small):
+        row_stats(each, "MERGE BRANCH dev INTO main ON ROW CONFLICT source_wins")
+        assert read_back(each) == expected({5: (5, "a", 5000)})
