@@ -3,7 +3,8 @@
 the files an engine hands back turned into one Delta version (add actions with relative
 paths, sizes, stats and partition values read from the files' footers), and the guards:
 files outside the issued staging directory or outside the merge's region are a typed 400,
-nothing written and nothing deleted. The same rows from Spark itself:
+nothing written and nothing deleted; files gc may have collected are refused by its fence
+(409). The same rows from Spark itself:
 tests/spark/test_row_merge_delta_engine.py. The table `db.t` (id, p, v) is partitioned by p,
 ids 1..10 in one file of partition a, id 11 in partition b; main and dev update different ids
 of the first file."""
@@ -11,6 +12,8 @@ of the first file."""
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, InvalidInput, LocationNotAllowed
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.iceberg.translate import load
+from spark_lakeversion.gc.fence import FilesMayBeCollected
 from spark_lakeversion.wiring import open_store
 from tests.formats.delta.helpers import independent_rows, rows
 
@@ -178,3 +182,19 @@ def test_results_for_a_moved_target_leave_the_conflict(lake: Catalog) -> None:
     assert conflict.type.value == "ConcurrentDeleteDelete"
     assert lake.store.get_ref("main").head == head
     assert files(lake) == before
+
+
+def test_files_gc_may_have_collected_are_refused(lake: Catalog) -> None:
+    plan = plan_of(lake)
+    written = staged_file(lake, plan, MERGED)
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    os.utime(written.removeprefix("file://"), (two_hours_ago, two_hours_ago))
+    now = datetime.now(UTC)
+    lake.store.begin_gc(now - timedelta(hours=1), now - timedelta(days=7))
+    head, before = lake.store.get_ref("main").head, files(lake)
+    with pytest.raises(FilesMayBeCollected, match="gc may already have collected") as refused:
+        lake.store.merge("dev", "main", row_results=results(
+            plan, [region_file(plan, "tnew")], [written]))
+    assert refused.value.http_status == 409
+    assert lake.store.get_ref("main").head == head
+    assert files(lake) == before  # the engine's file stays: it is not the server's
