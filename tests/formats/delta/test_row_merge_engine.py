@@ -24,11 +24,13 @@ from pyiceberg.io.pyarrow import schema_to_pyarrow
 
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ConflictError, InvalidInput, LocationNotAllowed
+from spark_lakeversion.fileio import FileIOConfig, pyarrow_filesystem
 from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.iceberg.translate import load
 from spark_lakeversion.gc.fence import FilesMayBeCollected
 from spark_lakeversion.wiring import open_store
-from tests.formats.delta.helpers import independent_rows, rows
+from tests.formats.delta.helpers import all_files, independent_rows, rows
+from tests.s3.helpers import MotoS3
 
 SCHEMA = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
 BASE = [(i, "a", i * 10) for i in range(1, 11)]
@@ -36,13 +38,10 @@ MERGED = sorted([(1, "a", 111), (2, "a", 222), *BASE[2:]])
 OTHER = (11, "b", 110)  # a file of partition b neither side changed
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Catalog:
-    catalog = Catalog(open_store(f"sqlite:///{tmp_path / 'store.db'}"), author="tester",
-                      warehouse=str(tmp_path / "warehouse"))
+def build(catalog: Catalog, keyed: bool = True) -> Catalog:
     main = catalog.branch("main").delta("db.t")
     main.create(SCHEMA, partition_by=["p"],
-                configuration={"lakeversion.identifierFields": "id"})
+                configuration={"lakeversion.identifierFields": "id"} if keyed else {})
     main.append(pa.Table.from_pylist([dict(zip(("id", "p", "v"), r, strict=True))
                                       for r in BASE], schema=SCHEMA))
     main.append(pa.table({"id": [11], "p": ["b"], "v": [110]}, schema=SCHEMA))
@@ -52,8 +51,14 @@ def lake(tmp_path: Path) -> Catalog:
     return catalog
 
 
-def plan_of(lake: Catalog) -> dict[str, Any]:
-    result = lake.store.merge("dev", "main", dry_run=True, plan_only=True, plan_rows=True)
+@pytest.fixture
+def lake(tmp_path: Path) -> Catalog:
+    return build(Catalog(open_store(f"sqlite:///{tmp_path / 'store.db'}"), author="tester",
+                         warehouse=str(tmp_path / "warehouse")))
+
+
+def plan_of(lake: Catalog, source: str = "dev", target: str = "main") -> dict[str, Any]:
+    result = lake.store.merge(source, target, dry_run=True, plan_only=True, plan_rows=True)
     [detail] = result.details
     assert detail.conflict is not None  # planned, not merged: the file conflict stands
     row_merge = detail.statistics["row_merge"]
@@ -143,6 +148,22 @@ def test_an_engines_files_become_one_delta_version(lake: Catalog) -> None:
     assert log.file_id(state.location, remove["path"]) == log.file_id(removed, removed)
 
 
+def test_merged_into_a_branch_log_the_add_reaches_up_to_the_staging_directory(
+        lake: Catalog) -> None:
+    plan = plan_of(lake, "main", "dev")
+    written = staged_file(lake, plan, MERGED)
+    lake.store.merge("main", "dev", row_results=results(
+        plan, [region_file(plan, "tnew")], [written]))
+    dev = lake.branch("dev").delta("db.t")
+    state = dev.state()
+    assert state.location != state.root  # dev's own log, under the table's _branches/
+    assert rows(dev) == independent_rows(dev) == sorted([*MERGED, OTHER])
+    [add] = [a["add"] for a in log.commit_actions(state.location, state.version)
+             if "add" in a]
+    assert add["path"].startswith("../../lv-rowmerge-")  # relative, as Delta readers resolve
+    assert log.file_id(state.location, add["path"]) == log.file_id(written, written)
+
+
 def test_a_file_outside_the_staging_directory_is_refused(lake: Catalog) -> None:
     plan = plan_of(lake)
     outside = staged_file(lake, plan, MERGED, f"file://{root(lake)}/p=a/elsewhere.parquet")
@@ -198,3 +219,34 @@ def test_files_gc_may_have_collected_are_refused(lake: Catalog) -> None:
     assert refused.value.http_status == 409
     assert lake.store.get_ref("main").head == head
     assert files(lake) == before  # the engine's file stays: it is not the server's
+
+
+def test_on_s3_an_engines_files_become_one_delta_version(moto_s3: MotoS3,
+                                                         tmp_path: Path) -> None:
+    io = FileIOConfig(moto_s3.io())
+    lake = Catalog(open_store(f"sqlite:///{tmp_path / 's3.db'}", io=io), author="tester",
+                   warehouse=f"s3://{moto_s3.bucket()}/wh")
+    build(lake, keyed=False)  # (setting lakeversion.* properties at create hangs on moto)
+    plan = plan_of(lake)
+    staging = plan["write"]["staging"]
+    assert staging.startswith("s3://") and staging.rsplit("/", 1)[0] == \
+        lake.branch("main").delta("db.t").state().root
+    state = lake.branch("main").delta("db.t").state()
+    arrow = schema_to_pyarrow(load(state, io).metadata.schema(), include_field_ids=True)
+    written = f"{staging}/p=a/00000-0-engine.parquet"
+    fs = pyarrow_filesystem(written, io)
+    pq.write_table(pa.Table.from_pylist([dict(zip(("id", "p", "v"), r, strict=True))
+                                         for r in MERGED], schema=arrow),
+                   written.removeprefix("s3://"), filesystem=fs)
+    outside = f"{state.root}/p=a/elsewhere.parquet"
+    fs.copy_file(written.removeprefix("s3://"), outside.removeprefix("s3://"))
+    head, before = lake.store.get_ref("main").head, all_files(state.root, io)
+    with pytest.raises(LocationNotAllowed):
+        lake.store.merge("dev", "main", row_results=results(
+            plan, [region_file(plan, "tnew")], [outside]))
+    assert lake.store.get_ref("main").head == head
+    assert all_files(state.root, io) == before
+    lake.store.merge("dev", "main", row_results=results(
+        plan, [region_file(plan, "tnew")], [written]))
+    main = lake.branch("main").delta("db.t")
+    assert rows(main) == independent_rows(main) == sorted([*MERGED, OTHER])
