@@ -16,7 +16,8 @@ JSON and partition values from the footer's data) in the merge's one Delta versi
 files are the engine's: never deleted here, fenced against gc (`DeltaMergePlan.fence`).
 
 Column-mapped tables are refused (the file-level conflict stands): Iceberg's writer names
-Parquet columns by their logical names, which such a table's Delta readers do not look up.
+Parquet columns by their logical names, which Delta readers of a table in `name` mode do not
+look up (`id` mode is refused too: untested).
 """
 
 from __future__ import annotations
