@@ -17,8 +17,9 @@ Measurements, one function each in `MEASUREMENTS`, each given the same `RowsLake
 Each is warmed once, then timed `rounds` times (the median is reported). Both checks run
 through the same engine (`runner.run_checks`, one run per round, as one gate's): a
 whole-table check's timed run starts, as a gate's does, with a spare DuckDB database made
-ahead with its extensions; a `changes.`-only check starts a bare one (`checks/sql.py`), and
-its run plans and reads the row diff (`changes_row_diff_s` times that diff alone).
+ahead with its extensions; a `changes.`-only check's with a bare one made ahead
+(`checks/sql.py`), and its run plans and reads the row diff (`changes_row_diff_s` times
+that diff alone, in a database of its own).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ table from the merge's target to its preview, `change` column first, as an Arrow
 
 Its cost follows the change: only the data and delete files live on one side of target and
 preview are read (`TableFormat.row_changes`), through the server's FileIO properties the gate
-hands over (`GateContext.io`), within the store's memory budget
-(`Limits.max_row_memory_bytes`). A check never names another ref: both states are the
+hands over (`GateContext.io`), or by DuckDB itself where a side is plain local Parquet
+(`rows.native`), within the store's memory budget (`Limits.max_row_memory_bytes`), as one
+query (`rows.diff.diff_table`). A check never names another ref: both states are the
 gate's own relations.
 
 One check run (`runner.run_checks`, one merge preview) plans and reads each table's diff
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.model import Content, Key, KeyLike
-from spark_lakeversion.rows.diff import RowDiff
+from spark_lakeversion.rows.diff import diff_table
 from spark_lakeversion.versioning.gates.context import GateContext
 from spark_lakeversion.versioning.rowdiff import row_changes_of
 
@@ -91,10 +92,8 @@ def changes_table(context: GateContext, table: KeyLike, con: Any = None) -> pa.T
                            "reads the rows a merge changes in one of them")
 
     def compute() -> pa.Table:
-        changes = row_changes_of(before, after, key, context.io)
-        with RowDiff(changes, memory_bytes=context.store.limits.max_row_memory_bytes,
-                     con=con) as diff:
-            return diff.rows()
+        return diff_table(row_changes_of(before, after, key, context.io),
+                          memory_bytes=context.store.limits.max_row_memory_bytes, con=con)
 
     with _RUNS_LOCK:
         run = _RUNS.get(context.attempt)

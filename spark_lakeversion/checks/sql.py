@@ -20,10 +20,12 @@ disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY
 the check's SQL, validated by `sql_rules.check_sql` first, runs. S3 tables are read with
 the server's FileIO credentials, through a DuckDB secret scoped to those locations.
 
-A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database: no
-extension loaded, no view, `allowed_directories` empty; its relations are the row diffs'
-Arrow tables, registered before the same lock. So its cost is the diff's, not a database
-start with extensions.
+A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database (made
+ahead, as the others' are): no extension loaded, no view, `allowed_directories` empty; its
+relations are the row diffs' Arrow tables, computed in it and registered before the same
+lock (the diff's DuckDB reads of the changed Parquet files, `rows.native`, happen before
+it too, with paths from the manifests, never the check's SQL). So its cost is the diff's,
+not a database start with extensions.
 
 DuckDB's iceberg extension reads only the columns and files the query needs: no table is
 materialised in Python. The report keeps the violation count and up to `MAX_SAMPLES` rows.
@@ -214,10 +216,12 @@ def _location(key: Key, content: Content) -> str:
 
 
 class _Spares:
-    """New databases with the extensions loaded (~0.3 s each), made ahead in the
-    background: a confined database is used by one check and closed, never reused."""
+    """New databases made ahead in the background by `make` (with the extensions: ~0.3 s
+    each; bare: ~15 ms): a confined database is used by one check and closed, never
+    reused, so a spare holds nothing of any merge."""
 
-    def __init__(self) -> None:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
         self._ready: list[Any] = []
         self._lock = threading.Lock()
         self._making = 0
@@ -256,7 +260,7 @@ class _Spares:
         with self._lock:
             con = self._ready.pop() if self._ready else None
         self._refill()
-        return con if con is not None else connect()
+        return con if con is not None else self._make()
 
     def _refill(self) -> None:
         with self._lock:
@@ -266,7 +270,7 @@ class _Spares:
 
         def make() -> None:
             try:
-                con = connect()
+                con = self._make()
             except Exception:  # noqa: BLE001 - the next check connects itself
                 con = None
             with self._lock:
@@ -281,12 +285,16 @@ class _Spares:
 
 
 SPARES = 2
-_SPARES = _Spares()
+#: databases with the extensions, for checks reading a state's tables
+_SPARES = _Spares(connect)
+#: bare databases (no extension), for checks reading only `changes.`
+_BARE = _Spares(lambda: connect(()))
 
 
 def wait_for_spare(timeout_s: float = 60.0) -> bool:
-    """Whether a spare database is ready within `timeout_s` (for benchmarks)."""
-    return _SPARES.wait_ready(timeout_s)
+    """Whether a spare database of each kind is ready within `timeout_s` (for
+    benchmarks)."""
+    return _SPARES.wait_ready(timeout_s) and _BARE.wait_ready(timeout_s)
 
 
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
@@ -315,9 +323,9 @@ def open_check_database(context: GateContext, names: Sequence[tuple[str, str, st
                         on_cancel: Callable[[Callable[[], None]], None] = lambda _: None
                         ) -> Any:
     """The confined database a check whose query reads `names` runs in (close it after).
-    `changes.` only: a bare one (no extension, no view, no directory allowed), started in
-    ~15 ms; else one made ahead with the extensions (~0.5 s to start)."""
-    con = connect(()) if reads_only_changes(names) else _SPARES.take()
+    `changes.` only: a bare one (no extension, no view, no directory allowed; ~15 ms to
+    start); else one with the extensions (~0.5 s to start); each made ahead."""
+    con = (_BARE if reads_only_changes(names) else _SPARES).take()
     on_cancel(con.interrupt)
     try:
         confine(con, context.relations, context.io, _default_namespace(context), names,

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +31,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
 from spark_lakeversion.rows.dialect import DUCKDB, Dialect, ascending, temp_relation
 from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
+from spark_lakeversion.rows.native import native_source
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
 
@@ -51,11 +53,12 @@ def quote(name: str) -> str:
 
 
 def _reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch],
-            failed: list[BaseException]) -> pa.RecordBatchReader:
-    """A side's stream for DuckDB. DuckDB reports an error raised inside the stream as its
-    own `InvalidInputException`; the original (a typed error of the row reader, say) is kept
-    in `failed` so `_load` raises it instead."""
-    full = pa.schema([*schema, pa.field(PARTITION_COLUMN, pa.string())])
+            failed: list[BaseException], partition: bool = True) -> pa.RecordBatchReader:
+    """A side's stream for DuckDB (with `PARTITION_COLUMN` when `partition`). DuckDB reports
+    an error raised inside the stream as its own `InvalidInputException`; the original (a
+    typed error of the row reader, say) is kept in `failed` so `_load` raises it instead."""
+    full = pa.schema([*schema, pa.field(PARTITION_COLUMN, pa.string())]) if partition \
+        else schema
 
     def kept() -> Iterator[pa.RecordBatch]:
         try:
@@ -92,11 +95,14 @@ class DiffSql:
     `<prefix>del_n`, `<prefix>ins_n` and `<prefix>result` in `statements()`' order."""
 
     def __init__(self, dialect: Dialect, names: Sequence[str], identifier: Sequence[str],
-                 prefix: str = "lv_") -> None:
+                 prefix: str = "lv_", partitions: bool = True) -> None:
+        """`partitions`: the sources carry `PARTITION_COLUMN` and each change keeps its
+        label (for `summary`); without, the labels are null and never aggregated."""
         self.d = dialect
         self.names = list(names)
         self.identifier = list(identifier)
         self.prefix = prefix
+        self.partitions = partitions
 
     def rel(self, name: str) -> str:
         return self.d.quote(self.prefix + name)
@@ -111,11 +117,16 @@ class DiffSql:
         part = q(PARTITION_COLUMN)
         # +1 per row after, -1 per row before, summed per distinct row: what is left is the
         # change, usually small; `min` picks a partition label the same in every engine
-        net = (f"SELECT {cols}, CAST(sum({s}) AS BIGINT) AS {n}, "
-               f"min({p}) FILTER (WHERE {s} > 0) AS lv_pa, "
-               f"min({p}) FILTER (WHERE {s} < 0) AS lv_pb "
-               f"FROM (SELECT {cols}, 1 AS {s}, {part} AS {p} FROM {self.rel('after_src')} "
-               f"UNION ALL SELECT {cols}, -1 AS {s}, {part} AS {p} "
+        if self.partitions:
+            labels = (f"min({p}) FILTER (WHERE {s} > 0) AS lv_pa, "
+                      f"min({p}) FILTER (WHERE {s} < 0) AS lv_pb ")
+            carried = f", {part} AS {p}"
+        else:  # a third of the grouping's cost is carrying the labels: none asked for
+            labels = "CAST(NULL AS STRING) AS lv_pa, CAST(NULL AS STRING) AS lv_pb "
+            carried = ""
+        net = (f"SELECT {cols}, CAST(sum({s}) AS BIGINT) AS {n}, {labels}"
+               f"FROM (SELECT {cols}, 1 AS {s}{carried} FROM {self.rel('after_src')} "
+               f"UNION ALL SELECT {cols}, -1 AS {s}{carried} "
                f"FROM {self.rel('before_src')}) lv_signed "
                f"GROUP BY {cols} HAVING sum({s}) <> 0")
         out: list[tuple[str, str]] = [(self.prefix + "net", net)]
@@ -172,6 +183,15 @@ class DiffSql:
         skip = f" OFFSET {int(offset)}" if offset else ""
         return f"SELECT {wanted} FROM {self.rel('result')} ORDER BY {self.order()}{page}{skip}"
 
+    def query(self, columns: Sequence[str]) -> str:
+        """The whole diff as one query, in `rows`' order: `statements()` as common table
+        expressions (DuckDB: each materialized once), for a reader that wants every row
+        once and so no temporary table."""
+        hint = "MATERIALIZED " if self.d.name == DUCKDB.name else ""
+        steps = ", ".join(f"{self.d.quote(name)} AS {hint}({query})"
+                          for name, query in self.statements())
+        return f"WITH {steps} {self.rows(columns, None, 0)}"
+
     def total(self) -> str:
         return f"SELECT count(*) AS total FROM {self.rel('result')}"
 
@@ -195,9 +215,8 @@ class RowDiff:
     def __init__(self, changes: RowChanges, *,
                  memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes,
                  con: Any = None) -> None:
-        """`con`: run in this DuckDB connection instead of a new one (a SQL check's, saving
-        a database start); its settings are restored and the diff's tables dropped on
-        close."""
+        """`con`: run in this DuckDB connection instead of a new one; its settings are
+        restored and the diff's tables dropped on close."""
         self.changes = changes
         self.schema = changes.schema
         self.sql = DiffSql(DUCKDB, self.schema.names, changes.identifier)
@@ -216,22 +235,9 @@ class RowDiff:
     def _load(self) -> None:
         """Both sides' streams registered as the two source relations, then the diff's
         statements, each materialized (spilling past the budget)."""
-        con, schema = self._con, self.schema
-        failed: list[BaseException] = []
-        for name, side in (("lv_before_src", self.changes.before),
-                           ("lv_after_src", self.changes.after)):
-            con.register(name, _reader(schema, side.batches(partition=True), failed))
-        try:
+        with _sources(self._con, self.changes, True) as run:
             for name, query in self.sql.statements():
-                try:
-                    con.execute(temp_relation(DUCKDB, name, query))
-                except Exception:
-                    if failed:  # the row reader's own error, not DuckDB's wrapping of it
-                        raise failed[0] from None
-                    raise
-        finally:
-            for name in ("lv_before_src", "lv_after_src"):
-                con.unregister(name)
+                run(temp_relation(DUCKDB, name, query))
 
     # ---- answers --------------------------------------------------------------------------
     @property
@@ -274,6 +280,75 @@ class RowDiff:
         self.close()
 
 
+@contextmanager
+def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
+             ) -> Iterator[Callable[[str], Any]]:
+    """Both sides registered in `con` as the two source relations while this runs: with
+    `native` (and no labels), a side of plain Parquet files as a view DuckDB reads itself
+    (`rows.native`), else as its Arrow stream. It gives a runner of one statement over them
+    (returning its rows as Arrow) that raises the row reader's own error (a typed one, say)
+    rather than DuckDB's wrapping of it."""
+    failed: list[BaseException] = []
+    views: list[str] = []
+
+    def run(statement: str) -> pa.Table:
+        try:
+            return con.execute(statement).fetch_arrow_table()
+        except Exception:
+            if failed:
+                raise failed[0] from None
+            raise
+
+    try:
+        for name, side in (("lv_before_src", changes.before),
+                           ("lv_after_src", changes.after)):
+            source = native_source(con, side, changes.schema) if native and not labels \
+                else None
+            if source is not None:
+                views.append(name)
+                con.execute(f"CREATE TEMP VIEW {quote(name)} AS {source}")
+            else:
+                con.register(name, _reader(changes.schema, side.batches(partition=labels),
+                                           failed, labels))
+        yield run
+    finally:
+        for name in ("lv_before_src", "lv_after_src"):
+            try:
+                if name in views:
+                    con.execute(f"DROP VIEW IF EXISTS temp.main.{quote(name)}")
+                else:
+                    con.unregister(name)
+            except Exception:  # noqa: BLE001 - never registered (the first one failed)
+                pass
+
+
+def diff_table(changes: RowChanges, *,
+               memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes,
+               con: Any = None) -> pa.Table:
+    """The whole diff, every column, in `RowDiff.rows`' order, without partition labels:
+    one query whose steps DuckDB materializes once each (spilling past the budget), so a
+    reader of every row once (a check's `changes.`) pays no temporary table. `con` as for
+    `RowDiff`: a caller's connection, given back as it was."""
+    sql = DiffSql(DUCKDB, changes.schema.names, changes.identifier, partitions=False)
+    spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
+    try:
+        own = con is None
+        db: Any = duckdb_connect(memory_bytes, spill) if own else con
+        try:
+            if not own:
+                borrow(db, memory_bytes, spill)
+            with _sources(db, changes, False, native=True) as run:
+                table = run(sql.query(changes.schema.names))
+        finally:
+            if own:
+                db.close()
+            else:
+                give_back(db)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    return typed(table, output_schema(changes.schema, changes.schema.names))
+
+
 def typed(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """DuckDB's answer in the table's own Arrow types and field ids (a type DuckDB cannot
     give back keeps DuckDB's, with the field's name and metadata)."""
@@ -294,4 +369,5 @@ def diff_rows(changes: RowChanges, *, columns: Sequence[str] | None = None,
 
 
 __all__ = ["CHANGES", "DELETE", "INSERT", "SUMMARY_SCHEMA", "UPDATE_AFTER", "UPDATE_BEFORE",
-           "DiffSql", "RowDiff", "check_page", "diff_rows", "output_schema", "typed"]
+           "DiffSql", "RowDiff", "check_page", "diff_rows", "diff_table", "output_schema",
+           "typed"]

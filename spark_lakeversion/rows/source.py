@@ -10,11 +10,14 @@ reads the affected files of each side).
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -27,6 +30,38 @@ def partition_labels(label: str, rows: int) -> pa.Array:
     """`PARTITION_COLUMN`'s values for a batch of one file: its label, `rows` times (built
     without a Python list)."""
     return pa.nulls(rows, pa.string()).fill_null(label)
+
+
+#: files a side reads in parallel, ahead of the rows' consumer (Parquet decoding releases
+#: the GIL); at most this many files' rows, plus the one being consumed, are held at once
+READ_AHEAD = max(2, min(4, os.cpu_count() or 1))
+
+_Item = TypeVar("_Item")
+_Read = TypeVar("_Read")
+
+
+def read_ahead(items: Sequence[_Item], read: Callable[[_Item], _Read],
+               ahead: int = READ_AHEAD) -> Iterator[_Read]:
+    """`read(item)` for each item, in order, with up to `ahead` of them read in parallel
+    ahead of the caller (so a side's files decode while DuckDB counts the ones before).
+    Stopping early cancels what has not started and waits for what has."""
+    if len(items) < 2 or ahead < 2:
+        yield from (read(item) for item in items)
+        return
+    todo = iter(items)
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="lakeversion-rows") as pool:
+        pending: deque[Future[_Read]] = deque(pool.submit(read, item)
+                                              for _, item in zip(range(ahead), todo))
+        try:
+            while pending:
+                done = pending.popleft().result()
+                following = next(todo, None)
+                if following is not None:
+                    pending.append(pool.submit(read, following))
+                yield done
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class ReadCounter:
@@ -79,6 +114,13 @@ class RowSide(ABC):
     def __init__(self, files: Sequence[FileRef]) -> None:
         self.files: tuple[FileRef, ...] = tuple(files)
 
+    def plain_parquet(self) -> list[str] | None:
+        """Local paths of all this side's files when an engine may read them itself as plain
+        Parquet, columns matched by the field ids in `arrow` (no delete applies to any;
+        `rows.native` still checks each file's field ids), each recorded as opened; None
+        (the default): read them through `batches`."""
+        return None
+
     @abstractmethod
     def batches(self, files: Sequence[FileRef] | None = None, *,
                 partition: bool = False) -> Iterator[pa.RecordBatch]:
@@ -125,5 +167,5 @@ class RowChanges:
                 "files_skipped": self.skipped, "files_read": self.files_read}
 
 
-__all__ = ["PARTITION_COLUMN", "EmptySide", "FileRef", "ReadCounter", "RowChanges", "RowSide",
-           "partition_labels"]
+__all__ = ["PARTITION_COLUMN", "READ_AHEAD", "EmptySide", "FileRef", "ReadCounter", "RowChanges",
+           "RowSide", "partition_labels", "read_ahead"]

@@ -126,3 +126,92 @@ def test_one_check_run_plans_each_tables_diff_once(keyed: ServerLake,
     set_v(keyed, "dev", 3, "three")
     assert store.merge("dev", "main").checks
     assert planned == ["db.k", "db.k"]
+
+
+def test_changes_read_plain_parquet_in_duckdb_only_the_changed_files(
+        keyed: ServerLake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `changes.` table of plain Parquet files (no delete applies) is read by DuckDB
+    itself: the Arrow reader is never asked, only the changed files are opened, and the
+    rows are those of the paged row diff."""
+    from spark_lakeversion.formats.iceberg.rows import IcebergSide
+    from spark_lakeversion.model import Key
+    from spark_lakeversion.rows.diff import RowDiff, diff_table
+    from spark_lakeversion.versioning.rowdiff import row_changes_of
+
+    store = keyed.store
+    store.create_ref("dev")
+    set_v(keyed, "dev", 3, None)
+    set_v(keyed, "dev", 17, "seventeen")
+    key = Key.of("db.k")
+    before, after = (store.get_contents(ref, [key])[key] for ref in ("main", "dev"))
+    with RowDiff(row_changes_of(before, after, key, {})) as paged:
+        expected = paged.rows()
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("the Arrow reader was asked for plain Parquet rows")
+
+    monkeypatch.setattr(IcebergSide, "batches", never)
+    changes = row_changes_of(before, after, key, {})
+    rows = diff_table(changes)
+    assert rows.equals(expected)
+    assert rows.to_pylist() == [
+        {"change": "update_before", "id": 3, "v": "v3"},
+        {"change": "update_after", "id": 3, "v": None},
+        {"change": "update_before", "id": 17, "v": "v17"},
+        {"change": "update_after", "id": 17, "v": "seventeen"}]
+    changed = {f.path for side in (changes.before, changes.after) for f in side.files}
+    assert changes.counter.paths() == changed
+    # each overwrite replaced one of main's 4 files (by its other rows and the new one);
+    # the 2 files both sides share are never opened
+    assert (len(changes.before.files), len(changes.after.files)) == (2, 4)
+    assert changes.skipped == 2
+
+
+def _plain_side(paths: list[str], schema: pa.Schema) -> object:
+    from spark_lakeversion.rows.source import FileRef, RowSide
+
+    class Plain(RowSide):
+        arrow = schema
+
+        def plain_parquet(self) -> list[str] | None:
+            return paths
+
+        def batches(self, files: object = None, *, partition: bool = False) -> object:
+            return iter(())
+
+    return Plain([FileRef(p) for p in paths])
+
+
+def test_native_reads_only_files_it_reads_as_the_row_reader_would(tmp_path: Path) -> None:
+    """DuckDB reads a side itself only where that gives what the format's reader gives: a
+    Parquet file without field ids (which DuckDB would read as nulls), a file lacking one
+    of its side's columns, a path DuckDB would take as a glob, or a type outside the plain
+    ones, all send the side back to its Arrow reader."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from spark_lakeversion.rows.native import native_source
+    from spark_lakeversion.rows.schema import with_field_id
+
+    schema = pa.schema([with_field_id(pa.field("id", pa.int64()), 1),
+                        with_field_id(pa.field("v", pa.string()), 2)])
+    rows = pa.table({"id": [1, 2], "v": ["a", None]})
+    pq.write_table(rows.cast(schema), tmp_path / "ids.parquet")
+    pq.write_table(rows, tmp_path / "no_ids.parquet")
+    pq.write_table(rows.select(["id"]).cast(schema.remove(1)), tmp_path / "no_v.parquet")
+    (tmp_path / "glob[1]").mkdir()
+    pq.write_table(rows.cast(schema), tmp_path / "glob[1]" / "ids.parquet")
+    con = duckdb.connect()
+    try:
+        source = native_source(con, _plain_side([str(tmp_path / "ids.parquet")], schema),
+                               schema)  # type: ignore[arg-type]
+        assert source is not None
+        assert con.execute(source).fetchall() == [(1, "a"), (2, None)]
+        for name in ("no_ids.parquet", "no_v.parquet", "glob[1]/ids.parquet"):
+            side = _plain_side([str(tmp_path / "ids.parquet"), str(tmp_path / name)], schema)
+            assert native_source(con, side, schema) is None, name  # type: ignore[arg-type]
+        stamped = pa.schema([*schema, with_field_id(pa.field("t", pa.timestamp("us")), 3)])
+        side = _plain_side([str(tmp_path / "ids.parquet")], schema)
+        assert native_source(con, side, stamped) is None  # type: ignore[arg-type]
+    finally:
+        con.close()

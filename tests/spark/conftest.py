@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from spark_lakeversion.limits import Limits
 from spark_lakeversion.server.embedded import start_embedded_server
 from tests.spark.helpers import SparkLake, register_catalog
 
 
-@pytest.fixture
-def lake(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
-    server = start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", str(tmp_path / "wh"))
+@contextmanager
+def serve(spark: Any, directory: Path, limits: Limits | None = None) -> Iterator[SparkLake]:
+    """A server over a store and warehouse in `directory`, and a catalog on it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    server = start_embedded_server(f"sqlite:///{directory / 'store.db'}", str(directory / "wh"),
+                                   limits=limits)
     name = f"lv_{uuid.uuid4().hex[:8]}"
     register_catalog(spark, name, server.url)
     try:
@@ -23,6 +28,20 @@ def lake(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
     finally:
         spark.conf.unset("spark.lakeversion.catalog")
         server.stop()
+
+
+@pytest.fixture
+def lake(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
+    with serve(spark, tmp_path) as lake:
+        yield lake
+
+
+@pytest.fixture
+def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
+    """A server whose row merges never run in it (a 1-byte row limit): Spark runs them
+    (`tests/spark/test_row_merge_spark_engine.py`)."""
+    with serve(spark, tmp_path / "small", Limits(max_row_merge_bytes=1)) as lake:
+        yield lake
 
 
 @pytest.fixture

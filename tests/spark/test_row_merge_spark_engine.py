@@ -8,8 +8,7 @@ give the same rows, the same statistics and the same conflicts."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +18,13 @@ from click.testing import CliRunner
 from spark_lakeversion.api import connect
 from spark_lakeversion.cli.main import cli
 from spark_lakeversion.errors import ChecksFailed, ConflictError, InvalidInput
-from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import CheckKind, CheckSpec, Key
-from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.spark.rows import merge_on_spark
 from spark_lakeversion.versioning.options import MergeOptions
-from tests.spark.helpers import MODES, SparkLake, expected, register_catalog, scanned, table
+from tests.spark.helpers import MODES, SparkLake, expected, scanned, table
 
 CASES = [(mode, keyed) for mode in sorted(MODES) for keyed in (True, False)]
 IDS = [f"{mode}-{'keyed' if keyed else 'keyless'}" for mode, keyed in CASES]
-
-
-@pytest.fixture
-def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
-    """A server whose row merges never run in it (a 1-byte row limit): Spark runs them."""
-    server = start_embedded_server(f"sqlite:///{tmp_path / 'small.db'}",
-                                   str(tmp_path / "small-wh"),
-                                   limits=Limits(max_row_merge_bytes=1))
-    name = f"lv_{uuid.uuid4().hex[:8]}"
-    register_catalog(spark, name, server.url)
-    try:
-        yield SparkLake(spark, server, name)
-    finally:
-        spark.conf.unset("spark.lakeversion.catalog")
-        server.stop()
 
 
 def on(lake: SparkLake) -> SparkLake:

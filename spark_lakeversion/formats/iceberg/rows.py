@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO, InputFile, OutputFile
 from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
-from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import FileScanTask
 
 from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
@@ -47,6 +48,7 @@ from spark_lakeversion.rows.source import (
     RowChanges,
     RowSide,
     partition_labels,
+    read_ahead,
 )
 
 
@@ -69,6 +71,11 @@ class CountingFileIO(FileIO):
         raise UnsupportedTableFeature("the row reader never deletes")
 
 
+#: files at most this large (on disk) are read ahead in parallel, whole (`read_ahead`); a
+#: side with a larger one streams every file batch by batch, one at a time
+READ_AHEAD_FILE_BYTES = 16 * 1024 * 1024
+
+
 class IcebergSide(RowSide):
     """One side's changed data files, read with pyiceberg's reader under a counting FileIO."""
 
@@ -84,7 +91,8 @@ class IcebergSide(RowSide):
     def batches(self, files: Sequence[FileRef] | None = None, *,
                 partition: bool = False) -> Iterator[pa.RecordBatch]:
         scan = ArrowScan(self.state.metadata, self.io, self.schema, AlwaysTrue())
-        for ref in self.files if files is None else files:
+
+        def stream(ref: FileRef) -> Iterator[pa.RecordBatch]:
             data, deletes = _handle(ref)
             positional = {d for d in deletes if d.content != DataFileContent.EQUALITY_DELETES}
             equality = [d for d in deletes if d.content == DataFileContent.EQUALITY_DELETES]
@@ -95,6 +103,32 @@ class IcebergSide(RowSide):
                 extra = [(PARTITION_COLUMN, partition_labels(ref.partition, batch.num_rows))] \
                     if partition else []
                 yield align(batch, self.arrow, self.target, extra)
+
+        refs = self.files if files is None else files
+        if any(_handle(r)[0].file_size_in_bytes > READ_AHEAD_FILE_BYTES for r in refs):
+            # a large file streams batch by batch: the row merge's memory bound holds
+            for ref in refs:
+                yield from stream(ref)
+            return
+        for batches in read_ahead(refs, lambda ref: list(stream(ref))):
+            yield from batches
+
+    def plain_parquet(self) -> list[str] | None:
+        """The files' local paths when every one is a local (`file:` or absolute path)
+        Parquet file with no delete applied, in a table of format version 1 or 2 (no column
+        defaults to fill); None otherwise (S3 and other schemes stay with the FileIO)."""
+        if self.state.metadata.format_version > 2:
+            return None
+        paths = []
+        for ref in self.files:
+            data, deletes = _handle(ref)
+            local = _local_path(ref.path)
+            if deletes or data.file_format != FileFormat.PARQUET or local is None:
+                return None
+            paths.append(local)
+        for ref in self.files:
+            self.io.counter.record(ref.path)
+        return paths
 
     def _equality_rows(self, delete: DataFile) -> tuple[list[str], set[tuple[Any, ...]]]:
         """The column names (this side's) and value tuples an equality-delete file deletes."""
@@ -114,6 +148,17 @@ class IcebergSide(RowSide):
                                           f"{delete.file_path}")
         values = zip(*(table.column(c).to_pylist() for c in columns if c is not None))
         return [n for n in names if n is not None], set(values)
+
+
+def _local_path(location: str) -> str | None:
+    """A `file:///` URI or absolute path as the path pyiceberg's local FileIO opens; None
+    for any other scheme (read through the server's FileIO instead)."""
+    if location.startswith("/"):
+        return location
+    parsed = urlparse(location)
+    if parsed.scheme == "file" and not parsed.netloc and parsed.path.startswith("/"):
+        return parsed.path
+    return None
 
 
 def _handle(ref: FileRef) -> tuple[DataFile, list[DataFile]]:

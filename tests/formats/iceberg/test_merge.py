@@ -449,13 +449,26 @@ def test_rule6_source_deletes_where_target_appended_under_serializable(env: Env)
     assert env.base_ids[0] not in ids_at(env.location())
 
 
-def test_rule7_source_equality_deletes_with_target_appends(env: Env) -> None:
+def test_rule7_source_equality_deletes_with_target_appends(tmp_path: Path) -> None:
+    """Past the row merge's limit the file-level conflict stands (the row merge of equality
+    deletes: tests/formats/iceberg/test_row_merge_equality.py)."""
+    env = Env(tmp_path, limits=Limits(max_row_merge_bytes=1))
     env.main.append(env.lake.rows(0, 2, "t"))
     env.commit_main()
     env.commit_dev(add_delete_file(env.dev, 0, equality_ids=[1],
                                    properties={"ids": str(env.base_ids[0])}))
-    assert_conflict(env, EQUALITY_DELETE_CONFLICT,
-                    options={"isolation_level": "snapshot"})
+    error = assert_conflict(env, EQUALITY_DELETE_CONFLICT,
+                            options={"isolation_level": "snapshot"})
+    assert error.result is not None
+    assert "--max-row-merge-bytes" in error.result.details[0].statistics[
+        "row_merge"]["not_merged"]
+    # within the limit it goes down to rows: the delete lands, the target's rows stay
+    env.store = open_store(env.store.url)
+    result = env.merge(options={"isolation_level": "snapshot"})
+    assert result.details[0].statistics["row_merge"]["file_conflicts"] == [
+        EQUALITY_DELETE_CONFLICT]
+    ids = ids_at(env.location())
+    assert env.base_ids[0] not in ids and len(ids) == len(env.base_ids) + 1
 
 
 def test_rule8_property_changed_on_both_sides(env: Env) -> None:

@@ -6,121 +6,29 @@ with DuckDB's `iceberg_scan`; the target is unchanged (store and disk) after a c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
 import pytest
-from pyiceberg.partitioning import PartitionSpec
-from pyiceberg.schema import Schema
-from pyiceberg.table import StaticTable, Table
-from pyiceberg.types import IntegerType, LongType, NestedField, StringType
+from pyiceberg.table import StaticTable
 
-from spark_lakeversion.checks.sql import connect as duckdb_connect
 from spark_lakeversion.errors import ConflictError, InvalidInput
 from spark_lakeversion.limits import Limits
-from spark_lakeversion.model import ConflictType, MergeAction, MergeResult, Put
-from spark_lakeversion.versioning import VersionStore
-from spark_lakeversion.wiring import open_store
-from tests.formats.iceberg.helpers import KEY, add_delete_file, content
-
-KEYED = Schema(NestedField(1, "id", LongType(), required=True),
-               NestedField(2, "a", StringType(), required=False),
-               NestedField(3, "b", IntegerType(), required=False),
-               identifier_field_ids=[1])
-KEYLESS = Schema(NestedField(1, "id", LongType(), required=False),
-                 NestedField(2, "a", StringType(), required=False),
-                 NestedField(3, "b", IntegerType(), required=False))
-
-
-def arrow(schema: Schema, rows: list[tuple[int, str, int]]) -> pa.Table:
-    fields = [pa.field("id", pa.int64(), nullable=not schema.identifier_field_ids),
-              pa.field("a", pa.string()), pa.field("b", pa.int32())]
-    return pa.Table.from_pylist([dict(zip(("id", "a", "b"), r, strict=True)) for r in rows],
-                                schema=pa.schema(fields))
-
-
-class Lake:
-    """main and dev over one table of ten rows in ONE data file (ids 1..10)."""
-
-    def __init__(self, root: Path, keyed: bool, limits: Limits | None = None,
-                 properties: dict[str, str] | None = None) -> None:
-        from pyiceberg.catalog.sql import SqlCatalog
-
-        self.schema = KEYED if keyed else KEYLESS
-        self.store: VersionStore = open_store(f"sqlite:///{root / 'store.db'}", limits=limits)
-        self.catalog = SqlCatalog("lake", uri=f"sqlite:///{root / 'catalog.db'}",
-                                  warehouse=f"file://{root / 'warehouse'}")
-        self.catalog.create_namespace("db")
-        self.root = root
-        self.main: Table = self.catalog.create_table(
-            "db.t", self.schema, partition_spec=PartitionSpec(),
-            properties={"format-version": "2", **(properties or {})})
-        self.base = [(i, f"a{i}", i) for i in range(1, 11)]
-        self.main.append(arrow(self.schema, self.base))
-        self.store.commit("main", [Put(KEY, content(self.main))], message="base")
-        self.store.create_ref("dev", from_ref="main")
-        self.dev: Table = self.catalog.register_table("db.dev", self.main.metadata_location)
-
-    def update(self, table: Table, row: tuple[int, str, int]) -> None:
-        """Copy-on-write UPDATE of one id: the file rewritten without it, the new row added."""
-        table.delete(f"id = {row[0]}")
-        table.append(arrow(self.schema, [row]))
-
-    def commit(self, ref: str, table: Table) -> None:
-        table.refresh()
-        self.store.commit(ref, [Put(KEY, content(table))], message=f"{ref} change")
-
-    def location(self, ref: str = "main") -> str:
-        c = self.store.get_content(ref, KEY)
-        assert c is not None
-        return str(c.fields["metadata_location"])
-
-    def rows(self, ref: str = "main") -> list[tuple[Any, ...]]:
-        """The rows at `ref`, read by pyiceberg and by DuckDB (both must agree)."""
-        location = self.location(ref)
-        by_pyiceberg = sorted(tuple(r.values()) for r in
-                              StaticTable.from_metadata(location).scan().to_arrow().to_pylist())
-        con = duckdb_connect()
-        try:
-            by_duckdb = sorted(con.execute(
-                f"SELECT id, a, b FROM iceberg_scan('{location.removeprefix('file://')}')"
-            ).fetchall())
-        finally:
-            con.close()
-        assert by_pyiceberg == by_duckdb
-        return by_pyiceberg
-
-    def files_on_disk(self) -> set[str]:
-        return {str(p) for p in (self.root / "warehouse").rglob("*") if p.is_file()}
+from spark_lakeversion.model import ConflictType
+from tests.formats.iceberg.helpers import (
+    KEY,
+    RowLake,
+    add_delete_file,
+    arrow,
+    expected,
+    row_merged,
+)
 
 
 @pytest.fixture(params=[True, False], ids=["keyed", "keyless"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    return Lake(tmp_path, keyed=request.param)
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> RowLake:
+    return RowLake(tmp_path, keyed=request.param)
 
 
-def row_merged(result: MergeResult) -> dict[str, Any]:
-    assert result.successful, result.conflicts
-    [detail] = result.details
-    assert detail.action is MergeAction.REPLAYED
-    stats = detail.statistics["row_merge"]
-    assert stats["file_conflicts"]
-    return dict(stats)
-
-
-def expected(base: list[tuple[int, str, int]], *changes: dict[int, tuple[int, str, int] | None]
-             ) -> list[tuple[Any, ...]]:
-    rows = {r[0]: r for r in base}
-    for change in changes:
-        for i, r in change.items():
-            if r is None:
-                rows.pop(i, None)
-            else:
-                rows[i] = r
-    return sorted(rows.values())
-
-
-def test_updates_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> None:
+def test_updates_of_different_ids_in_one_cow_file_merge_to_both(lake: RowLake) -> None:
     lake.update(lake.main, (1, "main", 1))
     lake.commit("main", lake.main)
     lake.update(lake.dev, (2, "dev", 2))
@@ -138,7 +46,7 @@ def test_updates_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> N
     assert lake.rows() == expected(lake.base, {1: (1, "main", 1)}, {2: (2, "dev", 2)})
 
 
-def test_deletes_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> None:
+def test_deletes_of_different_ids_in_one_cow_file_merge_to_both(lake: RowLake) -> None:
     lake.main.delete("id = 3")
     lake.commit("main", lake.main)
     lake.dev.delete("id = 4")
@@ -147,7 +55,7 @@ def test_deletes_of_different_ids_in_one_cow_file_merge_to_both(lake: Lake) -> N
     assert lake.rows() == expected(lake.base, {3: None, 4: None})
 
 
-def test_same_update_on_both_sides_merges_once(lake: Lake) -> None:
+def test_same_update_on_both_sides_merges_once(lake: RowLake) -> None:
     for table, ref in ((lake.main, "main"), (lake.dev, "dev")):
         lake.update(table, (5, "same", 50))
         lake.commit(ref, table)
@@ -155,7 +63,7 @@ def test_same_update_on_both_sides_merges_once(lake: Lake) -> None:
     assert lake.rows() == expected(lake.base, {5: (5, "same", 50)})
 
 
-def test_merge_on_read_delete_on_one_side_copy_on_write_on_the_other(lake: Lake) -> None:
+def test_merge_on_read_delete_on_one_side_copy_on_write_on_the_other(lake: RowLake) -> None:
     [data_file] = [t.file.file_path for t in lake.dev.scan().plan_files()]
     lake.dev = add_delete_file(lake.dev, None, positions={data_file: [6]})  # id 7
     lake.commit("dev", lake.dev)
@@ -166,7 +74,7 @@ def test_merge_on_read_delete_on_one_side_copy_on_write_on_the_other(lake: Lake)
 
 
 def test_keyed_same_cell_different_values_is_a_row_conflict(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     lake.update(lake.main, (5, "main", 5))
     lake.commit("main", lake.main)
     lake.update(lake.dev, (5, "dev", 5))
@@ -189,7 +97,7 @@ def test_keyed_same_cell_different_values_is_a_row_conflict(tmp_path: Path) -> N
 
 
 def test_keyed_different_cells_of_one_row_merge_cell_by_cell(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     lake.update(lake.main, (5, "main", 5))
     lake.commit("main", lake.main)
     lake.update(lake.dev, (5, "a5", 500))
@@ -199,7 +107,7 @@ def test_keyed_different_cells_of_one_row_merge_cell_by_cell(tmp_path: Path) -> 
 
 
 def test_keyed_delete_against_update_is_a_row_conflict(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     lake.main.delete("id = 5")
     lake.commit("main", lake.main)
     lake.update(lake.dev, (5, "dev", 5))
@@ -217,7 +125,7 @@ def test_keyless_rows_whose_count_changed_differently_conflict(tmp_path: Path) -
     """Without identifier fields an update is a delete and an insert of whole rows: two
     different updates of one id keep both new rows; a row deleted on one side and
     duplicated on the other changed its count differently: ROW_CONFLICT."""
-    lake = Lake(tmp_path, keyed=False)
+    lake = RowLake(tmp_path, keyed=False)
     lake.main.delete("id = 5")
     lake.commit("main", lake.main)
     lake.dev.append(arrow(lake.schema, [(5, "a5", 5)]))
@@ -237,7 +145,7 @@ def test_keyless_rows_whose_count_changed_differently_conflict(tmp_path: Path) -
 @pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "keyless"])
 def test_serializable_delete_conflicts_with_rows_the_other_side_inserted(
         tmp_path: Path, keyed: bool) -> None:
-    lake = Lake(tmp_path, keyed=keyed)
+    lake = RowLake(tmp_path, keyed=keyed)
     lake.main.append(arrow(lake.schema, [(11, "new", 11), (12, "new", 12)]))
     lake.main.delete("id = 1")  # keyless: one row out, two in: one net insert
     lake.commit("main", lake.main)
@@ -256,7 +164,7 @@ def test_serializable_delete_conflicts_with_rows_the_other_side_inserted(
 def test_recorded_delete_predicate_spares_rows_it_does_not_match(tmp_path: Path) -> None:
     from spark_lakeversion.formats.iceberg.merge.rules import DELETE_PREDICATE_PROPERTY
 
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     lake.main.append(arrow(lake.schema, [(11, "new", 11)]))
     lake.main.delete("id = 1")
     lake.commit("main", lake.main)
@@ -267,7 +175,7 @@ def test_recorded_delete_predicate_spares_rows_it_does_not_match(tmp_path: Path)
 
 
 def test_past_the_row_merge_limit_the_file_level_conflict_stands(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True, limits=Limits(max_row_merge_bytes=10))
+    lake = RowLake(tmp_path, keyed=True, limits=Limits(max_row_merge_bytes=10))
     lake.main.delete("id = 3")
     lake.commit("main", lake.main)
     lake.dev.delete("id = 4")
@@ -282,7 +190,7 @@ def test_past_the_row_merge_limit_the_file_level_conflict_stands(tmp_path: Path)
 
 def test_the_smallest_memory_budget_still_merges_out_of_core(tmp_path: Path) -> None:
     """`max_row_memory_bytes` caps DuckDB (past it, it spills); it never refuses a merge."""
-    lake = Lake(tmp_path, keyed=True, limits=Limits(max_row_memory_bytes=1))
+    lake = RowLake(tmp_path, keyed=True, limits=Limits(max_row_memory_bytes=1))
     lake.main.delete("id = 3")
     lake.commit("main", lake.main)
     lake.dev.delete("id = 4")
@@ -295,7 +203,7 @@ def test_the_smallest_memory_budget_still_merges_out_of_core(tmp_path: Path) -> 
 @pytest.mark.parametrize("value", ["theirs", "", "source wins"])
 def test_a_bad_row_conflicts_value_is_refused_before_anything(tmp_path: Path,
                                                               value: str) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     head = lake.store.get_ref("main").head
     with pytest.raises(InvalidInput, match="row_conflicts"):
         lake.store.merge("dev", "main", row_conflicts=value)
@@ -303,7 +211,7 @@ def test_a_bad_row_conflicts_value_is_refused_before_anything(tmp_path: Path,
 
 
 def test_rewritten_files_are_new_files_under_the_table_location(tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     lake.update(lake.main, (1, "main", 1))
     lake.commit("main", lake.main)
     lake.update(lake.dev, (2, "dev", 2))
@@ -323,7 +231,7 @@ def test_rewritten_files_are_new_files_under_the_table_location(tmp_path: Path) 
 def test_both_sides_appending_one_new_key_take_it_once(tmp_path: Path) -> None:
     """Each side appended a file of its own with the same new row: the files commute, the
     key does not; the merge goes down to rows and keeps the row once."""
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     for table, ref, rows in ((lake.main, "main", [(11, "new", 11), (12, "m", 12)]),
                              (lake.dev, "dev", [(11, "new", 11), (13, "d", 13)])):
         table.append(arrow(lake.schema, rows))
@@ -336,7 +244,7 @@ def test_both_sides_appending_one_new_key_take_it_once(tmp_path: Path) -> None:
 
 def test_both_sides_appending_one_new_key_differently_is_a_row_conflict(
         tmp_path: Path) -> None:
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     for table, ref, value in ((lake.main, "main", "m"), (lake.dev, "dev", "d")):
         table.append(arrow(lake.schema, [(11, value, 11)]))
         lake.commit(ref, table)
@@ -356,7 +264,7 @@ def test_both_sides_appending_one_new_key_differently_is_a_row_conflict(
 def test_appends_of_different_new_keys_still_replay_files(tmp_path: Path) -> None:
     """No key in common: the source's file is reused as it is (no row merge, nothing
     rewritten)."""
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     for table, ref, key in ((lake.main, "main", 11), (lake.dev, "dev", 12)):
         table.append(arrow(lake.schema, [(key, "x", key)]))
         lake.commit(ref, table)
@@ -372,7 +280,7 @@ def test_equality_deletes_are_row_diffed_and_row_merged(tmp_path: Path) -> None:
     with pyiceberg's own writers) on one side: the row diff shows the rows it deletes, and
     the row merge (both sides position-deleted rows of the same file) reads that side's rows
     with it applied, so every delete lands."""
-    lake = Lake(tmp_path, keyed=True)
+    lake = RowLake(tmp_path, keyed=True)
     [data_file] = [t.file.file_path for t in lake.dev.scan().plan_files()]
     lake.dev = add_delete_file(lake.dev, None, equality_ids=[1], properties={"ids": "7,8"})
     lake.dev = add_delete_file(lake.dev, None, positions={data_file: [2]})  # id 3

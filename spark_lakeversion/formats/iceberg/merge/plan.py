@@ -9,7 +9,8 @@ order (cheapest first): UNSUPPORTED, SCHEMA_CONFLICT, SPEC_CONFLICT, CONCURRENT_
 CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION, EQUALITY_DELETE_CONFLICT,
 PROPERTY_CONFLICT. Later rules that also fail are listed in ``details["also"]``.
 
-When the only failing rules are about files both sides rewrote (`row_merge.ROW_MERGEABLE`),
+When the only failing rules are about rows both sides changed (`row_merge.ROW_MERGEABLE`:
+files both sides rewrote or deleted from, an equality delete over the other side's changes),
 the merge goes down to rows for the files the sides changed (`row_merge.py`): a clean row
 merge replaces the conflict by a snapshot that rewrites the target's affected files once;
 rows both sides changed differently are a ROW_CONFLICT (or settled by ``row_conflicts``).
@@ -205,23 +206,26 @@ class _Planner(Rules):
         sequence_numbers = self.source_sequence_numbers(src)
         self.check_equality_deletes(src, tgt, sequence_numbers)
         self.check_properties()
-        if sequence_numbers is None:
-            self.conflict(ConflictType.UNSUPPORTED,
-                          "the source's equality deletes interleave with its appends more "
-                          "often than the target's sequence numbers leave room for",
-                          files=[e.data_file.file_path for e in src.added_deletes()])
+        # only replaying the source's files needs the room; a row merge replays none
+        no_room = None if sequence_numbers is not None else Conflict(
+            ConflictType.UNSUPPORTED, self.key,
+            "the source's equality deletes interleave with its appends more often than the "
+            "target's sequence numbers leave room for",
+            {"files": [e.data_file.file_path for e in src.added_deletes()]})
         label = SHARED_POSITION_DELETES
         rows = bool(self.conflicts) and all(c.type in ROW_MERGEABLE for c in self.conflicts)
         if not self.conflicts and self.keyed_deletes_meet(src, tgt):
             rows = True
         elif not self.conflicts and self.keyed_inserts_meet(src, tgt):
             rows, label = True, SHARED_NEW_KEYS
+        outcome = None
         if rows:
             outcome = self.down_to_rows(reader, src, tgt, source_snapshots, isolation, label)
             if outcome is None and label == SHARED_NEW_KEYS:  # replaying would duplicate keys
                 self.conflict(ConflictType.UNSUPPORTED,
                               "both sides added rows of one key and they cannot be merged "
-                              "by rows here: " + self.statistics[ROW_MERGE]["not_merged"])
+                              "by rows here: " + self.statistics[ROW_MERGE].get(
+                                  "not_merged", "their row merge is planned for Spark"))
             if outcome is not None:
                 self.conflicts = outcome.conflicts
                 if not self.conflicts:
@@ -229,6 +233,8 @@ class _Planner(Rules):
                                                                 source_snapshots))
                     planned.client_files = [f.file_path for f in outcome.added_files]
                     return planned
+        if no_room is not None and outcome is None:  # the files would be replayed
+            self.conflicts.append(no_room)
         if self.conflicts:
             return self.result()
         return self.result(self.build_replay(reader, src, tgt, source_snapshots,

@@ -1,6 +1,18 @@
 """Down to rows for an Iceberg merge whose file-level rules found both sides changing the same
-files (`ROW_MERGEABLE`: CONCURRENT_REWRITE, CONCURRENT_DELETE, and serializable's
-CONCURRENT_APPEND_IN_READ_PARTITION, which a rewrite's new files trip at file grain).
+files (`ROW_MERGEABLE`: CONCURRENT_REWRITE, CONCURRENT_DELETE, serializable's
+CONCURRENT_APPEND_IN_READ_PARTITION, which a rewrite's new files trip at file grain, and
+EQUALITY_DELETE_CONFLICT: an equality delete of one side over rows the other side changed).
+
+Equality deletes need nothing of their own here: the region (`rows.merge_rows`) holds every
+ancestor data file a side's equality delete applies to (the reader's planner follows the
+scan rules: same partition, lower sequence number, so one delete may bring in many files),
+read as the ancestor has it and as each side has it, so the rows a delete removed are seen
+and judged by the row rule. The snapshot written keeps the target's delete files as they
+are: its untouched files keep the deletes that apply to them, and the merged rows land in new
+files that inherit the merge snapshot's sequence number, above every delete file live on the
+target, so no target equality delete applies to them (a merged row is never deleted again
+and a deleted one never comes back, since the merged rows hold only what the rule kept). The
+source's delete files are not replayed: its deletes arrive as rows.
 
 The rows come from the format's row reader (`formats/iceberg/rows.py`: each side's changed
 data files with that side's position, equality and deletion-vector deletes applied; files no
@@ -28,6 +40,7 @@ from spark_lakeversion.formats.iceberg.codes import (
     CONCURRENT_APPEND_IN_READ_PARTITION,
     CONCURRENT_DELETE,
     CONCURRENT_REWRITE,
+    EQUALITY_DELETE_CONFLICT,
 )
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.model import Conflict, Key
@@ -35,7 +48,8 @@ from spark_lakeversion.rows.conflicts import row_conflict
 from spark_lakeversion.rows.merge_rows import CannotMergeRows, RowMerger, RowStream, keys_meet
 
 #: the file-level conflicts a row-level merge may settle
-ROW_MERGEABLE = (CONCURRENT_REWRITE, CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION)
+ROW_MERGEABLE = (CONCURRENT_REWRITE, CONCURRENT_DELETE, CONCURRENT_APPEND_IN_READ_PARTITION,
+                 EQUALITY_DELETE_CONFLICT)
 
 __all__ = ["ROW_MERGEABLE", "CannotMergeRows", "IcebergRows", "RowOutcome", "merge_rows",
            "new_keys_meet"]

@@ -323,16 +323,31 @@ class Rules:
     # ---- rule 7: equality deletes -------------------------------------------------------
     def check_equality_deletes(self, src: FileChange, tgt: FileChange,
                                sequence_numbers: dict[str, int | None] | None) -> None:
+        """Equality deletes the replay would apply to the wrong rows.
+
+        The replay gives the source's files numbers above every target file: a source
+        equality delete would delete rows the target appended to its partition, and, with
+        source equality deletes, some source files get numbers below the target's own
+        equality deletes. The other way round, a target equality delete never applies to a
+        replayed source file: where the source rewrote or row-deleted existing rows in a
+        partition the delete covers (copy-on-write carries the deleted row over; a
+        merge-on-read update re-adds it, maybe elsewhere), the replay would bring the deleted
+        row back, or settle a delete against an update for the source unseen. Those go down
+        to rows (`row_merge.ROW_MERGEABLE`), which see each side's rows with its deletes."""
         source_eq = _equality_deletes(src)
         files = _covered(source_eq, tgt.added_data())
-        # with source equality deletes, some source files get sequence numbers below the
-        # target's: the target's own equality deletes must then not cover them
         if source_eq:
             files |= _covered(_equality_deletes(tgt), src.added_data())
+        changed = list(src.removed_data()) + [
+            e.data_file for e in src.added_deletes()
+            if e.data_file.content != DataFileContent.EQUALITY_DELETES]
+        reached = _covered(_equality_deletes(tgt), changed) if src.added_data() else set()
+        if reached:
+            files |= reached | {f.file_path for f in src.added_data()}
         if files:
             self.conflict(EQUALITY_DELETE_CONFLICT,
-                          "equality deletes on one side cover rows the other side appended "
-                          "to the same partition", files=sorted(files))
+                          "equality deletes on one side cover rows the other side appended, "
+                          "rewrote or deleted in the same partition", files=sorted(files))
 
     # ---- rule 8: table properties -------------------------------------------------------
     def check_properties(self) -> None:

@@ -29,6 +29,7 @@ from pyiceberg.manifest import (
     write_manifest_list,
 )
 from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
 from pyiceberg.serializers import ToOutputFile
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
@@ -45,10 +46,20 @@ from pyiceberg.table.update import (
     TableUpdate,
     update_table_metadata,
 )
+from pyiceberg.typedef import TableVersion
+from pyiceberg.types import IntegerType, ListType, NestedField, StructType
+
+#: the data_file field holding an equality-delete file's field ids (the spec's
+#: ``135 equality_ids list<136: int>``)
+_EQUALITY_IDS = 135
 
 
 class _DeleteManifestWriterV2(ManifestWriterV2):
-    """pyiceberg's v2 manifest writer, labelled as a delete manifest (content=deletes)."""
+    """pyiceberg's v2 manifest writer, labelled as a delete manifest (content=deletes).
+
+    pyiceberg 0.12 declares ``equality_ids`` as ``list<long>``; the spec says ``list<int>``
+    and DuckDB's reader fails on a long there (the values encode alike in Avro: only the
+    declared type changes, and pyiceberg reads an int as a long)."""
 
     def content(self) -> ManifestContent:
         return ManifestContent.DELETES
@@ -56,6 +67,26 @@ class _DeleteManifestWriterV2(ManifestWriterV2):
     @property
     def _meta(self) -> dict[str, str]:
         return {**super()._meta, "content": "deletes"}
+
+    def _with_partition(self, format_version: TableVersion) -> Schema:
+        schema = super()._with_partition(format_version)
+        return Schema(*(_int_equality_ids(f) for f in schema.fields),
+                      schema_id=schema.schema_id)
+
+
+def _int_equality_ids(entry_field: NestedField) -> NestedField:
+    """`entry_field` (of a manifest entry) with its data file's equality ids typed int."""
+    data_file = entry_field.field_type
+    if not isinstance(data_file, StructType):
+        return entry_field
+    fields = [NestedField(f.field_id, f.name, ListType(element_id=f.field_type.element_id,
+                                                        element_type=IntegerType(),
+                                                        element_required=True),
+                          required=f.required, doc=f.doc)
+              if f.field_id == _EQUALITY_IDS and isinstance(f.field_type, ListType) else f
+              for f in data_file.fields]
+    return NestedField(entry_field.field_id, entry_field.name, StructType(*fields),
+                       required=entry_field.required, doc=entry_field.doc)
 
 
 @dataclass

@@ -99,7 +99,15 @@ public final class RowEngine {
 
   /** Forget a plan's staged scans and drop its views (after its answer was read). */
   public static void release(SparkSession spark, String planJson) {
-    JsonNode plan = parse(planJson);
+    release(spark, parse(planJson));
+  }
+
+  /** Forget a plan's staged scans, cached relations (a merge plan's) and views. */
+  private static void release(SparkSession spark, JsonNode plan) {
+    for (JsonNode name : plan.path("cached")) {
+      spark.sql("UNCACHE TABLE IF EXISTS `" + name.asText().replace("`", "``") + "`");
+      spark.catalog().dropTempView(name.asText());
+    }
     for (JsonNode name : plan.path("views")) {
       spark.catalog().dropTempView(name.asText());
     }
@@ -291,7 +299,7 @@ public final class RowEngine {
       }
       return out;
     } finally {
-      releaseMerge(spark, plan);
+      release(spark, plan);
     }
   }
 
@@ -354,27 +362,6 @@ public final class RowEngine {
       throw LakeVersionException.invalid(ident + " is not a table Iceberg reads");
     }
     return ((SparkTable) loaded).table();
-  }
-
-  /** Forget a merge plan's staged scans, cached relations and views. */
-  private static void releaseMerge(SparkSession spark, JsonNode plan) {
-    for (JsonNode name : plan.path("cached")) {
-      spark.sql("UNCACHE TABLE IF EXISTS `" + name.asText().replace("`", "``") + "`");
-    }
-    for (JsonNode name : plan.path("views")) {
-      spark.catalog().dropTempView(name.asText());
-    }
-    for (JsonNode name : plan.path("cached")) {
-      spark.catalog().dropTempView(name.asText());
-    }
-    for (JsonNode scan : plan.path("scans")) {
-      String view = scan.path("view").asText();
-      Table table = SparkTableCache.get().remove(view);
-      if (table != null) {
-        ScanTaskSetManager.get().removeTasks(table, view);
-      }
-      spark.catalog().dropTempView(view);
-    }
   }
 
   private static void stage(SparkSession spark, TableCatalog catalog, JsonNode scan) {

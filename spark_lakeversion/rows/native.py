@@ -1,0 +1,87 @@
+"""A side's changed files read by DuckDB itself, when they are plain Parquet
+(`RowSide.plain_parquet`): no Python between the files and the diff's counting. Measured on
+the bench's 10 changed files (100,000 rows): about 4 ms of CPU, against about 27 ms through
+pyiceberg's reader and an Arrow stream.
+
+Read by field id (`read_parquet(..., schema=MAP {...})`), as Iceberg reads, into the union
+schema's names and types. Used only where that reads exactly what the format's reader
+would, else `native_source` answers None and the side is read through its `batches`:
+- every column of the union schema has a field id and a type in `DUCKDB_TYPES`;
+- every path is absolute and holds no glob character (`read_parquet` would expand it);
+- every leaf column of every file carries a field id, and every file has every field id of
+  its side's schema: a file without ids would read as nulls (pyiceberg maps names then),
+  and a column missing from a file may be filled from its partition values.
+The files are opened by DuckDB's own local file system: sides of another scheme say None
+to `plain_parquet`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from spark_lakeversion.rows.schema import field_id
+from spark_lakeversion.rows.source import RowSide
+
+#: Arrow types of the union schema DuckDB reads from Parquet exactly as pyarrow does
+DUCKDB_TYPES = {pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float32(): "FLOAT",
+                pa.float64(): "DOUBLE", pa.string(): "VARCHAR", pa.large_string(): "VARCHAR",
+                pa.bool_(): "BOOLEAN", pa.date32(): "DATE"}
+#: characters `read_parquet` takes as a glob pattern
+_GLOB = frozenset("*?[]{}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _columns(schema: pa.Schema) -> list[tuple[int, str, str]] | None:
+    """(field id, name, DuckDB type) per column, or None when one cannot be read natively."""
+    out = []
+    for f in schema:
+        fid, kind = field_id(f), DUCKDB_TYPES.get(f.type)
+        if fid is None or kind is None:
+            return None
+        out.append((fid, f.name, kind))
+    return out
+
+
+def _ids_complete(con: Any, paths: list[str], wanted: set[int]) -> bool:
+    """Whether every leaf column of every file has a field id and each file has `wanted`
+    (its footers only are read)."""
+    listed = "[" + ", ".join(map(_literal, paths)) + "]"
+    found = con.execute(f"SELECT file_name, list(field_id) FROM parquet_schema({listed}) "
+                        "WHERE num_children IS NULL GROUP BY file_name").fetchall()
+    if len(found) != len(set(paths)):
+        return False
+    return all(None not in ids and wanted <= set(ids) for _, ids in found)
+
+
+def native_source(con: Any, side: RowSide, schema: pa.Schema) -> str | None:
+    """A query over `side`'s files in `schema`'s columns that DuckDB reads itself (see the
+    module's docstring), or None."""
+    columns = _columns(schema)
+    if columns is None or side.arrow is None or not side.files:
+        return None
+    own = {field_id(f) for f in side.arrow}
+    if None in own:
+        return None
+    paths = side.plain_parquet()
+    if not paths or any(not p.startswith("/") or _GLOB & set(p) for p in paths):
+        return None
+    if not _ids_complete(con, paths, {i for i in own if i is not None}):
+        return None
+    mapping = ", ".join(f"{fid}: {{name: {_literal(name)}, type: {_literal(kind)}, "
+                        f"default_value: NULL}}" for fid, name, kind in columns)
+    listed = "[" + ", ".join(map(_literal, paths)) + "]"
+    names = ", ".join(_ident(name) for _, name, _ in columns)
+    return (f"SELECT {names} FROM read_parquet({listed}, hive_partitioning = false, "
+            f"schema = MAP {{{mapping}}})")
+
+
+__all__ = ["DUCKDB_TYPES", "native_source"]
