@@ -12,8 +12,6 @@ files go. The table `db.t` (id, p, v) is partitioned by p: ids
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +21,14 @@ import pytest
 from spark_lakeversion.api import Catalog, connect
 from spark_lakeversion.errors import ChecksFailed, ConflictError
 from spark_lakeversion.formats.delta import log
-from spark_lakeversion.limits import Limits
 from spark_lakeversion.model import CheckKind, CheckSpec
-from spark_lakeversion.server.embedded import start_embedded_server
 from tests.formats.delta.helpers import ID_P_V_ARROW, sorted_rows
-from tests.spark.helpers import SparkLake, register_catalog
+from tests.spark.helpers import SparkLake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 BASE = [(i, "a", i * 10) for i in range(1, 9)]
 OTHER = (9, "b", 90)
-
-
-@pytest.fixture
-def small(spark: Any, tmp_path: Path) -> Iterator[SparkLake]:
-    """A server whose row merges never run in it (a 1-byte row limit): Spark runs them."""
-    server = start_embedded_server(f"sqlite:///{tmp_path / 'small.db'}",
-                                   str(tmp_path / "small-wh"),
-                                   limits=Limits(max_row_merge_bytes=1))
-    name = f"lv_{uuid.uuid4().hex[:8]}"
-    register_catalog(spark, name, server.url)
-    try:
-        yield SparkLake(spark, server, name)
-    finally:
-        spark.conf.unset("spark.lakeversion.catalog")
-        server.stop()
 
 
 def on(lake: SparkLake) -> SparkLake:
@@ -176,7 +157,7 @@ def test_a_delta_row_conflict_is_the_same_from_spark(lake: SparkLake,
         assert read_back(each) == expected({5: (5, "a", 5000)})
 
 
-def test_a_failing_gate_refuses_the_delta_spark_merge_and_its_files_go(
+def test_a_failing_gate_refuses_the_delta_spark_merge_and_keeps_its_preview(
         small: SparkLake) -> None:
     table(small, keyed=True)
     small.server.store.add_check(CheckSpec("main", "no_222", CheckKind.SQL,
@@ -189,14 +170,16 @@ def test_a_failing_gate_refuses_the_delta_spark_merge_and_its_files_go(
     with pytest.raises(ChecksFailed, match="no_222"):
         on(small).sql("MERGE BRANCH dev INTO main")
     assert small.server.store.get_ref("main").head == head
-    assert staged_files(small) == []  # the engine's files of a refused merge are deleted
+    # the refused preview (recorded with the check run) names the engine's files: kept
+    assert len(staged_files(small)) == 1
     with catalog(small) as cat:
         state = cat.branch("main").delta("db.t").state()
     assert state.version == version  # main's table is as it was (the preview is on no ref)
-    # deltalake and Spark read main's state. Not DuckDB's `delta_scan`: it reads the log's
-    # newest version, and a gated Delta merge writes its preview as the next version of the
-    # target's log (with the server's row merge too); refused, that version stays, here
-    # naming the engine's deleted files (an open problem, not this engine's alone)
+    # deltalake and Spark read main's state. Not DuckDB's `delta_scan` of the path: it reads
+    # the log's newest version, and a gated Delta merge writes its preview as the next
+    # version of the target's log (with the server's row merge too), which stays when
+    # refused: a reader of the bare log sees the refused preview (an open problem of gated
+    # Delta merges, not of this engine)
     by_spark = sorted(tuple(r) for r in on(small).rows("SELECT id, p, v FROM {lv}.db.t"))
     with catalog(small) as cat:
         by_deltalake = sorted_rows(cat.branch("main").delta("db.t").to_arrow())
