@@ -104,8 +104,11 @@ public final class RowEngine {
 
   /** Forget a plan's staged scans, cached relations (a merge plan's) and views. */
   private static void release(SparkSession spark, JsonNode plan) {
-    for (JsonNode name : plan.path("cached")) {
+    for (JsonNode name : plan.path("cached")) { // all uncached before any is dropped: a
+      // cached relation's plan names the ones before it
       spark.sql("UNCACHE TABLE IF EXISTS `" + name.asText().replace("`", "``") + "`");
+    }
+    for (JsonNode name : plan.path("cached")) {
       spark.catalog().dropTempView(name.asText());
     }
     for (JsonNode name : plan.path("views")) {
