@@ -34,11 +34,11 @@ from spark_lakeversion.formats.delta.codes import DELTA_CONCURRENT_APPEND
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.row_merge import CannotMergeRows, DeltaRowOutcome
 from spark_lakeversion.model import Conflict, Content, Key
-from spark_lakeversion.rows.conflicts import row_conflict
 from spark_lakeversion.rows.dialect import SPARK
 from spark_lakeversion.rows.merge_plan import (
     EngineRows,
-    conflicts_of,
+    check_engine_rows,
+    check_replaced,
     new_staging_segment,
     plan_merge,
     staging_under,
@@ -117,31 +117,11 @@ def engine_outcome(key: Key, base: Content, target: Content, source: Content,
     """The row merge's outcome from an engine's `rows`, checked against the table; a bad
     value is `InvalidInput` (nothing written), results of another planning (the target or
     source moved, another ancestor) `CannotMergeRows`."""
-    if dict(rows.commits) != _commits(context):
-        raise CannotMergeRows("the row results were computed for other commits than this "
-                              "merge's (the target or source moved): plan the row merge again")
-    for what, count in rows.duplicate_keys.items():
-        if count:
-            raise CannotMergeRows(f"the identifier fields do not name one row on the {what}")
     io = context.io_properties
     changes = _changes(base, target, source, io)
-    columns = list(changes[0].schema.names)
-    identifier = list(changes[0].identifier)
-    target_changes, source_changes = changes
-    tb = {r.path for r in target_changes.before.files}
-    sb = {r.path for r in source_changes.before.files}
-    outcome = DeltaRowOutcome(statistics={
-        "engine": "spark",
-        "files_read": len(tb | sb) + len(target_changes.after.files)
-        + len(source_changes.after.files),
-        "conflicts": rows.conflict_count if resolution is None else 0,
-        "resolved": rows.conflict_count if resolution is not None else 0,
-        "files_rewritten": len(rows.removed), "files_written": len(rows.written),
-        "rows_rewritten": 0, "bytes_written": 0})
-    if rows.conflict_count and resolution is None:
-        outcome.conflicts.append(row_conflict(key, conflicts_of(rows.conflicts, columns,
-                                                                identifier),
-                                              columns, identifier, rows.conflict_count))
+    check = check_engine_rows(key, rows, _commits(context), changes[0], changes[1],
+                              resolution)
+    outcome = DeltaRowOutcome(conflicts=check.conflicts, statistics=check.statistics)
     if serializable and rows.inserted:
         outcome.conflicts.append(Conflict(
             DELTA_CONCURRENT_APPEND, key,
@@ -150,11 +130,7 @@ def engine_outcome(key: Key, base: Content, target: Content, source: Content,
             {"rows": rows.inserted, "partitions": sorted(rows.inserted_partitions)}))
     if outcome.conflicts:
         return outcome
-    live = (sb - tb) | {r.path for r in target_changes.after.files}
-    stray = sorted(set(rows.removed) - live)
-    if stray:
-        raise InvalidInput(f"row_results: {len(stray)} file(s) to replace are not the "
-                           f"target's files of this merge's region, e.g. {stray[0]!r}")
+    check_replaced(rows, check.replaceable)
     if rows.written and not rows.removed:
         raise InvalidInput("row_results: files written but none of the target's replaced")
     state = DeltaState.of(target, key)
