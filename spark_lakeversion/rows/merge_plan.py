@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import ROW_CONFLICT_KEYS_LISTED, Key
+from spark_lakeversion.model import ROW_CONFLICT_KEYS_LISTED, Conflict, Key
 from spark_lakeversion.rows.dialect import Dialect, string_literal
 from spark_lakeversion.rows.merge3 import RowConflict
 from spark_lakeversion.rows.merge_sql import FILE, ORD, PART, MergeSQL, side
@@ -295,6 +295,58 @@ def conflicts_of(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     return out
 
 
+@dataclass
+class EngineCheck:
+    """What every format's take-back of an engine's `EngineRows` decides alike
+    (`check_engine_rows`): the row merge's statistics so far, the ROW_CONFLICT (if the
+    engine counted unsettled conflicts), and the target's files of the region, the only
+    ones the engine may replace (`check_replaced`)."""
+
+    statistics: dict[str, Any]
+    conflicts: list[Conflict]
+    replaceable: set[str]
+
+
+def check_engine_rows(key: Key, rows: EngineRows, commits: Mapping[str, str],
+                      target: RowChanges, source: RowChanges,
+                      resolution: str | None) -> EngineCheck:
+    """The format-neutral checks of an engine's results for one table against the
+    merge's own `commits` and `RowChanges` (metadata only): results of another planning,
+    or a key twice on a state, are `CannotMergeRows` (the file-level conflict stands)."""
+    from spark_lakeversion.rows.conflicts import row_conflict
+    from spark_lakeversion.rows.merge_rows import CannotMergeRows
+
+    if dict(rows.commits) != dict(commits):
+        raise CannotMergeRows("the row results were computed for other commits than this "
+                              "merge's (the target or source moved): plan the row merge again")
+    for what, count in rows.duplicate_keys.items():
+        if count:
+            raise CannotMergeRows(f"the identifier fields do not name one row on the {what}")
+    columns, identifier = list(target.schema.names), list(target.identifier)
+    tb = {r.path for r in target.before.files}
+    sb = {r.path for r in source.before.files}
+    statistics: dict[str, Any] = {
+        "engine": "spark",
+        "files_read": len(tb | sb) + len(target.after.files) + len(source.after.files),
+        "conflicts": rows.conflict_count if resolution is None else 0,
+        "resolved": rows.conflict_count if resolution is not None else 0,
+        "files_rewritten": len(rows.removed), "files_written": len(rows.written),
+        "rows_rewritten": 0, "bytes_written": 0}
+    conflicts = [row_conflict(key, conflicts_of(rows.conflicts, columns, identifier),
+                              columns, identifier, rows.conflict_count)] \
+        if rows.conflict_count and resolution is None else []
+    return EngineCheck(statistics, conflicts,
+                       (sb - tb) | {r.path for r in target.after.files})
+
+
+def check_replaced(rows: EngineRows, replaceable: set[str]) -> None:
+    """The files the engine replaces must be the target's files of the region."""
+    stray = sorted(set(rows.removed) - replaceable)
+    if stray:
+        raise InvalidInput(f"row_results: {len(stray)} file(s) to replace are not the "
+                           f"target's files of this merge's region, e.g. {stray[0]!r}")
+
+
 def staging_under(data_location: str, staging: str) -> str:
     """`staging` checked to be an issued staging directory right under `data_location`
     (its last segment `STAGING_SEGMENT`); the directory, with a trailing slash."""
@@ -309,6 +361,6 @@ def staging_under(data_location: str, staging: str) -> str:
     return f"{root}/{segment}/"
 
 
-__all__ = ["MAX_WRITTEN_FILES", "MERGE_PLAN_VERSION", "STAGING_SEGMENT", "EngineRows",
-           "conflicts_of", "new_staging_segment", "parse_row_results", "plan_merge",
-           "staging_under"]
+__all__ = ["MAX_WRITTEN_FILES", "MERGE_PLAN_VERSION", "STAGING_SEGMENT", "EngineCheck",
+           "EngineRows", "check_engine_rows", "check_replaced", "conflicts_of",
+           "new_staging_segment", "parse_row_results", "plan_merge", "staging_under"]

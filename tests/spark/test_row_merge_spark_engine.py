@@ -140,7 +140,7 @@ def test_the_python_surface_runs_the_row_merge_on_spark(small: SparkLake) -> Non
     assert scanned(small) == expected({2: (2, "dev", 2)}, {7: (7, "v7", 70)})
 
 
-def test_a_failing_gate_refuses_the_spark_merge_and_its_files_go(small: SparkLake) -> None:
+def test_a_failing_gate_refuses_the_spark_merge_and_keeps_its_preview(small: SparkLake) -> None:
     table(on(small), "copy-on-write", keyed=True)
     small.server.store.add_check(CheckSpec("main", "no_dev", CheckKind.SQL,
                                            "SELECT * FROM preview.db.t WHERE v = 'dev'"))
@@ -149,7 +149,12 @@ def test_a_failing_gate_refuses_the_spark_merge_and_its_files_go(small: SparkLak
     with pytest.raises(ChecksFailed, match="no_dev"):
         small.sql("MERGE BRANCH dev INTO main")
     assert small.server.store.get_ref("main").head == head
-    assert staged_files(small) == []  # the engine's files of a refused merge are deleted
+    # the preview the gate refused (recorded with its check run) names the engine's files:
+    # kept for it, collected by gc with it; main reads as it was
+    refused = staged_files(small)
+    assert refused
+    [preview] = {r.preview for r in small.server.store.check_runs("main", limit=5)}
+    assert preview not in (None, "") and small.server.store.get_ref("main").head == head
     assert scanned(small) == expected({7: (7, "v7", 70)})
     # a check the merged state passes: through the gate, its preview is Spark's rows
     small.server.store.remove_check("main", "no_dev")

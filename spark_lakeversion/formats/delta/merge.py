@@ -22,6 +22,8 @@ A blind append (`isBlindAppend`, or delta-rs's WRITE in Append mode) reads nothi
 appends on both sides always commute. When the only conflict is about files (3, 4 or 5),
 the merge goes down to rows (`row_merge.py`): a clean row merge is one commit rewriting the
 target's affected files once; rows both sides changed differently are a ROW_CONFLICT.
+Past the server's row limit the row merge is planned for Spark and its results taken back
+(`row_engine.py`: `MergeContext.plan_rows`, `row_results`).
 When the rules pass, the source's net actions are replayed as ONE put-if-absent commit on
 the target's log: `remove` actions in the target's own path strings, `add` actions naming
 the source's files by the path the target's log writes for them (`log.add_path`: relative,
@@ -31,6 +33,7 @@ data file is read or written, except by a row merge.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +50,7 @@ from spark_lakeversion.formats.delta.codes import (
     DELTA_TABLE,
 )
 from spark_lakeversion.formats.delta.content import DeltaState
+from spark_lakeversion.formats.delta.row_engine import engine_outcome, engine_plan
 from spark_lakeversion.formats.delta.row_merge import (
     ROW_MERGEABLE,
     SHARED_NEW_KEYS,
@@ -55,7 +59,7 @@ from spark_lakeversion.formats.delta.row_merge import (
     merge_rows,
     new_keys_meet,
 )
-from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, Key
+from spark_lakeversion.model import ROW_MERGE, Conflict, ConflictType, Content, GcState, Key
 from spark_lakeversion.tableformat.merger import ContentMergePlan, ContentMerger, MergeContext
 
 SERIALIZABLE = "Serializable"
@@ -140,7 +144,8 @@ class DeltaMergePlan(ContentMergePlan):
     def apply(self) -> Content:
         assert self.target is not None and not self.conflicts
         if not self.actions and not self.adds and not self.removes and (
-                self.rows is None or (not self.rows.removed and self.rows.rows is None)):
+                self.rows is None or (not self.rows.removed and self.rows.rows is None
+                                      and not self.rows.staged)):
             return self.target.content()
         out = writable(self.target, self.target_branch, self.io)
         self.created.extend(out.created)
@@ -164,15 +169,37 @@ class DeltaMergePlan(ContentMergePlan):
         from spark_lakeversion.formats.delta.writes import write_rows
 
         assert self.rows is not None
-        files = log.read_state(state.location, state.version, io=self.io).files
-        actions = [files[fid].remove_action(log_location=at)
+        current = log.read_state(state.location, state.version, io=self.io)
+        actions = [current.files[fid].remove_action(log_location=at)
                    for fid in sorted(self.rows.removed)]
         if self.rows.rows is not None:
             adds, written, size = write_rows(state, self.rows.rows.tables(), self.io)
             self.created.extend(written)
             actions += adds
             self.statistics[ROW_MERGE]["bytes_written"] = size
+        if self.rows.staged:  # an engine's files: referenced, never in `created`
+            from spark_lakeversion.formats.delta.row_engine import staged_add_actions
+
+            actions += staged_add_actions(self.rows.staged, self.rows.staged_schema,
+                                          state.location, current.partition_columns,
+                                          int(time.time() * 1000))
         return actions
+
+    @property
+    def client_files(self) -> list[str]:
+        """Data files an engine outside the server wrote (never deleted here)."""
+        return [f.file_path for f in self.rows.staged] if self.rows is not None else []
+
+    def fence(self, state: GcState) -> None:
+        """The engine's files this version adds, checked against gc's cutoff
+        (`gc.fence`): never collected between their writing and this commit."""
+        files = self.client_files
+        if files:
+            from spark_lakeversion.gc.fence import FilesMayBeCollected, check_written, refusal
+
+            problems = check_written(state, files, self.io)
+            if problems:
+                raise FilesMayBeCollected(refusal(problems, state))
 
     def discard(self) -> None:
         log.delete_created(reversed(self.created), self.io)
@@ -264,12 +291,23 @@ class DeltaContentMerger(ContentMerger):
         commute went down to rows); the conflict stands when the files cannot go down to
         rows."""
         settled = [label or conflict.type.value]
+        resolution = context.options.get("row_conflicts")
+        engine_rows = context.row_results.get(key)
         try:
-            outcome = merge_rows(key, base, target, source, context.io_properties,
-                                 resolution=context.options.get("row_conflicts"),
-                                 serializable=serializable,
-                                 memory_bytes=context.row_memory_bytes,
-                                 max_bytes=context.row_merge_bytes)
+            if context.plan_rows:  # planned for Spark, not run: the conflict stands
+                plan = engine_plan(key, base, target, source, context, resolution=resolution,
+                                   serializable=serializable)
+                statistics[ROW_MERGE] = {"file_conflicts": settled, "engine": "spark",
+                                         "plan": plan}
+                return DeltaMergePlan(key, [conflict], statistics)
+            if engine_rows is not None:
+                outcome = engine_outcome(key, base, target, source, context, engine_rows,
+                                         resolution=resolution, serializable=serializable)
+            else:
+                outcome = merge_rows(key, base, target, source, context.io_properties,
+                                     resolution=resolution, serializable=serializable,
+                                     memory_bytes=context.row_memory_bytes,
+                                     max_bytes=context.row_merge_bytes)
         except CannotMergeRows as exc:
             statistics[ROW_MERGE] = {"file_conflicts": settled, "not_merged": str(exc),
                                           "over_limit": exc.over_limit}

@@ -42,12 +42,16 @@ __all__ = ["ROW_MERGEABLE", "SHARED_NEW_KEYS", "CannotMergeRows", "DeltaRowOutco
 
 @dataclass
 class DeltaRowOutcome:
-    """Conflicts, or the target's files to remove (file ids) and the rows to write."""
+    """Conflicts, or the target's files to remove (file ids) and the rows to write (the
+    server's merge) or the files an engine wrote, checked (`staged`: pyiceberg `DataFile`s
+    read against the served Iceberg schema `staged_schema`; `row_engine.py`)."""
 
     conflicts: list[Conflict] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)
     rows: RowStream | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
+    staged: list[Any] = field(default_factory=list)
+    staged_schema: Any = None
 
 
 def merge_rows(key: Key, base: Content, target: Content, source: Content,

@@ -313,7 +313,7 @@ def _write(target: WritableLog, delta_meta: dict[str, Any], changed: bool,
             actions.append(found.remove_action(log_location=at))
     timestamp = snapshot.timestamp_ms if snapshot is not None else 0
     for data in adds:
-        actions.append(_add_action(location, data, translated, partition_columns, timestamp))
+        actions.append(add_action(location, data, translated, partition_columns, timestamp))
     if snapshot is None:
         operation, name = "schema", "CHANGE COLUMNS"
     else:
@@ -347,7 +347,7 @@ def json_meta(base: TableMetadata) -> dict[str, Any]:
     return value
 
 
-def _add_action(location: str, data: Any, translated: Translated,
+def add_action(location: str, data: Any, translated: Translated,
                 partition_columns: list[str], timestamp_ms: int) -> dict[str, Any]:
     import json
 

@@ -298,7 +298,7 @@ class _Generator:
 
     def _resume(self, metadata: TableMetadata) -> _Table:
         delta_meta = json.loads(metadata.properties[DELTA_METADATA])
-        previous = _translated_of(metadata.schema(), metadata.last_column_id)
+        previous = translated_of(metadata.schema(), metadata.last_column_id)
         translated = translate_schema(delta_meta["schemaString"],
                                       delta_meta.get("configuration") or {}, previous)
         snapshot = metadata.current_snapshot()
@@ -550,7 +550,7 @@ def _check_protocol(protocol: Mapping[str, Any]) -> None:
         raise untranslatable(f"it needs Delta reader version {protocol.get('minReaderVersion')}")
 
 
-def _translated_of(schema: Schema, last_column_id: int) -> Translated:
+def translated_of(schema: Schema, last_column_id: int) -> Translated:
     """Ids by path of a served schema (what a resumed translation keeps stable)."""
     from pyiceberg.types import ListType, MapType, NestedField, StructType
 

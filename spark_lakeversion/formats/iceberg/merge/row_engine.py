@@ -20,16 +20,16 @@ from pyiceberg.expressions import BooleanExpression
 from pyiceberg.io import FileIO
 from pyiceberg.table.metadata import TableMetadata
 
-from spark_lakeversion.errors import InvalidInput, LakeVersionError
+from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.formats.iceberg.codes import CONCURRENT_APPEND_IN_READ_PARTITION
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.formats.iceberg.merge.row_merge import CannotMergeRows, RowOutcome
 from spark_lakeversion.model import Conflict, Key
-from spark_lakeversion.rows.conflicts import row_conflict
 from spark_lakeversion.rows.dialect import SPARK
 from spark_lakeversion.rows.merge_plan import (
     EngineRows,
-    conflicts_of,
+    check_engine_rows,
+    check_replaced,
     new_staging_segment,
     plan_merge,
     staging_under,
@@ -92,24 +92,10 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
     """The row merge's outcome from an engine's `rows`, checked against the table; a
     bad value is `InvalidInput` (nothing written), results of another planning (the
     target or source moved, another ancestor) `CannotMergeRows`."""
-    if dict(rows.commits) != _commits(context):
-        raise CannotMergeRows("the row results were computed for other commits than this "
-                              "merge's (the target or source moved): plan the row merge again")
-    for what, count in rows.duplicate_keys.items():
-        if count:
-            raise CannotMergeRows(f"the identifier fields do not name one row on the {what}")
     changes = _changes(base, target, source, context.io_properties)
-    columns = list(changes[0].schema.names)
-    identifier = list(changes[0].identifier)
-    outcome = RowOutcome(statistics={
-        "engine": "spark", "conflicts": rows.conflict_count if resolution is None else 0,
-        "resolved": rows.conflict_count if resolution is not None else 0,
-        "files_rewritten": len(rows.removed), "files_written": len(rows.written),
-        "rows_rewritten": 0, "bytes_written": 0})
-    if rows.conflict_count and resolution is None:
-        outcome.conflicts.append(row_conflict(key, conflicts_of(rows.conflicts, columns,
-                                                                identifier),
-                                              columns, identifier, rows.conflict_count))
+    check = check_engine_rows(key, rows, _commits(context), changes[0], changes[1],
+                              resolution)
+    outcome = RowOutcome(conflicts=check.conflicts, statistics=check.statistics)
     if serializable and rows.inserted:
         outcome.conflicts.append(Conflict(
             CONCURRENT_APPEND_IN_READ_PARTITION, key,
@@ -119,16 +105,7 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
                                 "partitions": sorted(rows.inserted_partitions)}))
     if outcome.conflicts:
         return outcome
-    target_changes, source_changes = changes
-    tb = {r.path for r in target_changes.before.files}
-    outcome.statistics["files_read"] = len(tb | {r.path for r in source_changes.before.files}) \
-        + len(target_changes.after.files) + len(source_changes.after.files)
-    live = {r.path for r in source_changes.before.files} - tb
-    live |= {r.path for r in target_changes.after.files}
-    stray = sorted(set(rows.removed) - live)
-    if stray:
-        raise InvalidInput(f"row_results: {len(stray)} file(s) to replace are not the "
-                           f"target's files of this merge's region, e.g. {stray[0]!r}")
+    check_replaced(rows, check.replaceable)
     from spark_lakeversion.formats.iceberg.staged import staged_data_files
 
     staging = staging_under(data_location(target.metadata), rows.staging)

@@ -137,7 +137,9 @@ public final class RowEngine {
    * ({@code row_results}, pinned to the planned target head), where the server checks the
    * files and commits one merge snapshot through the usual gates. {@code argsJson} is an
    * {@code /api/v1/merge} body; the answer is the merge result's JSON. The files written
-   * here are deleted again when the server refuses them.
+   * here are deleted again when the server refuses them before any state names them; a
+   * gate's refusal keeps them, since the preview it checked and recorded names them (gc
+   * collects them with it).
    */
   public static String merge(SparkSession spark, String catalogName, String argsJson) {
     LakeVersionCatalog catalog = lakeVersionCatalog(spark, catalogName);
@@ -177,7 +179,9 @@ public final class RowEngine {
       try {
         return LakeVersionClient.JSON.writeValueAsString(catalog.client().post("/merge", body));
       } catch (LakeVersionException e) {
-        discard(written); // refused: nothing references them
+        if (!"CHECKS_FAILED".equals(e.code())) {
+          discard(written); // refused before any state named them
+        } // a gate's refusal: its recorded preview names them, gc collects them with it
         if (!"REFERENCE_CONFLICT".equals(e.code()) || attempt >= MERGE_ATTEMPTS
             || written.isEmpty()) {
           throw e;
