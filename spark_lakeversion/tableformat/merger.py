@@ -42,6 +42,16 @@ class MergeContext:
     #: by the format before it writes anything)
     row_results: Mapping[Key, Any] = field(default_factory=dict)
 
+    def row_commits(self) -> dict[str, str]:
+        """The merge's three commits as a row plan names them (`base`, `target`,
+        `source`); `CannotMergeRows` when the sides share no history."""
+        from spark_lakeversion.rows.merge_rows import CannotMergeRows
+
+        if self.base_commit is None:
+            raise CannotMergeRows("the sides have no common ancestor")
+        return {"base": self.base_commit, "target": self.target_commit,
+                "source": self.source_commit}
+
 
 class ContentMergePlan(ABC):
     key: Key

@@ -74,13 +74,6 @@ def _changes(base: Content, target: Content, source: Content,
         raise CannotMergeRows(exc.message) from None
 
 
-def _commits(context: MergeContext) -> dict[str, str]:
-    if context.base_commit is None:
-        raise CannotMergeRows("the sides have no common ancestor")
-    return {"base": context.base_commit, "target": context.target_commit,
-            "source": context.source_commit}
-
-
 def _served(state: DeltaState, io: Mapping[str, str]) -> Any:
     """The Iceberg metadata served for `state` (what Spark loads as `db@<commit>`)."""
     from spark_lakeversion.formats.delta.iceberg.translate import load
@@ -99,7 +92,7 @@ def engine_plan(key: Key, base: Content, target: Content, source: Content,
     metadata's default spec."""
     io = context.io_properties
     changes = _changes(base, target, source, io)
-    commits = _commits(context)
+    commits = context.row_commits()
     state = DeltaState.of(target, key)
     metadata = _served(state, io)
     write = {"namespace": [f"{key.elements[0]}@{context.target_commit}",
@@ -119,7 +112,7 @@ def engine_outcome(key: Key, base: Content, target: Content, source: Content,
     source moved, another ancestor) `CannotMergeRows`."""
     io = context.io_properties
     changes = _changes(base, target, source, io)
-    check = check_engine_rows(key, rows, _commits(context), changes[0], changes[1],
+    check = check_engine_rows(key, rows, context.row_commits(), changes[0], changes[1],
                               resolution)
     outcome = DeltaRowOutcome(conflicts=check.conflicts, statistics=check.statistics)
     if serializable and rows.inserted:

@@ -57,13 +57,6 @@ def _changes(base: TableState, target: TableState, source: TableState,
         raise CannotMergeRows(exc.message) from None
 
 
-def _commits(context: MergeContext) -> dict[str, str]:
-    if context.base_commit is None:
-        raise CannotMergeRows("the sides have no common ancestor")
-    return {"base": context.base_commit, "target": context.target_commit,
-            "source": context.source_commit}
-
-
 def engine_plan(key: Key, base: TableState, target: TableState, source: TableState,
                 context: MergeContext, *, resolution: str | None, serializable: bool,
                 source_predicate: BooleanExpression | None) -> dict[str, object]:
@@ -76,7 +69,7 @@ def engine_plan(key: Key, base: TableState, target: TableState, source: TableSta
             "evaluated on the target's new rows by the server's row merge only; merge with "
             "isolation_level='snapshot', or within the server's row limit")
     changes = _changes(base, target, source, context.io_properties)
-    commits = _commits(context)
+    commits = context.row_commits()
     staging = f"{data_location(target.metadata)}/{new_staging_segment()}"
     write = {"namespace": [f"{key.elements[0]}@{context.target_commit}",
                            *key.elements[1:-1]],
@@ -93,7 +86,7 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
     bad value is `InvalidInput` (nothing written), results of another planning (the
     target or source moved, another ancestor) `CannotMergeRows`."""
     changes = _changes(base, target, source, context.io_properties)
-    check = check_engine_rows(key, rows, _commits(context), changes[0], changes[1],
+    check = check_engine_rows(key, rows, context.row_commits(), changes[0], changes[1],
                               resolution)
     outcome = RowOutcome(conflicts=check.conflicts, statistics=check.statistics)
     if serializable and rows.inserted:
