@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +69,17 @@ def fake_spark_home(root: Path, exit_code: int = 0) -> Path:
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{home}/started"\nexit {exit_code}\n')
     script.chmod(0o755)
     return home
+
+
+def apply_changes(base: Sequence[tuple[Any, ...]],
+                  *changes: Mapping[int, tuple[Any, ...] | None]) -> list[tuple[Any, ...]]:
+    """`base` rows (keyed by their first value) with each change applied by key (None:
+    deleted), sorted: the rows a merge test expects."""
+    rows = {r[0]: r for r in base}
+    for change in changes:
+        for i, r in change.items():
+            if r is None:
+                rows.pop(i, None)
+            else:
+                rows[i] = r
+    return sorted(rows.values())

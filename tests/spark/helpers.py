@@ -10,6 +10,7 @@ from pyiceberg.catalog.rest import RestCatalog
 from spark_lakeversion.checks.sql import connect as duckdb_connect
 from spark_lakeversion.model import Key
 from spark_lakeversion.server.embedded import EmbeddedServer
+from tests.helpers import apply_changes
 
 CATALOG_CLASS = "io.lakeversion.spark.LakeVersionCatalog"
 
@@ -86,11 +87,5 @@ def scanned(lake: SparkLake, ref: str = "main") -> list[tuple[Any, ...]]:
 
 
 def expected(*changes: dict[int, tuple[int, str, int] | None]) -> list[tuple[Any, ...]]:
-    rows = {r[0]: r for r in BASE}
-    for change in changes:
-        for i, r in change.items():
-            if r is None:
-                rows.pop(i, None)
-            else:
-                rows[i] = r
-    return sorted(rows.values())
+    """`BASE` with each change applied by id (None: deleted), sorted."""
+    return apply_changes(BASE, *changes)

@@ -28,6 +28,7 @@ from spark_lakeversion.model import Content, Key, MergeAction, MergeResult, Put
 from spark_lakeversion.tableformat.merger import MergeContext
 from spark_lakeversion.versioning import VersionStore
 from spark_lakeversion.wiring import open_store
+from tests.helpers import apply_changes
 
 ID_P_V_ICEBERG = Schema(
     NestedField(1, "id", LongType(), required=False),
@@ -331,11 +332,4 @@ def row_merged(result: MergeResult) -> dict[str, Any]:
 def expected(base: list[tuple[int, str, int]], *changes: dict[int, tuple[int, str, int] | None]
              ) -> list[tuple[Any, ...]]:
     """`base` with each change applied by id (None: deleted), sorted."""
-    rows = {r[0]: r for r in base}
-    for change in changes:
-        for i, r in change.items():
-            if r is None:
-                rows.pop(i, None)
-            else:
-                rows[i] = r
-    return sorted(rows.values())
+    return apply_changes(base, *changes)
