@@ -203,7 +203,6 @@ class EngineRows:
     removed: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
     staging: str = ""
-    statistics: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, data: object) -> EngineRows:
@@ -226,15 +225,11 @@ class EngineRows:
         staging = data.get("staging") or ""
         if not isinstance(staging, str):
             raise InvalidInput("row_results: staging must be the plan's staging location")
-        stats = data.get("statistics") or {}
-        if not isinstance(stats, Mapping):
-            raise InvalidInput("row_results: statistics must be an object")
         out = cls(dict(commits), _int(data, "conflict_count"), tuple(dict(c) for c in conflicts),
                   {k: _int(dup, k) for k in dup}, _int(data, "inserted"),
                   _strings(data, "inserted_partitions", 20),
                   _strings(data, "removed", MAX_WRITTEN_FILES),
-                  _strings(data, "written", MAX_WRITTEN_FILES), staging,
-                  {k: _int(stats, k) for k in stats if isinstance(k, str)})
+                  _strings(data, "written", MAX_WRITTEN_FILES), staging)
         if out.written and not out.staging:
             raise InvalidInput("row_results: written files need the plan's staging location")
         if len(out.conflicts) > out.conflict_count:
@@ -247,7 +242,7 @@ class EngineRows:
                 "duplicate_keys": dict(self.duplicate_keys), "inserted": self.inserted,
                 "inserted_partitions": list(self.inserted_partitions),
                 "removed": list(self.removed), "written": list(self.written),
-                "staging": self.staging, "statistics": dict(self.statistics)}
+                "staging": self.staging}
 
 
 def parse_row_results(data: object) -> dict[Key, EngineRows]:
