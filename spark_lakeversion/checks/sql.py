@@ -344,7 +344,7 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
     try:
         count, samples = violations(con, spec.spec)
     finally:
-        _close_quietly(con)
+        _close_later(con)
     took = int((time.monotonic() - started) * 1000)
     if count:
         return CheckReport(spec.name, CheckStatus.FAILED, count, tuple(samples), took,
@@ -366,3 +366,37 @@ def _close_quietly(con: Any) -> None:
     closer = threading.Thread(target=con.close, daemon=True)
     closer.start()
     closer.join(5)
+
+
+#: check databases being closed after their answers were given
+_CLOSING: set[threading.Thread] = set()
+_CLOSING_LOCK = threading.Lock()
+
+
+def _close_later(con: Any) -> None:
+    """Close a check's database in the background: the gate has its answer, and freeing a
+    database (a few ms) need not delay the merge. At exit, the closes under way are
+    awaited (bounded), as a database still closing when the interpreter finalizes aborts
+    the process."""
+    def close() -> None:
+        try:
+            con.close()
+        except Exception:  # noqa: BLE001 - nothing to free then
+            pass
+        finally:
+            with _CLOSING_LOCK:
+                _CLOSING.discard(threading.current_thread())
+
+    closer = threading.Thread(target=close, name="lakeversion-duckdb-close", daemon=True)
+    with _CLOSING_LOCK:
+        _CLOSING.add(closer)
+    closer.start()
+
+
+@atexit.register
+def _await_closing(wait_s: float = 5.0) -> None:
+    deadline = time.monotonic() + wait_s
+    with _CLOSING_LOCK:
+        closing = list(_CLOSING)
+    for closer in closing:
+        closer.join(max(0.0, deadline - time.monotonic()))

@@ -18,6 +18,7 @@ DuckDB itself then runs confined (`sql.py`): this is the rule users see, that is
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -107,7 +108,13 @@ def _parse(duckdb: Any, con: Any, query: str) -> dict[str, Any]:
 def check_sql(sql: str) -> list[tuple[str, str, str]]:
     """`InvalidInput` unless `sql` is one query reading only the three relations; else the
     (catalog, schema, table) names it reads, lower case, as written ('' where left out;
-    its own CTEs aside)."""
+    its own CTEs aside). A gate runs the same stored checks again and again: the answer
+    for a text is kept (a refusal is not, so it is given anew each time)."""
+    return list(_checked(sql))
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked(sql: str) -> tuple[tuple[str, str, str], ...]:
     names = []
     ctes: set[str] = set()
     for node in _nodes(parse(sql)):
@@ -129,8 +136,8 @@ def check_sql(sql: str) -> list[tuple[str, str, str]]:
             if name in UNSAFE_FUNCTIONS or name.startswith("duckdb_"):
                 raise InvalidInput(f"the function {name}() is not allowed in a check: "
                                    f"{sql.strip()}")
-    return [n for n in names  # type: ignore[misc]
-            if n[0] or n[1] or n[2] not in ctes]
+    return tuple(n for n in names  # type: ignore[misc]
+                 if n[0] or n[1] or n[2] not in ctes)
 
 
 def _check_table(node: dict[str, Any], sql: str) -> None:

@@ -18,7 +18,7 @@ API (the row diff, the row merge and `changes.` checks build on it):
     applied, in `schema`, plus `PARTITION_COLUMN` on request, files read ahead in parallel
     (`read_ahead`). A merge may read a subset. `RowSide.plain_parquet()`: the files' local
     paths when an engine may read them itself as Parquet by field id (no delete applies).
-* `native.py`: `native_source(con, side, schema)`, a plain-Parquet side as a query DuckDB
+* `native.py`: `native_sources(con, sides, schema)`, plain-Parquet sides as queries DuckDB
   reads itself by field id, when that reads what `batches` would (else None).
 * `schema.py`: `union_schema`, `align` (a batch to the union by field id, else name),
   `field_id`, `check_columns`, `CHANGE_COLUMN` (``change``).
@@ -28,7 +28,8 @@ API (the row diff, the row merge and `changes.` checks build on it):
   `.rows(columns, limit=, offset=)` (fixed order, so pages never overlap), `.total`,
   `.summary()` (inserted/deleted/updated per partition). `diff_rows(...)` does it in one
   call; `diff_table(changes, con=)` the whole diff once, as one query (a `changes.`
-  check's). Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`. Its statements
+  check's; with an identifier, a join on it where no key repeats with rows on both
+  sides). Change names: `INSERT`, `DELETE`, `UPDATE_BEFORE`, `UPDATE_AFTER`. Its statements
   are `DiffSql(dialect, ...)`'s, one text for DuckDB and Spark.
 * `plan.py`: `plan_diff(changes, key, commits, dialect)`, the diff planned for Spark, which
   reads the rows itself: per side the table at its commit and the files live only there,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,9 +29,9 @@ import pyarrow as pa
 
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
-from spark_lakeversion.rows.dialect import DUCKDB, Dialect, ascending, temp_relation
+from spark_lakeversion.rows.dialect import DUCKDB, Dialect, ascending, same, temp_relation
 from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
-from spark_lakeversion.rows.native import native_source
+from spark_lakeversion.rows.native import native_sources
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
 
@@ -44,6 +44,8 @@ SUMMARY_SCHEMA = pa.schema([("partition", pa.string()), ("inserted", pa.int64())
                             ("deleted", pa.int64()), ("updated", pa.int64())])
 
 _P, _S, _N, _R = "__lv_p", "__lv_s", "__lv_n", "__lv_rank"
+#: `DiffSql.joined`'s last row: each side's rows in the join, then each source's rows
+JOIN_COUNTS = ("__lv_joined_before", "__lv_joined_after", "__lv_before", "__lv_after")
 #: more rows than any diff holds (DuckDB's LIMIT and OFFSET are 64-bit)
 _MAX_ROWS = 2**62
 
@@ -192,6 +194,52 @@ class DiffSql:
                           for name, query in self.statements())
         return f"WITH {steps} {self.rows(columns, None, 0)}"
 
+    def joined(self, columns: Sequence[str]) -> str:
+        """The diff as `query` gives it, for a table whose identifier no key repeats on
+        both sides at once, as one full outer join on the identifier: cheaper than counting
+        every distinct row (a join on the key, not a grouping by every column), and it
+        needs no pairing (a key's one row before and one after are the update).
+
+        Its last row is not a change (`change` NULL): it carries `JOIN_COUNTS`, each side's
+        rows in the join and each source's rows (sources read twice: views, not streams).
+        The rows are the diff exactly when the join repeats no row (`joined_exact`): else a
+        key has more than one row on one side and rows on the other, whose pairing only
+        `query` knows (a key repeated on one side only is all inserts or all deletes, the
+        same both ways). Equality is the grouping's: NULLs, NaNs and -0.0 = 0.0 alike."""
+        q = self.d.quote
+        before = ", ".join(f"b.{q(c)} AS {q(f'__lv_b{i}')}" for i, c in enumerate(self.names))
+        after = ", ".join(f"a.{q(c)} AS {q(f'__lv_a{i}')}" for i, c in enumerate(self.names))
+        on = " AND ".join(same(self.d, f"b.{q(k)}", f"a.{q(k)}") for k in self.identifier)
+        differ = " OR ".join(f"NOT {same(self.d, q(f'__lv_b{i}'), q(f'__lv_a{i}'))}"
+                             for i in range(len(self.names)))
+        bp, ap, r, last = q("__lv_bp"), q("__lv_ap"), q(_R), q("__lv_last")
+        change = q(CHANGE_COLUMN)
+        hint = "MATERIALIZED " if self.d.name == DUCKDB.name else ""
+        joined = (f"SELECT {before}, {after}, b.{bp}, a.{ap} "
+                  f"FROM (SELECT *, 1 AS {bp} FROM {self.rel('before_src')}) b FULL OUTER JOIN "
+                  f"(SELECT *, 1 AS {ap} FROM {self.rel('after_src')}) a ON {on}")
+        nulls = ", ".join(f"CAST(NULL AS BIGINT) AS {q(name)}" for name in JOIN_COUNTS)
+        branches = []
+        for mine, other, names, pair, lone in ((bp, ap, "b", 0, 2), (ap, bp, "a", 1, 3)):
+            cells = ", ".join(f"{q(f'__lv_{names}{i}')} AS {q(c)}"
+                              for i, c in enumerate(self.names))
+            labels = ((UPDATE_BEFORE, DELETE) if names == "b" else (UPDATE_AFTER, INSERT))
+            branches.append(
+                f"SELECT CASE WHEN {other} IS NULL THEN '{labels[1]}' ELSE '{labels[0]}' END "
+                f"AS {change}, CASE WHEN {other} IS NULL THEN {lone} ELSE {pair} END AS {r}, "
+                f"{cells}, 0 AS {last}, {nulls} FROM lv_joined "
+                f"WHERE {mine} IS NOT NULL AND ({other} IS NULL OR {differ})")
+        counts = ", ".join(f"{query} AS {q(name)}" for name, query in zip(JOIN_COUNTS, (
+            f"count({bp})", f"count({ap})", f"(SELECT count(*) FROM {self.rel('before_src')})",
+            f"(SELECT count(*) FROM {self.rel('after_src')})"), strict=True))
+        empty = ", ".join(["NULL"] * (len(self.names) + 2))
+        branches.append(f"SELECT {empty}, 1, {counts} FROM lv_joined")
+        wanted = ", ".join([change, *map(q, columns), *map(q, JOIN_COUNTS)])
+        order = ascending([last, *(q(k) for k in self.identifier), r,
+                           *(q(c) for c in self.names)])
+        return (f"WITH lv_joined AS {hint}({joined}) SELECT {wanted} FROM ("
+                + " UNION ALL ".join(branches) + f") lv_changes ORDER BY {order}")
+
     def total(self) -> str:
         return f"SELECT count(*) AS total FROM {self.rel('result')}"
 
@@ -235,9 +283,9 @@ class RowDiff:
     def _load(self) -> None:
         """Both sides' streams registered as the two source relations, then the diff's
         statements, each materialized (spilling past the budget)."""
-        with _sources(self._con, self.changes, True) as run:
+        with _sources(self._con, self.changes, True) as sources:
             for name, query in self.sql.statements():
-                run(temp_relation(DUCKDB, name, query))
+                sources.run(temp_relation(DUCKDB, name, query))
 
     # ---- answers --------------------------------------------------------------------------
     @property
@@ -280,45 +328,63 @@ class RowDiff:
         self.close()
 
 
-@contextmanager
-def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
-             ) -> Iterator[Callable[[str], Any]]:
-    """Both sides registered in `con` as the two source relations while this runs: with
-    `native` (and no labels), a side of plain Parquet files as a view DuckDB reads itself
-    (`rows.native`), else as its Arrow stream. It gives a runner of one statement over them
-    (returning its rows as Arrow) that raises the row reader's own error (a typed one, say)
-    rather than DuckDB's wrapping of it."""
-    failed: list[BaseException] = []
-    views: list[str] = []
+class _Sources:
+    """Both sides registered in one connection: `run` runs one statement over them (its
+    rows as Arrow) and raises the row reader's own error (a typed one, say) rather than
+    DuckDB's wrapping of it; `rescannable`: every side may be read twice (a view over its
+    Parquet files, or no rows), where an Arrow stream is read once."""
 
-    def run(statement: str) -> pa.Table:
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.failed: list[BaseException] = []
+        self.views: list[str] = []
+        self.streams = 0
+
+    @property
+    def rescannable(self) -> bool:
+        return not self.streams
+
+    def run(self, statement: str) -> pa.Table:
         try:
-            return con.execute(statement).fetch_arrow_table()
+            return self.con.execute(statement).fetch_arrow_table()
         except Exception:
-            if failed:
-                raise failed[0] from None
+            if self.failed:
+                raise self.failed[0] from None
             raise
 
+
+@contextmanager
+def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
+             ) -> Iterator[_Sources]:
+    """Both sides registered in `con` as the two source relations while this runs: with
+    `native` (and no labels), a side of plain Parquet files as a view DuckDB reads itself
+    (`rows.native`), a side without files as an empty table, else as its Arrow stream."""
+    sources = _Sources(con)
+    registered: list[str] = []
+    pairs = (("lv_before_src", changes.before), ("lv_after_src", changes.after))
     try:
-        for name, side in (("lv_before_src", changes.before),
-                           ("lv_after_src", changes.after)):
-            source = native_source(con, side, changes.schema) if native and not labels \
-                else None
+        natives = native_sources(con, [side for _, side in pairs], changes.schema) \
+            if native and not labels else [None, None]
+        for (name, side), source in zip(pairs, natives, strict=True):
             if source is not None:
-                views.append(name)
+                sources.views.append(name)
                 con.execute(f"CREATE TEMP VIEW {quote(name)} AS {source}")
+            elif native and not side.files:
+                con.register(name, changes.schema.empty_table())
             else:
+                sources.streams += 1
                 con.register(name, _reader(changes.schema, side.batches(partition=labels),
-                                           failed, labels))
-        yield run
+                                           sources.failed, labels))
+            registered.append(name)
+        yield sources
     finally:
-        for name in ("lv_before_src", "lv_after_src"):
+        for name in registered:
             try:
-                if name in views:
+                if name in sources.views:
                     con.execute(f"DROP VIEW IF EXISTS temp.main.{quote(name)}")
                 else:
                     con.unregister(name)
-            except Exception:  # noqa: BLE001 - never registered (the first one failed)
+            except Exception:  # noqa: BLE001 - gone with the connection already
                 pass
 
 
@@ -327,9 +393,12 @@ def diff_table(changes: RowChanges, *,
                con: Any = None) -> pa.Table:
     """The whole diff, every column, in `RowDiff.rows`' order, without partition labels:
     one query whose steps DuckDB materializes once each (spilling past the budget), so a
-    reader of every row once (a check's `changes.`) pays no temporary table. `con` as for
-    `RowDiff`: a caller's connection, given back as it was."""
-    sql = DiffSql(DUCKDB, changes.schema.names, changes.identifier, partitions=False)
+    reader of every row once (a check's `changes.`) pays no temporary table. With an
+    identifier and sides DuckDB may read twice, first `DiffSql.joined` (a join on the key,
+    about half the counting's cost), kept when `joined_exact` says so, else the counting
+    `DiffSql.query`. `con` as for `RowDiff`: a caller's connection, given back as it was."""
+    names = changes.schema.names
+    sql = DiffSql(DUCKDB, names, changes.identifier, partitions=False)
     spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
     try:
         own = con is None
@@ -337,8 +406,12 @@ def diff_table(changes: RowChanges, *,
         try:
             if not own:
                 borrow(db, memory_bytes, spill)
-            with _sources(db, changes, False, native=True) as run:
-                table = run(sql.query(changes.schema.names))
+            with _sources(db, changes, False, native=True) as sources:
+                table = None
+                if changes.identifier and sources.rescannable:
+                    table = joined_exact(sources.run(sql.joined(names)))
+                if table is None:
+                    table = sources.run(sql.query(names))
         finally:
             if own:
                 db.close()
@@ -346,7 +419,20 @@ def diff_table(changes: RowChanges, *,
                 give_back(db)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    return typed(table, output_schema(changes.schema, changes.schema.names))
+    return typed(table, output_schema(changes.schema, names))
+
+
+def joined_exact(table: pa.Table) -> pa.Table | None:
+    """`DiffSql.joined`'s rows without its counts row, when the join repeated no row (each
+    side's rows in the join equal its source's rows, so no key has more than one row on
+    one side and any on the other); None when it did (the counting query decides)."""
+    last = table.num_rows - 1
+    if last < 0 or table.column(CHANGE_COLUMN)[last].is_valid:
+        return None
+    counts = [table.column(name)[last].as_py() for name in JOIN_COUNTS]
+    if counts[0] != counts[2] or counts[1] != counts[3]:
+        return None
+    return table.slice(0, last).drop_columns(list(JOIN_COUNTS))
 
 
 def typed(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -369,5 +455,5 @@ def diff_rows(changes: RowChanges, *, columns: Sequence[str] | None = None,
 
 
 __all__ = ["CHANGES", "DELETE", "INSERT", "SUMMARY_SCHEMA", "UPDATE_AFTER", "UPDATE_BEFORE",
-           "DiffSql", "RowDiff", "check_page", "diff_rows", "diff_table", "output_schema",
-           "typed"]
+           "JOIN_COUNTS", "DiffSql", "RowDiff", "check_page", "diff_rows", "diff_table",
+           "joined_exact", "output_schema", "typed"]

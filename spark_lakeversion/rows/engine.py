@@ -22,13 +22,16 @@ def duckdb_connect(memory_bytes: int, spill_dir: str, database: str = ":memory:"
     except ImportError as exc:
         raise InvalidInput("row-level work needs DuckDB: "
                            "pip install 'spark-lakeversion[rows]'") from exc
-    return duckdb.connect(database, config={
+    con = duckdb.connect(database, config={
         "memory_limit": _megabytes(memory_bytes),
         "temp_directory": spill_dir,
         "preserve_insertion_order": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     })
+    # a native side's footers are read to check its field ids, then by the query
+    con.execute("SET parquet_metadata_cache = true")
+    return con
 
 
 def borrow(con: Any, memory_bytes: int, spill_dir: str) -> None:
@@ -36,12 +39,14 @@ def borrow(con: Any, memory_bytes: int, spill_dir: str) -> None:
     budget and spill directory, until `give_back`."""
     con.execute(f"SET memory_limit = '{_megabytes(memory_bytes)}'")
     con.execute("SET temp_directory = '" + spill_dir.replace("'", "''") + "'")
+    con.execute("SET parquet_metadata_cache = true")
 
 
 def give_back(con: Any) -> None:
     """The caller's connection as it was before `borrow`."""
     con.execute("RESET memory_limit")
     con.execute("RESET temp_directory")
+    con.execute("RESET parquet_metadata_cache")
 
 
 __all__ = ["borrow", "duckdb_connect", "give_back"]

@@ -51,37 +51,53 @@ def _columns(schema: pa.Schema) -> list[tuple[int, str, str]] | None:
     return out
 
 
-def _ids_complete(con: Any, paths: list[str], wanted: set[int]) -> bool:
-    """Whether every leaf column of every file has a field id and each file has `wanted`
-    (its footers only are read)."""
+def _leaf_ids(con: Any, paths: list[str]) -> dict[str, list[int | None]]:
+    """Each file's leaf columns' field ids (its footer only is read), all files in one
+    query."""
     listed = "[" + ", ".join(map(_literal, paths)) + "]"
     found = con.execute(f"SELECT file_name, list(field_id) FROM parquet_schema({listed}) "
                         "WHERE num_children IS NULL GROUP BY file_name").fetchall()
-    if len(found) != len(set(paths)):
-        return False
-    return all(None not in ids and wanted <= set(ids) for _, ids in found)
+    return {str(name): list(ids) for name, ids in found}
+
+
+def _plain_paths(side: RowSide) -> list[str] | None:
+    """The side's files when DuckDB may be asked to read them (absolute, no glob)."""
+    if side.arrow is None or not side.files or None in {field_id(f) for f in side.arrow}:
+        return None
+    paths = side.plain_parquet()
+    if not paths or any(not p.startswith("/") or _GLOB & set(p) for p in paths):
+        return None
+    return paths
+
+
+def native_sources(con: Any, sides: list[RowSide], schema: pa.Schema) -> list[str | None]:
+    """`native_source` of each side, every side's footers read in one query."""
+    columns = _columns(schema)
+    if columns is None:
+        return [None] * len(sides)
+    paths = [_plain_paths(side) for side in sides]
+    every = sorted({p for ps in paths for p in ps or ()})
+    ids = _leaf_ids(con, every) if every else {}
+    out: list[str | None] = []
+    for side, mine in zip(sides, paths, strict=True):
+        wanted = {i for i in (field_id(f) for f in side.arrow or ()) if i is not None}
+        if mine is None or not all(
+                p in ids and None not in ids[p] and wanted <= set(ids[p]) for p in mine):
+            out.append(None)
+            continue
+        mapping = ", ".join(f"{fid}: {{name: {_literal(name)}, type: {_literal(kind)}, "
+                            f"default_value: NULL}}" for fid, name, kind in columns)
+        listed = "[" + ", ".join(map(_literal, mine)) + "]"
+        names = ", ".join(_ident(name) for _, name, _ in columns)
+        out.append(f"SELECT {names} FROM read_parquet({listed}, hive_partitioning = false, "
+                   f"schema = MAP {{{mapping}}})")
+    return out
 
 
 def native_source(con: Any, side: RowSide, schema: pa.Schema) -> str | None:
     """A query over `side`'s files in `schema`'s columns that DuckDB reads itself (see the
     module's docstring), or None."""
-    columns = _columns(schema)
-    if columns is None or side.arrow is None or not side.files:
-        return None
-    own = {field_id(f) for f in side.arrow}
-    if None in own:
-        return None
-    paths = side.plain_parquet()
-    if not paths or any(not p.startswith("/") or _GLOB & set(p) for p in paths):
-        return None
-    if not _ids_complete(con, paths, {i for i in own if i is not None}):
-        return None
-    mapping = ", ".join(f"{fid}: {{name: {_literal(name)}, type: {_literal(kind)}, "
-                        f"default_value: NULL}}" for fid, name, kind in columns)
-    listed = "[" + ", ".join(map(_literal, paths)) + "]"
-    names = ", ".join(_ident(name) for _, name, _ in columns)
-    return (f"SELECT {names} FROM read_parquet({listed}, hive_partitioning = false, "
-            f"schema = MAP {{{mapping}}})")
+    return native_sources(con, [side], schema)[0]
 
 
-__all__ = ["DUCKDB_TYPES", "native_source"]
+__all__ = ["DUCKDB_TYPES", "native_source", "native_sources"]
