@@ -245,24 +245,32 @@ class _Spares:
             time.sleep(0.01)
 
     def wait_ready(self, timeout_s: float) -> bool:
-        """Whether a spare is ready within `timeout_s` (benchmarks time a check's own work,
-        not the start of a database a real gate makes ahead)."""
-        self._refill()
+        """Whether every spare is ready, and none still being made, within `timeout_s`
+        (benchmarks time a check's own work, not the start of a database a real gate makes
+        ahead, nor one being made beside the check)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            self.refill()
             with self._lock:
-                if self._ready:
+                if len(self._ready) >= SPARES and not self._making:
                     return True
             time.sleep(0.01)
         return False
 
-    def take(self) -> Any:
+    def take(self, refill: bool = True) -> Any:
+        """A spare (or a new database when none is ready); with `refill`, another is
+        started in the background at once, else the caller calls `refill` when its work is
+        done (a bare database starts in ~15 ms: not worth competing with the check for the
+        cores)."""
         with self._lock:
             con = self._ready.pop() if self._ready else None
-        self._refill()
+        if refill:
+            self.refill()
         return con if con is not None else self._make()
 
-    def _refill(self) -> None:
+    def refill(self) -> None:
+        """Start making one more spare in the background, unless enough are ready or being
+        made."""
         with self._lock:
             if self._closed or len(self._ready) + self._making >= SPARES:
                 return
@@ -325,7 +333,8 @@ def open_check_database(context: GateContext, names: Sequence[tuple[str, str, st
     """The confined database a check whose query reads `names` runs in (close it after).
     `changes.` only: a bare one (no extension, no view, no directory allowed; ~15 ms to
     start); else one with the extensions (~0.5 s to start); each made ahead."""
-    con = (_BARE if reads_only_changes(names) else _SPARES).take()
+    bare = reads_only_changes(names)
+    con = _BARE.take(refill=False) if bare else _SPARES.take()
     on_cancel(con.interrupt)
     try:
         confine(con, context.relations, context.io, _default_namespace(context), names,
@@ -344,7 +353,8 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
     try:
         count, samples = violations(con, spec.spec)
     finally:
-        _close_later(con)
+        # a bare spare taken is replaced once the answer is in (`_Spares.take`)
+        _close_later(con, _BARE.refill if reads_only_changes(names) else None)
     took = int((time.monotonic() - started) * 1000)
     if count:
         return CheckReport(spec.name, CheckStatus.FAILED, count, tuple(samples), took,
@@ -373,14 +383,16 @@ _CLOSING: set[threading.Thread] = set()
 _CLOSING_LOCK = threading.Lock()
 
 
-def _close_later(con: Any) -> None:
+def _close_later(con: Any, then: Callable[[], None] | None = None) -> None:
     """Close a check's database in the background: the gate has its answer, and freeing a
     database (a few ms) need not delay the merge. At exit, the closes under way are
     awaited (bounded), as a database still closing when the interpreter finalizes aborts
-    the process."""
+    the process. `then` runs after the close."""
     def close() -> None:
         try:
             con.close()
+            if then is not None:
+                then()
         except Exception:  # noqa: BLE001 - nothing to free then
             pass
         finally:

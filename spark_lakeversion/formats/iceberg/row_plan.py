@@ -4,7 +4,9 @@ change, not the table's history (`rows.row_changes` plans with `plan`).
 - Each side's metadata file is parsed as JSON and only the side's snapshot is kept before
   pyiceberg's model is built (`load_state`): a table with hundreds of snapshots costs the
   JSON parse, not hundreds of pydantic snapshots. Nothing is cached across calls.
-- Manifest lists and manifests are read with a cached Avro resolution (`avro`).
+- Manifest lists and manifests are read with a cached Avro resolution (`avro`); local
+  manifests one after another (CPU-bound: a thread pool only adds hand-offs), remote ones
+  in parallel.
 - A manifest listed on both sides (same path: manifest files are immutable) has the same
   live entries on both sides and is never opened for what it holds itself; only manifests
   on exactly one side are. Shared manifests are opened only when a delete can cross them:
@@ -97,11 +99,20 @@ class ListReader(ManifestReader):
         if not todo:
             return
         self.opened.extend(m.manifest_path for m in todo)
-        executor: Executor = ExecutorFactory.get_or_create()
-        for manifest, entries in zip(todo, executor.map(
-                lambda m: read_live_entries(self.io, m), todo)):
+        if len(todo) == 1 or all(_local(m.manifest_path) for m in todo):
+            # local reads are CPU-bound under the GIL: a pool would only add its hand-offs
+            got = [read_live_entries(self.io, m) for m in todo]
+        else:  # remote reads wait on the network: in parallel
+            executor: Executor = ExecutorFactory.get_or_create()
+            got = list(executor.map(lambda m: read_live_entries(self.io, m), todo))
+        for manifest, entries in zip(todo, got, strict=True):
             self._entries[manifest.manifest_path] = entries
         self.manifests_read += len(todo)
+
+
+def _local(path: str) -> bool:
+    """Whether `path` names a file on this machine's file system."""
+    return path.startswith("file:") or "://" not in path
 
 
 class Targets:
