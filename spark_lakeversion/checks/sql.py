@@ -81,6 +81,8 @@ def connect(extensions: Sequence[str] = EXTENSIONS) -> Any:
                                  "autoload_known_extensions": False})
     for ext in extensions:
         con.execute(f"LOAD {ext}")
+    for alias in (*RELATIONS, CHANGES):  # empty until `confine` fills them: ahead of time
+        con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_ident(alias)}")
     return con
 
 
@@ -158,7 +160,7 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     if s3:  # before any view: a view reads its metadata file when it is created
         con.execute(duckdb_s3_secret(io, s3))
     for alias in (*RELATIONS, CHANGES):
-        con.execute(f"ATTACH ':memory:' AS {_ident(alias)}")
+        con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_ident(alias)}")
     for number, (key, rows) in enumerate(sorted((changes or {}).items())):
         schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
         name = f"__lakeversion_changes_{number}"

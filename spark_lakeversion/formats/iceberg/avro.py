@@ -14,6 +14,7 @@ Only pyiceberg's Avro building blocks are used; if they move in a later release,
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -86,16 +87,24 @@ def decode_records(data: bytes, path: str = "avro file"
     return meta, file_schema, records
 
 
+@functools.cache
+def _header_reader() -> Any:
+    """pyiceberg's reader of an Avro file's header, built once (building it walks the
+    header's schema: most of the cost of opening a small file)."""
+    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader
+    from pyiceberg.avro.resolver import construct_reader
+
+    return construct_reader(META_SCHEMA, {-1: AvroFileHeader})
+
+
 def raw_blocks(data: bytes, path: str = "avro file"
                ) -> tuple[dict[str, str], list[tuple[int, bytes]]]:
     """An Avro file's header metadata and its blocks as stored (record count, encoded and
     compressed bytes): what a writer with the same schema and codec can copy unchanged."""
     from pyiceberg.avro.decoder import new_decoder
-    from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader
-    from pyiceberg.avro.resolver import construct_reader
 
     decoder = new_decoder(data)
-    header = construct_reader(META_SCHEMA, {-1: AvroFileHeader}).read(decoder)
+    header = _header_reader().read(decoder)
     blocks: list[tuple[int, bytes]] = []
     first = True
     while True:

