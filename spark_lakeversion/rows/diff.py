@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -97,17 +97,22 @@ class DiffSql:
     `<prefix>del_n`, `<prefix>ins_n` and `<prefix>result` in `statements()`' order."""
 
     def __init__(self, dialect: Dialect, names: Sequence[str], identifier: Sequence[str],
-                 prefix: str = "lv_", partitions: bool = True) -> None:
+                 prefix: str = "lv_", partitions: bool = True,
+                 sources: Mapping[str, str] | None = None) -> None:
         """`partitions`: the sources carry `PARTITION_COLUMN` and each change keeps its
-        label (for `summary`); without, the labels are null and never aggregated."""
+        label (for `summary`); without, the labels are null and never aggregated.
+        `sources`: a query written in place of a source relation (`before_src`,
+        `after_src`), so nothing needs naming (or dropping) in the database."""
         self.d = dialect
         self.names = list(names)
         self.identifier = list(identifier)
         self.prefix = prefix
         self.partitions = partitions
+        self.sources = dict(sources or {})
 
     def rel(self, name: str) -> str:
-        return self.d.quote(self.prefix + name)
+        inline = self.sources.get(name)
+        return f"({inline})" if inline is not None else self.d.quote(self.prefix + name)
 
     def _cols(self, alias: str = "") -> str:
         return ", ".join(alias + self.d.quote(n) for n in self.names)
@@ -331,13 +336,14 @@ class RowDiff:
 class _Sources:
     """Both sides registered in one connection: `run` runs one statement over them (its
     rows as Arrow) and raises the row reader's own error (a typed one, say) rather than
-    DuckDB's wrapping of it; `rescannable`: every side may be read twice (a view over its
-    Parquet files, or no rows), where an Arrow stream is read once."""
+    DuckDB's wrapping of it; `rescannable`: every side may be read twice (a query over its
+    Parquet files, or no rows), where an Arrow stream is read once. `inline`: the sides
+    DuckDB reads itself, as `DiffSql`'s `sources`."""
 
     def __init__(self, con: Any) -> None:
         self.con = con
         self.failed: list[BaseException] = []
-        self.views: list[str] = []
+        self.inline: dict[str, str] = {}
         self.streams = 0
 
     @property
@@ -357,19 +363,21 @@ class _Sources:
 def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
              ) -> Iterator[_Sources]:
     """Both sides registered in `con` as the two source relations while this runs: with
-    `native` (and no labels), a side of plain Parquet files as a view DuckDB reads itself
-    (`rows.native`), a side without files as an empty table, else as its Arrow stream."""
+    `native` (and no labels), a side of plain Parquet files as the query DuckDB reads it
+    with (`rows.native`), written in place of the relation (`_Sources.inline`), a side
+    without files as an empty table, else as its Arrow stream."""
     sources = _Sources(con)
     registered: list[str] = []
-    pairs = (("lv_before_src", changes.before), ("lv_after_src", changes.after))
+    pairs = (("before_src", changes.before), ("after_src", changes.after))
     try:
         natives = native_sources(con, [side for _, side in pairs], changes.schema) \
             if native and not labels else [None, None]
-        for (name, side), source in zip(pairs, natives, strict=True):
+        for (short, side), source in zip(pairs, natives, strict=True):
+            name = "lv_" + short
             if source is not None:
-                sources.views.append(name)
-                con.execute(f"CREATE TEMP VIEW {quote(name)} AS {source}")
-            elif native and not side.files:
+                sources.inline[short] = source
+                continue
+            if native and not side.files:
                 con.register(name, changes.schema.empty_table())
             else:
                 sources.streams += 1
@@ -380,10 +388,7 @@ def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
     finally:
         for name in registered:
             try:
-                if name in sources.views:
-                    con.execute(f"DROP VIEW IF EXISTS temp.main.{quote(name)}")
-                else:
-                    con.unregister(name)
+                con.unregister(name)
             except Exception:  # noqa: BLE001 - gone with the connection already
                 pass
 
@@ -396,9 +401,9 @@ def diff_table(changes: RowChanges, *,
     reader of every row once (a check's `changes.`) pays no temporary table. With an
     identifier and sides DuckDB may read twice, first `DiffSql.joined` (a join on the key,
     about half the counting's cost), kept when `joined_exact` says so, else the counting
-    `DiffSql.query`. `con` as for `RowDiff`: a caller's connection, given back as it was."""
+    `DiffSql.query`. `con`: a caller's connection (a SQL check's, about to be confined),
+    given back with the budget as its memory limit (`give_back(budget=False)`)."""
     names = changes.schema.names
-    sql = DiffSql(DUCKDB, names, changes.identifier, partitions=False)
     spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
     try:
         own = con is None
@@ -407,6 +412,8 @@ def diff_table(changes: RowChanges, *,
             if not own:
                 borrow(db, memory_bytes, spill)
             with _sources(db, changes, False, native=True) as sources:
+                sql = DiffSql(DUCKDB, names, changes.identifier, partitions=False,
+                              sources=sources.inline)
                 table = None
                 if changes.identifier and sources.rescannable:
                     table = joined_exact(sources.run(sql.joined(names)))
@@ -416,7 +423,7 @@ def diff_table(changes: RowChanges, *,
             if own:
                 db.close()
             else:
-                give_back(db)
+                give_back(db, budget=False)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     return typed(table, output_schema(changes.schema, names))

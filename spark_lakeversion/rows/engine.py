@@ -42,11 +42,15 @@ def borrow(con: Any, memory_bytes: int, spill_dir: str) -> None:
     con.execute("SET parquet_metadata_cache = true")
 
 
-def give_back(con: Any) -> None:
-    """The caller's connection as it was before `borrow`."""
-    con.execute("RESET memory_limit")
+def give_back(con: Any, budget: bool = True) -> None:
+    """The caller's connection as it was before `borrow`; without `budget`, only the spill
+    directory (about to be removed) is reset, and the memory limit and metadata cache stay
+    (for a database about to be confined, whose own query reads only what the row work
+    produced, within the same budget)."""
     con.execute("RESET temp_directory")
-    con.execute("RESET parquet_metadata_cache")
+    if budget:
+        con.execute("RESET memory_limit")
+        con.execute("RESET parquet_metadata_cache")
 
 
 __all__ = ["borrow", "duckdb_connect", "give_back"]

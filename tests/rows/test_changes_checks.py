@@ -167,6 +167,36 @@ def test_changes_read_plain_parquet_in_duckdb_only_the_changed_files(
     assert changes.skipped == 2
 
 
+def test_a_checks_database_keeps_no_name_for_the_changed_files(keyed: ServerLake) -> None:
+    """The diff of a `changes.` check runs in the check's own database before it is
+    confined: afterwards that database names no view or table of the changed files (the
+    check's SQL reads the diff, never the files), keeps the row budget as its memory limit,
+    and has its spill directory reset."""
+    from spark_lakeversion.checks.changes import changes_table
+    from spark_lakeversion.checks.sql import connect
+
+    store = keyed.store
+    store.create_ref("dev")
+    set_v(keyed, "dev", 3, None)
+    head = {ref: store.get_ref(ref).head for ref in ("main", "dev")}
+    context = store.check_context(head["dev"], "dev", head["dev"], "main", head["main"],
+                                  tuple(store.diff("main", "dev")))
+    con = connect(())
+    try:
+        rows = changes_table(context, "db.k", con)
+        assert rows.column("change").to_pylist() == ["update_before", "update_after"]
+        assert con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                           ).fetchall() == []
+        assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == []
+        budget = store.limits.max_row_memory_bytes // (1024 * 1024)
+        setting = con.execute("SELECT current_setting('memory_limit'), "
+                              "current_setting('temp_directory')").fetchone()
+        assert setting[0] in (f"{budget}.0 MiB", f"{budget / 1024:.1f} GiB")
+        assert "lakeversion-rows-" not in setting[1]
+    finally:
+        con.close()
+
+
 def _plain_side(paths: list[str], schema: pa.Schema) -> object:
     from spark_lakeversion.rows.source import FileRef, RowSide
 
