@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
-from spark_lakeversion.model import ROW_CONFLICT_KEYS_LISTED, Conflict, Key
+from spark_lakeversion.model import ROW_CONFLICT_KEYS_LISTED, Conflict, ConflictType, Key
 from spark_lakeversion.rows.dialect import Dialect, string_literal
 from spark_lakeversion.rows.merge3 import RowConflict
 from spark_lakeversion.rows.merge_sql import FILE, ORD, PART, MergeSQL, side
@@ -334,6 +334,24 @@ def check_engine_rows(key: Key, rows: EngineRows, commits: Mapping[str, str],
                        (sb - tb) | {r.path for r in target.after.files})
 
 
+def inserts_conflict(key: Key, rows: EngineRows, code: ConflictType, reason: str
+                     ) -> Conflict | None:
+    """Serializable's conflict with the target's inserts the engine found in partitions
+    the source deleted from (`rows.inserted`), typed and worded by the format; None
+    when it found none."""
+    if not rows.inserted:
+        return None
+    return Conflict(code, key, reason, {"rows": rows.inserted,
+                                        "partitions": sorted(rows.inserted_partitions)})
+
+
+def written_statistics(files: Sequence[Any]) -> dict[str, int]:
+    """The rows and bytes an engine wrote, as its files (read back from their footers)
+    say: never the engine's own numbers."""
+    return {"rows_rewritten": sum(f.record_count for f in files),
+            "bytes_written": sum(f.file_size_in_bytes for f in files)}
+
+
 def check_replaced(rows: EngineRows, replaceable: set[str]) -> None:
     """The files the engine replaces must be the target's files of the region."""
     stray = sorted(set(rows.removed) - replaceable)
@@ -358,4 +376,5 @@ def staging_under(data_location: str, staging: str) -> str:
 
 __all__ = ["MAX_WRITTEN_FILES", "MERGE_PLAN_VERSION", "STAGING_SEGMENT", "EngineCheck",
            "EngineRows", "check_engine_rows", "check_replaced", "conflicts_of",
-           "new_staging_segment", "parse_row_results", "plan_merge", "staging_under"]
+           "inserts_conflict", "new_staging_segment", "parse_row_results", "plan_merge",
+           "staging_under", "written_statistics"]

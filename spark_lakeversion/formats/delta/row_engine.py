@@ -33,15 +33,17 @@ from spark_lakeversion.formats.delta import log
 from spark_lakeversion.formats.delta.codes import DELTA_CONCURRENT_APPEND
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.row_merge import CannotMergeRows, DeltaRowOutcome
-from spark_lakeversion.model import Conflict, Content, Key
+from spark_lakeversion.model import Content, Key
 from spark_lakeversion.rows.dialect import SPARK
 from spark_lakeversion.rows.merge_plan import (
     EngineRows,
     check_engine_rows,
     check_replaced,
+    inserts_conflict,
     new_staging_segment,
     plan_merge,
     staging_under,
+    written_statistics,
 )
 from spark_lakeversion.rows.source import RowChanges
 from spark_lakeversion.tableformat.merger import MergeContext
@@ -115,12 +117,12 @@ def engine_outcome(key: Key, base: Content, target: Content, source: Content,
     check = check_engine_rows(key, rows, context.row_commits(), changes[0], changes[1],
                               resolution)
     outcome = DeltaRowOutcome(conflicts=check.conflicts, statistics=check.statistics)
-    if serializable and rows.inserted:
-        outcome.conflicts.append(Conflict(
-            DELTA_CONCURRENT_APPEND, key,
-            f"{key}: the target inserted {rows.inserted} row(s) in partitions "
-            "the source read and deleted from",
-            {"rows": rows.inserted, "partitions": sorted(rows.inserted_partitions)}))
+    inserts = inserts_conflict(
+        key, rows, DELTA_CONCURRENT_APPEND,
+        f"{key}: the target inserted {rows.inserted} row(s) in partitions the source read "
+        "and deleted from")
+    if serializable and inserts is not None:
+        outcome.conflicts.append(inserts)
     if outcome.conflicts:
         return outcome
     check_replaced(rows, check.replaceable)
@@ -134,10 +136,7 @@ def engine_outcome(key: Key, base: Content, target: Content, source: Content,
         metadata = _served(state, io)
         outcome.staged = _staged(metadata, staging, list(rows.written), io)
         outcome.staged_schema = metadata.schema()
-    # what was written, as the files say (never the engine's numbers)
-    outcome.statistics.update(
-        rows_rewritten=sum(f.record_count for f in outcome.staged),
-        bytes_written=sum(f.file_size_in_bytes for f in outcome.staged))
+    outcome.statistics.update(written_statistics(outcome.staged))
     return outcome
 
 

@@ -23,11 +23,6 @@ from tests.formats.iceberg.helpers import (
 )
 
 
-@pytest.fixture(params=[True, False], ids=["keyed", "keyless"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> RowLake:
-    return RowLake(tmp_path, keyed=request.param)
-
-
 def test_updates_of_different_ids_in_one_cow_file_merge_to_both(lake: RowLake) -> None:
     lake.update(lake.main, (1, "main", 1))
     lake.commit("main", lake.main)

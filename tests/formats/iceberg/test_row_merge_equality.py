@@ -41,11 +41,6 @@ from tests.formats.iceberg.helpers import (
 Row = tuple[Any, ...]
 
 
-@pytest.fixture(params=[True, False], ids=["keyed", "keyless"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> RowLake:
-    return RowLake(tmp_path, keyed=request.param)
-
-
 def equality_delete(lake: RowLake, ref: str, *ids: int, **options: Any) -> None:
     """Commit on `ref` one equality-delete file on `id` listing `ids`."""
     table = lake.main if ref == "main" else lake.dev

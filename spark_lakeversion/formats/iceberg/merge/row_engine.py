@@ -24,15 +24,17 @@ from spark_lakeversion.errors import LakeVersionError
 from spark_lakeversion.formats.iceberg.codes import CONCURRENT_APPEND_IN_READ_PARTITION
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.formats.iceberg.merge.row_merge import CannotMergeRows, RowOutcome
-from spark_lakeversion.model import Conflict, Key
+from spark_lakeversion.model import Key
 from spark_lakeversion.rows.dialect import SPARK
 from spark_lakeversion.rows.merge_plan import (
     EngineRows,
     check_engine_rows,
     check_replaced,
+    inserts_conflict,
     new_staging_segment,
     plan_merge,
     staging_under,
+    written_statistics,
 )
 from spark_lakeversion.rows.source import RowChanges
 from spark_lakeversion.tableformat.merger import MergeContext
@@ -89,13 +91,12 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
     check = check_engine_rows(key, rows, context.row_commits(), changes[0], changes[1],
                               resolution)
     outcome = RowOutcome(conflicts=check.conflicts, statistics=check.statistics)
-    if serializable and rows.inserted:
-        outcome.conflicts.append(Conflict(
-            CONCURRENT_APPEND_IN_READ_PARTITION, key,
-            f"under serializable isolation: the target inserted {rows.inserted} "
-            f"row(s) in partition(s) where the source deleted or overwrote rows since the "
-            "common ancestor", {"rows": rows.inserted,
-                                "partitions": sorted(rows.inserted_partitions)}))
+    inserts = inserts_conflict(
+        key, rows, CONCURRENT_APPEND_IN_READ_PARTITION,
+        f"under serializable isolation: the target inserted {rows.inserted} row(s) in "
+        "partition(s) where the source deleted or overwrote rows since the common ancestor")
+    if serializable and inserts is not None:
+        outcome.conflicts.append(inserts)
     if outcome.conflicts:
         return outcome
     check_replaced(rows, check.replaceable)
@@ -105,8 +106,5 @@ def engine_outcome(key: Key, io: FileIO, base: TableState, target: TableState,
     outcome.removed_paths = set(rows.removed)
     outcome.added_files = staged_data_files(io, target.metadata, staging, list(rows.written),
                                             spec_id=target.metadata.default_spec_id)
-    # what was written, as the files say (never the engine's numbers)
-    outcome.statistics.update(
-        rows_rewritten=sum(f.record_count for f in outcome.added_files),
-        bytes_written=sum(f.file_size_in_bytes for f in outcome.added_files))
+    outcome.statistics.update(written_statistics(outcome.added_files))
     return outcome
