@@ -147,9 +147,9 @@ def changed_tables(context: GateContext, names: Sequence[tuple[str, str, str]],
 def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mapping[str, str],
             namespace: str | None, names: Sequence[tuple[str, str, str]] | None = None,
             changes: Mapping[Key, pa.Table] | None = None) -> None:
-    """Set up the three catalogs of views (of the tables `names` may mean; None: all) and
+    """Fill the three catalogs of views (of the tables `names` may mean; None: all) and
     the `changes` catalog of row diffs (`changed_tables`), then lock DuckDB down to the
-    tables' files."""
+    tables' files. `con` comes from `connect`, which attached the four catalogs."""
     tables = [(alias, key, content) for alias in RELATIONS
               for key, content in sorted(relations.get(alias, {}).items())
               if content.type in (ICEBERG_TABLE, DELTA_TABLE)
@@ -159,8 +159,6 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     s3 = sorted({loc.rstrip("/") + "/" for loc in locations if loc.startswith("s3://")})
     if s3:  # before any view: a view reads its metadata file when it is created
         con.execute(duckdb_s3_secret(io, s3))
-    for alias in (*RELATIONS, CHANGES):
-        con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_ident(alias)}")
     for number, (key, rows) in enumerate(sorted((changes or {}).items())):
         schema, table = ".".join(key.elements[:-1]) or "main", key.elements[-1]
         name = f"__lakeversion_changes_{number}"
@@ -313,20 +311,31 @@ def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
     duckdb = duckdb_module()
     query = sql.strip().rstrip(";").strip()
     try:
-        con.sql(query)  # binds the user's own SQL: its errors are about its own text
         cursor = con.execute(f"SELECT *, count(*) OVER () AS {_COUNT_COLUMN} FROM "
                              f"({query}) AS violations LIMIT {MAX_SAMPLES}")
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     except duckdb.Error as exc:
-        text = str(exc).split("\nLINE ", 1)[0].strip()
-        if _COUNT_COLUMN in text:
-            text = text.splitlines()[0]
-        raise InvalidInput(f"{text}\n  in: {query}") from None
+        raise InvalidInput(f"{_own_error(con, query, exc)}\n  in: {query}") from None
     count = int(rows[0][-1]) if rows else 0
     samples = [{n: _jsonable(v) for n, v in zip(names[:-1], row[:-1], strict=True)}
                for row in rows]
     return count, samples
+
+
+def _own_error(con: Any, query: str, exc: Exception) -> str:
+    """DuckDB's message about the user's own SQL, not the wrapper `violations` runs it
+    in: the query alone is bound again (only after a failure, so a passing check pays
+    one statement), and its error, if it has one, is the answer."""
+    duckdb = duckdb_module()
+    try:
+        con.sql(query)
+    except duckdb.Error as own:
+        exc = own
+    except Exception:  # noqa: BLE001 - the wrapper's error stands
+        pass
+    text = str(exc).split("\nLINE ", 1)[0].strip()
+    return text.splitlines()[0] if _COUNT_COLUMN in text else text
 
 
 def open_check_database(context: GateContext, names: Sequence[tuple[str, str, str]],

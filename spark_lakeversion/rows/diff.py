@@ -370,7 +370,7 @@ def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
     registered: list[str] = []
     pairs = (("before_src", changes.before), ("after_src", changes.after))
     try:
-        natives = native_sources(con, [side for _, side in pairs], changes.schema) \
+        natives = native_sources([side for _, side in pairs], changes.schema) \
             if native and not labels else [None, None]
         for (short, side), source in zip(pairs, natives, strict=True):
             name = "lv_" + short

@@ -215,8 +215,9 @@ def _plain_side(paths: list[str], schema: pa.Schema) -> object:
 def test_native_reads_only_files_it_reads_as_the_row_reader_would(tmp_path: Path) -> None:
     """DuckDB reads a side itself only where that gives what the format's reader gives: a
     Parquet file without field ids (which DuckDB would read as nulls), a file lacking one
-    of its side's columns, a path DuckDB would take as a glob, or a type outside the plain
-    ones, all send the side back to its Arrow reader."""
+    of its side's columns, a nested column whose element has no field id, a file that is
+    not Parquet, a path DuckDB would take as a glob, or a type outside the plain ones, all
+    send the side back to its Arrow reader."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -229,19 +230,24 @@ def test_native_reads_only_files_it_reads_as_the_row_reader_would(tmp_path: Path
     pq.write_table(rows.cast(schema), tmp_path / "ids.parquet")
     pq.write_table(rows, tmp_path / "no_ids.parquet")
     pq.write_table(rows.select(["id"]).cast(schema.remove(1)), tmp_path / "no_v.parquet")
+    (tmp_path / "not.parquet").write_bytes(b"PAR1 not a footer PAR1")
+    nested = pa.schema([*schema, with_field_id(pa.field("tags", pa.list_(pa.string())), 3)])
+    pq.write_table(pa.table({"id": [1], "v": ["a"], "tags": [["x"]]}, nested),
+                   tmp_path / "nested_element_without_id.parquet")
     (tmp_path / "glob[1]").mkdir()
     pq.write_table(rows.cast(schema), tmp_path / "glob[1]" / "ids.parquet")
     con = duckdb.connect()
     try:
-        source = native_source(con, _plain_side([str(tmp_path / "ids.parquet")], schema),
+        source = native_source(_plain_side([str(tmp_path / "ids.parquet")], schema),
                                schema)  # type: ignore[arg-type]
         assert source is not None
         assert con.execute(source).fetchall() == [(1, "a"), (2, None)]
-        for name in ("no_ids.parquet", "no_v.parquet", "glob[1]/ids.parquet"):
+        for name in ("no_ids.parquet", "no_v.parquet", "glob[1]/ids.parquet", "not.parquet",
+                     "nested_element_without_id.parquet"):
             side = _plain_side([str(tmp_path / "ids.parquet"), str(tmp_path / name)], schema)
-            assert native_source(con, side, schema) is None, name  # type: ignore[arg-type]
+            assert native_source(side, schema) is None, name  # type: ignore[arg-type]
         stamped = pa.schema([*schema, with_field_id(pa.field("t", pa.timestamp("us")), 3)])
         side = _plain_side([str(tmp_path / "ids.parquet")], schema)
-        assert native_source(con, side, stamped) is None  # type: ignore[arg-type]
+        assert native_source(side, stamped) is None  # type: ignore[arg-type]
     finally:
         con.close()
