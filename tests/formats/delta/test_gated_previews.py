@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.api import Catalog
-from spark_lakeversion.errors import ChecksFailed
+from spark_lakeversion.api import Catalog, connect
+from spark_lakeversion.auth import load_auth_config
+from spark_lakeversion.errors import ChecksFailed, Forbidden
+from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import Key
+from spark_lakeversion.server.embedded import start_embedded_server
 from tests.formats.delta.helpers import (
+    ID_P_V_ARROW,
     DeltaLake,
     Rows,
     all_files,
@@ -27,6 +32,7 @@ from tests.formats.delta.helpers import (
     rows,
     sorted_rows,
 )
+from tests.server.access_helpers import write_auth_config
 
 BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 POSITIVE = "SELECT id, v FROM db.events WHERE v < 0"
@@ -278,3 +284,45 @@ def test_an_ungated_merge_still_writes_in_place(lake: DeltaLake, events: Catalog
 def refuse(ctx: object) -> tuple[bool, str]:
     """A Python check that refuses every state."""
     return False, "refused"
+
+
+def test_a_principal_without_merge_rights_writes_no_preview(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over a server with principals: a gated merge or revert refused by the grants is
+    refused before any preview is written, anywhere; one with the grant is published on
+    the root log."""
+    config = tmp_path / "auth.toml"
+    tokens = write_auth_config(config)
+    warehouse = str(tmp_path / "wh")
+
+    def as_(principal: str) -> Catalog:
+        monkeypatch.setenv("LAKEVERSION_TOKEN", tokens[principal])
+        return connect(srv.url, warehouse=warehouse)
+
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=warehouse,
+                               auth=load_auth_config(config)) as srv:
+        admin = as_("admin")
+        main = admin.branch("main").delta("db.events")
+        main.create(ID_P_V_ARROW, partition_by=["p"])
+        main.append(data(*BASE))
+        admin.branch("etl-1").create("main")
+        admin.branch("etl-1").delta("db.events").append(data((5, "b", 50)))
+        main.append(data((6, "b", 60)))
+        admin.branch("main").add_check("positive", sql=POSITIVE)
+        root, head = main.state().root, admin.branch("main").head.id
+        io = FileIOConfig()
+        before = {f: storage.read_bytes(f, io) for f in all_files(root, io)}
+        analyst = as_("analyst")
+        with pytest.raises(Forbidden):
+            analyst.store.merge("etl-1", "main")
+        with pytest.raises(Forbidden):
+            analyst.store.revert(head, "main")
+        assert {f: storage.read_bytes(f, io) for f in all_files(root, io)} == before
+        assert admin.branch("main").head.id == head
+        etl = as_("etl")
+        result = etl.store.merge("etl-1", "main")
+        assert [c["status"] for c in result.checks] == ["passed"]
+        assert (main.state().location, main.state().version) == (root, 3)
+        assert newest_version(root) == 3
+        for catalog in (admin, analyst, etl):
+            catalog.close()
