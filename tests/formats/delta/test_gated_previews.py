@@ -28,6 +28,7 @@ from tests.formats.delta.helpers import (
     all_files,
     data,
     independent_rows,
+    live_files,
     newest_version,
     rows,
     sorted_rows,
@@ -326,3 +327,81 @@ def test_a_principal_without_merge_rights_writes_no_preview(
         assert newest_version(root) == 3
         for catalog in (admin, analyst, etl):
             catalog.close()
+
+
+def test_a_gated_row_merge_writes_its_files_once_and_gc_keeps_them_after_the_preview(
+        lake: DeltaLake, events: Catalog) -> None:
+    """Both sides update rows of one file: the row merge's new files are written in the
+    preview's side directory; the published root log names them there, so they outlive
+    the preview's side log in gc."""
+    main = events.branch("main")
+    main.add_check("positive", sql=POSITIVE)
+    events.branch("dev").create()
+    events.branch("dev").delta("db.events").update({"v": "21"}, "id = 2")
+    handle = main.delta("db.events")
+    handle.update({"v": "11"}, "id = 1")
+    before = handle.state()
+    result = events.store.merge("dev", "main")
+    assert result.details[0].statistics["row_merge"]["file_conflicts"]
+    merged = sorted([(1, "a", 11), (2, "a", 21), (3, "b", 30), (4, "a", 40)])
+    after = handle.state()
+    assert (after.location, after.version) == (before.root, before.version + 1)
+    assert plain_rows(lake, before.root) == {"duckdb": merged, "deltalake": merged}
+    assert result.preview is not None
+    side = state_at(events, result.preview)
+    written = {uri for uri, _ in live_files(after, lake.io)
+               if uri.startswith(side.location + "/")}
+    assert written  # the rows the merge wrote, in the preview's directory
+    report = collect_garbage(events.store, roots=[events.warehouse], older_than="1d",
+                             keep_commits_since="7d", io_properties=lake.io,
+                             now=datetime.now(timezone.utc) + timedelta(days=9))
+    collected = {f.path for f in report.garbage}
+    assert report.errors == [] and not written & collected
+    assert f"{side.location}/_delta_log/{log.log_name(1)}" in collected
+    assert plain_rows(lake, before.root) == {"duckdb": merged, "deltalake": merged}
+    assert rows(handle) == merged == independent_rows(handle)
+
+
+def test_a_publish_failing_after_the_replay_deletes_only_the_version_it_wrote(
+        lake: DeltaLake, events: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    main = events.branch("main")
+    main.add_check("positive", sql=POSITIVE)
+    merged = diverged(events, bad=False)
+    handle = main.delta("db.events")
+    before, head = handle.state(), main.head.id
+    root_log = own_log(lake, before.root)
+    gates = events.store._gates  # type: ignore[attr-defined]
+    real_write = gates.commits.write
+
+    def failing(tx: object, branch: str | None, *args: object, **kwargs: object) -> object:
+        """The publish's commit fails after the replay (the preview's lands)."""
+        if branch is None:
+            return real_write(tx, branch, *args, **kwargs)
+        assert newest_version(before.root, lake.io) == before.version + 1  # replayed
+        raise OSError("the store's disk is full")
+
+    monkeypatch.setattr(gates.commits, "write", failing)
+    with pytest.raises(OSError, match="disk is full"):
+        events.store.merge("dev", "main")
+    monkeypatch.undo()
+    assert main.head.id == head and own_log(lake, before.root) == root_log
+    assert plain_rows(lake, before.root)["deltalake"] == sorted([*BASE, (6, "b", 60)])
+    result = events.store.merge("dev", "main")  # main still owns its log
+    assert (handle.state().location, handle.state().version) == (
+        before.root, before.version + 1) and result.new_head == main.head.id
+    assert plain_rows(lake, before.root) == {"duckdb": merged, "deltalake": merged}
+
+
+def test_a_gated_dry_run_checks_a_side_log_and_publishes_nothing(
+        lake: DeltaLake, events: Catalog) -> None:
+    main = events.branch("main")
+    main.add_check("positive", sql=POSITIVE)
+    merged = diverged(events, bad=False)
+    root = main.delta("db.events").state().root
+    root_log, head = own_log(lake, root), main.head.id
+    result = events.store.merge("dev", "main", dry_run=True)
+    assert [c["status"] for c in result.checks] == ["passed"] and result.new_head is None
+    assert main.head.id == head and own_log(lake, root) == root_log
+    assert result.preview is not None
+    assert state_at(events, result.preview).location.startswith(f"{root}/_branches/main-")
+    assert rows(events.ref(result.preview).delta("db.events")) == merged
