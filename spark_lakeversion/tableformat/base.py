@@ -77,14 +77,29 @@ class TableFormat(ABC):
         return None
 
     def restore(self, key: Key, current: Content, wanted: Content, branch: str,
-                io_properties: Mapping[str, str] | None = None
+                io_properties: Mapping[str, str] | None = None, *, preview: bool = False
                 ) -> tuple[Content, Callable[[], None]]:
         """The content a rollback or revert of `key` on `branch` puts to bring the table
         from `current` back to `wanted` (same table id), and how to undo what that wrote
         if the commit then fails (files opened with the store's `io_properties`). The
         default puts `wanted` as it is (Iceberg: the old metadata file); a format whose
-        log versions are sequential (Delta) writes a new version instead."""
+        log versions are sequential (Delta) writes a new version instead. A `preview` (a
+        gated revert's, on no ref until its checks pass) must leave what plain readers of
+        the table read unchanged, as `ContentMergePlan.apply(preview=True)`."""
         return wanted, nothing
+
+    def publish_preview(self, key: Key, target: Content, preview: Content, branch: str,
+                        io_properties: Mapping[str, str]
+                        ) -> tuple[Content, Callable[[], None]]:
+        """The content the gate publishes on `branch` for a checked `preview` state of
+        `key` over the branch's `target` state, and the undo of what that wrote (called
+        when the publish then fails). Called inside the publishing transaction, once the
+        branch is known to be still at the head the preview was planned on. A format that
+        wrote the preview beside the table's own storage writes the same change there now
+        (Delta: the next version of the table's own log), so the published state differs
+        from the checked one only in where it is stored. The default publishes `preview`
+        as it is (Iceberg: its metadata file)."""
+        return preview, nothing
 
     def row_changes(self, before: Content | None, after: Content | None,
                     io_properties: Mapping[str, str]) -> RowChanges:

@@ -59,8 +59,12 @@ class ContentMergePlan(ABC):
     statistics: dict[str, Any]
 
     @abstractmethod
-    def apply(self) -> Content:
-        """Write the merged table state and return its new content value."""
+    def apply(self, *, preview: bool = False) -> Content:
+        """Write the merged table state and return its new content value. A `preview`
+        (a gated merge's, on no ref until its checks pass) must leave what plain readers
+        of the table read unchanged: a format whose readers read the table's own log
+        writes it beside that (Delta: a side log); the gate publishes it through
+        `TableFormat.publish_preview`."""
 
     def discard(self) -> None:  # noqa: B027 - optional hook
         """Remove what `apply()` wrote, when its commit lost the race to the target."""

@@ -3,15 +3,16 @@
 The version-control layer's merge is format-agnostic: when both sides changed one key and the
 behaviour is NORMAL, it asks that content type's `TableFormat` (`tableformat.base` registry) for
 its merger (`formats.merger`) and the merger for a plan. No merger means the table-level
-rule: VALUE_DIFFERS.
+rule: VALUE_DIFFERS. A gated merge's checked preview is published through the same registry
+(`FormatPreviews`: each changed table's `TableFormat.publish_preview`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from spark_lakeversion.model import ContentType
+from spark_lakeversion.model import Content, ContentType, Key
 from spark_lakeversion.tableformat.base import FORMATS, table_format
 from spark_lakeversion.tableformat.merger import ContentMerger
 
@@ -31,3 +32,40 @@ def check_merger_options(options: Mapping[str, Any]) -> None:
         merger = fmt.merger()
         if merger is not None:
             merger.check_options(options)
+
+
+class FormatPreviews:
+    """The gate's `PreviewPublisher` over the installed formats: each table state a
+    preview changed (same table on both sides) is published as its format says
+    (`TableFormat.publish_preview`, files opened with the store's `io_properties`)."""
+
+    def __init__(self, io_properties: Mapping[str, str]) -> None:
+        self.io_properties = io_properties
+
+    def publish(self, branch: str,
+                changes: Mapping[Key, tuple[Content | None, Content | None]]
+                ) -> tuple[dict[Key, Content], Callable[[], None]]:
+        published: dict[Key, Content] = {}
+        undos: list[Callable[[], None]] = []
+
+        def undo_all() -> None:
+            for undo in reversed(undos):
+                undo()
+
+        try:
+            for key, (before, after) in sorted(changes.items()):
+                if before is None or after is None or before.type is not after.type \
+                        or before.id != after.id:
+                    continue
+                fmt = table_format(after.type)
+                if fmt is None:
+                    continue
+                content, undo = fmt.publish_preview(key, before, after, branch,
+                                                    self.io_properties)
+                undos.append(undo)
+                if content != after:
+                    published[key] = content
+        except BaseException:
+            undo_all()
+            raise
+        return published, undo_all

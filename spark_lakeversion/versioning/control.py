@@ -7,7 +7,8 @@ concern, wired here and only here (`__init__`):
 
 Each object holds only what it needs (the storage, the objects cache, the store's fixed
 configuration) and gets its collaborators in its constructor; the gate is handed to
-merging, and the notifications to commits, as strategy objects. The methods below only
+merging, and the notifications to commits, as strategy objects; the gate publishes
+previews through the formats' registry (`content.FormatPreviews`). The methods below only
 hand the public interface's request values (`requests.py`) to their object.
 """
 
@@ -40,6 +41,7 @@ from spark_lakeversion.model import (
 )
 from spark_lakeversion.store.spi import Storage
 from spark_lakeversion.versioning.commits import Commits
+from spark_lakeversion.versioning.content import FormatPreviews
 from spark_lakeversion.versioning.gates.context import NO_ENGINES, CheckEngines, GateContext
 from spark_lakeversion.versioning.gates.gate import Gates
 from spark_lakeversion.versioning.gates.notify import Notifications
@@ -94,7 +96,8 @@ class VersionControl(VersionStore):
                                self.io_properties, self.limits)
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,
                                     notifications, self, self.io_properties,
-                                    self.check_policy, check_engines)
+                                    self.check_policy, check_engines,
+                                    FormatPreviews(self.io_properties))
         self._reviews = reviews = MergeRequests(
             storage, self.limits, refs,
             lambda source, target, options: self._merging.merge_with(

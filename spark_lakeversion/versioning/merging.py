@@ -195,7 +195,7 @@ class MergePlanner:
         epoch = state.epoch
         for content_plan in plan.content_plans.values():
             content_plan.fence(state)  # a client's files (an engine's row merge)
-        changes = plan.materialize()
+        changes = plan.materialize(preview=branch is None)  # a gated merge's preview
         try:
             with self.storage.writing() as tx:
                 if branch is not None:

@@ -160,16 +160,19 @@ class Picks:
         return result if dry_run and not gated else (details, staged)
 
     def _restored_all(self, staged: dict[Key, Content | None], head_root: str | None,
-                      branch: str) -> tuple[dict[Key, Content | None], Callable[[], None]]:
-        """`staged` as each table's format puts it back (`restored`), and the undo of what
-        the formats wrote for it."""
+                      branch: str, *, preview: bool = False
+                      ) -> tuple[dict[Key, Content | None], Callable[[], None]]:
+        """`staged` as each table's format puts it back (`restored`; for a gated
+        `preview`, beside what the table's plain readers read), and the undo of what the
+        formats wrote for it."""
         head_values = self.objects.values(head_root, list(staged))
         out = dict(staged)
         undos: list[Callable[[], None]] = []
         for k, wanted in staged.items():
             now = head_values.get(k)
             if wanted is not None and now is not None:
-                out[k], undo = restored(k, now, wanted, branch, self.io_properties)
+                out[k], undo = restored(k, now, wanted, branch, self.io_properties,
+                                        preview=preview)
                 if undo is not None:
                     undos.append(undo)
 
@@ -193,7 +196,7 @@ class Picks:
                 return planned  # a dry run's conflicts
             planned_details, staged = planned
             head_root = self.objects.root_of(head)
-            staged, undo = self._restored_all(staged, head_root, branch)
+            staged, undo = self._restored_all(staged, head_root, branch, preview=True)
             try:
                 with self.storage.writing() as tx:
                     self.retention.require(tx, needed)
@@ -203,8 +206,7 @@ class Picks:
                 undo()
                 raise
             details[preview.id] = planned_details
-            return GateRound(head, picked[0].id, needed[0], preview.id, tuple(needed),
-                             discard=undo)
+            return GateRound(head, picked[0].id, needed[0], preview.id, tuple(needed))
 
         label = ", ".join(c.id[:12] for c in picked)
         gated = self.gates.through_gates(branch, f"revert of {label}", dry_run,
@@ -252,12 +254,16 @@ class Picks:
 
 
 def restored(key: Key, current: Content, wanted: Content, branch: str,
-             io_properties: Mapping[str, str]) -> tuple[Content, Callable[[], None] | None]:
+             io_properties: Mapping[str, str], *, preview: bool = False
+             ) -> tuple[Content, Callable[[], None] | None]:
     """What putting `wanted` back over `current` means for the table's format (a Delta
-    table gets a new log version); unchanged for another table or an unknown format."""
+    table gets a new log version; a gated `preview`'s, beside the table's own log);
+    unchanged for another table or an unknown format."""
     if current == wanted or current.type is not wanted.type or current.id != wanted.id:
         return wanted, None
     fmt = table_format(wanted.type)
     if fmt is None:
         return wanted, None
+    if preview:
+        return fmt.restore(key, current, wanted, branch, io_properties, preview=True)
     return fmt.restore(key, current, wanted, branch, io_properties)

@@ -41,11 +41,12 @@ class MergePlan:
     def conflicts(self) -> list[Conflict]:
         return [d.conflict for d in self.details if d.conflict is not None]
 
-    def materialize(self) -> dict[Key, Content | None]:
-        """Run the content mergers' writes; only called once the plan is conflict-free."""
+    def materialize(self, *, preview: bool = False) -> dict[Key, Content | None]:
+        """Run the content mergers' writes; only called once the plan is conflict-free.
+        `preview`: for a gated merge's preview (`ContentMergePlan.apply`)."""
         changes = dict(self.puts)
         for key, plan in self.content_plans.items():
-            changes[key] = plan.apply()
+            changes[key] = plan.apply(preview=True) if preview else plan.apply()
         return changes
 
 
@@ -124,7 +125,7 @@ class _FailedPlan(ContentMergePlan):
         self.conflicts = [conflict]
         self.statistics = {}
 
-    def apply(self) -> Content:  # pragma: no cover - never applied: it has a conflict
+    def apply(self, *, preview: bool = False) -> Content:  # pragma: no cover - has a conflict
         raise AssertionError("a failed plan is never applied")
 
 

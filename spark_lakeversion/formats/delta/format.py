@@ -80,12 +80,13 @@ class DeltaFormat(TableFormat):
         return row_changes(before, after, io_properties)
 
     def restore(self, key: Key, current: Content, wanted: Content, branch: str,
-                io_properties: Mapping[str, str] | None = None
+                io_properties: Mapping[str, str] | None = None, *, preview: bool = False
                 ) -> tuple[Content, Callable[[], None]]:
         """A new version on the branch's log whose files equal `wanted`'s: the log's
-        version numbers stay sequential and history is never rewritten."""
+        version numbers stay sequential and history is never rewritten. A `preview`'s
+        goes on a fresh side log (`branching.preview_log`)."""
         from spark_lakeversion.formats.delta import log, writes
-        from spark_lakeversion.formats.delta.branching import writable
+        from spark_lakeversion.formats.delta.branching import preview_log, writable
 
         try:
             old = DeltaState.of(wanted, key)
@@ -93,7 +94,8 @@ class DeltaFormat(TableFormat):
             log.read_state(old.location, old.version, io=io_properties)
         except InvalidInput:
             return wanted, nothing  # a state whose log cannot be read: put it back as it is
-        out = writable(now, branch, io_properties)
+        out = preview_log(now, branch, io_properties) if preview \
+            else writable(now, branch, io_properties)
         try:
             outcome = writes.rollback(out.state, old, io_properties)
         except BaseException:
@@ -101,6 +103,25 @@ class DeltaFormat(TableFormat):
             raise
         created = [*out.created, *outcome.created]
         return (out.state.at(outcome.version).content(),
+                lambda: log.delete_created(reversed(created), io_properties))
+
+    def publish_preview(self, key: Key, target: Content, preview: Content, branch: str,
+                        io_properties: Mapping[str, str]
+                        ) -> tuple[Content, Callable[[], None]]:
+        """The preview's side log replayed as the next version of the target's own log
+        (`branching.replay_preview`), or the preview as it is when the branch does not own
+        that log; the undo deletes only the versions written here."""
+        from spark_lakeversion.formats.delta import log
+        from spark_lakeversion.formats.delta.branching import replay_preview
+
+        try:
+            now, checked = DeltaState.of(target, key), DeltaState.of(preview, key)
+        except InvalidInput:
+            return preview, nothing
+        published, created = replay_preview(now, checked, branch, io_properties)
+        if not created:
+            return preview, nothing
+        return (published.content(),
                 lambda: log.delete_created(reversed(created), io_properties))
 
     def merger(self) -> ContentMerger:

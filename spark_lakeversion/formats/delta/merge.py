@@ -40,7 +40,7 @@ from typing import Any
 
 from spark_lakeversion.errors import InvalidInput, ReferenceConflict
 from spark_lakeversion.formats.delta import log
-from spark_lakeversion.formats.delta.branching import writable
+from spark_lakeversion.formats.delta.branching import preview_log, writable
 from spark_lakeversion.formats.delta.codes import (
     DELTA_CONCURRENT_APPEND,
     DELTA_CONCURRENT_DELETE_DELETE,
@@ -141,13 +141,17 @@ class DeltaMergePlan(ContentMergePlan):
     adds: list[log.DataFile] = field(default_factory=list)
     removes: list[log.DataFile] = field(default_factory=list)
 
-    def apply(self) -> Content:
+    def apply(self, *, preview: bool = False) -> Content:
+        """The replay on the target's log, or for a `preview` on a fresh side log
+        (`branching.preview_log`): the table's own log only moves when the gate
+        publishes."""
         assert self.target is not None and not self.conflicts
         if not self.actions and not self.adds and not self.removes and (
                 self.rows is None or (not self.rows.removed and self.rows.rows is None
                                       and not self.rows.staged)):
             return self.target.content()
-        out = writable(self.target, self.target_branch, self.io)
+        out = preview_log(self.target, self.target_branch, self.io) if preview \
+            else writable(self.target, self.target_branch, self.io)
         self.created.extend(out.created)
         version = out.state.version + 1
         at = out.state.location if out.forked else None

@@ -222,7 +222,7 @@ class _ViewPlan(ContentMergePlan):
         self.statistics = {"view": True}
         self._target = target
 
-    def apply(self) -> Content:
+    def apply(self, *, preview: bool = False) -> Content:
         return self._target
 
 

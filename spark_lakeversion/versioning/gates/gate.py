@@ -10,6 +10,13 @@ A merge into a branch with checks:
    the merge was planned on. If the target moved meanwhile, it plans and checks again, at
    most `MAX_GATE_ATTEMPTS` times, then fails with `ReferenceConflict`.
 
+A preview never changes what a table's plain readers read: formats write it beside the
+table's own storage (`ContentMergePlan.apply(preview=True)`, `TableFormat.restore`; a
+Delta table's on a side log). Publishing asks the injected `PreviewPublisher` for the
+states to publish, inside the publishing transaction once the target is known to be at the
+planned head: a Delta preview is then replayed as the next version of the table's own log,
+and the published tree differs from the preview's only there.
+
 A failing check raises `ChecksFailed` with every report; nothing is published and the
 preview stays readable (gc keeps previews within its retained-history window).
 """
@@ -20,12 +27,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from spark_lakeversion.errors import (
     ChecksFailed,
+    CommitOutcomeUnknown,
     InvalidInput,
     NotFound,
     ReadOnlyRef,
@@ -37,6 +45,7 @@ from spark_lakeversion.model import (
     CheckRun,
     CheckSpec,
     CheckStatus,
+    Content,
     ContentType,
     DiffEntry,
     Key,
@@ -103,9 +112,8 @@ def validate_check(spec: CheckSpec) -> CheckSpec:
 class GateRound:
     """One planned new state of a gated branch: `preview`, written on no ref, on
     `target_head`; `source`/`source_head` are what it brings in (what checks read as
-    `source`); `retained` must still be in gc's retained history when it is published;
-    `discard` undoes what formats wrote on a table's own log for it (a Delta restore) when
-    it is not published (a merge's preview keeps its files: it stays readable)."""
+    `source`); `retained` must still be in gc's retained history when it is published.
+    A preview that is not published keeps its files: it stays readable."""
 
     target_head: str
     source: str
@@ -113,7 +121,22 @@ class GateRound:
     preview: str
     retained: tuple[str, ...]
     fast_forward: bool = False
-    discard: Callable[[], None] = field(default=lambda: None)
+
+
+class PreviewPublisher(Protocol):
+    """How a checked preview's table states are published (wired in `control.py`: each
+    state's `TableFormat.publish_preview`)."""
+
+    def publish(self, branch: str,
+                changes: Mapping[Key, tuple[Content | None, Content | None]]
+                ) -> tuple[dict[Key, Content], Callable[[], None]]:
+        """For the preview's `changes` over `branch`'s head (key -> (before, after)): the
+        states to publish in place of the preview's where they differ, and the undo of
+        what that wrote (called when the publish then fails)."""
+
+
+def _nothing() -> None:
+    """The undo of a publish that wrote nothing."""
 
 
 def checks_summary(reports: Sequence[CheckReport]) -> str:
@@ -134,7 +157,7 @@ class Gates:
     def __init__(self, storage: Storage, objects: Objects, refs: Refs, retention: Retention,
                  commits: Commits, planner: MergePlanner, notifications: Notifications,
                  store: VersionStore, io: Mapping[str, str], policy: CheckPolicy,
-                 engines: CheckEngines) -> None:
+                 engines: CheckEngines, previews: PreviewPublisher) -> None:
         self.storage = storage
         self.objects = objects
         self.refs = refs
@@ -146,6 +169,7 @@ class Gates:
         self.io = io
         self.policy = policy
         self.engines = engines
+        self.previews = previews
 
     # ---- settings (admin operations: an access-control layer wraps these) ----------------
     def add_check(self, spec: CheckSpec, allow_missing: bool = False) -> CheckSpec:
@@ -266,7 +290,6 @@ class Gates:
             outcome = tuple(r.to_dict() for r in reports)
             if not all(r.ok for r in reports):
                 failed = [r for r in reports if not r.ok]
-                planned.discard()
                 raise ChecksFailed(
                     f"{len(failed)} of {len(reports)} check(s) on {target!r} failed for the "
                     f"{what}" + (" (dry run)" if dry_run else "") + ": "
@@ -274,12 +297,10 @@ class Gates:
                     + f"; nothing was published; preview {planned.preview} stays readable",
                     list(outcome), planned.preview)
             if dry_run:
-                planned.discard()
                 return planned, outcome, None
             try:
                 new_head = self._publish(planned, target, reports, context.attempt)
             except ReferenceConflict:
-                planned.discard()
                 continue  # the target moved during the checks: plan and check again
             self.notifications.notify(context, specs, new_head)
             return planned, outcome, new_head
@@ -324,29 +345,49 @@ class Gates:
                  attempt: str) -> str:
         """Move `target` from the planned head to the checked state, by compare-and-swap.
         A fast-forward (the preview is the source head) lands only while the target is
-        unprotected: else `ReferenceConflict`, and the next round makes a merge commit."""
+        unprotected: else `ReferenceConflict`, and the next round makes a merge commit.
+        Otherwise, once the target is known to be at the planned head (in this
+        transaction), the `PreviewPublisher` gives the states to publish (a Delta table's
+        own log moves only now); whatever it wrote is undone if the publish then fails."""
         summary = {"lakeversion.checks": checks_summary(reports),
                    "lakeversion.checks.preview": planned.preview,
                    "lakeversion.checks.attempt": attempt}
-        with self.storage.writing() as tx:
-            self.retention.require(tx, planned.retained)
-            if planned.fast_forward:
-                if target in tx.protected_branches():
-                    raise ReferenceConflict(f"branch {target!r} was protected during the "
-                                            "checks: a merge commit is needed")
-                tx.move_branch(target, planned.target_head, planned.preview,
-                               "gated fast-forward")
-                return planned.preview
-            checked = self.objects.commit(planned.preview)
-            props: Mapping[str, str] = {**checked.properties, **summary}
-            ts_us = max(int(time.time() * 1_000_000), to_us(checked.timestamp) + 1)
-            commit = make_commit(checked.parents, checked.root, checked.author,
-                                 checked.message, ts_us, props)
-            changed = list(self.objects.changes(self.objects.root_of(planned.target_head),
-                                                checked.root))
-            tx.put_commit(commit, self.objects.generation(planned.preview), changed)
-            tx.move_branch(target, planned.target_head, commit.id, "gated merge", ts_us)
-            return commit.id
+        undo: Callable[[], None] = _nothing
+        try:
+            with self.storage.writing() as tx:
+                self.retention.require(tx, planned.retained)
+                if planned.fast_forward:
+                    if target in tx.protected_branches():
+                        raise ReferenceConflict(f"branch {target!r} was protected during "
+                                                "the checks: a merge commit is needed")
+                    tx.move_branch(target, planned.target_head, planned.preview,
+                                   "gated fast-forward")
+                    return planned.preview
+                if tx.heads().get(target) != planned.target_head:
+                    raise ReferenceConflict(f"branch {target!r} moved during the checks")
+                checked = self.objects.commit(planned.preview)
+                target_root = self.objects.root_of(planned.target_head)
+                changes = self.objects.changes(target_root, checked.root)
+                published, undo = self.previews.publish(target, changes)
+                props: Mapping[str, str] = {**checked.properties, **summary}
+                if published:  # the published tree: the preview's, those states replaced
+                    commit = self.commits.write(
+                        tx, target, planned.target_head, checked.parents, target_root,
+                        {k: published.get(k, after) for k, (_, after) in changes.items()},
+                        checked.author, checked.message, props, "gated merge",
+                        (checked.root, published))
+                    return commit.id
+                ts_us = max(int(time.time() * 1_000_000), to_us(checked.timestamp) + 1)
+                commit = make_commit(checked.parents, checked.root, checked.author,
+                                     checked.message, ts_us, props)
+                tx.put_commit(commit, self.objects.generation(planned.preview), list(changes))
+                tx.move_branch(target, planned.target_head, commit.id, "gated merge", ts_us)
+                return commit.id
+        except CommitOutcomeUnknown:
+            raise  # the commit may have landed: what it published must stay
+        except BaseException:
+            undo()  # only what this publish wrote (a Delta version of the target's log)
+            raise
 
     def merged(self, checks: list[Any], source: str, target: str, step: MergeStep,
                new_head: str) -> None:

@@ -158,8 +158,8 @@ def check_modules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_revert_on_a_protected_branch_is_gated_and_a_refusal_leaves_the_log(
         lake: DeltaLake, events: Catalog) -> None:
-    """The revert's new log version is written for its preview; the refusing check undoes
-    it, byte for byte."""
+    """The revert's new log version is written for its preview on a side log: a refusing
+    check leaves every other file byte for byte, and the preview stays readable."""
     from spark_lakeversion.errors import ChecksFailed
 
     events.branch("dev").create()
@@ -171,12 +171,15 @@ def test_revert_on_a_protected_branch_is_gated_and_a_refusal_leaves_the_log(
     main.add_check("nothing", python=f"{__name__}:refuse_everything")
 
     def files() -> dict[str, bytes | None]:
-        return {f: storage.read_bytes(f, lake.io) for f in all_files(events.warehouse, lake.io)}
+        return {f: storage.read_bytes(f, lake.io) for f in all_files(events.warehouse, lake.io)
+                if "/_branches/main-" not in f}
 
     before = files()
-    with pytest.raises(ChecksFailed, match="refused"):
+    with pytest.raises(ChecksFailed, match="refused") as caught:
         main.revert(merge)
     assert main.head.id == merge and files() == before
+    assert caught.value.preview is not None
+    assert sorted(rows(events.ref(caught.value.preview).delta("db.events"))) == sorted(BASE)
     main.remove_check("nothing")
     result = main.revert(merge)
     assert result.checks == () and main.head.id == result.new_head

@@ -96,8 +96,10 @@ class IcebergMergePlan(ContentMergePlan):
     client_files: list[str] = field(default_factory=list)
     _result: Content | None = None
 
-    def apply(self) -> Content:
-        """Write manifests + metadata for the merge snapshot; idempotent per plan."""
+    def apply(self, *, preview: bool = False) -> Content:
+        """Write manifests + metadata for the merge snapshot; idempotent per plan. A
+        preview is written alike: a new metadata file no catalog reader sees until a ref
+        points at it."""
         if self.conflicts:
             raise ConflictError(f"cannot apply a conflicting merge plan for {self.key}",
                                 self.conflicts)
