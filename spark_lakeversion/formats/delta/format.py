@@ -120,8 +120,8 @@ class DeltaFormat(TableFormat):
         except InvalidInput:
             return preview, nothing
         published, created = replay(now, new, branch, io_properties)
-        if not created:
-            return published.content(), nothing
+        if not created:  # as it is, or the target's own state when both hold the same
+            return (preview if published == new else published.content()), nothing
         return (published.content(),
                 lambda: log.delete_created(reversed(created), io_properties))
 

@@ -301,3 +301,21 @@ def test_a_principal_without_merge_rights_writes_nothing_on_the_root_log(
         assert rows(main) == sorted([*BASE, (5, "b", 50)])
         for catalog in (admin, analyst, etl):
             catalog.close()
+
+
+def test_a_branch_whose_net_change_is_nothing_leaves_the_root_log_as_it_was(
+        lake: DeltaLake, events: Catalog) -> None:
+    """dev appends a file and deletes its rows again: its live files are main's, so main
+    keeps its own state and the root log gets no version."""
+    main = events.branch("main")
+    before = main.delta("db.events").state()
+    dev_appends(events, (5, "c", 50))
+    events.branch("dev").delta("db.events").delete("id = 5")
+    root_log = own_log(lake, before.root)
+    result = events.store.merge("dev", "main")
+    assert (result.fast_forward, result.no_ff_reason) == (False, REASON)
+    assert result.new_head == main.head.id
+    assert main.delta("db.events").state() == before
+    assert own_log(lake, before.root) == root_log
+    assert rows(main.delta("db.events")) == BASE
+    writes_in_place(lake, events, BASE)
