@@ -157,7 +157,8 @@ class MergeResult:
     checks: tuple[dict[str, Any], ...] = ()
     preview: str | None = None
     #: why no fast-forward happened although one was asked for: the target is protected
-    #: (a merge into a protected branch always makes a merge commit)
+    #: (a merge into a protected branch always makes a merge commit), or a table's own
+    #: storage the target owns takes the change (a Delta table's root log on main)
     no_ff_reason: str | None = None
 
     @property

@@ -98,8 +98,18 @@ class TableFormat(ABC):
         wrote the preview beside the table's own storage writes the same change there now
         (Delta: the next version of the table's own log), so the published state differs
         from the checked one only in where it is stored. The default publishes `preview`
-        as it is (Iceberg: its metadata file)."""
+        as it is (Iceberg: its metadata file). An ungated merge's new states are
+        published through it too (`preview` is then the state the merge brings), so a
+        format whose branch owns the table's own storage keeps owning it (Delta: main's
+        root log takes a branch log's state as its next version)."""
         return preview, nothing
+
+    def republishes(self, key: Key, target: Content, state: Content, branch: str,
+                    io_properties: Mapping[str, str]) -> str | None:
+        """Why `publish_preview` would write `state` anew for `branch` over `target` (no
+        ref may then fast-forward onto it: a merge commit points at what it writes), or
+        None (the default: every state is published as it is)."""
+        return None
 
     def row_changes(self, before: Content | None, after: Content | None,
                     io_properties: Mapping[str, str]) -> RowChanges:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from spark_lakeversion.model import Content, ContentType, Key
-from spark_lakeversion.tableformat.base import FORMATS, table_format
+from spark_lakeversion.tableformat.base import FORMATS, TableFormat, table_format
 from spark_lakeversion.tableformat.merger import ContentMerger
 
 
@@ -35,12 +35,24 @@ def check_merger_options(options: Mapping[str, Any]) -> None:
 
 
 class FormatPreviews:
-    """The gate's `PreviewPublisher` over the installed formats: each table state a
-    preview changed (same table on both sides) is published as its format says
-    (`TableFormat.publish_preview`, files opened with the store's `io_properties`)."""
+    """The merges' `PreviewPublisher` over the installed formats: each table state a
+    gate's preview or an ungated merge changed (same table on both sides) is published as
+    its format says (`TableFormat.publish_preview`, files opened with the store's
+    `io_properties`); `no_fast_forward` asks `TableFormat.republishes`."""
 
     def __init__(self, io_properties: Mapping[str, str]) -> None:
         self.io_properties = io_properties
+
+    def no_fast_forward(self, branch: str,
+                        changes: Mapping[Key, tuple[Content | None, Content | None]]
+                        ) -> str | None:
+        for key, (before, after) in sorted(changes.items()):
+            fmt = _same_table_format(before, after)
+            if fmt is not None and before is not None and after is not None:
+                reason = fmt.republishes(key, before, after, branch, self.io_properties)
+                if reason is not None:
+                    return reason
+        return None
 
     def publish(self, branch: str,
                 changes: Mapping[Key, tuple[Content | None, Content | None]]
@@ -54,11 +66,8 @@ class FormatPreviews:
 
         try:
             for key, (before, after) in sorted(changes.items()):
-                if before is None or after is None or before.type is not after.type \
-                        or before.id != after.id:
-                    continue
-                fmt = table_format(after.type)
-                if fmt is None:
+                fmt = _same_table_format(before, after)
+                if fmt is None or before is None or after is None:
                     continue
                 content, undo = fmt.publish_preview(key, before, after, branch,
                                                     self.io_properties)
@@ -69,3 +78,11 @@ class FormatPreviews:
             undo_all()
             raise
         return published, undo_all
+
+
+def _same_table_format(before: Content | None, after: Content | None) -> TableFormat | None:
+    """The format of a table both states are of (one type, one table id), else None."""
+    if before is None or after is None or before.type is not after.type \
+            or before.id != after.id:
+        return None
+    return table_format(after.type)

@@ -7,8 +7,9 @@ concern, wired here and only here (`__init__`):
 
 Each object holds only what it needs (the storage, the objects cache, the store's fixed
 configuration) and gets its collaborators in its constructor; the gate is handed to
-merging, and the notifications to commits, as strategy objects; the gate publishes
-previews through the formats' registry (`content.FormatPreviews`). The methods below only
+merging, and the notifications to commits, as strategy objects; merges (the gate's
+previews and ungated ones) publish their new table states through the formats' registry
+(`content.FormatPreviews`). The methods below only
 hand the public interface's request values (`requests.py`) to their object.
 """
 
@@ -92,12 +93,12 @@ class VersionControl(VersionStore):
         self._commits = commits = Commits(storage, objects, self.limits, refs, retention,
                                           notifications)
         self._history = history = History(storage, objects, refs)
+        previews = FormatPreviews(self.io_properties)
         planner = MergePlanner(storage, objects, refs, retention, commits, history,
-                               self.io_properties, self.limits)
+                               self.io_properties, self.limits, previews)
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,
                                     notifications, self, self.io_properties,
-                                    self.check_policy, check_engines,
-                                    FormatPreviews(self.io_properties))
+                                    self.check_policy, check_engines, previews)
         self._reviews = reviews = MergeRequests(
             storage, self.limits, refs,
             lambda source, target, options: self._merging.merge_with(

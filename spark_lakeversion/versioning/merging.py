@@ -3,7 +3,15 @@
 two parents; re-planned when the target moved meanwhile. The merged tree is built from the
 side that needs fewer edits. `MergePlanner` plans and writes; `Merging` runs a merge, and
 hands one into a branch with checks, or a protected one, to its `MergeGate` (the gate of
-`versioning.gates`, given to it by the wiring in `control.py`)."""
+`versioning.gates`, given to it by the wiring in `control.py`).
+
+A table whose format keeps a branch's state in the table's own storage (a Delta table on
+main's root log, which plain readers of the table read) keeps it there across every merge:
+a merge that would fast-forward the branch onto a state of such a table stored elsewhere
+makes a merge commit instead (`MergeResult.no_ff_reason` says why), and the merge's new
+states are published through the formats (`PreviewPublisher`, `TableFormat.
+publish_preview`) inside the committing transaction, once the target is known to be at the
+planned head; what that wrote is undone if the commit then fails."""
 
 from __future__ import annotations
 
@@ -11,7 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from spark_lakeversion.errors import ConflictError, GcEpochChanged, ReferenceConflict
+from spark_lakeversion.errors import (
+    CommitOutcomeUnknown,
+    ConflictError,
+    GcEpochChanged,
+    ReferenceConflict,
+)
 from spark_lakeversion.limits import Limits, check_commit
 from spark_lakeversion.model import (
     Commit,
@@ -63,12 +76,15 @@ class MergeStep:
     plan: MergePlan | None = None
     merge_input: _MergeInput | None = None
     base: str | None = None
+    #: why a fast-forward asked for is a merge commit (`PreviewPublisher.no_fast_forward`)
+    no_ff_reason: str | None = None
 
     def result(self, source: str, target: str, dry_run: bool, new_head: str | None
                ) -> MergeResult:
         details = self.fast_forward if self.plan is None else tuple(self.plan.details)
         return MergeResult(source, target, self.base, self.target_head, new_head,
-                           self.plan is None, dry_run, details)
+                           self.plan is None, dry_run, details,
+                           no_ff_reason=self.no_ff_reason)
 
     @property
     def changed_keys(self) -> list[Key]:
@@ -83,6 +99,29 @@ class MergeStep:
                 content_plan.discard()
 
 
+class PreviewPublisher(Protocol):
+    """How a merge's new table states are published on a branch (wired in `control.py`:
+    each state's `TableFormat.publish_preview`): a gate's checked preview, and an ungated
+    merge's states."""
+
+    def publish(self, branch: str,
+                changes: Mapping[Key, tuple[Content | None, Content | None]]
+                ) -> tuple[dict[Key, Content], Callable[[], None]]:
+        """For `changes` over `branch`'s head (key -> (before, after)): the states to
+        publish in place of `after` where they differ, and the undo of what that wrote
+        (called when the publish then fails)."""
+
+    def no_fast_forward(self, branch: str,
+                        changes: Mapping[Key, tuple[Content | None, Content | None]]
+                        ) -> str | None:
+        """Why `branch` cannot fast-forward onto these states (`publish` would write
+        some anew), or None."""
+
+
+def nothing_to_undo() -> None:
+    """The undo of a publish that wrote nothing."""
+
+
 def _unprotected(tx: StorageReader, branch: str) -> None:
     """An ungated merge lands only on a branch that is still unprotected (read in its
     transaction); else `ReferenceConflict`, and the merge is planned again, gated."""
@@ -95,8 +134,9 @@ class MergePlanner:
 
     def __init__(self, storage: Storage, objects: Objects, refs: Refs, retention: Retention,
                  commits: Commits, history: History, io: Mapping[str, str],
-                 limits: Limits) -> None:
+                 limits: Limits, previews: PreviewPublisher) -> None:
         self.storage = storage
+        self.previews = previews
         self.limits = limits
         self.objects = objects
         self.refs = refs
@@ -133,11 +173,16 @@ class MergePlanner:
                                self.limits.max_row_merge_bytes,
                                self.limits.max_row_memory_bytes, base,
                                options.plan_rows, options.row_results)
+        no_ff = None
         if base == target_head and options.fast_forward and not any(
                 per_key.get(k, default) is MergeBehavior.DROP for k in changes):
-            details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
-                                           per_key.get(k, default)) for k in sorted(changes))
-            return MergeStep(source_head, target_head, fast_forward=details, base=base)
+            # the target's values are the base's: `changes` is what a fast-forward brings
+            no_ff = self.previews.no_fast_forward(target, changes)
+            if no_ff is None:
+                details = tuple(KeyMergeDetail(k, MergeAction.FAST_FORWARDED,
+                                               per_key.get(k, default))
+                                for k in sorted(changes))
+                return MergeStep(source_head, target_head, fast_forward=details, base=base)
         target_values = self.objects.values(target_root, changes)
         plan = plan_merge(changes, target_values,
                           default_behavior=default, behaviors=per_key, context=context)
@@ -153,7 +198,7 @@ class MergePlanner:
         merge_input = _MergeInput(base_root, target_root, self.objects.root_of(source_head),
                                   changes, target_values)
         return MergeStep(source_head, target_head, plan=plan, merge_input=merge_input,
-                         base=base)
+                         base=base, no_ff_reason=no_ff)
 
     def commit_step(self, step: MergeStep, source: str, target: str, options: MergeOptions,
                      props: Mapping[str, str], *, move: bool) -> str:
@@ -196,18 +241,32 @@ class MergePlanner:
         for content_plan in plan.content_plans.values():
             content_plan.fence(state)  # a client's files (an engine's row merge)
         changes = plan.materialize(preview=branch is None)  # a gated merge's preview
+        undo: Callable[[], None] = nothing_to_undo
         try:
             with self.storage.writing() as tx:
                 if branch is not None:
                     _unprotected(tx, branch)
+                    if tx.heads().get(branch) != head:
+                        raise ReferenceConflict(f"branch {branch!r} moved during the merge")
                 Commits.check_gc_epoch(tx, epoch)
                 self.retention.require(tx, parents[1:])
+                if branch is not None:  # the target is at `head`: its formats publish
+                    published, undo = self.previews.publish(branch, {
+                        k: (merge_input.target_values.get(k), after)
+                        for k, after in changes.items()})
+                    changes = {**changes, **published}
                 commit = self.commits.write(tx, branch, head, parents, head_root, changes,
                                             author, message, properties, "merge",
                                             self._cheaper_side(merge_input, changes))
+        except CommitOutcomeUnknown:
+            raise  # the commit may have landed: what it published must stay
         except GcEpochChanged:
+            undo()
             for content_plan in plan.content_plans.values():
                 content_plan.discard()
+            raise
+        except BaseException:
+            undo()  # only what this publish wrote (a version of a table's own log)
             raise
         self.objects.written(commit)
         return commit

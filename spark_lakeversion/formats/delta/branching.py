@@ -8,12 +8,16 @@ list is long). A state is written in place only by the branch owning its log, an
 while it is that log's newest version; anything else (a state brought over by a merge or a
 rollback, a log that moved on) starts a fresh branch log.
 
-A gated merge's or revert's **preview** never writes on the log it would publish on: it
-always starts a fresh branch log of the target's state (`preview_log`), so plain readers
-of the table root never see a state its checks have not passed (or refused). Only when the
-gate publishes is the same change replayed as the next version of the target's own log
-(`replay_preview`, put-if-absent); when the target no longer owns that log the preview's
-log is published as it is, as any write on a state the branch does not own.
+A branch that owns its table's root log (main) keeps owning it across every merge into
+it: whenever a merge (gated or not, even one that could fast-forward) gives it a state of
+its table on another log (a branch's, a gate's preview), the net change is written as ONE
+next version of its own log (`replay`, put-if-absent) and the branch points there; so
+main's root log, which plain readers of the table read, always holds main's state. A gated
+merge's or revert's **preview** never writes on the log it would publish on: it always
+starts a fresh branch log of the target's state (`preview_log`), so plain readers never
+see a state its checks have not passed (or refused); only the gate's publish replays it.
+When the branch does not own the log (any other branch's first write) the state is
+published as it is.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_lakeversion.errors import ConflictError
+from spark_lakeversion.errors import ConflictError, InvalidInput, ReferenceConflict
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
@@ -34,8 +38,6 @@ from spark_lakeversion.locations import parse_location
 BRANCHES_DIR = "_branches"
 #: a branch log listing more files than this gets a checkpoint in the same step
 CHECKPOINT_FILES = 1000
-#: actions naming a data file by a path that the replay re-spells for the target's log
-PATH_ACTIONS = ("add", "remove", "cdc")
 
 logger = logging.getLogger(__name__)
 
@@ -114,83 +116,99 @@ def forked_from(preview: DeltaState, target: DeltaState, branch: str,
         params.get("parentVersion") == str(target.version)
 
 
-def replay_preview(target: DeltaState, preview: DeltaState, branch: str,
-                   io: Mapping[str, str] | None = None) -> tuple[DeltaState, list[str]]:
-    """`preview`'s versions after its branch point, written as the next versions of
-    `target`'s own log (put-if-absent), each path re-spelled for that log (a removed file
-    as that log names it): the published state and the log files written. `preview` as
-    it is (nothing written) when it is not `preview_log`'s of `target`, when `branch`
-    does not own `target`'s log any more, or when that log moved meanwhile (a lost race);
-    also, logged, when the replayed state would not hold `preview`'s files, metadata
-    and protocol exactly."""
-    if not forked_from(preview, target, branch, io) or not owns(target, branch, io):
-        return preview, []
-    own = log.read_state(target.location, target.version, io=io)
-    paths = {fid: f.path for fid, f in own.files.items()}
-    created: list[str] = []
+def takes_over(target: DeltaState, new: DeltaState, branch: str,
+               io: Mapping[str, str] | None = None) -> bool:
+    """Whether `new`, a state of `target`'s table on another log, is written anew on
+    `target`'s own log when `branch` gets it (`replay`): `branch` owns that log, and it is
+    the table's root log (which plain readers of the table read) or `new` is a gate's
+    preview of exactly `target` (`forked_from`). A branch owning a branch log takes other
+    logs' states as they are: no plain reader reads its log."""
+    return new.table_id == target.table_id and new.root == target.root \
+        and new.location != target.location and owns(target, branch, io) \
+        and (target.location == target.root or forked_from(new, target, branch, io))
+
+
+def replay(target: DeltaState, new: DeltaState, branch: str,
+           io: Mapping[str, str] | None = None) -> tuple[DeltaState, list[str]]:
+    """`new`'s net change over `target` written as ONE next version of `target`'s own log
+    (put-if-absent): removes of `target`'s files `new` does not hold (as that log names
+    them), adds of `new`'s other files (re-spelled by `log.add_path`), and `new`'s
+    `protocol`/`metaData` where they differ. The state published and the log files
+    written. A gated merge's or revert's preview (`preview_log`'s) and a merge's state
+    of another branch's log are replayed alike.
+
+    `new` as it is (nothing written) unless `takes_over`; also, logged, when a log cannot
+    be read or the replayed state would not hold `new`'s live files, metadata and protocol
+    exactly. `ReferenceConflict` when `target`'s log moved meanwhile (a lost race: plan
+    again). `target` itself, nothing written, when the two hold the same table state."""
+    if not takes_over(target, new, branch, io):
+        return new, []
     try:
-        for version in range(1, preview.version + 1):
-            actions = log.commit_actions(preview.location, version, io)
-            info: dict[str, Any] = {}
-            replayed = []
-            for action in actions:
-                if "commitInfo" in action:
-                    info = dict(action["commitInfo"])
-                    continue
-                replayed.append(_respelled(action, preview.location, target.location, paths))
-            if not info:  # unreadable: nothing to replay faithfully
-                raise _NotReplayed(f"version {version} of {preview.location} is unreadable")
-            params = {**(info.get("operationParameters") or {}),
-                      "previewLocation": preview.location, "previewVersion": str(version)}
-            uri = log.write_commit(target.location, target.version + version, replayed,
-                                   str(info.get("operation") or log.OP_MERGE), params,
-                                   blind_append=bool(info.get("isBlindAppend")), io=io)
-            if uri is None:
-                raise _NotReplayed(f"the log at {target.location} moved")
-            created.append(uri)
-        published = target.at(target.version + preview.version)
-        _check_same(published, preview, io)
+        own = log.read_state(target.location, target.version, io=io)
+        theirs = log.read_state(new.location, new.version, io=io)
+        log.check_protocol(theirs.protocol, new.location)
+    except InvalidInput as exc:
+        logger.warning("published %s as it is: %s", new.location, exc.message)
+        return new, []
+    actions: list[dict[str, Any]] = []
+    if theirs.protocol != own.protocol:
+        actions.append({"protocol": theirs.protocol})
+    if theirs.metadata != own.metadata:
+        actions.append({"metaData": theirs.metadata})
+    actions += [f.remove_action() for fid, f in sorted(own.files.items())
+                if fid not in theirs.files]
+    actions += [f.add_action(log_location=target.location, data_change=True)
+                for fid, f in sorted(theirs.files.items()) if fid not in own.files]
+    if not actions:
+        return target, []
+    operation, params, blind = _described(target, new, branch, io)
+    version = target.version + 1
+    uri = log.write_commit(target.location, version, actions, operation, params,
+                           blind_append=blind, io=io)
+    if uri is None:
+        raise ReferenceConflict(f"the Delta log at {target.location} moved while "
+                                f"{branch!r} took a new state of it")
+    published = target.at(version)
+    try:
+        _check_same(published, theirs, io)
     except _NotReplayed as exc:
-        log.delete_created(reversed(created), io)
-        logger.info("published the preview at %s as it is: %s", preview.location, exc)
-        return preview, []
+        log.delete_created([uri], io)
+        logger.warning("published %s as it is: %s", new.location, exc)
+        return new, []
     except BaseException:
-        log.delete_created(reversed(created), io)
+        log.delete_created([uri], io)
         raise
-    return published, created
+    return published, [uri]
+
+
+def _described(target: DeltaState, new: DeltaState, branch: str,
+               io: Mapping[str, str] | None) -> tuple[str, dict[str, str], bool]:
+    """The replayed version's operation, parameters and blind-append flag: a one-version
+    preview's own (a merge's, a revert's), with where it was checked; else a merge of
+    `new` that is never a blind append (a later merge's conflict rules then read it as a
+    write that may have read the table: the safe side)."""
+    if new.version == 1 and forked_from(new, target, branch, io):
+        info = log.commit_info(1, new.location, io)
+        if info:
+            return (str(info.get("operation") or log.OP_MERGE),
+                    {**(info.get("operationParameters") or {}),
+                     "previewLocation": new.location, "previewVersion": "1"},
+                    bool(info.get("isBlindAppend")))
+    return log.OP_MERGE, {"sourceLocation": new.location,
+                          "sourceVersion": str(new.version)}, False
 
 
 class _NotReplayed(Exception):
-    """The preview cannot be replayed on the target's log: it is published as it is."""
+    """The replay does not hold the new state exactly: that state is published as it is."""
 
 
-def _respelled(action: Mapping[str, Any], source: str, target: str,
-               paths: dict[str, str]) -> dict[str, Any]:
-    """`action` of the log at `source` as the log at `target` writes it: its file path
-    re-spelled (`log.add_path`; a removed file by the path that log added it with)."""
-    kind = next((k for k in PATH_ACTIONS if k in action), None)
-    if kind is None:
-        return dict(action)
-    body = dict(action[kind])
-    fid = log.file_id(source, str(body["path"]))
-    if kind == "remove":
-        body["path"] = paths.pop(fid, None) or \
-            log.add_path(target, log.absolute(source, str(body["path"])))
-    else:
-        body["path"] = log.add_path(target, log.absolute(source, str(body["path"])))
-        if kind == "add":
-            paths[fid] = body["path"]
-    return {kind: body}
-
-
-def _check_same(published: DeltaState, preview: DeltaState,
+def _check_same(published: DeltaState, wanted: log.LogState,
                 io: Mapping[str, str] | None) -> None:
-    """The replayed state holds exactly what the checks judged: the preview's live files,
-    metadata and protocol."""
+    """The replayed state holds exactly the state it replays (what a gate's checks
+    judged): its live files, metadata and protocol."""
     mine = log.read_state(published.location, published.version, io=io)
-    judged = log.read_state(preview.location, preview.version, io=io)
-    for what, a, b in (("files", set(mine.files), set(judged.files)),
-                       ("metadata", mine.metadata, judged.metadata),
-                       ("protocol", mine.protocol, judged.protocol)):
+    for what, a, b in (("files", set(mine.files), set(wanted.files)),
+                       ("metadata", mine.metadata, wanted.metadata),
+                       ("protocol", mine.protocol, wanted.protocol)):
         if a != b:
-            raise _NotReplayed(f"the replayed {what} differ from the preview's")
+            raise _NotReplayed(f"the replayed {what} differ from the state's")

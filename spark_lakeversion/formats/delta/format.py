@@ -108,21 +108,38 @@ class DeltaFormat(TableFormat):
     def publish_preview(self, key: Key, target: Content, preview: Content, branch: str,
                         io_properties: Mapping[str, str]
                         ) -> tuple[Content, Callable[[], None]]:
-        """The preview's side log replayed as the next version of the target's own log
-        (`branching.replay_preview`), or the preview as it is when the branch does not own
-        that log; the undo deletes only the versions written here."""
+        """The new state's net change written as the next version of the target's own log
+        when the branch owns the table's root log or the state is a gate's preview of it
+        (`branching.replay`), else the state as it is; the undo deletes only the version
+        written here."""
         from spark_lakeversion.formats.delta import log
-        from spark_lakeversion.formats.delta.branching import replay_preview
+        from spark_lakeversion.formats.delta.branching import replay
 
         try:
-            now, checked = DeltaState.of(target, key), DeltaState.of(preview, key)
+            now, new = DeltaState.of(target, key), DeltaState.of(preview, key)
         except InvalidInput:
             return preview, nothing
-        published, created = replay_preview(now, checked, branch, io_properties)
-        if not created:
-            return preview, nothing
+        published, created = replay(now, new, branch, io_properties)
+        if not created:  # as it is, or the target's own state when both hold the same
+            return (preview if published == new else published.content()), nothing
         return (published.content(),
                 lambda: log.delete_created(reversed(created), io_properties))
+
+    def republishes(self, key: Key, target: Content, state: Content, branch: str,
+                    io_properties: Mapping[str, str]) -> str | None:
+        """Why `state` cannot be fast-forwarded onto: it lives on another log than the
+        table's root log `branch` owns, which takes it as a new version
+        (`branching.takes_over`)."""
+        from spark_lakeversion.formats.delta.branching import takes_over
+
+        try:
+            now, new = DeltaState.of(target, key), DeltaState.of(state, key)
+        except InvalidInput:
+            return None
+        if not takes_over(now, new, branch, io_properties):
+            return None
+        return (f"{key} is a Delta table whose own log {branch!r} writes: the change is "
+                "written there as a new version (no fast-forward)")
 
     def merger(self) -> ContentMerger:
         from spark_lakeversion.formats.delta.merge import DeltaContentMerger

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from spark_lakeversion.errors import (
     ChecksFailed,
@@ -45,7 +45,6 @@ from spark_lakeversion.model import (
     CheckRun,
     CheckSpec,
     CheckStatus,
-    Content,
     ContentType,
     DiffEntry,
     Key,
@@ -62,7 +61,12 @@ from spark_lakeversion.versioning.gates.context import (
 from spark_lakeversion.versioning.gates.notify import Notifications, preview_diff
 from spark_lakeversion.versioning.gates.policy import CheckPolicy
 from spark_lakeversion.versioning.interface import VersionStore
-from spark_lakeversion.versioning.merging import MergePlanner, MergeStep
+from spark_lakeversion.versioning.merging import (
+    MergePlanner,
+    MergeStep,
+    PreviewPublisher,
+    nothing_to_undo,
+)
 from spark_lakeversion.versioning.objects import Objects
 from spark_lakeversion.versioning.options import MergeOptions
 from spark_lakeversion.versioning.protection import no_ff_reason
@@ -121,22 +125,6 @@ class GateRound:
     preview: str
     retained: tuple[str, ...]
     fast_forward: bool = False
-
-
-class PreviewPublisher(Protocol):
-    """How a checked preview's table states are published (wired in `control.py`: each
-    state's `TableFormat.publish_preview`)."""
-
-    def publish(self, branch: str,
-                changes: Mapping[Key, tuple[Content | None, Content | None]]
-                ) -> tuple[dict[Key, Content], Callable[[], None]]:
-        """For the preview's `changes` over `branch`'s head (key -> (before, after)): the
-        states to publish in place of the preview's where they differ, and the undo of
-        what that wrote (called when the publish then fails)."""
-
-
-def _nothing() -> None:
-    """The undo of a publish that wrote nothing."""
 
 
 def checks_summary(reports: Sequence[CheckReport]) -> str:
@@ -250,7 +238,7 @@ class Gates:
             preview = self.planner.commit_step(step, source, target, opts, props, move=False)
             steps[preview] = step
             reasons[preview] = no_ff_reason(target) \
-                if protected and options.fast_forward else None
+                if protected and options.fast_forward else step.no_ff_reason
             return GateRound(step.target_head, source, step.source_head, preview,
                              (step.source_head,), fast_forward=step.plan is None)
 
@@ -352,7 +340,7 @@ class Gates:
         summary = {"lakeversion.checks": checks_summary(reports),
                    "lakeversion.checks.preview": planned.preview,
                    "lakeversion.checks.attempt": attempt}
-        undo: Callable[[], None] = _nothing
+        undo: Callable[[], None] = nothing_to_undo
         try:
             with self.storage.writing() as tx:
                 self.retention.require(tx, planned.retained)

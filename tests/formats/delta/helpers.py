@@ -197,3 +197,26 @@ def add_action(path: str, records: int, partition: dict[str, str | None] | None 
     return {"add": {"path": path, "partitionValues": partition or {}, "size": size,
                     "modificationTime": 0, "dataChange": True,
                     "stats": json.dumps({"numRecords": records, **(stats or {})})}}
+
+
+def plain_rows(lake: DeltaLake, root: str) -> dict[str, Rows]:
+    """The table root read by readers that know nothing of refs: DuckDB's `delta_scan`
+    (the log's newest version) and deltalake's `DeltaTable(root)`."""
+    from deltalake import DeltaTable
+
+    con = lake.duckdb()
+    try:
+        duck = sorted(con.execute(f"SELECT id, p, v FROM delta_scan('{root}')").fetchall())
+    finally:
+        con.close()
+    table = DeltaTable(root, storage_options=lake.storage_options(root))
+    return {"duckdb": duck, "deltalake": sorted_rows(table.to_pyarrow_table())}
+
+
+def own_log(lake: DeltaLake, root: str) -> dict[str, bytes | None]:
+    """Every file of the table's own log, by name, with its bytes."""
+    from spark_lakeversion.formats.delta import log, storage
+
+    prefix = f"{log.log_dir(root)}/"
+    return {f[len(prefix):]: storage.read_bytes(f, lake.io)
+            for f in all_files(root, lake.io) if f.startswith(prefix)}

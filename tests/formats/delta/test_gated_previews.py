@@ -30,8 +30,9 @@ from tests.formats.delta.helpers import (
     independent_rows,
     live_files,
     newest_version,
+    own_log,
+    plain_rows,
     rows,
-    sorted_rows,
 )
 from tests.server.access_helpers import write_auth_config
 
@@ -53,27 +54,6 @@ def write_to_main_once(ctx: object) -> tuple[bool, str]:
     while DURING_CHECK:
         DURING_CHECK.pop()()
     return True, "ok"
-
-
-def plain_rows(lake: DeltaLake, root: str) -> dict[str, Rows]:
-    """The table root read by readers that know nothing of refs: DuckDB's `delta_scan`
-    (the log's newest version) and deltalake's `DeltaTable(root)`."""
-    from deltalake import DeltaTable
-
-    con = lake.duckdb()
-    try:
-        duck = sorted(con.execute(f"SELECT id, p, v FROM delta_scan('{root}')").fetchall())
-    finally:
-        con.close()
-    table = DeltaTable(root, storage_options=lake.storage_options(root))
-    return {"duckdb": duck, "deltalake": sorted_rows(table.to_pyarrow_table())}
-
-
-def own_log(lake: DeltaLake, root: str) -> dict[str, bytes | None]:
-    """Every file of the table's own log, by name, with its bytes."""
-    prefix = f"{log.log_dir(root)}/"
-    return {f[len(prefix):]: storage.read_bytes(f, lake.io)
-            for f in all_files(root, lake.io) if f.startswith(prefix)}
 
 
 def outside_branches(lake: DeltaLake, root: str) -> dict[str, bytes | None]:

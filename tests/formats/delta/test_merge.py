@@ -88,13 +88,23 @@ def test_deletes_in_disjoint_partitions_replay(events: Catalog) -> None:
     merged(events, [(2, "a", 20), (4, "a", 40)])
 
 
-def test_only_one_side_changed_fast_forwards(events: Catalog) -> None:
-    dev, _ = sides(events)
+def test_only_one_side_changed_is_one_version_of_mains_own_log(events: Catalog) -> None:
+    """What was a fast-forward: main would read dev's branch log and stop owning its own;
+    instead dev's net change is the next version of main's root log, in a merge commit."""
+    dev, main = sides(events)
     dev.delete("id = 4")
+    before = main.state()
     result = events.store.merge("dev", "main")
-    assert result.fast_forward
-    assert rows(events.branch("main").delta("db.events")) == [
-        (1, "a", 10), (2, "a", 20), (3, "b", 30)]
+    assert not result.fast_forward and result.new_head == events.branch("main").head.id
+    assert result.no_ff_reason == ("db.events is a Delta table whose own log 'main' "
+                                   "writes: the change is written there as a new version "
+                                   "(no fast-forward)")
+    assert [d.action for d in result.details] == [MergeAction.APPLIED]
+    after = main.state()
+    assert (after.location, after.version, after.writer) == (
+        before.root, before.version + 1, "main")
+    expected = [(1, "a", 10), (2, "a", 20), (3, "b", 30)]
+    assert rows(main) == expected == independent_rows(main)
 
 
 def test_concurrent_append_under_serializable(events: Catalog) -> None:
@@ -193,16 +203,23 @@ def test_a_bad_isolation_level_is_refused_before_anything_runs(events: Catalog) 
         events.store.merge("main", "main", options={"isolation_level": "chaos"})
 
 
-def test_after_a_fast_forward_both_branches_keep_their_own_logs(events: Catalog) -> None:
+def test_after_a_one_sided_merge_both_branches_keep_their_own_logs(
+        events: Catalog) -> None:
     dev, main = sides(events)
     dev.append(data((5, "a", 50)))
-    assert events.store.merge("dev", "main").fast_forward  # main now reads dev's log
-    assert main.state() == dev.state()
+    assert not events.store.merge("dev", "main").fast_forward  # replayed on main's log
+    assert main.state().location == main.state().root != dev.state().location
+    assert rows(main) == rows(dev)
+    dev_log = dev.state()
     dev.append(data((6, "b", 60)))  # dev owns its log: in place
-    main.append(data((7, "c", 70)))  # main does not: it starts its own branch log
-    assert main.state().location != dev.state().location
+    assert (dev.state().location, dev.state().version) == (
+        dev_log.location, dev_log.version + 1)
+    root = main.state()
+    main.append(data((7, "c", 70)))  # and main its own: in place
+    assert (main.state().location, main.state().version) == (root.root, root.version + 1)
     assert rows(dev) == sorted([*BASE, (5, "a", 50), (6, "b", 60)])
     merged(events, [*BASE, (5, "a", 50), (6, "b", 60), (7, "c", 70)])
+    assert main.state().location == main.state().root
     dev.append(data((8, "a", 80)))
     assert rows(dev) == sorted([*BASE, (5, "a", 50), (6, "b", 60), (8, "a", 80)])
 

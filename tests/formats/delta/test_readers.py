@@ -142,8 +142,10 @@ def test_every_reader_reads_every_branch_state(lake: DeltaLake) -> None:
     cat.branch("ff").create(from_="main")
     ff = cat.branch("ff").delta("db.events")
     ff.append(data((10, "a", 100)))
-    assert cat.store.merge("ff", "main").fast_forward  # main now reads ff's branch log
-    check(lake, main, [*BASE, (10, "a", 100)])
+    result = cat.store.merge("ff", "main")  # ff's change: the next version of main's log
+    assert not result.fast_forward and result.no_ff_reason
+    assert main.state().location == main.state().root
+    assert all(check(lake, main, [*BASE, (10, "a", 100)]).values())
     check(lake, cat.ref("merged").delta("db.events"), merged)
 
 
