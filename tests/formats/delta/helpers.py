@@ -4,7 +4,8 @@ independent readers), data files on local disk or S3."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,44 @@ from spark_lakeversion.formats.delta.handle import DeltaHandle
 
 ID_P_V_ARROW = pa.schema([("id", pa.int64()), ("p", pa.string()), ("v", pa.int64())])
 Rows = list[tuple[Any, ...]]
+#: `db.events`' rows on main in the suites that start it with `principals_lake`
+BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
+
+
+@contextmanager
+def principals_lake(tmp_path: Path, monkeypatch: Any
+                    ) -> Iterator[tuple[Callable[[str], Catalog], Catalog]]:
+    """A server with the principals of `write_auth_config` (grants are the server's):
+    `db.events` made by admin on main with `BASE`, and branch etl-1 appending (5, b, 50).
+    Yields `as_(principal)` (a client catalog as that principal; closed at the end) and
+    admin's."""
+    from spark_lakeversion.api import connect
+    from spark_lakeversion.auth import load_auth_config
+    from spark_lakeversion.server.embedded import start_embedded_server
+    from tests.server.access_helpers import write_auth_config
+
+    config = tmp_path / "auth.toml"
+    tokens = write_auth_config(config)
+    warehouse = str(tmp_path / "wh")
+    opened: list[Catalog] = []
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=warehouse,
+                               auth=load_auth_config(config)) as srv:
+        def as_(principal: str) -> Catalog:
+            monkeypatch.setenv("LAKEVERSION_TOKEN", tokens[principal])
+            opened.append(connect(srv.url, warehouse=warehouse))
+            return opened[-1]
+
+        admin = as_("admin")
+        main = admin.branch("main").delta("db.events")
+        main.create(ID_P_V_ARROW, partition_by=["p"])
+        main.append(data(*BASE))
+        admin.branch("etl-1").create("main")
+        admin.branch("etl-1").delta("db.events").append(data((5, "b", 50)))
+        try:
+            yield as_, admin
+        finally:
+            for catalog in opened:
+                catalog.close()
 
 
 @dataclass

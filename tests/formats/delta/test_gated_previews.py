@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.api import Catalog, connect
-from spark_lakeversion.auth import load_auth_config
+from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ChecksFailed, Forbidden
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import Key
-from spark_lakeversion.server.embedded import start_embedded_server
 from tests.formats.delta.helpers import (
-    ID_P_V_ARROW,
+    BASE,
     DeltaLake,
     Rows,
     all_files,
@@ -32,11 +30,10 @@ from tests.formats.delta.helpers import (
     newest_version,
     own_log,
     plain_rows,
+    principals_lake,
     rows,
 )
-from tests.server.access_helpers import write_auth_config
 
-BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 POSITIVE = "SELECT id, v FROM db.events WHERE v < 0"
 #: what the concurrent-write check does on its first run (set by the test)
 DURING_CHECK: list[Callable[[], None]] = []
@@ -272,22 +269,8 @@ def test_a_principal_without_merge_rights_writes_no_preview(
     """Over a server with principals: a gated merge or revert refused by the grants is
     refused before any preview is written, anywhere; one with the grant is published on
     the root log."""
-    config = tmp_path / "auth.toml"
-    tokens = write_auth_config(config)
-    warehouse = str(tmp_path / "wh")
-
-    def as_(principal: str) -> Catalog:
-        monkeypatch.setenv("LAKEVERSION_TOKEN", tokens[principal])
-        return connect(srv.url, warehouse=warehouse)
-
-    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=warehouse,
-                               auth=load_auth_config(config)) as srv:
-        admin = as_("admin")
+    with principals_lake(tmp_path, monkeypatch) as (as_, admin):
         main = admin.branch("main").delta("db.events")
-        main.create(ID_P_V_ARROW, partition_by=["p"])
-        main.append(data(*BASE))
-        admin.branch("etl-1").create("main")
-        admin.branch("etl-1").delta("db.events").append(data((5, "b", 50)))
         main.append(data((6, "b", 60)))
         admin.branch("main").add_check("positive", sql=POSITIVE)
         root, head = main.state().root, admin.branch("main").head.id
@@ -305,8 +288,6 @@ def test_a_principal_without_merge_rights_writes_no_preview(
         assert [c["status"] for c in result.checks] == ["passed"]
         assert (main.state().location, main.state().version) == (root, 3)
         assert newest_version(root) == 3
-        for catalog in (admin, analyst, etl):
-            catalog.close()
 
 
 def test_a_gated_row_merge_writes_its_files_once_and_gc_keeps_them_after_the_preview(

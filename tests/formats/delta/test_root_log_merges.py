@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_lakeversion.api import Catalog, connect
-from spark_lakeversion.auth import load_auth_config
+from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ChecksFailed, Forbidden
 from spark_lakeversion.fileio import FileIOConfig
 from spark_lakeversion.formats.delta import log, storage
@@ -22,6 +21,7 @@ from spark_lakeversion.gc import collect_garbage
 from spark_lakeversion.model import MergeAction
 from spark_lakeversion.versioning.protection import no_ff_reason
 from tests.formats.delta.helpers import (
+    BASE,
     ID_P_V_ARROW,
     DeltaLake,
     Rows,
@@ -32,11 +32,10 @@ from tests.formats.delta.helpers import (
     newest_version,
     own_log,
     plain_rows,
+    principals_lake,
     rows,
 )
-from tests.server.access_helpers import write_auth_config
 
-BASE = [(1, "a", 10), (2, "a", 20), (3, "b", 30), (4, "a", 40)]
 REASON = ("db.events is a Delta table whose own log 'main' writes: the change is written "
           "there as a new version (no fast-forward)")
 POSITIVE = "SELECT id, v FROM db.events WHERE v < 0"
@@ -267,24 +266,8 @@ def test_a_principal_without_merge_rights_writes_nothing_on_the_root_log(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over a server with principals: the one-sided merge refused by the grants writes
     nothing anywhere; one with the grant lands on the root log."""
-    config = tmp_path / "auth.toml"
-    tokens = write_auth_config(config)
-    warehouse = str(tmp_path / "wh")
-
-    def as_(principal: str) -> Catalog:
-        monkeypatch.setenv("LAKEVERSION_TOKEN", tokens[principal])
-        return connect(srv.url, warehouse=warehouse)
-
-    from spark_lakeversion.server.embedded import start_embedded_server
-
-    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}", warehouse=warehouse,
-                               auth=load_auth_config(config)) as srv:
-        admin = as_("admin")
+    with principals_lake(tmp_path, monkeypatch) as (as_, admin):
         main = admin.branch("main").delta("db.events")
-        main.create(ID_P_V_ARROW, partition_by=["p"])
-        main.append(data(*BASE))
-        admin.branch("etl-1").create("main")
-        admin.branch("etl-1").delta("db.events").append(data((5, "b", 50)))
         root, head = main.state().root, admin.branch("main").head.id
         io = FileIOConfig()
         before = {f: storage.read_bytes(f, io) for f in all_files(root, io)}
@@ -299,8 +282,6 @@ def test_a_principal_without_merge_rights_writes_nothing_on_the_root_log(
         assert (main.state().location, main.state().version) == (root, 2)
         assert newest_version(root) == 2
         assert rows(main) == sorted([*BASE, (5, "b", 50)])
-        for catalog in (admin, analyst, etl):
-            catalog.close()
 
 
 def test_a_branch_whose_net_change_is_nothing_leaves_the_root_log_as_it_was(
