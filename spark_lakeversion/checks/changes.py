@@ -82,8 +82,9 @@ def _state(content: Content | None) -> str:
 
 def changes_table(context: GateContext, table: KeyLike, con: Any = None) -> pa.Table:
     """The rows of `table` the merge changes (target -> preview); `InvalidInput` when the
-    table is in neither state. `con`: the SQL check's DuckDB connection, not yet confined,
-    to run the diff in (one database start fewer)."""
+    table is in neither state. `con`: the SQL check's DuckDB connection, not yet confined
+    and fit for row work within the store's budget (`rows.engine.prepare`), to run the
+    diff in (one database start fewer)."""
     key = Key.of(table)
     before = context.relations.get("target", {}).get(key)
     after = context.relations.get("preview", {}).get(key)

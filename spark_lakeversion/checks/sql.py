@@ -53,6 +53,7 @@ from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.log import open_table
 from spark_lakeversion.formats.iceberg.codes import ICEBERG_TABLE
 from spark_lakeversion.model import CheckReport, CheckSpec, CheckStatus, Content, Key
+from spark_lakeversion.rows.engine import prepare, spill_directory
 from spark_lakeversion.versioning.gates.context import RELATIONS, GateContext
 
 MAX_SAMPLES = 10
@@ -71,16 +72,21 @@ def extension_directory() -> str:
     return str(Path(list(duckdb_ext.__path__)[0]) / "extensions")
 
 
-def connect(extensions: Sequence[str] = EXTENSIONS) -> Any:
+def connect(extensions: Sequence[str] = EXTENSIONS, rows_budget: int | None = None) -> Any:
     """A new DuckDB database with `extensions` loaded (default: iceberg, avro and httpfs; no
     download: the extension directory comes from pip, and nothing loads itself), not yet
-    confined. Without extensions it starts in ~15 ms; with them ~0.3-0.6 s."""
+    confined, with a spill directory of its own (never made unless a row diff spills in
+    it). With `rows_budget`, fit for a `changes.` diff within it (`rows.engine.prepare`).
+    Without extensions it starts in ~15 ms; with them ~0.3-0.6 s."""
     duckdb = duckdb_module()
     con = duckdb.connect(config={"extension_directory": extension_directory(),
                                  "autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+                                 "autoload_known_extensions": False,
+                                 "temp_directory": spill_directory()})
     for ext in extensions:
         con.execute(f"LOAD {ext}")
+    if rows_budget is not None:
+        prepare(con, rows_budget)
     for alias in (*RELATIONS, CHANGES):  # empty until `confine` fills them: ahead of time
         con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_ident(alias)}")
     return con
@@ -185,7 +191,9 @@ def confine(con: Any, relations: Mapping[str, Mapping[Key, Content]], io: Mappin
     # `db.t` and a bare `t` name the preview's tables
     con.execute(f"CREATE SCHEMA IF NOT EXISTS preview.{_ident(namespace or 'main')}")
     allowed = sorted({d for loc in locations for d in _directories(loc)})
-    con.execute("SET temp_directory = ''")  # no spill files: nothing is written
+    # no spill file from here on: nothing is written (a diff's spill directory, if it made
+    # one, is its own and goes with the database; DuckDB will not move a used one)
+    con.execute("SET max_temp_directory_size = '0KiB'")
     con.execute("SET allowed_directories = [" + ", ".join(_quote(d) for d in allowed) + "]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -295,14 +303,27 @@ class _Spares:
 SPARES = 2
 #: databases with the extensions, for checks reading a state's tables
 _SPARES = _Spares(connect)
-#: bare databases (no extension), for checks reading only `changes.`
-_BARE = _Spares(lambda: connect(()))
+#: bare databases (no extension), for checks reading only `changes.`, per row budget
+_BARE: dict[int, _Spares] = {}
+_BARE_LOCK = threading.Lock()
+
+
+def _bare(rows_budget: int) -> _Spares:
+    """The spare bare databases fit for row work within `rows_budget` (a store's
+    `Limits.max_row_memory_bytes`), made on first use."""
+    with _BARE_LOCK:
+        spares = _BARE.get(rows_budget)
+        if spares is None:
+            spares = _BARE[rows_budget] = _Spares(lambda: connect((), rows_budget))
+        return spares
 
 
 def wait_for_spare(timeout_s: float = 60.0) -> bool:
-    """Whether a spare database of each kind is ready within `timeout_s` (for
+    """Whether every spare database of each kind is ready within `timeout_s` (for
     benchmarks)."""
-    return _SPARES.wait_ready(timeout_s) and _BARE.wait_ready(timeout_s)
+    with _BARE_LOCK:
+        bare = list(_BARE.values())
+    return _SPARES.wait_ready(timeout_s) and all(s.wait_ready(timeout_s) for s in bare)
 
 
 def violations(con: Any, sql: str) -> tuple[int, list[dict[str, Any]]]:
@@ -344,10 +365,13 @@ def open_check_database(context: GateContext, names: Sequence[tuple[str, str, st
     """The confined database a check whose query reads `names` runs in (close it after).
     `changes.` only: a bare one (no extension, no view, no directory allowed; ~15 ms to
     start); else one with the extensions (~0.5 s to start); each made ahead."""
+    budget = context.store.limits.max_row_memory_bytes
     bare = reads_only_changes(names)
-    con = _BARE.take(refill=False) if bare else _SPARES.take()
+    con = _bare(budget).take(refill=False) if bare else _SPARES.take()
     on_cancel(con.interrupt)
     try:
+        if not bare and any(catalog == CHANGES for catalog, _, _ in names):
+            prepare(con, budget)
         confine(con, context.relations, context.io, _default_namespace(context), names,
                 changed_tables(context, names, con))
     except BaseException:
@@ -365,7 +389,8 @@ def run_sql_check(context: GateContext, spec: CheckSpec,
         count, samples = violations(con, spec.spec)
     finally:
         # a bare spare taken is replaced once the answer is in (`_Spares.take`)
-        _close_later(con, _BARE.refill if reads_only_changes(names) else None)
+        _close_later(con, _bare(context.store.limits.max_row_memory_bytes).refill
+                     if reads_only_changes(names) else None)
     took = int((time.monotonic() - started) * 1000)
     if count:
         return CheckReport(spec.name, CheckStatus.FAILED, count, tuple(samples), took,

@@ -19,8 +19,6 @@ the same two source relations, so both engines give the same rows in the same or
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +28,7 @@ import pyarrow as pa
 from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.limits import DEFAULT_LIMITS
 from spark_lakeversion.rows.dialect import DUCKDB, Dialect, ascending, same, temp_relation
-from spark_lakeversion.rows.engine import borrow, duckdb_connect, give_back
+from spark_lakeversion.rows.engine import duckdb_connect
 from spark_lakeversion.rows.native import native_sources
 from spark_lakeversion.rows.schema import CHANGE_COLUMN, check_columns
 from spark_lakeversion.rows.source import PARTITION_COLUMN, RowChanges
@@ -199,14 +197,16 @@ class DiffSql:
                           for name, query in self.statements())
         return f"WITH {steps} {self.rows(columns, None, 0)}"
 
-    def joined(self, columns: Sequence[str]) -> str:
+    def joined(self, columns: Sequence[str], rows: tuple[int, int]) -> str:
         """The diff as `query` gives it, for a table whose identifier no key repeats on
         both sides at once, as one full outer join on the identifier: cheaper than counting
         every distinct row (a join on the key, not a grouping by every column), and it
         needs no pairing (a key's one row before and one after are the update).
 
         Its last row is not a change (`change` NULL): it carries `JOIN_COUNTS`, each side's
-        rows in the join and each source's rows (sources read twice: views, not streams).
+        rows in the join and each source's rows, `rows`, known before the sources are read
+        (their footers: each source is read once here, and again only by `query`, so not
+        an Arrow stream).
         The rows are the diff exactly when the join repeats no row (`joined_exact`): else a
         key has more than one row on one side and rows on the other, whose pairing only
         `query` knows (a key repeated on one side only is all inserts or all deletes, the
@@ -235,8 +235,8 @@ class DiffSql:
                 f"{cells}, 0 AS {last}, {nulls} FROM lv_joined "
                 f"WHERE {mine} IS NOT NULL AND ({other} IS NULL OR {differ})")
         counts = ", ".join(f"{query} AS {q(name)}" for name, query in zip(JOIN_COUNTS, (
-            f"count({bp})", f"count({ap})", f"(SELECT count(*) FROM {self.rel('before_src')})",
-            f"(SELECT count(*) FROM {self.rel('after_src')})"), strict=True))
+            f"count({bp})", f"count({ap})", f"CAST({int(rows[0])} AS BIGINT)",
+            f"CAST({int(rows[1])} AS BIGINT)"), strict=True))
         empty = ", ".join(["NULL"] * (len(self.names) + 2))
         branches.append(f"SELECT {empty}, 1, {counts} FROM lv_joined")
         wanted = ", ".join([change, *map(q, columns), *map(q, JOIN_COUNTS)])
@@ -266,19 +266,12 @@ class RowDiff:
     total and its per-partition summary. Close it (or use `with`) to free the database."""
 
     def __init__(self, changes: RowChanges, *,
-                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes,
-                 con: Any = None) -> None:
-        """`con`: run in this DuckDB connection instead of a new one; its settings are
-        restored and the diff's tables dropped on close."""
+                 memory_bytes: int = DEFAULT_LIMITS.max_row_memory_bytes) -> None:
         self.changes = changes
         self.schema = changes.schema
         self.sql = DiffSql(DUCKDB, self.schema.names, changes.identifier)
-        self._spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
-        self._own = con is None
-        self._con: Any = duckdb_connect(memory_bytes, self._spill) if con is None else con
+        self._con: Any = duckdb_connect(memory_bytes)
         try:
-            if con is not None:
-                borrow(con, memory_bytes, self._spill)
             self._load()
         except BaseException:
             self.close()
@@ -313,18 +306,8 @@ class RowDiff:
 
     def close(self) -> None:
         con, self._con = getattr(self, "_con", None), None
-        if con is not None and self._own:
-            con.close()
-        elif con is not None:
-            for table in ("lv_result", "lv_del_n", "lv_ins_n", "lv_net"):
-                con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
-            for name in ("lv_before_src", "lv_after_src"):
-                try:
-                    con.unregister(name)
-                except Exception:  # noqa: BLE001 - not registered (loading never began)
-                    pass
-            give_back(con)
-        shutil.rmtree(self._spill, ignore_errors=True)
+        if con is not None:
+            con.close()  # its spill directory goes with it
 
     def __enter__(self) -> RowDiff:
         return self
@@ -336,19 +319,22 @@ class RowDiff:
 class _Sources:
     """Both sides registered in one connection: `run` runs one statement over them (its
     rows as Arrow) and raises the row reader's own error (a typed one, say) rather than
-    DuckDB's wrapping of it; `rescannable`: every side may be read twice (a query over its
-    Parquet files, or no rows), where an Arrow stream is read once. `inline`: the sides
-    DuckDB reads itself, as `DiffSql`'s `sources`."""
+    DuckDB's wrapping of it. `inline`: the sides DuckDB reads itself, as `DiffSql`'s
+    `sources`; `counts`: the rows of each side known before it is read (a query over its
+    Parquet files, from their footers, or no rows), where an Arrow stream is read once."""
 
     def __init__(self, con: Any) -> None:
         self.con = con
         self.failed: list[BaseException] = []
         self.inline: dict[str, str] = {}
-        self.streams = 0
+        self.counts: dict[str, int] = {}
 
     @property
-    def rescannable(self) -> bool:
-        return not self.streams
+    def rows(self) -> tuple[int, int] | None:
+        """(before, after) rows when both are known, so both sides may be read twice."""
+        if len(self.counts) < 2:
+            return None
+        return self.counts["before_src"], self.counts["after_src"]
 
     def run(self, statement: str) -> pa.Table:
         try:
@@ -375,12 +361,12 @@ def _sources(con: Any, changes: RowChanges, labels: bool, native: bool = False
         for (short, side), source in zip(pairs, natives, strict=True):
             name = "lv_" + short
             if source is not None:
-                sources.inline[short] = source
+                sources.inline[short], sources.counts[short] = source
                 continue
             if native and not side.files:
                 con.register(name, changes.schema.empty_table())
+                sources.counts[short] = 0
             else:
-                sources.streams += 1
                 con.register(name, _reader(changes.schema, side.batches(partition=labels),
                                            sources.failed, labels))
             registered.append(name)
@@ -401,31 +387,22 @@ def diff_table(changes: RowChanges, *,
     reader of every row once (a check's `changes.`) pays no temporary table. With an
     identifier and sides DuckDB may read twice, first `DiffSql.joined` (a join on the key,
     about half the counting's cost), kept when `joined_exact` says so, else the counting
-    `DiffSql.query`. `con`: a caller's connection (a SQL check's, about to be confined),
-    given back with the budget as its memory limit (`give_back(budget=False)`)."""
+    `DiffSql.query`. `con`: a caller's connection fit for row work (`engine.prepare`: a
+    SQL check's, about to be confined), used as it is and left open; else one of its own."""
     names = changes.schema.names
-    spill = tempfile.mkdtemp(prefix="lakeversion-rows-")
+    db: Any = duckdb_connect(memory_bytes) if con is None else con
     try:
-        own = con is None
-        db: Any = duckdb_connect(memory_bytes, spill) if own else con
-        try:
-            if not own:
-                borrow(db, memory_bytes, spill)
-            with _sources(db, changes, False, native=True) as sources:
-                sql = DiffSql(DUCKDB, names, changes.identifier, partitions=False,
-                              sources=sources.inline)
-                table = None
-                if changes.identifier and sources.rescannable:
-                    table = joined_exact(sources.run(sql.joined(names)))
-                if table is None:
-                    table = sources.run(sql.query(names))
-        finally:
-            if own:
-                db.close()
-            else:
-                give_back(db, budget=False)
+        with _sources(db, changes, False, native=True) as sources:
+            sql = DiffSql(DUCKDB, names, changes.identifier, partitions=False,
+                          sources=sources.inline)
+            table = None
+            if changes.identifier and sources.rows is not None:
+                table = joined_exact(sources.run(sql.joined(names, sources.rows)))
+            if table is None:
+                table = sources.run(sql.query(names))
     finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        if con is None:
+            db.close()  # its spill directory goes with it
     return typed(table, output_schema(changes.schema, names))
 
 

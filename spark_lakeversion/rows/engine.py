@@ -1,22 +1,34 @@
 """The DuckDB database a piece of row work runs in: its own, in memory, capped at the
-memory budget and spilling to a directory the caller owns (out of core, never a whole table
-held by the server). No extension is loaded: the rows arrive as Arrow."""
+memory budget and spilling to a directory of its own (out of core, never a whole table held
+by the server). No extension is loaded: the rows arrive as Arrow, or DuckDB reads plain
+Parquet itself."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+import uuid
 from typing import Any
 
 from spark_lakeversion.errors import InvalidInput
+
+_ROOT: list[str] = []
+_ROOT_LOCK = threading.Lock()
 
 
 def _megabytes(memory_bytes: int) -> str:
     return f"{max(int(memory_bytes) // (1024 * 1024), 16)}MiB"
 
 
-def duckdb_connect(memory_bytes: int, spill_dir: str, database: str = ":memory:") -> Any:
-    """A new DuckDB connection limited to `memory_bytes`, spilling to `spill_dir`; in memory,
-    or in a `database` file the caller owns (whose tables the buffer manager can evict, so
-    stored rows beyond the budget go to disk too)."""
+def duckdb_connect(memory_bytes: int, spill_dir: str | None = None,
+                   database: str = ":memory:") -> Any:
+    """A new DuckDB connection limited to `memory_bytes`, spilling to `spill_dir` (else a
+    directory of its own, `spill_directory`); in memory, or in a `database` file the caller
+    owns (whose tables the buffer manager can evict, so stored rows beyond the budget go to
+    disk too)."""
     try:
         import duckdb
     except ImportError as exc:
@@ -24,7 +36,7 @@ def duckdb_connect(memory_bytes: int, spill_dir: str, database: str = ":memory:"
                            "pip install 'spark-lakeversion[rows]'") from exc
     con = duckdb.connect(database, config={
         "memory_limit": _megabytes(memory_bytes),
-        "temp_directory": spill_dir,
+        "temp_directory": spill_dir if spill_dir is not None else spill_directory(),
         "preserve_insertion_order": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -34,23 +46,32 @@ def duckdb_connect(memory_bytes: int, spill_dir: str, database: str = ":memory:"
     return con
 
 
-def borrow(con: Any, memory_bytes: int, spill_dir: str) -> None:
-    """Run row work in a caller's connection (a SQL check's, before it is confined): the same
-    budget and spill directory, until `give_back`."""
+def spill_directory() -> str:
+    """A spill directory for one database, not made yet: DuckDB makes it when the database
+    first spills and removes it when the database closes (a directory it did not make it
+    leaves), so a database costs no `mkdtemp` nor removal of its own. Each is under one
+    directory this process makes once and removes at exit."""
+    with _ROOT_LOCK:
+        if not _ROOT:
+            _ROOT.append(tempfile.mkdtemp(prefix="lakeversion-rows-"))
+            atexit.register(shutil.rmtree, _ROOT[0], True)
+        return os.path.join(_ROOT[0], uuid.uuid4().hex)
+
+
+def row_config(memory_bytes: int) -> dict[str, str]:
+    """Connection settings for row work: the budget as the memory limit and a spill
+    directory of its own (`spill_directory`). DuckDB refuses to move a spill directory it
+    has used, so a database spills where it was opened to, for life."""
+    return {"memory_limit": _megabytes(memory_bytes), "temp_directory": spill_directory()}
+
+
+def prepare(con: Any, memory_bytes: int) -> None:
+    """Fit a caller's connection, opened with its own spill directory (a SQL check's, before
+    it is confined), for row work: the budget as its memory limit, and footers kept for the
+    database's life (a native side's footers serve every read of it in one diff). A SQL
+    check's spare databases for `changes.` are prepared when made, in the background."""
     con.execute(f"SET memory_limit = '{_megabytes(memory_bytes)}'")
-    con.execute("SET temp_directory = '" + spill_dir.replace("'", "''") + "'")
     con.execute("SET parquet_metadata_cache = true")
 
 
-def give_back(con: Any, budget: bool = True) -> None:
-    """The caller's connection as it was before `borrow`; without `budget`, only the spill
-    directory (about to be removed) is reset, and the memory limit and metadata cache stay
-    (for a database about to be confined, whose own query reads only what the row work
-    produced, within the same budget)."""
-    con.execute("RESET temp_directory")
-    if budget:
-        con.execute("RESET memory_limit")
-        con.execute("RESET parquet_metadata_cache")
-
-
-__all__ = ["borrow", "duckdb_connect", "give_back"]
+__all__ = ["duckdb_connect", "prepare", "row_config", "spill_directory"]

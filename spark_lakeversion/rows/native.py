@@ -18,6 +18,7 @@ to `plain_parquet`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -68,18 +69,29 @@ def _leaves(field: pa.Field) -> Iterator[pa.Field]:
         yield field
 
 
-def _leaf_ids(paths: list[str]) -> dict[str, list[int | None]]:
-    """Each file's leaf columns' field ids, from its footer only (read by pyarrow's Parquet
-    reader: about 0.1 ms a file, a third of a DuckDB `parquet_schema` query's cost in a new
-    database). A file that cannot be read as Parquet is left out, so its side is read
-    through its own reader, which reports it."""
+class _Footer(NamedTuple):
+    """What a file's footer says that a native read needs: its leaf columns' field ids, and
+    its rows (the sum of its row groups', as many as DuckDB's scan of it gives)."""
+
+    ids: list[int | None]
+    rows: int
+
+
+def _footers(paths: list[str]) -> dict[str, _Footer]:
+    """Each file's `_Footer`, read by pyarrow's Parquet reader (about 0.1 ms a file, a
+    third of a DuckDB `parquet_schema` query's cost in a new database). A file that cannot
+    be read as Parquet is left out, so its side is read through its own reader, which
+    reports it."""
     import pyarrow.parquet as pq
 
-    found: dict[str, list[int | None]] = {}
+    found: dict[str, _Footer] = {}
     for path in paths:
         try:
-            schema = pq.read_metadata(path).schema.to_arrow_schema()
-            found[path] = [field_id(leaf) for f in schema for leaf in _leaves(f)]
+            meta = pq.read_metadata(path)
+            schema = meta.schema.to_arrow_schema()
+            found[path] = _Footer([field_id(leaf) for f in schema for leaf in _leaves(f)],
+                                  sum(meta.row_group(i).num_rows
+                                      for i in range(meta.num_row_groups)))
         except (OSError, ValueError, pa.ArrowException):  # not Parquet, or a bad field id
             continue
     return found
@@ -95,34 +107,44 @@ def _plain_paths(side: RowSide) -> list[str] | None:
     return paths
 
 
-def native_sources(sides: list[RowSide], schema: pa.Schema) -> list[str | None]:
-    """`native_source` of each side, each file's footer read once."""
+class Native(NamedTuple):
+    """A side DuckDB reads itself: the query over its files, and its rows (from footers)."""
+
+    query: str
+    rows: int
+
+
+def native_sources(sides: list[RowSide], schema: pa.Schema) -> list[Native | None]:
+    """Each side as `Native`, or None where it must go through its own reader (see the
+    module's docstring); each file's footer read once."""
     columns = _columns(schema)
     if columns is None:
         return [None] * len(sides)
     paths = [_plain_paths(side) for side in sides]
     every = sorted({p for ps in paths for p in ps or ()})
-    ids = _leaf_ids(every)
-    out: list[str | None] = []
+    footers = _footers(every)
+    out: list[Native | None] = []
     for side, mine in zip(sides, paths, strict=True):
         wanted = {i for i in (field_id(f) for f in side.arrow or ()) if i is not None}
-        if mine is None or not all(
-                p in ids and None not in ids[p] and wanted <= set(ids[p]) for p in mine):
+        if mine is None or not all(p in footers and None not in footers[p].ids
+                                   and wanted <= set(footers[p].ids) for p in mine):
             out.append(None)
             continue
         mapping = ", ".join(f"{fid}: {{name: {_literal(name)}, type: {_literal(kind)}, "
                             f"default_value: NULL}}" for fid, name, kind in columns)
         listed = "[" + ", ".join(map(_literal, mine)) + "]"
         names = ", ".join(_ident(name) for _, name, _ in columns)
-        out.append(f"SELECT {names} FROM read_parquet({listed}, hive_partitioning = false, "
-                   f"schema = MAP {{{mapping}}})")
+        out.append(Native(f"SELECT {names} FROM read_parquet({listed}, "
+                          f"hive_partitioning = false, schema = MAP {{{mapping}}})",
+                          sum(footers[p].rows for p in mine)))
     return out
 
 
 def native_source(side: RowSide, schema: pa.Schema) -> str | None:
-    """A query over `side`'s files in `schema`'s columns that DuckDB reads itself (see the
-    module's docstring), or None."""
-    return native_sources([side], schema)[0]
+    """The query over `side`'s files in `schema`'s columns that DuckDB reads itself (see
+    the module's docstring), or None."""
+    native = native_sources([side], schema)[0]
+    return native.query if native is not None else None
 
 
-__all__ = ["DUCKDB_TYPES", "native_source", "native_sources"]
+__all__ = ["DUCKDB_TYPES", "Native", "native_source", "native_sources"]

@@ -170,8 +170,8 @@ def test_changes_read_plain_parquet_in_duckdb_only_the_changed_files(
 def test_a_checks_database_keeps_no_name_for_the_changed_files(keyed: ServerLake) -> None:
     """The diff of a `changes.` check runs in the check's own database before it is
     confined: afterwards that database names no view or table of the changed files (the
-    check's SQL reads the diff, never the files), keeps the row budget as its memory limit,
-    and has its spill directory reset."""
+    check's SQL reads the diff, never the files), and keeps the row budget as its memory
+    limit and its own spill directory, never made unless the diff spilled."""
     from spark_lakeversion.checks.changes import changes_table
     from spark_lakeversion.checks.sql import connect
 
@@ -181,7 +181,7 @@ def test_a_checks_database_keeps_no_name_for_the_changed_files(keyed: ServerLake
     head = {ref: store.get_ref(ref).head for ref in ("main", "dev")}
     context = store.check_context(head["dev"], "dev", head["dev"], "main", head["main"],
                                   tuple(store.diff("main", "dev")))
-    con = connect(())
+    con = connect((), store.limits.max_row_memory_bytes)
     try:
         rows = changes_table(context, "db.k", con)
         assert rows.column("change").to_pylist() == ["update_before", "update_after"]
@@ -192,7 +192,8 @@ def test_a_checks_database_keeps_no_name_for_the_changed_files(keyed: ServerLake
         setting = con.execute("SELECT current_setting('memory_limit'), "
                               "current_setting('temp_directory')").fetchone()
         assert setting[0] in (f"{budget}.0 MiB", f"{budget / 1024:.1f} GiB")
-        assert "lakeversion-rows-" not in setting[1]
+        assert Path(setting[1]).parent.name.startswith("lakeversion-rows-")
+        assert not Path(setting[1]).exists()
     finally:
         con.close()
 
@@ -251,3 +252,42 @@ def test_native_reads_only_files_it_reads_as_the_row_reader_would(tmp_path: Path
         assert native_source(side, stamped) is None  # type: ignore[arg-type]
     finally:
         con.close()
+
+
+def test_a_changes_check_whose_diff_spills_past_the_budget_still_answers(
+        tmp_path: Path) -> None:
+    """A `changes.` diff whose carried-over rows outgrow the row budget spills to the check
+    database's own directory. DuckDB will not move a spill directory it has used, so
+    confinement must not try to (it did: every such check was an error, `Cannot switch
+    temporary directory`). Checks of both kinds of database answer, reading only changes
+    and changes beside the table, and nothing of the spill is left once the merge is done."""
+    from spark_lakeversion.limits import Limits
+    from spark_lakeversion.rows.engine import spill_directory
+
+    rows = 400_000
+    with start_embedded_server(f"sqlite:///{tmp_path / 'store.db'}",
+                               warehouse=str(tmp_path / "wh"),
+                               limits=Limits(max_row_memory_bytes=64 * 1024 * 1024)) as server:
+        lake = ServerLake(server, tmp_path / "wh")
+        create_keyed(lake, "db.k", {i: f"{i:0>100}" for i in range(rows)})
+        store = lake.store
+        store.create_ref("dev")
+        # ten rows updated in one file of all of them: copy-on-write carries the others over
+        lake.catalog("dev").load_table("db.k").overwrite(pa.table(
+            {"id": list(range(10)), "v": [f"{i:x>100}" for i in range(10)]},
+            schema=KEYED_ARROW), overwrite_filter="id < 10")
+        store.add_check(CheckSpec("main", "new_nulls", CheckKind.SQL, NEW_NULLS))
+        store.add_check(CheckSpec("main", "beside_the_table", CheckKind.SQL,
+                                  "SELECT c.id FROM changes.db.k c JOIN db.k t USING (id) "
+                                  "WHERE c.change = 'update_after' AND c.v <> t.v"))
+        result = store.merge("dev", "main")
+        assert {c["name"]: (c["status"], c["message"]) for c in result.checks} == {
+            "new_nulls": ("passed", "no violating rows"),
+            "beside_the_table": ("passed", "no violating rows")}
+        assert lake.catalog("main").load_table("db.k").scan(
+            row_filter="id = 7").to_arrow().column("v").to_pylist() == [f"{7:x>100}"]
+    from spark_lakeversion.checks.sql import _await_closing
+
+    _await_closing()
+    spills = Path(spill_directory()).parent
+    assert [p for p in spills.iterdir()] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -104,23 +105,19 @@ def test_columns_match_by_field_id_across_a_rename() -> None:
     assert union.names == ["full_name", "name"]
 
 
-def test_the_memory_budget_is_the_databases_limit_and_a_borrowed_one_is_given_back() -> None:
-    import duckdb
-
+def test_the_memory_budget_is_the_databases_limit_and_its_spill_directory_its_own() -> None:
+    """A diff's database spills to a directory of its own, under the process's spill
+    directory: made only if it spills (DuckDB makes it), gone with the database."""
     with RowDiff(changes([(1, "a")], [(1, "b")]), memory_bytes=48 * 1024 * 1024) as diff:
-        limit = diff._con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        limit, spill = diff._con.execute("SELECT current_setting('memory_limit'), "
+                                         "current_setting('temp_directory')").fetchone()
+        with RowDiff(changes([(1, "a")], [(2, "a")])) as other:
+            assert other.total == 2
+            assert other._con.execute("SELECT current_setting('temp_directory')"
+                                      ).fetchone()[0] != spill
     assert limit.startswith("48")
-    con = duckdb.connect()
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    with RowDiff(changes([(1, "a")], [(2, "a")]), memory_bytes=32 * 1024 * 1024,
-                 con=con) as diff:
-        assert diff.total == 2
-        inside = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    assert inside.startswith("32")
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
-    tables = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-    assert tables == []
-    con.close()
+    assert Path(spill).parent.name.startswith("lakeversion-rows-")
+    assert not Path(spill).exists()
 
 
 def test_limits_and_offsets_past_64_bits_are_refused() -> None:
