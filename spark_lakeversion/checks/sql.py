@@ -16,12 +16,14 @@ of each Iceberg table of that state (a Delta table: its rows at that version, re
 deltalake before the lock, so held in memory: Delta checks suit tables that fit).
 Then `allowed_directories` is set to exactly those tables' locations, external access is
 disabled (no other file, no HTTP, no `INSTALL`, `LOAD` of a new extension, `COPY`,
-`ATTACH` of a file) and the configuration is locked (no `SET`, `PRAGMA`, `RESET`), before
+`ATTACH` of a file), spilling is capped at zero bytes (nothing is written) and the
+configuration is locked (no `SET`, `PRAGMA`, `RESET`), before
 the check's SQL, validated by `sql_rules.check_sql` first, runs. S3 tables are read with
 the server's FileIO credentials, through a DuckDB secret scoped to those locations.
 
 A check that reads only `changes.db.t` (`reads_only_changes`) gets a bare database (made
-ahead, as the others' are): no extension loaded, no view, `allowed_directories` empty; its
+ahead, as the others' are, and fit for the row diff within the store's budget then):
+no extension loaded, no view, `allowed_directories` empty; its
 relations are the row diffs' Arrow tables, computed in it and registered before the same
 lock (the diff's DuckDB reads of the changed Parquet files, `rows.native`, happen before
 it too, with paths from the manifests, never the check's SQL). So its cost is the diff's,

@@ -18,8 +18,9 @@ API (the row diff, the row merge and `changes.` checks build on it):
     applied, in `schema`, plus `PARTITION_COLUMN` on request, files read ahead in parallel
     (`read_ahead`). A merge may read a subset. `RowSide.plain_parquet()`: the files' local
     paths when an engine may read them itself as Parquet by field id (no delete applies).
-* `native.py`: `native_sources(con, sides, schema)`, plain-Parquet sides as queries DuckDB
-  reads itself by field id, when that reads what `batches` would (else None).
+* `native.py`: `native_sources(sides, schema)`, plain-Parquet sides as queries DuckDB
+  reads itself by field id, with their rows from the footers, when that reads what
+  `batches` would (else None).
 * `schema.py`: `union_schema`, `align` (a batch to the union by field id, else name),
   `field_id`, `check_columns`, `CHANGE_COLUMN` (``change``).
 * `diff.py`: `RowDiff(changes, memory_bytes=)` loads both sides once into DuckDB (out of
@@ -34,7 +35,9 @@ API (the row diff, the row merge and `changes.` checks build on it):
 * `plan.py`: `plan_diff(changes, key, commits, dialect)`, the diff planned for Spark, which
   reads the rows itself: per side the table at its commit and the files live only there,
   columns by field id (`RowSide.arrow`), then `DiffSql`'s statements (no row read here).
-* `engine.py`: `duckdb_connect(memory_bytes, spill_dir)`, the one way row work opens DuckDB.
+* `engine.py`: `duckdb_connect(memory_bytes)`, the one way row work opens DuckDB, each
+  database spilling to its own `spill_directory()`; `prepare(con, memory_bytes)` fits a
+  SQL check's database for a `changes.` diff.
 * `merge3.py`: the three-way row rule of a row-level merge, per identity, in plain Python
   (`merge_keyed`, cell by cell, Dolt's rule; `merge_keyless`, counted rows: the reference
   the SQL is tested against), `RowConflict`, the ``row_conflicts`` resolutions
