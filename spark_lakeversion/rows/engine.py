@@ -50,11 +50,13 @@ def spill_directory() -> str:
     """A spill directory for one database, not made yet: DuckDB makes it when the database
     first spills and removes it when the database closes (a directory it did not make it
     leaves), so a database costs no `mkdtemp` nor removal of its own. Each is under one
-    directory this process makes once and removes at exit."""
+    directory this process makes once (again if a cleaner of the temporary directory took
+    it: DuckDB makes only the last level) and removes at exit."""
     with _ROOT_LOCK:
         if not _ROOT:
             _ROOT.append(tempfile.mkdtemp(prefix="lakeversion-rows-"))
             atexit.register(shutil.rmtree, _ROOT[0], True)
+        os.makedirs(_ROOT[0], mode=0o700, exist_ok=True)
         return os.path.join(_ROOT[0], uuid.uuid4().hex)
 
 

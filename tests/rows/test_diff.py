@@ -148,3 +148,16 @@ def test_a_reader_error_inside_the_stream_is_raised_typed() -> None:
                         ReadCounter())
     with pytest.raises(InvalidInput, match="names no field ids"):
         diff_rows(broken)
+
+
+def test_the_process_spill_directory_is_made_again_when_cleaned_away() -> None:
+    """The process's spill directory is made again when a cleaner of the temporary
+    directory took it (DuckDB makes only the last level of a spill directory)."""
+    import shutil
+
+    from spark_lakeversion.rows.engine import spill_directory
+
+    root = Path(spill_directory()).parent
+    shutil.rmtree(root)
+    spill = Path(spill_directory())
+    assert spill.parent == root and root.is_dir() and not spill.exists()
