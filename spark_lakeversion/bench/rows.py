@@ -14,12 +14,13 @@ Measurements, one function each in `MEASUREMENTS`, each given the same `RowsLake
   Target: <= 0.1x;
 - `row_merge.measure_merge`: two more branches update as many rows over the same files,
   merged by rows: time, files read and rewritten (target <= 2 x spread), bytes written.
-Each is warmed once, then timed `rounds` times (the median is reported). Both checks run
-through the same engine (`runner.run_checks`, one run per round, as one gate's): a
-whole-table check's timed run starts, as a gate's does, with a spare DuckDB database made
-ahead with its extensions; a `changes.`-only check's with a bare one made ahead
-(`checks/sql.py`), and its run plans and reads the row diff (`changes_row_diff_s` times
-that diff alone, in a database of its own).
+Each is warmed once, then timed `rounds` times (the median is reported); the two figures of
+a ratio take turns round by round, so both see the same moments of a shared machine. Both
+checks run through the same engine (`runner.run_checks`, one run per round, as one
+gate's): a whole-table check's timed run starts, as a gate's does, with a spare DuckDB
+database made ahead with its extensions; a `changes.`-only check's with a bare one made
+ahead (`checks/sql.py`), and its run plans and reads the row diff (`changes_row_diff_s`
+times that diff alone, in a database of its own).
 """
 
 from __future__ import annotations
@@ -115,13 +116,24 @@ def _median_s(run: Callable[[], Any], rounds: int,
               before: Callable[[], Any] = lambda: None) -> tuple[float, Any]:
     """The median time of `rounds` calls (each after an untimed `before()`), and the last
     call's answer."""
-    times, answer = [], None
+    [(median, answer)] = _medians_s([run], rounds, before)
+    return median, answer
+
+
+def _medians_s(runs: list[Callable[[], Any]], rounds: int,
+               before: Callable[[], Any] = lambda: None) -> list[tuple[float, Any]]:
+    """Per run, the median time of `rounds` calls and the last call's answer, the runs
+    taking turns round by round (each call after an untimed `before()`): two figures one
+    is divided by the other see the same moments of a shared machine, not one phase each."""
+    times: list[list[float]] = [[] for _ in runs]
+    answers: list[Any] = [None] * len(runs)
     for _ in range(rounds):
-        before()
-        started = time.perf_counter()
-        answer = run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), answer
+        for number, run in enumerate(runs):
+            before()
+            started = time.perf_counter()
+            answers[number] = run()
+            times[number].append(time.perf_counter() - started)
+    return [(statistics.median(t), a) for t, a in zip(times, answers, strict=True)]
 
 
 def measure_diff(lake: RowsLake) -> dict[str, Any]:
@@ -142,8 +154,7 @@ def measure_diff(lake: RowsLake) -> dict[str, Any]:
 
     ours("theirs")
     plain("theirs")
-    ours_s, page = _median_s(ours, lake.rounds)
-    plain_s, (deleted, inserted) = _median_s(plain, lake.rounds)
+    (ours_s, page), (plain_s, (deleted, inserted)) = _medians_s([ours, plain], lake.rounds)
     return {
         "diff_s": round(ours_s, 3),
         "diff_rows": page.rows.num_rows,
@@ -178,12 +189,10 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
         run_checks(context, [whole])  # warm: the spare DuckDB databases, the files
         run_checks(context, [changed])
         # each timed run starts with a spare database ready, as a gate's does
-        changed_s, [changed_report] = _median_s(
-            lambda spec=changed: run_checks(context, [spec]), lake.rounds,  # type: ignore[misc]
-            wait_for_spare)
-        whole_s, [whole_report] = _median_s(
-            lambda spec=whole: run_checks(context, [spec]), lake.rounds,  # type: ignore[misc]
-            wait_for_spare)
+        (changed_s, [changed_report]), (whole_s, [whole_report]) = _medians_s(
+            [lambda spec=changed: run_checks(context, [spec]),  # type: ignore[misc]
+             lambda spec=whole: run_checks(context, [spec])],  # type: ignore[misc]
+            lake.rounds, wait_for_spare)
         # the row diff alone (planning, reading the changed files, counting), in its own
         # database: what of the check is the change's cost
         diff_s, _ = _median_s(lambda: changes_table(context, lake.table), lake.rounds)
