@@ -139,6 +139,8 @@ def test_merging_a_new_table_into_main_writes_root_version_0(
     main.append(data((4, "b", 4)))  # main's next write lands on the root in place
     main_on_root(lake, events, dev.root, 1, [*merged, (4, "b", 4)])
     assert rows(dev_handle) == [*merged, (3, "a", 3)]
+    events.store.merge("dev", "main")  # dev's next change: the root log's next version
+    main_on_root(lake, events, dev.root, 2, [*merged, (3, "a", 3), (4, "b", 4)])
 
 
 def test_another_branch_takes_a_new_table_as_it_is(
