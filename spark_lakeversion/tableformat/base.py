@@ -88,8 +88,8 @@ class TableFormat(ABC):
         the table read unchanged, as `ContentMergePlan.apply(preview=True)`."""
         return wanted, nothing
 
-    def publish_preview(self, key: Key, target: Content, preview: Content, branch: str,
-                        io_properties: Mapping[str, str]
+    def publish_preview(self, key: Key, target: Content | None, preview: Content,
+                        branch: str, io_properties: Mapping[str, str]
                         ) -> tuple[Content, Callable[[], None]]:
         """The content the gate publishes on `branch` for a checked `preview` state of
         `key` over the branch's `target` state, and the undo of what that wrote (called
@@ -101,14 +101,17 @@ class TableFormat(ABC):
         as it is (Iceberg: its metadata file). An ungated merge's new states are
         published through it too (`preview` is then the state the merge brings), so a
         format whose branch owns the table's own storage keeps owning it (Delta: main's
-        root log takes a branch log's state as its next version)."""
+        root log takes a branch log's state as its next version). `target` is None when
+        the branch does not have the table yet (Delta: main takes a table born on a
+        branch log as version 0 of the table's root log)."""
         return preview, nothing
 
-    def republishes(self, key: Key, target: Content, state: Content, branch: str,
+    def republishes(self, key: Key, target: Content | None, state: Content, branch: str,
                     io_properties: Mapping[str, str]) -> str | None:
         """Why `publish_preview` would write `state` anew for `branch` over `target` (no
         ref may then fast-forward onto it: a merge commit points at what it writes), or
-        None (the default: every state is published as it is)."""
+        None (the default: every state is published as it is). `target` None: the branch
+        does not have the table yet."""
         return None
 
     def row_changes(self, before: Content | None, after: Content | None,

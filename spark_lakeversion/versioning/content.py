@@ -36,9 +36,10 @@ def check_merger_options(options: Mapping[str, Any]) -> None:
 
 class FormatPreviews:
     """The merges' `PreviewPublisher` over the installed formats: each table state a
-    gate's preview or an ungated merge changed (same table on both sides) is published as
-    its format says (`TableFormat.publish_preview`, files opened with the store's
-    `io_properties`); `no_fast_forward` asks `TableFormat.republishes`."""
+    gate's preview or an ungated merge changed (same table on both sides, or a table new
+    to the branch) is published as its format says (`TableFormat.publish_preview`, files
+    opened with the store's `io_properties`); `no_fast_forward` asks
+    `TableFormat.republishes`."""
 
     def __init__(self, io_properties: Mapping[str, str]) -> None:
         self.io_properties = io_properties
@@ -48,7 +49,7 @@ class FormatPreviews:
                         ) -> str | None:
         for key, (before, after) in sorted(changes.items()):
             fmt = _same_table_format(before, after)
-            if fmt is not None and before is not None and after is not None:
+            if fmt is not None and after is not None:
                 reason = fmt.republishes(key, before, after, branch, self.io_properties)
                 if reason is not None:
                     return reason
@@ -67,7 +68,7 @@ class FormatPreviews:
         try:
             for key, (before, after) in sorted(changes.items()):
                 fmt = _same_table_format(before, after)
-                if fmt is None or before is None or after is None:
+                if fmt is None or after is None:
                     continue
                 content, undo = fmt.publish_preview(key, before, after, branch,
                                                     self.io_properties)
@@ -81,8 +82,10 @@ class FormatPreviews:
 
 
 def _same_table_format(before: Content | None, after: Content | None) -> TableFormat | None:
-    """The format of a table both states are of (one type, one table id), else None."""
-    if before is None or after is None or before.type is not after.type \
-            or before.id != after.id:
+    """The format of a table both states are of (one type, one table id), or of `after`
+    when the branch does not have the key yet (`before` None: a table new to it), else
+    None."""
+    if after is None or before is not None and (before.type is not after.type
+                                                or before.id != after.id):
         return None
     return table_format(after.type)

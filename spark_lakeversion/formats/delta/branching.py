@@ -18,6 +18,14 @@ starts a fresh branch log of the target's state (`preview_log`), so plain reader
 see a state its checks have not passed (or refused); only the gate's publish replays it.
 When the branch does not own the log (any other branch's first write) the state is
 published as it is.
+
+A table created on a branch other than main starts its life on a branch log of that
+branch (`<root>/_branches/...`, `tables.new_table`): its root log does not exist, so plain
+readers of the root read no table until main has it. The merge that gives main such a
+table (main had no state of it; its log's history never touched the root log:
+`born_on_branch`) writes its state as version 0 of the root log (`adopt`, put-if-absent;
+a version 0 already there is a `ConflictError`, never overwritten), and main points
+there: from then on the root log is main's, as for every other table.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from spark_lakeversion.locations import parse_location
 BRANCHES_DIR = "_branches"
 #: a branch log listing more files than this gets a checkpoint in the same step
 CHECKPOINT_FILES = 1000
+#: the longest chain of branch logs `born_on_branch` follows back to a table's first log
+MAX_FORKS = 1000
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +88,21 @@ def start_branch_log(state: DeltaState, branch: str,
                             "parentVersion": str(state.version)}, blind_append=True, io=io)
     if uri is None:  # a random directory: someone else cannot have written it
         raise ConflictError(f"branch log {location} exists already")
+    created = _checkpointed(location, uri, len(parent.files), io)
+    forked = DeltaState(state.table_id, location, 0, state.root, branch)
+    return WritableLog(forked, created, True, sum(storage.size(u, io) for u in created))
+
+
+def _checkpointed(location: str, uri: str, files: int, io: Mapping[str, str] | None
+                  ) -> list[str]:
+    """The files a new log's version 0 (`uri`) made: with a checkpoint beside it when it
+    lists more than `CHECKPOINT_FILES` files."""
     created = [uri]
-    if len(parent.files) > CHECKPOINT_FILES:
+    if files > CHECKPOINT_FILES:
         log.open_table(location, 0, io=io).create_checkpoint()
         created.extend(u for _, u in sorted(log.log_files(location, io)) if u != uri)
         created.append(f"{log.log_dir(location)}/_last_checkpoint")
-    forked = DeltaState(state.table_id, location, 0, state.root, branch)
-    return WritableLog(forked, created, True, sum(storage.size(u, io) for u in created))
+    return created
 
 
 def writable(state: DeltaState, branch: str, io: Mapping[str, str] | None = None
@@ -212,3 +230,68 @@ def _check_same(published: DeltaState, wanted: log.LogState,
                        ("protocol", mine.protocol, wanted.protocol)):
         if a != b:
             raise _NotReplayed(f"the replayed {what} differ from the state's")
+
+
+# ---- a table new to main: taken onto its root log ----------------------------------------
+def born_on_branch(state: DeltaState, io: Mapping[str, str] | None = None) -> bool:
+    """Whether `state`'s table began on a branch log: following each log's version 0
+    back (a branch log names the log it was started from) ends at a log under the root
+    other than the root log itself (`tables.new_table` on a branch other than main), so
+    the root log never held a state of this lineage. A table created on main or
+    registered (its lineage starts at its root log) is not."""
+    location = state.location
+    for _ in range(MAX_FORKS):
+        if location == state.root:
+            return False
+        info = log.commit_info(0, location, io)
+        params = info.get("operationParameters") or {}
+        parent = params.get("parentLocation")
+        if info.get("operation") != log.OP_BRANCH or not isinstance(parent, str):
+            return bool(info)  # the log this table was created on (unreadable: no)
+        location = parent.rstrip("/")
+    return False
+
+
+def takes_root(new: DeltaState, io: Mapping[str, str] | None = None) -> bool:
+    """Whether main, getting `new` for a table it does not have, writes it as version 0
+    of the table's root log (`adopt`): `new` lives on a branch log of a table born there
+    (`born_on_branch`)."""
+    return new.location != new.root and born_on_branch(new, io)
+
+
+def adopt(new: DeltaState, branch: str, io: Mapping[str, str] | None = None
+          ) -> tuple[DeltaState, list[str]]:
+    """`new` written as version 0 of its table's root log for `branch` (main), which
+    then owns that log: `new`'s protocol, metaData and an add per live file (re-spelled
+    for the root by `log.add_path`; no data file is copied), put-if-absent. The state
+    published and the log files written (to delete again if the publish then fails).
+    `new` as it is, nothing written, unless `takes_root`. `ConflictError` when the root
+    log has a version 0 already: it is never overwritten."""
+    if not takes_root(new, io):
+        return new, []
+    theirs = log.read_state(new.location, new.version, io=io)
+    log.check_protocol(theirs.protocol, new.location)
+    root = new.root
+    actions = [{"protocol": theirs.protocol}, {"metaData": theirs.metadata},
+               *(f.add_action(log_location=root, data_change=True)
+                 for _, f in sorted(theirs.files.items()))]
+    uri = log.write_commit(root, 0, actions, log.OP_MERGE,
+                           {"sourceLocation": new.location,
+                            "sourceVersion": str(new.version)}, io=io)
+    if uri is None:
+        raise ConflictError(f"the Delta table root {root} has a log already: {branch!r} "
+                            f"cannot take {new.location} version {new.version} as its "
+                            "version 0")
+    created: list[str] = [uri]
+    published = DeltaState(new.table_id, root, 0, root, branch)
+    try:
+        created = _checkpointed(root, uri, len(theirs.files), io)
+        _check_same(published, theirs, io)
+    except _NotReplayed as exc:
+        log.delete_created(reversed(created), io)
+        raise InvalidInput(f"{branch!r} cannot take {new.location} onto the table's root "
+                           f"log: {exc}") from None
+    except BaseException:
+        log.delete_created(reversed(created), io)
+        raise
+    return published, created

@@ -12,6 +12,7 @@ from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.locations import parse_location
 from spark_lakeversion.model import Content, Key
 from spark_lakeversion.tableformat.base import StateFiles, TableFormat, nothing
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
 
 if TYPE_CHECKING:
     from spark_lakeversion.locations import AllowedRoots
@@ -105,39 +106,53 @@ class DeltaFormat(TableFormat):
         return (out.state.at(outcome.version).content(),
                 lambda: log.delete_created(reversed(created), io_properties))
 
-    def publish_preview(self, key: Key, target: Content, preview: Content, branch: str,
-                        io_properties: Mapping[str, str]
+    def publish_preview(self, key: Key, target: Content | None, preview: Content,
+                        branch: str, io_properties: Mapping[str, str]
                         ) -> tuple[Content, Callable[[], None]]:
         """The new state's net change written as the next version of the target's own log
         when the branch owns the table's root log or the state is a gate's preview of it
-        (`branching.replay`), else the state as it is; the undo deletes only the version
+        (`branching.replay`); for a table main does not have yet (`target` None) born on
+        a branch log, the state written as version 0 of the table's root log
+        (`branching.adopt`); else the state as it is. The undo deletes only the version
         written here."""
         from spark_lakeversion.formats.delta import log
-        from spark_lakeversion.formats.delta.branching import replay
+        from spark_lakeversion.formats.delta.branching import adopt, replay
 
         try:
-            now, new = DeltaState.of(target, key), DeltaState.of(preview, key)
+            now = DeltaState.of(target, key) if target is not None else None
+            new = DeltaState.of(preview, key)
         except InvalidInput:
             return preview, nothing
-        published, created = replay(now, new, branch, io_properties)
+        if now is None and branch != DEFAULT_BRANCH:
+            return preview, nothing
+        published, created = adopt(new, branch, io_properties) if now is None \
+            else replay(now, new, branch, io_properties)
         if not created:  # as it is, or the target's own state when both hold the same
             return (preview if published == new else published.content()), nothing
         return (published.content(),
                 lambda: log.delete_created(reversed(created), io_properties))
 
-    def republishes(self, key: Key, target: Content, state: Content, branch: str,
+    def republishes(self, key: Key, target: Content | None, state: Content, branch: str,
                     io_properties: Mapping[str, str]) -> str | None:
         """Why `state` cannot be fast-forwarded onto: it lives on another log than the
         table's root log `branch` owns, which takes it as a new version
-        (`branching.takes_over`)."""
-        from spark_lakeversion.formats.delta.branching import takes_over
+        (`branching.takes_over`); or main does not have the table (`target` None) and
+        takes it, born on a branch log, as version 0 of its root log
+        (`branching.takes_root`)."""
+        from spark_lakeversion.formats.delta.branching import takes_over, takes_root
 
         try:
-            now, new = DeltaState.of(target, key), DeltaState.of(state, key)
+            new = DeltaState.of(state, key)
+            if target is None:
+                if branch != DEFAULT_BRANCH or not takes_root(new, io_properties):
+                    return None
+            elif not takes_over(DeltaState.of(target, key), new, branch, io_properties):
+                return None
         except InvalidInput:
             return None
-        if not takes_over(now, new, branch, io_properties):
-            return None
+        if target is None:
+            return (f"{key} is a Delta table new to {branch!r}, whose root log it takes: "
+                    "the table is written there as version 0 (no fast-forward)")
         return (f"{key} is a Delta table whose own log {branch!r} writes: the change is "
                 "written there as a new version (no fast-forward)")
 

@@ -23,11 +23,12 @@ from spark_lakeversion.errors import (
     ReferenceConflict,
 )
 from spark_lakeversion.formats.delta import log, writes
+from spark_lakeversion.formats.delta.branching import branch_dir
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.lib import deltalake
 from spark_lakeversion.locations import AllowedRoots, Location, table_location
 from spark_lakeversion.model import Commit, Content, ContentType, Key, Put
-from spark_lakeversion.versioning.interface import VersionStore
+from spark_lakeversion.versioning.interface import DEFAULT_BRANCH, VersionStore
 
 
 def parse_schema(schema: Any) -> Any:
@@ -45,23 +46,27 @@ def parse_schema(schema: Any) -> Any:
 def new_table(warehouse: Location, key: Key, schema: Any, partition_by: Sequence[str] | None,
               configuration: Mapping[str, str] | None, branch: str,
               io: Mapping[str, str] | None = None) -> tuple[Content, Callable[[], None]]:
-    """Create an empty table at `<warehouse>/<namespace...>/<name>_<uuid>` owned by
-    `branch` (files opened with the server's FileIO properties `io`); its content and the
-    cleanup that removes what the create wrote again."""
-    location = table_location(warehouse, key.namespace, key.name, uuid.uuid4().hex)
-    table = writes.create(location.uri, parse_schema(schema), partition_by, configuration,
-                          io)
-    log.check_protocol(log.protocol_action(table), location.uri)
-    local = location.local_path
+    """Create an empty table rooted at `<warehouse>/<namespace...>/<name>_<uuid>` owned
+    by `branch` (files opened with the server's FileIO properties `io`); its content and
+    the cleanup that removes what the create wrote again.
+
+    On the default branch (main) the table's log is its root log, which plain readers of
+    the root read. On any other branch it is a branch log of that branch
+    (`branching.branch_dir`): the root log is never written, so plain readers see no table
+    until a merge gives main the table (`branching.adopt` writes the root log then)."""
+    root = table_location(warehouse, key.namespace, key.name, uuid.uuid4().hex)
+    where = root.uri if branch == DEFAULT_BRANCH else branch_dir(root.uri, branch)
+    table = writes.create(where, parse_schema(schema), partition_by, configuration, io)
+    log.check_protocol(log.protocol_action(table), where)
+    local = root.local_path
 
     def cleanup() -> None:  # the directory is new and random: this request made it
         if local:
             shutil.rmtree(local, ignore_errors=True)
         else:  # an object store: the log files of the new, random prefix
-            log.delete_created([u for _, u in log.log_files(location.uri, io)], io)
+            log.delete_created([u for _, u in log.log_files(where, io)], io)
 
-    state = DeltaState(table.metadata().id, location.uri, table.version(), location.uri,
-                       branch)
+    state = DeltaState(table.metadata().id, where, table.version(), root.uri, branch)
     return state.content(), cleanup
 
 

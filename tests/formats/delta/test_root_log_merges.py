@@ -222,20 +222,26 @@ def test_an_ungated_publish_failing_after_the_replay_deletes_only_its_version(
     on_root_log(lake, events, before, merged)
 
 
-def test_a_table_new_on_the_branch_and_other_branches_still_fast_forward(
+def test_a_table_new_on_the_branch_reaches_the_root_log_and_other_branches_fast_forward(
         lake: DeltaLake, events: Catalog) -> None:
-    """Only a branch owning the table's root log takes a state anew: a table main does
-    not have yet, or a merge into a branch that owns no root log, fast-forwards."""
+    """Only main takes a state anew: a merge into a branch that owns no root log (qa)
+    fast-forwards, a table new to it included (it keeps reading dev's log); main takes a
+    table new to it, born on dev's branch log, as version 0 of the table's root log (was a
+    fast-forward onto dev's log before tables new on a branch started on a branch log)."""
     events.branch("dev").create()
-    events.branch("dev").delta("db.fresh").create(ID_P_V_ARROW)
-    result = events.store.merge("dev", "main")
-    assert result.fast_forward and result.no_ff_reason is None
     events.branch("qa").create()
-    events.branch("dev").delta("db.events").append(data((5, "b", 50)))
+    dev = events.branch("dev")
+    dev.delta("db.fresh").create(ID_P_V_ARROW)
+    dev.delta("db.events").append(data((5, "b", 50)))
     result = events.store.merge("dev", "qa")  # qa reads main's log, which it does not own
     assert result.fast_forward and result.no_ff_reason is None
-    assert events.branch("qa").delta("db.events").state() == \
-        events.branch("dev").delta("db.events").state()
+    for table in ("db.events", "db.fresh"):
+        assert events.branch("qa").delta(table).state() == dev.delta(table).state()
+    result = events.store.merge("dev", "main")
+    assert (result.fast_forward, result.no_ff_reason) == (False, REASON)
+    fresh = events.branch("main").delta("db.fresh").state()
+    assert (fresh.location, fresh.version, fresh.writer) == (fresh.root, 0, "main")
+    assert plain_rows(lake, fresh.root) == {"duckdb": [], "deltalake": []}
 
 
 def test_gc_keeps_the_branch_files_main_names_after_the_branch_goes(
