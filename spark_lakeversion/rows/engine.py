@@ -60,13 +60,6 @@ def spill_directory() -> str:
         return os.path.join(_ROOT[0], uuid.uuid4().hex)
 
 
-def row_config(memory_bytes: int) -> dict[str, str]:
-    """Connection settings for row work: the budget as the memory limit and a spill
-    directory of its own (`spill_directory`). DuckDB refuses to move a spill directory it
-    has used, so a database spills where it was opened to, for life."""
-    return {"memory_limit": _megabytes(memory_bytes), "temp_directory": spill_directory()}
-
-
 def prepare(con: Any, memory_bytes: int) -> None:
     """Fit a caller's connection, opened with its own spill directory (a SQL check's, before
     it is confined), for row work: the budget as its memory limit, and footers kept for the
@@ -76,4 +69,4 @@ def prepare(con: Any, memory_bytes: int) -> None:
     con.execute("SET parquet_metadata_cache = true")
 
 
-__all__ = ["duckdb_connect", "prepare", "row_config", "spill_directory"]
+__all__ = ["duckdb_connect", "prepare", "spill_directory"]
