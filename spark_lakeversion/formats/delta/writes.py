@@ -310,8 +310,8 @@ class _Rewrite:
             pq.write_table(data, path, compression="snappy", filesystem=fs)
             self.added.append(log.DataFile(
                 "", uri, partition, storage.size(uri, self.io), int(time.time() * 1000),
-                part.num_rows).add_action(log_location=self.state.location,
-                                          data_change=True))
+                part.num_rows, log.table_stats(data)).add_action(
+                    log_location=self.state.location, data_change=True))
 
     def _commit(self, operation: str, parameters: Mapping[str, str]) -> WriteOutcome:
         if not self.removed and not self.added:
