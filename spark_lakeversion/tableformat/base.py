@@ -103,7 +103,9 @@ class TableFormat(ABC):
         format whose branch owns the table's own storage keeps owning it (Delta: main's
         root log takes a branch log's state as its next version). `target` is None when
         the branch does not have the table yet (Delta: main takes a table born on a
-        branch log as version 0 of the table's root log)."""
+        branch log as version 0 of the table's root log); a cherry-pick, revert or
+        rollback giving a branch a table it does not have publishes it through here too
+        (`versioning.picks.restored`)."""
         return preview, nothing
 
     def republishes(self, key: Key, target: Content | None, state: Content, branch: str,

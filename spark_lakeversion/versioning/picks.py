@@ -1,19 +1,22 @@
 """Cherry-pick, revert and rollback: they replay one commit's diff (or its reverse, or one
 table's old state) with the same three-way rule as merge. Putting a table's old state back
 is its format's call (`TableFormat.restore`): a Delta table gets a new log version, never a
-rewound one. A revert on a protected branch goes through the gate (`gates.gate`), and on
-one requiring approvals is refused (dry runs excepted): its new state takes a merge request;
-a rollback there is a recovery to a published state (`protection`)."""
+rewound one. A table the branch does not have is published as a merge publishes a table new
+to it (`TableFormat.publish_preview`: main takes a Delta table born on a branch log as
+version 0 of the table's root log). What the formats wrote is deleted again when the commit
+then fails. A revert on a protected branch goes through the gate (`gates.gate`), and on one
+requiring approvals is refused (dry runs excepted): its new state takes a merge request; a
+rollback there is a recovery to a published state (`protection`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
 from spark_lakeversion.errors import (
+    CommitOutcomeUnknown,
     ConflictError,
     InvalidInput,
     KeyNotFound,
-    ProtectedBranch,
     ReferenceConflict,
 )
 from spark_lakeversion.limits import Limits, check_commit
@@ -115,12 +118,12 @@ class Picks:
                     commit = self.commits.write(tx, ref.name, head, (head,), head_root,
                                                 staged, author or DEFAULT_AUTHOR, message,
                                                 props, kind)
-            except ConflictError as exc:
+            except CommitOutcomeUnknown:
+                raise  # the commit may have landed: what the formats wrote must stay
+            except ReferenceConflict:
                 undo()
-                if isinstance(exc, ReferenceConflict):
-                    continue
-                raise
-            except ProtectedBranch:
+                continue
+            except BaseException:
                 undo()  # what the formats wrote for a commit that did not land
                 raise
             return MergeResult(label, ref.name, None, head, commit.id, False, False,
@@ -164,21 +167,25 @@ class Picks:
                       ) -> tuple[dict[Key, Content | None], Callable[[], None]]:
         """`staged` as each table's format puts it back (`restored`; for a gated
         `preview`, beside what the table's plain readers read), and the undo of what the
-        formats wrote for it."""
+        formats wrote for it (run here when a later table's format fails)."""
         head_values = self.objects.values(head_root, list(staged))
         out = dict(staged)
         undos: list[Callable[[], None]] = []
-        for k, wanted in staged.items():
-            now = head_values.get(k)
-            if wanted is not None and now is not None:
-                out[k], undo = restored(k, now, wanted, branch, self.io_properties,
-                                        preview=preview)
-                if undo is not None:
-                    undos.append(undo)
 
         def undo_all() -> None:
-            for undo in undos:
+            for undo in reversed(undos):
                 undo()
+
+        try:
+            for k, wanted in staged.items():
+                if wanted is not None:
+                    out[k], undo = restored(k, head_values.get(k), wanted, branch,
+                                            self.io_properties, preview=preview)
+                    if undo is not None:
+                        undos.append(undo)
+        except BaseException:
+            undo_all()
+            raise
         return out, undo_all
 
     def _gated_revert(self, branch: str, picked: Sequence[Commit], needed: Sequence[str],
@@ -239,7 +246,7 @@ class Picks:
                             to_commit, "rollback")
             props[RECOVERY_PROPERTY] = "rollback"
         undo: Callable[[], None] | None = None
-        if target is not None and current is not None:
+        if target is not None:
             target, undo = restored(k, current, target, ref.name, self.io_properties)
         op: Operation = Put(k, target) if target is not None else Delete(k)
         try:
@@ -247,21 +254,30 @@ class Picks:
                 ref.name, [op], message=request.message or f"Roll back {k} to {to}",
                 author=request.author, expected_head=expected_head, properties=props),
                 from_commits=[to_commit], recovery=published)
-        except (ConflictError, ProtectedBranch):
+        except CommitOutcomeUnknown:
+            raise  # the commit may have landed: what the format wrote must stay
+        except BaseException:
             if undo is not None:
                 undo()  # what the format wrote for a commit that did not land
             raise
 
 
-def restored(key: Key, current: Content, wanted: Content, branch: str,
+def restored(key: Key, current: Content | None, wanted: Content, branch: str,
              io_properties: Mapping[str, str], *, preview: bool = False
              ) -> tuple[Content, Callable[[], None] | None]:
     """What putting `wanted` back over `current` means for the table's format (a Delta
     table gets a new log version; a gated `preview`'s, beside the table's own log);
-    unchanged for another table or an unknown format."""
+    unchanged for another table or an unknown format. A table the branch does not have
+    (`current` None) is published as a merge publishes a table new to the branch
+    (`TableFormat.publish_preview`: main takes a Delta table born on a branch log as
+    version 0 of its root log); a gated `preview` leaves that to the gate's publish."""
+    fmt = table_format(wanted.type)
+    if current is None:
+        if preview or fmt is None:
+            return wanted, None
+        return fmt.publish_preview(key, None, wanted, branch, io_properties)
     if current == wanted or current.type is not wanted.type or current.id != wanted.id:
         return wanted, None
-    fmt = table_format(wanted.type)
     if fmt is None:
         return wanted, None
     if preview:

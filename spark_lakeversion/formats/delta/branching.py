@@ -21,11 +21,12 @@ published as it is.
 
 A table created on a branch other than main starts its life on a branch log of that
 branch (`<root>/_branches/...`, `tables.new_table`): its root log does not exist, so plain
-readers of the root read no table until main has it. The merge that gives main such a
-table (main had no state of it; its log's history never touched the root log:
-`born_on_branch`) writes its state as version 0 of the root log (`adopt`, put-if-absent;
-a version 0 already there is a `ConflictError`, never overwritten), and main points
-there: from then on the root log is main's, as for every other table.
+readers of the root read no table until main has it. The merge (or cherry-pick, revert,
+rollback: `versioning.picks`) that gives main such a table (main had no state of it; its
+log's history never touched the root log: `born_on_branch`) writes its state as version 0
+of the root log (`adopt`, put-if-absent; a version 0 already there is a `ConflictError`,
+never overwritten), and main points there: from then on the root log is main's, as for
+every other table.
 """
 
 from __future__ import annotations

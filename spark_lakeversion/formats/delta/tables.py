@@ -53,7 +53,8 @@ def new_table(warehouse: Location, key: Key, schema: Any, partition_by: Sequence
     On the default branch (main) the table's log is its root log, which plain readers of
     the root read. On any other branch it is a branch log of that branch
     (`branching.branch_dir`): the root log is never written, so plain readers see no table
-    until a merge gives main the table (`branching.adopt` writes the root log then)."""
+    until a merge (or a cherry-pick, revert or rollback) gives main the table
+    (`branching.adopt` writes the root log then)."""
     root = table_location(warehouse, key.namespace, key.name, uuid.uuid4().hex)
     where = root.uri if branch == DEFAULT_BRANCH else branch_dir(root.uri, branch)
     table = writes.create(where, parse_schema(schema), partition_by, configuration, io)
