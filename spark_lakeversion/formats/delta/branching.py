@@ -234,23 +234,58 @@ def _check_same(published: DeltaState, wanted: log.LogState,
 
 
 # ---- a table new to main: taken onto its root log ----------------------------------------
-def born_on_branch(state: DeltaState, io: Mapping[str, str] | None = None) -> bool:
-    """Whether `state`'s table began on a branch log: following each log's version 0
-    back (a branch log names the log it was started from) ends at a log under the root
-    other than the root log itself (`tables.new_table` on a branch other than main), so
-    the root log never held a state of this lineage. A table created on main or
-    registered (its lineage starts at its root log) is not."""
+def lineage(state: DeltaState, io: Mapping[str, str] | None = None
+            ) -> tuple[list[str], bool]:
+    """The logs `state`'s table went through, newest first (following each log's version
+    0 back: a branch log names the log it was started from), and whether the walk ended
+    at a log the table was created on (readable, not a branch log's start) rather than at
+    the root log, an unreadable log or the walk's bound."""
+    seen: list[str] = []
     location = state.location
     for _ in range(MAX_FORKS):
+        seen.append(location)
         if location == state.root:
-            return False
+            return seen, False
         info = log.commit_info(0, location, io)
         params = info.get("operationParameters") or {}
         parent = params.get("parentLocation")
         if info.get("operation") != log.OP_BRANCH or not isinstance(parent, str):
-            return bool(info)  # the log this table was created on (unreadable: no)
+            return seen, bool(info)  # the log this table was created on (unreadable: no)
         location = parent.rstrip("/")
-    return False
+    return seen, False
+
+
+def born_on_branch(state: DeltaState, io: Mapping[str, str] | None = None) -> bool:
+    """Whether `state`'s table began on a branch log (`lineage` ends at a log under the
+    root other than the root log itself: `tables.new_table` on a branch other than main),
+    so the root log never held a state of this lineage. A table created on main or
+    registered (its lineage starts at its root log) is not."""
+    return lineage(state, io)[1]
+
+
+def taken_back(new: DeltaState, branch: str, io: Mapping[str, str] | None = None
+               ) -> DeltaState | None:
+    """The newest state of `new`'s table root log, as `branch` (main) owns it, when main,
+    getting `new` for a table it does not have, takes back a table it had and dropped:
+    `new` lives on another log, and the root log exists and belongs to `new`'s lineage
+    (`new`'s logs go back to it, or its version 0 is `adopt`'s taking of one of them).
+    Main's state is then `new` replayed there as the next version (`replay`), as for a
+    table main has: never version 0 again (`adopt`), and never a pointer to another
+    branch's log, which would leave plain readers of the root on the state main dropped.
+    None otherwise (a root log someone else wrote stays theirs)."""
+    if new.location == new.root:
+        return None
+    latest = log.latest_version(new.root, io)
+    if latest is None:
+        return None
+    logs, _ = lineage(new, io)
+    if new.root not in logs:
+        first = log.commit_info(0, new.root, io)
+        source = (first.get("operationParameters") or {}).get("sourceLocation")
+        if first.get("operation") != log.OP_MERGE or first.get("engineInfo") != log.ENGINE \
+                or not isinstance(source, str) or source.rstrip("/") not in logs:
+            return None
+    return DeltaState(new.table_id, new.root, latest, new.root, branch)
 
 
 def takes_root(new: DeltaState, io: Mapping[str, str] | None = None) -> bool:

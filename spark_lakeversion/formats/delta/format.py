@@ -113,10 +113,11 @@ class DeltaFormat(TableFormat):
         when the branch owns the table's root log or the state is a gate's preview of it
         (`branching.replay`); for a table main does not have yet (`target` None) born on
         a branch log, the state written as version 0 of the table's root log
-        (`branching.adopt`); else the state as it is. The undo deletes only the version
-        written here."""
+        (`branching.adopt`), and one main had and dropped replayed as the next version of
+        the root log it wrote (`branching.taken_back`); else the state as it is. The undo
+        deletes only the version written here."""
         from spark_lakeversion.formats.delta import log
-        from spark_lakeversion.formats.delta.branching import adopt, replay
+        from spark_lakeversion.formats.delta.branching import adopt, replay, taken_back
 
         try:
             now = DeltaState.of(target, key) if target is not None else None
@@ -125,8 +126,14 @@ class DeltaFormat(TableFormat):
             return preview, nothing
         if now is None and branch != DEFAULT_BRANCH:
             return preview, nothing
-        published, created = adopt(new, branch, io_properties) if now is None \
-            else replay(now, new, branch, io_properties)
+        if now is None:
+            now = taken_back(new, branch, io_properties)
+            if now is None:
+                published, created = adopt(new, branch, io_properties)
+            else:
+                published, created = replay(now, new, branch, io_properties)
+        else:
+            published, created = replay(now, new, branch, io_properties)
         if not created:  # as it is, or the target's own state when both hold the same
             return (preview if published == new else published.content()), nothing
         return (published.content(),
@@ -138,13 +145,20 @@ class DeltaFormat(TableFormat):
         table's root log `branch` owns, which takes it as a new version
         (`branching.takes_over`); or main does not have the table (`target` None) and
         takes it, born on a branch log, as version 0 of its root log
-        (`branching.takes_root`)."""
-        from spark_lakeversion.formats.delta.branching import takes_over, takes_root
+        (`branching.takes_root`), or takes back a table it had onto the root log it wrote
+        (`branching.taken_back`)."""
+        from spark_lakeversion.formats.delta.branching import taken_back, takes_over, takes_root
 
         try:
             new = DeltaState.of(state, key)
             if target is None:
-                if branch != DEFAULT_BRANCH or not takes_root(new, io_properties):
+                if branch != DEFAULT_BRANCH:
+                    return None
+                if taken_back(new, branch, io_properties) is not None:
+                    return (f"{key} is a Delta table {branch!r} had, whose root log it "
+                            "writes again: the state is written there as a new version "
+                            "(no fast-forward)")
+                if not takes_root(new, io_properties):
                     return None
             elif not takes_over(DeltaState.of(target, key), new, branch, io_properties):
                 return None

@@ -43,6 +43,8 @@ OP_DELETE = "DELETE"
 OP_UPDATE = "UPDATE"
 OP_MERGE_ROWS = "MERGE"
 
+#: commitInfo.engineInfo of the commits we write ourselves
+ENGINE = "spark-lakeversion"
 #: reader/writer features delta-rs cannot honour on write: tables needing them are refused
 UNSUPPORTED_FEATURES = frozenset({"deletionVectors"})
 #: characters an add path we write keeps unencoded (delta-rs writes ``p=a/...`` so too)
@@ -382,7 +384,7 @@ def write_commit(location: str, version: int, actions: Iterable[Mapping[str, Any
     info = {"commitInfo": {"timestamp": int(time.time() * 1000), "operation": operation,
                            "operationParameters": dict(parameters or {}),
                            "isBlindAppend": blind_append,
-                           "engineInfo": "spark-lakeversion"}}
+                           "engineInfo": ENGINE}}
     text = "".join(json.dumps(a, separators=(",", ":")) + "\n" for a in [info, *actions])
     uri = commit_uri(location, version)
     return uri if storage.put_if_absent(uri, text.encode("utf-8"), io) else None
