@@ -106,13 +106,20 @@ class DataFile:
     #: the add's statistics as Delta's JSON (`stats_text`): kept whole when the file is
     #: named by another log, so readers of that log can still skip it
     stats: str | None = None
+    #: `partition` as the log writes it: keyed by physical names under column mapping
+    #: (`column_mapping`); None: as `partition`, keyed by the columns' names
+    partition_values: dict[str, str | None] | None = None
+
+    @property
+    def logged_partition(self) -> dict[str, str | None]:
+        return self.partition if self.partition_values is None else self.partition_values
 
     def add_action(self, *, log_location: str, data_change: bool) -> dict[str, Any]:
         """The add action the log at `log_location` writes for this file (`add_path`)."""
         stats = self.stats if self.stats is not None else \
             stats_text(self.num_records, None, None, None)
         return {"add": {"path": add_path(log_location, self.uri),
-                        "partitionValues": self.partition, "size": self.size,
+                        "partitionValues": self.logged_partition, "size": self.size,
                         "modificationTime": self.modification_time,
                         "dataChange": data_change, "stats": stats}}
 
@@ -122,7 +129,8 @@ class DataFile:
         path = self.path if log_location is None else add_path(log_location, self.uri)
         return {"remove": {"path": path, "dataChange": True,
                            "deletionTimestamp": int(time.time() * 1000),
-                           "extendedFileMetadata": True, "partitionValues": self.partition,
+                           "extendedFileMetadata": True,
+                           "partitionValues": self.logged_partition,
                            "size": self.size}}
 
 
@@ -244,6 +252,35 @@ def table_stats(table: Any) -> str | None:
     return stats_text(table.num_rows, nulls, minimum, maximum)
 
 
+#: the table property naming Delta's column mapping mode (`none`, `name`, `id`)
+MAPPING_MODE = "delta.columnMapping.mode"
+_PHYSICAL = "delta.columnMapping.physicalName"
+_MAPPING_ID = "delta.columnMapping.id"
+
+
+def column_mapping(metadata: Mapping[str, Any]) -> dict[str, tuple[str, int | None]] | None:
+    """Under Delta column mapping (`delta.columnMapping.mode` `name` or `id`), each
+    top-level column's physical name and field id: what a data file we write names its
+    columns and a log we write keys `partitionValues` by, since Delta readers look columns
+    up by those, never by the column's name (a file naming them so reads as NULLs). None
+    without column mapping; a column without a physical name keeps its own."""
+    mode = str((metadata.get("configuration") or {}).get(MAPPING_MODE) or "none")
+    if mode.strip().lower() == "none":
+        return None
+    try:
+        fields = json.loads(str(metadata.get("schemaString") or "{}")).get("fields") or []
+    except ValueError:
+        fields = []
+    out: dict[str, tuple[str, int | None]] = {}
+    for f in fields:
+        meta = f.get("metadata") or {}
+        physical, fid = meta.get(_PHYSICAL), meta.get(_MAPPING_ID)
+        out[str(f.get("name"))] = (physical if isinstance(physical, str) and physical
+                                   else str(f.get("name")),
+                                   fid if isinstance(fid, int) else None)
+    return out
+
+
 def partition_text(value: Any) -> str | None:
     """A typed partition value as the string Delta's partitionValues hold."""
     if value is None:
@@ -286,14 +323,26 @@ def protocol_action(table: Any) -> dict[str, Any]:
     return action
 
 
+def canonical_schema(text: str) -> str:
+    """A schemaString in one spelling: deltalake gives a field's metadata keys in no fixed
+    order (a column-mapped field's physical name and id swap places between two reads of
+    one table), so two reads of one schema would compare as a schema change (a merge's
+    `MetadataChanged`)."""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return text
+
+
 def metadata_action(table: Any) -> dict[str, Any]:
     meta = table.metadata()
     return {"id": meta.id, "name": meta.name, "description": meta.description,
             "format": {"provider": "parquet", "options": {}},
-            "schemaString": table.schema().to_json(),
+            "schemaString": canonical_schema(table.schema().to_json()),
             "partitionColumns": list(meta.partition_columns),
             "createdTime": meta.created_time,
-            "configuration": dict(meta.configuration or {})}
+            # sorted: deltalake gives its entries in no fixed order either
+            "configuration": dict(sorted((meta.configuration or {}).items()))}
 
 
 def check_protocol(protocol: Mapping[str, Any], location: str) -> None:
@@ -315,6 +364,7 @@ def read_state(location: str, version: int, *, io: Mapping[str, str] | None = No
     state = LogState(location, version, protocol_action(table), metadata_action(table))
     actions = pa.table(table.get_add_actions(flatten=False))
     names = set(actions.column_names)
+    mapping = column_mapping(state.metadata)
     for row in actions.to_pylist():
         partition = {k: partition_text(v) for k, v in (row.get("partition") or {}).items()} \
             if "partition" in names else {}
@@ -322,7 +372,9 @@ def read_state(location: str, version: int, *, io: Mapping[str, str] | None = No
         uri = absolute(location, path)
         state.files[normalize_path(unquote(uri))] = DataFile(
             path, uri, partition, int(row["size_bytes"]), int(row["modification_time"]),
-            row.get("num_records"), add_stats(row))
+            row.get("num_records"), add_stats(row),
+            {mapping.get(k, (k, None))[0]: v for k, v in partition.items()}
+            if mapping else None)
     return state
 
 

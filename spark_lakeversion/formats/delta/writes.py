@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spark_lakeversion.errors import ConflictError, InvalidInput
+from spark_lakeversion.errors import ConflictError, InvalidInput, UnsupportedTableFeature
 from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
@@ -230,6 +230,14 @@ class _Rewrite:
         table = log.open_table(state.location, state.version, io=io)
         self.schema = pa.schema(table.schema().to_arrow())
         self.partition_columns = files.partition_columns
+        self.mapping = log.column_mapping(files.metadata)
+        if self.mapping is not None:
+            nested = [f.name for f in self.schema if pa.types.is_nested(f.type)]
+            if nested:  # their fields have physical names of their own, unwritten here
+                raise UnsupportedTableFeature(
+                    f"the Delta table at {state.location} uses column mapping and has "
+                    f"nested columns ({', '.join(nested)}): spark-lakeversion cannot "
+                    "write its rows on a branch log")
         self.removed: list[log.DataFile] = []
         self.added: list[dict[str, Any]] = []
         self.written: list[str] = []  # the data files this edit wrote (URIs)
@@ -300,7 +308,12 @@ class _Rewrite:
         for partition, part in groups:
             data = part.drop_columns(self.partition_columns) if self.partition_columns \
                 else part
-            dirs = [f"{c}={NULL_PARTITION if v is None else v}" for c, v in partition.items()]
+            logged = None
+            if self.mapping is not None:  # as Delta readers look them up (`column_mapping`)
+                logged = {self.mapping.get(c, (c, None))[0]: v for c, v in partition.items()}
+                data = self._physical(data)
+            dirs = [f"{c}={NULL_PARTITION if v is None else v}"
+                    for c, v in (logged or partition).items()]
             name = f"part-00000-{uuid.uuid4()}-lakeversion.snappy.parquet"
             uri = "/".join([self.state.location, *dirs, name])
             fs, path = storage.filesystem(uri, self.io)
@@ -310,8 +323,19 @@ class _Rewrite:
             pq.write_table(data, path, compression="snappy", filesystem=fs)
             self.added.append(log.DataFile(
                 "", uri, partition, storage.size(uri, self.io), int(time.time() * 1000),
-                part.num_rows, log.table_stats(data)).add_action(
+                part.num_rows, log.table_stats(data), logged).add_action(
                     log_location=self.state.location, data_change=True))
+
+    def _physical(self, data: Any) -> Any:
+        """`data`'s columns under their physical names and field ids (Parquet's
+        `field_id`), as a Delta writer writes a column-mapped table's files."""
+        assert self.mapping is not None
+        fields = []
+        for f in data.schema:
+            physical, fid = self.mapping.get(f.name, (f.name, None))
+            meta = {b"PARQUET:field_id": str(fid).encode()} if fid is not None else None
+            fields.append(self.pa.field(physical, f.type, f.nullable, metadata=meta))
+        return self.pa.Table.from_arrays(data.columns, schema=self.pa.schema(fields))
 
     def _commit(self, operation: str, parameters: Mapping[str, str]) -> WriteOutcome:
         if not self.removed and not self.added:

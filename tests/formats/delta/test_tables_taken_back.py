@@ -13,6 +13,7 @@ import pytest
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.errors import ChecksFailed, ConflictError
 from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.model import MergeAction
 from tests.formats.delta.helpers import (
     DeltaLake,
@@ -34,6 +35,18 @@ def taken_back_reason(table: str) -> str:
 def drop_on_main(catalog: Catalog, table: str) -> None:
     with catalog.branch("main").transaction(f"drop {table}") as tx:
         tx.delete(table)
+
+
+def kept_on(events: Catalog, branch: str) -> DeltaState:
+    """`db.fresh` born on `branch` with one row, taken by main (root version 0) and dropped
+    there, then given one more row on `branch`: `branch`'s state."""
+    born = fresh_on(events, branch, (1, "a", 1))
+    events.store.merge(branch, "main")
+    drop_on_main(events, "db.fresh")
+    handle = events.branch(branch).delta("db.fresh")
+    handle.append(data((2, "b", 2)))
+    assert handle.state().root == born.root
+    return handle.state()
 
 
 def test_a_table_born_on_a_branch_comes_back_by_merge_as_the_root_logs_next_version(
@@ -63,10 +76,7 @@ def test_a_table_born_on_a_branch_comes_back_by_merge_as_the_root_logs_next_vers
 
 def test_a_fast_forward_onto_a_branch_that_has_the_table_again_is_a_merge_commit(
         lake: DeltaLake, events: Catalog) -> None:
-    qa = fresh_on(events, "qa", (1, "a", 1))
-    events.store.merge("qa", "main")
-    drop_on_main(events, "db.fresh")
-    events.branch("qa").delta("db.fresh").append(data((2, "b", 2)))
+    qa = kept_on(events, "qa")
     events.branch("dev").create()  # from main, after the drop
     events.branch("dev").rollback_table("db.fresh", to="qa")  # dev: qa's log state
     dry = events.store.merge("dev", "main", dry_run=True)
@@ -99,10 +109,7 @@ def test_a_table_born_on_main_comes_back_by_merge_onto_its_root_log(
 
 def test_a_rollback_to_a_branchs_state_takes_the_table_back_onto_the_root_log(
         lake: DeltaLake, events: Catalog) -> None:
-    dev = fresh_on(events, "dev", (1, "a", 1))
-    events.store.merge("dev", "main")
-    drop_on_main(events, "db.fresh")
-    events.branch("dev").delta("db.fresh").append(data((2, "b", 2)))
+    dev = kept_on(events, "dev")
     events.branch("main").rollback_table("db.fresh", to="dev")
     main_on_root(lake, events, dev.root, 1, [(1, "a", 1), (2, "b", 2)])
 
