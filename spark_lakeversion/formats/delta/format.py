@@ -126,14 +126,10 @@ class DeltaFormat(TableFormat):
             return preview, nothing
         if now is None and branch != DEFAULT_BRANCH:
             return preview, nothing
-        if now is None:
+        if now is None:  # a table main had comes back onto its root log's next version
             now = taken_back(new, branch, io_properties)
-            if now is None:
-                published, created = adopt(new, branch, io_properties)
-            else:
-                published, created = replay(now, new, branch, io_properties)
-        else:
-            published, created = replay(now, new, branch, io_properties)
+        published, created = adopt(new, branch, io_properties) if now is None \
+            else replay(now, new, branch, io_properties)
         if not created:  # as it is, or the target's own state when both hold the same
             return (preview if published == new else published.content()), nothing
         return (published.content(),

@@ -254,8 +254,9 @@ def table_stats(table: Any) -> str | None:
 
 #: the table property naming Delta's column mapping mode (`none`, `name`, `id`)
 MAPPING_MODE = "delta.columnMapping.mode"
-_PHYSICAL = "delta.columnMapping.physicalName"
-_MAPPING_ID = "delta.columnMapping.id"
+#: a column-mapped field's metadata keys: its physical name and its field id
+PHYSICAL_NAME = "delta.columnMapping.physicalName"
+MAPPING_ID = "delta.columnMapping.id"
 
 
 def column_mapping(metadata: Mapping[str, Any]) -> dict[str, tuple[str, int | None]] | None:
@@ -274,7 +275,7 @@ def column_mapping(metadata: Mapping[str, Any]) -> dict[str, tuple[str, int | No
     out: dict[str, tuple[str, int | None]] = {}
     for f in fields:
         meta = f.get("metadata") or {}
-        physical, fid = meta.get(_PHYSICAL), meta.get(_MAPPING_ID)
+        physical, fid = meta.get(PHYSICAL_NAME), meta.get(MAPPING_ID)
         out[str(f.get("name"))] = (physical if isinstance(physical, str) and physical
                                    else str(f.get("name")),
                                    fid if isinstance(fid, int) else None)

@@ -50,9 +50,6 @@ from spark_lakeversion.tableformat.merger import MergeContext
 
 __all__ = ["engine_outcome", "engine_plan", "staged_add_actions", "staging_root"]
 
-_MAPPING_MODE = "delta.columnMapping.mode"
-
-
 def staging_root(state: DeltaState) -> str:
     """Where an engine's files go: right under the Delta table's root (the served
     metadata's `write.data.path`), whichever log the state reads."""
@@ -65,7 +62,7 @@ def _changes(base: Content, target: Content, source: Content,
 
     state = DeltaState.of(target)
     configuration = log.read_state(state.location, state.version, io=io).configuration
-    if (configuration.get(_MAPPING_MODE) or "none").strip().lower() != "none":
+    if (configuration.get(log.MAPPING_MODE) or "none").strip().lower() != "none":
         raise CannotMergeRows(
             "the table uses Delta column mapping: Spark's Iceberg writer names Parquet "
             "columns by their logical names, which its Delta readers do not look up; merge "

@@ -40,8 +40,6 @@ from spark_lakeversion.rows.source import (
 
 #: the table property naming the identifier columns (README documents it)
 IDENTIFIER_PROPERTY = "lakeversion.identifierFields"
-_MAPPING_ID = "delta.columnMapping.id"
-_PHYSICAL = "delta.columnMapping.physicalName"
 
 
 @dataclass(frozen=True)
@@ -72,9 +70,9 @@ def _snapshot(content: Content, io: Mapping[str, str]) -> DeltaSnapshot:
     fields, physical = [], {}
     for f, raw in zip(arrow, fields_json, strict=True):
         meta = raw.get("metadata") or {}
-        fid = meta.get(_MAPPING_ID)
+        fid = meta.get(log.MAPPING_ID)
         fields.append(with_field_id(f.with_metadata({}), int(fid) if fid is not None else None))
-        physical[f.name] = str(meta.get(_PHYSICAL) or f.name)
+        physical[f.name] = str(meta.get(log.PHYSICAL_NAME) or f.name)
     schema = pa.schema(fields)
     configuration = dict(table.metadata().configuration or {})
     identifier = tuple(n.strip() for n in configuration.get(IDENTIFIER_PROPERTY, "").split(",")
