@@ -33,6 +33,7 @@ from spark_lakeversion.errors import InvalidInput
 from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import storage
 from spark_lakeversion.formats.delta.lib import deltalake
+from spark_lakeversion.formats.delta.statistics import stats_text
 from spark_lakeversion.locations import normalize_path
 
 #: operation names of the commits we write ourselves (commitInfo.operation)
@@ -103,9 +104,12 @@ class DataFile:
     size: int
     modification_time: int
     num_records: int | None
-    #: the add's statistics as Delta's JSON (`stats_text`): kept whole when the file is
-    #: named by another log, so readers of that log can still skip it
+    #: the add's statistics as Delta's JSON (`statistics.stats_text`), for a file we write
     stats: str | None = None
+    #: or, for a file a log names, its statistics as deltalake parsed them (`null_count`,
+    #: `min`, `max`), written again (encoded only then) when another log names the file,
+    #: so readers of that log can still skip it
+    parsed_stats: Mapping[str, Any] | None = None
     #: `partition` as the log writes it: keyed by physical names under column mapping
     #: (`column_mapping`); None: as `partition`, keyed by the columns' names
     partition_values: dict[str, str | None] | None = None
@@ -116,8 +120,9 @@ class DataFile:
 
     def add_action(self, *, log_location: str, data_change: bool) -> dict[str, Any]:
         """The add action the log at `log_location` writes for this file (`add_path`)."""
-        stats = self.stats if self.stats is not None else \
-            stats_text(self.num_records, None, None, None)
+        stats = self.stats if self.stats is not None else stats_text(
+            self.num_records, *((self.parsed_stats or {}).get(k)
+                                for k in ("null_count", "min", "max")))
         return {"add": {"path": add_path(log_location, self.uri),
                         "partitionValues": self.logged_partition, "size": self.size,
                         "modificationTime": self.modification_time,
@@ -159,99 +164,6 @@ class LogState:
         return all(fid.startswith(prefix) for fid in self.files)
 
 
-def _stat_value(value: Any) -> Any:
-    """A min or max as Delta's stats JSON holds it, or None where it cannot be written back
-    exactly (a bound written inexactly could make a reader skip a file it needs): numbers
-    (finite; a decimal only when its JSON number reads back as itself), booleans, strings,
-    dates, timestamps (milliseconds, as Delta writers truncate them, spelled as delta-rs
-    spells them: ISO with `Z` when zoned, `YYYY-MM-DD HH:MM:SS.fff` when not), and structs
-    of those. Binary has no bounds in Delta's stats."""
-    if isinstance(value, dict):
-        nested = {k: v for k, v in ((k, _stat_value(v)) for k, v in value.items())
-                  if v is not None}
-        return nested or None
-    if isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, Decimal):
-        number = float(value)
-        return number if Decimal(repr(number)) == value else None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dt.datetime):
-        zoned = value.tzinfo is not None
-        moment = value.astimezone(dt.timezone.utc) if zoned else value
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S." if zoned else "%Y-%m-%d %H:%M:%S.") \
-            + f"{moment.microsecond // 1000:03d}"
-        return text + "Z" if zoned else text
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return None
-
-
-def _stat_counts(value: Any) -> Any:
-    if isinstance(value, dict):
-        nested = {k: v for k, v in ((k, _stat_counts(v)) for k, v in value.items())
-                  if v is not None}
-        return nested or None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def stats_text(num_records: int | None, null_count: Mapping[str, Any] | None,
-               minimum: Mapping[str, Any] | None, maximum: Mapping[str, Any] | None
-               ) -> str | None:
-    """An add's `stats` JSON from statistics as deltalake reads them (`get_add_actions`):
-    what a log we write says of a file another log added, so that readers of ours (DuckDB,
-    Spark, deltalake) skip files as they would on the other. A bound that cannot be
-    written back exactly is left out (`_stat_value`): a reader then reads the file."""
-    if num_records is None:
-        return None
-    stats: dict[str, Any] = {"numRecords": int(num_records)}
-    for name, values, encode in (("minValues", minimum, _stat_value),
-                                 ("maxValues", maximum, _stat_value),
-                                 ("nullCount", null_count, _stat_counts)):
-        found = encode(dict(values)) if values else None
-        if found:
-            stats[name] = found
-    return json.dumps(stats, separators=(",", ":"))
-
-
-def add_stats(row: Mapping[str, Any]) -> str | None:
-    """`stats_text` of one row of deltalake's `get_add_actions(flatten=False)`."""
-    return stats_text(row.get("num_records"), row.get("null_count"), row.get("min"),
-                      row.get("max"))
-
-
-def table_stats(table: Any) -> str | None:
-    """`stats_text` of a file we write from the Arrow `table` it holds: its rows, each
-    top-level column's nulls, and bounds where `_stat_value` writes them exactly (none for
-    a float column holding NaN, as delta-rs leaves NaN out, nor for nested or binary
-    columns)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    minimum: dict[str, Any] = {}
-    maximum: dict[str, Any] = {}
-    nulls: dict[str, Any] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        kind = column.type
-        if pa.types.is_nested(kind):
-            continue
-        nulls[name] = column.null_count
-        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
-                or column.null_count == len(column):
-            continue
-        if pa.types.is_floating(kind) and pc.any(pc.is_nan(column)).as_py():
-            continue
-        try:
-            bounds = pc.min_max(column)
-        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            continue
-        minimum[name], maximum[name] = bounds["min"].as_py(), bounds["max"].as_py()
-    return stats_text(table.num_rows, nulls, minimum, maximum)
-
-
 #: the table property naming Delta's column mapping mode (`none`, `name`, `id`)
 MAPPING_MODE = "delta.columnMapping.mode"
 #: a column-mapped field's metadata keys: its physical name and its field id
@@ -280,6 +192,12 @@ def column_mapping(metadata: Mapping[str, Any]) -> dict[str, tuple[str, int | No
                                    else str(f.get("name")),
                                    fid if isinstance(fid, int) else None)
     return out
+
+
+def physical_keys(mapping: Mapping[str, tuple[str, int | None]],
+                  values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` keyed by the physical names of `column_mapping` (a name it lacks kept)."""
+    return {mapping.get(k, (k, None))[0]: v for k, v in values.items()}
 
 
 def partition_text(value: Any) -> str | None:
@@ -373,9 +291,9 @@ def read_state(location: str, version: int, *, io: Mapping[str, str] | None = No
         uri = absolute(location, path)
         state.files[normalize_path(unquote(uri))] = DataFile(
             path, uri, partition, int(row["size_bytes"]), int(row["modification_time"]),
-            row.get("num_records"), add_stats(row),
-            {mapping.get(k, (k, None))[0]: v for k, v in partition.items()}
-            if mapping else None)
+            row.get("num_records"), None,
+            {k: row.get(k) for k in ("null_count", "min", "max")},
+            physical_keys(mapping, partition) if mapping else None)
     return state
 
 

@@ -26,6 +26,7 @@ from spark_lakeversion.fileio import deltalake_storage_options
 from spark_lakeversion.formats.delta import log, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from spark_lakeversion.formats.delta.lib import deltalake
+from spark_lakeversion.formats.delta.statistics import table_stats
 from spark_lakeversion.locations import normalize_path
 
 #: delta-rs's partition directory name for a null value
@@ -310,7 +311,7 @@ class _Rewrite:
                 else part
             logged = None
             if self.mapping is not None:  # as Delta readers look them up (`column_mapping`)
-                logged = {self.mapping.get(c, (c, None))[0]: v for c, v in partition.items()}
+                logged = log.physical_keys(self.mapping, partition)
                 data = self._physical(data)
             dirs = [f"{c}={NULL_PARTITION if v is None else v}"
                     for c, v in (logged or partition).items()]
@@ -323,7 +324,7 @@ class _Rewrite:
             pq.write_table(data, path, compression="snappy", filesystem=fs)
             self.added.append(log.DataFile(
                 "", uri, partition, storage.size(uri, self.io), int(time.time() * 1000),
-                part.num_rows, log.table_stats(data), logged).add_action(
+                part.num_rows, stats=table_stats(data), partition_values=logged).add_action(
                     log_location=self.state.location, data_change=True))
 
     def _physical(self, data: Any) -> Any:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from spark_lakeversion.api import Catalog
-from spark_lakeversion.formats.delta import log, storage
+from spark_lakeversion.formats.delta import log, statistics, storage
 from spark_lakeversion.formats.delta.content import DeltaState
 from tests.formats.delta.helpers import DeltaLake, _resolve, data, rows
 
@@ -175,7 +175,7 @@ def test_files_a_row_edit_writes_carry_statistics(lake: DeltaLake, events: Catal
     ({"a": {"b": 1, "c": float("nan")}}, {"a": {"b": 1}}), ({"a": None}, None),
 ])
 def test_a_bound_is_written_exactly_or_left_out(value: Any, written: Any) -> None:
-    text = log.stats_text(7, {"c": 0}, {"c": value}, {"c": value})
+    text = statistics.stats_text(7, {"c": 0}, {"c": value}, {"c": value})
     assert text is not None
     bounds = {} if written is None else {"minValues": {"c": written},
                                          "maxValues": {"c": written}}
@@ -186,7 +186,7 @@ def test_a_file_we_write_has_no_bounds_where_a_float_holds_nan() -> None:
     table = pa.table({"f": [1.0, float("nan")], "g": [None, None], "i": [3, 1]},
                      schema=pa.schema([("f", pa.float64()), ("g", pa.int64()),
                                        ("i", pa.int32())]))
-    assert json.loads(log.table_stats(table) or "") == {
+    assert json.loads(statistics.table_stats(table) or "") == {
         "numRecords": 2, "minValues": {"i": 1}, "maxValues": {"i": 3},
         "nullCount": {"f": 0, "g": 2, "i": 0}}
-    assert log.stats_text(None, {"i": 0}, None, None) is None  # no row count: no stats
+    assert statistics.stats_text(None, {"i": 0}, None, None) is None  # no row count: no stats

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spark_lakeversion.formats.delta import log
+from spark_lakeversion.formats.delta.statistics import add_stats
 
 
 def actions_at(location: str, version: int, io: Mapping[str, str] | None
@@ -23,7 +24,7 @@ def actions_at(location: str, version: int, io: Mapping[str, str] | None
         add: dict[str, Any] = {
             "path": row["path"], "partitionValues": partition, "size": row["size_bytes"],
             "dataChange": False,
-            "stats": log.add_stats(row)}
+            "stats": add_stats(row)}
         vector = row.get("deletionVector")
         kind = vector.get("storageType") if isinstance(vector, dict) else vector
         if kind:
