@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("ground", ("errors",)),
     ("model", ("model",)),
-    ("shared rules", ("auth", "limits", "locations", "fileio")),
+    ("shared rules", ("auth", "limits", "locations", "fileio", "filecache")),
     ("store", ("store",)),
     ("row algorithms", ("rows",)),
     ("format interfaces", ("tableformat",)),

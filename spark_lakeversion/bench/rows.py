@@ -20,7 +20,10 @@ checks run through the same engine (`runner.run_checks`, one run per round, as o
 gate's): a whole-table check's timed run starts, as a gate's does, with a spare DuckDB
 database made ahead with its extensions; a `changes.`-only check's with a bare one made
 ahead (`checks/sql.py`), and its run plans and reads the row diff (`changes_row_diff_s`
-times that diff alone, in a database of its own).
+times that diff alone, in a database of its own). After the warm-up, the metadata, manifest
+lists and footers a `changes.` check reads are parsed already (`filecache`), as for every
+gate after the first on a state; `changes_{label}_check_cold_s` times the check with every
+such parse thrown away first (a gate's first run on states no one has read yet).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from spark_lakeversion.bench.row_merge import measure_merge
 from spark_lakeversion.checks.changes import changes_table
 from spark_lakeversion.checks.runner import run_checks
 from spark_lakeversion.checks.sql import wait_for_spare
+from spark_lakeversion.filecache import clear_all
 from spark_lakeversion.model import CheckKind, CheckSpec
 from spark_lakeversion.server.embedded import start_embedded_server
 from spark_lakeversion.versioning.control import VersionControl
@@ -167,6 +171,12 @@ def measure_diff(lake: RowsLake) -> dict[str, Any]:
     }
 
 
+def _cold() -> None:
+    """Before a cold round: every kept parse thrown away, a spare database ready."""
+    clear_all()
+    wait_for_spare()
+
+
 def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
     """A `changes.` check of the merge of ours into main vs the same check over the whole
     table (the preview), median of `lake.rounds` each: a null check (which DuckDB may
@@ -196,6 +206,9 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
         # the row diff alone (planning, reading the changed files, counting), in its own
         # database: what of the check is the change's cost
         diff_s, _ = _median_s(lambda: changes_table(context, lake.table), lake.rounds)
+        # the same check on states never read: every kept parse thrown away first
+        cold_s, _ = _median_s(lambda spec=changed: run_checks(context, [spec]),  # type: ignore[misc]
+                              lake.rounds, _cold)
         figures.update({
             f"changes_{label}_check_s": round(changed_s, 3),
             f"changes_{label}_check_status": changed_report.status.value,
@@ -203,6 +216,8 @@ def measure_changes_check(lake: RowsLake) -> dict[str, Any]:
             f"whole_table_{label}_check_status": whole_report.status.value,
             f"changes_to_whole_{label}_ratio": round(changed_s / whole_s, 4),
             f"changes_{label}_row_diff_s": round(diff_s, 3),
+            f"changes_{label}_check_cold_s": round(cold_s, 3),
+            f"changes_to_whole_{label}_cold_ratio": round(cold_s / whole_s, 4),
         })
     return figures
 

@@ -23,6 +23,7 @@ def test_bench_rows_runs_small() -> None:
         assert figures[f"whole_table_{label}_check_status"] == "passed"
     for name in ("diff_to_plain_ratio", "changes_to_whole_null_ratio",
                  "changes_to_whole_empty_ratio", "diff_s", "whole_table_null_check_s",
+                 "changes_null_check_cold_s", "changes_to_whole_empty_cold_ratio",
                  "merge_s", "merge_bytes_written"):
         assert figures[name] > 0
     # the row merge: both sides rewrote the same 5 files; each is rewritten once

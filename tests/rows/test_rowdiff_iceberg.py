@@ -80,6 +80,37 @@ def test_a_manifest_on_both_sides_is_never_opened(lake: ServerLake,
     assert opened.paths() & (listed[0] | listed[1]) == listed[0] ^ listed[1]
 
 
+def test_a_second_diff_of_the_same_states_reads_no_metadata_again(
+        lake: ServerLake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metadata files, manifest lists and manifests never change once written: what the
+    first diff parsed is kept (`filecache`), so the next diff (or `changes.` check) of the
+    same states opens none of them, and gives the same rows."""
+    from spark_lakeversion.formats.iceberg import rows
+    from spark_lakeversion.rows.diff import diff_table
+    from spark_lakeversion.rows.source import ReadCounter
+
+    lake.store.create_ref("dev")
+    update(lake, "dev", "db.k", 2, "two")
+    opened = ReadCounter()
+    real = rows.file_io
+    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
+        real(location, properties), opened))
+    before = lake.store.get_content("main", "db.k")
+    after = lake.store.get_content("dev", "db.k")
+    first = diff_table(rows.row_changes(before, after, lake.store.io_properties))
+    metadata = {str(c.fields["metadata_location"]) for c in (before, after)}
+    parsed = {p for p in opened.paths() if not p.endswith(".parquet")}
+    assert metadata < parsed and any(p.endswith(".avro") for p in parsed)
+    again = ReadCounter()
+    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
+        real(location, properties), again))
+    second = diff_table(rows.row_changes(before, after, lake.store.io_properties))
+    assert second.to_pylist() == first.to_pylist() == [
+        {"change": "update_before", "id": 2, "v": "v2"},
+        {"change": "update_after", "id": 2, "v": "two"}]
+    assert {p for p in again.paths() if not p.endswith(".parquet")} == set()
+
+
 def test_summary_paging_and_columns(lake: ServerLake) -> None:
     lake.store.create_ref("dev")
     for key in (1, 6, 11):

@@ -3,10 +3,14 @@ change, not the table's history (`rows.row_changes` plans with `plan`).
 
 - Each side's metadata file is parsed as JSON and only the side's snapshot is kept before
   pyiceberg's model is built (`load_state`): a table with hundreds of snapshots costs the
-  JSON parse, not hundreds of pydantic snapshots. Nothing is cached across calls.
+  JSON parse, not hundreds of pydantic snapshots.
 - Manifest lists and manifests are read with a cached Avro resolution (`avro`); local
   manifests one after another (CPU-bound: a thread pool only adds hand-offs), remote ones
   in parallel.
+- Each parse is kept for the process (`filecache`: Iceberg never rewrites these files): a
+  second diff or check on states read before parses nothing again. Nothing kept is
+  changed by its readers (pyiceberg's metadata and snapshots are frozen; manifest lists
+  and entries are only read here).
 - A manifest listed on both sides (same path: manifest files are immutable) has the same
   live entries on both sides and is never opened for what it holds itself; only manifests
   on exactly one side are. Shared manifests are opened only when a delete can cross them:
@@ -32,10 +36,11 @@ from pyiceberg.manifest import (
     ManifestFile,
 )
 from pyiceberg.serializers import Compressor
-from pyiceberg.table.metadata import TableMetadataUtil
+from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from spark_lakeversion.filecache import FileCache
 from spark_lakeversion.formats.iceberg.avro import read_live_entries, read_manifest_list
 from spark_lakeversion.formats.iceberg.merge.diff import (
     ManifestReader,
@@ -51,16 +56,33 @@ _HISTORY: dict[str, list[Any]] = {"snapshot-log": [], "metadata-log": [], "stati
             "partition-statistics": []}
 
 
+#: parsed metadata (one snapshot each), manifest lists and manifests' live entries, each
+#: bounded by the objects it keeps (about 1 KB a manifest, up to a few KB an entry)
+_STATES: FileCache[tuple[TableMetadata, Snapshot | None]] = FileCache(256)
+_LISTS: FileCache[tuple[ManifestFile, ...]] = FileCache(50_000)
+_ENTRIES: FileCache[tuple[ManifestEntry, ...]] = FileCache(20_000)
+
+
 def load_state(content: Content, io: FileIO) -> TableState:
     """A side's metadata with only its own snapshot (the content's snapshot id wins over the
     file's current one), its schemas, specs and properties as stored."""
     location = str(content.fields["metadata_location"])
+    given = "snapshot_id" in content.fields  # given as None: no snapshot (an empty table)
+    raw_id = content.fields.get("snapshot_id")
+    metadata, snapshot = _STATES.get(location, lambda: _parse_state(location, given, raw_id, io),
+                                     given, str(raw_id))
+    return TableState(content, location, metadata, snapshot)
+
+
+def _parse_state(location: str, given: bool, raw_id: Any, io: FileIO
+                 ) -> tuple[TableMetadata, Snapshot | None]:
     with io.new_input(location).open() as stream:
         raw = Compressor.get_compressor(location).stream_decompressor(stream).read()
     data = from_json(raw)  # pyiceberg's own JSON parser (pydantic's): twice json's speed
     if not isinstance(data, dict):
         raise ValueError(f"{location} is not an Iceberg metadata file")
-    raw_id = content.fields.get("snapshot_id", data.get("current-snapshot-id"))
+    if not given:
+        raw_id = data.get("current-snapshot-id")
     wanted = int(raw_id) if raw_id is not None else -1
     chosen: dict[str, Any] | None = None
     if wanted >= 0:
@@ -72,8 +94,7 @@ def load_state(content: Content, io: FileIO) -> TableState:
                "snapshots": [chosen] if chosen is not None else [],
                "current-snapshot-id": wanted if chosen is not None else None}
     metadata = TableMetadataUtil.parse_obj(trimmed)
-    snapshot = metadata.snapshots[0] if chosen is not None else None
-    return TableState(content, location, metadata, snapshot)
+    return metadata, metadata.snapshots[0] if chosen is not None else None
 
 
 class ListReader(ManifestReader):
@@ -89,8 +110,10 @@ class ListReader(ManifestReader):
             return []
         cached = self._manifest_lists.get(snapshot.manifest_list)
         if cached is None:
-            cached = read_manifest_list(self.io, snapshot.manifest_list)
-            self._manifest_lists[snapshot.manifest_list] = cached
+            path = snapshot.manifest_list
+            cached = list(_LISTS.get(path, lambda: tuple(read_manifest_list(self.io, path)),
+                                     weight=len))
+            self._manifest_lists[path] = cached
         return cached
 
     def read(self, manifests: Iterable[ManifestFile]) -> None:
@@ -101,13 +124,22 @@ class ListReader(ManifestReader):
         self.opened.extend(m.manifest_path for m in todo)
         if len(todo) == 1 or all(_local(m.manifest_path) for m in todo):
             # local reads are CPU-bound under the GIL: a pool would only add its hand-offs
-            got = [read_live_entries(self.io, m) for m in todo]
+            got = [self._live(m) for m in todo]
         else:  # remote reads wait on the network: in parallel
             executor: Executor = ExecutorFactory.get_or_create()
-            got = list(executor.map(lambda m: read_live_entries(self.io, m), todo))
+            got = list(executor.map(self._live, todo))
         for manifest, entries in zip(todo, got, strict=True):
-            self._entries[manifest.manifest_path] = entries
+            self._entries[manifest.manifest_path] = list(entries)
         self.manifests_read += len(todo)
+
+
+    def _live(self, manifest: ManifestFile) -> tuple[ManifestEntry, ...]:
+        """A manifest's live entries, which inherit what its list says of it (so that is
+        part of the key)."""
+        return _ENTRIES.get(manifest.manifest_path,
+                            lambda: tuple(read_live_entries(self.io, manifest)),
+                            manifest.sequence_number, manifest.min_sequence_number,
+                            manifest.added_snapshot_id, weight=len)
 
 
 def _local(path: str) -> bool:

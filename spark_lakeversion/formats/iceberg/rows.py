@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
@@ -29,6 +28,7 @@ from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import FileScanTask
 
 from spark_lakeversion.errors import InvalidInput, UnsupportedTableFeature
+from spark_lakeversion.filecache import local_path
 from spark_lakeversion.formats.iceberg.files import file_io
 from spark_lakeversion.formats.iceberg.merge.diff import TableState
 from spark_lakeversion.formats.iceberg.row_plan import (
@@ -122,7 +122,7 @@ class IcebergSide(RowSide):
         paths = []
         for ref in self.files:
             data, deletes = _handle(ref)
-            local = _local_path(ref.path)
+            local = local_path(ref.path)
             if deletes or data.file_format != FileFormat.PARQUET or local is None:
                 return None
             paths.append(local)
@@ -148,17 +148,6 @@ class IcebergSide(RowSide):
                                           f"{delete.file_path}")
         values = zip(*(table.column(c).to_pylist() for c in columns if c is not None))
         return [n for n in names if n is not None], set(values)
-
-
-def _local_path(location: str) -> str | None:
-    """A `file:///` URI or absolute path as the path pyiceberg's local FileIO opens; None
-    for any other scheme (read through the server's FileIO instead)."""
-    if location.startswith("/"):
-        return location
-    parsed = urlparse(location)
-    if parsed.scheme == "file" and not parsed.netloc and parsed.path.startswith("/"):
-        return parsed.path
-    return None
 
 
 def _handle(ref: FileRef) -> tuple[DataFile, list[DataFile]]:
