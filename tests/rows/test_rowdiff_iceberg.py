@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from spark_lakeversion.api import connect
 from spark_lakeversion.errors import Forbidden, InvalidInput, KeyNotFound, RefNotFound
 from spark_lakeversion.model import Key
+from spark_lakeversion.rows.source import ReadCounter
 from tests.lake import ServerLake
 from tests.rows.helpers import (
     KEYED_ARROW,
@@ -56,19 +58,31 @@ def test_shared_files_are_never_opened(lake: ServerLake) -> None:
     assert not changes.counter.paths() & shared
 
 
+def _count_opened(monkeypatch: pytest.MonkeyPatch) -> ReadCounter:
+    """From here on, every file the Iceberg row reader opens (metadata, manifest lists,
+    manifests, data and delete files) is recorded in the counter returned."""
+    from spark_lakeversion.formats.iceberg import rows
+
+    opened = ReadCounter()
+    real = getattr(rows.file_io, "real", rows.file_io)
+
+    def counting(location: str, properties: Any) -> Any:
+        return rows.CountingFileIO(real(location, properties), opened)
+
+    counting.real = real  # type: ignore[attr-defined]
+    monkeypatch.setattr(rows, "file_io", counting)
+    return opened
+
+
 def test_a_manifest_on_both_sides_is_never_opened(lake: ServerLake,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every metadata, manifest list and manifest the planner opens is recorded: of the
     manifests, only those listed on exactly one side are opened."""
     from spark_lakeversion.formats.iceberg import rows
-    from spark_lakeversion.rows.source import ReadCounter
 
     lake.store.create_ref("dev")
     update(lake, "dev", "db.k", 2, "two")
-    opened = ReadCounter()
-    real = rows.file_io
-    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
-        real(location, properties), opened))
+    opened = _count_opened(monkeypatch)
     before = lake.store.get_content("main", "db.k")
     after = lake.store.get_content("dev", "db.k")
     rows.row_changes(before, after, lake.store.io_properties)
@@ -87,23 +101,17 @@ def test_a_second_diff_of_the_same_states_reads_no_metadata_again(
     same states opens none of them, and gives the same rows."""
     from spark_lakeversion.formats.iceberg import rows
     from spark_lakeversion.rows.diff import diff_table
-    from spark_lakeversion.rows.source import ReadCounter
 
     lake.store.create_ref("dev")
     update(lake, "dev", "db.k", 2, "two")
-    opened = ReadCounter()
-    real = rows.file_io
-    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
-        real(location, properties), opened))
+    opened = _count_opened(monkeypatch)
     before = lake.store.get_content("main", "db.k")
     after = lake.store.get_content("dev", "db.k")
     first = diff_table(rows.row_changes(before, after, lake.store.io_properties))
     metadata = {str(c.fields["metadata_location"]) for c in (before, after)}
     parsed = {p for p in opened.paths() if not p.endswith(".parquet")}
     assert metadata < parsed and any(p.endswith(".avro") for p in parsed)
-    again = ReadCounter()
-    monkeypatch.setattr(rows, "file_io", lambda location, properties: rows.CountingFileIO(
-        real(location, properties), again))
+    again = _count_opened(monkeypatch)
     second = diff_table(rows.row_changes(before, after, lake.store.io_properties))
     assert second.to_pylist() == first.to_pylist() == [
         {"change": "update_before", "id": 2, "v": "v2"},
