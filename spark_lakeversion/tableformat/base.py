@@ -116,6 +116,15 @@ class TableFormat(ABC):
         does not have the table yet."""
         return None
 
+    def reassigns(self, key: Key, current: Content | None, state: Content, branch: str,
+                  io_properties: Mapping[str, str]) -> str | None:
+        """Why `branch` may not simply point at `state` (a reset moving it from `current`,
+        None when the branch lacks the table): publishing `state` there would write (Delta:
+        main's root log takes it as a new version, or its newest version is another state,
+        which plain readers of the table would go on reading). None (the default): every
+        state may be pointed at as it is."""
+        return None
+
     def row_changes(self, before: Content | None, after: Content | None,
                     io_properties: Mapping[str, str]) -> RowChanges:
         """The rows that differ between two states of one table (`before` or `after` None:

@@ -55,6 +55,19 @@ class FormatPreviews:
                     return reason
         return None
 
+    def reassign_refusal(self, branch: str,
+                         changes: Mapping[Key, tuple[Content | None, Content | None]]
+                         ) -> str | None:
+        """Why `branch` may not be reset onto the states `changes` brings (each key: the
+        branch's state, the new one), asking `TableFormat.reassigns`; None: it may."""
+        for key, (before, after) in sorted(changes.items()):
+            fmt = _same_table_format(before, after)
+            if fmt is not None and after is not None:
+                reason = fmt.reassigns(key, before, after, branch, self.io_properties)
+                if reason is not None:
+                    return reason
+        return None
+
     def publish(self, branch: str,
                 changes: Mapping[Key, tuple[Content | None, Content | None]]
                 ) -> tuple[dict[Key, Content], Callable[[], None]]:

@@ -87,13 +87,13 @@ class VersionControl(VersionStore):
         self.url = storage.url
         self.objects = objects = Objects(storage)
         retention = Retention(storage, objects)
-        self._refs = refs = Refs(storage, objects, retention)
+        previews = FormatPreviews(self.io_properties)
+        self._refs = refs = Refs(storage, objects, retention, previews.reassign_refusal)
         self._protection = Protection(storage, refs.get)
         notifications = Notifications(objects, self, self.check_policy, check_engines)
         self._commits = commits = Commits(storage, objects, self.limits, refs, retention,
                                           notifications)
         self._history = history = History(storage, objects, refs)
-        previews = FormatPreviews(self.io_properties)
         planner = MergePlanner(storage, objects, refs, retention, commits, history,
                                self.io_properties, self.limits, previews)
         self._gates = gates = Gates(storage, objects, refs, retention, commits, planner,

@@ -7,9 +7,11 @@ others (`commits`, `history`, `merging`, `gates`, `picks`) receive it."""
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from spark_lakeversion.errors import (
+    ConflictError,
     InvalidInput,
     InvalidRefExpression,
     ReadOnlyRef,
@@ -17,7 +19,7 @@ from spark_lakeversion.errors import (
     RefNotFound,
     UnmergedBranch,
 )
-from spark_lakeversion.model import Commit, Ref, RefType, ResolvedRef
+from spark_lakeversion.model import Commit, Content, Key, Ref, RefType, ResolvedRef
 from spark_lakeversion.store.spi import Storage
 from spark_lakeversion.versioning.interface import DEFAULT_BRANCH
 from spark_lakeversion.versioning.names import (
@@ -50,13 +52,21 @@ def unmerged_error(branch: str, lost: int) -> UnmergedBranch:
         f"`DROP BRANCH {branch} FORCE`, Python `.delete(force=True)`)")
 
 
+#: why a branch may not be reset onto the states a reset brings (each changed key: the
+#: branch's state, the new one), or None; injected when the store is wired (the formats'
+#: rule, `content.FormatPreviews.reassign_refusal`)
+ResetRule = Callable[[str, Mapping[Key, tuple[Content | None, Content | None]]], str | None]
+
+
 class Refs:
     """Ref lookups, ref expressions and the three ref writes."""
 
-    def __init__(self, storage: Storage, objects: Objects, retention: Retention) -> None:
+    def __init__(self, storage: Storage, objects: Objects, retention: Retention,
+                 reset_rule: ResetRule = lambda _branch, _changes: None) -> None:
         self.storage = storage
         self.objects = objects
         self.retention = retention
+        self.reset_rule = reset_rule
 
     def list_refs(self, type: RefType | None = None) -> list[Ref]:
         return self.storage.list_refs(type)
@@ -154,6 +164,12 @@ class Refs:
         expected = self.objects.expand_hash(request.expected_head) if request.expected_head \
             else ref.head
         self.retention.require(None, [target])
+        refusal = self.reset_rule(name, self.objects.changes(
+            self.objects.root_of(ref.head), self.objects.root_of(target)))
+        if refusal is not None:
+            raise ConflictError(f"{name!r} cannot be reset to {request.to!r}: {refusal}. "
+                                "A rollback writes such a state as the log's next version; "
+                                "a merge publishes it")
         if request.force:
             with self.storage.reading() as reader:
                 protected = name in reader.protected_branches()

@@ -135,6 +135,33 @@ class DeltaFormat(TableFormat):
         return (published.content(),
                 lambda: log.delete_created(reversed(created), io_properties))
 
+    def reassigns(self, key: Key, current: Content | None, state: Content, branch: str,
+                  io_properties: Mapping[str, str]) -> str | None:
+        """Main, which owns each table's root log, may point at a state only where plain
+        readers of the root read it: on the root log, at its newest version. A state a merge
+        would write anew (`republishes`: on a branch log, or a table main lacks or had),
+        or an older version of the root log, is refused: `rollback` writes it as the root
+        log's next version."""
+        from spark_lakeversion.formats.delta import log
+
+        if branch != DEFAULT_BRANCH:
+            return None
+        reason = self.republishes(key, current, state, branch, io_properties)
+        if reason is not None:
+            return reason
+        try:
+            new = DeltaState.of(state, key)
+        except InvalidInput:
+            return None
+        if new.location != new.root:
+            return None  # a log of main's own (made before root logs were written): as is
+        newest = log.latest_version(new.root, io_properties)
+        if newest is not None and newest != new.version:
+            return (f"{key} is version {new.version} of its root log, whose newest version "
+                    f"is {newest}: plain readers of the table would go on reading version "
+                    f"{newest}")
+        return None
+
     def republishes(self, key: Key, target: Content | None, state: Content, branch: str,
                     io_properties: Mapping[str, str]) -> str | None:
         """Why `state` cannot be fast-forwarded onto: it lives on another log than the
