@@ -47,23 +47,26 @@ class FormatPreviews:
     def no_fast_forward(self, branch: str,
                         changes: Mapping[Key, tuple[Content | None, Content | None]]
                         ) -> str | None:
-        for key, (before, after) in sorted(changes.items()):
-            fmt = _same_table_format(before, after)
-            if fmt is not None and after is not None:
-                reason = fmt.republishes(key, before, after, branch, self.io_properties)
-                if reason is not None:
-                    return reason
-        return None
+        return self._first_reason(changes, lambda fmt, key, before, after: fmt.republishes(
+            key, before, after, branch, self.io_properties))
 
     def reassign_refusal(self, branch: str,
                          changes: Mapping[Key, tuple[Content | None, Content | None]]
                          ) -> str | None:
         """Why `branch` may not be reset onto the states `changes` brings (each key: the
         branch's state, the new one), asking `TableFormat.reassigns`; None: it may."""
+        return self._first_reason(changes, lambda fmt, key, before, after: fmt.reassigns(
+            key, before, after, branch, self.io_properties))
+
+    @staticmethod
+    def _first_reason(changes: Mapping[Key, tuple[Content | None, Content | None]],
+                      ask: Callable[[TableFormat, Key, Content | None, Content],
+                                    str | None]) -> str | None:
+        """The first reason `ask` gives for a changed table (in key order), or None."""
         for key, (before, after) in sorted(changes.items()):
             fmt = _same_table_format(before, after)
             if fmt is not None and after is not None:
-                reason = fmt.reassigns(key, before, after, branch, self.io_properties)
+                reason = ask(fmt, key, before, after)
                 if reason is not None:
                     return reason
         return None

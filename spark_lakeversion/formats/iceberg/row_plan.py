@@ -132,7 +132,6 @@ class ListReader(ManifestReader):
             self._entries[manifest.manifest_path] = list(entries)
         self.manifests_read += len(todo)
 
-
     def _live(self, manifest: ManifestFile) -> tuple[ManifestEntry, ...]:
         """A manifest's live entries, which inherit what its list says of it (so that is
         part of the key)."""
