@@ -22,7 +22,9 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlparse
+
+from spark_lakeversion.errors import InvalidInput
+from spark_lakeversion.locations import parse_location
 
 V = TypeVar("V")
 
@@ -31,20 +33,22 @@ Identity = tuple[str] | tuple[str, int, int]
 
 
 def local_path(location: str) -> str | None:
-    """A `file:///` URI or absolute path as the path pyiceberg's local FileIO opens; None
-    for any other scheme."""
-    if location.startswith("/"):
-        return location
-    parsed = urlparse(location)
-    if parsed.scheme == "file" and not parsed.netloc and parsed.path.startswith("/"):
-        return parsed.path
-    return None
+    """The path of a local file (an absolute path or a `file:` URI, as
+    `locations.parse_location` reads it), else None: another scheme, or a spelling that
+    parser refuses (such a file is read, uncached, by its own reader)."""
+    try:
+        return parse_location(location).local_path
+    except InvalidInput:
+        return None
 
 
 def identity(location: str) -> Identity | None:
-    """The file's identity, or None when a local file cannot be found (never cached: its
-    reader reports it)."""
-    path = local_path(location)
+    """The file's identity, or None (never cached: its reader reports what is wrong) when
+    a local file cannot be found or the location is one `parse_location` refuses."""
+    try:
+        path = parse_location(location).local_path
+    except InvalidInput:
+        return None
     if path is None:
         return (location,)
     try:

@@ -18,6 +18,7 @@ to `plain_parquet`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -88,8 +89,7 @@ def _footers(paths: list[str]) -> dict[str, _Footer]:
     third of a DuckDB `parquet_schema` query's cost in a new database). A file that cannot
     be read as Parquet is left out, so its side is read through its own reader, which
     reports it."""
-    found = {path: _FOOTERS.get(path, lambda path=path: _footer(path))  # type: ignore[misc]
-             for path in paths}
+    found = {path: _FOOTERS.get(path, partial(_footer, path)) for path in paths}
     return {path: footer for path, footer in found.items() if footer is not None}
 
 

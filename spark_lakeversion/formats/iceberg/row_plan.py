@@ -40,7 +40,7 @@ from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.utils.concurrent import ExecutorFactory
 
-from spark_lakeversion.filecache import FileCache
+from spark_lakeversion.filecache import FileCache, local_path
 from spark_lakeversion.formats.iceberg.avro import read_live_entries, read_manifest_list
 from spark_lakeversion.formats.iceberg.merge.diff import (
     ManifestReader,
@@ -122,7 +122,7 @@ class ListReader(ManifestReader):
         if not todo:
             return
         self.opened.extend(m.manifest_path for m in todo)
-        if len(todo) == 1 or all(_local(m.manifest_path) for m in todo):
+        if len(todo) == 1 or all(local_path(m.manifest_path) for m in todo):
             # local reads are CPU-bound under the GIL: a pool would only add its hand-offs
             got = [self._live(m) for m in todo]
         else:  # remote reads wait on the network: in parallel
@@ -139,11 +139,6 @@ class ListReader(ManifestReader):
                             lambda: tuple(read_live_entries(self.io, manifest)),
                             manifest.sequence_number, manifest.min_sequence_number,
                             manifest.added_snapshot_id, weight=len)
-
-
-def _local(path: str) -> bool:
-    """Whether `path` names a file on this machine's file system."""
-    return path.startswith("file:") or "://" not in path
 
 
 class Targets:
