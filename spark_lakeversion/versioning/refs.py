@@ -164,17 +164,19 @@ class Refs:
         expected = self.objects.expand_hash(request.expected_head) if request.expected_head \
             else ref.head
         self.retention.require(None, [target])
+        with self.storage.reading() as reader:  # checked again, in the transaction, below
+            protected = name in reader.protected_branches()
+            if protected and not request.force:
+                check_not_protected(reader, name, "resetting it (without force)")
+        if protected:
+            check_published(self.storage, self.objects, name, expected, target, "a reset")
+        # after protection: a reset its guards refuse says so, not what the formats say
         refusal = self.reset_rule(name, self.objects.changes(
             self.objects.root_of(ref.head), self.objects.root_of(target)))
         if refusal is not None:
             raise ConflictError(f"{name!r} cannot be reset to {request.to!r}: {refusal}. "
                                 "A rollback writes such a state as the log's next version; "
                                 "a merge publishes it")
-        if request.force:
-            with self.storage.reading() as reader:
-                protected = name in reader.protected_branches()
-            if protected:  # checked again, in the transaction, below
-                check_published(self.storage, self.objects, name, expected, target, "a reset")
         operation = "assign"
         with self.storage.writing() as tx:
             if name in tx.protected_branches():

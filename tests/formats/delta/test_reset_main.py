@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from spark_lakeversion.api import Catalog
 from spark_lakeversion.cli.main import cli
-from spark_lakeversion.errors import ConflictError, ExitCode
+from spark_lakeversion.errors import ConflictError, ExitCode, ProtectedBranch
 from tests.formats.delta.helpers import ID_P_V_ARROW, DeltaLake, data, plain_rows, rows
 from tests.formats.delta.test_new_tables_on_branches import fresh_on, no_table_at
 
@@ -64,6 +64,18 @@ def test_main_is_not_reset_back_to_an_older_root_version(
     events.branch("main").rollback_table("db.events", to="main~1")
     assert rows(main) == EVENTS
     assert plain_rows(lake, root) == {"duckdb": EVENTS, "deltalake": EVENTS}
+
+
+def test_protection_refuses_first(lake: DeltaLake, events: Catalog) -> None:
+    """A reset a protected main's own guards refuse says so: without force, or forced to
+    a state never published on it, `ProtectedBranch` (not the Delta rule's conflict)."""
+    fresh_on(events, "dev", (1, "a", 1))
+    events.branch("main").protect()
+    head = events.branch("main").head.id
+    for force in (False, True):
+        with pytest.raises(ProtectedBranch):
+            events.branch("main").reset("dev", force=force)
+    assert events.branch("main").head.id == head
 
 
 def test_resets_that_leave_the_root_read_as_main_go_through(
